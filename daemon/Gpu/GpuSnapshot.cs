@@ -1,0 +1,27 @@
+namespace UnifiedLlm.Daemon.Gpu;
+
+/// <summary>One reading of every visible GPU. <see cref="CpuModeReason"/> is set (and Devices empty) when no GPU can be used.</summary>
+internal sealed record GpuSnapshot(
+    DateTimeOffset TakenAt,
+    string? DriverVersion,
+    IReadOnlyList<GpuDevice> Devices,
+    string? CpuModeReason)
+{
+    public static GpuSnapshot CpuMode(DateTimeOffset takenAt, string reason) => new(takenAt, null, [], reason);
+}
+
+internal sealed record GpuDevice(
+    int Index,
+    string Name,
+    string Uuid,
+    string PciBusId,
+    ulong TotalBytes,
+    ulong UsedBytes,
+    ulong FreeBytes,
+    uint? UtilizationPercent,
+    uint? MemoryUtilizationPercent,
+    uint? TemperatureCelsius,
+    IReadOnlyList<GpuProcess> Processes);
+
+/// <summary>A process using GPU memory; <see cref="Unit"/> names our backend unit when the PID belongs to one, else null (a foreign process).</summary>
+internal sealed record GpuProcess(int Pid, ulong UsedBytes, string? Unit);
