@@ -1,3 +1,5 @@
+using System.CommandLine;
 using UnifiedLlm.Daemon.Hosting;
 
-return await DaemonCommandLine.Build().Parse(args).InvokeAsync();
+// The generic host owns SIGTERM/SIGINT (graceful drain, STOPPING=1); System.CommandLine must not race it with its own exit.
+return await DaemonCommandLine.Build().Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

@@ -19,6 +19,7 @@ internal sealed class AdminService(
     ApiKeyStore keys,
     AuditStore audit,
     EventHub events,
+    IHostApplicationLifetime lifetime,
     TimeProvider time) : UnifiedLlm.Admin.V1.Admin.AdminBase
 {
     public override async Task<StatusResponse> Status(StatusRequest request, ServerCallContext context)
@@ -37,6 +38,7 @@ internal sealed class AdminService(
             ActiveApiKeys = (uint)await keys.CountActiveAsync(context.CancellationToken),
             DatabasePath = database.Path,
             DatabaseSchemaVersion = (uint)database.SchemaVersion,
+            EventWatchers = (uint)events.SubscriberCount,
         };
         response.Listeners.AddRange(daemon.Listeners.Select(l => new Listener { Name = l.Name, Address = l.Address, Mode = l.Mode, Group = l.Group }));
         response.Unavailable.AddRange(MissingEngines.All);
@@ -148,9 +150,18 @@ internal sealed class AdminService(
 
     public override async Task WatchEvents(WatchEventsRequest request, IServerStreamWriter<Event> responseStream, ServerCallContext context)
     {
-        await foreach (var item in events.SubscribeAsync(request.Kinds, context.CancellationToken))
+        // Watch streams never end on their own; ending them when ullmd stops keeps shutdown from waiting on idle clients.
+        using var watch = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        try
         {
-            await responseStream.WriteAsync(ProtoMapping.ToProto(item), context.CancellationToken);
+            await foreach (var item in events.SubscribeAsync(request.Kinds, watch.Token))
+            {
+                await responseStream.WriteAsync(ProtoMapping.ToProto(item), watch.Token);
+            }
+        }
+        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            return;
         }
     }
 

@@ -16,6 +16,17 @@ internal sealed class EventHub
 
     public long DroppedEvents => Interlocked.Read(ref dropped);
 
+    public int SubscriberCount
+    {
+        get
+        {
+            lock (gate)
+            {
+                return subscriptions.Count;
+            }
+        }
+    }
+
     public void Publish(DaemonEvent daemonEvent)
     {
         Subscription[] targets;

@@ -99,6 +99,7 @@ internal static class DaemonHost
         services.AddSingleton<AuditStore>();
         services.AddSingleton<SystemdStatus>();
         services.AddHostedService<SocketPermissions>();
+        services.AddHostedService<ReadinessNotifier>();
         services.AddHostedService(sp => sp.GetRequiredService<SystemdStatus>());
         services.AddHostedService<ReloadOnHangup>();
         services.AddGrpc(o =>

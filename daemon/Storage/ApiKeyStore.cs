@@ -70,7 +70,7 @@ internal sealed class ApiKeyStore(Database database, TimeProvider time)
     {
         await using var connection = await database.ConnectAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM api_keys {(includeRevoked ? "" : "WHERE revoked_at_ms IS NULL")} ORDER BY created_at_ms, id";
+        command.CommandText = $"SELECT {Columns} FROM api_keys {(includeRevoked ? "" : "WHERE revoked_at_ms IS NULL")} ORDER BY created_at_ms, name";
         return await ReadAllAsync(command, cancellationToken);
     }
 

@@ -1,0 +1,166 @@
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Tests.Support;
+
+namespace UnifiedLlm.Tests.Config;
+
+public class ConfigLoaderTests
+{
+    [Fact]
+    public void The_shipped_example_is_valid_and_binds_every_section()
+    {
+        var config = ConfigLoader.Parse(File.ReadAllText(RepoPaths.InRepo("packaging", "config.example.toml")), "config.example.toml");
+
+        Assert.Equal("/var/lib/unified-llm/ullm.db", config.Server.DatabasePath);
+        Assert.Equal("127.0.0.1:9000", config.Server.TcpListen);
+        Assert.Equal(Convert.ToInt32("666", 8), (int)config.Server.OpenAiSocketMode);
+        var tiny = config.Models["tiny"];
+        Assert.Equal(BackendKind.LlamaCpp, tiny.Backend);
+        Assert.Equal(["tiny-chat"], tiny.Aliases);
+        Assert.Null(tiny.GpuLayers);
+        Assert.Equal(TimeSpan.FromMinutes(10), tiny.Ttl);
+        var openai = config.Providers["openai"];
+        Assert.Equal(ProviderKind.OpenAi, openai.Kind);
+        Assert.Equal(new ApiKeySource(ApiKeySourceKind.Environment, "OPENAI_API_KEY"), openai.ApiKey);
+        Assert.Equal(0.60, openai.CostPerMillionOutputTokens);
+        Assert.Equal(["openai/gpt-4o-mini"], config.Router.Fallback["tiny"]);
+        Assert.Equal(RouteStrategy.LocalFirst, config.Routes["smart"].Strategy);
+        Assert.False(config.Backends.Ollama.Enabled);
+    }
+
+    [Fact]
+    public void An_empty_file_gives_the_documented_defaults()
+    {
+        var config = ConfigLoader.Parse("", "empty.toml");
+
+        Assert.Equal("/run/unified-llm/openai.sock", config.Server.OpenAiSocket);
+        Assert.Equal("/run/unified-llm/admin.sock", config.Server.AdminSocket);
+        Assert.Equal("ullm-admin", config.Server.AdminGroup);
+        Assert.Equal("127.0.0.1:9000", config.Server.TcpListen);
+        Assert.Equal(SupervisorKind.Auto, config.Server.Supervisor);
+        Assert.Equal(16L << 20, config.Server.MaxRequestBodyBytes);
+        Assert.Equal(512, config.Gpu.ReserveMib);
+        Assert.Equal(TimeSpan.FromSeconds(2), config.Gpu.PollInterval);
+        Assert.True(config.Backends.LlamaCpp.Enabled);
+        Assert.Equal("llama-server", config.Backends.LlamaCpp.Executable);
+        Assert.True(config.Security.RequireKeyOnTcp);
+        Assert.Equal(30, config.Audit.RetentionDays);
+        Assert.Empty(config.Models);
+    }
+
+    [Fact]
+    public void Tcp_can_be_disabled_with_an_empty_string()
+    {
+        Assert.Null(ConfigLoader.Parse("[server]\ntcp_listen = \"\"\n", "c.toml").Server.TcpListen);
+    }
+
+    [Theory]
+    [InlineData("[server]\ntcp_listne = \"127.0.0.1:1\"\n", 2, 1, "server.tcp_listne", "unknown key (did you mean 'tcp_listen'?)")]
+    [InlineData("[sever]\n", 1, 2, "sever", "unknown key (did you mean 'server'?)")]
+    [InlineData("[server]\ndata_dir = \"var/lib\"\n", 2, 1, "server.data_dir", "'var/lib' must be an absolute path")]
+    [InlineData("[server]\ntcp_listen = \"localhost:9000\"\n", 2, 1, "server.tcp_listen", "is not HOST:PORT")]
+    [InlineData("[server]\ntcp_listen = \"127.0.0.1:70000\"\n", 2, 1, "server.tcp_listen", "is not HOST:PORT")]
+    [InlineData("[server]\nopenai_socket_mode = \"0999\"\n", 2, 1, "server.openai_socket_mode", "is not an octal file mode")]
+    [InlineData("[server]\nsupervisor = \"sytemd\"\n", 2, 1, "server.supervisor", "(did you mean 'systemd'?)")]
+    [InlineData("[server]\nlog_level = 3\n", 2, 1, "server.log_level", "expected a string, found an integer")]
+    [InlineData("[server]\nadmin_socket = \"/run/x.sock\"\nopenai_socket = \"/run/x.sock\"\n", 2, 1, "server.admin_socket", "must differ from openai_socket")]
+    [InlineData("[server]\nadmin_group = \"Bad Group\"\n", 2, 1, "server.admin_group", "is not a valid group name")]
+    [InlineData("[server]\nstop_backends_on_exit = \"yes\"\n", 2, 1, "server.stop_backends_on_exit", "expected true or false, found a string")]
+    [InlineData("[server]\nmax_request_body_bytes = 10\n", 2, 1, "server.max_request_body_bytes", "10 is out of range")]
+    [InlineData("[gpu]\nallowed = [0, 99]\n", 2, 1, "gpu.allowed", "GPU index 99 is out of range 0..63")]
+    [InlineData("[gpu]\nnvml_library = \"libnvidia-ml.so\"\n", 2, 1, "gpu.nvml_library", "must be an absolute path")]
+    [InlineData("[gpu]\nreserve_mib = -1\n", 2, 1, "gpu.reserve_mib", "out of range")]
+    [InlineData("[backends.llamacpp]\nexecutable = \"bin/llama-server\"\n", 2, 1, "backends.llamacpp.executable", "must be an absolute path")]
+    [InlineData("[backends.llamacpp]\nenv = { \"1BAD\" = \"x\" }\n", 2, 1, "backends.llamacpp.env", "'1BAD' is not a valid environment variable name")]
+    [InlineData("[backends.tgi]\n", 1, 11, "backends.tgi", "unknown key")]
+    [InlineData("[models.m]\nsource = \"/m.gguf\"\n", 1, 9, "models.m", "missing required key 'backend'")]
+    [InlineData("[models.m]\nbackend = \"llamacpp\"\n", 1, 9, "models.m", "missing required key 'source'")]
+    [InlineData("[models.m]\nbackend = \"lamacpp\"\nsource = \"/m.gguf\"\n", 2, 1, "models.m.backend", "(did you mean 'llamacpp'?)")]
+    [InlineData("[models.m]\nbackend = \"ollama\"\nsource = \"llama3\"\n", 2, 1, "models.m.backend", "backend 'ollama' is disabled in [backends]")]
+    [InlineData("[models.m]\nbackend = \"llamacpp\"\nsource = \"m.gguf\"\n", 3, 1, "models.m.source", "must be an absolute path")]
+    [InlineData("[models.m]\nbackend = \"llamacpp\"\nsource = \"/m.gguf\"\ngpu_layers = \"all\"\n", 4, 1, "models.m.gpu_layers", "expected \"auto\" or a number")]
+    [InlineData("[models.m]\nbackend = \"llamacpp\"\nsource = \"/m.gguf\"\ncontxt = 4096\n", 4, 1, "models.m.contxt", "(did you mean 'context'?)")]
+    [InlineData("[models.m]\nbackend = \"llamacpp\"\nsource = \"/m.gguf\"\naliases = [\"a/b\"]\n", 4, 1, "models.m.aliases", "alias 'a/b': names must be")]
+    [InlineData("[models.\"../etc\"]\nbackend = \"llamacpp\"\nsource = \"/m.gguf\"\n", 1, 9, "models.\"../etc\"", "names must be")]
+    [InlineData("[models.a]\nbackend = \"llamacpp\"\nsource = \"/a.gguf\"\n[models.b]\nbackend = \"llamacpp\"\nsource = \"/b.gguf\"\naliases = [\"a\"]\n", 7, 1, "models.b.aliases", "'a' is already the name or an alias of model 'a'")]
+    [InlineData("[providers.p]\nbase_url = \"https://x/v1\"\n", 1, 12, "providers.p", "missing required key 'kind'")]
+    [InlineData("[providers.p]\nkind = \"gemini\"\nbase_url = \"https://x/v1\"\n", 2, 1, "providers.p.kind", "is not one of 'openai', 'anthropic'")]
+    [InlineData("[providers.p]\nkind = \"openai\"\nbase_url = \"file:///x\"\n", 3, 1, "providers.p.base_url", "is not an http(s) URL")]
+    [InlineData("[providers.p]\nkind = \"openai\"\nbase_url = \"https://x/v1\"\napi_key = \"sk-secret\"\n", 4, 1, "providers.p.api_key", "inline secrets are refused")]
+    [InlineData("[providers.p]\nkind = \"openai\"\nbase_url = \"https://x/v1\"\napi_key_env = \"A\"\napi_key_file = \"/k\"\n", 1, 12, "providers.p", "set only one of")]
+    [InlineData("[providers.p]\nkind = \"openai\"\nbase_url = \"https://x/v1\"\napi_key_file = \"key.txt\"\n", 4, 1, "providers.p.api_key_file", "must be an absolute path")]
+    [InlineData("[routes.r]\nstrategy = \"fastest\"\ntargets = [\"x\"]\n", 2, 1, "routes.r.strategy", "is not one of 'local-first'")]
+    [InlineData("[routes.r]\ntargets = []\n", 2, 1, "routes.r.targets", "a route needs at least one target")]
+    [InlineData("[routes.r]\ntargets = [\"gpt4\"]\n", 2, 1, "routes.r.targets", "unknown target 'gpt4'")]
+    [InlineData("[router.fallback]\nnobody = [\"x\"]\n", 2, 1, "router.fallback.nobody", "fallback for unknown model 'nobody'")]
+    [InlineData("[server]\ntcp_listen = \"0.0.0.0:9000\"\n[security]\nrequire_key_on_tcp = false\n", 4, 1, "security.require_key_on_tcp", "must be true when server.tcp_listen")]
+    [InlineData("[audit]\nretention_days = 0\n", 2, 1, "audit.retention_days", "0 is out of range")]
+    [InlineData("server = 5\n", 1, 1, "server", "expected a table, found an integer")]
+    [InlineData("[server]\ndata_dir = \n", 2, 12, "", "TOML syntax")]
+    public void Each_invalid_value_is_reported_with_its_location_and_key_path(string toml, int line, int column, string keyPath, string message)
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(toml, "test.toml"));
+
+        var error = Assert.Single(e.Errors, x => x.KeyPath == keyPath && x.Message.Contains(message, StringComparison.Ordinal));
+        Assert.Equal("test.toml", error.File);
+        Assert.Equal((line, column), (error.Line, error.Column));
+    }
+
+    [Fact]
+    public void Every_error_in_a_file_is_reported_in_one_run_sorted_by_line()
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(
+            "[server]\nbogus = 1\ndata_dir = \"x\"\n[gpu]\nreserve_mib = \"a\"\n[models.m]\nbackend = \"llamacpp\"\n",
+            "many.toml"));
+
+        Assert.Equal(
+            ["many.toml:2:1: server.bogus: unknown key", "many.toml:3:1: server.data_dir: 'x' must be an absolute path",
+                "many.toml:5:1: gpu.reserve_mib: expected an integer, found a string", "many.toml:6:9: models.m: missing required key 'source'"],
+            e.Errors.Select(x => x.ToString()));
+    }
+
+    [Fact]
+    public void A_provider_model_target_needs_a_configured_provider()
+    {
+        var toml = "[providers.openai]\nkind = \"openai\"\nbase_url = \"https://x/v1\"\napi_key_env = \"K\"\n[routes.r]\ntargets = [\"openai/gpt-4o\", \"anthropic/claude\"]\n";
+
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(toml, "t.toml"));
+
+        Assert.Contains("unknown target 'anthropic/claude'", Assert.Single(e.Errors).Message);
+    }
+
+    [Fact]
+    public void Gpu_layers_accepts_auto_or_a_count()
+    {
+        const string Model = "[models.m]\nbackend = \"llamacpp\"\nsource = \"/m.gguf\"\n";
+
+        Assert.Null(ConfigLoader.Parse(Model + "gpu_layers = \"auto\"\n", "t").Models["m"].GpuLayers);
+        Assert.Equal(33, ConfigLoader.Parse(Model + "gpu_layers = 33\n", "t").Models["m"].GpuLayers);
+    }
+
+    [Fact]
+    public void An_inline_key_is_accepted_only_when_explicitly_allowed()
+    {
+        var config = ConfigLoader.Parse(
+            "[providers.p]\nkind = \"anthropic\"\nbase_url = \"https://x/v1\"\napi_key = \"sk-1\"\nallow_inline_api_key = true\n", "t");
+
+        Assert.Equal(ApiKeySourceKind.Inline, config.Providers["p"].ApiKey.Kind);
+        Assert.Equal("inline", config.Providers["p"].ApiKey.ToString());
+    }
+
+    [Fact]
+    public async Task A_missing_file_is_a_config_error_naming_the_file()
+    {
+        var e = await Assert.ThrowsAsync<ConfigException>(() => ConfigLoader.LoadFileAsync("/nonexistent/ullm.toml", CancellationToken.None));
+
+        Assert.StartsWith("/nonexistent/ullm.toml: cannot read the config file", Assert.Single(e.Errors).ToString());
+    }
+
+    [Theory]
+    [InlineData("tcp_listen", "tcp_listne", 1)]
+    [InlineData("context", "contxt", 1)]
+    [InlineData("server", "sevrer", 1)]
+    public void Suggestion_distance_counts_edits_and_transpositions(string a, string b, int distance)
+    {
+        Assert.Equal(distance, Suggestions.Distance(a, b));
+    }
+}
