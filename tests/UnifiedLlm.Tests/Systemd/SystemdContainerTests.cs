@@ -222,10 +222,37 @@ public sealed class SystemdContainerTests(SystemdContainerFixture container) : I
     }
 
     [Fact(Timeout = 300_000)]
+    public async Task A_second_container_runs_at_the_same_time_with_its_own_units()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var second = new SystemdContainerFixture();
+        try
+        {
+            await second.InitializeAsync();
+            Assert.NotEqual(container.Pid, second.Pid);
+            await using var firstConnection = await container.ConnectBusAsync(ct);
+            await using var secondConnection = await second.ConnectBusAsync(ct);
+            var first = await SystemdManager.CreateAsync(firstConnection, ct);
+            var other = await SystemdManager.CreateAsync(secondConnection, ct);
+            var name = NewUnitName("second");
+            await other.StartTransientUnitAsync(name, Sleeper("in the second container"), ct);
+            Assert.NotNull(await other.GetUnitAsync(name, ct));
+            Assert.Null(await first.GetUnitAsync(name, ct));
+            await other.StopUnitAsync(name, ct);
+        }
+        finally
+        {
+            await second.DisposeAsync();
+        }
+    }
+
+    [Fact(Timeout = 300_000)]
     public async Task Private_socket_works_peer_to_peer_from_inside_the_container_pid_namespace()
     {
         var ct = TestContext.Current.CancellationToken;
-        var testHost = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
+        // The test assembly's own executable, whichever runner started this process (dotnet test, or the executable itself).
+        var testHost = Path.Combine(AppContext.BaseDirectory, typeof(SystemdPrivateSocketProbe).Assembly.GetName().Name!);
+        Assert.True(File.Exists(testHost), $"test executable {testHost} not found");
         var run = await ProcessRunner.RunAsync(
             "nsenter",
             ["-t", container.Pid.ToString(), "-p", "--", testHost, "-method", SystemdPrivateSocketProbe.MethodName, "-explicit", "only"],
