@@ -98,6 +98,24 @@ internal sealed class SystemdManager
             await GetAllPropertiesAsync(unitName, UnitInterface, cancellationToken),
             await GetAllPropertiesAsync(unitName, ServiceInterface, cancellationToken));
 
+    /// <summary>The unit's LogExtraFields as KEY → VALUE (entries without '=' are ignored).</summary>
+    public async Task<IReadOnlyDictionary<string, string>> GetLogExtraFieldsAsync(string unitName, CancellationToken cancellationToken)
+    {
+        var fields = await GetPropertyAsync(unitName, ServiceInterface, "LogExtraFields", cancellationToken);
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var field in fields.AsArray())
+        {
+            var text = System.Text.Encoding.UTF8.GetString(field.AsBytes());
+            var equals = text.IndexOf('=', StringComparison.Ordinal);
+            if (equals > 0)
+            {
+                result[text[..equals]] = text[(equals + 1)..];
+            }
+        }
+
+        return result;
+    }
+
     /// <summary>Subscribes to the unit's PropertiesChanged signals; create it before acting on the unit.</summary>
     public async Task<UnitWatch> WatchUnitAsync(string unitName, int capacity, CancellationToken cancellationToken) =>
         new(await _connection.SubscribeAsync(
@@ -131,10 +149,19 @@ internal sealed class SystemdManager
         throw new DBusDisconnectedException($"signal stream ended before job {job} for {unitName} finished");
     }
 
+    /// <summary>
+    /// The failed unit's Result, or null once systemd has already garbage-collected it (CollectMode): reading
+    /// properties of a collected unit would load a fresh, never-run unit and report its "success".
+    /// </summary>
     private async Task<string?> TryReadResultAsync(string unitName, CancellationToken cancellationToken)
     {
         try
         {
+            if (await GetUnitAsync(unitName, cancellationToken) is null)
+            {
+                return null;
+            }
+
             return (await GetPropertyAsync(unitName, ServiceInterface, "Result", cancellationToken)).AsString();
         }
         catch (DBusErrorException)

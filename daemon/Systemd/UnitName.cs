@@ -7,8 +7,12 @@ internal static class UnitName
     public const string Suffix = ".service";
     public const string Pattern = "ullm-*";
 
-    /// <summary>systemd's limit on a unit name (UNIT_NAME_MAX minus the NUL).</summary>
-    public const int MaxLength = 255;
+    /// <summary>
+    /// Longest name a sandboxed unit can start with: systemd accepts 255, but PrivateTmp= creates
+    /// /tmp/systemd-private-&lt;boot id&gt;-&lt;unit&gt;-XXXXXX, a directory name that must fit NAME_MAX (255), so 199
+    /// (seen on systemd 252: 199 starts, 200 fails with Result "resources").
+    /// </summary>
+    public const int MaxLength = 199;
 
     /// <summary>
     /// Builds the unit name. A long escaped model name is cut (never inside a \xNN sequence) to keep the whole name

@@ -221,6 +221,42 @@ public sealed class SystemdContainerTests(SystemdContainerFixture container) : I
         Assert.Equal("not-found", (await systemd.GetPropertyAsync("ullm-never.service", SystemdManager.UnitInterface, "LoadState", ct)).AsString());
     }
 
+    [Fact(Timeout = 180_000)]
+    public async Task A_new_connection_finds_running_backend_units_with_their_models_for_adoption()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var names = new[] { NewUnitName("org/model-a"), NewUnitName(new string('ü', 200)) };
+        var models = new[] { "org/model-a", new string('ü', 200) };
+        await using (var starter = await container.ConnectBusAsync(ct))
+        {
+            var systemd = await SystemdManager.CreateAsync(starter, ct);
+            for (var i = 0; i < names.Length; i++)
+            {
+                await systemd.StartTransientUnitAsync(names[i], Sleeper("adoptable") with
+                {
+                    LogExtraFields = new Dictionary<string, string> { [BackendUnitDiscovery.ModelField] = models[i] },
+                }, ct);
+            }
+        }
+
+        await using var restarted = await container.ConnectBusAsync(ct);
+        var adopter = await SystemdManager.CreateAsync(restarted, ct);
+        try
+        {
+            var found = (await BackendUnitDiscovery.FindAsync(adopter, ct)).Where(u => names.Contains(u.UnitName)).OrderBy(u => Array.IndexOf(names, u.UnitName)).ToList();
+            Assert.Equal(models, found.Select(u => u.Model));
+            Assert.All(found, u => Assert.Equal("active", u.Status.ActiveState));
+            Assert.All(found, u => Assert.True(u.Status.MainPid > 1));
+        }
+        finally
+        {
+            foreach (var name in names)
+            {
+                await adopter.StopUnitAsync(name, CancellationToken.None);
+            }
+        }
+    }
+
     [Fact(Timeout = 300_000)]
     public async Task A_second_container_runs_at_the_same_time_with_its_own_units()
     {

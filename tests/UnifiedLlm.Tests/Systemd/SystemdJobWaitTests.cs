@@ -42,11 +42,34 @@ public sealed class SystemdJobWaitTests : IDisposable
             return;
         }
 
+        var getUnit = await _systemd.ReadMessageAsync(ct);
+        Assert.Equal(("GetUnit", "ullm-m-1.service"), (getUnit.Member, getUnit.Argument(0).AsString()));
+        await _systemd.ReplyAsync(getUnit, ct, new DBusObjectPath(UnitObjectPath.For("ullm-m-1.service")));
         var get = await _systemd.ReadMessageAsync(ct);
         Assert.Equal(("Get", UnitObjectPath.For("ullm-m-1.service")), (get.Member, get.Path));
         await _systemd.ReplyAsync(get, ct, new DBusVariant(new DBusString(unitResult!)));
         var error = await Assert.ThrowsAsync<SystemdJobFailedException>(() => start);
         Assert.Equal((jobResult, unitResult), (error.JobResult, error.UnitResult));
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Failed_job_of_an_already_collected_unit_reports_no_unit_result()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var connection = await _systemd.ConnectClientAsync(ct);
+        var managerTask = SystemdManager.CreateAsync(connection, ct);
+        await _systemd.ReplyAsync(await _systemd.ReadMessageAsync(ct), ct);
+        var manager = await managerTask;
+
+        var start = manager.StartTransientUnitAsync("ullm-m-2.service", new TransientUnitSpec { Description = "d", ExecPath = "/bin/true", Arguments = ["true"] }, ct);
+        var call = await _systemd.ReadMessageAsync(ct);
+        await _systemd.ReplyAsync(call, ct, new DBusObjectPath("/org/freedesktop/systemd1/job/8"));
+        await _systemd.SendAsync(JobRemoved(8, "/org/freedesktop/systemd1/job/8", "ullm-m-2.service", "failed"), ct);
+        var getUnit = await _systemd.ReadMessageAsync(ct);
+        Assert.Equal("GetUnit", getUnit.Member);
+        await _systemd.SendAsync(new DBusMessage { Type = DBusMessageType.Error, ErrorName = "org.freedesktop.systemd1.NoSuchUnit", ReplySerial = getUnit.Serial, Body = [new DBusString("Unit ullm-m-2.service not loaded.")] }, ct);
+        var error = await Assert.ThrowsAsync<SystemdJobFailedException>(() => start);
+        Assert.Equal(("failed", null), (error.JobResult, error.UnitResult));
     }
 
     private static DBusMessage JobRemoved(uint id, string job, string unit, string result) =>
