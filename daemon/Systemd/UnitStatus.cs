@@ -1,0 +1,33 @@
+using UnifiedLlm.Daemon.Systemd.DBus;
+
+namespace UnifiedLlm.Daemon.Systemd;
+
+/// <summary>A snapshot of a service unit's state, from the Unit and Service interfaces.</summary>
+internal sealed record UnitStatus(
+    string ActiveState,
+    string SubState,
+    string Result,
+    uint MainPid,
+    int ExecMainCode,
+    int ExecMainStatus,
+    ulong? MemoryCurrentBytes,
+    string InvocationId,
+    string ControlGroup)
+{
+    public static UnitStatus From(IReadOnlyDictionary<string, DBusValue> unit, IReadOnlyDictionary<string, DBusValue> service)
+    {
+        DBusValue Get(IReadOnlyDictionary<string, DBusValue> properties, string name) =>
+            properties.TryGetValue(name, out var value) ? value : throw new DBusProtocolException($"systemd did not report the unit property {name}");
+        var memory = Get(service, "MemoryCurrent").AsUInt64();
+        return new UnitStatus(
+            Get(unit, "ActiveState").AsString(),
+            Get(unit, "SubState").AsString(),
+            Get(service, "Result").AsString(),
+            Get(service, "MainPID").AsUInt32(),
+            Get(service, "ExecMainCode").AsInt32(),
+            Get(service, "ExecMainStatus").AsInt32(),
+            memory == ulong.MaxValue ? null : memory,
+            Convert.ToHexStringLower(Get(unit, "InvocationID").AsBytes()),
+            Get(service, "ControlGroup").AsString());
+    }
+}

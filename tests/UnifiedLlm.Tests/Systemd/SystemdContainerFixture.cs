@@ -1,0 +1,75 @@
+using UnifiedLlm.Daemon.Systemd.DBus;
+
+namespace UnifiedLlm.Tests.Systemd;
+
+/// <summary>
+/// Boots the host's real systemd as PID 1 of fresh namespaces with tests/systemd-container/boot.sh (own state dir and
+/// cgroup name, so several can run at once) and always stops it with stop.sh. Booting needs root and util-linux's
+/// unshare/nsenter; when it cannot boot, every test of the class fails with the reason — these are never skipped.
+/// </summary>
+public sealed class SystemdContainerFixture : IAsyncLifetime
+{
+    private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("ullm-systemd-test-");
+    private readonly string _cgroupName = "ullm-test-" + Guid.NewGuid().ToString("N")[..12];
+
+    public int Pid { get; private set; }
+
+    /// <summary>The container's system bus, reached from the host through /proc/PID/root.</summary>
+    public string BusAddress => $"unix:path=/proc/{Pid}/root/run/dbus/system_bus_socket";
+
+    /// <summary>systemd's private socket; systemd only accepts clients inside its PID namespace.</summary>
+    public string PrivateAddress => $"unix:path=/proc/{Pid}/root/run/systemd/private";
+
+    private string StateDirectory => Path.Combine(_directory.FullName, "state");
+
+    private Dictionary<string, string> ScriptEnvironment => new() { ["CONTAINER_STATE"] = StateDirectory, ["CONTAINER_CGNAME"] = _cgroupName };
+
+    public async ValueTask InitializeAsync()
+    {
+        if (UnixIdentity.EffectiveUserId() != 0)
+        {
+            throw new InvalidOperationException(
+                "the systemd integration tests boot a real systemd in new namespaces and must run as root (uid 0); run `dotnet test` as root on a Linux host with util-linux (unshare, nsenter) and systemd at /lib/systemd/systemd");
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var boot = await ProcessRunner.RunAsync(Script("boot.sh"), [], ScriptEnvironment, timeout.Token);
+        if (boot.ExitCode != 0)
+        {
+            var console = Path.Combine(StateDirectory, "console.log");
+            throw new InvalidOperationException(
+                $"could not boot systemd in a container with tests/systemd-container/boot.sh ({boot}); console: {(File.Exists(console) ? await File.ReadAllTextAsync(console, timeout.Token) : "none")}. " +
+                "It needs root, util-linux unshare/nsenter, systemd 252 at /lib/systemd/systemd, dbus, and the hybrid (v1) cgroup layout.");
+        }
+
+        Pid = int.Parse(File.ReadAllLines(Path.Combine(StateDirectory, "pid"))[0].Trim());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await ProcessRunner.RunAsync(Script("stop.sh"), [], ScriptEnvironment, timeout.Token);
+        _directory.Delete(recursive: true);
+    }
+
+    /// <summary>Runs a command inside the container's mount and PID namespaces (systemctl, journalctl, busctl).</summary>
+    internal Task<ProcessResult> ExecInsideAsync(CancellationToken cancellationToken, params string[] command) =>
+        ProcessRunner.RunAsync("nsenter", ["-t", Pid.ToString(), "-m", "-p", "--", .. command], null, cancellationToken);
+
+    internal async Task<DBusConnection> ConnectBusAsync(CancellationToken cancellationToken) =>
+        await DBusConnection.ConnectAsync(BusAddress, DBusConnectionMode.Bus, cancellationToken);
+
+    private static string Script(string name)
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            var candidate = Path.Combine(directory.FullName, "tests", "systemd-container", name);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        throw new FileNotFoundException($"tests/systemd-container/{name} not found above {AppContext.BaseDirectory}");
+    }
+}
