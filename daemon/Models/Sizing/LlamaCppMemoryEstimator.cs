@@ -39,23 +39,13 @@ internal sealed class LlamaCppMemoryEstimator(LlamaCppSizingSettings settings)
 
         var batch = Settings.BatchSize;
         var fullOffload = ngl > n;
-        var gpuCompute = fullOffload
-            ? ComputeGraphSize.FullOffload(model, contextLength, batch)
-            : ComputeGraphSize.PartialOffload(model, contextLength, batch);
         var firstGpuLayer = n - Math.Min(ngl, n);
-
         var shares = new List<GpuMemoryShare>(layersPerGpu.Count);
         var next = firstGpuLayer;
         foreach (var count in layersPerGpu)
         {
-            var end = next + count;
-            var blocks = Math.Min(end, n) - next;
-            var hasOutput = end > n;
-            var weights = SumLayers(next, blocks, l => model.LayerBytes[l]) + (hasOutput ? model.OutputBytes : 0);
-            var kv = SumLayers(next, blocks, l => KvCacheSize.LayerBytes(model, l, contextLength, cacheType, batch));
-            var used = count > 0;
-            shares.Add(new GpuMemoryShare(next, blocks, hasOutput, weights, kv, used ? gpuCompute : 0, used ? Settings.GpuOverheadBytes : 0));
-            next = end;
+            shares.Add(Share(model, contextLength, cacheType, next, count, fullOffload));
+            next += count;
         }
 
         // A tied output head reads token_embd itself when it stays on the host, so it adds nothing there.
@@ -67,6 +57,29 @@ internal sealed class LlamaCppMemoryEstimator(LlamaCppSizingSettings settings)
             : fullOffload ? ComputeGraphSize.HostInputs(model, contextLength, batch) : ComputeGraphSize.PartialOffload(model, contextLength, batch);
 
         return new LlamaCppMemoryEstimate(model.Name ?? Path.GetFileName(model.Path), contextLength, cacheType, ngl, n, shares, hostWeights, hostKv, hostCompute);
+    }
+
+    /// <summary>
+    /// One GPU's share when it holds layer slots [<paramref name="first"/>, <paramref name="first"/> + <paramref name="count"/>),
+    /// slot LayerCount being the output head. <paramref name="fullOffload"/> selects the full or partial compute graph.
+    /// </summary>
+    public GpuMemoryShare Share(ModelProfile model, ulong contextLength, GgmlType cacheType, int first, int count, bool fullOffload)
+    {
+        if (count == 0)
+        {
+            return new GpuMemoryShare(first, 0, false, 0, 0, 0, 0);
+        }
+
+        var n = model.LayerCount;
+        var batch = Settings.BatchSize;
+        var blocks = Math.Max(0, Math.Min(first + count, n) - first);
+        var hasOutput = first + count > n;
+        var weights = SumLayers(first, blocks, l => model.LayerBytes[l]) + (hasOutput ? model.OutputBytes : 0);
+        var kv = SumLayers(first, blocks, l => KvCacheSize.LayerBytes(model, l, contextLength, cacheType, batch));
+        var compute = fullOffload
+            ? ComputeGraphSize.FullOffload(model, contextLength, batch)
+            : ComputeGraphSize.PartialOffload(model, contextLength, batch);
+        return new GpuMemoryShare(first, blocks, hasOutput, weights, kv, compute, Settings.GpuOverheadBytes);
     }
 
     private static ulong SumLayers(int first, int count, Func<int, ulong> bytes)
