@@ -28,12 +28,18 @@ internal static class GgufReader
 
     public static GgufFile Read(string path, CancellationToken cancellationToken)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
+        using var stream = RegularFile.OpenRead(path);
         return Read(stream, path, cancellationToken);
     }
 
+    /// <summary>Reads from the stream's current position; the stream must be seekable (its length bounds every check).</summary>
     public static GgufFile Read(Stream stream, string source, CancellationToken cancellationToken)
     {
+        if (!stream.CanSeek)
+        {
+            throw new ArgumentException("the GGUF reader needs a seekable stream", nameof(stream));
+        }
+
         var reader = new GgufByteReader(stream, source);
         var version = ReadPreamble(reader);
 
