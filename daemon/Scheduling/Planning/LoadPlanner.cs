@@ -295,7 +295,7 @@ internal sealed class LoadPlanner(LlamaCppMemoryEstimator estimator)
 
     private static string Protected(IEnumerable<LoadedInstance> instances)
     {
-        var reasons = instances.Where(i => !i.IsEvictable).Select(i => i.ProtectionReason).ToArray();
+        var reasons = instances.Select(i => i.Protection).OfType<string>().ToArray();
         return reasons.Length == 0 ? string.Empty : ": " + string.Join(", ", reasons);
     }
 }

@@ -17,5 +17,6 @@ internal sealed record LoadedInstance(
 
     public ulong BytesOn(int gpu) => GpuBytes.TryGetValue(gpu, out var bytes) ? bytes : 0;
 
-    public string ProtectionReason => Pinned ? $"{Name} is pinned" : Busy ? $"{Name} is busy" : $"{Name} is evictable";
+    /// <summary>Why the instance cannot be evicted ("X is pinned", "X is busy"), or null when it can.</summary>
+    public string? Protection => Pinned ? $"{Name} is pinned" : Busy ? $"{Name} is busy" : null;
 }
