@@ -1,0 +1,95 @@
+using UnifiedLlm.Daemon.Models.Gguf;
+
+namespace UnifiedLlm.Daemon.Models.Sizing;
+
+/// <summary>
+/// Predicts llama-server's memory for a model, context, KV cache type and layer placement. Placement mirrors
+/// llama.cpp: the last -ngl layers are offloaded (the output head counts as one more layer after the last block),
+/// split across GPUs in order by per-GPU layer counts; token embeddings always stay on the host.
+/// </summary>
+internal sealed class LlamaCppMemoryEstimator(LlamaCppSizingSettings settings)
+{
+    public LlamaCppSizingSettings Settings { get; } = settings;
+
+    /// <summary>Everything on one GPU except what -ngl <paramref name="gpuLayers"/> leaves on the host.</summary>
+    public LlamaCppMemoryEstimate Estimate(ModelProfile model, ulong contextLength, GgmlType cacheType, int gpuLayers) =>
+        Estimate(model, contextLength, cacheType, [gpuLayers]);
+
+    /// <summary>No GPU: weights, KV and the whole compute graph in host RAM.</summary>
+    public LlamaCppMemoryEstimate EstimateCpuOnly(ModelProfile model, ulong contextLength, GgmlType cacheType) =>
+        Estimate(model, contextLength, cacheType, []);
+
+    /// <summary>
+    /// <paramref name="layersPerGpu"/>[i] layers (the output head counting as one) on the i-th GPU, taken in order from the
+    /// first offloaded layer; their sum is the -ngl value (at most layer count + 1).
+    /// </summary>
+    public LlamaCppMemoryEstimate Estimate(ModelProfile model, ulong contextLength, GgmlType cacheType, IReadOnlyList<int> layersPerGpu)
+    {
+        var n = model.LayerCount;
+        var ngl = layersPerGpu.Sum();
+        if (layersPerGpu.Any(c => c < 0) || ngl > n + 1)
+        {
+            throw new ArgumentException($"per-GPU layer counts [{string.Join(", ", layersPerGpu)}] must be non-negative and sum to at most {n + 1}", nameof(layersPerGpu));
+        }
+
+        if (contextLength == 0)
+        {
+            throw new ArgumentException("context length must be positive", nameof(contextLength));
+        }
+
+        var batch = Settings.BatchSize;
+        var fullOffload = ngl > n;
+        var firstGpuLayer = n - Math.Min(ngl, n);
+        var shares = new List<GpuMemoryShare>(layersPerGpu.Count);
+        var next = firstGpuLayer;
+        foreach (var count in layersPerGpu)
+        {
+            shares.Add(Share(model, contextLength, cacheType, next, count, fullOffload));
+            next += count;
+        }
+
+        // A tied output head reads token_embd itself when it stays on the host, so it adds nothing there.
+        var hostOutput = fullOffload ? 0 : model.OutputTiedToEmbeddings ? model.OutputBytes - model.TokenEmbeddingBytes : model.OutputBytes;
+        var hostWeights = model.TokenEmbeddingBytes + SumLayers(0, firstGpuLayer, l => model.LayerBytes[l]) + hostOutput;
+        var hostKv = SumLayers(0, firstGpuLayer, l => KvCacheSize.LayerBytes(model, l, contextLength, cacheType, batch));
+        var hostCompute = ngl == 0
+            ? ComputeGraphSize.FullOffload(model, contextLength, batch)
+            : fullOffload ? ComputeGraphSize.HostInputs(model, contextLength, batch) : ComputeGraphSize.PartialOffload(model, contextLength, batch);
+
+        return new LlamaCppMemoryEstimate(model.Name ?? Path.GetFileName(model.Path), contextLength, cacheType, ngl, n, shares, hostWeights, hostKv, hostCompute);
+    }
+
+    /// <summary>
+    /// One GPU's share when it holds layer slots [<paramref name="first"/>, <paramref name="first"/> + <paramref name="count"/>),
+    /// slot LayerCount being the output head. <paramref name="fullOffload"/> selects the full or partial compute graph.
+    /// </summary>
+    public GpuMemoryShare Share(ModelProfile model, ulong contextLength, GgmlType cacheType, int first, int count, bool fullOffload)
+    {
+        if (count == 0)
+        {
+            return new GpuMemoryShare(first, 0, false, 0, 0, 0, 0);
+        }
+
+        var n = model.LayerCount;
+        var batch = Settings.BatchSize;
+        var blocks = Math.Max(0, Math.Min(first + count, n) - first);
+        var hasOutput = first + count > n;
+        var weights = SumLayers(first, blocks, l => model.LayerBytes[l]) + (hasOutput ? model.OutputBytes : 0);
+        var kv = SumLayers(first, blocks, l => KvCacheSize.LayerBytes(model, l, contextLength, cacheType, batch));
+        var compute = fullOffload
+            ? ComputeGraphSize.FullOffload(model, contextLength, batch)
+            : ComputeGraphSize.PartialOffload(model, contextLength, batch);
+        return new GpuMemoryShare(first, blocks, hasOutput, weights, kv, compute, Settings.GpuOverheadBytes);
+    }
+
+    private static ulong SumLayers(int first, int count, Func<int, ulong> bytes)
+    {
+        var sum = 0UL;
+        for (var l = first; l < first + count; l++)
+        {
+            sum += bytes(l);
+        }
+
+        return sum;
+    }
+}

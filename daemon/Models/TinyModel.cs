@@ -1,0 +1,158 @@
+using System.Buffers.Binary;
+using UnifiedLlm.Daemon.Models.Gguf;
+
+namespace UnifiedLlm.Daemon.Models;
+
+/// <summary>
+/// A tiny random-weight llama-architecture model (2 layers, n_embd 64, 4 heads, n_ff 128, ctx 256, SPM vocab of 298
+/// tokens with all 256 byte tokens, chatml template), about 0.5 MB in F32. llama-server loads and runs it, producing
+/// random text: good for exercising real backends in tests and demos without downloading a model.
+/// </summary>
+internal static class TinyModel
+{
+    public const int EmbeddingLength = 64;
+    public const int HeadCount = 4;
+    public const int KvHeadCount = 4;
+    public const int LayerCount = 2;
+    public const int FeedForwardLength = 128;
+    public const int ContextLength = 256;
+
+    public const string ChatTemplate =
+        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+        + "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+    /// <summary>SentencePiece token types as llama.cpp stores them in tokenizer.ggml.token_type.</summary>
+    private enum TokenType
+    {
+        Normal = 1,
+        Unknown = 2,
+        Control = 3,
+        Byte = 6,
+    }
+
+    /// <summary>Writes the model to <paramref name="path"/>; <paramref name="weightType"/> is F32 or F16 (norms stay F32).</summary>
+    public static void Write(string path, GgmlType weightType = GgmlType.F32, int seed = 0)
+    {
+        if (weightType is not (GgmlType.F32 or GgmlType.F16))
+        {
+            throw new ArgumentException($"weight type must be F32 or F16, not {weightType}", nameof(weightType));
+        }
+
+        var writer = new GgufWriter();
+        var vocab = BuildVocab();
+        AddMetadata(writer, vocab, weightType);
+        AddTensors(writer, vocab.Count, weightType, new Random(seed));
+        writer.WriteFile(path);
+    }
+
+    private static List<(string Piece, float Score, TokenType Type)> BuildVocab()
+    {
+        List<(string, float, TokenType)> vocab =
+        [
+            ("<unk>", 0f, TokenType.Unknown),
+            ("<s>", 0f, TokenType.Control),
+            ("</s>", 0f, TokenType.Control),
+            ("<|im_start|>", 0f, TokenType.Control),
+            ("<|im_end|>", 0f, TokenType.Control),
+        ];
+        for (var b = 0; b < 256; b++)
+        {
+            vocab.Add(($"<0x{b:X2}>", 0f, TokenType.Byte));
+        }
+
+        string[] words = ["\u2581the", "\u2581a", "\u2581hello", "\u2581world", "\u2581is", "er", "in", "on", "an", "th"];
+        string[] pieces = ["\u2581", .. "abcdefghijklmnopqrstuvwxyz".Select(c => c.ToString()), .. words];
+        for (var i = 0; i < pieces.Length; i++)
+        {
+            vocab.Add((pieces[i], -(i + 1), TokenType.Normal));
+        }
+
+        return vocab;
+    }
+
+    private static void AddMetadata(GgufWriter w, List<(string Piece, float Score, TokenType Type)> vocab, GgmlType weightType)
+    {
+        w.Add("general.architecture", GgufValue.FromString("llama"));
+        w.Add("general.name", GgufValue.FromString("tiny-random-llama"));
+        w.Add("llama.vocab_size", GgufValue.FromUInt32((uint)vocab.Count));
+        w.Add("llama.context_length", GgufValue.FromUInt32(ContextLength));
+        w.Add("llama.embedding_length", GgufValue.FromUInt32(EmbeddingLength));
+        w.Add("llama.block_count", GgufValue.FromUInt32(LayerCount));
+        w.Add("llama.feed_forward_length", GgufValue.FromUInt32(FeedForwardLength));
+        w.Add("llama.attention.head_count", GgufValue.FromUInt32(HeadCount));
+        w.Add("llama.attention.head_count_kv", GgufValue.FromUInt32(KvHeadCount));
+        w.Add("llama.rope.dimension_count", GgufValue.FromUInt32(EmbeddingLength / HeadCount));
+        w.Add("llama.attention.layer_norm_rms_epsilon", GgufValue.FromFloat32(1e-5f));
+        w.Add("general.file_type", GgufValue.FromUInt32(weightType == GgmlType.F16 ? (uint)LlamaFileType.MostlyF16 : (uint)LlamaFileType.AllF32));
+        w.Add("tokenizer.ggml.model", GgufValue.FromString("llama"));
+        w.Add("tokenizer.ggml.tokens", GgufValue.FromArray(GgufArray.OfStrings(vocab.Select(v => v.Piece))));
+        w.Add("tokenizer.ggml.scores", GgufValue.FromArray(GgufArray.OfFloat32(vocab.Select(v => v.Score))));
+        w.Add("tokenizer.ggml.token_type", GgufValue.FromArray(GgufArray.OfInt32(vocab.Select(v => (int)v.Type))));
+        w.Add("tokenizer.ggml.bos_token_id", GgufValue.FromUInt32(1));
+        w.Add("tokenizer.ggml.eos_token_id", GgufValue.FromUInt32(2));
+        w.Add("tokenizer.ggml.unknown_token_id", GgufValue.FromUInt32(0));
+        w.Add("tokenizer.ggml.add_bos_token", GgufValue.FromBool(true));
+        w.Add("tokenizer.chat_template", GgufValue.FromString(ChatTemplate));
+    }
+
+    private static void AddTensors(GgufWriter w, int vocabSize, GgmlType weightType, Random random)
+    {
+        const int kvLength = EmbeddingLength / HeadCount * KvHeadCount;
+        void Matrix(string name, int inputs, int outputs) =>
+            w.AddTensor(name, weightType, [(ulong)inputs, (ulong)outputs], RandomWeights(inputs * outputs, weightType, random));
+        void Norm(string name) =>
+            w.AddTensor(name, GgmlType.F32, [EmbeddingLength], Ones(EmbeddingLength));
+
+        Matrix("token_embd.weight", EmbeddingLength, vocabSize);
+        Norm("output_norm.weight");
+        Matrix("output.weight", EmbeddingLength, vocabSize);
+        for (var layer = 0; layer < LayerCount; layer++)
+        {
+            var p = $"blk.{layer}.";
+            Norm(p + "attn_norm.weight");
+            Matrix(p + "attn_q.weight", EmbeddingLength, EmbeddingLength);
+            Matrix(p + "attn_k.weight", EmbeddingLength, kvLength);
+            Matrix(p + "attn_v.weight", EmbeddingLength, kvLength);
+            Matrix(p + "attn_output.weight", EmbeddingLength, EmbeddingLength);
+            Norm(p + "ffn_norm.weight");
+            Matrix(p + "ffn_gate.weight", EmbeddingLength, FeedForwardLength);
+            Matrix(p + "ffn_up.weight", EmbeddingLength, FeedForwardLength);
+            Matrix(p + "ffn_down.weight", FeedForwardLength, EmbeddingLength);
+        }
+    }
+
+    /// <summary>Normal(0, 0.02) weights from a Box-Muller transform of the seeded generator.</summary>
+    private static byte[] RandomWeights(int count, GgmlType type, Random random)
+    {
+        var elementBytes = type == GgmlType.F16 ? 2 : 4;
+        var bytes = new byte[count * elementBytes];
+        for (var i = 0; i < count; i++)
+        {
+            var u1 = 1.0 - random.NextDouble();
+            var u2 = random.NextDouble();
+            var value = (float)(Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2) * 0.02);
+            var slot = bytes.AsSpan(i * elementBytes, elementBytes);
+            if (type == GgmlType.F16)
+            {
+                BinaryPrimitives.WriteHalfLittleEndian(slot, (Half)value);
+            }
+            else
+            {
+                BinaryPrimitives.WriteSingleLittleEndian(slot, value);
+            }
+        }
+
+        return bytes;
+    }
+
+    private static byte[] Ones(int count)
+    {
+        var bytes = new byte[count * 4];
+        for (var i = 0; i < count; i++)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), 1f);
+        }
+
+        return bytes;
+    }
+}

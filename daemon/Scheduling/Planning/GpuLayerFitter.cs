@@ -1,0 +1,57 @@
+using UnifiedLlm.Daemon.Models;
+using UnifiedLlm.Daemon.Models.Gguf;
+using UnifiedLlm.Daemon.Models.Sizing;
+
+namespace UnifiedLlm.Daemon.Scheduling.Planning;
+
+/// <summary>
+/// Decides whether a model fits given per-GPU capacities: the last <c>ngl</c> layer slots (slot LayerCount is the output
+/// head) are handed to the GPUs in order, each taking as many consecutive slots as its capacity allows, and the rest of
+/// the model must fit in host RAM. Costs come from <see cref="LlamaCppMemoryEstimator"/>'s terms, precomputed per slot so
+/// a fit is linear in the layer count.
+/// </summary>
+internal sealed class GpuLayerFitter(LlamaCppMemoryEstimator estimator, ModelProfile model, GgmlType cacheType)
+{
+    /// <summary>Per-GPU slot counts (summing to <paramref name="gpuLayers"/>) or null when it does not fit.</summary>
+    public int[]? Fit(IReadOnlyList<ulong> capacities, ulong hostCapacity, ulong contextLength, int gpuLayers)
+    {
+        var n = model.LayerCount;
+        var full = gpuLayers > n;
+        var batch = estimator.Settings.BatchSize;
+        var fixedCost = estimator.Settings.GpuOverheadBytes
+            + (full ? ComputeGraphSize.FullOffload(model, contextLength, batch) : ComputeGraphSize.PartialOffload(model, contextLength, batch));
+
+        var counts = new int[capacities.Count];
+        var slot = n - Math.Min(gpuLayers, n);
+        var remaining = gpuLayers;
+        for (var g = 0; g < capacities.Count && remaining > 0; g++)
+        {
+            var used = fixedCost;
+            while (remaining > 0)
+            {
+                var cost = SlotCost(slot, contextLength);
+                if (used + cost > capacities[g])
+                {
+                    break;
+                }
+
+                used += cost;
+                counts[g]++;
+                slot++;
+                remaining--;
+            }
+        }
+
+        if (remaining > 0)
+        {
+            return null;
+        }
+
+        var host = estimator.Estimate(model, contextLength, cacheType, counts).HostTotalBytes;
+        return host <= hostCapacity ? counts : null;
+    }
+
+    private ulong SlotCost(int slot, ulong contextLength) => slot == model.LayerCount
+        ? model.OutputBytes
+        : model.LayerBytes[slot] + KvCacheSize.LayerBytes(model, slot, contextLength, cacheType, estimator.Settings.BatchSize);
+}
