@@ -9,7 +9,8 @@ namespace UnifiedLlm.Daemon.Gpu;
 /// Polls NVML every <see cref="GpuMonitorOptions.PollInterval"/>, keeps the latest <see cref="GpuSnapshot"/> and
 /// attributes GPU processes to our units. Without a usable NVIDIA library, driver or GPU it runs in CPU mode: the reason
 /// is logged once and NVML is tried again every <see cref="GpuMonitorOptions.CpuModeRetryInterval"/> or on
-/// <see cref="RefreshAsync"/>. Every poll publishes a snapshot to <see cref="WatchAsync"/> readers, CPU mode included.
+/// <see cref="RefreshAsync"/>. Every poll publishes a snapshot stamped with the poll's time to <see cref="WatchAsync"/>
+/// readers, CPU mode included.
 /// </summary>
 internal sealed class GpuMonitor : BackgroundService
 {
@@ -118,7 +119,7 @@ internal sealed class GpuMonitor : BackgroundService
         {
             if (!retryNvmlNow && now < nextInitAttempt)
             {
-                return current;
+                return current with { TakenAt = now };
             }
 
             if (!NvmlSession.TryOpen(options.NvmlLibraryCandidates, out session, out var reason))

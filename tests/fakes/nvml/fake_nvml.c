@@ -364,14 +364,17 @@ EXPORT nvmlReturn_t nvmlSystemGetDriverVersion(char *version, unsigned int lengt
     return NVML_SUCCESS;
 }
 
+/* Each poll starts by counting GPUs, so the table is re-read here, before injected failures are looked up. */
 static nvmlReturn_t get_count(unsigned int *count)
 {
-    SYSTEM_CALL("nvmlDeviceGetCount");
-    if (count == NULL)
-        return NVML_ERROR_INVALID_ARGUMENT;
+    if (!fake.initialized)
+        return NVML_ERROR_UNINITIALIZED;
     nvmlReturn_t rc = load_table();
     if (rc != NVML_SUCCESS)
         return rc;
+    SYSTEM_CALL("nvmlDeviceGetCount");
+    if (count == NULL)
+        return NVML_ERROR_INVALID_ARGUMENT;
     *count = fake.gpu_count;
     return NVML_SUCCESS;
 }
