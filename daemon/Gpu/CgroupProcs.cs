@@ -46,7 +46,7 @@ internal static class CgroupProcs
         {
             lines = await File.ReadAllLinesAsync(file, cancellationToken);
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        catch (IOException) when (!File.Exists(file))
         {
             return; // removed while we read: its processes have exited
         }
