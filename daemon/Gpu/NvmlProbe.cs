@@ -25,7 +25,7 @@ internal static class NvmlProbe
             {
                 try
                 {
-                    DescribeDevice(report, nvml, nvml.GetDevice(index));
+                    report.Append(DescribeDevice(nvml, nvml.GetDevice(index)));
                 }
                 catch (Exception e) when (e is NvmlException or InvalidDataException)
                 {
@@ -37,8 +37,9 @@ internal static class NvmlProbe
         return report.ToString();
     }
 
-    private static void DescribeDevice(StringBuilder report, NvmlLibrary nvml, NvmlDevice device)
+    private static string DescribeDevice(NvmlLibrary nvml, NvmlDevice device)
     {
+        var report = new StringBuilder();
         var (total, used, free) = nvml.GetMemory(device);
         var utilization = nvml.GetUtilization(device);
         var temperature = nvml.GetTemperature(device);
@@ -58,5 +59,7 @@ internal static class NvmlProbe
         {
             report.AppendLine($"    pid {process.Pid}: {process.UsedBytes / MiB:F0} MiB");
         }
+
+        return report.ToString();
     }
 }
