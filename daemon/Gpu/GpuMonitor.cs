@@ -172,7 +172,7 @@ internal sealed class GpuMonitor : BackgroundService
             loggedUnitPidError = null;
             return unitByPid;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or ArgumentException)
         {
             if (e.Message != loggedUnitPidError)
             {

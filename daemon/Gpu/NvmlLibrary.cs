@@ -64,10 +64,7 @@ internal sealed unsafe class NvmlLibrary : IDisposable
         getPciInfo = (delegate* unmanaged<IntPtr, NvmlPciInfo*, int>)Bind(
             out pciSymbol, "nvmlDeviceGetPciInfo_v3", "nvmlDeviceGetPciInfo_v2", "nvmlDeviceGetPciInfo");
         getMemoryInfoV2 = (delegate* unmanaged<IntPtr, NvmlMemoryV2*, int>)BindOptional("nvmlDeviceGetMemoryInfo_v2");
-        if (getMemoryInfoV2 == null)
-        {
-            getMemoryInfo = (delegate* unmanaged<IntPtr, NvmlMemory*, int>)Bind(out _, "nvmlDeviceGetMemoryInfo");
-        }
+        getMemoryInfo = (delegate* unmanaged<IntPtr, NvmlMemory*, int>)Bind(out _, "nvmlDeviceGetMemoryInfo");
 
         getUtilizationRates = (delegate* unmanaged<IntPtr, NvmlUtilization*, int>)BindOptional("nvmlDeviceGetUtilizationRates");
         getTemperature = (delegate* unmanaged<IntPtr, int, uint*, int>)BindOptional("nvmlDeviceGetTemperature");
@@ -175,14 +172,25 @@ internal sealed unsafe class NvmlLibrary : IDisposable
             : DecodeText(info.BusId, 32);
     }
 
-    /// <summary>Total, used and free bytes; used counts driver-reserved memory so that used + free = total.</summary>
+    /// <summary>
+    /// Total, used and free bytes; used counts driver-reserved memory so that used + free = total. Drivers that export
+    /// the _v2 call but refuse it for a device (not supported, or a struct version they do not know) get the old call.
+    /// </summary>
     public (ulong Total, ulong Used, ulong Free) GetMemory(NvmlDevice device)
     {
         if (getMemoryInfoV2 != null)
         {
             var v2 = new NvmlMemoryV2 { Version = NvmlMemoryV2.Version2 };
-            Check(getMemoryInfoV2(device.Handle, &v2), "nvmlDeviceGetMemoryInfo_v2", device.Index);
-            return (v2.Total, v2.Used + v2.Reserved, v2.Free);
+            var code = (NvmlReturn)getMemoryInfoV2(device.Handle, &v2);
+            if (code == NvmlReturn.Success)
+            {
+                return (v2.Total, v2.Used + v2.Reserved, v2.Free);
+            }
+
+            if (code is not (NvmlReturn.NotSupported or NvmlReturn.ArgumentVersionMismatch or NvmlReturn.FunctionNotFound))
+            {
+                throw Error(code, "nvmlDeviceGetMemoryInfo_v2", device.Index);
+            }
         }
 
         NvmlMemory v1;
@@ -284,7 +292,12 @@ internal sealed unsafe class NvmlLibrary : IDisposable
             var pid = BinaryPrimitives.ReadUInt32LittleEndian(entry[ProcessEntryLayout.PidOffset..]);
             var used = BinaryPrimitives.ReadUInt64LittleEndian(entry[ProcessEntryLayout.UsedMemoryOffset..]);
             // Unknown per-process memory counts as 0: an undercount of that process, while device totals stay right.
-            entries[i] = new NvmlProcessEntry(checked((int)pid), used == ValueNotAvailable ? 0 : used);
+            if (pid is 0 or > int.MaxValue)
+            {
+                throw new InvalidDataException($"{processesSymbol} returned {pid} as the PID of entry {i} of {count}");
+            }
+
+            entries[i] = new NvmlProcessEntry((int)pid, used == ValueNotAvailable ? 0 : used);
         }
 
         return new NvmlProcessList(entries, processesSymbol, entryBytes);

@@ -74,6 +74,17 @@ public sealed class NvmlGpuReaderTests(FakeNvmlBuild fake)
     }
 
     [Fact]
+    public void Memory_v2_refused_by_the_driver_falls_back_to_the_unversioned_call()
+    {
+        using var host = new FakeGpuHost(fake.Current, FakeGpuHost.TwoGpus + "\ngpu0.fail.nvmlDeviceGetMemoryInfo_v2=3\n");
+        using var session = Open(host);
+
+        var memory = session.Library.GetMemory(session.Library.GetDevice(0));
+
+        Assert.Equal((85899345920ul, 11274289152ul, 74625056768ul), memory);
+    }
+
+    [Fact]
     public void Not_supported_fields_read_as_null()
     {
         var config = FakeGpuHost.TwoGpus + "\ngpu0.fail.nvmlDeviceGetUtilizationRates=3\ngpu0.fail.nvmlDeviceGetMinorNumber=3\n";

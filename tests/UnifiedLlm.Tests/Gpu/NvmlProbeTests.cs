@@ -15,7 +15,7 @@ public sealed class NvmlProbeTests(FakeNvmlBuild fake)
         Assert.Equal(
             $"""
             library: {host.LibraryPath}
-            entry points: nvmlInit_v2, nvmlShutdown, nvmlErrorString, nvmlSystemGetDriverVersion, nvmlDeviceGetCount_v2, nvmlDeviceGetHandleByIndex_v2, nvmlDeviceGetName, nvmlDeviceGetUUID, nvmlDeviceGetMinorNumber, nvmlDeviceGetPciInfo_v3, nvmlDeviceGetMemoryInfo_v2, nvmlDeviceGetUtilizationRates, nvmlDeviceGetTemperature, nvmlDeviceGetComputeRunningProcesses_v3
+            entry points: nvmlInit_v2, nvmlShutdown, nvmlErrorString, nvmlSystemGetDriverVersion, nvmlDeviceGetCount_v2, nvmlDeviceGetHandleByIndex_v2, nvmlDeviceGetName, nvmlDeviceGetUUID, nvmlDeviceGetMinorNumber, nvmlDeviceGetPciInfo_v3, nvmlDeviceGetMemoryInfo_v2, nvmlDeviceGetMemoryInfo, nvmlDeviceGetUtilizationRates, nvmlDeviceGetTemperature, nvmlDeviceGetComputeRunningProcesses_v3
             driver: 550.54.14
             GPU 0: NVIDIA H100 80GB HBM3 GPU-11111111-2222-3333-4444-555555555555 pci 00000000:17:00.0 minor 0
               memory: total 81920 MiB, used 10752 MiB, free 71168 MiB

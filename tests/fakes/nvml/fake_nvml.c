@@ -559,6 +559,9 @@ EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t device, nvmlPciInfo_t *
 EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t *memory)
 {
     DEVICE_CALL(device, "nvmlDeviceGetMemoryInfo");
+    int rc = injected(device->fails, device->fail_count, "nvmlDeviceGetMemoryInfo_v2");
+    if (rc != NVML_SUCCESS)
+        return rc;
     if (memory == NULL)
         return NVML_ERROR_INVALID_ARGUMENT;
     if (memory->version != NVML_MEMORY_V2)
