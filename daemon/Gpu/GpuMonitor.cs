@@ -28,6 +28,7 @@ internal sealed class GpuMonitor : BackgroundService
     private DateTimeOffset nextInitAttempt = DateTimeOffset.MinValue;
     private string? loggedCpuModeReason;
     private string? loggedUnitPidError;
+    private bool stopped;
 
     public GpuMonitor(GpuMonitorOptions options, IUnitPidSource unitPids, TimeProvider time, ILogger<GpuMonitor> logger)
     {
@@ -44,7 +45,7 @@ internal sealed class GpuMonitor : BackgroundService
     /// <summary>Reads the GPUs now, trying NVML again at once if in CPU mode (e.g. after a driver was loaded).</summary>
     public Task<GpuSnapshot> RefreshAsync(CancellationToken cancellationToken) => PollAsync(retryNvmlNow: true, cancellationToken);
 
-    /// <summary>The current snapshot, then each new one; a slow reader skips to the newest.</summary>
+    /// <summary>The current snapshot, then each new one until the monitor stops; a slow reader skips to the newest.</summary>
     public async IAsyncEnumerable<GpuSnapshot> WatchAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var channel = Channel.CreateBounded<GpuSnapshot>(
@@ -53,6 +54,10 @@ internal sealed class GpuMonitor : BackgroundService
         {
             watchers.Add(channel);
             channel.Writer.TryWrite(current);
+            if (stopped)
+            {
+                channel.Writer.TryComplete();
+            }
         }
 
         try
@@ -82,6 +87,7 @@ internal sealed class GpuMonitor : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(options.PollInterval, time);
+        Exception? failure = null;
         try
         {
             do
@@ -93,9 +99,28 @@ internal sealed class GpuMonitor : BackgroundService
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+        catch (Exception e)
+        {
+            failure = e;
+            throw;
+        }
         finally
         {
+            EndWatches(failure);
             await CloseSessionAsync();
+        }
+    }
+
+    /// <summary>Ends every <see cref="WatchAsync"/> loop, with the monitor's failure if it died.</summary>
+    private void EndWatches(Exception? failure)
+    {
+        lock (watchers)
+        {
+            stopped = true;
+            foreach (var watcher in watchers)
+            {
+                watcher.Writer.TryComplete(failure);
+            }
         }
     }
 

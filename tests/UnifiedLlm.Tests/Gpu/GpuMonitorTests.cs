@@ -156,6 +156,22 @@ public sealed class GpuMonitorTests(FakeNvmlBuild fake)
             snapshot.Devices[0].Processes);
     }
 
+    [Fact]
+    public async Task Watching_ends_when_the_monitor_stops()
+    {
+        using var host = new FakeGpuHost(fake.Current, FakeGpuHost.TwoGpus);
+        var run = await MonitorRun.StartAsync(host.LibraryPath, NoUnits());
+        await run.SnapshotAtAsync(run.Time.GetUtcNow());
+
+        await run.Monitor.StopAsync(TestContext.Current.CancellationToken);
+
+        await using var late = run.Monitor.WatchAsync(TestContext.Current.CancellationToken).GetAsyncEnumerator(TestContext.Current.CancellationToken);
+        Assert.True(await late.MoveNextAsync());
+        Assert.False(await late.MoveNextAsync());
+        await Assert.ThrowsAsync<InvalidOperationException>(() => run.SnapshotAtAsync(run.Time.GetUtcNow() + Poll));
+        await run.DisposeAsync();
+    }
+
     private static CgroupUnitPidSource NoUnits() => new(() => []);
 
     /// <summary>A started monitor with a fake clock, a captured log and a subscription to its snapshots.</summary>
