@@ -42,15 +42,21 @@ internal sealed class NvmlSession : IDisposable
         return false;
     }
 
-    public void Dispose()
+    public void Dispose() => Close(Library);
+
+    private static void Close(NvmlLibrary library)
     {
         try
         {
-            Library.Shutdown();
+            library.Shutdown();
+        }
+        catch (NvmlException)
+        {
+            // A session is closed because NVML failed or is no longer wanted; its shutdown failing changes nothing.
         }
         finally
         {
-            Library.Dispose();
+            library.Dispose();
         }
     }
 
@@ -77,8 +83,7 @@ internal sealed class NvmlSession : IDisposable
             if (count == 0)
             {
                 cpuModeReason = $"NVML ({library.Path}, driver {driverVersion ?? "unknown"}) reports no GPUs";
-                library.Shutdown();
-                library.Dispose();
+                Close(library);
                 return false;
             }
 
@@ -89,8 +94,7 @@ internal sealed class NvmlSession : IDisposable
         catch (NvmlException e)
         {
             cpuModeReason = $"NVML initialised but could not list GPUs ({e.Message}; library {library.Path})";
-            library.Shutdown();
-            library.Dispose();
+            Close(library);
             return false;
         }
     }

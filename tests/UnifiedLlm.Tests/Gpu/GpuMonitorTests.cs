@@ -129,7 +129,7 @@ public sealed class GpuMonitorTests(FakeNvmlBuild fake)
         await using var run = await MonitorRun.StartAsync(host.LibraryPath, NoUnits());
         Assert.Equal(2, (await run.SnapshotAtAsync(run.Time.GetUtcNow())).Devices.Count);
 
-        host.Configure(FakeGpuHost.TwoGpus + "\nfail.nvmlDeviceGetCount=18\n");
+        host.Configure(FakeGpuHost.TwoGpus + "\nfail.nvmlDeviceGetCount=18\nfail.nvmlShutdown=18\n");
         run.Time.Advance(Poll);
         var snapshot = await run.SnapshotAtAsync(run.Time.GetUtcNow());
 

@@ -319,6 +319,9 @@ EXPORT nvmlReturn_t nvmlShutdown(void)
 {
     if (!fake.initialized)
         return NVML_ERROR_UNINITIALIZED;
+    int rc = injected(fake.fails, fake.fail_count, "nvmlShutdown");
+    if (rc != NVML_SUCCESS)
+        return rc;
     fake.initialized--;
     return NVML_SUCCESS;
 }
