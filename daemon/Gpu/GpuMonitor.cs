@@ -14,6 +14,9 @@ namespace UnifiedLlm.Daemon.Gpu;
 /// </summary>
 internal sealed class GpuMonitor : BackgroundService
 {
+    /// <summary>The CPU-mode reason of <see cref="Current"/> until the first poll has finished.</summary>
+    public const string NotReadYetReason = "GPUs have not been read yet";
+
     private static readonly IReadOnlyDictionary<int, string> NoUnitPids = new Dictionary<int, string>();
 
     private readonly GpuMonitorOptions options;
@@ -36,7 +39,7 @@ internal sealed class GpuMonitor : BackgroundService
         this.unitPids = unitPids;
         this.time = time;
         this.logger = logger;
-        current = GpuSnapshot.CpuMode(time.GetUtcNow(), "GPUs have not been read yet");
+        current = GpuSnapshot.CpuMode(time.GetUtcNow(), NotReadYetReason);
     }
 
     /// <summary>The latest snapshot (safe to read from any thread).</summary>

@@ -215,7 +215,7 @@ public sealed class GpuMonitorTests(FakeNvmlBuild fake)
             while (await snapshots.MoveNextAsync())
             {
                 var snapshot = snapshots.Current;
-                if (snapshot.TakenAt == takenAt && snapshot.CpuModeReason != "GPUs have not been read yet")
+                if (snapshot.TakenAt == takenAt && snapshot.CpuModeReason != GpuMonitor.NotReadYetReason)
                 {
                     return snapshot;
                 }
