@@ -10,6 +10,7 @@ internal sealed record GpuSnapshot(
     public static GpuSnapshot CpuMode(DateTimeOffset takenAt, string reason) => new(takenAt, null, [], reason);
 }
 
+/// <summary>One GPU; <see cref="MinorNumber"/> is the N of /dev/nvidiaN (null where NVML cannot tell).</summary>
 internal sealed record GpuDevice(
     int Index,
     string Name,
@@ -21,7 +22,8 @@ internal sealed record GpuDevice(
     uint? UtilizationPercent,
     uint? MemoryUtilizationPercent,
     uint? TemperatureCelsius,
-    IReadOnlyList<GpuProcess> Processes);
+    IReadOnlyList<GpuProcess> Processes,
+    int? MinorNumber = null);
 
 /// <summary>A process using GPU memory; <see cref="Unit"/> names our backend unit when the PID belongs to one, else null (a foreign process).</summary>
 internal sealed record GpuProcess(int Pid, ulong UsedBytes, string? Unit);
