@@ -32,12 +32,17 @@ internal static class JournalFieldName
     /// <summary>
     /// Maps a Serilog property name to a field name: <paramref name="prefix"/> + the name in upper snake case
     /// (<c>RequestId</c> → <c>REQUEST_ID</c>, <c>HTTPStatus</c> → <c>HTTP_STATUS</c>, <c>gpu.index</c> → <c>GPU_INDEX</c>).
-    /// Characters other than ASCII letters and digits become word breaks. Returns null when nothing valid remains
-    /// or the result is longer than <see cref="MaxLength"/>: such properties are dropped, never truncated, so two
-    /// properties can never be merged into one field by accident.
+    /// Other ASCII characters become word breaks. Returns null when the name has a non-ASCII character, when
+    /// nothing valid remains, or when the result is longer than <see cref="MaxLength"/>: such properties are
+    /// dropped, never transliterated or truncated, so two properties cannot end up in one field by accident.
     /// </summary>
     public static string? FromPropertyName(string propertyName, string prefix)
     {
+        if (!Ascii.IsValid(propertyName))
+        {
+            return null;
+        }
+
         var builder = new StringBuilder(prefix.Length + propertyName.Length + 8);
         builder.Append(prefix);
         var pendingBreak = false;
