@@ -221,6 +221,29 @@ public sealed class JournaldSinkTests : IDisposable
     }
 
     [Fact]
+    public void A_full_receive_queue_drops_without_blocking_and_counts()
+    {
+        // Nobody receives, so the socket's queue (net.unix.max_dgram_qlen) or our send buffer fills up and the
+        // non-blocking send reports EAGAIN; the loop bound only guards against a sink that never reports it.
+        const int bound = 100_000;
+        var emitted = 0;
+        while (_sink.Count(JournalSendOutcome.DroppedBusy) == 0 && emitted < bound)
+        {
+            _logger.Information("filling {Number}", emitted++);
+        }
+
+        Assert.Equal(1, _sink.Count(JournalSendOutcome.DroppedBusy));
+        var sent = _sink.Count(JournalSendOutcome.Sent);
+        Assert.Equal(emitted - 1, sent);
+        for (var i = 0; i < sent; i++)
+        {
+            Assert.Equal($"filling {i}", _receiver.Receive().Entry.Text("MESSAGE"));
+        }
+
+        Assert.False(_receiver.HasPending);
+    }
+
+    [Fact]
     public void Other_send_errors_are_counted_and_reported_to_selflog_without_throwing()
     {
         var notADirectory = Path.Combine(_receiver.TempDirectory, "file");
