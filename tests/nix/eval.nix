@@ -1,0 +1,574 @@
+# Evaluates nix/module.nix with nixpkgs' lib.evalModules against a stub of the NixOS options it
+# sets and a stub pkgs, and checks the results with lib.runTests.
+# Run through tests/nix/eval-module.sh; the result is { count; failures; }.
+{ nixpkgsLib }:
+
+let
+  lib = import nixpkgsLib;
+  inherit (lib) mkOption types;
+
+  toml = import ./toml.nix { inherit lib; };
+
+  fakeStorePath = name: "/nix/store/00000000000000000000000000000000-${name}";
+
+  # A package as callPackage makes it: overridable, its store path naming the GPU switches it got.
+  stubDerivation = name: arguments: {
+    type = "derivation";
+    inherit name;
+    outPath = fakeStorePath (
+      name
+      + lib.concatStrings (
+        lib.mapAttrsToList (
+          key: value: lib.optionalString (value != false && value != null) "-${key}=${toString value}"
+        ) arguments
+      )
+    );
+  };
+  noSwitches = name: lib.makeOverridable ({ }: stubDerivation name { }) { };
+
+  # The switches nixpkgs' real packages declare: llama-cpp and vllm take cudaSupport/rocmSupport,
+  # ollama takes acceleration.
+  gpuSwitches =
+    name:
+    lib.makeOverridable (
+      {
+        cudaSupport ? false,
+        rocmSupport ? false,
+      }@arguments:
+      stubDerivation name arguments
+    ) { };
+  accelerationSwitch =
+    name: lib.makeOverridable ({ acceleration ? null }@arguments: stubDerivation name arguments) { };
+
+  stubPkgs = {
+    formats.toml = { }: toml;
+    coreutils = noSwitches "coreutils";
+    unified-llm = noSwitches "unified-llm";
+    llama-cpp = gpuSwitches "llama-cpp";
+    ollama = accelerationSwitch "ollama";
+    vllm = gpuSwitches "vllm";
+  };
+
+  # The NixOS options module.nix defines values for, declared loosely: NixOS itself checks them.
+  nixosStub = {
+    options = {
+      assertions = mkOption {
+        type = types.listOf types.anything;
+        default = [ ];
+      };
+      warnings = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+      };
+      users.groups = mkOption {
+        type = types.attrsOf types.anything;
+        default = { };
+      };
+      environment.etc = mkOption {
+        type = types.attrsOf types.anything;
+        default = { };
+      };
+      environment.systemPackages = mkOption {
+        type = types.listOf types.anything;
+        default = [ ];
+      };
+      networking.firewall.allowedTCPPorts = mkOption {
+        type = types.listOf types.port;
+        default = [ ];
+      };
+      systemd.services = mkOption {
+        type = types.attrsOf types.anything;
+        default = { };
+      };
+      systemd.slices = mkOption {
+        type = types.attrsOf types.anything;
+        default = { };
+      };
+    };
+  };
+
+  evalHost =
+    host:
+    (lib.evalModules {
+      modules = [
+        nixosStub
+        ../../nix/module.nix
+        { _module.args.pkgs = stubPkgs; }
+        { services.unified-llm = host; }
+      ];
+    }).config;
+
+  failedAssertions = config: map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+
+  # True when evaluating the host (deeply) fails, as a type error or unknown option does.
+  rejects = host: !(builtins.tryEval (builtins.deepSeq (evalHost host).services.unified-llm.settings true)).success;
+
+  sampleHost = {
+    enable = true;
+    acceleration = "cuda";
+    listen.tcp = "0.0.0.0:9000";
+    openFirewall = true;
+    backends.ollama.enable = true;
+    models.tiny = {
+      source = "/var/lib/unified-llm/models/tiny.gguf";
+      aliases = [ "tiny-chat" ];
+      context = 256;
+      gpuLayers = 8;
+      ttlSeconds = 600;
+      pinned = true;
+      extraArgs = [
+        "--threads"
+        "2"
+      ];
+    };
+    models.llama3 = {
+      backend = "ollama";
+      source = noSwitches "llama3-gguf";
+      priority = 80;
+    };
+    credentials.anthropic = "/run/secrets/anthropic-key";
+    environmentFile = "/run/secrets/unified-llm.env";
+    extraArgs = [ "--log-level=debug" ];
+    slice.memoryMax = "48G";
+    settings = {
+      server.log_level = "debug";
+      gpu.reserve_mib = 1024;
+      providers.anthropic = {
+        kind = "anthropic";
+        api_key_credential = "anthropic";
+        models = [ "claude-haiku" ];
+        cost_per_million_input_tokens = 0.8;
+      };
+      routes.smart = {
+        strategy = "local-first";
+        targets = [
+          "tiny"
+          "anthropic/claude-haiku"
+        ];
+      };
+    };
+  };
+
+  sample = evalHost sampleHost;
+  sampleService = sample.systemd.services.unified-llm;
+  sampleConfigFile = sample.environment.etc."unified-llm/config.toml".source;
+
+  minimal = evalHost { enable = true; };
+  minimalService = minimal.systemd.services.unified-llm.serviceConfig;
+
+  expectedSampleSettings = {
+    server = {
+      data_dir = "/var/lib/unified-llm";
+      tcp_listen = "0.0.0.0:9000";
+      admin_group = "ullm-admin";
+      log_level = "debug";
+    };
+    gpu = {
+      nvml_library = "/run/opengl-driver/lib/libnvidia-ml.so.1";
+      reserve_mib = 1024;
+    };
+    security.require_key_on_tcp = true;
+    backends = {
+      llamacpp = {
+        enabled = true;
+        executable = fakeStorePath "llama-cpp-cudaSupport=1/bin/llama-server";
+      };
+      ollama = {
+        enabled = true;
+        executable = fakeStorePath "ollama-acceleration=cuda/bin/ollama";
+      };
+      vllm.enabled = false;
+    };
+    models = {
+      tiny = {
+        backend = "llamacpp";
+        source = "/var/lib/unified-llm/models/tiny.gguf";
+        aliases = [ "tiny-chat" ];
+        context = 256;
+        gpu_layers = 8;
+        ttl_seconds = 600;
+        pinned = true;
+        extra_args = [
+          "--threads"
+          "2"
+        ];
+      };
+      llama3 = {
+        backend = "ollama";
+        source = fakeStorePath "llama3-gguf";
+        aliases = [ ];
+        gpu_layers = "auto";
+        priority = 80;
+        pinned = false;
+        extra_args = [ ];
+      };
+    };
+    providers.anthropic = {
+      kind = "anthropic";
+      api_key_credential = "anthropic";
+      models = [ "claude-haiku" ];
+      cost_per_million_input_tokens = 0.8;
+    };
+    routes.smart = {
+      strategy = "local-first";
+      targets = [
+        "tiny"
+        "anthropic/claude-haiku"
+      ];
+    };
+  };
+
+  hasMessage = fragment: messages: lib.any (lib.hasInfix fragment) messages;
+
+  tests = {
+    testSampleHostPassesAssertions = {
+      expr = {
+        assertions = failedAssertions sample;
+        inherit (sample) warnings;
+      };
+      expected = {
+        assertions = [ ];
+        warnings = [ ];
+      };
+    };
+
+    testSampleSettingsAreRenderedWithConfigExampleKeys = {
+      expr = sample.services.unified-llm.settings;
+      expected = expectedSampleSettings;
+    };
+
+    testSampleTomlReadsBackAsTheSettings = {
+      expr = builtins.fromTOML sampleConfigFile.text;
+      expected = expectedSampleSettings;
+    };
+
+    testMinimalTomlReadsBackAsTheSettings = {
+      expr = builtins.fromTOML minimal.environment.etc."unified-llm/config.toml".source.text;
+      expected = minimal.services.unified-llm.settings;
+    };
+
+    testExecStartRunsUllmdWithTheGeneratedConfigAndExtraArgs = {
+      expr = sampleService.serviceConfig.ExecStart;
+      expected = "${fakeStorePath "unified-llm"}/bin/ullmd --config ${fakeStorePath "unified-llm.toml"} '--log-level=debug'";
+    };
+
+    testServiceLifecycleSettings = {
+      expr = {
+        inherit (minimalService)
+          Type
+          NotifyAccess
+          WatchdogSec
+          Restart
+          ExecReload
+          RuntimeDirectory
+          StateDirectory
+          LogsDirectory
+          ReadWritePaths
+          LoadCredential
+          EnvironmentFile
+          ;
+        inherit (minimal.systemd.services.unified-llm) wantedBy;
+        ExecStart = minimalService.ExecStart;
+      };
+      expected = {
+        Type = "notify";
+        NotifyAccess = "main";
+        WatchdogSec = "60s";
+        Restart = "on-failure";
+        ExecReload = "${fakeStorePath "coreutils"}/bin/kill -HUP $MAINPID";
+        RuntimeDirectory = "unified-llm";
+        StateDirectory = "unified-llm";
+        LogsDirectory = "unified-llm";
+        ReadWritePaths = [ ];
+        LoadCredential = [ ];
+        EnvironmentFile = [ ];
+        wantedBy = [ "multi-user.target" ];
+        ExecStart = "${fakeStorePath "unified-llm"}/bin/ullmd --config ${fakeStorePath "unified-llm.toml"}";
+      };
+    };
+
+    testHardeningKeepsGpuDevicesAndDbusReachable = {
+      expr = {
+        inherit (minimalService) ProtectSystem NoNewPrivileges;
+        privateDevices = minimalService ? PrivateDevices;
+        memoryDenyWriteExecute = minimalService ? MemoryDenyWriteExecute;
+        delegate = minimalService ? Delegate;
+        unixSockets = lib.elem "AF_UNIX" minimalService.RestrictAddressFamilies;
+        sysAdmin = lib.elem "CAP_SYS_ADMIN" minimalService.CapabilityBoundingSet;
+      };
+      expected = {
+        ProtectSystem = "strict";
+        NoNewPrivileges = true;
+        privateDevices = false;
+        memoryDenyWriteExecute = false;
+        delegate = false;
+        unixSockets = true;
+        sysAdmin = true;
+      };
+    };
+
+    testSecretsArePassedByPathNotContent = {
+      expr = {
+        inherit (sampleService.serviceConfig) LoadCredential EnvironmentFile;
+      };
+      expected = {
+        LoadCredential = [ "anthropic:/run/secrets/anthropic-key" ];
+        EnvironmentFile = [ "/run/secrets/unified-llm.env" ];
+      };
+    };
+
+    testAdminGroupFirewallSliceAndEtc = {
+      expr = {
+        groups = lib.attrNames sample.users.groups;
+        ports = sample.networking.firewall.allowedTCPPorts;
+        slice = sample.systemd.slices.ullm.sliceConfig;
+        etc = sampleConfigFile.outPath;
+        packages = map (p: p.outPath) sample.environment.systemPackages;
+      };
+      expected = {
+        groups = [ "ullm-admin" ];
+        ports = [ 9000 ];
+        slice.MemoryMax = "48G";
+        etc = fakeStorePath "unified-llm.toml";
+        packages = [ (fakeStorePath "unified-llm") ];
+      };
+    };
+
+    testMinimalHostDefaults = {
+      expr = {
+        settings = minimal.services.unified-llm.settings;
+        ports = minimal.networking.firewall.allowedTCPPorts;
+        slice = minimal.systemd.slices.ullm.sliceConfig;
+      };
+      expected = {
+        settings = {
+          server = {
+            data_dir = "/var/lib/unified-llm";
+            tcp_listen = "";
+            admin_group = "ullm-admin";
+          };
+          gpu = {
+            nvml_library = "/run/opengl-driver/lib/libnvidia-ml.so.1";
+            reserve_mib = 512;
+          };
+          security.require_key_on_tcp = true;
+          backends = {
+            llamacpp = {
+              enabled = true;
+              executable = fakeStorePath "llama-cpp/bin/llama-server";
+            };
+            ollama.enabled = false;
+            vllm.enabled = false;
+          };
+          models = { };
+        };
+        ports = [ ];
+        slice = { };
+      };
+    };
+
+    testDisabledServiceDefinesNothing = {
+      expr =
+        let
+          disabled = evalHost { };
+        in
+        {
+          services = disabled.systemd.services;
+          groups = disabled.users.groups;
+          etc = disabled.environment.etc;
+        };
+      expected = {
+        services = { };
+        groups = { };
+        etc = { };
+      };
+    };
+
+    testAdminGroupAndDataDirOutsideStateDirectory = {
+      expr =
+        let
+          host = evalHost {
+            enable = true;
+            adminGroup = "llm-operators";
+            settings.server.data_dir = "/srv/ullm";
+          };
+        in
+        {
+          groups = lib.attrNames host.users.groups;
+          adminGroup = host.services.unified-llm.settings.server.admin_group;
+          readWrite = host.systemd.services.unified-llm.serviceConfig.ReadWritePaths;
+        };
+      expected = {
+        groups = [ "llm-operators" ];
+        adminGroup = "llm-operators";
+        readWrite = [ "/srv/ullm" ];
+      };
+    };
+
+    testModelOnDisabledBackendIsRejected = {
+      expr = hasMessage "services.unified-llm.models.big.backend is \"vllm\", but services.unified-llm.backends.vllm.enable is false" (
+        failedAssertions (evalHost {
+          enable = true;
+          models.big = {
+            backend = "vllm";
+            source = "Qwen/Qwen2.5-7B-Instruct";
+          };
+        })
+      );
+      expected = true;
+    };
+
+    testOpenTcpWithoutKeysIsRejected = {
+      expr = hasMessage "listens on 0.0.0.0:9000, which is not a loopback address, while settings.security.require_key_on_tcp is false" (
+        failedAssertions (evalHost {
+          enable = true;
+          listen.tcp = "0.0.0.0:9000";
+          settings.security.require_key_on_tcp = false;
+        })
+      );
+      expected = true;
+    };
+
+    testLoopbackTcpWithoutKeysIsAllowed = {
+      expr = map (
+        address:
+        failedAssertions (evalHost {
+          enable = true;
+          listen.tcp = address;
+          settings.security.require_key_on_tcp = false;
+        })
+      ) [ "127.0.0.1:9000" "[::1]:9000" "localhost:9000" ];
+      expected = [ [ ] [ ] [ ] ];
+    };
+
+    testTcpAddressWithoutPortIsRejected = {
+      expr = hasMessage "TCP listen address \"9000\" is not HOST:PORT" (
+        failedAssertions (evalHost {
+          enable = true;
+          listen.tcp = "9000";
+        })
+      );
+      expected = true;
+    };
+
+    testRelativeCredentialPathIsRejected = {
+      expr = hasMessage "services.unified-llm.credentials.openai must be an absolute path, not \"secrets/openai\"" (
+        failedAssertions (evalHost {
+          enable = true;
+          credentials.openai = "secrets/openai";
+        })
+      );
+      expected = true;
+    };
+
+    testCredentialNameWithColonIsRejected = {
+      expr = hasMessage "the name \"open:ai\" may only contain" (
+        failedAssertions (evalHost {
+          enable = true;
+          credentials."open:ai" = "/run/secrets/openai";
+        })
+      );
+      expected = true;
+    };
+
+    testRelativeEnvironmentFileIsRejected = {
+      expr = hasMessage "services.unified-llm.environmentFile must be an absolute path" (
+        failedAssertions (evalHost {
+          enable = true;
+          environmentFile = "unified-llm.env";
+        })
+      );
+      expected = true;
+    };
+
+    testAccelerationOnAPackageWithoutGpuSwitchesIsRejected = {
+      expr = hasMessage "the package of backend llamacpp takes none of cudaSupport, rocmSupport or acceleration" (
+        failedAssertions (evalHost {
+          enable = true;
+          acceleration = "rocm";
+          backends.llamacpp.package = noSwitches "my-llama";
+        })
+      );
+      expected = true;
+    };
+
+    testRocmAccelerationOverridesThePackage = {
+      expr =
+        (evalHost {
+          enable = true;
+          acceleration = "rocm";
+        }).services.unified-llm.settings.backends.llamacpp.executable;
+      expected = fakeStorePath "llama-cpp-rocmSupport=1/bin/llama-server";
+    };
+
+    testOpenFirewallOnLoopbackWarns = {
+      expr =
+        let
+          host = evalHost {
+            enable = true;
+            listen.tcp = "127.0.0.1:9000";
+            openFirewall = true;
+          };
+        in
+        {
+          warned = hasMessage "openFirewall is set, but ullmd listens on 127.0.0.1:9000" host.warnings;
+          ports = host.networking.firewall.allowedTCPPorts;
+        };
+      expected = {
+        warned = true;
+        ports = [ ];
+      };
+    };
+
+    testTypeErrorsAndMisspelledOptionsAreRejected = {
+      expr = map rejects [
+        {
+          enable = true;
+          models.tiny = {
+            source = "/m.gguf";
+            gpuLayers = "all";
+          };
+        }
+        {
+          enable = true;
+          models.tiny.source = "/m.gguf";
+          models.tiny.ttl = 5;
+        }
+        {
+          enable = true;
+          models.tiny.source = "/m.gguf";
+          models.tiny.backend = "exllama";
+        }
+        {
+          enable = true;
+          acceleration = "vulkan";
+        }
+        {
+          enable = true;
+          settings.gpu.reserve_mib = -1;
+        }
+        {
+          enable = true;
+          modles = { };
+        }
+      ];
+      expected = [
+        true
+        true
+        true
+        true
+        true
+        true
+      ];
+    };
+
+    testTheStubsAcceptAValidHost = {
+      expr = rejects { enable = true; };
+      expected = false;
+    };
+  };
+in
+{
+  count = builtins.length (builtins.attrNames tests);
+  failures = lib.runTests tests;
+}
