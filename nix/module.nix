@@ -430,7 +430,7 @@ in
         RuntimeDirectory = "unified-llm";
         RuntimeDirectoryMode = "0755";
         StateDirectory = "unified-llm";
-        StateDirectoryMode = "0750";
+        StateDirectoryMode = "0755";
         LogsDirectory = "unified-llm";
         LogsDirectoryMode = "0750";
         UMask = "0027";

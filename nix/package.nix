@@ -29,24 +29,36 @@ let
       mainProgram = "ullmctl";
     };
   };
+  # Only what the build reads, so editing docs, tests or packaging does not rebuild the package;
+  # local bin/ and obj/ folders stay out too.
+  root = ../.;
+  buildInputsTopLevel = [
+    "Directory.Build.props"
+    "Directory.Packages.props"
+    "global.json"
+    "daemon"
+    "ctl"
+    "protos"
+  ];
+  source = lib.cleanSourceWith {
+    name = "unified-llm-source";
+    src = root;
+    filter =
+      path: type:
+      let
+        relative = lib.removePrefix "${toString root}/" (toString path);
+      in
+      lib.elem (lib.head (lib.splitString "/" relative)) buildInputsTopLevel
+      && !(type == "directory" && lib.elem (baseNameOf path) [ "bin" "obj" ]);
+  };
+
   selected = components.${component} or (throw "nix/package.nix: unknown component \"${component}\" (expected one of: ${lib.concatStringsSep ", " (lib.attrNames components)})");
 in
 buildDotnetModule {
   pname = component;
   version = "0.1.0";
 
-  # Only what the build reads, so editing docs or tests does not rebuild the package.
-  src = lib.fileset.toSource {
-    root = ../.;
-    fileset = lib.fileset.unions [
-      ../Directory.Build.props
-      ../Directory.Packages.props
-      ../global.json
-      ../daemon
-      ../ctl
-      ../protos
-    ];
-  };
+  src = source;
 
   inherit (selected) projectFile executables;
   nugetDeps = ./deps.json;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Evaluates nix/module.nix with nixpkgs' lib.evalModules (tests/nix/eval.nix) and fails on any
-# failed check. Needs nix-instantiate and nixpkgs' lib: $NIXPKGS_LIB (the lib/ directory of a
+# Evaluates nix/module.nix with nixpkgs' lib.evalModules (tests/nix/eval.nix) and flake.nix's
+# outputs with a stub nixpkgs input (tests/nix/eval-flake.nix); fails on any failed check.
+# Needs nix-instantiate and nixpkgs' lib: $NIXPKGS_LIB (the lib/ directory of a
 # nixpkgs or nixpkgs.lib checkout), else <nixpkgs/lib> from NIX_PATH. Without them it says so
 # and exits 0: nixpkgs is not part of this repository.
 set -euo pipefail
@@ -21,13 +22,29 @@ if [[ -z "$lib_dir" || ! -f "$lib_dir/default.nix" ]]; then
     exit 0
 fi
 
-result="$(nix-instantiate --eval --strict --json "$here/eval.nix" --arg nixpkgsLib "$lib_dir")"
-count="$(jq -r .count <<<"$result")"
-failed="$(jq -r '.failures | length' <<<"$result")"
+total=0
+failed_total=0
+for suite in eval.nix eval-flake.nix; do
+    # --read-write-mode: eval-flake.nix reads the package source, which has to be added to the store.
+    result="$(nix-instantiate --read-write-mode --eval --strict --json "$here/$suite" --arg nixpkgsLib "$lib_dir")"
+    count="$(jq -r .count <<<"$result")"
+    failed="$(jq -r '.failures | length' <<<"$result")"
+    total=$((total + count))
+    failed_total=$((failed_total + failed))
+    # For attribute sets, only the attributes that differ.
+    jq -r --arg suite "$suite" '.failures[] | "FAIL \($suite): \(.name)",
+        (if (.expected | type) == "object" and (.result | type) == "object" then
+            . as $f | ($f.expected + $f.result | keys[]) as $key
+            | select($f.expected[$key] != $f.result[$key])
+            | "  \($key): expected \($f.expected[$key] | tojson), actual \($f.result[$key] | tojson)"
+         else
+            "  expected: \(.expected | tojson)\n  actual:   \(.result | tojson)"
+         end)' <<<"$result"
+    echo "eval-module.sh: $suite: $((count - failed)) of $count checks passed"
+done
 
-if ((failed > 0)); then
-    jq -r '.failures[] | "FAIL \(.name)\n  expected: \(.expected | tojson)\n  actual:   \(.result | tojson)"' <<<"$result"
-    echo "eval-module.sh: $failed of $count checks failed (nixpkgs lib: $lib_dir)"
+if ((failed_total > 0)); then
+    echo "eval-module.sh: $failed_total of $total checks failed (nixpkgs lib: $lib_dir)"
     exit 1
 fi
-echo "eval-module.sh: all $count checks passed (nixpkgs lib: $lib_dir)"
+echo "eval-module.sh: all $total checks passed (nixpkgs lib: $lib_dir)"

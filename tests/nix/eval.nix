@@ -1,99 +1,20 @@
-# Evaluates nix/module.nix with nixpkgs' lib.evalModules against a stub of the NixOS options it
-# sets and a stub pkgs, and checks the results with lib.runTests.
+# Evaluates nix/module.nix with nixpkgs' lib.evalModules against stubs of the NixOS options it
+# sets and of pkgs (stubs.nix), and checks the results with lib.runTests.
 # Run through tests/nix/eval-module.sh; the result is { count; failures; }.
 { nixpkgsLib }:
 
 let
   lib = import nixpkgsLib;
-  inherit (lib) mkOption types;
-
-  toml = import ./toml.nix { inherit lib; };
-
-  fakeStorePath = name: "/nix/store/00000000000000000000000000000000-${name}";
-
-  # A package as callPackage makes it: overridable, its store path naming the GPU switches it got.
-  stubDerivation = name: arguments: {
-    type = "derivation";
-    inherit name;
-    outPath = fakeStorePath (
-      name
-      + lib.concatStrings (
-        lib.mapAttrsToList (
-          key: value: lib.optionalString (value != false && value != null) "-${key}=${toString value}"
-        ) arguments
-      )
-    );
-  };
-  noSwitches = name: lib.makeOverridable ({ }: stubDerivation name { }) { };
-
-  # The switches nixpkgs' real packages declare: llama-cpp and vllm take cudaSupport/rocmSupport,
-  # ollama takes acceleration.
-  gpuSwitches =
-    name:
-    lib.makeOverridable (
-      {
-        cudaSupport ? false,
-        rocmSupport ? false,
-      }@arguments:
-      stubDerivation name arguments
-    ) { };
-  accelerationSwitch =
-    name: lib.makeOverridable ({ acceleration ? null }@arguments: stubDerivation name arguments) { };
-
-  stubPkgs = {
-    formats.toml = { }: toml;
-    coreutils = noSwitches "coreutils";
-    unified-llm = noSwitches "unified-llm";
-    llama-cpp = gpuSwitches "llama-cpp";
-    ollama = accelerationSwitch "ollama";
-    vllm = gpuSwitches "vllm";
-  };
-
-  # The NixOS options module.nix defines values for, declared loosely: NixOS itself checks them.
-  nixosStub = {
-    options = {
-      assertions = mkOption {
-        type = types.listOf types.anything;
-        default = [ ];
-      };
-      warnings = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-      };
-      users.groups = mkOption {
-        type = types.attrsOf types.anything;
-        default = { };
-      };
-      environment.etc = mkOption {
-        type = types.attrsOf types.anything;
-        default = { };
-      };
-      environment.systemPackages = mkOption {
-        type = types.listOf types.anything;
-        default = [ ];
-      };
-      networking.firewall.allowedTCPPorts = mkOption {
-        type = types.listOf types.port;
-        default = [ ];
-      };
-      systemd.services = mkOption {
-        type = types.attrsOf types.anything;
-        default = { };
-      };
-      systemd.slices = mkOption {
-        type = types.attrsOf types.anything;
-        default = { };
-      };
-    };
-  };
+  stubs = import ./stubs.nix { inherit lib; };
+  inherit (stubs) fakeStorePath noSwitches;
 
   evalHost =
     host:
     (lib.evalModules {
       modules = [
-        nixosStub
+        stubs.nixosModule
         ../../nix/module.nix
-        { _module.args.pkgs = stubPkgs; }
+        { _module.args.pkgs = stubs.pkgs; }
         { services.unified-llm = host; }
       ];
     }).config;
@@ -219,6 +140,42 @@ let
   };
 
   hasMessage = fragment: messages: lib.any (lib.hasInfix fragment) messages;
+
+  # KEY=VALUE lines of the [Service] section of packaging/systemd/unified-llm.service.
+  packagedService =
+    let
+      lines = lib.splitString "\n" (builtins.readFile ../../packaging/systemd/unified-llm.service);
+      section =
+        (lib.foldl' (
+          state: line:
+          if lib.hasPrefix "[" line then
+            state // { current = line; }
+          else
+            state // { lines = state.lines ++ lib.optional (state.current == "[Service]") line; }
+        ) { current = ""; lines = [ ]; } lines).lines;
+      settings = lib.filter (line: line != "" && !lib.hasPrefix "#" line) section;
+      split = line: builtins.match "([A-Za-z]+)=(.*)" line;
+    in
+    lib.listToAttrs (map (line: lib.nameValuePair (lib.elemAt (split line) 0) (lib.elemAt (split line) 1)) settings);
+
+  # How NixOS writes a serviceConfig value into the unit file.
+  unitValue =
+    value:
+    if builtins.isBool value then
+      lib.boolToString value
+    else if builtins.isList value then
+      lib.concatStringsSep " " value
+    else
+      toString value;
+
+  # Settings that name host-specific paths differ on purpose between the two.
+  pathSettings = [
+    "ExecStart"
+    "ExecReload"
+    "EnvironmentFile"
+    "LoadCredential"
+    "ReadWritePaths"
+  ];
 
   tests = {
     testSampleHostPassesAssertions = {
@@ -560,6 +517,11 @@ let
         true
         true
       ];
+    };
+
+    testPackagedUnitHasTheModulesServiceSettings = {
+      expr = lib.mapAttrs (_: unitValue) (removeAttrs minimalService pathSettings);
+      expected = removeAttrs packagedService pathSettings;
     };
 
     testTheStubsAcceptAValidHost = {
