@@ -251,7 +251,7 @@ let
         memoryDenyWriteExecute = minimalService ? MemoryDenyWriteExecute;
         delegate = minimalService ? Delegate;
         unixSockets = lib.elem "AF_UNIX" minimalService.RestrictAddressFamilies;
-        sysAdmin = lib.elem "CAP_SYS_ADMIN" minimalService.CapabilityBoundingSet;
+        capabilities = minimalService.CapabilityBoundingSet;
       };
       expected = {
         ProtectSystem = "strict";
@@ -260,7 +260,12 @@ let
         memoryDenyWriteExecute = false;
         delegate = false;
         unixSockets = true;
-        sysAdmin = true;
+        capabilities = [
+          "CAP_CHOWN"
+          "CAP_DAC_OVERRIDE"
+          "CAP_DAC_READ_SEARCH"
+          "CAP_NET_BIND_SERVICE"
+        ];
       };
     };
 
