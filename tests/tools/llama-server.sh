@@ -20,13 +20,15 @@ readonly LLAMA_CPP_TAG="v0.5.0"
 log() { printf 'llama-server.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# A binary is usable when it runs and reports its version (catches a build for the wrong CPU).
+# A binary is usable when it runs and reports a llama.cpp version ("version: N (build N, commit X)");
+# this also catches a build for another CPU.
 usable() {
-    [[ -x "$1" ]] && "$1" --version >/dev/null 2>&1
+    local reported
+    [[ -x "$1" ]] && reported="$("$1" --version 2>&1)" && grep -q '^version: .*(build [0-9]*, commit ' <<<"$reported"
 }
 
 if [[ -n "${ULLM_LLAMA_SERVER:-}" ]]; then
-    usable "$ULLM_LLAMA_SERVER" || die "ULLM_LLAMA_SERVER=$ULLM_LLAMA_SERVER is not an executable llama-server (--version failed)"
+    usable "$ULLM_LLAMA_SERVER" || die "ULLM_LLAMA_SERVER=$ULLM_LLAMA_SERVER is not a usable llama-server (--version reports no llama.cpp version)"
     realpath "$ULLM_LLAMA_SERVER"
     exit 0
 fi
@@ -36,7 +38,7 @@ if on_path="$(command -v llama-server)"; then
         realpath "$on_path"
         exit 0
     fi
-    log "ignoring $on_path on PATH: --version failed"
+    log "ignoring $on_path on PATH: --version reports no llama.cpp version"
 fi
 
 cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/unified-llm/llama-server"
@@ -96,7 +98,7 @@ build_into_cache() {
         die "cmake build of llama-server failed (see above)"
 
     local built="$work/build/bin/llama-server"
-    usable "$built" || die "the freshly built $built does not run (--version failed)"
+    usable "$built" || die "the freshly built $built does not run (--version reports no llama.cpp version)"
 
     mkdir -p "$cache_dir"
     # Copy next to the target first: mv is atomic only within one file system.
