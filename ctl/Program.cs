@@ -1,1 +1,18 @@
-Console.WriteLine("x");
+using System.CommandLine;
+using UnifiedLlm.Ctl;
+using UnifiedLlm.Ctl.Commands;
+
+var root = new RootCommand("ullmctl — administer ullmd over its admin socket")
+{
+    CtlContext.Socket,
+    CtlContext.Json,
+    StatusCommand.Create(),
+    ModelsCommand.CreateList(),
+    ModelsCommand.CreateShow(),
+    ProvidersCommand.Create(),
+    KeysCommand.Create(),
+    AuditCommand.Create(),
+    EventsCommand.Create(),
+    ReloadCommand.Create(),
+};
+return await root.Parse(args).InvokeAsync();

@@ -1,1 +1,3 @@
-Console.WriteLine("x");
+using UnifiedLlm.Daemon.Hosting;
+
+return await DaemonCommandLine.Build().Parse(args).InvokeAsync();

@@ -1,0 +1,37 @@
+using System.Net.Sockets;
+using Grpc.Net.Client;
+
+namespace UnifiedLlm.Ctl;
+
+/// <summary>A gRPC channel to ullmd's admin unix socket.</summary>
+internal static class AdminConnection
+{
+    public const string DefaultSocket = "/run/unified-llm/admin.sock";
+
+    public static string ResolveSocket(string? option) =>
+        option is { Length: > 0 } ? option
+        : Environment.GetEnvironmentVariable("ULLM_ADMIN_SOCKET") is { Length: > 0 } env ? env
+        : DefaultSocket;
+
+    public static GrpcChannel Open(string socketPath)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, cancellationToken) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        return GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
+    }
+}

@@ -1,0 +1,74 @@
+using System.CommandLine;
+using System.Text;
+using UnifiedLlm.Admin.V1;
+using UnifiedLlm.Ctl.Output;
+
+namespace UnifiedLlm.Ctl.Commands;
+
+internal static class StatusCommand
+{
+    public static Command Create() =>
+        new Command("status", "Daemon version, uptime, config, listeners, GPUs, loaded models").WithAction(async (_, client, json, ct) =>
+        {
+            var status = await client.StatusAsync(new StatusRequest(), cancellationToken: ct);
+            Printer.Write(json, status, () => Render(status));
+            return CtlErrors.Ok;
+        });
+
+    public static string Render(StatusResponse s)
+    {
+        var text = new StringBuilder();
+        text.Append($"ullmd {s.Version}, up {Printer.Duration(s.UptimeMs)} (since {Printer.Time(s.StartedAt)})\n");
+        text.Append($"config      {s.ConfigPath} (loaded {Printer.Time(s.ConfigLoadedAt)})\n");
+        text.Append($"database    {s.DatabasePath} (schema v{s.DatabaseSchemaVersion})\n");
+        if (s.Supervisor.Length > 0)
+        {
+            text.Append($"supervisor  {s.Supervisor}\n");
+        }
+
+        text.Append($"models      {s.ConfiguredModels} configured, {s.LoadedModels} loaded\n");
+        text.Append($"providers   {s.ConfiguredProviders} configured\n");
+        text.Append($"api keys    {s.ActiveApiKeys} active\n");
+        text.Append($"requests    {s.InFlightRequests} in flight, {s.QueuedRequests} queued\n");
+        if (s.CpuModeReason.Length > 0)
+        {
+            text.Append($"gpus        none: {s.CpuModeReason}\n");
+        }
+
+        foreach (var gpu in s.Gpus)
+        {
+            text.Append($"gpu {gpu.Index}       {gpu.Name}: {Printer.Bytes(gpu.UsedBytes)} used of {Printer.Bytes(gpu.TotalBytes)}, {Printer.Bytes(gpu.FreeBytes)} free\n");
+        }
+
+        text.Append("\nlisteners\n");
+        var listeners = new Table("NAME", "ADDRESS", "MODE", "GROUP");
+        foreach (var l in s.Listeners)
+        {
+            listeners.Add(l.Name, l.Address, l.Mode, l.Group);
+        }
+
+        text.Append(listeners.Render());
+        if (s.Instances.Count > 0)
+        {
+            text.Append("\nloaded\n");
+            var instances = new Table("MODEL", "STATE", "UNIT", "GPUS", "CTX", "IN-FLIGHT");
+            foreach (var i in s.Instances)
+            {
+                instances.Add(i.Model, ModelsCommand.StateName(i.State), i.Unit, string.Join(',', i.Gpus), i.Context, i.InFlight);
+            }
+
+            text.Append(instances.Render());
+        }
+
+        if (s.Unavailable.Count > 0)
+        {
+            text.Append("\nnot in this build\n");
+            foreach (var missing in s.Unavailable)
+            {
+                text.Append($"  - {missing}\n");
+            }
+        }
+
+        return text.ToString();
+    }
+}

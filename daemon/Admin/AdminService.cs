@@ -1,0 +1,176 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using UnifiedLlm.Admin.V1;
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Events;
+using UnifiedLlm.Daemon.Hosting;
+using UnifiedLlm.Daemon.Storage;
+
+namespace UnifiedLlm.Daemon.Admin;
+
+/// <summary>
+/// The admin gRPC API. Each method delegates to the part of the daemon that owns the answer; a method whose engine is not
+/// in this build answers UNIMPLEMENTED naming what is missing, never made-up data.
+/// </summary>
+internal sealed class AdminService(
+    ConfigHolder config,
+    DaemonInfo daemon,
+    Database database,
+    ApiKeyStore keys,
+    AuditStore audit,
+    EventHub events,
+    TimeProvider time) : UnifiedLlm.Admin.V1.Admin.AdminBase
+{
+    public override async Task<StatusResponse> Status(StatusRequest request, ServerCallContext context)
+    {
+        var current = config.Current;
+        var now = time.GetUtcNow();
+        var response = new StatusResponse
+        {
+            Version = DaemonInfo.Version,
+            StartedAt = Timestamp.FromDateTimeOffset(daemon.StartedAt),
+            UptimeMs = (ulong)Math.Max(0, (now - daemon.StartedAt).TotalMilliseconds),
+            ConfigPath = current.SourcePath,
+            ConfigLoadedAt = Timestamp.FromDateTimeOffset(config.LoadedAt),
+            ConfiguredModels = (uint)current.Models.Count,
+            ConfiguredProviders = (uint)current.Providers.Count,
+            ActiveApiKeys = (uint)await keys.CountActiveAsync(context.CancellationToken),
+            DatabasePath = database.Path,
+            DatabaseSchemaVersion = (uint)database.SchemaVersion,
+        };
+        response.Listeners.AddRange(daemon.Listeners.Select(l => new Listener { Name = l.Name, Address = l.Address, Mode = l.Mode, Group = l.Group }));
+        response.Unavailable.AddRange(MissingEngines.All);
+        return response;
+    }
+
+    public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
+    {
+        if (request.LoadedOnly)
+        {
+            throw MissingEngines.Unimplemented(MissingEngines.Scheduler);
+        }
+
+        var response = new ListModelsResponse();
+        response.Models.AddRange(config.Current.Models.Values
+            .Where(m => request.Backend.Length == 0 || ProtoMapping.BackendName(m.Backend) == request.Backend)
+            .OrderBy(m => m.Name, StringComparer.Ordinal)
+            .Select(ProtoMapping.ToProto));
+        return Task.FromResult(response);
+    }
+
+    public override Task<Model> GetModel(GetModelRequest request, ServerCallContext context)
+    {
+        var models = config.Current.Models;
+        var model = models.Values.FirstOrDefault(m => m.Name == request.Name || m.Aliases.Contains(request.Name))
+            ?? throw new RpcException(new Grpc.Core.Status(
+                StatusCode.NotFound,
+                $"no model named '{request.Name}'{Suggestions.DidYouMean(request.Name, models.Keys)}"));
+        return Task.FromResult(ProtoMapping.ToProto(model));
+    }
+
+    public override async Task<ReloadConfigResponse> ReloadConfig(ReloadConfigRequest request, ServerCallContext context)
+    {
+        var result = await config.ReloadAsync(context.CancellationToken);
+        var response = new ReloadConfigResponse { Applied = result.Applied };
+        response.Errors.AddRange(result.Errors.Select(e => new UnifiedLlm.Admin.V1.ConfigError
+        {
+            File = e.File,
+            Line = (uint)Math.Max(0, e.Line),
+            Column = (uint)Math.Max(0, e.Column),
+            KeyPath = e.KeyPath,
+            Message = e.Message,
+        }));
+        response.Changes.AddRange(result.Changes);
+        return response;
+    }
+
+    public override async Task<QueryAuditResponse> QueryAudit(QueryAuditRequest request, ServerCallContext context)
+    {
+        if (request.Limit > AuditStore.MaxLimit)
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, $"limit {request.Limit} is above the maximum {AuditStore.MaxLimit}"));
+        }
+
+        var rows = await audit.QueryAsync(
+            new AuditQuery(request.Since?.ToDateTimeOffset(), request.Model, request.KeyId, request.Limit == 0 ? 100 : (int)request.Limit),
+            context.CancellationToken);
+        var response = new QueryAuditResponse();
+        response.Records.AddRange(rows.Select(ProtoMapping.ToProto));
+        return response;
+    }
+
+    public override async Task<CreateApiKeyResponse> CreateApiKey(CreateApiKeyRequest request, ServerCallContext context)
+    {
+        if (!ConfigLoader.IsSafeName(request.Name))
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, $"name: '{request.Name}' must be 1-64 letters, digits, '.', '_', '-' or ':'"));
+        }
+
+        var expires = request.ExpiresAt?.ToDateTimeOffset();
+        if (expires is not null && expires <= time.GetUtcNow())
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, "expires_at: must be in the future"));
+        }
+
+        try
+        {
+            var (key, secret) = await keys.CreateAsync(
+                request.Name, request.Models, (int)request.RequestsPerMinute, (long)request.TokensPerMinute, expires, context.CancellationToken);
+            return new CreateApiKeyResponse { Key = ProtoMapping.ToProto(key), Secret = secret };
+        }
+        catch (DuplicateKeyNameException e)
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.AlreadyExists, e.Message));
+        }
+    }
+
+    public override async Task<ListApiKeysResponse> ListApiKeys(ListApiKeysRequest request, ServerCallContext context)
+    {
+        var response = new ListApiKeysResponse();
+        response.Keys.AddRange((await keys.ListAsync(request.IncludeRevoked, context.CancellationToken)).Select(ProtoMapping.ToProto));
+        return response;
+    }
+
+    public override async Task<RevokeApiKeyResponse> RevokeApiKey(RevokeApiKeyRequest request, ServerCallContext context)
+    {
+        var key = await keys.RevokeAsync(request.Id, context.CancellationToken)
+            ?? throw new RpcException(new Grpc.Core.Status(StatusCode.NotFound, $"no API key with id or name '{request.Id}'"));
+        events.Publish(new DaemonEvent(time.GetUtcNow(), "key", $"API key '{key.Name}' ({key.Id}) revoked"));
+        return new RevokeApiKeyResponse { Key = ProtoMapping.ToProto(key) };
+    }
+
+    public override Task<ListProvidersResponse> ListProviders(ListProvidersRequest request, ServerCallContext context)
+    {
+        var response = new ListProvidersResponse();
+        response.Providers.AddRange(config.Current.Providers.Values.OrderBy(p => p.Name, StringComparer.Ordinal).Select(ProtoMapping.ToProto));
+        return Task.FromResult(response);
+    }
+
+    public override async Task WatchEvents(WatchEventsRequest request, IServerStreamWriter<Event> responseStream, ServerCallContext context)
+    {
+        await foreach (var item in events.SubscribeAsync(request.Kinds, context.CancellationToken))
+        {
+            await responseStream.WriteAsync(ProtoMapping.ToProto(item), context.CancellationToken);
+        }
+    }
+
+    public override Task<ScanModelsResponse> ScanModels(ScanModelsRequest request, ServerCallContext context) => throw MissingEngines.Unimplemented(MissingEngines.Registry);
+
+    public override Task LoadModel(LoadModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context) =>
+        throw MissingEngines.Unimplemented(MissingEngines.Scheduler);
+
+    public override Task<UnloadModelResponse> UnloadModel(UnloadModelRequest request, ServerCallContext context) =>
+        throw MissingEngines.Unimplemented(MissingEngines.Scheduler);
+
+    public override Task SwitchModel(SwitchModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context) =>
+        throw MissingEngines.Unimplemented(MissingEngines.Scheduler);
+
+    public override Task<ListGpusResponse> ListGpus(ListGpusRequest request, ServerCallContext context) =>
+        throw MissingEngines.Unimplemented(MissingEngines.GpuMonitor);
+
+    public override Task<PlanLoadResponse> PlanLoad(PlanLoadRequest request, ServerCallContext context) =>
+        throw MissingEngines.Unimplemented(MissingEngines.Planner);
+
+    public override Task StreamLogs(StreamLogsRequest request, IServerStreamWriter<LogLine> responseStream, ServerCallContext context) =>
+        throw MissingEngines.Unimplemented(MissingEngines.Supervisor);
+}

@@ -1,0 +1,105 @@
+using Google.Protobuf.WellKnownTypes;
+using UnifiedLlm.Admin.V1;
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Events;
+using UnifiedLlm.Daemon.Providers;
+using UnifiedLlm.Daemon.Storage;
+
+namespace UnifiedLlm.Daemon.Admin;
+
+/// <summary>Daemon types to admin API messages.</summary>
+internal static class ProtoMapping
+{
+    public static string BackendName(BackendKind kind) => kind switch
+    {
+        BackendKind.LlamaCpp => "llamacpp",
+        BackendKind.Ollama => "ollama",
+        BackendKind.Vllm => "vllm",
+        _ => kind.ToString(),
+    };
+
+    public static Model ToProto(ModelConfig model)
+    {
+        var proto = new Model
+        {
+            Name = model.Name,
+            Backend = BackendName(model.Backend),
+            Source = model.Source,
+            Context = (uint)model.Context,
+            GpuLayers = model.GpuLayers?.ToString() ?? "auto",
+            TtlSeconds = (uint)model.Ttl.TotalSeconds,
+            Priority = model.Priority,
+            Pinned = model.Pinned,
+        };
+        proto.Aliases.AddRange(model.Aliases);
+        return proto;
+    }
+
+    public static AuditRecord ToProto(AuditRow row)
+    {
+        var proto = new AuditRecord
+        {
+            RequestId = row.RequestId,
+            Time = Timestamp.FromDateTimeOffset(row.Time),
+            KeyId = row.KeyId ?? "",
+            Client = row.Client,
+            ModelRequested = row.ModelRequested,
+            Target = row.Target ?? "",
+            HttpStatus = (uint)row.HttpStatus,
+            Outcome = row.Outcome,
+            PromptTokens = (ulong)row.PromptTokens,
+            CompletionTokens = (ulong)row.CompletionTokens,
+            TokensEstimated = row.TokensEstimated,
+            TtftMs = (ulong)(row.TtftMs ?? 0),
+            LatencyMs = (ulong)row.LatencyMs,
+            Cost = row.Cost,
+            Error = row.Error ?? "",
+        };
+        proto.FallbackPath.AddRange(row.FallbackPath);
+        return proto;
+    }
+
+    public static ApiKey ToProto(ApiKeyRecord key)
+    {
+        var proto = new ApiKey
+        {
+            Id = key.Id,
+            Name = key.Name,
+            Prefix = key.Prefix,
+            RequestsPerMinute = (uint)key.RequestsPerMinute,
+            TokensPerMinute = (ulong)key.TokensPerMinute,
+            CreatedAt = Timestamp.FromDateTimeOffset(key.CreatedAt),
+            ExpiresAt = key.ExpiresAt is { } e ? Timestamp.FromDateTimeOffset(e) : null,
+            RevokedAt = key.RevokedAt is { } r ? Timestamp.FromDateTimeOffset(r) : null,
+            LastUsedAt = key.LastUsedAt is { } u ? Timestamp.FromDateTimeOffset(u) : null,
+        };
+        proto.Models.AddRange(key.Models);
+        return proto;
+    }
+
+    public static Provider ToProto(ProviderConfig provider)
+    {
+        var proto = new Provider
+        {
+            Name = provider.Name,
+            Kind = provider.Kind == ProviderKind.Anthropic ? "anthropic" : "openai",
+            BaseUrl = provider.BaseUrl.ToString(),
+            KeySource = provider.ApiKey.ToString(),
+            KeyPresent = ApiKeyReader.IsPresent(provider.ApiKey),
+            CostPerMillionInputTokens = provider.CostPerMillionInputTokens,
+            CostPerMillionOutputTokens = provider.CostPerMillionOutputTokens,
+        };
+        proto.Models.AddRange(provider.Models);
+        return proto;
+    }
+
+    public static Event ToProto(DaemonEvent e) => new()
+    {
+        Time = Timestamp.FromDateTimeOffset(e.Time),
+        Kind = e.Kind,
+        Message = e.Message,
+        Model = e.Model ?? "",
+        Unit = e.Unit ?? "",
+        RequestId = e.RequestId ?? "",
+    };
+}

@@ -1,0 +1,79 @@
+using UnifiedLlm.Daemon.Events;
+
+namespace UnifiedLlm.Daemon.Config;
+
+/// <summary>
+/// The config in force. A reload re-reads the file and swaps the whole config at once, or keeps the old one and returns
+/// every error. Listener settings cannot change under a running server, so a reload that changes them is rejected.
+/// </summary>
+internal sealed class ConfigHolder(UllmConfig initial, EventHub events, TimeProvider time) : IDisposable
+{
+    private readonly SemaphoreSlim reloadGate = new(1, 1);
+    private volatile Snapshot current = new(initial, time.GetUtcNow());
+
+    public UllmConfig Current => current.Config;
+
+    public DateTimeOffset LoadedAt => current.LoadedAt;
+
+    public async Task<ReloadResult> ReloadAsync(CancellationToken cancellationToken)
+    {
+        await reloadGate.WaitAsync(cancellationToken);
+        try
+        {
+            var old = current.Config;
+            UllmConfig next;
+            try
+            {
+                next = await ConfigLoader.LoadFileAsync(old.SourcePath, cancellationToken);
+            }
+            catch (ConfigException e)
+            {
+                events.Publish(new DaemonEvent(time.GetUtcNow(), "config", $"reload rejected: {e.Errors.Count} error(s); the previous config stays in force"));
+                return new ReloadResult(false, e.Errors, []);
+            }
+
+            var listenerErrors = ListenerChanges(old.Server, next.Server, old.SourcePath);
+            if (listenerErrors.Count > 0)
+            {
+                events.Publish(new DaemonEvent(time.GetUtcNow(), "config", "reload rejected: listener settings changed; restart ullmd to apply them"));
+                return new ReloadResult(false, listenerErrors, []);
+            }
+
+            var changes = ConfigDiff.Describe(old, next);
+            current = new Snapshot(next, time.GetUtcNow());
+            events.Publish(new DaemonEvent(time.GetUtcNow(), "config", changes.Count == 0 ? "reloaded: no changes" : "reloaded: " + string.Join("; ", changes)));
+            return new ReloadResult(true, [], changes);
+        }
+        finally
+        {
+            reloadGate.Release();
+        }
+    }
+
+    public void Dispose() => reloadGate.Dispose();
+
+    private static List<ConfigError> ListenerChanges(ServerConfig old, ServerConfig next, string file)
+    {
+        var errors = new List<ConfigError>();
+        void Check<T>(string key, T a, T b)
+        {
+            if (!EqualityComparer<T>.Default.Equals(a, b))
+            {
+                errors.Add(new ConfigError(file, 0, 0, $"server.{key}", $"changed from '{a}' to '{b}'; this needs a restart of ullmd, not a reload"));
+            }
+        }
+
+        Check("openai_socket", old.OpenAiSocket, next.OpenAiSocket);
+        Check("openai_socket_mode", old.OpenAiSocketMode, next.OpenAiSocketMode);
+        Check("tcp_listen", old.TcpListen, next.TcpListen);
+        Check("admin_socket", old.AdminSocket, next.AdminSocket);
+        Check("admin_group", old.AdminGroup, next.AdminGroup);
+        Check("data_dir", old.DataDir, next.DataDir);
+        Check("supervisor", old.Supervisor, next.Supervisor);
+        return errors;
+    }
+
+    private sealed record Snapshot(UllmConfig Config, DateTimeOffset LoadedAt);
+}
+
+internal sealed record ReloadResult(bool Applied, IReadOnlyList<ConfigError> Errors, IReadOnlyList<string> Changes);

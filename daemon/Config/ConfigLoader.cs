@@ -1,0 +1,596 @@
+using System.Globalization;
+using System.Net;
+using System.Text.RegularExpressions;
+using Serilog.Events;
+using Tomlyn;
+using Tomlyn.Model;
+using Tomlyn.Serialization;
+
+namespace UnifiedLlm.Daemon.Config;
+
+/// <summary>Reads and validates the TOML config; reports every problem at once with file:line:column and key path.</summary>
+internal static partial class ConfigLoader
+{
+    private static readonly Dictionary<string, SupervisorKind> Supervisors = new()
+    {
+        ["auto"] = SupervisorKind.Auto,
+        ["systemd"] = SupervisorKind.Systemd,
+        ["process"] = SupervisorKind.Process,
+    };
+
+    private static readonly Dictionary<string, LogEventLevel> LogLevels = new()
+    {
+        ["trace"] = LogEventLevel.Verbose,
+        ["debug"] = LogEventLevel.Debug,
+        ["information"] = LogEventLevel.Information,
+        ["warning"] = LogEventLevel.Warning,
+        ["error"] = LogEventLevel.Error,
+    };
+
+    private static readonly Dictionary<string, BackendKind> Backends = new()
+    {
+        ["llamacpp"] = BackendKind.LlamaCpp,
+        ["ollama"] = BackendKind.Ollama,
+        ["vllm"] = BackendKind.Vllm,
+    };
+
+    private static readonly Dictionary<string, ProviderKind> ProviderKinds = new()
+    {
+        ["openai"] = ProviderKind.OpenAi,
+        ["anthropic"] = ProviderKind.Anthropic,
+    };
+
+    private static readonly Dictionary<string, RouteStrategy> Strategies = new()
+    {
+        ["local-first"] = RouteStrategy.LocalFirst,
+        ["cloud-first"] = RouteStrategy.CloudFirst,
+        ["cost-optimized"] = RouteStrategy.CostOptimized,
+        ["latency-optimized"] = RouteStrategy.LatencyOptimized,
+        ["round-robin"] = RouteStrategy.RoundRobin,
+    };
+
+    public static async Task<UllmConfig> LoadFileAsync(string path, CancellationToken cancellationToken)
+    {
+        string text;
+        try
+        {
+            text = await File.ReadAllTextAsync(path, cancellationToken);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException([new ConfigError(path, 0, 0, "", $"cannot read the config file: {e.Message}")]);
+        }
+
+        return Parse(text, path);
+    }
+
+    public static UllmConfig Parse(string text, string file)
+    {
+        var errors = new List<ConfigError>();
+        var metadata = new TomlMetadataStore();
+        TomlTable root;
+        try
+        {
+            root = TomlSerializer.Deserialize<TomlTable>(text, new TomlSerializerOptions { SourceName = file, MetadataStore = metadata })
+                ?? new TomlTable();
+        }
+        catch (TomlException e)
+        {
+            foreach (var d in e.Diagnostics)
+            {
+                errors.Add(new ConfigError(file, d.Span.Start.Line + 1, d.Span.Start.Column + 1, "", $"TOML syntax: {d.Message}"));
+            }
+
+            if (errors.Count == 0)
+            {
+                errors.Add(new ConfigError(file, e.Line ?? 0, e.Column ?? 0, "", $"TOML syntax: {e.Message}"));
+            }
+
+            throw new ConfigException(errors);
+        }
+
+        var top = new TomlSection(root, metadata, errors, file, "", null);
+        var config = Bind(top, file);
+        top.RejectUnknownKeys();
+        if (errors.Count > 0)
+        {
+            throw new ConfigException([.. errors.OrderBy(e => e.Line).ThenBy(e => e.Column)]);
+        }
+
+        return config;
+    }
+
+    private static UllmConfig Bind(TomlSection top, string file)
+    {
+        var server = BindServer(top.Table("server"));
+        var gpu = BindGpu(top.Table("gpu"));
+        var backendsSection = top.Table("backends");
+        var backends = new BackendsConfig(
+            BindBackend(backendsSection?.Table("llamacpp"), "llama-server", enabledByDefault: true),
+            BindBackend(backendsSection?.Table("ollama"), "ollama", enabledByDefault: false),
+            BindBackend(backendsSection?.Table("vllm"), "vllm", enabledByDefault: false));
+        backendsSection?.RejectUnknownKeys();
+
+        var scanSection = top.Table("scan");
+        var scan = new ScanConfig(scanSection?.StringList("directories") ?? []);
+        if (scanSection is not null)
+        {
+            foreach (var directory in scan.Directories)
+            {
+                RequireAbsolute(scanSection, "directories", directory);
+            }
+
+            scanSection.RejectUnknownKeys();
+        }
+
+        var models = new Dictionary<string, ModelConfig>(StringComparer.Ordinal);
+        var modelsSection = top.Table("models");
+        if (modelsSection is not null)
+        {
+            foreach (var (name, section) in modelsSection.ChildTables())
+            {
+                var model = BindModel(name, section, backends);
+                if (model is not null)
+                {
+                    models[name] = model;
+                }
+            }
+        }
+
+        var providers = new Dictionary<string, ProviderConfig>(StringComparer.Ordinal);
+        var providersSection = top.Table("providers");
+        if (providersSection is not null)
+        {
+            foreach (var (name, section) in providersSection.ChildTables())
+            {
+                var provider = BindProvider(name, section);
+                if (provider is not null)
+                {
+                    providers[name] = provider;
+                }
+            }
+        }
+
+        var routerSection = top.Table("router");
+        var fallback = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        var fallbackSection = routerSection?.Table("fallback");
+        if (fallbackSection is not null)
+        {
+            foreach (var name in fallbackSection.Keys.ToList())
+            {
+                fallback[name] = fallbackSection.StringList(name);
+            }
+        }
+
+        routerSection?.RejectUnknownKeys();
+
+        var routes = new Dictionary<string, RouteConfig>(StringComparer.Ordinal);
+        var routesSection = top.Table("routes");
+        if (routesSection is not null)
+        {
+            foreach (var (name, section) in routesSection.ChildTables())
+            {
+                if (!IsSafeName(name))
+                {
+                    section.ErrorAtTable(NameRule);
+                }
+
+                var strategy = section.Enum("strategy", RouteStrategy.LocalFirst, Strategies);
+                var targets = section.StringList("targets");
+                if (targets.Count == 0)
+                {
+                    section.Error("targets", "a route needs at least one target");
+                }
+
+                section.RejectUnknownKeys();
+                routes[name] = new RouteConfig(name, strategy, targets);
+            }
+        }
+
+        var security = BindSecurity(top.Table("security"));
+        var audit = BindAudit(top.Table("audit"));
+
+        ValidateReferences(top, models, providers, fallback, routes, security, server);
+
+        return new UllmConfig(file, server, gpu, backends, scan, models, providers, new RouterConfig(fallback), routes, security, audit);
+    }
+
+    private static ServerConfig BindServer(TomlSection? s)
+    {
+        var dataDir = s?.String("data_dir", "/var/lib/unified-llm") ?? "/var/lib/unified-llm";
+        var openAiSocket = s?.String("openai_socket", "/run/unified-llm/openai.sock") ?? "/run/unified-llm/openai.sock";
+        var adminSocket = s?.String("admin_socket", "/run/unified-llm/admin.sock") ?? "/run/unified-llm/admin.sock";
+        var mode = (UnixFileMode)Convert.ToInt32("666", 8);
+        var tcp = s?.String("tcp_listen", "127.0.0.1:9000") ?? "127.0.0.1:9000";
+        var config = new ServerConfig(
+            dataDir,
+            openAiSocket,
+            mode,
+            tcp.Length == 0 ? null : tcp,
+            adminSocket,
+            s?.String("admin_group", "ullm-admin") ?? "ullm-admin",
+            s?.Enum("supervisor", SupervisorKind.Auto, Supervisors) ?? SupervisorKind.Auto,
+            s?.Bool("stop_backends_on_exit", true) ?? true,
+            s?.Enum("log_level", LogEventLevel.Information, LogLevels) ?? LogEventLevel.Information,
+            s?.Integer("max_request_body_bytes", 16L << 20, 1024, 1L << 31) ?? 16L << 20);
+        if (s is null)
+        {
+            return config;
+        }
+
+        RequireAbsolute(s, "data_dir", dataDir);
+        RequireAbsolute(s, "openai_socket", openAiSocket);
+        RequireAbsolute(s, "admin_socket", adminSocket);
+        if (openAiSocket == adminSocket)
+        {
+            s.Error("admin_socket", "must differ from openai_socket");
+        }
+
+        var modeText = s.OptionalString("openai_socket_mode");
+        if (modeText is not null)
+        {
+            if (OctalMode().IsMatch(modeText))
+            {
+                config = config with { OpenAiSocketMode = (UnixFileMode)Convert.ToInt32(modeText, 8) };
+            }
+            else
+            {
+                s.Error("openai_socket_mode", $"'{modeText}' is not an octal file mode like \"0666\"");
+            }
+        }
+
+        if (config.TcpListen is not null && !TryParseListen(config.TcpListen, out _))
+        {
+            s.Error("tcp_listen", $"'{config.TcpListen}' is not HOST:PORT with an IP address and a port in 1..65535 (use \"\" to disable TCP)");
+        }
+
+        if (!GroupName().IsMatch(config.AdminGroup))
+        {
+            s.Error("admin_group", $"'{config.AdminGroup}' is not a valid group name");
+        }
+
+        s.RejectUnknownKeys();
+        return config;
+    }
+
+    private static GpuConfig BindGpu(TomlSection? s)
+    {
+        if (s is null)
+        {
+            return new GpuConfig(null, 512, [], TimeSpan.FromSeconds(2));
+        }
+
+        var library = s.OptionalString("nvml_library");
+        if (library is { Length: > 0 })
+        {
+            RequireAbsolute(s, "nvml_library", library);
+        }
+
+        var allowed = s.IntegerList("allowed");
+        foreach (var index in allowed.Where(i => i is < 0 or > 63))
+        {
+            s.Error("allowed", $"GPU index {index} is out of range 0..63");
+        }
+
+        var config = new GpuConfig(
+            library is { Length: > 0 } ? library : null,
+            s.Integer("reserve_mib", 512, 0, 1 << 20),
+            allowed.Where(i => i is >= 0 and <= 63).Select(i => (int)i).Distinct().ToList(),
+            TimeSpan.FromSeconds(s.Number("poll_interval_seconds", 2, 0.1, 3600)));
+        s.RejectUnknownKeys();
+        return config;
+    }
+
+    private static BackendConfig BindBackend(TomlSection? s, string defaultExecutable, bool enabledByDefault)
+    {
+        if (s is null)
+        {
+            return new BackendConfig(enabledByDefault, defaultExecutable, [], new Dictionary<string, string>());
+        }
+
+        var executable = s.String("executable", defaultExecutable);
+        if (executable.Length == 0)
+        {
+            s.Error("executable", "must not be empty");
+        }
+        else if (executable.Contains('/', StringComparison.Ordinal))
+        {
+            RequireAbsolute(s, "executable", executable);
+        }
+
+        var env = s.StringMap("env");
+        foreach (var name in env.Keys.Where(n => !EnvName().IsMatch(n)))
+        {
+            s.Error("env", $"'{name}' is not a valid environment variable name");
+        }
+
+        var config = new BackendConfig(s.Bool("enabled", enabledByDefault), executable, s.StringList("extra_args"), env);
+        s.RejectUnknownKeys();
+        return config;
+    }
+
+    private static ModelConfig? BindModel(string name, TomlSection s, BackendsConfig backends)
+    {
+        if (!IsSafeName(name))
+        {
+            s.ErrorAtTable(NameRule);
+        }
+
+        var backend = s.Enum("backend", BackendKind.LlamaCpp, Backends);
+        if (!s.Has("backend"))
+        {
+            s.ErrorAtTable("missing required key 'backend' (one of 'llamacpp', 'ollama', 'vllm')");
+        }
+        else if (!backends.For(backend).Enabled)
+        {
+            s.Error("backend", $"backend '{Backends.First(b => b.Value == backend).Key}' is disabled in [backends]");
+        }
+
+        var source = s.RequiredString("source") ?? "";
+        if (source.Length > 0 && backend == BackendKind.LlamaCpp)
+        {
+            RequireAbsolute(s, "source", source);
+        }
+
+        var aliases = s.StringList("aliases");
+        foreach (var alias in aliases.Where(a => !IsSafeName(a)))
+        {
+            s.Error("aliases", $"alias '{alias}': {NameRule}");
+        }
+
+        int? layers = null;
+        if (s.Has("gpu_layers"))
+        {
+            var layersText = s.OptionalStringOrInteger("gpu_layers");
+            if (layersText is long n and >= 0 and <= 100_000)
+            {
+                layers = (int)n;
+            }
+            else if (layersText is not "auto")
+            {
+                s.Error("gpu_layers", "expected \"auto\" or a number of layers (0..100000)");
+            }
+        }
+
+        var model = new ModelConfig(
+            name,
+            backend,
+            source,
+            aliases,
+            (int)s.Integer("context", 0, 0, 16 << 20),
+            layers,
+            TimeSpan.FromSeconds(s.Integer("ttl_seconds", 0, 0, 365L * 24 * 3600)),
+            (int)s.Integer("priority", 50, -1000, 1000),
+            s.Bool("pinned", false),
+            s.StringList("extra_args"));
+        s.RejectUnknownKeys();
+        return model;
+    }
+
+    private static ProviderConfig? BindProvider(string name, TomlSection s)
+    {
+        if (!IsSafeName(name))
+        {
+            s.ErrorAtTable(NameRule);
+        }
+
+        var kind = s.Enum("kind", ProviderKind.OpenAi, ProviderKinds);
+        if (!s.Has("kind"))
+        {
+            s.ErrorAtTable("missing required key 'kind' (one of 'openai', 'anthropic')");
+        }
+
+        var baseUrlText = s.RequiredString("base_url");
+        Uri? baseUrl = null;
+        if (baseUrlText is not null
+            && (!Uri.TryCreate(baseUrlText, UriKind.Absolute, out baseUrl) || (baseUrl.Scheme != Uri.UriSchemeHttp && baseUrl.Scheme != Uri.UriSchemeHttps)))
+        {
+            s.Error("base_url", $"'{baseUrlText}' is not an http(s) URL");
+            baseUrl = null;
+        }
+
+        var sources = new List<ApiKeySource>();
+        var env = s.OptionalString("api_key_env");
+        if (env is not null)
+        {
+            if (!EnvName().IsMatch(env))
+            {
+                s.Error("api_key_env", $"'{env}' is not a valid environment variable name");
+            }
+
+            sources.Add(new ApiKeySource(ApiKeySourceKind.Environment, env));
+        }
+
+        var keyFile = s.OptionalString("api_key_file");
+        if (keyFile is not null)
+        {
+            RequireAbsolute(s, "api_key_file", keyFile);
+            sources.Add(new ApiKeySource(ApiKeySourceKind.File, keyFile));
+        }
+
+        var credential = s.OptionalString("api_key_credential");
+        if (credential is not null)
+        {
+            if (!IsSafeName(credential))
+            {
+                s.Error("api_key_credential", $"'{credential}' is not a valid credential name");
+            }
+
+            sources.Add(new ApiKeySource(ApiKeySourceKind.Credential, credential));
+        }
+
+        var inline = s.OptionalString("api_key");
+        var allowInline = s.Bool("allow_inline_api_key", false);
+        if (inline is not null)
+        {
+            if (!allowInline)
+            {
+                s.Error("api_key", "inline secrets are refused: use api_key_env, api_key_file or api_key_credential (or set allow_inline_api_key = true)");
+            }
+
+            sources.Add(new ApiKeySource(ApiKeySourceKind.Inline, inline));
+        }
+
+        if (sources.Count > 1)
+        {
+            s.ErrorAtTable("set only one of api_key_env, api_key_file, api_key_credential, api_key");
+        }
+
+        var models = s.StringList("models");
+        var provider = new ProviderConfig(
+            name,
+            kind,
+            baseUrl ?? new Uri("http://invalid.invalid"),
+            sources.FirstOrDefault() ?? new ApiKeySource(ApiKeySourceKind.None, ""),
+            models,
+            s.Number("cost_per_million_input_tokens", 0, 0, 1e6),
+            s.Number("cost_per_million_output_tokens", 0, 0, 1e6));
+        s.RejectUnknownKeys();
+        return provider;
+    }
+
+    private static SecurityConfig BindSecurity(TomlSection? s)
+    {
+        var config = new SecurityConfig(
+            s?.Bool("require_key_on_tcp", true) ?? true,
+            s?.Bool("allow_anonymous_unix", true) ?? true,
+            (int)(s?.Integer("default_requests_per_minute", 600, 0, 1_000_000) ?? 600),
+            s?.Integer("default_tokens_per_minute", 0, 0, long.MaxValue) ?? 0);
+        s?.RejectUnknownKeys();
+        return config;
+    }
+
+    private static AuditConfig BindAudit(TomlSection? s)
+    {
+        var config = new AuditConfig(
+            (int)(s?.Integer("retention_days", 30, 1, 36500) ?? 30),
+            s?.Bool("log_request_bodies", false) ?? false);
+        s?.RejectUnknownKeys();
+        return config;
+    }
+
+    private static void ValidateReferences(
+        TomlSection top,
+        Dictionary<string, ModelConfig> models,
+        Dictionary<string, ProviderConfig> providers,
+        Dictionary<string, IReadOnlyList<string>> fallback,
+        Dictionary<string, RouteConfig> routes,
+        SecurityConfig security,
+        ServerConfig server)
+    {
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var model in models.Values)
+        {
+            foreach (var name in model.Aliases.Prepend(model.Name))
+            {
+                if (names.TryGetValue(name, out var owner) && owner != model.Name)
+                {
+                    top.Table("models")?.Table(model.Name)?.Error("aliases", $"'{name}' is already the name or an alias of model '{owner}'");
+                }
+
+                names[name] = model.Name;
+            }
+        }
+
+        foreach (var route in routes.Values)
+        {
+            if (names.ContainsKey(route.Name))
+            {
+                top.Table("routes")?.Table(route.Name)?.ErrorAtTable($"route '{route.Name}' has the same name as a model or alias");
+            }
+
+            foreach (var target in route.Targets.Where(t => !IsKnownTarget(t, names, providers)))
+            {
+                top.Table("routes")?.Table(route.Name)?.Error("targets", UnknownTarget(target, names, providers));
+            }
+        }
+
+        foreach (var (name, chain) in fallback)
+        {
+            var section = top.Table("router")?.Table("fallback");
+            if (!names.ContainsKey(name) && !routes.ContainsKey(name) && !IsKnownTarget(name, names, providers))
+            {
+                section?.Error(name, $"fallback for unknown model '{name}'{Suggestions.DidYouMean(name, names.Keys)}");
+            }
+
+            foreach (var target in chain.Where(t => !IsKnownTarget(t, names, providers)))
+            {
+                section?.Error(name, UnknownTarget(target, names, providers));
+            }
+        }
+
+        if (server.TcpListen is not null && TryParseListen(server.TcpListen, out var endpoint)
+            && !IPAddress.IsLoopback(endpoint!.Address) && !security.RequireKeyOnTcp)
+        {
+            top.Table("security")?.Error("require_key_on_tcp", $"must be true when server.tcp_listen ({server.TcpListen}) is not a loopback address");
+            if (top.Table("security") is null)
+            {
+                top.Table("server")?.Error("tcp_listen", "a non-loopback TCP listener requires security.require_key_on_tcp = true");
+            }
+        }
+    }
+
+    private static bool IsKnownTarget(string target, Dictionary<string, string> names, Dictionary<string, ProviderConfig> providers)
+    {
+        if (names.ContainsKey(target))
+        {
+            return true;
+        }
+
+        var slash = target.IndexOf('/', StringComparison.Ordinal);
+        return slash > 0 && providers.ContainsKey(target[..slash]) && slash < target.Length - 1;
+    }
+
+    private static string UnknownTarget(string target, Dictionary<string, string> names, Dictionary<string, ProviderConfig> providers) =>
+        $"unknown target '{target}': expected a model, an alias or PROVIDER/MODEL with a configured provider"
+        + Suggestions.DidYouMean(target, names.Keys.Concat(providers.Keys.Select(p => p + "/")));
+
+    private static void RequireAbsolute(TomlSection s, string key, string path)
+    {
+        if (!System.IO.Path.IsPathFullyQualified(path))
+        {
+            s.Error(key, $"'{path}' must be an absolute path");
+        }
+        else if (path.Contains('\0', StringComparison.Ordinal))
+        {
+            s.Error(key, "path contains a NUL character");
+        }
+    }
+
+    public static bool TryParseListen(string text, out IPEndPoint? endpoint)
+    {
+        endpoint = null;
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0)
+        {
+            return false;
+        }
+
+        var host = text[..colon].Trim('[', ']');
+        if (!IPAddress.TryParse(host, out var address)
+            || !int.TryParse(text[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port)
+            || port is < 1 or > 65535)
+        {
+            return false;
+        }
+
+        endpoint = new IPEndPoint(address, port);
+        return true;
+    }
+
+    public static bool IsSafeName(string name) => SafeName().IsMatch(name) && !name.Contains("..", StringComparison.Ordinal);
+
+    private const string NameRule = "names must be 1-64 characters of letters, digits, '.', '_', '-' or ':', starting with a letter or digit";
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+    private static partial Regex SafeName();
+
+    [GeneratedRegex("^0?[0-7]{3}$")]
+    private static partial Regex OctalMode();
+
+    [GeneratedRegex("^[a-z_][a-z0-9_-]{0,31}$")]
+    private static partial Regex GroupName();
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    private static partial Regex EnvName();
+}

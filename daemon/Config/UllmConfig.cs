@@ -1,0 +1,136 @@
+namespace UnifiedLlm.Daemon.Config;
+
+/// <summary>The whole validated configuration, as loaded from one TOML file.</summary>
+internal sealed record UllmConfig(
+    string SourcePath,
+    ServerConfig Server,
+    GpuConfig Gpu,
+    BackendsConfig Backends,
+    ScanConfig Scan,
+    IReadOnlyDictionary<string, ModelConfig> Models,
+    IReadOnlyDictionary<string, ProviderConfig> Providers,
+    RouterConfig Router,
+    IReadOnlyDictionary<string, RouteConfig> Routes,
+    SecurityConfig Security,
+    AuditConfig Audit);
+
+internal enum SupervisorKind
+{
+    Auto,
+    Systemd,
+    Process,
+}
+
+internal sealed record ServerConfig(
+    string DataDir,
+    string OpenAiSocket,
+    UnixFileMode OpenAiSocketMode,
+    string? TcpListen,
+    string AdminSocket,
+    string AdminGroup,
+    SupervisorKind Supervisor,
+    bool StopBackendsOnExit,
+    Serilog.Events.LogEventLevel LogLevel,
+    long MaxRequestBodyBytes)
+{
+    public string DatabasePath => Path.Combine(DataDir, "ullm.db");
+}
+
+internal sealed record GpuConfig(string? NvmlLibrary, long ReserveMib, IReadOnlyList<int> Allowed, TimeSpan PollInterval);
+
+internal sealed record BackendsConfig(BackendConfig LlamaCpp, BackendConfig Ollama, BackendConfig Vllm)
+{
+    public BackendConfig For(BackendKind kind) => kind switch
+    {
+        BackendKind.LlamaCpp => LlamaCpp,
+        BackendKind.Ollama => Ollama,
+        BackendKind.Vllm => Vllm,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown backend"),
+    };
+}
+
+internal enum BackendKind
+{
+    LlamaCpp,
+    Ollama,
+    Vllm,
+}
+
+internal sealed record BackendConfig(
+    bool Enabled,
+    string Executable,
+    IReadOnlyList<string> ExtraArgs,
+    IReadOnlyDictionary<string, string> Environment);
+
+internal sealed record ScanConfig(IReadOnlyList<string> Directories);
+
+/// <summary>A configured local model. <see cref="GpuLayers"/> null means "auto".</summary>
+internal sealed record ModelConfig(
+    string Name,
+    BackendKind Backend,
+    string Source,
+    IReadOnlyList<string> Aliases,
+    int Context,
+    int? GpuLayers,
+    TimeSpan Ttl,
+    int Priority,
+    bool Pinned,
+    IReadOnlyList<string> ExtraArgs);
+
+internal enum ProviderKind
+{
+    OpenAi,
+    Anthropic,
+}
+
+internal sealed record ProviderConfig(
+    string Name,
+    ProviderKind Kind,
+    Uri BaseUrl,
+    ApiKeySource ApiKey,
+    IReadOnlyList<string> Models,
+    double CostPerMillionInputTokens,
+    double CostPerMillionOutputTokens);
+
+/// <summary>Where a provider's key comes from; the key itself is read only when needed and never kept in the config.</summary>
+internal sealed record ApiKeySource(ApiKeySourceKind Kind, string Value)
+{
+    public override string ToString() => Kind switch
+    {
+        ApiKeySourceKind.Environment => $"env:{Value}",
+        ApiKeySourceKind.File => $"file:{Value}",
+        ApiKeySourceKind.Credential => $"credential:{Value}",
+        ApiKeySourceKind.Inline => "inline",
+        _ => "none",
+    };
+}
+
+internal enum ApiKeySourceKind
+{
+    None,
+    Environment,
+    File,
+    Credential,
+    Inline,
+}
+
+internal sealed record RouterConfig(IReadOnlyDictionary<string, IReadOnlyList<string>> Fallback);
+
+internal enum RouteStrategy
+{
+    LocalFirst,
+    CloudFirst,
+    CostOptimized,
+    LatencyOptimized,
+    RoundRobin,
+}
+
+internal sealed record RouteConfig(string Name, RouteStrategy Strategy, IReadOnlyList<string> Targets);
+
+internal sealed record SecurityConfig(
+    bool RequireKeyOnTcp,
+    bool AllowAnonymousUnix,
+    int DefaultRequestsPerMinute,
+    long DefaultTokensPerMinute);
+
+internal sealed record AuditConfig(int RetentionDays, bool LogRequestBodies);

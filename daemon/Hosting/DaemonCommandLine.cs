@@ -1,0 +1,54 @@
+using System.CommandLine;
+using UnifiedLlm.Daemon.Config;
+
+namespace UnifiedLlm.Daemon.Hosting;
+
+/// <summary>ullmd's command line: run the daemon, or only check a config file.</summary>
+internal static class DaemonCommandLine
+{
+    public const int ExitConfigInvalid = 2;
+    public const string DefaultConfigPath = "/etc/unified-llm/config.toml";
+
+    public static RootCommand Build()
+    {
+        var configOption = new Option<string>("--config", "-c")
+        {
+            Description = "The TOML config file (default: $ULLM_CONFIG, else " + DefaultConfigPath + ")",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ULLM_CONFIG") is { Length: > 0 } env ? env : DefaultConfigPath,
+        };
+        var checkOption = new Option<bool>("--check") { Description = "Validate the config, print every error with file:line:column, and exit (0 valid, 2 invalid)" };
+        var root = new RootCommand("ullmd — one daemon for every model on this host: local backends as systemd units, cloud providers, one OpenAI-compatible API")
+        {
+            configOption,
+            checkOption,
+        };
+        root.SetAction(async (parse, cancellationToken) =>
+        {
+            var path = parse.GetValue(configOption)!;
+            UllmConfig config;
+            try
+            {
+                config = await ConfigLoader.LoadFileAsync(path, cancellationToken);
+            }
+            catch (ConfigException e)
+            {
+                foreach (var error in e.Errors)
+                {
+                    await Console.Error.WriteLineAsync(error.ToString());
+                }
+
+                await Console.Error.WriteLineAsync($"{path}: {e.Errors.Count} error(s)");
+                return ExitConfigInvalid;
+            }
+
+            if (parse.GetValue(checkOption))
+            {
+                await Console.Out.WriteLineAsync($"{path}: OK ({config.Models.Count} model(s), {config.Providers.Count} provider(s), {config.Routes.Count} route(s))");
+                return 0;
+            }
+
+            return await DaemonHost.RunAsync(config, cancellationToken);
+        });
+        return root;
+    }
+}

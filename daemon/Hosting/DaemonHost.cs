@@ -1,0 +1,126 @@
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting.Systemd;
+using Serilog;
+using UnifiedLlm.Daemon.Admin;
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Events;
+using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Storage;
+
+namespace UnifiedLlm.Daemon.Hosting;
+
+/// <summary>Builds and runs the daemon: listeners, services, and the systemd integration.</summary>
+internal static class DaemonHost
+{
+    public static async Task<int> RunAsync(UllmConfig config, CancellationToken cancellationToken)
+    {
+        using var logger = DaemonLogging.Create(config.Server.LogLevel);
+        Log.Logger = logger;
+        try
+        {
+            var database = await Database.OpenAsync(config.Server.DatabasePath, cancellationToken);
+            UnixSocketFiles.Prepare(config.Server.OpenAiSocket);
+            UnixSocketFiles.Prepare(config.Server.AdminSocket);
+            var app = Build(config, database, logger);
+            logger.Information("ullmd {Version} starting with {Config}", DaemonInfo.Version, config.SourcePath);
+            await app.RunAsync(cancellationToken);
+            return 0;
+        }
+        catch (StorageException e)
+        {
+            logger.Fatal("{Message}", e.Message);
+            return 1;
+        }
+        catch (IOException e)
+        {
+            logger.Fatal("Cannot start: {Message}", e.Message);
+            return 1;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.Fatal(e, "ullmd stopped on an unexpected error");
+            return 1;
+        }
+        finally
+        {
+            await Log.CloseAndFlushAsync();
+        }
+    }
+
+    private static WebApplication Build(UllmConfig config, Database database, Serilog.ILogger logger)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ApplicationName = "ullmd" });
+        builder.Host.UseSystemd();
+        // UseSystemd registers the notifier only under systemd; ullmd reports its status either way, and the notifier
+        // itself is a no-op without NOTIFY_SOCKET.
+        builder.Services.TryAddSingleton<ISystemdNotifier, SystemdNotifier>();
+        builder.Services.AddSerilog(logger, dispose: false);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+
+        var listeners = new List<ListenerInfo>
+        {
+            new(ListenerNames.OpenAiUnix, config.Server.OpenAiSocket, "0" + Convert.ToString((int)config.Server.OpenAiSocketMode, 8), ""),
+            new(ListenerNames.AdminUnix, config.Server.AdminSocket, "0660", config.Server.AdminGroup),
+        };
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MaxRequestBodySize = config.Server.MaxRequestBodyBytes;
+            kestrel.AddServerHeader = false;
+            kestrel.ListenUnixSocket(config.Server.OpenAiSocket, o =>
+            {
+                o.Protocols = HttpProtocols.Http1;
+                o.Tag(ListenerNames.OpenAiUnix);
+            });
+            if (config.Server.TcpListen is { } tcp && ConfigLoader.TryParseListen(tcp, out var endpoint))
+            {
+                kestrel.Listen(endpoint!, o =>
+                {
+                    o.Protocols = HttpProtocols.Http1;
+                    o.Tag(ListenerNames.OpenAiTcp);
+                });
+                listeners.Insert(1, new ListenerInfo(ListenerNames.OpenAiTcp, tcp, "", ""));
+            }
+
+            kestrel.ListenUnixSocket(config.Server.AdminSocket, o =>
+            {
+                o.Protocols = HttpProtocols.Http2;
+                o.Tag(ListenerNames.AdminUnix);
+            });
+        });
+
+        var services = builder.Services;
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(new DaemonInfo(DateTimeOffset.UtcNow) { Listeners = listeners });
+        services.AddSingleton(database);
+        services.AddSingleton<EventHub>();
+        services.AddSingleton(sp => new ConfigHolder(config, sp.GetRequiredService<EventHub>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<ApiKeyStore>();
+        services.AddSingleton<AuditStore>();
+        services.AddSingleton<SystemdStatus>();
+        services.AddHostedService<SocketPermissions>();
+        services.AddHostedService(sp => sp.GetRequiredService<SystemdStatus>());
+        services.AddHostedService<ReloadOnHangup>();
+        services.AddGrpc(o =>
+        {
+            o.Interceptors.Add<AdminAuthorizationInterceptor>();
+            o.EnableDetailedErrors = false;
+        });
+
+        var app = builder.Build();
+        app.Use((context, next) =>
+        {
+            var isAdminPath = context.Request.Path.StartsWithSegments("/ullm.admin.v1.Admin", StringComparison.Ordinal);
+            if (isAdminPath != ListenerNames.IsAdmin(context))
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return Task.CompletedTask;
+            }
+
+            return next(context);
+        });
+        app.MapGrpcService<AdminService>();
+        app.MapHealth();
+        return app;
+    }
+}

@@ -1,0 +1,130 @@
+using Microsoft.Data.Sqlite;
+
+namespace UnifiedLlm.Daemon.Storage;
+
+internal sealed record AuditRow(
+    string RequestId,
+    DateTimeOffset Time,
+    string? KeyId,
+    string Client,
+    string ModelRequested,
+    string? Target,
+    IReadOnlyList<string> FallbackPath,
+    int HttpStatus,
+    string Outcome,
+    long PromptTokens,
+    long CompletionTokens,
+    bool TokensEstimated,
+    long? TtftMs,
+    long LatencyMs,
+    double Cost,
+    string? Error);
+
+internal sealed record AuditQuery(DateTimeOffset? Since, string? Model, string? KeyId, int Limit);
+
+/// <summary>Reads and writes the audit log. Writers batch rows in one transaction.</summary>
+internal sealed class AuditStore(Database database)
+{
+    public const int MaxLimit = 10_000;
+
+    public async Task InsertAsync(IReadOnlyCollection<AuditRow> rows, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.ConnectAsync(cancellationToken);
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = """
+            INSERT INTO audit_log (request_id, at_ms, key_id, client, model_requested, target, fallback_path, http_status, outcome,
+                                   prompt_tokens, completion_tokens, tokens_estimated, ttft_ms, latency_ms, cost, error)
+            VALUES ($rid, $at, $key, $client, $model, $target, $path, $status, $outcome, $pt, $ct, $est, $ttft, $lat, $cost, $err)
+            """;
+        var names = new[] { "$rid", "$at", "$key", "$client", "$model", "$target", "$path", "$status", "$outcome", "$pt", "$ct", "$est", "$ttft", "$lat", "$cost", "$err" };
+        foreach (var name in names)
+        {
+            command.Parameters.Add(new SqliteParameter { ParameterName = name });
+        }
+
+        foreach (var row in rows)
+        {
+            object?[] values =
+            [
+                row.RequestId, row.Time.ToUnixTimeMilliseconds(), row.KeyId, row.Client, row.ModelRequested, row.Target,
+                string.Join('\n', row.FallbackPath), row.HttpStatus, row.Outcome, row.PromptTokens, row.CompletionTokens,
+                row.TokensEstimated ? 1 : 0, row.TtftMs, row.LatencyMs, row.Cost, row.Error,
+            ];
+            for (var i = 0; i < values.Length; i++)
+            {
+                command.Parameters[i].Value = values[i] ?? DBNull.Value;
+            }
+
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<AuditRow>> QueryAsync(AuditQuery query, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.ConnectAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        var where = new List<string>();
+        if (query.Since is { } since)
+        {
+            where.Add("at_ms >= $since");
+            command.Parameters.AddWithValue("$since", since.ToUnixTimeMilliseconds());
+        }
+
+        if (!string.IsNullOrEmpty(query.Model))
+        {
+            where.Add("model_requested = $model");
+            command.Parameters.AddWithValue("$model", query.Model);
+        }
+
+        if (!string.IsNullOrEmpty(query.KeyId))
+        {
+            where.Add("key_id = $key");
+            command.Parameters.AddWithValue("$key", query.KeyId);
+        }
+
+        command.CommandText = $"""
+            SELECT request_id, at_ms, key_id, client, model_requested, target, fallback_path, http_status, outcome,
+                   prompt_tokens, completion_tokens, tokens_estimated, ttft_ms, latency_ms, cost, error
+            FROM audit_log {(where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : "")}
+            ORDER BY at_ms DESC, id DESC LIMIT $limit
+            """;
+        command.Parameters.AddWithValue("$limit", Math.Clamp(query.Limit, 1, MaxLimit));
+        var rows = new List<AuditRow>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(new AuditRow(
+                reader.GetString(0),
+                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)),
+                reader.IsDBNull(2) ? null : reader.GetString(2),
+                reader.GetString(3),
+                reader.GetString(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5),
+                reader.GetString(6).Split('\n', StringSplitOptions.RemoveEmptyEntries),
+                reader.GetInt32(7),
+                reader.GetString(8),
+                reader.GetInt64(9),
+                reader.GetInt64(10),
+                reader.GetInt64(11) != 0,
+                reader.IsDBNull(12) ? null : reader.GetInt64(12),
+                reader.GetInt64(13),
+                reader.GetDouble(14),
+                reader.IsDBNull(15) ? null : reader.GetString(15)));
+        }
+
+        return rows;
+    }
+
+    public async Task<int> DeleteOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.ConnectAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "DELETE FROM audit_log WHERE at_ms < $cutoff";
+        command.Parameters.AddWithValue("$cutoff", cutoff.ToUnixTimeMilliseconds());
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+}

@@ -1,0 +1,120 @@
+namespace UnifiedLlm.Daemon.Storage;
+
+/// <summary>
+/// The schema, as an append-only list of migrations; PRAGMA user_version holds the last one applied.
+/// Times are Unix milliseconds (INTEGER) so that range queries use the indexes; sizes are bytes.
+/// </summary>
+internal static class Migrations
+{
+    public static IReadOnlyList<string> All { get; } =
+    [
+        """
+        CREATE TABLE model_files (
+            path            TEXT PRIMARY KEY,
+            format          TEXT NOT NULL CHECK (format IN ('gguf', 'safetensors')),
+            size_bytes      INTEGER NOT NULL CHECK (size_bytes >= 0),
+            mtime_ms        INTEGER NOT NULL,
+            architecture    TEXT,
+            parameter_count INTEGER,
+            quantization    TEXT,
+            layer_count     INTEGER,
+            context_length  INTEGER,
+            profile_json    TEXT,
+            error           TEXT,
+            scanned_at_ms   INTEGER NOT NULL
+        ) STRICT;
+
+        CREATE TABLE instances (
+            id              TEXT PRIMARY KEY,
+            model           TEXT NOT NULL,
+            backend         TEXT NOT NULL,
+            unit            TEXT NOT NULL UNIQUE,
+            invocation_id   TEXT,
+            state           TEXT NOT NULL CHECK (state IN ('planned', 'starting', 'loading', 'ready', 'draining', 'stopped', 'failed')),
+            state_since_ms  INTEGER NOT NULL,
+            port            INTEGER,
+            main_pid        INTEGER,
+            gpus            TEXT NOT NULL DEFAULT '',
+            gpu_layers      INTEGER,
+            context         INTEGER,
+            estimated_bytes INTEGER,
+            plan_json       TEXT,
+            failure         TEXT,
+            created_at_ms   INTEGER NOT NULL,
+            last_used_ms    INTEGER
+        ) STRICT;
+        CREATE INDEX instances_model ON instances (model, state);
+
+        CREATE TABLE instance_transitions (
+            id          INTEGER PRIMARY KEY,
+            instance_id TEXT NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+            state       TEXT NOT NULL,
+            at_ms       INTEGER NOT NULL,
+            message     TEXT
+        ) STRICT;
+        CREATE INDEX instance_transitions_instance ON instance_transitions (instance_id, at_ms);
+
+        CREATE TABLE load_queue (
+            id              INTEGER PRIMARY KEY,
+            model           TEXT NOT NULL,
+            requested_by    TEXT NOT NULL,
+            requested_at_ms INTEGER NOT NULL,
+            status          TEXT NOT NULL CHECK (status IN ('pending', 'loading', 'done', 'failed', 'cancelled')),
+            params_json     TEXT,
+            error           TEXT,
+            finished_at_ms  INTEGER
+        ) STRICT;
+        CREATE INDEX load_queue_status ON load_queue (status, requested_at_ms);
+
+        CREATE TABLE providers (
+            name                TEXT PRIMARY KEY,
+            kind                TEXT NOT NULL CHECK (kind IN ('openai', 'anthropic')),
+            base_url            TEXT NOT NULL,
+            breaker_state       TEXT NOT NULL DEFAULT 'closed' CHECK (breaker_state IN ('closed', 'open', 'half-open')),
+            breaker_changed_ms  INTEGER,
+            last_error          TEXT,
+            requests            INTEGER NOT NULL DEFAULT 0,
+            failures            INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
+
+        CREATE TABLE api_keys (
+            id                  TEXT PRIMARY KEY,
+            name                TEXT NOT NULL UNIQUE,
+            prefix              TEXT NOT NULL,
+            secret_sha256       BLOB NOT NULL UNIQUE,
+            models              TEXT NOT NULL DEFAULT '',
+            requests_per_minute INTEGER NOT NULL DEFAULT 0,
+            tokens_per_minute   INTEGER NOT NULL DEFAULT 0,
+            created_at_ms       INTEGER NOT NULL,
+            expires_at_ms       INTEGER,
+            revoked_at_ms       INTEGER,
+            last_used_ms        INTEGER
+        ) STRICT;
+
+        CREATE TABLE audit_log (
+            id                INTEGER PRIMARY KEY,
+            request_id        TEXT NOT NULL,
+            at_ms             INTEGER NOT NULL,
+            key_id            TEXT,
+            client            TEXT NOT NULL,
+            model_requested   TEXT NOT NULL,
+            target            TEXT,
+            fallback_path     TEXT NOT NULL DEFAULT '',
+            http_status       INTEGER NOT NULL,
+            outcome           TEXT NOT NULL,
+            prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            tokens_estimated  INTEGER NOT NULL DEFAULT 0,
+            ttft_ms           INTEGER,
+            latency_ms        INTEGER NOT NULL,
+            cost              REAL NOT NULL DEFAULT 0,
+            error             TEXT,
+            request_body      TEXT,
+            response_body     TEXT
+        ) STRICT;
+        CREATE INDEX audit_log_time ON audit_log (at_ms);
+        CREATE INDEX audit_log_model ON audit_log (model_requested, at_ms);
+        CREATE INDEX audit_log_key ON audit_log (key_id, at_ms);
+        """,
+    ];
+}
