@@ -9,7 +9,7 @@ trap 'rm -f "$fresh"' EXIT
 "$repo_root/nix/update-deps.sh" --locked --output "$fresh"
 
 if ! diff -u "$repo_root/nix/deps.json" "$fresh" >&2; then
-    echo "check-deps.sh: nix/deps.json is out of date with the packages.lock.json files; regenerate it with: nix/update-deps.sh" >&2
-    exit 1
+  echo "check-deps.sh: nix/deps.json is out of date with the packages.lock.json files; regenerate it with: nix/update-deps.sh" >&2
+  exit 1
 fi
 echo "check-deps.sh: nix/deps.json matches the lock files" >&2

@@ -64,7 +64,7 @@ let
     };
 
   # A path literal is copied into the store (that is what a flake-local model file wants);
-  # a string path is used where it is, and a package by its store path.
+  # a string is used as written, and a package by its store path.
   renderSource = source: if builtins.isString source then source else "${source}";
 
   renderModel =
@@ -83,15 +83,25 @@ let
       extra_args = model.extraArgs;
     };
 
-  # "HOST:PORT", with an IPv6 host in brackets.
-  tcpHost = address: lib.removeSuffix ":${lib.last (lib.splitString ":" address)}" address;
-  tcpPort = address: lib.toInt (lib.last (lib.splitString ":" address));
+  # ullmd takes "IP:PORT" (IPv6 in brackets), no host names: [ ip port ] or null.
+  parseListen = builtins.match "([0-9]{1,3}([.][0-9]{1,3}){3}|[[][0-9A-Fa-f:.]+[]]):([0-9]{1,5})";
+  isListenAddress =
+    address:
+    let
+      parts = parseListen address;
+      port = lib.toInt (lib.last parts);
+    in
+    parts != null && port >= 1 && port <= 65535;
+  tcpPort = address: lib.toInt (lib.last (parseListen address));
   isLoopback =
     address:
     let
-      host = tcpHost address;
+      host = lib.head (parseListen address);
     in
-    host == "localhost" || host == "[::1]" || lib.hasPrefix "127." host;
+    isListenAddress address && (host == "[::1]" || lib.hasPrefix "127." host);
+
+  # ullmd's rule for model names and aliases.
+  isSafeName = name: builtins.match "[A-Za-z0-9][A-Za-z0-9._:-]{0,63}" name != null && !lib.hasInfix ".." name;
 
   tcpListen = cfg.settings.server.tcp_listen;
 
@@ -107,13 +117,17 @@ let
           description = "Backend that serves model `${name}`; it must be enabled under `services.unified-llm.backends`.";
         };
         source = mkOption {
-          type = types.either types.package types.path;
+          type = types.oneOf [
+            types.package
+            types.path
+            types.str
+          ];
           example = literalExpression ''"/var/lib/unified-llm/models/qwen2.5-7b-instruct-q4_k_m.gguf"'';
           description = ''
-            The model: a GGUF file (the first part of a split GGUF), a SafeTensors directory, or an
-            Ollama/vLLM model name for those backends. A string path is used in place; a path literal
-            is copied into the Nix store; a package (e.g. a `fetchurl` of a GGUF file) is used by its
-            store path.
+            The model. llamacpp: the absolute path of a GGUF file (the first part of a split GGUF);
+            ollama and vllm: also a model name of that backend. A string is used as written (a path
+            in it is not copied to the store); a path literal is copied into the Nix store; a package
+            (e.g. a `fetchurl` of a GGUF file) is used by its store path.
           '';
         };
         aliases = mkOption {
@@ -122,24 +136,24 @@ let
           description = "Other names clients may request this model by.";
         };
         context = mkOption {
-          type = types.nullOr types.ints.positive;
+          type = types.nullOr (types.ints.between 1 16777216);
           default = null;
           description = "Context length in tokens; null leaves it to ullmd (the model's trained context).";
         };
         gpuLayers = mkOption {
-          type = types.either types.ints.unsigned (types.enum [ "auto" ]);
+          type = types.either (types.ints.between 0 100000) (types.enum [ "auto" ]);
           default = "auto";
           description = ''Layers to offload to the GPU, or `"auto"` to let ullmd size it from free GPU memory.'';
         };
         ttlSeconds = mkOption {
-          type = types.nullOr types.ints.unsigned;
+          type = types.nullOr (types.ints.between 0 31536000);
           default = null;
           description = "Idle seconds before the model is unloaded (0: never); null leaves ullmd's default.";
         };
         priority = mkOption {
-          type = types.nullOr types.int;
+          type = types.nullOr (types.ints.between (-1000) 1000);
           default = null;
-          description = "Eviction priority: higher survives longer. null leaves ullmd's default.";
+          description = "Eviction priority (-1000..1000): higher survives longer. null leaves ullmd's default.";
         };
         pinned = mkOption {
           type = types.bool;
@@ -234,8 +248,9 @@ in
       default = null;
       example = "127.0.0.1:9000";
       description = ''
-        "HOST:PORT" (IPv6 host in brackets) for the OpenAI-compatible API over TCP; null serves it on
-        the unix socket only. A non-loopback address needs `settings.security.require_key_on_tcp`.
+        "IP:PORT" (an IPv6 address in brackets; no host names) for the OpenAI-compatible API over
+        TCP; null serves it on the unix socket only. A non-loopback address needs
+        `settings.security.require_key_on_tcp`.
       '';
     };
 
@@ -246,7 +261,7 @@ in
     };
 
     adminGroup = mkOption {
-      type = types.str;
+      type = types.strMatching "[a-z_][a-z0-9_-]{0,31}";
       default = "ullm-admin";
       description = "Group (created by this module) whose members may use ullmctl through the admin socket.";
     };
@@ -354,18 +369,30 @@ in
       }) (lib.attrNames cfg.models)
       ++ [
         {
-          assertion = tcpListen == "" || isLoopback tcpListen || cfg.settings.security.require_key_on_tcp;
+          assertion = !isListenAddress tcpListen || isLoopback tcpListen || cfg.settings.security.require_key_on_tcp;
           message = ''services.unified-llm listens on ${tcpListen}, which is not a loopback address, while settings.security.require_key_on_tcp is false: anyone who can reach it could use every model. Set settings.security.require_key_on_tcp = true or listen on 127.0.0.1.'';
         }
         {
-          assertion = tcpListen == "" || builtins.match "(.+):[0-9]+" tcpListen != null;
-          message = ''services.unified-llm: TCP listen address "${tcpListen}" is not HOST:PORT (an IPv6 host goes in brackets: "[::1]:9000").'';
+          assertion = tcpListen == "" || isListenAddress tcpListen;
+          message = ''services.unified-llm: TCP listen address "${tcpListen}" is not IP:PORT with a port in 1..65535 (an IPv6 address goes in brackets: "[::1]:9000"; host names are not accepted).'';
         }
         {
           assertion = cfg.environmentFile == null || isAbsolute cfg.environmentFile;
           message = ''services.unified-llm.environmentFile must be an absolute path, not "${toString cfg.environmentFile}".'';
         }
       ]
+      ++ lib.concatLists (
+        lib.mapAttrsToList (name: model: [
+          {
+            assertion = isSafeName name && lib.all isSafeName model.aliases;
+            message = ''services.unified-llm.models.${name}: model names and aliases must be 1-64 letters, digits, ".", "_", "-" or ":", starting with a letter or digit, without "..".'';
+          }
+          {
+            assertion = model.backend != "llamacpp" || isAbsolute (renderSource model.source);
+            message = ''services.unified-llm.models.${name}.source must be an absolute path to a GGUF file for the llamacpp backend, not "${renderSource model.source}".'';
+          }
+        ]) cfg.models
+      )
       ++ lib.mapAttrsToList (name: path: {
         assertion = isAbsolute path;
         message = ''services.unified-llm.credentials.${name} must be an absolute path, not "${path}".'';
@@ -379,7 +406,7 @@ in
         message = ''services.unified-llm.acceleration is "${toString cfg.acceleration}", but the package of backend ${name} takes none of cudaSupport, rocmSupport or acceleration.'';
       }) (lib.optionals (cfg.acceleration != null) enabledBackends);
 
-    warnings = lib.optional (cfg.openFirewall && (tcpListen == "" || isLoopback tcpListen)) ''services.unified-llm.openFirewall is set, but ullmd listens on ${
+    warnings = lib.optional (cfg.openFirewall && (!isListenAddress tcpListen || isLoopback tcpListen)) ''services.unified-llm.openFirewall is set, but ullmd listens on ${
       if tcpListen == "" then "no TCP address" else tcpListen
     }, which the firewall does not affect.'';
 
@@ -395,7 +422,7 @@ in
     environment.etc."unified-llm/config.toml".source = configFile;
 
     networking.firewall.allowedTCPPorts = lib.optional (
-      cfg.openFirewall && tcpListen != "" && !isLoopback tcpListen
+      cfg.openFirewall && isListenAddress tcpListen && !isLoopback tcpListen
     ) (tcpPort tcpListen);
 
     # ullmd starts every backend as a transient unit in this slice; its limits bound them all.

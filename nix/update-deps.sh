@@ -13,45 +13,45 @@ output="$repo_root/nix/deps.json"
 restore_mode=()
 
 while (($# > 0)); do
-    case "$1" in
-        --locked) restore_mode=(--locked-mode); shift ;;
-        --output) output="${2:?--output needs a file name}"; shift 2 ;;
-        *) echo "update-deps.sh: unknown argument '$1' (expected --locked or --output FILE)" >&2; exit 2 ;;
-    esac
+  case "$1" in
+    --locked) restore_mode=(--locked-mode); shift ;;
+    --output) output="${2:?--output needs a file name}"; shift 2 ;;
+    *) echo "update-deps.sh: unknown argument '$1' (expected --locked or --output FILE)" >&2; exit 2 ;;
+  esac
 done
 
 nuget_root="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
 
 # Restoring fills the NuGet cache with every locked package and keeps the lock files current.
 dotnet restore "$repo_root/unified-llm.sln" "${restore_mode[@]}" --verbosity quiet >&2 || {
-    echo "update-deps.sh: dotnet restore ${restore_mode[*]} failed; if a packages.lock.json is stale, run 'dotnet restore' and commit the lock files" >&2
-    exit 1
+  echo "update-deps.sh: dotnet restore ${restore_mode[*]} failed; if a packages.lock.json is stale, run 'dotnet restore' and commit the lock files" >&2
+  exit 1
 }
 
 mapfile -t lock_files < <(find "$repo_root" -name packages.lock.json \
-    -not -path '*/bin/*' -not -path '*/obj/*' -not -path '*/.git/*' | sort)
+  -not -path '*/bin/*' -not -path '*/obj/*' -not -path '*/.git/*' | sort)
 ((${#lock_files[@]} > 0)) || { echo "update-deps.sh: no packages.lock.json under $repo_root (is RestorePackagesWithLockFile on?)" >&2; exit 1; }
 
 # One line per package: id, resolved version, NuGet content hash.
 # Project references carry no version and are built from source, so they are left out.
 packages="$(jq -r '.dependencies[] | to_entries[] | select(.value.type != "Project")
-                   | [.key, .value.resolved, .value.contentHash] | @tsv' "${lock_files[@]}" | sort -u -f)"
+  | [.key, .value.resolved, .value.contentHash] | @tsv' "${lock_files[@]}" | sort -u -f)"
 
 entries=()
 while IFS=$'\t' read -r id version content_hash; do
-    id_lower="${id,,}"
-    version_lower="${version,,}"
-    nupkg="$nuget_root/$id_lower/$version_lower/$id_lower.$version_lower.nupkg"
-    [[ -f "$nupkg" ]] || { echo "update-deps.sh: $id $version is locked but $nupkg is missing after restore" >&2; exit 1; }
-    # The lock file's contentHash is NuGet's hash of the package content, recorded in .nupkg.metadata;
-    # the .sha512 file next to the .nupkg is the hash of the file itself.
-    [[ "$(jq -r .contentHash "$nuget_root/$id_lower/$version_lower/.nupkg.metadata")" == "$content_hash" &&
-        "$(openssl dgst -sha512 -binary "$nupkg" | base64 -w0)" == "$(cat "$nupkg.sha512")" ]] || {
-        echo "update-deps.sh: $nupkg does not match the contentHash locked for $id $version (corrupt cache? delete that folder and rerun)" >&2
-        exit 1
-    }
-    sri="sha256-$(openssl dgst -sha256 -binary "$nupkg" | base64 -w0)"
-    entries+=("$(jq -n --arg pname "$id" --arg version "$version" --arg hash "$sri" '{pname: $pname, version: $version, hash: $hash}')")
+  id_lower="${id,,}"
+  version_lower="${version,,}"
+  nupkg="$nuget_root/$id_lower/$version_lower/$id_lower.$version_lower.nupkg"
+  [[ -f "$nupkg" ]] || { echo "update-deps.sh: $id $version is locked but $nupkg is missing after restore" >&2; exit 1; }
+  # The lock file's contentHash is NuGet's hash of the package content, recorded in .nupkg.metadata;
+  # the .sha512 file next to the .nupkg is the hash of the file itself.
+  [[ "$(jq -r .contentHash "$nuget_root/$id_lower/$version_lower/.nupkg.metadata")" == "$content_hash" &&
+    "$(openssl dgst -sha512 -binary "$nupkg" | base64 -w0)" == "$(cat "$nupkg.sha512")" ]] || {
+    echo "update-deps.sh: $nupkg does not match the contentHash locked for $id $version (corrupt cache? delete that folder and rerun)" >&2
+    exit 1
+  }
+  sri="sha256-$(openssl dgst -sha256 -binary "$nupkg" | base64 -w0)"
+  entries+=("$(jq -n --arg pname "$id" --arg version "$version" --arg hash "$sri" '{pname: $pname, version: $version, hash: $hash}')")
 done <<<"$packages"
 
 mkdir -p "$(dirname "$output")"

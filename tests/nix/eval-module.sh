@@ -4,47 +4,65 @@
 # Needs nix-instantiate and nixpkgs' lib: $NIXPKGS_LIB (the lib/ directory of a
 # nixpkgs or nixpkgs.lib checkout), else <nixpkgs/lib> from NIX_PATH. Without them it says so
 # and exits 0: nixpkgs is not part of this repository.
+#
+# --update-golden rewrites tests/nix/golden/*.toml (the module's renderings of eval.nix's sample
+# and minimal hosts, which the C# tests load with ullmd's config loader) instead of testing.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+update_golden=false
+case "${1:-}" in
+  "") ;;
+  --update-golden) update_golden=true ;;
+  *) echo "eval-module.sh: unknown argument '$1' (expected --update-golden)"; exit 2 ;;
+esac
 
 if ! command -v nix-instantiate >/dev/null 2>&1; then
-    echo "eval-module.sh: NOT RUN: nix-instantiate is missing (Debian: apt-get install nix-bin)"
-    exit 0
+  echo "eval-module.sh: NOT RUN: nix-instantiate is missing (Debian: apt-get install nix-bin)"
+  exit 0
 fi
 
 lib_dir="${NIXPKGS_LIB:-}"
 if [[ -z "$lib_dir" ]]; then
-    lib_dir="$(nix-instantiate --eval --expr '<nixpkgs/lib>' 2>/dev/null || true)"
+  lib_dir="$(nix-instantiate --eval --expr '<nixpkgs/lib>' 2>/dev/null || true)"
 fi
 if [[ -z "$lib_dir" || ! -f "$lib_dir/default.nix" ]]; then
-    echo "eval-module.sh: NOT RUN: nixpkgs lib not found; set NIXPKGS_LIB to the lib/ directory of a nixpkgs (or nixpkgs.lib) checkout, or put nixpkgs on NIX_PATH"
-    exit 0
+  echo "eval-module.sh: NOT RUN: nixpkgs lib not found; set NIXPKGS_LIB to the lib/ directory of a nixpkgs (or nixpkgs.lib) checkout, or put nixpkgs on NIX_PATH"
+  exit 0
+fi
+
+if $update_golden; then
+  for host in sample minimal; do
+    nix-instantiate --eval --strict --json "$here/eval.nix" --arg nixpkgsLib "$lib_dir" -A "golden.$host" |
+      jq -j . >"$here/golden/$host.toml"
+    echo "eval-module.sh: wrote tests/nix/golden/$host.toml"
+  done
+  exit 0
 fi
 
 total=0
 failed_total=0
 for suite in eval.nix eval-flake.nix; do
-    # --read-write-mode: eval-flake.nix reads the package source, which has to be added to the store.
-    result="$(nix-instantiate --read-write-mode --eval --strict --json "$here/$suite" --arg nixpkgsLib "$lib_dir")"
-    count="$(jq -r .count <<<"$result")"
-    failed="$(jq -r '.failures | length' <<<"$result")"
-    total=$((total + count))
-    failed_total=$((failed_total + failed))
-    # For attribute sets, only the attributes that differ.
-    jq -r --arg suite "$suite" '.failures[] | "FAIL \($suite): \(.name)",
-        (if (.expected | type) == "object" and (.result | type) == "object" then
-            . as $f | ($f.expected + $f.result | keys[]) as $key
-            | select($f.expected[$key] != $f.result[$key])
-            | "  \($key): expected \($f.expected[$key] | tojson), actual \($f.result[$key] | tojson)"
-         else
-            "  expected: \(.expected | tojson)\n  actual:   \(.result | tojson)"
-         end)' <<<"$result"
-    echo "eval-module.sh: $suite: $((count - failed)) of $count checks passed"
+  # --read-write-mode: eval-flake.nix reads the package source, which has to be added to the store.
+  result="$(nix-instantiate --read-write-mode --eval --strict --json "$here/$suite" --arg nixpkgsLib "$lib_dir")"
+  count="$(jq -r .count <<<"$result")"
+  failed="$(jq -r '.failures | length' <<<"$result")"
+  total=$((total + count))
+  failed_total=$((failed_total + failed))
+  # For attribute sets, only the attributes that differ.
+  jq -r --arg suite "$suite" '.failures[] | "FAIL \($suite): \(.name)",
+    (if (.expected | type) == "object" and (.result | type) == "object" then
+      . as $f | ($f.expected + $f.result | keys[]) as $key
+      | select($f.expected[$key] != $f.result[$key])
+      | "  \($key): expected \($f.expected[$key] | tojson), actual \($f.result[$key] | tojson)"
+    else
+      "  expected: \(.expected | tojson)\n  actual:   \(.result | tojson)"
+    end)' <<<"$result"
+  echo "eval-module.sh: $suite: $((count - failed)) of $count checks passed"
 done
 
 if ((failed_total > 0)); then
-    echo "eval-module.sh: $failed_total of $total checks failed (nixpkgs lib: $lib_dir)"
-    exit 1
+  echo "eval-module.sh: $failed_total of $total checks failed (nixpkgs lib: $lib_dir)"
+  exit 1
 fi
 echo "eval-module.sh: all $total checks passed (nixpkgs lib: $lib_dir)"

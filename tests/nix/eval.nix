@@ -56,6 +56,7 @@ let
       gpu.reserve_mib = 1024;
       providers.anthropic = {
         kind = "anthropic";
+        base_url = "https://llm-gateway.example/v1";
         api_key_credential = "anthropic";
         models = [ "claude-haiku" ];
         cost_per_million_input_tokens = 0.8;
@@ -75,6 +76,7 @@ let
   sampleConfigFile = sample.environment.etc."unified-llm/config.toml".source;
 
   minimal = evalHost { enable = true; };
+  minimalConfigFile = minimal.environment.etc."unified-llm/config.toml".source;
   minimalService = minimal.systemd.services.unified-llm.serviceConfig;
 
   expectedSampleSettings = {
@@ -126,6 +128,7 @@ let
     };
     providers.anthropic = {
       kind = "anthropic";
+      base_url = "https://llm-gateway.example/v1";
       api_key_credential = "anthropic";
       models = [ "claude-haiku" ];
       cost_per_million_input_tokens = 0.8;
@@ -137,6 +140,12 @@ let
         "anthropic/claude-haiku"
       ];
     };
+  };
+
+  # The renderings of the sample and minimal hosts, as committed in golden/.
+  golden = {
+    sample = sampleConfigFile.text;
+    minimal = minimalConfigFile.text;
   };
 
   hasMessage = fragment: messages: lib.any (lib.hasInfix fragment) messages;
@@ -200,7 +209,7 @@ let
     };
 
     testMinimalTomlReadsBackAsTheSettings = {
-      expr = builtins.fromTOML minimal.environment.etc."unified-llm/config.toml".source.text;
+      expr = builtins.fromTOML minimalConfigFile.text;
       expected = minimal.services.unified-llm.settings;
     };
 
@@ -399,18 +408,81 @@ let
           listen.tcp = address;
           settings.security.require_key_on_tcp = false;
         })
-      ) [ "127.0.0.1:9000" "[::1]:9000" "localhost:9000" ];
+      ) [ "127.0.0.1:9000" "[::1]:9000" "127.1.2.3:9000" ];
       expected = [ [ ] [ ] [ ] ];
     };
 
-    testTcpAddressWithoutPortIsRejected = {
-      expr = hasMessage "TCP listen address \"9000\" is not HOST:PORT" (
+    testTcpAddressThatUllmdRejectsIsRejected = {
+      expr = map (
+        address:
+        hasMessage "TCP listen address \"${address}\" is not IP:PORT with a port in 1..65535" (
+          failedAssertions (evalHost {
+            enable = true;
+            listen.tcp = address;
+          })
+        )
+      ) [ "9000" "localhost:9000" "127.0.0.1:65536" "[::1]9000" ];
+      expected = [
+        true
+        true
+        true
+        true
+      ];
+    };
+
+    testInvalidModelNameOrAliasIsRejected = {
+      expr = map (
+        host:
+        hasMessage "model names and aliases must be 1-64 letters" (failedAssertions (evalHost host))
+      ) [
+        {
+          enable = true;
+          models."-tiny".source = "/m.gguf";
+        }
+        {
+          enable = true;
+          models.tiny = {
+            source = "/m.gguf";
+            aliases = [ "a..b" ];
+          };
+        }
+      ];
+      expected = [
+        true
+        true
+      ];
+    };
+
+    testRelativeLlamacppSourceIsRejected = {
+      expr = hasMessage "services.unified-llm.models.tiny.source must be an absolute path to a GGUF file for the llamacpp backend, not \"models/tiny.gguf\"" (
         failedAssertions (evalHost {
           enable = true;
-          listen.tcp = "9000";
+          models.tiny.source = "models/tiny.gguf";
         })
       );
       expected = true;
+    };
+
+    testOllamaModelNameIsAcceptedAsSource = {
+      expr =
+        let
+          host = evalHost {
+            enable = true;
+            backends.ollama.enable = true;
+            models.llama3 = {
+              backend = "ollama";
+              source = "llama3.1:8b";
+            };
+          };
+        in
+        {
+          failed = failedAssertions host;
+          source = host.services.unified-llm.settings.models.llama3.source;
+        };
+      expected = {
+        failed = [ ];
+        source = "llama3.1:8b";
+      };
     };
 
     testRelativeCredentialPathIsRejected = {
@@ -513,8 +585,29 @@ let
           enable = true;
           modles = { };
         }
+        {
+          enable = true;
+          models.tiny = {
+            source = "/m.gguf";
+            priority = 1001;
+          };
+        }
+        {
+          enable = true;
+          models.tiny = {
+            source = "/m.gguf";
+            gpuLayers = 100001;
+          };
+        }
+        {
+          enable = true;
+          adminGroup = "LLM Admins";
+        }
       ];
       expected = [
+        true
+        true
+        true
         true
         true
         true
@@ -529,6 +622,15 @@ let
       expected = removeAttrs packagedService pathSettings;
     };
 
+    # tests/UnifiedLlm.Tests/Packaging checks these files with ullmd's own config loader.
+    testGoldenFilesAreTheCurrentRendering = {
+      expr = {
+        sample = builtins.readFile ./golden/sample.toml;
+        minimal = builtins.readFile ./golden/minimal.toml;
+      };
+      expected = golden;
+    };
+
     testTheStubsAcceptAValidHost = {
       expr = rejects { enable = true; };
       expected = false;
@@ -536,6 +638,7 @@ let
   };
 in
 {
+  inherit golden;
   count = builtins.length (builtins.attrNames tests);
   failures = lib.runTests tests;
 }

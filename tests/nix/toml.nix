@@ -45,9 +45,11 @@ let
       header = lib.optionalString (path != [ ]) "[${lib.concatMapStringsSep "." renderKey path}]\n";
       body = lib.concatStrings (lib.mapAttrsToList (key: value: "${renderKey key} = ${renderInline value}\n") scalars);
     in
-    header
-    + body
-    + lib.concatStrings (lib.mapAttrsToList (key: value: "\n" + renderTable (path ++ [ key ]) value) tables);
+    lib.concatStringsSep "\n" (
+      lib.filter (part: part != "") (
+        [ (header + body) ] ++ lib.mapAttrsToList (key: value: renderTable (path ++ [ key ]) value) tables
+      )
+    );
 in
 {
   type = types.attrsOf valueType;
