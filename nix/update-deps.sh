@@ -3,30 +3,35 @@
 # every package of every packages.lock.json in the repository, transitive ones included, each as
 # {pname, version, hash} with the SRI sha256 of the .nupkg from the local NuGet cache.
 #
-# Usage: nix/update-deps.sh [--locked] [--output FILE]
-#   --locked  restore with --locked-mode: fail instead of rewriting stale packages.lock.json files
-#   --output  write there instead of nix/deps.json
+# Usage: nix/update-deps.sh [--locked | --no-restore] [--output FILE]
+#   --locked      restore with --locked-mode: fail instead of rewriting stale packages.lock.json files
+#   --no-restore  use the lock files and the NuGet cache as they are (after a restore that just ran)
+#   --output      write there instead of nix/deps.json
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 output="$repo_root/nix/deps.json"
 restore_mode=()
+restore=true
 
 while (($# > 0)); do
   case "$1" in
     --locked) restore_mode=(--locked-mode); shift ;;
+    --no-restore) restore=false; shift ;;
     --output) output="${2:?--output needs a file name}"; shift 2 ;;
-    *) echo "update-deps.sh: unknown argument '$1' (expected --locked or --output FILE)" >&2; exit 2 ;;
+    *) echo "update-deps.sh: unknown argument '$1' (expected --locked, --no-restore or --output FILE)" >&2; exit 2 ;;
   esac
 done
 
 nuget_root="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
 
 # Restoring fills the NuGet cache with every locked package and keeps the lock files current.
-dotnet restore "$repo_root/unified-llm.sln" "${restore_mode[@]}" --verbosity quiet >&2 || {
-  echo "update-deps.sh: dotnet restore ${restore_mode[*]} failed; if a packages.lock.json is stale, run 'dotnet restore' and commit the lock files" >&2
-  exit 1
-}
+if $restore; then
+  dotnet restore "$repo_root/unified-llm.sln" "${restore_mode[@]}" --verbosity quiet >&2 || {
+    echo "update-deps.sh: dotnet restore ${restore_mode[*]} failed; if a packages.lock.json is stale, run 'dotnet restore' and commit the lock files" >&2
+    exit 1
+  }
+fi
 
 mapfile -t lock_files < <(find "$repo_root" -name packages.lock.json \
   -not -path '*/bin/*' -not -path '*/obj/*' -not -path '*/.git/*' | sort)
