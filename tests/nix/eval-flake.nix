@@ -1,4 +1,4 @@
-# Evaluates flake.nix's outputs with a stub nixpkgs input (real nixpkgs lib, stub packages;
+# Evaluates flake.nix's outputs with a stub nixpkgs input (real nixpkgs lib, the stub packages of
 # stubs.nix): the output shape, the package arguments handed to buildDotnetModule, the source
 # the build sees, nix/deps.json, and the VM test's machine evaluated through nixosModules.default.
 # Run through tests/nix/eval-module.sh; the result is { count; failures; }.
@@ -15,48 +15,7 @@ let
     "aarch64-linux"
   ];
 
-  # Each stub records what it was called with, so the tests can read it back.
-  packagesFor =
-    system:
-    let
-      all = stubs.pkgs // {
-        inherit lib;
-        stdenv.hostPlatform.system = system;
-        callPackage = lib.callPackageWith all;
-        buildDotnetModule = arguments: {
-          type = "derivation";
-          name = "${arguments.pname}-${arguments.version}";
-          outPath = fakeStorePath "${arguments.pname}-${arguments.version}";
-          dotnetArguments = arguments;
-        };
-        dotnetCorePackages = {
-          sdk_10_0 = noSwitches "dotnet-sdk-10";
-          aspnetcore_10_0 = noSwitches "aspnetcore-runtime-10";
-          runtime_10_0 = noSwitches "dotnet-runtime-10";
-        };
-        mkShell = arguments: { shellArguments = arguments; };
-        testers.runNixOSTest = test: { nixosTest = test; };
-        runCommand = name: environment: script: {
-          type = "derivation";
-          inherit name environment script;
-          outPath = fakeStorePath name;
-        };
-        python3.withPackages = select: {
-          type = "derivation";
-          name = "python3-env";
-          outPath = fakeStorePath "python3-env";
-          pythonPackages = select {
-            gguf = "gguf";
-            numpy = "numpy";
-          };
-        };
-        protobuf = noSwitches "protobuf";
-        sqlite = noSwitches "sqlite";
-        jq = noSwitches "jq";
-        curl = noSwitches "curl";
-      };
-    in
-    all;
+  packagesFor = stubs.flakePackages;
 
   nixpkgs = {
     inherit lib;
@@ -87,7 +46,7 @@ let
             default = { };
           };
         }
-        flake.checks.x86_64-linux.vm.nixosTest.nodes.machine
+        flake.checks.x86_64-linux.vm.arguments.nodes.machine
         { _module.args.pkgs = packagesFor "x86_64-linux"; }
       ];
     }).config;
@@ -230,7 +189,7 @@ let
     };
 
     testDevShellHasTheSdkProtobufAndSqlite = {
-      expr = map (package: package.name) flake.devShells.x86_64-linux.default.shellArguments.packages;
+      expr = map (package: package.name) flake.devShells.x86_64-linux.default.arguments.packages;
       expected = [
         "dotnet-sdk-10"
         "protobuf"
@@ -255,7 +214,7 @@ let
         execStart = lib.hasPrefix "${x86Packages.default}/bin/ullmd --config " vmMachine.systemd.services.unified-llm.serviceConfig.ExecStart;
         tiny = vmMachine.services.unified-llm.settings.models.tiny;
         tinyModelScript = lib.hasInfix "tiny-model.py" vmMachine.services.unified-llm.models.tiny.source.script;
-        tinyModelPython = vmMachine.services.unified-llm.models.tiny.source.environment.nativeBuildInputs;
+        tinyModelPython = map (python: python.pythonPackages) vmMachine.services.unified-llm.models.tiny.source.environment.nativeBuildInputs;
         slice = vmMachine.systemd.slices.ullm.sliceConfig;
         tcp = vmMachine.services.unified-llm.settings.server.tcp_listen;
       };
@@ -272,15 +231,10 @@ let
         };
         tinyModelScript = true;
         tinyModelPython = [
-          {
-            type = "derivation";
-            name = "python3-env";
-            outPath = fakeStorePath "python3-env";
-            pythonPackages = [
-              "gguf"
-              "numpy"
-            ];
-          }
+          [
+            "gguf"
+            "numpy"
+          ]
         ];
         slice.MemoryMax = "1G";
         tcp = "127.0.0.1:9000";
@@ -290,7 +244,7 @@ let
     testVmTestScriptQueriesTheSocketAndRunsUllmctl = {
       expr =
         let
-          script = flake.checks.x86_64-linux.vm.nixosTest.testScript;
+          script = flake.checks.x86_64-linux.vm.arguments.testScript;
         in
         map (fragment: lib.hasInfix fragment script) [
           "wait_for_unit(\"unified-llm.service\")"

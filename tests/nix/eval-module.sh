@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Evaluates nix/module.nix with nixpkgs' lib.evalModules (tests/nix/eval.nix) and flake.nix's
-# outputs with a stub nixpkgs input (tests/nix/eval-flake.nix); fails on any failed check.
+# Evaluates nix/module.nix with nixpkgs' lib.evalModules (tests/nix/eval.nix), flake.nix's
+# outputs with a stub nixpkgs input (tests/nix/eval-flake.nix), and runs `nix flake check
+# --no-build` with that stub input (tests/nix/stub-nixpkgs); fails on any failed check.
 # Needs nix-instantiate and nixpkgs' lib: $NIXPKGS_LIB (the lib/ directory of a
 # nixpkgs or nixpkgs.lib checkout), else <nixpkgs/lib> from NIX_PATH. Without them it says so
 # and exits 0: nixpkgs is not part of this repository.
@@ -60,6 +61,22 @@ for suite in eval.nix eval-flake.nix; do
     end)' <<<"$result"
   echo "eval-module.sh: $suite: $((count - failed)) of $count checks passed"
 done
+
+# The flake through Nix's own checks (output schema, modules, overlays), with the stub nixpkgs input.
+# Nix sees the files git tracks: stage new files first.
+stub_nixpkgs="$(mktemp -d)"
+trap 'rm -rf "$stub_nixpkgs"' EXIT
+cp -r "$lib_dir" "$stub_nixpkgs/lib"
+cp "$here/stubs.nix" "$here/toml.nix" "$here/stub-nixpkgs/flake.nix" "$stub_nixpkgs/"
+total=$((total + 1))
+if report="$(nix --extra-experimental-features 'nix-command flakes' --option substituters '' \
+  flake check --no-build --no-write-lock-file --override-input nixpkgs "path:$stub_nixpkgs" "$here/../.." 2>&1)"; then
+  echo "eval-module.sh: nix flake check --no-build: passed"
+else
+  failed_total=$((failed_total + 1))
+  echo "FAIL nix flake check --no-build (stub nixpkgs input):"
+  echo "$report"
+fi
 
 if ((failed_total > 0)); then
   echo "eval-module.sh: $failed_total of $total checks failed (nixpkgs lib: $lib_dir)"

@@ -85,6 +85,57 @@ let
     };
   };
 
+  # A derivation as far as evaluation goes (nix flake check --no-build included), recording the
+  # arguments it was made from.
+  recordingDerivation = name: arguments: {
+    type = "derivation";
+    inherit name arguments;
+    outPath = fakeStorePath name;
+    drvPath = fakeStorePath "${name}.drv";
+  };
+
+  # pkgs for one system as flake.nix and nix/package.nix use it: the module's stubs plus the
+  # builders, each recording what it was called with.
+  flakePackages =
+    system:
+    let
+      all = pkgs // {
+        inherit lib;
+        stdenv.hostPlatform.system = system;
+        callPackage = lib.callPackageWith all;
+        buildDotnetModule =
+          arguments:
+          recordingDerivation "${arguments.pname}-${arguments.version}" arguments
+          // {
+            dotnetArguments = arguments;
+            inherit (arguments) meta;
+          };
+        dotnetCorePackages = {
+          sdk_10_0 = noSwitches "dotnet-sdk-10";
+          aspnetcore_10_0 = noSwitches "aspnetcore-runtime-10";
+          runtime_10_0 = noSwitches "dotnet-runtime-10";
+        };
+        mkShell = recordingDerivation "dev-shell";
+        testers.runNixOSTest = recordingDerivation "nixos-test";
+        runCommand =
+          name: environment: script:
+          recordingDerivation name { } // { inherit environment script; };
+        python3.withPackages =
+          select:
+          recordingDerivation "python3-env" { }
+          // {
+            pythonPackages = select {
+              gguf = "gguf";
+              numpy = "numpy";
+            };
+          };
+        protobuf = noSwitches "protobuf";
+        sqlite = noSwitches "sqlite";
+        jq = noSwitches "jq";
+        curl = noSwitches "curl";
+      };
+    in
+    all;
 in
 {
   inherit
@@ -92,5 +143,6 @@ in
     noSwitches
     pkgs
     nixosModule
+    flakePackages
     ;
 }
