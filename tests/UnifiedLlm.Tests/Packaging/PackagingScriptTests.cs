@@ -14,6 +14,16 @@ public sealed class PackagingScriptTests
     }
 
     [Fact]
+    public async Task Ullmd_runs_under_the_packaged_unit_in_a_real_systemd()
+    {
+        // The project references put ullmd and ullmctl (apphosts, dlls, deps) next to the test assembly.
+        var result = await RepositoryScript.RunAsync(
+            "tests/packaging/unit-in-systemd.sh", [AppContext.BaseDirectory.TrimEnd('/')], NoChanges, TimeSpan.FromMinutes(8));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+    }
+
+    [Fact]
     public async Task Every_nix_file_parses()
     {
         var result = await RepositoryScript.RunAsync("tests/nix/parse-all.sh", [], NoChanges, TimeSpan.FromMinutes(2));
