@@ -17,7 +17,21 @@ let
 
   cfg = config.services.unified-llm;
   settingsFormat = pkgs.formats.toml { };
-  configFile = settingsFormat.generate "unified-llm.toml" cfg.settings;
+  renderedConfig = settingsFormat.generate "unified-llm.toml" cfg.settings;
+
+  # ullmd's own validation at build time: a configuration it would refuse never reaches the host.
+  # The loader only parses and cross-checks, it reads no other file, so it runs in the sandbox.
+  checkedConfig =
+    pkgs.runCommand "unified-llm-checked.toml"
+      {
+        nativeBuildInputs = [ cfg.package ];
+      }
+      ''
+        HOME="$TMPDIR" ullmd --check --config ${renderedConfig}
+        cp ${renderedConfig} "$out"
+      '';
+
+  configFile = if cfg.checkConfig then checkedConfig else renderedConfig;
 
   stateDirectory = "/var/lib/unified-llm";
 
@@ -186,6 +200,16 @@ in
     enable = mkEnableOption "ullmd, the unified-llm daemon serving local and cloud LLMs behind one OpenAI-compatible API";
 
     package = mkPackageOption pkgs "unified-llm" { };
+
+    checkConfig = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Check the rendered configuration with `ullmd --check` when the system is built, so that a
+        configuration ullmd would refuse fails the build with ullmd's file:line:column errors.
+        Turn it off when cross-compiling (ullmd must run on the build machine).
+      '';
+    };
 
     acceleration = mkOption {
       type = types.nullOr (

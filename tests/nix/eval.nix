@@ -6,6 +6,7 @@
 let
   lib = import nixpkgsLib;
   stubs = import ./stubs.nix { inherit lib; };
+  toml = import ./toml.nix { inherit lib; };
   inherit (stubs) fakeStorePath noSwitches;
 
   evalHost =
@@ -74,9 +75,12 @@ let
   sample = evalHost sampleHost;
   sampleService = sample.systemd.services.unified-llm;
   sampleConfigFile = sample.environment.etc."unified-llm/config.toml".source;
+  # What the module hands to pkgs.formats.toml, rendered the same way.
+  render = config: toml.generate "unified-llm.toml" config.services.unified-llm.settings;
+  sampleRendered = render sample;
 
   minimal = evalHost { enable = true; };
-  minimalConfigFile = minimal.environment.etc."unified-llm/config.toml".source;
+  minimalRendered = render minimal;
   minimalService = minimal.systemd.services.unified-llm.serviceConfig;
 
   expectedSampleSettings = {
@@ -144,8 +148,8 @@ let
 
   # The renderings of the sample and minimal hosts, as committed in golden/.
   golden = {
-    sample = sampleConfigFile.text;
-    minimal = minimalConfigFile.text;
+    sample = sampleRendered.text;
+    minimal = minimalRendered.text;
   };
 
   hasMessage = fragment: messages: lib.any (lib.hasInfix fragment) messages;
@@ -204,18 +208,49 @@ let
     };
 
     testSampleTomlReadsBackAsTheSettings = {
-      expr = builtins.fromTOML sampleConfigFile.text;
+      expr = builtins.fromTOML sampleRendered.text;
       expected = expectedSampleSettings;
     };
 
     testMinimalTomlReadsBackAsTheSettings = {
-      expr = builtins.fromTOML minimalConfigFile.text;
+      expr = builtins.fromTOML minimalRendered.text;
       expected = minimal.services.unified-llm.settings;
     };
 
     testExecStartRunsUllmdWithTheGeneratedConfigAndExtraArgs = {
       expr = sampleService.serviceConfig.ExecStart;
-      expected = "${fakeStorePath "unified-llm"}/bin/ullmd --config ${fakeStorePath "unified-llm.toml"} '--log-level=debug'";
+      expected = "${fakeStorePath "unified-llm"}/bin/ullmd --config ${fakeStorePath "unified-llm-checked.toml"} '--log-level=debug'";
+    };
+
+    testUllmdChecksTheRenderedConfigAtBuildTime = {
+      expr = {
+        script = lib.hasInfix "ullmd --check --config ${fakeStorePath "unified-llm.toml"}\n" sampleConfigFile.script;
+        copies = lib.hasInfix "cp ${fakeStorePath "unified-llm.toml"} \"$out\"" sampleConfigFile.script;
+        tools = map (package: package.outPath) sampleConfigFile.environment.nativeBuildInputs;
+      };
+      expected = {
+        script = true;
+        copies = true;
+        tools = [ (fakeStorePath "unified-llm") ];
+      };
+    };
+
+    testUncheckedConfigIsUsedAsRendered = {
+      expr =
+        let
+          host = evalHost {
+            enable = true;
+            checkConfig = false;
+          };
+        in
+        {
+          execStart = host.systemd.services.unified-llm.serviceConfig.ExecStart;
+          etc = host.environment.etc."unified-llm/config.toml".source.outPath;
+        };
+      expected = {
+        execStart = "${fakeStorePath "unified-llm"}/bin/ullmd --config ${fakeStorePath "unified-llm.toml"}";
+        etc = fakeStorePath "unified-llm.toml";
+      };
     };
 
     testServiceLifecycleSettings = {
@@ -249,7 +284,7 @@ let
         LoadCredential = [ ];
         EnvironmentFile = [ ];
         wantedBy = [ "multi-user.target" ];
-        ExecStart = "${fakeStorePath "unified-llm"}/bin/ullmd --config ${fakeStorePath "unified-llm.toml"}";
+        ExecStart = "${fakeStorePath "unified-llm"}/bin/ullmd --config ${fakeStorePath "unified-llm-checked.toml"}";
       };
     };
 
@@ -300,7 +335,7 @@ let
         groups = [ "ullm-admin" ];
         ports = [ 9000 ];
         slice.MemoryMax = "48G";
-        etc = fakeStorePath "unified-llm.toml";
+        etc = fakeStorePath "unified-llm-checked.toml";
         packages = [ (fakeStorePath "unified-llm") ];
       };
     };

@@ -40,6 +40,9 @@ let
 
   pkgs = {
     formats.toml = { }: toml;
+    runCommand =
+      name: environment: script:
+      recordingDerivation name { } // { inherit environment script; };
     coreutils = noSwitches "coreutils";
     unified-llm = noSwitches "unified-llm";
     llama-cpp = gpuSwitches "llama-cpp";
@@ -117,9 +120,6 @@ let
         };
         mkShell = recordingDerivation "dev-shell";
         testers.runNixOSTest = recordingDerivation "nixos-test";
-        runCommand =
-          name: environment: script:
-          recordingDerivation name { } // { inherit environment script; };
         python3.withPackages =
           select:
           recordingDerivation "python3-env" { }
