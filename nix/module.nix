@@ -51,7 +51,7 @@ let
   # nixpkgs spells the GPU switch differently per package (llama-cpp and vllm: cudaSupport /
   # rocmSupport; ollama: acceleration). Only the switches a package declares are passed.
   accelerationArguments = acceleration: {
-    acceleration = acceleration;
+    inherit acceleration;
     cudaSupport = acceleration == "cuda";
     rocmSupport = acceleration == "rocm";
   };
@@ -103,10 +103,10 @@ let
     address:
     let
       parts = parseListen address;
-      port = lib.toInt (lib.last parts);
+      port = lib.toIntBase10 (lib.last parts);
     in
     parts != null && port >= 1 && port <= 65535;
-  tcpPort = address: lib.toInt (lib.last (parseListen address));
+  tcpPort = address: lib.toIntBase10 (lib.last (parseListen address));
   isLoopback =
     address:
     let

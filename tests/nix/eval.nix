@@ -443,8 +443,8 @@ let
           listen.tcp = address;
           settings.security.require_key_on_tcp = false;
         })
-      ) [ "127.0.0.1:9000" "[::1]:9000" "127.1.2.3:9000" ];
-      expected = [ [ ] [ ] [ ] ];
+      ) [ "127.0.0.1:9000" "[::1]:9000" "127.1.2.3:9000" "127.0.0.1:09000" ];
+      expected = [ [ ] [ ] [ ] [ ] ];
     };
 
     testTcpAddressThatUllmdRejectsIsRejected = {
@@ -456,8 +456,9 @@ let
             listen.tcp = address;
           })
         )
-      ) [ "9000" "localhost:9000" "127.0.0.1:65536" "[::1]9000" ];
+      ) [ "9000" "localhost:9000" "127.0.0.1:65536" "127.0.0.1:0" "[::1]9000" ];
       expected = [
+        true
         true
         true
         true
