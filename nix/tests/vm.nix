@@ -69,8 +69,9 @@
         )
         assert machine.succeed("systemctl show -p MemoryMax --value ullm.slice").strip() == str(1024 ** 3)
 
-    with subtest("the TCP listener answers on loopback"):
-        machine.succeed("curl --fail --silent --max-time 30 http://127.0.0.1:9000/v1/models")
+    with subtest("the TCP listener requires an API key (security.require_key_on_tcp defaults to true)"):
+        status = machine.succeed("curl --silent --max-time 30 -o /dev/null -w '%{http_code}' http://127.0.0.1:9000/v1/models")
+        assert status.strip() == "401", status
 
     with subtest("ullmctl status works for root and the admin group only"):
         machine.succeed("ullmctl status")
