@@ -1,0 +1,539 @@
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+
+let
+  inherit (lib)
+    literalExpression
+    mkEnableOption
+    mkIf
+    mkOption
+    mkPackageOption
+    types
+    ;
+
+  cfg = config.services.unified-llm;
+  settingsFormat = pkgs.formats.toml { };
+  renderedConfig = settingsFormat.generate "unified-llm.toml" cfg.settings;
+
+  # ullmd's own validation at build time: a configuration it would refuse never reaches the host.
+  # The loader only parses and cross-checks, it reads no other file, so it runs in the sandbox.
+  checkedConfig =
+    pkgs.runCommand "unified-llm-checked.toml"
+      {
+        nativeBuildInputs = [ cfg.package ];
+      }
+      ''
+        HOME="$TMPDIR" ullmd --check --config ${renderedConfig}
+        cp ${renderedConfig} "$out"
+      '';
+
+  configFile = if cfg.checkConfig then checkedConfig else renderedConfig;
+
+  stateDirectory = "/var/lib/unified-llm";
+
+  backendNames = [
+    "llamacpp"
+    "ollama"
+    "vllm"
+  ];
+
+  # The program each backend package provides, as ullmd's [backends.NAME] executable.
+  backendPrograms = {
+    llamacpp = "llama-server";
+    ollama = "ollama";
+    vllm = "vllm";
+  };
+
+  # nixpkgs spells the GPU switch differently per package (llama-cpp and vllm: cudaSupport /
+  # rocmSupport; ollama: acceleration). Only the switches a package declares are passed.
+  accelerationArguments = acceleration: {
+    inherit acceleration;
+    cudaSupport = acceleration == "cuda";
+    rocmSupport = acceleration == "rocm";
+  };
+
+  acceleratedArguments =
+    package: lib.intersectAttrs (lib.functionArgs package.override) (accelerationArguments cfg.acceleration);
+
+  backendPackage =
+    name:
+    let
+      package = cfg.backends.${name}.package;
+    in
+    if cfg.acceleration == null then package else package.override (acceleratedArguments package);
+
+  enabledBackends = lib.filter (name: cfg.backends.${name}.enable) backendNames;
+
+  renderBackend =
+    name:
+    {
+      enabled = cfg.backends.${name}.enable;
+    }
+    // lib.optionalAttrs cfg.backends.${name}.enable {
+      executable = "${backendPackage name}/bin/${backendPrograms.${name}}";
+    };
+
+  # A path literal is copied into the store (that is what a flake-local model file wants);
+  # a string is used as written, and a package by its store path.
+  renderSource = source: if builtins.isString source then source else "${source}";
+
+  renderModel =
+    model:
+    lib.filterAttrs (_: value: value != null) {
+      inherit (model)
+        backend
+        aliases
+        context
+        priority
+        pinned
+        ;
+      source = renderSource model.source;
+      gpu_layers = model.gpuLayers;
+      ttl_seconds = model.ttlSeconds;
+      extra_args = model.extraArgs;
+    };
+
+  # ullmd takes "IP:PORT" (IPv6 in brackets), no host names: [ ip port ] or null.
+  parseListen = builtins.match "([0-9]{1,3}([.][0-9]{1,3}){3}|[[][0-9A-Fa-f:.]+[]]):([0-9]{1,5})";
+  isListenAddress =
+    address:
+    let
+      parts = parseListen address;
+      port = lib.toIntBase10 (lib.last parts);
+    in
+    parts != null && port >= 1 && port <= 65535;
+  tcpPort = address: lib.toIntBase10 (lib.last (parseListen address));
+  isLoopback =
+    address:
+    let
+      host = lib.head (parseListen address);
+    in
+    isListenAddress address && (host == "[::1]" || lib.hasPrefix "127." host);
+
+  # ullmd's rule for model names and aliases.
+  isSafeName = name: builtins.match "[A-Za-z0-9][A-Za-z0-9._:-]{0,63}" name != null && !lib.hasInfix ".." name;
+
+  tcpListen = cfg.settings.server.tcp_listen;
+
+  isAbsolute = path: lib.hasPrefix "/" path;
+
+  modelOptions =
+    { name, ... }:
+    {
+      options = {
+        backend = mkOption {
+          type = types.enum backendNames;
+          default = "llamacpp";
+          description = "Backend that serves model `${name}`; it must be enabled under `services.unified-llm.backends`.";
+        };
+        source = mkOption {
+          type = types.oneOf [
+            types.package
+            types.path
+            types.str
+          ];
+          example = literalExpression ''"/var/lib/unified-llm/models/qwen2.5-7b-instruct-q4_k_m.gguf"'';
+          description = ''
+            The model. llamacpp: the absolute path of a GGUF file (the first part of a split GGUF);
+            ollama and vllm: also a model name of that backend. A string is used as written (a path
+            in it is not copied to the store); a path literal is copied into the Nix store; a package
+            (e.g. a `fetchurl` of a GGUF file) is used by its store path.
+          '';
+        };
+        aliases = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          description = "Other names clients may request this model by.";
+        };
+        context = mkOption {
+          type = types.nullOr (types.ints.between 1 16777216);
+          default = null;
+          description = "Context length in tokens; null leaves it to ullmd (the model's trained context).";
+        };
+        gpuLayers = mkOption {
+          type = types.either (types.ints.between 0 100000) (types.enum [ "auto" ]);
+          default = "auto";
+          description = ''Layers to offload to the GPU, or `"auto"` to let ullmd size it from free GPU memory.'';
+        };
+        ttlSeconds = mkOption {
+          type = types.nullOr (types.ints.between 0 31536000);
+          default = null;
+          description = "Idle seconds before the model is unloaded (0: never); null leaves ullmd's default.";
+        };
+        priority = mkOption {
+          type = types.nullOr (types.ints.between (-1000) 1000);
+          default = null;
+          description = "Eviction priority (-1000..1000): higher survives longer. null leaves ullmd's default.";
+        };
+        pinned = mkOption {
+          type = types.bool;
+          default = false;
+          description = "Load at start and never evict.";
+        };
+        extraArgs = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          description = "Extra command-line arguments for this model's backend process.";
+        };
+      };
+    };
+
+  backendOptions =
+    {
+      displayName,
+      packageName,
+      enableByDefault,
+    }:
+    {
+      enable = mkEnableOption "the ${displayName} backend" // {
+        default = enableByDefault;
+      };
+      package = mkPackageOption pkgs packageName { };
+    };
+in
+{
+  options.services.unified-llm = {
+    enable = mkEnableOption "ullmd, the unified-llm daemon serving local and cloud LLMs behind one OpenAI-compatible API";
+
+    package = mkPackageOption pkgs "unified-llm" { };
+
+    checkConfig = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Check the rendered configuration with `ullmd --check` when the system is built, so that a
+        configuration ullmd would refuse fails the build with ullmd's file:line:column errors.
+        Turn it off when cross-compiling (ullmd must run on the build machine).
+      '';
+    };
+
+    acceleration = mkOption {
+      type = types.nullOr (
+        types.enum [
+          "cuda"
+          "rocm"
+        ]
+      );
+      default = null;
+      example = "cuda";
+      description = ''
+        GPU support to build the enabled backend packages with, applied as a package override
+        (`cudaSupport`/`rocmSupport` for llama-cpp and vllm, `acceleration` for ollama).
+        null uses the packages as they are.
+      '';
+    };
+
+    backends = {
+      llamacpp = backendOptions {
+        displayName = "llama.cpp (llama-server)";
+        packageName = "llama-cpp";
+        enableByDefault = true;
+      };
+      ollama = backendOptions {
+        displayName = "Ollama";
+        packageName = "ollama";
+        enableByDefault = false;
+      };
+      vllm = backendOptions {
+        displayName = "vLLM";
+        packageName = "vllm";
+        enableByDefault = false;
+      };
+    };
+
+    models = mkOption {
+      type = types.attrsOf (types.submodule modelOptions);
+      default = { };
+      example = literalExpression ''
+        {
+          qwen = {
+            source = "/var/lib/unified-llm/models/qwen2.5-7b-instruct-q4_k_m.gguf";
+            aliases = [ "default" ];
+            context = 8192;
+            ttlSeconds = 900;
+          };
+        }
+      '';
+      description = "Models ullmd serves, rendered into `[models.NAME]` of the configuration.";
+    };
+
+    gpu.nvmlLibrary = mkOption {
+      type = types.str;
+      default = "/run/opengl-driver/lib/libnvidia-ml.so.1";
+      description = "NVML library ullmd reads GPU memory from (where NixOS's NVIDIA driver puts it).";
+    };
+
+    listen.tcp = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "127.0.0.1:9000";
+      description = ''
+        "IP:PORT" (an IPv6 address in brackets; no host names) for the OpenAI-compatible API over
+        TCP; null serves it on the unix socket only. A non-loopback address needs
+        `settings.security.require_key_on_tcp`.
+      '';
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Open the port of `listen.tcp` in the firewall.";
+    };
+
+    adminGroup = mkOption {
+      type = types.strMatching "[a-z_][a-z0-9_-]{0,31}";
+      default = "ullm-admin";
+      description = "Group (created by this module) whose members may use ullmctl through the admin socket.";
+    };
+
+    environmentFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/run/secrets/unified-llm.env";
+      description = ''
+        Absolute path of a file of environment variables (e.g. `OPENAI_API_KEY=…` for a provider's
+        `api_key_env`), read by systemd at start. A string, so the secret never enters the Nix store.
+      '';
+    };
+
+    credentials = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      example = {
+        anthropic = "/run/secrets/anthropic-api-key";
+      };
+      description = ''
+        systemd credentials, NAME = absolute path, passed as `LoadCredential=NAME:PATH`; a provider
+        refers to one with `api_key_credential = "NAME"`. Strings, so secrets never enter the Nix store.
+      '';
+    };
+
+    extraArgs = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      description = "Extra command-line arguments for ullmd.";
+    };
+
+    slice = {
+      memoryMax = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "48G";
+        description = "`MemoryMax=` of ullm.slice: the memory all backends together may use.";
+      };
+      cpuQuota = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "800%";
+        description = "`CPUQuota=` of ullm.slice: the CPU time all backends together may use.";
+      };
+    };
+
+    settings = mkOption {
+      default = { };
+      description = ''
+        ullmd's configuration, rendered to TOML (every key: docs/configuration.md;
+        packaging/config.example.toml). Keys not declared here are passed through as written.
+        The store is world-readable: give secrets through `environmentFile` or `credentials`.
+      '';
+      type = types.submodule {
+        freeformType = settingsFormat.type;
+        options = {
+          server = {
+            data_dir = mkOption {
+              type = types.str;
+              default = stateDirectory;
+              description = "Where ullmd keeps its database; outside ${stateDirectory} it is added to `ReadWritePaths=`.";
+            };
+            tcp_listen = mkOption {
+              type = types.str;
+              default = if cfg.listen.tcp == null then "" else cfg.listen.tcp;
+              defaultText = literalExpression ''if config.services.unified-llm.listen.tcp == null then "" else config.services.unified-llm.listen.tcp'';
+              description = ''TCP listener of the OpenAI-compatible API; "" disables it. Set it through `listen.tcp`.'';
+            };
+            admin_group = mkOption {
+              type = types.str;
+              default = cfg.adminGroup;
+              defaultText = literalExpression "config.services.unified-llm.adminGroup";
+              description = "Group owning the admin socket. Set it through `adminGroup`.";
+            };
+          };
+          gpu = {
+            nvml_library = mkOption {
+              type = types.str;
+              default = cfg.gpu.nvmlLibrary;
+              defaultText = literalExpression "config.services.unified-llm.gpu.nvmlLibrary";
+              description = "NVML library path. Set it through `gpu.nvmlLibrary`.";
+            };
+            reserve_mib = mkOption {
+              type = types.ints.unsigned;
+              default = 512;
+              description = "GPU memory (MiB) kept free on every GPU.";
+            };
+          };
+          security.require_key_on_tcp = mkOption {
+            type = types.bool;
+            default = true;
+            description = "Require an API key on the TCP listener.";
+          };
+        };
+      };
+    };
+  };
+
+  config = mkIf cfg.enable {
+    assertions =
+      map (name: {
+        assertion = lib.elem cfg.models.${name}.backend enabledBackends;
+        message = ''services.unified-llm.models.${name}.backend is "${cfg.models.${name}.backend}", but services.unified-llm.backends.${cfg.models.${name}.backend}.enable is false.'';
+      }) (lib.attrNames cfg.models)
+      ++ [
+        {
+          assertion = !isListenAddress tcpListen || isLoopback tcpListen || cfg.settings.security.require_key_on_tcp;
+          message = ''services.unified-llm listens on ${tcpListen}, which is not a loopback address, while settings.security.require_key_on_tcp is false: anyone who can reach it could use every model. Set settings.security.require_key_on_tcp = true or listen on 127.0.0.1.'';
+        }
+        {
+          assertion = tcpListen == "" || isListenAddress tcpListen;
+          message = ''services.unified-llm: TCP listen address "${tcpListen}" is not IP:PORT with a port in 1..65535 (an IPv6 address goes in brackets: "[::1]:9000"; host names are not accepted).'';
+        }
+        {
+          assertion = cfg.environmentFile == null || isAbsolute cfg.environmentFile;
+          message = ''services.unified-llm.environmentFile must be an absolute path, not "${toString cfg.environmentFile}".'';
+        }
+      ]
+      ++ lib.concatLists (
+        lib.mapAttrsToList (name: model: [
+          {
+            assertion = isSafeName name && lib.all isSafeName model.aliases;
+            message = ''services.unified-llm.models.${name}: model names and aliases must be 1-64 letters, digits, ".", "_", "-" or ":", starting with a letter or digit, without "..".'';
+          }
+          {
+            assertion = model.backend != "llamacpp" || isAbsolute (renderSource model.source);
+            message = ''services.unified-llm.models.${name}.source must be an absolute path to a GGUF file for the llamacpp backend, not "${renderSource model.source}".'';
+          }
+        ]) cfg.models
+      )
+      ++ lib.mapAttrsToList (name: path: {
+        assertion = isAbsolute path;
+        message = ''services.unified-llm.credentials.${name} must be an absolute path, not "${path}".'';
+      }) cfg.credentials
+      ++ map (name: {
+        assertion = builtins.match "[A-Za-z0-9_.-]+" name != null;
+        message = ''services.unified-llm.credentials: the name "${name}" may only contain letters, digits, "_", "." and "-".'';
+      }) (lib.attrNames cfg.credentials)
+      ++ map (name: {
+        assertion = acceleratedArguments cfg.backends.${name}.package != { };
+        message = ''services.unified-llm.acceleration is "${toString cfg.acceleration}", but the package of backend ${name} takes none of cudaSupport, rocmSupport or acceleration.'';
+      }) (lib.optionals (cfg.acceleration != null) enabledBackends);
+
+    warnings = lib.optional (cfg.openFirewall && (!isListenAddress tcpListen || isLoopback tcpListen)) ''services.unified-llm.openFirewall is set, but ullmd listens on ${
+      if tcpListen == "" then "no TCP address" else tcpListen
+    }, which the firewall does not affect.'';
+
+    services.unified-llm.settings = {
+      backends = lib.genAttrs backendNames renderBackend;
+      models = lib.mapAttrs (_: renderModel) cfg.models;
+    };
+
+    users.groups.${cfg.adminGroup} = { };
+
+    # ullmctl for administrators, and the configuration where ullmctl looks for it.
+    environment.systemPackages = [ cfg.package ];
+    environment.etc."unified-llm/config.toml".source = configFile;
+
+    networking.firewall.allowedTCPPorts = lib.optional (
+      cfg.openFirewall && isListenAddress tcpListen && !isLoopback tcpListen
+    ) (tcpPort tcpListen);
+
+    # ullmd starts every backend as a transient unit in this slice; its limits bound them all.
+    systemd.slices.ullm = {
+      description = "unified-llm backends";
+      sliceConfig = lib.filterAttrs (_: value: value != null) {
+        MemoryMax = cfg.slice.memoryMax;
+        CPUQuota = cfg.slice.cpuQuota;
+      };
+    };
+
+    systemd.services.unified-llm = {
+      description = "unified-llm daemon (ullmd)";
+      wantedBy = [ "multi-user.target" ];
+      after = [
+        "network.target"
+        "dbus.service"
+      ];
+
+      serviceConfig = {
+        Type = "notify";
+        NotifyAccess = "main";
+        # ullmd sends WATCHDOG=1 at half this interval; a hung daemon is restarted.
+        WatchdogSec = "60s";
+        ExecStart = "${cfg.package}/bin/ullmd --config ${configFile}${
+          lib.optionalString (cfg.extraArgs != [ ]) " ${lib.escapeShellArgs cfg.extraArgs}"
+        }";
+        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        Restart = "on-failure";
+        RestartSec = "5s";
+
+        RuntimeDirectory = "unified-llm";
+        RuntimeDirectoryMode = "0755";
+        StateDirectory = "unified-llm";
+        StateDirectoryMode = "0755";
+        LogsDirectory = "unified-llm";
+        LogsDirectoryMode = "0750";
+        UMask = "0027";
+        ReadWritePaths = lib.optional (
+          !lib.hasPrefix stateDirectory cfg.settings.server.data_dir
+        ) cfg.settings.server.data_dir;
+
+        LoadCredential = lib.mapAttrsToList (name: path: "${name}:${path}") cfg.credentials;
+        EnvironmentFile = lib.optional (cfg.environmentFile != null) cfg.environmentFile;
+
+        # Hardening. ullmd runs as root because it asks PID 1 (over D-Bus, /run/dbus/system_bus_socket
+        # or /run/systemd/private) to start backends as transient units; those units are created by
+        # PID 1 in ullm.slice, so they do not inherit any of this and no Delegate= is needed.
+        # Connecting to a unix socket works on the read-only /run that ProtectSystem=strict leaves.
+        ProtectSystem = "strict";
+        # Model files may live under /home; ullmd reads their GGUF headers to size loads.
+        ProtectHome = "read-only";
+        PrivateTmp = true;
+        # No PrivateDevices: NVML opens /dev/nvidia*, and the child-process fallback supervisor
+        # needs the GPU devices for its backends.
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectControlGroups = true;
+        ProtectClock = true;
+        ProtectHostname = true;
+        RestrictNamespaces = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        LockPersonality = true;
+        NoNewPrivileges = true;
+        # No MemoryDenyWriteExecute: the .NET JIT maps writable+executable memory.
+        # AF_NETLINK: .NET watches network changes through it.
+        RestrictAddressFamilies = [
+          "AF_UNIX"
+          "AF_INET"
+          "AF_INET6"
+          "AF_NETLINK"
+        ];
+        SystemCallArchitectures = "native";
+        SystemCallFilter = [ "@system-service" ];
+        SystemCallErrorNumber = "EPERM";
+        # systemd grants unit management to a root client by its uid, so no CAP_SYS_ADMIN.
+        # CAP_CHOWN: the admin socket's group. CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH: model files
+        # of any owner. CAP_NET_BIND_SERVICE: a TCP port below 1024.
+        CapabilityBoundingSet = [
+          "CAP_CHOWN"
+          "CAP_DAC_OVERRIDE"
+          "CAP_DAC_READ_SEARCH"
+          "CAP_NET_BIND_SERVICE"
+        ];
+      };
+    };
+  };
+}

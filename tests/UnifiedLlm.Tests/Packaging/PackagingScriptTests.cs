@@ -1,0 +1,56 @@
+namespace UnifiedLlm.Tests.Packaging;
+
+/// <summary>The packaging checks under tests/ and nix/, run as part of the test suite.</summary>
+public sealed class PackagingScriptTests
+{
+    private static readonly Dictionary<string, string?> NoChanges = [];
+
+    [Fact]
+    public async Task Systemd_units_tmpfiles_and_sysusers_entries_are_valid()
+    {
+        var result = await RepositoryScript.RunAsync("tests/packaging/verify-units.sh", [], NoChanges, TimeSpan.FromMinutes(2));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+    }
+
+    [Fact]
+    public async Task Ullmd_runs_under_the_packaged_unit_in_a_real_systemd()
+    {
+        // The project references put ullmd and ullmctl (apphosts, dlls, deps) next to the test assembly.
+        var result = await RepositoryScript.RunAsync(
+            "tests/packaging/unit-in-systemd.sh", [AppContext.BaseDirectory.TrimEnd('/')], NoChanges, TimeSpan.FromMinutes(8));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+    }
+
+    [Fact]
+    public async Task Every_nix_file_parses()
+    {
+        var result = await RepositoryScript.RunAsync("tests/nix/parse-all.sh", [], NoChanges, TimeSpan.FromMinutes(2));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+    }
+
+    [Fact]
+    public async Task Nix_module_and_flake_evaluate_as_expected()
+    {
+        var result = await RepositoryScript.RunAsync("tests/nix/eval-module.sh", [], NoChanges, TimeSpan.FromMinutes(5));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        if (result.StandardOutput.Contains("NOT RUN", StringComparison.Ordinal))
+        {
+            Assert.Skip(result.StandardOutput.Trim());
+        }
+
+        Assert.Contains("checks passed", result.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Nix_deps_list_every_locked_package()
+    {
+        // The test run has restored already; restoring again from inside it would race the build's obj/ files.
+        var result = await RepositoryScript.RunAsync("nix/check-deps.sh", ["--no-restore"], NoChanges, TimeSpan.FromMinutes(3));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+    }
+}

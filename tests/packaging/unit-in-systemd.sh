@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Runs the real ullmd under packaging/systemd/unified-llm.service in a real systemd (a container,
+# tests/packaging/systemd-container.sh) and checks that the sandboxed daemon comes up and behaves:
+# READY=1 and its status line, the watchdog, both sockets with their modes and group, /health,
+# ullmctl status, reload on SIGHUP, and a clean stop.
+#
+# Usage: tests/packaging/unit-in-systemd.sh [BUILD_DIR]
+#   BUILD_DIR holds the built ullmd and ullmctl (apphosts and dlls); default: the Debug build
+#   outputs daemon/bin/Debug/net10.0 and ctl/bin/Debug/net10.0.
+# The unit is used unchanged except ExecStart=, which points at the build and at a config file in
+# the container's /run (the container's /etc is the host's, read-only).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+ullmd="${1:-$repo_root/daemon/bin/Debug/net10.0}/ullmd"
+ullmctl="${1:-$repo_root/ctl/bin/Debug/net10.0}/ullmctl"
+[[ -x "$ullmd" && -x "$ullmctl" ]] || { echo "unit-in-systemd.sh: FAIL: $ullmd or $ullmctl is missing (dotnet build first)"; exit 1; }
+
+state="$(mktemp -d)"
+cleanup() {
+  "$repo_root/tests/packaging/systemd-container.sh" stop "$state" || true
+  rm -rf "$state"
+}
+trap cleanup EXIT
+
+"$repo_root/tests/packaging/systemd-container.sh" start "$state"
+# shellcheck source=/dev/null
+. "$state/env"
+inside() { nsenter -t "$CONTAINER_PID" -m -p -- "$@"; }
+
+failures=0
+fail_with_journal() {
+  echo "unit-in-systemd.sh: $failures check(s) failed; ullmd's journal:"
+  inside journalctl -u unified-llm.service -o short-monotonic --no-pager | tail -40
+  exit 1
+}
+check() {
+  local what="$1"
+  shift
+  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
+}
+
+# The admin group must exist inside; the container shares the host's (read-only) /etc/group, so use
+# a group every Debian system has.
+admin_group=users
+mkdir -p "$CONTAINER_ROOT/run/ullm-test"
+cat >"$CONTAINER_ROOT/run/ullm-test/config.toml" <<EOF
+[server]
+tcp_listen = ""
+admin_group = "$admin_group"
+EOF
+sed "s|^ExecStart=.*|ExecStart=$ullmd --config /run/ullm-test/config.toml|" \
+  "$repo_root/packaging/systemd/unified-llm.service" >"$CONTAINER_ROOT/run/systemd/system/unified-llm.service"
+cp "$repo_root/packaging/systemd/ullm.slice" "$CONTAINER_ROOT/run/systemd/system/ullm.slice"
+inside systemctl daemon-reload
+
+# Type=notify: start returns once ullmd sent READY=1 (or fails). .NET starts slowly on a busy machine.
+started=$SECONDS
+check "systemctl start returns success (READY=1 within the start timeout)" \
+  timeout 300 nsenter -t "$CONTAINER_PID" -m -p -- systemctl start unified-llm.service
+echo "   started in $((SECONDS - started)) s"
+((failures == 0)) || fail_with_journal
+property() { inside systemctl show -p "$1" --value unified-llm.service; }
+
+check "the unit is active" test "$(property ActiveState)" = active
+check "ullmd reported its status line" grep -q '^serving /run/unified-llm/openai.sock' <<<"$(property StatusText)"
+check "the watchdog is armed at 60 s" test "$(property WatchdogUSec)" = 1min
+main_pid="$(property MainPID)"
+status="$(inside cat "/proc/$main_pid/status")"
+check "ullmd runs with no_new_privs" grep -q $'^NoNewPrivs:\t1' <<<"$status"
+check "ullmd runs under a seccomp filter" grep -q $'^Seccomp:\t2' <<<"$status"
+# CAP_CHOWN (0), CAP_DAC_OVERRIDE (1), CAP_DAC_READ_SEARCH (2), CAP_NET_BIND_SERVICE (10).
+check "ullmd's capability bounding set is exactly the unit's" grep -q $'^CapBnd:\t0000000000000407' <<<"$status"
+check "the state directory has the unit's StateDirectoryMode" test "$(inside stat -c %a /var/lib/unified-llm)" = 755
+
+sockets="$CONTAINER_ROOT/run/unified-llm"
+check "the OpenAI socket is mode 0666" test "$(stat -c %a "$sockets/openai.sock")" = 666
+check "the admin socket is mode 0660, group $admin_group" test "$(stat -c '%a %G' "$sockets/admin.sock")" = "660 $admin_group"
+check "/health answers over the unix socket" \
+  test "$(curl --silent --max-time 30 --unix-socket "$sockets/openai.sock" http://localhost/health)" = '{"status":"ok"}'
+ctl_status="$(inside "$ullmctl" status 2>&1 || true)"
+check "ullmctl status reaches ullmd through the admin socket" grep -q '^ullmd ' <<<"$ctl_status"
+
+check "systemctl reload succeeds" inside systemctl reload unified-llm.service
+# ExecReload= only sends SIGHUP; follow the journal (which starts with the recent lines) until ullmd says it reloaded.
+check "ullmd handled the reload" bash -c "timeout 60 nsenter -t $CONTAINER_PID -m -p -- journalctl -f -n 20 -u unified-llm.service -o cat | grep -q -m1 'Configuration reloaded'"
+check "the same process still serves after the reload" test "$(property MainPID)" = "$main_pid"
+
+check "systemctl stop succeeds" inside systemctl stop unified-llm.service
+check "ullmd exited cleanly" test "$(property Result)" = success
+check "the runtime directory is removed" test ! -e "$sockets"
+
+((failures == 0)) || fail_with_journal
+echo "unit-in-systemd.sh: ullmd runs under packaging/systemd/unified-llm.service"
