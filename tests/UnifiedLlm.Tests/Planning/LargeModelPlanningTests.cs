@@ -38,7 +38,7 @@ public sealed class LargeModelPlanningTests
     [Fact]
     public void A_70B_model_fills_gpus_in_order_and_every_share_fits()
     {
-        var gpus = Enumerable.Range(0, 4).Select(i => Gpu(i, 23 * GiB)).ToArray();
+        var gpus = Enumerable.Range(0, 4).Select(i => GpuWithFree(i, 23 * GiB)).ToArray();
         var loaded = Enumerable.Range(0, 8).Select(i => Instance($"small-{i}", i % 4, 1 * GiB, minutesAgo: 10 * i)).ToArray();
         var context = Context(128 * GiB, loaded, gpus);
         var request = new LoadRequest(Llama70B, 8192, 2048, null, [], GgmlType.F16, AllowTensorSplit: true);

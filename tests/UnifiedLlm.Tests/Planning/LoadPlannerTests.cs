@@ -10,7 +10,7 @@ public sealed class LoadPlannerTests
     [Fact]
     public void Fits_on_one_gpu_with_everything_offloaded()
     {
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], Gpu(0, 24 * GiB)), Request()));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], GpuWithFree(0, 24 * GiB)), Request()));
 
         Assert.Equal([0], plan.GpuIndices);
         Assert.Null(plan.TensorSplit);
@@ -25,8 +25,8 @@ public sealed class LoadPlannerTests
     {
         var need = FullOffloadNeed(4096);
 
-        var fits = Planner.Plan(Context(64 * GiB, [], Gpu(0, need + Reserve)), Request(minContextLength: 4096));
-        var short1 = Planner.Plan(Context(64 * GiB, [], Gpu(0, need + Reserve - 1)), Request(minContextLength: 4096));
+        var fits = Planner.Plan(Context(64 * GiB, [], GpuWithFree(0, need + Reserve)), Request(minContextLength: 4096));
+        var short1 = Planner.Plan(Context(64 * GiB, [], GpuWithFree(0, need + Reserve - 1)), Request(minContextLength: 4096));
 
         Assert.Equal(11, AssertPlan(fits).GpuLayers);
         // one byte short: all layers no longer fit at 4096, so the planner falls back to partial offload
@@ -36,7 +36,7 @@ public sealed class LoadPlannerTests
     [Fact]
     public void The_gpu_with_most_free_memory_wins_without_a_preference()
     {
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], Gpu(0, 16 * GiB), Gpu(1, 20 * GiB)), Request()));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], GpuWithFree(0, 16 * GiB), GpuWithFree(1, 20 * GiB)), Request()));
 
         Assert.Equal([1], plan.GpuIndices);
     }
@@ -44,7 +44,7 @@ public sealed class LoadPlannerTests
     [Fact]
     public void A_preference_is_honoured_when_it_fits()
     {
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], Gpu(0, 20 * GiB), Gpu(1, 16 * GiB)), Request(preferred: 1)));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], GpuWithFree(0, 20 * GiB), GpuWithFree(1, 16 * GiB)), Request(preferred: 1)));
 
         Assert.Equal([1], plan.GpuIndices);
     }
@@ -52,7 +52,7 @@ public sealed class LoadPlannerTests
     [Fact]
     public void A_preferred_gpu_that_is_too_small_gives_way()
     {
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], Gpu(0, 20 * GiB), Gpu(1, 4 * GiB)), Request(preferred: 1)));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], GpuWithFree(0, 20 * GiB), GpuWithFree(1, 4 * GiB)), Request(preferred: 1)));
 
         Assert.Equal([0], plan.GpuIndices);
         Assert.Equal(11, plan.GpuLayers);
@@ -61,7 +61,7 @@ public sealed class LoadPlannerTests
     [Fact]
     public void Disallowed_gpus_are_never_used()
     {
-        var context = Context(64 * GiB, [], Gpu(0, 24 * GiB), Gpu(1, 16 * GiB)) with { AllowedGpus = new HashSet<int> { 1 } };
+        var context = Context(64 * GiB, [], GpuWithFree(0, 24 * GiB), GpuWithFree(1, 16 * GiB)) with { AllowedGpus = new HashSet<int> { 1 } };
 
         Assert.Equal([1], AssertPlan(Planner.Plan(context, Request())).GpuIndices);
     }
@@ -73,7 +73,7 @@ public sealed class LoadPlannerTests
         var free = FullOffloadNeed(3072) + Reserve;
         Assert.True(FullOffloadNeed(3328) + Reserve > free);
 
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], Gpu(0, free)), Request(contextLength: 4096, minContextLength: 1024)));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], GpuWithFree(0, free)), Request(contextLength: 4096, minContextLength: 1024)));
 
         Assert.Equal((11, 3072UL), (plan.GpuLayers, plan.ContextLength));
     }
@@ -82,7 +82,7 @@ public sealed class LoadPlannerTests
     public void Partial_offload_keeps_the_most_layers_that_fit()
     {
         // 8 GiB after the reserve: partial compute graph + 457 MiB overhead + 7 · (1 GiB + 16 MiB KV) fits, 8 layers do not
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], Gpu(0, 8 * GiB + Reserve)), Request()));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], GpuWithFree(0, 8 * GiB + Reserve)), Request()));
 
         Assert.Equal((7, 4096UL), (plan.GpuLayers, plan.ContextLength));
         var gpu = Assert.Single(plan.Estimate.Gpus);
@@ -96,7 +96,7 @@ public sealed class LoadPlannerTests
     [Fact]
     public void A_fixed_layer_count_is_respected()
     {
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], Gpu(0, 24 * GiB)), Request(gpuLayers: 4)));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], GpuWithFree(0, 24 * GiB)), Request(gpuLayers: 4)));
 
         Assert.Equal(4, plan.GpuLayers);
         Assert.Equal(6, plan.Estimate.Gpus[0].FirstLayer);
@@ -108,7 +108,7 @@ public sealed class LoadPlannerTests
         var older = Instance("older", 0, 10 * GiB, minutesAgo: 60);
         var newer = Instance("newer", 0, 10 * GiB, minutesAgo: 5);
 
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [newer, older], Gpu(0, 4 * GiB)), Request()));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [newer, older], GpuWithFree(0, 4 * GiB)), Request()));
 
         Assert.Equal(["older"], plan.Evictions.Select(e => e.Name));
         Assert.Equal(11, plan.GpuLayers);
@@ -120,7 +120,7 @@ public sealed class LoadPlannerTests
         var important = Instance("important", 0, 10 * GiB, priority: 5, minutesAgo: 60);
         var minor = Instance("minor", 0, 10 * GiB, priority: 1, minutesAgo: 5);
 
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [important, minor], Gpu(0, 4 * GiB)), Request()));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [important, minor], GpuWithFree(0, 4 * GiB)), Request()));
 
         Assert.Equal(["minor"], plan.Evictions.Select(e => e.Name));
     }
@@ -132,7 +132,7 @@ public sealed class LoadPlannerTests
         var b = Instance("b", 0, 4 * GiB, minutesAgo: 20);
         var c = Instance("c", 0, 4 * GiB, minutesAgo: 10);
 
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [c, b, a], Gpu(0, 6 * GiB)), Request()));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [c, b, a], GpuWithFree(0, 6 * GiB)), Request()));
 
         // 6 GiB free − 0.5 GiB reserve + 4 + 4 = 13.5 GiB ≥ ~11.2 GiB needed; one eviction (9.5 GiB) is not enough
         Assert.Equal(["a", "b"], plan.Evictions.Select(e => e.Name));
@@ -145,7 +145,7 @@ public sealed class LoadPlannerTests
         var busy = Instance("busy", 0, 10 * GiB, busy: true, minutesAgo: 80);
         var idle = Instance("idle", 0, 10 * GiB, priority: 9, minutesAgo: 1);
 
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [pinned, busy, idle], Gpu(0, 4 * GiB)), Request()));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [pinned, busy, idle], GpuWithFree(0, 4 * GiB)), Request()));
 
         Assert.Equal(["idle"], plan.Evictions.Select(e => e.Name));
     }
@@ -154,7 +154,7 @@ public sealed class LoadPlannerTests
     public void Evicting_only_helps_on_the_gpu_the_instance_uses()
     {
         var onOther = Instance("elsewhere", 1, 20 * GiB, minutesAgo: 60);
-        var context = Context(64 * GiB, [onOther], Gpu(0, 4 * GiB), Gpu(1, 2 * GiB));
+        var context = Context(64 * GiB, [onOther], GpuWithFree(0, 4 * GiB), GpuWithFree(1, 2 * GiB));
 
         var plan = AssertPlan(Planner.Plan(context, Request(preferred: 0)));
 
@@ -168,7 +168,7 @@ public sealed class LoadPlannerTests
         var idle = Instance("idle", 0, 8 * GiB, minutesAgo: 60);
         var free = FullOffloadNeed(2048) + Reserve;
 
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [idle], Gpu(0, free)), Request()));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [idle], GpuWithFree(0, free)), Request()));
 
         Assert.Equal((11, 4096UL), (plan.GpuLayers, plan.ContextLength));
         Assert.Single(plan.Evictions);
@@ -179,7 +179,7 @@ public sealed class LoadPlannerTests
     {
         var pinned = Instance("model B", 0, 16 * GiB, pinned: true);
         var busy = Instance("model C", 0, 2 * GiB, busy: true);
-        var context = Context(2 * GiB, [pinned, busy], Gpu(0, (6 * GiB) + Reserve));
+        var context = Context(2 * GiB, [pinned, busy], GpuWithFree(0, (6 * GiB) + Reserve));
 
         var refusal = Assert.IsType<PlanRefusal>(Planner.Plan(context, Request()));
 
@@ -199,7 +199,7 @@ public sealed class LoadPlannerTests
     [Fact]
     public void Splits_across_gpus_when_allowed()
     {
-        var context = Context(64 * GiB, [], Gpu(0, 7 * GiB), Gpu(1, 7 * GiB));
+        var context = Context(64 * GiB, [], GpuWithFree(0, 7 * GiB), GpuWithFree(1, 7 * GiB));
 
         var split = AssertPlan(Planner.Plan(context, Request(split: true)));
         var single = AssertPlan(Planner.Plan(context, Request(split: false)));
@@ -219,7 +219,7 @@ public sealed class LoadPlannerTests
     [Fact]
     public void A_single_gpu_beats_a_split_when_both_fit()
     {
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], Gpu(0, 24 * GiB), Gpu(1, 24 * GiB)), Request(split: true)));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], GpuWithFree(0, 24 * GiB), GpuWithFree(1, 24 * GiB)), Request(split: true)));
 
         Assert.Single(plan.GpuIndices);
         Assert.Null(plan.TensorSplit);
@@ -258,7 +258,7 @@ public sealed class LoadPlannerTests
     [Fact]
     public void Falls_back_to_cpu_when_no_gpu_can_take_a_layer()
     {
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], Gpu(0, 1 * GiB)), Request()));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], GpuWithFree(0, 1 * GiB)), Request()));
 
         Assert.Empty(plan.GpuIndices);
         Assert.Equal(0, plan.GpuLayers);
@@ -267,7 +267,7 @@ public sealed class LoadPlannerTests
     [Fact]
     public void Invalid_requests_are_rejected()
     {
-        var context = Context(64 * GiB, [], Gpu(0, 24 * GiB));
+        var context = Context(64 * GiB, [], GpuWithFree(0, 24 * GiB));
 
         Assert.Throws<ArgumentException>(() => Planner.Plan(context, Request(contextLength: 1024, minContextLength: 2048)));
         Assert.Throws<ArgumentException>(() => Planner.Plan(context, Request() with { CacheType = GgmlType.Q6_K }));

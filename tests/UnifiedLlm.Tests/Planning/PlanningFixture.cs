@@ -51,7 +51,7 @@ internal static class PlanningFixture
     public static ulong FullOffloadNeed(ulong contextLength) =>
         Estimator.Estimate(Ten, contextLength, GgmlType.F16, 11).Gpus[0].TotalBytes;
 
-    public static GpuDevice Gpu(int index, ulong freeBytes, ulong totalBytes = 24 * GiB) =>
+    public static GpuDevice GpuWithFree(int index, ulong freeBytes, ulong totalBytes = 24 * GiB) =>
         new(index, "NVIDIA RTX 4090", $"GPU-{index}", $"0000:0{index + 1}:00.0", totalBytes, totalBytes - freeBytes, freeBytes, 0, 0, 40, []);
 
     public static PlacementContext Context(ulong hostAvailable, IReadOnlyList<LoadedInstance> loaded, params GpuDevice[] gpus) =>
