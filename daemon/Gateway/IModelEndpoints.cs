@@ -1,0 +1,14 @@
+namespace UnifiedLlm.Daemon.Gateway;
+
+/// <summary>
+/// The gateway's one question to the scheduler: a ready OpenAI-compatible endpoint for a local model, loading it on demand.
+/// The lease keeps the instance from being evicted until it is disposed (when the response, stream included, has ended).
+/// Failures are <see cref="ModelUnavailableException"/> with the HTTP status the client should see.
+/// </summary>
+internal interface IModelEndpoints
+{
+    /// <summary>Whether <paramref name="model"/> (a name or alias) is a configured local model; its canonical name if so.</summary>
+    bool TryResolve(string model, out string canonicalName);
+
+    ValueTask<ModelLease> AcquireAsync(string model, CancellationToken cancellationToken);
+}
