@@ -11,6 +11,13 @@ namespace UnifiedLlm.Daemon.Config;
 /// <summary>Reads and validates the TOML config; reports every problem at once with file:line:column and key path.</summary>
 internal static partial class ConfigLoader
 {
+    private static readonly Dictionary<string, LogTarget> LogTargets = new()
+    {
+        ["auto"] = LogTarget.Auto,
+        ["journal"] = LogTarget.Journal,
+        ["console"] = LogTarget.Console,
+    };
+
     private static readonly Dictionary<string, SupervisorKind> Supervisors = new()
     {
         ["auto"] = SupervisorKind.Auto,
@@ -218,6 +225,7 @@ internal static partial class ConfigLoader
             return config;
         }
 
+        config = config with { LogTarget = s.Enum("log_target", LogTarget.Auto, LogTargets) };
         RequireAbsolute(s, "data_dir", dataDir);
         RequireAbsolute(s, "openai_socket", openAiSocket);
         RequireAbsolute(s, "admin_socket", adminSocket);

@@ -21,6 +21,14 @@ internal enum SupervisorKind
     Process,
 }
 
+/// <summary>Where ullmd's own log goes: journald's native protocol, stderr, or journald when systemd runs ullmd.</summary>
+internal enum LogTarget
+{
+    Auto,
+    Journal,
+    Console,
+}
+
 internal sealed record ServerConfig(
     string DataDir,
     string OpenAiSocket,
@@ -33,6 +41,8 @@ internal sealed record ServerConfig(
     Serilog.Events.LogEventLevel LogLevel,
     long MaxRequestBodyBytes)
 {
+    public LogTarget LogTarget { get; init; } = LogTarget.Auto;
+
     public string DatabasePath => Path.Combine(DataDir, "ullm.db");
 }
 

@@ -15,7 +15,7 @@ internal static class DaemonHost
 {
     public static async Task<int> RunAsync(UllmConfig config, CancellationToken cancellationToken)
     {
-        using var logger = DaemonLogging.Create(config.Server.LogLevel);
+        using var logger = DaemonLogging.Create(config.Server);
         Log.Logger = logger;
         try
         {

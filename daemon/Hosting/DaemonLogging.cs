@@ -1,22 +1,37 @@
 using Serilog;
 using Serilog.Core;
 using Serilog.Events;
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Logging;
 
 namespace UnifiedLlm.Daemon.Hosting;
 
-/// <summary>The Serilog pipeline: console in a terminal (and under systemd, where stderr goes to the journal).</summary>
+/// <summary>
+/// The Serilog pipeline: journald's native protocol under systemd (structured fields such as ULLM_MODEL, ULLM_UNIT and
+/// ULLM_REQUEST_ID survive), stderr in a terminal.
+/// </summary>
 internal static class DaemonLogging
 {
-    public static Logger Create(LogEventLevel level) =>
-        new LoggerConfiguration()
-            .MinimumLevel.Is(level)
+    public static Logger Create(ServerConfig server)
+    {
+        var configuration = new LoggerConfiguration()
+            .MinimumLevel.Is(server.LogLevel)
             .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
             .MinimumLevel.Override("Grpc", LogEventLevel.Warning)
-            .Enrich.FromLogContext()
-            .WriteTo.Console(
-                outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {SourceContext}: {Message:lj}{NewLine}{Exception}",
-                formatProvider: System.Globalization.CultureInfo.InvariantCulture,
-                standardErrorFromLevel: LogEventLevel.Verbose)
+            .Enrich.FromLogContext();
+        var toJournal = JournaldDetection.ShouldLogToJournal(server.LogTarget switch
+        {
+            LogTarget.Journal => true,
+            LogTarget.Console => false,
+            _ => null,
+        });
+        return (toJournal
+                ? configuration.WriteTo.Journald()
+                : configuration.WriteTo.Console(
+                    outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {SourceContext}: {Message:lj}{NewLine}{Exception}",
+                    formatProvider: System.Globalization.CultureInfo.InvariantCulture,
+                    standardErrorFromLevel: LogEventLevel.Verbose))
             .CreateLogger();
+    }
 }

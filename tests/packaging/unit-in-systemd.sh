@@ -84,6 +84,10 @@ check "ullmctl status reaches ullmd through the admin socket" grep -q '^ullmd ' 
 check "systemctl reload succeeds" inside systemctl reload unified-llm.service
 # ExecReload= only sends SIGHUP; follow the journal (which starts with the recent lines) until ullmd says it reloaded.
 check "ullmd handled the reload" bash -c "timeout 60 nsenter -t $CONTAINER_PID -m -p -- journalctl -f -n 20 -u unified-llm.service -o cat | grep -q -m1 'Configuration reloaded'"
+reload_entry="$(inside journalctl -u unified-llm.service -o json --no-pager | grep 'Configuration reloaded' | tail -1)"
+check "ullmd logs through journald's native protocol, not stderr" grep -q '"_TRANSPORT":"journal"' <<<"$reload_entry"
+check "ullmd's entries carry SYSLOG_IDENTIFIER=ullmd" grep -q '"SYSLOG_IDENTIFIER":"ullmd"' <<<"$reload_entry"
+check "the reload entry is priority 6 (info)" grep -q '"PRIORITY":"6"' <<<"$reload_entry"
 check "the same process still serves after the reload" test "$(property MainPID)" = "$main_pid"
 
 check "systemctl stop succeeds" inside systemctl stop unified-llm.service

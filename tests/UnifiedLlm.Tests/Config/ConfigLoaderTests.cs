@@ -37,6 +37,7 @@ public class ConfigLoaderTests
         Assert.Equal("ullm-admin", config.Server.AdminGroup);
         Assert.Equal("127.0.0.1:9000", config.Server.TcpListen);
         Assert.Equal(SupervisorKind.Auto, config.Server.Supervisor);
+        Assert.Equal(LogTarget.Auto, config.Server.LogTarget);
         Assert.Equal(16L << 20, config.Server.MaxRequestBodyBytes);
         Assert.Equal(512, config.Gpu.ReserveMib);
         Assert.Equal(TimeSpan.FromSeconds(2), config.Gpu.PollInterval);
@@ -45,6 +46,15 @@ public class ConfigLoaderTests
         Assert.True(config.Security.RequireKeyOnTcp);
         Assert.Equal(30, config.Audit.RetentionDays);
         Assert.Empty(config.Models);
+    }
+
+    [Theory]
+    [InlineData("auto", "Auto")]
+    [InlineData("journal", "Journal")]
+    [InlineData("console", "Console")]
+    public void The_log_target_is_read(string text, string expected)
+    {
+        Assert.Equal(expected, ConfigLoader.Parse($"[server]\nlog_target = \"{text}\"\n", "c.toml").Server.LogTarget.ToString());
     }
 
     [Fact]
@@ -61,6 +71,7 @@ public class ConfigLoaderTests
     [InlineData("[server]\ntcp_listen = \"127.0.0.1:70000\"\n", 2, 1, "server.tcp_listen", "is not HOST:PORT")]
     [InlineData("[server]\nopenai_socket_mode = \"0999\"\n", 2, 1, "server.openai_socket_mode", "is not an octal file mode")]
     [InlineData("[server]\nsupervisor = \"sytemd\"\n", 2, 1, "server.supervisor", "(did you mean 'systemd'?)")]
+    [InlineData("[server]\nlog_target = \"jounral\"\n", 2, 1, "server.log_target", "(did you mean 'journal'?)")]
     [InlineData("[server]\nlog_level = 3\n", 2, 1, "server.log_level", "expected a string, found an integer")]
     [InlineData("[server]\nadmin_socket = \"/run/x.sock\"\nopenai_socket = \"/run/x.sock\"\n", 2, 1, "server.admin_socket", "must differ from openai_socket")]
     [InlineData("[server]\nadmin_group = \"Bad Group\"\n", 2, 1, "server.admin_group", "is not a valid group name")]
