@@ -102,6 +102,7 @@ internal static class DaemonHost
         services.AddHostedService<ReadinessNotifier>();
         services.AddHostedService(sp => sp.GetRequiredService<SystemdStatus>());
         services.AddHostedService<ReloadOnHangup>();
+        services.AddHostedService<AuditRetention>();
         services.AddGrpc(o =>
         {
             o.Interceptors.Add<AdminAuthorizationInterceptor>();
