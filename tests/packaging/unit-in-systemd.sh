@@ -44,6 +44,12 @@ check() {
 # a group every Debian system has.
 admin_group=users
 mkdir -p "$CONTAINER_ROOT/run/ullm-test"
+# The container's /tmp is private and the unit hides /home and /root, so the build is copied into its /run: the test
+# then works from any clone location.
+cp -a "$(dirname "$ullmd")" "$CONTAINER_ROOT/run/ullm-test/ullmd"
+cp -a "$(dirname "$ullmctl")" "$CONTAINER_ROOT/run/ullm-test/ullmctl"
+ullmd=/run/ullm-test/ullmd/ullmd
+ullmctl=/run/ullm-test/ullmctl/ullmctl
 cat >"$CONTAINER_ROOT/run/ullm-test/config.toml" <<EOF
 [server]
 tcp_listen = ""
