@@ -4,19 +4,13 @@ using UnifiedLlm.Daemon.Models.Gguf;
 namespace UnifiedLlm.Daemon.Models;
 
 /// <summary>
-/// A tiny random-weight llama-architecture model (2 layers, n_embd 64, 4 heads, n_ff 128, ctx 256, SPM vocab of 298
-/// tokens with all 256 byte tokens, chatml template), about 0.5 MB in F32. llama-server loads and runs it, producing
-/// random text: good for exercising real backends in tests and demos without downloading a model.
+/// Random-weight llama-architecture models (SPM vocab of 298 tokens with all 256 byte tokens, chatml template).
+/// <see cref="RandomModelShape.Tiny"/> (2 layers, n_embd 64, 4 heads, n_ff 128, ctx 256) is about 0.5 MB in F32.
+/// llama-server loads and runs them, producing random text: good for exercising real backends in tests, demos and
+/// memory benchmarks without downloading a model.
 /// </summary>
 internal static class TinyModel
 {
-    public const int EmbeddingLength = 64;
-    public const int HeadCount = 4;
-    public const int KvHeadCount = 4;
-    public const int LayerCount = 2;
-    public const int FeedForwardLength = 128;
-    public const int ContextLength = 256;
-
     public const string ChatTemplate =
         "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
         + "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
@@ -30,8 +24,12 @@ internal static class TinyModel
         Byte = 6,
     }
 
-    /// <summary>Writes the model to <paramref name="path"/>; <paramref name="weightType"/> is F32 or F16 (norms stay F32).</summary>
-    public static void Write(string path, GgmlType weightType = GgmlType.F32, int seed = 0)
+    /// <summary>Writes the tiny model to <paramref name="path"/>; <paramref name="weightType"/> is F32 or F16 (norms stay F32).</summary>
+    public static void Write(string path, GgmlType weightType = GgmlType.F32, int seed = 0) =>
+        Write(path, RandomModelShape.Tiny, weightType, seed);
+
+    /// <summary>Writes a model of the given shape to <paramref name="path"/>.</summary>
+    public static void Write(string path, RandomModelShape shape, GgmlType weightType = GgmlType.F32, int seed = 0)
     {
         if (weightType is not (GgmlType.F32 or GgmlType.F16))
         {
@@ -40,8 +38,8 @@ internal static class TinyModel
 
         var writer = new GgufWriter();
         var vocab = BuildVocab();
-        AddMetadata(writer, vocab, weightType);
-        AddTensors(writer, vocab.Count, weightType, new Random(seed));
+        AddMetadata(writer, shape, vocab, weightType);
+        AddTensors(writer, shape, vocab.Count, weightType, new Random(seed));
         writer.WriteFile(path);
     }
 
@@ -70,18 +68,18 @@ internal static class TinyModel
         return vocab;
     }
 
-    private static void AddMetadata(GgufWriter w, List<(string Piece, float Score, TokenType Type)> vocab, GgmlType weightType)
+    private static void AddMetadata(GgufWriter w, RandomModelShape shape, List<(string Piece, float Score, TokenType Type)> vocab, GgmlType weightType)
     {
         w.Add("general.architecture", GgufValue.FromString("llama"));
         w.Add("general.name", GgufValue.FromString("tiny-random-llama"));
         w.Add("llama.vocab_size", GgufValue.FromUInt32((uint)vocab.Count));
-        w.Add("llama.context_length", GgufValue.FromUInt32(ContextLength));
-        w.Add("llama.embedding_length", GgufValue.FromUInt32(EmbeddingLength));
-        w.Add("llama.block_count", GgufValue.FromUInt32(LayerCount));
-        w.Add("llama.feed_forward_length", GgufValue.FromUInt32(FeedForwardLength));
-        w.Add("llama.attention.head_count", GgufValue.FromUInt32(HeadCount));
-        w.Add("llama.attention.head_count_kv", GgufValue.FromUInt32(KvHeadCount));
-        w.Add("llama.rope.dimension_count", GgufValue.FromUInt32(EmbeddingLength / HeadCount));
+        w.Add("llama.context_length", GgufValue.FromUInt32((uint)shape.ContextLength));
+        w.Add("llama.embedding_length", GgufValue.FromUInt32((uint)shape.EmbeddingLength));
+        w.Add("llama.block_count", GgufValue.FromUInt32((uint)shape.LayerCount));
+        w.Add("llama.feed_forward_length", GgufValue.FromUInt32((uint)shape.FeedForwardLength));
+        w.Add("llama.attention.head_count", GgufValue.FromUInt32((uint)shape.HeadCount));
+        w.Add("llama.attention.head_count_kv", GgufValue.FromUInt32((uint)shape.KvHeadCount));
+        w.Add("llama.rope.dimension_count", GgufValue.FromUInt32((uint)(shape.EmbeddingLength / shape.HeadCount)));
         w.Add("llama.attention.layer_norm_rms_epsilon", GgufValue.FromFloat32(1e-5f));
         w.Add("general.file_type", GgufValue.FromUInt32(weightType == GgmlType.F16 ? (uint)LlamaFileType.MostlyF16 : (uint)LlamaFileType.AllF32));
         w.Add("tokenizer.ggml.model", GgufValue.FromString("llama"));
@@ -95,29 +93,30 @@ internal static class TinyModel
         w.Add("tokenizer.chat_template", GgufValue.FromString(ChatTemplate));
     }
 
-    private static void AddTensors(GgufWriter w, int vocabSize, GgmlType weightType, Random random)
+    private static void AddTensors(GgufWriter w, RandomModelShape shape, int vocabSize, GgmlType weightType, Random random)
     {
-        const int kvLength = EmbeddingLength / HeadCount * KvHeadCount;
+        var (embeddingLength, layerCount, feedForwardLength) = (shape.EmbeddingLength, shape.LayerCount, shape.FeedForwardLength);
+        var kvLength = embeddingLength / shape.HeadCount * shape.KvHeadCount;
         void Matrix(string name, int inputs, int outputs) =>
             w.AddTensor(name, weightType, [(ulong)inputs, (ulong)outputs], RandomWeights(inputs * outputs, weightType, random));
         void Norm(string name) =>
-            w.AddTensor(name, GgmlType.F32, [EmbeddingLength], Ones(EmbeddingLength));
+            w.AddTensor(name, GgmlType.F32, [(ulong)embeddingLength], Ones(embeddingLength));
 
-        Matrix("token_embd.weight", EmbeddingLength, vocabSize);
+        Matrix("token_embd.weight", embeddingLength, vocabSize);
         Norm("output_norm.weight");
-        Matrix("output.weight", EmbeddingLength, vocabSize);
-        for (var layer = 0; layer < LayerCount; layer++)
+        Matrix("output.weight", embeddingLength, vocabSize);
+        for (var layer = 0; layer < layerCount; layer++)
         {
             var p = $"blk.{layer}.";
             Norm(p + "attn_norm.weight");
-            Matrix(p + "attn_q.weight", EmbeddingLength, EmbeddingLength);
-            Matrix(p + "attn_k.weight", EmbeddingLength, kvLength);
-            Matrix(p + "attn_v.weight", EmbeddingLength, kvLength);
-            Matrix(p + "attn_output.weight", EmbeddingLength, EmbeddingLength);
+            Matrix(p + "attn_q.weight", embeddingLength, embeddingLength);
+            Matrix(p + "attn_k.weight", embeddingLength, kvLength);
+            Matrix(p + "attn_v.weight", embeddingLength, kvLength);
+            Matrix(p + "attn_output.weight", embeddingLength, embeddingLength);
             Norm(p + "ffn_norm.weight");
-            Matrix(p + "ffn_gate.weight", EmbeddingLength, FeedForwardLength);
-            Matrix(p + "ffn_up.weight", EmbeddingLength, FeedForwardLength);
-            Matrix(p + "ffn_down.weight", FeedForwardLength, EmbeddingLength);
+            Matrix(p + "ffn_gate.weight", embeddingLength, feedForwardLength);
+            Matrix(p + "ffn_up.weight", embeddingLength, feedForwardLength);
+            Matrix(p + "ffn_down.weight", feedForwardLength, embeddingLength);
         }
     }
 
