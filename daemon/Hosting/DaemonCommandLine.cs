@@ -24,7 +24,7 @@ internal static class DaemonCommandLine
         };
         root.SetAction(async (parse, cancellationToken) =>
         {
-            var path = parse.GetValue(configOption)!;
+            var path = Path.GetFullPath(parse.GetValue(configOption)!);
             UllmConfig config;
             try
             {
