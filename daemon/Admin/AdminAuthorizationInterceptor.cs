@@ -3,6 +3,7 @@ using Grpc.Core.Interceptors;
 using Microsoft.AspNetCore.Connections.Features;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Hosting;
+using UnifiedLlm.Daemon.Unix;
 
 namespace UnifiedLlm.Daemon.Admin;
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using UnifiedLlm.Daemon.Unix;
 
 namespace UnifiedLlm.Daemon.Systemd.DBus;
 
@@ -67,7 +68,7 @@ internal sealed partial class DBusConnection : IAsyncDisposable
                     throw new DBusConnectException($"server GUID {guid} differs from the address's guid={entry.Guid}");
                 }
 
-                var connection = new DBusConnection(socket, stream, mode, guid, PeerCredentials.Of(socket));
+                var connection = new DBusConnection(socket, stream, mode, guid, PeerCredentials.Read(socket));
                 connection._readLoop = Task.Run(connection.ReadLoopAsync, CancellationToken.None);
                 if (mode == DBusConnectionMode.Bus)
                 {

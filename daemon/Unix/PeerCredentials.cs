@@ -1,10 +1,13 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
 
-namespace UnifiedLlm.Daemon.Admin;
+namespace UnifiedLlm.Daemon.Unix;
 
-/// <summary>Who is on the other end of a unix socket, as the kernel says (SO_PEERCRED), with the process's groups.</summary>
-internal sealed record PeerCredentials(int Pid, uint Uid, uint Gid, IReadOnlyList<uint> SupplementaryGroups)
+/// <summary>
+/// Who is on the other end of a unix socket, as the kernel says (SO_PEERCRED): the admin API's authorization, and the
+/// D-Bus client's check of who answers on systemd's sockets.
+/// </summary>
+internal sealed record PeerCredentials(int Pid, uint Uid, uint Gid)
 {
     private const int SolSocket = 1;
     private const int SoPeerCred = 17;
@@ -18,17 +21,18 @@ internal sealed record PeerCredentials(int Pid, uint Uid, uint Gid, IReadOnlyLis
             throw new SocketException((int)SocketError.InvalidArgument);
         }
 
-        var pid = BinaryPrimitives.ReadInt32LittleEndian(ucred);
-        var uid = BinaryPrimitives.ReadUInt32LittleEndian(ucred[4..]);
-        var gid = BinaryPrimitives.ReadUInt32LittleEndian(ucred[8..]);
-        return new PeerCredentials(pid, uid, gid, ReadGroups(pid));
+        return new PeerCredentials(
+            BinaryPrimitives.ReadInt32LittleEndian(ucred),
+            BinaryPrimitives.ReadUInt32LittleEndian(ucred[4..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(ucred[8..]));
     }
 
+    /// <summary>Root, or the group is the peer's primary or one of its supplementary groups (read from /proc now).</summary>
     public bool IsRootOrMemberOf(uint? groupId) =>
-        Uid == 0 || (groupId is { } g && (Gid == g || SupplementaryGroups.Contains(g)));
+        Uid == 0 || (groupId is { } g && (Gid == g || SupplementaryGroups(Pid).Contains(g)));
 
     /// <summary>The peer's supplementary groups from /proc; empty when the process is gone or in another PID namespace.</summary>
-    private static IReadOnlyList<uint> ReadGroups(int pid)
+    private static IReadOnlyList<uint> SupplementaryGroups(int pid)
     {
         if (pid <= 0)
         {
