@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using UnifiedLlm.Daemon.Models.Sizing;
 
 namespace UnifiedLlm.Bench.MemoryAccuracy;
 
@@ -32,9 +33,9 @@ internal static class LlamaServerRun
         }
 
         using var server = Process.Start(start) ?? throw new InvalidOperationException($"could not start {llamaServer}");
-        var buffers = new LlamaBufferLog();
-        server.OutputDataReceived += (_, e) => buffers.Observe(e.Data);
-        server.ErrorDataReceived += (_, e) => buffers.Observe(e.Data);
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        server.OutputDataReceived += (_, e) => Keep(log, e.Data);
+        server.ErrorDataReceived += (_, e) => Keep(log, e.Data);
         server.BeginOutputReadLine();
         server.BeginErrorReadLine();
         try
@@ -44,12 +45,20 @@ internal static class LlamaServerRun
             using var body = new StringContent("{\"prompt\":\"hello world\",\"n_predict\":8}", Encoding.UTF8, "application/json");
             using var completion = await http.PostAsync(new Uri("completion", UriKind.Relative), body);
             completion.EnsureSuccessStatusCode();
-            return new ServerMeasurement(ProcessMemory.Read(server.Id), buffers.Snapshot());
+            return new ServerMeasurement(ProcessMemory.Read(server.Id), LlamaServerMemoryLog.Parse(log));
         }
         finally
         {
             server.Kill(entireProcessTree: true);
             await server.WaitForExitAsync();
+        }
+    }
+
+    private static void Keep(System.Collections.Concurrent.ConcurrentQueue<string> log, string? line)
+    {
+        if (line is not null)
+        {
+            log.Enqueue(line);
         }
     }
 

@@ -8,5 +8,5 @@ internal sealed record MeasuredLoad(string File, ulong Parameters, long FileByte
     public double ResidentRatio => (double)Estimate.HostTotalBytes / Measured.Process.PeakResidentBytes;
 
     /// <summary>Estimate over llama.cpp's own model + KV + compute buffers.</summary>
-    public double BufferRatio => (double)Estimate.HostTotalBytes / Measured.Buffers.TotalBytes;
+    public double BufferRatio => (double)Estimate.HostTotalBytes / Measured.Buffers.Host.TotalBytes;
 }

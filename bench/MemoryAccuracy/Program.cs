@@ -34,7 +34,7 @@ foreach (var shape in shapes)
     var estimate = estimator.EstimateCpuOnly(profile, Context, GgmlType.F16);
     var measured = await LlamaServerRun.MeasureAsync(llamaServer, path, Context);
     rows.Add(new MeasuredLoad(Path.GetFileName(path), profile.ParameterCount, new FileInfo(path).Length, estimate, measured));
-    Console.Error.WriteLine($"{path}: estimate {estimate.HostTotalBytes >> 20} MiB, llama.cpp buffers {measured.Buffers.TotalBytes >> 20} MiB, VmHWM {measured.Process.PeakResidentBytes >> 20} MiB");
+    Console.Error.WriteLine($"{path}: estimate {estimate.HostTotalBytes >> 20} MiB, llama.cpp buffers {measured.Buffers.Host.TotalBytes >> 20} MiB, VmHWM {measured.Process.PeakResidentBytes >> 20} MiB");
 }
 
 var section = ResultsSection.Render(rows, Context, llamaServer);

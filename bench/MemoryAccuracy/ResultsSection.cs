@@ -28,7 +28,7 @@ internal static class ResultsSection
         foreach (var row in rows)
         {
             var e = row.Estimate;
-            var b = row.Measured.Buffers;
+            var b = row.Measured.Buffers.Host;
             text.AppendLine(inv, $"| {row.File} | {row.Parameters / 1e6:F0} M | {F(e.HostWeightBytes)} + {F(e.HostKvBytes)} + {F(e.HostComputeBytes)} = {F(e.HostTotalBytes)} | {F(b.ModelBytes)} + {F(b.KvBytes)} + {F(b.ComputeBytes)} = {F(b.TotalBytes)} | {row.BufferRatio:F3} | {F(row.Measured.Process.PeakResidentBytes)} | {row.ResidentRatio:F3} |");
         }
 

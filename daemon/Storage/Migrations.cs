@@ -115,6 +115,19 @@ internal static class Migrations
         CREATE INDEX audit_log_time ON audit_log (at_ms);
         CREATE INDEX audit_log_model ON audit_log (model_requested, at_ms);
         CREATE INDEX audit_log_key ON audit_log (key_id, at_ms);
+
+        CREATE TABLE measured_footprints (
+            model_key         TEXT NOT NULL,
+            backend_version   TEXT NOT NULL,
+            cache_type        TEXT NOT NULL,
+            full_offload      INTEGER NOT NULL CHECK (full_offload IN (0, 1)),
+            context           INTEGER NOT NULL CHECK (context > 0),
+            gpu_layers        INTEGER NOT NULL,
+            gpu_fixed_bytes   INTEGER NOT NULL CHECK (gpu_fixed_bytes >= 0),
+            host_fixed_bytes  INTEGER NOT NULL CHECK (host_fixed_bytes >= 0),
+            measured_at_ms    INTEGER NOT NULL,
+            PRIMARY KEY (model_key, backend_version, cache_type, full_offload, context, gpu_layers)
+        ) STRICT;
         """,
     ];
 }

@@ -8,9 +8,10 @@ namespace UnifiedLlm.Daemon.Scheduling.Planning;
 /// Decides whether a model fits given per-GPU capacities: the last <c>ngl</c> layer slots (slot LayerCount is the output
 /// head) are handed to the GPUs in order, each taking as many consecutive slots as its capacity allows, and the rest of
 /// the model must fit in host RAM. Costs come from <see cref="LlamaCppMemoryEstimator"/>'s terms, precomputed per slot so
-/// a fit is linear in the layer count.
+/// a fit is linear in the layer count. A measured footprint that bounds the configuration replaces the formula's fixed
+/// costs (compute buffers, CUDA overhead, host-side buffers).
 /// </summary>
-internal sealed class GpuLayerFitter(LlamaCppMemoryEstimator estimator, ModelProfile model, GgmlType cacheType)
+internal sealed class GpuLayerFitter(LlamaCppMemoryEstimator estimator, ModelProfile model, GgmlType cacheType, IReadOnlyList<MeasuredFootprint> measurements)
 {
     /// <summary>Per-GPU slot counts (summing to <paramref name="gpuLayers"/>) or null when it does not fit.</summary>
     public int[]? Fit(IReadOnlyList<ulong> capacities, ulong hostCapacity, ulong contextLength, int gpuLayers)
@@ -18,8 +19,9 @@ internal sealed class GpuLayerFitter(LlamaCppMemoryEstimator estimator, ModelPro
         var n = model.LayerCount;
         var full = gpuLayers > n;
         var batch = estimator.Settings.BatchSize;
-        var fixedCost = estimator.Settings.GpuOverheadBytes
-            + (full ? ComputeGraphSize.FullOffload(model, contextLength, batch) : ComputeGraphSize.PartialOffload(model, contextLength, batch));
+        var measured = MeasuredFootprint.Bounding(measurements, cacheType, gpuLayers, n, contextLength);
+        var fixedCost = measured?.GpuFixedBytes ?? (estimator.Settings.GpuOverheadBytes
+            + (full ? ComputeGraphSize.FullOffload(model, contextLength, batch) : ComputeGraphSize.PartialOffload(model, contextLength, batch)));
 
         var counts = new int[capacities.Count];
         var slot = n - Math.Min(gpuLayers, n);
@@ -47,7 +49,8 @@ internal sealed class GpuLayerFitter(LlamaCppMemoryEstimator estimator, ModelPro
             return null;
         }
 
-        var host = estimator.Estimate(model, contextLength, cacheType, counts).HostTotalBytes;
+        var estimate = estimator.Estimate(model, contextLength, cacheType, counts);
+        var host = measured is null ? estimate.HostTotalBytes : estimate.HostWeightBytes + estimate.HostKvBytes + measured.HostFixedBytes;
         return host <= hostCapacity ? counts : null;
     }
 

@@ -45,7 +45,7 @@ internal sealed class LoadPlanner(LlamaCppMemoryEstimator estimator)
             return PlanCpu(context, request);
         }
 
-        var fitter = new GpuLayerFitter(estimator, request.Model, request.CacheType);
+        var fitter = new GpuLayerFitter(estimator, request.Model, request.CacheType, request.Measurements);
         var placements = Placements(context, request, gpus);
         var layers = Math.Min(request.GpuLayers ?? (n + 1), n + 1);
 
@@ -199,7 +199,10 @@ internal sealed class LoadPlanner(LlamaCppMemoryEstimator estimator)
         var total = usedCounts.Sum();
         var estimate = estimator.Estimate(request.Model, contextLength, request.CacheType, usedCounts);
         var split = used.Length > 1 ? usedCounts.Select(c => (double)c / total).ToArray() : null;
-        return new LoadPlan(used.Select(i => option.Gpus[i].Index).ToArray(), split, total, contextLength, estimate, option.Evictions);
+        return new LoadPlan(used.Select(i => option.Gpus[i].Index).ToArray(), split, total, contextLength, estimate, option.Evictions)
+        {
+            Measured = MeasuredFootprint.Bounding(request.Measurements, request.CacheType, total, request.Model.LayerCount, contextLength),
+        };
     }
 
     private PlacementDecision PlanCpu(PlacementContext context, LoadRequest request)
@@ -219,10 +222,13 @@ internal sealed class LoadPlanner(LlamaCppMemoryEstimator estimator)
         if (best is { } b)
         {
             var estimate = estimator.EstimateCpuOnly(request.Model, b.Context, request.CacheType);
-            return new LoadPlan([], null, 0, b.Context, estimate, candidates.Take(b.Evictions).ToArray());
+            return new LoadPlan([], null, 0, b.Context, estimate, candidates.Take(b.Evictions).ToArray())
+            {
+                Measured = MeasuredFootprint.Bounding(request.Measurements, request.CacheType, 0, request.Model.LayerCount, b.Context),
+            };
         }
 
-        var need = estimator.EstimateCpuOnly(request.Model, request.MinContextLength, request.CacheType).HostTotalBytes;
+        var need = CpuHostBytes(request, request.MinContextLength);
         var all = context.HostAvailableBytes + candidates.Aggregate(0UL, (sum, e) => sum + e.HostBytes);
         var mode = context.Snapshot.CpuModeReason is { } why ? $"CPU mode: {why}" : request.GpuLayers == 0 ? "0 GPU layers requested" : "CPU fallback";
         return new PlanRefusal(
@@ -230,9 +236,17 @@ internal sealed class LoadPlanner(LlamaCppMemoryEstimator estimator)
             + $"{Names(candidates)}{Protected(context.Loaded.Where(i => i.HostBytes > 0))}");
     }
 
+    private ulong CpuHostBytes(LoadRequest request, ulong contextLength)
+    {
+        var estimate = estimator.EstimateCpuOnly(request.Model, contextLength, request.CacheType);
+        return MeasuredFootprint.Bounding(request.Measurements, request.CacheType, 0, request.Model.LayerCount, contextLength) is { } measured
+            ? estimate.HostWeightBytes + estimate.HostKvBytes + measured.HostFixedBytes
+            : estimate.HostTotalBytes;
+    }
+
     private ulong? MaxCpuContext(LoadRequest request, ulong capacity)
     {
-        bool Fits(ulong ctx) => estimator.EstimateCpuOnly(request.Model, ctx, request.CacheType).HostTotalBytes <= capacity;
+        bool Fits(ulong ctx) => CpuHostBytes(request, ctx) <= capacity;
         if (Fits(request.ContextLength))
         {
             return request.ContextLength;

@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using UnifiedLlm.Daemon.Models;
 using UnifiedLlm.Daemon.Models.Gguf;
 using UnifiedLlm.Daemon.Models.Sizing;
@@ -15,7 +14,7 @@ namespace UnifiedLlm.Tests.Models;
 /// The tiny model in a real llama-server: it loads, answers /health and a chat completion, and llama.cpp's own
 /// accounting of the model and KV buffers matches our estimate.
 /// </summary>
-public sealed partial class TinyModelLlamaServerTests
+public sealed class TinyModelLlamaServerTests
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(120);
 
@@ -97,8 +96,11 @@ public sealed partial class TinyModelLlamaServerTests
             // llama.cpp prints its buffers in MiB with two decimals; our figures must round to the same.
             var profile = ModelProfileReader.Read(modelPath, ct);
             var estimate = new LlamaCppMemoryEstimator(new LlamaCppSizingSettings()).EstimateCpuOnly(profile, 256, GgmlType.F16);
-            Assert.Equal(Mib(ModelBuffer().Match(text)), estimate.HostWeightBytes / 1048576.0, 0.01);
-            Assert.Equal(Mib(KvBuffer().Match(text)), estimate.HostKvBytes / 1048576.0, 0.01);
+            var buffers = LlamaServerMemoryLog.Parse(text.Split('\n'));
+            Assert.Empty(buffers.Gpus);
+            Assert.True(buffers.Host.ComputeBytes > 0, "llama-server did not log its compute buffer");
+            Assert.Equal(buffers.Host.ModelBytes / 1048576.0, estimate.HostWeightBytes / 1048576.0, 0.01);
+            Assert.Equal(buffers.Host.KvBytes / 1048576.0, estimate.HostKvBytes / 1048576.0, 0.01);
         }
         finally
         {
@@ -111,22 +113,10 @@ public sealed partial class TinyModelLlamaServerTests
         }
     }
 
-    private static double Mib(Match match)
-    {
-        Assert.True(match.Success, "llama-server did not log the buffer size");
-        return double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
-    }
-
     private static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
-
-    [GeneratedRegex(@"CPU_Mapped model buffer size =\s+([0-9.]+) MiB")]
-    private static partial Regex ModelBuffer();
-
-    [GeneratedRegex(@"CPU KV buffer size =\s+([0-9.]+) MiB")]
-    private static partial Regex KvBuffer();
 }
