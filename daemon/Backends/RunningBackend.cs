@@ -1,0 +1,9 @@
+using UnifiedLlm.Daemon.Supervision;
+
+namespace UnifiedLlm.Daemon.Backends;
+
+/// <summary>
+/// A backend ready to serve one model: where to send OpenAI-compatible requests, and the model name the backend knows it
+/// by. <see cref="Process"/> is the backend's own process; for a model inside the shared Ollama server it is that server.
+/// </summary>
+internal sealed record RunningBackend(string Model, Uri BaseAddress, string UpstreamModel, BackendProcess Process);
