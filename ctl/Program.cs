@@ -14,5 +14,13 @@ var root = new RootCommand("ullmctl — administer ullmd over its admin socket")
     AuditCommand.Create(),
     EventsCommand.Create(),
     ReloadCommand.Create(),
+    GpusCommand.Create(),
+    PlanCommand.Create(),
+    ScanCommand.Create(),
+    LogsCommand.Create(),
+    LifecycleCommands.CreateLoad(),
+    LifecycleCommands.CreateUnload(),
+    LifecycleCommands.CreateSwitch(),
+    CompletionCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

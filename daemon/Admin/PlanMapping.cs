@@ -46,8 +46,10 @@ internal static class PlanMapping
         response.Terms.Add(Term(
             "weights", "host", estimate.HostWeightBytes, $"token embeddings{(hostLayers > 0 ? $" + blocks 0-{hostLayers - 1}" : "")}{(estimate.FullyOffloaded ? "" : " + output head")}"));
         response.Terms.Add(Term("kv cache", "host", estimate.HostKvBytes, $"{hostLayers} layers × {kvPerToken}"));
-        response.Terms.Add(Term(
-            "compute buffer", "host", estimate.HostComputeBytes, plan.GpuLayers == 0 ? $"llama.cpp compute graph on the CPU, n_ctx {plan.ContextLength}" : "graph inputs and outputs kept on the host"));
+        var hostCompute = plan.GpuLayers == 0 ? $"llama.cpp compute graph on the CPU, n_ctx {plan.ContextLength}"
+            : estimate.FullyOffloaded ? "graph inputs and outputs kept on the host"
+            : $"llama.cpp compute graph for the layers left on the CPU, partial offload, n_ctx {plan.ContextLength}";
+        response.Terms.Add(Term("compute buffer", "host", estimate.HostComputeBytes, hostCompute));
 
         foreach (var eviction in plan.Evictions)
         {
