@@ -1,6 +1,7 @@
 using System.CommandLine;
 using UnifiedLlm.Ctl;
 using UnifiedLlm.Ctl.Commands;
+using UnifiedLlm.Ctl.Mcp;
 
 var root = new RootCommand("ullmctl — administer ullmd over its admin socket")
 {
@@ -22,5 +23,7 @@ var root = new RootCommand("ullmctl — administer ullmd over its admin socket")
     LifecycleCommands.CreateUnload(),
     LifecycleCommands.CreateSwitch(),
     CompletionCommand.Create(),
+    TopCommand.Create(),
+    McpCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();
