@@ -15,19 +15,18 @@ internal static class ScanCommand
             return CtlErrors.Ok;
         });
 
-    public static string Render(ScanModelsResponse r, int? width = null)
+    public static string Render(ScanModelsResponse r)
     {
         var text = new StringBuilder(
             $"{r.FilesSeen} model file(s): {r.Added} added, {r.Updated} updated, {r.Unchanged} unchanged, {r.Removed} removed, {r.Errors.Count} error(s)\n");
         if (r.Errors.Count > 0)
         {
-            var errors = new Table("PATH", "ERROR");
+            text.Append("\ncannot be used:\n");
             foreach (var e in r.Errors)
             {
-                errors.Add(e.Path, e.Message);
+                // Reader errors start with the file name already.
+                text.Append("  ").Append(e.Message.StartsWith(e.Path, StringComparison.Ordinal) ? e.Message : $"{e.Path}: {e.Message}").Append('\n');
             }
-
-            text.Append('\n').Append(errors.Render(width));
         }
 
         return text.ToString();

@@ -126,7 +126,7 @@ internal sealed class AdminTools(AdminClient admin, GatewayChat chat)
     [McpServerTool(Name = "scan_models")]
     [Description("Rescan the model directories and configured model files; reports counts and unreadable files")]
     public Task<string> ScanModelsAsync([Description(FullDescription)] bool full = false, CancellationToken cancellationToken = default) =>
-        CallAsync(() => admin.ScanModelsAsync(new ScanModelsRequest(), cancellationToken: cancellationToken).ResponseAsync, full, r => ScanCommand.Render(r, TableWidth));
+        CallAsync(() => admin.ScanModelsAsync(new ScanModelsRequest(), cancellationToken: cancellationToken).ResponseAsync, full, ScanCommand.Render);
 
     [McpServerTool(Name = "plan_load", ReadOnly = true)]
     [Description("Dry-run placement of a load: GPUs, layers, context and every memory term; changes nothing")]

@@ -207,7 +207,7 @@ internal sealed class AdminService(
         }
         catch (PlanInputException e)
         {
-            throw new RpcException(new Grpc.Core.Status(StatusCode.FailedPrecondition, e.Message));
+            throw new RpcException(new Grpc.Core.Status(e.IsBadArgument ? StatusCode.InvalidArgument : StatusCode.FailedPrecondition, e.Message));
         }
     }
 

@@ -26,7 +26,8 @@ internal sealed class LoadPlanPreview(ModelRegistry registry, GpuMonitor gpus, C
         }
 
         var scanned = await registry.ProfileAsync(model.Source, cancellationToken);
-        var profile = scanned.Profile ?? throw new PlanInputException($"model '{model.Name}': cannot read {model.Source}: {scanned.Error}");
+        // The planner names the model in its messages; the admin knows it by its configured name, not general.name.
+        var profile = (scanned.Profile ?? throw new PlanInputException($"model '{model.Name}': cannot read {model.Source}: {scanned.Error}")) with { Name = model.Name };
         var context = question.Context ?? (model.Context > 0 ? (ulong)model.Context : profile.ContextLength);
         if (context == 0)
         {
@@ -37,7 +38,7 @@ internal sealed class LoadPlanPreview(ModelRegistry registry, GpuMonitor gpus, C
         var snapshot = gpus.Current;
         if (question.Gpu is { } gpu && snapshot.CpuModeReason is null && snapshot.Devices.All(d => d.Index != gpu))
         {
-            throw new PlanInputException($"gpu: there is no GPU {gpu} (GPUs: {string.Join(", ", snapshot.Devices.Select(d => d.Index))})");
+            throw new PlanInputException($"gpu: there is no GPU {gpu} (GPUs: {string.Join(", ", snapshot.Devices.Select(d => d.Index))})", isBadArgument: true);
         }
 
         var placement = new PlacementContext(
@@ -57,22 +58,3 @@ internal sealed class LoadPlanPreview(ModelRegistry registry, GpuMonitor gpus, C
         return (new LoadPlanner(estimator).Plan(placement, request), profile);
     }
 }
-
-/// <summary>What to plan: a configured model, a context (null: configured, else the model's own), layers and a preferred GPU.</summary>
-internal sealed record PlanQuestion(ModelConfig Model, ulong? Context, GpuLayersChoice GpuLayers, int? Gpu);
-
-/// <summary>"auto" (<see cref="IsAuto"/>), a number (<see cref="Count"/>), or neither: the model's configured value.</summary>
-internal readonly record struct GpuLayersChoice(bool IsAuto, int? Count)
-{
-    public static GpuLayersChoice Configured => default;
-
-    /// <summary>Parses "", "auto" or a non-negative number; null when the text is none of those.</summary>
-    public static GpuLayersChoice? Parse(string text) =>
-        text.Length == 0 ? Configured
-        : text == "auto" ? new GpuLayersChoice(true, null)
-        : int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? new GpuLayersChoice(false, n)
-        : null;
-}
-
-/// <summary>The question cannot be planned (wrong backend, unreadable model, no such GPU); the message says which.</summary>
-internal sealed class PlanInputException(string message) : Exception(message);

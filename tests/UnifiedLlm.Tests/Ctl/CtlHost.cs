@@ -30,10 +30,10 @@ internal sealed class CtlHost : IAsyncDisposable
 
     public string BrokenModelPath => dir.File("models/broken.gguf");
 
-    public static async Task<CtlHost> StartAsync(FakeNvmlBuild? nvml, string extraConfig = "")
+    public static async Task<CtlHost> StartAsync(FakeNvmlBuild? nvml, string extraConfig = "", string gpuTable = FakeGpuHost.TwoGpus)
     {
         var dir = new TempDirectory("ullm-ctl");
-        var gpus = nvml is null ? null : new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var gpus = nvml is null ? null : new FakeGpuHost(nvml.Current, gpuTable);
         try
         {
             Directory.CreateDirectory(dir.File("models"));
@@ -66,6 +66,9 @@ internal sealed class CtlHost : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>The fake GPU table, to change between two reads.</summary>
+    public FakeGpuHost Gpus => gpus ?? throw new InvalidOperationException("this host runs in CPU mode");
 
     public Task<ProcessResult> CtlAsync(params string[] arguments) =>
         ProcessRunner.DotnetAsync(
