@@ -1,8 +1,8 @@
-using UnifiedLlm.Admin.V1;
 using System.Globalization;
-using ModelProfile = UnifiedLlm.Daemon.Models.ModelProfile;
+using UnifiedLlm.Admin.V1;
 using UnifiedLlm.Daemon.Models.Sizing;
 using UnifiedLlm.Daemon.Scheduling.Planning;
+using ModelProfile = UnifiedLlm.Daemon.Models.ModelProfile;
 
 namespace UnifiedLlm.Daemon.Admin;
 

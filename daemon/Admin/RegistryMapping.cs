@@ -1,5 +1,5 @@
-using UnifiedLlm.Admin.V1;
 using Google.Protobuf.WellKnownTypes;
+using UnifiedLlm.Admin.V1;
 using UnifiedLlm.Daemon.Models.Registry;
 
 namespace UnifiedLlm.Daemon.Admin;
