@@ -1,6 +1,8 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 using UnifiedLlm.Ctl;
 using UnifiedLlm.Ctl.Commands;
+using UnifiedLlm.Ctl.Mcp;
 
 var root = new RootCommand("ullmctl — administer ullmd over its admin socket")
 {
@@ -14,5 +16,28 @@ var root = new RootCommand("ullmctl — administer ullmd over its admin socket")
     AuditCommand.Create(),
     EventsCommand.Create(),
     ReloadCommand.Create(),
+    GpusCommand.Create(),
+    PlanCommand.Create(),
+    ScanCommand.Create(),
+    LogsCommand.Create(),
+    LifecycleCommands.CreateLoad(),
+    LifecycleCommands.CreateUnload(),
+    LifecycleCommands.CreateSwitch(),
+    CompletionCommand.Create(),
+    TopCommand.Create(),
+    McpCommand.Create(),
 };
-return await root.Parse(args).InvokeAsync();
+var parse = root.Parse(args);
+if (parse.Action is ParseErrorAction)
+{
+    // Usage errors exit 2 (CtlErrors.Usage) with one line each on stderr, rather than help text on stdout and exit 1.
+    foreach (var error in parse.Errors)
+    {
+        Console.Error.WriteLine($"ullmctl: {error.Message}");
+    }
+
+    Console.Error.WriteLine("ullmctl: add --help to the command for its usage");
+    return CtlErrors.Usage;
+}
+
+return await parse.InvokeAsync();

@@ -4,6 +4,7 @@
   lib,
   buildDotnetModule,
   dotnetCorePackages,
+  installShellFiles,
   # "unified-llm" builds both programs; "ullmctl" only the CLI, which needs no ASP.NET Core runtime.
   component ? "unified-llm",
 }:
@@ -64,6 +65,15 @@ buildDotnetModule {
   nugetDeps = ./deps.json;
   dotnet-sdk = dotnetCorePackages.sdk_10_0;
   dotnet-runtime = selected.runtime;
+
+  # Both components ship ullmctl; its completion scripts come from the built program itself.
+  nativeBuildInputs = [ installShellFiles ];
+  postInstall = ''
+    installShellCompletion --cmd ullmctl \
+      --bash <($out/bin/ullmctl completion bash) \
+      --zsh <($out/bin/ullmctl completion zsh) \
+      --fish <($out/bin/ullmctl completion fish)
+  '';
 
   meta = {
     description = "Daemon and CLI serving local (llama.cpp, Ollama, vLLM) and cloud LLMs behind one OpenAI-compatible API";

@@ -22,6 +22,7 @@ declare -A package_of=(
   [/lib/systemd/systemd]=systemd
   [nix-instantiate]=nix-bin
   [jq]=jq
+  [tmux]=tmux
   [gcc]=gcc
   [unshare]=util-linux
   [setpriv]=util-linux

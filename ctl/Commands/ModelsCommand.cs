@@ -72,6 +72,10 @@ internal static class ModelsCommand
         {
             text.Append($"profile     {p.Architecture}, {p.ParameterCount:N0} parameters, {p.Quantization}, {p.LayerCount} layers, ctx {p.ContextLength}, {Printer.Bytes(p.FileBytes)}\n");
         }
+        else if (m.ProfileError.Length > 0)
+        {
+            text.Append($"profile     cannot be read: {m.ProfileError}\n");
+        }
         else
         {
             text.Append("profile     not scanned\n");

@@ -30,15 +30,7 @@ internal static class StatusCommand
         text.Append($"providers   {s.ConfiguredProviders} configured\n");
         text.Append($"api keys    {s.ActiveApiKeys} active\n");
         text.Append($"requests    {s.InFlightRequests} in flight, {s.QueuedRequests} queued\n");
-        if (s.CpuModeReason.Length > 0)
-        {
-            text.Append($"gpus        none: {s.CpuModeReason}\n");
-        }
-
-        foreach (var gpu in s.Gpus)
-        {
-            text.Append($"gpu {gpu.Index}       {gpu.Name}: {Printer.Bytes(gpu.UsedBytes)} used of {Printer.Bytes(gpu.TotalBytes)}, {Printer.Bytes(gpu.FreeBytes)} free\n");
-        }
+        text.Append(s.CpuModeReason.Length > 0 ? $"gpus        none, CPU mode: {s.CpuModeReason}\n" : $"gpus        {s.Gpus.Count}\n");
 
         text.Append("\nlisteners\n");
         var listeners = new Table("NAME", "ADDRESS", "MODE", "GROUP");
@@ -48,6 +40,17 @@ internal static class StatusCommand
         }
 
         text.Append(listeners.Render());
+        if (s.Gpus.Count > 0)
+        {
+            text.Append("\ngpus\n");
+            var gpus = new Table("GPU", "NAME", "USED", "FREE", "TOTAL");
+            foreach (var g in s.Gpus)
+            {
+                gpus.Add(g.Index, g.Name, Printer.Bytes(g.UsedBytes), Printer.Bytes(g.FreeBytes), Printer.Bytes(g.TotalBytes));
+            }
+
+            text.Append(gpus.Render());
+        }
         if (s.Instances.Count > 0)
         {
             text.Append("\nloaded\n");

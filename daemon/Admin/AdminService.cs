@@ -3,7 +3,10 @@ using Grpc.Core;
 using UnifiedLlm.Admin.V1;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
+using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Hosting;
+using UnifiedLlm.Daemon.Models.Registry;
+using UnifiedLlm.Daemon.Scheduling.Planning;
 using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Admin;
@@ -20,7 +23,10 @@ internal sealed class AdminService(
     AuditStore audit,
     EventHub events,
     IHostApplicationLifetime lifetime,
-    TimeProvider time) : UnifiedLlm.Admin.V1.Admin.AdminBase
+    TimeProvider time,
+    GpuMonitor gpus,
+    ModelRegistry registry,
+    LoadPlanPreview planPreview) : UnifiedLlm.Admin.V1.Admin.AdminBase
 {
     public override async Task<StatusResponse> Status(StatusRequest request, ServerCallContext context)
     {
@@ -41,11 +47,14 @@ internal sealed class AdminService(
             EventWatchers = (uint)events.SubscriberCount,
         };
         response.Listeners.AddRange(daemon.Listeners.Select(l => new Listener { Name = l.Name, Address = l.Address, Mode = l.Mode, Group = l.Group }));
+        var snapshot = await CurrentGpusAsync(context.CancellationToken);
+        response.CpuModeReason = snapshot.CpuModeReason ?? "";
+        response.Gpus.AddRange(snapshot.Devices.Select(GpuMapping.ToSummary));
         response.Unavailable.AddRange(MissingEngines.All);
         return response;
     }
 
-    public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
+    public override async Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
         if (request.LoadedOnly)
         {
@@ -53,22 +62,19 @@ internal sealed class AdminService(
         }
 
         var response = new ListModelsResponse();
-        response.Models.AddRange(config.Current.Models.Values
+        var models = config.Current.Models.Values
             .Where(m => request.Backend.Length == 0 || ProtoMapping.BackendName(m.Backend) == request.Backend)
-            .OrderBy(m => m.Name, StringComparer.Ordinal)
-            .Select(ProtoMapping.ToProto));
-        return Task.FromResult(response);
+            .OrderBy(m => m.Name, StringComparer.Ordinal);
+        foreach (var model in models)
+        {
+            response.Models.Add(await WithProfileAsync(model, context.CancellationToken));
+        }
+
+        return response;
     }
 
-    public override Task<Model> GetModel(GetModelRequest request, ServerCallContext context)
-    {
-        var models = config.Current.Models;
-        var model = models.Values.FirstOrDefault(m => m.Name == request.Name || m.Aliases.Contains(request.Name))
-            ?? throw new RpcException(new Grpc.Core.Status(
-                StatusCode.NotFound,
-                $"no model named '{request.Name}'{Suggestions.DidYouMean(request.Name, models.Keys)}"));
-        return Task.FromResult(ProtoMapping.ToProto(model));
-    }
+    public override Task<Model> GetModel(GetModelRequest request, ServerCallContext context) =>
+        WithProfileAsync(FindModel(request.Name, "name"), context.CancellationToken);
 
     public override async Task<ReloadConfigResponse> ReloadConfig(ReloadConfigRequest request, ServerCallContext context)
     {
@@ -165,7 +171,13 @@ internal sealed class AdminService(
         }
     }
 
-    public override Task<ScanModelsResponse> ScanModels(ScanModelsRequest request, ServerCallContext context) => throw MissingEngines.Unimplemented(MissingEngines.Registry);
+    public override async Task<ScanModelsResponse> ScanModels(ScanModelsRequest request, ServerCallContext context)
+    {
+        var summary = await registry.ScanAsync(context.CancellationToken);
+        events.Publish(new DaemonEvent(
+            time.GetUtcNow(), "scan", $"{summary.FilesSeen} model file(s): {summary.Added} added, {summary.Updated} updated, {summary.Removed} removed, {summary.Errors.Count} error(s)"));
+        return RegistryMapping.ToProto(summary);
+    }
 
     public override Task LoadModel(LoadModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context) =>
         throw MissingEngines.Unimplemented(MissingEngines.Scheduler);
@@ -176,12 +188,58 @@ internal sealed class AdminService(
     public override Task SwitchModel(SwitchModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context) =>
         throw MissingEngines.Unimplemented(MissingEngines.Scheduler);
 
-    public override Task<ListGpusResponse> ListGpus(ListGpusRequest request, ServerCallContext context) =>
-        throw MissingEngines.Unimplemented(MissingEngines.GpuMonitor);
+    public override async Task<ListGpusResponse> ListGpus(ListGpusRequest request, ServerCallContext context)
+    {
+        var snapshot = await gpus.RefreshAsync(context.CancellationToken);
+        return GpuMapping.ToProto(snapshot, (ulong)config.Current.Gpu.ReserveMib * 1024 * 1024);
+    }
 
-    public override Task<PlanLoadResponse> PlanLoad(PlanLoadRequest request, ServerCallContext context) =>
-        throw MissingEngines.Unimplemented(MissingEngines.Planner);
+    public override async Task<PlanLoadResponse> PlanLoad(PlanLoadRequest request, ServerCallContext context)
+    {
+        var model = FindModel(request.Name, "name");
+        var layers = GpuLayersChoice.Parse(request.GpuLayers)
+            ?? throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, $"gpu_layers: '{request.GpuLayers}' is not \"auto\" or a number of layers"));
+        var question = new PlanQuestion(model, request.Context == 0 ? null : request.Context, layers, request.HasGpu ? (int)request.Gpu : null);
+        try
+        {
+            var (decision, profile) = await planPreview.PlanAsync(question, context.CancellationToken);
+            return PlanMapping.ToProto(decision, profile);
+        }
+        catch (PlanInputException e)
+        {
+            throw new RpcException(new Grpc.Core.Status(e.IsBadArgument ? StatusCode.InvalidArgument : StatusCode.FailedPrecondition, e.Message));
+        }
+    }
 
     public override Task StreamLogs(StreamLogsRequest request, IServerStreamWriter<LogLine> responseStream, ServerCallContext context) =>
         throw MissingEngines.Unimplemented(MissingEngines.Supervisor);
+
+    private ModelConfig FindModel(string name, string field)
+    {
+        var models = config.Current.Models;
+        return models.Values.FirstOrDefault(m => m.Name == name || m.Aliases.Contains(name))
+            ?? throw new RpcException(new Grpc.Core.Status(
+                StatusCode.NotFound,
+                $"{field}: no model named '{name}'{Suggestions.DidYouMean(name, models.Keys)}"));
+    }
+
+    private async Task<Model> WithProfileAsync(ModelConfig model, CancellationToken cancellationToken)
+    {
+        var proto = ProtoMapping.ToProto(model);
+        if (model.Backend == BackendKind.LlamaCpp && model.Source.Length > 0)
+        {
+            var scanned = await registry.ProfileAsync(model.Source, cancellationToken);
+            proto.Profile = scanned.Profile is { } profile ? RegistryMapping.ToProto(profile, scanned.ScannedAt) : null;
+            proto.ProfileError = scanned.Error ?? "";
+        }
+
+        return proto;
+    }
+
+    /// <summary>The monitor's snapshot, or a fresh reading when it has not polled yet (right after start).</summary>
+    private async Task<GpuSnapshot> CurrentGpusAsync(CancellationToken cancellationToken)
+    {
+        var snapshot = gpus.Current;
+        return snapshot.CpuModeReason == GpuMonitor.NotReadYetReason ? await gpus.RefreshAsync(cancellationToken) : snapshot;
+    }
 }

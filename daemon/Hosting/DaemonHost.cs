@@ -6,6 +6,10 @@ using UnifiedLlm.Daemon.Admin;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Gpu;
+using UnifiedLlm.Daemon.Models.Registry;
+using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Scheduling.Planning;
 using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Hosting;
@@ -103,6 +107,20 @@ internal static class DaemonHost
         services.AddHostedService(sp => sp.GetRequiredService<SystemdStatus>());
         services.AddHostedService<ReloadOnHangup>();
         services.AddHostedService<AuditRetention>();
+        services.AddSingleton(new GpuMonitorOptions
+        {
+            PollInterval = config.Gpu.PollInterval,
+            NvmlLibraryCandidates = NvmlLibrarySearch.Candidates(config.Gpu.NvmlLibrary),
+        });
+        // TODO(#3): the supervisor registers its running units here; until then no GPU process is ours.
+        services.TryAddSingleton<IUnitPidSource>(new CgroupUnitPidSource(() => []));
+        services.AddSingleton<GpuMonitor>();
+        services.AddHostedService(sp => sp.GetRequiredService<GpuMonitor>());
+        services.AddSingleton<ModelFileStore>();
+        services.AddSingleton<ModelRegistry>();
+        services.AddHostedService<StartupScan>();
+        services.AddSingleton(new LlamaCppMemoryEstimator(new LlamaCppSizingSettings()));
+        services.AddSingleton<LoadPlanPreview>();
         services.AddGrpc(o =>
         {
             o.Interceptors.Add<AdminAuthorizationInterceptor>();

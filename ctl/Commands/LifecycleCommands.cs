@@ -1,0 +1,56 @@
+using System.CommandLine;
+using UnifiedLlm.Admin.V1;
+using UnifiedLlm.Ctl.Output;
+
+namespace UnifiedLlm.Ctl.Commands;
+
+/// <summary><c>load</c>, <c>unload</c> and <c>switch</c>: a model's life cycle through the daemon's scheduler.</summary>
+internal static class LifecycleCommands
+{
+    public static Command CreateLoad()
+    {
+        var name = new Argument<string>("NAME") { Description = "A model name or alias" };
+        var ctx = LoadOptions.Context();
+        var layers = LoadOptions.Layers();
+        var gpu = LoadOptions.Gpu();
+        var wait = new Option<bool>("--wait") { Description = "Follow the load until the model is ready (default: until its unit has started)" };
+        var command = new Command("load", "Load a model, showing its progress (Ctrl-C cancels)") { name, ctx, layers, gpu, wait };
+        return command.WithAction(async (parse, client, json, ct) =>
+        {
+            var request = new LoadModelRequest { Name = parse.GetValue(name)!, Context = parse.GetValue(ctx), GpuLayers = parse.GetValue(layers) ?? "" };
+            if (parse.GetValue(gpu) is { } index)
+            {
+                request.Gpu = index;
+            }
+
+            using var call = client.LoadModel(request, cancellationToken: ct);
+            return await LoadProgressDisplay.FollowAsync(call.ResponseStream, json, untilReady: parse.GetValue(wait), ct);
+        });
+    }
+
+    public static Command CreateSwitch()
+    {
+        var from = new Argument<string>("FROM") { Description = "The loaded model to unload" };
+        var to = new Argument<string>("TO") { Description = "The model to load in its place" };
+        var command = new Command("switch", "Unload one model and load another in its place, showing progress (Ctrl-C cancels)") { from, to };
+        return command.WithAction(async (parse, client, json, ct) =>
+        {
+            using var call = client.SwitchModel(new SwitchModelRequest { From = parse.GetValue(from)!, To = parse.GetValue(to)! }, cancellationToken: ct);
+            return await LoadProgressDisplay.FollowAsync(call.ResponseStream, json, untilReady: true, ct);
+        });
+    }
+
+    public static Command CreateUnload()
+    {
+        var name = new Argument<string>("NAME") { Description = "A model name or alias" };
+        var force = new Option<bool>("--force") { Description = "Unload even if pinned or busy (in-flight requests get an error)" };
+        var command = new Command("unload", "Stop a model's backend after its in-flight requests finish") { name, force };
+        return command.WithAction(async (parse, client, json, ct) =>
+        {
+            var response = await client.UnloadModelAsync(new UnloadModelRequest { Name = parse.GetValue(name)!, Force = parse.GetValue(force) }, cancellationToken: ct);
+            Printer.Write(json, response, () =>
+                $"unloaded {response.Model} ({response.Unit}) in {Printer.Duration(response.ElapsedMs)}, {response.DrainedRequests} request(s) drained\n");
+            return CtlErrors.Ok;
+        });
+    }
+}

@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using Grpc.Core;
+using UnifiedLlm.Admin.V1;
+using UnifiedLlm.Ctl.Output;
+
+namespace UnifiedLlm.Ctl.Commands;
+
+/// <summary>
+/// Follows a LoadModel/SwitchModel progress stream. On a terminal one status line shows the phase and a running elapsed
+/// time; otherwise each phase is one line; with --json each message is one JSON line. Cancelling (Ctrl-C) ends the call,
+/// which cancels the load in the daemon.
+/// </summary>
+internal static class LoadProgressDisplay
+{
+    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(200);
+
+    /// <param name="untilReady">Follow to READY; otherwise stop once the backend's unit has started and it is loading weights.</param>
+    public static async Task<int> FollowAsync(IAsyncStreamReader<LoadProgress> stream, bool json, bool untilReady, CancellationToken cancellationToken)
+    {
+        var live = !json && !Console.IsOutputRedirected;
+        LoadProgress? last = null;
+        var sinceLast = Stopwatch.StartNew();
+        var detached = false;
+        var next = stream.MoveNext(cancellationToken);
+        try
+        {
+            while (true)
+            {
+                while (live && last is not null && await Task.WhenAny(next, Task.Delay(Tick, cancellationToken)) != next)
+                {
+                    Draw(last, sinceLast.Elapsed);
+                }
+
+                if (!await next)
+                {
+                    break;
+                }
+
+                last = stream.Current;
+                sinceLast.Restart();
+                if (json)
+                {
+                    await Console.Out.WriteLineAsync(Google.Protobuf.JsonFormatter.Default.Format(last));
+                }
+                else if (live)
+                {
+                    Draw(last, TimeSpan.Zero);
+                }
+                else
+                {
+                    await Console.Out.WriteLineAsync(Line(last, TimeSpan.Zero));
+                }
+
+                await Console.Out.FlushAsync(cancellationToken);
+                if (last.Phase is LoadPhase.Ready or LoadPhase.Failed)
+                {
+                    break;
+                }
+
+                if (!untilReady && last.Phase == LoadPhase.LoadingWeights)
+                {
+                    detached = true;
+                    break;
+                }
+
+                next = stream.MoveNext(cancellationToken);
+            }
+        }
+        finally
+        {
+            EndLine(live && last is not null);
+        }
+
+        if (detached)
+        {
+            await Console.Error.WriteLineAsync(
+                $"ullmctl: {last!.Model} is loading in the background; 'ullmctl load --wait' follows it to ready, 'ullmctl events' shows when it is");
+            return CtlErrors.Ok;
+        }
+
+        return last?.Phase switch
+        {
+            LoadPhase.Ready => CtlErrors.Ok,
+            LoadPhase.Failed => Fail($"{last.Model} failed to load after {Printer.Duration(last.ElapsedMs)}: {last.Message}"),
+            _ => Fail($"the daemon ended the progress stream before the load finished{(last is null ? "" : $" (last phase: {PhaseName(last.Phase)})")}"),
+        };
+    }
+
+    public static string PhaseName(LoadPhase phase) => phase switch
+    {
+        LoadPhase.Queued => "queued",
+        LoadPhase.Planning => "planning",
+        LoadPhase.Evicting => "evicting",
+        LoadPhase.StartingUnit => "starting unit",
+        LoadPhase.LoadingWeights => "loading weights",
+        LoadPhase.Ready => "ready",
+        LoadPhase.Failed => "failed",
+        _ => "unknown",
+    };
+
+    private static string Line(LoadProgress p, TimeSpan sinceMessage)
+    {
+        var elapsed = Printer.Duration(p.ElapsedMs + (ulong)sinceMessage.TotalMilliseconds);
+        var unit = p.Instance is { Unit.Length: > 0 } i ? $" [{i.Unit}]" : "";
+        var message = p.Message.Length > 0 ? $": {p.Message}" : "";
+        return $"{elapsed,8}  {p.Model} {PhaseName(p.Phase)}{unit}{message}";
+    }
+
+    private static void Draw(LoadProgress p, TimeSpan sinceMessage)
+    {
+        var line = Line(p, sinceMessage);
+        var width = Table.TerminalWidth() - 1;
+        Console.Out.Write("\r\u001b[2K" + (line.Length > width ? line[..width] : line));
+        Console.Out.Flush();
+    }
+
+    private static void EndLine(bool drawn)
+    {
+        if (drawn)
+        {
+            Console.Out.WriteLine();
+        }
+    }
+
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine($"ullmctl: {message}");
+        return CtlErrors.Failed;
+    }
+}

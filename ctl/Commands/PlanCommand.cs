@@ -1,0 +1,59 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using UnifiedLlm.Admin.V1;
+using UnifiedLlm.Ctl.Output;
+
+namespace UnifiedLlm.Ctl.Commands;
+
+internal static class PlanCommand
+{
+    public static Command Create()
+    {
+        var name = new Argument<string>("NAME") { Description = "A model name or alias" };
+        var ctx = LoadOptions.Context();
+        var gpu = LoadOptions.Gpu();
+        var layers = LoadOptions.Layers();
+        var command = new Command("plan", "Dry-run placement of a load, with every memory term (changes nothing)") { name, ctx, layers, gpu };
+        return command.WithAction(async (parse, client, json, ct) =>
+        {
+            var request = new PlanLoadRequest { Name = parse.GetValue(name)!, Context = parse.GetValue(ctx), GpuLayers = parse.GetValue(layers) ?? "" };
+            if (parse.GetValue(gpu) is { } index)
+            {
+                request.Gpu = index;
+            }
+
+            var plan = await client.PlanLoadAsync(request, cancellationToken: ct);
+            Printer.Write(json, plan, () => Render(request.Name, plan));
+            return plan.Fits ? CtlErrors.Ok : CtlErrors.Failed;
+        });
+    }
+
+    public static string Render(string model, PlanLoadResponse plan, int? width = null)
+    {
+        if (!plan.Fits)
+        {
+            return $"{model} does not fit: {plan.Refusal}\n";
+        }
+
+        var where = plan.Gpus.Count == 0 ? "CPU only" : string.Join(" + ", plan.Gpus.Select(g => $"GPU{g}"));
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"{model}: {where}, {plan.GpuLayers}/{plan.TotalLayers + 1} layers on GPU (incl. output), n_ctx {plan.Context}\n");
+        if (plan.TensorSplit.Count > 0)
+        {
+            text.Append("tensor split ").Append(string.Join(", ", plan.TensorSplit.Select(f => f.ToString("0.###", CultureInfo.InvariantCulture)))).Append('\n');
+        }
+
+        text.Append(CultureInfo.InvariantCulture, $"GPU {Printer.Bytes(plan.GpuBytes)}, host {Printer.Bytes(plan.HostBytes)}\n\n");
+        var terms = new Table("WHERE", "TERM", "BYTES", "SIZE", "HOW");
+        foreach (var t in plan.Terms)
+        {
+            terms.Add(t.Where, t.Name, t.Bytes, Printer.Bytes(t.Bytes), t.Formula);
+        }
+
+        text.Append(terms.Render(width));
+        text.Append('\n').Append(plan.Evictions.Count == 0 ? "evicts nothing\n" : "evicts " + string.Join(", ", plan.Evictions.Select(e => $"{e.Model} (frees {Printer.Bytes(e.FreesBytes)})")) + "\n");
+        text.Append("backend args: ").Append(string.Join(' ', plan.BackendArgs)).Append('\n');
+        return text.ToString();
+    }
+}

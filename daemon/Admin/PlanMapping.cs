@@ -1,0 +1,83 @@
+using System.Globalization;
+using UnifiedLlm.Admin.V1;
+using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Scheduling.Planning;
+using ModelProfile = UnifiedLlm.Daemon.Models.ModelProfile;
+
+namespace UnifiedLlm.Daemon.Admin;
+
+/// <summary>Planner decisions to <see cref="PlanLoadResponse"/>: every memory term with how it was computed.</summary>
+internal static class PlanMapping
+{
+    public static PlanLoadResponse ToProto(PlacementDecision decision, ModelProfile profile)
+    {
+        if (decision is PlanRefusal refusal)
+        {
+            return new PlanLoadResponse { Fits = false, Refusal = refusal.Reason, TotalLayers = (uint)profile.LayerCount };
+        }
+
+        var plan = (LoadPlan)decision;
+        var estimate = plan.Estimate;
+        var response = new PlanLoadResponse
+        {
+            Fits = true,
+            GpuLayers = (uint)plan.GpuLayers,
+            TotalLayers = (uint)profile.LayerCount,
+            Context = (uint)Math.Min(plan.ContextLength, uint.MaxValue),
+            GpuBytes = estimate.GpuTotalBytes,
+            HostBytes = estimate.HostTotalBytes,
+        };
+        response.Gpus.AddRange(plan.GpuIndices.Select(i => (uint)i));
+        response.TensorSplit.AddRange(plan.TensorSplit ?? []);
+        var kvPerToken = KvFormula(profile, estimate);
+        for (var i = 0; i < estimate.Gpus.Count; i++)
+        {
+            var share = estimate.Gpus[i];
+            var where = $"gpu{plan.GpuIndices[i]}";
+            var layers = share.Layers == 0 ? "no blocks" : $"blocks {share.FirstLayer}-{share.FirstLayer + share.Layers - 1}";
+            response.Terms.Add(Term("weights", where, share.WeightBytes, $"tensor bytes of {layers}{(share.HasOutput ? " + output head" : "")}"));
+            response.Terms.Add(Term("kv cache", where, share.KvBytes, $"{share.Layers} layers × {kvPerToken}"));
+            response.Terms.Add(Term(
+                "compute buffer", where, share.ComputeBytes, $"llama.cpp compute graph, {(estimate.FullyOffloaded ? "full" : "partial")} offload, n_ctx {plan.ContextLength}"));
+            response.Terms.Add(Term("cuda overhead", where, share.OverheadBytes, "CUDA context, cuBLAS workspace and allocator slack (fixed)"));
+        }
+
+        var hostLayers = profile.LayerCount - Math.Min(plan.GpuLayers, profile.LayerCount);
+        response.Terms.Add(Term(
+            "weights", "host", estimate.HostWeightBytes, $"token embeddings{(hostLayers > 0 ? $" + blocks 0-{hostLayers - 1}" : "")}{(estimate.FullyOffloaded ? "" : " + output head")}"));
+        response.Terms.Add(Term("kv cache", "host", estimate.HostKvBytes, $"{hostLayers} layers × {kvPerToken}"));
+        var hostCompute = plan.GpuLayers == 0 ? $"llama.cpp compute graph on the CPU, n_ctx {plan.ContextLength}"
+            : estimate.FullyOffloaded ? "graph inputs and outputs kept on the host"
+            : $"llama.cpp compute graph for the layers left on the CPU, partial offload, n_ctx {plan.ContextLength}";
+        response.Terms.Add(Term("compute buffer", "host", estimate.HostComputeBytes, hostCompute));
+
+        foreach (var eviction in plan.Evictions)
+        {
+            response.Evictions.Add(new Eviction
+            {
+                Model = eviction.Name,
+                FreesBytes = eviction.GpuBytes.Values.Aggregate(0UL, (sum, b) => sum + b) + eviction.HostBytes,
+                Reason = $"priority {eviction.Priority}, last used {eviction.LastUsed:u}",
+            });
+        }
+
+        response.BackendArgs.Add($"--n-gpu-layers {plan.GpuLayers}");
+        response.BackendArgs.Add(string.Create(CultureInfo.InvariantCulture, $"--ctx-size {plan.ContextLength}"));
+        if (plan.TensorSplit is { } split)
+        {
+            response.BackendArgs.Add("--tensor-split " + string.Join(',', split.Select(f => f.ToString("0.###", CultureInfo.InvariantCulture))));
+        }
+
+        return response;
+    }
+
+    private static string KvFormula(ModelProfile profile, LlamaCppMemoryEstimate estimate)
+    {
+        var window = profile.SlidingWindow is { } w ? $", sliding-window layers capped at {w} + batch cells" : "";
+        return $"n_ctx {estimate.ContextLength} × n_head_kv {profile.MaxKvHeadCount} × (k {profile.KeyLength} + v {profile.ValueLength}) "
+            + $"× {estimate.CacheType.ToString().ToLowerInvariant()}{window}";
+    }
+
+    private static MemoryTerm Term(string name, string where, ulong bytes, string formula) =>
+        new() { Name = name, Where = where, Bytes = bytes, Formula = formula };
+}

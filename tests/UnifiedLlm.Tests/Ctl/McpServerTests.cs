@@ -1,0 +1,100 @@
+using System.Text.Json;
+using ModelContextProtocol.Client;
+using ModelContextProtocol.Protocol;
+using UnifiedLlm.Tests.Gpu;
+using UnifiedLlm.Tests.Support;
+
+namespace UnifiedLlm.Tests.Ctl;
+
+/// <summary>`ullmctl mcp` driven over stdio by the ModelContextProtocol package's own client, against a real ullmd with the fake two-GPU NVML.</summary>
+[Collection(FakeNvmlTests.Name)]
+public sealed class McpServerTests(FakeNvmlBuild nvml)
+{
+    private static readonly string[] ExpectedTools =
+    [
+        "chat", "get_audit_logs", "get_model_info", "get_provider_health", "get_system_status", "get_vram_status", "list_models", "load_model",
+        "plan_load", "scan_models", "switch_model", "unload_model",
+    ];
+
+    [Fact]
+    public async Task A_real_mcp_client_lists_the_tools_and_calls_them_against_ullmd()
+    {
+        await using var host = await CtlHost.StartAsync(nvml);
+        var ct = TestContext.Current.CancellationToken;
+        await using var client = await McpClient.CreateAsync(
+            new StdioClientTransport(new StdioClientTransportOptions
+            {
+                Name = "ullmctl",
+                Command = "dotnet",
+                Arguments = [RepoPaths.Ullmctl, "--socket", host.Daemon.Paths.AdminSocket, "mcp", "--openai-socket", host.Daemon.Paths.OpenAiSocket],
+            }),
+            cancellationToken: ct);
+
+        var tools = await client.ListToolsAsync(cancellationToken: ct);
+        Assert.Equal(ExpectedTools, tools.Select(t => t.Name).Order(StringComparer.Ordinal));
+        Assert.Equal("ullmctl", client.ServerInfo?.Name);
+
+        var vram = Text(await client.CallToolAsync("get_vram_status", cancellationToken: ct));
+        Assert.Contains("0    NVIDIA H100 80GB HBM3  10.5 GiB  69.5 GiB", vram);
+        Assert.Contains("1    NVIDIA A10", vram);
+
+        var plan = Text(await client.CallToolAsync("plan_load", new Dictionary<string, object?> { ["name"] = "tiny", ["gpu"] = 1 }, cancellationToken: ct));
+        Assert.StartsWith("tiny: GPU1, 3/3 layers on GPU (incl. output), n_ctx 256", plan);
+
+        var models = Text(await client.CallToolAsync("list_models", cancellationToken: ct));
+        Assert.Equal("tiny (llamacpp; llama F32, 2 layers, ctx 256): unloaded", models);
+
+        var info = Text(await client.CallToolAsync("get_model_info", new Dictionary<string, object?> { ["name"] = "small", ["full"] = true }, cancellationToken: ct));
+        using (var doc = JsonDocument.Parse(info))
+        {
+            Assert.Equal("tiny", doc.RootElement.GetProperty("name").GetString());
+            Assert.Equal(2, doc.RootElement.GetProperty("profile").GetProperty("layerCount").GetInt32());
+        }
+
+        var status = Text(await client.CallToolAsync("get_system_status", cancellationToken: ct));
+        Assert.Contains("GPUs: 0 NVIDIA H100 80GB HBM3 69.5 GiB free of 80.0 GiB; 1 NVIDIA A10 22.5 GiB free of 22.5 GiB", status);
+
+        var scan = Text(await client.CallToolAsync("scan_models", cancellationToken: ct));
+        Assert.StartsWith("2 model file(s): 0 added, 0 updated, 2 unchanged, 0 removed, 1 error(s)", scan);
+
+        Assert.Equal("no providers configured", Text(await client.CallToolAsync("get_provider_health", cancellationToken: ct)));
+        Assert.Equal("no audit records match", Text(await client.CallToolAsync("get_audit_logs", cancellationToken: ct)));
+
+        var load = await client.CallToolAsync("load_model", new Dictionary<string, object?> { ["name"] = "tiny" }, cancellationToken: ct);
+        Assert.True(load.IsError);
+        Assert.Contains("not available in this ullmd: the model scheduler", Text(load));
+
+        var unknown = await client.CallToolAsync("get_model_info", new Dictionary<string, object?> { ["name"] = "tinyy" }, cancellationToken: ct);
+        Assert.True(unknown.IsError);
+        Assert.Contains("NotFound: name: no model named 'tinyy' (did you mean 'tiny'?)", Text(unknown));
+
+        var chat = await client.CallToolAsync("chat", new Dictionary<string, object?> { ["model"] = "tiny", ["prompt"] = "hello" }, cancellationToken: ct);
+        Assert.True(chat.IsError);
+        Assert.Contains("ullmd answered 404", Text(chat));
+    }
+
+    [Fact]
+    public async Task Without_ullmd_the_tools_say_the_daemon_is_unreachable()
+    {
+        using var dir = new TempDirectory("ullm-mcp");
+        var ct = TestContext.Current.CancellationToken;
+        await using var client = await McpClient.CreateAsync(
+            new StdioClientTransport(new StdioClientTransportOptions
+            {
+                Name = "ullmctl",
+                Command = "dotnet",
+                Arguments = [RepoPaths.Ullmctl, "--socket", dir.File("absent.sock"), "mcp", "--openai-socket", dir.File("absent-openai.sock")],
+            }),
+            cancellationToken: ct);
+
+        var status = await client.CallToolAsync("get_system_status", cancellationToken: ct);
+        var chat = await client.CallToolAsync("chat", new Dictionary<string, object?> { ["model"] = "tiny", ["prompt"] = "hello" }, cancellationToken: ct);
+
+        Assert.True(status.IsError);
+        Assert.Contains("ullmd is not reachable on its admin socket", Text(status));
+        Assert.True(chat.IsError);
+        Assert.Contains($"cannot reach ullmd's OpenAI API on {dir.File("absent-openai.sock")}", Text(chat));
+    }
+
+    private static string Text(CallToolResult result) => string.Concat(result.Content.OfType<TextContentBlock>().Select(c => c.Text));
+}
