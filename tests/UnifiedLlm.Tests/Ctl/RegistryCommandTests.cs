@@ -9,6 +9,8 @@ public sealed class RegistryCommandTests
     public async Task Scan_reports_counts_and_every_unreadable_file()
     {
         await using var host = await CtlHost.StartAsync(nvml: null);
+        // A first scan waits out the startup scan, so the copy below is the only new file whenever the startup scan ran.
+        Assert.Equal(0, (await host.CtlAsync("scan")).ExitCode);
         File.Copy(host.TinyModelPath, Path.Combine(host.ModelsDirectory, "copy.gguf"));
 
         var result = await host.CtlAsync("scan");
