@@ -102,6 +102,8 @@ internal static class DaemonHost
         services.AddHostedService<ReadinessNotifier>();
         services.AddHostedService(sp => sp.GetRequiredService<SystemdStatus>());
         services.AddHostedService<ReloadOnHangup>();
+        services.AddSingleton<IModelEndpoints, SchedulerNotInBuild>();
+        services.AddGateway();
         services.AddGrpc(o =>
         {
             o.Interceptors.Add<AdminAuthorizationInterceptor>();
@@ -109,6 +111,7 @@ internal static class DaemonHost
         });
 
         var app = builder.Build();
+        app.UseRequestIds();
         app.Use((context, next) =>
         {
             var isAdminPath = context.Request.Path.StartsWithSegments("/ullm.admin.v1.Admin", StringComparison.Ordinal);
@@ -122,6 +125,7 @@ internal static class DaemonHost
         });
         app.MapGrpcService<AdminService>();
         app.MapHealth();
+        app.MapGateway();
         return app;
     }
 }
