@@ -52,10 +52,10 @@ internal sealed class GatewayHost : IAsyncDisposable
 
     public UpstreamHealth Health => app.Services.GetRequiredService<UpstreamHealth>();
 
-    public static async Task<GatewayHost> StartAsync(string toml, IModelEndpoints endpoints)
+    public static async Task<GatewayHost> StartAsync(string toml, StaticModelEndpoints endpoints)
     {
         var dir = new TempDirectory("ullm-gw");
-        var config = ConfigLoader.Parse($"[server]\ndata_dir = \"{dir.Path}\"\ntcp_listen = \"\"\n" + toml, dir.File("ullm.toml"));
+        var config = ConfigLoader.Parse($"[server]\ndata_dir = \"{dir.Path}\"\ntcp_listen = \"\"\n" + endpoints.ConfigTables + toml, dir.File("ullm.toml"));
         var database = await Database.OpenAsync(dir.File("ullm.db"), CancellationToken.None);
         var socket = dir.File("openai.sock");
         var builder = WebApplication.CreateSlimBuilder();
@@ -82,7 +82,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         services.AddSingleton(sp => new ConfigHolder(config, sp.GetRequiredService<EventHub>(), TimeProvider.System));
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<AuditStore>();
-        services.AddSingleton(endpoints);
+        services.AddSingleton<IModelEndpoints>(endpoints);
         services.AddGateway();
         var app = builder.Build();
         app.UseRequestIds();

@@ -14,6 +14,9 @@ internal sealed class StaticModelEndpoints : IModelEndpoints
 
     public int HeldLeases => Volatile.Read(ref held);
 
+    /// <summary>The [models.NAME] tables a config needs for these models to be configured local models.</summary>
+    public string ConfigTables => string.Concat(models.Keys.Order(StringComparer.Ordinal).Select(m => $"[models.{m}]\nbackend = \"llamacpp\"\nsource = \"/models/{m}.gguf\"\n"));
+
     public void Serve(string model, Uri baseAddress, string upstreamModel) =>
         models[model] = () =>
         {
