@@ -42,6 +42,12 @@ internal static class AnthropicInboundTranslator
             }
         }
 
+        if (request["stream"] is JsonValue stream && stream.TryGetValue(out bool streaming) && streaming)
+        {
+            // message_delta carries the output tokens, so the usage chunk is always needed.
+            result["stream_options"] = new JsonObject { ["include_usage"] = true };
+        }
+
         if (request["tools"] is JsonArray tools)
         {
             result["tools"] = new JsonArray([.. tools.Select(t => (JsonNode)new JsonObject

@@ -24,7 +24,7 @@ internal sealed class FakeUpstream : IAsyncDisposable
 
     public Func<HttpContext, JsonObject, Task> Handler { get; set; } = (c, _) => WriteJsonAsync(c, Completion("hello"));
 
-    public ConcurrentQueue<(string Path, IHeaderDictionary Headers, JsonObject Body)> Requests { get; } = new();
+    public ConcurrentQueue<(string Path, IReadOnlyDictionary<string, string> Headers, JsonObject Body)> Requests { get; } = new();
 
     /// <summary>Completes when a request's connection was aborted by the client (the gateway).</summary>
     public TaskCompletionSource Aborted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -43,7 +43,7 @@ internal sealed class FakeUpstream : IAsyncDisposable
         app.Run(async context =>
         {
             var body = await JsonNode.ParseAsync(context.Request.Body) as JsonObject ?? [];
-            upstream.Requests.Enqueue((context.Request.Path, context.Request.Headers, body));
+            upstream.Requests.Enqueue((context.Request.Path, context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase), body));
             context.RequestAborted.Register(() => upstream.Aborted.TrySetResult());
             try
             {

@@ -60,6 +60,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         var socket = dir.File("openai.sock");
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        if (Environment.GetEnvironmentVariable("ULLM_TEST_LOG") == "1") { builder.Logging.AddConsole(); }
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = config.Server.MaxRequestBodyBytes;
