@@ -52,7 +52,7 @@ internal sealed class GatewayHost : IAsyncDisposable
 
     public UpstreamHealth Health => app.Services.GetRequiredService<UpstreamHealth>();
 
-    public static async Task<GatewayHost> StartAsync(string toml, StaticModelEndpoints endpoints)
+    public static async Task<GatewayHost> StartAsync(string toml, StaticModelEndpoints endpoints, TimeProvider? time = null)
     {
         var dir = new TempDirectory("ullm-gw");
         var config = ConfigLoader.Parse($"[server]\ndata_dir = \"{dir.Path}\"\ntcp_listen = \"\"\n" + endpoints.ConfigTables + toml, dir.File("ullm.toml"));
@@ -76,7 +76,7 @@ internal sealed class GatewayHost : IAsyncDisposable
             });
         });
         var services = builder.Services;
-        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(time ?? TimeProvider.System);
         services.AddSingleton(new DaemonInfo(DateTimeOffset.UtcNow));
         services.AddSingleton(database);
         services.AddSingleton<EventHub>();
