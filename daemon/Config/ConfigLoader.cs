@@ -169,6 +169,15 @@ internal static partial class ConfigLoader
             }
         }
 
+        var timeouts = new UpstreamTimeouts(
+            TimeSpan.FromSeconds(routerSection?.Number("connect_timeout_seconds", 10, 0.1, 3600) ?? 10),
+            TimeSpan.FromSeconds(routerSection?.Number("first_token_timeout_seconds", 300, 0.1, 86400) ?? 300),
+            TimeSpan.FromSeconds(routerSection?.Number("idle_timeout_seconds", 120, 0.1, 86400) ?? 120));
+        var breaker = new BreakerConfig(
+            routerSection?.Number("breaker_failure_ratio", 0.5, 0.01, 1) ?? 0.5,
+            (int)(routerSection?.Integer("breaker_minimum_requests", 5, 2, 100_000) ?? 5),
+            TimeSpan.FromSeconds(routerSection?.Number("breaker_window_seconds", 30, 0.5, 86400) ?? 30),
+            TimeSpan.FromSeconds(routerSection?.Number("breaker_break_seconds", 30, 0.5, 86400) ?? 30));
         routerSection?.RejectUnknownKeys();
 
         var routes = new Dictionary<string, RouteConfig>(StringComparer.Ordinal);
@@ -199,7 +208,7 @@ internal static partial class ConfigLoader
 
         ValidateReferences(top, models, providers, fallback, routes, security, server);
 
-        return new UllmConfig(file, server, gpu, backends, scan, models, providers, new RouterConfig(fallback), routes, security, audit);
+        return new UllmConfig(file, server, gpu, backends, scan, models, providers, new RouterConfig(fallback, timeouts, breaker), routes, security, audit);
     }
 
     private static ServerConfig BindServer(TomlSection? s)
@@ -472,7 +481,8 @@ internal static partial class ConfigLoader
     {
         var config = new AuditConfig(
             (int)(s?.Integer("retention_days", 30, 1, 36500) ?? 30),
-            s?.Bool("log_request_bodies", false) ?? false);
+            s?.Bool("log_request_bodies", false) ?? false,
+            (int)(s?.Integer("queue_capacity", 10_000, 1, 1_000_000) ?? 10_000));
         s?.RejectUnknownKeys();
         return config;
     }

@@ -124,7 +124,13 @@ internal enum ApiKeySourceKind
     Inline,
 }
 
-internal sealed record RouterConfig(IReadOnlyDictionary<string, IReadOnlyList<string>> Fallback);
+internal sealed record RouterConfig(IReadOnlyDictionary<string, IReadOnlyList<string>> Fallback, UpstreamTimeouts Timeouts, BreakerConfig Breaker);
+
+/// <summary>Per attempt: connecting to an upstream, waiting for its first token, and waiting between two stream chunks.</summary>
+internal sealed record UpstreamTimeouts(TimeSpan Connect, TimeSpan FirstToken, TimeSpan Idle);
+
+/// <summary>Circuit breaker per upstream: opens when this share of at least this many attempts within the window failed.</summary>
+internal sealed record BreakerConfig(double FailureRatio, int MinimumRequests, TimeSpan Window, TimeSpan BreakDuration);
 
 internal enum RouteStrategy
 {
@@ -143,4 +149,4 @@ internal sealed record SecurityConfig(
     int DefaultRequestsPerMinute,
     long DefaultTokensPerMinute);
 
-internal sealed record AuditConfig(int RetentionDays, bool LogRequestBodies);
+internal sealed record AuditConfig(int RetentionDays, bool LogRequestBodies, int QueueCapacity);

@@ -121,6 +121,8 @@ internal static class DaemonHost
         services.AddHostedService<StartupScan>();
         services.AddSingleton(new LlamaCppMemoryEstimator(new LlamaCppSizingSettings()));
         services.AddSingleton<LoadPlanPreview>();
+        services.AddSingleton<IModelEndpoints, SchedulerNotInBuild>();
+        services.AddGateway();
         services.AddGrpc(o =>
         {
             o.Interceptors.Add<AdminAuthorizationInterceptor>();
@@ -128,6 +130,7 @@ internal static class DaemonHost
         });
 
         var app = builder.Build();
+        app.UseRequestIds();
         app.Use((context, next) =>
         {
             var isAdminPath = context.Request.Path.StartsWithSegments("/ullm.admin.v1.Admin", StringComparison.Ordinal);
@@ -141,6 +144,7 @@ internal static class DaemonHost
         });
         app.MapGrpcService<AdminService>();
         app.MapHealth();
+        app.MapGateway();
         return app;
     }
 }

@@ -1,0 +1,75 @@
+using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Storage;
+
+namespace UnifiedLlm.Daemon.Gateway;
+
+/// <summary>What happened to one request, collected as it is served and then written to the audit log and metrics.</summary>
+internal sealed class Exchange(string requestId, ClientIdentity client, long startedAt, DateTimeOffset time)
+{
+    public string RequestId { get; } = requestId;
+
+    public ClientIdentity Client { get; set; } = client;
+
+    /// <summary>The model asked for; empty until the body has been read.</summary>
+    public string Model { get; set; } = "";
+
+    public long StartedAt { get; } = startedAt;
+
+    public DateTimeOffset Time { get; } = time;
+
+    public RouteTarget? Target { get; set; }
+
+    public List<string> Path { get; } = [];
+
+    public int Status { get; set; } = 200;
+
+    public string Outcome { get; set; } = "ok";
+
+    public string? Error { get; set; }
+
+    public long? PromptTokens { get; set; }
+
+    public long? CompletionTokens { get; set; }
+
+    public long EstimatedPromptTokens { get; set; }
+
+    public long CompletionChars { get; set; }
+
+    public TimeSpan? TimeToFirstToken { get; set; }
+
+    public bool TokensEstimated => PromptTokens is null || CompletionTokens is null;
+
+    public long Prompt => PromptTokens ?? EstimatedPromptTokens;
+
+    /// <summary>About four characters per token when the upstream did not say.</summary>
+    public long Completion => CompletionTokens ?? ((CompletionChars + 3) / 4);
+
+    public double Cost => Target?.Provider is { } p
+        ? ((Prompt * p.CostPerMillionInputTokens) + (Completion * p.CostPerMillionOutputTokens)) / 1_000_000
+        : 0;
+
+    public void Failed(GatewayException error, string outcome)
+    {
+        Status = error.StatusCode;
+        Outcome = outcome;
+        Error = error.Message;
+    }
+
+    public AuditRow ToRow(TimeSpan latency) => new(
+        RequestId,
+        Time,
+        Client.Key?.Id,
+        Client.Address,
+        Model,
+        Target?.Name,
+        Path,
+        Status,
+        Outcome,
+        Prompt,
+        Completion,
+        TokensEstimated,
+        TimeToFirstToken is { } t ? (long)t.TotalMilliseconds : null,
+        (long)latency.TotalMilliseconds,
+        Cost,
+        Error);
+}

@@ -1,0 +1,42 @@
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Hosting;
+using UnifiedLlm.Daemon.Providers;
+using UnifiedLlm.Daemon.Routing;
+
+namespace UnifiedLlm.Daemon.Gateway;
+
+/// <summary>Registers the gateway's services and maps its endpoints on the OpenAI listeners.</summary>
+internal static class GatewayEndpoints
+{
+    public static IServiceCollection AddGateway(this IServiceCollection services)
+    {
+        services.AddSingleton<UpstreamHealth>();
+        services.AddSingleton<ModelRouter>();
+        services.AddSingleton<UpstreamHttp>();
+        services.AddSingleton<OpenAiCompatibleClient>();
+        services.AddSingleton<AnthropicClient>();
+        services.AddSingleton<GatewayMetrics>();
+        services.AddSingleton<AuditQueue>();
+        services.AddSingleton<RateLimits>();
+        services.AddSingleton<ClientAuthenticator>();
+        services.AddSingleton<ProxyPipeline>();
+        services.AddSingleton<GatewayRequestHandler>();
+        services.AddHostedService<AuditWriter>();
+        return services;
+    }
+
+    public static void MapGateway(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapPost("/v1/chat/completions", (HttpContext c, GatewayRequestHandler h) => h.HandleAsync(c, EndpointKind.ChatCompletions, OpenAiClientProtocol.Instance));
+        endpoints.MapPost("/v1/completions", (HttpContext c, GatewayRequestHandler h) => h.HandleAsync(c, EndpointKind.Completions, OpenAiClientProtocol.Instance));
+        endpoints.MapPost("/v1/embeddings", (HttpContext c, GatewayRequestHandler h) => h.HandleAsync(c, EndpointKind.Embeddings, OpenAiClientProtocol.Instance));
+        endpoints.MapPost("/v1/messages", (HttpContext c, GatewayRequestHandler h) =>
+            h.HandleAsync(c, EndpointKind.ChatCompletions, new AnthropicClientProtocol(), AnthropicInboundTranslator.ToOpenAi));
+        endpoints.MapGet("/v1/models", (HttpContext c, ClientAuthenticator auth, ConfigHolder config, DaemonInfo daemon) => ModelList.WriteAsync(c, auth, config.Current, daemon));
+        endpoints.MapGet("/metrics", async (HttpContext c, GatewayMetrics metrics) =>
+        {
+            c.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await metrics.ExportAsync(c.Response.Body, c.RequestAborted);
+        });
+    }
+}

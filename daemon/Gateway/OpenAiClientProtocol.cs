@@ -1,0 +1,44 @@
+using System.Buffers;
+namespace UnifiedLlm.Daemon.Gateway;
+
+/// <summary>OpenAI's wire format: bodies and chunks pass through byte for byte; SSE "data:" events, each flushed, then [DONE].</summary>
+internal sealed class OpenAiClientProtocol : IClientProtocol
+{
+    public static OpenAiClientProtocol Instance { get; } = new();
+
+    private static readonly byte[] DataPrefix = "data: "u8.ToArray();
+    private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
+    private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
+
+    public Task WriteErrorAsync(HttpContext context, GatewayException error) => OpenAiErrors.WriteAsync(context, error, OpenAiErrors.Body(error));
+
+    public async Task WriteResponseAsync(HttpContext context, byte[] openAiBody)
+    {
+        context.Response.ContentType = "application/json";
+        context.Response.ContentLength = openAiBody.Length;
+        await context.Response.Body.WriteAsync(openAiBody, context.RequestAborted);
+    }
+
+    public Task BeginStreamAsync(HttpContext context)
+    {
+        context.Response.ContentType = "text/event-stream";
+        context.Response.Headers.CacheControl = "no-cache";
+        return context.Response.StartAsync(context.RequestAborted);
+    }
+
+    public async Task WriteChunkAsync(HttpContext context, ReadOnlyMemory<byte> openAiChunk)
+    {
+        var writer = context.Response.BodyWriter;
+        writer.Write(DataPrefix);
+        writer.Write(openAiChunk.Span);
+        writer.Write(EventEnd);
+        await writer.FlushAsync(context.RequestAborted);
+    }
+
+    public async Task EndStreamAsync(HttpContext context)
+    {
+        await context.Response.BodyWriter.WriteAsync(Done, context.RequestAborted);
+    }
+
+    public Task FailStreamAsync(HttpContext context, GatewayException error) => WriteChunkAsync(context, OpenAiErrors.Body(error));
+}

@@ -1,0 +1,311 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Polly.CircuitBreaker;
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Providers;
+using UnifiedLlm.Daemon.Routing;
+
+namespace UnifiedLlm.Daemon.Gateway;
+
+/// <summary>
+/// Serves one OpenAI request: tries the plan's targets in order until one produces its first content (falling back on
+/// connect errors, timeouts, 5xx and 429 before anything reached the client), then relays the answer — a stream chunk by
+/// chunk as it arrives, ending it with an error event and no end marker if the upstream fails afterwards.
+/// </summary>
+internal sealed partial class ProxyPipeline(
+    ModelRouter router,
+    UpstreamHealth health,
+    IModelEndpoints local,
+    OpenAiCompatibleClient openAi,
+    AnthropicClient anthropic,
+    ConfigHolder config,
+    GatewayMetrics metrics,
+    TimeProvider time,
+    ILogger<ProxyPipeline> logger)
+{
+    public async Task RunAsync(HttpContext context, Exchange exchange, ProxyRequest request, IClientProtocol protocol)
+    {
+        var aborted = context.RequestAborted;
+        exchange.EstimatedPromptTokens = EstimatePromptTokens(request.Body);
+        var plan = router.Plan(request.Model);
+        CheckAllowed(exchange.Client, plan);
+        UpstreamFailure? last = null;
+        foreach (var target in plan.Targets)
+        {
+            exchange.Path.Add(target.Name);
+            UpstreamAttempt attempt;
+            try
+            {
+                attempt = await health.ExecuteAsync(target, ct => StartAsync(target, request, ct), aborted);
+            }
+            catch (BrokenCircuitException)
+            {
+                last = new UpstreamFailure(503, $"{target.Name}: circuit breaker open after repeated failures", retryable: true);
+                exchange.Path[^1] += " (breaker open)";
+                continue;
+            }
+            catch (UpstreamFailure failure)
+            {
+                health.RecordFailure(target);
+                metrics.FellBack(target.Name);
+                LogAttemptFailed(logger, exchange.RequestId, target.Name, failure.Message);
+                last = failure;
+                exchange.Path[^1] += $" ({failure.StatusCode})";
+                if (!failure.Retryable)
+                {
+                    break;
+                }
+
+                continue;
+            }
+            catch (ModelUnavailableException e)
+            {
+                last = new UpstreamFailure(e.StatusCode, $"{target.Name}: {e.Message}", retryable: true, e.RetryAfter);
+                exchange.Path[^1] += $" ({e.StatusCode})";
+                continue;
+            }
+
+            await using (attempt)
+            {
+                health.RecordSuccess(target, attempt.TimeToFirstToken);
+                exchange.Target = target;
+                exchange.TimeToFirstToken = attempt.TimeToFirstToken;
+                if (attempt.Chunks is null)
+                {
+                    var info = ChunkInfo.Inspect(attempt.Reply.Body!);
+                    Count(exchange, info);
+                    await protocol.WriteResponseAsync(context, attempt.Reply.Body!);
+                }
+                else
+                {
+                    await RelayAsync(context, exchange, request, attempt, protocol);
+                }
+            }
+
+            return;
+        }
+
+        var final = last ?? new UpstreamFailure(503, $"no target can serve '{request.Model}'", retryable: false);
+        var tried = plan.Targets.Count > 1 ? $" (tried {string.Join(", ", exchange.Path)})" : "";
+        throw new GatewayException(final.StatusCode, final.Message + tried, code: final.StatusCode switch
+        {
+            429 => "rate_limit_exceeded",
+            503 => "model_unavailable",
+            504 => "upstream_timeout",
+            502 => "upstream_error",
+            _ => null,
+        }, retryAfter: final.RetryAfter ?? (final.StatusCode is 429 or 503 ? TimeSpan.FromSeconds(1) : null));
+    }
+
+    private async ValueTask<UpstreamAttempt> StartAsync(RouteTarget target, ProxyRequest request, CancellationToken cancellationToken)
+    {
+        var timeouts = config.Current.Router.Timeouts;
+        ModelLease? lease = null;
+        UpstreamReply? reply = null;
+        IAsyncEnumerator<UpstreamChunk>? chunks = null;
+        var attemptCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            Uri v1;
+            string upstreamModel;
+            string? key = null;
+            if (target.Provider is { } provider)
+            {
+                v1 = new Uri(provider.BaseUrl.AbsoluteUri.TrimEnd('/') + "/");
+                upstreamModel = target.Model;
+                if (provider.ApiKey.Kind != ApiKeySourceKind.None)
+                {
+                    key = ApiKeyReader.Read(provider.ApiKey)
+                        ?? throw new UpstreamFailure(502, $"{target.Name}: the provider's API key ({provider.ApiKey}) is not available", retryable: true);
+                }
+            }
+            else
+            {
+                // Loading on demand may take minutes; the first-token timeout starts once the backend is ready.
+                lease = await local.AcquireAsync(target.Model, cancellationToken);
+                v1 = new Uri(lease.BaseAddress, "v1/");
+                upstreamModel = lease.UpstreamModel;
+            }
+
+            var client = target.Provider?.Kind == ProviderKind.Anthropic ? (IUpstreamClient)anthropic : openAi;
+            var started = time.GetTimestamp();
+            attemptCancellation.CancelAfter(timeouts.FirstToken);
+            reply = await client.SendAsync(new UpstreamCall(request.Kind, v1, request.ForUpstream(upstreamModel), request.Stream, key), attemptCancellation.Token);
+            var held = new List<(UpstreamChunk, ChunkInfo)>();
+            if (reply.Chunks is null)
+            {
+                var info = ChunkInfo.Inspect(reply.Body!);
+                if (info.Error is not null)
+                {
+                    throw new UpstreamFailure(502, $"{target.Name}: {info.Error}", retryable: true);
+                }
+            }
+            else
+            {
+                chunks = reply.Chunks.GetAsyncEnumerator(attemptCancellation.Token);
+                while (true)
+                {
+                    if (!await chunks.MoveNextAsync())
+                    {
+                        throw new UpstreamFailure(502, $"{target.Name}: the stream ended before any content", retryable: true);
+                    }
+
+                    var chunk = chunks.Current;
+                    if (chunk.Done)
+                    {
+                        throw new UpstreamFailure(502, $"{target.Name}: the stream ended ([DONE]) before any content", retryable: true);
+                    }
+
+                    var info = ChunkInfo.Inspect(chunk.Json);
+                    if (info.Error is not null)
+                    {
+                        throw new UpstreamFailure(502, $"{target.Name}: {info.Error}", retryable: true);
+                    }
+
+                    held.Add((chunk, info));
+                    if (info.HasContent || info.Finished)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            return new UpstreamAttempt(target, lease, reply, attemptCancellation, chunks, held, time.GetElapsedTime(started));
+        }
+        catch (Exception e)
+        {
+            if (chunks is not null)
+            {
+                await chunks.DisposeAsync();
+            }
+
+            reply?.Dispose();
+            attemptCancellation.Dispose();
+            if (lease is not null)
+            {
+                await lease.DisposeAsync();
+            }
+
+            throw e switch
+            {
+                OperationCanceledException when !cancellationToken.IsCancellationRequested =>
+                    new UpstreamFailure(504, $"{target.Name}: no first token within {timeouts.FirstToken.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (router.first_token_timeout_seconds)", retryable: true, inner: e),
+                HttpRequestException or IOException => new UpstreamFailure(502, $"{target.Name}: connection lost: {e.Message}", retryable: true, inner: e),
+                JsonException => SseChunks.Malformed(target.Name, e.Message),
+                _ => e,
+            };
+        }
+    }
+
+    private async Task RelayAsync(HttpContext context, Exchange exchange, ProxyRequest request, UpstreamAttempt attempt, IClientProtocol protocol)
+    {
+        var idle = config.Current.Router.Timeouts.Idle;
+        var name = attempt.Target.Name;
+        await protocol.BeginStreamAsync(context);
+        try
+        {
+            foreach (var (chunk, info) in attempt.Held)
+            {
+                await RelayChunkAsync(context, exchange, request, chunk, info, protocol);
+            }
+
+            var chunks = attempt.Chunks!;
+            while (true)
+            {
+                attempt.Timeouts.CancelAfter(idle);
+                if (!await chunks.MoveNextAsync())
+                {
+                    throw new UpstreamFailure(502, $"{name}: the upstream closed the stream before it ended", retryable: false);
+                }
+
+                var chunk = chunks.Current;
+                if (chunk.Done)
+                {
+                    break;
+                }
+
+                var info = ChunkInfo.Inspect(chunk.Json);
+                if (info.Error is not null)
+                {
+                    throw new UpstreamFailure(502, $"{name}: {info.Error}", retryable: false);
+                }
+
+                await RelayChunkAsync(context, exchange, request, chunk, info, protocol);
+            }
+
+            if (request.IncludeUsage && exchange.TokensEstimated)
+            {
+                await protocol.WriteChunkAsync(context, EstimatedUsageChunk(exchange));
+            }
+
+            await protocol.EndStreamAsync(context);
+        }
+        catch (Exception e) when (!context.RequestAborted.IsCancellationRequested && e is UpstreamFailure or OperationCanceledException or HttpRequestException or IOException or JsonException)
+        {
+            var error = e switch
+            {
+                UpstreamFailure f => new GatewayException(f.StatusCode, f.Message, code: "stream_failed"),
+                OperationCanceledException => new GatewayException(504, $"{name}: no data for {idle.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s mid-stream (router.idle_timeout_seconds)", code: "stream_failed"),
+                JsonException => new GatewayException(502, $"{name}: malformed stream: {e.Message}", code: "stream_failed"),
+                _ => new GatewayException(502, $"{name}: connection lost mid-stream: {e.Message}", code: "stream_failed"),
+            };
+            exchange.Failed(error, "stream_failed");
+            health.RecordFailure(attempt.Target);
+            LogStreamFailed(logger, exchange.RequestId, name, error.Message);
+            await protocol.FailStreamAsync(context, error);
+        }
+    }
+
+    private static async Task RelayChunkAsync(HttpContext context, Exchange exchange, ProxyRequest request, UpstreamChunk chunk, ChunkInfo info, IClientProtocol protocol)
+    {
+        Count(exchange, info);
+        // Usage is always asked of the upstream (to count tokens) but goes to the client only if it asked for it.
+        if (!info.UsageOnly || request.IncludeUsage)
+        {
+            await protocol.WriteChunkAsync(context, chunk.Json);
+        }
+    }
+
+    private static void Count(Exchange exchange, ChunkInfo info)
+    {
+        exchange.CompletionChars += info.ContentChars;
+        if (info.PromptTokens is { } prompt)
+        {
+            exchange.PromptTokens = prompt;
+            exchange.CompletionTokens = info.CompletionTokens;
+        }
+    }
+
+    private static byte[] EstimatedUsageChunk(Exchange exchange) => JsonSerializer.SerializeToUtf8Bytes(new JsonObject
+    {
+        ["object"] = "chat.completion.chunk",
+        ["model"] = exchange.Target?.Model,
+        ["choices"] = new JsonArray(),
+        ["usage"] = new JsonObject
+        {
+            ["prompt_tokens"] = exchange.Prompt,
+            ["completion_tokens"] = exchange.Completion,
+            ["total_tokens"] = exchange.Prompt + exchange.Completion,
+            ["estimated"] = true,
+        },
+    });
+
+    private static long EstimatePromptTokens(JsonObject body) =>
+        ((body["messages"] ?? body["prompt"] ?? body["input"])?.ToJsonString().Length ?? 0) / 4;
+
+    private static void CheckAllowed(ClientIdentity client, RoutePlan plan)
+    {
+        if (client.Key is { Models.Count: > 0 } key && !key.Models.Contains(plan.RequestedModel, StringComparer.Ordinal)
+            && !plan.Targets.Any(t => key.Models.Contains(t.Model, StringComparer.Ordinal) && t.IsLocal))
+        {
+            throw new GatewayException(403, $"the API key '{key.Name}' may not use model '{plan.RequestedModel}' (allowed: {string.Join(", ", key.Models)})", "model", "model_not_allowed");
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{RequestId}: {Target} failed before the first byte, trying the next target: {Reason}")]
+    private static partial void LogAttemptFailed(ILogger logger, string requestId, string target, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{RequestId}: {Target} failed mid-stream, the stream ended with an error event: {Reason}")]
+    private static partial void LogStreamFailed(ILogger logger, string requestId, string target, string reason);
+}

@@ -1,0 +1,47 @@
+using UnifiedLlm.Daemon.Providers;
+using UnifiedLlm.Daemon.Routing;
+
+namespace UnifiedLlm.Daemon.Gateway;
+
+/// <summary>
+/// A target that has answered: the whole body, or a stream whose first content chunk has arrived (held back with the
+/// chunks before it). Disposing it ends the upstream request and releases the local model's lease.
+/// </summary>
+internal sealed class UpstreamAttempt(
+    RouteTarget target,
+    ModelLease? lease,
+    UpstreamReply reply,
+    CancellationTokenSource timeouts,
+    IAsyncEnumerator<UpstreamChunk>? chunks,
+    IReadOnlyList<(UpstreamChunk Chunk, ChunkInfo Info)> held,
+    TimeSpan timeToFirstToken) : IAsyncDisposable
+{
+    public RouteTarget Target { get; } = target;
+
+    public UpstreamReply Reply { get; } = reply;
+
+    /// <summary>Cancelled by the client's disconnect, or by the timeout set with CancelAfter before each read.</summary>
+    public CancellationTokenSource Timeouts { get; } = timeouts;
+
+    public IAsyncEnumerator<UpstreamChunk>? Chunks { get; } = chunks;
+
+    public IReadOnlyList<(UpstreamChunk Chunk, ChunkInfo Info)> Held { get; } = held;
+
+    public TimeSpan TimeToFirstToken { get; } = timeToFirstToken;
+
+    public async ValueTask DisposeAsync()
+    {
+        Timeouts.Cancel();
+        if (Chunks is not null)
+        {
+            await Chunks.DisposeAsync();
+        }
+
+        Reply.Dispose();
+        Timeouts.Dispose();
+        if (lease is not null)
+        {
+            await lease.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,53 @@
+using System.Text.Json;
+using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Routing;
+
+namespace UnifiedLlm.Daemon.Providers;
+
+/// <summary>Serves chat completions from Anthropic's Messages API, translating the request, the response and the stream.</summary>
+internal sealed class AnthropicClient(UpstreamHttp http, TimeProvider time) : IUpstreamClient
+{
+    public const string ApiVersion = "2023-06-01";
+
+    public async Task<UpstreamReply> SendAsync(UpstreamCall call, CancellationToken cancellationToken)
+    {
+        var upstream = call.V1Base.GetLeftPart(UriPartial.Authority);
+        if (call.Kind != EndpointKind.ChatCompletions)
+        {
+            throw new UpstreamFailure(400, $"{upstream}: an Anthropic provider serves only chat completions, not /v1/{call.Kind.Path()}", retryable: true);
+        }
+
+        var uri = new Uri(call.V1Base, "messages");
+        using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = OpenAiCompatibleClient.Json(AnthropicRequestTranslator.Translate(call.Body)) };
+        request.Headers.Add("anthropic-version", ApiVersion);
+        if (call.ApiKey is { Length: > 0 } key)
+        {
+            request.Headers.Add("x-api-key", key);
+        }
+
+        var created = time.GetUtcNow().ToUnixTimeSeconds();
+        var response = await http.SendAsync(request, upstream, cancellationToken);
+        try
+        {
+            var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+            if (call.Stream)
+            {
+                return new UpstreamReply(response, null, AnthropicStreamTranslator.TranslateAsync(stream, upstream, created, cancellationToken));
+            }
+
+            using var document = await JsonDocument.ParseAsync(stream, cancellationToken: cancellationToken);
+            var translated = AnthropicResponseTranslator.Translate(document.RootElement, created);
+            return new UpstreamReply(response, JsonSerializer.SerializeToUtf8Bytes(translated), null);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            response.Dispose();
+            throw new UpstreamFailure(502, $"{upstream}: the Messages API response is not what Anthropic's format says ({e.Message})", retryable: true, inner: e);
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+    }
+}

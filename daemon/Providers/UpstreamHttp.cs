@@ -1,0 +1,109 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Routing;
+
+namespace UnifiedLlm.Daemon.Providers;
+
+/// <summary>The one HTTP client for every upstream, and the rules that turn its failures into <see cref="UpstreamFailure"/>.</summary>
+internal sealed class UpstreamHttp : IDisposable
+{
+    private const int MaxErrorBodyBytes = 64 * 1024;
+
+    public UpstreamHttp(ConfigHolder config)
+    {
+        Client = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectTimeout = config.Current.Router.Timeouts.Connect,
+            AllowAutoRedirect = false,
+            UseCookies = false,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+        })
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+    }
+
+    public HttpClient Client { get; }
+
+    /// <summary>Sends and returns the response once its headers are in; connect errors and error statuses throw.</summary>
+    public async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, string upstream, CancellationToken cancellationToken)
+    {
+        HttpResponseMessage response;
+        try
+        {
+            response = await Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new UpstreamFailure(502, $"{upstream}: cannot connect: {e.Message}", retryable: true, inner: e);
+        }
+        catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new UpstreamFailure(504, $"{upstream}: connect timed out", retryable: true, inner: e);
+        }
+
+        if (response.IsSuccessStatusCode)
+        {
+            return response;
+        }
+
+        using (response)
+        {
+            var status = (int)response.StatusCode;
+            var message = await ErrorMessageAsync(response, cancellationToken);
+            var retryable = status is 408 or 429 or 529 || status >= 500;
+            var retryAfter = RetryAfter(response);
+            throw new UpstreamFailure(
+                status >= 500 ? 502 : status,
+                $"{upstream} answered {status}: {message}",
+                retryable,
+                retryAfter);
+        }
+    }
+
+    public void Dispose() => Client.Dispose();
+
+    private static TimeSpan? RetryAfter(HttpResponseMessage response)
+    {
+        if (response.Headers.RetryAfter is { } header)
+        {
+            return header.Delta ?? (header.Date is { } date ? date - DateTimeOffset.UtcNow : null);
+        }
+
+        return response.Headers.TryGetValues("retry-after", out var values)
+            && double.TryParse(values.FirstOrDefault(), NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds)
+            ? TimeSpan.FromSeconds(seconds)
+            : null;
+    }
+
+    /// <summary>The upstream's own error message when it sent an OpenAI or Anthropic error object, else the start of its body.</summary>
+    private static async Task<string> ErrorMessageAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[MaxErrorBodyBytes];
+        var length = 0;
+        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+        int read;
+        while (length < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken)) > 0)
+        {
+            length += read;
+        }
+
+        try
+        {
+            using var json = JsonDocument.Parse(buffer.AsMemory(0, length));
+            if (json.RootElement.TryGetProperty("error", out var error))
+            {
+                return error.ValueKind == JsonValueKind.Object && error.TryGetProperty("message", out var m) ? m.ToString() : error.ToString();
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        var text = Encoding.UTF8.GetString(buffer, 0, Math.Min(length, 300)).Trim();
+        return text.Length == 0 ? ((HttpStatusCode)(int)response.StatusCode).ToString() : text;
+    }
+}

@@ -1,0 +1,87 @@
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Gateway;
+
+namespace UnifiedLlm.Daemon.Routing;
+
+/// <summary>
+/// Turns a requested model into a <see cref="RoutePlan"/>: a route (ordered by its strategy), a local model or alias, a
+/// provider model (<c>provider/model</c>, or a bare name a provider lists), followed by the configured fallback chain.
+/// </summary>
+internal sealed class ModelRouter(ConfigHolder config, IModelEndpoints local, UpstreamHealth health)
+{
+    private readonly Dictionary<string, int> roundRobin = new(StringComparer.Ordinal);
+
+    public RoutePlan Plan(string model)
+    {
+        var current = config.Current;
+        var targets = new List<RouteTarget>();
+        if (current.Routes.TryGetValue(model, out var route))
+        {
+            targets.AddRange(Order(route, route.Targets.Select(t => Resolve(current, t)).OfType<RouteTarget>().ToList()));
+        }
+        else if (Resolve(current, model) is { } target)
+        {
+            targets.Add(target);
+        }
+        else
+        {
+            throw new GatewayException(404, $"the model '{model}' does not exist{Suggestions.DidYouMean(model, KnownNames(current))}", "model", "model_not_found");
+        }
+
+        var chainKey = targets.Count == 1 && targets[0].IsLocal && !current.Router.Fallback.ContainsKey(model) ? targets[0].Model : model;
+        if (current.Router.Fallback.TryGetValue(chainKey, out var chain))
+        {
+            targets.AddRange(chain.Select(t => Resolve(current, t)).OfType<RouteTarget>());
+        }
+
+        return new RoutePlan(model, targets.DistinctBy(t => t.Name).ToList());
+    }
+
+    /// <summary>Every name a client may ask for, for /v1/models and for "did you mean".</summary>
+    public static IEnumerable<string> KnownNames(UllmConfig current) =>
+        current.Models.Values.SelectMany(m => m.Aliases.Prepend(m.Name))
+            .Concat(current.Providers.Values.SelectMany(p => p.Models.Select(m => $"{p.Name}/{m}")))
+            .Concat(current.Routes.Keys);
+
+    private RouteTarget? Resolve(UllmConfig current, string name)
+    {
+        if (local.TryResolve(name, out var canonical))
+        {
+            return RouteTarget.Local(canonical);
+        }
+
+        var slash = name.IndexOf('/', StringComparison.Ordinal);
+        if (slash > 0 && slash < name.Length - 1 && current.Providers.TryGetValue(name[..slash], out var provider))
+        {
+            return RouteTarget.Cloud(provider, name[(slash + 1)..]);
+        }
+
+        var listing = current.Providers.Values.OrderBy(p => p.Name, StringComparer.Ordinal).FirstOrDefault(p => p.Models.Contains(name));
+        return listing is null ? null : RouteTarget.Cloud(listing, name);
+    }
+
+    private List<RouteTarget> Order(RouteConfig route, List<RouteTarget> targets)
+    {
+        switch (route.Strategy)
+        {
+            case RouteStrategy.LocalFirst:
+                return [.. targets.Where(t => t.IsLocal), .. targets.Where(t => !t.IsLocal)];
+            case RouteStrategy.CloudFirst:
+                return [.. targets.Where(t => !t.IsLocal), .. targets.Where(t => t.IsLocal)];
+            case RouteStrategy.CostOptimized:
+                return [.. targets.OrderBy(t => t.CostPerMillion)];
+            case RouteStrategy.LatencyOptimized:
+                // Targets never measured go first, so that every target gets a measurement.
+                return [.. targets.OrderBy(t => health.TtftEwmaMs(t.Name) ?? -1)];
+            default:
+                int start;
+                lock (roundRobin)
+                {
+                    roundRobin.TryGetValue(route.Name, out start);
+                    roundRobin[route.Name] = (start + 1) % Math.Max(1, targets.Count);
+                }
+
+                return [.. targets.Skip(start % Math.Max(1, targets.Count)), .. targets.Take(start % Math.Max(1, targets.Count))];
+        }
+    }
+}
