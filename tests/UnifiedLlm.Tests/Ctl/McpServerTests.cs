@@ -70,7 +70,7 @@ public sealed class McpServerTests(FakeNvmlBuild nvml)
 
         var chat = await client.CallToolAsync("chat", new Dictionary<string, object?> { ["model"] = "tiny", ["prompt"] = "hello" }, cancellationToken: ct);
         Assert.True(chat.IsError);
-        Assert.Contains("ullmd answered 404", Text(chat));
+        Assert.Contains("ullmd answered 503", Text(chat));
     }
 
     [Fact]
