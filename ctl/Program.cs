@@ -40,4 +40,5 @@ if (parse.Action is ParseErrorAction)
     return CtlErrors.Usage;
 }
 
-return await parse.InvokeAsync();
+// Ctrl-C cancels the running command, which may then need a moment to undo a load in the daemon.
+return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = LoadProgressDisplay.CancelTimeout + TimeSpan.FromSeconds(5) });

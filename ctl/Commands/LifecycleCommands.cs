@@ -24,7 +24,7 @@ internal static class LifecycleCommands
             }
 
             using var call = client.LoadModel(request, cancellationToken: ct);
-            return await LoadProgressDisplay.FollowAsync(call.ResponseStream, json, untilReady: parse.GetValue(wait), ct);
+            return await LoadProgressDisplay.FollowAsync(call.ResponseStream, json, untilReady: parse.GetValue(wait), token => UnloadAsync(client, request.Name, token), ct);
         });
     }
 
@@ -35,8 +35,9 @@ internal static class LifecycleCommands
         var command = new Command("switch", "Unload one model and load another in its place, showing progress (Ctrl-C cancels)") { from, to };
         return command.WithAction(async (parse, client, json, ct) =>
         {
-            using var call = client.SwitchModel(new SwitchModelRequest { From = parse.GetValue(from)!, To = parse.GetValue(to)! }, cancellationToken: ct);
-            return await LoadProgressDisplay.FollowAsync(call.ResponseStream, json, untilReady: true, ct);
+            var request = new SwitchModelRequest { From = parse.GetValue(from)!, To = parse.GetValue(to)! };
+            using var call = client.SwitchModel(request, cancellationToken: ct);
+            return await LoadProgressDisplay.FollowAsync(call.ResponseStream, json, untilReady: true, token => UnloadAsync(client, request.To, token), ct);
         });
     }
 
@@ -52,5 +53,19 @@ internal static class LifecycleCommands
                 $"unloaded {response.Model} ({response.Unit}) in {Printer.Duration(response.ElapsedMs)}, {response.DrainedRequests} request(s) drained\n");
             return CtlErrors.Ok;
         });
+    }
+
+    /// <summary>Ctrl-C during a load: unload what was being loaded, even if busy, and say what happened.</summary>
+    private static async Task<string> UnloadAsync(UnifiedLlm.Admin.V1.Admin.AdminClient client, string model, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var response = await client.UnloadModelAsync(new UnloadModelRequest { Name = model, Force = true }, cancellationToken: cancellationToken);
+            return $"unloaded {response.Model} ({response.Unit})";
+        }
+        catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.NotFound)
+        {
+            return $"{model} was not loaded yet ({e.Status.Detail})";
+        }
     }
 }

@@ -7,15 +7,45 @@ namespace UnifiedLlm.Ctl.Commands;
 
 /// <summary>
 /// Follows a LoadModel/SwitchModel progress stream. On a terminal one status line shows the phase and a running elapsed
-/// time; otherwise each phase is one line; with --json each message is one JSON line. Cancelling (Ctrl-C) ends the call,
-/// which cancels the load in the daemon.
+/// time; otherwise each phase is one line; with --json each message is one JSON line. Ctrl-C ends the stream and unloads
+/// the model being loaded, so that nothing keeps loading behind the user's back.
 /// </summary>
 internal static class LoadProgressDisplay
 {
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>How long a Ctrl-C may take to cancel the load in the daemon before ullmctl gives up waiting.</summary>
+    public static readonly TimeSpan CancelTimeout = TimeSpan.FromSeconds(30);
+
     /// <param name="untilReady">Follow to READY; otherwise stop once the backend's unit has started and it is loading weights.</param>
-    public static async Task<int> FollowAsync(IAsyncStreamReader<LoadProgress> stream, bool json, bool untilReady, CancellationToken cancellationToken)
+    /// <param name="cancelLoad">
+    /// Undoes the load in the daemon when the user presses Ctrl-C (the load does not depend on this stream, which other
+    /// clients may share): returns what was done.
+    /// </param>
+    public static async Task<int> FollowAsync(
+        IAsyncStreamReader<LoadProgress> stream, bool json, bool untilReady, Func<CancellationToken, Task<string>> cancelLoad, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await FollowAsync(stream, json, untilReady, cancellationToken);
+        }
+        catch (Exception e) when (cancellationToken.IsCancellationRequested && e is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
+        {
+            using var timeout = new CancellationTokenSource(CancelTimeout);
+            try
+            {
+                await Console.Error.WriteLineAsync($"ullmctl: cancelled: {await cancelLoad(timeout.Token)}");
+            }
+            catch (RpcException failed)
+            {
+                await Console.Error.WriteLineAsync($"ullmctl: cancelled, but the daemon could not undo the load: {failed.StatusCode}: {failed.Status.Detail}");
+            }
+
+            return CtlErrors.Failed;
+        }
+    }
+
+    private static async Task<int> FollowAsync(IAsyncStreamReader<LoadProgress> stream, bool json, bool untilReady, CancellationToken cancellationToken)
     {
         var live = !json && !Console.IsOutputRedirected;
         LoadProgress? last = null;

@@ -63,6 +63,18 @@ internal static class StatusCommand
             text.Append(instances.Render());
         }
 
+        if (s.Breakers.Count > 0)
+        {
+            text.Append("\nbreakers\n");
+            var breakers = new Table("TARGET", "STATE", "SINCE", "LAST ERROR");
+            foreach (var b in s.Breakers)
+            {
+                breakers.Add(b.Target, b.State, Printer.Time(b.ChangedAt), b.LastError.Length == 0 ? "-" : b.LastError);
+            }
+
+            text.Append(breakers.Render());
+        }
+
         if (s.Unavailable.Count > 0)
         {
             text.Append("\nnot in this build\n");

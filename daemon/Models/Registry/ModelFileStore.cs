@@ -7,7 +7,7 @@ namespace UnifiedLlm.Daemon.Models.Registry;
 /// <summary>The model_files table: one row per scanned file, keyed by path, with its profile as JSON or its error.</summary>
 internal sealed class ModelFileStore(Database database)
 {
-    private static readonly JsonSerializerOptions ProfileJson = new() { IncludeFields = false };
+    private static readonly JsonSerializerOptions ProfileJson = new();
 
     public async Task<Dictionary<string, ScannedModelFile>> ListAsync(CancellationToken cancellationToken)
     {

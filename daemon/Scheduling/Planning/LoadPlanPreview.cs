@@ -41,9 +41,20 @@ internal sealed class LoadPlanPreview(ModelRegistry registry, GpuMonitor gpus, C
             throw new PlanInputException($"gpu: there is no GPU {gpu} (GPUs: {string.Join(", ", snapshot.Devices.Select(d => d.Index))})", isBadArgument: true);
         }
 
+        ulong hostAvailable;
+        try
+        {
+            hostAvailable = await HostMemory.AvailableBytesAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            throw new PlanInputException($"cannot read the host's available memory: {e.Message}");
+        }
+
         var placement = new PlacementContext(
             snapshot,
-            await HostMemory.AvailableBytesAsync(cancellationToken),
+            hostAvailable,
+            // TODO(#5): the scheduler's loaded instances, so that plans show their evictions; none can be loaded without it.
             [],
             (ulong)current.Gpu.ReserveMib * ByteFormat.MiB,
             AllowedGpus: current.Gpu.Allowed.Count == 0 ? null : current.Gpu.Allowed.ToHashSet());

@@ -96,5 +96,39 @@ public sealed class McpServerTests(FakeNvmlBuild nvml)
         Assert.Contains($"cannot reach ullmd's OpenAI API on {dir.File("absent-openai.sock")}", Text(chat));
     }
 
+    [Fact]
+    public async Task The_chat_tool_posts_an_openai_chat_completion_to_the_gateway_socket_and_summarises_the_answer()
+    {
+        await using var gateway = await FakeChatGateway.StartAsync();
+        using var dir = new TempDirectory("ullm-mcp");
+        var ct = TestContext.Current.CancellationToken;
+        await using var client = await McpClient.CreateAsync(
+            new StdioClientTransport(new StdioClientTransportOptions
+            {
+                Name = "ullmctl",
+                Command = "dotnet",
+                Arguments = [RepoPaths.Ullmctl, "--socket", dir.File("absent.sock"), "mcp"],
+                EnvironmentVariables = new Dictionary<string, string?> { ["ULLM_OPENAI_SOCKET"] = gateway.Socket },
+            }),
+            cancellationToken: ct);
+
+        var answer = await client.CallToolAsync(
+            "chat", new Dictionary<string, object?> { ["model"] = "tiny", ["prompt"] = "hello", ["system"] = "be brief", ["maxTokens"] = 16 }, cancellationToken: ct);
+        var full = await client.CallToolAsync("chat", new Dictionary<string, object?> { ["model"] = "tiny", ["prompt"] = "again", ["full"] = true }, cancellationToken: ct);
+        var unknown = await client.CallToolAsync("chat", new Dictionary<string, object?> { ["model"] = "nope", ["prompt"] = "hello" }, cancellationToken: ct);
+
+        Assert.Equal("Hello from tiny\n\n(model tiny, 12 tokens)", Text(answer));
+        var request = gateway.Requests[0].RootElement;
+        Assert.Equal("tiny", request.GetProperty("model").GetString());
+        Assert.Equal(16, request.GetProperty("max_tokens").GetInt32());
+        Assert.Equal(
+            ["system: be brief", "user: hello"],
+            request.GetProperty("messages").EnumerateArray().Select(m => $"{m.GetProperty("role").GetString()}: {m.GetProperty("content").GetString()}"));
+        Assert.False(gateway.Requests[1].RootElement.TryGetProperty("max_tokens", out _));
+        Assert.Equal(FakeChatGateway.Answer, Text(full));
+        Assert.True(unknown.IsError);
+        Assert.Contains("ullmd answered 404 Not Found: {\"error\":{\"message\":\"model 'nope' not found\"", Text(unknown));
+    }
+
     private static string Text(CallToolResult result) => string.Concat(result.Content.OfType<TextContentBlock>().Select(c => c.Text));
 }

@@ -5,6 +5,7 @@ namespace UnifiedLlm.Tests.Support;
 public static partial class Signals
 {
     public const int Hangup = 1;
+    public const int Interrupt = 2;
     public const int Kill = 9;
     public const int Terminate = 15;
 
