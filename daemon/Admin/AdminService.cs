@@ -4,6 +4,7 @@ using UnifiedLlm.Admin.V1;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Hosting;
+using UnifiedLlm.Daemon.Routing;
 using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Admin;
@@ -20,6 +21,7 @@ internal sealed class AdminService(
     AuditStore audit,
     EventHub events,
     IHostApplicationLifetime lifetime,
+    UpstreamHealth upstreams,
     TimeProvider time) : UnifiedLlm.Admin.V1.Admin.AdminBase
 {
     public override async Task<StatusResponse> Status(StatusRequest request, ServerCallContext context)
@@ -41,6 +43,7 @@ internal sealed class AdminService(
             EventWatchers = (uint)events.SubscriberCount,
         };
         response.Listeners.AddRange(daemon.Listeners.Select(l => new Listener { Name = l.Name, Address = l.Address, Mode = l.Mode, Group = l.Group }));
+        response.Breakers.AddRange(upstreams.Breakers().Select(ProtoMapping.ToProto));
         response.Unavailable.AddRange(MissingEngines.All);
         return response;
     }
@@ -144,7 +147,7 @@ internal sealed class AdminService(
     public override Task<ListProvidersResponse> ListProviders(ListProvidersRequest request, ServerCallContext context)
     {
         var response = new ListProvidersResponse();
-        response.Providers.AddRange(config.Current.Providers.Values.OrderBy(p => p.Name, StringComparer.Ordinal).Select(ProtoMapping.ToProto));
+        response.Providers.AddRange(config.Current.Providers.Values.OrderBy(p => p.Name, StringComparer.Ordinal).Select(p => ProtoMapping.ToProto(p, upstreams)));
         return Task.FromResult(response);
     }
 

@@ -10,9 +10,8 @@ internal static class MissingEngines
     public const string GpuMonitor = "the NVML GPU monitor is not in this build yet (issue #4)";
     public const string Planner = "the memory estimator and placement planner are not in this build yet (issue #4)";
     public const string Registry = "the GGUF model registry scanner is not in this build yet (issue #4)";
-    public const string Gateway = "chat/completions routing through the gateway is not in this build yet (issue #6)";
 
-    public static IReadOnlyList<string> All { get; } = [Scheduler, Supervisor, GpuMonitor, Planner, Registry, Gateway];
+    public static IReadOnlyList<string> All { get; } = [Scheduler, Supervisor, GpuMonitor, Planner, Registry];
 
     public static RpcException Unimplemented(string what) => new(new Status(StatusCode.Unimplemented, what));
 }
