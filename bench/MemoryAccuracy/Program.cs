@@ -1,3 +1,4 @@
+using UnifiedLlm.Bench;
 using UnifiedLlm.Bench.MemoryAccuracy;
 using UnifiedLlm.Daemon.Models;
 using UnifiedLlm.Daemon.Models.Gguf;
@@ -38,6 +39,6 @@ foreach (var shape in shapes)
 }
 
 var section = ResultsSection.Render(rows, Context, llamaServer);
-ResultsSection.Replace(resultsFile, section);
+ResultsFile.ReplaceSection(resultsFile, "memory-accuracy", section);
 Console.WriteLine(section);
 return 0;

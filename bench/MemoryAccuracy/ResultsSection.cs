@@ -5,18 +5,14 @@ using UnifiedLlm.Daemon.Models.Sizing;
 
 namespace UnifiedLlm.Bench.MemoryAccuracy;
 
-/// <summary>This benchmark's section of bench/RESULTS.md, between its own markers so other benchmarks' sections stay.</summary>
+/// <summary>This benchmark's section of bench/RESULTS.md.</summary>
 internal static class ResultsSection
 {
-    private const string Begin = "<!-- memory-accuracy:begin -->";
-    private const string End = "<!-- memory-accuracy:end -->";
-
     public static string Render(IReadOnlyList<MeasuredLoad> rows, ulong context, string llamaServer)
     {
         var text = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
-        text.AppendLine(Begin)
-            .AppendLine("## Host-memory estimate vs a real CPU-only llama-server")
+        text.AppendLine("## Host-memory estimate vs a real CPU-only llama-server")
             .AppendLine()
             .AppendLine(inv, $"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Machine()}, with `bash bench/memory-accuracy.sh`.")
             .AppendLine(inv, $"llama-server: `{llamaServer}`, `--n-gpu-layers 0 --load-mode none --fit off --ctx-size {context} --parallel 1`, F16 weights and KV cache,")
@@ -36,22 +32,10 @@ internal static class ResultsSection
             .AppendLine("Weights and KV cache match llama.cpp's own sizes; the compute term uses Ollama's generic graph formula, which is")
             .AppendLine("conservative for CPU graphs (and these models' 298-token vocabulary makes the graph unusually small). VmHWM")
             .AppendLine("counts only touched pages: one short completion leaves most KV cells untouched, while the process itself")
-            .AppendLine("(code, HTTP server) adds a fixed amount. Target: within 10%.")
-            .AppendLine(End);
+            .AppendLine("(code, HTTP server) adds a fixed amount. Target: within 10%.");
         return text.ToString();
 
         static string F(ulong bytes) => ByteFormat.Format(bytes);
-    }
-
-    public static void Replace(string file, string section)
-    {
-        var existing = File.Exists(file) ? File.ReadAllText(file) : "# Benchmark results\n\n";
-        var begin = existing.IndexOf(Begin, StringComparison.Ordinal);
-        var end = existing.IndexOf(End, StringComparison.Ordinal);
-        var updated = begin >= 0 && end > begin
-            ? string.Concat(existing.AsSpan(0, begin), section.TrimEnd('\n'), existing.AsSpan(end + End.Length))
-            : existing.TrimEnd('\n') + "\n\n" + section;
-        File.WriteAllText(file, updated);
     }
 
     private static string Machine()

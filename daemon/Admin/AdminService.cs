@@ -6,6 +6,7 @@ using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Hosting;
 using UnifiedLlm.Daemon.Models.Registry;
+using UnifiedLlm.Daemon.Routing;
 using UnifiedLlm.Daemon.Scheduling.Planning;
 using UnifiedLlm.Daemon.Storage;
 
@@ -23,6 +24,7 @@ internal sealed class AdminService(
     AuditStore audit,
     EventHub events,
     IHostApplicationLifetime lifetime,
+    UpstreamHealth upstreams,
     TimeProvider time,
     GpuMonitor gpus,
     ModelRegistry registry,
@@ -50,6 +52,7 @@ internal sealed class AdminService(
         var snapshot = await CurrentGpusAsync(context.CancellationToken);
         response.CpuModeReason = snapshot.CpuModeReason ?? "";
         response.Gpus.AddRange(snapshot.Devices.Select(GpuMapping.ToSummary));
+        response.Breakers.AddRange(upstreams.Breakers().Select(ProtoMapping.ToProto));
         response.Unavailable.AddRange(MissingEngines.All);
         return response;
     }
@@ -150,7 +153,7 @@ internal sealed class AdminService(
     public override Task<ListProvidersResponse> ListProviders(ListProvidersRequest request, ServerCallContext context)
     {
         var response = new ListProvidersResponse();
-        response.Providers.AddRange(config.Current.Providers.Values.OrderBy(p => p.Name, StringComparer.Ordinal).Select(ProtoMapping.ToProto));
+        response.Providers.AddRange(config.Current.Providers.Values.OrderBy(p => p.Name, StringComparer.Ordinal).Select(p => ProtoMapping.ToProto(p, upstreams)));
         return Task.FromResult(response);
     }
 

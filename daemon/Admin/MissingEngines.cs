@@ -7,9 +7,7 @@ internal static class MissingEngines
 {
     public const string Scheduler = "the model scheduler (load on demand, unload, switch) is not in this build yet (issue #5)";
     public const string Supervisor = "backend supervision (transient systemd units, their journal) is not in this build yet (issue #3)";
-    public const string Gateway = "chat/completions routing through the gateway is not in this build yet (issue #6)";
-
-    public static IReadOnlyList<string> All { get; } = [Scheduler, Supervisor, Gateway];
+    public static IReadOnlyList<string> All { get; } = [Scheduler, Supervisor];
 
     public static RpcException Unimplemented(string what) => new(new Status(StatusCode.Unimplemented, what));
 }

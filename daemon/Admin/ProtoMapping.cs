@@ -3,6 +3,7 @@ using UnifiedLlm.Admin.V1;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Providers;
+using UnifiedLlm.Daemon.Routing;
 using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Admin;
@@ -77,7 +78,15 @@ internal static class ProtoMapping
         return proto;
     }
 
-    public static Provider ToProto(ProviderConfig provider)
+    public static BreakerState ToProto(BreakerSnapshot breaker) => new()
+    {
+        Target = breaker.Upstream,
+        State = breaker.State,
+        ChangedAt = Timestamp.FromDateTimeOffset(breaker.ChangedAt),
+        LastError = breaker.LastError ?? "",
+    };
+
+    public static Provider ToProto(ProviderConfig provider, UpstreamHealth health)
     {
         var proto = new Provider
         {
@@ -90,6 +99,15 @@ internal static class ProtoMapping
             CostPerMillionOutputTokens = provider.CostPerMillionOutputTokens,
         };
         proto.Models.AddRange(provider.Models);
+        var (requests, failures, ttft) = health.ProviderStats(provider.Name);
+        proto.Requests = requests;
+        proto.Failures = failures;
+        proto.TtftEwmaMs = ttft ?? 0;
+        if (health.BreakerOf(provider.Name) is { } breaker)
+        {
+            proto.Breaker = ToProto(breaker);
+        }
+
         return proto;
     }
 

@@ -57,6 +57,15 @@ internal sealed class UpstreamHealth(ConfigHolder config, EventHub events, TimeP
         }
     }
 
+    /// <summary>A provider's totals over its models; its EWMA is the mean of its measured models'.</summary>
+    public (ulong Requests, ulong Failures, double? TtftEwmaMs) ProviderStats(string provider)
+    {
+        var prefix = provider + "/";
+        var all = targets.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).Select(StatsFor).ToList();
+        var measured = all.Where(s => s.TtftEwmaMs is not null).Select(s => s.TtftEwmaMs!.Value).ToList();
+        return ((ulong)all.Sum(s => (decimal)s.Requests), (ulong)all.Sum(s => (decimal)s.Failures), measured.Count > 0 ? measured.Average() : null);
+    }
+
     /// <summary>Every breaker that has seen traffic, for status, metrics and <c>ullmctl providers</c>.</summary>
     public IReadOnlyList<BreakerSnapshot> Breakers() =>
         [.. breakers.Values.Select(b => b.Snapshot()).OrderBy(b => b.Upstream, StringComparer.Ordinal)];

@@ -25,6 +25,23 @@ public class ConfigLoaderTests
         Assert.Equal(["openai/gpt-4o-mini"], config.Router.Fallback["tiny"]);
         Assert.Equal(RouteStrategy.LocalFirst, config.Routes["smart"].Strategy);
         Assert.False(config.Backends.Ollama.Enabled);
+        Assert.Equal(new UpstreamTimeouts(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(300), TimeSpan.FromSeconds(120)), config.Router.Timeouts);
+        Assert.Equal(new BreakerConfig(0.5, 5, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30)), config.Router.Breaker);
+        Assert.Equal(10_000, config.Audit.QueueCapacity);
+    }
+
+    [Fact]
+    public void Router_timeouts_and_breaker_settings_bind_next_to_the_fallback_table()
+    {
+        var config = ConfigLoader.Parse(
+            "[router]\nconnect_timeout_seconds = 0.5\nfirst_token_timeout_seconds = 7\nidle_timeout_seconds = 3\nbreaker_failure_ratio = 0.25\n"
+            + "breaker_minimum_requests = 10\nbreaker_window_seconds = 60\nbreaker_break_seconds = 5\n[audit]\nqueue_capacity = 50\n",
+            "router.toml");
+
+        Assert.Equal(new UpstreamTimeouts(TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(7), TimeSpan.FromSeconds(3)), config.Router.Timeouts);
+        Assert.Equal(new BreakerConfig(0.25, 10, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(5)), config.Router.Breaker);
+        Assert.Equal(50, config.Audit.QueueCapacity);
+        Assert.Empty(config.Router.Fallback);
     }
 
     [Fact]
@@ -105,6 +122,11 @@ public class ConfigLoaderTests
     [InlineData("[router.fallback]\nnobody = [\"x\"]\n", 2, 1, "router.fallback.nobody", "fallback for unknown model 'nobody'")]
     [InlineData("[server]\ntcp_listen = \"0.0.0.0:9000\"\n[security]\nrequire_key_on_tcp = false\n", 4, 1, "security.require_key_on_tcp", "must be true when server.tcp_listen")]
     [InlineData("[audit]\nretention_days = 0\n", 2, 1, "audit.retention_days", "0 is out of range")]
+    [InlineData("[audit]\nqueue_capacity = 0\n", 2, 1, "audit.queue_capacity", "0 is out of range")]
+    [InlineData("[router]\nfirst_token_timeout_seconds = 0\n", 2, 1, "router.first_token_timeout_seconds", "out of range")]
+    [InlineData("[router]\nbreaker_failure_ratio = 1.5\n", 2, 1, "router.breaker_failure_ratio", "out of range")]
+    [InlineData("[router]\nbreaker_minimum_requests = 1\n", 2, 1, "router.breaker_minimum_requests", "1 is out of range")]
+    [InlineData("[router]\nidle_timeout = 5\n", 2, 1, "router.idle_timeout", "unknown key")]
     [InlineData("server = 5\n", 1, 1, "server", "expected a table, found an integer")]
     [InlineData("[server]\ndata_dir = \n", 2, 12, "", "TOML syntax")]
     public void Each_invalid_value_is_reported_with_its_location_and_key_path(string toml, int line, int column, string keyPath, string message)
