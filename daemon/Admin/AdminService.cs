@@ -3,7 +3,9 @@ using Grpc.Core;
 using UnifiedLlm.Admin.V1;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
+using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Hosting;
+using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Admin;
@@ -20,6 +22,7 @@ internal sealed class AdminService(
     AuditStore audit,
     EventHub events,
     IHostApplicationLifetime lifetime,
+    Scheduler scheduler,
     TimeProvider time) : UnifiedLlm.Admin.V1.Admin.AdminBase
 {
     public override async Task<StatusResponse> Status(StatusRequest request, ServerCallContext context)
@@ -40,6 +43,9 @@ internal sealed class AdminService(
             DatabaseSchemaVersion = (uint)database.SchemaVersion,
             EventWatchers = (uint)events.SubscriberCount,
         };
+        var instances = scheduler.Instances();
+        response.LoadedModels = (uint)instances.Count(i => i.State == Scheduling.InstanceState.Ready);
+        response.Instances.AddRange(instances.Select(InstanceMapping.ToProto));
         response.Listeners.AddRange(daemon.Listeners.Select(l => new Listener { Name = l.Name, Address = l.Address, Mode = l.Mode, Group = l.Group }));
         response.Unavailable.AddRange(MissingEngines.All);
         return response;
@@ -47,16 +53,22 @@ internal sealed class AdminService(
 
     public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
-        if (request.LoadedOnly)
-        {
-            throw MissingEngines.Unimplemented(MissingEngines.Scheduler);
-        }
-
+        var instances = scheduler.Instances().Where(i => i.State != Scheduling.InstanceState.Stopped).ToDictionary(i => i.Model, StringComparer.Ordinal);
         var response = new ListModelsResponse();
         response.Models.AddRange(config.Current.Models.Values
             .Where(m => request.Backend.Length == 0 || ProtoMapping.BackendName(m.Backend) == request.Backend)
+            .Where(m => !request.LoadedOnly || instances.TryGetValue(m.Name, out var i) && i.State == Scheduling.InstanceState.Ready)
             .OrderBy(m => m.Name, StringComparer.Ordinal)
-            .Select(ProtoMapping.ToProto));
+            .Select(m =>
+            {
+                var proto = ProtoMapping.ToProto(m);
+                if (instances.TryGetValue(m.Name, out var instance))
+                {
+                    proto.Instance = InstanceMapping.ToProto(instance);
+                }
+
+                return proto;
+            }));
         return Task.FromResult(response);
     }
 
@@ -167,14 +179,55 @@ internal sealed class AdminService(
 
     public override Task<ScanModelsResponse> ScanModels(ScanModelsRequest request, ServerCallContext context) => throw MissingEngines.Unimplemented(MissingEngines.Registry);
 
-    public override Task LoadModel(LoadModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context) =>
-        throw MissingEngines.Unimplemented(MissingEngines.Scheduler);
+    public override async Task LoadModel(LoadModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context)
+    {
+        if (request.Context != 0 || request.GpuLayers.Length != 0 || request.HasGpu)
+        {
+            // TODO(#5): per-load context, layer and GPU overrides.
+            throw new RpcException(new Grpc.Core.Status(StatusCode.Unimplemented, "per-load context, gpu_layers and gpu overrides are not supported yet; the configured values are used"));
+        }
 
-    public override Task<UnloadModelResponse> UnloadModel(UnloadModelRequest request, ServerCallContext context) =>
-        throw MissingEngines.Unimplemented(MissingEngines.Scheduler);
+        await LoadWithProgressAsync(request.Name, responseStream, context.CancellationToken);
+    }
 
-    public override Task SwitchModel(SwitchModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context) =>
-        throw MissingEngines.Unimplemented(MissingEngines.Scheduler);
+    public override async Task<UnloadModelResponse> UnloadModel(UnloadModelRequest request, ServerCallContext context)
+    {
+        var started = time.GetTimestamp();
+        var before = scheduler.Instances().FirstOrDefault(i => i.Model == request.Name && i.State == Scheduling.InstanceState.Ready);
+        try
+        {
+            if (!await scheduler.UnloadAsync(request.Name, context.CancellationToken))
+            {
+                throw new RpcException(new Grpc.Core.Status(StatusCode.FailedPrecondition, $"{request.Name} is not loaded"));
+            }
+        }
+        catch (ModelUnavailableException e)
+        {
+            throw InstanceMapping.ToRpc(e);
+        }
+
+        return new UnloadModelResponse
+        {
+            Model = request.Name,
+            Unit = before?.UnitName ?? string.Empty,
+            DrainedRequests = (ulong)(before?.Leases ?? 0),
+            ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds,
+        };
+    }
+
+    public override async Task SwitchModel(SwitchModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context)
+    {
+        try
+        {
+            await scheduler.UnloadAsync(request.From, context.CancellationToken);
+        }
+        catch (ModelUnavailableException e)
+        {
+            throw InstanceMapping.ToRpc(e);
+        }
+
+        await LoadWithProgressAsync(request.To, responseStream, context.CancellationToken);
+    }
 
     public override Task<ListGpusResponse> ListGpus(ListGpusRequest request, ServerCallContext context) =>
         throw MissingEngines.Unimplemented(MissingEngines.GpuMonitor);
@@ -184,4 +237,33 @@ internal sealed class AdminService(
 
     public override Task StreamLogs(StreamLogsRequest request, IServerStreamWriter<LogLine> responseStream, ServerCallContext context) =>
         throw MissingEngines.Unimplemented(MissingEngines.Supervisor);
+
+    private async Task LoadWithProgressAsync(string model, IServerStreamWriter<LoadProgress> responseStream, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        await responseStream.WriteAsync(new LoadProgress { Model = model, Phase = LoadPhase.Queued, Message = "waiting for the scheduler" }, cancellationToken);
+        InstanceInfo instance;
+        try
+        {
+            instance = await scheduler.LoadAsync(model, cancellationToken);
+        }
+        catch (ModelUnavailableException e)
+        {
+            await responseStream.WriteAsync(
+                new LoadProgress { Model = model, Phase = LoadPhase.Failed, Message = e.Message, ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds },
+                cancellationToken);
+            throw InstanceMapping.ToRpc(e);
+        }
+
+        await responseStream.WriteAsync(
+            new LoadProgress
+            {
+                Model = model,
+                Phase = LoadPhase.Ready,
+                ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds,
+                Message = instance.Plan?.Summary() ?? string.Empty,
+                Instance = InstanceMapping.ToProto(instance),
+            },
+            cancellationToken);
+    }
 }

@@ -103,6 +103,7 @@ internal static class DaemonHost
         services.AddHostedService(sp => sp.GetRequiredService<SystemdStatus>());
         services.AddHostedService<ReloadOnHangup>();
         services.AddHostedService<AuditRetention>();
+        services.AddScheduler();
         services.AddGrpc(o =>
         {
             o.Interceptors.Add<AdminAuthorizationInterceptor>();
