@@ -3,10 +3,12 @@ using Grpc.Core;
 using UnifiedLlm.Admin.V1;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
+using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Hosting;
 using UnifiedLlm.Daemon.Models.Registry;
 using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
 using UnifiedLlm.Daemon.Storage;
 
@@ -25,6 +27,7 @@ internal sealed class AdminService(
     EventHub events,
     IHostApplicationLifetime lifetime,
     UpstreamHealth upstreams,
+    Scheduler scheduler,
     TimeProvider time,
     GpuMonitor gpus,
     ModelRegistry registry,
@@ -48,6 +51,9 @@ internal sealed class AdminService(
             DatabaseSchemaVersion = (uint)database.SchemaVersion,
             EventWatchers = (uint)events.SubscriberCount,
         };
+        var instances = scheduler.Instances();
+        response.LoadedModels = (uint)instances.Count(i => i.State == Scheduling.InstanceState.Ready);
+        response.Instances.AddRange(instances.Select(InstanceMapping.ToProto));
         response.Listeners.AddRange(daemon.Listeners.Select(l => new Listener { Name = l.Name, Address = l.Address, Mode = l.Mode, Group = l.Group }));
         var snapshot = await CurrentGpusAsync(context.CancellationToken);
         response.CpuModeReason = snapshot.CpuModeReason ?? "";
@@ -59,14 +65,11 @@ internal sealed class AdminService(
 
     public override async Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
-        if (request.LoadedOnly)
-        {
-            throw MissingEngines.Unimplemented(MissingEngines.Scheduler);
-        }
-
+        var instances = scheduler.Instances().Where(i => i.State != Scheduling.InstanceState.Stopped).ToDictionary(i => i.Model, StringComparer.Ordinal);
         var response = new ListModelsResponse();
         var models = config.Current.Models.Values
             .Where(m => request.Backend.Length == 0 || ProtoMapping.BackendName(m.Backend) == request.Backend)
+            .Where(m => !request.LoadedOnly || (instances.TryGetValue(m.Name, out var i) && i.State == Scheduling.InstanceState.Ready))
             .OrderBy(m => m.Name, StringComparer.Ordinal);
         foreach (var model in models)
         {
@@ -182,14 +185,55 @@ internal sealed class AdminService(
         return RegistryMapping.ToProto(summary);
     }
 
-    public override Task LoadModel(LoadModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context) =>
-        throw MissingEngines.Unimplemented(MissingEngines.Scheduler);
+    public override async Task LoadModel(LoadModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context)
+    {
+        if (request.Context != 0 || request.GpuLayers.Length != 0 || request.HasGpu)
+        {
+            // TODO(#5): per-load context, layer and GPU overrides.
+            throw new RpcException(new Grpc.Core.Status(StatusCode.Unimplemented, "per-load context, gpu_layers and gpu overrides are not supported yet; the configured values are used"));
+        }
 
-    public override Task<UnloadModelResponse> UnloadModel(UnloadModelRequest request, ServerCallContext context) =>
-        throw MissingEngines.Unimplemented(MissingEngines.Scheduler);
+        await LoadWithProgressAsync(request.Name, responseStream, context.CancellationToken);
+    }
 
-    public override Task SwitchModel(SwitchModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context) =>
-        throw MissingEngines.Unimplemented(MissingEngines.Scheduler);
+    public override async Task<UnloadModelResponse> UnloadModel(UnloadModelRequest request, ServerCallContext context)
+    {
+        var started = time.GetTimestamp();
+        var before = scheduler.Instances().FirstOrDefault(i => i.Model == request.Name && i.State == Scheduling.InstanceState.Ready);
+        try
+        {
+            if (!await scheduler.UnloadAsync(request.Name, context.CancellationToken))
+            {
+                throw new RpcException(new Grpc.Core.Status(StatusCode.FailedPrecondition, $"{request.Name} is not loaded"));
+            }
+        }
+        catch (ModelUnavailableException e)
+        {
+            throw InstanceMapping.ToRpc(e);
+        }
+
+        return new UnloadModelResponse
+        {
+            Model = request.Name,
+            Unit = before?.UnitName ?? string.Empty,
+            DrainedRequests = (ulong)(before?.Leases ?? 0),
+            ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds,
+        };
+    }
+
+    public override async Task SwitchModel(SwitchModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context)
+    {
+        try
+        {
+            await scheduler.UnloadAsync(request.From, context.CancellationToken);
+        }
+        catch (ModelUnavailableException e)
+        {
+            throw InstanceMapping.ToRpc(e);
+        }
+
+        await LoadWithProgressAsync(request.To, responseStream, context.CancellationToken);
+    }
 
     public override async Task<ListGpusResponse> ListGpus(ListGpusRequest request, ServerCallContext context)
     {
@@ -229,6 +273,11 @@ internal sealed class AdminService(
     private async Task<Model> WithProfileAsync(ModelConfig model, CancellationToken cancellationToken)
     {
         var proto = ProtoMapping.ToProto(model);
+        if (scheduler.Instances().FirstOrDefault(i => i.Model == model.Name && i.State != Scheduling.InstanceState.Stopped) is { } instance)
+        {
+            proto.Instance = InstanceMapping.ToProto(instance);
+        }
+
         if (model.Backend == BackendKind.LlamaCpp && model.Source.Length > 0)
         {
             var scanned = await registry.ProfileAsync(model.Source, cancellationToken);
@@ -244,5 +293,34 @@ internal sealed class AdminService(
     {
         var snapshot = gpus.Current;
         return snapshot.CpuModeReason == GpuMonitor.NotReadYetReason ? await gpus.RefreshAsync(cancellationToken) : snapshot;
+    }
+
+    private async Task LoadWithProgressAsync(string model, IServerStreamWriter<LoadProgress> responseStream, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        await responseStream.WriteAsync(new LoadProgress { Model = model, Phase = LoadPhase.Queued, Message = "waiting for the scheduler" }, cancellationToken);
+        InstanceInfo instance;
+        try
+        {
+            instance = await scheduler.LoadAsync(model, cancellationToken);
+        }
+        catch (ModelUnavailableException e)
+        {
+            await responseStream.WriteAsync(
+                new LoadProgress { Model = model, Phase = LoadPhase.Failed, Message = e.Message, ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds },
+                cancellationToken);
+            throw InstanceMapping.ToRpc(e);
+        }
+
+        await responseStream.WriteAsync(
+            new LoadProgress
+            {
+                Model = model,
+                Phase = LoadPhase.Ready,
+                ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds,
+                Message = instance.Plan?.Summary() ?? string.Empty,
+                Instance = InstanceMapping.ToProto(instance),
+            },
+            cancellationToken);
     }
 }

@@ -32,7 +32,7 @@ internal static class GatewayEndpoints
         endpoints.MapPost("/v1/embeddings", (HttpContext c, GatewayRequestHandler h) => h.HandleAsync(c, EndpointKind.Embeddings, OpenAiClientProtocol.Instance));
         endpoints.MapPost("/v1/messages", (HttpContext c, GatewayRequestHandler h) =>
             h.HandleAsync(c, EndpointKind.ChatCompletions, new AnthropicClientProtocol(), AnthropicInboundTranslator.ToOpenAi));
-        endpoints.MapGet("/v1/models", (HttpContext c, ClientAuthenticator auth, ConfigHolder config, DaemonInfo daemon) => ModelList.WriteAsync(c, auth, config.Current, daemon));
+        endpoints.MapGet("/v1/models", (HttpContext c, ClientAuthenticator auth, ConfigHolder config, DaemonInfo daemon, IModelEndpoints models) => ModelList.WriteAsync(c, auth, config.Current, daemon, models));
         endpoints.MapGet("/metrics", async (HttpContext c, GatewayMetrics metrics) =>
         {
             c.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";

@@ -11,4 +11,7 @@ internal interface IModelEndpoints
     bool TryResolve(string model, out string canonicalName);
 
     ValueTask<ModelLease> AcquireAsync(string model, CancellationToken cancellationToken);
+
+    /// <summary>The canonical names of the local models that are loaded and ready now (GET /v1/models reports them).</summary>
+    IReadOnlySet<string> ReadyModels();
 }

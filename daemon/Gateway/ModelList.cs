@@ -7,7 +7,7 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// <summary>GET /v1/models: local models, their aliases, provider models and routes, with ullmd's own fields under "ullm".</summary>
 internal static class ModelList
 {
-    public static async Task WriteAsync(HttpContext context, ClientAuthenticator authenticator, UllmConfig config, DaemonInfo daemon)
+    public static async Task WriteAsync(HttpContext context, ClientAuthenticator authenticator, UllmConfig config, DaemonInfo daemon, IModelEndpoints endpoints)
     {
         try
         {
@@ -22,10 +22,11 @@ internal static class ModelList
         var created = daemon.StartedAt.ToUnixTimeSeconds();
         object Entry(string id, string ownedBy, object ullm) => new Dictionary<string, object> { ["id"] = id, ["object"] = "model", ["created"] = created, ["owned_by"] = ownedBy, ["ullm"] = ullm };
         var data = new List<object>();
+        var ready = endpoints.ReadyModels();
         foreach (var model in config.Models.Values.OrderBy(m => m.Name, StringComparer.Ordinal))
         {
             var backend = ProtoMapping.BackendName(model.Backend);
-            data.Add(Entry(model.Name, "ullmd", new { kind = "local", backend, context = model.Context, aliases = model.Aliases, loaded = (bool?)null, loaded_unknown_reason = MissingEngines.Scheduler }));
+            data.Add(Entry(model.Name, "ullmd", new { kind = "local", backend, context = model.Context, aliases = model.Aliases, loaded = ready.Contains(model.Name) }));
             data.AddRange(model.Aliases.Select(alias => Entry(alias, "ullmd", new { kind = "alias", alias_of = model.Name, backend, context = model.Context })));
         }
 

@@ -121,8 +121,8 @@ internal static class DaemonHost
         services.AddHostedService<StartupScan>();
         services.AddSingleton(new LlamaCppMemoryEstimator(new LlamaCppSizingSettings()));
         services.AddSingleton<LoadPlanPreview>();
-        services.AddSingleton<IModelEndpoints, SchedulerNotInBuild>();
         services.AddGateway();
+        services.AddScheduler();
         services.AddGrpc(o =>
         {
             o.Interceptors.Add<AdminAuthorizationInterceptor>();

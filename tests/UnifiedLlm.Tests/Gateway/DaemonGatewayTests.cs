@@ -60,7 +60,7 @@ public sealed class DaemonGatewayTests : IDisposable
         Assert.Equal(200, fellBack);
         Assert.Equal("gpt-x", cloud.Requests.Single().Body["model"]!.GetValue<string>());
         Assert.Equal(503, unavailable);
-        Assert.Contains(MissingEngines.Scheduler, Http.ErrorMessage(reason), StringComparison.Ordinal);
+        Assert.Contains("/models/lonely.gguf", Http.ErrorMessage(reason), StringComparison.Ordinal);
         Assert.Equal(2, broken.Requests.Count);
 
         var status = await daemon.CtlAsync("status", "--json");

@@ -36,6 +36,8 @@ internal sealed class StaticModelEndpoints : IModelEndpoints
         return models.ContainsKey(model);
     }
 
+    public IReadOnlySet<string> ReadyModels() => models.Keys.ToHashSet(StringComparer.Ordinal);
+
     public ValueTask<ModelLease> AcquireAsync(string model, CancellationToken cancellationToken) =>
         models.TryGetValue(model, out var lease) ? ValueTask.FromResult(lease()) : throw new ModelUnavailableException(404, $"no model '{model}'");
 }

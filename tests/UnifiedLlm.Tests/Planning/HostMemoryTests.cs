@@ -27,8 +27,8 @@ public sealed class HostMemoryTests : IDisposable
 
     [Theory]
     [InlineData("MemTotal: 1 kB\n", "has no MemAvailable line")]
-    [InlineData("MemAvailable: lots kB\n", "cannot read 'MemAvailable: lots kB' (expected 'MemAvailable: N kB')")]
-    [InlineData("MemAvailable: 12 MB\n", "cannot read 'MemAvailable: 12 MB'")]
+    [InlineData("MemAvailable: lots kB\n", ":1: expected \"MemAvailable: <n> kB\", got \"MemAvailable: lots kB\"")]
+    [InlineData("MemAvailable: 12 MB\n", "got \"MemAvailable: 12 MB\"")]
     public async Task A_malformed_file_is_an_error_naming_the_file_and_line(string contents, string message)
     {
         var path = dir.Write("meminfo", contents);

@@ -1,0 +1,58 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Scheduling;
+using ProtoInstance = UnifiedLlm.Admin.V1.ModelInstance;
+using ProtoState = UnifiedLlm.Admin.V1.InstanceState;
+
+namespace UnifiedLlm.Daemon.Admin;
+
+/// <summary>Scheduler instances and refusals to admin API messages and statuses.</summary>
+internal static class InstanceMapping
+{
+    public static ProtoInstance ToProto(InstanceInfo instance)
+    {
+        var last = instance.Transitions[^1];
+        var proto = new ProtoInstance
+        {
+            Model = instance.Model,
+            Unit = instance.UnitName,
+            State = ToProto(instance.State),
+            StateSince = Timestamp.FromDateTimeOffset(last.At),
+            Port = instance.BaseAddress is { } address ? (uint)address.Port : 0,
+            InFlight = (uint)instance.Leases,
+            LastUsed = Timestamp.FromDateTimeOffset(instance.LastUsed),
+            Failure = instance.State == InstanceState.Failed ? last.Reason ?? string.Empty : string.Empty,
+        };
+        if (instance.Plan is { } plan)
+        {
+            proto.Gpus.AddRange(plan.GpuIndices.Select(g => (uint)g));
+            proto.GpuLayers = (uint)Math.Max(0, plan.GpuLayers);
+            proto.Context = (uint)plan.ContextLength;
+            proto.EstimatedBytes = plan.Estimate.GpuTotalBytes + plan.Estimate.HostTotalBytes;
+        }
+
+        return proto;
+    }
+
+    public static RpcException ToRpc(ModelUnavailableException e) => new(new Grpc.Core.Status(
+        e.StatusCode switch
+        {
+            404 => StatusCode.NotFound,
+            429 => StatusCode.ResourceExhausted,
+            _ => StatusCode.Unavailable,
+        },
+        e.Message));
+
+    private static ProtoState ToProto(InstanceState state) => state switch
+    {
+        InstanceState.Planned => ProtoState.Planned,
+        InstanceState.Starting => ProtoState.Starting,
+        InstanceState.Loading => ProtoState.Loading,
+        InstanceState.Ready => ProtoState.Ready,
+        InstanceState.Draining => ProtoState.Draining,
+        InstanceState.Stopped => ProtoState.Stopped,
+        InstanceState.Failed => ProtoState.Failed,
+        _ => ProtoState.Unspecified,
+    };
+}

@@ -1,0 +1,151 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Supervision;
+
+namespace UnifiedLlm.Daemon.Backends;
+
+/// <summary>
+/// One llama-server process per model, on a loopback port of its own, launched through the supervisor with only its
+/// GPUs visible and only its model file readable; ready once GET /health answers 200 (503 while it loads).
+/// </summary>
+internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocator ports, HttpClient http, LlamaCppDriverOptions options, TimeProvider time)
+    : IBackendDriver
+{
+    private readonly ConcurrentDictionary<string, int> portsByUnit = new(StringComparer.Ordinal);
+
+    public BackendKind Kind => BackendKind.LlamaCpp;
+
+    public async Task<RunningBackend> StartAsync(BackendStart start, CancellationToken cancellationToken)
+    {
+        var port = ports.Allocate();
+        var environment = new Dictionary<string, string>(start.Backend.Environment, StringComparer.Ordinal)
+        {
+            ["CUDA_VISIBLE_DEVICES"] = LlamaServerArguments.VisibleDevices(start),
+        };
+        var launch = new BackendLaunch
+        {
+            UnitName = start.UnitName,
+            Model = start.Model.Name,
+            ExecPath = start.Backend.Executable,
+            Arguments = LlamaServerArguments.Build(start, port),
+            Environment = environment,
+            GpuIndices = start.Plan.GpuIndices,
+            ReadOnlyPaths = [Path.GetFullPath(start.Model.Source)],
+        };
+        BackendProcess process;
+        try
+        {
+            process = await supervisor.StartAsync(launch, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            ports.Release(port);
+            throw;
+        }
+
+        portsByUnit[start.UnitName] = port;
+        var baseAddress = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/");
+        try
+        {
+            await WaitReadyAsync(start, process, baseAddress, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await StopUnitAsync(start.UnitName).ConfigureAwait(false);
+            throw;
+        }
+
+        return new RunningBackend(start.Model.Name, baseAddress, start.Model.Name, process);
+    }
+
+    public async Task StopAsync(RunningBackend backend, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await supervisor.StopAsync(backend.Process.UnitName, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (portsByUnit.TryRemove(backend.Process.UnitName, out var port))
+            {
+                ports.Release(port);
+            }
+        }
+    }
+
+    public async Task<bool> CheckHealthAsync(RunningBackend backend, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var response = await http.GetAsync(new Uri(backend.BaseAddress, "health"), cancellationToken).ConfigureAwait(false);
+            return response.StatusCode == HttpStatusCode.OK;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+    }
+
+    private async Task WaitReadyAsync(BackendStart start, BackendProcess process, Uri baseAddress, CancellationToken cancellationToken)
+    {
+        using var timeout = new CancellationTokenSource(options.LoadTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        var health = new Uri(baseAddress, "health");
+        var probe = new RunningBackend(start.Model.Name, baseAddress, start.Model.Name, process);
+        try
+        {
+            while (!await CheckHealthAsync(probe, linked.Token).ConfigureAwait(false))
+            {
+                if (process.Exited.IsCompleted)
+                {
+                    var exit = await process.Exited.ConfigureAwait(false);
+                    throw new BackendStartException(
+                        $"llama-server for {start.Model.Name} exited before it was ready: {exit.Reason}{await LogTailAsync(start.UnitName, cancellationToken).ConfigureAwait(false)}");
+                }
+
+                await Task.WhenAny(process.Exited, Task.Delay(options.HealthPollInterval, time, linked.Token)).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new BackendStartException(
+                $"llama-server for {start.Model.Name} was not ready at {health} within {options.LoadTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s{await LogTailAsync(start.UnitName, cancellationToken).ConfigureAwait(false)}");
+        }
+    }
+
+    private async Task<string> LogTailAsync(string unitName, CancellationToken cancellationToken)
+    {
+        var text = new StringBuilder();
+        try
+        {
+            await foreach (var line in supervisor.ReadLogsAsync(unitName, options.FailureLogLines, follow: false, cancellationToken).ConfigureAwait(false))
+            {
+                text.Append("\n  ").Append(line.Message);
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            text.Append("\n  (its log could not be read: ").Append(e.Message).Append(')');
+        }
+
+        return text.Length == 0 ? string.Empty : "\nlast log lines:" + text;
+    }
+
+    private async Task StopUnitAsync(string unitName)
+    {
+        try
+        {
+            await supervisor.StopAsync(unitName, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (portsByUnit.TryRemove(unitName, out var port))
+            {
+                ports.Release(port);
+            }
+        }
+    }
+}

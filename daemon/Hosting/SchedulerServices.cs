@@ -1,0 +1,38 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using UnifiedLlm.Daemon.Backends;
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Gpu;
+using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Scheduling;
+using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Supervision;
+
+namespace UnifiedLlm.Daemon.Hosting;
+
+/// <summary>The scheduler, the llama.cpp driver and the gateway's view of them (<see cref="IModelEndpoints"/>).</summary>
+internal static class SchedulerServices
+{
+    public static IServiceCollection AddScheduler(this IServiceCollection services)
+    {
+        services.TryAddSingleton<IBackendSupervisor>(sp => new ProcessSupervisor(sp.GetRequiredService<ILogger<ProcessSupervisor>>()));
+        services.AddSingleton<PortAllocator>();
+        services.AddSingleton(new LlamaCppDriverOptions());
+        services.AddSingleton<IBackendDriver>(sp => new LlamaCppDriver(
+            sp.GetRequiredService<IBackendSupervisor>(),
+            sp.GetRequiredService<PortAllocator>(),
+            new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(5) },
+            sp.GetRequiredService<LlamaCppDriverOptions>(),
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new LoadPlanner(sp.GetRequiredService<LlamaCppMemoryEstimator>()));
+        services.AddSingleton(sp => MachineReading.Live(sp.GetRequiredService<GpuMonitor>()));
+        services.AddSingleton(sp => new SchedulerOptions
+        {
+            GpuReserveBytes = (ulong)Math.Max(0, sp.GetRequiredService<ConfigHolder>().Current.Gpu.ReserveMib) << 20,
+        });
+        services.AddSingleton<Scheduler>();
+        services.AddSingleton<IModelEndpoints>(sp => sp.GetRequiredService<Scheduler>());
+        services.AddHostedService<PinnedModelLoader>();
+        return services;
+    }
+}

@@ -1,0 +1,15 @@
+using UnifiedLlm.Daemon.Scheduling.Planning;
+
+namespace UnifiedLlm.Daemon.Scheduling;
+
+/// <summary>A snapshot of one instance for status and admin listings.</summary>
+internal sealed record InstanceInfo(
+    string Id,
+    string Model,
+    string UnitName,
+    InstanceState State,
+    IReadOnlyList<InstanceTransition> Transitions,
+    LoadPlan? Plan,
+    Uri? BaseAddress,
+    int Leases,
+    DateTimeOffset LastUsed);

@@ -1,0 +1,3 @@
+namespace UnifiedLlm.Daemon.Scheduling;
+
+internal sealed record InstanceTransition(InstanceState State, DateTimeOffset At, string? Reason);

@@ -1,0 +1,60 @@
+using UnifiedLlm.Daemon.Backends;
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Scheduling.Planning;
+
+namespace UnifiedLlm.Daemon.Scheduling;
+
+/// <summary>
+/// One load of one model: its state with the time of every transition, its plan and backend once known, and the leases
+/// on it. Mutated only under the scheduler's lock.
+/// </summary>
+internal sealed class ModelInstance(string id, ModelConfig model, string unitName, DateTimeOffset createdAt)
+{
+    private readonly List<InstanceTransition> transitions = [new(InstanceState.Planned, createdAt, null)];
+
+    public string Id { get; } = id;
+
+    public ModelConfig Model { get; } = model;
+
+    public string UnitName { get; } = unitName;
+
+    public InstanceState State { get; private set; } = InstanceState.Planned;
+
+    public IReadOnlyList<InstanceTransition> Transitions => [.. transitions];
+
+    public LoadPlan? Plan { get; set; }
+
+    public RunningBackend? Backend { get; set; }
+
+    public int Leases { get; set; }
+
+    public DateTimeOffset LastUsed { get; set; } = createdAt;
+
+    /// <summary>Completes when the last lease ends after draining began.</summary>
+    public TaskCompletionSource Drained { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task Stopped { get; set; } = Task.CompletedTask;
+
+    public Task ExitWatch { get; set; } = Task.CompletedTask;
+
+    public void MoveTo(InstanceState next, DateTimeOffset at, string? reason = null)
+    {
+        var allowed = (State, next) switch
+        {
+            (_, InstanceState.Failed) => State is not (InstanceState.Stopped or InstanceState.Failed),
+            (InstanceState.Planned, InstanceState.Starting) => true,
+            (InstanceState.Starting, InstanceState.Loading) => true,
+            (InstanceState.Loading, InstanceState.Ready) => true,
+            (InstanceState.Ready, InstanceState.Draining) => true,
+            (InstanceState.Draining, InstanceState.Stopped) => true,
+            _ => false,
+        };
+        if (!allowed)
+        {
+            throw new InvalidOperationException($"instance {Id} of {Model.Name} cannot go from {State} to {next}");
+        }
+
+        State = next;
+        transitions.Add(new InstanceTransition(next, at, reason));
+    }
+}

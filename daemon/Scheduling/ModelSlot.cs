@@ -1,0 +1,26 @@
+using UnifiedLlm.Daemon.Config;
+
+namespace UnifiedLlm.Daemon.Scheduling;
+
+/// <summary>
+/// The scheduler's state for one configured model: its current instance, the single load in flight, how many requests
+/// wait for it, recent crashes and, once they reach the limit, why the model is held failed. Mutated only under the lock.
+/// </summary>
+internal sealed class ModelSlot(ModelConfig config)
+{
+    public ModelConfig Config { get; set; } = config;
+
+    public ModelInstance? Instance { get; set; }
+
+    public Task<ModelInstance>? Loading { get; set; }
+
+    public int Waiters { get; set; }
+
+    public Queue<DateTimeOffset> Crashes { get; } = new();
+
+    public string? HeldFailed { get; set; }
+
+    public DateTimeOffset HeldSince { get; set; }
+
+    public ITimer? TtlTimer { get; set; }
+}

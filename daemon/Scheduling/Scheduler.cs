@@ -1,0 +1,560 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using UnifiedLlm.Daemon.Backends;
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Events;
+using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Models;
+using UnifiedLlm.Daemon.Models.Gguf;
+using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Supervision;
+using UnifiedLlm.Daemon.Systemd;
+
+namespace UnifiedLlm.Daemon.Scheduling;
+
+/// <summary>
+/// Loads local models on demand and hands out leases on ready instances. One load runs at a time (the planner sees a
+/// settled machine); requests for a model that is loading, draining or unloaded wait in a bounded per-model queue for
+/// the single load in flight. Evictions and TTL unloads drain leases first; a crashed instance is replaced on the next
+/// request, and a model that crashes <see cref="SchedulerOptions.CrashLimit"/> times in the window is held failed until
+/// an explicit load or a config reload.
+/// </summary>
+internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
+{
+    private readonly Lock gate = new();
+    private readonly SemaphoreSlim loadGate = new(1, 1);
+    private readonly CancellationTokenSource shutdown = new();
+    private readonly Dictionary<string, ModelSlot> slots = new(StringComparer.Ordinal);
+    private readonly ConfigHolder config;
+    private readonly IReadOnlyDictionary<BackendKind, IBackendDriver> drivers;
+    private readonly LoadPlanner planner;
+    private readonly MachineReading machine;
+    private readonly EventHub events;
+    private readonly TimeProvider time;
+    private readonly SchedulerOptions options;
+    private readonly ILogger<Scheduler> logger;
+    private long nextId;
+
+    public Scheduler(
+        ConfigHolder config,
+        IEnumerable<IBackendDriver> drivers,
+        LoadPlanner planner,
+        MachineReading machine,
+        EventHub events,
+        TimeProvider time,
+        SchedulerOptions options,
+        ILogger<Scheduler> logger)
+    {
+        this.config = config;
+        this.drivers = drivers.ToDictionary(d => d.Kind);
+        this.planner = planner;
+        this.machine = machine;
+        this.events = events;
+        this.time = time;
+        this.options = options;
+        this.logger = logger;
+    }
+
+    public bool TryResolve(string model, out string canonicalName)
+    {
+        var models = config.Current.Models;
+        if (models.ContainsKey(model))
+        {
+            canonicalName = model;
+            return true;
+        }
+
+        var byAlias = models.Values.FirstOrDefault(m => m.Aliases.Contains(model, StringComparer.Ordinal));
+        canonicalName = byAlias?.Name ?? string.Empty;
+        return byAlias is not null;
+    }
+
+    public async ValueTask<ModelLease> AcquireAsync(string model, CancellationToken cancellationToken)
+    {
+        var (_, lease) = await ReadyInstanceAsync(model, explicitLoad: false, cancellationToken).ConfigureAwait(false);
+        return lease;
+    }
+
+    /// <summary>Loads <paramref name="model"/> now (clearing a crash hold) and returns its instance once ready.</summary>
+    public async Task<InstanceInfo> LoadAsync(string model, CancellationToken cancellationToken)
+    {
+        var (instance, lease) = await ReadyInstanceAsync(model, explicitLoad: true, cancellationToken).ConfigureAwait(false);
+        await using (lease.ConfigureAwait(false))
+        {
+            lock (gate)
+            {
+                return Describe(instance);
+            }
+        }
+    }
+
+    /// <summary>Drains and stops <paramref name="model"/>'s instance; false when nothing was loaded.</summary>
+    public async Task<bool> UnloadAsync(string model, CancellationToken cancellationToken)
+    {
+        var name = Resolve(model);
+        Task stopped;
+        lock (gate)
+        {
+            if (!slots.TryGetValue(name, out var slot) || slot.Instance is not { State: InstanceState.Ready } instance)
+            {
+                return false;
+            }
+
+            stopped = BeginStop(slot, instance, "unload", "unloaded on request");
+        }
+
+        await stopped.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    public IReadOnlyList<InstanceInfo> Instances()
+    {
+        lock (gate)
+        {
+            return [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Select(Describe)];
+        }
+    }
+
+    public IReadOnlySet<string> ReadyModels()
+    {
+        lock (gate)
+        {
+            return slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Select(Describe)
+                .Where(i => i.State == InstanceState.Ready).Select(i => i.Model).ToHashSet(StringComparer.Ordinal);
+        }
+    }
+
+    /// <summary>Loads every pinned model; a failure is reported and does not stop the others.</summary>
+    public async Task LoadPinnedAsync(CancellationToken cancellationToken)
+    {
+        foreach (var model in config.Current.Models.Values.Where(m => m.Pinned))
+        {
+            try
+            {
+                await LoadAsync(model.Name, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ModelUnavailableException e)
+            {
+                LogPinnedFailed(model.Name, e.Message);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await shutdown.CancelAsync().ConfigureAwait(false);
+        List<Task> stops = [];
+        lock (gate)
+        {
+            foreach (var slot in slots.Values)
+            {
+                slot.TtlTimer?.Dispose();
+                if (slot.Instance is { State: InstanceState.Ready } instance)
+                {
+                    instance.Drained.TrySetResult();
+                    stops.Add(BeginStop(slot, instance, "unload", "ullmd is stopping"));
+                }
+                else if (slot.Instance is { } other)
+                {
+                    stops.Add(other.Stopped);
+                }
+            }
+        }
+
+        await Task.WhenAll(stops).ConfigureAwait(false);
+        shutdown.Dispose();
+        loadGate.Dispose();
+    }
+
+    private async Task<(ModelInstance Instance, ModelLease Lease)> ReadyInstanceAsync(
+        string model, bool explicitLoad, CancellationToken cancellationToken)
+    {
+        var name = Resolve(model);
+        using var deadline = new CancellationTokenSource(options.QueueTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        var cleared = !explicitLoad;
+        while (true)
+        {
+            Task<ModelInstance> loading;
+            ModelSlot slot;
+            lock (gate)
+            {
+                slot = SlotFor(name);
+                if (!cleared)
+                {
+                    slot.HeldFailed = null;
+                    slot.Crashes.Clear();
+                    cleared = true;
+                }
+
+                if (slot.HeldFailed is { } held && config.LoadedAt <= slot.HeldSince)
+                {
+                    throw new ModelUnavailableException(503, held);
+                }
+
+                slot.HeldFailed = null;
+                if (slot.Instance is { State: InstanceState.Ready } ready)
+                {
+                    return (ready, TakeLease(slot, ready));
+                }
+
+                if (slot.Waiters >= options.QueueCapacity)
+                {
+                    throw new ModelUnavailableException(
+                        429, $"{options.QueueCapacity} requests already wait for {name} to load", options.RetryAfter);
+                }
+
+                slot.Waiters++;
+                loading = slot.Loading ??= Task.Run(() => LoadAsync(slot), CancellationToken.None);
+            }
+
+            try
+            {
+                await loading.WaitAsync(linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new ModelUnavailableException(
+                    503, $"{name} was not ready within {options.QueueTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s", options.RetryAfter);
+            }
+            finally
+            {
+                lock (gate)
+                {
+                    slot.Waiters--;
+                }
+            }
+        }
+    }
+
+    private string Resolve(string model) =>
+        TryResolve(model, out var name) ? name : throw new ModelUnavailableException(404, $"model '{model}' is not configured");
+
+    private ModelSlot SlotFor(string name)
+    {
+        var current = config.Current.Models[name];
+        if (!slots.TryGetValue(name, out var slot))
+        {
+            slot = new ModelSlot(current);
+            slots[name] = slot;
+        }
+
+        slot.Config = current;
+        return slot;
+    }
+
+    private ModelLease TakeLease(ModelSlot slot, ModelInstance instance)
+    {
+        instance.Leases++;
+        instance.LastUsed = time.GetUtcNow();
+        slot.TtlTimer?.Dispose();
+        slot.TtlTimer = null;
+        var backend = instance.Backend!;
+        return new ModelLease(instance.Model.Name, backend.BaseAddress, backend.UpstreamModel, () =>
+        {
+            Release(slot, instance);
+            return ValueTask.CompletedTask;
+        });
+    }
+
+    private void Release(ModelSlot slot, ModelInstance instance)
+    {
+        lock (gate)
+        {
+            instance.Leases--;
+            instance.LastUsed = time.GetUtcNow();
+            if (instance.Leases > 0)
+            {
+                return;
+            }
+
+            if (instance.State == InstanceState.Draining)
+            {
+                instance.Drained.TrySetResult();
+            }
+            else if (instance.State == InstanceState.Ready && slot.Instance == instance)
+            {
+                ArmTtl(slot, instance);
+            }
+        }
+    }
+
+    private void ArmTtl(ModelSlot slot, ModelInstance instance)
+    {
+        slot.TtlTimer?.Dispose();
+        slot.TtlTimer = null;
+        var ttl = slot.Config.Ttl;
+        if (ttl <= TimeSpan.Zero || slot.Config.Pinned)
+        {
+            return;
+        }
+
+        slot.TtlTimer = time.CreateTimer(_ => OnTtl(slot, instance, ttl), null, ttl, Timeout.InfiniteTimeSpan);
+    }
+
+    private void OnTtl(ModelSlot slot, ModelInstance instance, TimeSpan ttl)
+    {
+        lock (gate)
+        {
+            if (slot.Instance == instance && instance.State == InstanceState.Ready && instance.Leases == 0
+                && time.GetUtcNow() - instance.LastUsed >= ttl)
+            {
+                BeginStop(slot, instance, "unload", $"idle for {ttl.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (ttl)");
+            }
+        }
+    }
+
+    /// <summary>Marks the instance draining (no new leases) and stops it once its leases end or the drain times out. Under the lock.</summary>
+    private Task BeginStop(ModelSlot slot, ModelInstance instance, string kind, string reason)
+    {
+        slot.TtlTimer?.Dispose();
+        slot.TtlTimer = null;
+        instance.MoveTo(InstanceState.Draining, time.GetUtcNow(), reason);
+        if (instance.Leases == 0)
+        {
+            instance.Drained.TrySetResult();
+        }
+
+        Publish(kind, $"{instance.Model.Name}: draining {instance.Leases} lease(s) before stopping: {reason}", instance);
+        instance.Stopped = DrainAndStopAsync(instance, kind, reason);
+        return instance.Stopped;
+    }
+
+    private async Task DrainAndStopAsync(ModelInstance instance, string kind, string reason)
+    {
+        try
+        {
+            try
+            {
+                await instance.Drained.Task.WaitAsync(options.DrainTimeout, time).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                LogDrainTimedOut(instance.Model.Name, instance.Leases);
+            }
+
+            await drivers[instance.Model.Backend].StopAsync(instance.Backend!, CancellationToken.None).ConfigureAwait(false);
+            lock (gate)
+            {
+                instance.MoveTo(InstanceState.Stopped, time.GetUtcNow(), reason);
+            }
+
+            Publish(kind, $"{instance.Model.Name}: stopped ({reason})", instance);
+        }
+        catch (Exception e)
+        {
+            lock (gate)
+            {
+                instance.MoveTo(InstanceState.Failed, time.GetUtcNow(), $"stop failed: {e.Message}");
+            }
+
+            Publish("failure", $"{instance.Model.Name}: stopping failed: {e.Message}", instance);
+        }
+    }
+
+    private async Task<ModelInstance> LoadAsync(ModelSlot slot)
+    {
+        var token = shutdown.Token;
+        await loadGate.WaitAsync(token).ConfigureAwait(false);
+        ModelInstance? instance = null;
+        try
+        {
+            Task[] pending;
+            lock (gate)
+            {
+                pending = [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Where(i => i.State == InstanceState.Draining).Select(i => i.Stopped)];
+            }
+
+            await Task.WhenAll(pending).ConfigureAwait(false);
+            var model = slot.Config;
+            if (!drivers.TryGetValue(model.Backend, out var driver))
+            {
+                throw new ModelUnavailableException(503, $"{model.Name}: no driver for backend {model.Backend}");
+            }
+
+            var request = model.Backend == BackendKind.LlamaCpp ? ReadRequest(model, token) : null;
+            LoadPlan plan;
+            List<Task> evictions = [];
+            lock (gate)
+            {
+                var id = Interlocked.Increment(ref nextId).ToString(CultureInfo.InvariantCulture);
+                instance = new ModelInstance(id, model, UnitName.ForModel(model.Name, id), time.GetUtcNow());
+                slot.Instance = instance;
+                plan = PlanFor(model, request);
+                instance.Plan = plan;
+                foreach (var evicted in plan.Evictions)
+                {
+                    var victimSlot = slots[evicted.Name];
+                    evictions.Add(BeginStop(victimSlot, victimSlot.Instance!, "evict", $"evicted to make room for {model.Name}"));
+                }
+
+                instance.MoveTo(InstanceState.Starting, time.GetUtcNow(), plan.Summary());
+            }
+
+            await Task.WhenAll(evictions).ConfigureAwait(false);
+            lock (gate)
+            {
+                instance.MoveTo(InstanceState.Loading, time.GetUtcNow());
+            }
+
+            var backend = await driver.StartAsync(new BackendStart(model, plan, config.Current.Backends.For(model.Backend), instance.UnitName), token)
+                .ConfigureAwait(false);
+            lock (gate)
+            {
+                instance.Backend = backend;
+                instance.LastUsed = time.GetUtcNow();
+                instance.MoveTo(InstanceState.Ready, time.GetUtcNow());
+                ArmTtl(slot, instance);
+                instance.ExitWatch = WatchExitAsync(slot, instance, driver);
+            }
+
+            Publish("load", $"{model.Name}: ready at {backend.BaseAddress} ({plan.Summary().Split('\n')[0]})", instance);
+            return instance;
+        }
+        catch (Exception e)
+        {
+            var reason = e is ModelUnavailableException ? e.Message : $"{slot.Config.Name} failed to load: {e.Message}";
+            lock (gate)
+            {
+                instance?.MoveTo(InstanceState.Failed, time.GetUtcNow(), reason);
+            }
+
+            Publish("failure", reason, instance);
+            throw e as ModelUnavailableException ?? new ModelUnavailableException(503, reason);
+        }
+        finally
+        {
+            loadGate.Release();
+            lock (gate)
+            {
+                slot.Loading = null;
+            }
+        }
+    }
+
+    private static LoadRequest ReadRequest(ModelConfig model, CancellationToken cancellationToken)
+    {
+        ModelProfile profile;
+        try
+        {
+            profile = ModelProfileReader.Read(model.Source, cancellationToken);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or GgufFormatException)
+        {
+            throw new ModelUnavailableException(503, $"{model.Name}: cannot read {model.Source}: {e.Message}");
+        }
+
+        var context = model.Context > 0 ? (ulong)model.Context : profile.ContextLength;
+        return new LoadRequest(profile, context, Math.Min(context, 2048), model.GpuLayers, [], GgmlType.F16, AllowTensorSplit: true);
+    }
+
+    /// <summary>Under the lock: the planner's placement against the machine now and the ready instances.</summary>
+    private LoadPlan PlanFor(ModelConfig model, LoadRequest? request)
+    {
+        var snapshot = machine.Gpus();
+        if (request is null)
+        {
+            // TODO(#5): size Ollama and vLLM loads; until then they get every usable GPU and evict nothing.
+            var none = new LlamaCppMemoryEstimate(model.Name, (ulong)model.Context, GgmlType.F16, 0, 0, [], 0, 0, 0);
+            return new LoadPlan([.. snapshot.Devices.Select(d => d.Index)], null, 0, (ulong)model.Context, none, []);
+        }
+
+        var loaded = slots.Values
+            .Select(s => s.Instance)
+            .OfType<ModelInstance>()
+            .Where(i => i.State == InstanceState.Ready && i.Plan is not null)
+            .Select(ToLoaded)
+            .ToList();
+        var context = new PlacementContext(snapshot, machine.HostAvailableBytes(), loaded, options.GpuReserveBytes,
+            AllowedGpus: config.Current.Gpu.Allowed.Count == 0 ? null : config.Current.Gpu.Allowed.ToHashSet());
+        return planner.Plan(context, request) switch
+        {
+            LoadPlan plan => plan,
+            PlanRefusal refusal => throw new ModelUnavailableException(503, $"{model.Name} does not fit: {refusal.Reason}"),
+            var other => throw new InvalidOperationException($"unexpected planner answer {other}"),
+        };
+    }
+
+    private static LoadedInstance ToLoaded(ModelInstance instance)
+    {
+        var plan = instance.Plan!;
+        var gpuBytes = plan.GpuIndices
+            .Zip(plan.Estimate.Gpus, (index, share) => (index, share.TotalBytes))
+            .ToDictionary(p => p.index, p => p.TotalBytes);
+        return new LoadedInstance(instance.Model.Name, gpuBytes, plan.Estimate.HostTotalBytes, instance.Model.Priority,
+            instance.Model.Pinned, Busy: false, instance.LastUsed);
+    }
+
+    private async Task WatchExitAsync(ModelSlot slot, ModelInstance instance, IBackendDriver driver)
+    {
+        BackendExit exit;
+        try
+        {
+            exit = await instance.Backend!.Process.Exited.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            exit = new BackendExit("unknown", null, null, $"its exit could not be observed: {e.Message}");
+        }
+
+        string reason;
+        lock (gate)
+        {
+            // A draining instance exits because we stop it.
+            if (instance.State != InstanceState.Ready)
+            {
+                return;
+            }
+
+            reason = $"{instance.Model.Name}: backend exited: {exit.Reason}";
+            instance.MoveTo(InstanceState.Failed, time.GetUtcNow(), reason);
+            instance.Drained.TrySetResult();
+            if (slot.Instance == instance)
+            {
+                slot.Instance = null;
+            }
+
+            slot.TtlTimer?.Dispose();
+            slot.TtlTimer = null;
+            var now = time.GetUtcNow();
+            slot.Crashes.Enqueue(now);
+            while (slot.Crashes.Count > 0 && now - slot.Crashes.Peek() > options.CrashWindow)
+            {
+                slot.Crashes.Dequeue();
+            }
+
+            if (slot.Crashes.Count >= options.CrashLimit)
+            {
+                slot.HeldFailed = $"{instance.Model.Name} crashed {slot.Crashes.Count} times within {options.CrashWindow.TotalMinutes.ToString(CultureInfo.InvariantCulture)} min (last: {exit.Reason}); held failed until loaded explicitly or the config is reloaded";
+                slot.HeldSince = now;
+                reason = slot.HeldFailed;
+            }
+        }
+
+        Publish("failure", reason, instance);
+        try
+        {
+            await driver.StopAsync(instance.Backend!, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogCleanupFailed(instance.UnitName, e.Message);
+        }
+    }
+
+    private InstanceInfo Describe(ModelInstance i) =>
+        new(i.Id, i.Model.Name, i.UnitName, i.State, i.Transitions, i.Plan, i.Backend?.BaseAddress, i.Leases, i.LastUsed);
+
+    private void Publish(string kind, string message, ModelInstance? instance) =>
+        events.Publish(new DaemonEvent(time.GetUtcNow(), kind, message, instance?.Model.Name, instance?.UnitName, instance?.State.ToString().ToLowerInvariant()));
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Pinned model {Model} did not load: {Reason}")]
+    private partial void LogPinnedFailed(string model, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Model}: {Leases} lease(s) still open after the drain timeout; stopping anyway")]
+    private partial void LogDrainTimedOut(string model, int leases);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cleaning up crashed unit {Unit} failed: {Reason}")]
+    private partial void LogCleanupFailed(string unit, string reason);
+}

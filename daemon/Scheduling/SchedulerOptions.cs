@@ -1,0 +1,20 @@
+namespace UnifiedLlm.Daemon.Scheduling;
+
+/// <summary>Bounds on waiting: per-model queue length and deadline, lease drain before an eviction, the crash breaker.</summary>
+internal sealed record SchedulerOptions
+{
+    public int QueueCapacity { get; init; } = 64;
+
+    public TimeSpan QueueTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>What a 429 tells the client to wait.</summary>
+    public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    public int CrashLimit { get; init; } = 3;
+
+    public TimeSpan CrashWindow { get; init; } = TimeSpan.FromMinutes(10);
+
+    public ulong GpuReserveBytes { get; init; } = 256UL << 20;
+}

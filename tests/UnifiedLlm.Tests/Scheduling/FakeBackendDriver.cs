@@ -1,0 +1,74 @@
+using System.Collections.Concurrent;
+using UnifiedLlm.Daemon.Backends;
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Supervision;
+
+namespace UnifiedLlm.Tests.Scheduling;
+
+/// <summary>
+/// A llama.cpp driver whose loads the test controls (held at a gate, failed on demand) and whose processes it can crash,
+/// so the scheduler's races can be ordered deterministically. The real driver is exercised end to end elsewhere.
+/// </summary>
+internal sealed class FakeBackendDriver : IBackendDriver
+{
+    private readonly ConcurrentDictionary<string, (BackendStart Start, TaskCompletionSource<BackendExit> Exit)> running = new();
+
+    public BackendKind Kind => BackendKind.LlamaCpp;
+
+    public ConcurrentQueue<BackendStart> Starts { get; } = new();
+
+    public ConcurrentQueue<string> Stops { get; } = new();
+
+    /// <summary>When set, loads wait for it.</summary>
+    public TaskCompletionSource? Gate { get; set; }
+
+    /// <summary>Completes when a load reaches the driver.</summary>
+    public TaskCompletionSource Started { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Exception? FailWith { get; set; }
+
+    public ulong RunningHostBytes => running.Values.Aggregate(0UL, (sum, r) => sum + r.Start.Plan.Estimate.HostTotalBytes);
+
+    public async Task<RunningBackend> StartAsync(BackendStart start, CancellationToken cancellationToken)
+    {
+        Starts.Enqueue(start);
+        Started.TrySetResult();
+        if (Gate is { } gate)
+        {
+            await gate.Task.WaitAsync(cancellationToken);
+        }
+
+        if (FailWith is { } failure)
+        {
+            throw failure;
+        }
+
+        var exit = new TaskCompletionSource<BackendExit>(TaskCreationOptions.RunContinuationsAsynchronously);
+        running[start.UnitName] = (start, exit);
+        return new RunningBackend(start.Model.Name, new Uri($"http://127.0.0.1:9/{start.UnitName}/"), start.Model.Name,
+            new BackendProcess(start.UnitName, start.Model.Name, "invocation", 1000 + Starts.Count, exit.Task));
+    }
+
+    public Task StopAsync(RunningBackend backend, CancellationToken cancellationToken)
+    {
+        Stops.Enqueue(backend.Process.UnitName);
+        if (running.TryRemove(backend.Process.UnitName, out var r))
+        {
+            r.Exit.TrySetResult(new BackendExit("success", 0, null, "stopped"));
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<bool> CheckHealthAsync(RunningBackend backend, CancellationToken cancellationToken) =>
+        Task.FromResult(running.ContainsKey(backend.Process.UnitName));
+
+    public void Crash(string model)
+    {
+        var unit = running.Single(r => r.Value.Start.Model.Name == model).Key;
+        running.TryRemove(unit, out var r);
+        r.Exit.TrySetResult(new BackendExit("signal", null, 9, "killed by signal KILL"));
+    }
+
+    public void ResetStarted() => Started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+}

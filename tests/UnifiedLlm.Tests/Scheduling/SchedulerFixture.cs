@@ -1,0 +1,70 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Events;
+using UnifiedLlm.Daemon.Gpu;
+using UnifiedLlm.Daemon.Models;
+using UnifiedLlm.Daemon.Models.Gguf;
+using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Scheduling;
+using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Tests.Support;
+
+namespace UnifiedLlm.Tests.Scheduling;
+
+/// <summary>
+/// A scheduler over real tiny GGUF files, the real planner, a fake clock and a <see cref="FakeBackendDriver"/>, on a
+/// CPU-only machine whose free RAM is <see cref="HostBudget"/> minus what the fake backends hold.
+/// </summary>
+internal sealed class SchedulerFixture : IAsyncDisposable
+{
+    public const int Context = 256;
+
+    private readonly TempDirectory dir = new();
+    private readonly ConfigHolder config;
+
+    public SchedulerFixture(string modelsToml, SchedulerOptions? options = null, double budgetInModels = 10)
+    {
+        var model = dir.File("tiny.gguf");
+        TinyModel.Write(model);
+        var estimator = new LlamaCppMemoryEstimator(new LlamaCppSizingSettings());
+        OneModelBytes = estimator.EstimateCpuOnly(ModelProfileReader.Read(model, CancellationToken.None), Context, GgmlType.F16).HostTotalBytes;
+        HostBudget = (ulong)(OneModelBytes * budgetInModels);
+        var toml = modelsToml.Replace("$MODEL", model, StringComparison.Ordinal);
+        config = new ConfigHolder(ConfigLoader.Parse(toml, "scheduler-test.toml"), Events, Time);
+        var machine = new MachineReading(() => GpuSnapshot.CpuMode(Time.GetUtcNow(), "test: no GPU"), () => HostBudget - Driver.RunningHostBytes);
+        Scheduler = new Scheduler(config, [Driver], new LoadPlanner(estimator), machine, Events, Time, options ?? new SchedulerOptions(), NullLogger<Scheduler>.Instance);
+    }
+
+    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+
+    public EventHub Events { get; } = new();
+
+    public FakeBackendDriver Driver { get; } = new();
+
+    public Scheduler Scheduler { get; }
+
+    public ulong OneModelBytes { get; }
+
+    public ulong HostBudget { get; }
+
+    public static string Model(string name, int ttlSeconds = 0, int priority = 50) =>
+        $"[models.{name}]\nbackend = \"llamacpp\"\nsource = \"$MODEL\"\ncontext = {Context}\nttl_seconds = {ttlSeconds}\npriority = {priority}\n";
+
+    /// <summary>Starts listening for events of <paramref name="kind"/> now; the task completes with the first one.</summary>
+    public async Task<DaemonEvent> NextEventAsync(string kind, CancellationToken cancellationToken)
+    {
+        var events = Events.SubscribeAsync([kind], cancellationToken).GetAsyncEnumerator(cancellationToken);
+        await using (events)
+        {
+            return await events.MoveNextAsync() ? events.Current : throw new InvalidOperationException("event stream ended");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Scheduler.DisposeAsync();
+        config.Dispose();
+        dir.Dispose();
+    }
+}

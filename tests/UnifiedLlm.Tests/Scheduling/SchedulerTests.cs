@@ -1,0 +1,242 @@
+using UnifiedLlm.Daemon.Backends;
+using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Scheduling;
+
+namespace UnifiedLlm.Tests.Scheduling;
+
+public sealed class SchedulerTests
+{
+    [Fact]
+    public async Task Ten_concurrent_acquires_start_one_backend()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a"));
+        fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var acquires = Enumerable.Range(0, 10).Select(_ => fx.Scheduler.AcquireAsync("a", ct).AsTask()).ToList();
+        await fx.Driver.Started.Task.WaitAsync(ct);
+        Assert.All(acquires, a => Assert.False(a.IsCompleted));
+        fx.Driver.Gate.SetResult();
+        var leases = await Task.WhenAll(acquires);
+
+        Assert.Single(fx.Driver.Starts);
+        Assert.Single(leases.Select(l => l.BaseAddress).Distinct());
+        Assert.Equal(10, Assert.Single(fx.Scheduler.Instances()).Leases);
+        foreach (var lease in leases)
+        {
+            await lease.DisposeAsync();
+        }
+
+        Assert.Equal(0, Assert.Single(fx.Scheduler.Instances()).Leases);
+    }
+
+    [Fact]
+    public async Task Full_queue_answers_429_with_retry_after()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a"), new SchedulerOptions { QueueCapacity = 2, RetryAfter = TimeSpan.FromSeconds(7) });
+        fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var waiting = new[] { fx.Scheduler.AcquireAsync("a", ct).AsTask(), fx.Scheduler.AcquireAsync("a", ct).AsTask() };
+        var full = await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("a", ct).AsTask());
+
+        Assert.Equal(429, full.StatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(7), full.RetryAfter);
+        Assert.Contains("2 requests already wait for a", full.Message, StringComparison.Ordinal);
+        fx.Driver.Gate.SetResult();
+        foreach (var lease in await Task.WhenAll(waiting))
+        {
+            await lease.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Failed_load_answers_every_waiter_503_with_the_reason_and_the_next_acquire_retries()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a"));
+        fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        fx.Driver.FailWith = new BackendStartException("llama-server exited before it was ready: exit-code 1 (bad magic)");
+        var failure = fx.NextEventAsync("failure", ct);
+
+        var acquires = Enumerable.Range(0, 5).Select(_ => fx.Scheduler.AcquireAsync("a", ct).AsTask()).ToList();
+        await fx.Driver.Started.Task.WaitAsync(ct);
+        fx.Driver.Gate.SetResult();
+
+        foreach (var acquire in acquires)
+        {
+            var e = await Assert.ThrowsAsync<ModelUnavailableException>(() => acquire);
+            Assert.Equal(503, e.StatusCode);
+            Assert.Contains("a failed to load: llama-server exited before it was ready: exit-code 1 (bad magic)", e.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Single(fx.Driver.Starts);
+        Assert.Contains("bad magic", (await failure).Message, StringComparison.Ordinal);
+        Assert.Equal(InstanceState.Failed, Assert.Single(fx.Scheduler.Instances()).State);
+
+        fx.Driver.FailWith = null;
+        await using var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        Assert.Equal(2, fx.Driver.Starts.Count);
+    }
+
+    [Fact]
+    public async Task Unknown_model_is_404()
+    {
+        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a"));
+
+        var e = await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("b", TestContext.Current.CancellationToken).AsTask());
+
+        Assert.Equal(404, e.StatusCode);
+        Assert.Contains("'b'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Request_just_before_the_ttl_keeps_the_instance_and_restarts_the_idle_clock()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a", ttlSeconds: 60));
+        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+
+        fx.Time.Advance(TimeSpan.FromSeconds(59));
+        var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        fx.Time.Advance(TimeSpan.FromSeconds(120));
+        Assert.Empty(fx.Driver.Stops);
+        await lease.DisposeAsync();
+        fx.Time.Advance(TimeSpan.FromSeconds(59));
+        Assert.Empty(fx.Driver.Stops);
+        fx.Time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Single(fx.Driver.Stops);
+        Assert.Single(fx.Driver.Starts);
+        Assert.Equal(InstanceState.Stopped, Assert.Single(fx.Scheduler.Instances()).State);
+    }
+
+    [Fact]
+    public async Task Request_arriving_after_the_ttl_unload_began_waits_for_a_reload()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a", ttlSeconds: 60));
+        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+
+        fx.Time.Advance(TimeSpan.FromSeconds(60));
+        await using var lease = await fx.Scheduler.AcquireAsync("a", ct);
+
+        Assert.Single(fx.Driver.Stops);
+        Assert.Equal(2, fx.Driver.Starts.Count);
+        Assert.EndsWith("-2.service/", lease.BaseAddress.AbsolutePath, StringComparison.Ordinal);
+        Assert.Equal(InstanceState.Ready, Assert.Single(fx.Scheduler.Instances()).State);
+    }
+
+    [Fact]
+    public async Task Eviction_waits_for_the_live_lease_and_a_request_for_the_draining_model_waits_for_its_reload()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"), budgetInModels: 1.5);
+        var leaseA = await fx.Scheduler.AcquireAsync("a", ct);
+        var evict = fx.NextEventAsync("evict", ct);
+
+        var acquireB = fx.Scheduler.AcquireAsync("b", ct).AsTask();
+        Assert.StartsWith("a: draining 1 lease(s)", (await evict).Message, StringComparison.Ordinal);
+        var acquireA = fx.Scheduler.AcquireAsync("a", ct).AsTask();
+        Assert.Empty(fx.Driver.Stops);
+        Assert.Single(fx.Driver.Starts);
+        Assert.False(acquireB.IsCompleted);
+        Assert.False(acquireA.IsCompleted);
+
+        await leaseA.DisposeAsync();
+        var leaseB = await acquireB;
+        Assert.Equal("b", leaseB.Model);
+        Assert.Equal(["a"], fx.Driver.Stops.Select(u => u.Split('-')[1]));
+        Assert.False(acquireA.IsCompleted);
+
+        await leaseB.DisposeAsync();
+        await using var secondA = await acquireA;
+        Assert.Equal(["a", "b", "a"], fx.Driver.Starts.Select(s => s.Model.Name));
+        Assert.Equal(["a", "b"], fx.Driver.Stops.Select(u => u.Split('-')[1]));
+    }
+
+    [Fact]
+    public async Task Two_models_that_do_not_fit_together_swap()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"), budgetInModels: 1.5);
+
+        foreach (var model in new[] { "a", "b", "a" })
+        {
+            await (await fx.Scheduler.AcquireAsync(model, ct)).DisposeAsync();
+        }
+
+        Assert.Equal(["a", "b", "a"], fx.Driver.Starts.Select(s => s.Model.Name));
+        Assert.Equal(2, fx.Driver.Stops.Count);
+        var ready = Assert.Single(fx.Scheduler.Instances(), i => i.State == InstanceState.Ready);
+        Assert.Equal("a", ready.Model);
+        Assert.Contains("evicting b", ready.Transitions.Single(t => t.State == InstanceState.Starting).Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Both_models_stay_loaded_when_they_fit_together()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"), budgetInModels: 2.5);
+
+        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        await (await fx.Scheduler.AcquireAsync("b", ct)).DisposeAsync();
+
+        Assert.Empty(fx.Driver.Stops);
+        Assert.Equal(2, fx.Scheduler.Instances().Count(i => i.State == InstanceState.Ready));
+    }
+
+    [Fact]
+    public async Task Crashed_backend_is_marked_failed_and_the_next_acquire_reloads()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a"));
+        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        var failure = fx.NextEventAsync("failure", ct);
+
+        fx.Driver.Crash("a");
+
+        Assert.Contains("backend exited: killed by signal KILL", (await failure).Message, StringComparison.Ordinal);
+        await using var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        Assert.Equal(2, fx.Driver.Starts.Count);
+    }
+
+    [Fact]
+    public async Task Three_crashes_in_the_window_hold_the_model_failed_until_an_explicit_load()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a"));
+        for (var i = 0; i < 3; i++)
+        {
+            await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+            var failure = fx.NextEventAsync("failure", ct);
+            fx.Driver.Crash("a");
+            await failure;
+        }
+
+        var held = await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("a", ct).AsTask());
+        Assert.Equal(503, held.StatusCode);
+        Assert.Contains("crashed 3 times", held.Message, StringComparison.Ordinal);
+        Assert.Equal(3, fx.Driver.Starts.Count);
+
+        var loaded = await fx.Scheduler.LoadAsync("a", ct);
+        Assert.Equal(InstanceState.Ready, loaded.State);
+        await using var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        Assert.Equal(4, fx.Driver.Starts.Count);
+    }
+
+    [Fact]
+    public async Task Explicit_unload_drains_and_stops()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a"));
+        await fx.Scheduler.LoadAsync("a", ct);
+
+        Assert.True(await fx.Scheduler.UnloadAsync("a", ct));
+        Assert.False(await fx.Scheduler.UnloadAsync("a", ct));
+        Assert.Single(fx.Driver.Stops);
+        Assert.Equal(
+            [InstanceState.Planned, InstanceState.Starting, InstanceState.Loading, InstanceState.Ready, InstanceState.Draining, InstanceState.Stopped],
+            Assert.Single(fx.Scheduler.Instances()).Transitions.Select(t => t.State));
+    }
+}
