@@ -54,16 +54,18 @@ internal sealed record ProxyRequest(EndpointKind Kind, JsonObject Body, string M
         return new ProxyRequest(kind, body, model, stream, includeUsage);
     }
 
-    /// <summary>A copy of the body for one upstream: its model name, and usage asked for in streams so tokens can be counted.</summary>
+    /// <summary>
+    /// The body for one upstream: its model name, and usage asked for in streams so tokens can be counted. The body is
+    /// rewritten in place (each attempt sets both again), so a fallback costs no copy.
+    /// </summary>
     public JsonObject ForUpstream(string upstreamModel)
     {
-        var copy = (JsonObject)Body.DeepClone();
-        copy["model"] = upstreamModel;
+        Body["model"] = upstreamModel;
         if (Stream)
         {
-            copy["stream_options"] = new JsonObject { ["include_usage"] = true };
+            Body["stream_options"] = new JsonObject { ["include_usage"] = true };
         }
 
-        return copy;
+        return Body;
     }
 }

@@ -87,14 +87,12 @@ internal sealed class UpstreamHealth(ConfigHolder config, EventHub events, TimeP
     {
         private readonly CircuitBreakerStateProvider state = new();
         private readonly string upstream;
-        private readonly TimeProvider time;
         private DateTimeOffset changedAt;
         private string? lastError;
 
         public Breaker(string upstream, BreakerConfig settings, EventHub events, TimeProvider time)
         {
             this.upstream = upstream;
-            this.time = time;
             changedAt = time.GetUtcNow();
             ValueTask Changed(string to, string? error)
             {
