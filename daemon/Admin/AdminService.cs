@@ -226,7 +226,7 @@ internal sealed class AdminService(
     private async Task<Model> WithProfileAsync(ModelConfig model, CancellationToken cancellationToken)
     {
         var proto = ProtoMapping.ToProto(model);
-        if (model.Backend == BackendKind.LlamaCpp && model.Source.Length > 0)
+        if ((model.Backend == BackendKind.LlamaCpp && model.Source.Length > 0) || (model.Backend == BackendKind.Vllm && Path.IsPathRooted(model.Source)))
         {
             var scanned = await registry.ProfileAsync(model.Source, cancellationToken);
             proto.Profile = scanned.Profile is { } profile ? RegistryMapping.ToProto(profile, scanned.ScannedAt) : null;
