@@ -2,12 +2,15 @@ using UnifiedLlm.Daemon.Models.Gguf;
 
 namespace UnifiedLlm.Daemon.Models.SafeTensors;
 
-/// <summary>Reads a JSON side file (config.json, the shard index) whole, refusing pipes and anything implausibly large.</summary>
+/// <summary>
+/// Reads a JSON side file (config.json, the shard index) whole, refusing pipes and anything implausibly large. A UTF-8
+/// byte order mark, which some editors and tools write, is dropped because the JSON parser does not accept one.
+/// </summary>
 internal static class SmallJsonFile
 {
     private const long MaxBytes = 64 * 1024 * 1024;
 
-    public static byte[] ReadAllBytes(string path)
+    public static ReadOnlyMemory<byte> ReadAllBytes(string path)
     {
         FileStream stream;
         try
@@ -28,7 +31,7 @@ internal static class SmallJsonFile
 
             var bytes = new byte[stream.Length];
             stream.ReadExactly(bytes);
-            return bytes;
+            return bytes.AsSpan().StartsWith("\uFEFF"u8) ? bytes.AsMemory(3) : bytes;
         }
     }
 }

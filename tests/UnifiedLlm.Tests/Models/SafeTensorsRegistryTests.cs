@@ -106,7 +106,8 @@ public sealed class SafeTensorsRegistryTests : IAsyncLifetime
         var changed = await registry.ScanAsync(CancellationToken.None);
 
         Assert.Equal(new ScanSummary(5, 0, 0, 5, 0, same.Errors), same);
-        Assert.Equal(new ScanSummary(4, 0, 2, 2, 1, []), changed);
+        Assert.Equal(new ScanSummary(4, 0, 2, 2, 1, []), changed with { Errors = [] });
+        Assert.Empty(changed.Errors);
         Assert.Equal(1_024UL, (await registry.FindAsync(Whole, CancellationToken.None))?.Profile?.ContextLength);
         Assert.Null(await registry.FindAsync(Broken, CancellationToken.None));
     }

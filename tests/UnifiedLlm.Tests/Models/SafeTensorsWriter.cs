@@ -89,6 +89,7 @@ internal static class SafeTensorsWriter
         file.SetLength(header.Length + (long)tensors.Aggregate(0UL, (sum, t) => sum + ByteSize(t)));
     }
 
+    /// <summary>The shard index, written with a UTF-8 byte order mark as some tools do.</summary>
     public static void WriteIndex(string directory, IReadOnlyDictionary<string, string> weightMap)
     {
         var json = JsonSerializer.Serialize(new { metadata = new { total_size = 0 }, weight_map = weightMap });
