@@ -90,7 +90,19 @@ internal sealed class ModelRegistry(ModelFileStore store, ConfigHolder config, T
     /// <summary>The stored entry when the model is unchanged, else a fresh reading (saved).</summary>
     private async Task<ScannedModelFile> RefreshAsync(string path, string format, ScannedModelFile? previous, CancellationToken cancellationToken)
     {
-        var stamp = ModelFileStamp.Of(path, format);
+        ModelFileStamp? stamp;
+        try
+        {
+            stamp = ModelFileStamp.Of(path, format);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A directory listing can fail (permissions, removed mid-scan); that is this model's error, not the scan's.
+            var unreadable = new ScannedModelFile(path, 0, DateTimeOffset.UnixEpoch, null, e.Message, time.GetUtcNow()) { Format = format };
+            await store.SaveAsync(unreadable, cancellationToken);
+            return unreadable;
+        }
+
         if (stamp is null)
         {
             var problem = format == ModelProfile.SafeTensorsFormat ? "directory does not exist" : "file does not exist";
