@@ -278,7 +278,7 @@ internal sealed class AdminService(
             proto.Instance = InstanceMapping.ToProto(instance);
         }
 
-        if (model.Backend == BackendKind.LlamaCpp && model.Source.Length > 0)
+        if ((model.Backend == BackendKind.LlamaCpp && model.Source.Length > 0) || (model.Backend == BackendKind.Vllm && Path.IsPathRooted(model.Source)))
         {
             var scanned = await registry.ProfileAsync(model.Source, cancellationToken);
             proto.Profile = scanned.Profile is { } profile ? RegistryMapping.ToProto(profile, scanned.ScannedAt) : null;

@@ -9,7 +9,7 @@ internal static class RegistryMapping
 {
     public static UnifiedLlm.Admin.V1.ModelProfile ToProto(Models.ModelProfile profile, DateTimeOffset scannedAt) => new()
     {
-        Format = "gguf",
+        Format = profile.Format,
         Architecture = profile.Architecture,
         ParameterCount = profile.ParameterCount,
         Quantization = profile.FileType ?? "",

@@ -1,13 +1,20 @@
 namespace UnifiedLlm.Daemon.Models;
 
 /// <summary>
-/// What the sizing code needs to know about a GGUF model, derived from its metadata and tensor table.
+/// What the sizing code needs to know about a model, derived from GGUF metadata or a SafeTensors config.json, and the tensor table.
 /// Per-layer lists have <see cref="LayerCount"/> entries. Byte figures are exact sums of tensor sizes, so mixed
 /// quantization (e.g. Q4_K_M's Q6_K layers) is accounted for.
 /// </summary>
 internal sealed record ModelProfile
 {
+    public const string GgufFormat = "gguf";
+    public const string SafeTensorsFormat = "safetensors";
+
+    /// <summary>The path of the GGUF file, or of the SafeTensors model directory.</summary>
     public required string Path { get; init; }
+
+    /// <summary><see cref="GgufFormat"/> or <see cref="SafeTensorsFormat"/>; profiles stored before formats existed read back as GGUF.</summary>
+    public string Format { get; init; } = GgufFormat;
 
     public required string Architecture { get; init; }
 

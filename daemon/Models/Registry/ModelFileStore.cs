@@ -4,7 +4,7 @@ using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Models.Registry;
 
-/// <summary>The model_files table: one row per scanned file, keyed by path, with its profile as JSON or its error.</summary>
+/// <summary>The model_files table: one row per scanned model (GGUF file or SafeTensors directory), keyed by path, with its profile as JSON or its error.</summary>
 internal sealed class ModelFileStore(Database database)
 {
     private static readonly JsonSerializerOptions ProfileJson = new();
@@ -13,7 +13,7 @@ internal sealed class ModelFileStore(Database database)
     {
         await using var connection = await database.ConnectAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT path, size_bytes, mtime_ms, profile_json, error, scanned_at_ms FROM model_files";
+        command.CommandText = "SELECT path, size_bytes, mtime_ms, profile_json, error, scanned_at_ms, format FROM model_files";
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var files = new Dictionary<string, ScannedModelFile>(StringComparer.Ordinal);
         while (await reader.ReadAsync(cancellationToken))
@@ -29,7 +29,7 @@ internal sealed class ModelFileStore(Database database)
     {
         await using var connection = await database.ConnectAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT path, size_bytes, mtime_ms, profile_json, error, scanned_at_ms FROM model_files WHERE path = $path";
+        command.CommandText = "SELECT path, size_bytes, mtime_ms, profile_json, error, scanned_at_ms, format FROM model_files WHERE path = $path";
         command.Parameters.AddWithValue("$path", path);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
@@ -42,15 +42,16 @@ internal sealed class ModelFileStore(Database database)
         command.CommandText = """
             INSERT INTO model_files (path, format, size_bytes, mtime_ms, architecture, parameter_count, quantization, layer_count,
                                      context_length, profile_json, error, scanned_at_ms)
-            VALUES ($path, 'gguf', $size, $mtime, $arch, $params, $quant, $layers, $ctx, $profile, $error, $scanned)
+            VALUES ($path, $format, $size, $mtime, $arch, $params, $quant, $layers, $ctx, $profile, $error, $scanned)
             ON CONFLICT (path) DO UPDATE SET
-                size_bytes = excluded.size_bytes, mtime_ms = excluded.mtime_ms, architecture = excluded.architecture,
+                format = excluded.format, size_bytes = excluded.size_bytes, mtime_ms = excluded.mtime_ms, architecture = excluded.architecture,
                 parameter_count = excluded.parameter_count, quantization = excluded.quantization, layer_count = excluded.layer_count,
                 context_length = excluded.context_length, profile_json = excluded.profile_json, error = excluded.error,
                 scanned_at_ms = excluded.scanned_at_ms
             """;
         var p = file.Profile;
         command.Parameters.AddWithValue("$path", file.Path);
+        command.Parameters.AddWithValue("$format", file.Format);
         command.Parameters.AddWithValue("$size", file.SizeBytes);
         command.Parameters.AddWithValue("$mtime", file.ModifiedAt.ToUnixTimeMilliseconds());
         command.Parameters.AddWithValue("$arch", (object?)p?.Architecture ?? DBNull.Value);
@@ -96,6 +97,9 @@ internal sealed class ModelFileStore(Database database)
             DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)),
             profile,
             error,
-            DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)));
+            DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)))
+        {
+            Format = reader.GetString(6),
+        };
     }
 }

@@ -1,12 +1,14 @@
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Models.Gguf;
+using UnifiedLlm.Daemon.Models.SafeTensors;
 
 namespace UnifiedLlm.Daemon.Models.Registry;
 
 /// <summary>
-/// Model profiles of the configured sources and of the GGUF files under <c>[scan] directories</c>, cached in SQLite.
-/// A file is read again only when its size or mtime changed since the last scan; a file that cannot be read is stored
-/// with its error so that the next scan and <c>ullmctl model show</c> can say why.
+/// Model profiles of the configured sources and of the GGUF files and SafeTensors model directories under
+/// <c>[scan] directories</c>, cached in SQLite. A model is read again only when its size or mtime changed since the last
+/// scan (see <see cref="ModelFileStamp"/>); one that cannot be read is stored with its error so that the next scan and
+/// <c>ullmctl model show</c> can say why.
 /// </summary>
 internal sealed class ModelRegistry(ModelFileStore store, ConfigHolder config, TimeProvider time) : IDisposable
 {
@@ -21,13 +23,18 @@ internal sealed class ModelRegistry(ModelFileStore store, ConfigHolder config, T
         {
             var current = config.Current;
             var errors = new List<ScanFileError>();
-            var paths = ModelFileFinder.Find(current.Scan.Directories, LlamaCppSources(current), errors);
+            var ggufFiles = ModelFileFinder.Find(current.Scan.Directories, Sources(current, BackendKind.LlamaCpp), errors);
+            var safeTensorsDirectories = SafeTensorsDirectoryFinder.Find(current.Scan.Directories, Sources(current, BackendKind.Vllm), errors);
+            var models = ggufFiles.Select(path => (Path: path, Format: ModelProfile.GgufFormat))
+                .Concat(safeTensorsDirectories.Select(path => (Path: path, Format: ModelProfile.SafeTensorsFormat)))
+                .ToList();
+            var paths = models.Select(m => m.Path).ToList();
             var known = await store.ListAsync(cancellationToken);
             int added = 0, updated = 0, unchanged = 0;
-            foreach (var path in paths)
+            foreach (var (path, format) in models)
             {
                 var previous = known.GetValueOrDefault(path);
-                var file = await RefreshAsync(path, previous, cancellationToken);
+                var file = await RefreshAsync(path, format, previous, cancellationToken);
                 if (ReferenceEquals(file, previous))
                 {
                     unchanged++;
@@ -66,24 +73,41 @@ internal sealed class ModelRegistry(ModelFileStore store, ConfigHolder config, T
     public Task<ScannedModelFile?> FindAsync(string path, CancellationToken cancellationToken) =>
         store.FindAsync(Path.GetFullPath(path), cancellationToken);
 
-    /// <summary>The profile of <paramref name="path"/>, read now (and cached) unless the cached one is still current.</summary>
+    /// <summary>
+    /// The profile of <paramref name="path"/> (a GGUF file, or a SafeTensors model directory), read now (and cached)
+    /// unless the cached one is still current.
+    /// </summary>
     public async Task<ScannedModelFile> ProfileAsync(string path, CancellationToken cancellationToken)
     {
-        var full = Path.GetFullPath(path);
-        return await RefreshAsync(full, await store.FindAsync(full, cancellationToken), cancellationToken);
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+        var format = Directory.Exists(full) ? ModelProfile.SafeTensorsFormat : ModelProfile.GgufFormat;
+        return await RefreshAsync(full, format, await store.FindAsync(full, cancellationToken), cancellationToken);
     }
 
-    private static IEnumerable<string> LlamaCppSources(UllmConfig config) =>
-        config.Models.Values.Where(m => m.Backend == BackendKind.LlamaCpp && m.Source.Length > 0).Select(m => m.Source);
+    private static IEnumerable<string> Sources(UllmConfig config, BackendKind backend) =>
+        config.Models.Values.Where(m => m.Backend == backend && m.Source.Length > 0).Select(m => m.Source);
 
-    /// <summary>The stored entry when the file is unchanged, else a fresh reading (saved).</summary>
-    private async Task<ScannedModelFile> RefreshAsync(string path, ScannedModelFile? previous, CancellationToken cancellationToken)
+    /// <summary>The stored entry when the model is unchanged, else a fresh reading (saved).</summary>
+    private async Task<ScannedModelFile> RefreshAsync(string path, string format, ScannedModelFile? previous, CancellationToken cancellationToken)
     {
-        var info = new FileInfo(path);
-        if (!info.Exists)
+        ModelFileStamp? stamp;
+        try
         {
-            var missing = new ScannedModelFile(path, 0, DateTimeOffset.UnixEpoch, null, "file does not exist", time.GetUtcNow());
-            if (previous?.Error != missing.Error)
+            stamp = ModelFileStamp.Of(path, format);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A directory listing can fail (permissions, removed mid-scan); that is this model's error, not the scan's.
+            var unreadable = new ScannedModelFile(path, 0, DateTimeOffset.UnixEpoch, null, e.Message, time.GetUtcNow()) { Format = format };
+            await store.SaveAsync(unreadable, cancellationToken);
+            return unreadable;
+        }
+
+        if (stamp is null)
+        {
+            var problem = format == ModelProfile.SafeTensorsFormat ? "directory does not exist" : "file does not exist";
+            var missing = new ScannedModelFile(path, 0, DateTimeOffset.UnixEpoch, null, problem, time.GetUtcNow()) { Format = format };
+            if (previous?.Error != missing.Error || previous?.Format != format)
             {
                 await store.SaveAsync(missing, cancellationToken);
                 return missing;
@@ -92,25 +116,31 @@ internal sealed class ModelRegistry(ModelFileStore store, ConfigHolder config, T
             return previous!;
         }
 
-        var modified = DateTimeOffset.FromUnixTimeMilliseconds(new DateTimeOffset(info.LastWriteTimeUtc).ToUnixTimeMilliseconds());
-        if (previous is not null && previous.SizeBytes == info.Length && previous.ModifiedAt == modified)
+        if (previous is not null && previous.Format == format && previous.SizeBytes == stamp.SizeBytes && previous.ModifiedAt == stamp.ModifiedAt)
         {
             return previous;
         }
 
-        var (profile, error) = await Task.Run(() => Read(path, cancellationToken), cancellationToken);
-        var file = new ScannedModelFile(path, info.Length, modified, profile, error, time.GetUtcNow());
+        var (profile, error) = await Task.Run(() => Read(path, format, cancellationToken), cancellationToken);
+        var file = new ScannedModelFile(path, stamp.SizeBytes, stamp.ModifiedAt, profile, error, time.GetUtcNow()) { Format = format };
         await store.SaveAsync(file, cancellationToken);
         return file;
     }
 
-    private static (ModelProfile? Profile, string? Error) Read(string path, CancellationToken cancellationToken)
+    private static (ModelProfile? Profile, string? Error) Read(string path, string format, CancellationToken cancellationToken)
     {
         try
         {
-            return (ModelProfileReader.Read(path, cancellationToken), null);
+            var profile = format == ModelProfile.SafeTensorsFormat
+                ? SafeTensorsProfileReader.Read(path, cancellationToken)
+                : ModelProfileReader.Read(path, cancellationToken);
+            return (profile, null);
         }
         catch (GgufFormatException e)
+        {
+            return (null, e.Message);
+        }
+        catch (SafeTensorsFormatException e)
         {
             return (null, e.Message);
         }

@@ -1,7 +1,7 @@
 namespace UnifiedLlm.Daemon.Models.Registry;
 
 /// <summary>
-/// One model file as the registry last read it: its profile, or the error that kept it from being read (never both).
+/// One model (a GGUF file or a SafeTensors directory) as the registry last read it: its profile, or the error that kept it from being read (never both).
 /// <see cref="SizeBytes"/> and <see cref="ModifiedAt"/> are what the file had then; a change in either means a rescan.
 /// </summary>
 internal sealed record ScannedModelFile(
@@ -10,4 +10,7 @@ internal sealed record ScannedModelFile(
     DateTimeOffset ModifiedAt,
     ModelProfile? Profile,
     string? Error,
-    DateTimeOffset ScannedAt);
+    DateTimeOffset ScannedAt)
+{
+    public string Format { get; init; } = ModelProfile.GgufFormat;
+}
