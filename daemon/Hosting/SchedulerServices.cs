@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gateway;
@@ -14,6 +15,7 @@ internal static class SchedulerServices
 {
     public static IServiceCollection AddScheduler(this IServiceCollection services)
     {
+        services.TryAddSingleton<IBackendSupervisor>(sp => new ProcessSupervisor(sp.GetRequiredService<ILogger<ProcessSupervisor>>()));
         services.AddSingleton<PortAllocator>();
         services.AddSingleton(new LlamaCppDriverOptions());
         services.AddSingleton<IBackendDriver>(sp => new LlamaCppDriver(
