@@ -20,6 +20,7 @@ internal static class InstanceMapping
             State = ToProto(instance.State),
             StateSince = Timestamp.FromDateTimeOffset(last.At),
             Port = instance.BaseAddress is { } address ? (uint)address.Port : 0,
+            MainPid = (uint)(instance.MainPid ?? 0),
             InFlight = (uint)instance.Leases,
             LastUsed = Timestamp.FromDateTimeOffset(instance.LastUsed),
             Failure = instance.State == InstanceState.Failed ? last.Reason ?? string.Empty : string.Empty,

@@ -11,5 +11,6 @@ internal sealed record InstanceInfo(
     IReadOnlyList<InstanceTransition> Transitions,
     LoadPlan? Plan,
     Uri? BaseAddress,
+    int? MainPid,
     int Leases,
     DateTimeOffset LastUsed);

@@ -544,7 +544,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     }
 
     private InstanceInfo Describe(ModelInstance i) =>
-        new(i.Id, i.Model.Name, i.UnitName, i.State, i.Transitions, i.Plan, i.Backend?.BaseAddress, i.Leases, i.LastUsed);
+        new(i.Id, i.Model.Name, i.UnitName, i.State, i.Transitions, i.Plan, i.Backend?.BaseAddress, i.Backend?.Process.MainPid, i.Leases, i.LastUsed);
 
     private void Publish(string kind, string message, ModelInstance? instance) =>
         events.Publish(new DaemonEvent(time.GetUtcNow(), kind, message, instance?.Model.Name, instance?.UnitName, instance?.State.ToString().ToLowerInvariant()));
