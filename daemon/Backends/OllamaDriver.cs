@@ -21,7 +21,8 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
     public const string ServerModelName = "ollama";
 
     // ullmd's scheduler owns idle unloads (TTL); a load that never expires keeps Ollama from unloading behind its back.
-    private const string KeepForever = "-1";
+    // A negative JSON number means forever; the string "-1" is rejected by Ollama as a duration without a unit.
+    private const int KeepForever = -1;
 
     private readonly IBackendSupervisor supervisor;
     private readonly OllamaDriverOptions options;
@@ -137,7 +138,7 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
         {
             ["OLLAMA_HOST"] = $"127.0.0.1:{port}",
             ["OLLAMA_MODELS"] = options.ModelsDirectory,
-            ["OLLAMA_KEEP_ALIVE"] = KeepForever,
+            ["OLLAMA_KEEP_ALIVE"] = KeepForever.ToString(CultureInfo.InvariantCulture),
             ["OLLAMA_MAX_LOADED_MODELS"] = options.MaxLoadedModels.ToString(CultureInfo.InvariantCulture),
         };
         var launch = new BackendLaunch
