@@ -1,0 +1,24 @@
+namespace UnifiedLlm.Daemon.Storage;
+
+/// <summary>The life of a backend instance, as stored in <c>instances.state</c>.</summary>
+internal enum InstanceState
+{
+    Planned,
+    Starting,
+    Loading,
+    Ready,
+    Draining,
+    Stopped,
+    Failed,
+}
+
+internal static class InstanceStates
+{
+    public static string ToDatabase(this InstanceState state) => state.ToString().ToLowerInvariant();
+
+    public static InstanceState FromDatabase(string value) => Enum.TryParse<InstanceState>(value, ignoreCase: true, out var state)
+        ? state
+        : throw new StorageException($"instances.state holds '{value}', which this ullmd does not know");
+
+    public static bool IsActive(this InstanceState state) => state is not (InstanceState.Stopped or InstanceState.Failed);
+}
