@@ -42,6 +42,9 @@ internal sealed record TransientUnitSpec
 
     public IReadOnlyList<string> ReadOnlyPaths { get; init; } = [];
 
+    /// <summary>Paths the unit may write despite ProtectSystem=strict (e.g. Ollama's model store).</summary>
+    public IReadOnlyList<string> ReadWritePaths { get; init; } = [];
+
     public string ProtectSystem { get; init; } = "strict";
 
     /// <summary>"yes" or "read-only".</summary>
@@ -95,6 +98,7 @@ internal sealed record TransientUnitSpec
             Property("DynamicUser", new DBusBoolean(DynamicUser)),
             Property("StateDirectory", DBusArray.OfStrings(StateDirectories)),
             Property("ReadOnlyPaths", DBusArray.OfStrings(ReadOnlyPaths)),
+            Property("ReadWritePaths", DBusArray.OfStrings(ReadWritePaths)),
             Property("ProtectSystem", new DBusString(ProtectSystem)),
             Property("ProtectHome", new DBusString(ProtectHome)),
             Property("PrivateTmp", new DBusBoolean(PrivateTmp)),

@@ -1,0 +1,266 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Supervision;
+using UnifiedLlm.Daemon.Systemd;
+
+namespace UnifiedLlm.Daemon.Backends;
+
+/// <summary>
+/// Ollama models live in ONE shared <c>ollama serve</c> per ullmd, started through the supervisor with the first model
+/// and stopped with the last. A model is loaded by an empty <c>POST /api/generate</c> that pins its placement
+/// (<c>options.num_gpu</c>, <c>num_ctx</c>), checked in <c>GET /api/ps</c>, and unloaded with <c>keep_alive: 0</c>.
+/// </summary>
+internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
+{
+    public const string ServerModelName = "ollama";
+
+    // ullmd's scheduler owns idle unloads (TTL); a load that never expires keeps Ollama from unloading behind its back.
+    // A negative JSON number means forever; the string "-1" is rejected by Ollama as a duration without a unit.
+    private const int KeepForever = -1;
+
+    private readonly IBackendSupervisor supervisor;
+    private readonly OllamaDriverOptions options;
+    private readonly HttpClient http;
+    private readonly BackendReadiness readiness;
+    private readonly SemaphoreSlim gate = new(1, 1);
+    private readonly HashSet<string> loaded = new(StringComparer.Ordinal);
+    private SharedServer? server;
+
+    public OllamaDriver(IBackendSupervisor supervisor, OllamaDriverOptions options, HttpClient http, TimeProvider time)
+    {
+        this.supervisor = supervisor;
+        this.options = options;
+        this.http = http;
+        readiness = new BackendReadiness(supervisor, http, time);
+    }
+
+    public BackendKind Kind => BackendKind.Ollama;
+
+    public async Task<RunningBackend> StartAsync(BackendStart start, CancellationToken cancellationToken)
+    {
+        var tag = start.Model.Source;
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            var shared = await EnsureServerAsync(start.Backend, cancellationToken);
+            try
+            {
+                await LoadAsync(shared, start, cancellationToken);
+            }
+            catch when (loaded.Count == 0)
+            {
+                await StopServerAsync(shared, CancellationToken.None);
+                throw;
+            }
+
+            loaded.Add(start.Model.Name);
+            return new RunningBackend(start.Model.Name, shared.BaseAddress, tag, shared.Process);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    public async Task StopAsync(RunningBackend backend, CancellationToken cancellationToken)
+    {
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            var shared = server;
+            if (shared is null || shared.Process.InvocationId != backend.Process.InvocationId || !loaded.Remove(backend.Model))
+            {
+                return;
+            }
+
+            if (!shared.Process.Exited.IsCompleted)
+            {
+                await UnloadAsync(shared, backend, cancellationToken);
+            }
+
+            if (loaded.Count == 0)
+            {
+                await StopServerAsync(shared, cancellationToken);
+            }
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    public async Task<bool> CheckHealthAsync(RunningBackend backend, CancellationToken cancellationToken)
+    {
+        if (backend.Process.Exited.IsCompleted)
+        {
+            return false;
+        }
+
+        try
+        {
+            using var root = await http.GetAsync(backend.BaseAddress, cancellationToken);
+            return root.IsSuccessStatusCode && await IsLoadedAsync(backend.BaseAddress, backend.UpstreamModel, cancellationToken);
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        var shared = server;
+        if (shared is not null && !shared.Process.Exited.IsCompleted)
+        {
+            await supervisor.StopAsync(shared.Process.UnitName, CancellationToken.None);
+        }
+
+        gate.Dispose();
+    }
+
+    private async Task<SharedServer> EnsureServerAsync(BackendConfig backend, CancellationToken cancellationToken)
+    {
+        if (server is { } running && !running.Process.Exited.IsCompleted)
+        {
+            return running;
+        }
+
+        server = null;
+        loaded.Clear();
+        var port = LoopbackPort.Allocate();
+        var environment = new Dictionary<string, string>(backend.Environment)
+        {
+            ["OLLAMA_HOST"] = $"127.0.0.1:{port}",
+            ["OLLAMA_MODELS"] = options.ModelsDirectory,
+            ["OLLAMA_KEEP_ALIVE"] = KeepForever.ToString(CultureInfo.InvariantCulture),
+            ["OLLAMA_MAX_LOADED_MODELS"] = options.MaxLoadedModels.ToString(CultureInfo.InvariantCulture),
+        };
+        var launch = new BackendLaunch
+        {
+            UnitName = UnitName.ForModel(ServerModelName, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))),
+            Model = ServerModelName,
+            ExecPath = backend.Executable,
+            Arguments = ["serve", .. backend.ExtraArgs],
+            Environment = environment,
+            GpuIndices = options.ServerGpuIndices,
+            ReadWritePaths = [options.ModelsDirectory],
+            StopTimeout = options.StopTimeout,
+        };
+        var process = await supervisor.StartAsync(launch, cancellationToken);
+        var shared = new SharedServer(process, new Uri($"http://127.0.0.1:{port}/"));
+        try
+        {
+            await readiness.WaitAsync(process, shared.BaseAddress, options.ServerStartTimeout, cancellationToken);
+        }
+        catch
+        {
+            await StopServerAsync(shared, CancellationToken.None);
+            throw;
+        }
+
+        server = shared;
+        return shared;
+    }
+
+    private async Task LoadAsync(SharedServer shared, BackendStart start, CancellationToken cancellationToken)
+    {
+        var tag = start.Model.Source;
+        var placement = new OllamaOptions(start.Plan.GpuLayers, start.Plan.ContextLength);
+        var body = new JsonObject
+        {
+            ["model"] = tag,
+            ["prompt"] = string.Empty,
+            ["stream"] = false,
+            ["keep_alive"] = KeepForever,
+            ["options"] = new JsonObject { ["num_gpu"] = placement.NumGpu, ["num_ctx"] = placement.NumCtx },
+        };
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(options.LoadTimeout);
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.PostAsJsonAsync(new Uri(shared.BaseAddress, "api/generate"), body, deadline.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new BackendStartException($"{start.Model.Name}: Ollama did not load \"{tag}\" within {options.LoadTimeout.TotalSeconds:0.#} s");
+        }
+        catch (HttpRequestException e)
+        {
+            throw new BackendStartException(
+                $"{start.Model.Name}: Ollama failed while loading \"{tag}\": {e.Message}{await readiness.LogTailAsync(shared.Process.UnitName, cancellationToken)}", e);
+        }
+
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                var error = await ReadErrorAsync(response, cancellationToken);
+                throw new BackendStartException($"{start.Model.Name}: Ollama refused to load \"{tag}\" ({(int)response.StatusCode}): {error}");
+            }
+        }
+
+        if (!await IsLoadedAsync(shared.BaseAddress, tag, cancellationToken))
+        {
+            throw new BackendStartException($"{start.Model.Name}: Ollama answered the load of \"{tag}\" but /api/ps does not list it");
+        }
+    }
+
+    private async Task UnloadAsync(SharedServer shared, RunningBackend backend, CancellationToken cancellationToken)
+    {
+        var body = new JsonObject { ["model"] = backend.UpstreamModel, ["prompt"] = string.Empty, ["stream"] = false, ["keep_alive"] = 0 };
+        using var response = await http.PostAsJsonAsync(new Uri(shared.BaseAddress, "api/generate"), body, cancellationToken);
+        if (!response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.NotFound)
+        {
+            var error = await ReadErrorAsync(response, cancellationToken);
+            throw new InvalidOperationException($"{backend.Model}: Ollama refused to unload \"{backend.UpstreamModel}\" ({(int)response.StatusCode}): {error}");
+        }
+    }
+
+    private async Task<bool> IsLoadedAsync(Uri baseAddress, string tag, CancellationToken cancellationToken)
+    {
+        using var response = await http.GetAsync(new Uri(baseAddress, "api/ps"), cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            return false;
+        }
+
+        var ps = await response.Content.ReadFromJsonAsync<JsonObject>(cancellationToken);
+        var models = ps?["models"] as JsonArray ?? [];
+        return models.Any(m => OllamaTag.Same((string?)m?["name"], tag) || OllamaTag.Same((string?)m?["model"], tag));
+    }
+
+    private async Task StopServerAsync(SharedServer shared, CancellationToken cancellationToken)
+    {
+        if (ReferenceEquals(server, shared))
+        {
+            server = null;
+        }
+
+        if (!shared.Process.Exited.IsCompleted)
+        {
+            await supervisor.StopAsync(shared.Process.UnitName, cancellationToken);
+        }
+    }
+
+    private static async Task<string> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var text = await response.Content.ReadAsStringAsync(cancellationToken);
+        try
+        {
+            return JsonNode.Parse(text)?["error"]?.GetValue<string>() ?? text;
+        }
+        catch (JsonException)
+        {
+            return text;
+        }
+    }
+
+    private sealed record SharedServer(BackendProcess Process, Uri BaseAddress);
+}
