@@ -108,6 +108,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return true;
     }
 
+    private int disposed;
+
     public IReadOnlyList<InstanceInfo> Instances()
     {
         lock (gate)
@@ -143,6 +145,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Registered as itself and as IModelEndpoints: the container disposes it once per registration.
+        if (Interlocked.Exchange(ref disposed, 1) == 1)
+        {
+            return;
+        }
+
         await shutdown.CancelAsync().ConfigureAwait(false);
         List<Task> stops = [];
         lock (gate)

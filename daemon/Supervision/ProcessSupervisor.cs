@@ -68,15 +68,17 @@ internal sealed partial class ProcessSupervisor(ILogger<ProcessSupervisor> logge
         }
 
         process.StandardInput.Close();
+        // SuperviseAsync may finish (and dispose the process) before this method continues when the child dies at once.
+        var pid = process.Id;
         var log = new BackendLogBuffer(LogLinesPerUnit);
         var exited = new TaskCompletionSource<BackendExit>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var backend = new BackendProcess(launch.UnitName, launch.Model, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), process.Id, exited.Task);
+        var backend = new BackendProcess(launch.UnitName, launch.Model, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), pid, exited.Task);
         var child = new Child(backend, launch.StopTimeout, log);
         ForgetOldExitedUnits();
         children[launch.UnitName] = child;
-        LogStarted(launch.UnitName, process.Id, launch.ExecPath);
+        LogStarted(launch.UnitName, pid, launch.ExecPath);
         _ = SuperviseAsync(process, child, exited);
-        await ProcessGroupSignals.WaitUntilGroupLeaderAsync(process.Id, GroupLeaderLimit, CancellationToken.None);
+        await ProcessGroupSignals.WaitUntilGroupLeaderAsync(pid, GroupLeaderLimit, CancellationToken.None);
         return backend;
     }
 

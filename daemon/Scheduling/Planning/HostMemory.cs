@@ -31,6 +31,6 @@ internal static class HostMemory
             throw new InvalidDataException($"{file}:{i + 1}: expected \"MemAvailable: <n> kB\", got \"{lines[i]}\"");
         }
 
-        throw new InvalidDataException($"{file}: no MemAvailable line");
+        throw new InvalidDataException($"{file} has no MemAvailable line");
     }
 }

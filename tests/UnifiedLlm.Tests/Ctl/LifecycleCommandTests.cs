@@ -3,25 +3,42 @@ using UnifiedLlm.Tests.Support;
 namespace UnifiedLlm.Tests.Ctl;
 
 /// <summary>
-/// load, unload, switch and logs against a real ullmd whose scheduler and supervisor are not in this build: each says
-/// so and exits 6, printing nothing made up.
+/// load and unload against a real ullmd running a real llama-server; logs, whose engine is not in this build, says so
+/// and exits 6, printing nothing made up.
 /// </summary>
 public sealed class LifecycleCommandTests
 {
-    [Theory]
-    [InlineData("load", "tiny", "--wait")]
-    [InlineData("load", "tiny", "--ctx", "128", "--layers", "auto", "--gpu", "0")]
-    [InlineData("unload", "tiny", "--force")]
-    [InlineData("switch", "tiny", "small")]
-    public async Task Life_cycle_commands_report_the_missing_scheduler_with_exit_6(params string[] arguments)
+    [Fact]
+    public async Task Load_models_and_unload_drive_a_real_llama_server_through_ullmd()
     {
-        await using var host = await CtlHost.StartAsync(nvml: null);
+        var binary = Models.LlamaServerBinary.Find();
+        if (binary is null)
+        {
+            Assert.Skip(Models.LlamaServerBinary.HowToGet);
+        }
 
-        var result = await host.CtlAsync(arguments);
+        await using var host = await CtlHost.StartAsync(nvml: null, extraConfig: $"[backends.llamacpp]\nexecutable = \"{binary}\"\n");
 
-        Assert.Equal(6, result.ExitCode);
-        Assert.Equal("", result.StandardOutput);
-        Assert.Equal("ullmctl: not available in this ullmd: the model scheduler (load on demand, unload, switch) is not in this build yet (issue #5)\n", result.StandardError);
+        var load = await host.CtlAsync("load", "small", "--wait");
+        Assert.True(load.ExitCode == 0, $"load failed ({load.ExitCode}): {load.StandardError}");
+        Assert.Contains("tiny", load.StandardOutput + load.StandardError, StringComparison.Ordinal);
+        var loaded = await host.CtlAsync("models", "--loaded", "--json");
+        Assert.Contains("\"tiny\"", loaded.StandardOutput, StringComparison.Ordinal);
+
+        var unload = await host.CtlAsync("unload", "tiny");
+        Assert.True(unload.ExitCode == 0, $"unload failed ({unload.ExitCode}): {unload.StandardError}");
+        Assert.DoesNotContain("\"tiny\"", (await host.CtlAsync("models", "--loaded", "--json")).StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_load_that_fails_says_why_and_exits_1()
+    {
+        await using var host = await CtlHost.StartAsync(nvml: null, extraConfig: "[backends.llamacpp]\nexecutable = \"/nonexistent/llama-server\"\n");
+
+        var result = await host.CtlAsync("load", "tiny", "--wait");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("tiny failed to load", result.StandardError, StringComparison.Ordinal);
     }
 
     [Fact]

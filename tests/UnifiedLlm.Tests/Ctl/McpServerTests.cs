@@ -62,7 +62,7 @@ public sealed class McpServerTests(FakeNvmlBuild nvml)
 
         var load = await client.CallToolAsync("load_model", new Dictionary<string, object?> { ["name"] = "tiny" }, cancellationToken: ct);
         Assert.True(load.IsError);
-        Assert.Contains("not available in this ullmd: the model scheduler", Text(load));
+        Assert.Contains("tiny failed to load", Text(load));
 
         var unknown = await client.CallToolAsync("get_model_info", new Dictionary<string, object?> { ["name"] = "tinyy" }, cancellationToken: ct);
         Assert.True(unknown.IsError);

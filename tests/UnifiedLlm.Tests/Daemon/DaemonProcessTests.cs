@@ -259,10 +259,10 @@ public sealed class DaemonProcessTests : IDisposable
         var paths = DaemonProcess.WriteConfig(dir, ModelSection("tiny"));
         await using var daemon = await DaemonProcess.StartAsync(dir, paths);
 
-        var result = await daemon.CtlAsync("models", "--loaded");
+        var result = await daemon.CtlAsync("logs", "tiny");
 
         Assert.Equal(6, result.ExitCode);
-        Assert.Contains("not available in this ullmd: the model scheduler", result.StandardError);
+        Assert.Contains("not available in this ullmd: backend supervision", result.StandardError);
         Assert.Equal("", result.StandardOutput);
     }
 

@@ -74,6 +74,7 @@ public sealed class DaemonGatewayTests : IDisposable
         var cloudRow = providersJson.RootElement.GetProperty("providers").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "cloud");
         Assert.Equal("1", cloudRow.GetProperty("requests").ToString().Trim('"'));
         Assert.True(cloudRow.GetProperty("ttftEwmaMs").GetDouble() > 0);
-        Assert.Equal(0, await daemon.StopAsync());
+        var exitCode = await daemon.StopAsync();
+        Assert.True(exitCode == 0, $"ullmd exited with {exitCode}:\n{daemon.Output}");
     }
 }
