@@ -28,11 +28,15 @@ internal sealed class AdminService(
     IHostApplicationLifetime lifetime,
     UpstreamHealth upstreams,
     Scheduler scheduler,
+    Supervision.IBackendSupervisor supervisor,
     TimeProvider time,
     GpuMonitor gpus,
     ModelRegistry registry,
     LoadPlanPreview planPreview) : UnifiedLlm.Admin.V1.Admin.AdminBase
 {
+    private const int DefaultLogLines = 50;
+    private const int MaxLogLines = 10_000;
+
     public override async Task<StatusResponse> Status(StatusRequest request, ServerCallContext context)
     {
         var current = config.Current;
@@ -258,8 +262,31 @@ internal sealed class AdminService(
         }
     }
 
-    public override Task StreamLogs(StreamLogsRequest request, IServerStreamWriter<LogLine> responseStream, ServerCallContext context) =>
-        throw MissingEngines.Unimplemented(MissingEngines.Supervisor);
+    public override async Task StreamLogs(StreamLogsRequest request, IServerStreamWriter<LogLine> responseStream, ServerCallContext context)
+    {
+        var model = FindModel(request.Model, "model");
+        var instance = scheduler.Instances().Where(i => i.Model == model.Name).OrderByDescending(i => i.LastUsed).FirstOrDefault()
+            ?? throw new RpcException(new Grpc.Core.Status(StatusCode.NotFound, $"model: '{model.Name}' has not been started since ullmd started; load it first"));
+        var lines = request.Lines == 0 ? DefaultLogLines : (int)Math.Min(request.Lines, MaxLogLines);
+        using var watch = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        try
+        {
+            await foreach (var line in supervisor.ReadLogsAsync(instance.UnitName, lines, request.Follow, watch.Token))
+            {
+                await responseStream.WriteAsync(
+                    new LogLine { Time = Timestamp.FromDateTimeOffset(line.Timestamp), Unit = line.UnitName, Priority = (uint)line.Priority, Message = line.Message },
+                    watch.Token);
+            }
+        }
+        catch (Supervision.BackendNotFoundException)
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.NotFound, $"model: the output of '{model.Name}' ({instance.UnitName}) is no longer kept"));
+        }
+        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            return;
+        }
+    }
 
     private ModelConfig FindModel(string name, string field)
     {

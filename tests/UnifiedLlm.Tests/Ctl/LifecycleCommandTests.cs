@@ -3,8 +3,7 @@ using UnifiedLlm.Tests.Support;
 namespace UnifiedLlm.Tests.Ctl;
 
 /// <summary>
-/// load and unload against a real ullmd running a real llama-server; logs, whose engine is not in this build, says so
-/// and exits 6, printing nothing made up.
+/// load, logs and unload against a real ullmd running a real llama-server, and their failures.
 /// </summary>
 public sealed class LifecycleCommandTests
 {
@@ -24,6 +23,9 @@ public sealed class LifecycleCommandTests
         Assert.Contains("tiny", load.StandardOutput + load.StandardError, StringComparison.Ordinal);
         var loaded = await host.CtlAsync("models", "--loaded", "--json");
         Assert.Contains("\"tiny\"", loaded.StandardOutput, StringComparison.Ordinal);
+        var logs = await host.CtlAsync("logs", "tiny", "-n", "200");
+        Assert.True(logs.ExitCode == 0, $"logs failed ({logs.ExitCode}): {logs.StandardError}");
+        Assert.Contains("model loaded", logs.StandardOutput, StringComparison.Ordinal);
 
         var unload = await host.CtlAsync("unload", "tiny");
         Assert.True(unload.ExitCode == 0, $"unload failed ({unload.ExitCode}): {unload.StandardError}");
@@ -42,14 +44,14 @@ public sealed class LifecycleCommandTests
     }
 
     [Fact]
-    public async Task Logs_reports_the_missing_supervisor_with_exit_6()
+    public async Task Logs_of_a_model_that_never_ran_are_not_found()
     {
         await using var host = await CtlHost.StartAsync(nvml: null);
 
         var result = await host.CtlAsync("logs", "tiny", "-f", "-n", "10");
 
-        Assert.Equal(6, result.ExitCode);
-        Assert.Equal("ullmctl: not available in this ullmd: backend supervision (transient systemd units, their journal) is not in this build yet (issue #3)\n", result.StandardError);
+        Assert.Equal(5, result.ExitCode);
+        Assert.Equal("ullmctl: model: 'tiny' has not been started since ullmd started; load it first\n", result.StandardError);
     }
 
     [Fact]

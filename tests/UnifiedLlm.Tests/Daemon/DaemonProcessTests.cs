@@ -254,15 +254,15 @@ public sealed class DaemonProcessTests : IDisposable
     }
 
     [Fact]
-    public async Task A_command_whose_engine_is_missing_says_what_is_missing_and_fails()
+    public async Task Logs_of_a_model_that_never_ran_are_not_found_with_exit_5()
     {
         var paths = DaemonProcess.WriteConfig(dir, ModelSection("tiny"));
         await using var daemon = await DaemonProcess.StartAsync(dir, paths);
 
         var result = await daemon.CtlAsync("logs", "tiny");
 
-        Assert.Equal(6, result.ExitCode);
-        Assert.Contains("not available in this ullmd: backend supervision", result.StandardError);
+        Assert.Equal(5, result.ExitCode);
+        Assert.Contains("'tiny' has not been started since ullmd started", result.StandardError);
         Assert.Equal("", result.StandardOutput);
     }
 
