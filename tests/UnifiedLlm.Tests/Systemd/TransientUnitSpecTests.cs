@@ -48,6 +48,7 @@ public sealed class TransientUnitSpecTests
             ["DynamicUser"] = "b",
             ["StateDirectory"] = "as",
             ["ReadOnlyPaths"] = "as",
+            ["ReadWritePaths"] = "as",
             ["ProtectSystem"] = "s",
             ["ProtectHome"] = "s",
             ["PrivateTmp"] = "b",
