@@ -1,3 +1,5 @@
+using UnifiedLlm.Daemon.Scheduling;
+
 namespace UnifiedLlm.Daemon.Storage;
 
 /// <summary>One backend instance ullmd planned or runs (a row of <c>instances</c>).</summary>

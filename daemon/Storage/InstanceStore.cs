@@ -1,5 +1,7 @@
 using Microsoft.Data.Sqlite;
 
+using UnifiedLlm.Daemon.Scheduling;
+
 namespace UnifiedLlm.Daemon.Storage;
 
 /// <summary>

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Time.Testing;
+using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Tests.Support;
 

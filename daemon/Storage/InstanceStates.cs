@@ -1,17 +1,8 @@
+using UnifiedLlm.Daemon.Scheduling;
+
 namespace UnifiedLlm.Daemon.Storage;
 
-/// <summary>The life of a backend instance, as stored in <c>instances.state</c>.</summary>
-internal enum InstanceState
-{
-    Planned,
-    Starting,
-    Loading,
-    Ready,
-    Draining,
-    Stopped,
-    Failed,
-}
-
+/// <summary>How <see cref="InstanceState"/> is stored in <c>instances.state</c>.</summary>
 internal static class InstanceStates
 {
     public static string ToDatabase(this InstanceState state) => state.ToString().ToLowerInvariant();
