@@ -70,6 +70,7 @@ internal sealed class ConfigHolder(UllmConfig initial, EventHub events, TimeProv
         Check("admin_group", old.AdminGroup, next.AdminGroup);
         Check("data_dir", old.DataDir, next.DataDir);
         Check("supervisor", old.Supervisor, next.Supervisor);
+        Check("systemd_address", old.SystemdAddress, next.SystemdAddress);
         return errors;
     }
 

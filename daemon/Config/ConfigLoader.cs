@@ -235,6 +235,24 @@ internal static partial class ConfigLoader
         }
 
         config = config with { LogTarget = s.Enum("log_target", LogTarget.Auto, LogTargets) };
+        var systemdAddress = s.String("systemd_address", ServerConfig.AutoSystemdAddress);
+        if (systemdAddress != ServerConfig.AutoSystemdAddress)
+        {
+            try
+            {
+                foreach (var entry in Systemd.DBus.DBusAddress.ParseList(systemdAddress))
+                {
+                    _ = entry.ToEndPoint();
+                }
+
+                config = config with { SystemdAddress = systemdAddress };
+            }
+            catch (Exception e) when (e is FormatException or NotSupportedException)
+            {
+                s.Error("systemd_address", $"'{systemdAddress}' is not \"auto\" or a D-Bus address like \"unix:path=/run/dbus/system_bus_socket\": {e.Message}");
+            }
+        }
+
         RequireAbsolute(s, "data_dir", dataDir);
         RequireAbsolute(s, "openai_socket", openAiSocket);
         RequireAbsolute(s, "admin_socket", adminSocket);

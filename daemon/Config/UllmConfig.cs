@@ -41,7 +41,12 @@ internal sealed record ServerConfig(
     Serilog.Events.LogEventLevel LogLevel,
     long MaxRequestBodyBytes)
 {
+    public const string AutoSystemdAddress = "auto";
+
     public LogTarget LogTarget { get; init; } = LogTarget.Auto;
+
+    /// <summary>How to reach systemd: "auto" (its private socket as root, else the system bus) or a D-Bus address.</summary>
+    public string SystemdAddress { get; init; } = AutoSystemdAddress;
 
     public string DatabasePath => Path.Combine(DataDir, "ullm.db");
 }

@@ -11,6 +11,8 @@ using UnifiedLlm.Daemon.Models.Registry;
 using UnifiedLlm.Daemon.Models.Sizing;
 using UnifiedLlm.Daemon.Scheduling.Planning;
 using UnifiedLlm.Daemon.Storage;
+using UnifiedLlm.Daemon.Supervision;
+using UnifiedLlm.Daemon.Systemd;
 
 namespace UnifiedLlm.Daemon.Hosting;
 
@@ -26,14 +28,21 @@ internal static class DaemonHost
             var database = await Database.OpenAsync(config.Server.DatabasePath, cancellationToken);
             UnixSocketFiles.Prepare(config.Server.OpenAiSocket);
             UnixSocketFiles.Prepare(config.Server.AdminSocket);
-            var app = Build(config, database, logger);
-            logger.Information("ullmd {Version} starting with {Config}", DaemonInfo.Version, config.SourcePath);
+            var (systemd, why) = await SupervisorSelection.ChooseAsync(config.Server, cancellationToken);
+            var app = Build(config, database, logger, systemd);
+            logger.Information("ullmd {Version} starting with {Config}; backends run as {Supervisor}: {Why}",
+                DaemonInfo.Version, config.SourcePath, systemd is null ? "plain processes" : "transient systemd units", why);
             await app.RunAsync(cancellationToken);
             return 0;
         }
         catch (StorageException e)
         {
             logger.Fatal("{Message}", e.Message);
+            return 1;
+        }
+        catch (SupervisorUnavailableException e)
+        {
+            logger.Fatal("Cannot start: {Message}", e.Message);
             return 1;
         }
         catch (IOException e)
@@ -52,7 +61,7 @@ internal static class DaemonHost
         }
     }
 
-    private static WebApplication Build(UllmConfig config, Database database, Serilog.ILogger logger)
+    private static WebApplication Build(UllmConfig config, Database database, Serilog.ILogger logger, SystemdBus? systemd)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ApplicationName = "ullmd" });
         builder.Host.UseSystemd();
@@ -112,8 +121,24 @@ internal static class DaemonHost
             PollInterval = config.Gpu.PollInterval,
             NvmlLibraryCandidates = NvmlLibrarySearch.Candidates(config.Gpu.NvmlLibrary),
         });
-        // TODO(#3): the supervisor registers its running units here; until then no GPU process is ours.
-        services.TryAddSingleton<IUnitPidSource>(new CgroupUnitPidSource(() => []));
+        if (systemd is not null)
+        {
+            // Both lambdas resolve late: the monitor asks the supervisor for its units, the supervisor the monitor for GPUs.
+            services.AddSingleton(sp => new SystemdSupervisor(
+                systemd,
+                new JournalReader(),
+                () => sp.GetRequiredService<GpuMonitor>().Current.Devices,
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILogger<SystemdSupervisor>>()));
+            services.AddSingleton<IBackendSupervisor>(sp => sp.GetRequiredService<SystemdSupervisor>());
+            services.AddSingleton<IUnitPidSource>(sp => new CgroupUnitPidSource(() => sp.GetRequiredService<SystemdSupervisor>().ControlGroups()));
+        }
+        else
+        {
+            // Plain processes have no cgroup of their own to match GPU processes against.
+            services.AddSingleton<IUnitPidSource>(new CgroupUnitPidSource(() => []));
+        }
+
         services.AddSingleton<GpuMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<GpuMonitor>());
         services.AddSingleton<ModelFileStore>();

@@ -14,6 +14,12 @@ internal sealed record UnitStatus(
     string InvocationId,
     string ControlGroup)
 {
+    /// <summary>
+    /// No invocation: systemd loaded an empty unit for the read because the real one was already collected (reading a
+    /// collected unit's properties does that), so nothing here describes a run.
+    /// </summary>
+    public bool NeverRan => InvocationId.Trim('0').Length == 0;
+
     public static UnitStatus From(IReadOnlyDictionary<string, DBusValue> unit, IReadOnlyDictionary<string, DBusValue> service)
     {
         DBusValue Get(IReadOnlyDictionary<string, DBusValue> properties, string name) =>

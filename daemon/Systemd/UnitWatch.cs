@@ -19,5 +19,18 @@ internal sealed class UnitWatch(DBusSignalSubscription subscription) : IAsyncDis
         }
     }
 
+    /// <summary>A change already received, without waiting; false when none is buffered.</summary>
+    public bool TryRead(out UnitStateChanged change)
+    {
+        if (subscription.Signals.TryRead(out var signal))
+        {
+            change = UnitStateChanged.FromSignal(signal);
+            return true;
+        }
+
+        change = null!;
+        return false;
+    }
+
     public ValueTask DisposeAsync() => subscription.DisposeAsync();
 }

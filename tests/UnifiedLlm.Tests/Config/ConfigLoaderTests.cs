@@ -74,6 +74,16 @@ public class ConfigLoaderTests
         Assert.Equal(expected, ConfigLoader.Parse($"[server]\nlog_target = \"{text}\"\n", "c.toml").Server.LogTarget.ToString());
     }
 
+    [Theory]
+    [InlineData(null, "auto")]
+    [InlineData("auto", "auto")]
+    [InlineData("unix:path=/proc/42/root/run/dbus/system_bus_socket", "unix:path=/proc/42/root/run/dbus/system_bus_socket")]
+    public void The_systemd_address_is_read(string? text, string expected)
+    {
+        var toml = text is null ? "[server]\n" : $"[server]\nsystemd_address = \"{text}\"\n";
+        Assert.Equal(expected, ConfigLoader.Parse(toml, "c.toml").Server.SystemdAddress);
+    }
+
     [Fact]
     public void Tcp_can_be_disabled_with_an_empty_string()
     {
@@ -89,6 +99,8 @@ public class ConfigLoaderTests
     [InlineData("[server]\nopenai_socket_mode = \"0999\"\n", 2, 1, "server.openai_socket_mode", "is not an octal file mode")]
     [InlineData("[server]\nsupervisor = \"sytemd\"\n", 2, 1, "server.supervisor", "(did you mean 'systemd'?)")]
     [InlineData("[server]\nlog_target = \"jounral\"\n", 2, 1, "server.log_target", "(did you mean 'journal'?)")]
+    [InlineData("[server]\nsystemd_address = \"/run/dbus/system_bus_socket\"\n", 2, 1, "server.systemd_address", "has no \"transport:\" prefix")]
+    [InlineData("[server]\nsystemd_address = \"tcp:host=localhost,port=1\"\n", 2, 1, "server.systemd_address", "transport \"tcp\" is not supported")]
     [InlineData("[server]\nlog_level = 3\n", 2, 1, "server.log_level", "expected a string, found an integer")]
     [InlineData("[server]\nadmin_socket = \"/run/x.sock\"\nopenai_socket = \"/run/x.sock\"\n", 2, 1, "server.admin_socket", "must differ from openai_socket")]
     [InlineData("[server]\nadmin_group = \"Bad Group\"\n", 2, 1, "server.admin_group", "is not a valid group name")]

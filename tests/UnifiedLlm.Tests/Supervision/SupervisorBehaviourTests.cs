@@ -46,7 +46,7 @@ public abstract class SupervisorBehaviourTests : IAsyncLifetime
     {
         var unit = UnitName.ForModel("test/model", Guid.NewGuid().ToString("N")[..8]);
         started.Add(unit);
-        return new BackendLaunch
+        return Adapt(new BackendLaunch
         {
             UnitName = unit,
             Model = "test/model",
@@ -54,8 +54,11 @@ public abstract class SupervisorBehaviourTests : IAsyncLifetime
             Arguments = ["-c", script],
             Environment = environment ?? new Dictionary<string, string>(),
             StopTimeout = stopTimeout ?? TimeSpan.FromSeconds(30),
-        };
+        });
     }
+
+    /// <summary>What an implementation adds to every launch (e.g. a sandboxed unit's write access to <see cref="SharedDirectory"/>).</summary>
+    internal virtual BackendLaunch Adapt(BackendLaunch launch) => launch;
 
     internal static async Task WaitForFileAsync(string path)
     {

@@ -12,6 +12,12 @@ public sealed class SystemdContainerFixture : IAsyncLifetime
     private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("ullm-systemd-test-");
     private readonly string _cgroupName = "ullm-test-" + Guid.NewGuid().ToString("N")[..12];
 
+    /// <summary>
+    /// A host directory bound writable into the container at the same path, so a test and a unit can exchange files
+    /// by one name. Not under /tmp, /var/tmp or /run: the container has its own of those, and units a private /tmp.
+    /// </summary>
+    public string SharedDirectory { get; } = Path.Combine("/var/lib/ullm-test", Guid.NewGuid().ToString("N")[..12]);
+
     public int Pid { get; private set; }
 
     /// <summary>The container's system bus, reached from the host through /proc/PID/root.</summary>
@@ -22,7 +28,15 @@ public sealed class SystemdContainerFixture : IAsyncLifetime
 
     private string StateDirectory => Path.Combine(_directory.FullName, "state");
 
-    private Dictionary<string, string> ScriptEnvironment => new() { ["CONTAINER_STATE"] = StateDirectory, ["CONTAINER_CGNAME"] = _cgroupName };
+    /// <summary>The container's journal (journald keeps it in memory under /run: the host's /var is read-only inside).</summary>
+    public string JournalDirectory => $"/proc/{Pid}/root/run/log/journal";
+
+    private Dictionary<string, string> ScriptEnvironment => new()
+    {
+        ["CONTAINER_STATE"] = StateDirectory,
+        ["CONTAINER_CGNAME"] = _cgroupName,
+        ["CONTAINER_RW_PATHS"] = SharedDirectory,
+    };
 
     public async ValueTask InitializeAsync()
     {
@@ -32,6 +46,8 @@ public sealed class SystemdContainerFixture : IAsyncLifetime
                 "the systemd integration tests boot a real systemd in new namespaces and must run as root (uid 0); run `dotnet test` as root on a Linux host with util-linux (unshare, nsenter) and systemd at /lib/systemd/systemd");
         }
 
+        Directory.CreateDirectory(SharedDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         var boot = await ProcessRunner.RunAsync(Script("boot.sh"), [], ScriptEnvironment, timeout.Token);
         if (boot.ExitCode != 0)
@@ -50,6 +66,43 @@ public sealed class SystemdContainerFixture : IAsyncLifetime
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         await ProcessRunner.RunAsync(Script("stop.sh"), [], ScriptEnvironment, timeout.Token);
         _directory.Delete(recursive: true);
+        if (Directory.Exists(SharedDirectory))
+        {
+            Directory.Delete(SharedDirectory, recursive: true);
+        }
+    }
+
+    /// <summary>The host's pid of a process the container's PID namespace calls <paramref name="pid"/>.</summary>
+    public int HostPid(int pid)
+    {
+        var namespaceLink = new FileInfo($"/proc/{Pid}/ns/pid").LinkTarget;
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), out var hostPid))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (new FileInfo(Path.Combine(directory, "ns", "pid")).LinkTarget != namespaceLink)
+                {
+                    continue;
+                }
+
+                var nsPid = File.ReadLines(Path.Combine(directory, "status")).FirstOrDefault(l => l.StartsWith("NSpid:", StringComparison.Ordinal));
+                if (nsPid?.Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries)[^1] == pid.ToString())
+                {
+                    return hostPid;
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The process ended while we looked.
+            }
+        }
+
+        throw new InvalidOperationException($"no process with pid {pid} in the container's PID namespace");
     }
 
     /// <summary>Runs a command inside the container's mount and PID namespaces (systemctl, journalctl, busctl).</summary>

@@ -1,0 +1,78 @@
+using UnifiedLlm.Daemon.Gpu;
+using UnifiedLlm.Daemon.Systemd;
+
+namespace UnifiedLlm.Daemon.Supervision;
+
+/// <summary>
+/// The sandbox a backend runs in under systemd: a <see cref="TransientUnitSpec"/> built from a <see cref="BackendLaunch"/>.
+/// It may open only the /dev/nvidia* nodes of its GPUs, runs as a dynamic user unless it must write somewhere, and sees
+/// the whole file system read-only, home directories hidden unless its program or model lives there.
+/// </summary>
+internal static class BackendUnitSpec
+{
+    private static readonly string[] HomePrefixes = ["/home/", "/root/", "/run/user/"];
+
+    /// <param name="gpus">The GPUs NVML sees now, for the device node of each assigned index.</param>
+    /// <param name="searchPath">PATH, for an executable configured by name only.</param>
+    public static TransientUnitSpec From(BackendLaunch launch, IReadOnlyList<GpuDevice> gpus, string? searchPath)
+    {
+        var executable = ResolveExecutable(launch.ExecPath, searchPath);
+        var environment = launch.Environment.Select(e => $"{e.Key}={e.Value}").ToList();
+        if (launch.GpuIndices.Count > 0 && !launch.Environment.ContainsKey("CUDA_VISIBLE_DEVICES"))
+        {
+            environment.Add($"CUDA_VISIBLE_DEVICES={string.Join(',', launch.GpuIndices)}");
+        }
+
+        string[] visiblePaths = [executable, .. launch.ReadOnlyPaths, .. launch.ReadWritePaths];
+        return new TransientUnitSpec
+        {
+            Description = $"unified-llm backend for {launch.Model}",
+            ExecPath = executable,
+            Arguments = [executable, .. launch.Arguments],
+            Environment = environment,
+            MemoryMaxBytes = launch.MemoryMaxBytes,
+            AllowedDevices = DeviceNodes(launch, gpus),
+            // A dynamic user cannot own what it writes across runs (its uid changes), so a backend with a writable
+            // store runs as root, still with the file system read-only but for that store.
+            DynamicUser = launch.ReadWritePaths.Count == 0,
+            ReadOnlyPaths = launch.ReadOnlyPaths,
+            ReadWritePaths = launch.ReadWritePaths,
+            ProtectHome = visiblePaths.Any(p => HomePrefixes.Any(h => p.StartsWith(h, StringComparison.Ordinal))) ? "read-only" : "yes",
+            StopTimeout = launch.StopTimeout,
+            SyslogIdentifier = launch.UnitName[..^UnitName.Suffix.Length],
+            LogExtraFields = new Dictionary<string, string> { [BackendUnitDiscovery.ModelField] = launch.Model },
+        };
+    }
+
+    private static List<string> DeviceNodes(BackendLaunch launch, IReadOnlyList<GpuDevice> gpus)
+    {
+        var nodes = new List<string>();
+        foreach (var index in launch.GpuIndices)
+        {
+            var device = gpus.FirstOrDefault(g => g.Index == index)
+                ?? throw new InvalidOperationException($"{launch.UnitName}: GPU {index} is assigned but NVML does not see it now");
+            nodes.AddRange(GpuDevicePaths.For(device).Where(n => !nodes.Contains(n)));
+        }
+
+        return nodes;
+    }
+
+    private static string ResolveExecutable(string execPath, string? searchPath)
+    {
+        if (execPath.Contains('/', StringComparison.Ordinal))
+        {
+            return Path.GetFullPath(execPath);
+        }
+
+        foreach (var directory in (searchPath ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(directory, execPath);
+            if (File.Exists(candidate))
+            {
+                return Path.GetFullPath(candidate);
+            }
+        }
+
+        throw new InvalidOperationException($"backend executable '{execPath}' was not found in PATH ({searchPath}); configure its absolute path");
+    }
+}

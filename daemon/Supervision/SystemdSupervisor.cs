@@ -1,0 +1,350 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using UnifiedLlm.Daemon.Gpu;
+using UnifiedLlm.Daemon.Systemd;
+using UnifiedLlm.Daemon.Systemd.DBus;
+
+namespace UnifiedLlm.Daemon.Supervision;
+
+/// <summary>
+/// Runs every backend as a transient systemd unit in ullm.slice (<see cref="BackendUnitSpec"/>), started over D-Bus.
+/// Each unit's end arrives as PropertiesChanged signals, watched from before the unit starts; a dropped connection is
+/// made again and the unit's state read back, so no exit is missed or invented. Units outlive ullmd: disposing this
+/// supervisor leaves them running for the next ullmd to find with <see cref="ListRunningAsync"/>.
+/// </summary>
+internal sealed partial class SystemdSupervisor(
+    SystemdBus bus, JournalReader journal, Func<IReadOnlyList<GpuDevice>> gpus, TimeProvider time, ILogger<SystemdSupervisor> logger)
+    : IBackendSupervisor
+{
+    private const int SignalCapacity = 256;
+    private static readonly TimeSpan ReconnectDelay = TimeSpan.FromSeconds(1);
+
+    private readonly ConcurrentDictionary<string, TrackedUnit> units = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource closing = new();
+    private int disposed;
+
+    public string Kind => "systemd";
+
+    /// <summary>The control groups of the units running now, to tell our GPU processes from foreign ones.</summary>
+    public IReadOnlyCollection<UnitControlGroup> ControlGroups() =>
+        [.. units.Values.Where(u => !u.Exited.IsCompleted).Select(u => new UnitControlGroup(u.UnitName, u.ControlGroup))];
+
+    public async Task<BackendProcess> StartAsync(BackendLaunch launch, CancellationToken cancellationToken)
+    {
+        var spec = BackendUnitSpec.From(launch, gpus(), Environment.GetEnvironmentVariable("PATH"));
+        var systemd = await bus.GetAsync(cancellationToken);
+        var watch = await systemd.WatchUnitAsync(launch.UnitName, SignalCapacity, cancellationToken);
+        var final = new FinalState();
+        try
+        {
+            await systemd.StartTransientUnitAsync(launch.UnitName, spec, cancellationToken);
+        }
+        catch (Exception e) when (e is SystemdJobFailedException or DBusErrorException)
+        {
+            // The unit is usually collected already; what its signals said is all that is left of why it failed.
+            final.ApplyBuffered(watch);
+            await watch.DisposeAsync();
+            var reason = final.Ended ? final.ToExit(launch.StopTimeout, launch.MemoryMaxBytes).Reason : e.Message;
+            throw new InvalidOperationException($"systemd could not start {launch.UnitName}: {reason}", e);
+        }
+        catch
+        {
+            await watch.DisposeAsync();
+            throw;
+        }
+
+        LogStarted(launch.UnitName, spec.ExecPath);
+        var status = await systemd.GetUnitAsync(launch.UnitName, cancellationToken) is null
+            ? null
+            : await systemd.GetUnitStatusAsync(launch.UnitName, cancellationToken);
+        var unit = Track(launch.UnitName, launch.Model, status, launch.StopTimeout, launch.MemoryMaxBytes, watch, final);
+        return unit.ToProcess();
+    }
+
+    public async Task<BackendExit> StopAsync(string unitName, CancellationToken cancellationToken)
+    {
+        var unit = units.TryGetValue(unitName, out var known) ? known
+            : await TrackExistingAsync(unitName, model: null, cancellationToken) ?? throw new BackendNotFoundException(unitName);
+        if (!unit.Exited.IsCompleted)
+        {
+            var systemd = await bus.GetAsync(cancellationToken);
+            try
+            {
+                await systemd.StopUnitAsync(unitName, cancellationToken);
+            }
+            catch (DBusErrorException e) when (e.ErrorName == "org.freedesktop.systemd1.NoSuchUnit")
+            {
+                // It ended and was collected between our look and the stop: its watch reports how.
+            }
+        }
+
+        return await unit.Exited.WaitAsync(cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<BackendProcess>> ListRunningAsync(CancellationToken cancellationToken)
+    {
+        var systemd = await bus.GetAsync(cancellationToken);
+        var running = new List<BackendProcess>();
+        foreach (var found in await BackendUnitDiscovery.FindAsync(systemd, cancellationToken))
+        {
+            var unit = units.TryGetValue(found.UnitName, out var known) && known.InvocationId == found.Status.InvocationId
+                ? known
+                : await TrackExistingAsync(found.UnitName, found.Model, cancellationToken);
+            if (unit is not null && !unit.Exited.IsCompleted)
+            {
+                running.Add(unit.ToProcess());
+            }
+        }
+
+        return [.. running.OrderBy(p => p.UnitName, StringComparer.Ordinal)];
+    }
+
+    public async IAsyncEnumerable<BackendLogLine> ReadLogsAsync(
+        string unitName, int lines, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var line in journal.ReadAsync(unitName, lines, follow, time.GetUtcNow(), cancellationToken))
+        {
+            yield return line;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) == 1)
+        {
+            return;
+        }
+
+        await closing.CancelAsync();
+        await Task.WhenAll(units.Values.Select(u => u.Monitor));
+        await bus.DisposeAsync();
+        closing.Dispose();
+    }
+
+    /// <summary>Starts watching a unit someone else started (an earlier ullmd); null when systemd has no such unit running.</summary>
+    private async Task<TrackedUnit?> TrackExistingAsync(string unitName, string? model, CancellationToken cancellationToken)
+    {
+        var systemd = await bus.GetAsync(cancellationToken);
+        var watch = await systemd.WatchUnitAsync(unitName, SignalCapacity, cancellationToken);
+        try
+        {
+            if (await systemd.GetUnitAsync(unitName, cancellationToken) is null)
+            {
+                await watch.DisposeAsync();
+                return null;
+            }
+
+            var status = await systemd.GetUnitStatusAsync(unitName, cancellationToken);
+            if (status.NeverRan)
+            {
+                await watch.DisposeAsync();
+                return null;
+            }
+
+            model ??= (await systemd.GetLogExtraFieldsAsync(unitName, cancellationToken)).GetValueOrDefault(BackendUnitDiscovery.ModelField) ?? "";
+            var stopTimeout = TimeSpan.FromMicroseconds((await systemd.GetPropertyAsync(unitName, SystemdManager.ServiceInterface, "TimeoutStopUSec", cancellationToken)).AsUInt64());
+            var memoryMax = (await systemd.GetPropertyAsync(unitName, SystemdManager.ServiceInterface, "MemoryMax", cancellationToken)).AsUInt64();
+            return Track(unitName, model, status, stopTimeout, memoryMax == ulong.MaxValue ? null : memoryMax, watch, new FinalState());
+        }
+        catch
+        {
+            await watch.DisposeAsync();
+            throw;
+        }
+    }
+
+    private TrackedUnit Track(string unitName, string model, UnitStatus? status, TimeSpan stopTimeout, ulong? memoryMax, UnitWatch watch, FinalState final)
+    {
+        final.Settle(watch, status);
+        var unit = new TrackedUnit(unitName, model, status?.InvocationId ?? "", (int)(status?.MainPid ?? 0), status?.ControlGroup ?? "", stopTimeout, memoryMax);
+        units[unitName] = unit;
+        unit.Monitor = MonitorAsync(unit, watch, final);
+        return unit;
+    }
+
+    /// <summary>Completes the unit's Exited once systemd reports it inactive or failed; survives reconnects.</summary>
+    private async Task MonitorAsync(TrackedUnit unit, UnitWatch watch, FinalState final)
+    {
+        try
+        {
+            while (!final.Ended)
+            {
+                try
+                {
+                    await foreach (var change in watch.ReadAllAsync(closing.Token))
+                    {
+                        final.Apply(change);
+                        if (final.Ended)
+                        {
+                            break;
+                        }
+                    }
+                }
+                catch (DBusDisconnectedException e)
+                {
+                    LogWatchLost(unit.UnitName, e.Message);
+                }
+
+                await watch.DisposeAsync();
+                if (!final.Ended)
+                {
+                    watch = await RewatchAsync(unit, final);
+                }
+            }
+
+            var exit = final.ToExit(unit.StopTimeout, unit.MemoryMaxBytes);
+            LogExited(unit.UnitName, exit.Reason);
+            unit.Complete(exit);
+        }
+        catch (OperationCanceledException) when (closing.IsCancellationRequested)
+        {
+            // ullmd is stopping; the unit runs on and the next ullmd adopts it.
+            await watch.DisposeAsync();
+        }
+        catch (Exception e)
+        {
+            LogMonitorFailed(e, unit.UnitName);
+            unit.Fail(e);
+        }
+    }
+
+    /// <summary>Connects again until systemd answers, then reads the unit's state so nothing that happened meanwhile is lost.</summary>
+    private async Task<UnitWatch> RewatchAsync(TrackedUnit unit, FinalState final)
+    {
+        while (true)
+        {
+            closing.Token.ThrowIfCancellationRequested();
+            try
+            {
+                var systemd = await bus.GetAsync(closing.Token);
+                var watch = await systemd.WatchUnitAsync(unit.UnitName, SignalCapacity, closing.Token);
+                var status = await systemd.GetUnitAsync(unit.UnitName, closing.Token) is null ? null : await systemd.GetUnitStatusAsync(unit.UnitName, closing.Token);
+                final.Settle(watch, status is not null && status.InvocationId != unit.InvocationId ? null : status);
+
+                return watch;
+            }
+            catch (DBusException e)
+            {
+                LogReconnectFailed(unit.UnitName, e.Message);
+                await Task.Delay(ReconnectDelay, time, closing.Token);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Unit}: started {ExecPath} as a transient systemd unit")]
+    private partial void LogStarted(string unit, string execPath);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Unit}: {Reason}")]
+    private partial void LogExited(string unit, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: lost the D-Bus connection while watching it ({Reason}); connecting again")]
+    private partial void LogWatchLost(string unit, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: systemd does not answer yet ({Reason}); retrying")]
+    private partial void LogReconnectFailed(string unit, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Unit}: watching the unit failed")]
+    private partial void LogMonitorFailed(Exception e, string unit);
+
+    private sealed class TrackedUnit(string unitName, string model, string invocationId, int mainPid, string controlGroup, TimeSpan stopTimeout, ulong? memoryMaxBytes)
+    {
+        private readonly TaskCompletionSource<BackendExit> exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public string UnitName { get; } = unitName;
+
+        public string InvocationId { get; } = invocationId;
+
+        public string ControlGroup { get; } = controlGroup;
+
+        public TimeSpan StopTimeout { get; } = stopTimeout;
+
+        public ulong? MemoryMaxBytes { get; } = memoryMaxBytes;
+
+        public Task<BackendExit> Exited => exited.Task;
+
+        public Task Monitor { get; set; } = Task.CompletedTask;
+
+        public BackendProcess ToProcess() => new(UnitName, model, InvocationId, mainPid, exited.Task);
+
+        public void Complete(BackendExit exit) => exited.TrySetResult(exit);
+
+        public void Fail(Exception e) => exited.TrySetException(e);
+    }
+
+    /// <summary>
+    /// What systemd has said about a unit's end so far. Signals come in order with replies on one connection, so a
+    /// status read is newer than every signal buffered before its reply and older than every one after.
+    /// </summary>
+    private sealed class FinalState
+    {
+        private string result = "success";
+        private int execMainCode;
+        private int execMainStatus;
+        private bool started;
+        private bool vanished;
+
+        public bool Ended { get; private set; }
+
+        /// <summary>
+        /// Takes a status read as the truth, dropping the older signals buffered before it; without one (the unit was
+        /// collected) the buffered signals are all there is, and if they do not show the end, the unit vanished unseen.
+        /// </summary>
+        public void Settle(UnitWatch watch, UnitStatus? status)
+        {
+            if (status is null || status.NeverRan)
+            {
+                ApplyBuffered(watch);
+                if (!Ended)
+                {
+                    vanished = true;
+                    Ended = true;
+                }
+
+                return;
+            }
+
+            while (watch.TryRead(out _))
+            {
+            }
+
+            (result, execMainCode, execMainStatus) = (status.Result, status.ExecMainCode, status.ExecMainStatus);
+            started = true;
+            Ended = status.ActiveState is "inactive" or "failed";
+        }
+
+        public void Apply(UnitStateChanged change)
+        {
+            if (change.Result is { } r)
+            {
+                result = r;
+            }
+
+            if (change.Changed.TryGetValue("ExecMainCode", out var code))
+            {
+                execMainCode = code.AsInt32();
+            }
+
+            if (change.Changed.TryGetValue("ExecMainStatus", out var status))
+            {
+                execMainStatus = status.AsInt32();
+            }
+
+            // A transient unit is announced inactive before its start job runs; only an end after a start counts.
+            started |= change.ActiveState is "activating" or "active" or "reloading" or "deactivating";
+            Ended |= started && change.ActiveState is "inactive" or "failed";
+        }
+
+        public void ApplyBuffered(UnitWatch watch)
+        {
+            while (watch.TryRead(out var change))
+            {
+                Apply(change);
+            }
+        }
+
+        public BackendExit ToExit(TimeSpan stopTimeout, ulong? memoryMaxBytes) => vanished
+            ? new BackendExit("unknown", null, null, "ended while ullmd could not watch it (the unit was collected before its result could be read)")
+            : SystemdExit.From(result, execMainCode, execMainStatus, stopTimeout, memoryMaxBytes);
+    }
+}
