@@ -34,6 +34,7 @@ internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocato
             Environment = environment,
             GpuIndices = start.Plan.GpuIndices,
             ReadOnlyPaths = [Path.GetFullPath(start.Model.Source)],
+            MemoryMaxBytes = BackendMemoryLimit.For(start.Plan),
         };
         BackendProcess process;
         try

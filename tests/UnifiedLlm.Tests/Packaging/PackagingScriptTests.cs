@@ -1,3 +1,8 @@
+using UnifiedLlm.Daemon.Models;
+using UnifiedLlm.Tests.Models;
+using UnifiedLlm.Tests.Support;
+using TempDirectory = UnifiedLlm.Tests.Support.TempDirectory;
+
 namespace UnifiedLlm.Tests.Packaging;
 
 /// <summary>The packaging checks under tests/ and nix/, run as part of the test suite.</summary>
@@ -19,6 +24,24 @@ public sealed class PackagingScriptTests
         // The project references put ullmd and ullmctl (apphosts, dlls, deps) next to the test assembly.
         var result = await RepositoryScript.RunAsync(
             "tests/packaging/unit-in-systemd.sh", [AppContext.BaseDirectory.TrimEnd('/')], NoChanges, TimeSpan.FromMinutes(8));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+    }
+
+    [Fact]
+    public async Task Ullmd_serves_a_real_llama_server_as_a_transient_unit_and_adopts_it_after_SIGKILL()
+    {
+        var llamaServer = LlamaServerBinary.Find();
+        if (llamaServer is null)
+        {
+            Assert.Skip(LlamaServerBinary.HowToGet);
+        }
+
+        using var directory = new TempDirectory();
+        var model = directory.File("tiny.gguf");
+        TinyModel.Write(model);
+        var result = await RepositoryScript.RunAsync(
+            "tests/packaging/backends-in-systemd.sh", [AppContext.BaseDirectory.TrimEnd('/'), llamaServer, model], NoChanges, TimeSpan.FromMinutes(9));
 
         Assert.True(result.ExitCode == 0, result.ToString());
     }

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# End to end under a real systemd: ullmd runs under packaging/systemd/unified-llm.service in a container
+# (tests/packaging/systemd-container.sh), picks the systemd supervisor on its own, and serves a real llama-server as a
+# transient unit: on-demand load through the OpenAI socket, the unit's sandbox and limits, its output in the journal
+# and through `ullmctl logs`, then SIGKILL of ullmd — systemd restarts it and it adopts the running unit (same
+# invocation, no reload) — and a clean stop that stops the backend with it.
+#
+# Usage: tests/packaging/backends-in-systemd.sh BUILD_DIR LLAMA_SERVER MODEL_GGUF
+#   BUILD_DIR holds the built ullmd and ullmctl (apphosts and dlls).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+build="${1:?BUILD_DIR}"
+llama_server="${2:?LLAMA_SERVER}"
+model="${3:?MODEL_GGUF}"
+[[ -x "$build/ullmd" && -x "$build/ullmctl" && -x "$llama_server" && -f "$model" ]] \
+  || { echo "backends-in-systemd.sh: FAIL: missing $build/ullmd, $build/ullmctl, $llama_server or $model"; exit 1; }
+
+state="$(mktemp -d)"
+cleanup() {
+  "$repo_root/tests/packaging/systemd-container.sh" stop "$state" || true
+  rm -rf "$state"
+}
+trap cleanup EXIT
+
+"$repo_root/tests/packaging/systemd-container.sh" start "$state"
+# shellcheck source=/dev/null
+. "$state/env"
+inside() { nsenter -t "$CONTAINER_PID" -m -p -- "$@"; }
+
+failures=0
+fail_with_journal() {
+  echo "backends-in-systemd.sh: $failures check(s) failed; the journal:"
+  inside journalctl -o short-monotonic --no-pager | grep -v ' kernel: ' | tail -60
+  exit 1
+}
+check() {
+  local what="$1"
+  shift
+  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
+}
+
+# Units hide /home and /root and have a private /tmp, and backends run as a dynamic user: everything they need is
+# copied into the container's /run, readable by all.
+test_dir=/run/ullm-test
+mkdir -p "$CONTAINER_ROOT$test_dir"
+chmod 755 "$CONTAINER_ROOT$test_dir"
+cp -a "$build" "$CONTAINER_ROOT$test_dir/build"
+install -m 755 "$llama_server" "$CONTAINER_ROOT$test_dir/llama-server"
+install -m 644 "$model" "$CONTAINER_ROOT$test_dir/tiny.gguf"
+cat >"$CONTAINER_ROOT$test_dir/config.toml" <<EOF
+[server]
+tcp_listen = ""
+admin_group = "users"
+
+[backends.llamacpp]
+executable = "$test_dir/llama-server"
+
+[models.tiny]
+backend = "llamacpp"
+source = "$test_dir/tiny.gguf"
+context = 512
+EOF
+sed "s|^ExecStart=.*|ExecStart=$test_dir/build/ullmd --config $test_dir/config.toml|" \
+  "$repo_root/packaging/systemd/unified-llm.service" >"$CONTAINER_ROOT/run/systemd/system/unified-llm.service"
+cp "$repo_root/packaging/systemd/ullm.slice" "$CONTAINER_ROOT/run/systemd/system/ullm.slice"
+inside systemctl daemon-reload
+
+started=$SECONDS
+check "ullmd starts under its packaged unit" timeout 300 nsenter -t "$CONTAINER_PID" -m -p -- systemctl start unified-llm.service
+echo "   started in $((SECONDS - started)) s"
+((failures == 0)) || fail_with_journal
+check "ullmd chose the systemd supervisor" bash -c \
+  "nsenter -t $CONTAINER_PID -m -p -- journalctl -u unified-llm.service -o cat --no-pager | grep -q 'backends run as transient systemd units'"
+
+socket="$CONTAINER_ROOT/run/unified-llm/openai.sock"
+chat() {
+  curl --silent --show-error --max-time 300 --unix-socket "$socket" http://localhost/v1/chat/completions \
+    -H 'content-type: application/json' \
+    -d '{"model":"tiny","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"Hello"}]}'
+}
+first="$(chat || true)"
+check "a streamed chat completion loads tiny on demand and ends with [DONE]" grep -q '^data: \[DONE\]' <<<"$first"
+check "the stream carried content" grep -q '"content":"[^"]' <<<"$first"
+
+units() { inside systemctl list-units --plain --no-legend --type=service 'ullm-*' | awk '{print $1}'; }
+unit="$(units | head -1)"
+check "exactly one backend unit runs" test "$(units | wc -l)" = 1
+unit_property() { inside systemctl show -p "$1" --value "$unit"; }
+check "the backend unit is active in ullm.slice" test "$(unit_property ActiveState) $(unit_property Slice)" = "active ullm.slice"
+check "the backend runs as a dynamic user" test "$(unit_property DynamicUser)" = yes
+check "the backend has a memory limit" bash -c "[ '$(unit_property MemoryMax)' != infinity ]"
+check "the backend may open no device (no GPU here)" test "$(unit_property DevicePolicy)" = closed
+check "the backend's model is in its journal fields" test "$(unit_property LogExtraFields)" = "ULLM_MODEL=tiny"
+check "llama-server's output is in the journal" bash -c \
+  "nsenter -t $CONTAINER_PID -m -p -- journalctl -u $unit -o cat --no-pager | grep -q 'server is listening'"
+check "ullmctl logs shows it" bash -c \
+  "nsenter -t $CONTAINER_PID -m -p -- $test_dir/build/ullmctl logs tiny -n 200 | grep -q 'server is listening'"
+invocation="$(unit_property InvocationID)"
+backend_pid="$(unit_property MainPID)"
+
+check "SIGKILL of ullmd" inside systemctl kill --signal=SIGKILL unified-llm.service
+# Restart=on-failure with RestartSec=5s: wait for the new ullmd to be up again.
+restarted=false
+for _ in $(seq 1 300); do
+  if [[ "$(inside systemctl show -p ActiveState --value unified-llm.service)" == active && -S "$socket" ]] \
+    && curl --silent --max-time 2 --unix-socket "$socket" http://localhost/health >/dev/null; then
+    restarted=true
+    break
+  fi
+  sleep 1
+done
+check "systemd restarted ullmd" $restarted
+check "the backend unit survived ullmd's death unchanged" test "$(unit_property InvocationID) $(unit_property MainPID)" = "$invocation $backend_pid"
+second="$(chat || true)"
+check "the restarted ullmd serves tiny" grep -q '^data: \[DONE\]' <<<"$second"
+check "it adopted the running backend instead of starting another" \
+  test "$(units | wc -l) $(unit_property InvocationID)" = "1 $invocation"
+check "the adoption is in ullmd's journal" bash -c \
+  "nsenter -t $CONTAINER_PID -m -p -- journalctl -u unified-llm.service -o cat --no-pager | grep -q 'adopted'"
+
+check "systemctl stop unified-llm succeeds" inside systemctl stop unified-llm.service
+check "stopping ullmd stopped its backend (stop_backends_on_exit)" test -z "$(units)"
+
+((failures == 0)) || fail_with_journal
+echo "backends-in-systemd.sh: ullmd serves llama-server as a transient unit and adopts it after SIGKILL"
