@@ -1,4 +1,6 @@
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Storage;
+using UnifiedLlm.Daemon.Supervision;
 
 namespace UnifiedLlm.Daemon.Backends;
 
@@ -15,6 +17,12 @@ internal interface IBackendDriver
 
     /// <summary>Stops it gracefully (Ollama: unloads it with keep_alive 0; the shared server stops with the last model).</summary>
     Task StopAsync(RunningBackend backend, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Takes over a backend a previous ullmd started (<paramref name="record"/> is what it stored, <paramref name="process"/>
+    /// what the supervisor still runs) when it serves as recorded; null when it does not, and the unit is then stopped.
+    /// </summary>
+    Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, CancellationToken cancellationToken);
 
     /// <summary>Whether it still answers its health endpoint.</summary>
     Task<bool> CheckHealthAsync(RunningBackend backend, CancellationToken cancellationToken);

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
 
 namespace UnifiedLlm.Daemon.Backends;
@@ -48,7 +49,7 @@ internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocato
         }
 
         portsByUnit[start.UnitName] = port;
-        var baseAddress = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/");
+        var baseAddress = LoopbackAddress(port);
         try
         {
             await WaitReadyAsync(start, process, baseAddress, cancellationToken).ConfigureAwait(false);
@@ -60,6 +61,37 @@ internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocato
         }
 
         return new RunningBackend(start.Model.Name, baseAddress, start.Model.Name, process);
+    }
+
+    /// <summary>Takes over a llama-server on its recorded port, which it keeps, once GET /health answers 200 there.</summary>
+    public async Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, CancellationToken cancellationToken)
+    {
+        if (record.Port is not { } port || process.Exited.IsCompleted || !ports.Reserve(port))
+        {
+            return null;
+        }
+
+        var backend = new RunningBackend(record.Model, LoopbackAddress(port), record.Model, process);
+        var healthy = false;
+        try
+        {
+            healthy = await CheckHealthAsync(backend, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (!healthy)
+            {
+                ports.Release(port);
+            }
+        }
+
+        if (!healthy)
+        {
+            return null;
+        }
+
+        portsByUnit[process.UnitName] = port;
+        return backend;
     }
 
     public async Task StopAsync(RunningBackend backend, CancellationToken cancellationToken)
@@ -88,7 +120,14 @@ internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocato
         {
             return false;
         }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The client's own timeout: it does not answer.
+            return false;
+        }
     }
+
+    private static Uri LoopbackAddress(int port) => new($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/");
 
     private async Task WaitReadyAsync(BackendStart start, BackendProcess process, Uri baseAddress, CancellationToken cancellationToken)
     {

@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
 using UnifiedLlm.Daemon.Systemd;
 
@@ -94,6 +95,13 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
             gate.Release();
         }
     }
+
+    /// <summary>
+    /// Declines, for now: the scheduler records the models, not the shared <c>ollama serve</c> they live in, so a restarted
+    /// ullmd stops that server (its unit has no record) and loads Ollama models again on demand.
+    /// </summary>
+    public Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, CancellationToken cancellationToken) =>
+        Task.FromResult<RunningBackend?>(null);
 
     public async Task<bool> CheckHealthAsync(RunningBackend backend, CancellationToken cancellationToken)
     {

@@ -30,6 +30,18 @@ internal sealed class PortAllocator
         throw new InvalidOperationException($"no free loopback port after {MaxAttempts} attempts");
     }
 
+    /// <summary>
+    /// Claims <paramref name="port"/>, on which a backend of ours already listens (one adopted after a restart of ullmd);
+    /// false when another backend of ours holds it.
+    /// </summary>
+    public bool Reserve(int port)
+    {
+        lock (gate)
+        {
+            return inUse.Add(port);
+        }
+    }
+
     public void Release(int port)
     {
         lock (gate)

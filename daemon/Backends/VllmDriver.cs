@@ -2,6 +2,7 @@ using System.Globalization;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
 
 namespace UnifiedLlm.Daemon.Backends;
@@ -53,6 +54,21 @@ internal sealed class VllmDriver(
         }
     }
 
+    /// <summary>
+    /// Takes over a <c>vllm serve</c> on its recorded port once GET /health answers 200 there. vLLM ports come from the
+    /// kernel (<see cref="LoopbackPort"/>), not the <see cref="PortAllocator"/>, so there is nothing to reserve.
+    /// </summary>
+    public async Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, CancellationToken cancellationToken)
+    {
+        if (record.Port is not { } port)
+        {
+            return null;
+        }
+
+        var backend = new RunningBackend(record.Model, new Uri($"http://127.0.0.1:{port}/"), record.Model, process);
+        return await CheckHealthAsync(backend, cancellationToken) ? backend : null;
+    }
+
     public async Task<bool> CheckHealthAsync(RunningBackend backend, CancellationToken cancellationToken)
     {
         if (backend.Process.Exited.IsCompleted)
@@ -67,6 +83,11 @@ internal sealed class VllmDriver(
         }
         catch (HttpRequestException)
         {
+            return false;
+        }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The client's own timeout: it does not answer.
             return false;
         }
     }

@@ -6,11 +6,15 @@ using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Models.Sizing;
 using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
 
 namespace UnifiedLlm.Daemon.Hosting;
 
-/// <summary>The scheduler, the llama.cpp driver and the gateway's view of them (<see cref="IModelEndpoints"/>).</summary>
+/// <summary>
+/// The scheduler with its drivers and instance store, the gateway's view of it (<see cref="IModelEndpoints"/>), and its
+/// start: adoption of the backends a previous ullmd left running, then the pinned models.
+/// </summary>
 internal static class SchedulerServices
 {
     public static IServiceCollection AddScheduler(this IServiceCollection services)
@@ -41,8 +45,10 @@ internal static class SchedulerServices
         {
             GpuReserveBytes = (ulong)Math.Max(0, sp.GetRequiredService<ConfigHolder>().Current.Gpu.ReserveMib) << 20,
         });
+        services.AddSingleton<InstanceStore>();
         services.AddSingleton<Scheduler>();
         services.AddSingleton<IModelEndpoints>(sp => sp.GetRequiredService<Scheduler>());
+        services.AddHostedService<BackendAdoption>();
         services.AddHostedService<PinnedModelLoader>();
         return services;
     }

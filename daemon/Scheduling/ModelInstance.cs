@@ -14,6 +14,8 @@ internal sealed class ModelInstance(string id, ModelConfig model, string unitNam
 
     public string Id { get; } = id;
 
+    public DateTimeOffset CreatedAt { get; } = createdAt;
+
     public ModelConfig Model { get; } = model;
 
     public string UnitName { get; } = unitName;
@@ -36,6 +38,20 @@ internal sealed class ModelInstance(string id, ModelConfig model, string unitNam
     public Task Stopped { get; set; } = Task.CompletedTask;
 
     public Task ExitWatch { get; set; } = Task.CompletedTask;
+
+    /// <summary>
+    /// An instance a previous ullmd started and this one adopted: ready, with its stored <paramref name="history"/>
+    /// followed by the adoption.
+    /// </summary>
+    public static ModelInstance Adopted(
+        string id, ModelConfig model, string unitName, DateTimeOffset createdAt, IEnumerable<InstanceTransition> history, DateTimeOffset at, string reason)
+    {
+        var instance = new ModelInstance(id, model, unitName, createdAt) { State = InstanceState.Ready };
+        instance.transitions.Clear();
+        instance.transitions.AddRange(history);
+        instance.transitions.Add(new InstanceTransition(InstanceState.Ready, at, reason));
+        return instance;
+    }
 
     public void MoveTo(InstanceState next, DateTimeOffset at, string? reason = null)
     {

@@ -8,6 +8,7 @@ using UnifiedLlm.Daemon.Models;
 using UnifiedLlm.Daemon.Models.Gguf;
 using UnifiedLlm.Daemon.Models.Sizing;
 using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
 using UnifiedLlm.Daemon.Systemd;
 
@@ -18,7 +19,8 @@ namespace UnifiedLlm.Daemon.Scheduling;
 /// settled machine); requests for a model that is loading, draining or unloaded wait in a bounded per-model queue for
 /// the single load in flight. Evictions and TTL unloads drain leases first; a crashed instance is replaced on the next
 /// request, and a model that crashes <see cref="SchedulerOptions.CrashLimit"/> times in the window is held failed until
-/// an explicit load or a config reload.
+/// an explicit load or a config reload. Every instance and move is stored (<see cref="InstanceRecorder"/>), so a restarted
+/// ullmd can adopt the backends this one leaves running (<see cref="AdoptAsync"/>).
 /// </summary>
 internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 {
@@ -28,17 +30,22 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private readonly Dictionary<string, ModelSlot> slots = new(StringComparer.Ordinal);
     private readonly ConfigHolder config;
     private readonly IReadOnlyDictionary<BackendKind, IBackendDriver> drivers;
+    private readonly IBackendSupervisor supervisor;
+    private readonly InstanceStore store;
+    private readonly InstanceRecorder recorder;
     private readonly LoadPlanner planner;
     private readonly MachineReading machine;
     private readonly EventHub events;
     private readonly TimeProvider time;
     private readonly SchedulerOptions options;
     private readonly ILogger<Scheduler> logger;
-    private long nextId;
+    private int disposed;
 
     public Scheduler(
         ConfigHolder config,
         IEnumerable<IBackendDriver> drivers,
+        IBackendSupervisor supervisor,
+        InstanceStore store,
         LoadPlanner planner,
         MachineReading machine,
         EventHub events,
@@ -48,6 +55,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     {
         this.config = config;
         this.drivers = drivers.ToDictionary(d => d.Kind);
+        this.supervisor = supervisor;
+        this.store = store;
+        recorder = new InstanceRecorder(store, logger);
         this.planner = planner;
         this.machine = machine;
         this.events = events;
@@ -108,8 +118,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return true;
     }
 
-    private int disposed;
-
     public IReadOnlyList<InstanceInfo> Instances()
     {
         lock (gate)
@@ -152,16 +160,26 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         await shutdown.CancelAsync().ConfigureAwait(false);
+        var stopBackends = config.Current.Server.StopBackendsOnExit;
         List<Task> stops = [];
         lock (gate)
         {
             foreach (var slot in slots.Values)
             {
                 slot.TtlTimer?.Dispose();
+                slot.TtlTimer = null;
                 if (slot.Instance is { State: InstanceState.Ready } instance)
                 {
-                    instance.Drained.TrySetResult();
-                    stops.Add(BeginStop(slot, instance, "unload", "ullmd is stopping"));
+                    if (stopBackends)
+                    {
+                        instance.Drained.TrySetResult();
+                        stops.Add(BeginStop(slot, instance, "unload", "ullmd is stopping"));
+                    }
+                    else
+                    {
+                        // Stays ready, in memory and in the store, for the next ullmd to adopt.
+                        LogLeftRunning(instance.UnitName, instance.Model.Name);
+                    }
                 }
                 else if (slot.Instance is { } other)
                 {
@@ -171,6 +189,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         await Task.WhenAll(stops).ConfigureAwait(false);
+        await recorder.FlushAsync().ConfigureAwait(false);
         shutdown.Dispose();
         loadGate.Dispose();
     }
@@ -277,6 +296,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 return;
             }
 
+            // Stored once the instance falls idle, the moment that orders evictions after a restart.
+            recorder.Used(instance);
+
             if (instance.State == InstanceState.Draining)
             {
                 instance.Drained.TrySetResult();
@@ -293,7 +315,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         slot.TtlTimer?.Dispose();
         slot.TtlTimer = null;
         var ttl = slot.Config.Ttl;
-        if (ttl <= TimeSpan.Zero || slot.Config.Pinned)
+        if (ttl <= TimeSpan.Zero || slot.Config.Pinned || Volatile.Read(ref disposed) == 1)
         {
             return;
         }
@@ -318,7 +340,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     {
         slot.TtlTimer?.Dispose();
         slot.TtlTimer = null;
-        instance.MoveTo(InstanceState.Draining, time.GetUtcNow(), reason);
+        Move(instance, InstanceState.Draining, reason);
         if (instance.Leases == 0)
         {
             instance.Drained.TrySetResult();
@@ -345,7 +367,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             await drivers[instance.Model.Backend].StopAsync(instance.Backend!, CancellationToken.None).ConfigureAwait(false);
             lock (gate)
             {
-                instance.MoveTo(InstanceState.Stopped, time.GetUtcNow(), reason);
+                Move(instance, InstanceState.Stopped, reason);
             }
 
             Publish(kind, $"{instance.Model.Name}: stopped ({reason})", instance);
@@ -354,7 +376,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         {
             lock (gate)
             {
-                instance.MoveTo(InstanceState.Failed, time.GetUtcNow(), $"stop failed: {e.Message}");
+                Move(instance, InstanceState.Failed, $"stop failed: {e.Message}");
             }
 
             Publish("failure", $"{instance.Model.Name}: stopping failed: {e.Message}", instance);
@@ -386,24 +408,33 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             List<Task> evictions = [];
             lock (gate)
             {
-                var id = Interlocked.Increment(ref nextId).ToString(CultureInfo.InvariantCulture);
+                var id = InstanceIds.New();
                 instance = new ModelInstance(id, model, UnitName.ForModel(model.Name, id), time.GetUtcNow());
                 slot.Instance = instance;
-                plan = PlanFor(model, request);
-                instance.Plan = plan;
+                try
+                {
+                    plan = PlanFor(model, request);
+                    instance.Plan = plan;
+                }
+                finally
+                {
+                    // With its plan, or without when the planner refused (the move to failed follows).
+                    recorder.Planned(instance);
+                }
+
                 foreach (var evicted in plan.Evictions)
                 {
                     var victimSlot = slots[evicted.Name];
                     evictions.Add(BeginStop(victimSlot, victimSlot.Instance!, "evict", $"evicted to make room for {model.Name}"));
                 }
 
-                instance.MoveTo(InstanceState.Starting, time.GetUtcNow(), plan.Summary());
+                Move(instance, InstanceState.Starting, plan.Summary());
             }
 
             await Task.WhenAll(evictions).ConfigureAwait(false);
             lock (gate)
             {
-                instance.MoveTo(InstanceState.Loading, time.GetUtcNow());
+                Move(instance, InstanceState.Loading);
             }
 
             var backend = await driver.StartAsync(new BackendStart(model, plan, config.Current.Backends.For(model.Backend), instance.UnitName), token)
@@ -412,7 +443,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             {
                 instance.Backend = backend;
                 instance.LastUsed = time.GetUtcNow();
-                instance.MoveTo(InstanceState.Ready, time.GetUtcNow());
+                Move(instance, InstanceState.Ready, null, Learnt(backend));
                 ArmTtl(slot, instance);
                 instance.ExitWatch = WatchExitAsync(slot, instance, driver);
             }
@@ -425,7 +456,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             var reason = e is ModelUnavailableException ? e.Message : $"{slot.Config.Name} failed to load: {e.Message}";
             lock (gate)
             {
-                instance?.MoveTo(InstanceState.Failed, time.GetUtcNow(), reason);
+                if (instance is not null)
+                {
+                    Move(instance, InstanceState.Failed, reason);
+                }
             }
 
             Publish("failure", reason, instance);
@@ -509,14 +543,14 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         string reason;
         lock (gate)
         {
-            // A draining instance exits because we stop it.
-            if (instance.State != InstanceState.Ready)
+            // A draining instance exits because we stop it; once disposed, what a backend left running does is not ours to record.
+            if (instance.State != InstanceState.Ready || Volatile.Read(ref disposed) == 1)
             {
                 return;
             }
 
             reason = $"{instance.Model.Name}: backend exited: {exit.Reason}";
-            instance.MoveTo(InstanceState.Failed, time.GetUtcNow(), reason);
+            Move(instance, InstanceState.Failed, reason);
             instance.Drained.TrySetResult();
             if (slot.Instance == instance)
             {
@@ -551,6 +585,16 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
     }
 
+    /// <summary>Under the lock: the move in memory, and its write queued.</summary>
+    private void Move(ModelInstance instance, InstanceState next, string? reason = null, InstanceUpdate? learnt = null)
+    {
+        instance.MoveTo(next, time.GetUtcNow(), reason);
+        recorder.Moved(instance.Id, instance.UnitName, next, reason, learnt);
+    }
+
+    private static InstanceUpdate Learnt(RunningBackend backend) =>
+        new(backend.BaseAddress.Port, backend.Process.MainPid, backend.Process.InvocationId);
+
     private InstanceInfo Describe(ModelInstance i) =>
         new(i.Id, i.Model.Name, i.UnitName, i.State, i.Transitions, i.Plan, i.Backend?.BaseAddress, i.Backend?.Process.MainPid, i.Leases, i.LastUsed);
 
@@ -562,6 +606,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Model}: {Leases} lease(s) still open after the drain timeout; stopping anyway")]
     private partial void LogDrainTimedOut(string model, int leases);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Unit}: left running for the next ullmd to adopt ({Model}; [server] stop_backends_on_exit = false)")]
+    private partial void LogLeftRunning(string unit, string model);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cleaning up crashed unit {Unit} failed: {Reason}")]
     private partial void LogCleanupFailed(string unit, string reason);

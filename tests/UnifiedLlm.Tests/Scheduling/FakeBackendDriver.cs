@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
 
 namespace UnifiedLlm.Tests.Scheduling;
@@ -59,6 +60,10 @@ internal sealed class FakeBackendDriver : IBackendDriver
 
         return Task.CompletedTask;
     }
+
+    /// <summary>Its processes do not outlive the test's scheduler, so there is never anything to adopt.</summary>
+    public Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, CancellationToken cancellationToken) =>
+        Task.FromResult<RunningBackend?>(null);
 
     public Task<bool> CheckHealthAsync(RunningBackend backend, CancellationToken cancellationToken) =>
         Task.FromResult(running.ContainsKey(backend.Process.UnitName));

@@ -11,6 +11,7 @@ using UnifiedLlm.Daemon.Models.Gguf;
 using UnifiedLlm.Daemon.Models.Sizing;
 using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
 using UnifiedLlm.Tests.Models;
 using TempDirectory = UnifiedLlm.Tests.Support.TempDirectory;
@@ -92,7 +93,8 @@ public sealed class RealLlamaServerSchedulingTests
         }
     }
 
-    private static async Task<string> ChatAsync(Uri baseAddress, string model, CancellationToken cancellationToken)
+    /// <summary>One short chat completion straight to the backend; its answer's text.</summary>
+    internal static async Task<string> ChatAsync(Uri baseAddress, string model, CancellationToken cancellationToken)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
         using var response = await http.PostAsJsonAsync(
@@ -123,7 +125,7 @@ public sealed class RealLlamaServerSchedulingTests
 
         public EventHub Events { get; }
 
-        public static Task<RealFixture> CreateAsync(IReadOnlyList<string> models, double budgetInModels)
+        public static async Task<RealFixture> CreateAsync(IReadOnlyList<string> models, double budgetInModels)
         {
             var binary = LlamaServerBinary.Find();
             if (binary is null)
@@ -142,6 +144,7 @@ public sealed class RealLlamaServerSchedulingTests
             var events = new EventHub();
             var config = new ConfigHolder(ConfigLoader.Parse(toml, "real-scheduler.toml"), events, TimeProvider.System);
             var supervisor = new ProcessSupervisor(NullLogger<ProcessSupervisor>.Instance);
+            var store = new InstanceStore(await Database.OpenAsync(dir.File("ullm.db"), CancellationToken.None), TimeProvider.System);
             var driver = new LlamaCppDriver(supervisor, new PortAllocator(), new HttpClient(), new LlamaCppDriverOptions { LoadTimeout = TimeSpan.FromMinutes(2) }, TimeProvider.System);
             Scheduler? scheduler = null;
             var machine = new MachineReading(
@@ -149,8 +152,9 @@ public sealed class RealLlamaServerSchedulingTests
                 () => budget - scheduler!.Instances()
                     .Where(i => i.State is InstanceState.Ready or InstanceState.Draining && i.Plan is not null)
                     .Aggregate(0UL, (sum, i) => sum + i.Plan!.Estimate.HostTotalBytes));
-            scheduler = new Scheduler(config, [driver], new LoadPlanner(estimator), machine, events, TimeProvider.System, new SchedulerOptions(), NullLogger<Scheduler>.Instance);
-            return Task.FromResult(new RealFixture(dir, config, supervisor, scheduler, events));
+            scheduler = new Scheduler(
+                config, [driver], supervisor, store, new LoadPlanner(estimator), machine, events, TimeProvider.System, new SchedulerOptions(), NullLogger<Scheduler>.Instance);
+            return new RealFixture(dir, config, supervisor, scheduler, events);
         }
 
         public async ValueTask DisposeAsync()

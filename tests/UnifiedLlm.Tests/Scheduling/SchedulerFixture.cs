@@ -8,23 +8,32 @@ using UnifiedLlm.Daemon.Models.Gguf;
 using UnifiedLlm.Daemon.Models.Sizing;
 using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Storage;
+using UnifiedLlm.Daemon.Supervision;
 using UnifiedLlm.Tests.Support;
 
 namespace UnifiedLlm.Tests.Scheduling;
 
 /// <summary>
-/// A scheduler over real tiny GGUF files, the real planner, a fake clock and a <see cref="FakeBackendDriver"/>, on a
-/// CPU-only machine whose free RAM is <see cref="HostBudget"/> minus what the fake backends hold.
+/// A scheduler over real tiny GGUF files, the real planner, a real SQLite instance store, a fake clock and a
+/// <see cref="FakeBackendDriver"/>, on a CPU-only machine whose free RAM is <see cref="HostBudget"/> minus what the fake
+/// backends hold. Its supervisor is a real, idle ProcessSupervisor: the fake driver starts nothing through it.
 /// </summary>
 internal sealed class SchedulerFixture : IAsyncDisposable
 {
     public const int Context = 256;
 
-    private readonly TempDirectory dir = new();
+    private readonly TempDirectory dir;
     private readonly ConfigHolder config;
+    private readonly ProcessSupervisor supervisor = new(NullLogger<ProcessSupervisor>.Instance);
 
-    public SchedulerFixture(string modelsToml, SchedulerOptions? options = null, double budgetInModels = 10)
+    private readonly Database database;
+
+    private SchedulerFixture(TempDirectory dir, Database database, string modelsToml, SchedulerOptions? options, double budgetInModels)
     {
+        this.dir = dir;
+        this.database = database;
+        Store = new InstanceStore(database, Time);
         var model = dir.File("tiny.gguf");
         TinyModel.Write(model);
         var estimator = new LlamaCppMemoryEstimator(new LlamaCppSizingSettings());
@@ -33,7 +42,8 @@ internal sealed class SchedulerFixture : IAsyncDisposable
         var toml = modelsToml.Replace("$MODEL", model, StringComparison.Ordinal);
         config = new ConfigHolder(ConfigLoader.Parse(toml, "scheduler-test.toml"), Events, Time);
         var machine = new MachineReading(() => GpuSnapshot.CpuMode(Time.GetUtcNow(), "test: no GPU"), () => HostBudget - Driver.RunningHostBytes);
-        Scheduler = new Scheduler(config, [Driver], new LoadPlanner(estimator), machine, Events, Time, options ?? new SchedulerOptions(), NullLogger<Scheduler>.Instance);
+        Scheduler = new Scheduler(
+            config, [Driver], supervisor, Store, new LoadPlanner(estimator), machine, Events, Time, options ?? new SchedulerOptions(), NullLogger<Scheduler>.Instance);
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
@@ -44,9 +54,18 @@ internal sealed class SchedulerFixture : IAsyncDisposable
 
     public Scheduler Scheduler { get; }
 
+    public InstanceStore Store { get; }
+
     public ulong OneModelBytes { get; }
 
     public ulong HostBudget { get; }
+
+    public static async Task<SchedulerFixture> CreateAsync(string modelsToml, SchedulerOptions? options = null, double budgetInModels = 10)
+    {
+        var dir = new TempDirectory();
+        var database = await Database.OpenAsync(dir.File("ullm.db"), CancellationToken.None);
+        return new SchedulerFixture(dir, database, modelsToml, options, budgetInModels);
+    }
 
     public static string Model(string name, int ttlSeconds = 0, int priority = 50) =>
         $"[models.{name}]\nbackend = \"llamacpp\"\nsource = \"$MODEL\"\ncontext = {Context}\nttl_seconds = {ttlSeconds}\npriority = {priority}\n";
@@ -61,9 +80,18 @@ internal sealed class SchedulerFixture : IAsyncDisposable
         }
     }
 
+    public async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.ConnectAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await Scheduler.DisposeAsync();
+        await supervisor.DisposeAsync();
         config.Dispose();
         dir.Dispose();
     }

@@ -1,6 +1,8 @@
 using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Scheduling;
+using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Tests.Scheduling;
 
@@ -10,7 +12,7 @@ public sealed class SchedulerTests
     public async Task Ten_concurrent_acquires_start_one_backend()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a"));
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
         fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
         var acquires = Enumerable.Range(0, 10).Select(_ => fx.Scheduler.AcquireAsync("a", ct).AsTask()).ToList();
@@ -34,7 +36,7 @@ public sealed class SchedulerTests
     public async Task Full_queue_answers_429_with_retry_after()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a"), new SchedulerOptions { QueueCapacity = 2, RetryAfter = TimeSpan.FromSeconds(7) });
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"), new SchedulerOptions { QueueCapacity = 2, RetryAfter = TimeSpan.FromSeconds(7) });
         fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
         var waiting = new[] { fx.Scheduler.AcquireAsync("a", ct).AsTask(), fx.Scheduler.AcquireAsync("a", ct).AsTask() };
@@ -54,7 +56,7 @@ public sealed class SchedulerTests
     public async Task Failed_load_answers_every_waiter_503_with_the_reason_and_the_next_acquire_retries()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a"));
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
         fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         fx.Driver.FailWith = new BackendStartException("llama-server exited before it was ready: exit-code 1 (bad magic)");
         var failure = fx.NextEventAsync("failure", ct);
@@ -82,7 +84,7 @@ public sealed class SchedulerTests
     [Fact]
     public async Task Unknown_model_is_404()
     {
-        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a"));
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
 
         var e = await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("b", TestContext.Current.CancellationToken).AsTask());
 
@@ -94,7 +96,7 @@ public sealed class SchedulerTests
     public async Task Request_just_before_the_ttl_keeps_the_instance_and_restarts_the_idle_clock()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a", ttlSeconds: 60));
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a", ttlSeconds: 60));
         await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
 
         fx.Time.Advance(TimeSpan.FromSeconds(59));
@@ -115,7 +117,7 @@ public sealed class SchedulerTests
     public async Task Request_arriving_after_the_ttl_unload_began_waits_for_a_reload()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a", ttlSeconds: 60));
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a", ttlSeconds: 60));
         await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
 
         fx.Time.Advance(TimeSpan.FromSeconds(60));
@@ -123,7 +125,9 @@ public sealed class SchedulerTests
 
         Assert.Single(fx.Driver.Stops);
         Assert.Equal(2, fx.Driver.Starts.Count);
-        Assert.EndsWith("-2.service/", lease.BaseAddress.AbsolutePath, StringComparison.Ordinal);
+        var units = fx.Driver.Starts.Select(s => s.UnitName).ToList();
+        Assert.NotEqual(units[0], units[1]);
+        Assert.EndsWith($"/{units[1]}/", lease.BaseAddress.AbsolutePath, StringComparison.Ordinal);
         Assert.Equal(InstanceState.Ready, Assert.Single(fx.Scheduler.Instances()).State);
     }
 
@@ -131,7 +135,7 @@ public sealed class SchedulerTests
     public async Task Eviction_waits_for_the_live_lease_and_a_request_for_the_draining_model_waits_for_its_reload()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"), budgetInModels: 1.5);
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"), budgetInModels: 1.5);
         var leaseA = await fx.Scheduler.AcquireAsync("a", ct);
         var evict = fx.NextEventAsync("evict", ct);
 
@@ -159,7 +163,7 @@ public sealed class SchedulerTests
     public async Task Two_models_that_do_not_fit_together_swap()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"), budgetInModels: 1.5);
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"), budgetInModels: 1.5);
 
         foreach (var model in new[] { "a", "b", "a" })
         {
@@ -177,7 +181,7 @@ public sealed class SchedulerTests
     public async Task Both_models_stay_loaded_when_they_fit_together()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"), budgetInModels: 2.5);
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"), budgetInModels: 2.5);
 
         await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
         await (await fx.Scheduler.AcquireAsync("b", ct)).DisposeAsync();
@@ -190,7 +194,7 @@ public sealed class SchedulerTests
     public async Task Crashed_backend_is_marked_failed_and_the_next_acquire_reloads()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a"));
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
         await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
         var failure = fx.NextEventAsync("failure", ct);
 
@@ -205,7 +209,7 @@ public sealed class SchedulerTests
     public async Task Three_crashes_in_the_window_hold_the_model_failed_until_an_explicit_load()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a"));
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
         for (var i = 0; i < 3; i++)
         {
             await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
@@ -229,7 +233,7 @@ public sealed class SchedulerTests
     public async Task Explicit_unload_drains_and_stops()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var fx = new SchedulerFixture(SchedulerFixture.Model("a"));
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
         await fx.Scheduler.LoadAsync("a", ct);
 
         Assert.True(await fx.Scheduler.UnloadAsync("a", ct));
@@ -238,5 +242,99 @@ public sealed class SchedulerTests
         Assert.Equal(
             [InstanceState.Planned, InstanceState.Starting, InstanceState.Loading, InstanceState.Ready, InstanceState.Draining, InstanceState.Stopped],
             Assert.Single(fx.Scheduler.Instances()).Transitions.Select(t => t.State));
+    }
+
+    [Fact]
+    public async Task Load_ready_unload_is_stored_move_by_move_with_its_messages_and_what_was_learnt()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
+        var loaded = await fx.Scheduler.LoadAsync("a", ct);
+        await fx.Scheduler.UnloadAsync("a", ct);
+        await fx.Scheduler.DisposeAsync();
+
+        Assert.Matches("^[0-9a-f]{8}$", loaded.Id);
+        Assert.Equal($"ullm-a-{loaded.Id}.service", loaded.UnitName);
+        var stored = await fx.Store.ListTransitionsAsync(loaded.Id, ct);
+        Assert.Equal(
+            [InstanceState.Planned, InstanceState.Starting, InstanceState.Loading, InstanceState.Ready, InstanceState.Draining, InstanceState.Stopped],
+            stored.Select(t => t.State));
+        Assert.Equal(Assert.Single(fx.Scheduler.Instances()).Transitions.Select(t => t.Reason), stored.Select(t => t.Message));
+        Assert.StartsWith("CPU, -ngl 0, n_ctx 256, evicting nothing", stored[1].Message, StringComparison.Ordinal);
+        Assert.Equal("unloaded on request", stored[^1].Message);
+        var record = await fx.Store.GetAsync(loaded.Id, ct);
+        Assert.Equal(("a", "llama.cpp", loaded.UnitName, InstanceState.Stopped), (record!.Model, record.Backend, record.Unit, record.State));
+        Assert.Equal((9, loaded.MainPid, "invocation"), (record.Port, record.MainPid, record.InvocationId));
+        Assert.Equal((SchedulerFixture.Context, 0), (record.Context, record.GpuLayers));
+        Assert.Equal(loaded.Plan!.Summary(), LoadPlanJson.Read(record.PlanJson)!.Summary());
+        Assert.Equal(fx.Time.GetUtcNow(), record.LastUsedAt);
+        Assert.Null(record.Failure);
+    }
+
+    [Fact]
+    public async Task A_failed_load_is_stored_with_its_reason()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
+        fx.Driver.FailWith = new BackendStartException("llama-server exited before it was ready: exit-code 1 (bad magic)");
+
+        await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("a", ct).AsTask());
+        var id = Assert.Single(fx.Scheduler.Instances()).Id;
+        await fx.Scheduler.DisposeAsync();
+
+        var record = await fx.Store.GetAsync(id, ct);
+        Assert.Equal(InstanceState.Failed, record!.State);
+        Assert.Equal("a failed to load: llama-server exited before it was ready: exit-code 1 (bad magic)", record.Failure);
+        Assert.Equal(
+            [InstanceState.Planned, InstanceState.Starting, InstanceState.Loading, InstanceState.Failed],
+            (await fx.Store.ListTransitionsAsync(id, ct)).Select(t => t.State));
+    }
+
+    [Fact]
+    public async Task Requests_are_served_when_the_instance_store_cannot_be_written()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
+        await fx.ExecuteAsync("DROP TABLE instance_transitions; DROP TABLE instances;", ct);
+
+        await using (var lease = await fx.Scheduler.AcquireAsync("a", ct))
+        {
+            Assert.Equal("a", lease.Model);
+        }
+
+        Assert.True(await fx.Scheduler.UnloadAsync("a", ct));
+        Assert.Equal(InstanceState.Stopped, Assert.Single(fx.Scheduler.Instances()).State);
+    }
+
+    [Fact]
+    public async Task Without_stop_backends_on_exit_dispose_leaves_ready_backends_running_and_their_records_ready()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await SchedulerFixture.CreateAsync("[server]\nstop_backends_on_exit = false\n" + SchedulerFixture.Model("a", ttlSeconds: 60));
+        var loaded = await fx.Scheduler.LoadAsync("a", ct);
+        var lease = await fx.Scheduler.AcquireAsync("a", ct);
+
+        await fx.Scheduler.DisposeAsync();
+        await lease.DisposeAsync();
+        fx.Time.Advance(TimeSpan.FromMinutes(5));
+
+        Assert.Empty(fx.Driver.Stops);
+        Assert.Equal(InstanceState.Ready, Assert.Single(fx.Scheduler.Instances()).State);
+        Assert.Equal(InstanceState.Ready, (await fx.Store.GetAsync(loaded.Id, ct))!.State);
+    }
+
+    [Fact]
+    public async Task By_default_dispose_drains_and_stops_ready_backends_and_records_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
+        var loaded = await fx.Scheduler.LoadAsync("a", ct);
+
+        await fx.Scheduler.DisposeAsync();
+
+        Assert.Equal([loaded.UnitName], fx.Driver.Stops);
+        var record = await fx.Store.GetAsync(loaded.Id, ct);
+        Assert.Equal(InstanceState.Stopped, record!.State);
+        Assert.Equal("ullmd is stopping", (await fx.Store.ListTransitionsAsync(loaded.Id, ct))[^1].Message);
     }
 }

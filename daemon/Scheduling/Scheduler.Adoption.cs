@@ -1,0 +1,165 @@
+using Microsoft.Extensions.Logging;
+using UnifiedLlm.Daemon.Backends;
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Events;
+using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Storage;
+using UnifiedLlm.Daemon.Supervision;
+using UnifiedLlm.Daemon.Systemd;
+
+namespace UnifiedLlm.Daemon.Scheduling;
+
+internal sealed partial class Scheduler
+{
+    public const string AdoptedReason = "adopted after ullmd restart";
+    public const string GoneReason = "backend gone while ullmd was down";
+
+    /// <summary>
+    /// Run once at start, before requests and pinned loads: adopts each ullm-* backend a previous ullmd left running
+    /// when its stored record is ready with the same invocation ID, its model is still configured for the same backend,
+    /// and its driver confirms it serves; stops every other ullm-* unit, and marks failed the active records whose unit
+    /// no longer runs.
+    /// </summary>
+    public async Task AdoptAsync(CancellationToken cancellationToken)
+    {
+        var running = (await supervisor.ListRunningAsync(cancellationToken).ConfigureAwait(false))
+            .Where(p => p.UnitName.StartsWith(UnitName.Prefix, StringComparison.Ordinal))
+            .ToList();
+        List<Task> stops = [];
+        foreach (var process in running)
+        {
+            var record = await store.GetByUnitAsync(process.UnitName, cancellationToken).ConfigureAwait(false);
+            if (await TryAdoptAsync(record, process, cancellationToken).ConfigureAwait(false) is { } refusal)
+            {
+                stops.Add(StopUnadoptedAsync(process, record, refusal, cancellationToken));
+            }
+        }
+
+        var runningUnits = running.Select(p => p.UnitName).ToHashSet(StringComparer.Ordinal);
+        foreach (var gone in await store.ListActiveAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (!runningUnits.Contains(gone.Unit))
+            {
+                LogGone(gone.Unit, gone.Model, gone.State.ToDatabase());
+                recorder.Moved(gone.Id, gone.Unit, InstanceState.Failed, GoneReason);
+            }
+        }
+
+        await Task.WhenAll(stops).ConfigureAwait(false);
+        await recorder.FlushAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Adopts the backend and returns null, or returns why it is not adopted.</summary>
+    private async Task<string?> TryAdoptAsync(InstanceRecord? record, BackendProcess process, CancellationToken cancellationToken)
+    {
+        if (record is null)
+        {
+            return "no record";
+        }
+
+        if (record.State != InstanceState.Ready)
+        {
+            return $"recorded as {record.State.ToDatabase()}, not ready";
+        }
+
+        if (record.InvocationId != process.InvocationId)
+        {
+            return "invocation id differs";
+        }
+
+        if (!config.Current.Models.TryGetValue(record.Model, out var model) || model.Backend.ToDatabase() != record.Backend
+            || !drivers.TryGetValue(model.Backend, out var driver))
+        {
+            return "model no longer configured";
+        }
+
+        RunningBackend? backend;
+        try
+        {
+            backend = await driver.AdoptAsync(record, process, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
+        {
+            return $"unhealthy ({e.Message})";
+        }
+
+        if (backend is null)
+        {
+            return "unhealthy (not confirmed by its driver)";
+        }
+
+        var history = (await store.ListTransitionsAsync(record.Id, cancellationToken).ConfigureAwait(false))
+            .Select(t => new InstanceTransition(t.State, t.At, t.Message)).ToList();
+        if (Install(model, record, backend, driver, history) is not { } instance)
+        {
+            await driver.StopAsync(backend, cancellationToken).ConfigureAwait(false);
+            return $"{model.Name} already has an active instance";
+        }
+
+        LogAdopted(record.Unit, model.Name, process.MainPid, backend.BaseAddress);
+        Publish("adopt", $"{model.Name}: {AdoptedReason}: {record.Unit}, pid {process.MainPid}, at {backend.BaseAddress}", instance);
+        return null;
+    }
+
+    /// <summary>Puts the adopted backend in its model's slot as a ready instance; null when the slot is taken.</summary>
+    private ModelInstance? Install(
+        ModelConfig model, InstanceRecord record, RunningBackend backend, IBackendDriver driver, IEnumerable<InstanceTransition> history)
+    {
+        lock (gate)
+        {
+            var slot = SlotFor(model.Name);
+            if (slot.Instance is { } current && current.State.IsActive() || slot.Loading is not null)
+            {
+                return null;
+            }
+
+            var instance = ModelInstance.Adopted(record.Id, model, record.Unit, record.CreatedAt, history, time.GetUtcNow(), AdoptedReason);
+            instance.Plan = LoadPlanJson.Read(record.PlanJson);
+            instance.Backend = backend;
+            instance.LastUsed = record.LastUsedAt ?? record.StateSince;
+            slot.Instance = instance;
+            recorder.Moved(instance.Id, instance.UnitName, InstanceState.Ready, AdoptedReason, Learnt(backend));
+            ArmTtl(slot, instance);
+            instance.ExitWatch = WatchExitAsync(slot, instance, driver);
+            return instance;
+        }
+    }
+
+    private async Task StopUnadoptedAsync(BackendProcess process, InstanceRecord? record, string reason, CancellationToken cancellationToken)
+    {
+        LogNotAdopted(process.UnitName, record?.Model ?? process.Model, reason);
+        events.Publish(new DaemonEvent(time.GetUtcNow(), "adopt", $"{process.UnitName}: not adopted ({reason}); stopping it", record?.Model, process.UnitName));
+        try
+        {
+            if (!process.Exited.IsCompleted)
+            {
+                await supervisor.StopAsync(process.UnitName, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (BackendNotFoundException)
+        {
+            // Gone by itself in the meantime.
+        }
+        catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
+        {
+            LogStopFailed(process.UnitName, e.Message);
+        }
+
+        if (record is not null && record.State.IsActive())
+        {
+            recorder.Moved(record.Id, record.Unit, InstanceState.Failed, $"not adopted after ullmd restart ({reason}); its unit was stopped");
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Unit}: adopted ({Model}, pid {Pid}, at {BaseAddress}) without a reload")]
+    private partial void LogAdopted(string unit, string model, int pid, Uri baseAddress);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: not adopted ({Model}): {Reason}; stopping it")]
+    private partial void LogNotAdopted(string unit, string model, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: recorded as {State} for {Model}, but no longer runs; marked failed")]
+    private partial void LogGone(string unit, string model, string state);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Unit}: stopping it failed: {Reason}")]
+    private partial void LogStopFailed(string unit, string reason);
+}
