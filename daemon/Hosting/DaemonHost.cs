@@ -30,7 +30,7 @@ internal static class DaemonHost
             UnixSocketFiles.Prepare(config.Server.AdminSocket);
             var (systemd, why) = await SupervisorSelection.ChooseAsync(config.Server, cancellationToken);
             var app = Build(config, database, logger, systemd);
-            logger.Information("ullmd {Version} starting with {Config}; backends run as {Supervisor}: {Why}",
+            logger.Information("ullmd {Version} starting with {Config}; backends run as {Supervisor:l}: {Why:l}",
                 DaemonInfo.Version, config.SourcePath, systemd is null ? "plain processes" : "transient systemd units", why);
             await app.RunAsync(cancellationToken);
             return 0;

@@ -93,9 +93,9 @@ check "the backend has a memory limit" bash -c "[ '$(unit_property MemoryMax)' !
 check "the backend may open no device (no GPU here)" test "$(unit_property DevicePolicy)" = closed
 check "the backend's model is in its journal fields" test "$(unit_property LogExtraFields)" = "ULLM_MODEL=tiny"
 check "llama-server's output is in the journal" bash -c \
-  "nsenter -t $CONTAINER_PID -m -p -- journalctl -u $unit -o cat --no-pager | grep -q 'server is listening'"
+  "nsenter -t $CONTAINER_PID -m -p -- journalctl -u $unit -o cat --no-pager | grep -q 'listening on http'"
 check "ullmctl logs shows it" bash -c \
-  "nsenter -t $CONTAINER_PID -m -p -- $test_dir/build/ullmctl logs tiny -n 200 | grep -q 'server is listening'"
+  "nsenter -t $CONTAINER_PID -m -p -- $test_dir/build/ullmctl logs tiny -n 200 | grep -q 'listening on http'"
 invocation="$(unit_property InvocationID)"
 backend_pid="$(unit_property MainPID)"
 
