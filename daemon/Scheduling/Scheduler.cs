@@ -310,7 +310,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
     }
 
-    private void ArmTtl(ModelSlot slot, ModelInstance instance)
+    private void ArmTtl(ModelSlot slot, ModelInstance instance, TimeSpan? due = null)
     {
         slot.TtlTimer?.Dispose();
         slot.TtlTimer = null;
@@ -320,18 +320,28 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             return;
         }
 
-        slot.TtlTimer = time.CreateTimer(_ => OnTtl(slot, instance, ttl), null, ttl, Timeout.InfiniteTimeSpan);
+        slot.TtlTimer = time.CreateTimer(_ => OnTtl(slot, instance, ttl), null, due ?? ttl, Timeout.InfiniteTimeSpan);
     }
 
     private void OnTtl(ModelSlot slot, ModelInstance instance, TimeSpan ttl)
     {
         lock (gate)
         {
-            if (slot.Instance == instance && instance.State == InstanceState.Ready && instance.Leases == 0
-                && time.GetUtcNow() - instance.LastUsed >= ttl)
+            if (slot.Instance != instance || instance.State != InstanceState.Ready || instance.Leases > 0)
             {
-                BeginStop(slot, instance, "unload", $"idle for {ttl.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (ttl)");
+                return;
             }
+
+            // Timers count whole milliseconds of a monotonic clock and may fire a fraction of one early by the wall
+            // clock LastUsed is kept in: wait out the rest instead of dropping the unload.
+            var idle = time.GetUtcNow() - instance.LastUsed;
+            if (idle < ttl)
+            {
+                ArmTtl(slot, instance, ttl - idle);
+                return;
+            }
+
+            BeginStop(slot, instance, "unload", $"idle for {ttl.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (ttl)");
         }
     }
 
@@ -598,8 +608,25 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private InstanceInfo Describe(ModelInstance i) =>
         new(i.Id, i.Model.Name, i.UnitName, i.State, i.Transitions, i.Plan, i.Backend?.BaseAddress, i.Backend?.Process.MainPid, i.Leases, i.LastUsed);
 
-    private void Publish(string kind, string message, ModelInstance? instance) =>
+    /// <summary>To WatchEvents subscribers and to the journal, where the state history of every instance can be read back.</summary>
+    private void Publish(string kind, string message, ModelInstance? instance)
+    {
         events.Publish(new DaemonEvent(time.GetUtcNow(), kind, message, instance?.Model.Name, instance?.UnitName, instance?.State.ToString().ToLowerInvariant()));
+        if (kind == "failure")
+        {
+            LogFailureEvent(message);
+        }
+        else
+        {
+            LogEvent(kind, message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Kind:l}: {Message:l}")]
+    private partial void LogEvent(string kind, string message);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "failure: {Message:l}")]
+    private partial void LogFailureEvent(string message);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Pinned model {Model} did not load: {Reason}")]
     private partial void LogPinnedFailed(string model, string reason);

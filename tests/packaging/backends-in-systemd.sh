@@ -3,7 +3,8 @@
 # (tests/packaging/systemd-container.sh), picks the systemd supervisor on its own, and serves a real llama-server as a
 # transient unit: on-demand load through the OpenAI socket, the unit's sandbox and limits, its output in the journal
 # and through `ullmctl logs`, then SIGKILL of ullmd — systemd restarts it and it adopts the running unit (same
-# invocation, no reload) — and a clean stop that stops the backend with it.
+# invocation, no reload) — a backend killed mid-stream (the client gets an error event, the next request reloads), a TTL
+# unload, and a clean stop that stops the backend with it.
 #
 # Usage: tests/packaging/backends-in-systemd.sh BUILD_DIR LLAMA_SERVER MODEL_GGUF
 #   BUILD_DIR holds the built ullmd and ullmctl (apphosts and dlls).
@@ -59,7 +60,13 @@ executable = "$test_dir/llama-server"
 [models.tiny]
 backend = "llamacpp"
 source = "$test_dir/tiny.gguf"
+context = 16384
+
+[models.brief]
+backend = "llamacpp"
+source = "$test_dir/tiny.gguf"
 context = 512
+ttl_seconds = 2
 EOF
 sed "s|^ExecStart=.*|ExecStart=$test_dir/build/ullmd --config $test_dir/config.toml|" \
   "$repo_root/packaging/systemd/unified-llm.service" >"$CONTAINER_ROOT/run/systemd/system/unified-llm.service"
@@ -77,13 +84,13 @@ socket="$CONTAINER_ROOT/run/unified-llm/openai.sock"
 chat() {
   curl --silent --show-error --max-time 300 --unix-socket "$socket" http://localhost/v1/chat/completions \
     -H 'content-type: application/json' \
-    -d '{"model":"tiny","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"Hello"}]}'
+    -d "{\"model\":\"${1:-tiny}\",\"max_tokens\":${2:-8},\"stream\":true,${3:-}\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}"
 }
 first="$(chat || true)"
 check "a streamed chat completion loads tiny on demand and ends with [DONE]" grep -q '^data: \[DONE\]' <<<"$first"
 check "the stream carried content" grep -q '"content":"[^"]' <<<"$first"
 
-units() { inside systemctl list-units --plain --no-legend --type=service 'ullm-*' | awk '{print $1}'; }
+units() { inside systemctl list-units --plain --no-legend --type=service "ullm-${1:-}*" | awk '{print $1}'; }
 unit="$(units | head -1)"
 check "exactly one backend unit runs" test "$(units | wc -l)" = 1
 unit_property() { inside systemctl show -p "$1" --value "$unit"; }
@@ -118,6 +125,29 @@ check "it adopted the running backend instead of starting another" \
   test "$(units | wc -l) $(unit_property InvocationID)" = "1 $invocation"
 check "the adoption is in ullmd's journal" bash -c \
   "nsenter -t $CONTAINER_PID -m -p -- journalctl -u unified-llm.service -o cat --no-pager | grep -q 'adopted'"
+
+# With its end token ignored (a llama-server option ullmd passes through) the model streams until its 16k context is
+# full, which takes seconds: the completion is still streaming when its backend is killed.
+chat tiny 100000 '"ignore_eos":true,' >"$state/killed.sse" 2>&1 &
+streaming=$!
+for _ in $(seq 1 600); do grep -q '"content":"[^"]' "$state/killed.sse" 2>/dev/null && break; sleep 0.1; done
+check "SIGKILL of the backend mid-stream" inside systemctl kill --signal=SIGKILL "$unit"
+wait $streaming || true
+echo "   the killed stream: $(wc -c <"$state/killed.sse") bytes, ends with: $(tail -c 300 "$state/killed.sse" | tr "\n" " ")"
+check "the client got an error event for the killed backend" grep -q '"error"' "$state/killed.sse"
+check "the killed stream did not end with [DONE]" bash -c "! grep -q '^data: \[DONE\]' '$state/killed.sse'"
+third="$(chat || true)"
+check "the next request reloads tiny" grep -q '^data: \[DONE\]' <<<"$third"
+unit="$(units tiny | head -1)"
+check "as a new unit" bash -c "[ -n '$unit' ] && [ '$(unit_property InvocationID)' != '$invocation' ]"
+
+brief="$(chat brief || true)"
+check "brief loads on demand" grep -q '^data: \[DONE\]' <<<"$brief"
+unloaded=false
+for _ in $(seq 1 100); do [[ -z "$(units brief)" ]] && { unloaded=true; break; }; sleep 0.2; done
+check "brief is unloaded after its 2 s TTL" $unloaded
+check "its unload is in ullmd's journal" bash -c \
+  "nsenter -t $CONTAINER_PID -m -p -- journalctl -u unified-llm.service -o cat --no-pager | grep -q 'unload: brief: stopped (idle for 2 s (ttl))'"
 
 check "systemctl stop unified-llm succeeds" inside systemctl stop unified-llm.service
 check "stopping ullmd stopped its backend (stop_backends_on_exit)" test -z "$(units)"

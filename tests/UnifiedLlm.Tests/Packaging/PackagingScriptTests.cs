@@ -39,7 +39,8 @@ public sealed class PackagingScriptTests
 
         using var directory = new TempDirectory();
         var model = directory.File("tiny.gguf");
-        TinyModel.Write(model);
+        // A long trained context lets a completion stream for seconds, long enough to kill its backend mid-stream.
+        TinyModel.Write(model, RandomModelShape.Tiny with { ContextLength = 32768 });
         var result = await RepositoryScript.RunAsync(
             "tests/packaging/backends-in-systemd.sh", [AppContext.BaseDirectory.TrimEnd('/'), llamaServer, model], NoChanges, TimeSpan.FromMinutes(9));
 
