@@ -19,7 +19,11 @@ internal static class SchedulerServices
 {
     public static IServiceCollection AddScheduler(this IServiceCollection services)
     {
-        services.TryAddSingleton<IBackendSupervisor>(sp => new ProcessSupervisor(sp.GetRequiredService<ILogger<ProcessSupervisor>>()));
+        // Backends outlive the supervisor; the scheduler stops them on exit when [server] stop_backends_on_exit says so.
+        services.TryAddSingleton<IBackendSupervisor>(sp => new ProcessSupervisor(
+            sp.GetRequiredService<ILogger<ProcessSupervisor>>(),
+            Path.Combine(sp.GetRequiredService<ConfigHolder>().Current.Server.DataDir, "backends"),
+            stopOnDispose: false));
         services.AddSingleton<PortAllocator>();
         services.AddSingleton(new LlamaCppDriverOptions());
         services.AddSingleton<IBackendDriver>(sp => new LlamaCppDriver(

@@ -27,5 +27,7 @@ internal sealed record BackendLaunch
 
     public ulong? MemoryMaxBytes { get; init; }
 
-    public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan DefaultStopTimeout = TimeSpan.FromSeconds(30);
+
+    public TimeSpan StopTimeout { get; init; } = DefaultStopTimeout;
 }

@@ -7,21 +7,33 @@ using Microsoft.Extensions.Logging;
 namespace UnifiedLlm.Daemon.Supervision;
 
 /// <summary>
-/// Runs backends as plain child processes for hosts without systemd. Each backend is exec'd through
-/// <c>setsid</c>, so it leads its own session and process group and is stopped and killed with everything it started.
-/// Output lines go to the log (with ULLM_UNIT and ULLM_MODEL) and to a bounded per-unit buffer.
+/// Runs backends as plain child processes for hosts without systemd. Each backend is exec'd through <c>setsid</c>, so
+/// it leads its own session and process group and is stopped and killed with everything it started. Its output goes to
+/// a file of its own under <paramref name="outputDirectory"/> (followed into the log with ULLM_UNIT and ULLM_MODEL and
+/// into a bounded per-unit buffer), not to a pipe, so a backend outlives a killed ullmd and the next one adopts it:
+/// <see cref="ListRunningAsync"/> finds such backends by the environment they were started with.
 /// Without systemd, MemoryMax=, the device allow-list and the path sandbox cannot be enforced; that is logged once.
 /// .NET reports a death by signal N as exit code 128+N (as shells do), so such codes are read as signals.
 /// </summary>
-internal sealed partial class ProcessSupervisor(ILogger<ProcessSupervisor> logger, string setsidPath = "setsid") : IBackendSupervisor
+/// <param name="stopOnDispose">Whether disposing stops the backends (tests); ullmd leaves that to the scheduler.</param>
+internal sealed partial class ProcessSupervisor(
+    ILogger<ProcessSupervisor> logger, string? outputDirectory = null, string setsidPath = "setsid", bool stopOnDispose = true) : IBackendSupervisor
 {
     public const int LogLinesPerUnit = 1000;
     private const int ExitedUnitsKept = 32;
+    private const long AdoptedOutputTail = 64 * 1024;
+
+    // The shell only redirects and execs, so the backend keeps setsid's pid.
+    private const string RedirectAndExec = "exec \"$0\" \"$@\" >>\"$ULLM_OUTPUT\" 2>&1 </dev/null";
+
     private static readonly TimeSpan GroupLeaderLimit = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan OutputDrainLimit = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan AdoptedPollInterval = TimeSpan.FromMilliseconds(100);
 
     private readonly ConcurrentDictionary<string, Child> children = new(StringComparer.Ordinal);
+    private readonly string outputs = outputDirectory ?? Directory.CreateTempSubdirectory("ullm-backend-output-").FullName;
+    private readonly CancellationTokenSource closing = new();
     private int limitsWarned;
+    private int disposed;
 
     public string Kind => "process";
 
@@ -34,15 +46,12 @@ internal sealed partial class ProcessSupervisor(ILogger<ProcessSupervisor> logge
             throw new InvalidOperationException($"backend unit '{launch.UnitName}' is already running");
         }
 
-        var start = new ProcessStartInfo(setsidPath)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(launch.ExecPath);
-        foreach (var argument in launch.Arguments)
+        Directory.CreateDirectory(outputs, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var output = Path.Combine(outputs, launch.UnitName + ".log");
+        await File.WriteAllBytesAsync(output, [], cancellationToken);
+        var invocation = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var start = new ProcessStartInfo(setsidPath) { RedirectStandardInput = true, UseShellExecute = false };
+        foreach (var argument in (string[])["/bin/sh", "-c", RedirectAndExec, launch.ExecPath, .. launch.Arguments])
         {
             start.ArgumentList.Add(argument);
         }
@@ -57,6 +66,11 @@ internal sealed partial class ProcessSupervisor(ILogger<ProcessSupervisor> logge
             start.Environment["CUDA_VISIBLE_DEVICES"] = string.Join(',', launch.GpuIndices);
         }
 
+        start.Environment[BackendProcessScan.UnitVariable] = launch.UnitName;
+        start.Environment[BackendProcessScan.ModelVariable] = launch.Model;
+        start.Environment[BackendProcessScan.InvocationVariable] = invocation;
+        start.Environment[BackendProcessScan.OutputVariable] = output;
+
         Process process;
         try
         {
@@ -70,16 +84,11 @@ internal sealed partial class ProcessSupervisor(ILogger<ProcessSupervisor> logge
         process.StandardInput.Close();
         // SuperviseAsync may finish (and dispose the process) before this method continues when the child dies at once.
         var pid = process.Id;
-        var log = new BackendLogBuffer(LogLinesPerUnit);
-        var exited = new TaskCompletionSource<BackendExit>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var backend = new BackendProcess(launch.UnitName, launch.Model, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), pid, exited.Task);
-        var child = new Child(backend, launch.StopTimeout, log);
-        ForgetOldExitedUnits();
-        children[launch.UnitName] = child;
+        var child = Track(launch.UnitName, launch.Model, invocation, pid, launch.StopTimeout, output);
         LogStarted(launch.UnitName, pid, launch.ExecPath);
-        _ = SuperviseAsync(process, child, exited);
+        child.Supervision = SuperviseChildAsync(process, child, 0);
         await ProcessGroupSignals.WaitUntilGroupLeaderAsync(pid, GroupLeaderLimit, CancellationToken.None);
-        return backend;
+        return child.Process;
     }
 
     public async Task<BackendExit> StopAsync(string unitName, CancellationToken cancellationToken)
@@ -109,9 +118,20 @@ internal sealed partial class ProcessSupervisor(ILogger<ProcessSupervisor> logge
         }
     }
 
-    public Task<IReadOnlyList<BackendProcess>> ListRunningAsync(CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<BackendProcess>>(
+    /// <summary>Our running backends, including those an earlier ullmd started here, which are adopted on the way.</summary>
+    public Task<IReadOnlyList<BackendProcess>> ListRunningAsync(CancellationToken cancellationToken)
+    {
+        foreach (var found in BackendProcessScan.Find(outputs))
+        {
+            if (!children.TryGetValue(found.UnitName, out var known) || known.Process.Exited.IsCompleted)
+            {
+                Adopt(found);
+            }
+        }
+
+        return Task.FromResult<IReadOnlyList<BackendProcess>>(
             [.. children.Values.Select(c => c.Process).Where(p => !p.Exited.IsCompleted).OrderBy(p => p.UnitName, StringComparer.Ordinal)]);
+    }
 
     public async IAsyncEnumerable<BackendLogLine> ReadLogsAsync(
         string unitName, int lines, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -129,7 +149,134 @@ internal sealed partial class ProcessSupervisor(ILogger<ProcessSupervisor> logge
 
     public async ValueTask DisposeAsync()
     {
-        await Task.WhenAll(children.Values.Where(c => !c.Process.Exited.IsCompleted).Select(c => StopQuietlyAsync(c.Process.UnitName)));
+        if (Interlocked.Exchange(ref disposed, 1) == 1)
+        {
+            return;
+        }
+
+        if (stopOnDispose)
+        {
+            await Task.WhenAll(children.Values.Where(c => !c.Process.Exited.IsCompleted).Select(c => StopQuietlyAsync(c.Process.UnitName)));
+        }
+
+        await closing.CancelAsync();
+        await Task.WhenAll(children.Values.Select(c => c.Supervision));
+        closing.Dispose();
+    }
+
+    private Child Track(string unit, string model, string invocation, int pid, TimeSpan stopTimeout, string output)
+    {
+        var log = new BackendLogBuffer(LogLinesPerUnit);
+        var exited = new TaskCompletionSource<BackendExit>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var child = new Child(new BackendProcess(unit, model, invocation, pid, exited.Task), exited, stopTimeout, log, output);
+        ForgetOldExitedUnits();
+        children[unit] = child;
+        return child;
+    }
+
+    private void Adopt(FoundBackend found)
+    {
+        // A backend's stop timeout is not recorded with it; an adopted one gets the launch default.
+        var child = Track(found.UnitName, found.Model, found.InvocationId, found.Pid, BackendLaunch.DefaultStopTimeout, found.OutputFile);
+        LogAdopted(found.UnitName, found.Pid);
+        var offset = File.Exists(found.OutputFile) ? OutputFileTail.RecentStart(found.OutputFile, AdoptedOutputTail) : 0;
+        child.Supervision = SuperviseAdoptedAsync(found, child, offset);
+    }
+
+    private async Task SuperviseChildAsync(Process process, Child child, long offset)
+    {
+        try
+        {
+            var ended = process.WaitForExitAsync(closing.Token);
+            var tail = FollowOutputAsync(child, offset, ended);
+            try
+            {
+                await ended;
+            }
+            catch (OperationCanceledException) when (closing.IsCancellationRequested)
+            {
+                // ullmd is stopping and leaves the backend running for the next one to adopt.
+                await tail;
+                child.Log.Complete();
+                return;
+            }
+
+            var code = process.ExitCode;
+
+            // Like systemd's KillMode=mixed: what the backend left behind in its group goes with it.
+            ProcessGroupSignals.Send(process.Id, ProcessGroupSignals.Kill);
+            await tail;
+            Complete(child, child.TimedOut ? BackendExits.TimedOut(child.StopTimeout) : code > 128 && code < 160 ? BackendExits.Killed(code - 128) : BackendExits.Exited(code));
+        }
+        catch (Exception e)
+        {
+            child.Log.Complete();
+            child.ExitedSource.TrySetException(e);
+        }
+        finally
+        {
+            process.Dispose();
+        }
+    }
+
+    /// <summary>Not our child, so no wait(2): the process is watched through /proc, and its exit status is not known.</summary>
+    private async Task SuperviseAdoptedAsync(FoundBackend found, Child child, long offset)
+    {
+        try
+        {
+            var ended = WaitGoneAsync(found, closing.Token);
+            var tail = FollowOutputAsync(child, offset, ended);
+            await ended;
+            await tail;
+            Complete(child, child.TimedOut
+                ? BackendExits.TimedOut(child.StopTimeout)
+                : new BackendExit("unknown", null, null, "ended; its exit status is unknown (it was started by an earlier ullmd)"));
+        }
+        catch (OperationCanceledException) when (closing.IsCancellationRequested)
+        {
+            child.Log.Complete();
+        }
+        catch (Exception e)
+        {
+            child.Log.Complete();
+            child.ExitedSource.TrySetException(e);
+        }
+    }
+
+    private static async Task WaitGoneAsync(FoundBackend found, CancellationToken cancellationToken)
+    {
+        while (BackendProcessScan.StartTime(found.Pid) == found.StartTime)
+        {
+            await Task.Delay(AdoptedPollInterval, cancellationToken);
+        }
+    }
+
+    private async Task FollowOutputAsync(Child child, long offset, Task ended)
+    {
+        var unit = child.Process.UnitName;
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["ULLM_UNIT"] = unit, ["ULLM_MODEL"] = child.Process.Model });
+        try
+        {
+            await OutputFileTail.RunAsync(child.OutputFile, offset, ended, line =>
+            {
+                child.Log.Append(new BackendLogLine(DateTimeOffset.UtcNow, unit, line, 6));
+                LogOutput(unit, line);
+            }, closing.Token);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            LogOutputLost(unit, e.Message);
+        }
+        catch (OperationCanceledException) when (closing.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void Complete(Child child, BackendExit exit)
+    {
+        LogExited(child.Process.UnitName, exit.Reason);
+        child.Log.Complete();
+        child.ExitedSource.TrySetResult(exit);
     }
 
     private async Task StopQuietlyAsync(string unitName)
@@ -141,52 +288,6 @@ internal sealed partial class ProcessSupervisor(ILogger<ProcessSupervisor> logge
         catch (Exception e) when (e is InvalidOperationException or BackendNotFoundException)
         {
             LogStopFailed(e, unitName);
-        }
-    }
-
-    private async Task SuperviseAsync(Process process, Child child, TaskCompletionSource<BackendExit> exited)
-    {
-        try
-        {
-            var unit = child.Process.UnitName;
-            using var scope = logger.BeginScope(new Dictionary<string, object> { ["ULLM_UNIT"] = unit, ["ULLM_MODEL"] = child.Process.Model });
-            var output = Task.WhenAll(PumpAsync(process.StandardOutput, child), PumpAsync(process.StandardError, child));
-            await process.WaitForExitAsync(CancellationToken.None);
-            var code = process.ExitCode;
-
-            // Like systemd's KillMode=mixed: what the backend left behind in its group goes with it.
-            ProcessGroupSignals.Send(process.Id, ProcessGroupSignals.Kill);
-            try
-            {
-                await output.WaitAsync(OutputDrainLimit);
-            }
-            catch (TimeoutException)
-            {
-                LogOutputNotClosed(unit, OutputDrainLimit.TotalSeconds);
-            }
-
-            var exit = child.TimedOut ? BackendExits.TimedOut(child.StopTimeout) : code > 128 && code < 160 ? BackendExits.Killed(code - 128) : BackendExits.Exited(code);
-            LogExited(unit, exit.Reason);
-            child.Log.Complete();
-            exited.TrySetResult(exit);
-        }
-        catch (Exception e)
-        {
-            child.Log.Complete();
-            exited.TrySetException(e);
-        }
-        finally
-        {
-            process.Dispose();
-        }
-    }
-
-    private async Task PumpAsync(StreamReader reader, Child child)
-    {
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            child.Log.Append(new BackendLogLine(DateTimeOffset.UtcNow, child.Process.UnitName, line, 6));
-            LogOutput(child.Process.UnitName, line);
         }
     }
 
@@ -203,7 +304,10 @@ internal sealed partial class ProcessSupervisor(ILogger<ProcessSupervisor> logge
         var exited = children.Values.Where(c => c.Process.Exited.IsCompleted).ToList();
         foreach (var old in exited.Take(Math.Max(0, exited.Count - ExitedUnitsKept + 1)))
         {
-            children.TryRemove(old.Process.UnitName, out _);
+            if (children.TryRemove(old.Process.UnitName, out _))
+            {
+                File.Delete(old.OutputFile);
+            }
         }
     }
 
@@ -212,6 +316,9 @@ internal sealed partial class ProcessSupervisor(ILogger<ProcessSupervisor> logge
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Unit}: started {ExecPath} as process group {Pid}")]
     private partial void LogStarted(string unit, int pid, string execPath);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Unit}: found running as process group {Pid}, started by an earlier ullmd")]
+    private partial void LogAdopted(string unit, int pid);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Unit}: {Line}")]
     private partial void LogOutput(string unit, string line);
@@ -222,19 +329,25 @@ internal sealed partial class ProcessSupervisor(ILogger<ProcessSupervisor> logge
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: did not stop within {Seconds} s of SIGTERM; sending SIGKILL to its process group")]
     private partial void LogStopTimedOut(string unit, double seconds);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: output still open {Seconds} s after exit (a process left its group); no longer reading it")]
-    private partial void LogOutputNotClosed(string unit, double seconds);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: its output can no longer be read: {Reason}")]
+    private partial void LogOutputLost(string unit, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Unit}: could not stop it")]
     private partial void LogStopFailed(Exception e, string unit);
 
-    private sealed class Child(BackendProcess process, TimeSpan stopTimeout, BackendLogBuffer log)
+    private sealed class Child(BackendProcess process, TaskCompletionSource<BackendExit> exited, TimeSpan stopTimeout, BackendLogBuffer log, string outputFile)
     {
         public BackendProcess Process { get; } = process;
+
+        public TaskCompletionSource<BackendExit> ExitedSource { get; } = exited;
 
         public TimeSpan StopTimeout { get; } = stopTimeout;
 
         public BackendLogBuffer Log { get; } = log;
+
+        public string OutputFile { get; } = outputFile;
+
+        public Task Supervision { get; set; } = Task.CompletedTask;
 
         public volatile bool TimedOut;
     }

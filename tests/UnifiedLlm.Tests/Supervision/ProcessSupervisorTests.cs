@@ -56,4 +56,46 @@ public sealed class ProcessSupervisorTests : SupervisorBehaviourTests
         Assert.Equal(backend.MainPid.ToString(), fields[2]);
         Assert.Equal(backend.MainPid.ToString(), fields[3]);
     }
+
+    [Fact]
+    public async Task A_backend_outlives_its_supervisor_and_the_next_one_over_the_same_directory_adopts_it()
+    {
+        var outputs = directory.File("outputs");
+        var ready = directory.File("adopt-ready");
+        var go = directory.File("adopt-go");
+        var launch = Shell($"trap 'echo bye; exit 0' TERM; echo up > {ready}; echo early; while [ ! -e {go} ]; do sleep 0.1; done; echo late; while :; do sleep 0.1; done");
+        var first = new ProcessSupervisor(logger, outputs, stopOnDispose: false);
+        var original = await first.StartAsync(launch, CancellationToken.None);
+        await WaitForFileAsync(ready);
+        await first.DisposeAsync();
+        Assert.False(original.Exited.IsCompleted);
+        Assert.NotNull(BackendProcessScan.StartTime(original.MainPid));
+
+        await using var elsewhere = new ProcessSupervisor(logger, directory.File("other-outputs"));
+        Assert.Empty(await elsewhere.ListRunningAsync(CancellationToken.None));
+
+        await using var second = new ProcessSupervisor(logger, outputs);
+        var adopted = Assert.Single(await second.ListRunningAsync(CancellationToken.None));
+        Assert.Equal((launch.UnitName, "test/model", original.MainPid, original.InvocationId), (adopted.UnitName, adopted.Model, adopted.MainPid, adopted.InvocationId));
+        Assert.Contains("early", await EventuallyAsync(() => ReadAdoptedLogAsync(second, launch.UnitName), l => l.Contains("early")));
+        await File.WriteAllTextAsync(go, "go");
+        Assert.Contains("late", await EventuallyAsync(() => ReadAdoptedLogAsync(second, launch.UnitName), l => l.Contains("late")));
+
+        var exit = await second.StopAsync(launch.UnitName, CancellationToken.None).WaitAsync(Patience);
+        Assert.Equal("unknown", exit.Result);
+        Assert.Contains("started by an earlier ullmd", exit.Reason);
+        Assert.Null(BackendProcessScan.StartTime(original.MainPid));
+        Assert.Contains("bye", await ReadAdoptedLogAsync(second, launch.UnitName));
+    }
+
+    private static async Task<List<string>> ReadAdoptedLogAsync(ProcessSupervisor supervisor, string unit)
+    {
+        var lines = new List<string>();
+        await foreach (var line in supervisor.ReadLogsAsync(unit, 100, follow: false, CancellationToken.None))
+        {
+            lines.Add(line.Message);
+        }
+
+        return lines;
+    }
 }
