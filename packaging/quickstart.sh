@@ -28,14 +28,29 @@ dotnet publish "$repo_root/ctl/Ullmctl.csproj" -c Release -o "$work/ullmctl" --v
 llama_server="$(bash "$repo_root/tests/tools/llama-server.sh")"
 log "llama-server: $llama_server"
 
+# Under systemd each backend runs as a dynamic user that cannot enter /root: llama-server and the demo model are
+# staged where any user can read them.
+stage=/var/lib/unified-llm-quickstart
+install -d -m 0755 "$stage"
+install -m 0755 "$llama_server" "$stage/llama-server"
+llama_server="$stage/llama-server"
 if [[ -z "$model" ]]; then
-  model="$work/tiny.gguf"
+  model="$stage/tiny.gguf"
   dotnet run --project "$repo_root/tests/tools/MakeTinyModel" -c Release -- "$model" >&2
+  chmod 0644 "$model"
+fi
+supervisor=auto
+if ! setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$model"; then
+  log "$model is not readable by other users, so a sandboxed backend unit could not open it; using plain processes"
+  supervisor=process
 fi
 
 config="$work/config.toml"
 cat >"$config" <<EOF
 # Written by packaging/quickstart.sh: ullmd's defaults plus one model.
+[server]
+supervisor = "$supervisor"
+
 [backends.llamacpp]
 executable = "$llama_server"
 
