@@ -25,7 +25,7 @@ internal static class ModelsCommand
                     table.Add(
                         m.Name,
                         m.Backend,
-                        m.Instance is null ? "unloaded" : StateName(m.Instance.State),
+                        State(m),
                         m.Profile?.Architecture ?? "-",
                         m.Profile?.Quantization ?? "-",
                         m.Context == 0 ? "model" : m.Context,
@@ -54,6 +54,12 @@ internal static class ModelsCommand
         return new Command("model", "Inspect one model") { show };
     }
 
+    /// <summary>The instance's state; a model held back without a ready instance shows its hold instead.</summary>
+    private static string State(Model m) =>
+        m.Hold is { } hold && m.Instance?.State != InstanceState.Ready ? (hold.Kind == "backoff" ? "backing off" : "held")
+        : m.Instance is null ? "unloaded"
+        : StateName(m.Instance.State);
+
     public static string StateName(InstanceState state) =>
         state == InstanceState.Unspecified ? "-" : state.ToString().ToLowerInvariant();
 
@@ -68,6 +74,11 @@ internal static class ModelsCommand
         text.Append($"gpu layers  {m.GpuLayers}\n");
         text.Append($"ttl         {(m.TtlSeconds == 0 ? "never unloads when idle" : $"{m.TtlSeconds}s")}\n");
         text.Append($"priority    {m.Priority}{(m.Pinned ? ", pinned" : "")}\n");
+        if (m.Group.Length > 0)
+        {
+            text.Append($"group       {m.Group} (exclusive: loading it stops the other members)\n");
+        }
+
         if (m.Profile is { } p)
         {
             text.Append($"profile     {p.Architecture}, {p.ParameterCount:N0} parameters, {p.Quantization}, {p.LayerCount} layers, ctx {p.ContextLength}, {Printer.Bytes(p.FileBytes)}\n");
@@ -84,9 +95,9 @@ internal static class ModelsCommand
         text.Append(m.Instance is { } i
             ? $"state       {StateName(i.State)} since {Printer.Time(i.StateSince)} as {i.Unit}\n"
             : "state       unloaded\n");
-        if (m.HoldReason.Length > 0)
+        if (m.Hold is { } hold)
         {
-            text.Append($"held        {m.HoldReason}\n");
+            text.Append($"held        {StatusCommand.Describe(hold)}\n");
         }
 
         return text.ToString();

@@ -63,6 +63,18 @@ internal static class StatusCommand
             text.Append(instances.Render());
         }
 
+        if (s.Holds.Count > 0)
+        {
+            text.Append("\nheld back\n");
+            var holds = new Table("MODEL", "HOLD");
+            foreach (var h in s.Holds)
+            {
+                holds.Add(h.Model, Describe(h));
+            }
+
+            text.Append(holds.Render());
+        }
+
         if (s.Breakers.Count > 0)
         {
             text.Append("\nbreakers\n");
@@ -86,4 +98,9 @@ internal static class StatusCommand
 
         return text.ToString();
     }
+
+    /// <summary>"backing off until 14:02:07 after 3 failures: REASON" (local time), or a crash loop's reason.</summary>
+    public static string Describe(ModelHold hold) => hold.Kind == "backoff"
+        ? $"backing off until {hold.Until?.ToDateTimeOffset().ToLocalTime().ToString("HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture) ?? "-"} after {hold.Failures} failures: {hold.Reason}"
+        : $"held: {hold.Reason}";
 }

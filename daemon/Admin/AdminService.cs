@@ -58,6 +58,7 @@ internal sealed class AdminService(
         var instances = scheduler.Instances();
         response.LoadedModels = (uint)instances.Count(i => i.State == Scheduling.InstanceState.Ready);
         response.Instances.AddRange(instances.Select(InstanceMapping.ToProto));
+        response.Holds.AddRange(scheduler.Holds().Select(InstanceMapping.ToProto));
         response.Listeners.AddRange(daemon.Listeners.Select(l => new Listener { Name = l.Name, Address = l.Address, Mode = l.Mode, Group = l.Group }));
         var snapshot = await CurrentGpusAsync(context.CancellationToken);
         response.CpuModeReason = snapshot.CpuModeReason ?? "";
@@ -303,6 +304,12 @@ internal sealed class AdminService(
         if (scheduler.Instances().FirstOrDefault(i => i.Model == model.Name && i.State != Scheduling.InstanceState.Stopped) is { } instance)
         {
             proto.Instance = InstanceMapping.ToProto(instance);
+        }
+
+        if (scheduler.Holds().FirstOrDefault(h => h.Model == model.Name) is { } hold)
+        {
+            proto.Hold = InstanceMapping.ToProto(hold);
+            proto.HoldReason = hold.Describe();
         }
 
         if ((model.Backend == BackendKind.LlamaCpp && model.Source.Length > 0) || (model.Backend == BackendKind.Vllm && Path.IsPathRooted(model.Source)))

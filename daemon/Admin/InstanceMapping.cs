@@ -2,12 +2,13 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Scheduling;
+using ProtoHold = UnifiedLlm.Admin.V1.ModelHold;
 using ProtoInstance = UnifiedLlm.Admin.V1.ModelInstance;
 using ProtoState = UnifiedLlm.Admin.V1.InstanceState;
 
 namespace UnifiedLlm.Daemon.Admin;
 
-/// <summary>Scheduler instances and refusals to admin API messages and statuses.</summary>
+/// <summary>Scheduler instances, holds and refusals to admin API messages and statuses.</summary>
 internal static class InstanceMapping
 {
     public static ProtoInstance ToProto(InstanceInfo instance)
@@ -31,6 +32,23 @@ internal static class InstanceMapping
             proto.GpuLayers = (uint)Math.Max(0, plan.GpuLayers);
             proto.Context = (uint)plan.ContextLength;
             proto.EstimatedBytes = plan.Estimate.GpuTotalBytes + plan.Estimate.HostTotalBytes;
+        }
+
+        return proto;
+    }
+
+    public static ProtoHold ToProto(LoadHold hold)
+    {
+        var proto = new ProtoHold
+        {
+            Model = hold.Model,
+            Kind = hold.Kind == LoadHoldKind.Backoff ? "backoff" : "crash-loop",
+            Failures = (uint)hold.Failures,
+            Reason = hold.Reason,
+        };
+        if (hold.Until is { } until)
+        {
+            proto.Until = Timestamp.FromDateTimeOffset(until);
         }
 
         return proto;

@@ -31,6 +31,7 @@ internal static class ProtoMapping
             TtlSeconds = (uint)model.Ttl.TotalSeconds,
             Priority = model.Priority,
             Pinned = model.Pinned,
+            Group = model.Group ?? string.Empty,
         };
         proto.Aliases.AddRange(model.Aliases);
         return proto;

@@ -207,6 +207,8 @@ internal static partial class ConfigLoader
         var audit = BindAudit(top.Table("audit"));
 
         ValidateReferences(top, models, providers, fallback, routes, security, server);
+        ValidateGroups(top, models);
+        ValidateMaxLoaded(top, models, backends);
 
         return new UllmConfig(file, server, gpu, backends, scan, models, providers, new RouterConfig(fallback, timeouts, breaker), routes, security, audit);
     }
@@ -339,7 +341,10 @@ internal static partial class ConfigLoader
             s.Error("env", $"'{name}' is not a valid environment variable name");
         }
 
-        var config = new BackendConfig(s.Bool("enabled", enabledByDefault), executable, s.StringList("extra_args"), env);
+        var config = new BackendConfig(s.Bool("enabled", enabledByDefault), executable, s.StringList("extra_args"), env)
+        {
+            MaxLoaded = (int)s.Integer("max_loaded", 0, 0, 10_000),
+        };
         s.RejectUnknownKeys();
         return config;
     }
@@ -358,7 +363,7 @@ internal static partial class ConfigLoader
         }
         else if (!backends.For(backend).Enabled)
         {
-            s.Error("backend", $"backend '{Backends.First(b => b.Value == backend).Key}' is disabled in [backends]");
+            s.Error("backend", $"backend '{KeyOf(backend)}' is disabled in [backends]");
         }
 
         var source = s.RequiredString("source") ?? "";
@@ -371,6 +376,12 @@ internal static partial class ConfigLoader
         foreach (var alias in aliases.Where(a => !IsSafeName(a)))
         {
             s.Error("aliases", $"alias '{alias}': {NameRule}");
+        }
+
+        var group = s.OptionalString("group");
+        if (group is not null && !IsSafeName(group))
+        {
+            s.Error("group", $"group '{group}': {NameRule}");
         }
 
         int? layers = null;
@@ -397,7 +408,10 @@ internal static partial class ConfigLoader
             TimeSpan.FromSeconds(s.Integer("ttl_seconds", 0, 0, 365L * 24 * 3600)),
             (int)s.Integer("priority", 50, -1000, 1000),
             s.Bool("pinned", false),
-            s.StringList("extra_args"));
+            s.StringList("extra_args"))
+        {
+            Group = group,
+        };
         s.RejectUnknownKeys();
         return model;
     }
@@ -565,6 +579,50 @@ internal static partial class ConfigLoader
             }
         }
     }
+
+    /// <summary>
+    /// A group swaps between its members, so it needs two of them (a lone member is most likely a misspelt group), and
+    /// at most one pinned member: two pinned members could never be loaded together.
+    /// </summary>
+    private static void ValidateGroups(TomlSection top, Dictionary<string, ModelConfig> models)
+    {
+        var groups = models.Values.Where(m => m.Group is not null).GroupBy(m => m.Group!, StringComparer.Ordinal).ToList();
+        foreach (var group in groups)
+        {
+            var members = group.ToList();
+            if (members.Count == 1)
+            {
+                var others = groups.Select(g => g.Key).Where(g => g != group.Key);
+                top.Table("models")?.Table(members[0].Name)?.Error(
+                    "group", $"exclusive group '{group.Key}' has no other member; a group swaps between at least two models{Suggestions.DidYouMean(group.Key, others)}");
+            }
+
+            var pinned = members.Where(m => m.Pinned).ToList();
+            foreach (var extra in pinned.Skip(1))
+            {
+                top.Table("models")?.Table(extra.Name)?.Error(
+                    "group", $"'{extra.Name}' and '{pinned[0].Name}' are both pinned in exclusive group '{group.Key}', which holds one loaded member at a time");
+            }
+        }
+    }
+
+    /// <summary>Pinned models load at start and are never evicted, so they must fit under their backend's limit.</summary>
+    private static void ValidateMaxLoaded(TomlSection top, Dictionary<string, ModelConfig> models, BackendsConfig backends)
+    {
+        foreach (var (key, kind) in Backends)
+        {
+            var limit = backends.For(kind).MaxLoaded;
+            var pinned = models.Values.Where(m => m.Backend == kind && m.Pinned).Select(m => $"'{m.Name}'").ToList();
+            if (limit > 0 && pinned.Count > limit)
+            {
+                top.Table("backends")?.Table(key)?.Error(
+                    "max_loaded", $"{limit} is less than the {pinned.Count} pinned {key} models ({string.Join(", ", pinned)}), which all stay loaded");
+            }
+        }
+    }
+
+    /// <summary>The name of a backend in the config: its [backends.KEY] table and the value of a model's backend key.</summary>
+    public static string KeyOf(BackendKind kind) => Backends.First(b => b.Value == kind).Key;
 
     private static bool IsKnownTarget(string target, Dictionary<string, string> names, Dictionary<string, ProviderConfig> providers)
     {

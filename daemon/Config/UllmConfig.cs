@@ -75,7 +75,11 @@ internal sealed record BackendConfig(
     bool Enabled,
     string Executable,
     IReadOnlyList<string> ExtraArgs,
-    IReadOnlyDictionary<string, string> Environment);
+    IReadOnlyDictionary<string, string> Environment)
+{
+    /// <summary>How many instances of this backend may be loaded at once; 0 means no limit.</summary>
+    public int MaxLoaded { get; init; }
+}
 
 internal sealed record ScanConfig(IReadOnlyList<string> Directories);
 
@@ -90,7 +94,11 @@ internal sealed record ModelConfig(
     TimeSpan Ttl,
     int Priority,
     bool Pinned,
-    IReadOnlyList<string> ExtraArgs);
+    IReadOnlyList<string> ExtraArgs)
+{
+    /// <summary>The exclusive swap group: loading this model first stops the other loaded members. Null: none.</summary>
+    public string? Group { get; init; }
+}
 
 internal enum ProviderKind
 {

@@ -3,8 +3,9 @@ using UnifiedLlm.Daemon.Config;
 namespace UnifiedLlm.Daemon.Scheduling;
 
 /// <summary>
-/// The scheduler's state for one configured model: its current instance, the single load in flight, how many requests
-/// wait for it, recent crashes and, once they reach the limit, why the model is held failed. Mutated only under the lock.
+/// The scheduler's state for one configured model: its current instance, the single load in flight with the requests
+/// waiting for it, failed loads in a row, recent crashes and, once they reach the limit, why the model is held failed.
+/// Mutated only under the lock.
 /// </summary>
 internal sealed class ModelSlot(ModelConfig config)
 {
@@ -12,9 +13,9 @@ internal sealed class ModelSlot(ModelConfig config)
 
     public ModelInstance? Instance { get; set; }
 
-    public Task<ModelInstance>? Loading { get; set; }
+    public PendingLoad? Loading { get; set; }
 
-    public int Waiters { get; set; }
+    public LoadBackoff Backoff { get; } = new();
 
     public Queue<DateTimeOffset> Crashes { get; } = new();
 

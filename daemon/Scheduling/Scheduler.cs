@@ -17,9 +17,12 @@ namespace UnifiedLlm.Daemon.Scheduling;
 /// <summary>
 /// Loads local models on demand and hands out leases on ready instances. One load runs at a time (the planner sees a
 /// settled machine); requests for a model that is loading, draining or unloaded wait in a bounded per-model queue for
-/// the single load in flight. Evictions and TTL unloads drain leases first; a crashed instance is replaced on the next
-/// request, and a model that crashes <see cref="SchedulerOptions.CrashLimit"/> times in the window is held failed until
-/// an explicit load or a config reload. Every instance and move is stored (<see cref="InstanceRecorder"/>), so a restarted
+/// the single load in flight. Before a load, the other loaded members of its exclusive group, and the least valuable
+/// instances of its backend beyond <c>max_loaded</c>, are stopped; then the planner evicts what memory requires.
+/// Evictions and TTL unloads drain leases first. After repeated failed loads of a model, loads on demand back off
+/// (<see cref="LoadBackoff"/>); a crashed instance is replaced on the next request, and a model that crashes
+/// <see cref="SchedulerOptions.CrashLimit"/> times in the window is held failed. Both end with an explicit load or a
+/// config reload. Every instance and move is stored (<see cref="InstanceRecorder"/>), so a restarted
 /// ullmd can adopt the backends this one leaves running (<see cref="AdoptAsync"/>).
 /// </summary>
 internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
@@ -126,6 +129,15 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
     }
 
+    /// <summary>The models whose loads on demand are refused for now: backing off after failed loads, or held after crashes.</summary>
+    public IReadOnlyList<LoadHold> Holds()
+    {
+        lock (gate)
+        {
+            return [.. slots.Values.Select(CurrentHold).OfType<LoadHold>()];
+        }
+    }
+
     public IReadOnlySet<string> ReadyModels()
     {
         lock (gate)
@@ -198,61 +210,100 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         string model, bool explicitLoad, CancellationToken cancellationToken)
     {
         var name = Resolve(model);
-        using var deadline = new CancellationTokenSource(options.QueueTimeout, time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
-        var cleared = !explicitLoad;
-        while (true)
+        PendingLoad pending;
+        ModelSlot slot;
+        lock (gate)
         {
-            Task<ModelInstance> loading;
-            ModelSlot slot;
-            lock (gate)
+            slot = SlotFor(name);
+            if (explicitLoad)
             {
-                slot = SlotFor(name);
-                if (!cleared)
-                {
-                    slot.HeldFailed = null;
-                    slot.Crashes.Clear();
-                    cleared = true;
-                }
-
-                if (slot.HeldFailed is { } held && config.LoadedAt <= slot.HeldSince)
-                {
-                    throw new ModelUnavailableException(503, held);
-                }
-
                 slot.HeldFailed = null;
-                if (slot.Instance is { State: InstanceState.Ready } ready)
-                {
-                    return (ready, TakeLease(slot, ready));
-                }
-
-                if (slot.Waiters >= options.QueueCapacity)
-                {
-                    throw new ModelUnavailableException(
-                        429, $"{options.QueueCapacity} requests already wait for {name} to load", options.RetryAfter);
-                }
-
-                slot.Waiters++;
-                loading = slot.Loading ??= Task.Run(() => LoadAsync(slot), CancellationToken.None);
+                slot.Crashes.Clear();
+                slot.Backoff.Reset();
             }
 
-            try
+            var hold = CurrentHold(slot);
+            if (hold is { Kind: LoadHoldKind.CrashLoop })
             {
-                await loading.WaitAsync(linked.Token).ConfigureAwait(false);
+                throw new ModelUnavailableException(503, hold.Reason);
             }
-            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+
+            if (slot.Instance is { State: InstanceState.Ready } ready)
+            {
+                return (ready, TakeLease(slot, ready));
+            }
+
+            if (hold is { Kind: LoadHoldKind.Backoff, Until: { } until })
             {
                 throw new ModelUnavailableException(
-                    503, $"{name} was not ready within {options.QueueTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s", options.RetryAfter);
+                    503, $"{name} is {hold.Describe()}; `ullmctl load {name}` or a config reload retries at once", until - time.GetUtcNow());
             }
-            finally
+
+            if (slot.Loading is { Waiters: var waiting } && waiting >= options.QueueCapacity)
             {
-                lock (gate)
-                {
-                    slot.Waiters--;
-                }
+                throw new ModelUnavailableException(
+                    429, $"{options.QueueCapacity} requests already wait for {name} to load", options.RetryAfter);
+            }
+
+            pending = slot.Loading ??= new PendingLoad(p => Task.Run(() => LoadAsync(slot, p), CancellationToken.None));
+            pending.Waiters++;
+        }
+
+        using var deadline = new CancellationTokenSource(options.QueueTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        ModelInstance? served = null;
+        try
+        {
+            served = await pending.Completion.WaitAsync(linked.Token).ConfigureAwait(false);
+            return (served, LeaseOn(slot, served));
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ModelUnavailableException(
+                503, $"{name} was not ready within {options.QueueTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s", options.RetryAfter);
+        }
+        finally
+        {
+            ModelInstance? unused;
+            lock (gate)
+            {
+                pending.Waiters--;
+                unused = served is null ? pending.Granted : null;
+            }
+
+            if (unused is not null)
+            {
+                // Gone (cancelled, timed out) after the load granted it a lease: give that lease back.
+                Release(slot, unused);
             }
         }
+    }
+
+    /// <summary>
+    /// Under the lock: the hold on <paramref name="slot"/>'s loads on demand, or null. A config reload since the hold
+    /// began ends it, and it is forgotten.
+    /// </summary>
+    private LoadHold? CurrentHold(ModelSlot slot)
+    {
+        if (slot.HeldFailed is not null && config.LoadedAt > slot.HeldSince)
+        {
+            slot.HeldFailed = null;
+        }
+
+        if (slot.Backoff.Failures > 0 && config.LoadedAt > slot.Backoff.LastFailedAt)
+        {
+            slot.Backoff.Reset();
+        }
+
+        var name = slot.Config.Name;
+        if (slot.HeldFailed is { } held)
+        {
+            return new LoadHold(name, LoadHoldKind.CrashLoop, null, slot.Crashes.Count, held);
+        }
+
+        return slot.Backoff.Remaining(time.GetUtcNow()) is not null
+            ? new LoadHold(name, LoadHoldKind.Backoff, slot.Backoff.Until, slot.Backoff.Failures, slot.Backoff.LastReason)
+            : null;
     }
 
     private string Resolve(string model) =>
@@ -277,6 +328,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         instance.LastUsed = time.GetUtcNow();
         slot.TtlTimer?.Dispose();
         slot.TtlTimer = null;
+        return LeaseOn(slot, instance);
+    }
+
+    /// <summary>The handle on a lease already counted in <see cref="ModelInstance.Leases"/>.</summary>
+    private ModelLease LeaseOn(ModelSlot slot, ModelInstance instance)
+    {
         var backend = instance.Backend!;
         return new ModelLease(instance.Model.Name, backend.BaseAddress, backend.UpstreamModel, () =>
         {
@@ -393,20 +450,20 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
     }
 
-    private async Task<ModelInstance> LoadAsync(ModelSlot slot)
+    private async Task<ModelInstance> LoadAsync(ModelSlot slot, PendingLoad pending)
     {
         var token = shutdown.Token;
         await loadGate.WaitAsync(token).ConfigureAwait(false);
         ModelInstance? instance = null;
         try
         {
-            Task[] pending;
+            Task[] draining;
             lock (gate)
             {
-                pending = [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Where(i => i.State == InstanceState.Draining).Select(i => i.Stopped)];
+                draining = [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Where(i => i.State == InstanceState.Draining).Select(i => i.Stopped)];
             }
 
-            await Task.WhenAll(pending).ConfigureAwait(false);
+            await Task.WhenAll(draining).ConfigureAwait(false);
             var model = slot.Config;
             if (!drivers.TryGetValue(model.Backend, out var driver))
             {
@@ -414,6 +471,14 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             }
 
             var request = model.Backend == BackendKind.LlamaCpp ? ReadRequest(model, token) : null;
+            List<Task> ruled;
+            lock (gate)
+            {
+                ruled = BeginRuleEvictions(model);
+            }
+
+            // Stopped before planning, so that the planner sees the memory they held as free.
+            await Task.WhenAll(ruled).ConfigureAwait(false);
             LoadPlan plan;
             List<Task> evictions = [];
             lock (gate)
@@ -453,7 +518,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             {
                 instance.Backend = backend;
                 instance.LastUsed = time.GetUtcNow();
+                slot.Backoff.Reset();
                 Move(instance, InstanceState.Ready, null, Learnt(backend));
+
+                // Leased to every waiter now, before anything else can begin evicting it.
+                instance.Leases += pending.Waiters;
+                pending.Granted = instance;
                 ArmTtl(slot, instance);
                 instance.ExitWatch = WatchExitAsync(slot, instance, driver);
             }
@@ -464,15 +534,27 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         catch (Exception e)
         {
             var reason = e is ModelUnavailableException ? e.Message : $"{slot.Config.Name} failed to load: {e.Message}";
+            var published = reason;
             lock (gate)
             {
+                // Only a backend that failed to start counts: refusals (no room, a pinned group member) end as soon as
+                // the other models change, and are cheap to ask again.
+                if (instance is { State: InstanceState.Loading } && e is not OperationCanceledException)
+                {
+                    slot.Backoff.Failed(time.GetUtcNow(), reason, options);
+                    if (slot.Backoff.Until is { } until)
+                    {
+                        published += $"; loads on demand back off until {until.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture)} UTC after {slot.Backoff.Failures} failures";
+                    }
+                }
+
                 if (instance is not null)
                 {
                     Move(instance, InstanceState.Failed, reason);
                 }
             }
 
-            Publish("failure", reason, instance);
+            Publish("failure", published, instance);
             throw e as ModelUnavailableException ?? new ModelUnavailableException(503, reason);
         }
         finally
@@ -484,6 +566,52 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Under the lock: begins stopping the other loaded members of <paramref name="model"/>'s exclusive group and, when
+    /// its backend is at <c>max_loaded</c>, the instances of that backend the planner would evict first (lowest
+    /// priority, then least recently used; never pinned). Refuses with 503 when a pinned instance stands in the way.
+    /// </summary>
+    private List<Task> BeginRuleEvictions(ModelConfig model)
+    {
+        var loaded = slots.Values.Where(s => s.Config.Name != model.Name && s.Instance is { State: InstanceState.Ready }).ToList();
+        var victims = new List<(ModelSlot Slot, string Reason)>();
+        if (model.Group is { } group)
+        {
+            var members = loaded.Where(s => GroupOf(s.Instance!) == group).ToList();
+            if (members.FirstOrDefault(s => s.Instance!.Model.Pinned) is { } pinned)
+            {
+                throw new ModelUnavailableException(
+                    503, $"{model.Name} cannot load: {pinned.Config.Name} is pinned and loaded, and exclusive group '{group}' holds one loaded member at a time");
+            }
+
+            victims.AddRange(members.Select(s => (s, $"swapped out of exclusive group '{group}' for {model.Name}")));
+        }
+
+        var limit = config.Current.Backends.For(model.Backend).MaxLoaded;
+        var sameBackend = loaded.Where(s => s.Instance!.Model.Backend == model.Backend && victims.All(v => v.Slot != s)).ToList();
+        var excess = sameBackend.Count + 1 - limit;
+        if (limit > 0 && excess > 0)
+        {
+            var key = ConfigLoader.KeyOf(model.Backend);
+            var candidates = sameBackend.Select(s => ToLoaded(s.Instance!)).ToList();
+            var order = LoadPlanner.EvictionOrder(candidates);
+            if (order.Count < excess)
+            {
+                var protectedBy = string.Join(", ", candidates.Select(c => c.Protection).OfType<string>());
+                throw new ModelUnavailableException(
+                    503, $"{model.Name} cannot load: [backends.{key}] max_loaded = {limit} is reached and too few {key} models can be evicted: {protectedBy}");
+            }
+
+            victims.AddRange(order.Take(excess).Select(l => (slots[l.Name], $"evicted for {model.Name}: [backends.{key}] max_loaded = {limit}")));
+        }
+
+        return [.. victims.Select(v => BeginStop(v.Slot, v.Slot.Instance!, "evict", v.Reason))];
+    }
+
+    /// <summary>The instance's group in the config in force (a reload may have moved it), else in the one it loaded with.</summary>
+    private string? GroupOf(ModelInstance instance) =>
+        (config.Current.Models.GetValueOrDefault(instance.Model.Name) ?? instance.Model).Group;
 
     private static LoadRequest ReadRequest(ModelConfig model, CancellationToken cancellationToken)
     {
@@ -528,13 +656,14 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         };
     }
 
+    /// <summary>The instance as the planner sees it; one adopted without a readable plan holds no memory it knows of.</summary>
     private static LoadedInstance ToLoaded(ModelInstance instance)
     {
-        var plan = instance.Plan!;
-        var gpuBytes = plan.GpuIndices
-            .Zip(plan.Estimate.Gpus, (index, share) => (index, share.TotalBytes))
-            .ToDictionary(p => p.index, p => p.TotalBytes);
-        return new LoadedInstance(instance.Model.Name, gpuBytes, plan.Estimate.HostTotalBytes, instance.Model.Priority,
+        var plan = instance.Plan;
+        var gpuBytes = plan is null
+            ? []
+            : plan.GpuIndices.Zip(plan.Estimate.Gpus, (index, share) => (index, share.TotalBytes)).ToDictionary(p => p.index, p => p.TotalBytes);
+        return new LoadedInstance(instance.Model.Name, gpuBytes, plan?.Estimate.HostTotalBytes ?? 0, instance.Model.Priority,
             instance.Model.Pinned, Busy: false, instance.LastUsed);
     }
 

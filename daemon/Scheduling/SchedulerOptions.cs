@@ -1,6 +1,9 @@
 namespace UnifiedLlm.Daemon.Scheduling;
 
-/// <summary>Bounds on waiting: per-model queue length and deadline, lease drain before an eviction, the crash breaker.</summary>
+/// <summary>
+/// Bounds on waiting: per-model queue length and deadline, lease drain before an eviction, the backoff after failed
+/// loads, the crash breaker.
+/// </summary>
 internal sealed record SchedulerOptions
 {
     public int QueueCapacity { get; init; } = 64;
@@ -11,6 +14,11 @@ internal sealed record SchedulerOptions
     public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(5);
 
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>The wait after the second failed load in a row; it doubles with each further failure.</summary>
+    public TimeSpan BackoffFirst { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan BackoffCap { get; init; } = TimeSpan.FromMinutes(5);
 
     public int CrashLimit { get; init; } = 3;
 

@@ -109,7 +109,8 @@ internal sealed class LoadPlanner(LlamaCppMemoryEstimator estimator)
         return options.OrderBy(o => o.Evictions).ThenBy(o => o.Order).Select(o => o.Option).ToList();
     }
 
-    private static List<LoadedInstance> EvictionOrder(IEnumerable<LoadedInstance> instances) =>
+    /// <summary>Which instances go first: evictable ones only, lowest priority first, then least recently used.</summary>
+    public static List<LoadedInstance> EvictionOrder(IEnumerable<LoadedInstance> instances) =>
         instances.Where(i => i.IsEvictable).OrderBy(i => i.Priority).ThenBy(i => i.LastUsed).ToList();
 
     /// <summary>Free memory after the reserve, plus what the evicted instances hold on this GPU.</summary>

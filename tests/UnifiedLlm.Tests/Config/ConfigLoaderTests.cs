@@ -5,6 +5,9 @@ namespace UnifiedLlm.Tests.Config;
 
 public class ConfigLoaderTests
 {
+    private const string PinnedA = "[models.a]\nbackend = \"llamacpp\"\nsource = \"/a.gguf\"\npinned = true\n";
+    private const string PinnedB = "[models.b]\nbackend = \"llamacpp\"\nsource = \"/b.gguf\"\npinned = true\n";
+
     [Fact]
     public void The_shipped_example_is_valid_and_binds_every_section()
     {
@@ -18,6 +21,9 @@ public class ConfigLoaderTests
         Assert.Equal(["tiny-chat"], tiny.Aliases);
         Assert.Null(tiny.GpuLayers);
         Assert.Equal(TimeSpan.FromMinutes(10), tiny.Ttl);
+        Assert.Equal("chat", tiny.Group);
+        Assert.Equal("chat", config.Models["tiny-long"].Group);
+        Assert.Equal(0, config.Backends.LlamaCpp.MaxLoaded);
         var openai = config.Providers["openai"];
         Assert.Equal(ProviderKind.OpenAi, openai.Kind);
         Assert.Equal(new ApiKeySource(ApiKeySourceKind.Environment, "OPENAI_API_KEY"), openai.ApiKey);
@@ -122,6 +128,14 @@ public class ConfigLoaderTests
     [InlineData("[models.m]\nbackend = \"llamacpp\"\nsource = \"/m.gguf\"\naliases = [\"a/b\"]\n", 4, 1, "models.m.aliases", "alias 'a/b': names must be")]
     [InlineData("[models.\"../etc\"]\nbackend = \"llamacpp\"\nsource = \"/m.gguf\"\n", 1, 9, "models.\"../etc\"", "names must be")]
     [InlineData("[models.a]\nbackend = \"llamacpp\"\nsource = \"/a.gguf\"\n[models.b]\nbackend = \"llamacpp\"\nsource = \"/b.gguf\"\naliases = [\"a\"]\n", 7, 1, "models.b.aliases", "'a' is already the name or an alias of model 'a'")]
+    [InlineData("[backends.llamacpp]\nmax_loaded = -1\n", 2, 1, "backends.llamacpp.max_loaded", "-1 is out of range; expected 0..10000")]
+    [InlineData(PinnedA + PinnedB + "[backends.llamacpp]\nmax_loaded = 1\n", 10, 1, "backends.llamacpp.max_loaded", "1 is less than the 2 pinned llamacpp models ('a', 'b'), which all stay loaded")]
+    [InlineData("[models.a]\nbackend = \"llamacpp\"\nsource = \"/a.gguf\"\ngroup = \"x y\"\n", 4, 1, "models.a.group", "group 'x y': names must be")]
+    [InlineData("[models.a]\nbackend = \"llamacpp\"\nsource = \"/a.gguf\"\ngroup = 3\n", 4, 1, "models.a.group", "expected a string, found an integer")]
+    [InlineData(
+        "[models.a]\nbackend = \"llamacpp\"\nsource = \"/a.gguf\"\ngroup = \"coder\"\n[models.b]\nbackend = \"llamacpp\"\nsource = \"/b.gguf\"\ngroup = \"coders\"\n",
+        8, 1, "models.b.group", "exclusive group 'coders' has no other member; a group swaps between at least two models (did you mean 'coder'?)")]
+    [InlineData(PinnedA + "group = \"g\"\n" + PinnedB + "group = \"g\"\n", 10, 1, "models.b.group", "'b' and 'a' are both pinned in exclusive group 'g', which holds one loaded member at a time")]
     [InlineData("[providers.p]\nbase_url = \"https://x/v1\"\n", 1, 12, "providers.p", "missing required key 'kind'")]
     [InlineData("[providers.p]\nkind = \"gemini\"\nbase_url = \"https://x/v1\"\n", 2, 1, "providers.p.kind", "is not one of 'openai', 'anthropic'")]
     [InlineData("[providers.p]\nkind = \"openai\"\nbase_url = \"file:///x\"\n", 3, 1, "providers.p.base_url", "is not an http(s) URL")]
@@ -161,6 +175,19 @@ public class ConfigLoaderTests
             ["many.toml:2:1: server.bogus: unknown key", "many.toml:3:1: server.data_dir: 'x' must be an absolute path",
                 "many.toml:5:1: gpu.reserve_mib: expected an integer, found a string", "many.toml:6:9: models.m: missing required key 'source'"],
             e.Errors.Select(x => x.ToString()));
+    }
+
+    [Fact]
+    public void Groups_and_max_loaded_bind_and_two_group_members_with_one_pinned_are_valid()
+    {
+        var config = ConfigLoader.Parse(
+            "[backends.llamacpp]\nmax_loaded = 2\n" + PinnedA + "group = \"g\"\n[models.b]\nbackend = \"llamacpp\"\nsource = \"/b.gguf\"\ngroup = \"g\"\n"
+            + "[models.c]\nbackend = \"llamacpp\"\nsource = \"/c.gguf\"\n",
+            "groups.toml");
+
+        Assert.Equal(2, config.Backends.LlamaCpp.MaxLoaded);
+        Assert.Equal(0, config.Backends.Ollama.MaxLoaded);
+        Assert.Equal(["g", "g", null], config.Models.Values.Select(m => m.Group));
     }
 
     [Fact]

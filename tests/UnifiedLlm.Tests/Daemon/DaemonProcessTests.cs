@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using UnifiedLlm.Tests.Support;
@@ -51,7 +50,7 @@ public sealed class DaemonProcessTests : IDisposable
     {
         var paths = DaemonProcess.WriteConfig(dir);
         await using var daemon = await DaemonProcess.StartAsync(dir, paths);
-        using var http = UnixHttp(paths.OpenAiSocket);
+        using var http = UnixHttp.To(paths.OpenAiSocket);
 
         var health = await http.GetAsync(new Uri("http://ullmd/health"));
         var admin = await http.PostAsync(new Uri("http://ullmd/ullm.admin.v1.Admin/Status"), new ByteArrayContent([]));
@@ -160,7 +159,7 @@ public sealed class DaemonProcessTests : IDisposable
         var result = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--config", example, "--check"]);
 
         Assert.Equal(0, result.ExitCode);
-        Assert.Equal($"{example}: OK (1 model(s), 1 provider(s), 1 route(s))\n", result.StandardOutput);
+        Assert.Equal($"{example}: OK (2 model(s), 1 provider(s), 1 route(s))\n", result.StandardOutput);
     }
 
     [Fact]
@@ -283,16 +282,6 @@ public sealed class DaemonProcessTests : IDisposable
     }
 
     private static string ModelSection(string name) => $"\n[models.{name}]\nbackend = \"llamacpp\"\nsource = \"/models/{name}.gguf\"\n";
-
-    private static HttpClient UnixHttp(string socket) => new(new SocketsHttpHandler
-    {
-        ConnectCallback = async (_, ct) =>
-        {
-            var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            await s.ConnectAsync(new UnixDomainSocketEndPoint(socket), ct);
-            return new NetworkStream(s, ownsSocket: true);
-        },
-    });
 
     private static Task<ProcessResult> AsUser(int uid, int gid, params string[] ctlArguments) =>
         ProcessRunner.RunAsync(

@@ -24,6 +24,7 @@ internal sealed class SchedulerFixture : IAsyncDisposable
     public const int Context = 256;
 
     private readonly TempDirectory dir;
+    private readonly string modelPath;
     private readonly ConfigHolder config;
     private readonly ProcessSupervisor supervisor = new(NullLogger<ProcessSupervisor>.Instance);
 
@@ -34,13 +35,13 @@ internal sealed class SchedulerFixture : IAsyncDisposable
         this.dir = dir;
         this.database = database;
         Store = new InstanceStore(database, Time);
-        var model = dir.File("tiny.gguf");
-        TinyModel.Write(model);
+        modelPath = dir.File("tiny.gguf");
+        TinyModel.Write(modelPath);
         var estimator = new LlamaCppMemoryEstimator(new LlamaCppSizingSettings());
-        OneModelBytes = estimator.EstimateCpuOnly(ModelProfileReader.Read(model, CancellationToken.None), Context, GgmlType.F16).HostTotalBytes;
+        OneModelBytes = estimator.EstimateCpuOnly(ModelProfileReader.Read(modelPath, CancellationToken.None), Context, GgmlType.F16).HostTotalBytes;
         HostBudget = (ulong)(OneModelBytes * budgetInModels);
-        var toml = modelsToml.Replace("$MODEL", model, StringComparison.Ordinal);
-        config = new ConfigHolder(ConfigLoader.Parse(toml, "scheduler-test.toml"), Events, Time);
+        var configPath = WriteConfig(modelsToml);
+        config = new ConfigHolder(ConfigLoader.Parse(File.ReadAllText(configPath), configPath), Events, Time);
         var machine = new MachineReading(() => GpuSnapshot.CpuMode(Time.GetUtcNow(), "test: no GPU"), () => HostBudget - Driver.RunningHostBytes);
         Scheduler = new Scheduler(
             config, [Driver], supervisor, Store, new LoadPlanner(estimator), machine, Events, Time, options ?? new SchedulerOptions(), NullLogger<Scheduler>.Instance);
@@ -67,8 +68,17 @@ internal sealed class SchedulerFixture : IAsyncDisposable
         return new SchedulerFixture(dir, database, modelsToml, options, budgetInModels);
     }
 
-    public static string Model(string name, int ttlSeconds = 0, int priority = 50) =>
-        $"[models.{name}]\nbackend = \"llamacpp\"\nsource = \"$MODEL\"\ncontext = {Context}\nttl_seconds = {ttlSeconds}\npriority = {priority}\n";
+    public static string Model(string name, int ttlSeconds = 0, int priority = 50, string? group = null, bool pinned = false) =>
+        $"[models.{name}]\nbackend = \"llamacpp\"\nsource = \"$MODEL\"\ncontext = {Context}\nttl_seconds = {ttlSeconds}\npriority = {priority}\n"
+        + (group is null ? "" : $"group = \"{group}\"\n") + (pinned ? "pinned = true\n" : "");
+
+    /// <summary>Rewrites the config file and reloads it, as SIGHUP or `ullmctl reload` do.</summary>
+    public async Task ReloadAsync(string modelsToml, CancellationToken cancellationToken)
+    {
+        WriteConfig(modelsToml);
+        var result = await config.ReloadAsync(cancellationToken);
+        Assert.True(result.Applied, string.Join("\n", result.Errors));
+    }
 
     /// <summary>Starts listening for events of <paramref name="kind"/> now; the task completes with the first one.</summary>
     public async Task<DaemonEvent> NextEventAsync(string kind, CancellationToken cancellationToken)
@@ -86,6 +96,13 @@ internal sealed class SchedulerFixture : IAsyncDisposable
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
         await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private string WriteConfig(string modelsToml)
+    {
+        var path = dir.File("ullm.toml");
+        File.WriteAllText(path, modelsToml.Replace("$MODEL", modelPath, StringComparison.Ordinal));
+        return path;
     }
 
     public async ValueTask DisposeAsync()

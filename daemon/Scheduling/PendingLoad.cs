@@ -1,0 +1,18 @@
+namespace UnifiedLlm.Daemon.Scheduling;
+
+/// <summary>
+/// The single load in flight for a model and how many requests wait for it. When the instance becomes ready, each
+/// waiter still there is granted a lease at once (<see cref="Granted"/>), so no eviction or swap that starts before the
+/// waiters wake can take the instance from under them. Mutated only under the scheduler's lock.
+/// </summary>
+internal sealed class PendingLoad
+{
+    public PendingLoad(Func<PendingLoad, Task<ModelInstance>> start) => Completion = start(this);
+
+    public Task<ModelInstance> Completion { get; }
+
+    public int Waiters { get; set; }
+
+    /// <summary>The instance, once ready, on which every waiter then registered holds a lease.</summary>
+    public ModelInstance? Granted { get; set; }
+}

@@ -1,0 +1,271 @@
+using UnifiedLlm.Daemon.Backends;
+using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Scheduling;
+using static UnifiedLlm.Tests.Scheduling.SchedulerFixture;
+
+namespace UnifiedLlm.Tests.Scheduling;
+
+/// <summary>
+/// Exclusive swap groups, max_loaded per backend and the backoff after failed loads, on a machine where every model fits
+/// (so the rule, not memory, is what stops an instance), ordered with the fake driver's gate and the fake clock.
+/// </summary>
+public sealed class SchedulerPolicyTests
+{
+    private const string Failure = "llama-server exited before it was ready: exit-code 1 (bad magic)";
+
+    [Fact]
+    public async Task Loading_a_group_member_stops_the_loaded_member_before_its_backend_starts_and_leaves_other_models_alone()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await CreateAsync(Model("a", group: "g") + Model("b", group: "g") + Model("c"));
+        await fx.Scheduler.LoadAsync("a", ct);
+        await fx.Scheduler.LoadAsync("c", ct);
+        fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        fx.Driver.ResetStarted();
+
+        var loadB = fx.Scheduler.LoadAsync("b", ct);
+        await fx.Driver.Started.Task.WaitAsync(ct);
+        Assert.Equal(["a"], StoppedModels(fx));
+        fx.Driver.Gate.SetResult();
+        await loadB;
+
+        Assert.Equal(["b", "c"], ReadyModels(fx));
+        var a = Assert.Single(fx.Scheduler.Instances(), i => i.Model == "a");
+        Assert.Equal(InstanceState.Stopped, a.State);
+        Assert.Equal("swapped out of exclusive group 'g' for b", a.Transitions[^1].Reason);
+    }
+
+    [Fact]
+    public async Task A_pinned_member_is_never_swapped_out_and_loading_another_member_is_a_503_naming_it_each_time()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await CreateAsync(Model("a", group: "g", pinned: true) + Model("b", group: "g"));
+        await fx.Scheduler.LoadPinnedAsync(ct);
+
+        for (var i = 0; i < 3; i++)
+        {
+            var e = await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("b", ct).AsTask());
+            Assert.Equal(503, e.StatusCode);
+            Assert.Equal("b cannot load: a is pinned and loaded, and exclusive group 'g' holds one loaded member at a time", e.Message);
+        }
+
+        Assert.Empty(fx.Driver.Stops);
+        Assert.Equal(["a"], fx.Driver.Starts.Select(s => s.Model.Name));
+        Assert.Empty(fx.Scheduler.Holds());
+    }
+
+    [Fact]
+    public async Task Requests_arriving_while_a_group_member_drains_wait_for_it_and_are_then_served()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await CreateAsync(Model("a", group: "g") + Model("b", group: "g"));
+        var leaseA = await fx.Scheduler.AcquireAsync("a", ct);
+        var evict = fx.NextEventAsync("evict", ct);
+
+        var acquireB = fx.Scheduler.AcquireAsync("b", ct).AsTask();
+        Assert.StartsWith("a: draining 1 lease(s) before stopping: swapped out of exclusive group 'g' for b", (await evict).Message, StringComparison.Ordinal);
+        var secondB = fx.Scheduler.AcquireAsync("b", ct).AsTask();
+        var acquireA = fx.Scheduler.AcquireAsync("a", ct).AsTask();
+        Assert.Empty(fx.Driver.Stops);
+        Assert.Equal(["a"], fx.Driver.Starts.Select(s => s.Model.Name));
+        Assert.False(acquireB.IsCompleted || secondB.IsCompleted || acquireA.IsCompleted);
+
+        await leaseA.DisposeAsync();
+        var leasesB = await Task.WhenAll(acquireB, secondB);
+        Assert.All(leasesB, l => Assert.Equal("b", l.Model));
+        Assert.Equal(["a"], StoppedModels(fx));
+        Assert.False(acquireA.IsCompleted);
+
+        foreach (var lease in leasesB)
+        {
+            await lease.DisposeAsync();
+        }
+
+        await using var secondA = await acquireA;
+        Assert.Equal(["a", "b", "a"], fx.Driver.Starts.Select(s => s.Model.Name));
+        Assert.Equal(["a", "b"], StoppedModels(fx));
+        Assert.Equal(["a"], ReadyModels(fx));
+    }
+
+    [Fact]
+    public async Task Concurrent_loads_of_three_group_members_each_succeed_and_end_with_exactly_one_loaded()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await CreateAsync(Model("a", group: "g") + Model("b", group: "g") + Model("c", group: "g"));
+        fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        List<string> members = ["a", "b", "c"];
+        var loads = members.Select(m => fx.Scheduler.LoadAsync(m, ct)).ToList();
+        await fx.Driver.Started.Task.WaitAsync(ct);
+        fx.Driver.Gate.SetResult();
+        var loaded = await Task.WhenAll(loads);
+
+        Assert.All(loaded, i => Assert.Equal(InstanceState.Ready, i.State));
+        Assert.Equal(3, fx.Driver.Starts.Count);
+        Assert.Equal(2, fx.Driver.Stops.Count);
+        Assert.Equal([fx.Driver.Starts.Last().Model.Name], ReadyModels(fx));
+        Assert.Equal(2, fx.Scheduler.Instances().Count(i => i.State == InstanceState.Stopped));
+    }
+
+    [Fact]
+    public async Task A_member_that_becomes_ready_serves_its_waiting_request_before_a_queued_swap_stops_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await CreateAsync(Model("a", group: "g") + Model("b", group: "g"));
+        fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var acquireA = fx.Scheduler.AcquireAsync("a", ct).AsTask();
+        await fx.Driver.Started.Task.WaitAsync(ct);
+        var acquireB = fx.Scheduler.AcquireAsync("b", ct).AsTask();
+        fx.Driver.Gate.SetResult();
+
+        await using (var leaseA = await acquireA)
+        {
+            Assert.Equal("a", leaseA.Model);
+            Assert.Equal(["a"], fx.Driver.Starts.Select(s => s.Model.Name));
+            Assert.Empty(fx.Driver.Stops);
+            Assert.False(acquireB.IsCompleted);
+        }
+
+        await using var leaseB = await acquireB;
+        Assert.Equal(["a", "b"], fx.Driver.Starts.Select(s => s.Model.Name));
+        Assert.Equal(["a"], StoppedModels(fx));
+    }
+
+    [Fact]
+    public async Task At_max_loaded_the_lowest_priority_then_least_recently_used_instance_of_that_backend_is_evicted()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await CreateAsync(
+            "[backends.llamacpp]\nmax_loaded = 2\n" + Model("a", priority: 40) + Model("b") + Model("c") + Model("d"));
+        await fx.Scheduler.LoadAsync("a", ct);
+        fx.Time.Advance(TimeSpan.FromSeconds(1));
+        await fx.Scheduler.LoadAsync("b", ct);
+        fx.Time.Advance(TimeSpan.FromSeconds(1));
+        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        fx.Time.Advance(TimeSpan.FromSeconds(1));
+
+        await fx.Scheduler.LoadAsync("c", ct);
+        Assert.Equal(["a"], StoppedModels(fx));
+        Assert.Equal(["b", "c"], ReadyModels(fx));
+        Assert.Equal(
+            "evicted for c: [backends.llamacpp] max_loaded = 2",
+            fx.Scheduler.Instances().Single(i => i.Model == "a").Transitions[^1].Reason);
+
+        fx.Time.Advance(TimeSpan.FromSeconds(1));
+        await (await fx.Scheduler.AcquireAsync("b", ct)).DisposeAsync();
+        fx.Time.Advance(TimeSpan.FromSeconds(1));
+        await fx.Scheduler.LoadAsync("d", ct);
+        Assert.Equal(["a", "c"], StoppedModels(fx));
+        Assert.Equal(["b", "d"], ReadyModels(fx));
+    }
+
+    [Fact]
+    public async Task At_max_loaded_with_only_pinned_instances_a_load_is_a_503_with_the_reason()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await CreateAsync("[backends.llamacpp]\nmax_loaded = 1\n" + Model("a", pinned: true) + Model("b"));
+        await fx.Scheduler.LoadPinnedAsync(ct);
+
+        var e = await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("b", ct).AsTask());
+
+        Assert.Equal(503, e.StatusCode);
+        Assert.Equal("b cannot load: [backends.llamacpp] max_loaded = 1 is reached and too few llamacpp models can be evicted: a is pinned", e.Message);
+        Assert.Empty(fx.Driver.Stops);
+        Assert.Equal(["a"], ReadyModels(fx));
+    }
+
+    [Fact]
+    public async Task Repeated_failed_loads_back_off_doubling_up_to_the_cap_and_a_success_resets_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await CreateAsync(Model("a"), new SchedulerOptions { BackoffFirst = TimeSpan.FromSeconds(1), BackoffCap = TimeSpan.FromSeconds(4) });
+        fx.Driver.FailWith = new BackendStartException(Failure);
+
+        await AssertFailsToLoadAsync(fx);
+        Assert.Empty(fx.Scheduler.Holds());
+        await AssertFailsToLoadAsync(fx);
+        foreach (var (wait, failures) in new[] { (1, 2), (2, 3), (4, 4), (4, 5) })
+        {
+            var starts = fx.Driver.Starts.Count;
+            var refused = await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("a", ct).AsTask());
+            Assert.Equal(503, refused.StatusCode);
+            Assert.Equal(TimeSpan.FromSeconds(wait), refused.RetryAfter);
+            var until = fx.Time.GetUtcNow().AddSeconds(wait);
+            Assert.Equal(
+                $"a is backing off until {until:HH:mm:ss} UTC after {failures} failures: a failed to load: {Failure}; `ullmctl load a` or a config reload retries at once",
+                refused.Message);
+            Assert.Equal(new LoadHold("a", LoadHoldKind.Backoff, until, failures, $"a failed to load: {Failure}"), Assert.Single(fx.Scheduler.Holds()));
+
+            fx.Time.Advance(TimeSpan.FromSeconds(wait) - TimeSpan.FromMilliseconds(1));
+            Assert.Equal(
+                TimeSpan.FromMilliseconds(1),
+                (await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("a", ct).AsTask())).RetryAfter);
+            Assert.Equal(starts, fx.Driver.Starts.Count);
+            fx.Time.Advance(TimeSpan.FromMilliseconds(1));
+            if (failures < 5)
+            {
+                await AssertFailsToLoadAsync(fx);
+            }
+        }
+
+        fx.Driver.FailWith = null;
+        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        Assert.Empty(fx.Scheduler.Holds());
+        Assert.True(await fx.Scheduler.UnloadAsync("a", ct));
+        fx.Driver.FailWith = new BackendStartException(Failure);
+        await AssertFailsToLoadAsync(fx);
+        await AssertFailsToLoadAsync(fx);
+        Assert.Equal(2, Assert.Single(fx.Scheduler.Holds()).Failures);
+    }
+
+    [Fact]
+    public async Task An_explicit_load_ends_the_backoff_and_loads_at_once()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await CreateAsync(Model("a"));
+        fx.Driver.FailWith = new BackendStartException(Failure);
+        await AssertFailsToLoadAsync(fx);
+        await AssertFailsToLoadAsync(fx);
+        Assert.Single(fx.Scheduler.Holds());
+        fx.Driver.FailWith = null;
+
+        var loaded = await fx.Scheduler.LoadAsync("a", ct);
+
+        Assert.Equal(InstanceState.Ready, loaded.State);
+        Assert.Equal(3, fx.Driver.Starts.Count);
+        Assert.Empty(fx.Scheduler.Holds());
+    }
+
+    [Fact]
+    public async Task A_config_reload_ends_the_backoff()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await CreateAsync(Model("a"));
+        fx.Driver.FailWith = new BackendStartException(Failure);
+        await AssertFailsToLoadAsync(fx);
+        await AssertFailsToLoadAsync(fx);
+        Assert.Single(fx.Scheduler.Holds());
+        fx.Driver.FailWith = null;
+        fx.Time.Advance(TimeSpan.FromMilliseconds(100));
+
+        await fx.ReloadAsync(Model("a"), ct);
+
+        Assert.Empty(fx.Scheduler.Holds());
+        await using var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        Assert.Equal(3, fx.Driver.Starts.Count);
+    }
+
+    private static async Task AssertFailsToLoadAsync(SchedulerFixture fx)
+    {
+        var starts = fx.Driver.Starts.Count;
+        var e = await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("a", TestContext.Current.CancellationToken).AsTask());
+        Assert.Equal($"a failed to load: {Failure}", e.Message);
+        Assert.Equal(starts + 1, fx.Driver.Starts.Count);
+    }
+
+    private static List<string> StoppedModels(SchedulerFixture fx) => [.. fx.Driver.Stops.Select(u => u.Split('-')[1])];
+
+    private static List<string> ReadyModels(SchedulerFixture fx) =>
+        [.. fx.Scheduler.Instances().Where(i => i.State == InstanceState.Ready).Select(i => i.Model).Order(StringComparer.Ordinal)];
+}
