@@ -39,6 +39,9 @@ internal static class BackendUnitSpec
             ReadWritePaths = launch.ReadWritePaths,
             ProtectHome = visiblePaths.Any(p => HomePrefixes.Any(h => p.StartsWith(h, StringComparison.Ordinal))) ? "read-only" : "yes",
             StopTimeout = launch.StopTimeout,
+            // A failed unit stays loaded until ullmd has read why and reset it; even one that failed while no ullmd
+            // watched is found (and reset) at the next start.
+            CollectMode = "inactive",
             SyslogIdentifier = launch.UnitName[..^UnitName.Suffix.Length],
             LogExtraFields = new Dictionary<string, string> { [BackendUnitDiscovery.ModelField] = launch.Model },
         };

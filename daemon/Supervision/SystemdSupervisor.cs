@@ -19,6 +19,7 @@ internal sealed partial class SystemdSupervisor(
 {
     private const int SignalCapacity = 256;
     private static readonly TimeSpan ReconnectDelay = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan EndNoticeLimit = TimeSpan.FromSeconds(30);
 
     private readonly ConcurrentDictionary<string, TrackedUnit> units = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource closing = new();
@@ -42,10 +43,15 @@ internal sealed partial class SystemdSupervisor(
         }
         catch (Exception e) when (e is SystemdJobFailedException or DBusErrorException)
         {
-            // The unit is usually collected already; what its signals said is all that is left of why it failed.
+            // A failed unit stays loaded (CollectMode=inactive) with its result until it is reset.
             final.ApplyBuffered(watch);
             await watch.DisposeAsync();
             var reason = final.Ended ? final.ToExit(launch.StopTimeout, launch.MemoryMaxBytes).Reason : e.Message;
+            if (e is SystemdJobFailedException)
+            {
+                await ResetFailedAsync(launch.UnitName);
+            }
+
             throw new InvalidOperationException($"systemd could not start {launch.UnitName}: {reason}", e);
         }
         catch
@@ -79,12 +85,29 @@ internal sealed partial class SystemdSupervisor(
             }
         }
 
-        return await unit.Exited.WaitAsync(cancellationToken);
+        try
+        {
+            // The stop job has ended (or the unit had), so its end is already on the way; a missing one is a bug, not a wait.
+            return await unit.Exited.WaitAsync(unit.StopTimeout + EndNoticeLimit, time, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            throw new InvalidOperationException($"systemd stopped {unitName}, but its end was not seen within {EndNoticeLimit.TotalSeconds} s of the stop timeout");
+        }
     }
 
     public async Task<IReadOnlyList<BackendProcess>> ListRunningAsync(CancellationToken cancellationToken)
     {
         var systemd = await bus.GetAsync(cancellationToken);
+        foreach (var failed in await systemd.ListUnitsByPatternsAsync(["failed"], [UnitName.Pattern], cancellationToken))
+        {
+            if (!units.ContainsKey(failed.Name))
+            {
+                LogFailedWhileUnwatched(failed.Name);
+                await ResetFailedAsync(failed.Name);
+            }
+        }
+
         var running = new List<BackendProcess>();
         foreach (var found in await BackendUnitDiscovery.FindAsync(systemd, cancellationToken))
         {
@@ -120,6 +143,19 @@ internal sealed partial class SystemdSupervisor(
         await Task.WhenAll(units.Values.Select(u => u.Monitor));
         await bus.DisposeAsync();
         closing.Dispose();
+    }
+
+    private async Task ResetFailedAsync(string unitName)
+    {
+        try
+        {
+            var systemd = await bus.GetAsync(closing.Token);
+            await systemd.ResetFailedUnitAsync(unitName, closing.Token);
+        }
+        catch (Exception e) when (e is DBusException or OperationCanceledException)
+        {
+            LogResetFailed(unitName, e.Message);
+        }
     }
 
     /// <summary>Starts watching a unit someone else started (an earlier ullmd); null when systemd has no such unit running.</summary>
@@ -196,6 +232,10 @@ internal sealed partial class SystemdSupervisor(
             var exit = final.ToExit(unit.StopTimeout, unit.MemoryMaxBytes);
             LogExited(unit.UnitName, exit.Reason);
             unit.Complete(exit);
+            if (final.Failed)
+            {
+                await ResetFailedAsync(unit.UnitName);
+            }
         }
         catch (OperationCanceledException) when (closing.IsCancellationRequested)
         {
@@ -244,6 +284,12 @@ internal sealed partial class SystemdSupervisor(
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: systemd does not answer yet ({Reason}); retrying")]
     private partial void LogReconnectFailed(string unit, string reason);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: failed while no ullmd watched it (journalctl -u {Unit} says why); resetting it")]
+    private partial void LogFailedWhileUnwatched(string unit);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: could not reset the failed unit: {Reason}")]
+    private partial void LogResetFailed(string unit, string reason);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "{Unit}: watching the unit failed")]
     private partial void LogMonitorFailed(Exception e, string unit);
 
@@ -273,8 +319,8 @@ internal sealed partial class SystemdSupervisor(
     }
 
     /// <summary>
-    /// What systemd has said about a unit's end so far. Signals come in order with replies on one connection, so a
-    /// status read is newer than every signal buffered before its reply and older than every one after.
+    /// What systemd has said about a unit's end so far. systemd numbers replies and signals in one sequence, so a status
+    /// read is newer than every signal with a lower serial and older than every one with a higher serial.
     /// </summary>
     private sealed class FinalState
     {
@@ -287,7 +333,7 @@ internal sealed partial class SystemdSupervisor(
         public bool Ended { get; private set; }
 
         /// <summary>
-        /// Takes a status read as the truth, dropping the older signals buffered before it; without one (the unit was
+        /// Takes a status read as the truth, then the buffered signals newer than it; without one (the unit was
         /// collected) the buffered signals are all there is, and if they do not show the end, the unit vanished unseen.
         /// </summary>
         public void Settle(UnitWatch watch, UnitStatus? status)
@@ -304,13 +350,16 @@ internal sealed partial class SystemdSupervisor(
                 return;
             }
 
-            while (watch.TryRead(out _))
-            {
-            }
-
             (result, execMainCode, execMainStatus) = (status.Result, status.ExecMainCode, status.ExecMainStatus);
             started = true;
             Ended = status.ActiveState is "inactive" or "failed";
+            while (!Ended && watch.TryRead(out var change))
+            {
+                if (change.Serial > status.ReplySerial)
+                {
+                    Apply(change);
+                }
+            }
         }
 
         public void Apply(UnitStateChanged change)
@@ -344,7 +393,10 @@ internal sealed partial class SystemdSupervisor(
         }
 
         public BackendExit ToExit(TimeSpan stopTimeout, ulong? memoryMaxBytes) => vanished
-            ? new BackendExit("unknown", null, null, "ended while ullmd could not watch it (the unit was collected before its result could be read)")
+            ? new BackendExit("success", null, null, "ended while ullmd could not watch it; systemd had already collected the unit, which it does only after a clean end (CollectMode=inactive)")
             : SystemdExit.From(result, execMainCode, execMainStatus, stopTimeout, memoryMaxBytes);
+
+        /// <summary>Whether systemd keeps the unit loaded (failed) until it is reset.</summary>
+        public bool Failed => Ended && !vanished && result != "success";
     }
 }

@@ -86,17 +86,26 @@ internal sealed class SystemdManager
         return reply.Argument(0).AsVariant();
     }
 
-    public async Task<IReadOnlyDictionary<string, DBusValue>> GetAllPropertiesAsync(string unitName, string @interface, CancellationToken cancellationToken)
+    public async Task<IReadOnlyDictionary<string, DBusValue>> GetAllPropertiesAsync(string unitName, string @interface, CancellationToken cancellationToken) =>
+        (await GetAllAsync(unitName, @interface, cancellationToken)).Properties;
+
+    /// <summary>
+    /// ActiveState, SubState, Result, MainPID, exit code/status, memory, invocation id and cgroup of a service unit, with
+    /// the serial of the reply that carried ActiveState: systemd numbers its replies and signals in one sequence, so a
+    /// signal with a lower serial is older than this status and one with a higher serial newer.
+    /// </summary>
+    public async Task<UnitStatus> GetUnitStatusAsync(string unitName, CancellationToken cancellationToken)
     {
-        var reply = await CallAsync(UnitObjectPath.For(unitName), PropertiesInterface, "GetAll", cancellationToken, new DBusString(@interface));
-        return reply.Argument(0).AsStringDictionary().ToDictionary(p => p.Key, p => p.Value.AsVariant());
+        var (unit, serial) = await GetAllAsync(unitName, UnitInterface, cancellationToken);
+        var (service, _) = await GetAllAsync(unitName, ServiceInterface, cancellationToken);
+        return UnitStatus.From(unit, service) with { ReplySerial = serial };
     }
 
-    /// <summary>ActiveState, SubState, Result, MainPID, exit code/status, memory, invocation id and cgroup of a service unit.</summary>
-    public async Task<UnitStatus> GetUnitStatusAsync(string unitName, CancellationToken cancellationToken) =>
-        UnitStatus.From(
-            await GetAllPropertiesAsync(unitName, UnitInterface, cancellationToken),
-            await GetAllPropertiesAsync(unitName, ServiceInterface, cancellationToken));
+    private async Task<(IReadOnlyDictionary<string, DBusValue> Properties, uint Serial)> GetAllAsync(string unitName, string @interface, CancellationToken cancellationToken)
+    {
+        var reply = await CallAsync(UnitObjectPath.For(unitName), PropertiesInterface, "GetAll", cancellationToken, new DBusString(@interface));
+        return (reply.Argument(0).AsStringDictionary().ToDictionary(p => p.Key, p => p.Value.AsVariant()), reply.Serial);
+    }
 
     /// <summary>The unit's LogExtraFields as KEY → VALUE (entries without '=' are ignored).</summary>
     public async Task<IReadOnlyDictionary<string, string>> GetLogExtraFieldsAsync(string unitName, CancellationToken cancellationToken)

@@ -20,6 +20,9 @@ internal sealed record UnitStatus(
     /// </summary>
     public bool NeverRan => InvocationId.Trim('0').Length == 0;
 
+    /// <summary>The serial of the D-Bus reply this status came in (0 when not read over D-Bus), to order it against signals.</summary>
+    public uint ReplySerial { get; init; }
+
     public static UnitStatus From(IReadOnlyDictionary<string, DBusValue> unit, IReadOnlyDictionary<string, DBusValue> service)
     {
         DBusValue Get(IReadOnlyDictionary<string, DBusValue> properties, string name) =>

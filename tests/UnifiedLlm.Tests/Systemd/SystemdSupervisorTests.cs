@@ -72,7 +72,7 @@ public sealed class SystemdSupervisorTests(SystemdContainerFixture container) : 
         Assert.Equal("yes", shown["ProtectHome"]);
         Assert.Equal(("yes", "yes", "mixed"), (shown["PrivateTmp"], shown["NoNewPrivileges"], shown["KillMode"]));
         Assert.Equal("7s", shown["TimeoutStopUSec"]);
-        Assert.Equal("inactive-or-failed", shown["CollectMode"]);
+        Assert.Equal("inactive", shown["CollectMode"]);
         Assert.Equal("journal", shown["StandardOutput"]);
         Assert.Equal("CUDA_VISIBLE_DEVICES=0", shown["Environment"]);
         Assert.Equal("/usr/share", shown["ReadOnlyPaths"]);
@@ -144,5 +144,24 @@ public sealed class SystemdSupervisorTests(SystemdContainerFixture container) : 
 
         var exit = await backend.Exited.WaitAsync(Patience);
         Assert.Equal(("exit-code", 4), (exit.Result, exit.ExitStatus));
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task A_unit_that_failed_while_no_supervisor_watched_stays_until_the_next_one_resets_it()
+    {
+        var go = Path.Combine(SharedDirectory, Guid.NewGuid().ToString("N"));
+        var launch = Shell($"while [ ! -e {go} ]; do sleep 0.1; done; exit 5");
+        await using (var first = NewSupervisor())
+        {
+            await first.StartAsync(launch, TestContext.Current.CancellationToken);
+        }
+
+        await File.WriteAllTextAsync(go, "go", TestContext.Current.CancellationToken);
+        await EventuallyAsync(() => ShowAsync(launch.UnitName, "ActiveState"), shown => shown["ActiveState"] == "failed");
+        Assert.Equal("exit-code", (await ShowAsync(launch.UnitName, "Result"))["Result"]);
+
+        await using var second = NewSupervisor();
+        Assert.DoesNotContain(launch.UnitName, (await second.ListRunningAsync(TestContext.Current.CancellationToken)).Select(b => b.UnitName));
+        Assert.Equal("not-found", (await ShowAsync(launch.UnitName, "LoadState"))["LoadState"]);
     }
 }
