@@ -2,11 +2,11 @@
 # One command: builds ullmd and the benchmark (Release), gets llama-server and the tiny model, and measures a cold load
 # through ullmd against llama-server started directly, plus swap time, in one run. Writes the "cold-load" section of
 # bench/RESULTS.md.
-# usage: bash bench/cold-load.sh [runs, default 20]
+# usage: bash bench/cold-load.sh [runs, default 40]
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
-runs="${1:-20}"
+runs="${1:-40}"
 out="$(mktemp -d "${TMPDIR:-/tmp}/ullm-coldload-build.XXXXXX")"
 trap 'rm -rf "$out"' EXIT
 

@@ -8,7 +8,7 @@ internal static class StreamedChat
     /// <summary>The wall-clock moment the first content token arrived.</summary>
     public static async Task<DateTimeOffset> FirstTokenAsync(HttpClient client, Uri chat, string model, CancellationToken cancellationToken)
     {
-        var body = $$"""{"model":"{{model}}","messages":[{"role":"user","content":"hello"}],"max_tokens":8,"ignore_eos":true,"stream":true}""";
+        var body = $$"""{"model":"{{model}}","messages":[{"role":"user","content":"hello"}],"max_tokens":8,"ignore_eos":true,"temperature":0,"stream":true}""";
         using var request = new HttpRequestMessage(HttpMethod.Post, chat) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         if (!response.IsSuccessStatusCode)
