@@ -11,14 +11,13 @@ internal sealed class BackendReadiness(IBackendSupervisor supervisor, HttpClient
 {
     public const int LogLinesInErrors = 20;
 
-    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
-
     /// <summary>Polls <paramref name="readinessUri"/> until it answers 200, the process exits, or <paramref name="timeout"/> passes.</summary>
     public async Task WaitAsync(BackendProcess process, Uri readinessUri, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         var lastAnswer = "no answer yet";
+        var started = time.GetTimestamp();
         while (true)
         {
             if (process.Exited.IsCompleted)
@@ -49,7 +48,7 @@ internal sealed class BackendReadiness(IBackendSupervisor supervisor, HttpClient
 
             try
             {
-                await Task.WhenAny(Task.Delay(PollInterval, time, deadline.Token), process.Exited).WaitAsync(deadline.Token);
+                await Task.WhenAny(Task.Delay(ReadinessPolling.After(time.GetElapsedTime(started)), time, deadline.Token), process.Exited).WaitAsync(deadline.Token);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {

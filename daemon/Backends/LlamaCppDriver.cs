@@ -135,6 +135,7 @@ internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocato
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         var health = new Uri(baseAddress, "health");
         var probe = new RunningBackend(start.Model.Name, baseAddress, start.Model.Name, process);
+        var loading = time.GetTimestamp();
         try
         {
             while (!await CheckHealthAsync(probe, linked.Token).ConfigureAwait(false))
@@ -146,7 +147,7 @@ internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocato
                         $"llama-server for {start.Model.Name} exited before it was ready: {exit.Reason}{await LogTailAsync(start.UnitName, cancellationToken).ConfigureAwait(false)}");
                 }
 
-                await Task.WhenAny(process.Exited, Task.Delay(options.HealthPollInterval, time, linked.Token)).ConfigureAwait(false);
+                await Task.WhenAny(process.Exited, Task.Delay(ReadinessPolling.After(time.GetElapsedTime(loading)), time, linked.Token)).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)

@@ -31,6 +31,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private readonly SemaphoreSlim loadGate = new(1, 1);
     private readonly CancellationTokenSource shutdown = new();
     private readonly Dictionary<string, ModelSlot> slots = new(StringComparer.Ordinal);
+    private readonly ModelProfileCache profiles = new();
     private readonly ConfigHolder config;
     private readonly IReadOnlyDictionary<BackendKind, IBackendDriver> drivers;
     private readonly IBackendSupervisor supervisor;
@@ -613,12 +614,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private string? GroupOf(ModelInstance instance) =>
         (config.Current.Models.GetValueOrDefault(instance.Model.Name) ?? instance.Model).Group;
 
-    private static LoadRequest ReadRequest(ModelConfig model, CancellationToken cancellationToken)
+    private LoadRequest ReadRequest(ModelConfig model, CancellationToken cancellationToken)
     {
         ModelProfile profile;
         try
         {
-            profile = ModelProfileReader.Read(model.Source, cancellationToken);
+            profile = profiles.Read(model.Source, cancellationToken);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or GgufFormatException)
         {

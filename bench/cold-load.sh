@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# One command: builds ullmd and the benchmark (Release), gets llama-server and the tiny model, and measures a cold load
+# through ullmd against llama-server started directly, plus swap time, in one run. Writes the "cold-load" section of
+# bench/RESULTS.md.
+# usage: bash bench/cold-load.sh [runs, default 40]
+set -euo pipefail
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+runs="${1:-40}"
+out="$(mktemp -d "${TMPDIR:-/tmp}/ullm-coldload-build.XXXXXX")"
+trap 'rm -rf "$out"' EXIT
+
+llama_server="$(bash tests/tools/llama-server.sh)"
+dotnet build -c Release -o "$out/ullmd" daemon/Ullmd.csproj >&2
+dotnet build -c Release -o "$out/bench" bench/ColdLoad/ColdLoad.csproj >&2
+dotnet run -c Release --project tests/tools/MakeTinyModel -- "$out/tiny.gguf" >&2
+dotnet "$out/bench/ColdLoad.dll" --ullmd "$out/ullmd/ullmd.dll" --llama-server "$llama_server" \
+  --model "$out/tiny.gguf" --out bench/RESULTS.md --runs "$runs"
