@@ -10,6 +10,8 @@ internal static class Measurements
 
     public sealed record Stream(double TtftP50Ms, double TotalP50Ms, double ChunksPerSecond, int Chunks);
 
+    public sealed record Throughput(double RequestsPerSecond, Latency Latency);
+
     public static async Task<Latency> SequentialAsync(HttpClient client, string body, int count)
     {
         for (var i = 0; i < Math.Min(10, count); i++)
@@ -29,7 +31,7 @@ internal static class Measurements
         return new Latency(Percentile(samples, 0.50), Percentile(samples, 0.99), samples.Average());
     }
 
-    public static async Task<(double RequestsPerSecond, Latency Latency)> ConcurrentAsync(HttpClient client, string body, int concurrency, TimeSpan duration)
+    public static async Task<Throughput> ConcurrentAsync(HttpClient client, string body, int concurrency, TimeSpan duration)
     {
         var samples = new List<double>();
         var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
@@ -53,7 +55,7 @@ internal static class Measurements
 
         var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var sorted = samples.Order().ToArray();
-        return (sorted.Length / elapsed, new Latency(Percentile(sorted, 0.50), Percentile(sorted, 0.99), sorted.Average()));
+        return new Throughput(sorted.Length / elapsed, new Latency(Percentile(sorted, 0.50), Percentile(sorted, 0.99), sorted.Average()));
     }
 
     public static async Task<Stream> StreamingAsync(HttpClient client, string body, int count)
