@@ -8,7 +8,8 @@ internal static class Measurements
 {
     public sealed record Latency(double P50Ms, double P99Ms, double MeanMs);
 
-    public sealed record Stream(double TtftP50Ms, double TotalP50Ms, double ChunksPerSecond, int Chunks);
+    /// <summary><paramref name="AfterFirstP50Ms"/>: from the first content chunk to the end of the stream, the part a relay's per-chunk delay adds to.</summary>
+    public sealed record Stream(double TtftP50Ms, double TotalP50Ms, double AfterFirstP50Ms, double ChunksPerSecond, int Chunks);
 
     public sealed record Throughput(double RequestsPerSecond, Latency Latency);
 
@@ -62,6 +63,7 @@ internal static class Measurements
     {
         var ttft = new List<double>();
         var totals = new List<double>();
+        var afterFirst = new List<double>();
         double chunksPerSecond = 0;
         var chunks = 0;
         for (var i = 0; i < count; i++)
@@ -90,10 +92,11 @@ internal static class Measurements
             var total = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             ttft.Add(first ?? total);
             totals.Add(total);
+            afterFirst.Add(total - (first ?? total));
             chunksPerSecond += chunks / Math.Max(1e-6, (total - (first ?? total)) / 1000.0) / count;
         }
 
-        return new Stream(Median(ttft), Median(totals), chunksPerSecond, chunks);
+        return new Stream(Median(ttft), Median(totals), Median(afterFirst), chunksPerSecond, chunks);
     }
 
     private static async Task SendAsync(HttpClient client, string body)

@@ -8,6 +8,7 @@ internal static class PathNames
     public const string UllmdTcp = "ullmd TCP";
     public const string UllmdUnix = "ullmd unix";
     public const string Portkey = "Portkey";
+    public const string BareRelay = UnifiedLlm.Bench.BareRelay.Name;
 
-    public static IReadOnlyList<string> All { get; } = [Direct, Nginx, UllmdTcp, UllmdUnix, Portkey];
+    public static IReadOnlyList<string> All { get; } = [Direct, Nginx, UllmdTcp, UllmdUnix, Portkey, BareRelay];
 }

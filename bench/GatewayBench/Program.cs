@@ -6,7 +6,14 @@ using UnifiedLlm.Bench;
 
 // usage: GatewayBench --ullmd ullmd.dll --llama-server PATH --model tiny.gguf [--out RESULTS.md] [--seconds N]
 //        [--nginx PATH | --nginx-missing REASON] [--npx PATH] [--sections llama,stub,stream] [--paths NAME,...] [--concurrency 1,16,64,256]
+// GatewayBench --relay PORT --upstream URL: serves as the bare .NET relay (see BareRelay), started by the bench itself.
 // Without --out the report is printed only; --sections, --paths and --concurrency measure a subset while iterating.
+if (args is ["--relay", var servePort, "--upstream", var serveUpstream])
+{
+    await BareRelay.RunAsync(int.Parse(servePort, CultureInfo.InvariantCulture), new Uri(serveUpstream));
+    return 0;
+}
+
 var options = args.Chunk(2).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
 string Option(string name) => options.TryGetValue(name, out var v) ? v : throw new ArgumentException($"missing {name}");
 string? Optional(string name) => options.TryGetValue(name, out var v) && v.Length > 0 ? v : null;
@@ -20,7 +27,7 @@ var work = Directory.CreateTempSubdirectory("ullm-bench-");
 var peers = new List<PeerProcess>();
 try
 {
-    int llamaPort = FreePort(), stubPort = FreePort(), ullmdPort = FreePort(), nginxPort = FreePort(), portkeyPort = FreePort();
+    int llamaPort = FreePort(), stubPort = FreePort(), ullmdPort = FreePort(), nginxPort = FreePort(), portkeyPort = FreePort(), relayPort = FreePort();
     await using var stub = await StubUpstream.StartAsync(stubPort);
     if (sections.Contains("llama"))
     {
@@ -59,6 +66,7 @@ try
     using var tcp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ullmdPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var nginxClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{nginxPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var portkeyClient = PortkeyGateway.Client(portkeyPort, stubPort);
+    using var relayClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{relayPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var unix = UnixClient(socket);
     await WaitReadyAsync(tcp, "/ready");
 
@@ -110,6 +118,16 @@ try
         }
     }
 
+    if (wantedPaths.Contains(PathNames.BareRelay))
+    {
+        var relay = peerOf[PathNames.BareRelay] = PeerProcess.Start("dotnet", [typeof(BareRelay).Assembly.Location, "--relay", relayPort.ToString(CultureInfo.InvariantCulture), "--upstream", $"http://127.0.0.1:{stubPort}/v1/"]);
+        peers.Add(relay);
+        if (await WaitAnsweringAsync(relayClient, Chat("stub", 1, false), relay, TimeSpan.FromSeconds(60)) is { } why)
+        {
+            missing[PathNames.BareRelay] = why;
+        }
+    }
+
     peerOf[PathNames.UllmdTcp] = peerOf[PathNames.UllmdUnix] = ullmd;
     foreach (var (name, why) in missing)
     {
@@ -119,7 +137,7 @@ try
     var stubPaths = new (string Name, HttpClient Client, string Model)[]
     {
         (PathNames.Direct, stubDirect, "stub"), (PathNames.Nginx, nginxClient, "stub"), (PathNames.UllmdTcp, tcp, "stub/stub"),
-        (PathNames.UllmdUnix, unix, "stub/stub"), (PathNames.Portkey, portkeyClient, "stub"),
+        (PathNames.UllmdUnix, unix, "stub/stub"), (PathNames.Portkey, portkeyClient, "stub"), (PathNames.BareRelay, relayClient, "stub"),
     }.Where(p => wantedPaths.Contains(p.Name) && !missing.ContainsKey(p.Name)).ToArray();
 
     var report = new StringBuilder();
@@ -134,6 +152,8 @@ try
     report.AppendLine("- ullmd reaches both as `kind = \"openai\"` providers, over TCP and its unix socket (no API key, no rate limit; audit and metrics on).");
     report.AppendLine(CultureInfo.InvariantCulture, $"- nginx{(nginxVersion.Length > 0 ? $" ({nginxVersion})" : "")}: a plain reverse proxy to the stub: `proxy_pass` to an upstream with `keepalive`, `proxy_http_version 1.1`, `proxy_buffering off`, `worker_processes auto`, no access log.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- Portkey{(portkeyVersion.Length > 0 ? $" {PortkeyGateway.Package} {portkeyVersion}" : "")}: `npx -y {PortkeyGateway.Package} --port=PORT --headless`, headers `x-portkey-provider: openai`, `x-portkey-custom-host: <stub>/v1`.");
+    report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.BareRelay}: the least a .NET proxy does (Kestrel in, HttpClient out, bytes relayed; no parsing, routing, audit or metrics), in a process of its own: what the framework costs, against which ullmd's own work shows.");
+    report.AppendLine("- proxy CPU µs/req: user+system CPU time of the proxy's processes (nginx's workers, Portkey's node) during the step, per request; less disturbed by other load than requests/s.");
     foreach (var (name, why) in missing)
     {
         report.AppendLine(CultureInfo.InvariantCulture, $"- **{name} not measured**: {why}");
@@ -210,8 +230,8 @@ try
     {
         report.AppendLine(CultureInfo.InvariantCulture, $"## Stub upstream: streaming relay ({StubUpstream.StreamChunks} chunks, sent back to back, one stream at a time)");
         report.AppendLine();
-        report.AppendLine("| path | TTFB of first chunk p50 ms | whole stream p50 ms | per-chunk relay ms (whole − direct) / chunks |");
-        report.AppendLine("|---|---|---|---|");
+        report.AppendLine("| path | TTFB of first chunk p50 ms | whole stream p50 ms | first to last chunk p50 ms | added delay per chunk ms |");
+        report.AppendLine("|---|---|---|---|---|");
         Measurements.Stream? stubDirectStream = null;
         foreach (var (name, client, model) in stubPaths)
         {
@@ -222,17 +242,20 @@ try
             }
             catch (HttpRequestException e)
             {
-                var why = $"{e.Message} {await AnswerAsync(client, Chat(model, 1, true))}; its output: `{Tail(peerOf.GetValueOrDefault(name)?.OutputTail ?? "")}`";
-                report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | not measured: {why.Replace('|', '/')} | | |");
+                var why = $"{e.Message} {await AnswerAsync(client, Chat(model, 1, true))}; its output: `{Tail(ErrorLines(peerOf.GetValueOrDefault(name)?.OutputTail ?? ""))}`";
+                report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | not measured: {why.Replace('|', '/')} | | | |");
                 Console.Error.WriteLine($"stream {name} not measured: {why}");
                 continue;
             }
 
             stubDirectStream ??= stream;
-            perChunk[name] = (stream.TotalP50Ms - stubDirectStream.TotalP50Ms) / StubUpstream.StreamChunks;
-            report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {stream.TtftP50Ms:0.000} | {stream.TotalP50Ms:0.000} | {perChunk[name]:0.0000} |");
+            perChunk[name] = (stream.AfterFirstP50Ms - stubDirectStream.AfterFirstP50Ms) / (StubUpstream.StreamChunks - 1);
+            report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {stream.TtftP50Ms:0.000} | {stream.TotalP50Ms:0.000} | {stream.AfterFirstP50Ms:0.000} | {perChunk[name]:0.0000} |");
         }
 
+        report.AppendLine();
+        report.AppendLine("The added delay per chunk is (first-to-last time through the path − direct's) / 31 gaps: what relaying adds to each chunk");
+        report.AppendLine("once the stream runs; the time to the first chunk (the request's own overhead) is in the TTFB column.");
         report.AppendLine();
     }
 
@@ -330,6 +353,13 @@ static async Task<string> AnswerAsync(HttpClient client, string body)
     return Tail($"(HTTP {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()})");
 }
 
+// A peer's errors, without its progress lines; all of its output if it printed no error.
+static string ErrorLines(string output)
+{
+    var errors = output.Split('\n').Where(l => l.Contains("error", StringComparison.OrdinalIgnoreCase)).Distinct().ToList();
+    return errors.Count > 0 ? string.Join('\n', errors) : output;
+}
+
 static string Tail(string text)
 {
     var oneLine = text.ReplaceLineEndings(" / ").Replace('`', '\'').Trim();
@@ -348,7 +378,8 @@ static async Task<string> VersionAsync(string file, params string[] arguments)
         }
 
         await Task.Delay(100, CancellationToken.None);
-        return Tail(process.OutputTail);
+        // npm prints its own warnings before the answer.
+        return Tail(process.OutputTail.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault() ?? "");
     }
     catch (System.ComponentModel.Win32Exception)
     {
