@@ -11,7 +11,8 @@ internal static class Measurements
     /// <summary><paramref name="AfterFirstP50Ms"/>: from the first content chunk to the end of the stream, the part a relay's per-chunk delay adds to.</summary>
     public sealed record Stream(double TtftP50Ms, double TotalP50Ms, double AfterFirstP50Ms, double ChunksPerSecond, int Chunks);
 
-    public sealed record Throughput(double RequestsPerSecond, Latency Latency);
+    /// <summary>Requests/s and latency count successful requests only; <paramref name="Errors"/> failed (an error status or a broken connection).</summary>
+    public sealed record Throughput(double RequestsPerSecond, Latency Latency, int Errors);
 
     public static async Task<Latency> SequentialAsync(HttpClient client, string body, int count)
     {
@@ -35,6 +36,7 @@ internal static class Measurements
     public static async Task<Throughput> ConcurrentAsync(HttpClient client, string body, int concurrency, TimeSpan duration)
     {
         var samples = new List<double>();
+        var errors = 0;
         var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
         var started = Stopwatch.GetTimestamp();
         var workers = Enumerable.Range(0, concurrency).Select(async _ =>
@@ -43,8 +45,15 @@ internal static class Measurements
             while (Stopwatch.GetTimestamp() < stopAt)
             {
                 var start = Stopwatch.GetTimestamp();
-                await SendAsync(client, body);
-                mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                try
+                {
+                    await SendAsync(client, body);
+                    mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    Interlocked.Increment(ref errors);
+                }
             }
 
             return mine;
@@ -56,7 +65,7 @@ internal static class Measurements
 
         var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var sorted = samples.Order().ToArray();
-        return new Throughput(sorted.Length / elapsed, new Latency(Percentile(sorted, 0.50), Percentile(sorted, 0.99), sorted.Average()));
+        return new Throughput(sorted.Length / elapsed, new Latency(Percentile(sorted, 0.50), Percentile(sorted, 0.99), sorted.Length == 0 ? double.NaN : sorted.Average()), errors);
     }
 
     public static async Task<Stream> StreamingAsync(HttpClient client, string body, int count)

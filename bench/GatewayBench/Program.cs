@@ -217,7 +217,7 @@ try
                 var cpuPerRequest = proxy is null ? "" : ((ProcessCpu.OfTree(proxy.Id) - cpuBefore).TotalMicroseconds / (result.RequestsPerSecond * seconds)).ToString("0", CultureInfo.InvariantCulture);
                 var d = throughput.GetValueOrDefault((PathNames.Direct, concurrency));
                 var n = throughput.GetValueOrDefault((PathNames.Nginx, concurrency));
-                report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {concurrency} | {result.RequestsPerSecond:0} | {result.Latency.P50Ms:0.000} | {result.Latency.P99Ms:0.000} | {Ratio(result, d)} | {Ratio(result, n)} | {Added(result, d, l => l.P50Ms)} | {Added(result, d, l => l.P99Ms)} | {cpuPerRequest} |");
+                report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {concurrency} | {result.RequestsPerSecond:0}{(result.Errors > 0 ? $" ({result.Errors} failed)" : "")} | {result.Latency.P50Ms:0.000} | {result.Latency.P99Ms:0.000} | {Ratio(result, d)} | {Ratio(result, n)} | {Added(result, d, l => l.P50Ms)} | {Added(result, d, l => l.P99Ms)} | {cpuPerRequest} |");
                 Console.Error.WriteLine($"stub {name} c={concurrency}: {result.RequestsPerSecond:0} req/s, p99 {result.Latency.P99Ms:0.000} ms, proxy CPU {cpuPerRequest} µs/req");
             }
         }
