@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One command: builds ullmd and the benchmark (Release), gets llama-server and the tiny model, and measures direct vs
-# through ullmd (TCP and unix socket) side by side in one run. Writes bench/RESULTS.md.
+# One command: builds ullmd and the benchmark (Release), gets llama-server, the tiny model and nginx, and measures a
+# stub upstream direct, through nginx (the yardstick), through ullmd (TCP and unix socket) and through the Portkey
+# gateway from npm, side by side in one run. Writes the gateway section of bench/RESULTS.md.
 # usage: bash bench/run.sh [seconds per concurrency step, default 5]
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,9 +10,25 @@ seconds="${1:-5}"
 out="$(mktemp -d "${TMPDIR:-/tmp}/ullm-bench-build.XXXXXX")"
 trap 'rm -rf "$out"' EXIT
 
+# nginx runs from a config the bench generates, never as a system service; apt only installs the binary.
+find_nginx() { command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true; }
+nginx_missing=""
+nginx="$(find_nginx)"
+if [[ -z "$nginx" ]]; then
+  echo "bench: nginx is missing; installing nginx-light with apt-get" >&2
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light \
+      || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; } >"$out/apt.log" 2>&1; then
+    nginx_missing="apt-get could not install nginx: $(tail -n 3 "$out/apt.log" | tr '\n' ' ')"
+  fi
+  nginx="$(find_nginx)"
+  # Debian starts the service it installs; the bench runs its own nginx and leaves the machine's as it found it.
+  if [[ -n "$nginx" ]] && command -v service >/dev/null; then service nginx stop >/dev/null 2>&1 || true; fi
+fi
+
 llama_server="$(bash tests/tools/llama-server.sh)"
 dotnet build -c Release -o "$out/ullmd" daemon/Ullmd.csproj >&2
 dotnet build -c Release -o "$out/bench" bench/GatewayBench/GatewayBench.csproj >&2
 dotnet run -c Release --project tests/tools/MakeTinyModel -- "$out/tiny.gguf" >&2
 dotnet "$out/bench/GatewayBench.dll" --ullmd "$out/ullmd/ullmd.dll" --llama-server "$llama_server" \
-  --model "$out/tiny.gguf" --out bench/RESULTS.md --seconds "$seconds"
+  --model "$out/tiny.gguf" --out bench/RESULTS.md --seconds "$seconds" \
+  --nginx "$nginx" --nginx-missing "${nginx_missing:-nginx not found after installing it}" --npx "$(command -v npx || echo npx)"

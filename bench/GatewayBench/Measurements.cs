@@ -8,7 +8,11 @@ internal static class Measurements
 {
     public sealed record Latency(double P50Ms, double P99Ms, double MeanMs);
 
-    public sealed record Stream(double TtftP50Ms, double TotalP50Ms, double ChunksPerSecond, int Chunks);
+    /// <summary><paramref name="AfterFirstP50Ms"/>: from the first content chunk to the end of the stream, the part a relay's per-chunk delay adds to.</summary>
+    public sealed record Stream(double TtftP50Ms, double TotalP50Ms, double AfterFirstP50Ms, double ChunksPerSecond, int Chunks);
+
+    /// <summary>Requests/s and latency count successful requests only; <paramref name="Errors"/> failed (an error status or a broken connection).</summary>
+    public sealed record Throughput(double RequestsPerSecond, Latency Latency, int Errors);
 
     public static async Task<Latency> SequentialAsync(HttpClient client, string body, int count)
     {
@@ -29,9 +33,10 @@ internal static class Measurements
         return new Latency(Percentile(samples, 0.50), Percentile(samples, 0.99), samples.Average());
     }
 
-    public static async Task<(double RequestsPerSecond, Latency Latency)> ConcurrentAsync(HttpClient client, string body, int concurrency, TimeSpan duration)
+    public static async Task<Throughput> ConcurrentAsync(HttpClient client, string body, int concurrency, TimeSpan duration)
     {
         var samples = new List<double>();
+        var errors = 0;
         var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
         var started = Stopwatch.GetTimestamp();
         var workers = Enumerable.Range(0, concurrency).Select(async _ =>
@@ -40,8 +45,15 @@ internal static class Measurements
             while (Stopwatch.GetTimestamp() < stopAt)
             {
                 var start = Stopwatch.GetTimestamp();
-                await SendAsync(client, body);
-                mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                try
+                {
+                    await SendAsync(client, body);
+                    mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    Interlocked.Increment(ref errors);
+                }
             }
 
             return mine;
@@ -53,13 +65,14 @@ internal static class Measurements
 
         var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var sorted = samples.Order().ToArray();
-        return (sorted.Length / elapsed, new Latency(Percentile(sorted, 0.50), Percentile(sorted, 0.99), sorted.Average()));
+        return new Throughput(sorted.Length / elapsed, new Latency(Percentile(sorted, 0.50), Percentile(sorted, 0.99), sorted.Length == 0 ? double.NaN : sorted.Average()), errors);
     }
 
     public static async Task<Stream> StreamingAsync(HttpClient client, string body, int count)
     {
         var ttft = new List<double>();
         var totals = new List<double>();
+        var afterFirst = new List<double>();
         double chunksPerSecond = 0;
         var chunks = 0;
         for (var i = 0; i < count; i++)
@@ -88,10 +101,11 @@ internal static class Measurements
             var total = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             ttft.Add(first ?? total);
             totals.Add(total);
+            afterFirst.Add(total - (first ?? total));
             chunksPerSecond += chunks / Math.Max(1e-6, (total - (first ?? total)) / 1000.0) / count;
         }
 
-        return new Stream(Median(ttft), Median(totals), chunksPerSecond, chunks);
+        return new Stream(Median(ttft), Median(totals), Median(afterFirst), chunksPerSecond, chunks);
     }
 
     private static async Task SendAsync(HttpClient client, string body)

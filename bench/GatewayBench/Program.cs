@@ -1,21 +1,39 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using UnifiedLlm.Bench;
 
-// usage: GatewayBench --ullmd ullmd.dll --llama-server PATH --model tiny.gguf --out RESULTS.md [--seconds N]
+// usage: GatewayBench --ullmd ullmd.dll --llama-server PATH --model tiny.gguf [--out RESULTS.md] [--seconds N]
+//        [--nginx PATH | --nginx-missing REASON] [--npx PATH] [--sections llama,stub,stream] [--paths NAME,...] [--concurrency 1,16,64,256]
+// GatewayBench --relay PORT --upstream URL: serves as the bare .NET relay (see BareRelay), started by the bench itself.
+// Without --out the report is printed only; --sections, --paths and --concurrency measure a subset while iterating.
+if (args is ["--relay", var servePort, "--upstream", var serveUpstream])
+{
+    await BareRelay.RunAsync(int.Parse(servePort, CultureInfo.InvariantCulture), new Uri(serveUpstream));
+    return 0;
+}
+
 var options = args.Chunk(2).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
 string Option(string name) => options.TryGetValue(name, out var v) ? v : throw new ArgumentException($"missing {name}");
-var seconds = options.TryGetValue("--seconds", out var s) ? double.Parse(s, CultureInfo.InvariantCulture) : 5;
+string? Optional(string name) => options.TryGetValue(name, out var v) && v.Length > 0 ? v : null;
+string[] List(string name, string all) => (Optional(name) ?? all).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+var seconds = double.Parse(Optional("--seconds") ?? "5", CultureInfo.InvariantCulture);
+var sections = List("--sections", "llama,stub,stream");
+var wantedPaths = List("--paths", string.Join(',', PathNames.All));
+const double WarmUpSeconds = 8;
+var concurrencies = List("--concurrency", "1,16,64,256").Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToArray();
 var work = Directory.CreateTempSubdirectory("ullm-bench-");
-var processes = new List<Process>();
+var peers = new List<PeerProcess>();
 try
 {
-    int llamaPort = FreePort(), stubPort = FreePort(), ullmdPort = FreePort();
-    var llama = Start(Option("--llama-server"), ["-m", Option("--model"), "--host", "127.0.0.1", "--port", llamaPort.ToString(CultureInfo.InvariantCulture), "-c", "512", "-np", "1"], processes);
+    int llamaPort = FreePort(), stubPort = FreePort(), ullmdPort = FreePort(), nginxPort = FreePort(), portkeyPort = FreePort(), relayPort = FreePort();
     await using var stub = await StubUpstream.StartAsync(stubPort);
+    if (sections.Contains("llama"))
+    {
+        peers.Add(PeerProcess.Start(Option("--llama-server"), ["-m", Option("--model"), "--host", "127.0.0.1", "--port", llamaPort.ToString(CultureInfo.InvariantCulture), "-c", "512", "-np", "1"]));
+    }
+
     var socket = Path.Combine(work.FullName, "openai.sock");
     var config = Path.Combine(work.FullName, "ullm.toml");
     await File.WriteAllTextAsync(config, $"""
@@ -40,111 +58,231 @@ try
         require_key_on_tcp = false
         default_requests_per_minute = 0
         """);
-    Start("dotnet", [Option("--ullmd"), "--config", config], processes);
+    var ullmd = PeerProcess.Start("dotnet", [Option("--ullmd"), "--config", config]);
+    peers.Add(ullmd);
 
     using var direct = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{llamaPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var stubDirect = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{stubPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var tcp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ullmdPort}/"), Timeout = TimeSpan.FromMinutes(2) };
+    using var nginxClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{nginxPort}/"), Timeout = TimeSpan.FromMinutes(2) };
+    using var portkeyClient = PortkeyGateway.Client(portkeyPort, stubPort);
+    using var relayClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{relayPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var unix = UnixClient(socket);
-    await WaitReadyAsync(direct, "/health");
     await WaitReadyAsync(tcp, "/ready");
 
-    string Chat(string model, int maxTokens, bool stream) =>
+    static string Chat(string model, int maxTokens, bool stream) =>
         $$"""{"model":"{{model}}","messages":[{"role":"user","content":"hello"}],"max_tokens":{{maxTokens}},"ignore_eos":true,"stream":{{(stream ? "true" : "false")}}}""";
 
-    var report = new StringBuilder();
-    report.AppendLine("## Gateway: through ullmd vs direct");
-    report.AppendLine();
-    report.AppendLine(CultureInfo.InvariantCulture, $"- Date: {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC");
-    report.AppendLine(CultureInfo.InvariantCulture, $"- Machine: {Machine()}");
-    report.AppendLine("- Upstreams: a real llama-server (CPU, the tiny test model) and an in-process stub OpenAI server that answers at once.");
-    report.AppendLine("- ullmd reaches both as `kind = \"openai\"` providers (the model scheduler is not in this build yet, issue #5), over TCP and its unix socket.");
-    report.AppendLine();
-
-    report.AppendLine("## llama-server (tiny model): small chat, TTFT and streaming");
-    report.AppendLine();
-    report.AppendLine("| path | chat p50 ms | chat p99 ms | stream TTFT p50 ms | stream total p50 ms | chunks/s | ratio chat p50 vs direct |");
-    report.AppendLine("|---|---|---|---|---|---|---|");
-    var llamaPaths = new (string Name, HttpClient Client, string Model)[] { ("direct", direct, "tiny"), ("ullmd TCP", tcp, "llama/tiny"), ("ullmd unix", unix, "llama/tiny") };
-    double? baseline = null;
-    foreach (var (name, client, model) in llamaPaths)
+    // Each peer is either ready (null) or the reason it is not measured, recorded in the report.
+    var missing = new Dictionary<string, string>(StringComparer.Ordinal);
+    var peerOf = new Dictionary<string, PeerProcess>(StringComparer.Ordinal);
+    var nginxVersion = "";
+    if (wantedPaths.Contains(PathNames.Nginx))
     {
-        var chat = await Measurements.SequentialAsync(client, Chat(model, 4, false), 50);
-        var stream = await Measurements.StreamingAsync(client, Chat(model, 64, true), 20);
-        baseline ??= chat.P50Ms;
-        report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {chat.P50Ms:0.00} | {chat.P99Ms:0.00} | {stream.TtftP50Ms:0.00} | {stream.TotalP50Ms:0.00} | {stream.ChunksPerSecond:0} | {chat.P50Ms / baseline:0.00}x |");
-        Console.Error.WriteLine($"llama {name}: chat p50 {chat.P50Ms:0.00} ms, ttft {stream.TtftP50Ms:0.00} ms");
-    }
-
-    report.AppendLine();
-    report.AppendLine(CultureInfo.InvariantCulture, $"## Stub upstream: requests/s and latency at concurrency ({seconds:0} s each)");
-    report.AppendLine();
-    report.AppendLine("| path | concurrency | req/s | p50 ms | p99 ms | req/s vs direct | added p50 ms | added p99 ms |");
-    report.AppendLine("|---|---|---|---|---|---|---|---|");
-    foreach (var concurrency in new[] { 1, 16, 64 })
-    {
-        (double Rps, Measurements.Latency Latency)? directResult = null;
-        foreach (var (name, client, model) in new[] { ("direct", stubDirect, "stub"), ("ullmd TCP", tcp, "stub/stub"), ("ullmd unix", unix, "stub/stub") })
+        if (Optional("--nginx") is { } nginx)
         {
-            var result = await Measurements.ConcurrentAsync(client, Chat(model, 1, false), concurrency, TimeSpan.FromSeconds(seconds));
-            directResult ??= result;
-            var d = directResult.Value;
-            report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {concurrency} | {result.RequestsPerSecond:0} | {result.Latency.P50Ms:0.000} | {result.Latency.P99Ms:0.000} | {result.RequestsPerSecond / d.Rps:0.00} | {result.Latency.P50Ms - d.Latency.P50Ms:0.000} | {result.Latency.P99Ms - d.Latency.P99Ms:0.000} |");
-            Console.Error.WriteLine($"stub {name} c={concurrency}: {result.RequestsPerSecond:0} req/s");
+            nginxVersion = await VersionAsync(nginx, "-v");
+            var peer = peerOf[PathNames.Nginx] = NginxProxy.Start(nginx, work, nginxPort, stubPort);
+            peers.Add(peer);
+            if (await WaitAnsweringAsync(nginxClient, Chat("stub", 1, false), peer, TimeSpan.FromSeconds(30)) is { } why)
+            {
+                missing[PathNames.Nginx] = why;
+            }
+        }
+        else
+        {
+            missing[PathNames.Nginx] = Optional("--nginx-missing") ?? "no nginx given (--nginx)";
         }
     }
 
-    report.AppendLine();
-    report.AppendLine(CultureInfo.InvariantCulture, $"## Stub upstream: streaming relay ({StubUpstream.StreamChunks} chunks, sent back to back)");
-    report.AppendLine();
-    report.AppendLine("| path | TTFB of first chunk p50 ms | whole stream p50 ms | per-chunk relay ms (whole − direct) / chunks |");
-    report.AppendLine("|---|---|---|---|");
-    Measurements.Stream? stubDirectStream = null;
-    foreach (var (name, client, model) in new[] { ("direct", stubDirect, "stub"), ("ullmd TCP", tcp, "stub/stub"), ("ullmd unix", unix, "stub/stub") })
+    var portkeyVersion = "";
+    if (wantedPaths.Contains(PathNames.Portkey))
     {
-        var stream = await Measurements.StreamingAsync(client, Chat(model, 1, true), 200);
-        stubDirectStream ??= stream;
-        report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {stream.TtftP50Ms:0.000} | {stream.TotalP50Ms:0.000} | {(stream.TotalP50Ms - stubDirectStream.TotalP50Ms) / StubUpstream.StreamChunks:0.0000} |");
+        var npx = Optional("--npx") ?? "npx";
+        try
+        {
+            var peer = peerOf[PathNames.Portkey] = PortkeyGateway.Start(npx, portkeyPort);
+            peers.Add(peer);
+            if (await WaitAnsweringAsync(portkeyClient, Chat("stub", 1, false), peer, TimeSpan.FromMinutes(5)) is { } why)
+            {
+                missing[PathNames.Portkey] = why;
+            }
+            else
+            {
+                portkeyVersion = await VersionAsync("npm", "view", PortkeyGateway.Package, "version");
+            }
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            missing[PathNames.Portkey] = $"cannot run '{npx}': {e.Message}";
+        }
+    }
+
+    if (wantedPaths.Contains(PathNames.BareRelay))
+    {
+        var relay = peerOf[PathNames.BareRelay] = PeerProcess.Start("dotnet", [typeof(BareRelay).Assembly.Location, "--relay", relayPort.ToString(CultureInfo.InvariantCulture), "--upstream", $"http://127.0.0.1:{stubPort}/v1/"]);
+        peers.Add(relay);
+        if (await WaitAnsweringAsync(relayClient, Chat("stub", 1, false), relay, TimeSpan.FromSeconds(60)) is { } why)
+        {
+            missing[PathNames.BareRelay] = why;
+        }
+    }
+
+    peerOf[PathNames.UllmdTcp] = peerOf[PathNames.UllmdUnix] = ullmd;
+    foreach (var (name, why) in missing)
+    {
+        Console.Error.WriteLine($"{name} is not measured: {why}");
+    }
+
+    var stubPaths = new (string Name, HttpClient Client, string Model)[]
+    {
+        (PathNames.Direct, stubDirect, "stub"), (PathNames.Nginx, nginxClient, "stub"), (PathNames.UllmdTcp, tcp, "stub/stub"),
+        (PathNames.UllmdUnix, unix, "stub/stub"), (PathNames.Portkey, portkeyClient, "stub"), (PathNames.BareRelay, relayClient, "stub"),
+    }.Where(p => wantedPaths.Contains(p.Name) && !missing.ContainsKey(p.Name)).ToArray();
+
+    var report = new StringBuilder();
+    report.AppendLine("## Gateway: ullmd vs direct, nginx and the Portkey gateway");
+    report.AppendLine();
+    report.AppendLine(CultureInfo.InvariantCulture, $"- Date: {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC; command: `bash bench/run.sh {seconds.ToString(CultureInfo.InvariantCulture)}`");
+    report.AppendLine(CultureInfo.InvariantCulture, $"- Machine: {Machine()}");
+    report.AppendLine("- Everything runs on these cores at once: the bench's client and the stub upstream (one process), the proxy under test and,");
+    report.AppendLine("  for the llama table, llama-server. A proxy's own CPU time is taken from the client and the upstream, so a proxy cannot");
+    report.AppendLine("  reach the direct figures here, and ratios taken side by side in one run mean more than absolute figures.");
+    report.AppendLine("- Upstreams: a real llama-server (CPU, the tiny test model) and an in-process stub OpenAI server that answers at once.");
+    report.AppendLine("- ullmd reaches both as `kind = \"openai\"` providers, over TCP and its unix socket (no API key, no rate limit; audit and metrics on).");
+    report.AppendLine(CultureInfo.InvariantCulture, $"- nginx{(nginxVersion.Length > 0 ? $" ({nginxVersion})" : "")}: a plain reverse proxy to the stub: `proxy_pass` to an upstream with `keepalive`, `proxy_http_version 1.1`, `proxy_buffering off`, `worker_processes auto`, no access log.");
+    report.AppendLine(CultureInfo.InvariantCulture, $"- Portkey{(portkeyVersion.Length > 0 ? $" {PortkeyGateway.Package} {portkeyVersion}" : "")}: `npx -y {PortkeyGateway.Package} --port=PORT --headless`, headers `x-portkey-provider: openai`, `x-portkey-custom-host: <stub>/v1`.");
+    report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.BareRelay}: the least a .NET proxy does (Kestrel in, HttpClient out, bytes relayed; no parsing, routing, audit or metrics), in a process of its own: what the framework costs, against which ullmd's own work shows.");
+    report.AppendLine("- proxy CPU µs/req: user+system CPU time of the proxy's processes (nginx's workers, Portkey's node) during the step, per request; less disturbed by other load than requests/s.");
+    foreach (var (name, why) in missing)
+    {
+        report.AppendLine(CultureInfo.InvariantCulture, $"- **{name} not measured**: {why}");
     }
 
     report.AppendLine();
-    report.AppendLine("Not measured here yet: nginx as a reference reverse proxy, the Portkey gateway as a peer, concurrency 256.");
-    ResultsFile.ReplaceSection(Option("--out"), "gateway", report.ToString());
+    if (sections.Contains("llama"))
+    {
+        await WaitReadyAsync(direct, "/health");
+        report.AppendLine("## llama-server (tiny model): small chat, TTFT and streaming");
+        report.AppendLine();
+        report.AppendLine("| path | chat p50 ms | chat p99 ms | stream TTFT p50 ms | stream total p50 ms | chunks/s | ratio chat p50 vs direct |");
+        report.AppendLine("|---|---|---|---|---|---|---|");
+        var llamaPaths = new (string Name, HttpClient Client, string Model)[] { (PathNames.Direct, direct, "tiny"), (PathNames.UllmdTcp, tcp, "llama/tiny"), (PathNames.UllmdUnix, unix, "llama/tiny") };
+        double? baseline = null;
+        foreach (var (name, client, model) in llamaPaths)
+        {
+            var chat = await Measurements.SequentialAsync(client, Chat(model, 4, false), 50);
+            var stream = await Measurements.StreamingAsync(client, Chat(model, 64, true), 20);
+            baseline ??= chat.P50Ms;
+            report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {chat.P50Ms:0.00} | {chat.P99Ms:0.00} | {stream.TtftP50Ms:0.00} | {stream.TotalP50Ms:0.00} | {stream.ChunksPerSecond:0} | {chat.P50Ms / baseline:0.00}x |");
+            Console.Error.WriteLine($"llama {name}: chat p50 {chat.P50Ms:0.00} ms, ttft {stream.TtftP50Ms:0.00} ms");
+        }
+
+        report.AppendLine();
+    }
+
+    var throughput = new Dictionary<(string Path, int Concurrency), Measurements.Throughput>();
+    if (sections.Contains("stub") || sections.Contains("stream"))
+    {
+        // .NET compiles the hot path again, optimised, in the background for several seconds after start; on a busy
+        // machine longer. Measuring before that would measure the JIT.
+        foreach (var (name, client, model) in stubPaths)
+        {
+            await Measurements.ConcurrentAsync(client, Chat(model, 1, false), 16, TimeSpan.FromSeconds(WarmUpSeconds));
+            try
+            {
+                await Measurements.StreamingAsync(client, Chat(model, 1, true), 50);
+            }
+            catch (HttpRequestException e)
+            {
+                Console.Error.WriteLine($"{name}: streaming fails in the warm-up ({e.Message}); the streaming table says why");
+            }
+        }
+    }
+
+    if (sections.Contains("stub"))
+    {
+
+        report.AppendLine(CultureInfo.InvariantCulture, $"## Stub upstream: requests/s and latency at concurrency ({seconds:0.#} s each, after a warm-up)");
+        report.AppendLine();
+        report.AppendLine("| path | concurrency | req/s | p50 ms | p99 ms | req/s vs direct | req/s vs nginx | added p50 ms | added p99 ms | proxy CPU µs/req |");
+        report.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var concurrency in concurrencies)
+        {
+            foreach (var (name, client, model) in stubPaths)
+            {
+                var proxy = peerOf.GetValueOrDefault(name);
+                var cpuBefore = proxy is null ? TimeSpan.Zero : ProcessCpu.OfTree(proxy.Id);
+                var result = throughput[(name, concurrency)] = await Measurements.ConcurrentAsync(client, Chat(model, 1, false), concurrency, TimeSpan.FromSeconds(seconds));
+                var cpuPerRequest = proxy is null ? "" : ((ProcessCpu.OfTree(proxy.Id) - cpuBefore).TotalMicroseconds / (result.RequestsPerSecond * seconds)).ToString("0", CultureInfo.InvariantCulture);
+                var d = throughput.GetValueOrDefault((PathNames.Direct, concurrency));
+                var n = throughput.GetValueOrDefault((PathNames.Nginx, concurrency));
+                report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {concurrency} | {result.RequestsPerSecond:0}{(result.Errors > 0 ? $" ({result.Errors} failed)" : "")} | {result.Latency.P50Ms:0.000} | {result.Latency.P99Ms:0.000} | {Ratio(result, d)} | {Ratio(result, n)} | {Added(result, d, l => l.P50Ms)} | {Added(result, d, l => l.P99Ms)} | {cpuPerRequest} |");
+                Console.Error.WriteLine($"stub {name} c={concurrency}: {result.RequestsPerSecond:0} req/s, p99 {result.Latency.P99Ms:0.000} ms, proxy CPU {cpuPerRequest} µs/req");
+            }
+        }
+
+        report.AppendLine();
+    }
+
+    var perChunk = new Dictionary<string, double>(StringComparer.Ordinal);
+    if (sections.Contains("stream"))
+    {
+        report.AppendLine(CultureInfo.InvariantCulture, $"## Stub upstream: streaming relay ({StubUpstream.StreamChunks} chunks, sent back to back, one stream at a time)");
+        report.AppendLine();
+        report.AppendLine("| path | TTFB of first chunk p50 ms | whole stream p50 ms | first to last chunk p50 ms | added delay per chunk ms |");
+        report.AppendLine("|---|---|---|---|---|");
+        Measurements.Stream? stubDirectStream = null;
+        foreach (var (name, client, model) in stubPaths)
+        {
+            Measurements.Stream stream;
+            try
+            {
+                stream = await Measurements.StreamingAsync(client, Chat(model, 1, true), 300);
+            }
+            catch (HttpRequestException e)
+            {
+                var why = $"{e.Message} {await AnswerAsync(client, Chat(model, 1, true))}; its output: `{Tail(ErrorLines(peerOf.GetValueOrDefault(name)?.OutputTail ?? ""))}`";
+                report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | not measured: {why.Replace('|', '/')} | | | |");
+                Console.Error.WriteLine($"stream {name} not measured: {why}");
+                continue;
+            }
+
+            stubDirectStream ??= stream;
+            perChunk[name] = (stream.AfterFirstP50Ms - stubDirectStream.AfterFirstP50Ms) / (StubUpstream.StreamChunks - 1);
+            report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {stream.TtftP50Ms:0.000} | {stream.TotalP50Ms:0.000} | {stream.AfterFirstP50Ms:0.000} | {perChunk[name]:0.0000} |");
+        }
+
+        report.AppendLine();
+        report.AppendLine("The added delay per chunk is (first-to-last time through the path − direct's) / 31 gaps: what relaying adds to each chunk");
+        report.AppendLine("once the stream runs; the time to the first chunk (the request's own overhead) is in the TTFB column.");
+        report.AppendLine();
+    }
+
+    report.Append(Targets.Verdicts(throughput, perChunk, concurrencies));
+    if (Optional("--out") is { } output)
+    {
+        ResultsFile.ReplaceSection(output, "gateway", report.ToString());
+    }
+
     Console.WriteLine(report);
     return 0;
 }
 finally
 {
-    foreach (var process in processes)
+    foreach (var peer in peers)
     {
-        if (!process.HasExited)
-        {
-            process.Kill(entireProcessTree: true);
-        }
-
-        await process.WaitForExitAsync();
-        process.Dispose();
+        await peer.DisposeAsync();
     }
 
     work.Delete(recursive: true);
 }
 
-static Process Start(string file, string[] arguments, List<Process> processes)
-{
-    var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-    foreach (var argument in arguments)
-    {
-        start.ArgumentList.Add(argument);
-    }
+static string Ratio(Measurements.Throughput result, Measurements.Throughput? baseline) =>
+    baseline is null ? "" : (result.RequestsPerSecond / baseline.RequestsPerSecond).ToString("0.00", CultureInfo.InvariantCulture);
 
-    var process = Process.Start(start)!;
-    process.OutputDataReceived += (_, _) => { };
-    process.ErrorDataReceived += (_, _) => { };
-    process.BeginOutputReadLine();
-    process.BeginErrorReadLine();
-    processes.Add(process);
-    return process;
-}
+static string Added(Measurements.Throughput result, Measurements.Throughput? direct, Func<Measurements.Latency, double> percentile) =>
+    direct is null ? "" : (percentile(result.Latency) - percentile(direct.Latency)).ToString("0.000", CultureInfo.InvariantCulture);
 
 static async Task WaitReadyAsync(HttpClient client, string path)
 {
@@ -172,6 +310,83 @@ static async Task WaitReadyAsync(HttpClient client, string path)
     }
 }
 
+// Null once a chat request through the peer succeeds; else why not (it exited, or kept failing), with its last output.
+static async Task<string?> WaitAnsweringAsync(HttpClient client, string body, PeerProcess peer, TimeSpan timeout)
+{
+    var deadline = DateTime.UtcNow + timeout;
+    var last = "no answer";
+    while (DateTime.UtcNow < deadline)
+    {
+        if (peer.HasExited)
+        {
+            await Task.Delay(200);
+            return $"it exited at start; its output: `{Tail(peer.OutputTail)}`";
+        }
+
+        try
+        {
+            using var content = new StringContent(body, Encoding.UTF8, "application/json");
+            using var response = await client.PostAsync(new Uri("/v1/chat/completions", UriKind.Relative), content);
+            var text = await response.Content.ReadAsStringAsync();
+            if (response.IsSuccessStatusCode)
+            {
+                return null;
+            }
+
+            last = $"HTTP {(int)response.StatusCode}: {text}";
+        }
+        catch (HttpRequestException e)
+        {
+            last = e.Message;
+        }
+
+        await Task.Delay(500);
+    }
+
+    return $"no successful answer within {timeout.TotalSeconds:0} s (last: {Tail(last)}); its output: `{Tail(peer.OutputTail)}`";
+}
+
+static async Task<string> AnswerAsync(HttpClient client, string body)
+{
+    using var content = new StringContent(body, Encoding.UTF8, "application/json");
+    using var response = await client.PostAsync(new Uri("/v1/chat/completions", UriKind.Relative), content);
+    return Tail($"(HTTP {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()})");
+}
+
+// A peer's errors, without its progress lines; all of its output if it printed no error.
+static string ErrorLines(string output)
+{
+    var errors = output.Split('\n').Where(l => l.Contains("error", StringComparison.OrdinalIgnoreCase)).Distinct().ToList();
+    return errors.Count > 0 ? string.Join('\n', errors) : output;
+}
+
+static string Tail(string text)
+{
+    var oneLine = text.ReplaceLineEndings(" / ").Replace('`', '\'').Trim();
+    return oneLine.Length <= 600 ? oneLine : "…" + oneLine[^600..];
+}
+
+static async Task<string> VersionAsync(string file, params string[] arguments)
+{
+    try
+    {
+        await using var process = PeerProcess.Start(file, arguments);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (!process.HasExited && !timeout.IsCancellationRequested)
+        {
+            await Task.Delay(50, CancellationToken.None);
+        }
+
+        await Task.Delay(100, CancellationToken.None);
+        // npm prints its own warnings before the answer.
+        return Tail(process.OutputTail.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault() ?? "");
+    }
+    catch (System.ComponentModel.Win32Exception)
+    {
+        return "";
+    }
+}
+
 static int FreePort()
 {
     using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -196,5 +411,6 @@ static HttpClient UnixClient(string socket) => new(new SocketsHttpHandler
 static string Machine()
 {
     var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
-    return $"{cpu}, {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}";
+    var load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
+    return $"{cpu}, {Environment.ProcessorCount} cores (shared with other work; 1-minute load {load} at the start), {Environment.OSVersion}, .NET {Environment.Version}";
 }

@@ -73,8 +73,7 @@ internal sealed partial class ProxyPipeline(
                 exchange.TimeToFirstToken = attempt.TimeToFirstToken;
                 if (attempt.Chunks is null)
                 {
-                    var info = ChunkInfo.Inspect(attempt.Reply.Body!);
-                    Count(exchange, info);
+                    Count(exchange, attempt.Held[0].Info);
                     await protocol.WriteResponseAsync(context, attempt.Reply.Body!);
                 }
                 else
@@ -140,6 +139,8 @@ internal sealed partial class ProxyPipeline(
                 {
                     throw new UpstreamFailure(502, $"{target.Name}: {info.Error}", retryable: true);
                 }
+
+                held.Add((new UpstreamChunk(reply.Body, false), info));
             }
             else
             {

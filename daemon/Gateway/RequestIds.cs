@@ -9,6 +9,11 @@ internal static class RequestIds
 
     private const string ItemKey = "ullm.request-id";
 
+    /// <summary>Random per process, so that ids stay unique across restarts; a counter makes them unique within one.</summary>
+    private static readonly string ProcessPrefix = "req_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+
+    private static long counter;
+
     public static string Of(HttpContext context) => context.Items[ItemKey] as string ?? Assign(context);
 
     public static IApplicationBuilder UseRequestIds(this IApplicationBuilder app) => app.Use((context, next) =>
@@ -19,7 +24,7 @@ internal static class RequestIds
 
     private static string Assign(HttpContext context)
     {
-        var id = "req_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        var id = ProcessPrefix + Interlocked.Increment(ref counter).ToString("x12", System.Globalization.CultureInfo.InvariantCulture);
         context.Items[ItemKey] = id;
         context.Response.Headers[Header] = id;
         return id;

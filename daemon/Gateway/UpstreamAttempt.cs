@@ -25,6 +25,7 @@ internal sealed class UpstreamAttempt(
 
     public IAsyncEnumerator<UpstreamChunk>? Chunks { get; } = chunks;
 
+    /// <summary>A stream's chunks up to its first content, or the whole body as one; each inspected once.</summary>
     public IReadOnlyList<(UpstreamChunk Chunk, ChunkInfo Info)> Held { get; } = held;
 
     public TimeSpan TimeToFirstToken { get; } = timeToFirstToken;

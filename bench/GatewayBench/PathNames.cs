@@ -1,0 +1,14 @@
+namespace UnifiedLlm.Bench;
+
+/// <summary>The ways to the stub upstream that the bench compares, as they are named in the report and in --paths.</summary>
+internal static class PathNames
+{
+    public const string Direct = "direct";
+    public const string Nginx = "nginx";
+    public const string UllmdTcp = "ullmd TCP";
+    public const string UllmdUnix = "ullmd unix";
+    public const string Portkey = "Portkey";
+    public const string BareRelay = UnifiedLlm.Bench.BareRelay.Name;
+
+    public static IReadOnlyList<string> All { get; } = [Direct, Nginx, UllmdTcp, UllmdUnix, Portkey, BareRelay];
+}
