@@ -668,18 +668,14 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             instance.Model.Pinned, Busy: false, instance.LastUsed);
     }
 
+    /// <summary>
+    /// Marks a ready instance failed when its backend exits or stops answering its health check
+    /// (<see cref="SchedulerOptions.HealthFailures"/> times in a row), then stops what is left of it, so requests on it
+    /// end with an error instead of hanging.
+    /// </summary>
     private async Task WatchExitAsync(ModelSlot slot, ModelInstance instance, IBackendDriver driver)
     {
-        BackendExit exit;
-        try
-        {
-            exit = await instance.Backend!.Process.Exited.ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            exit = new BackendExit("unknown", null, null, $"its exit could not be observed: {e.Message}");
-        }
-
+        var failure = await FirstFailureAsync(instance, driver).ConfigureAwait(false);
         string reason;
         lock (gate)
         {
@@ -689,7 +685,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 return;
             }
 
-            reason = $"{instance.Model.Name}: backend exited: {exit.Reason}";
+            reason = $"{instance.Model.Name}: {failure}";
             Move(instance, InstanceState.Failed, reason);
             instance.Drained.TrySetResult();
             if (slot.Instance == instance)
@@ -708,7 +704,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
             if (slot.Crashes.Count >= options.CrashLimit)
             {
-                slot.HeldFailed = $"{instance.Model.Name} crashed {slot.Crashes.Count} times within {options.CrashWindow.TotalMinutes.ToString(CultureInfo.InvariantCulture)} min (last: {exit.Reason}); held failed until loaded explicitly or the config is reloaded";
+                slot.HeldFailed = $"{instance.Model.Name} crashed {slot.Crashes.Count} times within {options.CrashWindow.TotalMinutes.ToString(CultureInfo.InvariantCulture)} min (last: {failure}); held failed until loaded explicitly or the config is reloaded";
                 slot.HeldSince = now;
                 reason = slot.HeldFailed;
             }
@@ -722,6 +718,88 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             LogCleanupFailed(instance.UnitName, e.Message);
+        }
+    }
+
+    /// <summary>Why the backend is lost: its exit with its last output lines, or its unanswered health checks.</summary>
+    private async Task<string> FirstFailureAsync(ModelInstance instance, IBackendDriver driver)
+    {
+        var backend = instance.Backend!;
+        using var watching = CancellationTokenSource.CreateLinkedTokenSource(shutdown.Token);
+        var unhealthy = WatchHealthAsync(instance, driver, watching.Token);
+        if (await Task.WhenAny(backend.Process.Exited, unhealthy).ConfigureAwait(false) == unhealthy && await unhealthy.ConfigureAwait(false) is { } silence)
+        {
+            return silence;
+        }
+
+        await watching.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            var exit = await backend.Process.Exited.ConfigureAwait(false);
+            return $"backend exited: {exit.Reason}{await LastOutputAsync(instance.UnitName).ConfigureAwait(false)}";
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return $"backend exited: its exit could not be observed: {e.Message}";
+        }
+    }
+
+    /// <summary>The reason once the backend failed its health check too often in a row; null once it is no longer ready.</summary>
+    private async Task<string?> WatchHealthAsync(ModelInstance instance, IBackendDriver driver, CancellationToken cancellationToken)
+    {
+        var failures = 0;
+        var last = "";
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(options.HealthInterval, time, cancellationToken).ConfigureAwait(false);
+                if (instance.State != InstanceState.Ready)
+                {
+                    return null;
+                }
+
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(options.HealthTimeout);
+                try
+                {
+                    var healthy = await driver.CheckHealthAsync(instance.Backend!, timeout.Token).ConfigureAwait(false);
+                    (failures, last) = healthy ? (0, "") : (failures + 1, "not healthy");
+                }
+                catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+                {
+                    (failures, last) = (failures + 1, e is OperationCanceledException ? $"no answer within {options.HealthTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s" : e.Message);
+                }
+
+                if (failures >= options.HealthFailures)
+                {
+                    return $"backend stopped answering its health check ({failures} failures in a row, {options.HealthInterval.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s apart; last: {last})";
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
+    private async Task<string> LastOutputAsync(string unit)
+    {
+        const int Lines = 3;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            var lines = new List<string>();
+            await foreach (var line in supervisor.ReadLogsAsync(unit, Lines, follow: false, timeout.Token).ConfigureAwait(false))
+            {
+                lines.Add(line.Message.Length > 200 ? line.Message[..200] + "…" : line.Message);
+            }
+
+            return lines.Count == 0 ? "" : $"; last output: {string.Join(" | ", lines)}";
+        }
+        catch (Exception e) when (e is BackendNotFoundException or InvalidOperationException or OperationCanceledException or IOException)
+        {
+            return "";
         }
     }
 

@@ -2,7 +2,7 @@ namespace UnifiedLlm.Daemon.Scheduling;
 
 /// <summary>
 /// Bounds on waiting: per-model queue length and deadline, lease drain before an eviction, the backoff after failed
-/// loads, the crash breaker.
+/// loads, the crash breaker, the health checks of ready backends.
 /// </summary>
 internal sealed record SchedulerOptions
 {
@@ -25,4 +25,12 @@ internal sealed record SchedulerOptions
     public TimeSpan CrashWindow { get; init; } = TimeSpan.FromMinutes(10);
 
     public ulong GpuReserveBytes { get; init; } = 256UL << 20;
+
+    /// <summary>How often a ready backend's health endpoint is asked; a busy llama-server still answers it.</summary>
+    public TimeSpan HealthInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan HealthTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Failed checks in a row after which the backend counts as crashed (and is stopped).</summary>
+    public int HealthFailures { get; init; } = 3;
 }

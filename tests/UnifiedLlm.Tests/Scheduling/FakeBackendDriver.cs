@@ -65,8 +65,11 @@ internal sealed class FakeBackendDriver : IBackendDriver
     public Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, CancellationToken cancellationToken) =>
         Task.FromResult<RunningBackend?>(null);
 
+    /// <summary>Models whose backend keeps running but no longer answers its health check.</summary>
+    public ConcurrentDictionary<string, bool> Silent { get; } = new();
+
     public Task<bool> CheckHealthAsync(RunningBackend backend, CancellationToken cancellationToken) =>
-        Task.FromResult(running.ContainsKey(backend.Process.UnitName));
+        Task.FromResult(running.ContainsKey(backend.Process.UnitName) && !Silent.ContainsKey(backend.Model));
 
     public void Crash(string model)
     {

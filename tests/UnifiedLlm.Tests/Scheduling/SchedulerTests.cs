@@ -206,6 +206,32 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public async Task A_backend_that_stops_answering_its_health_check_is_failed_and_stopped_and_the_next_request_reloads()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
+        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        var unit = Assert.Single(fx.Scheduler.Instances()).UnitName;
+        var failure = fx.NextEventAsync("failure", ct);
+
+        fx.Time.Advance(TimeSpan.FromSeconds(30));
+        await Task.Delay(50, ct);
+        Assert.False(failure.IsCompleted, "a healthy backend must stay ready");
+        fx.Driver.Silent["a"] = true;
+        for (var i = 0; i < 100 && !failure.IsCompleted; i++)
+        {
+            fx.Time.Advance(TimeSpan.FromSeconds(10));
+            await Task.Delay(10, ct);
+        }
+
+        Assert.Contains("a: backend stopped answering its health check (3 failures in a row, 10 s apart; last: not healthy)", (await failure.WaitAsync(TimeSpan.FromSeconds(30), ct)).Message, StringComparison.Ordinal);
+        Assert.Contains(unit, fx.Driver.Stops);
+        fx.Driver.Silent.Clear();
+        await using var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        Assert.Equal(2, fx.Driver.Starts.Count);
+    }
+
+    [Fact]
     public async Task Three_crashes_in_the_window_hold_the_model_failed_until_an_explicit_load()
     {
         var ct = TestContext.Current.CancellationToken;
