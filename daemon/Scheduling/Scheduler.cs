@@ -710,7 +710,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             }
         }
 
-        Publish("failure", reason, instance);
+        // Read only now: the instance must be out of service at once, not after the journal answered.
+        Publish("failure", reason + await LastOutputAsync(instance.UnitName).ConfigureAwait(false), instance);
         try
         {
             await driver.StopAsync(instance.Backend!, CancellationToken.None).ConfigureAwait(false);
@@ -721,7 +722,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
     }
 
-    /// <summary>Why the backend is lost: its exit with its last output lines, or its unanswered health checks.</summary>
+    /// <summary>Why the backend is lost: its exit, or its unanswered health checks.</summary>
     private async Task<string> FirstFailureAsync(ModelInstance instance, IBackendDriver driver)
     {
         var backend = instance.Backend!;
@@ -735,8 +736,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         await watching.CancelAsync().ConfigureAwait(false);
         try
         {
-            var exit = await backend.Process.Exited.ConfigureAwait(false);
-            return $"backend exited: {exit.Reason}{await LastOutputAsync(instance.UnitName).ConfigureAwait(false)}";
+            return $"backend exited: {(await backend.Process.Exited.ConfigureAwait(false)).Reason}";
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

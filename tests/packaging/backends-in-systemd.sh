@@ -136,6 +136,8 @@ wait $streaming || true
 echo "   the killed stream: $(wc -c <"$state/killed.sse") bytes, ends with: $(tail -c 300 "$state/killed.sse" | tr "\n" " ")"
 check "the client got an error event for the killed backend" grep -q '"error"' "$state/killed.sse"
 check "the killed stream did not end with [DONE]" bash -c "! grep -q '^data: \[DONE\]' '$state/killed.sse'"
+check "ullmd logged the crash with the backend's last output" bash -c \
+  "nsenter -t $CONTAINER_PID -m -p -- journalctl -u unified-llm.service -o cat --no-pager | grep -q 'failure: tiny: backend exited: killed by signal 9 (SIGKILL).*; last output: '"
 third="$(chat || true)"
 check "the next request reloads tiny" grep -q '^data: \[DONE\]' <<<"$third"
 unit="$(units tiny | head -1)"
