@@ -53,6 +53,7 @@ internal sealed class AdminService(
             ActiveApiKeys = (uint)await keys.CountActiveAsync(context.CancellationToken),
             DatabasePath = database.Path,
             DatabaseSchemaVersion = (uint)database.SchemaVersion,
+            Supervisor = supervisor.Kind,
             EventWatchers = (uint)events.SubscriberCount,
         };
         var instances = scheduler.Instances();

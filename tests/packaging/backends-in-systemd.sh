@@ -80,6 +80,8 @@ echo "   started in $((SECONDS - started)) s"
 check "ullmd chose the systemd supervisor" bash -c \
   "nsenter -t $CONTAINER_PID -m -p -- journalctl -u unified-llm.service -o cat --no-pager | grep -q 'backends run as transient systemd units'"
 
+check "ullmctl status names the systemd supervisor" bash -c \
+  "nsenter -t $CONTAINER_PID -m -p -- $test_dir/build/ullmctl status | grep -q '^supervisor  systemd$'"
 socket="$CONTAINER_ROOT/run/unified-llm/openai.sock"
 chat() {
   curl --silent --show-error --max-time 300 --unix-socket "$socket" http://localhost/v1/chat/completions \

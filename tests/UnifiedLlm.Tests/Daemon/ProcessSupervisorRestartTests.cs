@@ -49,6 +49,7 @@ public sealed class ProcessSupervisorRestartTests
 
             Assert.NotNull(BackendProcessScan.StartTime(backend.Pid));
             await using var second = await DaemonProcess.StartAsync(dir, paths);
+            Assert.Contains("supervisor  process\n", (await second.CtlAsync("status")).StandardOutput, StringComparison.Ordinal);
             var models = await second.CtlAsync("models", "--loaded", "--json");
             Assert.Contains("\"tiny\"", models.StandardOutput, StringComparison.Ordinal);
             using var client = GatewayHost.UnixClient(paths.OpenAiSocket);
