@@ -54,6 +54,7 @@ internal static class SchedulerServices
         services.AddSingleton<IModelEndpoints>(sp => sp.GetRequiredService<Scheduler>());
         services.AddHostedService<BackendAdoption>();
         services.AddHostedService<PinnedModelLoader>();
+        services.AddHostedService<StateMetrics>();
         return services;
     }
 }

@@ -139,6 +139,15 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
     }
 
+    /// <summary>Requests waiting for a load, by model (only models with a load in flight).</summary>
+    public IReadOnlyDictionary<string, int> QueueDepths()
+    {
+        lock (gate)
+        {
+            return slots.Values.Where(s => s.Loading is not null).ToDictionary(s => s.Config.Name, s => s.Loading!.Waiters, StringComparer.Ordinal);
+        }
+    }
+
     public IReadOnlySet<string> ReadyModels()
     {
         lock (gate)

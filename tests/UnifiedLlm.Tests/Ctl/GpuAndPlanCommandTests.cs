@@ -32,6 +32,20 @@ public sealed class GpuAndPlanCommandTests(FakeNvmlBuild nvml)
     }
 
     [Fact]
+    public async Task Metrics_carry_each_gpus_memory_from_the_monitor()
+    {
+        await using var host = await CtlHost.StartAsync(nvml);
+        using var client = Gateway.GatewayHost.UnixClient(host.Daemon.Paths.OpenAiSocket);
+
+        var metrics = await client.GetStringAsync("metrics", TestContext.Current.CancellationToken);
+
+        // NVML's used memory counts the driver's reserved part too: 10 GiB used + 512 MiB reserved.
+        Assert.Contains("ullm_gpu_memory_used_bytes{gpu=\"0\",uuid=\"GPU-11111111-2222-3333-4444-555555555555\"} 11274289152", metrics, StringComparison.Ordinal);
+        Assert.Contains("ullm_gpu_memory_total_bytes{gpu=\"1\",uuid=\"GPU-66666666-7777-8888-9999-000000000000\"} 24146608128", metrics, StringComparison.Ordinal);
+        Assert.Contains("ullm_gpu_memory_backend_bytes{gpu=\"0\",uuid=\"GPU-11111111-2222-3333-4444-555555555555\"} 0", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Gpus_json_carries_every_field_nvml_reported()
     {
         await using var host = await CtlHost.StartAsync(nvml);

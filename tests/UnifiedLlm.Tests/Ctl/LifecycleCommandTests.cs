@@ -27,9 +27,13 @@ public sealed class LifecycleCommandTests
         Assert.True(logs.ExitCode == 0, $"logs failed ({logs.ExitCode}): {logs.StandardError}");
         Assert.Contains("model loaded", logs.StandardOutput, StringComparison.Ordinal);
 
+        using var client = Gateway.GatewayHost.UnixClient(host.Daemon.Paths.OpenAiSocket);
+        Assert.Contains("ullm_model_instances{model=\"tiny\",state=\"ready\"} 1", await client.GetStringAsync("metrics", TestContext.Current.CancellationToken), StringComparison.Ordinal);
+
         var unload = await host.CtlAsync("unload", "tiny");
         Assert.True(unload.ExitCode == 0, $"unload failed ({unload.ExitCode}): {unload.StandardError}");
         Assert.DoesNotContain("\"tiny\"", (await host.CtlAsync("models", "--loaded", "--json")).StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("ullm_model_instances{model=\"tiny\"", await client.GetStringAsync("metrics", TestContext.Current.CancellationToken), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,0 +1,58 @@
+using Prometheus;
+using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Gpu;
+using UnifiedLlm.Daemon.Scheduling;
+
+namespace UnifiedLlm.Daemon.Hosting;
+
+/// <summary>
+/// Adds the daemon's state to /metrics, read at each scrape: model instances by state, requests queued for a load, and
+/// GPU memory from the monitor. Lives here rather than in the gateway, which must not know the scheduler.
+/// </summary>
+internal sealed class StateMetrics(GatewayMetrics metrics, Scheduler scheduler, GpuMonitor gpus) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var factory = Metrics.WithCustomRegistry(metrics.Registry);
+        var instances = factory.CreateGauge("ullm_model_instances", "Model instances by model and state (planned, starting, loading, ready, draining).", "model", "state");
+        var queued = factory.CreateGauge("ullm_model_queue_depth", "Requests waiting for a model to load.", "model");
+        var used = factory.CreateGauge("ullm_gpu_memory_used_bytes", "GPU memory in use, from NVML.", "gpu", "uuid");
+        var total = factory.CreateGauge("ullm_gpu_memory_total_bytes", "GPU memory, from NVML.", "gpu", "uuid");
+        var ours = factory.CreateGauge("ullm_gpu_memory_backend_bytes", "GPU memory used by ullmd's backend units.", "gpu", "uuid");
+        metrics.Registry.AddBeforeCollectCallback(() =>
+        {
+            SetAll(instances, scheduler.Instances()
+                .Where(i => i.State is not (InstanceState.Stopped or InstanceState.Failed))
+                .GroupBy(i => (i.Model, State: i.State.ToString().ToLowerInvariant()))
+                .Select(g => ((string[])[g.Key.Model, g.Key.State], (double)g.Count())));
+            SetAll(queued, scheduler.QueueDepths().Select(q => ((string[])[q.Key], (double)q.Value)));
+            var devices = gpus.Current.Devices;
+            SetAll(used, devices.Select(d => (Labels(d), (double)d.UsedBytes)));
+            SetAll(total, devices.Select(d => (Labels(d), (double)d.TotalBytes)));
+            SetAll(ours, devices.Select(d => (Labels(d), (double)d.Processes.Where(p => p.Unit is not null).Aggregate(0UL, (sum, p) => sum + p.UsedBytes))));
+        });
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private static string[] Labels(GpuDevice device) => [device.Index.ToString(System.Globalization.CultureInfo.InvariantCulture), device.Uuid];
+
+    /// <summary>Sets the gauge's series to exactly these: a model that unloaded since the last scrape drops out instead of staying stale.</summary>
+    private static void SetAll(Gauge gauge, IEnumerable<(string[] Labels, double Value)> values)
+    {
+        var current = values.ToDictionary(v => string.Join('\0', v.Labels), StringComparer.Ordinal);
+        foreach (var labels in gauge.GetAllLabelValues().ToList())
+        {
+            if (!current.ContainsKey(string.Join('\0', labels)))
+            {
+                gauge.RemoveLabelled(labels);
+            }
+        }
+
+        foreach (var (labels, value) in current.Values)
+        {
+            gauge.WithLabels(labels).Set(value);
+        }
+    }
+}
