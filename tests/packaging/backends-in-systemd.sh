@@ -138,8 +138,16 @@ wait $streaming || true
 echo "   the killed stream: $(wc -c <"$state/killed.sse") bytes, ends with: $(tail -c 300 "$state/killed.sse" | tr "\n" " ")"
 check "the client got an error event for the killed backend" grep -q '"error"' "$state/killed.sse"
 check "the killed stream did not end with [DONE]" bash -c "! grep -q '^data: \[DONE\]' '$state/killed.sse'"
-check "ullmd logged the crash with the backend's last output" bash -c \
-  "nsenter -t $CONTAINER_PID -m -p -- journalctl -u unified-llm.service -o cat --no-pager | grep -q 'failure: tiny: backend exited: killed by signal 9 (SIGKILL).*; last output: '"
+# ullmd logs the crash once it has read the backend's last lines from the journal: wait for it.
+journal_shows() {
+  for _ in $(seq 1 150); do
+    inside journalctl -u unified-llm.service -o cat --no-pager | grep -q "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+check "ullmd logged the crash with the backend's last output" \
+  journal_shows 'failure: tiny: backend exited: killed by signal 9 (SIGKILL).*; last output: '
 third="$(chat || true)"
 check "the next request reloads tiny" grep -q '^data: \[DONE\]' <<<"$third"
 unit="$(units tiny | head -1)"
@@ -150,8 +158,7 @@ check "brief loads on demand" grep -q '^data: \[DONE\]' <<<"$brief"
 unloaded=false
 for _ in $(seq 1 100); do [[ -z "$(units brief)" ]] && { unloaded=true; break; }; sleep 0.2; done
 check "brief is unloaded after its 2 s TTL" $unloaded
-check "its unload is in ullmd's journal" bash -c \
-  "nsenter -t $CONTAINER_PID -m -p -- journalctl -u unified-llm.service -o cat --no-pager | grep -q 'unload: brief: stopped (idle for 2 s (ttl))'"
+check "its unload is in ullmd's journal" journal_shows 'unload: brief: stopped (idle for 2 s (ttl))'
 
 check "systemctl stop unified-llm succeeds" inside systemctl stop unified-llm.service
 check "stopping ullmd stopped its backend (stop_backends_on_exit)" test -z "$(units)"
