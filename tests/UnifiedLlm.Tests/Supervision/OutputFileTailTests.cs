@@ -1,0 +1,76 @@
+using System.Collections.Concurrent;
+using System.Text;
+using UnifiedLlm.Daemon.Supervision;
+using UnifiedLlm.Tests.Support;
+
+namespace UnifiedLlm.Tests.Supervision;
+
+/// <summary>Following a backend's output file: lines across reads, the last unterminated line, emptying a large file.</summary>
+public sealed class OutputFileTailTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Lines_written_in_pieces_arrive_whole_and_an_unterminated_last_line_arrives_at_the_end()
+    {
+        using var dir = new TempDirectory("ullm-tail");
+        var path = dir.File("out.log");
+        await File.WriteAllTextAsync(path, "one\ntw", TestContext.Current.CancellationToken);
+        var lines = new ConcurrentQueue<string>();
+        var ended = new TaskCompletionSource();
+        var tail = OutputFileTail.RunAsync(path, 0, ended.Task, lines.Enqueue, TestContext.Current.CancellationToken);
+
+        await AppendAsync(path, "o\r\nthrée\nlast");
+        await WaitAsync(() => lines.Count == 3);
+        ended.SetResult();
+        await tail.WaitAsync(Patience, TestContext.Current.CancellationToken);
+
+        Assert.Equal(["one", "two", "thrée", "last"], lines);
+    }
+
+    [Fact]
+    public async Task A_file_past_the_limit_is_emptied_once_read_and_later_lines_still_arrive()
+    {
+        using var dir = new TempDirectory("ullm-tail");
+        var path = dir.File("out.log");
+        var line = new string('x', 1023) + "\n";
+        await File.WriteAllTextAsync(path, string.Concat(Enumerable.Repeat(line, (int)(OutputFileTail.MaxBytes / 1024) + 16)), TestContext.Current.CancellationToken);
+        var count = 0;
+        var last = "";
+        var ended = new TaskCompletionSource();
+        var tail = OutputFileTail.RunAsync(path, 0, ended.Task, l => { last = l; Interlocked.Increment(ref count); }, TestContext.Current.CancellationToken);
+
+        await WaitAsync(() => new FileInfo(path).Length == 0);
+        Assert.Equal((OutputFileTail.MaxBytes / 1024) + 16, Volatile.Read(ref count));
+        await AppendAsync(path, "after\n");
+        await WaitAsync(() => last == "after");
+        ended.SetResult();
+        await tail.WaitAsync(Patience, TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public void An_adopted_backends_output_is_read_from_the_start_of_a_recent_line()
+    {
+        using var dir = new TempDirectory("ullm-tail");
+        var path = dir.File("out.log");
+        File.WriteAllText(path, "aaaa\nbbbb\ncccc\n");
+
+        Assert.Equal(10, OutputFileTail.RecentStart(path, 7));
+        Assert.Equal(0, OutputFileTail.RecentStart(path, 100));
+    }
+
+    private static async Task AppendAsync(string path, string text)
+    {
+        await using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(text));
+    }
+
+    private static async Task WaitAsync(Func<bool> done)
+    {
+        using var timeout = new CancellationTokenSource(Patience);
+        while (!done())
+        {
+            await Task.Delay(10, timeout.Token);
+        }
+    }
+}
