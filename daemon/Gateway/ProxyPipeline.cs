@@ -27,7 +27,7 @@ internal sealed partial class ProxyPipeline(
     public async Task RunAsync(HttpContext context, Exchange exchange, ProxyRequest request, IClientProtocol protocol)
     {
         var aborted = context.RequestAborted;
-        exchange.EstimatedPromptTokens = EstimatePromptTokens(request.Body);
+        exchange.EstimatedPromptTokens = request.PromptLength / 4;
         var plan = router.Plan(request.Model);
         CheckAllowed(exchange.Client, plan);
         UpstreamFailure? last = null;
@@ -291,9 +291,6 @@ internal sealed partial class ProxyPipeline(
             ["estimated"] = true,
         },
     });
-
-    private static long EstimatePromptTokens(JsonObject body) =>
-        ((body["messages"] ?? body["prompt"] ?? body["input"])?.ToJsonString().Length ?? 0) / 4;
 
     private static void CheckAllowed(ClientIdentity client, RoutePlan plan)
     {
