@@ -111,7 +111,7 @@ internal sealed partial class ProxyPipeline(
             string? key = null;
             if (target.Provider is { } provider)
             {
-                v1 = new Uri(provider.BaseUrl.AbsoluteUri.TrimEnd('/') + "/");
+                v1 = provider.V1Base;
                 upstreamModel = target.Model;
                 if (provider.ApiKey.Kind != ApiKeySourceKind.None)
                 {
