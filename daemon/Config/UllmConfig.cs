@@ -113,7 +113,11 @@ internal sealed record ProviderConfig(
     ApiKeySource ApiKey,
     IReadOnlyList<string> Models,
     double CostPerMillionInputTokens,
-    double CostPerMillionOutputTokens);
+    double CostPerMillionOutputTokens)
+{
+    /// <summary>The base URL ending in "/", so endpoint paths resolve under it; made once, not per request.</summary>
+    public Uri V1Base { get; } = new(BaseUrl.AbsoluteUri.TrimEnd('/') + "/");
+}
 
 /// <summary>Where a provider's key comes from; the key itself is read only when needed and never kept in the config.</summary>
 internal sealed record ApiKeySource(ApiKeySourceKind Kind, string Value)

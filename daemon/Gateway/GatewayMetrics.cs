@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Prometheus;
 using UnifiedLlm.Daemon.Routing;
 
@@ -15,6 +16,9 @@ internal sealed class GatewayMetrics
     private readonly Counter cost;
     private readonly Counter fallbacks;
     private readonly Counter auditDropped;
+
+    // Targets come from the config, so this stays as small as the config; the labels are looked up once per target, not per request.
+    private readonly ConcurrentDictionary<string, TargetSeries> byTarget = new(StringComparer.Ordinal);
 
     public GatewayMetrics(UpstreamHealth health)
     {
@@ -47,19 +51,25 @@ internal sealed class GatewayMetrics
         var served = target ?? "none";
         requests.WithLabels(model, served, status.ToString(System.Globalization.CultureInfo.InvariantCulture)).Inc();
         duration.WithLabels(model).Observe(latency.TotalSeconds);
+        var series = byTarget.GetOrAdd(served, NewTargetSeries);
         if (firstToken is { } t)
         {
-            ttft.WithLabels(served).Observe(t.TotalSeconds);
+            series.TimeToFirstToken.Observe(t.TotalSeconds);
         }
 
-        tokens.WithLabels(served, "prompt").Inc(promptTokens);
-        tokens.WithLabels(served, "completion").Inc(completionTokens);
-        cost.WithLabels(served).Inc(estimatedCost);
+        series.PromptTokens.Inc(promptTokens);
+        series.CompletionTokens.Inc(completionTokens);
+        series.Cost.Inc(estimatedCost);
     }
+
+    private TargetSeries NewTargetSeries(string target) =>
+        new(ttft.WithLabels(target), tokens.WithLabels(target, "prompt"), tokens.WithLabels(target, "completion"), cost.WithLabels(target));
 
     public void FellBack(string target) => fallbacks.WithLabels(target).Inc();
 
     public void AuditRowsDropped(int count) => auditDropped.Inc(count);
 
     public Task ExportAsync(Stream stream, CancellationToken cancellationToken) => Registry.CollectAndExportAsTextAsync(stream, cancellationToken);
+
+    private sealed record TargetSeries(Histogram.Child TimeToFirstToken, Counter.Child PromptTokens, Counter.Child CompletionTokens, Counter.Child Cost);
 }

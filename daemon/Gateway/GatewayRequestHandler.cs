@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using UnifiedLlm.Daemon.Config;
 
@@ -26,8 +27,13 @@ internal sealed class GatewayRequestHandler(
             var client = await authenticator.AuthenticateAsync(context);
             exchange.Client = client;
             limits.Admit(client);
-            var body = await RequestBody.ReadObjectAsync(context, config.Current.Server.MaxRequestBodyBytes);
-            var request = ProxyRequest.From(kind, translate is null ? body : translate(body));
+            var body = await RequestBody.ReadAsync(context, config.Current.Server.MaxRequestBodyBytes);
+            if (translate is not null)
+            {
+                body = JsonSerializer.SerializeToUtf8Bytes(translate(RequestBody.ParseObject(body)));
+            }
+
+            var request = ProxyRequest.From(kind, body);
             exchange.Model = request.Model;
             await pipeline.RunAsync(context, exchange, request, protocol);
         }

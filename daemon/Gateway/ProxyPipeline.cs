@@ -27,7 +27,7 @@ internal sealed partial class ProxyPipeline(
     public async Task RunAsync(HttpContext context, Exchange exchange, ProxyRequest request, IClientProtocol protocol)
     {
         var aborted = context.RequestAborted;
-        exchange.EstimatedPromptTokens = EstimatePromptTokens(request.Body);
+        exchange.EstimatedPromptTokens = request.PromptLength / 4;
         var plan = router.Plan(request.Model);
         CheckAllowed(exchange.Client, plan);
         UpstreamFailure? last = null;
@@ -111,7 +111,7 @@ internal sealed partial class ProxyPipeline(
             string? key = null;
             if (target.Provider is { } provider)
             {
-                v1 = new Uri(provider.BaseUrl.AbsoluteUri.TrimEnd('/') + "/");
+                v1 = provider.V1Base;
                 upstreamModel = target.Model;
                 if (provider.ApiKey.Kind != ApiKeySourceKind.None)
                 {
@@ -291,9 +291,6 @@ internal sealed partial class ProxyPipeline(
             ["estimated"] = true,
         },
     });
-
-    private static long EstimatePromptTokens(JsonObject body) =>
-        ((body["messages"] ?? body["prompt"] ?? body["input"])?.ToJsonString().Length ?? 0) / 4;
 
     private static void CheckAllowed(ClientIdentity client, RoutePlan plan)
     {

@@ -1,38 +1,78 @@
-using System.Text.Json.Nodes;
+using System.Text.Json;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
-/// <summary>A validated OpenAI request: the parsed body, the model asked for, and whether (and how) it streams.</summary>
-internal sealed record ProxyRequest(EndpointKind Kind, JsonObject Body, string Model, bool Stream, bool IncludeUsage)
+/// <summary>
+/// A validated OpenAI request: the client's body as it came, the model asked for, whether (and how) it streams, and the
+/// length of its prompt for estimating tokens.
+/// </summary>
+internal sealed class ProxyRequest
 {
-    /// <summary>Validates the fields the gateway relies on, naming the first one that is wrong.</summary>
-    public static ProxyRequest From(EndpointKind kind, JsonObject body)
+    private static readonly byte[] UsageOption = "\"include_usage\":true"u8.ToArray();
+    private static readonly byte[] UsageOptionBeforeOthers = "\"include_usage\":true,"u8.ToArray();
+    private static readonly byte[] True = "true"u8.ToArray();
+    private static readonly byte[] UsageOptions = "{\"include_usage\":true}"u8.ToArray();
+    private static readonly byte[] UsageOptionsField = ",\"stream_options\":{\"include_usage\":true}"u8.ToArray();
+
+    private readonly byte[] _body;
+    private readonly OpenAiBodyScan _scan;
+
+    private ProxyRequest(EndpointKind kind, byte[] body, OpenAiBodyScan scan, string model, bool stream, bool includeUsage)
     {
-        var model = body["model"] switch
+        Kind = kind;
+        _body = body;
+        _scan = scan;
+        Model = model;
+        Stream = stream;
+        IncludeUsage = includeUsage;
+    }
+
+    public EndpointKind Kind { get; }
+
+    public string Model { get; }
+
+    public bool Stream { get; }
+
+    public bool IncludeUsage { get; }
+
+    /// <summary>The JSON length of the messages, prompt or input: about four per token.</summary>
+    public int PromptLength
+    {
+        get
         {
-            null => throw GatewayException.BadField("model", "is required"),
-            JsonValue v when v.TryGetValue(out string? s) && s.Length > 0 => s,
-            _ => throw GatewayException.BadField("model", "must be a non-empty string"),
-        };
-        var (field, required) = kind switch
+            var prompt = !_scan.Messages.IsMissing ? _scan.Messages : !_scan.Prompt.IsMissing ? _scan.Prompt : _scan.Input;
+            return prompt.IsMissing ? 0 : prompt.Length;
+        }
+    }
+
+    /// <summary>Validates the fields the gateway relies on, naming the first one that is wrong.</summary>
+    public static ProxyRequest From(EndpointKind kind, byte[] body)
+    {
+        var scan = OpenAiBodyScan.Read(body);
+        if (scan.ModelValue.IsMissing)
         {
-            EndpointKind.ChatCompletions => ("messages", "a non-empty array of messages"),
-            EndpointKind.Completions => ("prompt", "a string or an array"),
-            _ => ("input", "a string or an array"),
-        };
-        var value = body[field];
-        var valid = kind == EndpointKind.ChatCompletions
-            ? value is JsonArray { Count: > 0 } messages && messages.All(m => m is JsonObject o && o["role"] is JsonValue)
-            : value is JsonArray || (value is JsonValue text && text.TryGetValue(out string? _));
-        if (!valid)
-        {
-            throw value is null ? GatewayException.BadField(field, "is required") : GatewayException.BadField(field, $"must be {required}");
+            throw GatewayException.BadField("model", "is required");
         }
 
-        var stream = body["stream"] switch
+        var model = scan.Model is { Length: > 0 } m ? m : throw GatewayException.BadField("model", "must be a non-empty string");
+        var (field, value, required) = kind switch
         {
-            null => false,
-            JsonValue v when v.TryGetValue(out bool b) => b,
+            EndpointKind.ChatCompletions => ("messages", scan.Messages, "a non-empty array of messages"),
+            EndpointKind.Completions => ("prompt", scan.Prompt, "a string or an array"),
+            _ => ("input", scan.Input, "a string or an array"),
+        };
+        var valid = kind == EndpointKind.ChatCompletions
+            ? value.Token == JsonTokenType.StartArray && scan.MessageCount > 0 && scan.MessagesHaveRoles
+            : value.Token is JsonTokenType.StartArray or JsonTokenType.String;
+        if (!valid)
+        {
+            throw value.IsMissing ? GatewayException.BadField(field, "is required") : GatewayException.BadField(field, $"must be {required}");
+        }
+
+        var stream = scan.StreamValue.Token switch
+        {
+            JsonTokenType.None or JsonTokenType.Null or JsonTokenType.False => false,
+            JsonTokenType.True => true,
             _ => throw GatewayException.BadField("stream", "must be true or false"),
         };
         if (stream && kind == EndpointKind.Embeddings)
@@ -40,32 +80,82 @@ internal sealed record ProxyRequest(EndpointKind Kind, JsonObject Body, string M
             throw GatewayException.BadField("stream", "embeddings do not stream");
         }
 
-        var includeUsage = body["stream_options"] switch
+        var includeUsage = scan.StreamOptions.Token switch
         {
-            null => false,
-            JsonObject o => o["include_usage"] switch
+            JsonTokenType.None or JsonTokenType.Null => false,
+            JsonTokenType.StartObject => scan.IncludeUsage.Token switch
             {
-                null => false,
-                JsonValue v when v.TryGetValue(out bool b) => b,
+                JsonTokenType.None or JsonTokenType.Null or JsonTokenType.False => false,
+                JsonTokenType.True => true,
                 _ => throw GatewayException.BadField("stream_options.include_usage", "must be true or false"),
             },
             _ => throw GatewayException.BadField("stream_options", "must be an object"),
         };
-        return new ProxyRequest(kind, body, model, stream, includeUsage);
+        return new ProxyRequest(kind, body, scan, model, stream, includeUsage);
     }
 
     /// <summary>
-    /// The body for one upstream: its model name, and usage asked for in streams so tokens can be counted. The body is
-    /// rewritten in place (each attempt sets both again), so a fallback costs no copy.
+    /// The body for one upstream: the client's bytes with the upstream's model name, and usage asked for in streams so
+    /// tokens can be counted (the client's other stream options kept).
     /// </summary>
-    public JsonObject ForUpstream(string upstreamModel)
+    public byte[] ForUpstream(string upstreamModel)
     {
-        Body["model"] = upstreamModel;
-        if (Stream)
+        var model = JsonSerializer.SerializeToUtf8Bytes(upstreamModel);
+        (int Start, int End, byte[] With) modelEdit = (_scan.ModelValue.Start, _scan.ModelValue.End, model);
+        if (!Stream)
         {
-            Body["stream_options"] = new JsonObject { ["include_usage"] = true };
+            return Splice(modelEdit);
         }
 
-        return Body;
+        var usageEdit = UsageEdit();
+        return modelEdit.Start < usageEdit.Start ? Splice(modelEdit, usageEdit) : Splice(usageEdit, modelEdit);
+    }
+
+    /// <summary>include_usage set to true: the field added, or the stream options, or their include_usage value.</summary>
+    private (int Start, int End, byte[] With) UsageEdit()
+    {
+        var options = _scan.StreamOptions;
+        if (options.Token == JsonTokenType.None)
+        {
+            return (_scan.ObjectEnd, _scan.ObjectEnd, UsageOptionsField);
+        }
+
+        if (options.Token == JsonTokenType.Null)
+        {
+            return (options.Start, options.End, UsageOptions);
+        }
+
+        if (_scan.IncludeUsage.Token != JsonTokenType.None)
+        {
+            return (_scan.IncludeUsage.Start, _scan.IncludeUsage.End, True);
+        }
+
+        var inside = options.Start + 1;
+        return (inside, inside, _scan.StreamOptionsEmpty ? UsageOption : UsageOptionBeforeOthers);
+    }
+
+    /// <summary>The body with each range replaced, the ranges given in order.</summary>
+    private byte[] Splice(params ReadOnlySpan<(int Start, int End, byte[] With)> edits)
+    {
+        var length = _body.Length;
+        foreach (var edit in edits)
+        {
+            length += edit.With.Length - (edit.End - edit.Start);
+        }
+
+        var result = new byte[length];
+        var from = 0;
+        var to = 0;
+        foreach (var (start, end, with) in edits)
+        {
+            _body.AsSpan(from, start - from).CopyTo(result.AsSpan(to));
+            to += start - from;
+            with.CopyTo(result.AsSpan(to));
+            to += with.Length;
+            from = end;
+        }
+
+        _body.AsSpan(from).CopyTo(result.AsSpan(to));
+        return result;
     }
 }

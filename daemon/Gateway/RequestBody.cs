@@ -4,10 +4,12 @@ using Microsoft.AspNetCore.Http.Features;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
-/// <summary>Reads a request body once, within the configured size limit, into a JSON object.</summary>
+/// <summary>Reads a request body once, within the configured size limit, as bytes; parses it into a tree only where a translation needs one.</summary>
 internal static class RequestBody
 {
-    public static async Task<JsonObject> ReadObjectAsync(HttpContext context, long maxBytes)
+    public const int MaxDepth = 128;
+
+    public static async Task<byte[]> ReadAsync(HttpContext context, long maxBytes)
     {
         if (context.Request.ContentLength > maxBytes)
         {
@@ -19,22 +21,45 @@ internal static class RequestBody
             limit.MaxRequestBodySize = maxBytes;
         }
 
-        JsonNode? node;
         try
         {
-            node = await JsonNode.ParseAsync(context.Request.Body, documentOptions: new JsonDocumentOptions { MaxDepth = 128 }, cancellationToken: context.RequestAborted);
+            if (context.Request.ContentLength is { } length)
+            {
+                var bytes = new byte[length];
+                await context.Request.Body.ReadExactlyAsync(bytes, context.RequestAborted);
+                return bytes;
+            }
+
+            using var buffer = new MemoryStream();
+            await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
+            return buffer.ToArray();
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             throw TooLarge(maxBytes);
         }
+    }
+
+    public static JsonObject ParseObject(byte[] body)
+    {
+        JsonNode? node;
+        try
+        {
+            node = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = MaxDepth });
+        }
         catch (JsonException e)
         {
-            throw new GatewayException(400, $"the request body is not valid JSON: {e.Message}", code: "invalid_json");
+            throw InvalidJson(e);
         }
 
-        return node as JsonObject ?? throw new GatewayException(400, "the request body must be a JSON object", code: "invalid_json");
+        return node as JsonObject ?? throw NotAnObject();
     }
+
+    public static GatewayException InvalidJson(JsonException e) =>
+        new(400, $"the request body is not valid JSON: {e.Message}", code: "invalid_json");
+
+    public static GatewayException NotAnObject() =>
+        new(400, "the request body must be a JSON object", code: "invalid_json");
 
     private static GatewayException TooLarge(long maxBytes) =>
         new(413, $"the request body is larger than {maxBytes} bytes (server.max_request_body_bytes)", code: "request_too_large");

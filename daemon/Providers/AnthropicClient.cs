@@ -18,7 +18,7 @@ internal sealed class AnthropicClient(UpstreamHttp http, TimeProvider time) : IU
         }
 
         var uri = new Uri(call.V1Base, "messages");
-        using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = OpenAiCompatibleClient.Json(AnthropicRequestTranslator.Translate(call.Body)) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = OpenAiCompatibleClient.Json(AnthropicRequestTranslator.Translate(RequestBody.ParseObject(call.Body))) };
         request.Headers.Add("anthropic-version", ApiVersion);
         if (call.ApiKey is { Length: > 0 } key)
         {

@@ -36,7 +36,9 @@ internal sealed class OpenAiCompatibleClient(UpstreamHttp http) : IUpstreamClien
         }
     }
 
-    public static ByteArrayContent Json(System.Text.Json.Nodes.JsonNode body) => new(JsonSerializer.SerializeToUtf8Bytes(body))
+    public static ByteArrayContent Json(System.Text.Json.Nodes.JsonNode body) => Json(JsonSerializer.SerializeToUtf8Bytes(body));
+
+    public static ByteArrayContent Json(byte[] body) => new(body)
     {
         Headers = { ContentType = new MediaTypeHeaderValue("application/json") },
     };

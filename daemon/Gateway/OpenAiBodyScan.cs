@@ -1,0 +1,183 @@
+using System.Text.Json;
+
+namespace UnifiedLlm.Daemon.Gateway;
+
+/// <summary>Where one top-level value lies in the body, and its first token; <see cref="JsonTokenType.None"/> when absent.</summary>
+internal readonly record struct JsonSpan(JsonTokenType Token, int Start, int End)
+{
+    /// <summary>Absent or JSON null, which OpenAI's API treats alike.</summary>
+    public bool IsMissing => Token is JsonTokenType.None or JsonTokenType.Null;
+
+    public int Length => End - Start;
+}
+
+/// <summary>
+/// What the gateway reads of an OpenAI request, found in one pass over its bytes (which also checks that they are valid
+/// JSON), with where each value lies so the upstream body can be the client's bytes with only the model changed.
+/// </summary>
+internal sealed class OpenAiBodyScan
+{
+    public string? Model { get; private set; }
+
+    public JsonSpan ModelValue { get; private set; }
+
+    public JsonSpan StreamValue { get; private set; }
+
+    public JsonSpan StreamOptions { get; private set; }
+
+    /// <summary>The stream options' include_usage value; searched for only when <see cref="StreamOptions"/> is an object.</summary>
+    public JsonSpan IncludeUsage { get; private set; }
+
+    public bool StreamOptionsEmpty { get; private set; } = true;
+
+    public JsonSpan Messages { get; private set; }
+
+    /// <summary>Whether every message is an object with a role; meaningful only when <see cref="Messages"/> is an array.</summary>
+    public bool MessagesHaveRoles { get; private set; }
+
+    public int MessageCount { get; private set; }
+
+    public JsonSpan Prompt { get; private set; }
+
+    public JsonSpan Input { get; private set; }
+
+    /// <summary>Where the body's closing brace is, for fields added at the end.</summary>
+    public int ObjectEnd { get; private set; }
+
+    public bool StreamTrue => StreamValue.Token == JsonTokenType.True;
+
+    public static OpenAiBodyScan Read(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = RequestBody.MaxDepth });
+        var scan = new OpenAiBodyScan();
+        try
+        {
+            reader.Read();
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                reader.Skip();
+                reader.Read();
+                throw RequestBody.NotAnObject();
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                scan.ReadProperty(ref reader);
+            }
+
+            scan.ObjectEnd = (int)reader.TokenStartIndex;
+            // Anything but whitespace after the object is an error the reader raises here.
+            reader.Read();
+        }
+        catch (JsonException e)
+        {
+            throw RequestBody.InvalidJson(e);
+        }
+
+        return scan;
+    }
+
+    private void ReadProperty(ref Utf8JsonReader reader)
+    {
+        if (reader.ValueTextEquals("model"u8))
+        {
+            reader.Read();
+            Model = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+            ModelValue = SkipValue(ref reader);
+        }
+        else if (reader.ValueTextEquals("stream"u8))
+        {
+            reader.Read();
+            StreamValue = SkipValue(ref reader);
+        }
+        else if (reader.ValueTextEquals("stream_options"u8))
+        {
+            reader.Read();
+            StreamOptions = reader.TokenType == JsonTokenType.StartObject ? ReadStreamOptions(ref reader) : SkipValue(ref reader);
+        }
+        else if (reader.ValueTextEquals("messages"u8))
+        {
+            reader.Read();
+            Messages = reader.TokenType == JsonTokenType.StartArray ? ReadMessages(ref reader) : SkipValue(ref reader);
+        }
+        else if (reader.ValueTextEquals("prompt"u8))
+        {
+            reader.Read();
+            Prompt = SkipValue(ref reader);
+        }
+        else if (reader.ValueTextEquals("input"u8))
+        {
+            reader.Read();
+            Input = SkipValue(ref reader);
+        }
+        else
+        {
+            reader.Skip();
+        }
+    }
+
+    private JsonSpan ReadStreamOptions(ref Utf8JsonReader reader)
+    {
+        var start = (int)reader.TokenStartIndex;
+        IncludeUsage = default;
+        StreamOptionsEmpty = true;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            StreamOptionsEmpty = false;
+            var isIncludeUsage = reader.ValueTextEquals("include_usage"u8);
+            reader.Read();
+            var value = SkipValue(ref reader);
+            if (isIncludeUsage)
+            {
+                IncludeUsage = value;
+            }
+        }
+
+        return new JsonSpan(JsonTokenType.StartObject, start, (int)reader.BytesConsumed);
+    }
+
+    private JsonSpan ReadMessages(ref Utf8JsonReader reader)
+    {
+        var start = (int)reader.TokenStartIndex;
+        var count = 0;
+        var haveRoles = true;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            count++;
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                reader.Skip();
+                haveRoles = false;
+                continue;
+            }
+
+            var hasRole = false;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isRole = reader.ValueTextEquals("role"u8);
+                reader.Read();
+                if (isRole)
+                {
+                    hasRole = reader.TokenType is JsonTokenType.String or JsonTokenType.Number or JsonTokenType.True or JsonTokenType.False;
+                }
+
+                reader.Skip();
+            }
+
+            haveRoles &= hasRole;
+        }
+
+        MessageCount = count;
+        MessagesHaveRoles = haveRoles;
+        return new JsonSpan(JsonTokenType.StartArray, start, (int)reader.BytesConsumed);
+    }
+
+    /// <summary>The span of the value the reader is on, leaving the reader at its last token.</summary>
+    private static JsonSpan SkipValue(ref Utf8JsonReader reader)
+    {
+        var token = reader.TokenType;
+        var start = (int)reader.TokenStartIndex;
+        reader.Skip();
+        return new JsonSpan(token, start, (int)reader.BytesConsumed);
+    }
+}
