@@ -86,7 +86,7 @@ internal sealed partial class ProcessSupervisor(
         var pid = process.Id;
         var child = Track(launch.UnitName, launch.Model, invocation, pid, launch.StopTimeout, output);
         LogStarted(launch.UnitName, pid, launch.ExecPath);
-        child.Supervision = SuperviseChildAsync(process, child, 0);
+        child.Supervision = SuperviseChildAsync(process, child);
         await ProcessGroupSignals.WaitUntilGroupLeaderAsync(pid, GroupLeaderLimit, CancellationToken.None);
         return child.Process;
     }
@@ -183,12 +183,12 @@ internal sealed partial class ProcessSupervisor(
         child.Supervision = SuperviseAdoptedAsync(found, child, offset);
     }
 
-    private async Task SuperviseChildAsync(Process process, Child child, long offset)
+    private async Task SuperviseChildAsync(Process process, Child child)
     {
         try
         {
             var ended = process.WaitForExitAsync(closing.Token);
-            var tail = FollowOutputAsync(child, offset, ended);
+            var tail = FollowOutputAsync(child, 0, ended);
             try
             {
                 await ended;

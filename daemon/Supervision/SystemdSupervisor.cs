@@ -179,9 +179,7 @@ internal sealed partial class SystemdSupervisor(
             }
 
             model ??= (await systemd.GetLogExtraFieldsAsync(unitName, cancellationToken)).GetValueOrDefault(BackendUnitDiscovery.ModelField) ?? "";
-            var stopTimeout = TimeSpan.FromMicroseconds((await systemd.GetPropertyAsync(unitName, SystemdManager.ServiceInterface, "TimeoutStopUSec", cancellationToken)).AsUInt64());
-            var memoryMax = (await systemd.GetPropertyAsync(unitName, SystemdManager.ServiceInterface, "MemoryMax", cancellationToken)).AsUInt64();
-            return Track(unitName, model, status, stopTimeout, memoryMax == ulong.MaxValue ? null : memoryMax, watch, new FinalState());
+            return Track(unitName, model, status, status.StopTimeout, status.MemoryMaxBytes, watch, new FinalState());
         }
         catch
         {

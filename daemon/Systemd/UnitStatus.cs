@@ -20,6 +20,12 @@ internal sealed record UnitStatus(
     /// </summary>
     public bool NeverRan => InvocationId.Trim('0').Length == 0;
 
+    /// <summary>TimeoutStopUSec: how long a stop waits after SIGTERM before SIGKILL.</summary>
+    public TimeSpan StopTimeout { get; init; }
+
+    /// <summary>MemoryMax=, or null when unlimited.</summary>
+    public ulong? MemoryMaxBytes { get; init; }
+
     /// <summary>The serial of the D-Bus reply this status came in (0 when not read over D-Bus), to order it against signals.</summary>
     public uint ReplySerial { get; init; }
 
@@ -28,6 +34,7 @@ internal sealed record UnitStatus(
         DBusValue Get(IReadOnlyDictionary<string, DBusValue> properties, string name) =>
             properties.TryGetValue(name, out var value) ? value : throw new DBusProtocolException($"systemd did not report the unit property {name}");
         var memory = Get(service, "MemoryCurrent").AsUInt64();
+        var memoryMax = Get(service, "MemoryMax").AsUInt64();
         return new UnitStatus(
             Get(unit, "ActiveState").AsString(),
             Get(unit, "SubState").AsString(),
@@ -37,6 +44,10 @@ internal sealed record UnitStatus(
             Get(service, "ExecMainStatus").AsInt32(),
             memory == ulong.MaxValue ? null : memory,
             Convert.ToHexStringLower(Get(unit, "InvocationID").AsBytes()),
-            Get(service, "ControlGroup").AsString());
+            Get(service, "ControlGroup").AsString())
+        {
+            StopTimeout = TimeSpan.FromMicroseconds(Get(service, "TimeoutStopUSec").AsUInt64()),
+            MemoryMaxBytes = memoryMax == ulong.MaxValue ? null : memoryMax,
+        };
     }
 }

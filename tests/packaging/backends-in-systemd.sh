@@ -17,28 +17,22 @@ model="${3:?MODEL_GGUF}"
 [[ -x "$build/ullmd" && -x "$build/ullmctl" && -x "$llama_server" && -f "$model" ]] \
   || { echo "backends-in-systemd.sh: FAIL: missing $build/ullmd, $build/ullmctl, $llama_server or $model"; exit 1; }
 
-state="$(mktemp -d)"
-cleanup() {
-  "$repo_root/tests/packaging/systemd-container.sh" stop "$state" || true
-  rm -rf "$state"
-}
-trap cleanup EXIT
+# shellcheck source=tests/packaging/ullmd-in-container.sh
+. "$repo_root/tests/packaging/ullmd-in-container.sh"
 
-"$repo_root/tests/packaging/systemd-container.sh" start "$state"
-# shellcheck source=/dev/null
-. "$state/env"
-inside() { nsenter -t "$CONTAINER_PID" -m -p -- "$@"; }
-
-failures=0
 fail_with_journal() {
   echo "backends-in-systemd.sh: $failures check(s) failed; the journal:"
   inside journalctl -o short-monotonic --no-pager | grep -v ' kernel: ' | tail -60
   exit 1
 }
-check() {
-  local what="$1"
-  shift
-  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
+
+# Whether ullmd's journal shows a line matching $1 within 15 s (some lines follow a journal read of ullmd's own).
+journal_shows() {
+  for _ in $(seq 1 150); do
+    inside journalctl -u unified-llm.service -o cat --no-pager | grep -q "$1" && return 0
+    sleep 0.1
+  done
+  return 1
 }
 
 # Units hide /home and /root and have a private /tmp, and backends run as a dynamic user: everything they need is
@@ -68,17 +62,13 @@ source = "$test_dir/tiny.gguf"
 context = 512
 ttl_seconds = 2
 EOF
-sed "s|^ExecStart=.*|ExecStart=$test_dir/build/ullmd --config $test_dir/config.toml|" \
-  "$repo_root/packaging/systemd/unified-llm.service" >"$CONTAINER_ROOT/run/systemd/system/unified-llm.service"
-cp "$repo_root/packaging/systemd/ullm.slice" "$CONTAINER_ROOT/run/systemd/system/ullm.slice"
-inside systemctl daemon-reload
+install_ullmd_unit "$test_dir/build/ullmd --config $test_dir/config.toml"
 
 started=$SECONDS
 check "ullmd starts under its packaged unit" timeout 300 nsenter -t "$CONTAINER_PID" -m -p -- systemctl start unified-llm.service
 echo "   started in $((SECONDS - started)) s"
 ((failures == 0)) || fail_with_journal
-check "ullmd chose the systemd supervisor" bash -c \
-  "nsenter -t $CONTAINER_PID -m -p -- journalctl -u unified-llm.service -o cat --no-pager | grep -q 'backends run as transient systemd units'"
+check "ullmd chose the systemd supervisor" journal_shows 'backends run as transient systemd units'
 
 check "ullmctl status names the systemd supervisor" bash -c \
   "nsenter -t $CONTAINER_PID -m -p -- $test_dir/build/ullmctl status | grep -q '^supervisor  systemd$'"
@@ -125,8 +115,7 @@ second="$(chat || true)"
 check "the restarted ullmd serves tiny" grep -q '^data: \[DONE\]' <<<"$second"
 check "it adopted the running backend instead of starting another" \
   test "$(units | wc -l) $(unit_property InvocationID)" = "1 $invocation"
-check "the adoption is in ullmd's journal" bash -c \
-  "nsenter -t $CONTAINER_PID -m -p -- journalctl -u unified-llm.service -o cat --no-pager | grep -q 'adopted'"
+check "the adoption is in ullmd's journal" journal_shows 'adopted'
 
 # With its end token ignored (a llama-server option ullmd passes through) the model streams until its 16k context is
 # full, which takes seconds: the completion is still streaming when its backend is killed.
@@ -138,14 +127,6 @@ wait $streaming || true
 echo "   the killed stream: $(wc -c <"$state/killed.sse") bytes, ends with: $(tail -c 300 "$state/killed.sse" | tr "\n" " ")"
 check "the client got an error event for the killed backend" grep -q '"error"' "$state/killed.sse"
 check "the killed stream did not end with [DONE]" bash -c "! grep -q '^data: \[DONE\]' '$state/killed.sse'"
-# ullmd logs the crash once it has read the backend's last lines from the journal: wait for it.
-journal_shows() {
-  for _ in $(seq 1 150); do
-    inside journalctl -u unified-llm.service -o cat --no-pager | grep -q "$1" && return 0
-    sleep 0.1
-  done
-  return 1
-}
 check "ullmd logged the crash with the backend's last output" \
   journal_shows 'failure: tiny: backend exited: killed by signal 9 (SIGKILL).*; last output: '
 third="$(chat || true)"

@@ -16,28 +16,13 @@ ullmd="${1:-$repo_root/daemon/bin/Debug/net10.0}/ullmd"
 ullmctl="${1:-$repo_root/ctl/bin/Debug/net10.0}/ullmctl"
 [[ -x "$ullmd" && -x "$ullmctl" ]] || { echo "unit-in-systemd.sh: FAIL: $ullmd or $ullmctl is missing (dotnet build first)"; exit 1; }
 
-state="$(mktemp -d)"
-cleanup() {
-  "$repo_root/tests/packaging/systemd-container.sh" stop "$state" || true
-  rm -rf "$state"
-}
-trap cleanup EXIT
+# shellcheck source=tests/packaging/ullmd-in-container.sh
+. "$repo_root/tests/packaging/ullmd-in-container.sh"
 
-"$repo_root/tests/packaging/systemd-container.sh" start "$state"
-# shellcheck source=/dev/null
-. "$state/env"
-inside() { nsenter -t "$CONTAINER_PID" -m -p -- "$@"; }
-
-failures=0
 fail_with_journal() {
   echo "unit-in-systemd.sh: $failures check(s) failed; ullmd's journal:"
   inside journalctl -u unified-llm.service -o short-monotonic --no-pager | tail -40
   exit 1
-}
-check() {
-  local what="$1"
-  shift
-  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
 }
 
 # The admin group must exist inside; the container shares the host's (read-only) /etc/group, so use
@@ -55,10 +40,7 @@ cat >"$CONTAINER_ROOT/run/ullm-test/config.toml" <<EOF
 tcp_listen = ""
 admin_group = "$admin_group"
 EOF
-sed "s|^ExecStart=.*|ExecStart=$ullmd --config /run/ullm-test/config.toml|" \
-  "$repo_root/packaging/systemd/unified-llm.service" >"$CONTAINER_ROOT/run/systemd/system/unified-llm.service"
-cp "$repo_root/packaging/systemd/ullm.slice" "$CONTAINER_ROOT/run/systemd/system/ullm.slice"
-inside systemctl daemon-reload
+install_ullmd_unit "$ullmd --config /run/ullm-test/config.toml"
 
 # Type=notify: start returns once ullmd sent READY=1 (or fails). .NET starts slowly on a busy machine.
 started=$SECONDS

@@ -216,7 +216,7 @@ public abstract class SupervisorBehaviourTests : IAsyncLifetime
     internal static async Task<bool> GoneAsync(int pid)
     {
         using var timeout = new CancellationTokenSource(Patience);
-        while (Directory.Exists($"/proc/{pid}") && !IsZombie(pid))
+        while (BackendProcessScan.StartTime(pid) is not null)
         {
             try
             {
@@ -243,19 +243,6 @@ public abstract class SupervisorBehaviourTests : IAsyncLifetime
             }
 
             await Task.Delay(50, CancellationToken.None);
-        }
-    }
-
-    private static bool IsZombie(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z');
-        }
-        catch (IOException)
-        {
-            return true;
         }
     }
 }
