@@ -1,14 +1,13 @@
 using Microsoft.Data.Sqlite;
-using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
 /// <summary>
 /// Writes queued audit rows in batches of up to <see cref="MaxBatch"/>, gathered for at most <see cref="BatchLinger"/>;
-/// drains the queue on shutdown, and applies retention hourly.
+/// drains the queue on shutdown. Retention is <see cref="AuditRetention"/>'s.
 /// </summary>
-internal sealed partial class AuditWriter(AuditQueue queue, AuditStore store, ConfigHolder config, TimeProvider time, ILogger<AuditWriter> logger) : BackgroundService
+internal sealed partial class AuditWriter(AuditQueue queue, AuditStore store, TimeProvider time, ILogger<AuditWriter> logger) : BackgroundService
 {
     public const int MaxBatch = 512;
 
@@ -21,7 +20,6 @@ internal sealed partial class AuditWriter(AuditQueue queue, AuditStore store, Co
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var batch = new List<AuditRow>(MaxBatch);
-        var nextRetention = time.GetUtcNow();
         // Rows are drained even while stopping: the reader ends when the queue is completed, not when the host stops.
         while (await queue.Reader.WaitToReadAsync(CancellationToken.None))
         {
@@ -38,11 +36,6 @@ internal sealed partial class AuditWriter(AuditQueue queue, AuditStore store, Co
 
             await WriteAsync(batch);
             batch.Clear();
-            if (time.GetUtcNow() >= nextRetention)
-            {
-                nextRetention = time.GetUtcNow().AddHours(1);
-                await ApplyRetentionAsync();
-            }
         }
     }
 
@@ -65,21 +58,6 @@ internal sealed partial class AuditWriter(AuditQueue queue, AuditStore store, Co
         }
     }
 
-    private async Task ApplyRetentionAsync()
-    {
-        try
-        {
-            await store.DeleteOlderThanAsync(time.GetUtcNow().AddDays(-config.Current.Audit.RetentionDays), CancellationToken.None);
-        }
-        catch (Exception e) when (e is SqliteException or IOException)
-        {
-            LogRetentionFailed(logger, e.Message);
-        }
-    }
-
     [LoggerMessage(Level = LogLevel.Error, Message = "audit: {Count} rows could not be written and are counted as dropped: {Reason}")]
     private static partial void LogWriteFailed(ILogger logger, int count, string reason);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "audit: retention cleanup failed: {Reason}")]
-    private static partial void LogRetentionFailed(ILogger logger, string reason);
 }

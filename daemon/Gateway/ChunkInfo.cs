@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 
 namespace UnifiedLlm.Daemon.Gateway;
@@ -5,46 +6,248 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// <summary>What the gateway needs from one OpenAI stream chunk or response body: content, finish, usage, or an error.</summary>
 internal readonly record struct ChunkInfo(bool HasContent, bool Finished, bool UsageOnly, long? PromptTokens, long? CompletionTokens, int ContentChars, string? Error)
 {
-    /// <summary>Reads a chunk; malformed JSON throws <see cref="JsonException"/>.</summary>
+    /// <summary>
+    /// Reads a chunk in one forward pass without building a document (every response and every stream chunk goes
+    /// through here); malformed JSON throws <see cref="JsonException"/>.
+    /// </summary>
     public static ChunkInfo Inspect(ReadOnlyMemory<byte> json)
     {
-        using var document = JsonDocument.Parse(json);
-        var root = document.RootElement;
-        if (root.ValueKind != JsonValueKind.Object)
+        var span = json.Span;
+        var reader = new Utf8JsonReader(span);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
         {
             throw new JsonException("a chunk must be a JSON object");
         }
 
-        if (root.TryGetProperty("error", out var error))
+        string? error = null;
+        var choices = new Choices();
+        bool data = false, hasUsage = false;
+        long? prompt = null, completion = null;
+        while (NextProperty(ref reader))
         {
-            return new ChunkInfo(false, false, false, null, null, 0, error.ValueKind == JsonValueKind.Object && error.TryGetProperty("message", out var m) ? m.ToString() : error.ToString());
-        }
-
-        bool content = false, finished = false, anyChoice = false;
-        var chars = 0;
-        if (root.TryGetProperty("choices", out var choices) && choices.ValueKind == JsonValueKind.Array)
-        {
-            foreach (var choice in choices.EnumerateArray())
+            if (reader.ValueTextEquals("error"u8))
             {
-                anyChoice = true;
-                finished |= choice.TryGetProperty("finish_reason", out var f) && f.ValueKind == JsonValueKind.String;
-                var part = choice.TryGetProperty("delta", out var delta) ? delta : choice.TryGetProperty("message", out var message) ? message : choice;
-                chars += Text(part, "content") + Text(part, "text") + Text(part, "reasoning_content");
-                content |= part.TryGetProperty("tool_calls", out var calls) && calls.ValueKind == JsonValueKind.Array && calls.GetArrayLength() > 0;
+                reader.Read();
+                error = ErrorMessage(ref reader, span) ?? error;
+            }
+            else if (reader.ValueTextEquals("choices"u8))
+            {
+                reader.Read();
+                choices = ReadChoices(ref reader);
+            }
+            else if (reader.ValueTextEquals("data"u8))
+            {
+                reader.Read();
+                data = reader.TokenType == JsonTokenType.StartArray;
+                reader.Skip();
+            }
+            else if (reader.ValueTextEquals("usage"u8))
+            {
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.StartObject)
+                {
+                    hasUsage = true;
+                    (prompt, completion) = ReadUsage(ref reader);
+                }
+                else
+                {
+                    reader.Skip();
+                }
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
             }
         }
 
-        content |= chars > 0 || (root.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.Array);
-        long? prompt = null, completion = null;
-        if (root.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
+        if (reader.Read())
         {
-            prompt = usage.TryGetProperty("prompt_tokens", out var p) && p.TryGetInt64(out var pv) ? pv : null;
-            completion = usage.TryGetProperty("completion_tokens", out var c) && c.TryGetInt64(out var cv) ? cv : 0;
+            throw new JsonException("a chunk must be one JSON object");
         }
 
-        return new ChunkInfo(content, finished, !anyChoice && prompt is not null, prompt, completion, chars, null);
+        if (error is not null)
+        {
+            return new ChunkInfo(false, false, false, null, null, 0, error);
+        }
+
+        completion = hasUsage ? completion ?? 0 : null;
+        var content = choices.Content || choices.Chars > 0 || data;
+        return new ChunkInfo(content, choices.Finished, !choices.Any && prompt is not null, prompt, completion, choices.Chars, null);
     }
 
-    private static int Text(JsonElement part, string name) =>
-        part.ValueKind == JsonValueKind.Object && part.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()!.Length : 0;
+    /// <summary>Moves to the next property name of the current object; false at its end.</summary>
+    private static bool NextProperty(ref Utf8JsonReader reader)
+    {
+        return reader.Read() && reader.TokenType == JsonTokenType.PropertyName;
+    }
+
+    /// <summary>An error object's message, a string error as it is, other values as their JSON; null for <c>"error": null</c>.</summary>
+    private static string? ErrorMessage(ref Utf8JsonReader reader, ReadOnlySpan<byte> json)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.Null:
+                return null;
+            case JsonTokenType.String:
+                return reader.GetString();
+            case JsonTokenType.StartObject:
+                var start = (int)reader.TokenStartIndex;
+                string? message = null;
+                while (NextProperty(ref reader))
+                {
+                    var isMessage = reader.ValueTextEquals("message"u8);
+                    reader.Read();
+                    if (isMessage && message is null)
+                    {
+                        message = reader.TokenType == JsonTokenType.String ? reader.GetString() : RawValue(ref reader, json);
+                    }
+                    else
+                    {
+                        reader.Skip();
+                    }
+                }
+
+                return message ?? Encoding.UTF8.GetString(json[start..(int)reader.BytesConsumed]);
+            default:
+                return RawValue(ref reader, json);
+        }
+    }
+
+    private static string RawValue(ref Utf8JsonReader reader, ReadOnlySpan<byte> json)
+    {
+        var start = (int)reader.TokenStartIndex;
+        reader.Skip();
+        return Encoding.UTF8.GetString(json[start..(int)reader.BytesConsumed]);
+    }
+
+    private static Choices ReadChoices(ref Utf8JsonReader reader)
+    {
+        var result = new Choices();
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            reader.Skip();
+            return result;
+        }
+
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            result.Any = true;
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                reader.Skip();
+                continue;
+            }
+
+            // The text is the delta's (streams), else the message's (whole responses), else the choice's own (completions).
+            Part own = default, delta = default, message = default;
+            bool hasDelta = false, hasMessage = false;
+            while (NextProperty(ref reader))
+            {
+                if (reader.ValueTextEquals("finish_reason"u8))
+                {
+                    reader.Read();
+                    result.Finished |= reader.TokenType == JsonTokenType.String;
+                }
+                else if (reader.ValueTextEquals("delta"u8))
+                {
+                    reader.Read();
+                    hasDelta = true;
+                    delta = ReadPart(ref reader);
+                }
+                else if (reader.ValueTextEquals("message"u8))
+                {
+                    reader.Read();
+                    hasMessage = true;
+                    message = ReadPart(ref reader);
+                }
+                else
+                {
+                    own.Add(ref reader);
+                }
+            }
+
+            var part = hasDelta ? delta : hasMessage ? message : own;
+            result.Chars += part.Chars;
+            result.Content |= part.ToolCalls;
+        }
+
+        return result;
+    }
+
+    private static Part ReadPart(ref Utf8JsonReader reader)
+    {
+        var part = default(Part);
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            return part;
+        }
+
+        while (NextProperty(ref reader))
+        {
+            part.Add(ref reader);
+        }
+
+        return part;
+    }
+
+    private static (long? Prompt, long? Completion) ReadUsage(ref Utf8JsonReader reader)
+    {
+        long? prompt = null, completion = null;
+        while (NextProperty(ref reader))
+        {
+            var isPrompt = reader.ValueTextEquals("prompt_tokens"u8);
+            var isCompletion = !isPrompt && reader.ValueTextEquals("completion_tokens"u8);
+            reader.Read();
+            if ((isPrompt || isCompletion) && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var value))
+            {
+                (isPrompt ? ref prompt : ref completion) = value;
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+
+        return (prompt, completion);
+    }
+
+    private struct Choices
+    {
+        public bool Any;
+        public bool Finished;
+        public bool Content;
+        public int Chars;
+    }
+
+    /// <summary>The text and tool calls of a delta, a message or a choice itself.</summary>
+    private struct Part
+    {
+        public int Chars;
+        public bool ToolCalls;
+
+        /// <summary>Reads the value of the property the reader is on, counting it if it is text or tool calls.</summary>
+        public void Add(ref Utf8JsonReader reader)
+        {
+            var isText = reader.ValueTextEquals("content"u8) || reader.ValueTextEquals("text"u8) || reader.ValueTextEquals("reasoning_content"u8);
+            var isToolCalls = !isText && reader.ValueTextEquals("tool_calls"u8);
+            reader.Read();
+            if (isText && reader.TokenType == JsonTokenType.String)
+            {
+                Chars += reader.ValueIsEscaped ? reader.GetString()!.Length : Encoding.UTF8.GetCharCount(reader.ValueSpan);
+            }
+            else if (isToolCalls && reader.TokenType == JsonTokenType.StartArray)
+            {
+                // A copy of the reader peeks at the array's first token without moving this one.
+                var peek = reader;
+                ToolCalls |= peek.Read() && peek.TokenType != JsonTokenType.EndArray;
+                reader.Skip();
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+    }
 }

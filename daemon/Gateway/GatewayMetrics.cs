@@ -17,8 +17,10 @@ internal sealed class GatewayMetrics
     private readonly Counter fallbacks;
     private readonly Counter auditDropped;
 
-    // Targets come from the config, so this stays as small as the config; the labels are looked up once per target, not per request.
+    // Models and targets come from the config (a name no route resolves is counted as "none"), so these stay as small as
+    // the config; the label sets are looked up once per series, not per request.
     private readonly ConcurrentDictionary<string, TargetSeries> byTarget = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Model, string Target, int Status), RequestSeries> byRequest = new();
 
     public GatewayMetrics(UpstreamHealth health)
     {
@@ -46,11 +48,13 @@ internal sealed class GatewayMetrics
 
     public Gauge InFlight { get; }
 
-    public void Completed(string model, string? target, int status, TimeSpan latency, TimeSpan? firstToken, long promptTokens, long completionTokens, double estimatedCost)
+    /// <summary>Counts a finished request; <paramref name="model"/> is null when the name resolved to nothing.</summary>
+    public void Completed(string? model, string? target, int status, TimeSpan latency, TimeSpan? firstToken, long promptTokens, long completionTokens, double estimatedCost)
     {
         var served = target ?? "none";
-        requests.WithLabels(model, served, status.ToString(System.Globalization.CultureInfo.InvariantCulture)).Inc();
-        duration.WithLabels(model).Observe(latency.TotalSeconds);
+        var request = byRequest.GetOrAdd((model ?? "none", served, status), NewRequestSeries);
+        request.Requests.Inc();
+        request.Duration.Observe(latency.TotalSeconds);
         var series = byTarget.GetOrAdd(served, NewTargetSeries);
         if (firstToken is { } t)
         {
@@ -62,6 +66,9 @@ internal sealed class GatewayMetrics
         series.Cost.Inc(estimatedCost);
     }
 
+    private RequestSeries NewRequestSeries((string Model, string Target, int Status) key) =>
+        new(requests.WithLabels(key.Model, key.Target, key.Status.ToString(System.Globalization.CultureInfo.InvariantCulture)), duration.WithLabels(key.Model));
+
     private TargetSeries NewTargetSeries(string target) =>
         new(ttft.WithLabels(target), tokens.WithLabels(target, "prompt"), tokens.WithLabels(target, "completion"), cost.WithLabels(target));
 
@@ -70,6 +77,8 @@ internal sealed class GatewayMetrics
     public void AuditRowsDropped(int count) => auditDropped.Inc(count);
 
     public Task ExportAsync(Stream stream, CancellationToken cancellationToken) => Registry.CollectAndExportAsTextAsync(stream, cancellationToken);
+
+    private sealed record RequestSeries(Counter.Child Requests, Histogram.Child Duration);
 
     private sealed record TargetSeries(Histogram.Child TimeToFirstToken, Counter.Child PromptTokens, Counter.Child CompletionTokens, Counter.Child Cost);
 }

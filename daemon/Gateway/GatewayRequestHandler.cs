@@ -51,7 +51,7 @@ internal sealed class GatewayRequestHandler(
             metrics.InFlight.Dec();
             var latency = time.GetElapsedTime(exchange.StartedAt);
             limits.ChargeTokens(exchange.Client, exchange.Prompt + exchange.Completion);
-            metrics.Completed(exchange.Model, exchange.Target?.Name, exchange.Status, latency, exchange.TimeToFirstToken, exchange.Prompt, exchange.Completion, exchange.Cost);
+            metrics.Completed(exchange.RoutedModel, exchange.Target?.Name, exchange.Status, latency, exchange.TimeToFirstToken, exchange.Prompt, exchange.Completion, exchange.Cost);
             audit.Enqueue(exchange.ToRow(latency));
         }
     }

@@ -29,6 +29,7 @@ internal sealed partial class ProxyPipeline(
         var aborted = context.RequestAborted;
         exchange.EstimatedPromptTokens = request.PromptLength / 4;
         var plan = router.Plan(request.Model);
+        exchange.RoutedModel = plan.RequestedModel;
         CheckAllowed(exchange.Client, plan);
         UpstreamFailure? last = null;
         foreach (var target in plan.Targets)
@@ -37,7 +38,7 @@ internal sealed partial class ProxyPipeline(
             UpstreamAttempt attempt;
             try
             {
-                attempt = await health.ExecuteAsync(target, ct => StartAsync(target, request, ct), aborted);
+                attempt = await health.ExecuteAsync(target, static (state, ct) => state.Self.StartAsync(state.target, state.request, ct), (Self: this, target, request), aborted);
             }
             catch (BrokenCircuitException)
             {
@@ -106,12 +107,12 @@ internal sealed partial class ProxyPipeline(
         var attemptCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         try
         {
-            Uri v1;
+            UpstreamEndpoints endpoints;
             string upstreamModel;
             string? key = null;
             if (target.Provider is { } provider)
             {
-                v1 = provider.V1Base;
+                endpoints = UpstreamEndpoints.OfV1Base(provider.V1Base);
                 upstreamModel = target.Model;
                 if (provider.ApiKey.Kind != ApiKeySourceKind.None)
                 {
@@ -123,14 +124,14 @@ internal sealed partial class ProxyPipeline(
             {
                 // Loading on demand may take minutes; the first-token timeout starts once the backend is ready.
                 lease = await local.AcquireAsync(target.Model, cancellationToken);
-                v1 = new Uri(lease.BaseAddress, "v1/");
+                endpoints = UpstreamEndpoints.OfRoot(lease.BaseAddress);
                 upstreamModel = lease.UpstreamModel;
             }
 
             var client = target.Provider?.Kind == ProviderKind.Anthropic ? (IUpstreamClient)anthropic : openAi;
             var started = time.GetTimestamp();
             attemptCancellation.CancelAfter(timeouts.FirstToken);
-            reply = await client.SendAsync(new UpstreamCall(request.Kind, v1, request.ForUpstream(upstreamModel), request.Stream, key), attemptCancellation.Token);
+            reply = await client.SendAsync(new UpstreamCall(request.Kind, endpoints, request.ForUpstream(upstreamModel), request.Stream, key), attemptCancellation.Token);
             var held = new List<(UpstreamChunk, ChunkInfo)>();
             if (reply.Chunks is null)
             {

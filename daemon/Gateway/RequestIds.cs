@@ -7,14 +7,14 @@ internal static class RequestIds
 {
     public const string Header = "x-request-id";
 
-    private const string ItemKey = "ullm.request-id";
-
     /// <summary>Random per process, so that ids stay unique across restarts; a counter makes them unique within one.</summary>
     private static readonly string ProcessPrefix = "req_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
 
     private static long counter;
 
-    public static string Of(HttpContext context) => context.Items[ItemKey] as string ?? Assign(context);
+    /// <summary>The request's id, kept as its TraceIdentifier (which costs no per-request dictionary, unlike Items).</summary>
+    public static string Of(HttpContext context) =>
+        context.TraceIdentifier.StartsWith(ProcessPrefix, StringComparison.Ordinal) ? context.TraceIdentifier : Assign(context);
 
     public static IApplicationBuilder UseRequestIds(this IApplicationBuilder app) => app.Use((context, next) =>
     {
@@ -25,7 +25,7 @@ internal static class RequestIds
     private static string Assign(HttpContext context)
     {
         var id = ProcessPrefix + Interlocked.Increment(ref counter).ToString("x12", System.Globalization.CultureInfo.InvariantCulture);
-        context.Items[ItemKey] = id;
+        context.TraceIdentifier = id;
         context.Response.Headers[Header] = id;
         return id;
     }

@@ -63,7 +63,13 @@ internal static class DaemonHost
 
     private static WebApplication Build(UllmConfig config, Database database, Serilog.ILogger logger, SystemdBus? systemd)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ApplicationName = "ullmd" });
+        // The empty builder: ullmd is configured by its TOML file alone. The slim builder's defaults also read
+        // appsettings.json from the working directory and watch that directory recursively for changes — from / (a
+        // systemd service's default) that is an inotify watch on every directory of the host and CPU on every file
+        // written anywhere, the audit database's included.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { Args = [], ApplicationName = "ullmd", ContentRootPath = AppContext.BaseDirectory });
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRoutingCore();
         builder.Host.UseSystemd();
         // UseSystemd registers the notifier only under systemd; ullmd reports its status either way, and the notifier
         // itself is a no-op without NOTIFY_SOCKET.

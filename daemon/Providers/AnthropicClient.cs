@@ -11,13 +11,13 @@ internal sealed class AnthropicClient(UpstreamHttp http, TimeProvider time) : IU
 
     public async Task<UpstreamReply> SendAsync(UpstreamCall call, CancellationToken cancellationToken)
     {
-        var upstream = call.V1Base.GetLeftPart(UriPartial.Authority);
+        var upstream = call.Endpoints.Authority;
         if (call.Kind != EndpointKind.ChatCompletions)
         {
             throw new UpstreamFailure(400, $"{upstream}: an Anthropic provider serves only chat completions, not /v1/{call.Kind.Path()}", retryable: true);
         }
 
-        var uri = new Uri(call.V1Base, "messages");
+        var uri = call.Endpoints.Messages;
         using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = OpenAiCompatibleClient.Json(AnthropicRequestTranslator.Translate(RequestBody.ParseObject(call.Body))) };
         request.Headers.Add("anthropic-version", ApiVersion);
         if (call.ApiKey is { Length: > 0 } key)

@@ -7,16 +7,18 @@ namespace UnifiedLlm.Daemon.Providers;
 /// <summary>Forwards OpenAI requests unchanged (but for the model name and the key) to a local backend or an OpenAI-compatible provider.</summary>
 internal sealed class OpenAiCompatibleClient(UpstreamHttp http) : IUpstreamClient
 {
+    private const long MaxPreallocatedBody = 16 * 1024 * 1024;
+
     public async Task<UpstreamReply> SendAsync(UpstreamCall call, CancellationToken cancellationToken)
     {
-        var uri = new Uri(call.V1Base, call.Kind.Path());
+        var uri = call.Endpoints.For(call.Kind);
         using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = Json(call.Body) };
         if (call.ApiKey is { Length: > 0 } key)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
         }
 
-        var response = await http.SendAsync(request, uri.GetLeftPart(UriPartial.Authority), cancellationToken);
+        var response = await http.SendAsync(request, call.Endpoints.Authority, cancellationToken);
         try
         {
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
@@ -25,15 +27,31 @@ internal sealed class OpenAiCompatibleClient(UpstreamHttp http) : IUpstreamClien
                 return new UpstreamReply(response, null, SseChunks.ReadOpenAiAsync(stream, cancellationToken));
             }
 
-            using var buffer = new MemoryStream();
-            await stream.CopyToAsync(buffer, cancellationToken);
-            return new UpstreamReply(response, buffer.ToArray(), null);
+            return new UpstreamReply(response, await ReadBodyAsync(stream, response.Content.Headers.ContentLength, cancellationToken), null);
         }
         catch
         {
             response.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The whole body; read straight into an array of the announced length when there is one, up to a size that an
+    /// upstream's wrong Content-Length cannot turn into a huge allocation.
+    /// </summary>
+    private static async Task<byte[]> ReadBodyAsync(Stream stream, long? length, CancellationToken cancellationToken)
+    {
+        if (length is { } exact and <= MaxPreallocatedBody)
+        {
+            var body = new byte[exact];
+            await stream.ReadExactlyAsync(body, cancellationToken);
+            return body;
+        }
+
+        using var buffer = new MemoryStream();
+        await stream.CopyToAsync(buffer, cancellationToken);
+        return buffer.ToArray();
     }
 
     public static ByteArrayContent Json(System.Text.Json.Nodes.JsonNode body) => Json(JsonSerializer.SerializeToUtf8Bytes(body));

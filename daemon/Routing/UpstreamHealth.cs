@@ -18,8 +18,15 @@ internal sealed class UpstreamHealth(ConfigHolder config, EventHub events, TimeP
     private readonly ConcurrentDictionary<string, TargetStats> targets = new(StringComparer.Ordinal);
 
     /// <summary>Runs an attempt through the upstream's breaker; throws <see cref="BrokenCircuitException"/> while it is open.</summary>
-    public ValueTask<T> ExecuteAsync<T>(RouteTarget target, Func<CancellationToken, ValueTask<T>> attempt, CancellationToken cancellationToken) =>
-        breakers.GetOrAdd(target.Upstream, name => new Breaker(name, config.Current.Router.Breaker, events, time)).Pipeline.ExecuteAsync(attempt, cancellationToken);
+    public ValueTask<T> ExecuteAsync<T, TState>(RouteTarget target, Func<TState, CancellationToken, ValueTask<T>> attempt, TState state, CancellationToken cancellationToken)
+    {
+        if (!breakers.TryGetValue(target.Upstream, out var breaker))
+        {
+            breaker = breakers.GetOrAdd(target.Upstream, name => new Breaker(name, config.Current.Router.Breaker, events, time));
+        }
+
+        return breaker.Pipeline.ExecuteAsync(attempt, state, cancellationToken);
+    }
 
     public void RecordSuccess(RouteTarget target, TimeSpan ttft)
     {

@@ -46,6 +46,23 @@ public sealed class DaemonProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task Started_from_the_root_directory_like_a_service_it_watches_no_files()
+    {
+        var paths = DaemonProcess.WriteConfig(dir);
+        await using var daemon = await DaemonProcess.StartAsync(dir, paths, workingDirectory: "/");
+        using var http = UnixHttp.To(paths.OpenAiSocket);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync(new Uri("http://ullmd/health"))).StatusCode);
+
+        // The web host's defaults watched the working directory recursively for appsettings.json: from / that was an
+        // inotify watch on every directory of the host (17,097 here) and CPU on every file written anywhere.
+        var inotify = Directory.GetFiles($"/proc/{daemon.Pid}/fd")
+            .Select(fd => new FileInfo(fd).LinkTarget)
+            .Count(target => target == "anon_inode:inotify");
+
+        Assert.Equal(0, inotify);
+    }
+
+    [Fact]
     public async Task The_openai_socket_serves_health_and_never_the_admin_api()
     {
         var paths = DaemonProcess.WriteConfig(dir);

@@ -189,21 +189,30 @@ public sealed class ErrorAndSecurityTests
     }
 
     [Fact]
-    public async Task Metrics_are_prometheus_text_with_requests_latency_and_breakers()
+    public async Task Metrics_are_prometheus_text_with_requests_latency_and_breakers_and_unknown_models_in_one_series()
     {
         await using var upstream = await FakeUpstream.StartAsync();
         var models = new StaticModelEndpoints();
         models.Serve("tiny", upstream.BaseAddress, "tiny.gguf");
         await using var host = await GatewayHost.StartAsync("", models);
         await Http.SendAsync(host.Unix, Http.Post("/v1/chat/completions", Http.Chat("tiny")));
+        await Http.SendAsync(host.Unix, Http.Post("/v1/chat/completions", Http.Chat("tiny")));
+        for (var i = 0; i < 3; i++)
+        {
+            await Http.SendAsync(host.Unix, Http.Post("/v1/chat/completions", Http.Chat($"no-such-model-{i}")));
+        }
 
         using var response = await host.Unix.GetAsync(new Uri("/metrics", UriKind.Relative), TestContext.Current.CancellationToken);
         var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
 
         Assert.StartsWith("text/plain", response.Content.Headers.ContentType!.MediaType, StringComparison.Ordinal);
-        Assert.Contains("ullm_requests_total{model=\"tiny\",target=\"tiny\",status=\"200\"} 1", text, StringComparison.Ordinal);
-        Assert.Contains("ullm_tokens_total{target=\"tiny\",kind=\"prompt\"} 5", text, StringComparison.Ordinal);
-        Assert.Contains("ullm_time_to_first_token_seconds_count{target=\"tiny\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("ullm_requests_total{model=\"tiny\",target=\"tiny\",status=\"200\"} 2", text, StringComparison.Ordinal);
+        Assert.Contains("ullm_request_duration_seconds_count{model=\"tiny\"} 2", text, StringComparison.Ordinal);
+        Assert.Contains("ullm_tokens_total{target=\"tiny\",kind=\"prompt\"} 10", text, StringComparison.Ordinal);
+        Assert.Contains("ullm_time_to_first_token_seconds_count{target=\"tiny\"} 2", text, StringComparison.Ordinal);
+        // Names that resolve to nothing share one series: a client cannot grow the metrics without bound.
+        Assert.Contains("ullm_requests_total{model=\"none\",target=\"none\",status=\"404\"} 3", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("no-such-model", text, StringComparison.Ordinal);
         Assert.Contains("ullm_breaker_state{upstream=\"local:tiny\"} 0", text, StringComparison.Ordinal);
         Assert.True(response.Headers.Contains("x-request-id"));
     }

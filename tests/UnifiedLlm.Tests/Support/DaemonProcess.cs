@@ -59,7 +59,7 @@ public sealed class DaemonProcess : IAsyncDisposable
         return paths;
     }
 
-    public static async Task<DaemonProcess> StartAsync(TempDirectory dir, DaemonPaths paths, IDictionary<string, string>? environment = null)
+    public static async Task<DaemonProcess> StartAsync(TempDirectory dir, DaemonPaths paths, IDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
         var notify = new NotifySocket(dir.File("notify.sock"));
         var start = new ProcessStartInfo("dotnet")
@@ -67,6 +67,7 @@ public sealed class DaemonProcess : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
         };
         start.ArgumentList.Add(RepoPaths.Ullmd);
         start.ArgumentList.Add("--config");
