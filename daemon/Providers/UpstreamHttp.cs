@@ -12,35 +12,34 @@ internal sealed class UpstreamHttp : IDisposable
 {
     private const int MaxErrorBodyBytes = 64 * 1024;
 
+    private readonly HttpMessageInvoker invoker;
+
     public UpstreamHttp(ConfigHolder config)
     {
-        Client = new HttpClient(new SocketsHttpHandler
+        // An invoker, not an HttpClient: every request has its own timeouts already, and HttpClient would link one more
+        // cancellation source per request for a timeout and a CancelPendingRequests that are never used.
+        invoker = new HttpMessageInvoker(new SocketsHttpHandler
         {
             ConnectTimeout = config.Current.Router.Timeouts.Connect,
             AllowAutoRedirect = false,
             UseCookies = false,
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-        })
-        {
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
+        });
     }
 
-    public HttpClient Client { get; }
-
-    /// <summary>Sends and returns the response once its headers are in; connect errors and error statuses throw.</summary>
+    /// <summary>Sends and returns the response once its headers are in (the body still streaming); connect errors and error statuses throw.</summary>
     public async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, string upstream, CancellationToken cancellationToken)
     {
         HttpResponseMessage response;
         try
         {
-            response = await Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            response = await invoker.SendAsync(request, cancellationToken);
         }
         catch (HttpRequestException e)
         {
             throw new UpstreamFailure(502, $"{upstream}: cannot connect: {e.Message}", retryable: true, inner: e);
         }
-        catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
             throw new UpstreamFailure(504, $"{upstream}: connect timed out", retryable: true, inner: e);
         }
@@ -64,7 +63,7 @@ internal sealed class UpstreamHttp : IDisposable
         }
     }
 
-    public void Dispose() => Client.Dispose();
+    public void Dispose() => invoker.Dispose();
 
     private static TimeSpan? RetryAfter(HttpResponseMessage response)
     {
