@@ -38,7 +38,7 @@ internal sealed partial class ProxyPipeline(
             UpstreamAttempt attempt;
             try
             {
-                attempt = await health.ExecuteAsync(target, static (state, ct) => state.Self.StartAsync(state.target, state.request, ct), (Self: this, target, request), aborted);
+                attempt = await health.ExecuteAsync(target, static (state, ct) => state.Pipeline.StartAsync(state.Target, state.Request, ct), (Pipeline: this, Target: target, Request: request), aborted);
             }
             catch (BrokenCircuitException)
             {

@@ -3,6 +3,7 @@ using Polly;
 using Polly.CircuitBreaker;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
+using UnifiedLlm.Daemon.Gateway;
 
 namespace UnifiedLlm.Daemon.Routing;
 
@@ -18,7 +19,7 @@ internal sealed class UpstreamHealth(ConfigHolder config, EventHub events, TimeP
     private readonly ConcurrentDictionary<string, TargetStats> targets = new(StringComparer.Ordinal);
 
     /// <summary>Runs an attempt through the upstream's breaker; throws <see cref="BrokenCircuitException"/> while it is open.</summary>
-    public ValueTask<T> ExecuteAsync<T, TState>(RouteTarget target, Func<TState, CancellationToken, ValueTask<T>> attempt, TState state, CancellationToken cancellationToken)
+    public ValueTask<UpstreamAttempt> ExecuteAsync<TState>(RouteTarget target, Func<TState, CancellationToken, ValueTask<UpstreamAttempt>> attempt, TState state, CancellationToken cancellationToken)
     {
         if (!breakers.TryGetValue(target.Upstream, out var breaker))
         {
@@ -108,8 +109,9 @@ internal sealed class UpstreamHealth(ConfigHolder config, EventHub events, TimeP
                 return ValueTask.CompletedTask;
             }
 
-            Pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
-                .AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            // Typed to the attempt: an untyped pipeline runs a typed call through bridging layers, each an async step more.
+            Pipeline = new ResiliencePipelineBuilder<UpstreamAttempt> { TimeProvider = time }
+                .AddCircuitBreaker(new CircuitBreakerStrategyOptions<UpstreamAttempt>
                 {
                     FailureRatio = settings.FailureRatio,
                     MinimumThroughput = settings.MinimumRequests,
@@ -133,7 +135,7 @@ internal sealed class UpstreamHealth(ConfigHolder config, EventHub events, TimeP
                 .Build();
         }
 
-        public ResiliencePipeline Pipeline { get; }
+        public ResiliencePipeline<UpstreamAttempt> Pipeline { get; }
 
         public BreakerSnapshot Snapshot() => new(
             upstream,
