@@ -179,6 +179,8 @@ try
         }
 
         report.AppendLine();
+        report.AppendLine("chunks/s: content chunks after the first over the time from the first to the end, summed over 20 streams of 64 tokens.");
+        report.AppendLine();
     }
 
     var throughput = new Dictionary<(string Path, int Concurrency), Measurements.Throughput>();
