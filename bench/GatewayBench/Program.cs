@@ -6,6 +6,7 @@ using UnifiedLlm.Bench;
 
 // usage: GatewayBench --ullmd ullmd.dll --llama-server PATH --model tiny.gguf [--out RESULTS.md] [--seconds N]
 //        [--nginx PATH | --nginx-missing REASON] [--npx PATH] [--sections llama,stub,stream] [--paths NAME,...] [--concurrency 1,16,64,256]
+//        [--rounds N (default 3)]
 // GatewayBench --relay PORT --upstream URL: serves as the bare .NET relay (see BareRelay), started by the bench itself.
 // Without --out the report is printed only; --sections, --paths and --concurrency measure a subset while iterating.
 if (args is ["--relay", var servePort, "--upstream", var serveUpstream])
@@ -19,6 +20,7 @@ string Option(string name) => options.TryGetValue(name, out var v) ? v : throw n
 string? Optional(string name) => options.TryGetValue(name, out var v) && v.Length > 0 ? v : null;
 string[] List(string name, string all) => (Optional(name) ?? all).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 var seconds = double.Parse(Optional("--seconds") ?? "5", CultureInfo.InvariantCulture);
+var rounds = int.Parse(Optional("--rounds") ?? "3", CultureInfo.InvariantCulture);
 var sections = List("--sections", "llama,stub,stream");
 var wantedPaths = List("--paths", string.Join(',', PathNames.All));
 const double WarmUpSeconds = 8;
@@ -204,23 +206,41 @@ try
 
     if (sections.Contains("stub"))
     {
-
-        report.AppendLine(CultureInfo.InvariantCulture, $"## Stub upstream: requests/s and latency at concurrency ({seconds:0.#} s each, after a warm-up)");
+        report.AppendLine(CultureInfo.InvariantCulture, $"## Stub upstream: requests/s and latency at concurrency ({seconds:0.#} s each, after a warm-up; median of {rounds} rounds)");
+        report.AppendLine();
+        report.AppendLine("Each row is the round with the median requests/s of its path; within a round every path is measured in turn, so a");
+        report.AppendLine("burst of load from elsewhere on the machine falls on one round of each path rather than on one path.");
         report.AppendLine();
         report.AppendLine("| path | concurrency | req/s | p50 ms | p99 ms | req/s vs direct | req/s vs nginx | added p50 ms | added p99 ms | proxy CPU µs/req |");
         report.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var concurrency in concurrencies)
         {
-            foreach (var (name, client, model) in stubPaths)
+            var measured = stubPaths.ToDictionary(p => p.Name, _ => new List<(Measurements.Throughput Result, string Cpu)>(), StringComparer.Ordinal);
+            for (var round = 1; round <= rounds; round++)
             {
-                var proxy = peerOf.GetValueOrDefault(name);
-                var cpuBefore = proxy is null ? TimeSpan.Zero : ProcessCpu.OfTree(proxy.Id);
-                var result = throughput[(name, concurrency)] = await Measurements.ConcurrentAsync(client, Chat(model, 1, false), concurrency, TimeSpan.FromSeconds(seconds));
-                var cpuPerRequest = proxy is null ? "" : ((ProcessCpu.OfTree(proxy.Id) - cpuBefore).TotalMicroseconds / (result.RequestsPerSecond * seconds)).ToString("0", CultureInfo.InvariantCulture);
+                foreach (var (name, client, model) in stubPaths)
+                {
+                    var proxy = peerOf.GetValueOrDefault(name);
+                    var cpuBefore = proxy is null ? TimeSpan.Zero : ProcessCpu.OfTree(proxy.Id);
+                    var result = await Measurements.ConcurrentAsync(client, Chat(model, 1, false), concurrency, TimeSpan.FromSeconds(seconds));
+                    var cpuPerRequest = proxy is null ? "" : ((ProcessCpu.OfTree(proxy.Id) - cpuBefore).TotalMicroseconds / (result.RequestsPerSecond * seconds)).ToString("0", CultureInfo.InvariantCulture);
+                    measured[name].Add((result, cpuPerRequest));
+                    Console.Error.WriteLine($"stub {name} c={concurrency} round {round}: {result.RequestsPerSecond:0} req/s, p99 {result.Latency.P99Ms:0.000} ms, proxy CPU {cpuPerRequest} µs/req");
+                }
+            }
+
+            var median = measured.ToDictionary(m => m.Key, m => m.Value.OrderBy(r => r.Result.RequestsPerSecond).ElementAt(m.Value.Count / 2), StringComparer.Ordinal);
+            foreach (var (name, (result, _)) in median)
+            {
+                throughput[(name, concurrency)] = result;
+            }
+
+            foreach (var (name, _, _) in stubPaths)
+            {
+                var (result, cpuPerRequest) = median[name];
                 var d = throughput.GetValueOrDefault((PathNames.Direct, concurrency));
                 var n = throughput.GetValueOrDefault((PathNames.Nginx, concurrency));
                 report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {concurrency} | {result.RequestsPerSecond:0}{(result.Errors > 0 ? $" ({result.Errors} failed)" : "")} | {result.Latency.P50Ms:0.000} | {result.Latency.P99Ms:0.000} | {Ratio(result, d)} | {Ratio(result, n)} | {Added(result, d, l => l.P50Ms)} | {Added(result, d, l => l.P99Ms)} | {cpuPerRequest} |");
-                Console.Error.WriteLine($"stub {name} c={concurrency}: {result.RequestsPerSecond:0} req/s, p99 {result.Latency.P99Ms:0.000} ms, proxy CPU {cpuPerRequest} µs/req");
             }
         }
 
