@@ -58,8 +58,10 @@ internal sealed class GatewayHost : IAsyncDisposable
         var config = ConfigLoader.Parse($"[server]\ndata_dir = \"{dir.Path}\"\ntcp_listen = \"\"\n" + endpoints.ConfigTables + toml, dir.File("ullm.toml"));
         var database = await Database.OpenAsync(dir.File("ullm.db"), CancellationToken.None);
         var socket = dir.File("openai.sock");
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        // The same empty builder as ullmd's (DaemonHost): no default configuration sources and no file watching.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRoutingCore();
         if (Environment.GetEnvironmentVariable("ULLM_TEST_LOG") == "1") { builder.Logging.AddConsole(); }
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
