@@ -50,6 +50,20 @@ public sealed class AuditStoreTests : IAsyncLifetime
         Assert.Equal(["new"], (await audit.QueryAsync(new AuditQuery(null, null, null, 10), CancellationToken.None)).Select(r => r.RequestId));
     }
 
+    [Fact]
+    public async Task A_row_the_table_refuses_fails_the_whole_batch_with_sqlites_reason()
+    {
+        var refused = Row("r2", T0, "m", null) with { Client = null! };
+
+        var error = await Assert.ThrowsAsync<Microsoft.Data.Sqlite.SqliteException>(() =>
+            audit.InsertAsync([Row("r1", T0, "m", null), refused, Row("r3", T0, "m", null)], CancellationToken.None));
+
+        Assert.Contains("NOT NULL constraint failed: audit_log.client", error.Message, StringComparison.Ordinal);
+        Assert.Empty(await audit.QueryAsync(new AuditQuery(null, null, null, 10), CancellationToken.None));
+        await audit.InsertAsync([Row("r4", T0, "m", null)], CancellationToken.None);
+        Assert.Equal(["r4"], (await audit.QueryAsync(new AuditQuery(null, null, null, 10), CancellationToken.None)).Select(r => r.RequestId));
+    }
+
     private static AuditRow Row(string id, DateTimeOffset at, string model, string? key) =>
         new(id, at, key, "uid:0", model, model, [], 200, "ok", 12, 34, false, 15, 120, 0.0001, null);
 }

@@ -1,0 +1,103 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging.Abstractions;
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Events;
+using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Storage;
+using UnifiedLlm.Tests.Support;
+
+namespace UnifiedLlm.Tests.Gateway;
+
+/// <summary>Audit rows that cannot be written are never lost silently: they are counted, in the queue and in /metrics.</summary>
+public sealed class AuditWriterTests : IDisposable
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
+    private readonly TempDirectory dir = new();
+    private readonly ConfigHolder config;
+    private readonly GatewayMetrics metrics;
+    private readonly AuditQueue queue;
+
+    public AuditWriterTests()
+    {
+        var events = new EventHub();
+        config = new ConfigHolder(ConfigLoader.Parse("[audit]\nqueue_capacity = 3\n", "c.toml"), events, TimeProvider.System);
+        metrics = new GatewayMetrics(new UpstreamHealth(config, events, TimeProvider.System));
+        queue = new AuditQueue(config, metrics);
+    }
+
+    public void Dispose()
+    {
+        config.Dispose();
+        dir.Dispose();
+    }
+
+    [Fact]
+    public async Task Rows_beyond_a_full_queue_are_counted_the_rest_written_and_the_queue_drained_at_stop()
+    {
+        var store = new AuditStore(await Database.OpenAsync(dir.File("ullm.db"), CancellationToken.None));
+        for (var i = 0; i < 5; i++)
+        {
+            queue.Enqueue(Row($"r{i}"));
+        }
+
+        Assert.Equal(2, queue.Dropped);
+        Assert.Contains("ullm_audit_rows_dropped_total 2", await MetricsAsync(), StringComparison.Ordinal);
+        using var writer = new AuditWriter(queue, store, TimeProvider.System, NullLogger<AuditWriter>.Instance);
+        await writer.StartAsync(CancellationToken.None);
+        await WaitUntilAsync(async () => (await IdsAsync(store)).Count == 3, "the queued rows were not written");
+
+        // Stopping cuts the batch's linger short and writes what is queued.
+        queue.Enqueue(Row("at-stop"));
+        await writer.StopAsync(CancellationToken.None);
+
+        Assert.Equal(["at-stop", "r2", "r1", "r0"], await IdsAsync(store));
+        Assert.Equal(2, queue.Dropped);
+    }
+
+    [Fact]
+    public async Task A_batch_the_database_refuses_is_counted_as_dropped_and_the_writer_goes_on()
+    {
+        var path = dir.File("ullm.db");
+        var store = new AuditStore(await Database.OpenAsync(path, CancellationToken.None));
+        await using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await using var rename = connection.CreateCommand();
+            rename.CommandText = "ALTER TABLE audit_log RENAME TO audit_log_away";
+            await rename.ExecuteNonQueryAsync();
+        }
+
+        using var writer = new AuditWriter(queue, store, TimeProvider.System, NullLogger<AuditWriter>.Instance);
+        await writer.StartAsync(CancellationToken.None);
+        queue.Enqueue(Row("lost-1"));
+        queue.Enqueue(Row("lost-2"));
+        await WaitUntilAsync(() => Task.FromResult(queue.Dropped == 2), "the refused batch was not counted as dropped");
+
+        Assert.Contains("ullm_audit_rows_dropped_total 2", await MetricsAsync(), StringComparison.Ordinal);
+        await writer.StopAsync(CancellationToken.None);
+    }
+
+    private async Task<string> MetricsAsync()
+    {
+        using var text = new MemoryStream();
+        await metrics.ExportAsync(text, CancellationToken.None);
+        return System.Text.Encoding.UTF8.GetString(text.ToArray());
+    }
+
+    private static async Task<List<string>> IdsAsync(AuditStore store) =>
+        [.. (await store.QueryAsync(new AuditQuery(null, null, null, 10), CancellationToken.None)).Select(r => r.RequestId)];
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string failure)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, failure);
+            await Task.Delay(20);
+        }
+    }
+
+    private static AuditRow Row(string id) =>
+        new(id, T0, null, "uid:0", "m", "m", ["m"], 200, "ok", 1, 2, false, 3, 4, 0, null);
+}
