@@ -1,11 +1,11 @@
 using System.Net.Sockets;
 
-namespace UnifiedLlm.Ctl.Mcp;
+namespace UnifiedLlm.Ctl;
 
-/// <summary>An HTTP client whose every connection goes to one unix socket (ullmd's OpenAI listener).</summary>
+/// <summary>HTTP whose every connection goes to one unix socket: ullmd's admin socket (gRPC) or its OpenAI listener.</summary>
 internal static class UnixSocketHttp
 {
-    public static HttpClient Create(string socketPath, TimeSpan timeout) => new(new SocketsHttpHandler
+    public static SocketsHttpHandler Handler(string socketPath) => new()
     {
         ConnectCallback = async (_, cancellationToken) =>
         {
@@ -21,7 +21,9 @@ internal static class UnixSocketHttp
                 throw;
             }
         },
-    })
+    };
+
+    public static HttpClient Create(string socketPath, TimeSpan timeout) => new(Handler(socketPath))
     {
         BaseAddress = new Uri("http://ullmd"),
         Timeout = timeout,
