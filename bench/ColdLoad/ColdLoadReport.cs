@@ -47,7 +47,8 @@ internal static class ColdLoadReport
         Line($"");
         Line($"Where the time goes (p50, min–max, ms). llama-server stamps each log line with its own clock, and prints \"model");
         Line($"loaded\" as /health turns 200; its clock's start on the wall clock is the earliest (arrival − stamp) over its lines, as");
-        Line($"read by the benchmark (direct) or by ullmd's supervisor (through ullmd). The clock starts a moment after exec.");
+        Line($"read by the benchmark: from llama-server's stdout (direct), or from the output file ullmd's process supervisor");
+        Line($"writes, followed every millisecond (through ullmd). The clock starts a moment after exec.");
         Line($"");
         Line($"| step | direct | direct through setsid | through ullmd |");
         Line($"|---|---:|---:|---:|");

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net.Sockets;
 using Grpc.Core;
 using Grpc.Net.Client;
 using UnifiedLlm.Admin.V1;
@@ -13,13 +12,16 @@ internal sealed record UllmdSample(double FirstTokenMs, double DetectionMs, doub
 
 /// <summary>
 /// ullmd with the process supervisor, started once on a generated config with llama.cpp models, reached on its unix
-/// sockets: chats on the OpenAI socket, unloads, backend output and "load" events on the admin socket.
+/// sockets: chats on the OpenAI socket, unloads and "load" events on the admin socket; the backend's output is read from
+/// its output file (<see cref="BackendOutputFollower"/>).
 /// </summary>
 internal sealed class UllmdDaemon : IAsyncDisposable
 {
     private static readonly TimeSpan StartLimit = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan FollowLimit = TimeSpan.FromMinutes(1);
 
     private readonly Process process;
+    private readonly string backendsDirectory;
     private readonly HttpClient openAi;
     private readonly GrpcChannel channel;
     private readonly AdminClient admin;
@@ -27,11 +29,12 @@ internal sealed class UllmdDaemon : IAsyncDisposable
     private readonly ConcurrentQueue<(DateTimeOffset At, string Model)> loadEvents = new();
     private Task watching = Task.CompletedTask;
 
-    private UllmdDaemon(Process process, string openAiSocket, string adminSocket)
+    private UllmdDaemon(Process process, string openAiSocket, string adminSocket, string backendsDirectory)
     {
         this.process = process;
-        openAi = new HttpClient(UnixHandler(openAiSocket)) { BaseAddress = new Uri("http://ullmd/"), Timeout = TimeSpan.FromMinutes(5) };
-        channel = GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions { HttpHandler = UnixHandler(adminSocket), DisposeHttpClient = true });
+        this.backendsDirectory = backendsDirectory;
+        openAi = new HttpClient(UnixSocketHandler.To(openAiSocket)) { BaseAddress = new Uri("http://ullmd/"), Timeout = TimeSpan.FromMinutes(5) };
+        channel = GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions { HttpHandler = UnixSocketHandler.To(adminSocket), DisposeHttpClient = true });
         admin = new AdminClient(channel);
     }
 
@@ -75,7 +78,7 @@ internal sealed class UllmdDaemon : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => Echo(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var daemon = new UllmdDaemon(process, openAiSocket, adminSocket);
+        var daemon = new UllmdDaemon(process, openAiSocket, adminSocket, Path.Combine(work.FullName, "backends"));
         await daemon.WaitReadyAsync(cancellationToken);
         daemon.watching = daemon.WatchLoadsAsync();
         return daemon;
@@ -84,10 +87,23 @@ internal sealed class UllmdDaemon : IAsyncDisposable
     /// <summary>Times a streamed chat for <paramref name="model"/>, which must not be loaded, to its first token.</summary>
     public async Task<UllmdSample> ColdLoadAsync(string model, CancellationToken cancellationToken)
     {
+        var follower = new BackendOutputFollower(backendsDirectory, model);
+        using var followLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        followLimit.CancelAfter(FollowLimit);
         var sent = DateTimeOffset.UtcNow;
+        var output = follower.UntilLoadedAsync(sent, followLimit.Token);
         var first = await StreamedChat.FirstTokenAsync(openAi, new Uri(openAi.BaseAddress!, "v1/chat/completions"), model, cancellationToken);
-        var line = ReadyLine.Find(await BackendOutputAsync(model, cancellationToken), sent)
-            ?? throw new InvalidOperationException($"{model}: no \"model loaded\" line in its backend's output");
+        List<(DateTimeOffset At, string Text)> lines;
+        try
+        {
+            lines = await output;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new InvalidOperationException($"{model}: no \"model loaded\" line in its backend's output within {FollowLimit.TotalSeconds} s");
+        }
+
+        var line = ReadyLine.Find(lines, sent)!;
         var ready = await LoadEventAsync(model, sent, cancellationToken);
         return new UllmdSample(
             (first - sent).TotalMilliseconds,
@@ -197,18 +213,6 @@ internal sealed class UllmdDaemon : IAsyncDisposable
         }
     }
 
-    private async Task<List<(DateTimeOffset At, string Text)>> BackendOutputAsync(string model, CancellationToken cancellationToken)
-    {
-        using var call = admin.StreamLogs(new StreamLogsRequest { Model = model, Lines = 500 }, cancellationToken: cancellationToken);
-        var lines = new List<(DateTimeOffset, string)>();
-        await foreach (var line in call.ResponseStream.ReadAllAsync(cancellationToken))
-        {
-            lines.Add((line.Time.ToDateTimeOffset(), line.Message));
-        }
-
-        return lines;
-    }
-
     private static void Echo(string? line)
     {
         if (line is not null)
@@ -216,22 +220,4 @@ internal sealed class UllmdDaemon : IAsyncDisposable
             Console.Error.WriteLine($"ullmd: {line}");
         }
     }
-
-    private static SocketsHttpHandler UnixHandler(string socketPath) => new()
-    {
-        ConnectCallback = async (_, cancellationToken) =>
-        {
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            try
-            {
-                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken);
-                return new NetworkStream(socket, ownsSocket: true);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        },
-    };
 }

@@ -416,15 +416,7 @@ static int FreePort()
     return ((IPEndPoint)listener.LocalEndpoint).Port;
 }
 
-static HttpClient UnixClient(string socket) => new(new SocketsHttpHandler
-{
-    ConnectCallback = async (_, ct) =>
-    {
-        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        await s.ConnectAsync(new UnixDomainSocketEndPoint(socket), ct);
-        return new NetworkStream(s, ownsSocket: true);
-    },
-})
+static HttpClient UnixClient(string socket) => new(UnixSocketHandler.To(socket))
 {
     BaseAddress = new Uri("http://ullmd/"),
     Timeout = TimeSpan.FromMinutes(2),
