@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Net.Client;
 using UnifiedLlm.Admin.V1;
+using UnifiedLlm.Ctl;
 using AdminClient = UnifiedLlm.Admin.V1.Admin.AdminClient;
 
 namespace UnifiedLlm.Bench.ColdLoad;
@@ -33,8 +34,8 @@ internal sealed class UllmdDaemon : IAsyncDisposable
     {
         this.process = process;
         this.backendsDirectory = backendsDirectory;
-        openAi = new HttpClient(UnixSocketHandler.To(openAiSocket)) { BaseAddress = new Uri("http://ullmd/"), Timeout = TimeSpan.FromMinutes(5) };
-        channel = GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions { HttpHandler = UnixSocketHandler.To(adminSocket), DisposeHttpClient = true });
+        openAi = new HttpClient(UnixSocketHttp.Handler(openAiSocket)) { BaseAddress = new Uri("http://ullmd/"), Timeout = TimeSpan.FromMinutes(5) };
+        channel = GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions { HttpHandler = UnixSocketHttp.Handler(adminSocket), DisposeHttpClient = true });
         admin = new AdminClient(channel);
     }
 

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using UnifiedLlm.Bench;
+using UnifiedLlm.Ctl;
 
 // usage: GatewayBench --ullmd ullmd.dll --llama-server PATH --model tiny.gguf [--out RESULTS.md] [--seconds N]
 //        [--nginx PATH | --nginx-missing REASON] [--npx PATH] [--sections llama,stub,stream] [--paths NAME,...] [--concurrency 1,16,64,256]
@@ -416,7 +417,7 @@ static int FreePort()
     return ((IPEndPoint)listener.LocalEndpoint).Port;
 }
 
-static HttpClient UnixClient(string socket) => new(UnixSocketHandler.To(socket))
+static HttpClient UnixClient(string socket) => new(UnixSocketHttp.Handler(socket))
 {
     BaseAddress = new Uri("http://ullmd/"),
     Timeout = TimeSpan.FromMinutes(2),

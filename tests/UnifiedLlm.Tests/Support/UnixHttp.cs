@@ -1,18 +1,9 @@
-using System.Net.Sockets;
+using UnifiedLlm.Ctl;
 
 namespace UnifiedLlm.Tests.Support;
 
 /// <summary>An HTTP client whose every connection goes to one unix socket (ullmd's OpenAI-compatible listener).</summary>
 public static class UnixHttp
 {
-    public static HttpClient To(string socket) => new(new SocketsHttpHandler
-    {
-        ConnectCallback = async (_, ct) =>
-        {
-            var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            await s.ConnectAsync(new UnixDomainSocketEndPoint(socket), ct);
-            return new NetworkStream(s, ownsSocket: true);
-        },
-    })
-    { BaseAddress = new Uri("http://localhost/") };
+    public static HttpClient To(string socket) => new(UnixSocketHttp.Handler(socket)) { BaseAddress = new Uri("http://localhost/") };
 }
