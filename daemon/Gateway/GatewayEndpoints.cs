@@ -12,7 +12,8 @@ internal static class GatewayEndpoints
     {
         services.AddSingleton<UpstreamHealth>();
         services.AddSingleton<ModelRouter>();
-        services.AddSingleton<UpstreamHttp>();
+        // The cloud providers' pool; each local backend's comes with its lease.
+        services.AddSingleton(sp => new UpstreamConnections(sp.GetRequiredService<ConfigHolder>().Current.Router.Timeouts.Connect));
         services.AddSingleton<OpenAiCompatibleClient>();
         services.AddSingleton<AnthropicClient>();
         services.AddSingleton<GatewayMetrics>();

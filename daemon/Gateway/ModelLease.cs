@@ -1,10 +1,14 @@
+using UnifiedLlm.Daemon.Providers;
+
 namespace UnifiedLlm.Daemon.Gateway;
 
 /// <summary>
-/// A ready backend for one request. <see cref="BaseAddress"/> is the backend's root (e.g. http://127.0.0.1:41234/), and
-/// <see cref="UpstreamModel"/> the name to put in the forwarded request's "model" field.
+/// A ready backend for one request. <see cref="BaseAddress"/> is the backend's root (e.g. http://127.0.0.1:41234/),
+/// <see cref="UpstreamModel"/> the name to put in the forwarded request's "model" field, and <see cref="Connections"/>
+/// the backend's own connection pool, which lives as long as the backend serves.
 /// </summary>
-internal sealed class ModelLease(string model, Uri baseAddress, string upstreamModel, Func<ValueTask> release) : IAsyncDisposable
+internal sealed class ModelLease(string model, Uri baseAddress, string upstreamModel, UpstreamConnections connections, Func<ValueTask> release)
+    : IAsyncDisposable
 {
     private int released;
 
@@ -13,6 +17,8 @@ internal sealed class ModelLease(string model, Uri baseAddress, string upstreamM
     public Uri BaseAddress { get; } = baseAddress;
 
     public string UpstreamModel { get; } = upstreamModel;
+
+    public UpstreamConnections Connections { get; } = connections;
 
     public ValueTask DisposeAsync() => Interlocked.Exchange(ref released, 1) == 0 ? release() : ValueTask.CompletedTask;
 }

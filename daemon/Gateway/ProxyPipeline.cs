@@ -19,6 +19,7 @@ internal sealed partial class ProxyPipeline(
     IModelEndpoints local,
     OpenAiCompatibleClient openAi,
     AnthropicClient anthropic,
+    UpstreamConnections providerConnections,
     ConfigHolder config,
     GatewayMetrics metrics,
     TimeProvider time,
@@ -108,11 +109,13 @@ internal sealed partial class ProxyPipeline(
         try
         {
             UpstreamEndpoints endpoints;
+            UpstreamConnections connections;
             string upstreamModel;
             string? key = null;
             if (target.Provider is { } provider)
             {
                 endpoints = UpstreamEndpoints.OfV1Base(provider.V1Base);
+                connections = providerConnections;
                 upstreamModel = target.Model;
                 if (provider.ApiKey.Kind != ApiKeySourceKind.None)
                 {
@@ -125,13 +128,14 @@ internal sealed partial class ProxyPipeline(
                 // Loading on demand may take minutes; the first-token timeout starts once the backend is ready.
                 lease = await local.AcquireAsync(target.Model, cancellationToken);
                 endpoints = UpstreamEndpoints.OfRoot(lease.BaseAddress);
+                connections = lease.Connections;
                 upstreamModel = lease.UpstreamModel;
             }
 
             var client = target.Provider?.Kind == ProviderKind.Anthropic ? (IUpstreamClient)anthropic : openAi;
             var started = time.GetTimestamp();
             attemptCancellation.CancelAfter(timeouts.FirstToken);
-            reply = await client.SendAsync(new UpstreamCall(request.Kind, endpoints, request.ForUpstream(upstreamModel), request.Stream, key), attemptCancellation.Token);
+            reply = await client.SendAsync(new UpstreamCall(request.Kind, endpoints, connections, request.ForUpstream(upstreamModel), request.Stream, key), attemptCancellation.Token);
             var held = new List<(UpstreamChunk, ChunkInfo)>();
             if (reply.Chunks is null)
             {

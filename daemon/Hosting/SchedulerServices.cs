@@ -29,19 +29,19 @@ internal static class SchedulerServices
         services.AddSingleton<IBackendDriver>(sp => new LlamaCppDriver(
             sp.GetRequiredService<IBackendSupervisor>(),
             sp.GetRequiredService<PortAllocator>(),
-            new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(5) },
+            BackendControlHttp.Create(TimeSpan.FromSeconds(5)),
             sp.GetRequiredService<LlamaCppDriverOptions>(),
             sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IBackendDriver>(sp => new OllamaDriver(
             sp.GetRequiredService<IBackendSupervisor>(),
             new OllamaDriverOptions { ModelsDirectory = Path.Combine(sp.GetRequiredService<ConfigHolder>().Current.Server.DataDir, "ollama") },
-            new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = Timeout.InfiniteTimeSpan },
+            BackendControlHttp.Create(Timeout.InfiniteTimeSpan),
             sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IBackendDriver>(sp => new VllmDriver(
             sp.GetRequiredService<IBackendSupervisor>(),
             new VllmDriverOptions(),
             () => sp.GetRequiredService<GpuMonitor>().Current,
-            new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(5) },
+            BackendControlHttp.Create(TimeSpan.FromSeconds(5)),
             sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new LoadPlanner(sp.GetRequiredService<LlamaCppMemoryEstimator>()));
         services.AddSingleton(sp => MachineReading.Live(sp.GetRequiredService<GpuMonitor>()));

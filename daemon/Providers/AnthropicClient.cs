@@ -5,7 +5,7 @@ using UnifiedLlm.Daemon.Routing;
 namespace UnifiedLlm.Daemon.Providers;
 
 /// <summary>Serves chat completions from Anthropic's Messages API, translating the request, the response and the stream.</summary>
-internal sealed class AnthropicClient(UpstreamHttp http, TimeProvider time) : IUpstreamClient
+internal sealed class AnthropicClient(TimeProvider time) : IUpstreamClient
 {
     public const string ApiVersion = "2023-06-01";
 
@@ -26,7 +26,7 @@ internal sealed class AnthropicClient(UpstreamHttp http, TimeProvider time) : IU
         }
 
         var created = time.GetUtcNow().ToUnixTimeSeconds();
-        var response = await http.SendAsync(request, upstream, cancellationToken);
+        var response = await UpstreamHttp.SendAsync(call.Connections, request, upstream, cancellationToken);
         try
         {
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken);

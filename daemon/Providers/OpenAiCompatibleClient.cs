@@ -5,7 +5,7 @@ using UnifiedLlm.Daemon.Gateway;
 namespace UnifiedLlm.Daemon.Providers;
 
 /// <summary>Forwards OpenAI requests unchanged (but for the model name and the key) to a local backend or an OpenAI-compatible provider.</summary>
-internal sealed class OpenAiCompatibleClient(UpstreamHttp http) : IUpstreamClient
+internal sealed class OpenAiCompatibleClient : IUpstreamClient
 {
     private const long MaxPreallocatedBody = 16 * 1024 * 1024;
 
@@ -18,7 +18,7 @@ internal sealed class OpenAiCompatibleClient(UpstreamHttp http) : IUpstreamClien
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
         }
 
-        var response = await http.SendAsync(request, call.Endpoints.Authority, cancellationToken);
+        var response = await UpstreamHttp.SendAsync(call.Connections, request, call.Endpoints.Authority, cancellationToken);
         try
         {
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken);

@@ -2,38 +2,23 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Routing;
 
 namespace UnifiedLlm.Daemon.Providers;
 
-/// <summary>The one HTTP client for every upstream, and the rules that turn its failures into <see cref="UpstreamFailure"/>.</summary>
-internal sealed class UpstreamHttp : IDisposable
+/// <summary>The rules that turn an upstream's failures into <see cref="UpstreamFailure"/>.</summary>
+internal static class UpstreamHttp
 {
     private const int MaxErrorBodyBytes = 64 * 1024;
 
-    private readonly HttpMessageInvoker invoker;
-
-    public UpstreamHttp(ConfigHolder config)
-    {
-        // An invoker, not an HttpClient: every request has its own timeouts already, and HttpClient would link one more
-        // cancellation source per request for a timeout and a CancelPendingRequests that are never used.
-        invoker = new HttpMessageInvoker(new SocketsHttpHandler
-        {
-            ConnectTimeout = config.Current.Router.Timeouts.Connect,
-            AllowAutoRedirect = false,
-            UseCookies = false,
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-        });
-    }
-
     /// <summary>Sends and returns the response once its headers are in (the body still streaming); connect errors and error statuses throw.</summary>
-    public async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, string upstream, CancellationToken cancellationToken)
+    public static async Task<HttpResponseMessage> SendAsync(
+        UpstreamConnections connections, HttpRequestMessage request, string upstream, CancellationToken cancellationToken)
     {
         HttpResponseMessage response;
         try
         {
-            response = await invoker.SendAsync(request, cancellationToken);
+            response = await connections.SendAsync(request, cancellationToken);
         }
         catch (HttpRequestException e)
         {
@@ -62,8 +47,6 @@ internal sealed class UpstreamHttp : IDisposable
                 retryAfter);
         }
     }
-
-    public void Dispose() => invoker.Dispose();
 
     private static TimeSpan? RetryAfter(HttpResponseMessage response)
     {

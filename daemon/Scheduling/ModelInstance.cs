@@ -1,5 +1,6 @@
 using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Scheduling.Planning;
 
 namespace UnifiedLlm.Daemon.Scheduling;
@@ -26,7 +27,10 @@ internal sealed class ModelInstance(string id, ModelConfig model, string unitNam
 
     public LoadPlan? Plan { get; set; }
 
-    public RunningBackend? Backend { get; set; }
+    public RunningBackend? Backend { get; private set; }
+
+    /// <summary>The gateway's connections to <see cref="Backend"/>, closed once it is drained (or lost) and before it is stopped.</summary>
+    public UpstreamConnections? Connections { get; private set; }
 
     public int Leases { get; set; }
 
@@ -51,6 +55,13 @@ internal sealed class ModelInstance(string id, ModelConfig model, string unitNam
         instance.transitions.AddRange(history);
         instance.transitions.Add(new InstanceTransition(InstanceState.Ready, at, reason));
         return instance;
+    }
+
+    /// <summary>The backend this instance now serves from, with a connection pool of its own.</summary>
+    public void Serve(RunningBackend backend, TimeSpan connectTimeout)
+    {
+        Backend = backend;
+        Connections = new UpstreamConnections(connectTimeout);
     }
 
     public void MoveTo(InstanceState next, DateTimeOffset at, string? reason = null)

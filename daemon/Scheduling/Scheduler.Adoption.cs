@@ -115,7 +115,7 @@ internal sealed partial class Scheduler
 
             var instance = ModelInstance.Adopted(record.Id, model, record.Unit, record.CreatedAt, history, time.GetUtcNow(), AdoptedReason);
             instance.Plan = LoadPlanJson.Read(record.PlanJson);
-            instance.Backend = backend;
+            instance.Serve(backend, config.Current.Router.Timeouts.Connect);
             instance.LastUsed = record.LastUsedAt ?? record.StateSince;
             slot.Instance = instance;
             recorder.Moved(instance.Id, instance.UnitName, InstanceState.Ready, AdoptedReason, Learnt(backend));

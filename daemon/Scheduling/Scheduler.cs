@@ -200,6 +200,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                     else
                     {
                         // Stays ready, in memory and in the store, for the next ullmd to adopt.
+                        instance.Connections!.Dispose();
                         LogLeftRunning(instance.UnitName, instance.Model.Name);
                     }
                 }
@@ -345,7 +346,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private ModelLease LeaseOn(ModelSlot slot, ModelInstance instance)
     {
         var backend = instance.Backend!;
-        return new ModelLease(instance.Model.Name, backend.BaseAddress, backend.UpstreamModel, () =>
+        return new ModelLease(instance.Model.Name, backend.BaseAddress, backend.UpstreamModel, instance.Connections!, () =>
         {
             Release(slot, instance);
             return ValueTask.CompletedTask;
@@ -441,6 +442,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 LogDrainTimedOut(instance.Model.Name, instance.Leases);
             }
 
+            instance.Connections!.Dispose();
             await drivers[instance.Model.Backend].StopAsync(instance.Backend!, CancellationToken.None).ConfigureAwait(false);
             lock (gate)
             {
@@ -526,7 +528,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 .ConfigureAwait(false);
             lock (gate)
             {
-                instance.Backend = backend;
+                instance.Serve(backend, config.Current.Router.Timeouts.Connect);
                 instance.LastUsed = time.GetUtcNow();
                 slot.Backoff.Reset();
                 Move(instance, InstanceState.Ready, null, Learnt(backend));
@@ -720,6 +722,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         // Read only now: the instance must be out of service at once, not after the journal answered.
+        instance.Connections!.Dispose();
         Publish("failure", reason + await LastOutputAsync(instance.UnitName).ConfigureAwait(false), instance);
         try
         {

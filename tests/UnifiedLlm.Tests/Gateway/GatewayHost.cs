@@ -85,7 +85,8 @@ internal sealed class GatewayHost : IAsyncDisposable
         services.AddSingleton(sp => new ConfigHolder(config, sp.GetRequiredService<EventHub>(), TimeProvider.System));
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<AuditStore>();
-        services.AddSingleton<IModelEndpoints>(endpoints);
+        // Through a factory, so that the container disposes it (and its connection pools) with the host.
+        services.AddSingleton<IModelEndpoints>(_ => endpoints);
         services.AddGateway();
         var app = builder.Build();
         app.UseRequestIds();

@@ -50,15 +50,21 @@ internal sealed class FakeBackendDriver : IBackendDriver
             new BackendProcess(start.UnitName, start.Model.Name, "invocation", 1000 + Starts.Count, exit.Task));
     }
 
-    public Task StopAsync(RunningBackend backend, CancellationToken cancellationToken)
+    /// <summary>Runs as a stop reaches the driver, before the backend exits.</summary>
+    public Func<RunningBackend, Task>? OnStop { get; set; }
+
+    public async Task StopAsync(RunningBackend backend, CancellationToken cancellationToken)
     {
+        if (OnStop is { } onStop)
+        {
+            await onStop(backend);
+        }
+
         Stops.Enqueue(backend.Process.UnitName);
         if (running.TryRemove(backend.Process.UnitName, out var r))
         {
             r.Exit.TrySetResult(new BackendExit("success", 0, null, "stopped"));
         }
-
-        return Task.CompletedTask;
     }
 
     /// <summary>Its processes do not outlive the test's scheduler, so there is never anything to adopt.</summary>

@@ -84,6 +84,53 @@ public sealed class RealLlamaServerSchedulingTests
         Assert.NotEqual(first.MainPid, second.MainPid);
     }
 
+    [Fact(Timeout = 300_000)]
+    public async Task After_an_unload_no_connection_of_ours_to_the_stopped_llama_server_is_left()
+    {
+        // Connections the gateway pooled (and the driver's readiness and health checks) must be closed by us before
+        // the backend is stopped: llama-server takes ~100 ms longer to exit while an idle keep-alive one is open, and
+        // one left behind would sit in CLOSE_WAIT once it has exited.
+        await using var fx = await RealFixture.CreateAsync(["a"], budgetInModels: 10);
+        var ct = TestContext.Current.CancellationToken;
+        int port;
+        await using (var lease = await fx.Scheduler.AcquireAsync("a", ct))
+        {
+            port = lease.BaseAddress.Port;
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(lease.BaseAddress, "v1/chat/completions"))
+            {
+                Content = JsonContent.Create(new { model = lease.UpstreamModel, max_tokens = 2, messages = new[] { new { role = "user", content = "hi" } } }),
+            };
+            using var response = await lease.Connections.SendAsync(request, ct);
+            response.EnsureSuccessStatusCode();
+            await response.Content.ReadAsByteArrayAsync(ct);
+            Assert.Contains("01", OurTcpStatesTo(port));
+        }
+
+        Assert.True(await fx.Scheduler.UnloadAsync("a", ct));
+
+        Assert.Empty(OurTcpStatesTo(port));
+    }
+
+    /// <summary>The states (/proc/net/tcp's hex codes: 01 established, 08 close-wait) of this process's TCP sockets connected to <paramref name="port"/> on loopback.</summary>
+    private static List<string> OurTcpStatesTo(int port)
+    {
+        var ours = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var fd in Directory.EnumerateFiles("/proc/self/fd"))
+        {
+            if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith("socket:[", StringComparison.Ordinal))
+            {
+                ours.Add(target["socket:[".Length..^1]);
+            }
+        }
+
+        // .NET's sockets are dual-mode, so they are listed in tcp6 with 127.0.0.1 mapped into IPv6 (the same hex suffix).
+        var remote = $"0100007F:{port:X4}";
+        return [.. File.ReadLines("/proc/net/tcp").Skip(1).Concat(File.ReadLines("/proc/net/tcp6").Skip(1))
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(fields => fields[2].EndsWith(remote, StringComparison.Ordinal) && ours.Contains(fields[9]))
+            .Select(fields => fields[3])];
+    }
+
     private static async Task<DaemonEvent> NextEventAsync(EventHub hub, string kind, CancellationToken cancellationToken)
     {
         var events = hub.SubscribeAsync([kind], cancellationToken).GetAsyncEnumerator(cancellationToken);
@@ -145,7 +192,7 @@ public sealed class RealLlamaServerSchedulingTests
             var config = new ConfigHolder(ConfigLoader.Parse(toml, "real-scheduler.toml"), events, TimeProvider.System);
             var supervisor = new ProcessSupervisor(NullLogger<ProcessSupervisor>.Instance);
             var store = new InstanceStore(await Database.OpenAsync(dir.File("ullm.db"), CancellationToken.None), TimeProvider.System);
-            var driver = new LlamaCppDriver(supervisor, new PortAllocator(), new HttpClient(), new LlamaCppDriverOptions { LoadTimeout = TimeSpan.FromMinutes(2) }, TimeProvider.System);
+            var driver = new LlamaCppDriver(supervisor, new PortAllocator(), BackendControlHttp.Create(TimeSpan.FromSeconds(5)), new LlamaCppDriverOptions { LoadTimeout = TimeSpan.FromMinutes(2) }, TimeProvider.System);
             Scheduler? scheduler = null;
             var machine = new MachineReading(
                 () => GpuSnapshot.CpuMode(DateTimeOffset.UtcNow, "test: no GPU"),

@@ -192,7 +192,7 @@ public sealed class SchedulerRestartTests
             var events = new EventHub();
             var config = new ConfigHolder(ConfigLoader.Parse(toml, "restart.toml"), events, TimeProvider.System);
             var ports = new PortAllocator();
-            var driver = new LlamaCppDriver(Supervisor, ports, new HttpClient(), new LlamaCppDriverOptions { LoadTimeout = TimeSpan.FromMinutes(2) }, TimeProvider.System);
+            var driver = new LlamaCppDriver(Supervisor, ports, BackendControlHttp.Create(TimeSpan.FromSeconds(5)), new LlamaCppDriverOptions { LoadTimeout = TimeSpan.FromMinutes(2) }, TimeProvider.System);
             var estimator = new LlamaCppMemoryEstimator(new LlamaCppSizingSettings());
             var budget = 10 * estimator.EstimateCpuOnly(ModelProfileReader.Read(model, CancellationToken.None), Context, GgmlType.F16).HostTotalBytes;
             var machine = new MachineReading(() => GpuSnapshot.CpuMode(DateTimeOffset.UtcNow, "test: no GPU"), () => budget);

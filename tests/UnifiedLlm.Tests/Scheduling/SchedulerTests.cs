@@ -1,5 +1,6 @@
 using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
 using UnifiedLlm.Daemon.Storage;
@@ -271,6 +272,46 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public async Task Unload_closes_the_backends_connection_pool_before_it_stops_the_backend()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
+        UpstreamConnections connections;
+        await using (var lease = await fx.Scheduler.AcquireAsync("a", ct))
+        {
+            connections = lease.Connections;
+            Assert.False(await IsClosedAsync(connections), "the pool of a ready backend must be open");
+        }
+
+        bool? closedAtStop = null;
+        fx.Driver.OnStop = async _ => closedAtStop = await IsClosedAsync(connections);
+        Assert.True(await fx.Scheduler.UnloadAsync("a", ct));
+
+        Assert.True(closedAtStop, "the pool must be closed before the backend is stopped");
+        await using var reloaded = await fx.Scheduler.AcquireAsync("a", ct);
+        Assert.NotSame(connections, reloaded.Connections);
+        Assert.False(await IsClosedAsync(reloaded.Connections));
+    }
+
+    [Fact]
+    public async Task A_crashed_backends_connection_pool_is_closed()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
+        UpstreamConnections connections;
+        await using (var lease = await fx.Scheduler.AcquireAsync("a", ct))
+        {
+            connections = lease.Connections;
+        }
+
+        var failure = fx.NextEventAsync("failure", ct);
+        fx.Driver.Crash("a");
+        await failure;
+
+        Assert.True(await IsClosedAsync(connections));
+    }
+
+    [Fact]
     public async Task Load_ready_unload_is_stored_move_by_move_with_its_messages_and_what_was_learnt()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -362,5 +403,24 @@ public sealed class SchedulerTests
         var record = await fx.Store.GetAsync(loaded.Id, ct);
         Assert.Equal(InstanceState.Stopped, record!.State);
         Assert.Equal("ullmd is stopping", (await fx.Store.ListTransitionsAsync(loaded.Id, ct))[^1].Message);
+    }
+
+    /// <summary>Whether the pool refuses requests because it was disposed (an open one tries to connect, and is refused by the closed port).</summary>
+    private static async ValueTask<bool> IsClosedAsync(UpstreamConnections connections)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "http://127.0.0.1:9/");
+        try
+        {
+            using var response = await connections.SendAsync(request, CancellationToken.None);
+            return false;
+        }
+        catch (ObjectDisposedException)
+        {
+            return true;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
     }
 }
