@@ -92,9 +92,9 @@ internal static class ColdLoadReport
         Line($"| swap: unload a + b's first token | {Spread.Of(unloads.Zip(swaps, (u, s) => u + s.FirstTokenMs)).Cells} |");
         Line($"| of which b's readiness detection | {Spread.Of(swaps.Select(s => s.DetectionMs)).Cells} |");
         Line($"");
-        Line($"The unload is mostly llama-server's own exit: on SIGTERM it takes about 100 ms to exit while a client holds an idle");
-        Line($"keep-alive connection to it, against 2–5 ms with none (measured separately on this machine), and ullmd's gateway");
-        Line($"keeps idle upstream connections for 30 s.");
+        Line($"The unload is mostly llama-server's own exit. On SIGTERM it takes about 100 ms to exit while a client holds an idle");
+        Line($"keep-alive connection to it, against a few ms with none; ullmd closes its connections to a backend once it is drained");
+        Line($"and before it is stopped (until 2026-11-25 the gateway kept them open, and an unload took 110 ms at the median).");
         return text.ToString();
     }
 
