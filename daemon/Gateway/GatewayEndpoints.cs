@@ -28,11 +28,14 @@ internal static class GatewayEndpoints
 
     public static void MapGateway(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapPost("/v1/chat/completions", (HttpContext c, GatewayRequestHandler h) => h.HandleAsync(c, EndpointKind.ChatCompletions, OpenAiClientProtocol.Instance));
-        endpoints.MapPost("/v1/completions", (HttpContext c, GatewayRequestHandler h) => h.HandleAsync(c, EndpointKind.Completions, OpenAiClientProtocol.Instance));
-        endpoints.MapPost("/v1/embeddings", (HttpContext c, GatewayRequestHandler h) => h.HandleAsync(c, EndpointKind.Embeddings, OpenAiClientProtocol.Instance));
-        endpoints.MapPost("/v1/messages", (HttpContext c, GatewayRequestHandler h) =>
-            h.HandleAsync(c, EndpointKind.ChatCompletions, new AnthropicClientProtocol(), AnthropicInboundTranslator.ToOpenAi));
+        // Plain request delegates over the singleton handler: binding it as a parameter made every request create a
+        // dependency-injection scope it never used.
+        var handler = endpoints.ServiceProvider.GetRequiredService<GatewayRequestHandler>();
+        endpoints.MapPost("/v1/chat/completions", c => handler.HandleAsync(c, EndpointKind.ChatCompletions, OpenAiClientProtocol.Instance));
+        endpoints.MapPost("/v1/completions", c => handler.HandleAsync(c, EndpointKind.Completions, OpenAiClientProtocol.Instance));
+        endpoints.MapPost("/v1/embeddings", c => handler.HandleAsync(c, EndpointKind.Embeddings, OpenAiClientProtocol.Instance));
+        endpoints.MapPost("/v1/messages", c =>
+            handler.HandleAsync(c, EndpointKind.ChatCompletions, new AnthropicClientProtocol(), AnthropicInboundTranslator.ToOpenAi));
         endpoints.MapGet("/v1/models", (HttpContext c, ClientAuthenticator auth, ConfigHolder config, DaemonInfo daemon, IModelEndpoints models) => ModelList.WriteAsync(c, auth, config.Current, daemon, models));
         endpoints.MapGet("/metrics", async (HttpContext c, GatewayMetrics metrics) =>
         {

@@ -136,7 +136,8 @@ internal sealed partial class ProxyPipeline(
             var started = time.GetTimestamp();
             attemptCancellation.CancelAfter(timeouts.FirstToken);
             reply = await client.SendAsync(new UpstreamCall(request.Kind, endpoints, connections, request.ForUpstream(upstreamModel), request.Stream, key), attemptCancellation.Token);
-            var held = new List<(UpstreamChunk, ChunkInfo)>();
+            // A whole body, or a stream's role chunk and first content chunk, as a rule.
+            var held = new List<(UpstreamChunk, ChunkInfo)>(reply.Chunks is null ? 1 : 2);
             if (reply.Chunks is null)
             {
                 var info = ChunkInfo.Inspect(reply.Body!);

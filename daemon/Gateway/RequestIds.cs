@@ -24,7 +24,11 @@ internal static class RequestIds
 
     private static string Assign(HttpContext context)
     {
-        var id = ProcessPrefix + Interlocked.Increment(ref counter).ToString("x12", System.Globalization.CultureInfo.InvariantCulture);
+        var id = string.Create(ProcessPrefix.Length + 12, Interlocked.Increment(ref counter), static (span, n) =>
+        {
+            ProcessPrefix.CopyTo(span);
+            n.TryFormat(span[ProcessPrefix.Length..], out _, "x12", System.Globalization.CultureInfo.InvariantCulture);
+        });
         context.TraceIdentifier = id;
         context.Response.Headers[Header] = id;
         return id;

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using UnifiedLlm.Daemon.Gateway;
@@ -38,7 +39,8 @@ internal sealed class OpenAiCompatibleClient : IUpstreamClient
 
     /// <summary>
     /// The whole body; read straight into an array of the announced length when there is one, up to a size that an
-    /// upstream's wrong Content-Length cannot turn into a huge allocation.
+    /// upstream's wrong Content-Length cannot turn into a huge allocation. Without one (a chunked response), read into
+    /// pooled buffers and copied out once.
     /// </summary>
     private static async Task<byte[]> ReadBodyAsync(Stream stream, long? length, CancellationToken cancellationToken)
     {
@@ -49,9 +51,29 @@ internal sealed class OpenAiCompatibleClient : IUpstreamClient
             return body;
         }
 
-        using var buffer = new MemoryStream();
-        await stream.CopyToAsync(buffer, cancellationToken);
-        return buffer.ToArray();
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        var filled = 0;
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer.AsMemory(filled), cancellationToken)) > 0)
+            {
+                filled += read;
+                if (filled == buffer.Length)
+                {
+                    var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, filled).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+            }
+
+            return buffer.AsSpan(0, filled).ToArray();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     public static ByteArrayContent Json(System.Text.Json.Nodes.JsonNode body) => Json(JsonSerializer.SerializeToUtf8Bytes(body));

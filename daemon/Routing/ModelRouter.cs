@@ -11,6 +11,8 @@ internal sealed class ModelRouter(ConfigHolder config, IModelEndpoints local, Up
 {
     private readonly Dictionary<string, int> roundRobin = new(StringComparer.Ordinal);
 
+    private RouteNames? names;
+
     public RoutePlan Plan(string model)
     {
         var current = config.Current;
@@ -34,7 +36,8 @@ internal sealed class ModelRouter(ConfigHolder config, IModelEndpoints local, Up
             targets.AddRange(chain.Select(t => Resolve(current, t)).OfType<RouteTarget>());
         }
 
-        return new RoutePlan(model, targets.DistinctBy(t => t.Name).ToList());
+        RemoveRepeats(targets);
+        return new RoutePlan(model, targets);
     }
 
     /// <summary>Every name a client may ask for, for /v1/models and for "did you mean".</summary>
@@ -43,21 +46,41 @@ internal sealed class ModelRouter(ConfigHolder config, IModelEndpoints local, Up
             .Concat(current.Providers.Values.SelectMany(p => p.Models.Select(m => $"{p.Name}/{m}")))
             .Concat(current.Routes.Keys);
 
+    /// <summary>Keeps each target's first place only (a chain may repeat a route's target, two aliases one model); plans are a few long.</summary>
+    private static void RemoveRepeats(List<RouteTarget> targets)
+    {
+        for (var i = targets.Count - 1; i > 0; i--)
+        {
+            for (var j = 0; j < i; j++)
+            {
+                if (targets[j].Name == targets[i].Name)
+                {
+                    targets.RemoveAt(i);
+                    break;
+                }
+            }
+        }
+    }
+
     private RouteTarget? Resolve(UllmConfig current, string name)
     {
+        var known = names;
+        if (known?.Config != current)
+        {
+            names = known = new RouteNames(current);
+        }
+
+        if (known.TryGet(name, out var target))
+        {
+            return target;
+        }
+
         if (local.TryResolve(name, out var canonical))
         {
             return RouteTarget.Local(canonical);
         }
 
-        var slash = name.IndexOf('/', StringComparison.Ordinal);
-        if (slash > 0 && slash < name.Length - 1 && current.Providers.TryGetValue(name[..slash], out var provider))
-        {
-            return RouteTarget.Cloud(provider, name[(slash + 1)..]);
-        }
-
-        var listing = current.Providers.Values.OrderBy(p => p.Name, StringComparer.Ordinal).FirstOrDefault(p => p.Models.Contains(name));
-        return listing is null ? null : RouteTarget.Cloud(listing, name);
+        return RouteNames.ProviderPrefix(current, name) is { } provider ? RouteTarget.Cloud(provider, name[(provider.Name.Length + 1)..]) : null;
     }
 
     private List<RouteTarget> Order(RouteConfig route, List<RouteTarget> targets)

@@ -11,7 +11,7 @@ internal sealed record RouteTarget(string Name, string Model, ProviderConfig? Pr
     public bool IsLocal => Provider is null;
 
     /// <summary>The upstream whose circuit breaker guards this target: the provider, or the local model.</summary>
-    public string Upstream => Provider is { } p ? p.Name : "local:" + Model;
+    public string Upstream { get; } = Provider is { } p ? p.Name : "local:" + Model;
 
     /// <summary>Marginal cost per million tokens, in and out; local models count as free.</summary>
     public double CostPerMillion => Provider is { } p ? p.CostPerMillionInputTokens + p.CostPerMillionOutputTokens : 0;

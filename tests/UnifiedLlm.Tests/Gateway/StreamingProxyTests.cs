@@ -28,6 +28,33 @@ public sealed class StreamingProxyTests
     }
 
     [Fact]
+    public async Task A_whole_body_sent_chunked_without_a_length_is_relayed_byte_for_byte()
+    {
+        await using var upstream = await FakeUpstream.StartAsync();
+        var text = string.Concat(Enumerable.Range(0, 9000).Select(i => $"{i} ünïcödé "));
+        var sent = JsonSerializer.SerializeToUtf8Bytes(FakeUpstream.Completion(text));
+        upstream.Handler = async (c, _) =>
+        {
+            c.Response.ContentType = "application/json";
+            for (var at = 0; at < sent.Length; at += 7000)
+            {
+                await c.Response.Body.WriteAsync(sent.AsMemory(at, Math.Min(7000, sent.Length - at)));
+                await c.Response.Body.FlushAsync();
+            }
+        };
+        var models = new StaticModelEndpoints();
+        models.Serve("tiny", upstream.BaseAddress, "tiny.gguf");
+        await using var host = await GatewayHost.StartAsync("", models);
+
+        using var response = await host.Unix.SendAsync(Http.Post("/v1/chat/completions", Http.Chat("tiny")), TestContext.Current.CancellationToken);
+        var received = await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken);
+
+        Assert.True(sent.Length > 128 * 1024, $"the body ({sent.Length} bytes) must outgrow the first buffers");
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.Equal(sent, received);
+    }
+
+    [Fact]
     public async Task Stream_events_reach_the_client_before_the_upstream_sends_the_rest()
     {
         await using var upstream = await FakeUpstream.StartAsync();
