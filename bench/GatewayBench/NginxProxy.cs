@@ -4,13 +4,16 @@ namespace UnifiedLlm.Bench;
 
 /// <summary>
 /// nginx as the yardstick: a plain reverse proxy to the stub upstream (HTTP/1.1 keep-alive upstream connections, no
-/// response buffering, no access log), from a config generated in the bench's temp directory — no system service.
+/// response buffering), from a config generated in the bench's temp directory — no system service. Without an access
+/// log, the strictest yardstick; with nginx's default one (a line per request, written as it ends), one that records
+/// each request as ullmd's audit log does.
 /// </summary>
 internal static class NginxProxy
 {
-    public static PeerProcess Start(string nginx, DirectoryInfo work, int listenPort, int upstreamPort)
+    public static PeerProcess Start(string nginx, DirectoryInfo work, int listenPort, int upstreamPort, bool accessLog)
     {
-        var prefix = Directory.CreateDirectory(Path.Combine(work.FullName, "nginx")).FullName;
+        var prefix = Directory.CreateDirectory(Path.Combine(work.FullName, accessLog ? "nginx-logged" : "nginx")).FullName;
+        var log = accessLog ? $"access_log {prefix}/access.log;" : "access_log off;";
         var config = Path.Combine(prefix, "nginx.conf");
         File.WriteAllText(config, string.Create(CultureInfo.InvariantCulture, $$"""
             daemon off;
@@ -20,7 +23,7 @@ internal static class NginxProxy
             error_log stderr warn;
             events { worker_connections 4096; }
             http {
-                access_log off;
+                {{log}}
                 client_body_temp_path {{prefix}}/client_body;
                 proxy_temp_path {{prefix}}/proxy;
                 fastcgi_temp_path {{prefix}}/fastcgi;

@@ -5,10 +5,11 @@ internal static class PathNames
 {
     public const string Direct = "direct";
     public const string Nginx = "nginx";
+    public const string NginxLogged = "nginx + access log";
     public const string UllmdTcp = "ullmd TCP";
     public const string UllmdUnix = "ullmd unix";
     public const string Portkey = "Portkey";
     public const string BareRelay = UnifiedLlm.Bench.BareRelay.Name;
 
-    public static IReadOnlyList<string> All { get; } = [Direct, Nginx, UllmdTcp, UllmdUnix, Portkey, BareRelay];
+    public static IReadOnlyList<string> All { get; } = [Direct, Nginx, NginxLogged, UllmdTcp, UllmdUnix, Portkey, BareRelay];
 }

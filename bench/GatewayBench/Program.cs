@@ -30,7 +30,7 @@ var work = Directory.CreateTempSubdirectory("ullm-bench-");
 var peers = new List<PeerProcess>();
 try
 {
-    int llamaPort = FreePort(), stubPort = FreePort(), ullmdPort = FreePort(), nginxPort = FreePort(), portkeyPort = FreePort(), relayPort = FreePort();
+    int llamaPort = FreePort(), stubPort = FreePort(), ullmdPort = FreePort(), nginxPort = FreePort(), nginxLoggedPort = FreePort(), portkeyPort = FreePort(), relayPort = FreePort();
     await using var stub = await StubUpstream.StartAsync(stubPort);
     if (sections.Contains("llama"))
     {
@@ -68,6 +68,7 @@ try
     using var stubDirect = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{stubPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var tcp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ullmdPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var nginxClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{nginxPort}/"), Timeout = TimeSpan.FromMinutes(2) };
+    using var nginxLoggedClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{nginxLoggedPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var portkeyClient = PortkeyGateway.Client(portkeyPort, stubPort);
     using var relayClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{relayPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var unix = UnixClient(socket);
@@ -80,21 +81,26 @@ try
     var missing = new Dictionary<string, string>(StringComparer.Ordinal);
     var peerOf = new Dictionary<string, PeerProcess>(StringComparer.Ordinal);
     var nginxVersion = "";
-    if (wantedPaths.Contains(PathNames.Nginx))
+    foreach (var (name, port, client, accessLog) in new[] { (PathNames.Nginx, nginxPort, nginxClient, false), (PathNames.NginxLogged, nginxLoggedPort, nginxLoggedClient, true) })
     {
+        if (!wantedPaths.Contains(name))
+        {
+            continue;
+        }
+
         if (Optional("--nginx") is { } nginx)
         {
             nginxVersion = await VersionAsync(nginx, "-v");
-            var peer = peerOf[PathNames.Nginx] = NginxProxy.Start(nginx, work, nginxPort, stubPort);
+            var peer = peerOf[name] = NginxProxy.Start(nginx, work, port, stubPort, accessLog);
             peers.Add(peer);
-            if (await WaitAnsweringAsync(nginxClient, Chat("stub", 1, false), peer, TimeSpan.FromSeconds(30)) is { } why)
+            if (await WaitAnsweringAsync(client, Chat("stub", 1, false), peer, TimeSpan.FromSeconds(30)) is { } why)
             {
-                missing[PathNames.Nginx] = why;
+                missing[name] = why;
             }
         }
         else
         {
-            missing[PathNames.Nginx] = Optional("--nginx-missing") ?? "no nginx given (--nginx)";
+            missing[name] = Optional("--nginx-missing") ?? "no nginx given (--nginx)";
         }
     }
 
@@ -139,7 +145,7 @@ try
 
     var stubPaths = new (string Name, HttpClient Client, string Model)[]
     {
-        (PathNames.Direct, stubDirect, "stub"), (PathNames.Nginx, nginxClient, "stub"), (PathNames.UllmdTcp, tcp, "stub/stub"),
+        (PathNames.Direct, stubDirect, "stub"), (PathNames.Nginx, nginxClient, "stub"), (PathNames.NginxLogged, nginxLoggedClient, "stub"), (PathNames.UllmdTcp, tcp, "stub/stub"),
         (PathNames.UllmdUnix, unix, "stub/stub"), (PathNames.Portkey, portkeyClient, "stub"), (PathNames.BareRelay, relayClient, "stub"),
     }.Where(p => wantedPaths.Contains(p.Name) && !missing.ContainsKey(p.Name)).ToArray();
 
@@ -154,6 +160,7 @@ try
     report.AppendLine("- Upstreams: a real llama-server (CPU, the tiny test model) and an in-process stub OpenAI server that answers at once.");
     report.AppendLine("- ullmd reaches both as `kind = \"openai\"` providers, over TCP and its unix socket (no API key, no rate limit; audit and metrics on).");
     report.AppendLine(CultureInfo.InvariantCulture, $"- nginx{(nginxVersion.Length > 0 ? $" ({nginxVersion})" : "")}: a plain reverse proxy to the stub: `proxy_pass` to an upstream with `keepalive`, `proxy_http_version 1.1`, `proxy_buffering off`, `worker_processes auto`, no access log.");
+    report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.NginxLogged}: the same with nginx's default access log (`access_log PATH;`: the combined format, a line written per request as it ends); ullmd's audit log, a row per request, is the closer counterpart. The targets are judged against plain nginx; the logged one is given beside it.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- Portkey{(portkeyVersion.Length > 0 ? $" {PortkeyGateway.Package} {portkeyVersion}" : "")}: `npx -y {PortkeyGateway.Package} --port=PORT --headless`, headers `x-portkey-provider: openai`, `x-portkey-custom-host: <stub>/v1`.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.BareRelay}: the least a .NET proxy does (Kestrel in, HttpClient out, bytes relayed; no parsing, routing, audit or metrics), in a process of its own: what the framework costs, against which ullmd's own work shows.");
     report.AppendLine("- proxy CPU µs/req: user+system CPU time of the proxy's processes (nginx's workers, Portkey's node) during the step, per request; less disturbed by other load than requests/s.");
