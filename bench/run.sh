@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command: builds ullmd and the benchmark (Release), gets llama-server, the tiny model and nginx, and measures a
-# stub upstream direct, through nginx (the yardstick; also with its default access log), through ullmd (TCP and unix socket) and through the Portkey
-# gateway from npm, side by side in one run. Writes the gateway section of bench/RESULTS.md.
+# stub upstream direct, through nginx (the yardstick; also with its default access log), through ullmd (TCP and unix
+# socket) and through the Portkey gateway from npm, side by side in one run. Writes the gateway section of
+# bench/RESULTS.md.
 # usage: bash bench/run.sh [seconds per concurrency step and round, default 5] (three rounds, the median reported)
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
