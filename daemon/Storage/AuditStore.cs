@@ -1,3 +1,4 @@
+using System.Text;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
@@ -44,20 +45,21 @@ internal sealed class AuditStore(Database database)
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
         var db = connection.Handle!;
         Check(db, raw.sqlite3_prepare_v2(db, InsertSql, out var statement));
+        var scratch = new byte[1024];
         using (statement)
         {
             foreach (var row in rows)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                Text(statement, 1, row.RequestId);
+                Text(statement, ref scratch, 1, row.RequestId);
                 raw.sqlite3_bind_int64(statement, 2, row.Time.ToUnixTimeMilliseconds());
-                Text(statement, 3, row.KeyId);
-                Text(statement, 4, row.Client);
-                Text(statement, 5, row.ModelRequested);
-                Text(statement, 6, row.Target);
-                Text(statement, 7, row.FallbackPath.Count == 1 ? row.FallbackPath[0] : string.Join('\n', row.FallbackPath));
+                Text(statement, ref scratch, 3, row.KeyId);
+                Text(statement, ref scratch, 4, row.Client);
+                Text(statement, ref scratch, 5, row.ModelRequested);
+                Text(statement, ref scratch, 6, row.Target);
+                Text(statement, ref scratch, 7, row.FallbackPath.Count == 1 ? row.FallbackPath[0] : string.Join('\n', row.FallbackPath));
                 raw.sqlite3_bind_int64(statement, 8, row.HttpStatus);
-                Text(statement, 9, row.Outcome);
+                Text(statement, ref scratch, 9, row.Outcome);
                 raw.sqlite3_bind_int64(statement, 10, row.PromptTokens);
                 raw.sqlite3_bind_int64(statement, 11, row.CompletionTokens);
                 raw.sqlite3_bind_int64(statement, 12, row.TokensEstimated ? 1 : 0);
@@ -72,7 +74,7 @@ internal sealed class AuditStore(Database database)
 
                 raw.sqlite3_bind_int64(statement, 14, row.LatencyMs);
                 raw.sqlite3_bind_double(statement, 15, row.Cost);
-                Text(statement, 16, row.Error);
+                Text(statement, ref scratch, 16, row.Error);
                 var result = raw.sqlite3_step(statement);
                 if (result != raw.SQLITE_DONE)
                 {
@@ -86,16 +88,22 @@ internal sealed class AuditStore(Database database)
         await transaction.CommitAsync(cancellationToken);
     }
 
-    private static void Text(sqlite3_stmt statement, int index, string? value)
+    /// <summary>Binds UTF-8 encoded into <paramref name="scratch"/> (SQLite copies it), instead of a new array per value.</summary>
+    private static void Text(sqlite3_stmt statement, ref byte[] scratch, int index, string? value)
     {
         if (value is null)
         {
             raw.sqlite3_bind_null(statement, index);
+            return;
         }
-        else
+
+        var most = Encoding.UTF8.GetMaxByteCount(value.Length);
+        if (scratch.Length < most)
         {
-            raw.sqlite3_bind_text(statement, index, value);
+            scratch = new byte[Math.Max(most, scratch.Length * 2)];
         }
+
+        raw.sqlite3_bind_text(statement, index, scratch.AsSpan(0, Encoding.UTF8.GetBytes(value, scratch)));
     }
 
     private static void Check(sqlite3 db, int result)

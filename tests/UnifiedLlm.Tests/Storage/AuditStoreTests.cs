@@ -40,6 +40,21 @@ public sealed class AuditStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Text_round_trips_exactly_empty_non_ascii_and_longer_than_the_encoding_buffer()
+    {
+        var longError = string.Concat(Enumerable.Repeat("upstream said: ünïcödé 🦙 ", 200));
+        var row = Row("r-ü", T0, "模型", "k") with { Client = "", FallbackPath = ["模型", "cloud/m"], Error = longError };
+
+        await audit.InsertAsync([row, Row("r2", T0, "m", null)], CancellationToken.None);
+
+        var read = (await audit.QueryAsync(new AuditQuery(null, "模型", null, 10), CancellationToken.None)).Single();
+        Assert.Equal("r-ü", read.RequestId);
+        Assert.Equal("", read.Client);
+        Assert.Equal(["模型", "cloud/m"], read.FallbackPath);
+        Assert.Equal(longError, read.Error);
+    }
+
+    [Fact]
     public async Task Retention_deletes_only_older_rows()
     {
         await audit.InsertAsync([Row("old", T0.AddDays(-31), "m", null), Row("new", T0, "m", null)], CancellationToken.None);
