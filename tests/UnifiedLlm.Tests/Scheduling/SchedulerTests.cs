@@ -276,12 +276,7 @@ public sealed class SchedulerTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
-        UpstreamConnections connections;
-        await using (var lease = await fx.Scheduler.AcquireAsync("a", ct))
-        {
-            connections = lease.Connections;
-            Assert.False(await IsClosedAsync(connections), "the pool of a ready backend must be open");
-        }
+        var connections = await PoolOfALeaseAsync(fx, "a", ct);
 
         bool? closedAtStop = null;
         fx.Driver.OnStop = async _ => closedAtStop = await IsClosedAsync(connections);
@@ -298,11 +293,7 @@ public sealed class SchedulerTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
-        UpstreamConnections connections;
-        await using (var lease = await fx.Scheduler.AcquireAsync("a", ct))
-        {
-            connections = lease.Connections;
-        }
+        var connections = await PoolOfALeaseAsync(fx, "a", ct);
 
         var failure = fx.NextEventAsync("failure", ct);
         fx.Driver.Crash("a");
@@ -403,6 +394,14 @@ public sealed class SchedulerTests
         var record = await fx.Store.GetAsync(loaded.Id, ct);
         Assert.Equal(InstanceState.Stopped, record!.State);
         Assert.Equal("ullmd is stopping", (await fx.Store.ListTransitionsAsync(loaded.Id, ct))[^1].Message);
+    }
+
+    /// <summary>The connection pool a lease on <paramref name="model"/> came with, open while the backend serves; the lease is released.</summary>
+    private static async Task<UpstreamConnections> PoolOfALeaseAsync(SchedulerFixture fx, string model, CancellationToken cancellationToken)
+    {
+        await using var lease = await fx.Scheduler.AcquireAsync(model, cancellationToken);
+        Assert.False(await IsClosedAsync(lease.Connections), "the pool of a ready backend must be open");
+        return lease.Connections;
     }
 
     /// <summary>Whether the pool refuses requests because it was disposed (an open one tries to connect, and is refused by the closed port).</summary>
