@@ -23,16 +23,7 @@ internal static class RequestBody
 
         try
         {
-            if (context.Request.ContentLength is { } length)
-            {
-                var bytes = new byte[length];
-                await context.Request.Body.ReadExactlyAsync(bytes, context.RequestAborted);
-                return bytes;
-            }
-
-            using var buffer = new MemoryStream();
-            await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
-            return buffer.ToArray();
+            return await WholeBody.ReadAsync(context.Request.Body, context.Request.ContentLength, context.RequestAborted);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
