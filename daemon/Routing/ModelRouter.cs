@@ -70,17 +70,7 @@ internal sealed class ModelRouter(ConfigHolder config, IModelEndpoints local, Up
             names = known = new RouteNames(current);
         }
 
-        if (known.TryGet(name, out var target))
-        {
-            return target;
-        }
-
-        if (local.TryResolve(name, out var canonical))
-        {
-            return RouteTarget.Local(canonical);
-        }
-
-        return RouteNames.ProviderPrefix(current, name) is { } provider ? RouteTarget.Cloud(provider, name[(provider.Name.Length + 1)..]) : null;
+        return known.Resolve(name, local);
     }
 
     private List<RouteTarget> Order(RouteConfig route, List<RouteTarget> targets)

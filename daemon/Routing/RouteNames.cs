@@ -1,12 +1,13 @@
 using System.Collections.Frozen;
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Gateway;
 
 namespace UnifiedLlm.Daemon.Routing;
 
 /// <summary>
-/// Every name one config defines, resolved once to its target: local models and their aliases, then each provider's
-/// listed models as <c>provider/model</c>, then as bare names (the first provider by name listing one). Names it does not
-/// hold (a provider's unlisted model) are resolved per request.
+/// How names resolve under one config: local models and their aliases, then <c>provider/model</c>, then bare names a
+/// provider lists (the first provider by name). Every name the config defines is resolved once, here; others (a
+/// provider's unlisted model, a local model the config does not name) per request.
 /// </summary>
 internal sealed class RouteNames
 {
@@ -47,10 +48,24 @@ internal sealed class RouteNames
 
     public UllmConfig Config { get; }
 
-    public bool TryGet(string name, out RouteTarget target) => targets.TryGetValue(name, out target!);
+    /// <summary>The target <paramref name="name"/> resolves to, or null; <paramref name="local"/> has the last word on local names.</summary>
+    public RouteTarget? Resolve(string name, IModelEndpoints local)
+    {
+        if (targets.TryGetValue(name, out var target))
+        {
+            return target;
+        }
+
+        if (local.TryResolve(name, out var canonical))
+        {
+            return RouteTarget.Local(canonical);
+        }
+
+        return ProviderPrefix(Config, name) is { } provider ? RouteTarget.Cloud(provider, name[(provider.Name.Length + 1)..]) : null;
+    }
 
     /// <summary>The provider a <c>provider/model</c> name names, or null.</summary>
-    public static ProviderConfig? ProviderPrefix(UllmConfig config, string name)
+    private static ProviderConfig? ProviderPrefix(UllmConfig config, string name)
     {
         var slash = name.IndexOf('/', StringComparison.Ordinal);
         return slash > 0 && slash < name.Length - 1 && config.Providers.TryGetValue(name[..slash], out var provider) ? provider : null;
