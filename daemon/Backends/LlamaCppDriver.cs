@@ -60,7 +60,7 @@ internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocato
             throw;
         }
 
-        return new RunningBackend(start.Model.Name, baseAddress, start.Model.Name, process);
+        return new RunningBackend(start.Model.Name, baseAddress, start.Model.Name, process, LlamaServerArguments.Slots(launch.Arguments));
     }
 
     /// <summary>Takes over a llama-server on its recorded port, which it keeps, once GET /health answers 200 there.</summary>

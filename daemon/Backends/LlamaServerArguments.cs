@@ -28,6 +28,9 @@ internal static class LlamaServerArguments
         return args;
     }
 
+    /// <summary>The request slots an argv gives llama-server: the last <c>--parallel</c>/<c>-np</c>, as its parser takes it.</summary>
+    public static int Slots(IReadOnlyList<string> args) => ArgumentValues.LastInt(args, ["--parallel", "-np"]) ?? 1;
+
     /// <summary>CUDA_VISIBLE_DEVICES for the plan's GPUs; an empty value hides every GPU (CPU mode).</summary>
     public static string VisibleDevices(BackendStart start) => string.Join(",", start.Plan.GpuIndices.Select(Invariant));
 

@@ -43,6 +43,12 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
 
     public BackendKind Kind => BackendKind.Ollama;
 
+    /// <summary>Requests one model serves at once: OLLAMA_NUM_PARALLEL from the backend's environment, else Ollama's default of 1.</summary>
+    public static int Slots(BackendConfig backend) =>
+        backend.Environment.TryGetValue("OLLAMA_NUM_PARALLEL", out var text) && int.TryParse(text, System.Globalization.NumberStyles.Integer, CultureInfo.InvariantCulture, out var slots) && slots > 0
+            ? slots
+            : 1;
+
     public async Task<RunningBackend> StartAsync(BackendStart start, CancellationToken cancellationToken)
     {
         var tag = start.Model.Source;
@@ -61,7 +67,7 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
             }
 
             loaded.Add(start.Model.Name);
-            return new RunningBackend(start.Model.Name, shared.BaseAddress, tag, shared.Process);
+            return new RunningBackend(start.Model.Name, shared.BaseAddress, tag, shared.Process, Slots(start.Backend));
         }
         finally
         {

@@ -5,5 +5,6 @@ namespace UnifiedLlm.Daemon.Backends;
 /// <summary>
 /// A backend ready to serve one model: where to send OpenAI-compatible requests, and the model name the backend knows it
 /// by. <see cref="Process"/> is the backend's own process; for a model inside the shared Ollama server it is that server.
+/// <see cref="RequestSlots"/> is how many requests it serves at once; the gateway keeps the others waiting in ullmd.
 /// </summary>
-internal sealed record RunningBackend(string Model, Uri BaseAddress, string UpstreamModel, BackendProcess Process);
+internal sealed record RunningBackend(string Model, Uri BaseAddress, string UpstreamModel, BackendProcess Process, int RequestSlots = 1);

@@ -19,6 +19,8 @@ internal sealed class VllmDriver(
     HttpClient http,
     TimeProvider time) : IBackendDriver
 {
+    private const int DefaultMaxNumSeqs = 256;
+
     private readonly BackendReadiness readiness = new(supervisor, http, time);
 
     public BackendKind Kind => BackendKind.Vllm;
@@ -43,8 +45,11 @@ internal sealed class VllmDriver(
             throw;
         }
 
-        return new RunningBackend(start.Model.Name, baseAddress, start.Model.Name, process);
+        return new RunningBackend(start.Model.Name, baseAddress, start.Model.Name, process, Slots(launch.Arguments));
     }
+
+    /// <summary>vLLM batches up to <c>--max-num-seqs</c> sequences at once (256 unless set) and queues the rest itself.</summary>
+    public static int Slots(IReadOnlyList<string> arguments) => ArgumentValues.LastInt(arguments, ["--max-num-seqs"]) ?? DefaultMaxNumSeqs;
 
     public async Task StopAsync(RunningBackend backend, CancellationToken cancellationToken)
     {
@@ -65,7 +70,7 @@ internal sealed class VllmDriver(
             return null;
         }
 
-        var backend = new RunningBackend(record.Model, new Uri($"http://127.0.0.1:{port}/"), record.Model, process);
+        var backend = new RunningBackend(record.Model, new Uri($"http://127.0.0.1:{port}/"), record.Model, process, DefaultMaxNumSeqs);
         return await CheckHealthAsync(backend, cancellationToken) ? backend : null;
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using UnifiedLlm.Daemon.Events;
 
 namespace UnifiedLlm.Daemon.Config;
@@ -9,6 +10,7 @@ namespace UnifiedLlm.Daemon.Config;
 internal sealed class ConfigHolder(UllmConfig initial, EventHub events, TimeProvider time) : IDisposable
 {
     private readonly SemaphoreSlim reloadGate = new(1, 1);
+    private ImmutableArray<Action<UllmConfig, UllmConfig>> replacedHandlers = [];
     private volatile Snapshot current = new(initial, time.GetUtcNow());
 
     public UllmConfig Current => current.Config;
@@ -42,6 +44,11 @@ internal sealed class ConfigHolder(UllmConfig initial, EventHub events, TimeProv
             var changes = ConfigDiff.Describe(old, next);
             current = new Snapshot(next, time.GetUtcNow());
             events.Publish(new DaemonEvent(time.GetUtcNow(), "config", changes.Count == 0 ? "reloaded: no changes" : "reloaded: " + string.Join("; ", changes)));
+            foreach (var handler in replacedHandlers)
+            {
+                handler(old, next);
+            }
+
             return new ReloadResult(true, [], changes);
         }
         finally
@@ -49,6 +56,12 @@ internal sealed class ConfigHolder(UllmConfig initial, EventHub events, TimeProv
             reloadGate.Release();
         }
     }
+
+    /// <summary>
+    /// Calls <paramref name="handler"/> with the old and the new config after each applied reload, in the reload's own
+    /// call and under its gate: a handler reacts quickly (it starts slow work, it does not wait for it) and does not throw.
+    /// </summary>
+    public void OnReplaced(Action<UllmConfig, UllmConfig> handler) => ImmutableInterlocked.Update(ref replacedHandlers, h => h.Add(handler));
 
     public void Dispose() => reloadGate.Dispose();
 

@@ -1,6 +1,9 @@
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections.Features;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Hosting;
 using UnifiedLlm.Daemon.Storage;
+using UnifiedLlm.Daemon.Unix;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
@@ -13,7 +16,7 @@ internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
     public async Task<ClientIdentity> AuthenticateAsync(HttpContext context)
     {
         var listener = ListenerNames.Of(context);
-        var address = context.Connection.RemoteIpAddress is { } ip ? $"{ip}:{context.Connection.RemotePort}" : listener ?? "unix";
+        var (address, peer) = Peer(context, listener);
         string? secret = null;
         var header = context.Request.Headers.Authorization.ToString();
         if (header.Length > 0)
@@ -34,12 +37,36 @@ internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
             var security = config.Current.Security;
             var anonymousAllowed = listener == ListenerNames.OpenAiTcp ? !security.RequireKeyOnTcp : security.AllowAnonymousUnix;
             return anonymousAllowed
-                ? new ClientIdentity(null, address)
+                ? new ClientIdentity(null, address, peer)
                 : throw new GatewayException(401, "an API key is required: send 'Authorization: Bearer <key>' (create one with 'ullmctl keys create')", code: "missing_api_key");
         }
 
         var key = await keys.AuthenticateAsync(secret, context.RequestAborted)
             ?? throw new GatewayException(401, "the API key is not valid (unknown, revoked or expired)", code: "invalid_api_key");
-        return new ClientIdentity(key, address);
+        return new ClientIdentity(key, address, peer);
+    }
+
+    /// <summary>The audit log's address and the rate limits' peer: IP and port, and IP, on TCP; the user and process on the unix socket.</summary>
+    private static (string Address, string Peer) Peer(HttpContext context, string? listener)
+    {
+        if (context.Connection.RemoteIpAddress is { } ip)
+        {
+            return ($"{ip}:{context.Connection.RemotePort}", ip.ToString());
+        }
+
+        if (context.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
+        {
+            try
+            {
+                var credentials = PeerCredentials.Read(socket);
+                return ($"{listener ?? "unix"} uid {credentials.Uid} pid {credentials.Pid}", $"uid {credentials.Uid}");
+            }
+            catch (SocketException)
+            {
+                // The peer is gone already; its request fails on its own.
+            }
+        }
+
+        return (listener ?? "unix", listener ?? "unix");
     }
 }

@@ -13,7 +13,7 @@ internal sealed class Exchange(string requestId, ClientIdentity client, long sta
     /// <summary>The model asked for; empty until the body has been read.</summary>
     public string Model { get; set; } = "";
 
-    /// <summary>The model asked for once the router resolved it to targets; null for a name that resolves to nothing.</summary>
+    /// <summary>The model asked for as metrics label it, once the router resolved it to targets; null for a name that resolves to nothing.</summary>
     public string? RoutedModel { get; set; }
 
     public long StartedAt { get; } = startedAt;

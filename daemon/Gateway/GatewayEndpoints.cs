@@ -13,7 +13,7 @@ internal static class GatewayEndpoints
         services.AddSingleton<UpstreamHealth>();
         services.AddSingleton<ModelRouter>();
         // The cloud providers' pool; each local backend's comes with its lease.
-        services.AddSingleton(sp => new UpstreamConnections(sp.GetRequiredService<ConfigHolder>().Current.Router.Timeouts.Connect));
+        services.AddSingleton(sp => UpstreamConnections.ForProviders(sp.GetRequiredService<ConfigHolder>().Current.Router.Timeouts.Connect));
         services.AddSingleton<OpenAiCompatibleClient>();
         services.AddSingleton<AnthropicClient>();
         services.AddSingleton<GatewayMetrics>();

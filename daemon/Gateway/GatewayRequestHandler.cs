@@ -8,20 +8,21 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// The frame around every proxied request: authentication, rate limits, the body read once, the pipeline, the error object
 /// on failure, and one audit row and metric sample at the end, whatever happened.
 /// </summary>
-internal sealed class GatewayRequestHandler(
+internal sealed partial class GatewayRequestHandler(
     ClientAuthenticator authenticator,
     RateLimits limits,
     ProxyPipeline pipeline,
     AuditQueue audit,
     GatewayMetrics metrics,
     ConfigHolder config,
-    TimeProvider time)
+    TimeProvider time,
+    ILogger<GatewayRequestHandler> logger)
 {
     /// <summary>Handles an OpenAI request; <paramref name="translate"/> turns another API's body (Anthropic's) into OpenAI's first.</summary>
     public async Task HandleAsync(HttpContext context, EndpointKind kind, IClientProtocol protocol, Func<JsonObject, JsonObject>? translate = null)
     {
         metrics.InFlight.Inc();
-        var exchange = new Exchange(RequestIds.Of(context), new ClientIdentity(null, "unknown"), time.GetTimestamp(), time.GetUtcNow());
+        var exchange = new Exchange(RequestIds.Of(context), new ClientIdentity(null, "unknown", "unknown"), time.GetTimestamp(), time.GetUtcNow());
         try
         {
             var client = await authenticator.AuthenticateAsync(context);
@@ -46,13 +47,32 @@ internal sealed class GatewayRequestHandler(
         {
             exchange.Failed(new GatewayException(499, "the client closed the connection"), "client_closed");
         }
+        catch (BadHttpRequestException e)
+        {
+            // Kestrel's verdict on the request's framing, met while writing the answer or reading a body.
+            var error = new GatewayException(e.StatusCode, $"bad request: {e.Message}", code: "invalid_request");
+            exchange.Failed(error, "error");
+            await protocol.WriteErrorAsync(context, error);
+        }
+        catch (Exception e)
+        {
+            // A defect of ullmd's, not the client's: the client gets an error object with the request id to report, the
+            // log gets the whole exception, and the audit row says what happened.
+            LogUnexpected(logger, e, exchange.RequestId);
+            var error = new GatewayException(500, $"internal error in ullmd (request {exchange.RequestId}); the log has the details", code: "internal_error");
+            exchange.Failed(error, "internal_error");
+            await protocol.WriteErrorAsync(context, error);
+        }
         finally
         {
             metrics.InFlight.Dec();
             var latency = time.GetElapsedTime(exchange.StartedAt);
             limits.ChargeTokens(exchange.Client, exchange.Prompt + exchange.Completion);
-            metrics.Completed(exchange.RoutedModel, exchange.Target?.Name, exchange.Status, latency, exchange.TimeToFirstToken, exchange.Prompt, exchange.Completion, exchange.Cost);
+            metrics.Completed(exchange.RoutedModel, exchange.Target?.Label, exchange.Status, latency, exchange.TimeToFirstToken, exchange.Prompt, exchange.Completion, exchange.Cost);
             audit.Enqueue(exchange.ToRow(latency));
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{RequestId}: unexpected failure while serving the request")]
+    private static partial void LogUnexpected(ILogger logger, Exception exception, string requestId);
 }

@@ -9,9 +9,10 @@ internal static class ModelList
 {
     public static async Task WriteAsync(HttpContext context, ClientAuthenticator authenticator, UllmConfig config, DaemonInfo daemon, IModelEndpoints endpoints)
     {
+        ClientIdentity client;
         try
         {
-            await authenticator.AuthenticateAsync(context);
+            client = await authenticator.AuthenticateAsync(context);
         }
         catch (GatewayException e)
         {
@@ -19,6 +20,9 @@ internal static class ModelList
             return;
         }
 
+        // A key limited to some models sees only those (and a local model's aliases when it may use the model).
+        var allowed = client.Key is { Models.Count: > 0 } key ? key.Models.ToHashSet(StringComparer.Ordinal) : null;
+        bool May(string name, string? localModel = null) => allowed is null || allowed.Contains(name) || (localModel is not null && allowed.Contains(localModel));
         var created = daemon.StartedAt.ToUnixTimeSeconds();
         object Entry(string id, string ownedBy, object ullm) => new Dictionary<string, object> { ["id"] = id, ["object"] = "model", ["created"] = created, ["owned_by"] = ownedBy, ["ullm"] = ullm };
         var data = new List<object>();
@@ -26,16 +30,20 @@ internal static class ModelList
         foreach (var model in config.Models.Values.OrderBy(m => m.Name, StringComparer.Ordinal))
         {
             var backend = ProtoMapping.BackendName(model.Backend);
-            data.Add(Entry(model.Name, "ullmd", new { kind = "local", backend, context = model.Context, aliases = model.Aliases, loaded = ready.Contains(model.Name) }));
-            data.AddRange(model.Aliases.Select(alias => Entry(alias, "ullmd", new { kind = "alias", alias_of = model.Name, backend, context = model.Context })));
+            if (May(model.Name))
+            {
+                data.Add(Entry(model.Name, "ullmd", new { kind = "local", backend, context = model.Context, aliases = model.Aliases, loaded = ready.Contains(model.Name) }));
+            }
+
+            data.AddRange(model.Aliases.Where(alias => May(alias, model.Name)).Select(alias => Entry(alias, "ullmd", new { kind = "alias", alias_of = model.Name, backend, context = model.Context })));
         }
 
         foreach (var provider in config.Providers.Values.OrderBy(p => p.Name, StringComparer.Ordinal))
         {
-            data.AddRange(provider.Models.Select(m => Entry($"{provider.Name}/{m}", provider.Name, new { kind = "provider", provider = provider.Name, provider_kind = provider.Kind == ProviderKind.Anthropic ? "anthropic" : "openai" })));
+            data.AddRange(provider.Models.Where(m => May($"{provider.Name}/{m}")).Select(m => Entry($"{provider.Name}/{m}", provider.Name, new { kind = "provider", provider = provider.Name, provider_kind = provider.Kind == ProviderKind.Anthropic ? "anthropic" : "openai" })));
         }
 
-        foreach (var route in config.Routes.Values.OrderBy(r => r.Name, StringComparer.Ordinal))
+        foreach (var route in config.Routes.Values.OrderBy(r => r.Name, StringComparer.Ordinal).Where(r => May(r.Name)))
         {
             data.Add(Entry(route.Name, "ullmd", new { kind = "route", strategy = StrategyName(route.Strategy), targets = route.Targets }));
         }

@@ -77,12 +77,25 @@ internal sealed class OpenAiBodyScan
         return scan;
     }
 
+    private static string ModelName(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            return reader.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            // The bytes are valid UTF-8 (RequestBody checked); an escape such as "\ud800" is not a whole character.
+            throw GatewayException.BadField("model", "is not valid Unicode (an unpaired surrogate escape)");
+        }
+    }
+
     private void ReadProperty(ref Utf8JsonReader reader)
     {
         if (reader.ValueTextEquals("model"u8))
         {
             reader.Read();
-            Model = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+            Model = reader.TokenType == JsonTokenType.String ? ModelName(ref reader) : null;
             ModelValue = SkipValue(ref reader);
         }
         else if (reader.ValueTextEquals("stream"u8))

@@ -30,7 +30,7 @@ internal sealed partial class ProxyPipeline(
         var aborted = context.RequestAborted;
         exchange.EstimatedPromptTokens = request.PromptLength / 4;
         var plan = router.Plan(request.Model);
-        exchange.RoutedModel = plan.RequestedModel;
+        exchange.RoutedModel = plan.ModelLabel;
         CheckAllowed(exchange.Client, plan);
         UpstreamFailure? last = null;
         foreach (var target in plan.Targets)
@@ -41,16 +41,17 @@ internal sealed partial class ProxyPipeline(
             {
                 attempt = await health.ExecuteAsync(target, static (state, ct) => state.Pipeline.StartAsync(state.Target, state.Request, ct), (Pipeline: this, Target: target, Request: request), aborted);
             }
-            catch (BrokenCircuitException)
+            catch (BrokenCircuitException e)
             {
-                last = new UpstreamFailure(503, $"{target.Name}: circuit breaker open after repeated failures", retryable: true);
+                // Retry-After: what is left of the break, not a guess.
+                last = new UpstreamFailure(503, $"{target.Name}: circuit breaker open after repeated failures", retryable: true, e.RetryAfter);
                 exchange.Path[^1] += " (breaker open)";
                 continue;
             }
             catch (UpstreamFailure failure)
             {
                 health.RecordFailure(target);
-                metrics.FellBack(target.Name);
+                metrics.FellBack(target.Label);
                 LogAttemptFailed(logger, exchange.RequestId, target.Name, failure.Message);
                 last = failure;
                 exchange.Path[^1] += $" ({failure.StatusCode})";
@@ -103,15 +104,16 @@ internal sealed partial class ProxyPipeline(
     {
         var timeouts = config.Current.Router.Timeouts;
         ModelLease? lease = null;
+        RequestAdmission.RequestSlot? slot = null;
         UpstreamReply? reply = null;
         IAsyncEnumerator<UpstreamChunk>? chunks = null;
+        string? key = null;
         var attemptCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         try
         {
             UpstreamEndpoints endpoints;
             UpstreamConnections connections;
             string upstreamModel;
-            string? key = null;
             if (target.Provider is { } provider)
             {
                 endpoints = UpstreamEndpoints.OfV1Base(provider.V1Base);
@@ -130,12 +132,13 @@ internal sealed partial class ProxyPipeline(
                 endpoints = UpstreamEndpoints.OfRoot(lease.BaseAddress);
                 connections = lease.Connections;
                 upstreamModel = lease.UpstreamModel;
+                slot = await AdmitAsync(target, connections, cancellationToken);
             }
 
             var client = target.Provider?.Kind == ProviderKind.Anthropic ? (IUpstreamClient)anthropic : openAi;
             var started = time.GetTimestamp();
             attemptCancellation.CancelAfter(timeouts.FirstToken);
-            reply = await client.SendAsync(new UpstreamCall(request.Kind, endpoints, connections, request.ForUpstream(upstreamModel), request.Stream, key), attemptCancellation.Token);
+            reply = await client.SendAsync(new UpstreamCall(target.Name, request.Kind, endpoints, connections, request.ForUpstream(upstreamModel), request.Stream, key), attemptCancellation.Token);
             // A whole body, or a stream's role chunk and first content chunk, as a rule.
             var held = new List<(UpstreamChunk, ChunkInfo)>(reply.Chunks is null ? 1 : 2);
             if (reply.Chunks is null)
@@ -143,7 +146,7 @@ internal sealed partial class ProxyPipeline(
                 var info = ChunkInfo.Inspect(reply.Body!);
                 if (info.Error is not null)
                 {
-                    throw new UpstreamFailure(502, $"{target.Name}: {info.Error}", retryable: true);
+                    throw new UpstreamFailure(502, $"{target.Name}: {info.Error}", retryable: true, answered: true);
                 }
 
                 held.Add((new UpstreamChunk(reply.Body, false), info));
@@ -167,7 +170,7 @@ internal sealed partial class ProxyPipeline(
                     var info = ChunkInfo.Inspect(chunk.Json);
                     if (info.Error is not null)
                     {
-                        throw new UpstreamFailure(502, $"{target.Name}: {info.Error}", retryable: true);
+                        throw new UpstreamFailure(502, $"{target.Name}: {info.Error}", retryable: true, answered: true);
                     }
 
                     held.Add((chunk, info));
@@ -178,7 +181,7 @@ internal sealed partial class ProxyPipeline(
                 }
             }
 
-            return new UpstreamAttempt(target, lease, reply, attemptCancellation, chunks, held, time.GetElapsedTime(started));
+            return new UpstreamAttempt(target, lease, slot, key, reply, attemptCancellation, chunks, held, time.GetElapsedTime(started));
         }
         catch (Exception e)
         {
@@ -189,20 +192,49 @@ internal sealed partial class ProxyPipeline(
 
             reply?.Dispose();
             attemptCancellation.Dispose();
+            slot?.Dispose();
             if (lease is not null)
             {
                 await lease.DisposeAsync();
             }
 
-            throw e switch
+            var failure = e switch
             {
                 OperationCanceledException when !cancellationToken.IsCancellationRequested =>
                     new UpstreamFailure(504, $"{target.Name}: no first token within {timeouts.FirstToken.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (router.first_token_timeout_seconds)", retryable: true, inner: e),
-                HttpRequestException or IOException => new UpstreamFailure(502, $"{target.Name}: connection lost: {e.Message}", retryable: true, inner: e),
+                HttpRequestException or IOException => new UpstreamFailure(502, $"{target.Name}: connection lost: {Describe(e)}", retryable: true, inner: e),
                 JsonException => SseChunks.Malformed(target.Name, e.Message),
                 _ => e,
             };
+            if (failure is UpstreamFailure upstreamFailure)
+            {
+                // The breaker keeps the message as its last error: credentials come out before it sees it. A local
+                // backend that answered is alive; what it answered was about this request (a client can make
+                // llama-server answer 500), so it does not count against the backend's breaker.
+                failure = upstreamFailure.Redacted(key).CountingAgainstBreaker(upstreamFailure.CountsAgainstBreaker && !(target.IsLocal && upstreamFailure.Answered));
+            }
+
+            throw failure;
         }
+    }
+
+    /// <summary>A request slot on a local backend; overload is the backend's queue being full, never its failure.</summary>
+    private static async ValueTask<RequestAdmission.RequestSlot?> AdmitAsync(RouteTarget target, UpstreamConnections connections, CancellationToken cancellationToken)
+    {
+        if (connections.Admission is not { } admission)
+        {
+            return null;
+        }
+
+        var admitted = await admission.EnterAsync(cancellationToken);
+        return admitted.Refusal switch
+        {
+            AdmissionRefusal.None => admitted.Slot,
+            AdmissionRefusal.QueueFull => throw new ModelUnavailableException(
+                429, $"{target.Name} is busy: {admission.Slots} request(s) in flight and {admission.QueueCapacity} waiting", admitted.RetryAfter),
+            _ => throw new ModelUnavailableException(
+                503, $"{target.Name} is busy: no request slot came free within {admission.QueueTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s", admitted.RetryAfter),
+        };
     }
 
     private async Task RelayAsync(HttpContext context, Exchange exchange, ProxyRequest request, UpstreamAttempt attempt, IClientProtocol protocol)
@@ -235,7 +267,7 @@ internal sealed partial class ProxyPipeline(
                 var info = ChunkInfo.Inspect(chunk.Json);
                 if (info.Error is not null)
                 {
-                    throw new UpstreamFailure(502, $"{name}: {info.Error}", retryable: false);
+                    throw new UpstreamFailure(502, $"{name}: {SecretRedaction.Redact(info.Error, attempt.ApiKey)}", retryable: false);
                 }
 
                 await RelayChunkAsync(context, exchange, request, chunk, info, protocol);
@@ -255,7 +287,7 @@ internal sealed partial class ProxyPipeline(
                 UpstreamFailure f => new GatewayException(f.StatusCode, f.Message, code: "stream_failed"),
                 OperationCanceledException => new GatewayException(504, $"{name}: no data for {idle.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s mid-stream (router.idle_timeout_seconds)", code: "stream_failed"),
                 JsonException => new GatewayException(502, $"{name}: malformed stream: {e.Message}", code: "stream_failed"),
-                _ => new GatewayException(502, $"{name}: connection lost mid-stream: {e.Message}", code: "stream_failed"),
+                _ => new GatewayException(502, $"{name}: connection lost mid-stream: {Describe(e)}", code: "stream_failed"),
             };
             exchange.Failed(error, "stream_failed");
             health.RecordFailure(attempt.Target);
@@ -273,6 +305,8 @@ internal sealed partial class ProxyPipeline(
             await protocol.WriteChunkAsync(context, chunk.Json);
         }
     }
+
+    private static string Describe(Exception e) => e is HttpRequestException http ? UpstreamHttp.Describe(http) : e.Message;
 
     private static void Count(Exchange exchange, ChunkInfo info)
     {

@@ -4,7 +4,8 @@ using UnifiedLlm.Daemon.Config;
 namespace UnifiedLlm.Daemon.Gateway;
 
 /// <summary>
-/// Requests and tokens per minute per key (in memory): the key's own limits, else security.default_*; 0 is unlimited.
+/// Requests and tokens per minute per key, or per anonymous peer (in memory): the key's own limits, else
+/// security.default_*; 0 is unlimited.
 /// Token usage is charged when a request ends, so one request may overshoot; the next waits it out.
 /// </summary>
 internal sealed class RateLimits(ConfigHolder config, TimeProvider time)
@@ -56,5 +57,5 @@ internal sealed class RateLimits(ConfigHolder config, TimeProvider time)
         return bucket;
     }
 
-    private static string Who(ClientIdentity client) => client.Key is { } key ? $"key '{key.Name}'" : "anonymous clients";
+    private static string Who(ClientIdentity client) => client.Key is { } key ? $"key '{key.Name}'" : $"anonymous clients ({client.Peer})";
 }

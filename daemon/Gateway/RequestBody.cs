@@ -1,5 +1,8 @@
+using System.Buffers;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Unicode;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace UnifiedLlm.Daemon.Gateway;
@@ -21,14 +24,43 @@ internal static class RequestBody
             limit.MaxRequestBodySize = maxBytes;
         }
 
+        byte[] body;
         try
         {
-            return await WholeBody.ReadAsync(context.Request.Body, context.Request.ContentLength, context.RequestAborted);
+            body = await WholeBody.ReadAsync(context.Request.Body, context.Request.ContentLength, context.RequestAborted);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             throw TooLarge(maxBytes);
         }
+        catch (BadHttpRequestException e)
+        {
+            // Kestrel's verdict on the body's framing (a bad chunk, a body sent too slowly): the client's fault.
+            throw new GatewayException(e.StatusCode, $"the request body could not be read: {e.Message}", code: "invalid_request_body");
+        }
+
+        CheckUtf8(body);
+        return body;
+    }
+
+    /// <summary>
+    /// JSON is UTF-8 (RFC 8259 section 8.1). Bytes that are not would reach a backend that answers 500 for them, which
+    /// is the client's error, not the backend's.
+    /// </summary>
+    public static void CheckUtf8(ReadOnlySpan<byte> body)
+    {
+        if (Utf8.IsValid(body))
+        {
+            return;
+        }
+
+        var offset = 0;
+        while (Rune.DecodeFromUtf8(body[offset..], out _, out var consumed) == OperationStatus.Done)
+        {
+            offset += consumed;
+        }
+
+        throw new GatewayException(400, $"the request body is not valid UTF-8 (at byte {offset})", code: "invalid_encoding");
     }
 
     public static JsonObject ParseObject(byte[] body)

@@ -10,6 +10,8 @@ namespace UnifiedLlm.Daemon.Gateway;
 internal sealed class UpstreamAttempt(
     RouteTarget target,
     ModelLease? lease,
+    RequestAdmission.RequestSlot? slot,
+    string? apiKey,
     UpstreamReply reply,
     CancellationTokenSource timeouts,
     IAsyncEnumerator<UpstreamChunk>? chunks,
@@ -17,6 +19,9 @@ internal sealed class UpstreamAttempt(
     TimeSpan timeToFirstToken) : IAsyncDisposable
 {
     public RouteTarget Target { get; } = target;
+
+    /// <summary>The provider's key this attempt sent, to take out of anything the upstream says.</summary>
+    public string? ApiKey { get; } = apiKey;
 
     public UpstreamReply Reply { get; } = reply;
 
@@ -40,6 +45,7 @@ internal sealed class UpstreamAttempt(
 
         Reply.Dispose();
         Timeouts.Dispose();
+        slot?.Dispose();
         if (lease is not null)
         {
             await lease.DisposeAsync();

@@ -122,6 +122,7 @@ internal static class DaemonHost
         services.AddHostedService(sp => sp.GetRequiredService<SystemdStatus>());
         services.AddHostedService<ReloadOnHangup>();
         services.AddHostedService<AuditRetention>();
+        services.AddHostedService<ApiKeyUseRecorder>();
         services.AddSingleton(new GpuMonitorOptions
         {
             PollInterval = config.Gpu.PollInterval,
@@ -162,9 +163,11 @@ internal static class DaemonHost
 
         var app = builder.Build();
         app.UseRequestIds();
+        app.UseWhen(context => !ListenerNames.IsAdmin(context), openAi => openAi.UseOpenAiErrorBodies());
         app.Use((context, next) =>
         {
-            var isAdminPath = context.Request.Path.StartsWithSegments("/ullm.admin.v1.Admin", StringComparison.Ordinal);
+            // Case-insensitive, as routing is: "/ULLM.admin.v1.Admin/Status" must not reach the admin API from an OpenAI listener.
+            var isAdminPath = context.Request.Path.StartsWithSegments("/ullm.admin.v1.Admin", StringComparison.OrdinalIgnoreCase);
             if (isAdminPath != ListenerNames.IsAdmin(context))
             {
                 context.Response.StatusCode = StatusCodes.Status404NotFound;

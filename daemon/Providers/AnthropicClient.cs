@@ -11,22 +11,16 @@ internal sealed class AnthropicClient(TimeProvider time) : IUpstreamClient
 
     public async Task<UpstreamReply> SendAsync(UpstreamCall call, CancellationToken cancellationToken)
     {
-        var upstream = call.Endpoints.Authority;
+        var upstream = call.Name;
         if (call.Kind != EndpointKind.ChatCompletions)
         {
             throw new UpstreamFailure(400, $"{upstream}: an Anthropic provider serves only chat completions, not /v1/{call.Kind.Path()}", retryable: true);
         }
 
         var uri = call.Endpoints.Messages;
-        using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = OpenAiCompatibleClient.Json(AnthropicRequestTranslator.Translate(RequestBody.ParseObject(call.Body))) };
-        request.Headers.Add("anthropic-version", ApiVersion);
-        if (call.ApiKey is { Length: > 0 } key)
-        {
-            request.Headers.Add("x-api-key", key);
-        }
-
+        var body = JsonSerializer.SerializeToUtf8Bytes(AnthropicRequestTranslator.Translate(RequestBody.ParseObject(call.Body)));
         var created = time.GetUtcNow().ToUnixTimeSeconds();
-        var response = await UpstreamHttp.SendAsync(call.Connections, request, upstream, cancellationToken);
+        var response = await UpstreamHttp.SendAsync(call.Connections, () => Request(uri, body, call.ApiKey), call.Stream, upstream, cancellationToken);
         try
         {
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
@@ -49,5 +43,17 @@ internal sealed class AnthropicClient(TimeProvider time) : IUpstreamClient
             response.Dispose();
             throw;
         }
+    }
+
+    private static HttpRequestMessage Request(Uri uri, byte[] body, string? apiKey)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = OpenAiCompatibleClient.Json(body) };
+        request.Headers.Add("anthropic-version", ApiVersion);
+        if (apiKey is { Length: > 0 } key)
+        {
+            request.Headers.Add("x-api-key", key);
+        }
+
+        return request;
     }
 }

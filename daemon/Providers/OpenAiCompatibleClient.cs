@@ -10,13 +10,7 @@ internal sealed class OpenAiCompatibleClient : IUpstreamClient
     public async Task<UpstreamReply> SendAsync(UpstreamCall call, CancellationToken cancellationToken)
     {
         var uri = call.Endpoints.For(call.Kind);
-        using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = Json(call.Body) };
-        if (call.ApiKey is { Length: > 0 } key)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        }
-
-        var response = await UpstreamHttp.SendAsync(call.Connections, request, call.Endpoints.Authority, cancellationToken);
+        var response = await UpstreamHttp.SendAsync(call.Connections, () => Request(uri, call), call.Stream, call.Name, cancellationToken);
         try
         {
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
@@ -32,6 +26,17 @@ internal sealed class OpenAiCompatibleClient : IUpstreamClient
             response.Dispose();
             throw;
         }
+    }
+
+    private static HttpRequestMessage Request(Uri uri, UpstreamCall call)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = Json(call.Body) };
+        if (call.ApiKey is { Length: > 0 } key)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        }
+
+        return request;
     }
 
     public static ByteArrayContent Json(System.Text.Json.Nodes.JsonNode body) => Json(JsonSerializer.SerializeToUtf8Bytes(body));

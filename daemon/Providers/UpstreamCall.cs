@@ -2,5 +2,8 @@ using UnifiedLlm.Daemon.Gateway;
 
 namespace UnifiedLlm.Daemon.Providers;
 
-/// <summary>One request to one upstream, over <paramref name="Connections"/>; the body (OpenAI's JSON) already names the upstream's model.</summary>
-internal sealed record UpstreamCall(EndpointKind Kind, UpstreamEndpoints Endpoints, UpstreamConnections Connections, byte[] Body, bool Stream, string? ApiKey);
+/// <summary>
+/// One request to one upstream, over <paramref name="Connections"/>; the body (OpenAI's JSON) already names the upstream's
+/// model. <paramref name="Name"/> is how errors name the upstream: the route target, never a local backend's port.
+/// </summary>
+internal sealed record UpstreamCall(string Name, EndpointKind Kind, UpstreamEndpoints Endpoints, UpstreamConnections Connections, byte[] Body, bool Stream, string? ApiKey);

@@ -9,8 +9,12 @@ internal sealed class UpstreamConnections : IDisposable
 {
     private readonly HttpMessageInvoker invoker;
 
-    public UpstreamConnections(TimeSpan connectTimeout)
+    private readonly bool localBackend;
+
+    private UpstreamConnections(TimeSpan connectTimeout, RequestAdmission? admission, bool localBackend)
     {
+        Admission = admission;
+        this.localBackend = localBackend;
         // An invoker, not an HttpClient: every request has its own timeouts already, and HttpClient would link one more
         // cancellation source per request for a timeout and a CancelPendingRequests that are never used.
         invoker = new HttpMessageInvoker(new SocketsHttpHandler
@@ -18,9 +22,36 @@ internal sealed class UpstreamConnections : IDisposable
             ConnectTimeout = connectTimeout,
             AllowAutoRedirect = false,
             UseCookies = false,
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+            // llama-server closes a keep-alive connection idle for 5 s without a word; ours go first.
+            PooledConnectionIdleTimeout = localBackend ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(30),
+            // A response left unread (the client went away mid-stream) closes its connection. By default the handler
+            // would read up to 1 MiB of the rest to keep the connection, and the backend would go on generating for a
+            // client that is gone.
+            MaxResponseDrainSize = 0,
         });
     }
+
+    /// <summary>The bound on concurrent requests to a local backend; null for the providers' pool.</summary>
+    public RequestAdmission? Admission { get; }
+
+    /// <summary>
+    /// Whether a streamed request asks for its connection to be closed afterwards. llama-server closes a connection once
+    /// it has streamed a response on it, so a pooled one would be dead when the next request takes it.
+    /// </summary>
+    public bool CloseAfterStreams => localBackend;
+
+    public static UpstreamConnections ForProviders(TimeSpan connectTimeout) => new(connectTimeout, null, localBackend: false);
+
+    public static UpstreamConnections ForBackend(TimeSpan connectTimeout, RequestAdmission admission) => new(connectTimeout, admission, localBackend: true);
+
+    /// <summary>
+    /// Whether a request that failed this way before any response may be sent once more, on another connection. A pooled
+    /// connection the upstream closed a moment before fails just so, and the upstream never saw the request; but neither
+    /// can it be told apart from an upstream that took the request and then dropped the connection. To a local backend
+    /// the cost of a second try is some compute; to a provider it may be a second bill, so there only a failed connect,
+    /// which sent nothing, is tried again.
+    /// </summary>
+    public bool MayResend(HttpRequestException failure) => localBackend || failure.HttpRequestError == HttpRequestError.ConnectionError;
 
     public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
         invoker.SendAsync(request, cancellationToken);

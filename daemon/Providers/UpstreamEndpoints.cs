@@ -19,16 +19,12 @@ internal sealed class UpstreamEndpoints
         V1Base = v1Base;
         byKind = [.. Enum.GetValues<EndpointKind>().Select(kind => new Uri(v1Base, kind.Path()))];
         Messages = new Uri(v1Base, "messages");
-        Authority = v1Base.GetLeftPart(UriPartial.Authority);
     }
 
     public Uri V1Base { get; }
 
     /// <summary>Anthropic's Messages API.</summary>
     public Uri Messages { get; }
-
-    /// <summary>Scheme, host and port: how errors name the upstream.</summary>
-    public string Authority { get; }
 
     /// <summary>For a provider's base URL, which already ends in /v1/.</summary>
     public static UpstreamEndpoints OfV1Base(Uri v1Base) => ByV1Base.GetValue(v1Base, static b => new UpstreamEndpoints(b));

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using UnifiedLlm.Daemon.Routing;
@@ -11,22 +12,44 @@ internal static class UpstreamHttp
 {
     private const int MaxErrorBodyBytes = 64 * 1024;
 
-    /// <summary>Sends and returns the response once its headers are in (the body still streaming); connect errors and error statuses throw.</summary>
+    /// <summary>A request that fails before any response is sent again once where <see cref="UpstreamConnections.MayResend"/> allows.</summary>
+    public const int MaxSendAttempts = 2;
+
+    /// <summary>
+    /// Sends a request made by <paramref name="newRequest"/> and returns the response once its headers are in (the body
+    /// still streaming); connect errors and error statuses throw, with any credential the request carried taken out of
+    /// the upstream's words.
+    /// </summary>
     public static async Task<HttpResponseMessage> SendAsync(
-        UpstreamConnections connections, HttpRequestMessage request, string upstream, CancellationToken cancellationToken)
+        UpstreamConnections connections, Func<HttpRequestMessage> newRequest, bool stream, string upstream, CancellationToken cancellationToken)
     {
         HttpResponseMessage response;
-        try
+        string? secret;
+        for (var attempt = 1; ; attempt++)
         {
-            response = await connections.SendAsync(request, cancellationToken);
-        }
-        catch (HttpRequestException e)
-        {
-            throw new UpstreamFailure(502, $"{upstream}: cannot connect: {e.Message}", retryable: true, inner: e);
-        }
-        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new UpstreamFailure(504, $"{upstream}: connect timed out", retryable: true, inner: e);
+            using var request = newRequest();
+            secret = Credential(request);
+            if (stream && connections.CloseAfterStreams)
+            {
+                request.Headers.ConnectionClose = true;
+            }
+
+            try
+            {
+                response = await connections.SendAsync(request, cancellationToken);
+                break;
+            }
+            catch (HttpRequestException e) when (attempt < MaxSendAttempts && !cancellationToken.IsCancellationRequested && connections.MayResend(e))
+            {
+            }
+            catch (HttpRequestException e)
+            {
+                throw new UpstreamFailure(502, $"{upstream}: cannot connect: {Describe(e)}", retryable: true, inner: e);
+            }
+            catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new UpstreamFailure(504, $"{upstream}: connect timed out", retryable: true, inner: e);
+            }
         }
 
         if (response.IsSuccessStatusCode)
@@ -42,11 +65,38 @@ internal static class UpstreamHttp
             var retryAfter = RetryAfter(response);
             throw new UpstreamFailure(
                 status >= 500 ? 502 : status,
-                $"{upstream} answered {status}: {message}",
+                $"{upstream} answered {status}: {SecretRedaction.Redact(message, secret)}",
                 retryable,
-                retryAfter);
+                retryAfter,
+                answered: true);
         }
     }
+
+    /// <summary>What went wrong, in words that name no address: a local backend's loopback port is nobody's business.</summary>
+    public static string Describe(HttpRequestException failure) => failure.InnerException switch
+    {
+        SocketException socket => socket.SocketErrorCode switch
+        {
+            SocketError.ConnectionRefused => "connection refused",
+            SocketError.ConnectionReset => "connection reset",
+            SocketError.TimedOut => "connection timed out",
+            SocketError.HostNotFound or SocketError.NoData => "host not found",
+            SocketError.NetworkUnreachable or SocketError.HostUnreachable => "unreachable",
+            var code => code.ToString(),
+        },
+        _ => failure.HttpRequestError switch
+        {
+            HttpRequestError.ResponseEnded => "the connection closed before a response",
+            HttpRequestError.NameResolutionError => "host not found",
+            HttpRequestError.SecureConnectionError => "TLS handshake failed",
+            HttpRequestError.InvalidResponse or HttpRequestError.HttpProtocolError => "not a valid HTTP response",
+            _ => "the request could not be sent",
+        },
+    };
+
+    private static string? Credential(HttpRequestMessage request) =>
+        request.Headers.Authorization?.Parameter
+        ?? (request.Headers.TryGetValues("x-api-key", out var values) ? values.FirstOrDefault() : null);
 
     private static TimeSpan? RetryAfter(HttpResponseMessage response)
     {

@@ -36,8 +36,10 @@ internal sealed class ModelRouter(ConfigHolder config, IModelEndpoints local, Up
             targets.AddRange(chain.Select(t => Resolve(current, t)).OfType<RouteTarget>());
         }
 
+        // A provider's unlisted model is the one name a client makes up; a route's or the config's names are bounded.
+        var label = route is null && targets[0].Label != targets[0].Name ? targets[0].Label : model;
         RemoveRepeats(targets);
-        return new RoutePlan(model, targets);
+        return new RoutePlan(model, targets) { ModelLabel = label };
     }
 
     /// <summary>Every name a client may ask for, for /v1/models and for "did you mean".</summary>

@@ -61,7 +61,7 @@ internal sealed class RouteNames
             return RouteTarget.Local(canonical);
         }
 
-        return ProviderPrefix(Config, name) is { } provider ? RouteTarget.Cloud(provider, name[(provider.Name.Length + 1)..]) : null;
+        return ProviderPrefix(Config, name) is { } provider ? RouteTarget.Unlisted(provider, name[(provider.Name.Length + 1)..]) : null;
     }
 
     /// <summary>The provider a <c>provider/model</c> name names, or null.</summary>

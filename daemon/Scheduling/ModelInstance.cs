@@ -58,10 +58,10 @@ internal sealed class ModelInstance(string id, ModelConfig model, string unitNam
     }
 
     /// <summary>The backend this instance now serves from, with a connection pool of its own.</summary>
-    public void Serve(RunningBackend backend, TimeSpan connectTimeout)
+    public void Serve(RunningBackend backend, UpstreamConnections connections)
     {
         Backend = backend;
-        Connections = new UpstreamConnections(connectTimeout);
+        Connections = connections;
     }
 
     public void MoveTo(InstanceState next, DateTimeOffset at, string? reason = null)

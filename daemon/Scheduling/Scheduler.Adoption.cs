@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
+using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Scheduling.Planning;
 using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
@@ -115,7 +116,8 @@ internal sealed partial class Scheduler
 
             var instance = ModelInstance.Adopted(record.Id, model, record.Unit, record.CreatedAt, history, time.GetUtcNow(), AdoptedReason);
             instance.Plan = LoadPlanJson.Read(record.PlanJson);
-            instance.Serve(backend, config.Current.Router.Timeouts.Connect);
+            instance.Serve(backend, UpstreamConnections.ForBackend(
+                config.Current.Router.Timeouts.Connect, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
             instance.LastUsed = record.LastUsedAt ?? record.StateSince;
             slot.Instance = instance;
             recorder.Moved(instance.Id, instance.UnitName, InstanceState.Ready, AdoptedReason, Learnt(backend));

@@ -7,6 +7,7 @@ using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Models;
 using UnifiedLlm.Daemon.Models.Gguf;
 using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Scheduling.Planning;
 using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
@@ -68,6 +69,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         this.time = time;
         this.options = options;
         this.logger = logger;
+        config.OnReplaced(ConfigReplaced);
     }
 
     public bool TryResolve(string model, out string canonicalName)
@@ -317,6 +319,55 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             : null;
     }
 
+    /// <summary>
+    /// A reload applies to what is loaded at once: a model removed from the config is drained and stopped (nothing else
+    /// could ever unload it), a changed ttl re-arms the idle timer from the last use, and a change to how a loaded model
+    /// is started is announced, since its running process keeps the old arguments until it is unloaded.
+    /// </summary>
+    private void ConfigReplaced(UllmConfig old, UllmConfig next)
+    {
+        lock (gate)
+        {
+            foreach (var slot in slots.Values)
+            {
+                var name = slot.Config.Name;
+                if (!next.Models.TryGetValue(name, out var model))
+                {
+                    if (slot.Instance is { State: InstanceState.Ready } removed)
+                    {
+                        BeginStop(slot, removed, "unload", "removed from the config by a reload");
+                    }
+
+                    continue;
+                }
+
+                slot.Config = model;
+                if (slot.Instance is not { State: InstanceState.Ready } instance)
+                {
+                    continue;
+                }
+
+                if (instance.Leases == 0)
+                {
+                    var remaining = model.Ttl - (time.GetUtcNow() - instance.LastUsed);
+                    ArmTtl(slot, instance, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
+                }
+
+                if (StartsDifferently(old, next, instance.Model, model))
+                {
+                    Publish("config", $"{name}: its settings changed; the running instance keeps the ones it was started with until it is unloaded (ullmctl unload {name})", instance);
+                }
+            }
+        }
+    }
+
+    private static bool StartsDifferently(UllmConfig old, UllmConfig next, ModelConfig running, ModelConfig configured)
+    {
+        static ModelConfig LaunchPart(ModelConfig m) => m with { Aliases = [], Ttl = TimeSpan.Zero, Priority = 0, Pinned = false, Group = null };
+        return !ValueEquality.Equal(LaunchPart(running), LaunchPart(configured))
+            || !ValueEquality.Equal(old.Backends.For(running.Backend), next.Backends.For(configured.Backend));
+    }
+
     private string Resolve(string model) =>
         TryResolve(model, out var name) ? name : throw new ModelUnavailableException(404, $"model '{model}' is not configured");
 
@@ -528,7 +579,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 .ConfigureAwait(false);
             lock (gate)
             {
-                instance.Serve(backend, config.Current.Router.Timeouts.Connect);
+                instance.Serve(backend, UpstreamConnections.ForBackend(
+                config.Current.Router.Timeouts.Connect, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
                 instance.LastUsed = time.GetUtcNow();
                 slot.Backoff.Reset();
                 Move(instance, InstanceState.Ready, null, Learnt(backend));

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Collections.Frozen;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Data.Sqlite;
@@ -23,6 +25,11 @@ internal sealed record ApiKeyRecord(
 internal sealed class ApiKeyStore(Database database, TimeProvider time)
 {
     private const string SecretPrefix = "ullm-";
+
+    private readonly Lock tableGate = new();
+    private readonly ConcurrentDictionary<string, long> unrecordedUses = new(StringComparer.Ordinal);
+    private FrozenDictionary<string, (byte[] Hash, ApiKeyRecord Key)>? bySecretHash;
+    private long tableVersion;
 
     public async Task<(ApiKeyRecord Key, string Secret)> CreateAsync(
         string name, IReadOnlyList<string> models, int requestsPerMinute, long tokensPerMinute, DateTimeOffset? expiresAt, CancellationToken cancellationToken)
@@ -63,6 +70,7 @@ internal sealed class ApiKeyStore(Database database, TimeProvider time)
             throw new DuplicateKeyNameException(name);
         }
 
+        Invalidate();
         return (key, secret);
     }
 
@@ -71,7 +79,7 @@ internal sealed class ApiKeyStore(Database database, TimeProvider time)
         await using var connection = await database.ConnectAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = $"SELECT {Columns} FROM api_keys {(includeRevoked ? "" : "WHERE revoked_at_ms IS NULL")} ORDER BY created_at_ms, name";
-        return await ReadAllAsync(command, cancellationToken);
+        return [.. (await ReadAllAsync(command, cancellationToken)).Select(WithUnrecordedUse)];
     }
 
     public async Task<int> CountActiveAsync(CancellationToken cancellationToken)
@@ -98,46 +106,112 @@ internal sealed class ApiKeyStore(Database database, TimeProvider time)
             }
         }
 
+        Invalidate();
         await using var select = connection.CreateCommand();
         select.CommandText = $"SELECT {Columns} FROM api_keys WHERE id = $key OR name = $key";
         select.Parameters.AddWithValue("$key", idOrName);
         return (await ReadAllAsync(select, cancellationToken)).Single();
     }
 
-    /// <summary>The active key whose secret this is, or null. Records the use.</summary>
-    public async Task<ApiKeyRecord?> AuthenticateAsync(string secret, CancellationToken cancellationToken)
+    /// <summary>
+    /// The active key whose secret this is, or null. Served from memory: no request waits on the database, which may be
+    /// locked by another process or on a full disk. The use is recorded in memory and written by <see cref="RecordUsesAsync"/>.
+    /// </summary>
+    public async ValueTask<ApiKeyRecord?> AuthenticateAsync(string secret, CancellationToken cancellationToken)
     {
         if (!secret.StartsWith(SecretPrefix, StringComparison.Ordinal))
         {
             return null;
         }
 
+        var table = Volatile.Read(ref bySecretHash) ?? await LoadAsync(cancellationToken);
         var hash = Hash(secret);
+        var now = time.GetUtcNow();
+        if (!table.TryGetValue(Convert.ToHexString(hash), out var entry)
+            || !CryptographicOperations.FixedTimeEquals(entry.Hash, hash) || !entry.Key.IsActive(now))
+        {
+            return null;
+        }
+
+        unrecordedUses[entry.Key.Id] = now.ToUnixTimeMilliseconds();
+        return entry.Key;
+    }
+
+    /// <summary>Writes the last-use times of keys used since the last call; on failure they stay to be written next time.</summary>
+    public async Task<int> RecordUsesAsync(CancellationToken cancellationToken)
+    {
+        var uses = unrecordedUses.ToArray();
+        if (uses.Length == 0)
+        {
+            return 0;
+        }
+
+        await using var connection = await database.ConnectAsync(cancellationToken);
+        await using var transaction = connection.BeginTransaction();
+        await using var touch = connection.CreateCommand();
+        touch.CommandText = "UPDATE api_keys SET last_used_ms = max(coalesce(last_used_ms, 0), $now) WHERE id = $id";
+        var now = touch.Parameters.Add("$now", SqliteType.Integer);
+        var id = touch.Parameters.Add("$id", SqliteType.Text);
+        foreach (var (key, at) in uses)
+        {
+            id.Value = key;
+            now.Value = at;
+            await touch.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        foreach (var use in uses)
+        {
+            // Only if no later use came in meanwhile; that one is written next time.
+            unrecordedUses.TryRemove(use);
+        }
+
+        return uses.Length;
+    }
+
+    /// <summary>Reads every key into memory once; a change made through this store since the read started discards it.</summary>
+    private async Task<FrozenDictionary<string, (byte[] Hash, ApiKeyRecord Key)>> LoadAsync(CancellationToken cancellationToken)
+    {
+        var version = Volatile.Read(ref tableVersion);
         await using var connection = await database.ConnectAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns}, secret_sha256 FROM api_keys WHERE secret_sha256 = $hash";
-        command.Parameters.AddWithValue("$hash", hash);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
+        command.CommandText = $"SELECT {Columns}, secret_sha256 FROM api_keys";
+        var entries = new Dictionary<string, (byte[] Hash, ApiKeyRecord Key)>(StringComparer.Ordinal);
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
-            return null;
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var hash = (byte[])reader["secret_sha256"];
+                entries[Convert.ToHexString(hash)] = (hash, Read(reader));
+            }
         }
 
-        var stored = (byte[])reader["secret_sha256"];
-        var key = Read(reader);
-        if (!CryptographicOperations.FixedTimeEquals(stored, hash) || !key.IsActive(time.GetUtcNow()))
+        var table = entries.ToFrozenDictionary(StringComparer.Ordinal);
+        lock (tableGate)
         {
-            return null;
+            if (tableVersion == version)
+            {
+                bySecretHash = table;
+            }
         }
 
-        await reader.DisposeAsync();
-        await using var touch = connection.CreateCommand();
-        touch.CommandText = "UPDATE api_keys SET last_used_ms = $now WHERE id = $id";
-        touch.Parameters.AddWithValue("$now", time.GetUtcNow().ToUnixTimeMilliseconds());
-        touch.Parameters.AddWithValue("$id", key.Id);
-        await touch.ExecuteNonQueryAsync(cancellationToken);
-        return key;
+        return table;
     }
+
+    /// <summary>After a change to the keys: the next authentication reads them again.</summary>
+    private void Invalidate()
+    {
+        lock (tableGate)
+        {
+            tableVersion++;
+            bySecretHash = null;
+        }
+    }
+
+    private ApiKeyRecord WithUnrecordedUse(ApiKeyRecord key) =>
+        unrecordedUses.TryGetValue(key.Id, out var at) && (key.LastUsedAt is null || key.LastUsedAt.Value.ToUnixTimeMilliseconds() < at)
+            ? key with { LastUsedAt = DateTimeOffset.FromUnixTimeMilliseconds(at) }
+            : key;
 
     private const string Columns =
         "id, name, prefix, models, requests_per_minute, tokens_per_minute, created_at_ms, expires_at_ms, revoked_at_ms, last_used_ms";

@@ -19,6 +19,9 @@ namespace UnifiedLlm.Daemon.Supervision;
 internal sealed partial class ProcessSupervisor(
     ILogger<ProcessSupervisor> logger, string? outputDirectory = null, string setsidPath = "setsid", bool stopOnDispose = true) : IBackendSupervisor
 {
+    /// <summary>The variables a backend inherits from ullmd; anything else it gets is in its launch's environment.</summary>
+    public static readonly IReadOnlyList<string> InheritedVariables = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
+
     public const int LogLinesPerUnit = 1000;
     private const int ExitedUnitsKept = 32;
     private const long AdoptedOutputTail = 64 * 1024;
@@ -54,6 +57,17 @@ internal sealed partial class ProcessSupervisor(
         foreach (var argument in (string[])["/bin/sh", "-c", RedirectAndExec, launch.ExecPath, .. launch.Arguments])
         {
             start.ArgumentList.Add(argument);
+        }
+
+        // Only what a backend needs of ullmd's environment: the rest may hold secrets (a provider's API key in an
+        // environment file), which a backend process has no use for and /proc/PID/environ would show.
+        start.Environment.Clear();
+        foreach (var name in InheritedVariables)
+        {
+            if (Environment.GetEnvironmentVariable(name) is { } inherited)
+            {
+                start.Environment[name] = inherited;
+            }
         }
 
         foreach (var (name, value) in launch.Environment)

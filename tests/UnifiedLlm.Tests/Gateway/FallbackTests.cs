@@ -206,7 +206,7 @@ public sealed class FallbackTests
         ,
     };
 
-    private static int ClosedPort()
+    internal static int ClosedPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -10,7 +10,12 @@ public sealed class RoutingTests
     public async Task An_open_breaker_skips_its_upstream_until_a_half_open_probe_succeeds()
     {
         await using var local = await FakeUpstream.StartAsync();
-        local.Handler = FallbackTests.Fault("500");
+        // A transport failure: a local backend that answers (even 500) is alive, and its answers do not count.
+        local.Handler = (c, _) =>
+        {
+            c.Abort();
+            return Task.CompletedTask;
+        };
         await using var backup = await FakeUpstream.StartAsync();
         var models = new StaticModelEndpoints();
         models.Serve("tiny", local.BaseAddress, "tiny.gguf");
@@ -36,10 +41,11 @@ public sealed class RoutingTests
             Assert.Equal(200, status);
         }
 
-        Assert.Equal(2, local.Requests.Count);
+        // Two requests, each sent twice (a dropped connection to a local backend is tried once more), then the breaker is open.
+        Assert.Equal(4, local.Requests.Count);
         Assert.Equal(3, backup.Requests.Count);
         Assert.Equal("open", host.Health.BreakerOf("local:tiny")!.State);
-        Assert.Contains("overloaded", host.Health.BreakerOf("local:tiny")!.LastError, StringComparison.Ordinal);
+        Assert.Contains("cannot connect", host.Health.BreakerOf("local:tiny")!.LastError, StringComparison.Ordinal);
 
         time.Advance(TimeSpan.FromSeconds(31));
         local.Handler = (c, _) => FakeUpstream.WriteJsonAsync(c, FakeUpstream.Completion("local again"));

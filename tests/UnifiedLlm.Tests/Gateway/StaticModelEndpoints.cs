@@ -20,9 +20,14 @@ internal sealed class StaticModelEndpoints : IModelEndpoints, IDisposable
     /// <summary>The [models.NAME] tables a config needs for these models to be configured local models.</summary>
     public string ConfigTables => string.Concat(models.Keys.Order(StringComparer.Ordinal).Select(m => $"[models.{m}]\nbackend = \"llamacpp\"\nsource = \"/models/{m}.gguf\"\n"));
 
-    public void Serve(string model, Uri baseAddress, string upstreamModel)
+    /// <summary>
+    /// Serves <paramref name="model"/> from <paramref name="baseAddress"/> with <paramref name="slots"/> requests at
+    /// once and up to <paramref name="queueCapacity"/> waiting, as the scheduler sets a backend's pool up.
+    /// </summary>
+    public void Serve(string model, Uri baseAddress, string upstreamModel, int slots = 64, int queueCapacity = 64, TimeSpan? queueTimeout = null)
     {
-        var connections = new UpstreamConnections(TimeSpan.FromSeconds(10));
+        var connections = UpstreamConnections.ForBackend(
+            TimeSpan.FromSeconds(10), new RequestAdmission(slots, queueCapacity, queueTimeout ?? TimeSpan.FromMinutes(1), TimeProvider.System));
         pools.Add(connections);
         models[model] = () =>
         {
@@ -36,6 +41,9 @@ internal sealed class StaticModelEndpoints : IModelEndpoints, IDisposable
     }
 
     public void Fail(string model, ModelUnavailableException error) => models[model] = () => throw error;
+
+    /// <summary>Makes leases on <paramref name="model"/> throw what no caller expects: a defect's stand-in.</summary>
+    public void Throw(string model, Exception defect) => models[model] = () => throw defect;
 
     public bool TryResolve(string model, out string canonicalName)
     {

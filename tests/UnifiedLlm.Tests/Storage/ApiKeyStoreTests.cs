@@ -72,5 +72,56 @@ public sealed class ApiKeyStoreTests : IAsyncLifetime
 
         var listed = Assert.Single(await keys.ListAsync(false, CancellationToken.None));
         Assert.Equal(key.CreatedAt.AddMinutes(5), listed.LastUsedAt);
+        Assert.Equal(1, await keys.RecordUsesAsync(CancellationToken.None));
+        Assert.Equal(0, await keys.RecordUsesAsync(CancellationToken.None));
+        var reopened = new ApiKeyStore(await Database.OpenAsync(dir.File("ullm.db"), CancellationToken.None), time);
+        Assert.Equal(key.CreatedAt.AddMinutes(5), Assert.Single(await reopened.ListAsync(false, CancellationToken.None)).LastUsedAt);
+    }
+
+    [Fact]
+    public async Task Keyed_requests_authenticate_while_another_process_holds_the_database_locked()
+    {
+        var (key, secret) = await keys.CreateAsync("busy", [], 0, 0, null, CancellationToken.None);
+        Assert.NotNull(await keys.AuthenticateAsync(secret, CancellationToken.None));
+
+        // Another connection holds the write lock, as a second process with an open transaction would.
+        await using var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={dir.File("ullm.db")};Pooling=False");
+        await other.OpenAsync();
+        await using (var begin = other.CreateCommand())
+        {
+            begin.CommandText = "BEGIN EXCLUSIVE";
+            await begin.ExecuteNonQueryAsync();
+        }
+
+        time.Advance(TimeSpan.FromMinutes(1));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.Equal(key.Id, (await keys.AuthenticateAsync(secret, CancellationToken.None))?.Id);
+        }
+
+        // No wait on the lock: the database's busy timeout is seconds, a hundred lookups in memory take microseconds.
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"100 authentications took {clock.Elapsed}");
+        await Assert.ThrowsAsync<Microsoft.Data.Sqlite.SqliteException>(() => keys.RecordUsesAsync(CancellationToken.None));
+
+        await using (var rollback = other.CreateCommand())
+        {
+            rollback.CommandText = "ROLLBACK";
+            await rollback.ExecuteNonQueryAsync();
+        }
+
+        Assert.Equal(1, await keys.RecordUsesAsync(CancellationToken.None));
+        Assert.Equal(time.GetUtcNow(), Assert.Single(await keys.ListAsync(false, CancellationToken.None)).LastUsedAt);
+    }
+
+    [Fact]
+    public async Task A_key_revoked_after_it_was_read_into_memory_is_refused_at_once()
+    {
+        var (_, secret) = await keys.CreateAsync("soon-gone", [], 0, 0, null, CancellationToken.None);
+        Assert.NotNull(await keys.AuthenticateAsync(secret, CancellationToken.None));
+
+        await keys.RevokeAsync("soon-gone", CancellationToken.None);
+
+        Assert.Null(await keys.AuthenticateAsync(secret, CancellationToken.None));
     }
 }
