@@ -88,6 +88,39 @@ public sealed class BackendConnectionTests
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task A_backend_never_sees_more_requests_at_once_than_its_slots()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var upstream = await FakeUpstream.StartAsync();
+        var inFlight = 0;
+        var most = 0;
+        upstream.Handler = async (c, _) =>
+        {
+            var now = Interlocked.Increment(ref inFlight);
+            InterlockedMax(ref most, now);
+            await Task.Delay(50, c.RequestAborted);
+            Interlocked.Decrement(ref inFlight);
+            await FakeUpstream.WriteJsonAsync(c, FakeUpstream.Completion("ok"));
+        };
+        var models = new StaticModelEndpoints();
+        models.Serve("tiny", upstream.BaseAddress, "tiny.gguf", slots: 3, queueCapacity: 10);
+        await using var host = await GatewayHost.StartAsync("", models);
+
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 40).Select(async _ =>
+        {
+            using var client = GatewayHost.UnixClient(host.SocketPath);
+            using var response = await client.SendAsync(Http.Post("/v1/chat/completions", Http.Chat("tiny")), ct);
+            return ((int)response.StatusCode, response.Headers.RetryAfter?.Delta);
+        }));
+
+        Assert.InRange(most, 1, 3);
+        Assert.All(statuses, s => Assert.True(s.Item1 is 200 or 429, $"status {s.Item1}"));
+        Assert.InRange(statuses.Count(s => s.Item1 == 200), 13, 40);
+        Assert.All(statuses.Where(s => s.Item1 == 429), s => Assert.True(s.Delta >= TimeSpan.FromSeconds(1)));
+        Assert.Equal(statuses.Count(s => s.Item1 == 200), upstream.Requests.Count);
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task A_client_that_leaves_mid_stream_ends_the_upstream_request_at_once()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -140,7 +173,21 @@ public sealed class BackendConnectionTests
         // Before the fix the gateway's HTTP handler read up to 1 MiB more to keep the connection (about 2 s here).
         var more = await writtenAfterLeaving.Task.WaitAsync(TimeSpan.FromSeconds(20), ct);
         Assert.InRange(more, 0, 30);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (models.HeldLeases > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10, ct);
+        }
+
         Assert.Equal(0, models.HeldLeases);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int seen;
+        while ((seen = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, seen) != seen)
+        {
+        }
     }
 
     /// <summary>Streams one chat on a raw keep-alive connection, then waits for the server to close it (or not, within 2 s).</summary>
