@@ -1,3 +1,4 @@
+using Grpc.AspNetCore.Server.Model;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting.Systemd;
@@ -156,9 +157,12 @@ internal static class DaemonHost
         services.AddScheduler();
         services.AddGrpc(o =>
         {
+            // Outermost first: no exception from the authorization check or a handler leaves as UNKNOWN.
+            o.Interceptors.Add<AdminErrorInterceptor>();
             o.Interceptors.Add<AdminAuthorizationInterceptor>();
             o.EnableDetailedErrors = false;
-        });
+        }).AddServiceOptions<AdminService>(o => o.MaxReceiveMessageSize = AdminInput.MaxRequestBytes);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IServiceMethodProvider<AdminService>, AdminMethodProvider>());
 
         var app = builder.Build();
         app.UseRequestIds();
