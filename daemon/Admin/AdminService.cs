@@ -39,6 +39,9 @@ internal sealed class AdminService(
     private const int DefaultLogLines = 50;
     private const int MaxLogLines = 10_000;
 
+    /// <summary>How long a followed log stream goes on after its instance ended, for the last lines to arrive.</summary>
+    private static readonly TimeSpan LogDrainTime = TimeSpan.FromSeconds(1);
+
     public async Task<StatusResponse> Status(StatusRequest request, ServerCallContext context)
     {
         var current = config.Current;
@@ -288,14 +291,23 @@ internal sealed class AdminService(
             ?? throw new RpcException(new Grpc.Core.Status(StatusCode.NotFound, $"model: '{model.Name}' has not been started since ullmd started; load it first"));
         var lines = request.Lines == 0 ? DefaultLogLines : (int)Math.Min(request.Lines, MaxLogLines);
         using var watch = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+
+        // Following ends (OK) once the instance has stopped or failed and its last lines had time to arrive, so that a
+        // client can say so and follow the model's next instance; a journal follow would otherwise never end.
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(watch.Token);
+        var endWatch = request.Follow ? EndWhenStoppedAsync(instance.UnitName, ended, watch.Token) : Task.CompletedTask;
         try
         {
-            await foreach (var line in supervisor.ReadLogsAsync(instance.UnitName, lines, request.Follow, watch.Token))
+            await foreach (var line in supervisor.ReadLogsAsync(instance.UnitName, lines, request.Follow, ended.Token))
             {
                 await responseStream.WriteAsync(
                     new LogLine { Time = Timestamp.FromDateTimeOffset(line.Timestamp), Unit = line.UnitName, Priority = (uint)line.Priority, Message = line.Message },
-                    watch.Token);
+                    ended.Token);
             }
+        }
+        catch (OperationCanceledException) when (ended.IsCancellationRequested && !watch.IsCancellationRequested)
+        {
+            return;
         }
         catch (Supervision.BackendNotFoundException)
         {
@@ -304,6 +316,45 @@ internal sealed class AdminService(
         catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
         {
             return;
+        }
+        finally
+        {
+            await ended.CancelAsync();
+            await endWatch;
+        }
+    }
+
+    /// <summary>Cancels <paramref name="ended"/> a moment after the instance in <paramref name="unit"/> has stopped or failed.</summary>
+    private async Task EndWhenStoppedAsync(string unit, CancellationTokenSource ended, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var subscribed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var stream = events.SubscribeAsync([], subscribed.Token).GetAsyncEnumerator(subscribed.Token);
+            await using (stream)
+            {
+                // The first MoveNextAsync subscribes before it waits; then the current state: an end between the two is in either.
+                var next = stream.MoveNextAsync().AsTask();
+                var over = scheduler.Instances().Any(i => i.UnitName == unit && i.State is Scheduling.InstanceState.Stopped or Scheduling.InstanceState.Failed);
+                while (!over && await next)
+                {
+                    over = stream.Current.Unit == unit && stream.Current.State is "stopped" or "failed";
+                    next = over ? next : stream.MoveNextAsync().AsTask();
+                }
+
+                if (!next.IsCompleted)
+                {
+                    await subscribed.CancelAsync();
+                    await next.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+            }
+
+            await Task.Delay(LogDrainTime, time, cancellationToken);
+            await ended.CancelAsync();
+        }
+        catch (OperationCanceledException)
+        {
+            // The call ended first.
         }
     }
 
