@@ -136,6 +136,7 @@ internal static class DaemonHost
                 new JournalReader(),
                 () => sp.GetRequiredService<GpuMonitor>().Current.Devices,
                 sp.GetRequiredService<TimeProvider>(),
+                BackendOwner.For(config.Server.DataDir, sp.GetRequiredService<InstanceStore>()),
                 sp.GetRequiredService<ILogger<SystemdSupervisor>>()));
             services.AddSingleton<IBackendSupervisor>(sp => sp.GetRequiredService<SystemdSupervisor>());
             services.AddSingleton<IUnitPidSource>(sp => new CgroupUnitPidSource(() => sp.GetRequiredService<SystemdSupervisor>().ControlGroups()));

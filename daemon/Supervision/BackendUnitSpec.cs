@@ -15,7 +15,8 @@ internal static class BackendUnitSpec
 
     /// <param name="gpus">The GPUs NVML sees now, for the device node of each assigned index.</param>
     /// <param name="searchPath">PATH, for an executable configured by name only.</param>
-    public static TransientUnitSpec From(BackendLaunch launch, IReadOnlyList<GpuDevice> gpus, string? searchPath)
+    /// <param name="owner">The starting ullmd's <see cref="BackendOwner.Id"/>, marked on the unit; null for no mark.</param>
+    public static TransientUnitSpec From(BackendLaunch launch, IReadOnlyList<GpuDevice> gpus, string? searchPath, string? owner = null)
     {
         var executable = ResolveExecutable(launch.ExecPath, searchPath);
         var environment = launch.Environment.Select(e => $"{e.Key}={e.Value}").ToList();
@@ -54,7 +55,9 @@ internal static class BackendUnitSpec
             // watched is found (and reset) at the next start.
             CollectMode = "inactive",
             SyslogIdentifier = launch.UnitName[..^UnitName.Suffix.Length],
-            LogExtraFields = new Dictionary<string, string> { [BackendUnitDiscovery.ModelField] = launch.Model },
+            LogExtraFields = owner is null
+                ? new Dictionary<string, string> { [BackendUnitDiscovery.ModelField] = launch.Model }
+                : new Dictionary<string, string> { [BackendUnitDiscovery.ModelField] = launch.Model, [BackendOwner.Field] = owner },
         };
     }
 
