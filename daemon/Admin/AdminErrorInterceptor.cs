@@ -8,7 +8,8 @@ namespace UnifiedLlm.Daemon.Admin;
 /// The last line between an admin handler and the wire: an exception that is not already an <see cref="RpcException"/>
 /// never becomes UNKNOWN "Exception was thrown by handler.". Input the handler could not use (a format, range or
 /// argument error, an undecodable nested message) is INVALID_ARGUMENT with its reason and one warning line in the log;
-/// anything else is a fault of ullmd: INTERNAL naming the method, logged with its stack trace.
+/// a cancellation the client did not ask for (ullmd stopping) is UNAVAILABLE; anything else is a fault of ullmd:
+/// INTERNAL naming the method, logged with its stack trace.
 /// </summary>
 internal sealed partial class AdminErrorInterceptor(ILogger<AdminErrorInterceptor> logger) : Interceptor
 {
@@ -50,6 +51,11 @@ internal sealed partial class AdminErrorInterceptor(ILogger<AdminErrorIntercepto
         {
             LogRejected(context.Method, e.GetType().Name, message);
             return new RpcException(new Status(StatusCode.InvalidArgument, message));
+        }
+
+        if (e is OperationCanceledException)
+        {
+            return new RpcException(new Status(StatusCode.Unavailable, $"{context.Method} was cancelled inside ullmd (is it stopping?)"));
         }
 
         LogFailed(e, context.Method, message);

@@ -76,10 +76,11 @@ internal sealed class AdminService(
 
     public async Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
+        var backend = AdminInput.Name(request.Backend, "backend");
         var instances = scheduler.Instances().Where(i => i.State != Scheduling.InstanceState.Stopped).ToDictionary(i => i.Model, StringComparer.Ordinal);
         var response = new ListModelsResponse();
         var models = config.Current.Models.Values
-            .Where(m => AdminInput.Name(request.Backend, "backend").Length == 0 || ProtoMapping.BackendName(m.Backend) == request.Backend)
+            .Where(m => backend.Length == 0 || ProtoMapping.BackendName(m.Backend) == backend)
             .Where(m => !request.LoadedOnly || (instances.TryGetValue(m.Name, out var i) && i.State == Scheduling.InstanceState.Ready))
             .OrderBy(m => m.Name, StringComparer.Ordinal);
         foreach (var model in models)
