@@ -30,7 +30,7 @@ internal static class CtlContext
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                return CtlErrors.Report(e, socket);
+                return CtlErrors.Report(e, socket, parse.GetValue(Json));
             }
         });
         return command;

@@ -1,9 +1,16 @@
 using System.Net.Sockets;
+using System.Text.Json;
 using Grpc.Core;
+using UnifiedLlm.Ctl.Output;
 
 namespace UnifiedLlm.Ctl;
 
-/// <summary>ullmctl's exit codes, and the one-line message for each way a call can fail.</summary>
+/// <summary>
+/// ullmctl's exit codes, and the one place a failure is reported: one line on stderr starting with <c>ullmctl: </c>
+/// (control characters escaped), and with <c>--json</c> also <c>{"error":{"code":…,"exit":…,"message":…}}</c> on
+/// stdout, so that a pipe into jq sees the error. <c>code</c> is the gRPC status name (NOT_FOUND, INVALID_ARGUMENT,
+/// UNAVAILABLE, …) of the failure.
+/// </summary>
 internal static class CtlErrors
 {
     public const int Ok = 0;
@@ -14,14 +21,59 @@ internal static class CtlErrors
     public const int NotFound = 5;
     public const int Unavailable = 6;
 
-    public static int Report(Exception exception, string socket)
+    public static int Report(Exception exception, string socket, bool json)
     {
-        var (code, message) = Describe(exception, socket);
-        Console.Error.WriteLine($"ullmctl: {message}");
-        return code;
+        var (code, status, message) = Describe(exception, socket);
+        return Fail(json, code, status, message);
     }
 
-    private static (int Code, string Message) Describe(Exception exception, string socket)
+    /// <summary>Reports a failure ullmctl found itself (or a daemon's answer it already described) and returns <paramref name="exit"/>.</summary>
+    public static int Fail(bool json, int exit, StatusCode status, string message)
+    {
+        Console.Error.WriteLine($"ullmctl: {TerminalText.Escape(message)}");
+        if (json)
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(new { error = new { code = StatusName(status), exit, message } }));
+        }
+
+        return exit;
+    }
+
+    /// <summary>The exit code for a daemon's status: what <see cref="Report"/> would return for it.</summary>
+    public static int ExitCode(StatusCode status) => status switch
+    {
+        StatusCode.OK => Ok,
+        StatusCode.PermissionDenied => PermissionDenied,
+        StatusCode.NotFound => NotFound,
+        StatusCode.Unimplemented => Unavailable,
+        StatusCode.InvalidArgument => Usage,
+        _ => Failed,
+    };
+
+    /// <summary>Canonical gRPC status name: NOT_FOUND, INVALID_ARGUMENT, …</summary>
+    public static string StatusName(StatusCode status) => status switch
+    {
+        StatusCode.OK => "OK",
+        StatusCode.Cancelled => "CANCELLED",
+        StatusCode.Unknown => "UNKNOWN",
+        StatusCode.InvalidArgument => "INVALID_ARGUMENT",
+        StatusCode.DeadlineExceeded => "DEADLINE_EXCEEDED",
+        StatusCode.NotFound => "NOT_FOUND",
+        StatusCode.AlreadyExists => "ALREADY_EXISTS",
+        StatusCode.PermissionDenied => "PERMISSION_DENIED",
+        StatusCode.Unauthenticated => "UNAUTHENTICATED",
+        StatusCode.ResourceExhausted => "RESOURCE_EXHAUSTED",
+        StatusCode.FailedPrecondition => "FAILED_PRECONDITION",
+        StatusCode.Aborted => "ABORTED",
+        StatusCode.OutOfRange => "OUT_OF_RANGE",
+        StatusCode.Unimplemented => "UNIMPLEMENTED",
+        StatusCode.Internal => "INTERNAL",
+        StatusCode.Unavailable => "UNAVAILABLE",
+        StatusCode.DataLoss => "DATA_LOSS",
+        _ => status.ToString().ToUpperInvariant(),
+    };
+
+    private static (int Code, StatusCode Status, string Message) Describe(Exception exception, string socket)
     {
         if (exception is RpcException rpc)
         {
@@ -30,15 +82,14 @@ internal static class CtlErrors
                 return Unreachable(socketError, socket);
             }
 
-            return rpc.StatusCode switch
+            var message = rpc.StatusCode switch
             {
-                StatusCode.PermissionDenied => (PermissionDenied, rpc.Status.Detail),
-                StatusCode.NotFound => (NotFound, rpc.Status.Detail),
-                StatusCode.Unimplemented => (Unavailable, "not available in this ullmd: " + rpc.Status.Detail),
-                StatusCode.InvalidArgument => (Usage, rpc.Status.Detail),
-                StatusCode.Cancelled => (Failed, "cancelled"),
-                _ => (Failed, $"{rpc.StatusCode}: {rpc.Status.Detail}"),
+                StatusCode.PermissionDenied or StatusCode.NotFound or StatusCode.InvalidArgument => rpc.Status.Detail,
+                StatusCode.Unimplemented => "not available in this ullmd: " + rpc.Status.Detail,
+                StatusCode.Cancelled => "cancelled",
+                _ => $"{rpc.StatusCode}: {rpc.Status.Detail}",
             };
+            return (ExitCode(rpc.StatusCode), rpc.StatusCode, message);
         }
 
         if (exception is HttpRequestException { InnerException: SocketException inner })
@@ -46,7 +97,7 @@ internal static class CtlErrors
             return Unreachable(inner, socket);
         }
 
-        return (Failed, exception.Message);
+        return (Failed, StatusCode.Unknown, exception.Message);
     }
 
     private static SocketException? FindSocketError(Exception e)
@@ -62,12 +113,12 @@ internal static class CtlErrors
         return null;
     }
 
-    private static (int, string) Unreachable(SocketException e, string socket) => e.SocketErrorCode switch
+    private static (int, StatusCode, string) Unreachable(SocketException e, string socket) => e.SocketErrorCode switch
     {
-        SocketError.AccessDenied => (PermissionDenied,
+        SocketError.AccessDenied => (PermissionDenied, StatusCode.PermissionDenied,
             $"permission denied on {socket}: run as root or as a member of ullmd's admin group (server.admin_group, default 'ullm-admin')"),
-        SocketError.AddressNotAvailable or SocketError.ConnectionRefused => (DaemonUnreachable,
+        SocketError.AddressNotAvailable or SocketError.ConnectionRefused => (DaemonUnreachable, StatusCode.Unavailable,
             $"ullmd is not running (nothing listens on {socket}); start it with 'systemctl start unified-llm' or 'ullmd --config FILE'"),
-        _ => (DaemonUnreachable, $"cannot connect to ullmd on {socket}: {e.Message}"),
+        _ => (DaemonUnreachable, StatusCode.Unavailable, $"cannot connect to ullmd on {socket}: {e.Message}"),
     };
 }

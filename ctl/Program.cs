@@ -30,14 +30,10 @@ var root = new RootCommand("ullmctl — administer ullmd over its admin socket")
 var parse = root.Parse(args);
 if (parse.Action is ParseErrorAction)
 {
-    // Usage errors exit 2 (CtlErrors.Usage) with one line each on stderr, rather than help text on stdout and exit 1.
-    foreach (var error in parse.Errors)
-    {
-        Console.Error.WriteLine($"ullmctl: {error.Message}");
-    }
-
-    Console.Error.WriteLine("ullmctl: add --help to the command for its usage");
-    return CtlErrors.Usage;
+    // Usage errors exit 2 (CtlErrors.Usage) with one line each on stderr, rather than help text on stdout and exit 1;
+    // with --json also as one error object on stdout.
+    var errors = string.Join("; ", parse.Errors.Select(e => e.Message));
+    return CtlErrors.Fail(args.Contains("--json"), CtlErrors.Usage, Grpc.Core.StatusCode.InvalidArgument, $"{errors} (add --help to the command for its usage)");
 }
 
 // Ctrl-C cancels the running command, which may then need a moment to undo a load in the daemon.

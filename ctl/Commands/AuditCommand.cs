@@ -21,8 +21,8 @@ internal static class AuditCommand
             {
                 if (!TimeArgument.TryParse(sinceText, DateTimeOffset.UtcNow, out var t))
                 {
-                    Console.Error.WriteLine($"ullmctl: --since '{sinceText}' is neither a time (2026-11-24T10:00Z) nor a duration ago (15m, 2h, 7d)");
-                    return CtlErrors.Usage;
+                    return CtlErrors.Fail(
+                        json, CtlErrors.Usage, Grpc.Core.StatusCode.InvalidArgument, $"--since '{sinceText}' is neither a time (2026-11-24T10:00Z) nor a duration ago (15m, 2h, 7d)");
                 }
 
                 request.Since = Timestamp.FromDateTimeOffset(t);

@@ -27,7 +27,7 @@ internal static class EventsCommand
                     else
                     {
                         var subject = e.Model.Length > 0 ? $" {e.Model}" : "";
-                        Console.Out.WriteLine($"{Printer.Time(e.Time)} {e.Kind,-8}{subject}: {e.Message}");
+                        Console.Out.WriteLine(Printer.Safe($"{Printer.Time(e.Time)} {e.Kind,-8}{subject}: {e.Message}"));
                     }
 
                     await Console.Out.FlushAsync(ct);

@@ -34,14 +34,13 @@ internal static class LoadProgressDisplay
             using var timeout = new CancellationTokenSource(CancelTimeout);
             try
             {
-                await Console.Error.WriteLineAsync($"ullmctl: cancelled: {await cancelLoad(timeout.Token)}");
+                return CtlErrors.Fail(json, CtlErrors.Failed, StatusCode.Cancelled, $"cancelled: {await cancelLoad(timeout.Token)}");
             }
             catch (RpcException failed)
             {
-                await Console.Error.WriteLineAsync($"ullmctl: cancelled, but the daemon could not undo the load: {failed.StatusCode}: {failed.Status.Detail}");
+                return CtlErrors.Fail(
+                    json, CtlErrors.Failed, StatusCode.Cancelled, $"cancelled, but the daemon could not undo the load: {failed.StatusCode}: {failed.Status.Detail}");
             }
-
-            return CtlErrors.Failed;
         }
     }
 
@@ -111,8 +110,9 @@ internal static class LoadProgressDisplay
         return last?.Phase switch
         {
             LoadPhase.Ready => CtlErrors.Ok,
-            LoadPhase.Failed => Fail($"{last.Model} failed to load after {Printer.Duration(last.ElapsedMs)}: {last.Message}"),
-            _ => Fail($"the daemon ended the progress stream before the load finished{(last is null ? "" : $" (last phase: {PhaseName(last.Phase)})")}"),
+            LoadPhase.Failed => await FailedAsync(stream, json, $"{last.Model} failed to load after {Printer.Duration(last.ElapsedMs)}: {last.Message}", cancellationToken),
+            _ => CtlErrors.Fail(json, CtlErrors.Failed, StatusCode.Unknown,
+                $"the daemon ended the progress stream before the load finished{(last is null ? "" : $" (last phase: {PhaseName(last.Phase)})")}"),
         };
     }
 
@@ -133,7 +133,7 @@ internal static class LoadProgressDisplay
         var elapsed = Printer.Duration(p.ElapsedMs + (ulong)sinceMessage.TotalMilliseconds);
         var unit = p.Instance is { Unit.Length: > 0 } i ? $" [{i.Unit}]" : "";
         var message = p.Message.Length > 0 ? $": {p.Message}" : "";
-        return $"{elapsed,8}  {p.Model} {PhaseName(p.Phase)}{unit}{message}";
+        return Printer.Safe($"{elapsed,8}  {p.Model} {PhaseName(p.Phase)}{unit}{message}");
     }
 
     private static void Draw(LoadProgress p, TimeSpan sinceMessage)
@@ -152,9 +152,24 @@ internal static class LoadProgressDisplay
         }
     }
 
-    private static int Fail(string message)
+    /// <summary>
+    /// A FAILED phase is followed by the call's status, which says what kind of failure it was (NOT_FOUND, RESOURCE_EXHAUSTED, …):
+    /// the exit code follows it, as for every other command.
+    /// </summary>
+    private static async Task<int> FailedAsync(IAsyncStreamReader<LoadProgress> stream, bool json, string message, CancellationToken cancellationToken)
     {
-        Console.Error.WriteLine($"ullmctl: {message}");
-        return CtlErrors.Failed;
+        var status = StatusCode.Unknown;
+        try
+        {
+            while (await stream.MoveNext(cancellationToken))
+            {
+            }
+        }
+        catch (RpcException e)
+        {
+            status = e.StatusCode;
+        }
+
+        return CtlErrors.Fail(json, status == StatusCode.Unknown ? CtlErrors.Failed : CtlErrors.ExitCode(status), status, message);
     }
 }

@@ -1,4 +1,7 @@
 using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Spectre.Console;
@@ -26,10 +29,16 @@ internal static class TopCommand
                 r.AddError("--interval: must be between 0.2 and 3600 seconds");
             }
         });
-        var command = new Command("top", "Live full-screen view of GPUs, loaded models, requests/s, TTFT and queue (q quits)") { interval };
-        return command.WithAction(async (parse, client, _, ct) =>
+        var count = new Option<uint>("--count") { Description = "With --json: stop after this many snapshots (default 0: until Ctrl-C)" };
+        var command = new Command("top", "Live full-screen view of GPUs, loaded models, requests/s, TTFT and queue (q quits)") { interval, count };
+        return command.WithAction(async (parse, client, json, ct) =>
         {
             var period = TimeSpan.FromSeconds(parse.GetValue(interval));
+            if (json)
+            {
+                return await StreamJsonAsync(client, period, parse.GetValue(count), ct);
+            }
+
             var view = await TopView.ReadAsync(client, RateWindow, ct);
             var console = AnsiConsole.Console;
             console.Write(new ControlCode("\u001b[?1049h\u001b[H"));
@@ -68,6 +77,62 @@ internal static class TopCommand
 
             return CtlErrors.Ok;
         });
+    }
+
+    /// <summary>
+    /// <c>top --json</c>: one JSON object per line and refresh: <c>time</c>, <c>requestsPerSecond</c> and
+    /// <c>meanTtftMs</c> over <c>windowSeconds</c>, and the <c>status</c> and <c>gpus</c> answers as the admin API's JSON.
+    /// A failed refresh ends it with the error (as every command's error) rather than a gap in the stream.
+    /// </summary>
+    private static async Task<int> StreamJsonAsync(AdminClient client, TimeSpan period, uint count, CancellationToken cancellationToken)
+    {
+        var formatter = new JsonFormatter(JsonFormatter.Settings.Default.WithFormatDefaultValues(true));
+        try
+        {
+            for (var n = 1U; ; n++)
+            {
+                var view = await TopView.ReadAsync(client, RateWindow, cancellationToken);
+                using var buffer = new MemoryStream();
+                using (var writer = new Utf8JsonWriter(buffer))
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("time", DateTimeOffset.UtcNow);
+                    writer.WriteNumber("windowSeconds", view.Window.TotalSeconds);
+                    writer.WriteNumber("requestsPerSecond", view.RequestsPerSecond);
+                    if (view.MeanTtftMs is { } ttft)
+                    {
+                        writer.WriteNumber("meanTtftMs", Math.Round(ttft, 1));
+                    }
+                    else
+                    {
+                        writer.WriteNull("meanTtftMs");
+                    }
+
+                    writer.WritePropertyName("status");
+                    writer.WriteRawValue(formatter.Format(view.Status));
+                    writer.WritePropertyName("gpus");
+                    writer.WriteRawValue(formatter.Format(view.Gpus));
+                    writer.WriteEndObject();
+                }
+
+                await Console.Out.WriteLineAsync(Encoding.UTF8.GetString(buffer.ToArray()));
+                await Console.Out.FlushAsync(cancellationToken);
+                if (count != 0 && n >= count)
+                {
+                    return CtlErrors.Ok;
+                }
+
+                await Task.Delay(period, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return CtlErrors.Ok;
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+        {
+            return CtlErrors.Ok;
+        }
     }
 
     /// <summary>True when the next refresh is due, false when q was pressed; Ctrl-C cancels.</summary>
@@ -111,12 +176,15 @@ internal static class TopCommand
             return new TopView(status, gpus, audit.Records, window);
         }
 
+        public double RequestsPerSecond => Recent.Count / Window.TotalSeconds;
+
+        public double? MeanTtftMs => Recent.Where(r => r.TtftMs > 0).Select(r => (double)r.TtftMs).DefaultIfEmpty(double.NaN).Average() is var mean && !double.IsNaN(mean) ? mean : null;
+
         public Rows Render(int refreshes, string? error)
         {
             var s = Status;
-            var rate = Recent.Count / Window.TotalSeconds;
-            var ttfts = Recent.Where(r => r.TtftMs > 0).Select(r => (double)r.TtftMs).ToList();
-            var ttft = ttfts.Count == 0 ? "-" : $"{ttfts.Average():0} ms avg";
+            var rate = RequestsPerSecond;
+            var ttft = MeanTtftMs is { } mean ? $"{mean:0} ms avg" : "-";
             var header = new Markup(
                 $"[bold]ullmd {Markup.Escape(s.Version)}[/]  up {Markup.Escape(Output.Printer.Duration(s.UptimeMs))}  "
                 + $"requests/s [bold]{rate:0.00}[/] (last {Window.TotalSeconds:0}s)  TTFT [bold]{Markup.Escape(ttft)}[/]  "
@@ -126,7 +194,7 @@ internal static class TopCommand
                 .AddColumns("GPU", "NAME", "MEMORY", "USED", "FREE", "UTIL", "TEMP", "PROCESSES");
             if (Gpus.CpuModeReason.Length > 0)
             {
-                gpuTable.AddRow("-", Markup.Escape($"CPU mode: {Gpus.CpuModeReason}"), "", "", "", "", "", "");
+                gpuTable.AddRow("-", Markup.Escape(Output.TerminalText.Escape($"CPU mode: {Gpus.CpuModeReason}")), "", "", "", "", "", "");
             }
 
             foreach (var g in Gpus.Gpus)
@@ -134,7 +202,7 @@ internal static class TopCommand
                 var fraction = g.TotalBytes == 0 ? 0 : (double)g.UsedBytes / g.TotalBytes;
                 gpuTable.AddRow(
                     new Text($"{g.Index}"),
-                    new Text(g.Name),
+                    new Text(Output.TerminalText.Escape(g.Name)),
                     new Markup(Bar(fraction)),
                     new Text(Output.Printer.Bytes(g.UsedBytes)),
                     new Text(Output.Printer.Bytes(g.FreeBytes)),
@@ -148,9 +216,9 @@ internal static class TopCommand
             foreach (var i in s.Instances)
             {
                 models.AddRow(
-                    Markup.Escape(i.Model),
+                    Markup.Escape(Output.TerminalText.Escape(i.Model)),
                     ModelsCommand.StateName(i.State),
-                    Markup.Escape(i.Unit),
+                    Markup.Escape(Output.TerminalText.Escape(i.Unit)),
                     string.Join(',', i.Gpus),
                     $"{i.Context}",
                     $"{i.InFlight}",
@@ -165,7 +233,7 @@ internal static class TopCommand
 
             var footer = new Markup(
                 $"[dim]q quits · refresh {refreshes} at {DateTime.Now:HH:mm:ss}[/]"
-                + (error is null ? "" : $"  [red]refresh failed: {Markup.Escape(error)}[/]"));
+                + (error is null ? "" : $"  [red]refresh failed: {Markup.Escape(Output.TerminalText.Escape(error))}[/]"));
             return new Rows(header, gpuTable, models, footer);
         }
     }

@@ -56,5 +56,5 @@ internal static class McpCommand
     private static IEnumerable<McpServerTool> ToolsOf(AdminTools tools) =>
         typeof(AdminTools).GetMethods(BindingFlags.Public | BindingFlags.Instance)
             .Where(m => m.GetCustomAttribute<McpServerToolAttribute>() is not null)
-            .Select(m => McpServerTool.Create(m, tools));
+            .Select(m => (McpServerTool)new CheckedTool(McpServerTool.Create(m, tools)));
 }

@@ -8,8 +8,16 @@ internal static class Printer
 {
     private static readonly JsonFormatter Json = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(true).WithIndentation());
 
+    /// <summary>
+    /// The message as JSON, exactly; or the human text with every control character but the layout's newlines escaped
+    /// (<see cref="TerminalText"/>), so that no field from outside can drive the terminal. Renderers escape fields that
+    /// may hold a newline themselves (tables do).
+    /// </summary>
     public static void Write(bool json, IMessage message, Func<string> human) =>
-        Console.Out.Write(json ? Json.Format(message) + "\n" : human());
+        Console.Out.Write(json ? Json.Format(message) + "\n" : TerminalText.Escape(human(), keepNewlines: true));
+
+    /// <summary>One line of text from outside, every control character escaped (a newline too).</summary>
+    public static string Safe(string text) => TerminalText.Escape(text);
 
     public static string Bytes(ulong bytes) => bytes switch
     {

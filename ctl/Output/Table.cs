@@ -10,9 +10,10 @@ internal sealed class Table(params string[] headers)
 {
     private readonly List<string[]> rows = [];
 
+    /// <summary>Adds a row; every cell is escaped for the terminal (<see cref="TerminalText"/>), a newline in a cell included.</summary>
     public Table Add(params object?[] cells)
     {
-        rows.Add([.. cells.Select(c => c?.ToString() ?? "")]);
+        rows.Add([.. cells.Select(c => TerminalText.Escape(c?.ToString() ?? ""))]);
         return this;
     }
 

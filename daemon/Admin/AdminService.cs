@@ -16,7 +16,9 @@ namespace UnifiedLlm.Daemon.Admin;
 
 /// <summary>
 /// The admin gRPC API. Each method delegates to the part of the daemon that owns the answer; a method whose engine is not
-/// in this build answers UNIMPLEMENTED naming what is missing, never made-up data.
+/// in this build answers UNIMPLEMENTED naming what is missing, never made-up data. Every field is checked with
+/// <see cref="AdminInput"/> before use; the methods are bound by <see cref="AdminMethodProvider"/>, which also turns an
+/// undecodable request into INVALID_ARGUMENT.
 /// </summary>
 internal sealed class AdminService(
     ConfigHolder config,
@@ -32,12 +34,15 @@ internal sealed class AdminService(
     TimeProvider time,
     GpuMonitor gpus,
     ModelRegistry registry,
-    LoadPlanPreview planPreview) : UnifiedLlm.Admin.V1.Admin.AdminBase
+    LoadPlanPreview planPreview)
 {
     private const int DefaultLogLines = 50;
     private const int MaxLogLines = 10_000;
 
-    public override async Task<StatusResponse> Status(StatusRequest request, ServerCallContext context)
+    /// <summary>How long a followed log stream goes on after its instance ended, for the last lines to arrive.</summary>
+    private static readonly TimeSpan LogDrainTime = TimeSpan.FromSeconds(1);
+
+    public async Task<StatusResponse> Status(StatusRequest request, ServerCallContext context)
     {
         var current = config.Current;
         var now = time.GetUtcNow();
@@ -69,12 +74,13 @@ internal sealed class AdminService(
         return response;
     }
 
-    public override async Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
+    public async Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
+        var backend = AdminInput.Name(request.Backend, "backend");
         var instances = scheduler.Instances().Where(i => i.State != Scheduling.InstanceState.Stopped).ToDictionary(i => i.Model, StringComparer.Ordinal);
         var response = new ListModelsResponse();
         var models = config.Current.Models.Values
-            .Where(m => request.Backend.Length == 0 || ProtoMapping.BackendName(m.Backend) == request.Backend)
+            .Where(m => backend.Length == 0 || ProtoMapping.BackendName(m.Backend) == backend)
             .Where(m => !request.LoadedOnly || (instances.TryGetValue(m.Name, out var i) && i.State == Scheduling.InstanceState.Ready))
             .OrderBy(m => m.Name, StringComparer.Ordinal);
         foreach (var model in models)
@@ -85,10 +91,10 @@ internal sealed class AdminService(
         return response;
     }
 
-    public override Task<Model> GetModel(GetModelRequest request, ServerCallContext context) =>
+    public Task<Model> GetModel(GetModelRequest request, ServerCallContext context) =>
         WithProfileAsync(FindModel(request.Name, "name"), context.CancellationToken);
 
-    public override async Task<ReloadConfigResponse> ReloadConfig(ReloadConfigRequest request, ServerCallContext context)
+    public async Task<ReloadConfigResponse> ReloadConfig(ReloadConfigRequest request, ServerCallContext context)
     {
         var result = await config.ReloadAsync(context.CancellationToken);
         var response = new ReloadConfigResponse { Applied = result.Applied };
@@ -104,7 +110,7 @@ internal sealed class AdminService(
         return response;
     }
 
-    public override async Task<QueryAuditResponse> QueryAudit(QueryAuditRequest request, ServerCallContext context)
+    public async Task<QueryAuditResponse> QueryAudit(QueryAuditRequest request, ServerCallContext context)
     {
         if (request.Limit > AuditStore.MaxLimit)
         {
@@ -112,21 +118,28 @@ internal sealed class AdminService(
         }
 
         var rows = await audit.QueryAsync(
-            new AuditQuery(request.Since?.ToDateTimeOffset(), request.Model, request.KeyId, request.Limit == 0 ? 100 : (int)request.Limit),
+            new AuditQuery(
+                AdminInput.Time(request.Since, "since"),
+                AdminInput.Filter(request.Model, "model"),
+                AdminInput.Filter(request.KeyId, "key_id"),
+                request.Limit == 0 ? 100 : (int)request.Limit),
             context.CancellationToken);
         var response = new QueryAuditResponse();
         response.Records.AddRange(rows.Select(ProtoMapping.ToProto));
         return response;
     }
 
-    public override async Task<CreateApiKeyResponse> CreateApiKey(CreateApiKeyRequest request, ServerCallContext context)
+    public async Task<CreateApiKeyResponse> CreateApiKey(CreateApiKeyRequest request, ServerCallContext context)
     {
         if (!ConfigLoader.IsSafeName(request.Name))
         {
-            throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, $"name: '{request.Name}' must be 1-64 letters, digits, '.', '_', '-' or ':'"));
+            throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, $"name: '{AdminInput.Echo(request.Name)}' must be 1-64 letters, digits, '.', '_', '-' or ':'"));
         }
 
-        var expires = request.ExpiresAt?.ToDateTimeOffset();
+        var expires = AdminInput.Time(request.ExpiresAt, "expires_at");
+        var models = AdminInput.List(request.Models, "models", AdminInput.MaxFilterLength);
+        var requestsPerMinute = AdminInput.ToInt(request.RequestsPerMinute, "requests_per_minute");
+        var tokensPerMinute = AdminInput.ToLong(request.TokensPerMinute, "tokens_per_minute");
         if (expires is not null && expires <= time.GetUtcNow())
         {
             throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, "expires_at: must be in the future"));
@@ -135,7 +148,7 @@ internal sealed class AdminService(
         try
         {
             var (key, secret) = await keys.CreateAsync(
-                request.Name, request.Models, (int)request.RequestsPerMinute, (long)request.TokensPerMinute, expires, context.CancellationToken);
+                request.Name, models, requestsPerMinute, tokensPerMinute, expires, context.CancellationToken);
             return new CreateApiKeyResponse { Key = ProtoMapping.ToProto(key), Secret = secret };
         }
         catch (DuplicateKeyNameException e)
@@ -144,35 +157,36 @@ internal sealed class AdminService(
         }
     }
 
-    public override async Task<ListApiKeysResponse> ListApiKeys(ListApiKeysRequest request, ServerCallContext context)
+    public async Task<ListApiKeysResponse> ListApiKeys(ListApiKeysRequest request, ServerCallContext context)
     {
         var response = new ListApiKeysResponse();
         response.Keys.AddRange((await keys.ListAsync(request.IncludeRevoked, context.CancellationToken)).Select(ProtoMapping.ToProto));
         return response;
     }
 
-    public override async Task<RevokeApiKeyResponse> RevokeApiKey(RevokeApiKeyRequest request, ServerCallContext context)
+    public async Task<RevokeApiKeyResponse> RevokeApiKey(RevokeApiKeyRequest request, ServerCallContext context)
     {
-        var key = await keys.RevokeAsync(request.Id, context.CancellationToken)
-            ?? throw new RpcException(new Grpc.Core.Status(StatusCode.NotFound, $"no API key with id or name '{request.Id}'"));
+        var key = await keys.RevokeAsync(AdminInput.Filter(request.Id, "id"), context.CancellationToken)
+            ?? throw new RpcException(new Grpc.Core.Status(StatusCode.NotFound, $"no API key with id or name '{AdminInput.Echo(request.Id)}'"));
         events.Publish(new DaemonEvent(time.GetUtcNow(), "key", $"API key '{key.Name}' ({key.Id}) revoked"));
         return new RevokeApiKeyResponse { Key = ProtoMapping.ToProto(key) };
     }
 
-    public override Task<ListProvidersResponse> ListProviders(ListProvidersRequest request, ServerCallContext context)
+    public Task<ListProvidersResponse> ListProviders(ListProvidersRequest request, ServerCallContext context)
     {
         var response = new ListProvidersResponse();
         response.Providers.AddRange(config.Current.Providers.Values.OrderBy(p => p.Name, StringComparer.Ordinal).Select(p => ProtoMapping.ToProto(p, upstreams)));
         return Task.FromResult(response);
     }
 
-    public override async Task WatchEvents(WatchEventsRequest request, IServerStreamWriter<Event> responseStream, ServerCallContext context)
+    public async Task WatchEvents(WatchEventsRequest request, IServerStreamWriter<Event> responseStream, ServerCallContext context)
     {
         // Watch streams never end on their own; ending them when ullmd stops keeps shutdown from waiting on idle clients.
+        var kinds = AdminInput.List(request.Kinds, "kinds", AdminInput.MaxNameLength);
         using var watch = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         try
         {
-            await foreach (var item in events.SubscribeAsync(request.Kinds, watch.Token))
+            await foreach (var item in events.SubscribeAsync(kinds, watch.Token))
             {
                 await responseStream.WriteAsync(ProtoMapping.ToProto(item), watch.Token);
             }
@@ -183,7 +197,7 @@ internal sealed class AdminService(
         }
     }
 
-    public override async Task<ScanModelsResponse> ScanModels(ScanModelsRequest request, ServerCallContext context)
+    public async Task<ScanModelsResponse> ScanModels(ScanModelsRequest request, ServerCallContext context)
     {
         var summary = await registry.ScanAsync(context.CancellationToken);
         events.Publish(new DaemonEvent(
@@ -191,7 +205,7 @@ internal sealed class AdminService(
         return RegistryMapping.ToProto(summary);
     }
 
-    public override async Task LoadModel(LoadModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context)
+    public async Task LoadModel(LoadModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context)
     {
         if (request.Context != 0 || request.GpuLayers.Length != 0 || request.HasGpu)
         {
@@ -199,18 +213,23 @@ internal sealed class AdminService(
             throw new RpcException(new Grpc.Core.Status(StatusCode.Unimplemented, "per-load context, gpu_layers and gpu overrides are not supported yet; the configured values are used"));
         }
 
+        // An unknown name is NOT_FOUND before any progress is sent, as for every other command naming a model.
+        FindModel(request.Name, "name");
         await LoadWithProgressAsync(request.Name, responseStream, context.CancellationToken);
     }
 
-    public override async Task<UnloadModelResponse> UnloadModel(UnloadModelRequest request, ServerCallContext context)
+    public async Task<UnloadModelResponse> UnloadModel(UnloadModelRequest request, ServerCallContext context)
     {
+        AdminInput.Name(request.Name, "name");
         var started = time.GetTimestamp();
         var before = scheduler.Instances().FirstOrDefault(i => i.Model == request.Name && i.State == Scheduling.InstanceState.Ready);
         try
         {
             if (!await scheduler.UnloadAsync(request.Name, context.CancellationToken))
             {
-                throw new RpcException(new Grpc.Core.Status(StatusCode.FailedPrecondition, $"{request.Name} is not loaded"));
+                // A name that is neither loaded nor configured is NOT_FOUND (exit 5 in ullmctl), not "not loaded".
+                FindModel(request.Name, "name");
+                throw new RpcException(new Grpc.Core.Status(StatusCode.FailedPrecondition, $"{AdminInput.Echo(request.Name)} is not loaded"));
             }
         }
         catch (ModelUnavailableException e)
@@ -227,8 +246,10 @@ internal sealed class AdminService(
         };
     }
 
-    public override async Task SwitchModel(SwitchModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context)
+    public async Task SwitchModel(SwitchModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context)
     {
+        AdminInput.Name(request.From, "from");
+        FindModel(request.To, "to");
         try
         {
             await scheduler.UnloadAsync(request.From, context.CancellationToken);
@@ -241,18 +262,18 @@ internal sealed class AdminService(
         await LoadWithProgressAsync(request.To, responseStream, context.CancellationToken);
     }
 
-    public override async Task<ListGpusResponse> ListGpus(ListGpusRequest request, ServerCallContext context)
+    public async Task<ListGpusResponse> ListGpus(ListGpusRequest request, ServerCallContext context)
     {
         var snapshot = await gpus.RefreshAsync(context.CancellationToken);
         return GpuMapping.ToProto(snapshot, (ulong)config.Current.Gpu.ReserveMib * 1024 * 1024);
     }
 
-    public override async Task<PlanLoadResponse> PlanLoad(PlanLoadRequest request, ServerCallContext context)
+    public async Task<PlanLoadResponse> PlanLoad(PlanLoadRequest request, ServerCallContext context)
     {
         var model = FindModel(request.Name, "name");
-        var layers = GpuLayersChoice.Parse(request.GpuLayers)
-            ?? throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, $"gpu_layers: '{request.GpuLayers}' is not \"auto\" or a number of layers"));
-        var question = new PlanQuestion(model, request.Context == 0 ? null : request.Context, layers, request.HasGpu ? (int)request.Gpu : null);
+        var layers = GpuLayersChoice.Parse(AdminInput.Name(request.GpuLayers, "gpu_layers"))
+            ?? throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, $"gpu_layers: '{AdminInput.Echo(request.GpuLayers)}' is not \"auto\" or a number of layers"));
+        var question = new PlanQuestion(model, request.Context == 0 ? null : request.Context, layers, request.HasGpu ? AdminInput.ToInt(request.Gpu, "gpu") : null);
         try
         {
             var (decision, profile) = await planPreview.PlanAsync(question, context.CancellationToken);
@@ -264,21 +285,30 @@ internal sealed class AdminService(
         }
     }
 
-    public override async Task StreamLogs(StreamLogsRequest request, IServerStreamWriter<LogLine> responseStream, ServerCallContext context)
+    public async Task StreamLogs(StreamLogsRequest request, IServerStreamWriter<LogLine> responseStream, ServerCallContext context)
     {
         var model = FindModel(request.Model, "model");
         var instance = scheduler.Instances().Where(i => i.Model == model.Name).OrderByDescending(i => i.LastUsed).FirstOrDefault()
             ?? throw new RpcException(new Grpc.Core.Status(StatusCode.NotFound, $"model: '{model.Name}' has not been started since ullmd started; load it first"));
         var lines = request.Lines == 0 ? DefaultLogLines : (int)Math.Min(request.Lines, MaxLogLines);
         using var watch = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+
+        // Following ends (OK) once the instance has stopped or failed and its last lines had time to arrive, so that a
+        // client can say so and follow the model's next instance; a journal follow would otherwise never end.
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(watch.Token);
+        var endWatch = request.Follow ? EndWhenStoppedAsync(instance.UnitName, ended, watch.Token) : Task.CompletedTask;
         try
         {
-            await foreach (var line in supervisor.ReadLogsAsync(instance.UnitName, lines, request.Follow, watch.Token))
+            await foreach (var line in supervisor.ReadLogsAsync(instance.UnitName, lines, request.Follow, ended.Token))
             {
                 await responseStream.WriteAsync(
                     new LogLine { Time = Timestamp.FromDateTimeOffset(line.Timestamp), Unit = line.UnitName, Priority = (uint)line.Priority, Message = line.Message },
-                    watch.Token);
+                    ended.Token);
             }
+        }
+        catch (OperationCanceledException) when (ended.IsCancellationRequested && !watch.IsCancellationRequested)
+        {
+            return;
         }
         catch (Supervision.BackendNotFoundException)
         {
@@ -288,10 +318,51 @@ internal sealed class AdminService(
         {
             return;
         }
+        finally
+        {
+            await ended.CancelAsync();
+            await endWatch;
+        }
     }
 
+    /// <summary>Cancels <paramref name="ended"/> a moment after the instance in <paramref name="unit"/> has stopped or failed.</summary>
+    private async Task EndWhenStoppedAsync(string unit, CancellationTokenSource ended, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var subscribed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var stream = events.SubscribeAsync([], subscribed.Token).GetAsyncEnumerator(subscribed.Token);
+            await using (stream)
+            {
+                // The first MoveNextAsync subscribes before it waits; then the current state: an end between the two is in either.
+                var next = stream.MoveNextAsync().AsTask();
+                var over = scheduler.Instances().Any(i => i.UnitName == unit && i.State is Scheduling.InstanceState.Stopped or Scheduling.InstanceState.Failed);
+                while (!over && await next)
+                {
+                    over = stream.Current.Unit == unit && stream.Current.State is "stopped" or "failed";
+                    next = over ? next : stream.MoveNextAsync().AsTask();
+                }
+
+                if (!next.IsCompleted)
+                {
+                    await subscribed.CancelAsync();
+                    await next.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+            }
+
+            await Task.Delay(LogDrainTime, time, cancellationToken);
+            await ended.CancelAsync();
+        }
+        catch (OperationCanceledException)
+        {
+            // The call ended first.
+        }
+    }
+
+    /// <summary>The configured model with this name or alias; INVALID_ARGUMENT when longer than any name, else NOT_FOUND.</summary>
     private ModelConfig FindModel(string name, string field)
     {
+        AdminInput.Name(name, field);
         var models = config.Current.Models;
         return models.Values.FirstOrDefault(m => m.Name == name || m.Aliases.Contains(name))
             ?? throw new RpcException(new Grpc.Core.Status(

@@ -4,7 +4,9 @@ using System.Text.RegularExpressions;
 using Serilog.Events;
 using Tomlyn;
 using Tomlyn.Model;
+using Tomlyn.Parsing;
 using Tomlyn.Serialization;
+using Tomlyn.Syntax;
 
 namespace UnifiedLlm.Daemon.Config;
 
@@ -75,6 +77,19 @@ internal static partial class ConfigLoader
     {
         var errors = new List<ConfigError>();
         var metadata = new TomlMetadataStore();
+
+        // The syntax tree's validation reports what the table reader lets pass: a key or table defined twice (TOML
+        // forbids it; the reader kept the last value, so `require_key_on_tcp = false` then `= true` passed).
+        foreach (var d in SyntaxParser.Parse(text, file).Diagnostics.Where(d => d.Kind == DiagnosticMessageKind.Error))
+        {
+            errors.Add(SyntaxError(file, d));
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new ConfigException(errors);
+        }
+
         TomlTable root;
         try
         {
@@ -85,7 +100,7 @@ internal static partial class ConfigLoader
         {
             foreach (var d in e.Diagnostics)
             {
-                errors.Add(new ConfigError(file, d.Span.Start.Line + 1, d.Span.Start.Column + 1, "", $"TOML syntax: {d.Message}"));
+                errors.Add(SyntaxError(file, d));
             }
 
             if (errors.Count == 0)
@@ -106,6 +121,19 @@ internal static partial class ConfigLoader
 
         return config;
     }
+
+    /// <summary>A parser diagnostic as a located error; a redefinition names the key and where it was first defined.</summary>
+    private static ConfigError SyntaxError(string file, DiagnosticMessage d)
+    {
+        var (line, column) = (d.Span.Start.Line + 1, d.Span.Start.Column + 1);
+        return Redefined().Match(d.Message) is { Success: true } m
+            ? new ConfigError(file, line, column, m.Groups["key"].Value,
+                $"defined twice: first at {file}:{m.Groups["line"].Value}:{m.Groups["column"].Value}; TOML allows each key and table only once")
+            : new ConfigError(file, line, column, "", $"TOML syntax: {d.Message}");
+    }
+
+    [GeneratedRegex(@"^The key `(?<key>.*)` is already defined at \((?<line>\d+),(?<column>\d+)\)", RegexOptions.Singleline)]
+    private static partial Regex Redefined();
 
     private static UllmConfig Bind(TomlSection top, string file)
     {

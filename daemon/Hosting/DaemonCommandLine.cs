@@ -44,6 +44,18 @@ internal static class DaemonCommandLine
             if (parse.GetValue(checkOption))
             {
                 await Console.Out.WriteLineAsync($"{path}: OK ({config.Models.Count} model(s), {config.Providers.Count} provider(s), {config.Routes.Count} route(s))");
+
+                // Not errors (the file is valid, and the same file may serve a host without systemd), but each names a
+                // load that would fail under the systemd supervisor, which "systemd" asks for and "auto" takes on a host
+                // booted with systemd.
+                if (config.Server.Supervisor == SupervisorKind.Systemd || (config.Server.Supervisor == SupervisorKind.Auto && Directory.Exists("/run/systemd/system")))
+                {
+                    foreach (var warning in Supervision.BackendUnitSpec.CheckModels(config, Environment.GetEnvironmentVariable("PATH")))
+                    {
+                        await Console.Error.WriteLineAsync($"{path}: warning: {warning}");
+                    }
+                }
+
                 return 0;
             }
 

@@ -1,3 +1,4 @@
+using Grpc.AspNetCore.Server.Model;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting.Systemd;
@@ -136,6 +137,7 @@ internal static class DaemonHost
                 new JournalReader(),
                 () => sp.GetRequiredService<GpuMonitor>().Current.Devices,
                 sp.GetRequiredService<TimeProvider>(),
+                BackendOwner.For(config.Server.DataDir, sp.GetRequiredService<InstanceStore>()),
                 sp.GetRequiredService<ILogger<SystemdSupervisor>>()));
             services.AddSingleton<IBackendSupervisor>(sp => sp.GetRequiredService<SystemdSupervisor>());
             services.AddSingleton<IUnitPidSource>(sp => new CgroupUnitPidSource(() => sp.GetRequiredService<SystemdSupervisor>().ControlGroups()));
@@ -157,9 +159,12 @@ internal static class DaemonHost
         services.AddScheduler();
         services.AddGrpc(o =>
         {
+            // Outermost first: no exception from the authorization check or a handler leaves as UNKNOWN.
+            o.Interceptors.Add<AdminErrorInterceptor>();
             o.Interceptors.Add<AdminAuthorizationInterceptor>();
             o.EnableDetailedErrors = false;
-        });
+        }).AddServiceOptions<AdminService>(o => o.MaxReceiveMessageSize = AdminInput.MaxRequestBytes);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IServiceMethodProvider<AdminService>, AdminMethodProvider>());
 
         var app = builder.Build();
         app.UseRequestIds();

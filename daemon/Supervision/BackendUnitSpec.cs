@@ -1,3 +1,4 @@
+using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Systemd;
 
@@ -14,7 +15,8 @@ internal static class BackendUnitSpec
 
     /// <param name="gpus">The GPUs NVML sees now, for the device node of each assigned index.</param>
     /// <param name="searchPath">PATH, for an executable configured by name only.</param>
-    public static TransientUnitSpec From(BackendLaunch launch, IReadOnlyList<GpuDevice> gpus, string? searchPath)
+    /// <param name="owner">The starting ullmd's <see cref="BackendOwner.Id"/>, marked on the unit; null for no mark.</param>
+    public static TransientUnitSpec From(BackendLaunch launch, IReadOnlyList<GpuDevice> gpus, string? searchPath, string? owner = null)
     {
         var executable = ResolveExecutable(launch.ExecPath, searchPath);
         var environment = launch.Environment.Select(e => $"{e.Key}={e.Value}").ToList();
@@ -24,6 +26,18 @@ internal static class BackendUnitSpec
         }
 
         string[] visiblePaths = [executable, .. launch.ReadOnlyPaths, .. launch.ReadWritePaths];
+
+        // A dynamic user cannot own what it writes across runs (its uid changes), so a backend with a writable store
+        // runs as root, still with the file system read-only but for that store.
+        var dynamicUser = launch.ReadWritePaths.Count == 0;
+        var problems = SandboxPaths.Problems(
+            [(executable, "executable"), .. launch.ReadOnlyPaths.Select(p => (p, "model")), .. launch.ReadWritePaths.Select(p => (p, "writable directory"))],
+            dynamicUser);
+        if (problems.Count > 0)
+        {
+            throw new SandboxPathException($"{launch.UnitName} would not start under systemd: {string.Join("; ", problems)}");
+        }
+
         return new TransientUnitSpec
         {
             Description = $"unified-llm backend for {launch.Model}",
@@ -32,9 +46,7 @@ internal static class BackendUnitSpec
             Environment = environment,
             MemoryMaxBytes = launch.MemoryMaxBytes,
             AllowedDevices = DeviceNodes(launch, gpus),
-            // A dynamic user cannot own what it writes across runs (its uid changes), so a backend with a writable
-            // store runs as root, still with the file system read-only but for that store.
-            DynamicUser = launch.ReadWritePaths.Count == 0,
+            DynamicUser = dynamicUser,
             ReadOnlyPaths = launch.ReadOnlyPaths,
             ReadWritePaths = launch.ReadWritePaths,
             ProtectHome = visiblePaths.Any(p => HomePrefixes.Any(h => p.StartsWith(h, StringComparison.Ordinal))) ? "read-only" : "yes",
@@ -43,8 +55,42 @@ internal static class BackendUnitSpec
             // watched is found (and reset) at the next start.
             CollectMode = "inactive",
             SyslogIdentifier = launch.UnitName[..^UnitName.Suffix.Length],
-            LogExtraFields = new Dictionary<string, string> { [BackendUnitDiscovery.ModelField] = launch.Model },
+            LogExtraFields = owner is null
+                ? new Dictionary<string, string> { [BackendUnitDiscovery.ModelField] = launch.Model }
+                : new Dictionary<string, string> { [BackendUnitDiscovery.ModelField] = launch.Model, [BackendOwner.Field] = owner },
         };
+    }
+
+    /// <summary>
+    /// For <c>ullmd --check</c>: the sandbox problems (<see cref="SandboxPaths"/>) each configured model's backend would
+    /// meet under the systemd supervisor, as "models.NAME: sentence".
+    /// </summary>
+    public static IEnumerable<string> CheckModels(UllmConfig config, string? searchPath)
+    {
+        foreach (var model in config.Models.Values.OrderBy(m => m.Name, StringComparer.Ordinal))
+        {
+            var backend = config.Backends.For(model.Backend);
+            List<(string, string)> paths = [];
+            try
+            {
+                paths.Add((ResolveExecutable(backend.Executable, searchPath), "executable"));
+            }
+            catch (InvalidOperationException)
+            {
+                // Not found on PATH: the load says so.
+            }
+
+            var writable = model.Backend == BackendKind.Ollama;
+            if (model.Backend == BackendKind.LlamaCpp || (model.Backend == BackendKind.Vllm && Path.IsPathRooted(model.Source)))
+            {
+                paths.Add((model.Source, "model"));
+            }
+
+            foreach (var problem in SandboxPaths.Problems(paths, dynamicUser: !writable))
+            {
+                yield return $"models.{model.Name}: {problem}";
+            }
+        }
     }
 
     private static List<string> DeviceNodes(BackendLaunch launch, IReadOnlyList<GpuDevice> gpus)
@@ -60,7 +106,7 @@ internal static class BackendUnitSpec
         return nodes;
     }
 
-    private static string ResolveExecutable(string execPath, string? searchPath)
+    internal static string ResolveExecutable(string execPath, string? searchPath)
     {
         if (execPath.Contains('/', StringComparison.Ordinal))
         {
@@ -79,3 +125,6 @@ internal static class BackendUnitSpec
         throw new InvalidOperationException($"backend executable '{execPath}' was not found in PATH ({searchPath}); configure its absolute path");
     }
 }
+
+/// <summary>A backend's program or files would be hidden or unreadable inside its unit's sandbox (<see cref="SandboxPaths"/>).</summary>
+internal sealed class SandboxPathException(string message) : InvalidOperationException(message);

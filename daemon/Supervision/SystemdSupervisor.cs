@@ -11,10 +11,12 @@ namespace UnifiedLlm.Daemon.Supervision;
 /// Runs every backend as a transient systemd unit in ullm.slice (<see cref="BackendUnitSpec"/>), started over D-Bus.
 /// Each unit's end arrives as PropertiesChanged signals, watched from before the unit starts; a dropped connection is
 /// made again and the unit's state read back, so no exit is missed or invented. Units outlive ullmd: disposing this
-/// supervisor leaves them running for the next ullmd to find with <see cref="ListRunningAsync"/>.
+/// supervisor leaves them running for the next ullmd to find with <see cref="ListRunningAsync"/>. Units carry their
+/// <see cref="BackendOwner"/>'s mark, and only the owner's units are listed or reset: another ullmd on the same systemd
+/// keeps its own.
 /// </summary>
 internal sealed partial class SystemdSupervisor(
-    SystemdBus bus, JournalReader journal, Func<IReadOnlyList<GpuDevice>> gpus, TimeProvider time, ILogger<SystemdSupervisor> logger)
+    SystemdBus bus, JournalReader journal, Func<IReadOnlyList<GpuDevice>> gpus, TimeProvider time, BackendOwner owner, ILogger<SystemdSupervisor> logger)
     : IBackendSupervisor
 {
     private const int SignalCapacity = 256;
@@ -33,7 +35,7 @@ internal sealed partial class SystemdSupervisor(
 
     public async Task<BackendProcess> StartAsync(BackendLaunch launch, CancellationToken cancellationToken)
     {
-        var spec = BackendUnitSpec.From(launch, gpus(), Environment.GetEnvironmentVariable("PATH"));
+        var spec = BackendUnitSpec.From(launch, gpus(), Environment.GetEnvironmentVariable("PATH"), owner.Id);
         var systemd = await bus.GetAsync(cancellationToken);
         var watch = await systemd.WatchUnitAsync(launch.UnitName, SignalCapacity, cancellationToken);
         var final = new FinalState();
@@ -101,7 +103,7 @@ internal sealed partial class SystemdSupervisor(
         var systemd = await bus.GetAsync(cancellationToken);
         foreach (var failed in await systemd.ListUnitsByPatternsAsync(["failed"], [UnitName.Pattern], cancellationToken))
         {
-            if (!units.ContainsKey(failed.Name))
+            if (!units.ContainsKey(failed.Name) && await OwnsAsync(failed.Name, await MarkAsync(systemd, failed.Name, cancellationToken), cancellationToken))
             {
                 LogFailedWhileUnwatched(failed.Name);
                 await ResetFailedAsync(failed.Name);
@@ -111,6 +113,11 @@ internal sealed partial class SystemdSupervisor(
         var running = new List<BackendProcess>();
         foreach (var found in await BackendUnitDiscovery.FindAsync(systemd, cancellationToken))
         {
+            if (!await OwnsAsync(found.UnitName, found.Owner, cancellationToken))
+            {
+                continue;
+            }
+
             var unit = units.TryGetValue(found.UnitName, out var known) && known.InvocationId == found.Status.InvocationId
                 ? known
                 : await TrackExistingAsync(found.UnitName, found.Model, cancellationToken);
@@ -143,6 +150,39 @@ internal sealed partial class SystemdSupervisor(
         await Task.WhenAll(units.Values.Select(u => u.Monitor));
         await bus.DisposeAsync();
         closing.Dispose();
+    }
+
+    /// <summary>Whether the unit is ours (<see cref="BackendOwner"/>); logs why one that is not is left alone.</summary>
+    private async Task<bool> OwnsAsync(string unitName, string? mark, CancellationToken cancellationToken)
+    {
+        if (await owner.OwnsAsync(unitName, mark, cancellationToken))
+        {
+            return true;
+        }
+
+        if (mark is null)
+        {
+            LogUnmarkedLeftAlone(unitName);
+        }
+        else
+        {
+            LogOthersLeftAlone(unitName, mark, owner.Id);
+        }
+
+        return false;
+    }
+
+    /// <summary>The unit's owner mark; null when it has none or is gone.</summary>
+    private static async Task<string?> MarkAsync(SystemdManager systemd, string unitName, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await systemd.GetLogExtraFieldsAsync(unitName, cancellationToken)).GetValueOrDefault(BackendOwner.Field);
+        }
+        catch (DBusErrorException)
+        {
+            return null;
+        }
     }
 
     private async Task ResetFailedAsync(string unitName)
@@ -284,6 +324,12 @@ internal sealed partial class SystemdSupervisor(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: failed while no ullmd watched it (journalctl -u {Unit} says why); resetting it")]
     private partial void LogFailedWhileUnwatched(string unit);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Unit}: belongs to another ullmd (ULLM_OWNER={Mark}, ours is {Ours}); left alone")]
+    private partial void LogOthersLeftAlone(string unit, string mark, string ours);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: has no owner mark and no record in this ullmd's database (another ullmd's from before owner marks, or from a lost database); left alone: 'systemctl stop {Unit}' ends it")]
+    private partial void LogUnmarkedLeftAlone(string unit);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: could not reset the failed unit: {Reason}")]
     private partial void LogResetFailed(string unit, string reason);

@@ -164,6 +164,17 @@ public class ConfigLoaderTests
         Assert.Equal((line, column), (error.Line, error.Column));
     }
 
+    [Theory]
+    [InlineData("[security]\nrequire_key_on_tcp = false\nrequire_key_on_tcp = true\n", "dup.toml:3:1: security.require_key_on_tcp: defined twice: first at dup.toml:2:1")]
+    [InlineData("[gpu]\nreserve_mib = 512\n\n[gpu]\npoll_interval_seconds = 5\n", "dup.toml:4:1: gpu: defined twice: first at dup.toml:1:1")]
+    [InlineData("[models.a]\nbackend = \"llamacpp\"\nsource = \"/a.gguf\"\nsource = \"/b.gguf\"\n", "dup.toml:4:1: models.a.source: defined twice: first at dup.toml:3:1")]
+    public void A_key_or_table_defined_twice_is_an_error_naming_both_places(string toml, string expected)
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(toml, "dup.toml"));
+
+        Assert.Equal(expected + "; TOML allows each key and table only once", Assert.Single(e.Errors).ToString());
+    }
+
     [Fact]
     public void Every_error_in_a_file_is_reported_in_one_run_sorted_by_line()
     {

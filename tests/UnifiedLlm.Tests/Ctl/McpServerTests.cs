@@ -97,6 +97,33 @@ public sealed class McpServerTests(FakeNvmlBuild nvml)
     }
 
     [Fact]
+    public async Task A_tool_call_with_bad_arguments_says_which_argument_and_why()
+    {
+        using var dir = new TempDirectory("ullm-mcp");
+        var ct = TestContext.Current.CancellationToken;
+        await using var client = await McpClient.CreateAsync(
+            new StdioClientTransport(new StdioClientTransportOptions
+            {
+                Name = "ullmctl",
+                Command = "dotnet",
+                Arguments = [RepoPaths.Ullmctl, "--socket", dir.File("absent.sock"), "mcp", "--openai-socket", dir.File("absent-openai.sock")],
+            }),
+            cancellationToken: ct);
+
+        var missing = await client.CallToolAsync("get_model_info", cancellationToken: ct);
+        var wrongType = await client.CallToolAsync("get_model_info", new Dictionary<string, object?> { ["name"] = 5 }, cancellationToken: ct);
+        var unknown = await client.CallToolAsync("plan_load", new Dictionary<string, object?> { ["name"] = "tiny", ["gpus"] = 1 }, cancellationToken: ct);
+        var notInteger = await client.CallToolAsync("plan_load", new Dictionary<string, object?> { ["name"] = "tiny", ["gpu"] = "first" }, cancellationToken: ct);
+
+        Assert.Equal([true, true, true, true], new[] { missing.IsError, wrongType.IsError, unknown.IsError, notInteger.IsError });
+        Assert.Equal("invalid arguments for 'get_model_info': 'name' is required", Text(missing));
+        Assert.Equal("invalid arguments for 'get_model_info': 'name' must be string, not the number 5", Text(wrongType));
+        Assert.StartsWith("invalid arguments for 'plan_load': 'gpus' is not an argument of this tool (its arguments: name, ", Text(unknown));
+        Assert.Contains("'gpu' must be integer", Text(notInteger));
+        Assert.Contains("not a string", Text(notInteger));
+    }
+
+    [Fact]
     public async Task The_chat_tool_posts_an_openai_chat_completion_to_the_gateway_socket_and_summarises_the_answer()
     {
         await using var gateway = await FakeChatGateway.StartAsync();

@@ -1,9 +1,11 @@
 using Microsoft.Extensions.Logging.Testing;
 using UnifiedLlm.Daemon.Gpu;
+using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
 using UnifiedLlm.Daemon.Systemd;
 using UnifiedLlm.Daemon.Systemd.DBus;
 using UnifiedLlm.Tests.Supervision;
+using TempDirectory = UnifiedLlm.Tests.Support.TempDirectory;
 
 namespace UnifiedLlm.Tests.Systemd;
 
@@ -25,12 +27,33 @@ public sealed class SystemdSupervisorTests(SystemdContainerFixture container) : 
 
     internal override int ProcessVisibleFromHost(int pid) => container.HostPid(pid);
 
-    private SystemdSupervisor NewSupervisor() => new(
+    // This test class plays one ullmd: one data directory and database, so one owner for all its supervisors.
+    private readonly TempDirectory data = new("ullm-systemd-owner");
+    private InstanceStore? store;
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        data.Dispose();
+    }
+
+    private SystemdSupervisor NewSupervisor(BackendOwner? owner = null) => new(
         new SystemdBus(container.BusAddress, DBusConnectionMode.Bus),
         new JournalReader(journalDirectory: container.JournalDirectory),
         () => [FakeGpu],
         TimeProvider.System,
+        owner ?? new BackendOwner(BackendOwner.IdFor(data.Path), async (unit, ct) => await (await StoreAsync()).GetByUnitAsync(unit, ct) is not null),
         new FakeLogger<SystemdSupervisor>());
+
+    private async Task<InstanceStore> StoreAsync() =>
+        store ??= new InstanceStore(await Database.OpenAsync(data.File("ullm.db"), CancellationToken.None), TimeProvider.System);
+
+    /// <summary>Another ullmd on the same systemd: its own data directory and database.</summary>
+    private static async Task<(BackendOwner Owner, InstanceStore Store)> OtherUllmdAsync(TempDirectory dataDir)
+    {
+        var other = new InstanceStore(await Database.OpenAsync(dataDir.File("ullm.db"), CancellationToken.None), TimeProvider.System);
+        return (BackendOwner.For(dataDir.Path, other), other);
+    }
 
     private async Task<Dictionary<string, string>> ShowAsync(string unit, params string[] properties)
     {
@@ -76,7 +99,7 @@ public sealed class SystemdSupervisorTests(SystemdContainerFixture container) : 
         Assert.Equal("journal", shown["StandardOutput"]);
         Assert.Equal("CUDA_VISIBLE_DEVICES=0", shown["Environment"]);
         Assert.Equal("/usr/share", shown["ReadOnlyPaths"]);
-        Assert.Equal("ULLM_MODEL=org/model v1", shown["LogExtraFields"]);
+        Assert.Equal($"ULLM_MODEL=org/model v1 ULLM_OWNER={BackendOwner.IdFor(data.Path)}", shown["LogExtraFields"]);
         Assert.Equal("unified-llm backend for org/model v1", shown["Description"]);
         Assert.Equal(backend.MainPid.ToString(), shown["MainPID"]);
         Assert.Equal(backend.InvocationId, shown["InvocationID"]);
@@ -163,5 +186,66 @@ public sealed class SystemdSupervisorTests(SystemdContainerFixture container) : 
         await using var second = NewSupervisor();
         Assert.DoesNotContain(launch.UnitName, (await second.ListRunningAsync(TestContext.Current.CancellationToken)).Select(b => b.UnitName));
         Assert.Equal("not-found", (await ShowAsync(launch.UnitName, "LoadState"))["LoadState"]);
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task Two_ullmd_on_one_systemd_list_and_reset_only_their_own_units_and_unmarked_ones_only_when_recorded()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var otherData = new TempDirectory("ullm-systemd-other");
+        var (otherOwner, otherStore) = await OtherUllmdAsync(otherData);
+        Assert.NotEqual(BackendOwner.IdFor(data.Path), otherOwner.Id);
+
+        // Ours: one running, one that fails while no supervisor watches.
+        var go = Path.Combine(SharedDirectory, Guid.NewGuid().ToString("N"));
+        var running = Shell("exec sleep 600");
+        var failing = Shell($"while [ ! -e {go} ]; do sleep 0.1; done; exit 5");
+        await using (var first = NewSupervisor())
+        {
+            await first.StartAsync(running, ct);
+            await first.StartAsync(failing, ct);
+        }
+
+        await File.WriteAllTextAsync(go, "go", ct);
+        await EventuallyAsync(() => ShowAsync(failing.UnitName, "ActiveState"), shown => shown["ActiveState"] == "failed");
+
+        // The other ullmd starts: it neither lists our running unit (so its adoption cannot stop it) nor resets our failed one.
+        await using (var other = NewSupervisor(otherOwner))
+        {
+            var listed = (await other.ListRunningAsync(ct)).Select(b => b.UnitName).ToList();
+            Assert.DoesNotContain(running.UnitName, listed);
+            Assert.Equal("active", (await ShowAsync(running.UnitName, "ActiveState"))["ActiveState"]);
+            Assert.Equal("failed", (await ShowAsync(failing.UnitName, "ActiveState"))["ActiveState"]);
+        }
+
+        // A unit from before owner marks: only the ullmd whose database records it lists it.
+        var legacy = UnitName.ForModel("legacy", Guid.NewGuid().ToString("N")[..8]);
+        var started = await container.ExecInsideAsync(ct, "systemd-run", "--unit", legacy, "--property=LogExtraFields=ULLM_MODEL=legacy", "/bin/sleep", "600");
+        Assert.Equal(0, started.ExitCode);
+        await using (var other = NewSupervisor(otherOwner))
+        {
+            Assert.DoesNotContain(legacy, (await other.ListRunningAsync(ct)).Select(b => b.UnitName));
+            await otherStore.InsertAsync(
+                new InstanceRecord
+                {
+                    Id = legacy[^16..^8],
+                    Model = "legacy",
+                    Backend = "llama.cpp",
+                    Unit = legacy,
+                    State = UnifiedLlm.Daemon.Scheduling.InstanceState.Ready,
+                    StateSince = DateTimeOffset.UtcNow,
+                    CreatedAt = DateTimeOffset.UtcNow,
+                },
+                ct);
+            var adopted = Assert.Single(await other.ListRunningAsync(ct), b => b.UnitName == legacy);
+            Assert.Equal("legacy", adopted.Model);
+            Assert.True((await other.StopAsync(legacy, ct).WaitAsync(Patience)).Succeeded);
+        }
+
+        // Ours are still ours: listed, and the failed one reset, by this ullmd.
+        await using var again = NewSupervisor();
+        Assert.Contains(running.UnitName, (await again.ListRunningAsync(ct)).Select(b => b.UnitName));
+        Assert.Equal("not-found", (await ShowAsync(failing.UnitName, "LoadState"))["LoadState"]);
+        await again.StopAsync(running.UnitName, ct).WaitAsync(Patience);
     }
 }
