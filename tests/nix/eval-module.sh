@@ -28,7 +28,7 @@ if [[ -z "$lib_dir" ]]; then
   lib_dir="$(nix-instantiate --eval --expr '<nixpkgs/lib>' 2>/dev/null || true)"
 fi
 if [[ -z "$lib_dir" || ! -f "$lib_dir/default.nix" ]]; then
-  echo "eval-module.sh: NOT RUN: nixpkgs lib not found; set NIXPKGS_LIB to the lib/ directory of a nixpkgs (or nixpkgs.lib) checkout, or put nixpkgs on NIX_PATH"
+  echo "eval-module.sh: NOT RUN: nixpkgs lib not found. To run it: check out nixpkgs.lib (github:nix-community/nixpkgs.lib) or nixpkgs, then NIXPKGS_LIB=/path/to/checkout/lib bash tests/nix/eval-module.sh (or put nixpkgs on NIX_PATH)"
   exit 0
 fi
 
