@@ -14,7 +14,7 @@
 
       services.unified-llm = {
         enable = true;
-        listen.tcp = "127.0.0.1:9000";
+        settings.server.tcp_listen = "127.0.0.1:9000";
         models.tiny = {
           source = pkgs.callPackage ./tiny-model.nix { };
           aliases = [ "tiny-chat" ];

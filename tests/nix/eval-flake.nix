@@ -92,6 +92,7 @@ let
         runtime = x86Packages.default.dotnetArguments.dotnet-runtime.name;
         sdk = x86Packages.default.dotnetArguments.dotnet-sdk.name;
         mainProgram = x86Packages.default.dotnetArguments.meta.mainProgram;
+        maintainers = map (m: m.name) x86Packages.default.dotnetArguments.meta.maintainers;
         sameAsUllmd = x86Packages.default.outPath == x86Packages.ullmd.outPath;
       };
       expected = {
@@ -107,6 +108,7 @@ let
         runtime = "aspnetcore-runtime-10";
         sdk = "dotnet-sdk-10";
         mainProgram = "ullmd";
+        maintainers = [ "unified-llm maintainers" ];
         sameAsUllmd = true;
       };
     };
@@ -135,6 +137,7 @@ let
     testBuildSeesOnlyWhatItReads = {
       expr = lib.attrNames (builtins.readDir x86Packages.ullmd.dotnetArguments.src);
       expected = [
+        ".editorconfig"
         "Directory.Build.props"
         "Directory.Packages.props"
         "ctl"
@@ -142,6 +145,47 @@ let
         "global.json"
         "protos"
       ];
+    };
+
+    # buildDotnetModule writes $out/bin/ullmctl in its fixup phase (dotnetFixupHook), after postInstall.
+    testCompletionsAreGeneratedAfterTheWrappersExist = {
+      expr = {
+        postInstall = x86Packages.ullmd.dotnetArguments ? postInstall;
+        fixup = map (shell: lib.hasInfix "--${shell} <($out/bin/ullmctl completion ${shell})" x86Packages.ullmd.dotnetArguments.postFixup) [
+          "bash"
+          "zsh"
+          "fish"
+        ];
+        installs = lib.hasPrefix "installShellCompletion --cmd ullmctl" x86Packages.ullmd.dotnetArguments.postFixup;
+        tools = map (package: package.name) x86Packages.ullmd.dotnetArguments.nativeBuildInputs;
+      };
+      expected = {
+        postInstall = false;
+        fixup = [
+          true
+          true
+          true
+        ];
+        installs = true;
+        tools = [ "install-shell-files" ];
+      };
+    };
+
+    testCrossBuildDoesNotRunTheProgramItBuilt = {
+      expr =
+        let
+          pkgs = nixpkgs.legacyPackages.aarch64-linux;
+          cross = pkgs.callPackage ../../nix/package.nix { stdenv = stubs.crossStdenv "x86_64-linux" "aarch64-linux"; };
+          native = pkgs.callPackage ../../nix/package.nix { };
+        in
+        {
+          cross = cross.dotnetArguments.postFixup;
+          native = native.dotnetArguments.postFixup != "";
+        };
+      expected = {
+        cross = "";
+        native = true;
+      };
     };
 
     testEveryProjectFileIsInTheSource = {
@@ -211,7 +255,7 @@ let
 
     testVmMachineRunsTheFlakePackageWithTheTinyModel = {
       expr = {
-        execStart = lib.hasPrefix "${x86Packages.default}/bin/ullmd --config " vmMachine.systemd.services.unified-llm.serviceConfig.ExecStart;
+        execStart = vmMachine.systemd.services.unified-llm.serviceConfig.ExecStart == ''"${x86Packages.default}/bin/ullmd" "--config" "/etc/unified-llm/config.toml"'';
         tiny = vmMachine.services.unified-llm.settings.models.tiny;
         tinyModelScript = lib.hasInfix "tiny-model.py" vmMachine.services.unified-llm.models.tiny.source.script;
         tinyModelPython = map (python: python.pythonPackages) vmMachine.services.unified-llm.models.tiny.source.environment.nativeBuildInputs;
