@@ -31,10 +31,12 @@ let
 
   x86Packages = flake.packages.x86_64-linux;
 
-  # The VM test's machine, evaluated with the options NixOS would give it.
-  vmMachine =
+  # The VM test's machine, evaluated with the options NixOS would give it; extraModules adds
+  # a specialisation's configuration on top, as NixOS does with inheritParentConfig.
+  vmMachineWith =
+    extraModules:
     (lib.evalModules {
-      modules = [
+      modules = extraModules ++ [
         stubs.nixosModule
         {
           options.users.users = mkOption {
@@ -45,11 +47,17 @@ let
             type = types.attrsOf types.anything;
             default = { };
           };
+          options.specialisation = mkOption {
+            type = types.attrsOf (types.submodule { options.configuration = mkOption { type = types.deferredModule; }; });
+            default = { };
+          };
         }
         flake.checks.x86_64-linux.vm.arguments.nodes.machine
         { _module.args.pkgs = packagesFor "x86_64-linux"; }
       ];
     }).config;
+  vmMachine = vmMachineWith [ ];
+  vmSwitched = vmMachineWith [ vmMachine.specialisation.longer-ttl.configuration ];
 
   deps = builtins.fromJSON (builtins.readFile x86Packages.ullmd.dotnetArguments.nugetDeps);
 
@@ -285,6 +293,31 @@ let
       };
     };
 
+    # The VM test switches to this specialisation and expects ullmd's PID to survive: the change it
+    # makes must touch the rendered config (a reload) and nothing that restarts the unit.
+    testVmSpecialisationChangesAModelSettingAsAReload =
+      let
+        unit = machine: machine.systemd.services.unified-llm;
+      in
+      {
+        expr = {
+          ttl = vmSwitched.services.unified-llm.settings.models.tiny.ttl_seconds or null;
+          before = vmMachine.services.unified-llm.settings.models.tiny.ttl_seconds or null;
+          reload = (unit vmSwitched).reloadTriggers != (unit vmMachine).reloadTriggers;
+          restart = (unit vmSwitched).restartTriggers != (unit vmMachine).restartTriggers;
+          serviceConfig = (unit vmSwitched).serviceConfig == (unit vmMachine).serviceConfig;
+          execStart = (unit vmSwitched).serviceConfig.ExecStart;
+        };
+        expected = {
+          ttl = 1200;
+          before = null;
+          reload = true;
+          restart = false;
+          serviceConfig = true;
+          execStart = ''"${x86Packages.default}/bin/ullmd" "--config" "/etc/unified-llm/config.toml"'';
+        };
+      };
+
     testVmTestScriptQueriesTheSocketAndRunsUllmctl = {
       expr =
         let
@@ -295,8 +328,14 @@ let
           "--unix-socket {socket}"
           "/v1/models"
           "machine.succeed(\"ullmctl status\")"
+          "/run/current-system/specialisation/longer-ttl/bin/switch-to-configuration test"
+          "assert main_pid(\"unified-llm.service\") == pid"
+          "assert backend_units() == backends"
         ];
       expected = [
+        true
+        true
+        true
         true
         true
         true
@@ -308,4 +347,6 @@ in
 {
   count = builtins.length (builtins.attrNames tests);
   failures = lib.runTests tests;
+  # eval-module.sh compiles it with Python: the VM test cannot run here, its script can be parsed.
+  vmTestScript = flake.checks.x86_64-linux.vm.arguments.testScript;
 }

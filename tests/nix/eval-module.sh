@@ -62,6 +62,22 @@ for suite in eval.nix eval-flake.nix; do
   echo "eval-module.sh: $suite: $((count - failed)) of $count checks passed"
 done
 
+# The NixOS VM test needs KVM and all of nixpkgs; here its Python test script is at least compiled.
+total=$((total + 1))
+if command -v python3 >/dev/null 2>&1; then
+  if report="$(nix-instantiate --read-write-mode --eval --strict --json "$here/eval-flake.nix" --arg nixpkgsLib "$lib_dir" -A vmTestScript 2>/dev/null |
+    jq -r . | python3 -c 'import sys; compile(sys.stdin.read(), "nix/tests/vm.nix testScript", "exec")' 2>&1)"; then
+    echo "eval-module.sh: nix/tests/vm.nix: testScript compiles with python3 (the VM test itself needs KVM and nixpkgs: nix flake check on NixOS)"
+  else
+    failed_total=$((failed_total + 1))
+    echo "FAIL nix/tests/vm.nix testScript does not compile:"
+    echo "$report"
+  fi
+else
+  failed_total=$((failed_total + 1))
+  echo "FAIL nix/tests/vm.nix testScript: python3 is missing"
+fi
+
 # The flake through Nix's own checks (output schema, modules, overlays), with the stub nixpkgs input.
 # Nix sees the files git tracks: stage new files first.
 stub_nixpkgs="$(mktemp -d)"
