@@ -834,6 +834,57 @@ let
       };
     };
 
+    # The host of docs/nixos.md's Monitoring section, read from the document itself.
+    testDocsMonitoringHostEvaluates = {
+      expr =
+        let
+          docs = builtins.readFile ../../docs/nixos.md;
+          section = lib.elemAt (lib.splitString "## Monitoring" docs) 1;
+          block = lib.head (lib.splitString "```" (lib.elemAt (lib.splitString "```nix\n" section) 1));
+          hostModule = import (builtins.toFile "docs-monitoring-host.nix" block);
+          host =
+            (lib.evalModules {
+              modules = [
+                stubs.nixosModule
+                ../../nix/module.nix
+                { _module.args.pkgs = stubs.pkgs; }
+                # What nixpkgs' Prometheus, Alertmanager and Grafana modules declare, loosely.
+                {
+                  options.services.prometheus = {
+                    enable = lib.mkEnableOption "prometheus";
+                    port = lib.mkOption { default = 9090; };
+                    listenAddress = lib.mkOption { type = lib.types.str; };
+                    alertmanagers = lib.mkOption { type = lib.types.listOf lib.types.anything; };
+                    alertmanager = lib.mkOption { type = lib.types.attrsOf lib.types.anything; };
+                  };
+                  options.services.grafana = {
+                    enable = lib.mkEnableOption "grafana";
+                    settings = lib.mkOption { type = lib.types.attrsOf lib.types.anything; };
+                    provision.datasources = lib.mkOption { type = lib.types.attrsOf lib.types.anything; };
+                  };
+                }
+                hostModule
+              ];
+            }).config;
+        in
+        {
+          failed = failedAssertions host;
+          inherit (host) warnings;
+          targets = map (job: (lib.head job.static_configs).targets) host.services.prometheus.scrapeConfigs;
+          rules = lib.length host.services.prometheus.ruleFiles;
+          dashboards = map (p: p.name) host.services.grafana.provision.dashboards.settings.providers;
+          datasource = (lib.head host.services.grafana.provision.datasources.settings.datasources).url;
+        };
+      expected = {
+        failed = [ ];
+        warnings = [ ];
+        targets = [ [ "127.0.0.1:9000" ] ];
+        rules = 1;
+        dashboards = [ "unified-llm" ];
+        datasource = "http://127.0.0.1:9090";
+      };
+    };
+
     testGrafanaProvisionsTheDashboardDirectory = {
       expr =
         let
