@@ -125,6 +125,14 @@ public sealed class ObservabilityTests(FakeNvmlBuild nvml)
             context = 256
             gpu_layers = 0
 
+            # Its backend refuses an unknown option, so its loads fail and back off.
+            [models.broken]
+            backend = "llamacpp"
+            source = "{dir.File("tiny.gguf")}"
+            context = 256
+            gpu_layers = 0
+            extra_args = ["--no-such-option"]
+
             [providers.cloud]
             kind = "openai"
             base_url = "{cloud.BaseAddress.AbsoluteUri}v1"
@@ -189,6 +197,9 @@ public sealed class ObservabilityTests(FakeNvmlBuild nvml)
 
                     Assert.True(empty.Count == 0, $"{empty.Count} of {count} dashboard queries returned no data:\n{string.Join('\n', empty)}\nullmd output:\n{daemon.Output}");
                     Assert.True(count >= 15, $"only {count} queries");
+                    var held = await QueryAsync(api, "ullm_model_load_held{model=\"broken\", kind=\"backoff\"} == 1", ct);
+                    Assert.True(held.GetArrayLength() == 1, $"no backoff hold of model broken: {held}");
+                    Assert.Empty((await QueryAsync(api, "ullm_model_load_held{model=\"tiny\"}", ct)).EnumerateArray());
                 }
                 finally
                 {
@@ -224,7 +235,10 @@ public sealed class ObservabilityTests(FakeNvmlBuild nvml)
             .SelectMany(p => p.GetProperty("targets").EnumerateArray().Select(t => (p.GetProperty("title").GetString()!, t.GetProperty("expr").GetString()!)))];
     }
 
-    /// <summary>Local and cloud chat completions, streamed and not, and requests for an unknown model (404s), until cancelled.</summary>
+    /// <summary>
+    /// Local and cloud chat completions, streamed and not, requests for an unknown model (404s) and for a model whose loads
+    /// fail (503s, then a backoff hold), until cancelled.
+    /// </summary>
     private static async Task<int> SendTrafficAsync(string socket, CancellationToken cancellationToken)
     {
         using var http = GatewayHost.UnixClient(socket);
@@ -234,6 +248,7 @@ public sealed class ObservabilityTests(FakeNvmlBuild nvml)
             Http.Chat("tiny", extra: ",\"max_tokens\":4,\"ignore_eos\":true"),
             Http.Chat("cloud/gpt-x"),
             Http.Chat("no-such-model"),
+            Http.Chat("broken"),
         };
         var sent = 0;
         while (!cancellationToken.IsCancellationRequested)
