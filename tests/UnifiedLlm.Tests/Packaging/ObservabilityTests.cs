@@ -197,9 +197,10 @@ public sealed class ObservabilityTests(FakeNvmlBuild nvml)
 
                     Assert.True(empty.Count == 0, $"{empty.Count} of {count} dashboard queries returned no data:\n{string.Join('\n', empty)}\nullmd output:\n{daemon.Output}");
                     Assert.True(count >= 15, $"only {count} queries");
-                    var held = await QueryAsync(api, "ullm_model_load_held{model=\"broken\", kind=\"backoff\"} == 1", ct);
+                    // Between two backoffs (the next request's load attempt) the series is briefly absent: any sample of the last minute.
+                    var held = await QueryAsync(api, "max_over_time(ullm_model_load_held{model=\"broken\", kind=\"backoff\"}[1m]) == 1", ct);
                     Assert.True(held.GetArrayLength() == 1, $"no backoff hold of model broken: {held}");
-                    Assert.Empty((await QueryAsync(api, "ullm_model_load_held{model=\"tiny\"}", ct)).EnumerateArray());
+                    Assert.Empty((await QueryAsync(api, "max_over_time(ullm_model_load_held{model=\"tiny\"}[1m])", ct)).EnumerateArray());
                 }
                 finally
                 {
