@@ -563,19 +563,27 @@ in
     systemd.tmpfiles.rules = lib.optional (!dataDirIsState) "d ${dataDir} 0750 root root - -";
 
     services.prometheus = {
-      scrapeConfigs = lib.optional cfg.prometheus.scrape {
-        job_name = "unified-llm";
-        scrape_interval = cfg.prometheus.scrapeInterval;
-        metrics_path = "/metrics";
-        static_configs = [ { targets = [ scrapeTarget ]; } ];
-      };
-      ruleFiles = lib.optional cfg.prometheus.alertRules (observabilityDirectory + "/prometheus/alerts.yml");
+      scrapeConfigs = mkIf cfg.prometheus.scrape [
+        {
+          job_name = "unified-llm";
+          scrape_interval = cfg.prometheus.scrapeInterval;
+          metrics_path = "/metrics";
+          static_configs = [ { targets = [ scrapeTarget ]; } ];
+        }
+      ];
+      ruleFiles = mkIf cfg.prometheus.alertRules [ (observabilityDirectory + "/prometheus/alerts.yml") ];
     };
 
-    services.grafana.provision.dashboards.settings.providers = lib.optional cfg.grafana.dashboard {
-      name = "unified-llm";
-      type = "file";
-      options.path = observabilityDirectory + "/grafana";
+    # Only when asked: nixpkgs' dashboards.settings is null by default, and a host that provisions
+    # dashboards through dashboards.path may not set it.
+    services.grafana.provision.dashboards.settings = mkIf cfg.grafana.dashboard {
+      providers = [
+        {
+          name = "unified-llm";
+          type = "file";
+          options.path = observabilityDirectory + "/grafana";
+        }
+      ];
     };
 
     networking.firewall.allowedTCPPorts = lib.optional (

@@ -897,7 +897,8 @@ let
         {
           providers = map (p: removeAttrs p [ "options" ]) providers;
           dashboards = map (p: lib.attrNames (builtins.readDir p.options.path)) providers;
-          off = (evalHost { enable = true; }).services.grafana.provision.dashboards.settings.providers;
+          # Left null, so a host provisioning dashboards through dashboards.path keeps working.
+          off = (evalHost { enable = true; }).services.grafana.provision.dashboards.settings;
         };
       expected = {
         providers = [
@@ -907,7 +908,7 @@ let
           }
         ];
         dashboards = [ [ "unified-llm.json" ] ];
-        off = [ ];
+        off = null;
       };
     };
 

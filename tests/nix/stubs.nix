@@ -87,9 +87,18 @@ let
         type = types.listOf types.path;
         default = [ ];
       };
-      services.grafana.provision.dashboards.settings.providers = mkOption {
-        type = types.listOf types.anything;
-        default = [ ];
+      # As nixpkgs declares it: null unless someone provisions dashboards this way.
+      services.grafana.provision.dashboards.settings = mkOption {
+        type = types.nullOr (
+          types.submodule {
+            options.apiVersion = mkOption { default = 1; };
+            options.providers = mkOption {
+              type = types.listOf types.anything;
+              default = [ ];
+            };
+          }
+        );
+        default = null;
       };
       assertions = mkOption {
         type = types.listOf types.anything;
