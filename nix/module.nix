@@ -2,12 +2,14 @@
   config,
   lib,
   pkgs,
+  utils,
   ...
 }:
 
 let
   inherit (lib)
     literalExpression
+    mkDefault
     mkEnableOption
     mkIf
     mkOption
@@ -20,9 +22,11 @@ let
   renderedConfig = settingsFormat.generate "unified-llm.toml" cfg.settings;
 
   # ullmd's own validation at build time: a configuration it would refuse never reaches the host.
-  # The loader only parses and cross-checks, it reads no other file, so it runs in the sandbox.
+  # The loader only parses and cross-checks, it reads no other file, so it runs in the sandbox,
+  # locally (nothing to substitute), on the build machine: checkConfig defaults to off when that
+  # machine cannot run the host's ullmd.
   checkedConfig =
-    pkgs.runCommand "unified-llm-checked.toml"
+    pkgs.runCommandLocal "unified-llm-checked.toml"
       {
         nativeBuildInputs = [ cfg.package ];
       }
@@ -33,7 +37,68 @@ let
 
   configFile = if cfg.checkConfig then checkedConfig else renderedConfig;
 
+  # ullmd reads the configuration from /etc, so the unit itself does not change with it: a settings
+  # change reloads ullmd (SIGHUP, atomic with rollback) instead of restarting it and every model.
+  configPath = "/etc/unified-llm/config.toml";
+
+  # The [server] keys ullmd cannot change while running (daemon/Config/ConfigHolder.cs rejects a
+  # reload that changes them): a change to one of them restarts the unit.
+  restartOnlyServerKeys = [
+    "openai_socket"
+    "openai_socket_mode"
+    "tcp_listen"
+    "admin_socket"
+    "admin_group"
+    "data_dir"
+    "supervisor"
+    "systemd_address"
+  ];
+  restartOnlySettings = lib.filterAttrs (key: _: lib.elem key restartOnlyServerKeys) cfg.settings.server;
+
   stateDirectory = "/var/lib/unified-llm";
+  dataDir = cfg.settings.server.data_dir;
+  dataDirIsState = dataDir == stateDirectory || lib.hasPrefix "${stateDirectory}/" dataDir;
+
+  # Character devices ullmd opens itself: NVML needs /dev/nvidiactl and /dev/nvidia0.. (the
+  # "nvidia-frontend" major) and, for MIG, /dev/nvidia-caps/*. Backends under the systemd supervisor
+  # are units of their own and do not inherit this; under the process supervisor they are ullmd's
+  # children in its cgroup, so they also get what CUDA and ROCm open.
+  nvmlDevices = [
+    "char-nvidia-frontend rw"
+    "char-nvidia-caps r"
+  ];
+  backendDevices = [
+    "char-nvidia-uvm rw"
+    "char-drm rw"
+    "char-kfd rw"
+  ];
+  processSupervisor = (cfg.settings.server.supervisor or "auto") == "process";
+
+  # Names a model or alias may claim once (ullmd's config loader refuses the same, at build time
+  # only when checkConfig is on): the rendered [models] and [routes], whoever set them.
+  renderedModels = cfg.settings.models or { };
+  modelNameClaims = lib.concatLists (
+    lib.mapAttrsToList (name: model: map (claim: { inherit name claim; }) ([ name ] ++ (model.aliases or [ ]))) renderedModels
+  );
+  claimsOf = claim: lib.unique (map (c: c.name) (lib.filter (c: c.claim == claim) modelNameClaims));
+  duplicateClaims = lib.filter (claim: lib.length (claimsOf claim) > 1) (lib.unique (map (c: c.claim) modelNameClaims));
+  routeClashes = lib.filter (route: claimsOf route != [ ]) (lib.attrNames (cfg.settings.routes or { }));
+
+  observabilityDirectory = ../packaging/observability;
+  # Prometheus cannot scrape a unix socket: the scrape job reads /metrics on the TCP listener, on
+  # loopback when ullmd listens on every address.
+  scrapeTarget =
+    let
+      parts = parseListen tcpListen;
+      host = lib.head parts;
+      port = lib.last parts;
+    in
+    if host == "0.0.0.0" then
+      "127.0.0.1:${port}"
+    else if host == "[::]" then
+      "[::1]:${port}"
+    else
+      tcpListen;
 
   backendNames = [
     "llamacpp"
@@ -121,6 +186,14 @@ let
 
   isAbsolute = path: lib.hasPrefix "/" path;
 
+  # Secrets and host paths: absolute, and strings rather than path literals, so nothing is copied
+  # into the world-readable store.
+  hostPath = types.pathWith {
+    inStore = false;
+    absolute = true;
+  };
+
+
   modelOptions =
     { name, ... }:
     {
@@ -196,6 +269,21 @@ let
     };
 in
 {
+  # One option per setting (RFC 42): these three live under `settings` now.
+  imports = [
+    (lib.mkChangedOptionModule [ "services" "unified-llm" "listen" "tcp" ] [ "services" "unified-llm" "settings" "server" "tcp_listen" ] (
+      config:
+      let
+        address = lib.getAttrFromPath [ "services" "unified-llm" "listen" "tcp" ] config;
+      in
+      if address == null then "" else address
+    ))
+    (lib.mkRenamedOptionModule [ "services" "unified-llm" "adminGroup" ] [ "services" "unified-llm" "settings" "server" "admin_group" ])
+    (lib.mkRenamedOptionModule [ "services" "unified-llm" "gpu" "nvmlLibrary" ] [ "services" "unified-llm" "settings" "gpu" "nvml_library" ])
+  ];
+
+  meta.maintainers = [ (import ./maintainers.nix).unified-llm ];
+
   options.services.unified-llm = {
     enable = mkEnableOption "ullmd, the unified-llm daemon serving local and cloud LLMs behind one OpenAI-compatible API";
 
@@ -203,11 +291,12 @@ in
 
     checkConfig = mkOption {
       type = types.bool;
-      default = true;
+      default = pkgs.stdenv.buildPlatform.canExecute pkgs.stdenv.hostPlatform;
+      defaultText = literalExpression "pkgs.stdenv.buildPlatform.canExecute pkgs.stdenv.hostPlatform";
       description = ''
         Check the rendered configuration with `ullmd --check` when the system is built, so that a
         configuration ullmd would refuse fails the build with ullmd's file:line:column errors.
-        Turn it off when cross-compiling (ullmd must run on the build machine).
+        On by default where the build machine can run the host's ullmd (off when cross-compiling).
       '';
     };
 
@@ -261,54 +350,33 @@ in
       description = "Models ullmd serves, rendered into `[models.NAME]` of the configuration.";
     };
 
-    gpu.nvmlLibrary = mkOption {
-      type = types.str;
-      default = "/run/opengl-driver/lib/libnvidia-ml.so.1";
-      description = "NVML library ullmd reads GPU memory from (where NixOS's NVIDIA driver puts it).";
-    };
-
-    listen.tcp = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      example = "127.0.0.1:9000";
-      description = ''
-        "IP:PORT" (an IPv6 address in brackets; no host names) for the OpenAI-compatible API over
-        TCP; null serves it on the unix socket only. A non-loopback address needs
-        `settings.security.require_key_on_tcp`.
-      '';
-    };
-
     openFirewall = mkOption {
       type = types.bool;
       default = false;
-      description = "Open the port of `listen.tcp` in the firewall.";
-    };
-
-    adminGroup = mkOption {
-      type = types.strMatching "[a-z_][a-z0-9_-]{0,31}";
-      default = "ullm-admin";
-      description = "Group (created by this module) whose members may use ullmctl through the admin socket.";
+      description = "Open the port of `settings.server.tcp_listen` in the firewall.";
     };
 
     environmentFile = mkOption {
-      type = types.nullOr types.str;
+      type = types.nullOr hostPath;
       default = null;
       example = "/run/secrets/unified-llm.env";
       description = ''
         Absolute path of a file of environment variables (e.g. `OPENAI_API_KEY=…` for a provider's
-        `api_key_env`), read by systemd at start. A string, so the secret never enters the Nix store.
+        `api_key_env`), read by systemd at start. A string, not a path literal, so the secret never
+        enters the Nix store.
       '';
     };
 
     credentials = mkOption {
-      type = types.attrsOf types.str;
+      type = types.attrsOf hostPath;
       default = { };
       example = {
         anthropic = "/run/secrets/anthropic-api-key";
       };
       description = ''
         systemd credentials, NAME = absolute path, passed as `LoadCredential=NAME:PATH`; a provider
-        refers to one with `api_key_credential = "NAME"`. Strings, so secrets never enter the Nix store.
+        refers to one with `api_key_credential = "NAME"`. Absolute path strings, not path literals, so
+        secrets never enter the Nix store.
       '';
     };
 
@@ -333,6 +401,42 @@ in
       };
     };
 
+    prometheus = {
+      scrape = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Add a job scraping ullmd's /metrics to `services.prometheus.scrapeConfigs`. It reads the
+          TCP listener (`settings.server.tcp_listen`; loopback when that is a wildcard address), the
+          one Prometheus can reach: Prometheus has no unix-socket targets.
+        '';
+      };
+      scrapeInterval = mkOption {
+        type = types.strMatching "[0-9]+(ms|s|m|h)";
+        default = "15s";
+        description = "`scrape_interval` of that job.";
+      };
+      alertRules = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Add ullmd's alert rules (packaging/observability/prometheus/alerts.yml: ullmd down, a model
+          held after crashes or backing off, a breaker open, GPU memory into the reserve, queue
+          saturation and 429s, audit rows dropped, TTFT p95) to `services.prometheus.ruleFiles`.
+        '';
+      };
+    };
+
+    grafana.dashboard = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Provision ullmd's Grafana dashboard (packaging/observability/grafana/unified-llm.json)
+        through `services.grafana.provision.dashboards`. It queries the default Prometheus data
+        source (a `datasource` variable lets you pick another).
+      '';
+    };
+
     settings = mkOption {
       default = { };
       description = ''
@@ -345,29 +449,34 @@ in
         options = {
           server = {
             data_dir = mkOption {
-              type = types.str;
+              type = hostPath;
               default = stateDirectory;
-              description = "Where ullmd keeps its database; outside ${stateDirectory} it is added to `ReadWritePaths=`.";
+              description = ''
+                Where ullmd keeps its database. Outside ${stateDirectory} it is created by
+                systemd-tmpfiles and added to `ReadWritePaths=`.
+              '';
             };
             tcp_listen = mkOption {
               type = types.str;
-              default = if cfg.listen.tcp == null then "" else cfg.listen.tcp;
-              defaultText = literalExpression ''if config.services.unified-llm.listen.tcp == null then "" else config.services.unified-llm.listen.tcp'';
-              description = ''TCP listener of the OpenAI-compatible API; "" disables it. Set it through `listen.tcp`.'';
+              default = "";
+              example = "127.0.0.1:9000";
+              description = ''
+                "IP:PORT" (an IPv6 address in brackets; no host names) for the OpenAI-compatible API
+                and /metrics over TCP; "" serves them on the unix socket only. A non-loopback address
+                needs `settings.security.require_key_on_tcp`.
+              '';
             };
             admin_group = mkOption {
-              type = types.str;
-              default = cfg.adminGroup;
-              defaultText = literalExpression "config.services.unified-llm.adminGroup";
-              description = "Group owning the admin socket. Set it through `adminGroup`.";
+              type = types.strMatching "[a-z_][a-z0-9_-]{0,31}";
+              default = "ullm-admin";
+              description = "Group (created by this module) whose members may use ullmctl through the admin socket.";
             };
           };
           gpu = {
             nvml_library = mkOption {
-              type = types.str;
-              default = cfg.gpu.nvmlLibrary;
-              defaultText = literalExpression "config.services.unified-llm.gpu.nvmlLibrary";
-              description = "NVML library path. Set it through `gpu.nvmlLibrary`.";
+              type = types.pathWith { absolute = true; };
+              default = "/run/opengl-driver/lib/libnvidia-ml.so.1";
+              description = "NVML library ullmd reads GPU memory from (where NixOS's NVIDIA driver puts it).";
             };
             reserve_mib = mkOption {
               type = types.ints.unsigned;
@@ -401,10 +510,18 @@ in
           message = ''services.unified-llm: TCP listen address "${tcpListen}" is not IP:PORT with a port in 1..65535 (an IPv6 address goes in brackets: "[::1]:9000"; host names are not accepted).'';
         }
         {
-          assertion = cfg.environmentFile == null || isAbsolute cfg.environmentFile;
-          message = ''services.unified-llm.environmentFile must be an absolute path, not "${toString cfg.environmentFile}".'';
+          assertion = !cfg.prometheus.scrape || isListenAddress tcpListen;
+          message = ''services.unified-llm.prometheus.scrape needs a TCP listener (settings.server.tcp_listen, e.g. "127.0.0.1:9000"): Prometheus cannot scrape ullmd's unix socket.'';
         }
       ]
+      ++ map (claim: {
+        assertion = false;
+        message = ''services.unified-llm: "${claim}" is the name or an alias of more than one model (${lib.concatStringsSep ", " (claimsOf claim)}); each name and alias may belong to one model only.'';
+      }) duplicateClaims
+      ++ map (route: {
+        assertion = false;
+        message = ''services.unified-llm: route "${route}" has the same name as a model or alias (of ${lib.concatStringsSep ", " (claimsOf route)}).'';
+      }) routeClashes
       ++ lib.concatLists (
         lib.mapAttrsToList (name: model: [
           {
@@ -417,10 +534,6 @@ in
           }
         ]) cfg.models
       )
-      ++ lib.mapAttrsToList (name: path: {
-        assertion = isAbsolute path;
-        message = ''services.unified-llm.credentials.${name} must be an absolute path, not "${path}".'';
-      }) cfg.credentials
       ++ map (name: {
         assertion = builtins.match "[A-Za-z0-9_.-]+" name != null;
         message = ''services.unified-llm.credentials: the name "${name}" may only contain letters, digits, "_", "." and "-".'';
@@ -434,16 +547,44 @@ in
       if tcpListen == "" then "no TCP address" else tcpListen
     }, which the firewall does not affect.'';
 
+    # Every key at default priority, so a user's own settings.backends.NAME.KEY or
+    # settings.models.NAME.KEY replaces the module's value instead of conflicting with it.
     services.unified-llm.settings = {
-      backends = lib.genAttrs backendNames renderBackend;
-      models = lib.mapAttrs (_: renderModel) cfg.models;
+      backends = lib.genAttrs backendNames (name: lib.mapAttrs (_: mkDefault) (renderBackend name));
+      models = lib.mapAttrs (_: model: lib.mapAttrs (_: mkDefault) (renderModel model)) cfg.models;
     };
 
-    users.groups.${cfg.adminGroup} = { };
+    users.groups.${cfg.settings.server.admin_group} = { };
 
-    # ullmctl for administrators, and the configuration where ullmctl looks for it.
+    # ullmctl for administrators, and the configuration ullmd and ullmctl read.
     environment.systemPackages = [ cfg.package ];
     environment.etc."unified-llm/config.toml".source = configFile;
+
+    systemd.tmpfiles.rules = lib.optional (!dataDirIsState) "d ${dataDir} 0750 root root - -";
+
+    services.prometheus = {
+      scrapeConfigs = mkIf cfg.prometheus.scrape [
+        {
+          job_name = "unified-llm";
+          scrape_interval = cfg.prometheus.scrapeInterval;
+          metrics_path = "/metrics";
+          static_configs = [ { targets = [ scrapeTarget ]; } ];
+        }
+      ];
+      ruleFiles = mkIf cfg.prometheus.alertRules [ (observabilityDirectory + "/prometheus/alerts.yml") ];
+    };
+
+    # Only when asked: nixpkgs' dashboards.settings is null by default, and a host that provisions
+    # dashboards through dashboards.path may not set it.
+    services.grafana.provision.dashboards.settings = mkIf cfg.grafana.dashboard {
+      providers = [
+        {
+          name = "unified-llm";
+          type = "file";
+          options.path = observabilityDirectory + "/grafana";
+        }
+      ];
+    };
 
     networking.firewall.allowedTCPPorts = lib.optional (
       cfg.openFirewall && isListenAddress tcpListen && !isLoopback tcpListen
@@ -465,15 +606,24 @@ in
         "network.target"
         "dbus.service"
       ];
+      # A settings change is a reload (switch-to-configuration sends ExecReload); only the settings
+      # ullmd cannot apply live restart it.
+      reloadTriggers = [ configFile ];
+      restartTriggers = [ (builtins.toJSON restartOnlySettings) ];
 
       serviceConfig = {
         Type = "notify";
         NotifyAccess = "main";
         # ullmd sends WATCHDOG=1 at half this interval; a hung daemon is restarted.
         WatchdogSec = "60s";
-        ExecStart = "${cfg.package}/bin/ullmd --config ${configFile}${
-          lib.optionalString (cfg.extraArgs != [ ]) " ${lib.escapeShellArgs cfg.extraArgs}"
-        }";
+        ExecStart = utils.escapeSystemdExecArgs (
+          [
+            "${cfg.package}/bin/ullmd"
+            "--config"
+            configPath
+          ]
+          ++ cfg.extraArgs
+        );
         ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
         Restart = "on-failure";
         RestartSec = "5s";
@@ -485,9 +635,7 @@ in
         LogsDirectory = "unified-llm";
         LogsDirectoryMode = "0750";
         UMask = "0027";
-        ReadWritePaths = lib.optional (
-          !lib.hasPrefix stateDirectory cfg.settings.server.data_dir
-        ) cfg.settings.server.data_dir;
+        ReadWritePaths = lib.optional (!dataDirIsState) dataDir;
 
         LoadCredential = lib.mapAttrsToList (name: path: "${name}:${path}") cfg.credentials;
         EnvironmentFile = lib.optional (cfg.environmentFile != null) cfg.environmentFile;
@@ -500,8 +648,10 @@ in
         # Model files may live under /home; ullmd reads their GGUF headers to size loads.
         ProtectHome = "read-only";
         PrivateTmp = true;
-        # No PrivateDevices: NVML opens /dev/nvidia*, and the child-process fallback supervisor
-        # needs the GPU devices for its backends.
+        # No PrivateDevices (it would hide /dev/nvidia*): a closed device policy instead, with the
+        # devices NVML opens, plus the GPU compute devices when backends may be ullmd's children.
+        DevicePolicy = "closed";
+        DeviceAllow = nvmlDevices ++ lib.optionals processSupervisor backendDevices;
         ProtectKernelTunables = true;
         ProtectKernelModules = true;
         ProtectKernelLogs = true;

@@ -2,6 +2,7 @@
 # NuGet packages come from nix/deps.json (regenerate with nix/update-deps.sh).
 {
   lib,
+  stdenv,
   buildDotnetModule,
   dotnetCorePackages,
   installShellFiles,
@@ -30,10 +31,15 @@ let
       mainProgram = "ullmctl";
     };
   };
+
   # Only what the build reads, so editing docs, tests or packaging does not rebuild the package;
-  # local bin/ and obj/ folders stay out too.
+  # local bin/ and obj/ folders stay out too. .editorconfig carries the analyzer rule settings that
+  # TreatWarningsAsErrors builds against (without it the Release build fails on CA18xx rules).
+  # Written with builtins only: tests/nix/source-set-build.sh evaluates `src` of this file without
+  # nixpkgs, copies exactly what it admits to an empty directory and runs the Release build there.
   root = ../.;
   buildInputsTopLevel = [
+    ".editorconfig"
     "Directory.Build.props"
     "Directory.Packages.props"
     "global.json"
@@ -41,19 +47,23 @@ let
     "ctl"
     "protos"
   ];
-  source = lib.cleanSourceWith {
+  rootPrefix = "${toString root}/";
+  topLevelOf =
+    path:
+    let
+      relative = builtins.substring (builtins.stringLength rootPrefix) (-1) (toString path);
+    in
+    builtins.head (builtins.match "([^/]*).*" relative);
+  source = builtins.path {
     name = "unified-llm-source";
-    src = root;
+    path = root;
     filter =
       path: type:
-      let
-        relative = lib.removePrefix "${toString root}/" (toString path);
-      in
-      lib.elem (lib.head (lib.splitString "/" relative)) buildInputsTopLevel
-      && !(type == "directory" && lib.elem (baseNameOf path) [ "bin" "obj" ]);
+      builtins.elem (topLevelOf path) buildInputsTopLevel
+      && !(type == "directory" && builtins.elem (baseNameOf path) [ "bin" "obj" ]);
   };
 
-  selected = components.${component} or (throw "nix/package.nix: unknown component \"${component}\" (expected one of: ${lib.concatStringsSep ", " (lib.attrNames components)})");
+  selected = components.${component} or (throw "nix/package.nix: unknown component \"${component}\" (expected one of: ${builtins.concatStringsSep ", " (builtins.attrNames components)})");
 in
 buildDotnetModule {
   pname = component;
@@ -66,9 +76,11 @@ buildDotnetModule {
   dotnet-sdk = dotnetCorePackages.sdk_10_0;
   dotnet-runtime = selected.runtime;
 
-  # Both components ship ullmctl; its completion scripts come from the built program itself.
+  # Both components ship ullmctl; its completion scripts come from the built program itself. The
+  # $out/bin wrappers exist only after dotnetFixupHook (fixup phase), so this runs in postFixup, and
+  # only where the build machine can run what it built (not when cross-compiling).
   nativeBuildInputs = [ installShellFiles ];
-  postInstall = ''
+  postFixup = lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
     installShellCompletion --cmd ullmctl \
       --bash <($out/bin/ullmctl completion bash) \
       --zsh <($out/bin/ullmctl completion zsh) \
@@ -78,6 +90,7 @@ buildDotnetModule {
   meta = {
     description = "Daemon and CLI serving local (llama.cpp, Ollama, vLLM) and cloud LLMs behind one OpenAI-compatible API";
     platforms = lib.platforms.linux;
+    maintainers = [ (import ./maintainers.nix).unified-llm ];
     inherit (selected) mainProgram;
   };
 }

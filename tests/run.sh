@@ -28,6 +28,9 @@ declare -A package_of=(
   [setpriv]=util-linux
   [nsenter]=util-linux
   [systemd-analyze]=systemd
+  # promtool checks and unit-tests the alert rules; prometheus scrapes a real ullmd for the dashboard's queries.
+  [promtool]=prometheus
+  [prometheus]=prometheus
 )
 missing=()
 for tool in "${!package_of[@]}"; do

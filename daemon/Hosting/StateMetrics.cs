@@ -1,4 +1,5 @@
 using Prometheus;
+using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Scheduling;
@@ -6,10 +7,11 @@ using UnifiedLlm.Daemon.Scheduling;
 namespace UnifiedLlm.Daemon.Hosting;
 
 /// <summary>
-/// Adds the daemon's state to /metrics, read at each scrape: model instances by state, requests queued for a load, and
-/// GPU memory from the monitor. Lives here rather than in the gateway, which must not know the scheduler.
+/// Adds the daemon's state to /metrics, read at each scrape: model instances by state, requests queued for a load, models
+/// whose loads are refused for now (backing off, held after crashes), and GPU memory from the monitor with the reserve
+/// the config keeps free. Lives here rather than in the gateway, which must not know the scheduler.
 /// </summary>
-internal sealed class StateMetrics(GatewayMetrics metrics, Scheduler scheduler, GpuMonitor gpus) : IHostedService
+internal sealed class StateMetrics(GatewayMetrics metrics, Scheduler scheduler, GpuMonitor gpus, ConfigHolder config) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -19,6 +21,8 @@ internal sealed class StateMetrics(GatewayMetrics metrics, Scheduler scheduler, 
         var used = factory.CreateGauge("ullm_gpu_memory_used_bytes", "GPU memory in use, from NVML.", "gpu", "uuid");
         var total = factory.CreateGauge("ullm_gpu_memory_total_bytes", "GPU memory, from NVML.", "gpu", "uuid");
         var ours = factory.CreateGauge("ullm_gpu_memory_backend_bytes", "GPU memory used by ullmd's backend units.", "gpu", "uuid");
+        var reserve = factory.CreateGauge("ullm_gpu_memory_reserve_bytes", "GPU memory the config keeps free on each GPU (gpu.reserve_mib).", "gpu", "uuid");
+        var held = factory.CreateGauge("ullm_model_load_held", "1 for a model whose loads on demand are refused: kind backoff (after failed loads) or crash_loop (held after crashes).", "model", "kind");
         metrics.Registry.AddBeforeCollectCallback(() =>
         {
             SetAll(instances, scheduler.Instances()
@@ -26,10 +30,13 @@ internal sealed class StateMetrics(GatewayMetrics metrics, Scheduler scheduler, 
                 .GroupBy(i => (i.Model, State: i.State.ToString().ToLowerInvariant()))
                 .Select(g => ((string[])[g.Key.Model, g.Key.State], (double)g.Count())));
             SetAll(queued, scheduler.QueueDepths().Select(q => ((string[])[q.Key], (double)q.Value)));
+            SetAll(held, scheduler.Holds().Select(h => ((string[])[h.Model, h.Kind == LoadHoldKind.CrashLoop ? "crash_loop" : "backoff"], 1.0)));
             var devices = gpus.Current.Devices;
             SetAll(used, devices.Select(d => (Labels(d), (double)d.UsedBytes)));
             SetAll(total, devices.Select(d => (Labels(d), (double)d.TotalBytes)));
             SetAll(ours, devices.Select(d => (Labels(d), (double)d.Processes.Where(p => p.Unit is not null).Aggregate(0UL, (sum, p) => sum + p.UsedBytes))));
+            var reserveBytes = config.Current.Gpu.ReserveMib * 1024.0 * 1024.0;
+            SetAll(reserve, devices.Select(d => (Labels(d), reserveBytes)));
         });
         return Task.CompletedTask;
     }

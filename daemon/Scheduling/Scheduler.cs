@@ -141,12 +141,16 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
     }
 
-    /// <summary>Requests waiting for a load, by model (only models with a load in flight).</summary>
+    /// <summary>
+    /// Requests waiting for a load, by model: every configured model asked for since start, 0 when no load is in flight,
+    /// so that a model's queue is a steady series rather than one that exists only while it loads.
+    /// </summary>
     public IReadOnlyDictionary<string, int> QueueDepths()
     {
         lock (gate)
         {
-            return slots.Values.Where(s => s.Loading is not null).ToDictionary(s => s.Config.Name, s => s.Loading!.Waiters, StringComparer.Ordinal);
+            var models = config.Current.Models;
+            return slots.Values.Where(s => models.ContainsKey(s.Config.Name)).ToDictionary(s => s.Config.Name, s => s.Loading?.Waiters ?? 0, StringComparer.Ordinal);
         }
     }
 

@@ -14,7 +14,7 @@
 
       services.unified-llm = {
         enable = true;
-        listen.tcp = "127.0.0.1:9000";
+        settings.server.tcp_listen = "127.0.0.1:9000";
         models.tiny = {
           source = pkgs.callPackage ./tiny-model.nix { };
           aliases = [ "tiny-chat" ];
@@ -22,6 +22,11 @@
           gpuLayers = 0;
         };
         slice.memoryMax = "1G";
+      };
+
+      # The same host with one model setting changed: switching to it must reload ullmd, not restart it.
+      specialisation.longer-ttl.configuration = {
+        services.unified-llm.models.tiny.ttlSeconds = 1200;
       };
 
       users.users.alice = {
@@ -45,9 +50,20 @@
     machine.wait_for_unit("unified-llm.service")
     machine.wait_for_file(socket)
 
+    def main_pid(unit):
+        return machine.succeed(f"systemctl show -p MainPID --value {unit}").strip()
+
+    def backend_units():
+        """Running services in ullm.slice (ullmd's backends), with their main PIDs."""
+        units = machine.succeed("systemctl list-units --type=service --state=running --plain --no-legend | awk '{print $1}'").split()
+        return {unit: main_pid(unit) for unit in units
+                if machine.succeed(f"systemctl show -p Slice --value {unit}").strip() == "ullm.slice"}
+
     with subtest("the unit is hardened as the module says"):
         unit = machine.succeed("systemctl cat unified-llm.service")
-        for line in ["Type=notify", "ProtectSystem=strict", "NoNewPrivileges=true", "RuntimeDirectory=unified-llm"]:
+        for line in ["Type=notify", "ProtectSystem=strict", "NoNewPrivileges=true", "RuntimeDirectory=unified-llm",
+                     "DevicePolicy=closed", "DeviceAllow=char-nvidia-frontend rw",
+                     "/bin/ullmd\" \"--config\" \"/etc/unified-llm/config.toml\"", "X-Reload-Triggers="]:
             assert line in unit, f"{line} missing from:\n{unit}"
         assert "PrivateDevices" not in unit, unit
 
@@ -68,6 +84,17 @@
             " | awk '{print $1}' | xargs -n1 systemctl show -p Slice --value | grep -qx ullm.slice"
         )
         assert machine.succeed("systemctl show -p MemoryMax --value ullm.slice").strip() == str(1024 ** 3)
+
+    with subtest("a model setting changed by switch-to-configuration reloads ullmd: its PID and the model's unit survive"):
+        pid = main_pid("unified-llm.service")
+        backends = backend_units()
+        assert len(backends) == 1, backends
+        machine.succeed("ullmctl model show tiny | grep -Eq '^ttl +[0-9]+s$|never unloads'")
+        machine.succeed("/run/current-system/specialisation/longer-ttl/bin/switch-to-configuration test")
+        machine.wait_until_succeeds("ullmctl model show tiny | grep -Eq '^ttl +1200s$'", timeout=60)
+        assert main_pid("unified-llm.service") == pid, "ullmd was restarted instead of reloaded"
+        assert backend_units() == backends, f"the backend changed: {backends} -> {backend_units()}"
+        machine.succeed("journalctl -u unified-llm.service --no-pager | grep -q 'Reloading unified-llm daemon'")
 
     with subtest("the TCP listener requires an API key (security.require_key_on_tcp defaults to true)"):
         status = machine.succeed("curl --silent --max-time 30 -o /dev/null -w '%{http_code}' http://127.0.0.1:9000/v1/models")

@@ -31,10 +31,12 @@ let
 
   x86Packages = flake.packages.x86_64-linux;
 
-  # The VM test's machine, evaluated with the options NixOS would give it.
-  vmMachine =
+  # The VM test's machine, evaluated with the options NixOS would give it; extraModules adds
+  # a specialisation's configuration on top, as NixOS does with inheritParentConfig.
+  vmMachineWith =
+    extraModules:
     (lib.evalModules {
-      modules = [
+      modules = extraModules ++ [
         stubs.nixosModule
         {
           options.users.users = mkOption {
@@ -45,11 +47,17 @@ let
             type = types.attrsOf types.anything;
             default = { };
           };
+          options.specialisation = mkOption {
+            type = types.attrsOf (types.submodule { options.configuration = mkOption { type = types.deferredModule; }; });
+            default = { };
+          };
         }
         flake.checks.x86_64-linux.vm.arguments.nodes.machine
         { _module.args.pkgs = packagesFor "x86_64-linux"; }
       ];
     }).config;
+  vmMachine = vmMachineWith [ ];
+  vmSwitched = vmMachineWith [ vmMachine.specialisation.longer-ttl.configuration ];
 
   deps = builtins.fromJSON (builtins.readFile x86Packages.ullmd.dotnetArguments.nugetDeps);
 
@@ -92,6 +100,7 @@ let
         runtime = x86Packages.default.dotnetArguments.dotnet-runtime.name;
         sdk = x86Packages.default.dotnetArguments.dotnet-sdk.name;
         mainProgram = x86Packages.default.dotnetArguments.meta.mainProgram;
+        maintainers = map (m: m.name) x86Packages.default.dotnetArguments.meta.maintainers;
         sameAsUllmd = x86Packages.default.outPath == x86Packages.ullmd.outPath;
       };
       expected = {
@@ -107,6 +116,7 @@ let
         runtime = "aspnetcore-runtime-10";
         sdk = "dotnet-sdk-10";
         mainProgram = "ullmd";
+        maintainers = [ "unified-llm maintainers" ];
         sameAsUllmd = true;
       };
     };
@@ -135,6 +145,7 @@ let
     testBuildSeesOnlyWhatItReads = {
       expr = lib.attrNames (builtins.readDir x86Packages.ullmd.dotnetArguments.src);
       expected = [
+        ".editorconfig"
         "Directory.Build.props"
         "Directory.Packages.props"
         "ctl"
@@ -142,6 +153,47 @@ let
         "global.json"
         "protos"
       ];
+    };
+
+    # buildDotnetModule writes $out/bin/ullmctl in its fixup phase (dotnetFixupHook), after postInstall.
+    testCompletionsAreGeneratedAfterTheWrappersExist = {
+      expr = {
+        postInstall = x86Packages.ullmd.dotnetArguments ? postInstall;
+        fixup = map (shell: lib.hasInfix "--${shell} <($out/bin/ullmctl completion ${shell})" x86Packages.ullmd.dotnetArguments.postFixup) [
+          "bash"
+          "zsh"
+          "fish"
+        ];
+        installs = lib.hasPrefix "installShellCompletion --cmd ullmctl" x86Packages.ullmd.dotnetArguments.postFixup;
+        tools = map (package: package.name) x86Packages.ullmd.dotnetArguments.nativeBuildInputs;
+      };
+      expected = {
+        postInstall = false;
+        fixup = [
+          true
+          true
+          true
+        ];
+        installs = true;
+        tools = [ "install-shell-files" ];
+      };
+    };
+
+    testCrossBuildDoesNotRunTheProgramItBuilt = {
+      expr =
+        let
+          pkgs = nixpkgs.legacyPackages.aarch64-linux;
+          cross = pkgs.callPackage ../../nix/package.nix { stdenv = stubs.crossStdenv "x86_64-linux" "aarch64-linux"; };
+          native = pkgs.callPackage ../../nix/package.nix { };
+        in
+        {
+          cross = cross.dotnetArguments.postFixup;
+          native = native.dotnetArguments.postFixup != "";
+        };
+      expected = {
+        cross = "";
+        native = true;
+      };
     };
 
     testEveryProjectFileIsInTheSource = {
@@ -211,7 +263,7 @@ let
 
     testVmMachineRunsTheFlakePackageWithTheTinyModel = {
       expr = {
-        execStart = lib.hasPrefix "${x86Packages.default}/bin/ullmd --config " vmMachine.systemd.services.unified-llm.serviceConfig.ExecStart;
+        execStart = vmMachine.systemd.services.unified-llm.serviceConfig.ExecStart == ''"${x86Packages.default}/bin/ullmd" "--config" "/etc/unified-llm/config.toml"'';
         tiny = vmMachine.services.unified-llm.settings.models.tiny;
         tinyModelScript = lib.hasInfix "tiny-model.py" vmMachine.services.unified-llm.models.tiny.source.script;
         tinyModelPython = map (python: python.pythonPackages) vmMachine.services.unified-llm.models.tiny.source.environment.nativeBuildInputs;
@@ -241,6 +293,31 @@ let
       };
     };
 
+    # The VM test switches to this specialisation and expects ullmd's PID to survive: the change it
+    # makes must touch the rendered config (a reload) and nothing that restarts the unit.
+    testVmSpecialisationChangesAModelSettingAsAReload =
+      let
+        unit = machine: machine.systemd.services.unified-llm;
+      in
+      {
+        expr = {
+          ttl = vmSwitched.services.unified-llm.settings.models.tiny.ttl_seconds or null;
+          before = vmMachine.services.unified-llm.settings.models.tiny.ttl_seconds or null;
+          reload = (unit vmSwitched).reloadTriggers != (unit vmMachine).reloadTriggers;
+          restart = (unit vmSwitched).restartTriggers != (unit vmMachine).restartTriggers;
+          serviceConfig = (unit vmSwitched).serviceConfig == (unit vmMachine).serviceConfig;
+          execStart = (unit vmSwitched).serviceConfig.ExecStart;
+        };
+        expected = {
+          ttl = 1200;
+          before = null;
+          reload = true;
+          restart = false;
+          serviceConfig = true;
+          execStart = ''"${x86Packages.default}/bin/ullmd" "--config" "/etc/unified-llm/config.toml"'';
+        };
+      };
+
     testVmTestScriptQueriesTheSocketAndRunsUllmctl = {
       expr =
         let
@@ -251,8 +328,14 @@ let
           "--unix-socket {socket}"
           "/v1/models"
           "machine.succeed(\"ullmctl status\")"
+          "/run/current-system/specialisation/longer-ttl/bin/switch-to-configuration test"
+          "assert main_pid(\"unified-llm.service\") == pid"
+          "assert backend_units() == backends"
         ];
       expected = [
+        true
+        true
+        true
         true
         true
         true
@@ -264,4 +347,6 @@ in
 {
   count = builtins.length (builtins.attrNames tests);
   failures = lib.runTests tests;
+  # eval-module.sh compiles it with Python: the VM test cannot run here, its script can be parsed.
+  vmTestScript = flake.checks.x86_64-linux.vm.arguments.testScript;
 }

@@ -28,7 +28,7 @@ if [[ -z "$lib_dir" ]]; then
   lib_dir="$(nix-instantiate --eval --expr '<nixpkgs/lib>' 2>/dev/null || true)"
 fi
 if [[ -z "$lib_dir" || ! -f "$lib_dir/default.nix" ]]; then
-  echo "eval-module.sh: NOT RUN: nixpkgs lib not found; set NIXPKGS_LIB to the lib/ directory of a nixpkgs (or nixpkgs.lib) checkout, or put nixpkgs on NIX_PATH"
+  echo "eval-module.sh: NOT RUN: nixpkgs lib not found. To run it: check out nixpkgs.lib (github:nix-community/nixpkgs.lib) or nixpkgs, then NIXPKGS_LIB=/path/to/checkout/lib bash tests/nix/eval-module.sh (or put nixpkgs on NIX_PATH)"
   exit 0
 fi
 
@@ -61,6 +61,22 @@ for suite in eval.nix eval-flake.nix; do
     end)' <<<"$result"
   echo "eval-module.sh: $suite: $((count - failed)) of $count checks passed"
 done
+
+# The NixOS VM test needs KVM and all of nixpkgs; here its Python test script is at least compiled.
+total=$((total + 1))
+if command -v python3 >/dev/null 2>&1; then
+  if report="$(nix-instantiate --read-write-mode --eval --strict --json "$here/eval-flake.nix" --arg nixpkgsLib "$lib_dir" -A vmTestScript 2>/dev/null |
+    jq -r . | python3 -c 'import sys; compile(sys.stdin.read(), "nix/tests/vm.nix testScript", "exec")' 2>&1)"; then
+    echo "eval-module.sh: nix/tests/vm.nix: testScript compiles with python3 (the VM test itself needs KVM and nixpkgs: nix flake check on NixOS)"
+  else
+    failed_total=$((failed_total + 1))
+    echo "FAIL nix/tests/vm.nix testScript does not compile:"
+    echo "$report"
+  fi
+else
+  failed_total=$((failed_total + 1))
+  echo "FAIL nix/tests/vm.nix testScript: python3 is missing"
+fi
 
 # The flake through Nix's own checks (output schema, modules, overlays), with the stub nixpkgs input.
 # Nix sees the files git tracks: stage new files first.

@@ -9,26 +9,39 @@ let
   toml = import ./toml.nix { inherit lib; };
   inherit (stubs) fakeStorePath noSwitches;
 
-  evalHost =
-    host:
+  evalHostWith =
+    pkgs: host:
     (lib.evalModules {
       modules = [
         stubs.nixosModule
         ../../nix/module.nix
-        { _module.args.pkgs = stubs.pkgs; }
+        { _module.args.pkgs = pkgs; }
         { services.unified-llm = host; }
       ];
     }).config;
+  evalHost = evalHostWith stubs.pkgs;
 
   failedAssertions = config: map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
 
   # True when evaluating the host (deeply) fails, as a type error or unknown option does.
-  rejects = host: !(builtins.tryEval (builtins.deepSeq (evalHost host).services.unified-llm.settings true)).success;
+  rejects =
+    host:
+    let
+      config = evalHost host;
+    in
+    !(builtins.tryEval (
+      builtins.deepSeq [
+        config.services.unified-llm.settings
+        config.systemd.services.unified-llm.serviceConfig
+      ] true
+    )).success;
+
+  quoted = arguments: lib.concatMapStringsSep " " builtins.toJSON arguments;
+  ullmd = "${fakeStorePath "unified-llm"}/bin/ullmd";
 
   sampleHost = {
     enable = true;
     acceleration = "cuda";
-    listen.tcp = "0.0.0.0:9000";
     openFirewall = true;
     backends.ollama.enable = true;
     models.tiny = {
@@ -54,6 +67,7 @@ let
     slice.memoryMax = "48G";
     settings = {
       server.log_level = "debug";
+      server.tcp_listen = "0.0.0.0:9000";
       gpu.reserve_mib = 1024;
       providers.anthropic = {
         kind = "anthropic";
@@ -181,8 +195,12 @@ let
     else
       toString value;
 
-  # Settings that name host-specific paths differ on purpose between the two.
+  # Settings that name host-specific paths differ on purpose between the two. DevicePolicy= and
+  # DeviceAllow= are the module's: on NixOS the supervisor is known from the settings, while the
+  # packaged unit serves hosts whose supervisor may be the process one (backends as its children).
   pathSettings = [
+    "DevicePolicy"
+    "DeviceAllow"
     "ExecStart"
     "ExecReload"
     "EnvironmentFile"
@@ -219,13 +237,18 @@ let
 
     testExecStartRunsUllmdWithTheGeneratedConfigAndExtraArgs = {
       expr = sampleService.serviceConfig.ExecStart;
-      expected = "${fakeStorePath "unified-llm"}/bin/ullmd --config ${fakeStorePath "unified-llm-checked.toml"} '--log-level=debug'";
+      expected = quoted [
+        ullmd
+        "--config"
+        "/etc/unified-llm/config.toml"
+        "--log-level=debug"
+      ];
     };
 
     testUllmdChecksTheRenderedConfigAtBuildTime = {
       expr = {
-        script = lib.hasInfix "ullmd --check --config ${fakeStorePath "unified-llm.toml"}\n" sampleConfigFile.script;
-        copies = lib.hasInfix "cp ${fakeStorePath "unified-llm.toml"} \"$out\"" sampleConfigFile.script;
+        script = lib.hasInfix "ullmd --check --config ${sampleRendered.outPath}\n" sampleConfigFile.script;
+        copies = lib.hasInfix "cp ${sampleRendered.outPath} \"$out\"" sampleConfigFile.script;
         tools = map (package: package.outPath) sampleConfigFile.environment.nativeBuildInputs;
       };
       expected = {
@@ -245,11 +268,15 @@ let
         in
         {
           execStart = host.systemd.services.unified-llm.serviceConfig.ExecStart;
-          etc = host.environment.etc."unified-llm/config.toml".source.outPath;
+          etc = host.environment.etc."unified-llm/config.toml".source.outPath == (render host).outPath;
         };
       expected = {
-        execStart = "${fakeStorePath "unified-llm"}/bin/ullmd --config ${fakeStorePath "unified-llm.toml"}";
-        etc = fakeStorePath "unified-llm.toml";
+        execStart = quoted [
+          ullmd
+          "--config"
+          "/etc/unified-llm/config.toml"
+        ];
+        etc = true;
       };
     };
 
@@ -284,7 +311,11 @@ let
         LoadCredential = [ ];
         EnvironmentFile = [ ];
         wantedBy = [ "multi-user.target" ];
-        ExecStart = "${fakeStorePath "unified-llm"}/bin/ullmd --config ${fakeStorePath "unified-llm-checked.toml"}";
+        ExecStart = quoted [
+          ullmd
+          "--config"
+          "/etc/unified-llm/config.toml"
+        ];
       };
     };
 
@@ -328,14 +359,14 @@ let
         groups = lib.attrNames sample.users.groups;
         ports = sample.networking.firewall.allowedTCPPorts;
         slice = sample.systemd.slices.ullm.sliceConfig;
-        etc = sampleConfigFile.outPath;
+        etc = lib.hasSuffix "-unified-llm-checked.toml" sampleConfigFile.outPath;
         packages = map (p: p.outPath) sample.environment.systemPackages;
       };
       expected = {
         groups = [ "ullm-admin" ];
         ports = [ 9000 ];
         slice.MemoryMax = "48G";
-        etc = fakeStorePath "unified-llm-checked.toml";
+        etc = true;
         packages = [ (fakeStorePath "unified-llm") ];
       };
     };
@@ -395,7 +426,7 @@ let
         let
           host = evalHost {
             enable = true;
-            adminGroup = "llm-operators";
+            settings.server.admin_group = "llm-operators";
             settings.server.data_dir = "/srv/ullm";
           };
         in
@@ -403,11 +434,481 @@ let
           groups = lib.attrNames host.users.groups;
           adminGroup = host.services.unified-llm.settings.server.admin_group;
           readWrite = host.systemd.services.unified-llm.serviceConfig.ReadWritePaths;
+          tmpfiles = host.systemd.tmpfiles.rules;
         };
       expected = {
         groups = [ "llm-operators" ];
         adminGroup = "llm-operators";
         readWrite = [ "/srv/ullm" ];
+        tmpfiles = [ "d /srv/ullm 0750 root root - -" ];
+      };
+    };
+
+    # ProtectSystem=strict leaves only StateDirectory= writable: any other data_dir, including one
+    # whose name merely starts like it, needs ReadWritePaths= (and must exist: tmpfiles creates it).
+    testEveryDataDirOutsideTheStateDirectoryIsWritable = {
+      expr = map (
+        dir:
+        let
+          host = evalHost {
+            enable = true;
+            settings.server.data_dir = dir;
+          };
+        in
+        {
+          readWrite = host.systemd.services.unified-llm.serviceConfig.ReadWritePaths;
+          tmpfiles = host.systemd.tmpfiles.rules;
+        }
+      ) [ "/var/lib/unified-llm" "/var/lib/unified-llm/db" "/var/lib/unified-llm-data" "/var/lib/unified" ];
+      expected = [
+        {
+          readWrite = [ ];
+          tmpfiles = [ ];
+        }
+        {
+          readWrite = [ ];
+          tmpfiles = [ ];
+        }
+        {
+          readWrite = [ "/var/lib/unified-llm-data" ];
+          tmpfiles = [ "d /var/lib/unified-llm-data 0750 root root - -" ];
+        }
+        {
+          readWrite = [ "/var/lib/unified" ];
+          tmpfiles = [ "d /var/lib/unified 0750 root root - -" ];
+        }
+      ];
+    };
+
+    # systemd expands %-specifiers and $VARIABLES in ExecStart=; ullmd must get the arguments as written.
+    testExtraArgsReachUllmdAsWritten = {
+      expr =
+        (evalHost {
+          enable = true;
+          extraArgs = [
+            "--name=%n"
+            "$HOME"
+            "two words"
+            "it's"
+          ];
+        }).systemd.services.unified-llm.serviceConfig.ExecStart;
+      expected = ''"${ullmd}" "--config" "/etc/unified-llm/config.toml" "--name=%%n" "$$HOME" "two words" "it's"'';
+    };
+
+    # A settings change changes only X-Reload-Triggers (switch-to-configuration reloads ullmd); the
+    # settings ullmd cannot apply live change X-Restart-Triggers (it restarts ullmd).
+    testSettingsChangesReloadAndListenerChangesRestart =
+      let
+        unitOf =
+          host:
+          let
+            unit =
+              (evalHost (
+                {
+                  enable = true;
+                  models.tiny.source = "/m.gguf";
+                }
+                // host
+              )).systemd.services.unified-llm;
+          in
+          {
+            inherit (unit) reloadTriggers restartTriggers;
+            inherit (unit.serviceConfig) ExecStart;
+          };
+        base = unitOf { };
+        changed = host: {
+          reload = (unitOf host).reloadTriggers != base.reloadTriggers;
+          restart = (unitOf host).restartTriggers != base.restartTriggers;
+          execStart = (unitOf host).ExecStart != base.ExecStart;
+        };
+      in
+      {
+        expr = {
+          reloadTriggerIsTheCheckedFile = map (trigger: lib.hasSuffix "-unified-llm-checked.toml" trigger.outPath) base.reloadTriggers;
+          modelTtl = changed { models.tiny = { source = "/m.gguf"; ttlSeconds = 60; }; };
+          logLevel = changed { settings.server.log_level = "debug"; };
+          reserve = changed { settings.gpu.reserve_mib = 2048; };
+          tcpListen = changed { settings.server.tcp_listen = "127.0.0.1:9001"; };
+          dataDir = changed { settings.server.data_dir = "/srv/ullm"; };
+          supervisor = changed { settings.server.supervisor = "process"; };
+          adminSocket = changed { settings.server.admin_socket = "/run/ullm-admin.sock"; };
+          adminGroup = changed { settings.server.admin_group = "ops"; };
+        };
+        expected = {
+          reloadTriggerIsTheCheckedFile = [ true ];
+          modelTtl = {
+            reload = true;
+            restart = false;
+            execStart = false;
+          };
+          logLevel = {
+            reload = true;
+            restart = false;
+            execStart = false;
+          };
+          reserve = {
+            reload = true;
+            restart = false;
+            execStart = false;
+          };
+          tcpListen = {
+            reload = true;
+            restart = true;
+            execStart = false;
+          };
+          dataDir = {
+            reload = true;
+            restart = true;
+            execStart = false;
+          };
+          supervisor = {
+            reload = true;
+            restart = true;
+            execStart = false;
+          };
+          adminSocket = {
+            reload = true;
+            restart = true;
+            execStart = false;
+          };
+          adminGroup = {
+            reload = true;
+            restart = true;
+            execStart = false;
+          };
+        };
+      };
+
+    # The keys that restart ullmd are exactly those daemon/Config/ConfigHolder.cs refuses to reload.
+    testRestartKeysAreTheOnesUllmdRefusesToReload = {
+      expr =
+        let
+          holder = builtins.readFile ../../daemon/Config/ConfigHolder.cs;
+          checked = map lib.head (
+            lib.filter (m: m != null) (map (builtins.match ''[[:space:]]*Check[(]"([a-z_]+)".*'') (lib.splitString "\n" holder))
+          );
+          unit =
+            host:
+            (evalHost (
+              {
+                enable = true;
+              }
+              // host
+            )).systemd.services.unified-llm.restartTriggers;
+          restarts = key: unit { settings.server.${key} = if key == "data_dir" then "/srv/x" else "x"; } != unit { };
+        in
+        {
+          checked = lib.length checked;
+          allRestart = lib.all restarts checked;
+          logLevelDoesNot = restarts "log_level";
+        };
+      expected = {
+        checked = 8;
+        allRestart = true;
+        logLevelDoesNot = false;
+      };
+    };
+
+    testDevicesAreClosedButForWhatNvmlOpens = {
+      expr = {
+        systemd = {
+          inherit (minimalService) DevicePolicy DeviceAllow;
+        };
+        process =
+          let
+            service =
+              (evalHost {
+                enable = true;
+                settings.server.supervisor = "process";
+              }).systemd.services.unified-llm.serviceConfig;
+          in
+          {
+            inherit (service) DevicePolicy DeviceAllow;
+          };
+      };
+      expected = {
+        systemd = {
+          DevicePolicy = "closed";
+          DeviceAllow = [
+            "char-nvidia-frontend rw"
+            "char-nvidia-caps r"
+          ];
+        };
+        process = {
+          DevicePolicy = "closed";
+          DeviceAllow = [
+            "char-nvidia-frontend rw"
+            "char-nvidia-caps r"
+            "char-nvidia-uvm rw"
+            "char-drm rw"
+            "char-kfd rw"
+          ];
+        };
+      };
+    };
+
+    # The module's backends and models are defaults: a user's own key replaces them, no conflict.
+    testUserSettingsReplaceTheModulesValues = {
+      expr =
+        let
+          settings =
+            (evalHost {
+              enable = true;
+              models.tiny = {
+                source = "/m.gguf";
+                context = 256;
+              };
+              settings.backends.llamacpp.executable = "/opt/llama.cpp/bin/llama-server";
+              settings.models.tiny.context = 4096;
+            }).services.unified-llm.settings;
+        in
+        {
+          inherit (settings.backends) llamacpp;
+          inherit (settings.models.tiny) context source;
+        };
+      expected = {
+        llamacpp = {
+          enabled = true;
+          executable = "/opt/llama.cpp/bin/llama-server";
+        };
+        context = 4096;
+        source = "/m.gguf";
+      };
+    };
+
+    # One option per setting: the former duplicates still work, with a warning naming the setting.
+    testFormerDuplicateOptionsForwardToSettingsWithAWarning = {
+      expr =
+        let
+          host = evalHost {
+            enable = true;
+            listen.tcp = "127.0.0.1:9000";
+            adminGroup = "ops";
+            gpu.nvmlLibrary = "/usr/lib/libnvidia-ml.so.1";
+          };
+        in
+        {
+          inherit (host.services.unified-llm.settings.server) tcp_listen admin_group;
+          inherit (host.services.unified-llm.settings.gpu) nvml_library;
+          warnings = map (option: hasMessage option host.warnings) [
+            "services.unified-llm.listen.tcp"
+            "services.unified-llm.adminGroup"
+            "services.unified-llm.gpu.nvmlLibrary"
+          ];
+        };
+      expected = {
+        tcp_listen = "127.0.0.1:9000";
+        admin_group = "ops";
+        nvml_library = "/usr/lib/libnvidia-ml.so.1";
+        warnings = [
+          true
+          true
+          true
+        ];
+      };
+    };
+
+    # The names ullmd's loader refuses twice are refused at evaluation too, checkConfig or not.
+    testDuplicateModelNamesAndAliasesAreRejected = {
+      expr = map (host: failedAssertions (evalHost ({ enable = true; checkConfig = false; } // host))) [
+        {
+          models.a = {
+            source = "/a.gguf";
+            aliases = [ "chat" ];
+          };
+          models.b = {
+            source = "/b.gguf";
+            aliases = [ "chat" ];
+          };
+        }
+        {
+          models.a.source = "/a.gguf";
+          models.b = {
+            source = "/b.gguf";
+            aliases = [ "a" ];
+          };
+        }
+        {
+          models.a.source = "/a.gguf";
+          settings.models.c = {
+            backend = "llamacpp";
+            source = "/c.gguf";
+            aliases = [ "a" ];
+          };
+        }
+        {
+          models.a = {
+            source = "/a.gguf";
+            aliases = [ "smart" ];
+          };
+          settings.routes.smart.targets = [ "a" ];
+        }
+        {
+          models.a = {
+            source = "/a.gguf";
+            aliases = [
+              "a1"
+              "a1"
+            ];
+          };
+        }
+      ];
+      expected = [
+        [ ''services.unified-llm: "chat" is the name or an alias of more than one model (a, b); each name and alias may belong to one model only.'' ]
+        [ ''services.unified-llm: "a" is the name or an alias of more than one model (a, b); each name and alias may belong to one model only.'' ]
+        [ ''services.unified-llm: "a" is the name or an alias of more than one model (a, c); each name and alias may belong to one model only.'' ]
+        [ ''services.unified-llm: route "smart" has the same name as a model or alias (of a).'' ]
+        [ ]
+      ];
+    };
+
+    testModuleHasMaintainers = {
+      expr = map (maintainer: lib.isString maintainer.name && lib.isString maintainer.email) minimal.meta.maintainers;
+      expected = [ true ];
+    };
+
+    # Cross builds: the check runs on the build machine (runCommandLocal), and only where that
+    # machine can run the host's ullmd.
+    testConfigCheckIsOffWhereTheBuildMachineCannotRunUllmd = {
+      expr =
+        let
+          cross = evalHostWith (stubs.pkgs // { stdenv = stubs.crossStdenv "x86_64-linux" "aarch64-linux"; }) { enable = true; };
+        in
+        {
+          native = minimal.services.unified-llm.checkConfig;
+          cross = cross.services.unified-llm.checkConfig;
+          crossEtc = cross.environment.etc."unified-llm/config.toml".source.outPath == (render cross).outPath;
+        };
+      expected = {
+        native = true;
+        cross = false;
+        crossEtc = true;
+      };
+    };
+
+    testPrometheusScrapesTheTcpListenerAndLoadsTheAlertRules = {
+      expr =
+        let
+          host =
+            address:
+            evalHost {
+              enable = true;
+              settings.server.tcp_listen = address;
+              prometheus = {
+                scrape = true;
+                alertRules = true;
+                scrapeInterval = "10s";
+              };
+            };
+          targets = address: map (c: (lib.head c.static_configs).targets) (host address).services.prometheus.scrapeConfigs;
+          wildcard = host "0.0.0.0:9000";
+        in
+        {
+          job = removeAttrs (lib.head wildcard.services.prometheus.scrapeConfigs) [ "static_configs" ];
+          targets = map targets [ "0.0.0.0:9000" "[::]:9000" "127.0.0.1:9100" "10.0.0.5:9000" ];
+          rules = map (file: lib.hasSuffix "packaging/observability/prometheus/alerts.yml" (toString file) && builtins.pathExists file) wildcard.services.prometheus.ruleFiles;
+          off = (evalHost { enable = true; }).services.prometheus;
+          unixOnly = failedAssertions (evalHost {
+            enable = true;
+            prometheus.scrape = true;
+          });
+        };
+      expected = {
+        job = {
+          job_name = "unified-llm";
+          scrape_interval = "10s";
+          metrics_path = "/metrics";
+        };
+        targets = [
+          [ [ "127.0.0.1:9000" ] ]
+          [ [ "[::1]:9000" ] ]
+          [ [ "127.0.0.1:9100" ] ]
+          [ [ "10.0.0.5:9000" ] ]
+        ];
+        rules = [ true ];
+        off = {
+          scrapeConfigs = [ ];
+          ruleFiles = [ ];
+        };
+        unixOnly = [ ''services.unified-llm.prometheus.scrape needs a TCP listener (settings.server.tcp_listen, e.g. "127.0.0.1:9000"): Prometheus cannot scrape ullmd's unix socket.'' ];
+      };
+    };
+
+    # The host of docs/nixos.md's Monitoring section, read from the document itself.
+    testDocsMonitoringHostEvaluates = {
+      expr =
+        let
+          docs = builtins.readFile ../../docs/nixos.md;
+          section = lib.elemAt (lib.splitString "## Monitoring" docs) 1;
+          block = lib.head (lib.splitString "```" (lib.elemAt (lib.splitString "```nix\n" section) 1));
+          hostModule = import (builtins.toFile "docs-monitoring-host.nix" block);
+          host =
+            (lib.evalModules {
+              modules = [
+                stubs.nixosModule
+                ../../nix/module.nix
+                { _module.args.pkgs = stubs.pkgs; }
+                # What nixpkgs' Prometheus, Alertmanager and Grafana modules declare, loosely.
+                {
+                  options.services.prometheus = {
+                    enable = lib.mkEnableOption "prometheus";
+                    port = lib.mkOption { default = 9090; };
+                    listenAddress = lib.mkOption { type = lib.types.str; };
+                    alertmanagers = lib.mkOption { type = lib.types.listOf lib.types.anything; };
+                    alertmanager = lib.mkOption { type = lib.types.attrsOf lib.types.anything; };
+                  };
+                  options.services.grafana = {
+                    enable = lib.mkEnableOption "grafana";
+                    settings = lib.mkOption { type = lib.types.attrsOf lib.types.anything; };
+                    provision.datasources = lib.mkOption { type = lib.types.attrsOf lib.types.anything; };
+                  };
+                }
+                hostModule
+              ];
+            }).config;
+        in
+        {
+          failed = failedAssertions host;
+          inherit (host) warnings;
+          targets = map (job: (lib.head job.static_configs).targets) host.services.prometheus.scrapeConfigs;
+          rules = lib.length host.services.prometheus.ruleFiles;
+          dashboards = map (p: p.name) host.services.grafana.provision.dashboards.settings.providers;
+          datasource = (lib.head host.services.grafana.provision.datasources.settings.datasources).url;
+        };
+      expected = {
+        failed = [ ];
+        warnings = [ ];
+        targets = [ [ "127.0.0.1:9000" ] ];
+        rules = 1;
+        dashboards = [ "unified-llm" ];
+        datasource = "http://127.0.0.1:9090";
+      };
+    };
+
+    testGrafanaProvisionsTheDashboardDirectory = {
+      expr =
+        let
+          providers =
+            (evalHost {
+              enable = true;
+              grafana.dashboard = true;
+            }).services.grafana.provision.dashboards.settings.providers;
+        in
+        {
+          providers = map (p: removeAttrs p [ "options" ]) providers;
+          dashboards = map (p: lib.attrNames (builtins.readDir p.options.path)) providers;
+          # Left null, so a host provisioning dashboards through dashboards.path keeps working.
+          off = (evalHost { enable = true; }).services.grafana.provision.dashboards.settings;
+        };
+      expected = {
+        providers = [
+          {
+            name = "unified-llm";
+            type = "file";
+          }
+        ];
+        dashboards = [ [ "unified-llm.json" ] ];
+        off = null;
       };
     };
 
@@ -428,7 +929,7 @@ let
       expr = hasMessage "listens on 0.0.0.0:9000, which is not a loopback address, while settings.security.require_key_on_tcp is false" (
         failedAssertions (evalHost {
           enable = true;
-          listen.tcp = "0.0.0.0:9000";
+          settings.server.tcp_listen = "0.0.0.0:9000";
           settings.security.require_key_on_tcp = false;
         })
       );
@@ -440,7 +941,7 @@ let
         address:
         failedAssertions (evalHost {
           enable = true;
-          listen.tcp = address;
+          settings.server.tcp_listen = address;
           settings.security.require_key_on_tcp = false;
         })
       ) [ "127.0.0.1:9000" "[::1]:9000" "127.1.2.3:9000" "127.0.0.1:09000" ];
@@ -453,7 +954,7 @@ let
         hasMessage "TCP listen address \"${address}\" is not IP:PORT with a port in 1..65535" (
           failedAssertions (evalHost {
             enable = true;
-            listen.tcp = address;
+            settings.server.tcp_listen = address;
           })
         )
       ) [ "9000" "localhost:9000" "127.0.0.1:65536" "127.0.0.1:0" "[::1]9000" ];
@@ -521,14 +1022,42 @@ let
       };
     };
 
-    testRelativeCredentialPathIsRejected = {
-      expr = hasMessage "services.unified-llm.credentials.openai must be an absolute path, not \"secrets/openai\"" (
-        failedAssertions (evalHost {
+    # Typed paths: absolute, and strings (a path literal would copy the secret into the store).
+    testRelativeOrStoreCopiedPathsAreRejected = {
+      expr = map rejects [
+        {
           enable = true;
           credentials.openai = "secrets/openai";
-        })
-      );
-      expected = true;
+        }
+        {
+          enable = true;
+          credentials.openai = ./stubs.nix;
+        }
+        {
+          enable = true;
+          environmentFile = "unified-llm.env";
+        }
+        {
+          enable = true;
+          environmentFile = ./stubs.nix;
+        }
+        {
+          enable = true;
+          settings.server.data_dir = "ullm-data";
+        }
+        {
+          enable = true;
+          settings.gpu.nvml_library = "libnvidia-ml.so.1";
+        }
+      ];
+      expected = [
+        true
+        true
+        true
+        true
+        true
+        true
+      ];
     };
 
     testCredentialNameWithColonIsRejected = {
@@ -541,15 +1070,6 @@ let
       expected = true;
     };
 
-    testRelativeEnvironmentFileIsRejected = {
-      expr = hasMessage "services.unified-llm.environmentFile must be an absolute path" (
-        failedAssertions (evalHost {
-          enable = true;
-          environmentFile = "unified-llm.env";
-        })
-      );
-      expected = true;
-    };
 
     testAccelerationOnAPackageWithoutGpuSwitchesIsRejected = {
       expr = hasMessage "the package of backend llamacpp takes none of cudaSupport, rocmSupport or acceleration" (
@@ -576,7 +1096,7 @@ let
         let
           host = evalHost {
             enable = true;
-            listen.tcp = "127.0.0.1:9000";
+            settings.server.tcp_listen = "127.0.0.1:9000";
             openFirewall = true;
           };
         in
@@ -637,7 +1157,7 @@ let
         }
         {
           enable = true;
-          adminGroup = "LLM Admins";
+          settings.server.admin_group = "LLM Admins";
         }
       ];
       expected = [

@@ -40,9 +40,18 @@ let
 
   pkgs = {
     formats.toml = { }: toml;
+    # Its store path depends on the script (and so on the files it names), as a real one does.
+    runCommandLocal =
+      name: environment: script:
+      recordingDerivation name { }
+      // {
+        inherit environment script;
+        outPath = "/nix/store/${builtins.substring 0 32 (builtins.hashString "sha256" script)}-${name}";
+      };
     runCommand =
       name: environment: script:
       recordingDerivation name { } // { inherit environment script; };
+    stdenv = nativeStdenv "x86_64-linux";
     coreutils = noSwitches "coreutils";
     unified-llm = noSwitches "unified-llm";
     llama-cpp = gpuSwitches "llama-cpp";
@@ -50,9 +59,47 @@ let
     vllm = gpuSwitches "vllm";
   };
 
+  # NixOS's utils (nixos/lib/utils.nix) as far as module.nix uses it: an Exec* argument is quoted
+  # as a JSON string, with % and $ doubled so systemd expands neither specifiers nor variables.
+  utils = {
+    escapeSystemdExecArgs = lib.concatMapStringsSep " " (
+      argument: lib.replaceStrings [ "%" "$" ] [ "%%" "$$" ] (builtins.toJSON (toString argument))
+    );
+  };
+
   # The NixOS options module.nix defines values for, declared loosely: NixOS itself checks them.
   nixosModule = {
+    config._module.args.utils = utils;
     options = {
+      meta.maintainers = mkOption {
+        type = types.listOf types.anything;
+        default = [ ];
+      };
+      systemd.tmpfiles.rules = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+      };
+      services.prometheus.scrapeConfigs = mkOption {
+        type = types.listOf types.anything;
+        default = [ ];
+      };
+      services.prometheus.ruleFiles = mkOption {
+        type = types.listOf types.path;
+        default = [ ];
+      };
+      # As nixpkgs declares it: null unless someone provisions dashboards this way.
+      services.grafana.provision.dashboards.settings = mkOption {
+        type = types.nullOr (
+          types.submodule {
+            options.apiVersion = mkOption { default = 1; };
+            options.providers = mkOption {
+              type = types.listOf types.anything;
+              default = [ ];
+            };
+          }
+        );
+        default = null;
+      };
       assertions = mkOption {
         type = types.listOf types.anything;
         default = [ ];
@@ -97,6 +144,22 @@ let
     drvPath = fakeStorePath "${name}.drv";
   };
 
+  platform = system: {
+    inherit system;
+    canExecute = other: other.system == system;
+  };
+  nativeStdenv = system: {
+    hostPlatform = platform system;
+    buildPlatform = platform system;
+  };
+  # A stdenv building on buildSystem for system, as pkgsCross gives it.
+  crossStdenv =
+    buildSystem: system:
+    nativeStdenv system
+    // {
+      buildPlatform = platform buildSystem;
+    };
+
   # pkgs for one system as flake.nix and nix/package.nix use it: the module's stubs plus the
   # builders, each recording what it was called with.
   flakePackages =
@@ -104,7 +167,9 @@ let
     let
       all = pkgs // {
         inherit lib;
-        stdenv.hostPlatform.system = system;
+        # A native build: the build machine runs what it builds (crossFrom makes one that cannot).
+        stdenv = nativeStdenv system;
+        installShellFiles = noSwitches "install-shell-files";
         callPackage = lib.callPackageWith all;
         buildDotnetModule =
           arguments:
@@ -141,8 +206,10 @@ in
   inherit
     fakeStorePath
     noSwitches
+    utils
     pkgs
     nixosModule
     flakePackages
+    crossStdenv
     ;
 }

@@ -1,6 +1,6 @@
 # Test-only stand-in for pkgs.formats.toml, which needs all of nixpkgs (it renders with a build).
 # `type` accepts what the real format accepts; `generate` returns the rendered text (`text`) and a
-# fake store path (`outPath`) so the module can interpolate it. eval.nix checks every rendering by
+# fake store path (`outPath`, a hash of the text) so the module can interpolate it. eval.nix checks every rendering by
 # reading it back with builtins.fromTOML.
 { lib }:
 
@@ -53,9 +53,14 @@ let
 in
 {
   type = types.attrsOf valueType;
-  generate = name: value: {
-    inherit name;
-    text = renderTable [ ] value;
-    outPath = "/nix/store/00000000000000000000000000000000-${name}";
-  };
+  # The store path depends on the text, as a real one does (a changed setting is a new file).
+  generate =
+    name: value:
+    let
+      text = renderTable [ ] value;
+    in
+    {
+      inherit name text;
+      outPath = "/nix/store/${builtins.substring 0 32 (builtins.hashString "sha256" text)}-${name}";
+    };
 }

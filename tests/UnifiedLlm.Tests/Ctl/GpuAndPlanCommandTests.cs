@@ -43,6 +43,9 @@ public sealed class GpuAndPlanCommandTests(FakeNvmlBuild nvml)
         Assert.Contains("ullm_gpu_memory_used_bytes{gpu=\"0\",uuid=\"GPU-11111111-2222-3333-4444-555555555555\"} 11274289152", metrics, StringComparison.Ordinal);
         Assert.Contains("ullm_gpu_memory_total_bytes{gpu=\"1\",uuid=\"GPU-66666666-7777-8888-9999-000000000000\"} 24146608128", metrics, StringComparison.Ordinal);
         Assert.Contains("ullm_gpu_memory_backend_bytes{gpu=\"0\",uuid=\"GPU-11111111-2222-3333-4444-555555555555\"} 0", metrics, StringComparison.Ordinal);
+        // [gpu] reserve_mib = 512, on each GPU.
+        Assert.Contains("ullm_gpu_memory_reserve_bytes{gpu=\"0\",uuid=\"GPU-11111111-2222-3333-4444-555555555555\"} 536870912", metrics, StringComparison.Ordinal);
+        Assert.Contains("ullm_gpu_memory_reserve_bytes{gpu=\"1\",uuid=\"GPU-66666666-7777-8888-9999-000000000000\"} 536870912", metrics, StringComparison.Ordinal);
     }
 
     [Fact]

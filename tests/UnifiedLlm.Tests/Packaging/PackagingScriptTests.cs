@@ -56,6 +56,16 @@ public sealed class PackagingScriptTests
     }
 
     [Fact]
+    public async Task The_package_builds_in_release_from_exactly_the_source_set_nix_admits()
+    {
+        // nix/package.nix's own src, evaluated by nix-instantiate and copied to an empty directory (tests/nix/source-set-build.sh).
+        var result = await RepositoryScript.RunAsync("tests/nix/source-set-build.sh", [], NoChanges, TimeSpan.FromMinutes(8));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("passed: Release build of daemon/Ullmd.csproj and ctl/Ullmctl.csproj", result.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Nix_module_and_flake_evaluate_as_expected()
     {
         var result = await RepositoryScript.RunAsync("tests/nix/eval-module.sh", [], NoChanges, TimeSpan.FromMinutes(5));
