@@ -90,7 +90,9 @@ check "the backend unit is active in ullm.slice" test "$(unit_property ActiveSta
 check "the backend runs as a dynamic user" test "$(unit_property DynamicUser)" = yes
 check "the backend has a memory limit" bash -c "[ '$(unit_property MemoryMax)' != infinity ]"
 check "the backend may open no device (no GPU here)" test "$(unit_property DevicePolicy)" = closed
-check "the backend's model is in its journal fields" test "$(unit_property LogExtraFields)" = "ULLM_MODEL=tiny"
+fields="$(unit_property LogExtraFields)"
+check "the backend's model is in its journal fields" grep -qw "ULLM_MODEL=tiny" <<<"$fields"
+check "the backend carries this ullmd's owner mark" grep -Eqw "ULLM_OWNER=d[0-9a-f]{12}" <<<"$fields"
 check "llama-server's output is in the journal" bash -c \
   "nsenter -t $CONTAINER_PID -m -p -- journalctl -u $unit -o cat --no-pager | grep -q 'listening on http'"
 check "ullmctl logs shows it" bash -c \
