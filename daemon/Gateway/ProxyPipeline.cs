@@ -267,7 +267,7 @@ internal sealed partial class ProxyPipeline(
                 var info = ChunkInfo.Inspect(chunk.Json);
                 if (info.Error is not null)
                 {
-                    throw new UpstreamFailure(502, $"{name}: {SecretRedaction.Redact(info.Error, attempt.ApiKey)}", retryable: false);
+                    throw new UpstreamFailure(502, $"{name}: {info.Error}", retryable: false);
                 }
 
                 await RelayChunkAsync(context, exchange, request, chunk, info, protocol);
@@ -284,7 +284,7 @@ internal sealed partial class ProxyPipeline(
         {
             var error = e switch
             {
-                UpstreamFailure f => new GatewayException(f.StatusCode, f.Message, code: "stream_failed"),
+                UpstreamFailure f => new GatewayException(f.StatusCode, f.Redacted(attempt.ApiKey).Message, code: "stream_failed"),
                 OperationCanceledException => new GatewayException(504, $"{name}: no data for {idle.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s mid-stream (router.idle_timeout_seconds)", code: "stream_failed"),
                 JsonException => new GatewayException(502, $"{name}: malformed stream: {e.Message}", code: "stream_failed"),
                 _ => new GatewayException(502, $"{name}: connection lost mid-stream: {Describe(e)}", code: "stream_failed"),

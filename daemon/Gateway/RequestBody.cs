@@ -47,7 +47,7 @@ internal static class RequestBody
     /// JSON is UTF-8 (RFC 8259 section 8.1). Bytes that are not would reach a backend that answers 500 for them, which
     /// is the client's error, not the backend's.
     /// </summary>
-    public static void CheckUtf8(ReadOnlySpan<byte> body)
+    private static void CheckUtf8(ReadOnlySpan<byte> body)
     {
         if (Utf8.IsValid(body))
         {

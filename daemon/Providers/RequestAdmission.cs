@@ -21,28 +21,6 @@ internal sealed class RequestAdmission(int slots, int queueCapacity, TimeSpan qu
 
     public TimeSpan QueueTimeout { get; } = queueTimeout;
 
-    public int InFlight
-    {
-        get
-        {
-            lock (gate)
-            {
-                return inFlight;
-            }
-        }
-    }
-
-    public int Waiting
-    {
-        get
-        {
-            lock (gate)
-            {
-                return waiting.Count;
-            }
-        }
-    }
-
     /// <summary>A slot now, or after the requests queued before this one; a refusal when the queue is full or the wait times out.</summary>
     public async ValueTask<Admission> EnterAsync(CancellationToken cancellationToken)
     {
@@ -70,6 +48,7 @@ internal sealed class RequestAdmission(int slots, int queueCapacity, TimeSpan qu
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
+            TimeSpan retryAfter;
             lock (gate)
             {
                 if (node.List is not null)
@@ -81,11 +60,13 @@ internal sealed class RequestAdmission(int slots, int queueCapacity, TimeSpan qu
                     // Granted at the moment the wait ended: hand the slot on.
                     ReleaseLocked();
                 }
+
+                retryAfter = EstimatedWait(waiting.Count + 1);
             }
 
             if (e is TimeoutException)
             {
-                return Admission.Refused(AdmissionRefusal.TimedOut, EstimatedWait(Waiting + 1));
+                return Admission.Refused(AdmissionRefusal.TimedOut, retryAfter);
             }
 
             throw;
@@ -115,7 +96,7 @@ internal sealed class RequestAdmission(int slots, int queueCapacity, TimeSpan qu
         inFlight--;
     }
 
-    /// <summary>Under the lock, or roughly: how long <paramref name="ahead"/> requests take through the slots, at least a second.</summary>
+    /// <summary>Under the lock: how long <paramref name="ahead"/> requests take through the slots, at least a second.</summary>
     private TimeSpan EstimatedWait(int ahead) =>
         TimeSpan.FromSeconds(Math.Max(1, Math.Ceiling(meanServiceSeconds * ahead / Slots)));
 

@@ -17,18 +17,16 @@ internal static class UpstreamHttp
 
     /// <summary>
     /// Sends a request made by <paramref name="newRequest"/> and returns the response once its headers are in (the body
-    /// still streaming); connect errors and error statuses throw, with any credential the request carried taken out of
-    /// the upstream's words.
+    /// still streaming); connect errors and error statuses throw. The upstream's words are kept as they came: the caller
+    /// knows the key it sent and takes it out (ProxyPipeline, before a breaker, a log or a client sees the failure).
     /// </summary>
     public static async Task<HttpResponseMessage> SendAsync(
         UpstreamConnections connections, Func<HttpRequestMessage> newRequest, bool stream, string upstream, CancellationToken cancellationToken)
     {
         HttpResponseMessage response;
-        string? secret;
         for (var attempt = 1; ; attempt++)
         {
             using var request = newRequest();
-            secret = Credential(request);
             if (stream && connections.CloseAfterStreams)
             {
                 request.Headers.ConnectionClose = true;
@@ -65,7 +63,7 @@ internal static class UpstreamHttp
             var retryAfter = RetryAfter(response);
             throw new UpstreamFailure(
                 status >= 500 ? 502 : status,
-                $"{upstream} answered {status}: {SecretRedaction.Redact(message, secret)}",
+                $"{upstream} answered {status}: {message}",
                 retryable,
                 retryAfter,
                 answered: true);
@@ -93,10 +91,6 @@ internal static class UpstreamHttp
             _ => "the request could not be sent",
         },
     };
-
-    private static string? Credential(HttpRequestMessage request) =>
-        request.Headers.Authorization?.Parameter
-        ?? (request.Headers.TryGetValues("x-api-key", out var values) ? values.FirstOrDefault() : null);
 
     private static TimeSpan? RetryAfter(HttpResponseMessage response)
     {

@@ -28,7 +28,7 @@ internal sealed class ApiKeyStore(Database database, TimeProvider time)
 
     private readonly Lock tableGate = new();
     private readonly ConcurrentDictionary<string, long> unrecordedUses = new(StringComparer.Ordinal);
-    private FrozenDictionary<string, (byte[] Hash, ApiKeyRecord Key)>? bySecretHash;
+    private FrozenDictionary<string, ApiKeyRecord>? bySecretHash;
     private long tableVersion;
 
     public async Task<(ApiKeyRecord Key, string Secret)> CreateAsync(
@@ -125,16 +125,15 @@ internal sealed class ApiKeyStore(Database database, TimeProvider time)
         }
 
         var table = Volatile.Read(ref bySecretHash) ?? await LoadAsync(cancellationToken);
-        var hash = Hash(secret);
         var now = time.GetUtcNow();
-        if (!table.TryGetValue(Convert.ToHexString(hash), out var entry)
-            || !CryptographicOperations.FixedTimeEquals(entry.Hash, hash) || !entry.Key.IsActive(now))
+        // Looked up by the secret's SHA-256: how long a comparison of hashes takes tells nothing about the secret.
+        if (!table.TryGetValue(Convert.ToHexString(Hash(secret)), out var key) || !key.IsActive(now))
         {
             return null;
         }
 
-        unrecordedUses[entry.Key.Id] = now.ToUnixTimeMilliseconds();
-        return entry.Key;
+        unrecordedUses[key.Id] = now.ToUnixTimeMilliseconds();
+        return key;
     }
 
     /// <summary>Writes the last-use times of keys used since the last call; on failure they stay to be written next time.</summary>
@@ -170,19 +169,18 @@ internal sealed class ApiKeyStore(Database database, TimeProvider time)
     }
 
     /// <summary>Reads every key into memory once; a change made through this store since the read started discards it.</summary>
-    private async Task<FrozenDictionary<string, (byte[] Hash, ApiKeyRecord Key)>> LoadAsync(CancellationToken cancellationToken)
+    private async Task<FrozenDictionary<string, ApiKeyRecord>> LoadAsync(CancellationToken cancellationToken)
     {
         var version = Volatile.Read(ref tableVersion);
         await using var connection = await database.ConnectAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = $"SELECT {Columns}, secret_sha256 FROM api_keys";
-        var entries = new Dictionary<string, (byte[] Hash, ApiKeyRecord Key)>(StringComparer.Ordinal);
+        var entries = new Dictionary<string, ApiKeyRecord>(StringComparer.Ordinal);
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                var hash = (byte[])reader["secret_sha256"];
-                entries[Convert.ToHexString(hash)] = (hash, Read(reader));
+                entries[Convert.ToHexString((byte[])reader["secret_sha256"])] = Read(reader);
             }
         }
 
