@@ -10,6 +10,12 @@ public static class RepoPaths
 
     public static string Ullmctl => Path.Combine(AppContext.BaseDirectory, "ullmctl.dll");
 
+    /// <summary>
+    /// tests/tools/FakeBackends, built with the same configuration as the tests (a project reference builds it first);
+    /// FAKE_BACKEND=ollama|vllm picks the server it plays.
+    /// </summary>
+    public static string FakeBackends => InRepo("tests", "tools", "FakeBackends", "bin", new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name, "net10.0", "FakeBackends.dll");
+
     public static string InRepo(params string[] parts) => Path.Combine([Root, .. parts]);
 
     private static string FindRoot()

@@ -41,6 +41,7 @@ internal static class FakeOllama
     private static async Task NativeAsync(HttpContext context, LoadedModels state, string inputField)
     {
         var request = await ReadAsync(context);
+        FakeRecord.Request(context.Request.Path, request);
         var tag = request?["model"]?.GetValue<string>();
         if (string.IsNullOrEmpty(tag))
         {

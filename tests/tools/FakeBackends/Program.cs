@@ -21,9 +21,12 @@
 //   GET  /v1/models            200 {"object":"list","data":[{"id":NAME,"root":MODEL,"max_model_len":N,...}]}
 //   POST /v1/chat/completions  OpenAI format, non-streaming or SSE; 404 {"object":"error","type":"NotFoundError",...}
 //                              for another model name; 503 while loading
+// With FAKE_RECORD_FILE set, each fake appends what it was given (argv, environment, native Ollama requests) as JSON
+// lines, for the tests to assert what ullmd sent.
 using UnifiedLlm.Tools.FakeBackends;
 
 var mode = Environment.GetEnvironmentVariable("FAKE_BACKEND");
+FakeRecord.Started(mode ?? "", args);
 return mode switch
 {
     "ollama" => await FakeOllama.RunAsync(args),
