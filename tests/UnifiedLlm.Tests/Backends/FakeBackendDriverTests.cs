@@ -66,7 +66,27 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
         }
     }
 
-    private async Task<DaemonProcess> StartAsync(FakeGpuHost gpus, string record)
+    [Fact(Timeout = 120_000)]
+    public async Task An_idle_ollama_model_is_unloaded_after_its_ttl_with_keep_alive_zero()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var record = dir.File("record.jsonl");
+        var daemon = await StartAsync(gpus, record, ttlSeconds: 2);
+        await using (daemon)
+        {
+            using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
+            Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+            var server = Starts(record).Single();
+
+            await WaitUntilAsync(() => Requests(record).Any(r => r["body"]?["keep_alive"]?.ToJsonString() == "0"), ct);
+            await WaitUntilAsync(() => !ProcessAlive(server["pid"]!.GetValue<int>()), ct);
+            Assert.Contains("idle for 2 s (ttl)", daemon.Output, StringComparison.Ordinal);
+        }
+    }
+
+    private async Task<DaemonProcess> StartAsync(FakeGpuHost gpus, string record, int ttlSeconds = 0)
     {
         var fake = RepoPaths.FakeBackends;
         Assert.True(File.Exists(fake), $"{fake} is missing: the test project's reference builds it");
@@ -85,6 +105,7 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
             backend = "ollama"
             source = "qwen:0.5b"
             context = 2048
+            ttl_seconds = {{ttlSeconds}}
             """, serverExtra: "supervisor = \"process\"");
         var daemon = await DaemonProcess.StartAsync(dir, paths, new Dictionary<string, string> { ["ULLM_TEST_SECRET"] = "must-not-reach-a-backend" });
         await daemon.Notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
