@@ -116,6 +116,40 @@ public sealed class DoctorCommandTests
     }
 
     [Fact]
+    public async Task On_a_network_listener_keys_without_limits_and_a_world_accessible_admin_socket_are_found()
+    {
+        using var dir = new TempDirectory("ullm-doctor");
+        var paths = DaemonProcess.WriteConfig(dir, serverExtra: "admin_group = \"root\"");
+        int port;
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        File.WriteAllText(paths.ConfigFile, File.ReadAllText(paths.ConfigFile).Replace("tcp_listen = \"\"", $"tcp_listen = \"0.0.0.0:{port}\"", StringComparison.Ordinal));
+        await using var daemon = await DaemonProcess.StartAsync(dir, paths);
+        Assert.Equal(0, (await DoctorAsync(paths, "keys", "create", "--name", "open")).ExitCode);
+        Assert.Equal(0, (await DoctorAsync(paths, "keys", "create", "--name", "limited", "--rpm", "60")).ExitCode);
+        Assert.Equal(0, (await DoctorAsync(paths, "keys", "create", "--name", "narrow", "--models", "tiny")).ExitCode);
+
+        var findings = Findings((await DoctorAsync(paths, "--json", "doctor")).StandardOutput);
+        var open = Assert.Single(findings, f => f.Check == "keys.limits" && f.Severity == "warning");
+        Assert.StartsWith("key open (ullm-", open.Subject);
+        Assert.Contains($"while 0.0.0.0:{port} is reachable from the network: it has only the defaults (600 requests", open.Message);
+        Assert.Contains("ullmctl keys revoke open", open.Fix);
+        AssertFinding(findings, "ok", "listener.openai-tcp", $"0.0.0.0:{port}", "accepts connections", "");
+
+        File.SetUnixFileMode(paths.AdminSocket, (UnixFileMode)0b110_110_110);
+        Assert.Equal(0, (await DoctorAsync(paths, "keys", "revoke", "open")).ExitCode);
+        var after = await DoctorAsync(paths, "--json", "doctor");
+        Assert.Equal(1, after.ExitCode);
+        var again = Findings(after.StandardOutput);
+        AssertFinding(again, "error", "socket.admin", paths.AdminSocket, "mode 0666 lets every local user administer ullmd", $"chmod 0660 {paths.AdminSocket}");
+        AssertFinding(again, "ok", "keys.limits", $"0.0.0.0:{port}", "each of the 2 active key(s) has a limit or a model list", "");
+    }
+
+    [Fact]
     public async Task A_config_file_that_does_not_load_is_an_error_with_its_location()
     {
         using var dir = new TempDirectory("ullm-doctor");
