@@ -21,6 +21,9 @@ internal static class CtlErrors
     public const int NotFound = 5;
     public const int Unavailable = 6;
 
+    /// <summary><c>doctor</c> found warnings but no errors (errors exit <see cref="Failed"/>).</summary>
+    public const int Warnings = 7;
+
     public static int Report(Exception exception, string socket, bool json)
     {
         var (code, status, message) = Describe(exception, socket);
@@ -73,7 +76,8 @@ internal static class CtlErrors
         _ => status.ToString().ToUpperInvariant(),
     };
 
-    private static (int Code, StatusCode Status, string Message) Describe(Exception exception, string socket)
+    /// <summary>The exit code, status and message <see cref="Report"/> gives for a failure.</summary>
+    public static (int Code, StatusCode Status, string Message) Describe(Exception exception, string socket)
     {
         if (exception is RpcException rpc)
         {

@@ -25,6 +25,7 @@ var root = new RootCommand("ullmctl — administer ullmd over its admin socket")
     LifecycleCommands.CreateSwitch(),
     CompletionCommand.Create(),
     TopCommand.Create(),
+    DoctorCommand.Create(),
     McpCommand.Create(),
 };
 var parse = root.Parse(args);

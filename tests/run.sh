@@ -22,6 +22,8 @@ declare -A package_of=(
   [/lib/systemd/systemd]=systemd
   [nix-instantiate]=nix-bin
   [jq]=jq
+  # ullmctl doctor tests make certificates with it.
+  [openssl]=openssl
   [tmux]=tmux
   [gcc]=gcc
   [unshare]=util-linux

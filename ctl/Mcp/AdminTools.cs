@@ -158,6 +158,73 @@ internal sealed class AdminTools(AdminClient admin, GatewayChat chat)
         CancellationToken cancellationToken = default) =>
         chat.SendAsync(model, prompt, system, maxTokens, full, cancellationToken);
 
+    [McpServerTool(Name = "complete", OpenWorld = true)]
+    [Description("The same as chat, under the conventional name: one chat completion through ullmd's OpenAI-compatible gateway")]
+    public Task<string> CompleteAsync(
+        [Description("Model name, alias or route")] string model,
+        [Description("The user message")] string prompt,
+        [Description("An optional system message")] string? system = null,
+        [Description("Maximum tokens to generate")] int? maxTokens = null,
+        [Description("Return the raw OpenAI JSON response")] bool full = false,
+        CancellationToken cancellationToken = default) =>
+        chat.SendAsync(model, prompt, system, maxTokens, full, cancellationToken);
+
+    [McpServerTool(Name = "run_security_audit", ReadOnly = true)]
+    [Description("The ullmctl doctor checks: socket modes, data_dir, secrets, anonymous access, API keys, systemd, NVML, sandbox paths, listeners; one line per finding with severity and fix")]
+    public Task<string> RunSecurityAuditAsync(
+        [Description("Audit this config file instead of the one ullmd runs")] string? configPath = null,
+        [Description("PEM certificate files to check (validity, expiry within 30 days)")] string[]? certificates = null,
+        [Description(FullDescription)] bool full = false,
+        CancellationToken cancellationToken = default)
+    {
+        DoctorRequest request;
+        try
+        {
+            request = DoctorCommand.Request(configPath, certificates ?? [], []);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new McpException(e.Message);
+        }
+
+        return CallAsync(
+            () => admin.DoctorAsync(request, cancellationToken: cancellationToken).ResponseAsync,
+            full,
+            r => $"worst: {DoctorCommand.Worst(r)}\n{DoctorCommand.Render(r)}");
+    }
+
+    [McpServerTool(Name = "validate_config", ReadOnly = true)]
+    [Description("Check a config with ullmd's loader, as ullmd --check does: 'valid' with counts, or every error with file:line:column")]
+    public Task<string> ValidateConfigAsync(
+        [Description("A config file to read")] string? path = null,
+        [Description("Config text (TOML) to check instead of a file")] string? toml = null,
+        [Description(FullDescription)] bool full = false,
+        CancellationToken cancellationToken = default)
+    {
+        if ((path is null) == (toml is null))
+        {
+            throw new McpException("give either 'path' or 'toml'");
+        }
+
+        var request = new ValidateConfigRequest { ConfigPath = path is null ? "" : Path.GetFullPath(path) };
+        try
+        {
+            request.ConfigToml = toml ?? File.ReadAllText(path!);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new McpException($"cannot read {path}: {e.Message}");
+        }
+
+        return CallAsync(
+            () => admin.ValidateConfigAsync(request, cancellationToken: cancellationToken).ResponseAsync,
+            full,
+            r => r.Valid
+                ? $"valid: {r.Summary}"
+                : $"invalid: {r.Errors.Count} error(s)\n" + string.Join('\n', r.Errors.Select(e =>
+                    (e.Line > 0 ? $"{e.File}:{e.Line}:{e.Column}: " : $"{e.File}: ") + (e.KeyPath.Length > 0 ? $"{e.KeyPath}: {e.Message}" : e.Message))));
+    }
+
     private static async Task<string> CallAsync<T>(Func<Task<T>> call, bool full, Func<T, string> summary)
         where T : IMessage
     {

@@ -38,6 +38,24 @@ internal static partial class Native
         return *(ushort*)(buffer + 28) & 0xF000;
     }
 
+    /// <summary>
+    /// Owner, group and permission bits (the low 12 bits of st_mode) of a path, following symbolic links, or null if
+    /// it does not exist.
+    /// </summary>
+    public static unsafe (uint Owner, uint Group, UnixFileMode Mode)? Ownership(string path)
+    {
+        const int AtFdCwd = -100;
+        const uint StatxMode = 2, StatxUid = 8, StatxGid = 0x10;
+        var buffer = stackalloc byte[256];
+        if (Statx(AtFdCwd, path, 0, StatxMode | StatxUid | StatxGid, buffer) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            return errno == 2 ? null : throw new IOException($"statx {path} failed: {Marshal.GetPInvokeErrorMessage(errno)}");
+        }
+
+        return (*(uint*)(buffer + 20), *(uint*)(buffer + 24), (UnixFileMode)(*(ushort*)(buffer + 28) & 0xFFF));
+    }
+
     [StructLayout(LayoutKind.Sequential)]
     private struct GroupEntry
     {

@@ -12,8 +12,8 @@ public sealed class McpServerTests(FakeNvmlBuild nvml)
 {
     private static readonly string[] ExpectedTools =
     [
-        "chat", "get_audit_logs", "get_model_info", "get_provider_health", "get_system_status", "get_vram_status", "list_models", "load_model",
-        "plan_load", "scan_models", "switch_model", "unload_model",
+        "chat", "complete", "get_audit_logs", "get_model_info", "get_provider_health", "get_system_status", "get_vram_status", "list_models", "load_model",
+        "plan_load", "run_security_audit", "scan_models", "switch_model", "unload_model", "validate_config",
     ];
 
     [Fact]
@@ -71,6 +71,20 @@ public sealed class McpServerTests(FakeNvmlBuild nvml)
         var chat = await client.CallToolAsync("chat", new Dictionary<string, object?> { ["model"] = "tiny", ["prompt"] = "hello" }, cancellationToken: ct);
         Assert.True(chat.IsError);
         Assert.Contains("ullmd answered 503", Text(chat));
+
+        var complete = await client.CallToolAsync("complete", new Dictionary<string, object?> { ["model"] = "tiny", ["prompt"] = "hello" }, cancellationToken: ct);
+        Assert.True(complete.IsError);
+        Assert.Contains("ullmd answered 503", Text(complete));
+
+        // The tiny model lies under /tmp: the audit says what the systemd supervisor's PrivateTmp would do to it.
+        var audit = Text(await client.CallToolAsync("run_security_audit", cancellationToken: ct));
+        Assert.Contains($"info     sandbox.paths models.tiny: under the systemd supervisor: the model {host.TinyModelPath} is under /tmp", audit);
+        Assert.Contains($"ok       listener.admin-unix {host.Daemon.Paths.AdminSocket}: bound, and accepts connections", audit);
+
+        var invalid = Text(await client.CallToolAsync("validate_config", new Dictionary<string, object?> { ["toml"] = "[server]\ndata_dri = \"/x\"\n" }, cancellationToken: ct));
+        Assert.StartsWith("invalid: 1 error(s)\nconfig.toml:2:1: server.data_dri:", invalid);
+        var valid = Text(await client.CallToolAsync("validate_config", new Dictionary<string, object?> { ["path"] = host.Daemon.Paths.ConfigFile }, cancellationToken: ct));
+        Assert.Equal("valid: 1 model(s), 0 provider(s), 0 route(s)", valid);
     }
 
     [Fact]

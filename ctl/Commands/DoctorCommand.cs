@@ -1,0 +1,145 @@
+using System.CommandLine;
+using System.Text;
+using Grpc.Core;
+using UnifiedLlm.Admin.V1;
+using UnifiedLlm.Ctl.Output;
+
+namespace UnifiedLlm.Ctl.Commands;
+
+/// <summary>
+/// <c>ullmctl doctor</c>: the host and config audit ullmd runs (the admin API's Doctor), printed with a severity, what was
+/// checked and the fix for each finding; the exit code follows the worst finding. Files named on the command line are
+/// read here, as the caller, and sent as text: ullmd never opens a path a client names.
+/// </summary>
+internal static class DoctorCommand
+{
+    public static readonly string[] Severities = ["ok", "info", "warning", "error"];
+
+    public static Command Create()
+    {
+        var config = new Option<string?>("--config") { Description = "Audit this config file instead of the one ullmd runs (read by ullmctl, checked with ullmd's loader)" };
+        var certs = new Option<string[]>("--cert") { Description = "A PEM certificate to check (validity, expiry within 30 days); repeatable" };
+        var keys = new Option<string[]>("--key") { Description = "The PEM private key of the --cert at the same position; checks that it matches" };
+        var command = new Command("doctor", "Audit the host and the config: sockets, data_dir, secrets, anonymous access, keys, systemd, NVML, sandbox paths, listeners, certificates")
+        {
+            config,
+            certs,
+            keys,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var json = parse.GetValue(CtlContext.Json);
+            var socket = AdminConnection.ResolveSocket(parse.GetValue(CtlContext.Socket));
+            DoctorRequest request;
+            try
+            {
+                request = Request(parse.GetValue(config), parse.GetValue(certs) ?? [], parse.GetValue(keys) ?? []);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                return CtlErrors.Fail(json, CtlErrors.Usage, StatusCode.InvalidArgument, e.Message);
+            }
+
+            DoctorResponse response;
+            try
+            {
+                using var channel = AdminConnection.Open(socket);
+                response = await new UnifiedLlm.Admin.V1.Admin.AdminClient(channel).DoctorAsync(request, cancellationToken: cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                var (code, _, message) = CtlErrors.Describe(e, socket);
+                if (code != CtlErrors.DaemonUnreachable)
+                {
+                    return CtlErrors.Report(e, socket, json);
+                }
+
+                // That ullmd cannot be reached is the finding; every other check runs inside it.
+                response = new DoctorResponse();
+                response.Findings.Add(new Finding
+                {
+                    Severity = "error",
+                    Check = "daemon.reachable",
+                    Subject = socket,
+                    Message = message + "; the other checks run inside ullmd",
+                    Fix = "start ullmd (systemctl start unified-llm), or pass its admin socket with --socket; ullmd --config FILE --check checks a config without it",
+                });
+                Printer.Write(json, response, () => Render(response));
+                return code;
+            }
+
+            Printer.Write(json, response, () => Render(response));
+            return ExitCode(response);
+        });
+        return command;
+    }
+
+    /// <summary>The request for a config file and certificates (with keys paired by position), each read as the caller.</summary>
+    public static DoctorRequest Request(string? configPath, IReadOnlyList<string> certificates, IReadOnlyList<string> keys)
+    {
+        if (keys.Count > certificates.Count)
+        {
+            throw new ArgumentException($"{keys.Count} --key for {certificates.Count} --cert: each --key belongs to the --cert at its position");
+        }
+
+        var request = new DoctorRequest();
+        if (configPath is { Length: > 0 })
+        {
+            request.ConfigPath = Path.GetFullPath(configPath);
+            request.ConfigToml = File.ReadAllText(configPath);
+        }
+
+        for (var i = 0; i < certificates.Count; i++)
+        {
+            var certificate = new DoctorCertificate { Name = certificates[i], CertificatePem = File.ReadAllText(certificates[i]) };
+            if (i < keys.Count)
+            {
+                certificate.KeyName = keys[i];
+                certificate.KeyPem = File.ReadAllText(keys[i]);
+            }
+
+            request.Certificates.Add(certificate);
+        }
+
+        return request;
+    }
+
+    /// <summary>0 when nothing is worse than info, <see cref="CtlErrors.Warnings"/> for warnings, <see cref="CtlErrors.Failed"/> for an error.</summary>
+    public static int ExitCode(DoctorResponse response) => Worst(response) switch
+    {
+        "error" => CtlErrors.Failed,
+        "warning" => CtlErrors.Warnings,
+        _ => CtlErrors.Ok,
+    };
+
+    public static string Worst(DoctorResponse response) =>
+        response.Findings.Select(f => f.Severity).MaxBy(s => Array.IndexOf(Severities, s)) ?? "ok";
+
+    public static string Render(DoctorResponse response)
+    {
+        var text = new StringBuilder();
+        if (response.ConfigPath.Length > 0)
+        {
+            text.Append($"config {Printer.Safe(response.ConfigPath)}\n");
+        }
+
+        foreach (var error in response.ConfigErrors)
+        {
+            text.Append(error.Line > 0 ? $"  {Printer.Safe(error.File)}:{error.Line}:{error.Column}: " : $"  {Printer.Safe(error.File)}: ");
+            text.Append(Printer.Safe(error.KeyPath.Length > 0 ? $"{error.KeyPath}: {error.Message}" : error.Message)).Append('\n');
+        }
+
+        foreach (var f in response.Findings.OrderByDescending(f => Array.IndexOf(Severities, f.Severity)))
+        {
+            text.Append($"{Printer.Safe(f.Severity),-8} {Printer.Safe(f.Check)} {Printer.Safe(f.Subject)}: {Printer.Safe(f.Message)}\n");
+            if (f.Fix.Length > 0)
+            {
+                text.Append($"         fix: {Printer.Safe(f.Fix)}\n");
+            }
+        }
+
+        var counts = Severities.Select(s => $"{response.Findings.Count(f => f.Severity == s)} {s}");
+        text.Append(string.Join(", ", counts)).Append('\n');
+        return text.ToString();
+    }
+}
