@@ -52,6 +52,12 @@ let
     "data_dir"
     "supervisor"
     "systemd_address"
+    "tls_certificate"
+    "tls_certificate_credential"
+    "tls_key"
+    "tls_key_credential"
+    "tls_client_ca"
+    "allow_plaintext"
   ];
   restartOnlySettings = lib.filterAttrs (key: _: lib.elem key restartOnlyServerKeys) cfg.settings.server;
 

@@ -10,6 +10,7 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// <summary>
 /// Bearer keys checked against <see cref="ApiKeyStore"/>: a key that is given must be valid; none at all is allowed on the
 /// unix socket when security.allow_anonymous_unix is set, and on TCP only when security.require_key_on_tcp is off.
+/// Without a key, a client certificate verified against server.tls_client_ca stands for the key named by its subject CN.
 /// </summary>
 internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
 {
@@ -30,6 +31,16 @@ internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
         else if (context.Request.Headers.TryGetValue("x-api-key", out var anthropicStyle) && anthropicStyle.ToString().Length > 0)
         {
             secret = anthropicStyle.ToString().Trim();
+        }
+
+        if (secret is null && listener == ListenerNames.OpenAiTcp && context.Connection.ClientCertificate is { } certificate)
+        {
+            // Only verified certificates get here: Kestrel requests them only with server.tls_client_ca, and checks
+            // them against it in the handshake. The subject's CN is the name of the API key whose rights they carry.
+            var name = certificate.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, forIssuer: false);
+            var byName = await keys.FindActiveByNameAsync(name, context.RequestAborted)
+                ?? throw new GatewayException(401, $"the client certificate's subject CN '{name}' is not the name of an active API key ('ullmctl keys create --name {name}')", code: "invalid_api_key");
+            return new ClientIdentity(byName, address, peer);
         }
 
         if (secret is null)

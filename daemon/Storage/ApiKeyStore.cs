@@ -136,6 +136,20 @@ internal sealed class ApiKeyStore(Database database, TimeProvider time)
         return key;
     }
 
+    /// <summary>The active key of this name (a verified client certificate's CN), or null; its use is recorded like a secret's.</summary>
+    public async ValueTask<ApiKeyRecord?> FindActiveByNameAsync(string name, CancellationToken cancellationToken)
+    {
+        var table = Volatile.Read(ref bySecretHash) ?? await LoadAsync(cancellationToken);
+        var now = time.GetUtcNow();
+        var key = table.Values.FirstOrDefault(k => k.Name == name && k.IsActive(now));
+        if (key is not null)
+        {
+            unrecordedUses[key.Id] = now.ToUnixTimeMilliseconds();
+        }
+
+        return key;
+    }
+
     /// <summary>Writes the last-use times of keys used since the last call; on failure they stay to be written next time.</summary>
     public async Task<int> RecordUsesAsync(CancellationToken cancellationToken)
     {

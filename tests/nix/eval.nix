@@ -68,6 +68,7 @@ let
     settings = {
       server.log_level = "debug";
       server.tcp_listen = "0.0.0.0:9000";
+      server.allow_plaintext = true;
       gpu.reserve_mib = 1024;
       providers.anthropic = {
         kind = "anthropic";
@@ -101,6 +102,7 @@ let
     server = {
       data_dir = "/var/lib/unified-llm";
       tcp_listen = "0.0.0.0:9000";
+      allow_plaintext = true;
       admin_group = "ullm-admin";
       log_level = "debug";
     };
@@ -603,7 +605,7 @@ let
           logLevelDoesNot = restarts "log_level";
         };
       expected = {
-        checked = 8;
+        checked = 14;
         allRestart = true;
         logLevelDoesNot = false;
       };
