@@ -608,7 +608,11 @@ internal static partial class ConfigLoader
             s?.Bool("require_key_on_tcp", true) ?? true,
             s?.Bool("allow_anonymous_unix", true) ?? true,
             (int)(s?.Integer("default_requests_per_minute", 600, 0, 1_000_000) ?? 600),
-            s?.Integer("default_tokens_per_minute", 0, 0, long.MaxValue) ?? 0);
+            s?.Integer("default_tokens_per_minute", 0, 0, long.MaxValue) ?? 0)
+        {
+            AnonymousProviders = s?.Bool("anonymous_providers", false) ?? false,
+            MetricsOpenOnTcp = s?.Bool("metrics_open_on_tcp", false) ?? false,
+        };
         s?.RejectUnknownKeys();
         return config;
     }

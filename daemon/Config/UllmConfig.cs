@@ -176,6 +176,13 @@ internal sealed record SecurityConfig(
     bool RequireKeyOnTcp,
     bool AllowAnonymousUnix,
     int DefaultRequestsPerMinute,
-    long DefaultTokensPerMinute);
+    long DefaultTokensPerMinute)
+{
+    /// <summary>Whether a caller without an API key may reach cloud providers; false: local models only.</summary>
+    public bool AnonymousProviders { get; init; }
+
+    /// <summary>Whether /metrics on the TCP listener answers without an API key.</summary>
+    public bool MetricsOpenOnTcp { get; init; }
+}
 
 internal sealed record AuditConfig(int RetentionDays, bool LogRequestBodies, int QueueCapacity);

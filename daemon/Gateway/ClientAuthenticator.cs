@@ -11,6 +11,7 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// Bearer keys checked against <see cref="ApiKeyStore"/>: a key that is given must be valid; none at all is allowed on the
 /// unix socket when security.allow_anonymous_unix is set, and on TCP only when security.require_key_on_tcp is off.
 /// Without a key, a client certificate verified against server.tls_client_ca stands for the key named by its subject CN.
+/// Where anonymous use is allowed, a bearer token that is not in ullmd's key format counts as no key.
 /// </summary>
 internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
 {
@@ -43,10 +44,12 @@ internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
             return new ClientIdentity(byName, address, peer);
         }
 
-        if (secret is null)
+        var security = config.Current.Security;
+        var anonymousAllowed = listener == ListenerNames.OpenAiTcp ? !security.RequireKeyOnTcp : security.AllowAnonymousUnix;
+        // The stock OpenAI SDKs always send some key: where anonymous use is allowed, a token that is not ullmd's
+        // (ullm-…) is no claim to be anyone, so its caller is anonymous. A malformed or revoked ullm- key still fails.
+        if (secret is null || (anonymousAllowed && !ApiKeyStore.IsUllmdSecret(secret)))
         {
-            var security = config.Current.Security;
-            var anonymousAllowed = listener == ListenerNames.OpenAiTcp ? !security.RequireKeyOnTcp : security.AllowAnonymousUnix;
             return anonymousAllowed
                 ? new ClientIdentity(null, address, peer)
                 : throw new GatewayException(401, "an API key is required: send 'Authorization: Bearer <key>' (create one with 'ullmctl keys create')", code: "missing_api_key");

@@ -31,6 +31,9 @@ internal sealed class ApiKeyStore(Database database, TimeProvider time)
     private FrozenDictionary<string, ApiKeyRecord>? bySecretHash;
     private long tableVersion;
 
+    /// <summary>Whether a token is in ullmd's key format (it may still be unknown, revoked or expired).</summary>
+    public static bool IsUllmdSecret(string secret) => secret.StartsWith(SecretPrefix, StringComparison.Ordinal);
+
     public async Task<(ApiKeyRecord Key, string Secret)> CreateAsync(
         string name, IReadOnlyList<string> models, int requestsPerMinute, long tokensPerMinute, DateTimeOffset? expiresAt, CancellationToken cancellationToken)
     {
