@@ -417,6 +417,17 @@ in
           one Prometheus can reach: Prometheus has no unix-socket targets.
         '';
       };
+      keyFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/run/secrets/ullm-prometheus-key";
+        description = ''
+          A file holding an ullmd API key (`ullmctl keys create --name prometheus`) that the scrape
+          job sends as its bearer token (`authorization.credentials_file`): /metrics on TCP needs a
+          key. Unset: the module sets `settings.security.metrics_open_on_tcp = true` (at default
+          priority) so the job works without one.
+        '';
+      };
       scrapeInterval = mkOption {
         type = types.strMatching "[0-9]+(ms|s|m|h)";
         default = "15s";
@@ -558,6 +569,8 @@ in
     services.unified-llm.settings = {
       backends = lib.genAttrs backendNames (name: lib.mapAttrs (_: mkDefault) (renderBackend name));
       models = lib.mapAttrs (_: model: lib.mapAttrs (_: mkDefault) (renderModel model)) cfg.models;
+      # /metrics on TCP needs a key; a scrape job without one needs it open.
+      security = mkIf (cfg.prometheus.scrape && cfg.prometheus.keyFile == null) { metrics_open_on_tcp = mkDefault true; };
     };
 
     users.groups.${cfg.settings.server.admin_group} = { };
@@ -570,12 +583,13 @@ in
 
     services.prometheus = {
       scrapeConfigs = mkIf cfg.prometheus.scrape [
-        {
+        ({
           job_name = "unified-llm";
           scrape_interval = cfg.prometheus.scrapeInterval;
           metrics_path = "/metrics";
           static_configs = [ { targets = [ scrapeTarget ]; } ];
         }
+        // lib.optionalAttrs (cfg.prometheus.keyFile != null) { authorization.credentials_file = cfg.prometheus.keyFile; })
       ];
       ruleFiles = mkIf cfg.prometheus.alertRules [ (observabilityDirectory + "/prometheus/alerts.yml") ];
     };
