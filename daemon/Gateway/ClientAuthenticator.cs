@@ -34,10 +34,11 @@ internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
             secret = anthropicStyle.ToString().Trim();
         }
 
-        if (secret is null && listener == ListenerNames.OpenAiTcp && context.Connection.ClientCertificate is { } certificate)
+        if ((secret is null || !ApiKeyStore.IsUllmdSecret(secret)) && listener == ListenerNames.OpenAiTcp && context.Connection.ClientCertificate is { } certificate)
         {
             // Only verified certificates get here: Kestrel requests them only with server.tls_client_ca, and checks
             // them against it in the handshake. The subject's CN is the name of the API key whose rights they carry.
+            // A token that is not ullmd's (the OpenAI SDKs always send one) does not stand in the certificate's way.
             var name = certificate.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, forIssuer: false);
             var byName = await keys.FindActiveByNameAsync(name, context.RequestAborted)
                 ?? throw new GatewayException(401, $"the client certificate's subject CN '{name}' is not the name of an active API key ('ullmctl keys create --name {name}')", code: "invalid_api_key");

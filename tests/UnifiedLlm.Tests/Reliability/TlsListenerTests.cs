@@ -116,6 +116,13 @@ public sealed class TlsListenerTests : IDisposable
         Signals.Send(daemon.Pid, Signals.Hangup);
         await WaitForAsync(() => daemon.Output.Contains("TLS certificate reload failed, the previous certificate stays in use", StringComparison.Ordinal), daemon);
         Assert.Equal(expected, await ServedThumbprintAsync(pki, address, ct));
+
+        // Which files is the listener's: a reload that changes a path is rejected, naming the key.
+        File.WriteAllText(paths.ConfigFile, File.ReadAllText(paths.ConfigFile).Replace(liveKey, fourth.Key, StringComparison.Ordinal));
+        var moved = await daemon.CtlAsync("reload");
+        Assert.NotEqual(0, moved.ExitCode);
+        Assert.Contains("server.tls_key: changed from", moved.StandardOutput + moved.StandardError, StringComparison.Ordinal);
+        Assert.Contains("needs a restart of ullmd", moved.StandardOutput + moved.StandardError, StringComparison.Ordinal);
     }
 
     [Fact(Timeout = 180_000)]
@@ -140,6 +147,15 @@ public sealed class TlsListenerTests : IDisposable
             var (status, body, _) = await Http.SendAsync(http, new HttpRequestMessage(HttpMethod.Get, "v1/models"));
             Assert.Equal(200, status);
             Assert.Contains(body.GetProperty("data").EnumerateArray(), m => m.GetProperty("id").GetString() == "tiny");
+        }
+
+        // The OpenAI SDKs always send some key: one that is not ullmd's does not hide the certificate.
+        using (var http = pki.Client(address, clientCertificate: ci))
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "v1/models");
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "sk-sdk-placeholder");
+            var (status, _, _) = await Http.SendAsync(http, request);
+            Assert.Equal(200, status);
         }
 
         var curl = await ProcessRunner.RunAsync("curl", ["-sS", "--cacert", pki.CaCertificate, "--cert", ci.Certificate, "--key", ci.Key,
