@@ -185,6 +185,28 @@ public sealed class TlsListenerTests : IDisposable
         }
     }
 
+    [Fact(Timeout = 120_000)]
+    public async Task The_certificate_and_key_can_come_from_systemd_credentials()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var pki = await TestPki.CreateAsync(dir);
+        var server = await pki.IssueServerAsync("from-credentials");
+        Directory.CreateDirectory(dir.File("credentials"));
+        File.Copy(server.Certificate, dir.File("credentials/ullm-tls-cert"));
+        File.Copy(server.Key, dir.File("credentials/ullm-tls-key"));
+        var port = TestPki.FreePort();
+        var paths = DaemonProcess.WriteConfig(dir, "", "tls_certificate_credential = \"ullm-tls-cert\"\ntls_key_credential = \"ullm-tls-key\"", tcpListen: $"127.0.0.1:{port}");
+
+        await using (var daemon = await DaemonProcess.StartAsync(dir, paths, new Dictionary<string, string> { ["CREDENTIALS_DIRECTORY"] = dir.File("credentials") }))
+        {
+            Assert.Equal(TestPki.Thumbprint(server.Certificate), await ServedThumbprintAsync(pki, new Uri($"https://127.0.0.1:{port}/"), ct));
+        }
+
+        var without = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--config", paths.ConfigFile], timeout: TimeSpan.FromSeconds(60));
+        Assert.Equal(1, without.ExitCode);
+        Assert.Contains("the TLS certificate is the systemd credential 'ullm-tls-cert', but $CREDENTIALS_DIRECTORY is not set", without.StandardOutput + without.StandardError, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_certificate_that_cannot_be_read_stops_ullmd_at_start_saying_which()
     {
