@@ -381,7 +381,8 @@ in
       };
       description = ''
         systemd credentials, NAME = absolute path, passed as `LoadCredential=NAME:PATH`; a provider
-        refers to one with `api_key_credential = "NAME"`. Absolute path strings, not path literals, so
+        refers to one with `api_key_credential = "NAME"`, the TCP listener's TLS certificate and key
+        with `settings.server.tls_certificate_credential`/`tls_key_credential`. Absolute path strings, not path literals, so
         secrets never enter the Nix store.
       '';
     };
