@@ -118,7 +118,9 @@ internal static class DaemonHost
                         CheckCertificateRevocation = false,
                     });
                 });
-                listeners.Insert(1, new ListenerInfo(ListenerNames.OpenAiTcp, tcp, "", ""));
+                // The MODE column of `ullmctl status`: how the TCP listener is protected.
+                var mode = certificate is null ? "" : certificate.RequiresClientCertificate ? "tls+client-cert" : "tls";
+                listeners.Insert(1, new ListenerInfo(ListenerNames.OpenAiTcp, tcp, mode, ""));
             }
 
             kestrel.ListenUnixSocket(config.Server.AdminSocket, o =>

@@ -66,6 +66,9 @@ public sealed class TlsListenerTests : IDisposable
             await Assert.ThrowsAsync<HttpRequestException>(() => plain.GetAsync($"http://127.0.0.1:{port}/health", ct));
         }
 
+        var status = await daemon.CtlAsync("status");
+        Assert.Matches($@"openai-tcp +127\.0\.0\.1:{port} +tls\n", status.StandardOutput);
+
         // OpenAI's official .NET library over https, with a key.
         var created = await daemon.CtlAsync("keys", "create", "--name", "sdk", "--json");
         Assert.Equal(0, created.ExitCode);
@@ -141,6 +144,7 @@ public sealed class TlsListenerTests : IDisposable
         await using var daemon = await DaemonProcess.StartAsync(dir, paths);
         var address = new Uri($"https://127.0.0.1:{port}/");
         Assert.Equal(0, (await daemon.CtlAsync("keys", "create", "--name", "ci")).ExitCode);
+        Assert.Matches($@"openai-tcp +127\.0\.0\.1:{port} +tls\+client-cert", (await daemon.CtlAsync("status")).StandardOutput);
 
         using (var http = pki.Client(address, clientCertificate: ci))
         {
