@@ -52,6 +52,12 @@ let
     "data_dir"
     "supervisor"
     "systemd_address"
+    "tls_certificate"
+    "tls_certificate_credential"
+    "tls_key"
+    "tls_key_credential"
+    "tls_client_ca"
+    "allow_plaintext"
   ];
   restartOnlySettings = lib.filterAttrs (key: _: lib.elem key restartOnlyServerKeys) cfg.settings.server;
 
@@ -375,7 +381,8 @@ in
       };
       description = ''
         systemd credentials, NAME = absolute path, passed as `LoadCredential=NAME:PATH`; a provider
-        refers to one with `api_key_credential = "NAME"`. Absolute path strings, not path literals, so
+        refers to one with `api_key_credential = "NAME"`, the TCP listener's TLS certificate and key
+        with `settings.server.tls_certificate_credential`/`tls_key_credential`. Absolute path strings, not path literals, so
         secrets never enter the Nix store.
       '';
     };
@@ -409,6 +416,17 @@ in
           Add a job scraping ullmd's /metrics to `services.prometheus.scrapeConfigs`. It reads the
           TCP listener (`settings.server.tcp_listen`; loopback when that is a wildcard address), the
           one Prometheus can reach: Prometheus has no unix-socket targets.
+        '';
+      };
+      keyFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/run/secrets/ullm-prometheus-key";
+        description = ''
+          A file holding an ullmd API key (`ullmctl keys create --name prometheus`) that the scrape
+          job sends as its bearer token (`authorization.credentials_file`): /metrics on TCP needs a
+          key. Unset: the module sets `settings.security.metrics_open_on_tcp = true` (at default
+          priority) so the job works without one.
         '';
       };
       scrapeInterval = mkOption {
@@ -552,6 +570,8 @@ in
     services.unified-llm.settings = {
       backends = lib.genAttrs backendNames (name: lib.mapAttrs (_: mkDefault) (renderBackend name));
       models = lib.mapAttrs (_: model: lib.mapAttrs (_: mkDefault) (renderModel model)) cfg.models;
+      # /metrics on TCP needs a key; a scrape job without one needs it open.
+      security = mkIf (cfg.prometheus.scrape && cfg.prometheus.keyFile == null) { metrics_open_on_tcp = mkDefault true; };
     };
 
     users.groups.${cfg.settings.server.admin_group} = { };
@@ -564,12 +584,13 @@ in
 
     services.prometheus = {
       scrapeConfigs = mkIf cfg.prometheus.scrape [
-        {
+        ({
           job_name = "unified-llm";
           scrape_interval = cfg.prometheus.scrapeInterval;
           metrics_path = "/metrics";
           static_configs = [ { targets = [ scrapeTarget ]; } ];
         }
+        // lib.optionalAttrs (cfg.prometheus.keyFile != null) { authorization.credentials_file = cfg.prometheus.keyFile; })
       ];
       ruleFiles = mkIf cfg.prometheus.alertRules [ (observabilityDirectory + "/prometheus/alerts.yml") ];
     };

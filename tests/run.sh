@@ -22,8 +22,9 @@ declare -A package_of=(
   [/lib/systemd/systemd]=systemd
   [nix-instantiate]=nix-bin
   [jq]=jq
-  # ullmctl doctor tests make certificates with it.
+  # The TLS and doctor tests make certificates with openssl; the TLS tests use curl as a client.
   [openssl]=openssl
+  [curl]=curl
   [tmux]=tmux
   [gcc]=gcc
   [unshare]=util-linux

@@ -84,8 +84,17 @@ internal sealed class ConfigHolder(UllmConfig initial, EventHub events, TimeProv
         Check("data_dir", old.DataDir, next.DataDir);
         Check("supervisor", old.Supervisor, next.Supervisor);
         Check("systemd_address", old.SystemdAddress, next.SystemdAddress);
+        // The certificate files are re-read on every reload; which files, and whether there is TLS at all, is the listener's.
+        Check("tls_certificate", Source(old.Tls?.Certificate, ApiKeySourceKind.File), Source(next.Tls?.Certificate, ApiKeySourceKind.File));
+        Check("tls_certificate_credential", Source(old.Tls?.Certificate, ApiKeySourceKind.Credential), Source(next.Tls?.Certificate, ApiKeySourceKind.Credential));
+        Check("tls_key", Source(old.Tls?.Key, ApiKeySourceKind.File), Source(next.Tls?.Key, ApiKeySourceKind.File));
+        Check("tls_key_credential", Source(old.Tls?.Key, ApiKeySourceKind.Credential), Source(next.Tls?.Key, ApiKeySourceKind.Credential));
+        Check("tls_client_ca", old.Tls?.ClientCa, next.Tls?.ClientCa);
+        Check("allow_plaintext", old.AllowPlaintext, next.AllowPlaintext);
         return errors;
     }
+
+    private static string? Source(ApiKeySource? source, ApiKeySourceKind kind) => source?.Kind == kind ? source.Value : null;
 
     private sealed record Snapshot(UllmConfig Config, DateTimeOffset LoadedAt);
 }

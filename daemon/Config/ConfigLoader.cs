@@ -304,9 +304,16 @@ internal static partial class ConfigLoader
             }
         }
 
+        config = BindTls(s, config);
         if (config.TcpListen is not null && !TryParseListen(config.TcpListen, out _))
         {
             s.Error("tcp_listen", $"'{config.TcpListen}' is not HOST:PORT with an IP address and a port in 1..65535 (use \"\" to disable TCP)");
+        }
+        else if (config.TcpListen is not null && TryParseListen(config.TcpListen, out var endpoint)
+            && !IPAddress.IsLoopback(endpoint!.Address) && config.Tls is null && !config.AllowPlaintext)
+        {
+            s.Error("tcp_listen", $"'{config.TcpListen}' is not a loopback address, so it needs TLS: set tls_certificate and tls_key "
+                + "(or tls_certificate_credential and tls_key_credential), or allow_plaintext = true to serve it without encryption");
         }
 
         if (!GroupName().IsMatch(config.AdminGroup))
@@ -315,6 +322,75 @@ internal static partial class ConfigLoader
         }
 
         s.RejectUnknownKeys();
+        return config;
+    }
+
+    /// <summary>
+    /// The TLS keys of [server]: a certificate and a key, each from a PEM file or a systemd credential (an empty string
+    /// is the same as unset), an optional client CA, and allow_plaintext.
+    /// </summary>
+    private static ServerConfig BindTls(TomlSection s, ServerConfig config)
+    {
+        ApiKeySource? Pem(string fileKey, string credentialKey)
+        {
+            var file = s.OptionalString(fileKey) is { Length: > 0 } f ? f : null;
+            var credential = s.OptionalString(credentialKey) is { Length: > 0 } c ? c : null;
+            if (file is not null && credential is not null)
+            {
+                s.Error(credentialKey, $"set only one of {fileKey} and {credentialKey}");
+            }
+
+            if (file is not null)
+            {
+                RequireAbsolute(s, fileKey, file);
+                return new ApiKeySource(ApiKeySourceKind.File, file);
+            }
+
+            if (credential is not null)
+            {
+                if (!IsSafeName(credential))
+                {
+                    s.Error(credentialKey, $"'{credential}' is not a valid credential name");
+                }
+
+                return new ApiKeySource(ApiKeySourceKind.Credential, credential);
+            }
+
+            return null;
+        }
+
+        var certificate = Pem("tls_certificate", "tls_certificate_credential");
+        var key = Pem("tls_key", "tls_key_credential");
+        var clientCa = s.OptionalString("tls_client_ca") is { Length: > 0 } ca ? ca : null;
+        if (clientCa is not null)
+        {
+            RequireAbsolute(s, "tls_client_ca", clientCa);
+        }
+
+        config = config with { AllowPlaintext = s.Bool("allow_plaintext", false) };
+        if (certificate is null && key is not null)
+        {
+            s.Error(key.Kind == ApiKeySourceKind.File ? "tls_key" : "tls_key_credential", "a TLS key needs its certificate: set tls_certificate or tls_certificate_credential");
+        }
+        else if (certificate is not null && key is null)
+        {
+            s.Error(certificate.Kind == ApiKeySourceKind.File ? "tls_certificate" : "tls_certificate_credential", "a TLS certificate needs its private key: set tls_key or tls_key_credential");
+        }
+        else if (certificate is not null && key is not null)
+        {
+            if (config.TcpListen is null)
+            {
+                s.Error(certificate.Kind == ApiKeySourceKind.File ? "tls_certificate" : "tls_certificate_credential", "TLS is for the TCP listener, which tcp_listen = \"\" disables");
+            }
+
+            return config with { Tls = new TlsConfig(certificate, key, clientCa) };
+        }
+
+        if (clientCa is not null)
+        {
+            s.Error("tls_client_ca", "client certificates need TLS: set tls_certificate and tls_key too");
+        }
+
         return config;
     }
 
@@ -532,7 +608,11 @@ internal static partial class ConfigLoader
             s?.Bool("require_key_on_tcp", true) ?? true,
             s?.Bool("allow_anonymous_unix", true) ?? true,
             (int)(s?.Integer("default_requests_per_minute", 600, 0, 1_000_000) ?? 600),
-            s?.Integer("default_tokens_per_minute", 0, 0, long.MaxValue) ?? 0);
+            s?.Integer("default_tokens_per_minute", 0, 0, long.MaxValue) ?? 0)
+        {
+            AnonymousProviders = s?.Bool("anonymous_providers", false) ?? false,
+            MetricsOpenOnTcp = s?.Bool("metrics_open_on_tcp", false) ?? false,
+        };
         s?.RejectUnknownKeys();
         return config;
     }

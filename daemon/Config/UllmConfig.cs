@@ -49,7 +49,19 @@ internal sealed record ServerConfig(
     public string SystemdAddress { get; init; } = AutoSystemdAddress;
 
     public string DatabasePath => Path.Combine(DataDir, "ullm.db");
+
+    /// <summary>TLS on the TCP listener; null: plain HTTP (refused for a non-loopback address unless <see cref="AllowPlaintext"/>).</summary>
+    public TlsConfig? Tls { get; init; }
+
+    /// <summary>Serve a non-loopback tcp_listen without TLS.</summary>
+    public bool AllowPlaintext { get; init; }
 }
+
+/// <summary>
+/// The TCP listener's certificate and private key (PEM, from a file or a systemd credential: a File or Credential
+/// <see cref="ApiKeySource"/>), and the CA that client certificates must chain to (mutual TLS), if any.
+/// </summary>
+internal sealed record TlsConfig(ApiKeySource Certificate, ApiKeySource Key, string? ClientCa);
 
 internal sealed record GpuConfig(string? NvmlLibrary, long ReserveMib, IReadOnlyList<int> Allowed, TimeSpan PollInterval);
 
@@ -164,6 +176,13 @@ internal sealed record SecurityConfig(
     bool RequireKeyOnTcp,
     bool AllowAnonymousUnix,
     int DefaultRequestsPerMinute,
-    long DefaultTokensPerMinute);
+    long DefaultTokensPerMinute)
+{
+    /// <summary>Whether a caller without an API key may reach cloud providers; false: local models only.</summary>
+    public bool AnonymousProviders { get; init; }
+
+    /// <summary>Whether /metrics on the TCP listener answers without an API key.</summary>
+    public bool MetricsOpenOnTcp { get; init; }
+}
 
 internal sealed record AuditConfig(int RetentionDays, bool LogRequestBodies, int QueueCapacity);

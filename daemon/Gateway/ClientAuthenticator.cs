@@ -10,6 +10,8 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// <summary>
 /// Bearer keys checked against <see cref="ApiKeyStore"/>: a key that is given must be valid; none at all is allowed on the
 /// unix socket when security.allow_anonymous_unix is set, and on TCP only when security.require_key_on_tcp is off.
+/// Without a key, a client certificate verified against server.tls_client_ca stands for the key named by its subject CN.
+/// Where anonymous use is allowed, a bearer token that is not in ullmd's key format counts as no key.
 /// </summary>
 internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
 {
@@ -32,10 +34,23 @@ internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
             secret = anthropicStyle.ToString().Trim();
         }
 
-        if (secret is null)
+        if ((secret is null || !ApiKeyStore.IsUllmdSecret(secret)) && listener == ListenerNames.OpenAiTcp && context.Connection.ClientCertificate is { } certificate)
         {
-            var security = config.Current.Security;
-            var anonymousAllowed = listener == ListenerNames.OpenAiTcp ? !security.RequireKeyOnTcp : security.AllowAnonymousUnix;
+            // Only verified certificates get here: Kestrel requests them only with server.tls_client_ca, and checks
+            // them against it in the handshake. The subject's CN is the name of the API key whose rights they carry.
+            // A token that is not ullmd's (the OpenAI SDKs always send one) does not stand in the certificate's way.
+            var name = certificate.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, forIssuer: false);
+            var byName = await keys.FindActiveByNameAsync(name, context.RequestAborted)
+                ?? throw new GatewayException(401, $"the client certificate's subject CN '{name}' is not the name of an active API key ('ullmctl keys create --name {name}')", code: "invalid_api_key");
+            return new ClientIdentity(byName, address, peer);
+        }
+
+        var security = config.Current.Security;
+        var anonymousAllowed = listener == ListenerNames.OpenAiTcp ? !security.RequireKeyOnTcp : security.AllowAnonymousUnix;
+        // The stock OpenAI SDKs always send some key: where anonymous use is allowed, a token that is not ullmd's
+        // (ullm-…) is no claim to be anyone, so its caller is anonymous. A malformed or revoked ullm- key still fails.
+        if (secret is null || (anonymousAllowed && !ApiKeyStore.IsUllmdSecret(secret)))
+        {
             return anonymousAllowed
                 ? new ClientIdentity(null, address, peer)
                 : throw new GatewayException(401, "an API key is required: send 'Authorization: Bearer <key>' (create one with 'ullmctl keys create')", code: "missing_api_key");

@@ -37,8 +37,29 @@ internal static class GatewayEndpoints
         endpoints.MapPost("/v1/messages", c =>
             handler.HandleAsync(c, EndpointKind.ChatCompletions, new AnthropicClientProtocol(), AnthropicInboundTranslator.ToOpenAi));
         endpoints.MapGet("/v1/models", (HttpContext c, ClientAuthenticator auth, ConfigHolder config, DaemonInfo daemon, IModelEndpoints models) => ModelList.WriteAsync(c, auth, config.Current, daemon, models));
-        endpoints.MapGet("/metrics", async (HttpContext c, GatewayMetrics metrics) =>
+        endpoints.MapGet("/metrics", async (HttpContext c, GatewayMetrics metrics, ClientAuthenticator auth, ConfigHolder config) =>
         {
+            // On TCP, the metrics (model names, traffic, GPU use) are for key holders unless the config opens them.
+            if (ListenerNames.Of(c) == ListenerNames.OpenAiTcp && !config.Current.Security.MetricsOpenOnTcp)
+            {
+                var missing = new GatewayException(401, "/metrics on the TCP listener needs an API key (any valid key): send 'Authorization: Bearer ullm-…', "
+                    + "or set security.metrics_open_on_tcp = true", code: "missing_api_key");
+                try
+                {
+                    var client = await auth.AuthenticateAsync(c);
+                    if (client.Key is null)
+                    {
+                        throw missing;
+                    }
+                }
+                catch (GatewayException e)
+                {
+                    var error = e.Code == "missing_api_key" ? missing : e;
+                    await OpenAiErrors.WriteAsync(c, error, OpenAiErrors.Body(error));
+                    return;
+                }
+            }
+
             c.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
             await metrics.ExportAsync(c.Response.Body, c.RequestAborted);
         });

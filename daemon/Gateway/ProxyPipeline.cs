@@ -32,6 +32,7 @@ internal sealed partial class ProxyPipeline(
         var plan = router.Plan(request.Model);
         exchange.RoutedModel = plan.ModelLabel;
         CheckAllowed(exchange.Client, plan);
+        plan = ForAnonymous(exchange, plan, config.Current.Security);
         UpstreamFailure? last = null;
         foreach (var target in plan.Targets)
         {
@@ -339,6 +340,32 @@ internal sealed partial class ProxyPipeline(
         {
             throw new GatewayException(403, $"the API key '{key.Name}' may not use model '{plan.RequestedModel}' (allowed: {string.Join(", ", key.Models)})", "model", "model_not_allowed");
         }
+    }
+
+    /// <summary>
+    /// Without an API key (and without security.anonymous_providers) only local models serve: provider targets of a
+    /// route or fallback chain are skipped (and named in the audit path), and a request no local target can serve is
+    /// refused with 403 before anything is tried.
+    /// </summary>
+    private static RoutePlan ForAnonymous(Exchange exchange, RoutePlan plan, SecurityConfig security)
+    {
+        if (exchange.Client.Key is not null || security.AnonymousProviders || plan.Targets.All(t => t.IsLocal))
+        {
+            return plan;
+        }
+
+        var local = plan.Targets.Where(t => t.IsLocal).ToList();
+        var providers = string.Join(", ", plan.Targets.Where(t => !t.IsLocal).Select(t => t.Name));
+        if (local.Count == 0)
+        {
+            throw new GatewayException(403,
+                $"'{plan.RequestedModel}' is served by a cloud provider ({providers}), which needs an API key: send 'Authorization: Bearer ullm-…' "
+                + "(ullmctl keys create), or set security.anonymous_providers = true to let callers without a key use providers",
+                "model", "provider_needs_key");
+        }
+
+        exchange.Path.AddRange(plan.Targets.Where(t => !t.IsLocal).Select(t => $"{t.Name} (skipped: no API key)"));
+        return plan with { Targets = local };
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{RequestId}: {Target} failed before the first byte, trying the next target: {Reason}")]

@@ -1,5 +1,7 @@
+using System.Security.Authentication;
 using Grpc.AspNetCore.Server.Model;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting.Systemd;
 using Serilog;
@@ -83,6 +85,7 @@ internal static class DaemonHost
             new(ListenerNames.OpenAiUnix, config.Server.OpenAiSocket, "0" + Convert.ToString((int)config.Server.OpenAiSocketMode, 8), ""),
             new(ListenerNames.AdminUnix, config.Server.AdminSocket, "0660", config.Server.AdminGroup),
         };
+        var certificate = config.Server.Tls is { } tls && config.Server.TcpListen is not null ? ServerCertificate.Load(tls, logger) : null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = config.Server.MaxRequestBodyBytes;
@@ -96,10 +99,28 @@ internal static class DaemonHost
             {
                 kestrel.Listen(endpoint!, o =>
                 {
-                    o.Protocols = HttpProtocols.Http1;
                     o.Tag(ListenerNames.OpenAiTcp);
+                    if (certificate is null)
+                    {
+                        o.Protocols = HttpProtocols.Http1;
+                        return;
+                    }
+
+                    // HTTP/1.1 and HTTP/2, chosen by ALPN; the certificate is looked up at each handshake, so a reload or
+                    // new files on disk reach new connections without a restart.
+                    o.Protocols = HttpProtocols.Http1AndHttp2;
+                    o.UseHttps(new HttpsConnectionAdapterOptions
+                    {
+                        SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                        ServerCertificateSelector = (_, _) => certificate.Current,
+                        ClientCertificateMode = certificate.RequiresClientCertificate ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.NoCertificate,
+                        ClientCertificateValidation = certificate.RequiresClientCertificate ? (client, _, _) => certificate.IsTrustedClient(client) : null,
+                        CheckCertificateRevocation = false,
+                    });
                 });
-                listeners.Insert(1, new ListenerInfo(ListenerNames.OpenAiTcp, tcp, "", ""));
+                // The MODE column of `ullmctl status`: how the TCP listener is protected.
+                var mode = certificate is null ? "" : certificate.RequiresClientCertificate ? "tls+client-cert" : "tls";
+                listeners.Insert(1, new ListenerInfo(ListenerNames.OpenAiTcp, tcp, mode, ""));
             }
 
             kestrel.ListenUnixSocket(config.Server.AdminSocket, o =>
@@ -113,6 +134,11 @@ internal static class DaemonHost
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(new DaemonInfo(DateTimeOffset.UtcNow) { Listeners = listeners });
         services.AddSingleton(database);
+        if (certificate is not null)
+        {
+            services.AddSingleton(certificate);
+        }
+
         services.AddSingleton<EventHub>();
         services.AddSingleton(sp => new ConfigHolder(config, sp.GetRequiredService<EventHub>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<ApiKeyStore>();
@@ -167,6 +193,11 @@ internal static class DaemonHost
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IServiceMethodProvider<AdminService>, AdminMethodProvider>());
 
         var app = builder.Build();
+        if (certificate is not null)
+        {
+            app.Services.GetRequiredService<ConfigHolder>().OnReplaced((_, _) => certificate.Reload());
+        }
+
         app.UseRequestIds();
         app.UseWhen(context => !ListenerNames.IsAdmin(context), openAi => openAi.UseOpenAiErrorBodies());
         app.Use((context, next) =>

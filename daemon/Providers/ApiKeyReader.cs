@@ -15,10 +15,7 @@ internal static class ApiKeyReader
             return source.Kind switch
             {
                 ApiKeySourceKind.Environment => Environment.GetEnvironmentVariable(source.Value)?.Trim(),
-                ApiKeySourceKind.File => ReadFile(source.Value),
-                ApiKeySourceKind.Credential => Environment.GetEnvironmentVariable("CREDENTIALS_DIRECTORY") is { Length: > 0 } dir
-                    ? ReadFile(Path.Combine(dir, source.Value))
-                    : null,
+                ApiKeySourceKind.File or ApiKeySourceKind.Credential => FilePath(source) is { } path ? ReadFile(path) : null,
                 ApiKeySourceKind.Inline => source.Value,
                 _ => null,
             };
@@ -28,6 +25,19 @@ internal static class ApiKeyReader
             return null;
         }
     }
+
+    /// <summary>
+    /// The file a File or Credential source names: the path itself, or the credential of that name in
+    /// $CREDENTIALS_DIRECTORY (systemd's LoadCredential=); null for other sources and when systemd passed no credentials.
+    /// </summary>
+    public static string? FilePath(ApiKeySource source) => source.Kind switch
+    {
+        ApiKeySourceKind.File => source.Value,
+        ApiKeySourceKind.Credential => Environment.GetEnvironmentVariable("CREDENTIALS_DIRECTORY") is { Length: > 0 } dir
+            ? Path.Combine(dir, source.Value)
+            : null,
+        _ => null,
+    };
 
     private static string? ReadFile(string path) => File.Exists(path) ? File.ReadAllText(path).Trim() : null;
 }

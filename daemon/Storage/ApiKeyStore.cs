@@ -31,6 +31,9 @@ internal sealed class ApiKeyStore(Database database, TimeProvider time)
     private FrozenDictionary<string, ApiKeyRecord>? bySecretHash;
     private long tableVersion;
 
+    /// <summary>Whether a token is in ullmd's key format (it may still be unknown, revoked or expired).</summary>
+    public static bool IsUllmdSecret(string secret) => secret.StartsWith(SecretPrefix, StringComparison.Ordinal);
+
     public async Task<(ApiKeyRecord Key, string Secret)> CreateAsync(
         string name, IReadOnlyList<string> models, int requestsPerMinute, long tokensPerMinute, DateTimeOffset? expiresAt, CancellationToken cancellationToken)
     {
@@ -133,6 +136,20 @@ internal sealed class ApiKeyStore(Database database, TimeProvider time)
         }
 
         unrecordedUses[key.Id] = now.ToUnixTimeMilliseconds();
+        return key;
+    }
+
+    /// <summary>The active key of this name (a verified client certificate's CN), or null; its use is recorded like a secret's.</summary>
+    public async ValueTask<ApiKeyRecord?> FindActiveByNameAsync(string name, CancellationToken cancellationToken)
+    {
+        var table = Volatile.Read(ref bySecretHash) ?? await LoadAsync(cancellationToken);
+        var now = time.GetUtcNow();
+        var key = table.Values.FirstOrDefault(k => k.Name == name && k.IsActive(now));
+        if (key is not null)
+        {
+            unrecordedUses[key.Id] = now.ToUnixTimeMilliseconds();
+        }
+
         return key;
     }
 

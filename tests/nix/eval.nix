@@ -68,6 +68,7 @@ let
     settings = {
       server.log_level = "debug";
       server.tcp_listen = "0.0.0.0:9000";
+      server.allow_plaintext = true;
       gpu.reserve_mib = 1024;
       providers.anthropic = {
         kind = "anthropic";
@@ -101,6 +102,7 @@ let
     server = {
       data_dir = "/var/lib/unified-llm";
       tcp_listen = "0.0.0.0:9000";
+      allow_plaintext = true;
       admin_group = "ullm-admin";
       log_level = "debug";
     };
@@ -603,7 +605,7 @@ let
           logLevelDoesNot = restarts "log_level";
         };
       expected = {
-        checked = 8;
+        checked = 14;
         allRestart = true;
         logLevelDoesNot = false;
       };
@@ -808,6 +810,23 @@ let
           targets = map targets [ "0.0.0.0:9000" "[::]:9000" "127.0.0.1:9100" "10.0.0.5:9000" ];
           rules = map (file: lib.hasSuffix "packaging/observability/prometheus/alerts.yml" (toString file) && builtins.pathExists file) wildcard.services.prometheus.ruleFiles;
           off = (evalHost { enable = true; }).services.prometheus;
+          # /metrics on TCP needs a key: without keyFile the module opens it, with keyFile the job sends the key.
+          openWithoutKey = wildcard.services.unified-llm.settings.security.metrics_open_on_tcp or false;
+          keyed =
+            let
+              keyedHost = evalHost {
+                enable = true;
+                settings.server.tcp_listen = "127.0.0.1:9000";
+                prometheus = {
+                  scrape = true;
+                  keyFile = "/run/secrets/ullm-key";
+                };
+              };
+            in
+            {
+              authorization = (lib.head keyedHost.services.prometheus.scrapeConfigs).authorization;
+              open = keyedHost.services.unified-llm.settings.security.metrics_open_on_tcp or false;
+            };
           unixOnly = failedAssertions (evalHost {
             enable = true;
             prometheus.scrape = true;
@@ -829,6 +848,11 @@ let
         off = {
           scrapeConfigs = [ ];
           ruleFiles = [ ];
+        };
+        openWithoutKey = true;
+        keyed = {
+          authorization.credentials_file = "/run/secrets/ullm-key";
+          open = false;
         };
         unixOnly = [ ''services.unified-llm.prometheus.scrape needs a TCP listener (settings.server.tcp_listen, e.g. "127.0.0.1:9000"): Prometheus cannot scrape ullmd's unix socket.'' ];
       };

@@ -71,6 +71,24 @@ public class ConfigLoaderTests
         Assert.Empty(config.Models);
     }
 
+    [Fact]
+    public void A_non_loopback_listener_is_served_with_tls_from_files_or_credentials_or_in_plaintext_only_when_allowed()
+    {
+        var files = ConfigLoader.Parse(
+            "[server]\ntcp_listen = \"0.0.0.0:9443\"\ntls_certificate = \"/etc/ullm/cert.pem\"\ntls_key = \"/etc/ullm/key.pem\"\ntls_client_ca = \"/etc/ullm/ca.pem\"\n", "tls.toml");
+        var credentials = ConfigLoader.Parse(
+            "[server]\ntcp_listen = \"10.0.0.5:9443\"\ntls_certificate_credential = \"ullm-cert\"\ntls_key_credential = \"ullm-key\"\ntls_key = \"\"\n", "cred.toml");
+        var plaintext = ConfigLoader.Parse("[server]\ntcp_listen = \"0.0.0.0:9000\"\nallow_plaintext = true\n", "plain.toml");
+        var loopback = ConfigLoader.Parse("[server]\ntcp_listen = \"[::1]:9000\"\n", "lo.toml");
+
+        Assert.Equal(new TlsConfig(new ApiKeySource(ApiKeySourceKind.File, "/etc/ullm/cert.pem"), new ApiKeySource(ApiKeySourceKind.File, "/etc/ullm/key.pem"), "/etc/ullm/ca.pem"), files.Server.Tls);
+        Assert.Equal(new TlsConfig(new ApiKeySource(ApiKeySourceKind.Credential, "ullm-cert"), new ApiKeySource(ApiKeySourceKind.Credential, "ullm-key"), null), credentials.Server.Tls);
+        Assert.Null(plaintext.Server.Tls);
+        Assert.True(plaintext.Server.AllowPlaintext);
+        Assert.Null(loopback.Server.Tls);
+        Assert.False(loopback.Server.AllowPlaintext);
+    }
+
     [Theory]
     [InlineData("auto", "Auto")]
     [InlineData("journal", "Journal")]
@@ -147,6 +165,15 @@ public class ConfigLoaderTests
     [InlineData("[routes.r]\ntargets = [\"gpt4\"]\n", 2, 1, "routes.r.targets", "unknown target 'gpt4'")]
     [InlineData("[router.fallback]\nnobody = [\"x\"]\n", 2, 1, "router.fallback.nobody", "fallback for unknown model 'nobody'")]
     [InlineData("[server]\ntcp_listen = \"0.0.0.0:9000\"\n[security]\nrequire_key_on_tcp = false\n", 4, 1, "security.require_key_on_tcp", "must be true when server.tcp_listen")]
+    [InlineData("[server]\ntcp_listen = \"0.0.0.0:9000\"\n", 2, 1, "server.tcp_listen", "'0.0.0.0:9000' is not a loopback address, so it needs TLS: set tls_certificate and tls_key")]
+    [InlineData("[server]\ntcp_listen = \"[::]:9000\"\nallow_plaintext = false\n", 2, 1, "server.tcp_listen", "or allow_plaintext = true to serve it without encryption")]
+    [InlineData("[server]\ntls_certificate = \"/etc/ullm/cert.pem\"\n", 2, 1, "server.tls_certificate", "a TLS certificate needs its private key")]
+    [InlineData("[server]\ntls_key_credential = \"ullm-key\"\n", 2, 1, "server.tls_key_credential", "a TLS key needs its certificate")]
+    [InlineData("[server]\ntls_certificate = \"cert.pem\"\ntls_key = \"/k.pem\"\n", 2, 1, "server.tls_certificate", "must be an absolute path")]
+    [InlineData("[server]\ntls_certificate = \"/c.pem\"\ntls_certificate_credential = \"c\"\ntls_key = \"/k.pem\"\n", 3, 1, "server.tls_certificate_credential", "set only one of tls_certificate and tls_certificate_credential")]
+    [InlineData("[server]\ntls_client_ca = \"/ca.pem\"\n", 2, 1, "server.tls_client_ca", "client certificates need TLS")]
+    [InlineData("[server]\ntcp_listen = \"\"\ntls_certificate = \"/c.pem\"\ntls_key = \"/k.pem\"\n", 3, 1, "server.tls_certificate", "TLS is for the TCP listener")]
+    [InlineData("[server]\nallow_plaintext = \"yes\"\n", 2, 1, "server.allow_plaintext", "")]
     [InlineData("[audit]\nretention_days = 0\n", 2, 1, "audit.retention_days", "0 is out of range")]
     [InlineData("[audit]\nqueue_capacity = 0\n", 2, 1, "audit.queue_capacity", "0 is out of range")]
     [InlineData("[router]\nfirst_token_timeout_seconds = 0\n", 2, 1, "router.first_token_timeout_seconds", "out of range")]

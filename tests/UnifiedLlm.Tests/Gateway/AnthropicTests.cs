@@ -164,6 +164,10 @@ public sealed class AnthropicTests
     }
 
     private static string Provider(FakeUpstream anthropic) => $"""
+        # Callers without a key (the unix socket's here) reach providers only with this (#21).
+        [security]
+        anonymous_providers = true
+
         [providers.claude]
         kind = "anthropic"
         base_url = "{anthropic.BaseAddress.AbsoluteUri}v1"

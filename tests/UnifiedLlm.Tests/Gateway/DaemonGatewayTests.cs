@@ -30,6 +30,10 @@ public sealed class DaemonGatewayTests : IDisposable
             backend = "llamacpp"
             source = "/models/lonely.gguf"
 
+            # Callers without a key (the unix socket's here) reach providers only with this (#21).
+            [security]
+            anonymous_providers = true
+
             [providers.cloud]
             kind = "openai"
             base_url = "{cloud.BaseAddress.AbsoluteUri}v1"

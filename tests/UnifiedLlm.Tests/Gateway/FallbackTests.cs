@@ -10,6 +10,10 @@ namespace UnifiedLlm.Tests.Gateway;
 public sealed class FallbackTests
 {
     private const string Chain = """
+        # Callers without a key (the unix socket's here) reach providers only with this (#21).
+        [security]
+        anonymous_providers = true
+
         [providers.backup]
         kind = "openai"
         base_url = "BACKUP/v1"

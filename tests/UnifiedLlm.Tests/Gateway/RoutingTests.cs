@@ -21,6 +21,10 @@ public sealed class RoutingTests
         models.Serve("tiny", local.BaseAddress, "tiny.gguf");
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var host = await GatewayHost.StartAsync($"""
+            # Callers without a key (the unix socket's here) reach providers only with this (#21).
+            [security]
+            anonymous_providers = true
+
             [providers.backup]
             kind = "openai"
             base_url = "{backup.BaseAddress.AbsoluteUri}v1"
@@ -66,6 +70,10 @@ public sealed class RoutingTests
         var models = new StaticModelEndpoints();
         models.Serve("tiny", local.BaseAddress, "tiny.gguf");
         await using var host = await GatewayHost.StartAsync($"""
+            # Callers without a key (the unix socket's here) reach providers only with this (#21).
+            [security]
+            anonymous_providers = true
+
             [providers.cloud]
             kind = "openai"
             base_url = "{cloud.BaseAddress.AbsoluteUri}v1"
@@ -109,6 +117,10 @@ public sealed class RoutingTests
         var models = new StaticModelEndpoints();
         models.Serve("tiny", local.BaseAddress, "tiny.gguf");
         await using var host = await GatewayHost.StartAsync($"""
+            # Callers without a key (the unix socket's here) reach providers only with this (#21).
+            [security]
+            anonymous_providers = true
+
             [providers.dear]
             kind = "openai"
             base_url = "{dear.BaseAddress.AbsoluteUri}v1"

@@ -133,6 +133,10 @@ public sealed class ObservabilityTests(FakeNvmlBuild nvml)
             gpu_layers = 0
             extra_args = ["--no-such-option"]
 
+            # The traffic below comes without a key on the unix socket; it reaches the provider only with this (#21).
+            [security]
+            anonymous_providers = true
+
             [providers.cloud]
             kind = "openai"
             base_url = "{cloud.BaseAddress.AbsoluteUri}v1"
@@ -151,6 +155,10 @@ public sealed class ObservabilityTests(FakeNvmlBuild nvml)
             var load = await daemon.CtlAsync("load", "tiny", "--wait");
             Assert.True(load.ExitCode == 0, load.ToString());
 
+            // /metrics on TCP needs a key (#21): Prometheus sends one, as docs/configuration.md shows.
+            var created = await daemon.CtlAsync("keys", "create", "--name", "prometheus", "--json");
+            Assert.True(created.ExitCode == 0, created.ToString());
+            var scrapeKey = JsonDocument.Parse(created.StandardOutput).RootElement.GetProperty("secret").GetString()!;
             var prometheusPort = FreeLoopbackPort();
             dir.Write("prometheus.yml", $"""
                 global:
@@ -159,6 +167,8 @@ public sealed class ObservabilityTests(FakeNvmlBuild nvml)
                 scrape_configs:
                   - job_name: unified-llm
                     metrics_path: /metrics
+                    authorization:
+                      credentials: "{scrapeKey}"
                     static_configs:
                       - targets: ["127.0.0.1:{ullmdPort}"]
                 """);

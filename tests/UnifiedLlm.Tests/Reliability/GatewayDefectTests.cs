@@ -35,6 +35,10 @@ public sealed class GatewayDefectTests
         Environment.SetEnvironmentVariable("ULLM_TEST_ECHO_KEY", Secret);
         var models = new StaticModelEndpoints();
         await using var host = await GatewayHost.StartAsync($"""
+            # Callers without a key (the unix socket's here) reach providers only with this (#21).
+            [security]
+            anonymous_providers = true
+
             [providers.echo]
             kind = "openai"
             base_url = "{upstream.BaseAddress.AbsoluteUri}v1"
@@ -136,6 +140,10 @@ public sealed class GatewayDefectTests
         await using var upstream = await FakeUpstream.StartAsync();
         var models = new StaticModelEndpoints();
         await using var host = await GatewayHost.StartAsync($"""
+            # Callers without a key (the unix socket's here) reach providers only with this (#21).
+            [security]
+            anonymous_providers = true
+
             [providers.cloud]
             kind = "openai"
             base_url = "{upstream.BaseAddress.AbsoluteUri}v1"

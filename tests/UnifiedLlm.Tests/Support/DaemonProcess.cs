@@ -43,7 +43,7 @@ public sealed class DaemonProcess : IAsyncDisposable
     }
 
     /// <summary>A config with every path inside <paramref name="dir"/>; <paramref name="extra"/> is appended verbatim.</summary>
-    public static DaemonPaths WriteConfig(TempDirectory dir, string extra = "", string serverExtra = "")
+    public static DaemonPaths WriteConfig(TempDirectory dir, string extra = "", string serverExtra = "", string tcpListen = "")
     {
         var paths = new DaemonPaths(dir.File("config.toml"), dir.File("run/openai.sock"), dir.File("run/admin.sock"), dir.File("data"));
         dir.Write("config.toml", $"""
@@ -51,7 +51,7 @@ public sealed class DaemonProcess : IAsyncDisposable
             data_dir = "{paths.DataDir}"
             openai_socket = "{paths.OpenAiSocket}"
             admin_socket = "{paths.AdminSocket}"
-            tcp_listen = ""
+            tcp_listen = "{tcpListen}"
             {serverExtra}
 
             {extra}
