@@ -162,16 +162,17 @@ internal static class HostAudit
         {
             findings.Add(new(Severity.Ok, "security.anonymous", socket, "callers on the unix socket need an API key (allow_anonymous_unix = false)"));
         }
-        else if (config.Providers.Count > 0)
+        else if (config.Providers.Count > 0 && config.Security.AnonymousProviders)
         {
             var names = string.Join(", ", config.Providers.Keys.OrderBy(n => n, StringComparer.Ordinal));
             findings.Add(new(Severity.Warning, "security.anonymous", socket,
-                $"callers without a key on the unix socket (mode {Octal(config.Server.OpenAiSocketMode)}) can use the cloud providers {names}, on their keys and at their cost",
-                "set [security] allow_anonymous_unix = false and give clients keys (ullmctl keys create), or narrow openai_socket_mode to a group (0660)"));
+                $"callers without a key on the unix socket (mode {Octal(config.Server.OpenAiSocketMode)}) can use the cloud providers {names}, on their keys and at their cost (anonymous_providers = true)",
+                "set [security] anonymous_providers = false (the default) or allow_anonymous_unix = false and give clients keys (ullmctl keys create), or narrow openai_socket_mode to a group (0660)"));
         }
         else
         {
-            findings.Add(new(Severity.Info, "security.anonymous", socket, "callers without a key on the unix socket can use the local models (no providers are configured)"));
+            var reach = config.Providers.Count > 0 ? "the local models only; the cloud providers need a key (anonymous_providers = false)" : "the local models (no providers are configured)";
+            findings.Add(new(Severity.Info, "security.anonymous", socket, $"callers without a key on the unix socket can use {reach}"));
         }
     }
 
@@ -180,6 +181,13 @@ internal static class HostAudit
         if (config.Server.TcpListen is not { } tcp || !ConfigLoader.TryParseListen(tcp, out var endpoint) || IPAddress.IsLoopback(endpoint!.Address))
         {
             return;
+        }
+
+        if (config.Server.Tls is null)
+        {
+            findings.Add(new(Severity.Warning, "listener.tls", tcp,
+                $"{tcp} is reachable from the network without TLS (allow_plaintext = true): API keys and prompts cross the network in clear text",
+                "set [server] tls_certificate and tls_key (or their _credential forms) and remove allow_plaintext"));
         }
 
         // The loader refuses require_key_on_tcp = false on a non-loopback listener, so only the keys remain to judge.

@@ -26,6 +26,9 @@ public sealed class DoctorCommandTests
             TinyModel.Write(lockedModel);
             File.SetUnixFileMode(lockedModel, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             var paths = DaemonProcess.WriteConfig(dir, $"""
+                [security]
+                anonymous_providers = true
+
                 [providers.filed]
                 kind = "openai"
                 base_url = "http://127.0.0.1:9/v1"
@@ -62,7 +65,7 @@ public sealed class DoctorCommandTests
             AssertFinding(findings, "error", "secrets.key_file", "providers.filed", "mode 0644", $"chmod 0600 {keyFile}");
             AssertFinding(findings, "warning", "secrets.inline", "providers.inlined", "written in the config file", "api_key_file");
             AssertFinding(findings, "error", "secrets.config_file", paths.ConfigFile, "can read the inline API key(s) of inlined", $"chmod o-r {paths.ConfigFile}");
-            AssertFinding(findings, "warning", "security.anonymous", paths.OpenAiSocket, "can use the cloud providers filed, inlined", "allow_anonymous_unix = false");
+            AssertFinding(findings, "warning", "security.anonymous", paths.OpenAiSocket, "can use the cloud providers filed, inlined", "anonymous_providers = false (the default)");
             AssertFinding(findings, "info", "sandbox.paths", "models.in-tmp", $"the model {dir.File("tmp-model.gguf")} is under /tmp", "before running ullmd under systemd");
             AssertFinding(findings, "info", "sandbox.paths", "models.locked", "its mode 0600 does not let others read it (chmod o+r)", "before running ullmd under systemd");
             AssertFinding(findings, "ok", "listener.openai-unix", paths.OpenAiSocket, "accepts connections", "");
@@ -119,7 +122,7 @@ public sealed class DoctorCommandTests
     public async Task On_a_network_listener_keys_without_limits_and_a_world_accessible_admin_socket_are_found()
     {
         using var dir = new TempDirectory("ullm-doctor");
-        var paths = DaemonProcess.WriteConfig(dir, serverExtra: "admin_group = \"root\"");
+        var paths = DaemonProcess.WriteConfig(dir, serverExtra: "admin_group = \"root\"\nallow_plaintext = true");
         int port;
         using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
         {
@@ -139,6 +142,7 @@ public sealed class DoctorCommandTests
         Assert.Contains($"while 0.0.0.0:{port} is reachable from the network: it has only the defaults (600 requests", open.Message);
         Assert.Contains("ullmctl keys revoke open", open.Fix);
         AssertFinding(findings, "ok", "listener.openai-tcp", $"0.0.0.0:{port}", "accepts connections", "");
+        AssertFinding(findings, "warning", "listener.tls", $"0.0.0.0:{port}", "without TLS (allow_plaintext = true)", "set [server] tls_certificate and tls_key");
 
         File.SetUnixFileMode(paths.AdminSocket, (UnixFileMode)0b110_110_110);
         Assert.Equal(0, (await DoctorAsync(paths, "keys", "revoke", "open")).ExitCode);
