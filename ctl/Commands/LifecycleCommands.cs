@@ -13,11 +13,20 @@ internal static class LifecycleCommands
         var ctx = LoadOptions.Context();
         var layers = LoadOptions.Layers();
         var gpu = LoadOptions.Gpu();
+        var parallel = LoadOptions.Parallel();
+        var cacheType = LoadOptions.CacheType();
         var wait = new Option<bool>("--wait") { Description = "Follow the load until the model is ready (default: until its unit has started)" };
-        var command = new Command("load", "Load a model, showing its progress (Ctrl-C cancels)") { name, ctx, layers, gpu, wait };
+        var command = new Command("load", "Load a model, showing its progress (Ctrl-C cancels)") { name, ctx, layers, gpu, parallel, cacheType, wait };
         return command.WithAction(async (parse, client, json, ct) =>
         {
-            var request = new LoadModelRequest { Name = parse.GetValue(name)!, Context = parse.GetValue(ctx), GpuLayers = parse.GetValue(layers) ?? "" };
+            var request = new LoadModelRequest
+            {
+                Name = parse.GetValue(name)!,
+                Context = parse.GetValue(ctx),
+                GpuLayers = parse.GetValue(layers) ?? "",
+                Parallel = parse.GetValue(parallel),
+                CacheType = parse.GetValue(cacheType) ?? "",
+            };
             if (parse.GetValue(gpu) is { } index)
             {
                 request.Gpu = index;

@@ -5,7 +5,11 @@ namespace UnifiedLlm.Ctl.Commands;
 /// <summary>The placement options <c>plan</c> and <c>load</c> share, with the same names and checks.</summary>
 internal static class LoadOptions
 {
-    public static Option<uint> Context() => new("--ctx") { Description = "Context length in tokens (default: configured, else the model's own)" };
+    public static Option<uint> Context() => new("--ctx") { Description = "Context length one request may use, in tokens (default: configured, else the model's own)" };
+
+    public static Option<uint> Parallel() => new("--parallel") { Description = "Requests served at once, each with --ctx tokens of KV cache (default: configured)" };
+
+    public static Option<string?> CacheType() => new("--cache-type") { Description = "KV cache type for K and V: f16, q8_0, q4_0, ... (default: configured)" };
 
     public static Option<uint?> Gpu() => new("--gpu") { Description = "Preferred GPU index" };
 

@@ -95,6 +95,15 @@ internal static class ModelsCommand
         text.Append(m.Instance is { } i
             ? $"state       {StateName(i.State)} since {Printer.Time(i.StateSince)} as {i.Unit}\n"
             : "state       unloaded\n");
+        if (m.Instance is { Parallel: > 0 } loaded)
+        {
+            text.Append($"serving     {loaded.Parallel} slot(s) × ctx {loaded.Context}, KV {loaded.CacheType}\n");
+        }
+
+        if (m.Instance is { Overrides.Length: > 0 } overridden)
+        {
+            text.Append($"overrides   {overridden.Overrides} (this instance only)\n");
+        }
         if (m.Hold is { } hold)
         {
             text.Append($"held        {StatusCommand.Describe(hold)}\n");

@@ -13,11 +13,20 @@ internal static class PlanCommand
         var name = new Argument<string>("NAME") { Description = "A model name or alias" };
         var ctx = LoadOptions.Context();
         var gpu = LoadOptions.Gpu();
+        var parallel = LoadOptions.Parallel();
+        var cacheType = LoadOptions.CacheType();
         var layers = LoadOptions.Layers();
-        var command = new Command("plan", "Dry-run placement of a load, with every memory term (changes nothing)") { name, ctx, layers, gpu };
+        var command = new Command("plan", "Dry-run placement of a load, with every memory term (changes nothing)") { name, ctx, layers, gpu, parallel, cacheType };
         return command.WithAction(async (parse, client, json, ct) =>
         {
-            var request = new PlanLoadRequest { Name = parse.GetValue(name)!, Context = parse.GetValue(ctx), GpuLayers = parse.GetValue(layers) ?? "" };
+            var request = new PlanLoadRequest
+            {
+                Name = parse.GetValue(name)!,
+                Context = parse.GetValue(ctx),
+                GpuLayers = parse.GetValue(layers) ?? "",
+                Parallel = parse.GetValue(parallel),
+                CacheType = parse.GetValue(cacheType) ?? "",
+            };
             if (parse.GetValue(gpu) is { } index)
             {
                 request.Gpu = index;
@@ -38,7 +47,12 @@ internal static class PlanCommand
 
         var where = plan.Gpus.Count == 0 ? "CPU only" : string.Join(" + ", plan.Gpus.Select(g => $"GPU{g}"));
         var text = new StringBuilder();
-        text.Append(CultureInfo.InvariantCulture, $"{model}: {where}, {plan.GpuLayers}/{plan.TotalLayers + 1} layers on GPU (incl. output), n_ctx {plan.Context}\n");
+        text.Append(CultureInfo.InvariantCulture, $"{model}: {where}, {plan.GpuLayers}/{plan.TotalLayers + 1} layers on GPU (incl. output), {plan.Parallel} slot(s) × n_ctx {plan.Context}\n");
+        foreach (var step in plan.Steps)
+        {
+            text.Append("step: ").Append(step).Append('\n');
+        }
+
         if (plan.TensorSplit.Count > 0)
         {
             text.Append("tensor split ").Append(string.Join(", ", plan.TensorSplit.Select(f => f.ToString("0.###", CultureInfo.InvariantCulture)))).Append('\n');

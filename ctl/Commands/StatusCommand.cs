@@ -54,10 +54,11 @@ internal static class StatusCommand
         if (s.Instances.Count > 0)
         {
             text.Append("\nloaded\n");
-            var instances = new Table("MODEL", "STATE", "UNIT", "GPUS", "CTX", "IN-FLIGHT");
+            var instances = new Table("MODEL", "STATE", "UNIT", "GPUS", "CTX", "SLOTS", "IN-FLIGHT", "OVERRIDES");
             foreach (var i in s.Instances)
             {
-                instances.Add(i.Model, ModelsCommand.StateName(i.State), i.Unit, string.Join(',', i.Gpus), i.Context, i.InFlight);
+                instances.Add(
+                    i.Model, ModelsCommand.StateName(i.State), i.Unit, string.Join(',', i.Gpus), i.Context, i.Parallel, i.InFlight, i.Overrides.Length == 0 ? "-" : i.Overrides);
             }
 
             text.Append(instances.Render());

@@ -50,10 +50,12 @@ internal sealed class AdminTools(AdminClient admin, GatewayChat chat)
         [Description("Context length in tokens; 0 = configured")] uint context = 0,
         [Description("GPU layers: 'auto' or a number; empty = configured")] string? gpuLayers = null,
         [Description("Preferred GPU index")] uint? gpu = null,
+        [Description("Requests served at once, each with the full context; 0 = configured")] uint parallel = 0,
+        [Description("KV cache type for K and V (f16, q8_0, q4_0, ...); empty = configured")] string? cacheType = null,
         [Description(FullDescription)] bool full = false,
         CancellationToken cancellationToken = default)
     {
-        var request = new LoadModelRequest { Name = name, Context = context, GpuLayers = gpuLayers ?? "" };
+        var request = new LoadModelRequest { Name = name, Context = context, GpuLayers = gpuLayers ?? "", Parallel = parallel, CacheType = cacheType ?? "" };
         if (gpu is { } index)
         {
             request.Gpu = index;
@@ -135,10 +137,12 @@ internal sealed class AdminTools(AdminClient admin, GatewayChat chat)
         [Description("Context length in tokens; 0 = configured")] uint context = 0,
         [Description("GPU layers: 'auto' or a number; empty = configured")] string? gpuLayers = null,
         [Description("Preferred GPU index")] uint? gpu = null,
+        [Description("Requests served at once, each with the full context; 0 = configured")] uint parallel = 0,
+        [Description("KV cache type for K and V (f16, q8_0, q4_0, ...); empty = configured")] string? cacheType = null,
         [Description(FullDescription)] bool full = false,
         CancellationToken cancellationToken = default)
     {
-        var request = new PlanLoadRequest { Name = name, Context = context, GpuLayers = gpuLayers ?? "" };
+        var request = new PlanLoadRequest { Name = name, Context = context, GpuLayers = gpuLayers ?? "", Parallel = parallel, CacheType = cacheType ?? "" };
         if (gpu is { } index)
         {
             request.Gpu = index;

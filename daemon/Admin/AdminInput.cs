@@ -2,6 +2,8 @@ using System.Globalization;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Scheduling.Planning;
 
 namespace UnifiedLlm.Daemon.Admin;
 
@@ -102,4 +104,25 @@ internal static class AdminInput
 
     private static string Bounded(string value, string field, int max, string what) =>
         value.Length <= max ? value : throw Invalid(field, $"'{Echo(value)}' is longer than {what} can be ({max} characters)");
+
+    /// <summary>A load's overrides from its request fields (0 and empty: configured); InvalidArgument naming the field when one is malformed.</summary>
+    public static LoadOverrides Overrides(uint context, string gpuLayers, uint? gpu, uint parallel, string cacheType)
+    {
+        var layers = GpuLayersChoice.Parse(Name(gpuLayers, "gpu_layers"))
+            ?? throw Invalid("gpu_layers", $"'{Echo(gpuLayers)}' is not \"auto\" or a number of layers");
+        KvCacheType? cache = null;
+        if (Name(cacheType, "cache_type").Length > 0)
+        {
+            cache = KvCacheType.Names.TryGetValue(cacheType, out var type)
+                ? KvCacheType.FromGgmlType(type)
+                : throw Invalid("cache_type", $"'{Echo(cacheType)}' is not one of {string.Join(", ", KvCacheType.Names.Keys)}");
+        }
+
+        return new LoadOverrides(
+            context == 0 ? null : context,
+            parallel == 0 ? null : ToInt(parallel, "parallel"),
+            layers,
+            gpu is { } index ? ToInt(index, "gpu") : null,
+            cache);
+    }
 }

@@ -201,15 +201,15 @@ internal sealed class AdminService(
 
     public async Task LoadModel(LoadModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context)
     {
-        if (request.Context != 0 || request.GpuLayers.Length != 0 || request.HasGpu)
+        // An unknown name is NOT_FOUND before any progress is sent, as for every other command naming a model.
+        var model = FindModel(request.Name, "name");
+        var overrides = AdminInput.Overrides(request.Context, request.GpuLayers, request.HasGpu ? request.Gpu : null, request.Parallel, request.CacheType);
+        if (!overrides.IsEmpty && model.Backend != BackendKind.LlamaCpp)
         {
-            // TODO(#5): per-load context, layer and GPU overrides.
-            throw new RpcException(new Grpc.Core.Status(StatusCode.Unimplemented, "per-load context, gpu_layers and gpu overrides are not supported yet; the configured values are used"));
+            throw AdminInput.Invalid("name", $"per-load overrides apply to llama.cpp models; '{model.Name}' is served by {ConfigLoader.KeyOf(model.Backend)}");
         }
 
-        // An unknown name is NOT_FOUND before any progress is sent, as for every other command naming a model.
-        FindModel(request.Name, "name");
-        await LoadWithProgressAsync(request.Name, responseStream, context.CancellationToken);
+        await LoadWithProgressAsync(request.Name, responseStream, context.CancellationToken, overrides);
     }
 
     public async Task<UnloadModelResponse> UnloadModel(UnloadModelRequest request, ServerCallContext context)
@@ -265,12 +265,10 @@ internal sealed class AdminService(
     public async Task<PlanLoadResponse> PlanLoad(PlanLoadRequest request, ServerCallContext context)
     {
         var model = FindModel(request.Name, "name");
-        var layers = GpuLayersChoice.Parse(AdminInput.Name(request.GpuLayers, "gpu_layers"))
-            ?? throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, $"gpu_layers: '{AdminInput.Echo(request.GpuLayers)}' is not \"auto\" or a number of layers"));
-        var question = new PlanQuestion(model, request.Context == 0 ? null : request.Context, layers, request.HasGpu ? AdminInput.ToInt(request.Gpu, "gpu") : null);
+        var overrides = AdminInput.Overrides(request.Context, request.GpuLayers, request.HasGpu ? request.Gpu : null, request.Parallel, request.CacheType);
         try
         {
-            var (decision, profile) = await planPreview.PlanAsync(question, context.CancellationToken);
+            var (decision, profile) = planPreview.Plan(new PlanQuestion(model, overrides), context.CancellationToken);
             return PlanMapping.ToProto(decision, profile);
         }
         catch (PlanInputException e)
@@ -472,14 +470,15 @@ internal sealed class AdminService(
         return snapshot.CpuModeReason == GpuMonitor.NotReadYetReason ? await gpus.RefreshAsync(cancellationToken) : snapshot;
     }
 
-    private async Task LoadWithProgressAsync(string model, IServerStreamWriter<LoadProgress> responseStream, CancellationToken cancellationToken)
+    private async Task LoadWithProgressAsync(
+        string model, IServerStreamWriter<LoadProgress> responseStream, CancellationToken cancellationToken, LoadOverrides? overrides = null)
     {
         var started = time.GetTimestamp();
         await responseStream.WriteAsync(new LoadProgress { Model = model, Phase = LoadPhase.Queued, Message = "waiting for the scheduler" }, cancellationToken);
         InstanceInfo instance;
         try
         {
-            instance = await scheduler.LoadAsync(model, cancellationToken);
+            instance = await scheduler.LoadAsync(model, cancellationToken, overrides);
         }
         catch (ModelUnavailableException e)
         {

@@ -32,7 +32,11 @@ internal static class InstanceMapping
             proto.GpuLayers = (uint)Math.Max(0, plan.GpuLayers);
             proto.Context = (uint)plan.ContextLength;
             proto.EstimatedBytes = plan.Estimate.GpuTotalBytes + plan.Estimate.HostTotalBytes;
+            proto.Parallel = (uint)plan.Parallel;
+            proto.CacheType = plan.Estimate.CacheType.ToString();
         }
+
+        proto.Overrides = instance.Overrides.ToString();
 
         return proto;
     }
@@ -57,7 +61,9 @@ internal static class InstanceMapping
     public static RpcException ToRpc(ModelUnavailableException e) => new(new Grpc.Core.Status(
         e.StatusCode switch
         {
+            400 => StatusCode.InvalidArgument,
             404 => StatusCode.NotFound,
+            409 => StatusCode.FailedPrecondition,
             429 => StatusCode.ResourceExhausted,
             _ => StatusCode.Unavailable,
         },

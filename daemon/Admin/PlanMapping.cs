@@ -26,7 +26,9 @@ internal static class PlanMapping
             Context = (uint)Math.Min(plan.ContextLength, uint.MaxValue),
             GpuBytes = estimate.GpuTotalBytes,
             HostBytes = estimate.HostTotalBytes,
+            Parallel = (uint)plan.Parallel,
         };
+        response.Steps.AddRange(plan.Steps);
         response.Gpus.AddRange(plan.GpuIndices.Select(i => (uint)i));
         response.TensorSplit.AddRange(plan.TensorSplit ?? []);
         var kvPerToken = KvFormula(profile, estimate);
@@ -38,7 +40,7 @@ internal static class PlanMapping
             response.Terms.Add(Term("weights", where, share.WeightBytes, $"tensor bytes of {layers}{(share.HasOutput ? " + output head" : "")}"));
             response.Terms.Add(Term("kv cache", where, share.KvBytes, $"{share.Layers} layers × {kvPerToken}"));
             response.Terms.Add(Term(
-                "compute buffer", where, share.ComputeBytes, $"llama.cpp compute graph, {(estimate.FullyOffloaded ? "full" : "partial")} offload, n_ctx {plan.ContextLength}"));
+                "compute buffer", where, share.ComputeBytes, $"llama.cpp compute graph, {(estimate.FullyOffloaded ? "full" : "partial")} offload, n_ctx {plan.TotalContextLength}"));
             response.Terms.Add(Term("cuda overhead", where, share.OverheadBytes, "CUDA context, cuBLAS workspace and allocator slack (fixed)"));
         }
 
@@ -46,9 +48,9 @@ internal static class PlanMapping
         response.Terms.Add(Term(
             "weights", "host", estimate.HostWeightBytes, $"token embeddings{(hostLayers > 0 ? $" + blocks 0-{hostLayers - 1}" : "")}{(estimate.FullyOffloaded ? "" : " + output head")}"));
         response.Terms.Add(Term("kv cache", "host", estimate.HostKvBytes, $"{hostLayers} layers × {kvPerToken}"));
-        var hostCompute = plan.GpuLayers == 0 ? $"llama.cpp compute graph on the CPU, n_ctx {plan.ContextLength}"
+        var hostCompute = plan.GpuLayers == 0 ? $"llama.cpp compute graph on the CPU, n_ctx {plan.TotalContextLength}"
             : estimate.FullyOffloaded ? "graph inputs and outputs kept on the host"
-            : $"llama.cpp compute graph for the layers left on the CPU, partial offload, n_ctx {plan.ContextLength}";
+            : $"llama.cpp compute graph for the layers left on the CPU, partial offload, n_ctx {plan.TotalContextLength}";
         response.Terms.Add(Term("compute buffer", "host", estimate.HostComputeBytes, hostCompute));
 
         foreach (var eviction in plan.Evictions)
@@ -62,7 +64,10 @@ internal static class PlanMapping
         }
 
         response.BackendArgs.Add($"--n-gpu-layers {plan.GpuLayers}");
-        response.BackendArgs.Add(string.Create(CultureInfo.InvariantCulture, $"--ctx-size {plan.ContextLength}"));
+        response.BackendArgs.Add(string.Create(CultureInfo.InvariantCulture, $"--ctx-size {plan.TotalContextLength}"));
+        response.BackendArgs.Add(string.Create(CultureInfo.InvariantCulture, $"--parallel {plan.Parallel}"));
+        response.BackendArgs.Add($"--cache-type-k {KvCacheType.NameOf(estimate.CacheType.K)}");
+        response.BackendArgs.Add($"--cache-type-v {KvCacheType.NameOf(estimate.CacheType.V)}");
         if (plan.TensorSplit is { } split)
         {
             response.BackendArgs.Add("--tensor-split " + string.Join(',', split.Select(f => f.ToString("0.###", CultureInfo.InvariantCulture))));
@@ -74,8 +79,9 @@ internal static class PlanMapping
     private static string KvFormula(ModelProfile profile, LlamaCppMemoryEstimate estimate)
     {
         var window = profile.SlidingWindow is { } w ? $", sliding-window layers capped at {w} + batch cells" : "";
-        return $"n_ctx {estimate.ContextLength} × n_head_kv {profile.MaxKvHeadCount} × (k {profile.KeyLength} + v {profile.ValueLength}) "
-            + $"× {estimate.CacheType.ToString().ToLowerInvariant()}{window}";
+        var slots = estimate.Slots == 1 ? "" : $"{estimate.Slots} slots × ";
+        return $"{slots}n_ctx {estimate.ContextLength} (padded to 256) × n_head_kv {profile.MaxKvHeadCount} × (k {profile.KeyLength} × {KvCacheType.NameOf(estimate.CacheType.K)} "
+            + $"+ v {profile.ValueLength} × {KvCacheType.NameOf(estimate.CacheType.V)}){window}";
     }
 
     private static MemoryTerm Term(string name, string where, ulong bytes, string formula) =>

@@ -63,6 +63,20 @@ internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocato
         return new RunningBackend(start.Model.Name, baseAddress, start.Model.Name, process, LlamaServerArguments.Slots(launch.Arguments));
     }
 
+    /// <summary>The <c>--parallel</c> an adopted llama-server was started with, read back from its argv; 1 when that cannot be read.</summary>
+    private static async Task<int> AdoptedSlotsAsync(int pid, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var argv = await File.ReadAllTextAsync($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/cmdline", cancellationToken).ConfigureAwait(false);
+            return LlamaServerArguments.Slots(argv.Split('\0', StringSplitOptions.RemoveEmptyEntries));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 1;
+        }
+    }
+
     /// <summary>Takes over a llama-server on its recorded port, which it keeps, once GET /health answers 200 there.</summary>
     public async Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, CancellationToken cancellationToken)
     {
@@ -71,7 +85,7 @@ internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocato
             return null;
         }
 
-        var backend = new RunningBackend(record.Model, LoopbackAddress(port), record.Model, process);
+        var backend = new RunningBackend(record.Model, LoopbackAddress(port), record.Model, process, await AdoptedSlotsAsync(process.MainPid, cancellationToken).ConfigureAwait(false));
         var healthy = false;
         try
         {

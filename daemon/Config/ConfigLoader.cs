@@ -7,6 +7,8 @@ using Tomlyn.Model;
 using Tomlyn.Parsing;
 using Tomlyn.Serialization;
 using Tomlyn.Syntax;
+using UnifiedLlm.Daemon.Models.Gguf;
+using UnifiedLlm.Daemon.Models.Sizing;
 
 namespace UnifiedLlm.Daemon.Config;
 
@@ -141,7 +143,7 @@ internal static partial class ConfigLoader
         var gpu = BindGpu(top.Table("gpu"));
         var backendsSection = top.Table("backends");
         var backends = new BackendsConfig(
-            BindBackend(backendsSection?.Table("llamacpp"), "llama-server", enabledByDefault: true),
+            BindBackend(backendsSection?.Table("llamacpp"), "llama-server", enabledByDefault: true, planned: true),
             BindBackend(backendsSection?.Table("ollama"), "ollama", enabledByDefault: false),
             BindBackend(backendsSection?.Table("vllm"), "vllm", enabledByDefault: false));
         backendsSection?.RejectUnknownKeys();
@@ -422,7 +424,7 @@ internal static partial class ConfigLoader
         return config;
     }
 
-    private static BackendConfig BindBackend(TomlSection? s, string defaultExecutable, bool enabledByDefault)
+    private static BackendConfig BindBackend(TomlSection? s, string defaultExecutable, bool enabledByDefault, bool planned = false)
     {
         if (s is null)
         {
@@ -445,7 +447,13 @@ internal static partial class ConfigLoader
             s.Error("env", $"'{name}' is not a valid environment variable name");
         }
 
-        var config = new BackendConfig(s.Bool("enabled", enabledByDefault), executable, s.StringList("extra_args"), env)
+        var extraArgs = s.StringList("extra_args");
+        if (planned)
+        {
+            RejectOwnedFlags(s, "extra_args", extraArgs);
+        }
+
+        var config = new BackendConfig(s.Bool("enabled", enabledByDefault), executable, extraArgs, env)
         {
             MaxLoaded = (int)s.Integer("max_loaded", 0, 0, 10_000),
         };
@@ -502,12 +510,13 @@ internal static partial class ConfigLoader
             }
         }
 
+        var context = (int)s.Integer("context", 0, 0, 16 << 20);
         var model = new ModelConfig(
             name,
             backend,
             source,
             aliases,
-            (int)s.Integer("context", 0, 0, 16 << 20),
+            context,
             layers,
             TimeSpan.FromSeconds(s.Integer("ttl_seconds", 0, 0, 365L * 24 * 3600)),
             (int)s.Integer("priority", 50, -1000, 1000),
@@ -516,8 +525,90 @@ internal static partial class ConfigLoader
         {
             Group = group,
         };
+        model = BindSizing(s, model);
         s.RejectUnknownKeys();
         return model;
+    }
+
+    /// <summary>Request slots, context floor, KV cache types, flash attention and GPU pinning, checked together.</summary>
+    private static ModelConfig BindSizing(TomlSection s, ModelConfig model)
+    {
+        var parallel = (int)s.Integer("parallel", ModelConfig.DefaultParallel, 1, 256);
+        var minParallel = (int)s.Integer("min_parallel", 1, 1, 256);
+        if (minParallel > parallel)
+        {
+            s.Error("min_parallel", $"min_parallel = {minParallel} is more than parallel = {parallel}");
+        }
+
+        var minContext = (int)s.Integer("min_context", 0, 0, 16 << 20);
+        if (minContext > 0 && model.Context > 0 && minContext > model.Context)
+        {
+            s.Error("min_context", $"min_context = {minContext} is more than context = {model.Context}");
+        }
+
+        var cacheType = new KvCacheType(
+            s.Enum("cache_type_k", GgmlType.F16, KvCacheType.Names),
+            s.Enum("cache_type_v", GgmlType.F16, KvCacheType.Names));
+        var flash = s.Enum("flash_attn", FlashAttention.Auto, FlashAttentionNames);
+        if (cacheType.QuantizedV && flash == FlashAttention.Off)
+        {
+            s.Error("cache_type_v", $"a quantized V cache ({KvCacheType.NameOf(cacheType.V)}) needs flash attention, and flash_attn = \"off\": "
+                + "set flash_attn = \"on\" or \"auto\", or cache_type_v = \"f16\"");
+        }
+
+        var gpus = s.IntegerList("gpus");
+        foreach (var gpu in gpus.Where(g => g is < 0 or > 1023))
+        {
+            s.Error("gpus", $"GPU index {gpu} must be between 0 and 1023");
+        }
+
+        if (gpus.Distinct().Count() != gpus.Count)
+        {
+            s.Error("gpus", "lists a GPU index twice");
+        }
+
+        if (model.Backend == BackendKind.LlamaCpp)
+        {
+            RejectOwnedFlags(s, "extra_args", model.ExtraArgs);
+        }
+        else
+        {
+            foreach (var key in LlamaCppOnlyKeys.Where(s.Has))
+            {
+                s.Error(key, $"applies to llama.cpp models only; backend '{KeyOf(model.Backend)}' does not take it");
+            }
+        }
+
+        return model with
+        {
+            Parallel = parallel,
+            MinParallel = minParallel,
+            MinContext = minContext,
+            CacheType = cacheType,
+            FlashAttn = flash,
+            Gpus = [.. gpus.Select(g => (int)g)],
+        };
+    }
+
+    private static readonly string[] LlamaCppOnlyKeys = ["cache_type_k", "cache_type_v", "flash_attn"];
+
+    private static readonly Dictionary<string, FlashAttention> FlashAttentionNames = new(StringComparer.Ordinal)
+    {
+        ["auto"] = FlashAttention.Auto,
+        ["on"] = FlashAttention.On,
+        ["off"] = FlashAttention.Off,
+    };
+
+    /// <summary>Refuses llama-server options the planner sets itself, naming the model option to use instead.</summary>
+    private static void RejectOwnedFlags(TomlSection s, string key, IReadOnlyList<string> arguments)
+    {
+        foreach (var argument in arguments)
+        {
+            if (LlamaServerOwnedFlags.Find(argument) is { } owned)
+            {
+                s.Error(key, $"'{owned.Flag}' is set by ullmd's planner for every load; use the model option {owned.Instead} instead");
+            }
+        }
     }
 
     private static ProviderConfig? BindProvider(string name, TomlSection s)

@@ -1,3 +1,4 @@
+using UnifiedLlm.Daemon.Models.Sizing;
 namespace UnifiedLlm.Daemon.Config;
 
 /// <summary>The whole validated configuration, as loaded from one TOML file.</summary>
@@ -108,8 +109,39 @@ internal sealed record ModelConfig(
     bool Pinned,
     IReadOnlyList<string> ExtraArgs)
 {
+    /// <summary>llama.cpp request slots when the model fits with room (<c>parallel</c>).</summary>
+    public const int DefaultParallel = 4;
+
+    /// <summary>The shortest context the planner may shrink a load to when <c>min_context</c> is not set (or the context, if shorter).</summary>
+    public const int DefaultMinContext = 2048;
+
     /// <summary>The exclusive swap group: loading this model first stops the other loaded members. Null: none.</summary>
     public string? Group { get; init; }
+
+    /// <summary>Requests llama-server serves at once, each with <see cref="Context"/> tokens of KV cache of its own.</summary>
+    public int Parallel { get; init; } = DefaultParallel;
+
+    /// <summary>The fewest slots the planner may fall back to before it shortens the context.</summary>
+    public int MinParallel { get; init; } = 1;
+
+    /// <summary>The shortest per-request context the planner may fall back to; 0: <see cref="DefaultMinContext"/>.</summary>
+    public int MinContext { get; init; }
+
+    /// <summary>The ggml types of the K and V caches.</summary>
+    public KvCacheType CacheType { get; init; } = KvCacheType.F16;
+
+    public FlashAttention FlashAttn { get; init; } = FlashAttention.Auto;
+
+    /// <summary>The GPU indices this model may use; empty: any the daemon may use.</summary>
+    public IReadOnlyList<int> Gpus { get; init; } = [];
+}
+
+/// <summary>llama-server's <c>--flash-attn</c>: on, off, or its own choice (a quantized V cache makes it choose on).</summary>
+internal enum FlashAttention
+{
+    Auto,
+    On,
+    Off,
 }
 
 internal enum ProviderKind

@@ -45,10 +45,7 @@ internal static class SchedulerServices
             sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new LoadPlanner(sp.GetRequiredService<LlamaCppMemoryEstimator>()));
         services.AddSingleton(sp => MachineReading.Live(sp.GetRequiredService<GpuMonitor>()));
-        services.AddSingleton(sp => new SchedulerOptions
-        {
-            GpuReserveBytes = (ulong)Math.Max(0, sp.GetRequiredService<ConfigHolder>().Current.Gpu.ReserveMib) << 20,
-        });
+        services.AddSingleton(new SchedulerOptions());
         services.AddSingleton<InstanceStore>();
         services.AddSingleton<Scheduler>();
         services.AddSingleton<IModelEndpoints>(sp => sp.GetRequiredService<Scheduler>());

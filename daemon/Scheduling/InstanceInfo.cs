@@ -13,4 +13,8 @@ internal sealed record InstanceInfo(
     Uri? BaseAddress,
     int? MainPid,
     int Leases,
-    DateTimeOffset LastUsed);
+    DateTimeOffset LastUsed)
+{
+    /// <summary>The per-load overrides it was started with; empty for a load on demand.</summary>
+    public LoadOverrides Overrides { get; init; } = LoadOverrides.None;
+}

@@ -27,6 +27,9 @@ internal sealed class ModelInstance(string id, ModelConfig model, string unitNam
 
     public LoadPlan? Plan { get; set; }
 
+    /// <summary>What the load that started this instance asked for instead of the configured values.</summary>
+    public LoadOverrides Overrides { get; init; } = LoadOverrides.None;
+
     public RunningBackend? Backend { get; private set; }
 
     /// <summary>The gateway's connections to <see cref="Backend"/>, closed once it is drained (or lost) and before it is stopped.</summary>

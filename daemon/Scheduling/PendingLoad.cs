@@ -1,13 +1,22 @@
+using UnifiedLlm.Daemon.Scheduling.Planning;
+
 namespace UnifiedLlm.Daemon.Scheduling;
 
 /// <summary>
 /// The single load in flight for a model and how many requests wait for it. When the instance becomes ready, each
 /// waiter still there is granted a lease at once (<see cref="Granted"/>), so no eviction or swap that starts before the
-/// waiters wake can take the instance from under them. Mutated only under the scheduler's lock.
+/// waiters wake can take the instance from under them. <see cref="Overrides"/> are the explicit load's, if one began it.
+/// Mutated only under the scheduler's lock.
 /// </summary>
 internal sealed class PendingLoad
 {
-    public PendingLoad(Func<PendingLoad, Task<ModelInstance>> start) => Completion = start(this);
+    public PendingLoad(LoadOverrides overrides, Func<PendingLoad, Task<ModelInstance>> start)
+    {
+        Overrides = overrides;
+        Completion = start(this);
+    }
+
+    public LoadOverrides Overrides { get; }
 
     public Task<ModelInstance> Completion { get; }
 

@@ -88,14 +88,17 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     public async ValueTask<ModelLease> AcquireAsync(string model, CancellationToken cancellationToken)
     {
-        var (_, lease) = await ReadyInstanceAsync(model, explicitLoad: false, cancellationToken).ConfigureAwait(false);
+        var (_, lease) = await ReadyInstanceAsync(model, null, cancellationToken).ConfigureAwait(false);
         return lease;
     }
 
-    /// <summary>Loads <paramref name="model"/> now (clearing a crash hold) and returns its instance once ready.</summary>
-    public async Task<InstanceInfo> LoadAsync(string model, CancellationToken cancellationToken)
+    /// <summary>
+    /// Loads <paramref name="model"/> now (clearing a crash hold) and returns its instance once ready. Non-empty
+    /// <paramref name="overrides"/> hold for this instance only; a model already loaded or loading with others is refused.
+    /// </summary>
+    public async Task<InstanceInfo> LoadAsync(string model, CancellationToken cancellationToken, LoadOverrides? overrides = null)
     {
-        var (instance, lease) = await ReadyInstanceAsync(model, explicitLoad: true, cancellationToken).ConfigureAwait(false);
+        var (instance, lease) = await ReadyInstanceAsync(model, overrides ?? LoadOverrides.None, cancellationToken).ConfigureAwait(false);
         await using (lease.ConfigureAwait(false))
         {
             lock (gate)
@@ -223,8 +226,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         loadGate.Dispose();
     }
 
+    /// <summary>A lease on the model's ready instance, loading it first if needed; <paramref name="explicitLoad"/> is null for a load on demand.</summary>
     private async Task<(ModelInstance Instance, ModelLease Lease)> ReadyInstanceAsync(
-        string model, bool explicitLoad, CancellationToken cancellationToken)
+        string model, LoadOverrides? explicitLoad, CancellationToken cancellationToken)
     {
         var name = Resolve(model);
         PendingLoad pending;
@@ -232,7 +236,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         lock (gate)
         {
             slot = SlotFor(name);
-            if (explicitLoad)
+            if (explicitLoad is not null)
             {
                 slot.HeldFailed = null;
                 slot.Crashes.Clear();
@@ -247,6 +251,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
             if (slot.Instance is { State: InstanceState.Ready } ready)
             {
+                RequireSameOverrides(name, "loaded", ready.Overrides, explicitLoad);
                 return (ready, TakeLease(slot, ready));
             }
 
@@ -262,7 +267,13 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                     429, $"{options.QueueCapacity} requests already wait for {name} to load", options.RetryAfter);
             }
 
-            pending = slot.Loading ??= new PendingLoad(p => Task.Run(() => LoadAsync(slot, p), CancellationToken.None));
+            if (slot.Loading is { } inFlight)
+            {
+                RequireSameOverrides(name, "loading", inFlight.Overrides, explicitLoad);
+            }
+
+            var overrides = explicitLoad ?? LoadOverrides.None;
+            pending = slot.Loading ??= new PendingLoad(overrides, p => Task.Run(() => LoadAsync(slot, p), CancellationToken.None));
             pending.Waiters++;
         }
 
@@ -294,6 +305,34 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 Release(slot, unused);
             }
         }
+    }
+
+    /// <summary>An explicit load with overrides other than those of the instance already there is refused: it would not get them.</summary>
+    private static void RequireSameOverrides(string name, string state, LoadOverrides current, LoadOverrides? asked)
+    {
+        if (asked is { IsEmpty: false } && asked != current)
+        {
+            var with = current.IsEmpty ? "its configured settings" : current.ToString();
+            throw new ModelUnavailableException(409, $"{name} is already {state} with {with}; unload it first to load it with {asked}");
+        }
+    }
+
+    /// <summary>
+    /// The plan a load of <paramref name="model"/> with <paramref name="overrides"/> would get now, from the same inputs
+    /// a real load plans with (the profile cache, the machine reading, the loaded instances, the config in force).
+    /// Nothing is started or stopped. <see cref="PlanInputException"/> when the model cannot be planned.
+    /// </summary>
+    public (PlacementDecision Decision, ModelProfile Profile) Preview(ModelConfig model, LoadOverrides overrides, CancellationToken cancellationToken)
+    {
+        var request = ReadRequest(model, overrides, cancellationToken);
+        List<LoadedInstance> loaded;
+        lock (gate)
+        {
+            loaded = LoadedInstances();
+        }
+
+        var placement = PlanInputs.Placement(config.Current, machine.Gpus(), machine.HostAvailableBytes(), loaded);
+        return (planner.Plan(placement, request), request.Model);
     }
 
     /// <summary>
@@ -537,7 +576,16 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 throw new ModelUnavailableException(503, $"{model.Name}: no driver for backend {model.Backend}");
             }
 
-            var request = model.Backend == BackendKind.LlamaCpp ? ReadRequest(model, token) : null;
+            LoadRequest? request;
+            try
+            {
+                request = model.Backend == BackendKind.LlamaCpp ? ReadRequest(model, pending.Overrides, token) : null;
+            }
+            catch (PlanInputException e)
+            {
+                throw new ModelUnavailableException(e.IsBadArgument ? 400 : 503, e.Message);
+            }
+
             List<Task> ruled;
             lock (gate)
             {
@@ -551,7 +599,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             lock (gate)
             {
                 var id = InstanceIds.New();
-                instance = new ModelInstance(id, model, UnitName.ForModel(model.Name, id), time.GetUtcNow());
+                instance = new ModelInstance(id, model, UnitName.ForModel(model.Name, id), time.GetUtcNow()) { Overrides = pending.Overrides };
                 slot.Instance = instance;
                 try
                 {
@@ -681,7 +729,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private string? GroupOf(ModelInstance instance) =>
         (config.Current.Models.GetValueOrDefault(instance.Model.Name) ?? instance.Model).Group;
 
-    private LoadRequest ReadRequest(ModelConfig model, CancellationToken cancellationToken)
+    /// <summary>The planner's request for a load of <paramref name="model"/>, from its GGUF profile (cached by file stamp).</summary>
+    private LoadRequest ReadRequest(ModelConfig model, LoadOverrides overrides, CancellationToken cancellationToken)
     {
         ModelProfile profile;
         try
@@ -690,11 +739,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or GgufFormatException)
         {
-            throw new ModelUnavailableException(503, $"{model.Name}: cannot read {model.Source}: {e.Message}");
+            throw new PlanInputException($"{model.Name}: cannot read {model.Source}: {e.Message}");
         }
 
-        var context = model.Context > 0 ? (ulong)model.Context : profile.ContextLength;
-        return new LoadRequest(profile, context, Math.Min(context, 2048), model.GpuLayers, [], GgmlType.F16, AllowTensorSplit: true);
+        return PlanInputs.Request(model, profile, overrides);
     }
 
     /// <summary>Under the lock: the planner's placement against the machine now and the ready instances.</summary>
@@ -708,14 +756,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             return new LoadPlan([.. snapshot.Devices.Select(d => d.Index)], null, 0, (ulong)model.Context, none, []);
         }
 
-        var loaded = slots.Values
-            .Select(s => s.Instance)
-            .OfType<ModelInstance>()
-            .Where(i => i.State == InstanceState.Ready && i.Plan is not null)
-            .Select(ToLoaded)
-            .ToList();
-        var context = new PlacementContext(snapshot, machine.HostAvailableBytes(), loaded, options.GpuReserveBytes,
-            AllowedGpus: config.Current.Gpu.Allowed.Count == 0 ? null : config.Current.Gpu.Allowed.ToHashSet());
+        var context = PlanInputs.Placement(config.Current, snapshot, machine.HostAvailableBytes(), LoadedInstances());
         return planner.Plan(context, request) switch
         {
             LoadPlan plan => plan,
@@ -723,6 +764,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             var other => throw new InvalidOperationException($"unexpected planner answer {other}"),
         };
     }
+
+    /// <summary>Under the lock: the ready instances with a plan, as the planner sees them.</summary>
+    private List<LoadedInstance> LoadedInstances() =>
+        [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Where(i => i.State == InstanceState.Ready && i.Plan is not null).Select(ToLoaded)];
 
     /// <summary>The instance as the planner sees it; one adopted without a readable plan holds no memory it knows of.</summary>
     private static LoadedInstance ToLoaded(ModelInstance instance)
@@ -882,7 +927,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         new(backend.BaseAddress.Port, backend.Process.MainPid, backend.Process.InvocationId);
 
     private InstanceInfo Describe(ModelInstance i) =>
-        new(i.Id, i.Model.Name, i.UnitName, i.State, i.Transitions, i.Plan, i.Backend?.BaseAddress, i.Backend?.Process.MainPid, i.Leases, i.LastUsed);
+        new(i.Id, i.Model.Name, i.UnitName, i.State, i.Transitions, i.Plan, i.Backend?.BaseAddress, i.Backend?.Process.MainPid, i.Leases, i.LastUsed)
+        {
+            Overrides = i.Overrides,
+        };
 
     /// <summary>To WatchEvents subscribers and to the journal, where the state history of every instance can be read back.</summary>
     private void Publish(string kind, string message, ModelInstance? instance)

@@ -24,8 +24,6 @@ internal sealed record SchedulerOptions
 
     public TimeSpan CrashWindow { get; init; } = TimeSpan.FromMinutes(10);
 
-    public ulong GpuReserveBytes { get; init; } = 256UL << 20;
-
     /// <summary>How often a ready backend's health endpoint is asked; a busy llama-server still answers it.</summary>
     public TimeSpan HealthInterval { get; init; } = TimeSpan.FromSeconds(10);
 

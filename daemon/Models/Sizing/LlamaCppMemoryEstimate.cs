@@ -1,16 +1,16 @@
 using System.Text;
-using UnifiedLlm.Daemon.Models.Gguf;
 
 namespace UnifiedLlm.Daemon.Models.Sizing;
 
 /// <summary>
 /// Predicted memory of one llama-server instance, term by term. <see cref="GpuLayers"/> follows llama.cpp's -ngl:
-/// the last N layers go to the GPUs, and the output head too when N exceeds the layer count.
+/// the last N layers go to the GPUs, and the output head too when N exceeds the layer count. <see cref="ContextLength"/>
+/// is one slot's context; llama-server runs <see cref="Slots"/> of them, each with a KV cache of its own.
 /// </summary>
 internal sealed record LlamaCppMemoryEstimate(
     string Model,
     ulong ContextLength,
-    GgmlType CacheType,
+    KvCacheType CacheType,
     int GpuLayers,
     int LayerCount,
     IReadOnlyList<GpuMemoryShare> Gpus,
@@ -18,6 +18,8 @@ internal sealed record LlamaCppMemoryEstimate(
     ulong HostKvBytes,
     ulong HostComputeBytes)
 {
+    public int Slots { get; init; } = 1;
+
     public ulong GpuTotalBytes => Gpus.Aggregate(0UL, (sum, g) => sum + g.TotalBytes);
 
     public ulong HostTotalBytes => HostWeightBytes + HostKvBytes + HostComputeBytes;
@@ -28,7 +30,8 @@ internal sealed record LlamaCppMemoryEstimate(
     {
         var text = new StringBuilder();
         var placement = Gpus.Count == 0 ? "CPU only" : $"{Math.Min(GpuLayers, LayerCount + 1)}/{LayerCount + 1} layers on GPU (incl. output)";
-        text.Append($"{Model}: n_ctx {ContextLength}, KV {CacheType.ToString().ToLowerInvariant()}, {placement}");
+        var context = Slots == 1 ? $"n_ctx {ContextLength}" : $"{Slots} slots × n_ctx {ContextLength}";
+        text.Append($"{Model}: {context}, KV {CacheType}, {placement}");
         for (var i = 0; i < Gpus.Count; i++)
         {
             var g = Gpus[i];

@@ -21,13 +21,14 @@ internal sealed record MeasuredFootprint(
     /// <summary>
     /// The measurement that bounds a load at <paramref name="contextLength"/> from above: same cache type and offload mode,
     /// measured at this context or a larger one (compute buffers grow with the context), the smallest such context first.
+    /// Measurements are kept for one type of both caches; a load with two different types has none.
     /// </summary>
-    public static MeasuredFootprint? Bounding(IEnumerable<MeasuredFootprint> measurements, GgmlType cacheType, int gpuLayers, int layerCount, ulong contextLength)
+    public static MeasuredFootprint? Bounding(IEnumerable<MeasuredFootprint> measurements, KvCacheType cacheType, int gpuLayers, int layerCount, ulong contextLength)
     {
         var fullOffload = gpuLayers > layerCount;
         var cpuOnly = gpuLayers == 0;
         return measurements
-            .Where(m => m.CacheType == cacheType && m.FullOffload == fullOffload && (m.GpuLayers == 0) == cpuOnly && m.ContextLength >= contextLength)
+            .Where(m => KvCacheType.FromGgmlType(m.CacheType) == cacheType && m.FullOffload == fullOffload && (m.GpuLayers == 0) == cpuOnly && m.ContextLength >= contextLength)
             .OrderBy(m => m.ContextLength)
             .ThenByDescending(m => m.MeasuredAt)
             .FirstOrDefault();

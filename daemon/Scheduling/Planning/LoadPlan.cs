@@ -7,6 +7,9 @@ namespace UnifiedLlm.Daemon.Scheduling.Planning;
 /// llama.cpp <c>--tensor-split</c> fractions (one per GPU index, summing to 1) when the model spans several GPUs, else null.
 /// <see cref="Evictions"/> must be stopped, in order, before the load. <see cref="Measured"/> is the earlier real load whose
 /// fixed costs the planner used instead of the formula's compute buffer and CUDA overhead, if any.
+/// <see cref="ContextLength"/> is one request slot's context and <see cref="Parallel"/> the slots (llama-server's
+/// <c>--ctx-size</c> is their product). <see cref="Steps"/> name what the planner gave up to make the load fit, in order
+/// (fewer slots, a shorter context, partial offload, CPU only, evictions); empty when it fits as asked.
 /// </summary>
 internal sealed record LoadPlan(
     IReadOnlyList<int> GpuIndices,
@@ -18,6 +21,13 @@ internal sealed record LoadPlan(
 {
     public MeasuredFootprint? Measured { get; init; }
 
+    public int Parallel { get; init; } = 1;
+
+    public IReadOnlyList<string> Steps { get; init; } = [];
+
+    /// <summary>llama-server's <c>--ctx-size</c>: every slot's context.</summary>
+    public ulong TotalContextLength => LlamaCppMemoryEstimator.TotalContext(ContextLength, Parallel);
+
     public string Summary()
     {
         var where = GpuIndices.Count == 0 ? "CPU" : string.Join("+", GpuIndices.Select(g => $"GPU{g}"));
@@ -25,6 +35,7 @@ internal sealed record LoadPlan(
         var basis = Measured is null
             ? "fixed costs: formula (no measured load of this file yet)"
             : $"fixed costs: {Measured.Describe()}: {ByteFormat.Format(Measured.GpuFixedBytes)} per GPU, {ByteFormat.Format(Measured.HostFixedBytes)} host, replacing the formula's compute + overhead";
-        return $"{where}, -ngl {GpuLayers}, n_ctx {ContextLength}, {evicting}\n{Estimate.Breakdown()}\n  {basis}";
+        var steps = Steps.Count == 0 ? string.Empty : "\n  " + string.Join("\n  ", Steps.Select(s => "step: " + s));
+        return $"{where}, -ngl {GpuLayers}, --parallel {Parallel} × n_ctx {ContextLength}, {evicting}{steps}\n{Estimate.Breakdown()}\n  {basis}";
     }
 }

@@ -2,5 +2,5 @@ using UnifiedLlm.Daemon.Config;
 
 namespace UnifiedLlm.Daemon.Scheduling.Planning;
 
-/// <summary>What to plan: a configured model, a context (null: configured, else the model's own), layers and a preferred GPU.</summary>
-internal sealed record PlanQuestion(ModelConfig Model, ulong? Context, GpuLayersChoice GpuLayers, int? Gpu);
+/// <summary>What to plan: a configured model and what one load of it would ask for instead of its configured values.</summary>
+internal sealed record PlanQuestion(ModelConfig Model, LoadOverrides Overrides);

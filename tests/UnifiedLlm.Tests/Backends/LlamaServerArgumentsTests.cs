@@ -13,17 +13,19 @@ public sealed class LlamaServerArgumentsTests
     [Fact]
     public void Single_gpu_plan_gives_placement_alias_and_extra_args_in_order()
     {
-        var start = Start(new LoadPlan([1], null, 33, 4096, NoEstimate, []), backendExtra: ["--flash-attn", "on"], modelExtra: ["--temp", "0.2"]);
+        var start = Start(new LoadPlan([1], null, 33, 1024, NoEstimate with { CacheType = new KvCacheType(GgmlType.Q8_0, GgmlType.Q4_0) }, []) { Parallel = 4 }, backendExtra: ["--threads", "4"], modelExtra: ["--temp", "0.2"]);
 
         var args = LlamaServerArguments.Build(start, 41234);
 
         Assert.Equal(
             [
                 "--model", "/models/qwen.gguf", "--host", "127.0.0.1", "--port", "41234", "--ctx-size", "4096",
-                "--n-gpu-layers", "33", "--parallel", "1", "--alias", "qwen", "--flash-attn", "on", "--temp", "0.2",
+                "--n-gpu-layers", "33", "--parallel", "4", "--no-kv-unified", "--cache-type-k", "q8_0", "--cache-type-v", "q4_0",
+                "--flash-attn", "auto", "--alias", "qwen", "--threads", "4", "--temp", "0.2",
             ],
             args);
         Assert.Equal("1", LlamaServerArguments.VisibleDevices(start));
+        Assert.Equal(4, LlamaServerArguments.Slots(args));
     }
 
     [Fact]
@@ -36,7 +38,8 @@ public sealed class LlamaServerArgumentsTests
         Assert.Equal(
             [
                 "--model", "/models/qwen.gguf", "--host", "127.0.0.1", "--port", "5000", "--ctx-size", "8192",
-                "--n-gpu-layers", "41", "--parallel", "1", "--alias", "qwen",
+                "--n-gpu-layers", "41", "--parallel", "1", "--no-kv-unified", "--cache-type-k", "f16", "--cache-type-v", "f16",
+                "--flash-attn", "auto", "--alias", "qwen",
                 "--split-mode", "layer", "--tensor-split", "0.625,0.375", "--main-gpu", "0",
             ],
             args);

@@ -110,20 +110,20 @@ public sealed class GpuAndPlanCommandTests(FakeNvmlBuild nvml)
         Assert.Equal(0, result.ExitCode);
         Assert.Equal(
             """
-            tiny: GPU0, 3/3 layers on GPU (incl. output), n_ctx 256
-            GPU 459.0 MiB, host 138.5 KiB
+            tiny: GPU0, 3/3 layers on GPU (incl. output), 4 slot(s) × n_ctx 256
+            GPU 468.4 MiB, host 202.5 KiB
 
             WHERE  TERM            BYTES      SIZE       HOW
             gpu0   weights         405248     395.8 KiB  tensor bytes of blocks 0-1 + output head
-            gpu0   kv cache        131072     128.0 KiB  2 layers × n_ctx 256 × n_head_kv 4 × (k 16 + v 16) × f16
-            gpu0   compute buffer  1573888    1.5 MiB    llama.cpp compute graph, full offload, n_ctx 256
+            gpu0   kv cache        524288     512.0 KiB  2 layers × 4 slots × n_ctx 256 (padded to 256) × n_head_kv 4 × (k 16 × f16 + v 16 × f16)
+            gpu0   compute buffer  11012096   10.5 MiB   llama.cpp compute graph, full offload, n_ctx 1024
             gpu0   cuda overhead   479199232  457.0 MiB  CUDA context, cuBLAS workspace and allocator slack (fixed)
             host   weights         76288      74.5 KiB   token embeddings
-            host   kv cache        0          0 B        0 layers × n_ctx 256 × n_head_kv 4 × (k 16 + v 16) × f16
-            host   compute buffer  65536      64.0 KiB   graph inputs and outputs kept on the host
+            host   kv cache        0          0 B        0 layers × 4 slots × n_ctx 256 (padded to 256) × n_head_kv 4 × (k 16 × f16 + v 16 × f16)
+            host   compute buffer  131072     128.0 KiB  graph inputs and outputs kept on the host
 
             evicts nothing
-            backend args: --n-gpu-layers 3 --ctx-size 256
+            backend args: --n-gpu-layers 3 --ctx-size 1024 --parallel 4 --cache-type-k f16 --cache-type-v f16
 
             """,
             result.StandardOutput);
@@ -153,8 +153,11 @@ public sealed class GpuAndPlanCommandTests(FakeNvmlBuild nvml)
         Assert.Equal(ulong.Parse(plan.GetProperty("gpuBytes").GetString()!), gpuSum);
         Assert.Equal(ulong.Parse(plan.GetProperty("hostBytes").GetString()!), hostSum);
         Assert.Equal("tensor bytes of blocks 1-1", terms[0].GetProperty("formula").GetString());
-        Assert.Equal("1 layers × n_ctx 128 × n_head_kv 4 × (k 16 + v 16) × f16", terms[5].GetProperty("formula").GetString());
-        Assert.Equal(["--n-gpu-layers 1", "--ctx-size 128"], plan.GetProperty("backendArgs").EnumerateArray().Select(a => a.GetString()));
+        Assert.Equal("1 layers × 4 slots × n_ctx 128 (padded to 256) × n_head_kv 4 × (k 16 × f16 + v 16 × f16)", terms[5].GetProperty("formula").GetString());
+        Assert.Equal(4, plan.GetProperty("parallel").GetInt32());
+        Assert.Equal(
+            ["--n-gpu-layers 1", "--ctx-size 512", "--parallel 4", "--cache-type-k f16", "--cache-type-v f16"],
+            plan.GetProperty("backendArgs").EnumerateArray().Select(a => a.GetString()));
     }
 
     [Fact]
@@ -169,7 +172,7 @@ public sealed class GpuAndPlanCommandTests(FakeNvmlBuild nvml)
         var json = await host.CtlAsync("plan", "tiny", "--layers", "3", "--json");
 
         Assert.Equal(1, result.ExitCode);
-        Assert.StartsWith("tiny does not fit: tiny needs 459.0 MiB (all 2 layers + output, n_ctx 256), 0 B free on GPU", result.StandardOutput);
+        Assert.StartsWith("tiny does not fit: tiny needs 459.0 MiB (all 2 layers + output, 1 slot(s) × n_ctx 256), 0 B free on GPU", result.StandardOutput);
         Assert.Contains("reserve and evicting nothing", result.StandardOutput);
         Assert.Equal(1, json.ExitCode);
         using var doc = JsonDocument.Parse(json.StandardOutput);

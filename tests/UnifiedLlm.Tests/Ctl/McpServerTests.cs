@@ -39,7 +39,7 @@ public sealed class McpServerTests(FakeNvmlBuild nvml)
         Assert.Contains("1    NVIDIA A10", vram);
 
         var plan = Text(await client.CallToolAsync("plan_load", new Dictionary<string, object?> { ["name"] = "tiny", ["gpu"] = 1 }, cancellationToken: ct));
-        Assert.StartsWith("tiny: GPU1, 3/3 layers on GPU (incl. output), n_ctx 256", plan);
+        Assert.StartsWith("tiny: GPU1, 3/3 layers on GPU (incl. output), 4 slot(s) × n_ctx 256", plan);
 
         var models = Text(await client.CallToolAsync("list_models", cancellationToken: ct));
         Assert.Equal("tiny (llamacpp; llama F32, 2 layers, ctx 256): unloaded", models);

@@ -17,7 +17,7 @@ public sealed class LoadPlannerTests
         Assert.Equal((11, 4096UL), (plan.GpuLayers, plan.ContextLength));
         Assert.Empty(plan.Evictions);
         Assert.Equal(FullOffloadNeed(4096), plan.Estimate.GpuTotalBytes);
-        Assert.StartsWith("GPU0, -ngl 11, n_ctx 4096, evicting nothing", plan.Summary(), StringComparison.Ordinal);
+        Assert.StartsWith("GPU0, -ngl 11, --parallel 1 × n_ctx 4096, evicting nothing", plan.Summary(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -108,7 +108,7 @@ public sealed class LoadPlannerTests
         var older = Instance("older", 0, 10 * GiB, minutesAgo: 60);
         var newer = Instance("newer", 0, 10 * GiB, minutesAgo: 5);
 
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [newer, older], GpuWithFree(0, 4 * GiB)), Request()));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [newer, older], GpuWithFree(0, 4 * GiB)), Request(minContextLength: 4096, gpuLayers: 11)));
 
         Assert.Equal(["older"], plan.Evictions.Select(e => e.Name));
         Assert.Equal(11, plan.GpuLayers);
@@ -120,7 +120,7 @@ public sealed class LoadPlannerTests
         var important = Instance("important", 0, 10 * GiB, priority: 5, minutesAgo: 60);
         var minor = Instance("minor", 0, 10 * GiB, priority: 1, minutesAgo: 5);
 
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [important, minor], GpuWithFree(0, 4 * GiB)), Request()));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [important, minor], GpuWithFree(0, 4 * GiB)), Request(minContextLength: 4096, gpuLayers: 11)));
 
         Assert.Equal(["minor"], plan.Evictions.Select(e => e.Name));
     }
@@ -132,7 +132,7 @@ public sealed class LoadPlannerTests
         var b = Instance("b", 0, 4 * GiB, minutesAgo: 20);
         var c = Instance("c", 0, 4 * GiB, minutesAgo: 10);
 
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [c, b, a], GpuWithFree(0, 6 * GiB)), Request()));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [c, b, a], GpuWithFree(0, 6 * GiB)), Request(minContextLength: 4096, gpuLayers: 11)));
 
         // 6 GiB free − 0.5 GiB reserve + 4 + 4 = 13.5 GiB ≥ ~11.2 GiB needed; one eviction (9.5 GiB) is not enough
         Assert.Equal(["a", "b"], plan.Evictions.Select(e => e.Name));
@@ -145,7 +145,7 @@ public sealed class LoadPlannerTests
         var busy = Instance("busy", 0, 10 * GiB, busy: true, minutesAgo: 80);
         var idle = Instance("idle", 0, 10 * GiB, priority: 9, minutesAgo: 1);
 
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [pinned, busy, idle], GpuWithFree(0, 4 * GiB)), Request()));
+        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [pinned, busy, idle], GpuWithFree(0, 4 * GiB)), Request(minContextLength: 4096, gpuLayers: 11)));
 
         Assert.Equal(["idle"], plan.Evictions.Select(e => e.Name));
     }
@@ -156,22 +156,26 @@ public sealed class LoadPlannerTests
         var onOther = Instance("elsewhere", 1, 20 * GiB, minutesAgo: 60);
         var context = Context(64 * GiB, [onOther], GpuWithFree(0, 4 * GiB), GpuWithFree(1, 2 * GiB));
 
-        var plan = AssertPlan(Planner.Plan(context, Request(preferred: 0)));
+        var plan = AssertPlan(Planner.Plan(context, Request(minContextLength: 4096, gpuLayers: 11, preferred: 0)));
 
         Assert.Equal([1], plan.GpuIndices);
         Assert.Equal(["elsewhere"], plan.Evictions.Select(e => e.Name));
     }
 
     [Fact]
-    public void Evicting_is_preferred_over_shrinking_the_context()
+    public void Shrinking_the_context_to_min_context_is_preferred_over_evicting()
     {
         var idle = Instance("idle", 0, 8 * GiB, minutesAgo: 60);
         var free = FullOffloadNeed(2048) + Reserve;
 
-        var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [idle], GpuWithFree(0, free)), Request()));
+        var shrunk = AssertPlan(Planner.Plan(Context(64 * GiB, [idle], GpuWithFree(0, free)), Request()));
+        var evicting = AssertPlan(Planner.Plan(Context(64 * GiB, [idle], GpuWithFree(0, free)), Request(minContextLength: 4096, gpuLayers: 11)));
 
-        Assert.Equal((11, 4096UL), (plan.GpuLayers, plan.ContextLength));
-        Assert.Single(plan.Evictions);
+        Assert.Equal((11, 2048UL), (shrunk.GpuLayers, shrunk.ContextLength));
+        Assert.Empty(shrunk.Evictions);
+        Assert.Equal(["context 4096 → 2048: the longest that fits with 1 slot(s), min_context 1024"], shrunk.Steps);
+        Assert.Equal((11, 4096UL), (evicting.GpuLayers, evicting.ContextLength));
+        Assert.Equal(["evicting idle: it does not fit otherwise"], evicting.Steps);
     }
 
     [Fact]
@@ -187,7 +191,7 @@ public sealed class LoadPlannerTests
         var partialHost = Estimator.Estimate(Ten, 1024, GgmlType.F16, 1).HostTotalBytes;
         var cpuHost = Estimator.EstimateCpuOnly(Ten, 1024, GgmlType.F16).HostTotalBytes;
         Assert.Equal(
-            $"ten needs {Fmt(need)} (all 10 layers + output, n_ctx 1024), 6.00 GiB free on GPU0 after its 512.0 MiB reserve and evicting nothing: "
+            $"ten needs {Fmt(need)} (all 10 layers + output, 1 slot(s) × n_ctx 1024), 6.00 GiB free on GPU0 after its 512.0 MiB reserve and evicting nothing: "
             + $"model B is pinned, model C is busy; partial offload needs {Fmt(partialHost)} and CPU mode {Fmt(cpuHost)} of host RAM, 2.00 GiB available",
             refusal.Reason);
         // weights 10 · 1 GiB + 512 MiB output, KV 10 · 1024 · 4 KiB = 40 MiB, compute 4 · 512 · (1 + 4 · 1024 + 1024 · 9) = 26 MiB,
@@ -238,7 +242,7 @@ public sealed class LoadPlannerTests
         Assert.Equal((0, 4096UL), (plan.GpuLayers, plan.ContextLength));
         Assert.Equal(need, plan.Estimate.HostTotalBytes);
         Assert.Equal(
-            $"ten needs {Fmt(Estimator.EstimateCpuOnly(Ten, 1024, GgmlType.F16).HostTotalBytes)} of host RAM (CPU mode: NVML not found, n_ctx 1024), 8.00 GiB available after evicting nothing",
+            $"ten needs {Fmt(Estimator.EstimateCpuOnly(Ten, 1024, GgmlType.F16).HostTotalBytes)} of host RAM (CPU mode: NVML not found, 1 slot(s) × n_ctx 1024), 8.00 GiB available after evicting nothing",
             refusal.Reason);
     }
 
@@ -270,7 +274,10 @@ public sealed class LoadPlannerTests
         var context = Context(64 * GiB, [], GpuWithFree(0, 24 * GiB));
 
         Assert.Throws<ArgumentException>(() => Planner.Plan(context, Request(contextLength: 1024, minContextLength: 2048)));
-        Assert.Throws<ArgumentException>(() => Planner.Plan(context, Request() with { CacheType = GgmlType.Q6_K }));
+        Assert.Throws<ArgumentException>(() => Planner.Plan(context, Request() with { Parallel = 2, MinParallel = 3 }));
+        Assert.Equal(
+            "ten: q6_k is not a llama.cpp KV cache type",
+            Assert.IsType<PlanRefusal>(Planner.Plan(context, Request() with { CacheType = GgmlType.Q6_K })).Reason);
     }
 
     private static string Fmt(ulong bytes) => UnifiedLlm.Daemon.Models.Sizing.ByteFormat.Format(bytes);

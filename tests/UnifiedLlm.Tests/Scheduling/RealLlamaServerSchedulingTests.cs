@@ -153,7 +153,7 @@ public sealed class RealLlamaServerSchedulingTests
         return json.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString() ?? string.Empty;
     }
 
-    private sealed class RealFixture : IAsyncDisposable
+    internal sealed class RealFixture : IAsyncDisposable
     {
         private readonly TempDirectory dir;
         private readonly ConfigHolder config;
@@ -172,7 +172,16 @@ public sealed class RealLlamaServerSchedulingTests
 
         public EventHub Events { get; }
 
-        public static async Task<RealFixture> CreateAsync(IReadOnlyList<string> models, double budgetInModels)
+        public ProcessSupervisor Supervisor => supervisor;
+
+        public ConfigHolder Config => config;
+
+        /// <summary>
+        /// <paramref name="modelToml"/> is added to every model's table, <paramref name="backendToml"/> to [backends.llamacpp];
+        /// <paramref name="shape"/> replaces the tiny model's shape.
+        /// </summary>
+        public static async Task<RealFixture> CreateAsync(
+            IReadOnlyList<string> models, double budgetInModels, string modelToml = "", string backendToml = "", RandomModelShape? shape = null, int context = Context)
         {
             var binary = LlamaServerBinary.Find();
             if (binary is null)
@@ -182,12 +191,12 @@ public sealed class RealLlamaServerSchedulingTests
 
             var dir = new TempDirectory();
             var model = dir.File("tiny.gguf");
-            TinyModel.Write(model);
+            TinyModel.Write(model, shape ?? RandomModelShape.Tiny);
             var estimator = new LlamaCppMemoryEstimator(new LlamaCppSizingSettings());
             var one = estimator.EstimateCpuOnly(ModelProfileReader.Read(model, CancellationToken.None), Context, GgmlType.F16).HostTotalBytes;
             var budget = (ulong)(one * budgetInModels);
-            var toml = $"[backends.llamacpp]\nexecutable = \"{binary}\"\n"
-                + string.Concat(models.Select(m => $"[models.{m}]\nbackend = \"llamacpp\"\nsource = \"{model}\"\ncontext = {Context}\n"));
+            var toml = $"[backends.llamacpp]\nexecutable = \"{binary}\"\n{backendToml}\n"
+                + string.Concat(models.Select(m => $"[models.{m}]\nbackend = \"llamacpp\"\nsource = \"{model}\"\ncontext = {context}\n{modelToml}\n"));
             var events = new EventHub();
             var config = new ConfigHolder(ConfigLoader.Parse(toml, "real-scheduler.toml"), events, TimeProvider.System);
             var supervisor = new ProcessSupervisor(NullLogger<ProcessSupervisor>.Instance);

@@ -318,7 +318,7 @@ public sealed class SchedulerTests
             [InstanceState.Planned, InstanceState.Starting, InstanceState.Loading, InstanceState.Ready, InstanceState.Draining, InstanceState.Stopped],
             stored.Select(t => t.State));
         Assert.Equal(Assert.Single(fx.Scheduler.Instances()).Transitions.Select(t => t.Reason), stored.Select(t => t.Message));
-        Assert.StartsWith("CPU, -ngl 0, n_ctx 256, evicting nothing", stored[1].Message, StringComparison.Ordinal);
+        Assert.StartsWith("CPU, -ngl 0, --parallel 4 × n_ctx 256, evicting nothing", stored[1].Message, StringComparison.Ordinal);
         Assert.Equal("unloaded on request", stored[^1].Message);
         var record = await fx.Store.GetAsync(loaded.Id, ct);
         Assert.Equal(("a", "llama.cpp", loaded.UnitName, InstanceState.Stopped), (record!.Model, record.Backend, record.Unit, record.State));

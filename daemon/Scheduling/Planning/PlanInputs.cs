@@ -1,0 +1,60 @@
+using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Gpu;
+using UnifiedLlm.Daemon.Models;
+using UnifiedLlm.Daemon.Models.Sizing;
+
+namespace UnifiedLlm.Daemon.Scheduling.Planning;
+
+/// <summary>
+/// The one builder of the planner's inputs, for real loads and for <c>ullmctl plan</c> alike: the request from a
+/// configured model, its GGUF profile and a load's overrides; the placement context from the live config, a machine
+/// reading and the loaded instances. Pure: every input is passed in.
+/// </summary>
+internal static class PlanInputs
+{
+    /// <summary>The load request; <see cref="PlanInputException"/> when the overrides or the model cannot be planned.</summary>
+    public static LoadRequest Request(ModelConfig model, ModelProfile profile, LoadOverrides overrides)
+    {
+        var context = overrides.Context ?? (model.Context > 0 ? (ulong)model.Context : profile.ContextLength);
+        if (context == 0)
+        {
+            throw new PlanInputException($"model '{model.Name}': no context length (not configured, and the GGUF has none)");
+        }
+
+        if (overrides.Parallel is < 1)
+        {
+            throw new PlanInputException($"parallel: {overrides.Parallel} must be at least 1", isBadArgument: true);
+        }
+
+        if (overrides.Gpu is { } gpu && model.Gpus.Count > 0 && !model.Gpus.Contains(gpu))
+        {
+            throw new PlanInputException($"gpu: model '{model.Name}' may only use GPU(s) {string.Join(", ", model.Gpus)} (gpus in its config)", isBadArgument: true);
+        }
+
+        var floor = model.MinContext > 0 ? (ulong)model.MinContext : ModelConfig.DefaultMinContext;
+        var parallel = overrides.Parallel ?? model.Parallel;
+        return new LoadRequest(
+            profile with { Name = model.Name },
+            context,
+            Math.Min(floor, context),
+            overrides.GpuLayers.IsAuto ? null : overrides.GpuLayers.Count ?? model.GpuLayers,
+            overrides.Gpu is { } preferred ? [preferred] : [],
+            overrides.CacheType ?? model.CacheType,
+            AllowTensorSplit: true)
+        {
+            Parallel = parallel,
+            // An explicit slot count is what the admin asked for, not a ceiling to shrink from.
+            MinParallel = overrides.Parallel ?? Math.Min(model.MinParallel, parallel),
+            AllowedGpus = model.Gpus.Count == 0 ? null : model.Gpus.ToHashSet(),
+        };
+    }
+
+    /// <summary>The machine as the planner sees it, with the reserve and allowed GPUs of the config in force.</summary>
+    public static PlacementContext Placement(UllmConfig config, GpuSnapshot snapshot, ulong hostAvailableBytes, IReadOnlyList<LoadedInstance> loaded) =>
+        new(
+            snapshot,
+            hostAvailableBytes,
+            loaded,
+            (ulong)Math.Max(0, config.Gpu.ReserveMib) * ByteFormat.MiB,
+            AllowedGpus: config.Gpu.Allowed.Count == 0 ? null : config.Gpu.Allowed.ToHashSet());
+}
