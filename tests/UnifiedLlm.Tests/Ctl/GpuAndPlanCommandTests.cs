@@ -161,6 +161,27 @@ public sealed class GpuAndPlanCommandTests(FakeNvmlBuild nvml)
     }
 
     [Fact]
+    public async Task A_model_pinned_to_gpu_1_is_planned_there_though_gpu_0_has_more_free_and_may_not_be_moved()
+    {
+        await using var host = await CtlHost.StartAsync(nvml, extraConfig: "gpus = [1]\nparallel = 2\n");
+
+        var result = await host.CtlAsync("plan", "tiny");
+        var elsewhere = await host.CtlAsync("plan", "tiny", "--gpu", "0");
+        var slots = await host.CtlAsync("plan", "tiny", "--parallel", "1", "--cache-type", "q8_0", "--json");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.StartsWith("tiny: GPU1, 3/3 layers on GPU (incl. output), 2 slot(s) × n_ctx 256\n", result.StandardOutput);
+        Assert.Equal(2, elsewhere.ExitCode);
+        Assert.Equal("ullmctl: gpu: model 'tiny' may only use GPU(s) 1 (gpus in its config)\n", elsewhere.StandardError);
+        // The tiny model's heads are 16 wide; q8_0 blocks of 32 cannot hold them, as llama.cpp itself refuses.
+        Assert.Equal(1, slots.ExitCode);
+        using var doc = JsonDocument.Parse(slots.StandardOutput);
+        Assert.Equal(
+            "tiny: K cache type q8_0 has blocks of 32 elements, which do not divide the model's head width 16",
+            doc.RootElement.GetProperty("refusal").GetString());
+    }
+
+    [Fact]
     public async Task Plan_refuses_when_the_layers_asked_for_do_not_fit_and_says_what_is_missing()
     {
         var tooSmall = FakeGpuHost.TwoGpus
