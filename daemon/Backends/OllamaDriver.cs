@@ -15,7 +15,11 @@ namespace UnifiedLlm.Daemon.Backends;
 /// <summary>
 /// Ollama models live in ONE shared <c>ollama serve</c> per ullmd, started through the supervisor with the first model
 /// and stopped with the last. A model is loaded by an empty <c>POST /api/generate</c> that pins its placement
-/// (<c>options.num_gpu</c>, <c>num_ctx</c>), checked in <c>GET /api/ps</c>, and unloaded with <c>keep_alive: 0</c>.
+/// (<c>options.num_gpu</c>: the plan's layers; <c>num_ctx</c>: the plan's context over the server's slots, since Ollama
+/// gives each of its OLLAMA_NUM_PARALLEL slots num_ctx tokens), checked in <c>GET /api/ps</c> (whose <c>size_vram</c>
+/// then counts as the model's GPU memory), and unloaded with <c>keep_alive: 0</c>. The server's
+/// OLLAMA_NUM_PARALLEL is the slot count the plans were sized with, and OLLAMA_MAX_LOADED_MODELS lets every model ullmd
+/// may load stay loaded, so Ollama neither serves more at once nor unloads on its own.
 /// </summary>
 internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
 {
@@ -58,16 +62,15 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
             var shared = await EnsureServerAsync(start.Backend, cancellationToken);
             try
             {
-                await LoadAsync(shared, start, cancellationToken);
+                var sizeVram = await LoadAsync(shared, start, cancellationToken);
+                loaded.Add(start.Model.Name);
+                return new RunningBackend(start.Model.Name, shared.BaseAddress, tag, shared.Process, Slots(start.Backend)) { ReportedGpuBytes = sizeVram };
             }
             catch when (loaded.Count == 0)
             {
                 await StopServerAsync(shared, CancellationToken.None);
                 throw;
             }
-
-            loaded.Add(start.Model.Name);
-            return new RunningBackend(start.Model.Name, shared.BaseAddress, tag, shared.Process, Slots(start.Backend));
         }
         finally
         {
@@ -119,7 +122,7 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
         try
         {
             using var root = await http.GetAsync(backend.BaseAddress, cancellationToken);
-            return root.IsSuccessStatusCode && await IsLoadedAsync(backend.BaseAddress, backend.UpstreamModel, cancellationToken);
+            return root.IsSuccessStatusCode && await FindLoadedAsync(backend.BaseAddress, backend.UpstreamModel, cancellationToken) is not null;
         }
         catch (HttpRequestException)
         {
@@ -153,7 +156,8 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
             ["OLLAMA_HOST"] = $"127.0.0.1:{port}",
             ["OLLAMA_MODELS"] = options.ModelsDirectory,
             ["OLLAMA_KEEP_ALIVE"] = KeepForever.ToString(CultureInfo.InvariantCulture),
-            ["OLLAMA_MAX_LOADED_MODELS"] = options.MaxLoadedModels.ToString(CultureInfo.InvariantCulture),
+            ["OLLAMA_MAX_LOADED_MODELS"] = (backend.MaxLoaded > 0 ? backend.MaxLoaded : Math.Max(1, options.ConfiguredModels())).ToString(CultureInfo.InvariantCulture),
+            ["OLLAMA_NUM_PARALLEL"] = Slots(backend).ToString(CultureInfo.InvariantCulture),
         };
         var launch = new BackendLaunch
         {
@@ -162,7 +166,7 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
             ExecPath = backend.Executable,
             Arguments = ["serve", .. backend.ExtraArgs],
             Environment = environment,
-            GpuIndices = options.ServerGpuIndices,
+            GpuIndices = options.ServerGpuIndices(),
             ReadWritePaths = [options.ModelsDirectory],
             StopTimeout = options.StopTimeout,
         };
@@ -182,10 +186,11 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
         return shared;
     }
 
-    private async Task LoadAsync(SharedServer shared, BackendStart start, CancellationToken cancellationToken)
+    /// <summary>Loads the model with the plan's placement; its <c>size_vram</c> from /api/ps once loaded.</summary>
+    private async Task<ulong?> LoadAsync(SharedServer shared, BackendStart start, CancellationToken cancellationToken)
     {
         var tag = start.Model.Source;
-        var placement = new OllamaOptions(start.Plan.GpuLayers, start.Plan.ContextLength);
+        var placement = OllamaOptions.For(start.Plan, Slots(start.Backend));
         var body = new JsonObject
         {
             ["model"] = tag,
@@ -220,10 +225,12 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
             }
         }
 
-        if (!await IsLoadedAsync(shared.BaseAddress, tag, cancellationToken))
+        if (await FindLoadedAsync(shared.BaseAddress, tag, cancellationToken) is not { } entry)
         {
             throw new BackendStartException($"{start.Model.Name}: Ollama answered the load of \"{tag}\" but /api/ps does not list it");
         }
+
+        return entry["size_vram"] is JsonValue size && size.TryGetValue<ulong>(out var bytes) ? bytes : null;
     }
 
     private async Task UnloadAsync(SharedServer shared, RunningBackend backend, CancellationToken cancellationToken)
@@ -237,17 +244,18 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
         }
     }
 
-    private async Task<bool> IsLoadedAsync(Uri baseAddress, string tag, CancellationToken cancellationToken)
+    /// <summary>The model's entry in GET /api/ps, or null when Ollama does not list it as loaded.</summary>
+    private async Task<JsonObject?> FindLoadedAsync(Uri baseAddress, string tag, CancellationToken cancellationToken)
     {
         using var response = await http.GetAsync(new Uri(baseAddress, "api/ps"), cancellationToken);
         if (!response.IsSuccessStatusCode)
         {
-            return false;
+            return null;
         }
 
         var ps = await response.Content.ReadFromJsonAsync<JsonObject>(cancellationToken);
         var models = ps?["models"] as JsonArray ?? [];
-        return models.Any(m => OllamaTag.Same((string?)m?["name"], tag) || OllamaTag.Same((string?)m?["model"], tag));
+        return models.OfType<JsonObject>().FirstOrDefault(m => OllamaTag.Same((string?)m["name"], tag) || OllamaTag.Same((string?)m["model"], tag));
     }
 
     private async Task StopServerAsync(SharedServer shared, CancellationToken cancellationToken)

@@ -502,6 +502,16 @@ internal static partial class ConfigLoader
             }
         }
 
+        int? parallel = s.Has("parallel") ? (int)s.Integer("parallel", 1, 1, 4096) : null;
+        if (parallel is not null && backend == BackendKind.Ollama)
+        {
+            s.Error("parallel", "Ollama serves every model with the same number of slots: set OLLAMA_NUM_PARALLEL in [backends.ollama] env");
+        }
+        else if (parallel is not null && backend == BackendKind.LlamaCpp)
+        {
+            s.Error("parallel", "applies to vLLM models (--max-num-seqs); llama.cpp models are served one request at a time");
+        }
+
         var model = new ModelConfig(
             name,
             backend,
@@ -515,6 +525,7 @@ internal static partial class ConfigLoader
             s.StringList("extra_args"))
         {
             Group = group,
+            Parallel = parallel,
         };
         s.RejectUnknownKeys();
         return model;

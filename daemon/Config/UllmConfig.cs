@@ -110,6 +110,9 @@ internal sealed record ModelConfig(
 {
     /// <summary>The exclusive swap group: loading this model first stops the other loaded members. Null: none.</summary>
     public string? Group { get; init; }
+
+    /// <summary>Requests served at once (vLLM: <c>--max-num-seqs</c>, each sized for the whole context); null: the backend's default.</summary>
+    public int? Parallel { get; init; }
 }
 
 internal enum ProviderKind

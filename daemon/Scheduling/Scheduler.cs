@@ -6,6 +6,7 @@ using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Models;
 using UnifiedLlm.Daemon.Models.Gguf;
+using UnifiedLlm.Daemon.Models.Ollama;
 using UnifiedLlm.Daemon.Models.Sizing;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Scheduling.Planning;
@@ -33,6 +34,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private readonly CancellationTokenSource shutdown = new();
     private readonly Dictionary<string, ModelSlot> slots = new(StringComparer.Ordinal);
     private readonly ModelProfileCache profiles = new();
+    private readonly EngineRequests engines;
     private readonly ConfigHolder config;
     private readonly IReadOnlyDictionary<BackendKind, IBackendDriver> drivers;
     private readonly IBackendSupervisor supervisor;
@@ -69,6 +71,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         this.time = time;
         this.options = options;
         this.logger = logger;
+        engines = new EngineRequests(profiles);
         config.OnReplaced(ConfigReplaced);
     }
 
@@ -537,7 +540,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 throw new ModelUnavailableException(503, $"{model.Name}: no driver for backend {model.Backend}");
             }
 
-            var request = model.Backend == BackendKind.LlamaCpp ? ReadRequest(model, token) : null;
+            var (request, vllm) = ReadEngineRequest(model, token);
             List<Task> ruled;
             lock (gate)
             {
@@ -555,7 +558,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 slot.Instance = instance;
                 try
                 {
-                    plan = PlanFor(model, request);
+                    plan = PlanFor(model, request, vllm);
                     instance.Plan = plan;
                 }
                 finally
@@ -697,17 +700,22 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return new LoadRequest(profile, context, Math.Min(context, 2048), model.GpuLayers, [], GgmlType.F16, AllowTensorSplit: true);
     }
 
+    /// <summary>The planner input for <paramref name="model"/>'s backend: a llama.cpp-style request (llama.cpp, Ollama) or a vLLM one.</summary>
+    private (LoadRequest? Request, VllmRequest? Vllm) ReadEngineRequest(ModelConfig model, CancellationToken cancellationToken)
+    {
+        var backend = config.Current.Backends.For(model.Backend);
+        return model.Backend switch
+        {
+            BackendKind.Vllm => (null, EngineRequests.ReadVllm(model, backend, cancellationToken)),
+            BackendKind.Ollama => (engines.ReadOllama(model, backend, OllamaModelStore.DirectoryUnder(config.Current.Server.DataDir), cancellationToken), null),
+            _ => (ReadRequest(model, cancellationToken), null),
+        };
+    }
+
     /// <summary>Under the lock: the planner's placement against the machine now and the ready instances.</summary>
-    private LoadPlan PlanFor(ModelConfig model, LoadRequest? request)
+    private LoadPlan PlanFor(ModelConfig model, LoadRequest? request, VllmRequest? vllm)
     {
         var snapshot = machine.Gpus();
-        if (request is null)
-        {
-            // TODO(#5): size Ollama and vLLM loads; until then they get every usable GPU and evict nothing.
-            var none = new LlamaCppMemoryEstimate(model.Name, (ulong)model.Context, GgmlType.F16, 0, 0, [], 0, 0, 0);
-            return new LoadPlan([.. snapshot.Devices.Select(d => d.Index)], null, 0, (ulong)model.Context, none, []);
-        }
-
         var loaded = slots.Values
             .Select(s => s.Instance)
             .OfType<ModelInstance>()
@@ -716,7 +724,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             .ToList();
         var context = new PlacementContext(snapshot, machine.HostAvailableBytes(), loaded, options.GpuReserveBytes,
             AllowedGpus: config.Current.Gpu.Allowed.Count == 0 ? null : config.Current.Gpu.Allowed.ToHashSet());
-        return planner.Plan(context, request) switch
+        var decision = vllm is not null ? VllmPlanner.Plan(context, vllm)
+            : request is not null ? planner.Plan(context, request)
+            : throw new InvalidOperationException($"{model.Name}: no planner input");
+        return decision switch
         {
             LoadPlan plan => plan,
             PlanRefusal refusal => throw new ModelUnavailableException(503, $"{model.Name} does not fit: {refusal.Reason}"),
@@ -728,9 +739,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private static LoadedInstance ToLoaded(ModelInstance instance)
     {
         var plan = instance.Plan;
-        var gpuBytes = plan is null
-            ? []
-            : plan.GpuIndices.Zip(plan.Estimate.Gpus, (index, share) => (index, share.TotalBytes)).ToDictionary(p => p.index, p => p.TotalBytes);
+        var gpuBytes = plan is null ? [] : EngineRequests.GpuBytes(plan, instance.Backend);
         return new LoadedInstance(instance.Model.Name, gpuBytes, plan?.Estimate.HostTotalBytes ?? 0, instance.Model.Priority,
             instance.Model.Pinned, Busy: false, instance.LastUsed);
     }

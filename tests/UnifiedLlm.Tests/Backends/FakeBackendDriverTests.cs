@@ -2,6 +2,8 @@ using System.Text.Json.Nodes;
 using UnifiedLlm.Tests.Gateway;
 using UnifiedLlm.Tests.Gpu;
 using UnifiedLlm.Tests.Support;
+using OllamaLayout = UnifiedLlm.Tests.Models.OllamaLayout;
+using SyntheticModel = UnifiedLlm.Tests.Models.SyntheticModel;
 
 namespace UnifiedLlm.Tests.Backends;
 
@@ -107,10 +109,17 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
             context = 2048
             ttl_seconds = {{ttlSeconds}}
             """, serverExtra: "supervisor = \"process\"");
+        // Pulled as Ollama pulls it into ullmd's OLLAMA_MODELS: ullmd sizes the load from this GGUF.
+        var gguf = dir.File("qwen.gguf");
+        Tiny.Write(gguf);
+        OllamaLayout.Add(Path.Combine(paths.DataDir, "ollama"), gguf, "qwen", "0.5b");
         var daemon = await DaemonProcess.StartAsync(dir, paths, new Dictionary<string, string> { ["ULLM_TEST_SECRET"] = "must-not-reach-a-backend" });
         await daemon.Notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
         return daemon;
     }
+
+    /// <summary>A small GGUF of llama shape: 4 layers, n_embd 256, 4 heads / 2 KV heads, 8192-token training context.</summary>
+    private static SyntheticModel Tiny => new() { Name = "tiny", Layers = 4, Embedding = 256, Heads = 4, KvHeads = 2, FeedForward = 512, Vocab = 1000, Context = 8192 };
 
     private static List<JsonNode> Lines(string record) =>
         File.Exists(record) ? [.. File.ReadAllLines(record).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!)] : [];
