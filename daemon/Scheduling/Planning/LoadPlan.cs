@@ -27,7 +27,7 @@ internal sealed record LoadPlan(
         {
             var gpus = string.Join("+", GpuIndices.Zip(Estimate.Gpus, (g, s) => $"GPU{g} ({ByteFormat.Format(s.TotalBytes)})"));
             var evicted = Evictions.Count == 0 ? "evicting nothing" : "evicting " + string.Join(", ", Evictions.Select(e => e.Name));
-            return $"{gpus}, {evicted}\n  {vllm.Describe()}";
+            return $"{gpus}, {evicted}: {vllm.Describe()}";
         }
 
         var where = GpuIndices.Count == 0 ? "CPU" : string.Join("+", GpuIndices.Select(g => $"GPU{g}"));
