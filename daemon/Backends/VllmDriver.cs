@@ -58,7 +58,8 @@ internal sealed class VllmDriver(
     }
 
     /// <summary>
-    /// Takes over a <c>vllm serve</c> on its recorded port once GET /health answers 200 there. vLLM ports come from the
+    /// Takes over a <c>vllm serve</c> on its recorded port once GET /health answers 200 there, serving as many requests at
+    /// once as its recorded plan's <c>--max-num-seqs</c>. vLLM ports come from the
     /// kernel (<see cref="LoopbackPort"/>), not the <see cref="PortAllocator"/>, so there is nothing to reserve.
     /// </summary>
     public async Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, CancellationToken cancellationToken)
@@ -68,7 +69,8 @@ internal sealed class VllmDriver(
             return null;
         }
 
-        var backend = new RunningBackend(record.Model, new Uri($"http://127.0.0.1:{port}/"), record.Model, process, DefaultMaxNumSeqs);
+        var slots = LoadPlanJson.Read(record.PlanJson)?.Vllm?.MaxNumSeqs ?? DefaultMaxNumSeqs;
+        var backend = new RunningBackend(record.Model, new Uri($"http://127.0.0.1:{port}/"), record.Model, process, slots);
         return await CheckHealthAsync(backend, cancellationToken) ? backend : null;
     }
 

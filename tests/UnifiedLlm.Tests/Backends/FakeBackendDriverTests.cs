@@ -169,6 +169,46 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     }
 
     [Fact(Timeout = 180_000)]
+    public async Task After_ullmd_is_killed_the_next_one_adopts_the_running_vllm_engine_and_a_clean_stop_ends_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var record = dir.File("record.jsonl");
+        var qwen = PublishedShape.Qwen25_05B.Write(dir.Path);
+        var first = await StartAsync(gpus, record, $$"""
+            [models.vl]
+            backend = "vllm"
+            source = "{{qwen}}"
+            context = 4096
+            """);
+        int engine;
+        await using (first)
+        {
+            using var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket);
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
+            Assert.True(status == 200, $"{status} {body}\n{first.Output}");
+            engine = Starts(record).Single()["pid"]!.GetValue<int>();
+            Signals.Send(first.Pid, Signals.Kill);
+            await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        Assert.True(ProcessAlive(engine), "the engine must outlive a killed ullmd");
+        await using var second = await DaemonProcess.StartAsync(dir, first.Paths);
+        await second.Notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
+        using (var http = GatewayHost.UnixClient(second.Paths.OpenAiSocket))
+        {
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
+            Assert.True(status == 200, $"{status} {body}\n{second.Output}");
+        }
+
+        // Served by the same engine: adopted, not started again.
+        Assert.Single(Starts(record));
+        Assert.Contains("vl: adopted after ullmd restart", second.Output, StringComparison.Ordinal);
+        Assert.Equal(0, await second.StopAsync());
+        await WaitUntilAsync(() => !ProcessAlive(engine), ct);
+    }
+
+    [Fact(Timeout = 180_000)]
     public async Task A_vllm_engine_is_evicted_when_another_needs_its_gpu_memory()
     {
         var ct = TestContext.Current.CancellationToken;
