@@ -106,11 +106,45 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
     }
 
     /// <summary>
-    /// Declines, for now: the scheduler records the models, not the shared <c>ollama serve</c> they live in, so a restarted
-    /// ullmd stops that server (its unit has no record) and loads Ollama models again on demand.
+    /// Takes over one model in the shared <c>ollama serve</c> a previous ullmd left running (its record names the
+    /// server's port and invocation), once <c>/api/ps</c> there lists the model: the first model adopted makes that
+    /// process this driver's shared server, and the server stops with the last model as if this driver had started it.
+    /// Null when the model is no longer loaded there, or when another server is already this driver's.
     /// </summary>
-    public Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, CancellationToken cancellationToken) =>
-        Task.FromResult<RunningBackend?>(null);
+    public async Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, ModelConfig model, BackendConfig settings, CancellationToken cancellationToken)
+    {
+        if (record.Port is not { } port || process.Exited.IsCompleted)
+        {
+            return null;
+        }
+
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            if (server is { } running && running.Process.InvocationId != process.InvocationId)
+            {
+                return null;
+            }
+
+            var shared = server ?? new SharedServer(process, new Uri($"http://127.0.0.1:{port}/"));
+            if (await FindLoadedAsync(shared.BaseAddress, model.Source, cancellationToken) is not { } entry)
+            {
+                return null;
+            }
+
+            server = shared;
+            loaded.Add(model.Name);
+            return new RunningBackend(model.Name, shared.BaseAddress, model.Source, shared.Process, Slots(settings)) { ReportedGpuBytes = SizeVram(entry) };
+        }
+        catch (HttpRequestException)
+        {
+            return null;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
 
     public async Task<bool> CheckHealthAsync(RunningBackend backend, CancellationToken cancellationToken)
     {
@@ -230,8 +264,11 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
             throw new BackendStartException($"{start.Model.Name}: Ollama answered the load of \"{tag}\" but /api/ps does not list it");
         }
 
-        return entry["size_vram"] is JsonValue size && size.TryGetValue<ulong>(out var bytes) ? bytes : null;
+        return SizeVram(entry);
     }
+
+    private static ulong? SizeVram(JsonObject entry) =>
+        entry["size_vram"] is JsonValue size && size.TryGetValue<ulong>(out var bytes) ? bytes : null;
 
     private async Task UnloadAsync(SharedServer shared, RunningBackend backend, CancellationToken cancellationToken)
     {

@@ -62,7 +62,7 @@ internal sealed class VllmDriver(
     /// once as its recorded plan's <c>--max-num-seqs</c>. vLLM ports come from the
     /// kernel (<see cref="LoopbackPort"/>), not the <see cref="PortAllocator"/>, so there is nothing to reserve.
     /// </summary>
-    public async Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, CancellationToken cancellationToken)
+    public async Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, ModelConfig model, BackendConfig settings, CancellationToken cancellationToken)
     {
         if (record.Port is not { } port)
         {

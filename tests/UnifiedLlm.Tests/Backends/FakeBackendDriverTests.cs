@@ -169,6 +169,43 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     }
 
     [Fact(Timeout = 180_000)]
+    public async Task After_ullmd_is_killed_the_next_one_adopts_the_models_in_the_running_ollama_server()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var record = dir.File("record.jsonl");
+        var first = await StartAsync(gpus, record, OllamaModel());
+        int server;
+        await using (first)
+        {
+            using var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket);
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
+            Assert.True(status == 200, $"{status} {body}\n{first.Output}");
+            server = Starts(record).Single()["pid"]!.GetValue<int>();
+            Signals.Send(first.Pid, Signals.Kill);
+            await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        Assert.True(ProcessAlive(server), "the Ollama server must outlive a killed ullmd");
+        await using var second = await DaemonProcess.StartAsync(dir, first.Paths);
+        await second.Notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
+        using (var http = GatewayHost.UnixClient(second.Paths.OpenAiSocket))
+        {
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
+            Assert.True(status == 200, $"{status} {body}\n{second.Output}");
+        }
+
+        // The model's record named the server's invocation: the model is adopted in it, and no server is started again.
+        Assert.Single(Starts(record));
+        Assert.Contains("ol: adopted after ullmd restart", second.Output, StringComparison.Ordinal);
+        var loadsBefore = Requests(record).Count(r => r["path"]!.GetValue<string>() == "/api/generate");
+        var unload = await second.CtlAsync("unload", "ol");
+        Assert.True(unload.ExitCode == 0, unload.ToString());
+        Assert.Equal("0", Requests(record).Where(r => r["path"]!.GetValue<string>() == "/api/generate").Skip(loadsBefore).Single()["body"]!["keep_alive"]!.ToJsonString());
+        await WaitUntilAsync(() => !ProcessAlive(server), ct);
+    }
+
+    [Fact(Timeout = 180_000)]
     public async Task After_ullmd_is_killed_the_next_one_adopts_the_running_vllm_engine_and_a_clean_stop_ends_it()
     {
         var ct = TestContext.Current.CancellationToken;
