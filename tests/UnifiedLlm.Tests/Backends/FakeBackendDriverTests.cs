@@ -74,6 +74,48 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
         }
     }
 
+    [Fact(Timeout = 180_000)]
+    public async Task A_model_pulled_through_ollamas_api_is_sized_from_the_files_the_pull_wrote_and_loads()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var record = dir.File("record.jsonl");
+        var registry = dir.File("registry");
+        var gguf = dir.File("pulled.gguf");
+        Tiny.Write(gguf);
+        OllamaLayout.Add(registry, gguf, "pulled", "1b");
+        var daemon = await StartAsync(gpus, record, OllamaModel() + """
+
+            [models.pl]
+            backend = "ollama"
+            source = "pulled:1b"
+            context = 1024
+            """, ollamaEnv: $", FAKE_OLLAMA_REGISTRY = \"{registry}\"");
+        await using (daemon)
+        {
+            using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
+            Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+
+            // Not pulled yet: the load is refused by its sizing, naming what is missing.
+            var (missing, missingBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("pl")));
+            Assert.Equal(503, missing);
+            Assert.Contains("no such manifest: \"pulled:1b\"", Http.ErrorMessage(missingBody), StringComparison.Ordinal);
+
+            using var ollama = new HttpClient { BaseAddress = new Uri($"http://{Starts(record).Single()["env"]!["OLLAMA_HOST"]!.GetValue<string>()}/") };
+            var pull = await PullAsync(ollama, "pulled:1b", ct);
+            Assert.Equal("pulling manifest", (string?)pull[0]["status"]);
+            Assert.Contains(pull, l => (string?)l["status"] is { } s && s.StartsWith("pulling ", StringComparison.Ordinal) && l["completed"] is not null && l["total"] is not null);
+            Assert.Equal(["verifying sha256 digest", "writing manifest", "success"], pull[^3..].Select(l => (string?)l["status"]));
+            Assert.Equal("pull model manifest: file does not exist", (string?)(await PullAsync(ollama, "nope:1b", ct))[^1]["error"]);
+
+            var (loaded, loadedBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("pl")));
+            Assert.True(loaded == 200, $"{loaded} {loadedBody}\n{daemon.Output}");
+            var load = Requests(record).Single(r => r["path"]!.GetValue<string>() == "/api/generate" && (string?)r["body"]!["model"] == "pulled:1b");
+            Assert.Equal(1024, load["body"]!["options"]!["num_ctx"]!.GetValue<long>());
+        }
+    }
+
     [Fact(Timeout = 120_000)]
     public async Task An_idle_ollama_model_is_unloaded_after_its_ttl_with_keep_alive_zero()
     {
@@ -339,7 +381,7 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     /// ullmd with the fake Ollama and vLLM as its backends, qwen:0.5b pulled into its OLLAMA_MODELS (a small GGUF, laid
     /// out as Ollama lays it out), and <paramref name="models"/>.
     /// </summary>
-    private async Task<DaemonProcess> StartAsync(FakeGpuHost gpus, string record, string models, string gpuExtra = "")
+    private async Task<DaemonProcess> StartAsync(FakeGpuHost gpus, string record, string models, string gpuExtra = "", string ollamaEnv = "")
     {
         var fake = RepoPaths.FakeBackends;
         Assert.True(File.Exists(fake), $"{fake} is missing: the test project's reference builds it");
@@ -357,7 +399,7 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
             [backends.ollama]
             enabled = true
             executable = "{{dir.File("ollama")}}"
-            env = { FAKE_BACKEND = "ollama", FAKE_RECORD_FILE = "{{record}}", FAKE_LOAD_DELAY_MS = "300" }
+            env = { FAKE_BACKEND = "ollama", FAKE_RECORD_FILE = "{{record}}", FAKE_LOAD_DELAY_MS = "300"{{ollamaEnv}} }
 
             [backends.vllm]
             enabled = true
@@ -377,6 +419,15 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
 
     /// <summary>A small GGUF of llama shape: 4 layers, n_embd 256, 4 heads / 2 KV heads, 8192-token training context.</summary>
     private static SyntheticModel Tiny => new() { Name = "tiny", Layers = 4, Embedding = 256, Heads = 4, KvHeads = 2, FeedForward = 512, Vocab = 1000, Context = 8192 };
+
+    /// <summary>POST /api/pull, streaming: its NDJSON lines.</summary>
+    private static async Task<List<JsonNode>> PullAsync(HttpClient ollama, string model, CancellationToken ct)
+    {
+        using var content = new StringContent($$"""{"model":"{{model}}"}""");
+        using var response = await ollama.PostAsync(new Uri("api/pull", UriKind.Relative), content, ct);
+        var text = await response.Content.ReadAsStringAsync(ct);
+        return [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!)];
+    }
 
     private static List<JsonNode> Lines(string record) =>
         File.Exists(record) ? [.. File.ReadAllLines(record).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!)] : [];

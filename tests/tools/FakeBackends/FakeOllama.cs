@@ -35,6 +35,7 @@ internal static class FakeOllama
         app.MapPost("/api/show", context => ShowAsync(context, store));
         app.MapPost("/api/embed", context => EmbedAsync(context, state));
         app.MapGet("/api/version", () => Results.Json(new JsonObject { ["version"] = "0.0.0-fake" }));
+        app.MapPost("/api/pull", context => PullAsync(context, store));
         app.MapGet("/v1/models", () => Results.Json(new JsonObject
         {
             ["object"] = "list",
@@ -114,6 +115,85 @@ internal static class FakeOllama
         }
 
         await context.Response.WriteAsync(Done(name, inputField, "stop").ToJsonString() + "\n");
+    }
+
+    /// <summary>
+    /// Copies a model from FAKE_OLLAMA_REGISTRY (a directory laid out like OLLAMA_MODELS, standing in for the registry)
+    /// into OLLAMA_MODELS, reporting progress as Ollama does: NDJSON status lines, a "pulling" line per chunk of each
+    /// blob with digest, total and completed, then "verifying sha256 digest", "writing manifest", "success"; with
+    /// stream false, only the last. A model the registry does not have ends with {"error":...} (500 when not streaming).
+    /// </summary>
+    private static async Task PullAsync(HttpContext context, OllamaStore store)
+    {
+        var request = await ReadAsync(context);
+        FakeRecord.Request(context.Request.Path, request);
+        var tag = request?["model"]?.GetValue<string>() ?? request?["name"]?.GetValue<string>();
+        if (string.IsNullOrEmpty(tag))
+        {
+            await ErrorAsync(context, 400, "model is required");
+            return;
+        }
+
+        var stream = request?["stream"]?.GetValue<bool>() != false;
+        var registry = new OllamaStore(Environment.GetEnvironmentVariable("FAKE_OLLAMA_REGISTRY") ?? "/nonexistent");
+        var source = registry.Find(tag);
+        if (!stream && source is null)
+        {
+            await ErrorAsync(context, 500, "pull model manifest: file does not exist");
+            return;
+        }
+
+        context.Response.ContentType = "application/x-ndjson";
+        async Task Say(JsonObject line)
+        {
+            if (stream)
+            {
+                await context.Response.WriteAsync(line.ToJsonString() + "\n");
+                await context.Response.Body.FlushAsync();
+            }
+        }
+
+        await Say(new JsonObject { ["status"] = "pulling manifest" });
+        if (source is null)
+        {
+            await context.Response.WriteAsync(new JsonObject { ["error"] = "pull model manifest: file does not exist" }.ToJsonString() + "\n");
+            return;
+        }
+
+        foreach (var blob in registry.Blobs(source))
+        {
+            var target = Path.Combine(store.Directory, "blobs", Path.GetFileName(blob));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            var bytes = await File.ReadAllBytesAsync(blob, context.RequestAborted);
+            var digest = Path.GetFileName(blob).Replace('-', ':');
+            const int Chunk = 64 * 1024;
+            for (var done = 0; done < bytes.Length || done == 0; done += Chunk)
+            {
+                var completed = Math.Min(bytes.Length, done + Chunk);
+                await Say(new JsonObject { ["status"] = $"pulling {digest[7..19]}", ["digest"] = digest, ["total"] = bytes.Length, ["completed"] = completed });
+                if (completed == bytes.Length)
+                {
+                    break;
+                }
+            }
+
+            await File.WriteAllBytesAsync(target, bytes, context.RequestAborted);
+        }
+
+        await Say(new JsonObject { ["status"] = "verifying sha256 digest" });
+        await Say(new JsonObject { ["status"] = "writing manifest" });
+        var manifest = Path.Combine(store.Directory, Path.GetRelativePath(registry.Directory, source.Manifest));
+        Directory.CreateDirectory(Path.GetDirectoryName(manifest)!);
+        File.Copy(source.Manifest, manifest, overwrite: true);
+        var success = new JsonObject { ["status"] = "success" };
+        if (stream)
+        {
+            await Say(success);
+        }
+        else
+        {
+            await context.Response.WriteAsJsonAsync(success);
+        }
     }
 
     private static async Task ShowAsync(HttpContext context, OllamaStore store)

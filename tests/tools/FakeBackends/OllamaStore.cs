@@ -8,9 +8,24 @@ namespace UnifiedLlm.Tools.FakeBackends;
 /// whose application/vnd.ollama.image.model layer names the weights blob (blobs/sha256-HEX). A name without a registry
 /// matches any registry directory; namespace "library" is shown without its prefix, as Ollama shows it.
 /// </summary>
-internal sealed class OllamaStore(string directory)
+internal sealed class OllamaStore(string modelsDirectory)
 {
     public sealed record Pulled(string Name, string Manifest, string Blob, long Size, string Digest, DateTimeOffset Modified);
+
+    public string Directory { get; } = modelsDirectory;
+
+    /// <summary>Every blob the model's manifest names (config and layers) that exists.</summary>
+    public IEnumerable<string> Blobs(Pulled model)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllBytes(model.Manifest));
+        var digests = document.RootElement.GetProperty("layers").EnumerateArray().Select(l => l.GetProperty("digest").GetString()!).ToList();
+        if (document.RootElement.TryGetProperty("config", out var config))
+        {
+            digests.Add(config.GetProperty("digest").GetString()!);
+        }
+
+        return [.. digests.Select(d => Path.Combine(Directory, "blobs", d.Replace(':', '-'))).Where(File.Exists)];
+    }
 
     public Pulled? Find(string name)
     {
@@ -26,20 +41,20 @@ internal sealed class OllamaStore(string directory)
         };
         return All().FirstOrDefault(p =>
         {
-            var relative = Path.GetRelativePath(Path.Combine(directory, "manifests"), p.Manifest).Split('/');
+            var relative = Path.GetRelativePath(Path.Combine(Directory, "manifests"), p.Manifest).Split('/');
             return (host is null || relative[0] == host) && relative[1] == ns && relative[2] == model && relative[3] == tag;
         });
     }
 
     public IEnumerable<Pulled> All()
     {
-        var manifests = Path.Combine(directory, "manifests");
-        if (!Directory.Exists(manifests))
+        var manifests = Path.Combine(Directory, "manifests");
+        if (!System.IO.Directory.Exists(manifests))
         {
             yield break;
         }
 
-        foreach (var file in Directory.EnumerateFiles(manifests, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        foreach (var file in System.IO.Directory.EnumerateFiles(manifests, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
         {
             var relative = Path.GetRelativePath(manifests, file).Split('/');
             if (relative.Length != 4 || Read(file) is not { } blob)
@@ -61,7 +76,7 @@ internal sealed class OllamaStore(string directory)
         {
             if (layer.GetProperty("mediaType").GetString() == "application/vnd.ollama.image.model")
             {
-                var blob = Path.Combine(directory, "blobs", layer.GetProperty("digest").GetString()!.Replace(':', '-'));
+                var blob = Path.Combine(Directory, "blobs", layer.GetProperty("digest").GetString()!.Replace(':', '-'));
                 return File.Exists(blob) ? blob : null;
             }
         }

@@ -13,6 +13,9 @@
 //                              generate (NDJSON when stream is true, the default); options.num_ctx/num_gpu are kept
 //   POST /api/chat             the same for messages (empty messages load or unload)
 //   POST /api/embed            {"model","embeddings":[[...]],"prompt_eval_count"}
+//   POST /api/pull             copies the model from FAKE_OLLAMA_REGISTRY (laid out like OLLAMA_MODELS) into OLLAMA_MODELS,
+//                              streaming NDJSON progress (pulling manifest, pulling <digest> with total/completed,
+//                              verifying sha256 digest, writing manifest, success) or {"error":...}
 //   GET  /v1/models, POST /v1/chat/completions, /v1/completions, /v1/embeddings: OpenAI format, JSON or SSE chunks
 //                              ending in "data: [DONE]" (a usage chunk first when stream_options.include_usage)
 //   400 {"error":"model is required"}; 404 {"error":"model \"x\" not found, try pulling it first"} for unknown models
