@@ -20,9 +20,10 @@ internal interface IBackendDriver
 
     /// <summary>
     /// Takes over a backend a previous ullmd started (<paramref name="record"/> is what it stored, <paramref name="process"/>
-    /// what the supervisor still runs) when it serves as recorded; null when it does not, and the unit is then stopped.
+    /// what the supervisor still runs, <paramref name="model"/> and <paramref name="settings"/> the settings in force) when
+    /// it serves as recorded; null when it does not, and the unit is then stopped.
     /// </summary>
-    Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, CancellationToken cancellationToken);
+    Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, ModelConfig model, BackendConfig settings, CancellationToken cancellationToken);
 
     /// <summary>Whether it still answers its health endpoint.</summary>
     Task<bool> CheckHealthAsync(RunningBackend backend, CancellationToken cancellationToken);

@@ -78,7 +78,7 @@ internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocato
     }
 
     /// <summary>Takes over a llama-server on its recorded port, which it keeps, once GET /health answers 200 there.</summary>
-    public async Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, CancellationToken cancellationToken)
+    public async Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, ModelConfig model, BackendConfig settings, CancellationToken cancellationToken)
     {
         if (record.Port is not { } port || process.Exited.IsCompleted || !ports.Reserve(port))
         {

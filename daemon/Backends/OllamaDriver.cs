@@ -15,7 +15,11 @@ namespace UnifiedLlm.Daemon.Backends;
 /// <summary>
 /// Ollama models live in ONE shared <c>ollama serve</c> per ullmd, started through the supervisor with the first model
 /// and stopped with the last. A model is loaded by an empty <c>POST /api/generate</c> that pins its placement
-/// (<c>options.num_gpu</c>, <c>num_ctx</c>), checked in <c>GET /api/ps</c>, and unloaded with <c>keep_alive: 0</c>.
+/// (<c>options.num_gpu</c>: the plan's layers; <c>num_ctx</c>: the plan's context over the server's slots, since Ollama
+/// gives each of its OLLAMA_NUM_PARALLEL slots num_ctx tokens), checked in <c>GET /api/ps</c> (whose <c>size_vram</c>
+/// then counts as the model's GPU memory), and unloaded with <c>keep_alive: 0</c>. The server's
+/// OLLAMA_NUM_PARALLEL is the slot count the plans were sized with, and OLLAMA_MAX_LOADED_MODELS lets every model ullmd
+/// may load stay loaded, so Ollama neither serves more at once nor unloads on its own.
 /// </summary>
 internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
 {
@@ -58,16 +62,15 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
             var shared = await EnsureServerAsync(start.Backend, cancellationToken);
             try
             {
-                await LoadAsync(shared, start, cancellationToken);
+                var sizeVram = await LoadAsync(shared, start, cancellationToken);
+                loaded.Add(start.Model.Name);
+                return new RunningBackend(start.Model.Name, shared.BaseAddress, tag, shared.Process, Slots(start.Backend)) { ReportedGpuBytes = sizeVram };
             }
             catch when (loaded.Count == 0)
             {
                 await StopServerAsync(shared, CancellationToken.None);
                 throw;
             }
-
-            loaded.Add(start.Model.Name);
-            return new RunningBackend(start.Model.Name, shared.BaseAddress, tag, shared.Process, Slots(start.Backend));
         }
         finally
         {
@@ -103,11 +106,45 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
     }
 
     /// <summary>
-    /// Declines, for now: the scheduler records the models, not the shared <c>ollama serve</c> they live in, so a restarted
-    /// ullmd stops that server (its unit has no record) and loads Ollama models again on demand.
+    /// Takes over one model in the shared <c>ollama serve</c> a previous ullmd left running (its record names the
+    /// server's port and invocation), once <c>/api/ps</c> there lists the model: the first model adopted makes that
+    /// process this driver's shared server, and the server stops with the last model as if this driver had started it.
+    /// Null when the model is no longer loaded there, or when another server is already this driver's.
     /// </summary>
-    public Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, CancellationToken cancellationToken) =>
-        Task.FromResult<RunningBackend?>(null);
+    public async Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, ModelConfig model, BackendConfig settings, CancellationToken cancellationToken)
+    {
+        if (record.Port is not { } port || process.Exited.IsCompleted)
+        {
+            return null;
+        }
+
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            if (server is { } running && running.Process.InvocationId != process.InvocationId)
+            {
+                return null;
+            }
+
+            var shared = server ?? new SharedServer(process, new Uri($"http://127.0.0.1:{port}/"));
+            if (await FindLoadedAsync(shared.BaseAddress, model.Source, cancellationToken) is not { } entry)
+            {
+                return null;
+            }
+
+            server = shared;
+            loaded.Add(model.Name);
+            return new RunningBackend(model.Name, shared.BaseAddress, model.Source, shared.Process, Slots(settings)) { ReportedGpuBytes = SizeVram(entry) };
+        }
+        catch (HttpRequestException)
+        {
+            return null;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
 
     public async Task<bool> CheckHealthAsync(RunningBackend backend, CancellationToken cancellationToken)
     {
@@ -119,7 +156,7 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
         try
         {
             using var root = await http.GetAsync(backend.BaseAddress, cancellationToken);
-            return root.IsSuccessStatusCode && await IsLoadedAsync(backend.BaseAddress, backend.UpstreamModel, cancellationToken);
+            return root.IsSuccessStatusCode && await FindLoadedAsync(backend.BaseAddress, backend.UpstreamModel, cancellationToken) is not null;
         }
         catch (HttpRequestException)
         {
@@ -153,7 +190,8 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
             ["OLLAMA_HOST"] = $"127.0.0.1:{port}",
             ["OLLAMA_MODELS"] = options.ModelsDirectory,
             ["OLLAMA_KEEP_ALIVE"] = KeepForever.ToString(CultureInfo.InvariantCulture),
-            ["OLLAMA_MAX_LOADED_MODELS"] = options.MaxLoadedModels.ToString(CultureInfo.InvariantCulture),
+            ["OLLAMA_MAX_LOADED_MODELS"] = (backend.MaxLoaded > 0 ? backend.MaxLoaded : Math.Max(1, options.ConfiguredModels())).ToString(CultureInfo.InvariantCulture),
+            ["OLLAMA_NUM_PARALLEL"] = Slots(backend).ToString(CultureInfo.InvariantCulture),
         };
         var launch = new BackendLaunch
         {
@@ -162,7 +200,7 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
             ExecPath = backend.Executable,
             Arguments = ["serve", .. backend.ExtraArgs],
             Environment = environment,
-            GpuIndices = options.ServerGpuIndices,
+            GpuIndices = options.ServerGpuIndices(),
             ReadWritePaths = [options.ModelsDirectory],
             StopTimeout = options.StopTimeout,
         };
@@ -182,10 +220,11 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
         return shared;
     }
 
-    private async Task LoadAsync(SharedServer shared, BackendStart start, CancellationToken cancellationToken)
+    /// <summary>Loads the model with the plan's placement; its <c>size_vram</c> from /api/ps once loaded.</summary>
+    private async Task<ulong?> LoadAsync(SharedServer shared, BackendStart start, CancellationToken cancellationToken)
     {
         var tag = start.Model.Source;
-        var placement = new OllamaOptions(start.Plan.GpuLayers, start.Plan.ContextLength);
+        var placement = OllamaOptions.For(start.Plan);
         var body = new JsonObject
         {
             ["model"] = tag,
@@ -220,11 +259,16 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
             }
         }
 
-        if (!await IsLoadedAsync(shared.BaseAddress, tag, cancellationToken))
+        if (await FindLoadedAsync(shared.BaseAddress, tag, cancellationToken) is not { } entry)
         {
             throw new BackendStartException($"{start.Model.Name}: Ollama answered the load of \"{tag}\" but /api/ps does not list it");
         }
+
+        return SizeVram(entry);
     }
+
+    private static ulong? SizeVram(JsonObject entry) =>
+        entry["size_vram"] is JsonValue size && size.TryGetValue<ulong>(out var bytes) ? bytes : null;
 
     private async Task UnloadAsync(SharedServer shared, RunningBackend backend, CancellationToken cancellationToken)
     {
@@ -237,17 +281,18 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
         }
     }
 
-    private async Task<bool> IsLoadedAsync(Uri baseAddress, string tag, CancellationToken cancellationToken)
+    /// <summary>The model's entry in GET /api/ps, or null when Ollama does not list it as loaded.</summary>
+    private async Task<JsonObject?> FindLoadedAsync(Uri baseAddress, string tag, CancellationToken cancellationToken)
     {
         using var response = await http.GetAsync(new Uri(baseAddress, "api/ps"), cancellationToken);
         if (!response.IsSuccessStatusCode)
         {
-            return false;
+            return null;
         }
 
         var ps = await response.Content.ReadFromJsonAsync<JsonObject>(cancellationToken);
         var models = ps?["models"] as JsonArray ?? [];
-        return models.Any(m => OllamaTag.Same((string?)m?["name"], tag) || OllamaTag.Same((string?)m?["model"], tag));
+        return models.OfType<JsonObject>().FirstOrDefault(m => OllamaTag.Same((string?)m["name"], tag) || OllamaTag.Same((string?)m["model"], tag));
     }
 
     private async Task StopServerAsync(SharedServer shared, CancellationToken cancellationToken)

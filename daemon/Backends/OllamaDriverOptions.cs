@@ -1,17 +1,20 @@
 namespace UnifiedLlm.Daemon.Backends;
 
 /// <summary>
-/// Settings of the one shared <c>ollama serve</c>. <see cref="ServerGpuIndices"/> are the GPUs the server may use (it
-/// serves every Ollama model, so all GPUs the host lends to Ollama); each model's own layers come from its plan.
+/// Settings of the one shared <c>ollama serve</c>. <see cref="ServerGpuIndices"/> are the GPUs the server may use when it
+/// starts (it serves every Ollama model, so every GPU ullmd may use); each model's own layers come from its plan.
 /// </summary>
 internal sealed record OllamaDriverOptions
 {
     public string ModelsDirectory { get; init; } = "/var/lib/ullm/ollama";
 
-    /// <summary>OLLAMA_MAX_LOADED_MODELS; ullmd's scheduler decides what is loaded, so this is only Ollama's own ceiling.</summary>
-    public int MaxLoadedModels { get; init; } = 3;
+    /// <summary>
+    /// How many Ollama models the config has now: OLLAMA_MAX_LOADED_MODELS when [backends.ollama] max_loaded is 0, so that
+    /// Ollama never unloads a model to make room for one ullmd decided to load alongside it.
+    /// </summary>
+    public Func<int> ConfiguredModels { get; init; } = () => 1;
 
-    public IReadOnlyList<int> ServerGpuIndices { get; init; } = [];
+    public Func<IReadOnlyList<int>> ServerGpuIndices { get; init; } = () => [];
 
     public TimeSpan ServerStartTimeout { get; init; } = TimeSpan.FromMinutes(1);
 

@@ -7,4 +7,8 @@ namespace UnifiedLlm.Daemon.Backends;
 /// by. <see cref="Process"/> is the backend's own process; for a model inside the shared Ollama server it is that server.
 /// <see cref="RequestSlots"/> is how many requests it serves at once; the gateway keeps the others waiting in ullmd.
 /// </summary>
-internal sealed record RunningBackend(string Model, Uri BaseAddress, string UpstreamModel, BackendProcess Process, int RequestSlots = 1);
+internal sealed record RunningBackend(string Model, Uri BaseAddress, string UpstreamModel, BackendProcess Process, int RequestSlots = 1)
+{
+    /// <summary>GPU memory the backend itself reports holding for this model (Ollama's <c>size_vram</c>), or null when it reports none.</summary>
+    public ulong? ReportedGpuBytes { get; init; }
+}

@@ -1,21 +1,19 @@
 using System.Globalization;
 using UnifiedLlm.Daemon.Config;
-using UnifiedLlm.Daemon.Gpu;
-using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Scheduling.Planning;
 using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
 
 namespace UnifiedLlm.Daemon.Backends;
 
 /// <summary>
-/// One <c>vllm serve</c> per model, started through the supervisor. vLLM sizes itself by a fraction of each GPU's total
-/// memory, so the plan's per-GPU budget is turned into <c>--gpu-memory-utilization</c> against the GPU's total from
-/// the latest NVML reading; <c>--max-model-len</c> is the plan's context.
+/// One <c>vllm serve</c> per model, started through the supervisor on the plan's GPUs with the plan's limits
+/// (<see cref="VllmLaunch"/>: <c>--gpu-memory-utilization</c>, <c>--max-model-len</c>, <c>--max-num-seqs</c>,
+/// <c>--tensor-parallel-size</c>), ready once GET /health answers 200.
 /// </summary>
 internal sealed class VllmDriver(
     IBackendSupervisor supervisor,
     VllmDriverOptions options,
-    Func<GpuSnapshot> gpus,
     HttpClient http,
     TimeProvider time) : IBackendDriver
 {
@@ -60,17 +58,19 @@ internal sealed class VllmDriver(
     }
 
     /// <summary>
-    /// Takes over a <c>vllm serve</c> on its recorded port once GET /health answers 200 there. vLLM ports come from the
+    /// Takes over a <c>vllm serve</c> on its recorded port once GET /health answers 200 there, serving as many requests at
+    /// once as its recorded plan's <c>--max-num-seqs</c>. vLLM ports come from the
     /// kernel (<see cref="LoopbackPort"/>), not the <see cref="PortAllocator"/>, so there is nothing to reserve.
     /// </summary>
-    public async Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, CancellationToken cancellationToken)
+    public async Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, ModelConfig model, BackendConfig settings, CancellationToken cancellationToken)
     {
         if (record.Port is not { } port)
         {
             return null;
         }
 
-        var backend = new RunningBackend(record.Model, new Uri($"http://127.0.0.1:{port}/"), record.Model, process, DefaultMaxNumSeqs);
+        var slots = LoadPlanJson.Read(record.PlanJson)?.Vllm?.MaxNumSeqs ?? DefaultMaxNumSeqs;
+        var backend = new RunningBackend(record.Model, new Uri($"http://127.0.0.1:{port}/"), record.Model, process, slots);
         return await CheckHealthAsync(backend, cancellationToken) ? backend : null;
     }
 
@@ -102,26 +102,22 @@ internal sealed class VllmDriver(
     {
         var plan = start.Plan;
         var name = start.Model.Name;
-        if (plan.GpuIndices.Count == 0)
+        if (plan.Vllm is not { } limits || plan.GpuIndices.Count != limits.TensorParallelSize)
         {
-            throw new BackendStartException($"{name}: vLLM needs a GPU, but the plan places it on the CPU");
+            throw new BackendStartException($"{name}: the plan is not a vLLM placement ({plan.Summary().Split('\n')[0]})");
         }
 
-        var utilization = Utilization(start);
         var arguments = new List<string>
         {
             "serve", start.Model.Source,
             "--host", "127.0.0.1",
             "--port", port.ToString(CultureInfo.InvariantCulture),
-            "--gpu-memory-utilization", utilization.ToString("0.00", CultureInfo.InvariantCulture),
-            "--max-model-len", plan.ContextLength.ToString(CultureInfo.InvariantCulture),
+            "--gpu-memory-utilization", limits.GpuMemoryUtilization.ToString("0.00", CultureInfo.InvariantCulture),
+            "--max-model-len", limits.MaxModelLen.ToString(CultureInfo.InvariantCulture),
+            "--max-num-seqs", limits.MaxNumSeqs.ToString(CultureInfo.InvariantCulture),
+            "--tensor-parallel-size", limits.TensorParallelSize.ToString(CultureInfo.InvariantCulture),
             "--served-model-name", name,
         };
-        if (plan.GpuIndices.Count > 1)
-        {
-            arguments.AddRange(["--tensor-parallel-size", plan.GpuIndices.Count.ToString(CultureInfo.InvariantCulture)]);
-        }
-
         arguments.AddRange(start.Backend.ExtraArgs);
         arguments.AddRange(start.Model.ExtraArgs);
         var environment = new Dictionary<string, string>(start.Backend.Environment)
@@ -139,25 +135,5 @@ internal sealed class VllmDriver(
             ReadOnlyPaths = Path.IsPathRooted(start.Model.Source) ? [start.Model.Source] : [],
             StopTimeout = options.StopTimeout,
         };
-    }
-
-    /// <summary>The largest per-GPU share of the plan over the smallest assigned GPU: vLLM claims the same fraction on each.</summary>
-    private double Utilization(BackendStart start)
-    {
-        var name = start.Model.Name;
-        var devices = gpus().Devices;
-        var totals = start.Plan.GpuIndices.Select(index =>
-            devices.FirstOrDefault(d => d.Index == index)?.TotalBytes
-            ?? throw new BackendStartException($"{name}: the plan names GPU {index}, which the latest GPU reading does not list")).ToList();
-        var budget = start.Plan.Estimate.Gpus.Count == 0 ? 0 : start.Plan.Estimate.Gpus.Max(g => g.TotalBytes);
-        var total = totals.Min();
-        var utilization = VllmSizing.GpuMemoryUtilization(budget, total);
-        if (utilization <= 0)
-        {
-            throw new BackendStartException(
-                $"{name}: the plan's GPU budget {ByteFormat.Format(budget)} is under 1% of the GPU's {ByteFormat.Format(total)}, too little for vLLM");
-        }
-
-        return utilization;
     }
 }

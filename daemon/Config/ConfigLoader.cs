@@ -511,6 +511,11 @@ internal static partial class ConfigLoader
         }
 
         var context = (int)s.Integer("context", 0, 0, 16 << 20);
+        if (backend == BackendKind.Ollama && s.Has("parallel"))
+        {
+            s.Error("parallel", "Ollama serves every model with the same number of slots: set OLLAMA_NUM_PARALLEL in [backends.ollama] env");
+        }
+
         var model = new ModelConfig(
             name,
             backend,
@@ -533,8 +538,10 @@ internal static partial class ConfigLoader
     /// <summary>Request slots, context floor, KV cache types, flash attention and GPU pinning, checked together.</summary>
     private static ModelConfig BindSizing(TomlSection s, ModelConfig model)
     {
-        var parallel = (int)s.Integer("parallel", ModelConfig.DefaultParallel, 1, 256);
-        var minParallel = (int)s.Integer("min_parallel", 1, 1, 256);
+        // vLLM batches far more sequences than llama-server has slots.
+        var maxParallel = model.Backend == BackendKind.Vllm ? 4096 : 256;
+        var parallel = (int)s.Integer("parallel", ModelConfig.DefaultParallel, 1, maxParallel);
+        var minParallel = (int)s.Integer("min_parallel", 1, 1, maxParallel);
         if (minParallel > parallel)
         {
             s.Error("min_parallel", $"min_parallel = {minParallel} is more than parallel = {parallel}");

@@ -3,6 +3,7 @@ using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Gpu;
+using UnifiedLlm.Daemon.Models.Ollama;
 using UnifiedLlm.Daemon.Models.Sizing;
 using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
@@ -34,13 +35,17 @@ internal static class SchedulerServices
             sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IBackendDriver>(sp => new OllamaDriver(
             sp.GetRequiredService<IBackendSupervisor>(),
-            new OllamaDriverOptions { ModelsDirectory = Path.Combine(sp.GetRequiredService<ConfigHolder>().Current.Server.DataDir, "ollama") },
+            new OllamaDriverOptions
+            {
+                ModelsDirectory = OllamaModelStore.DirectoryUnder(sp.GetRequiredService<ConfigHolder>().Current.Server.DataDir),
+                ConfiguredModels = () => sp.GetRequiredService<ConfigHolder>().Current.Models.Values.Count(m => m.Backend == BackendKind.Ollama),
+                ServerGpuIndices = () => UsableGpus(sp.GetRequiredService<GpuMonitor>().Current, sp.GetRequiredService<ConfigHolder>().Current.Gpu),
+            },
             BackendControlHttp.Create(Timeout.InfiniteTimeSpan),
             sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IBackendDriver>(sp => new VllmDriver(
             sp.GetRequiredService<IBackendSupervisor>(),
             new VllmDriverOptions(),
-            () => sp.GetRequiredService<GpuMonitor>().Current,
             BackendControlHttp.Create(TimeSpan.FromSeconds(5)),
             sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new LoadPlanner(sp.GetRequiredService<LlamaCppMemoryEstimator>()));
@@ -54,4 +59,8 @@ internal static class SchedulerServices
         services.AddHostedService<StateMetrics>();
         return services;
     }
+
+    /// <summary>The GPUs of the latest reading that [gpu] allowed lets ullmd use (all when it names none).</summary>
+    private static IReadOnlyList<int> UsableGpus(GpuSnapshot snapshot, GpuConfig gpu) =>
+        [.. snapshot.Devices.Select(d => d.Index).Where(i => gpu.Allowed.Count == 0 || gpu.Allowed.Contains(i))];
 }

@@ -19,7 +19,8 @@ internal sealed partial class Scheduler
     /// Run once at start, before requests and pinned loads: adopts each ullm-* backend a previous ullmd left running
     /// when its stored record is ready with the same invocation ID, its model is still configured for the same backend,
     /// and its driver confirms it serves; stops every other ullm-* unit, and marks failed the active records whose unit
-    /// no longer runs.
+    /// no longer runs. A shared server (Ollama's) has no record of its own: the ready records of the models it served
+    /// carry its invocation ID, and it is kept when at least one of them is adopted.
     /// </summary>
     public async Task AdoptAsync(CancellationToken cancellationToken)
     {
@@ -27,9 +28,34 @@ internal sealed partial class Scheduler
             .Where(p => p.UnitName.StartsWith(UnitName.Prefix, StringComparison.Ordinal))
             .ToList();
         List<Task> stops = [];
+        var active = await store.ListActiveAsync(cancellationToken).ConfigureAwait(false);
+        var adoptedShared = new HashSet<string>(StringComparer.Ordinal);
         foreach (var process in running)
         {
             var record = await store.GetByUnitAsync(process.UnitName, cancellationToken).ConfigureAwait(false);
+            var members = record is null && process.InvocationId is { } invocation
+                ? active.Where(r => r.InvocationId == invocation && r.Unit != process.UnitName).ToList()
+                : [];
+            if (members.Count > 0)
+            {
+                foreach (var member in members)
+                {
+                    if (await TryAdoptAsync(member, process, cancellationToken).ConfigureAwait(false) is { } why)
+                    {
+                        LogNotAdopted(process.UnitName, member.Model, why);
+                    }
+                    else
+                    {
+                        adoptedShared.Add(member.Id);
+                    }
+                }
+
+                if (members.Any(m => adoptedShared.Contains(m.Id)))
+                {
+                    continue;
+                }
+            }
+
             if (await TryAdoptAsync(record, process, cancellationToken).ConfigureAwait(false) is { } refusal)
             {
                 stops.Add(StopUnadoptedAsync(process, record, refusal, cancellationToken));
@@ -39,7 +65,7 @@ internal sealed partial class Scheduler
         var runningUnits = running.Select(p => p.UnitName).ToHashSet(StringComparer.Ordinal);
         foreach (var gone in await store.ListActiveAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (!runningUnits.Contains(gone.Unit))
+            if (!runningUnits.Contains(gone.Unit) && !adoptedShared.Contains(gone.Id))
             {
                 LogGone(gone.Unit, gone.Model, gone.State.ToDatabase());
                 recorder.Moved(gone.Id, gone.Unit, InstanceState.Failed, GoneReason);
@@ -77,7 +103,7 @@ internal sealed partial class Scheduler
         RunningBackend? backend;
         try
         {
-            backend = await driver.AdoptAsync(record, process, cancellationToken).ConfigureAwait(false);
+            backend = await driver.AdoptAsync(record, process, model, config.Current.Backends.For(model.Backend), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
         {

@@ -6,6 +6,7 @@ using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Models;
 using UnifiedLlm.Daemon.Models.Gguf;
+using UnifiedLlm.Daemon.Models.Ollama;
 using UnifiedLlm.Daemon.Models.Sizing;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Scheduling.Planning;
@@ -33,6 +34,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private readonly CancellationTokenSource shutdown = new();
     private readonly Dictionary<string, ModelSlot> slots = new(StringComparer.Ordinal);
     private readonly ModelProfileCache profiles = new();
+    private readonly EngineRequests engines;
     private readonly ConfigHolder config;
     private readonly IReadOnlyDictionary<BackendKind, IBackendDriver> drivers;
     private readonly IBackendSupervisor supervisor;
@@ -69,6 +71,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         this.time = time;
         this.options = options;
         this.logger = logger;
+        engines = new EngineRequests(profiles);
         config.OnReplaced(ConfigReplaced);
     }
 
@@ -324,7 +327,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// </summary>
     public (PlacementDecision Decision, ModelProfile Profile) Preview(ModelConfig model, LoadOverrides overrides, CancellationToken cancellationToken)
     {
-        var request = ReadRequest(model, overrides, cancellationToken);
+        var (request, vllm) = ReadEngineRequest(model, overrides, cancellationToken);
         List<LoadedInstance> loaded;
         lock (gate)
         {
@@ -332,7 +335,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         var placement = PlanInputs.Placement(config.Current, machine.Gpus(), machine.HostAvailableBytes(), loaded);
-        return (planner.Plan(placement, request), request.Model);
+        return (Decide(model, placement, request, vllm), vllm?.Model ?? request!.Model);
     }
 
     /// <summary>
@@ -577,9 +580,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             }
 
             LoadRequest? request;
+            VllmRequest? vllm;
             try
             {
-                request = model.Backend == BackendKind.LlamaCpp ? ReadRequest(model, pending.Overrides, token) : null;
+                (request, vllm) = ReadEngineRequest(model, pending.Overrides, token);
             }
             catch (PlanInputException e)
             {
@@ -603,7 +607,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 slot.Instance = instance;
                 try
                 {
-                    plan = PlanFor(model, request);
+                    plan = PlanFor(model, request, vllm);
                     instance.Plan = plan;
                 }
                 finally
@@ -745,19 +749,35 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return PlanInputs.Request(model, profile, overrides);
     }
 
-    /// <summary>Under the lock: the planner's placement against the machine now and the ready instances.</summary>
-    private LoadPlan PlanFor(ModelConfig model, LoadRequest? request)
+    /// <summary>The planner input for <paramref name="model"/>'s backend: a llama.cpp-style request (llama.cpp, Ollama) or a vLLM one.</summary>
+    private (LoadRequest? Request, VllmRequest? Vllm) ReadEngineRequest(ModelConfig model, LoadOverrides overrides, CancellationToken cancellationToken)
     {
-        var snapshot = machine.Gpus();
-        if (request is null)
+        if (model.Backend != BackendKind.LlamaCpp && !overrides.IsEmpty)
         {
-            // TODO(#5): size Ollama and vLLM loads; until then they get every usable GPU and evict nothing.
-            var none = new LlamaCppMemoryEstimate(model.Name, (ulong)model.Context, GgmlType.F16, 0, 0, [], 0, 0, 0);
-            return new LoadPlan([.. snapshot.Devices.Select(d => d.Index)], null, 0, (ulong)model.Context, none, []);
+            throw new PlanInputException($"{model.Name}: per-load overrides ({overrides}) apply to llama.cpp models only; set this model's options in the config", isBadArgument: true);
         }
 
+        var backend = config.Current.Backends.For(model.Backend);
+        return model.Backend switch
+        {
+            BackendKind.Vllm => (null, EngineRequests.ReadVllm(model, backend, cancellationToken)),
+            BackendKind.Ollama => (engines.ReadOllama(model, backend, OllamaModelStore.DirectoryUnder(config.Current.Server.DataDir), cancellationToken), null),
+            _ => (ReadRequest(model, overrides, cancellationToken), null),
+        };
+    }
+
+    /// <summary>The planner for the request's engine: vLLM's own, or the llama.cpp planner (llama.cpp and Ollama).</summary>
+    private PlacementDecision Decide(ModelConfig model, PlacementContext context, LoadRequest? request, VllmRequest? vllm) =>
+        vllm is not null ? VllmPlanner.Plan(context, vllm)
+        : request is not null ? planner.Plan(context, request)
+        : throw new InvalidOperationException($"{model.Name}: no planner input");
+
+    /// <summary>Under the lock: the planner's placement against the machine now and the ready instances.</summary>
+    private LoadPlan PlanFor(ModelConfig model, LoadRequest? request, VllmRequest? vllm)
+    {
+        var snapshot = machine.Gpus();
         var context = PlanInputs.Placement(config.Current, snapshot, machine.HostAvailableBytes(), LoadedInstances());
-        return planner.Plan(context, request) switch
+        return Decide(model, context, request, vllm) switch
         {
             LoadPlan plan => plan,
             PlanRefusal refusal => throw new ModelUnavailableException(503, $"{model.Name} does not fit: {refusal.Reason}"),
@@ -773,9 +793,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private static LoadedInstance ToLoaded(ModelInstance instance)
     {
         var plan = instance.Plan;
-        var gpuBytes = plan is null
-            ? []
-            : plan.GpuIndices.Zip(plan.Estimate.Gpus, (index, share) => (index, share.TotalBytes)).ToDictionary(p => p.index, p => p.TotalBytes);
+        var gpuBytes = plan is null ? [] : EngineRequests.GpuBytes(plan, instance.Backend);
         return new LoadedInstance(instance.Model.Name, gpuBytes, plan?.Estimate.HostTotalBytes ?? 0, instance.Model.Priority,
             instance.Model.Pinned, Busy: false, instance.LastUsed);
     }

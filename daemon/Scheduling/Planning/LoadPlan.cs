@@ -28,8 +28,18 @@ internal sealed record LoadPlan(
     /// <summary>llama-server's <c>--ctx-size</c>: every slot's context.</summary>
     public ulong TotalContextLength => LlamaCppMemoryEstimator.TotalContext(ContextLength, Parallel);
 
+    /// <summary>For a vLLM engine: its launch limits; each GPU share of <see cref="Estimate"/> is then the whole claim there.</summary>
+    public VllmLaunch? Vllm { get; init; }
+
     public string Summary()
     {
+        if (Vllm is { } vllm)
+        {
+            var gpus = string.Join("+", GpuIndices.Zip(Estimate.Gpus, (g, s) => $"GPU{g} ({ByteFormat.Format(s.TotalBytes)})"));
+            var evicted = Evictions.Count == 0 ? "evicting nothing" : "evicting " + string.Join(", ", Evictions.Select(e => e.Name));
+            return $"{gpus}, {evicted}: {vllm.Describe()}";
+        }
+
         var where = GpuIndices.Count == 0 ? "CPU" : string.Join("+", GpuIndices.Select(g => $"GPU{g}"));
         var evicting = Evictions.Count == 0 ? "evicting nothing" : "evicting " + string.Join(", ", Evictions.Select(e => e.Name));
         var basis = Measured is null

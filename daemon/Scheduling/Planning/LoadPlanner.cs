@@ -160,7 +160,7 @@ internal sealed class LoadPlanner(LlamaCppMemoryEstimator estimator)
         instances.Where(i => i.IsEvictable).OrderBy(i => i.Priority).ThenBy(i => i.LastUsed).ToList();
 
     /// <summary>Free memory after the reserve, plus what the evicted instances hold on this GPU.</summary>
-    private static ulong Available(PlacementContext context, GpuDevice gpu, IReadOnlyList<LoadedInstance> evicted)
+    public static ulong Available(PlacementContext context, GpuDevice gpu, IReadOnlyList<LoadedInstance> evicted)
     {
         var free = gpu.FreeBytes + evicted.Aggregate(0UL, (sum, e) => sum + e.BytesOn(gpu.Index));
         var reserve = context.ReserveFor(gpu.Index);

@@ -2,14 +2,17 @@ using System.Text.Json.Nodes;
 using UnifiedLlm.Tests.Gateway;
 using UnifiedLlm.Tests.Gpu;
 using UnifiedLlm.Tests.Support;
+using OllamaLayout = UnifiedLlm.Tests.Models.OllamaLayout;
+using PublishedShape = UnifiedLlm.Tests.Models.PublishedShape;
+using SyntheticModel = UnifiedLlm.Tests.Models.SyntheticModel;
 
 namespace UnifiedLlm.Tests.Backends;
 
 /// <summary>
-/// The Ollama driver in a real ullmd (plain-process supervisor, two GPUs from the fake libnvidia-ml), run against
-/// tests/tools/FakeBackends, which speaks Ollama's documented HTTP and records what it was given: Ollama cannot run on
-/// these machines. The vLLM driver has no such test yet: vLLM loads are not sized (issue #20), so every plan gives vLLM a
-/// 0 B budget and the driver refuses to start it — this test's vLLM half found that and goes in with #20.
+/// The Ollama and vLLM drivers in a real ullmd (plain-process supervisor, two GPUs from the fake libnvidia-ml: an 80 GiB
+/// H100 with 10 GiB in use and a 24 GB A10), run against tests/tools/FakeBackends, which speaks Ollama's and vLLM's
+/// documented HTTP and records what it was given: neither can run on these machines. The sizing each driver sends is
+/// asserted at the fake, figures worked out in the comments.
 /// </summary>
 [Collection(FakeNvmlTests.Name)]
 public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
@@ -24,7 +27,7 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
         var record = dir.File("record.jsonl");
-        var daemon = await StartAsync(gpus, record);
+        var daemon = await StartAsync(gpus, record, OllamaModel());
         await using (daemon)
         {
             using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
@@ -41,10 +44,15 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
             Assert.Equal("-1", server["env"]!["OLLAMA_KEEP_ALIVE"]!.GetValue<string>());
             // The backend did not get ullmd's own environment.
             Assert.Null(server["env"]!["ULLM_TEST_SECRET"]);
+            // ullmd's decisions, not Ollama's defaults: one slot per model, room for every configured Ollama model.
+            Assert.Equal("1", server["env"]!["OLLAMA_NUM_PARALLEL"]!.GetValue<string>());
+            Assert.Equal("1", server["env"]!["OLLAMA_MAX_LOADED_MODELS"]!.GetValue<string>());
             var load = Requests(record).First(r => r["path"]!.GetValue<string>() == "/api/generate");
             Assert.Equal("qwen:0.5b", load["body"]!["model"]!.GetValue<string>());
+            // The plan for the GGUF behind qwen:0.5b's manifest: its 4 layers and the output head fit on a GPU (num_gpu 5)
+            // at the configured context.
             Assert.Equal(2048, load["body"]!["options"]!["num_ctx"]!.GetValue<long>());
-            Assert.NotNull(load["body"]!["options"]!["num_gpu"]);
+            Assert.Equal(5, load["body"]!["options"]!["num_gpu"]!.GetValue<int>());
             Assert.Equal("-1", load["body"]!["keep_alive"]!.ToJsonString());
 
             var unload = await daemon.CtlAsync("unload", "ol");
@@ -66,13 +74,55 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
         }
     }
 
+    [Fact(Timeout = 180_000)]
+    public async Task A_model_pulled_through_ollamas_api_is_sized_from_the_files_the_pull_wrote_and_loads()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var record = dir.File("record.jsonl");
+        var registry = dir.File("registry");
+        var gguf = dir.File("pulled.gguf");
+        Tiny.Write(gguf);
+        OllamaLayout.Add(registry, gguf, "pulled", "1b");
+        var daemon = await StartAsync(gpus, record, OllamaModel() + """
+
+            [models.pl]
+            backend = "ollama"
+            source = "pulled:1b"
+            context = 1024
+            """, ollamaEnv: $", FAKE_OLLAMA_REGISTRY = \"{registry}\"");
+        await using (daemon)
+        {
+            using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
+            Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+
+            // Not pulled yet: the load is refused by its sizing, naming what is missing.
+            var (missing, missingBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("pl")));
+            Assert.Equal(503, missing);
+            Assert.Contains("no such manifest: \"pulled:1b\"", Http.ErrorMessage(missingBody), StringComparison.Ordinal);
+
+            using var ollama = new HttpClient { BaseAddress = new Uri($"http://{Starts(record).Single()["env"]!["OLLAMA_HOST"]!.GetValue<string>()}/") };
+            var pull = await PullAsync(ollama, "pulled:1b", ct);
+            Assert.Equal("pulling manifest", (string?)pull[0]["status"]);
+            Assert.Contains(pull, l => (string?)l["status"] is { } s && s.StartsWith("pulling ", StringComparison.Ordinal) && l["completed"] is not null && l["total"] is not null);
+            Assert.Equal(["verifying sha256 digest", "writing manifest", "success"], pull[^3..].Select(l => (string?)l["status"]));
+            Assert.Equal("pull model manifest: file does not exist", (string?)(await PullAsync(ollama, "nope:1b", ct))[^1]["error"]);
+
+            var (loaded, loadedBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("pl")));
+            Assert.True(loaded == 200, $"{loaded} {loadedBody}\n{daemon.Output}");
+            var load = Requests(record).Single(r => r["path"]!.GetValue<string>() == "/api/generate" && (string?)r["body"]!["model"] == "pulled:1b");
+            Assert.Equal(1024, load["body"]!["options"]!["num_ctx"]!.GetValue<long>());
+        }
+    }
+
     [Fact(Timeout = 120_000)]
     public async Task An_idle_ollama_model_is_unloaded_after_its_ttl_with_keep_alive_zero()
     {
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
         var record = dir.File("record.jsonl");
-        var daemon = await StartAsync(gpus, record, ttlSeconds: 2);
+        var daemon = await StartAsync(gpus, record, OllamaModel(ttlSeconds: 2));
         await using (daemon)
         {
             using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
@@ -86,30 +136,297 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
         }
     }
 
-    private async Task<DaemonProcess> StartAsync(FakeGpuHost gpus, string record, int ttlSeconds = 0)
+    [Fact(Timeout = 180_000)]
+    public async Task A_vllm_model_starts_with_its_planned_limits_serves_chat_streams_and_embeddings_comes_back_after_a_crash_and_unloads_after_its_ttl()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var record = dir.File("record.jsonl");
+        var qwen = PublishedShape.Qwen25_05B.Write(dir.Path);
+        var daemon = await StartAsync(gpus, record, $$"""
+            [models.vl]
+            backend = "vllm"
+            source = "{{qwen}}"
+            context = 4096
+            parallel = 2
+            ttl_seconds = 5
+
+            [models.emb]
+            backend = "vllm"
+            source = "{{qwen}}"
+            context = 1024
+            extra_args = ["--task", "embed"]
+            """);
+        await using (daemon)
+        {
+            using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
+            var (embedded, embeddings, _) = await Http.SendAsync(http, Http.Post("/v1/embeddings", """{"model":"emb","input":["a","b"]}"""));
+            Assert.True(embedded == 200, $"{embedded} {embeddings}\n{daemon.Output}");
+            Assert.Equal(2, embeddings.GetProperty("data").GetArrayLength());
+            Assert.Equal("1024", Flag(Argv(Starts(record).Single(s => Argv(s).Contains("emb"))), "--max-model-len"));
+
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
+            Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+            Assert.Equal("fake reply to: hi", body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+            var events = await StreamingProxyTests.StreamAsync(http, Http.Chat("vl", stream: true, extra: ""","stream_options":{"include_usage":true}"""));
+            Assert.Equal("[DONE]", events[^1].Data);
+            Assert.Contains(events, e => e.Data.Contains("\"usage\"", StringComparison.Ordinal));
+
+            // Qwen2.5-0.5B: 988,065,536 B of BF16 weights + 2 sequences × 4096 tokens × 12 KiB of KV (100,663,296 B)
+            // + 3 GiB of activations and CUDA graphs = 4,309,954,304 B, 5.02 % of the H100's 85,899,345,920 B → 0.06,
+            // on the GPU with the most free memory (the H100), one GPU.
+            var vl = Starts(record).Single(s => Argv(s).Contains("vl"));
+            var argv = Argv(vl);
+            Assert.Equal(["serve", qwen], argv.Take(2));
+            Assert.Equal("0.06", Flag(argv, "--gpu-memory-utilization"));
+            Assert.Equal("4096", Flag(argv, "--max-model-len"));
+            Assert.Equal("2", Flag(argv, "--max-num-seqs"));
+            Assert.Equal("1", Flag(argv, "--tensor-parallel-size"));
+            Assert.Equal("0", vl["env"]!["CUDA_VISIBLE_DEVICES"]!.GetValue<string>());
+            Assert.Null(vl["env"]!["ULLM_TEST_SECRET"]);
+            Assert.Contains("vl: ready at http://127.0.0.1:", daemon.Output, StringComparison.Ordinal);
+            Assert.Contains("(GPU0 (4.80 GiB), evicting nothing: vLLM --gpu-memory-utilization 0.06 --max-model-len 4096 --max-num-seqs 2", daemon.Output, StringComparison.Ordinal);
+            using var backend = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{Flag(argv, "--port")}/") };
+            var metrics = await backend.GetStringAsync(new Uri("metrics", UriKind.Relative), ct);
+            Assert.Contains("vllm:request_success_total{model_name=\"vl\"} 2.0", metrics, StringComparison.Ordinal);
+            Assert.Contains("gpu_memory_utilization=\"0.06\"", metrics, StringComparison.Ordinal);
+
+            // A generative engine refuses embeddings as vLLM does, and ullmd passes the error on.
+            var (refused, refusal, _) = await Http.SendAsync(http, Http.Post("/v1/embeddings", """{"model":"vl","input":"a"}"""));
+            Assert.True(refused == 400, $"{refused} {refusal}");
+
+            // The engine crashes: a failure event, and the next request starts a new one.
+            var failuresBefore = Failures(daemon, "vl");
+            Signals.Send(vl["pid"]!.GetValue<int>(), Signals.Kill);
+            await WaitUntilAsync(() => Failures(daemon, "vl") > failuresBefore, ct);
+            var (afterCrash, crashBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
+            Assert.True(afterCrash == 200, $"{afterCrash} {crashBody}\n{daemon.Output}");
+            var restarted = Starts(record).Where(s => Argv(s).Contains("vl")).ToList();
+            Assert.Equal(2, restarted.Count);
+
+            // Idle for its ttl: stopped.
+            await WaitUntilAsync(() => !ProcessAlive(restarted[^1]["pid"]!.GetValue<int>()), ct);
+            await WaitUntilAsync(() => daemon.Output.Contains("vl: stopped (idle for 5 s (ttl))", StringComparison.Ordinal), ct);
+        }
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task After_ullmd_is_killed_the_next_one_adopts_the_models_in_the_running_ollama_server()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var record = dir.File("record.jsonl");
+        var first = await StartAsync(gpus, record, OllamaModel());
+        int server;
+        await using (first)
+        {
+            using var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket);
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
+            Assert.True(status == 200, $"{status} {body}\n{first.Output}");
+            server = Starts(record).Single()["pid"]!.GetValue<int>();
+            Signals.Send(first.Pid, Signals.Kill);
+            await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        Assert.True(ProcessAlive(server), "the Ollama server must outlive a killed ullmd");
+        await using var second = await DaemonProcess.StartAsync(dir, first.Paths);
+        await second.Notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
+        using (var http = GatewayHost.UnixClient(second.Paths.OpenAiSocket))
+        {
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
+            Assert.True(status == 200, $"{status} {body}\n{second.Output}");
+        }
+
+        // The model's record named the server's invocation: the model is adopted in it, and no server is started again.
+        Assert.Single(Starts(record));
+        Assert.Contains("ol: adopted after ullmd restart", second.Output, StringComparison.Ordinal);
+        var loadsBefore = Requests(record).Count(r => r["path"]!.GetValue<string>() == "/api/generate");
+        var unload = await second.CtlAsync("unload", "ol");
+        Assert.True(unload.ExitCode == 0, unload.ToString());
+        Assert.Equal("0", Requests(record).Where(r => r["path"]!.GetValue<string>() == "/api/generate").Skip(loadsBefore).Single()["body"]!["keep_alive"]!.ToJsonString());
+        await WaitUntilAsync(() => !ProcessAlive(server), ct);
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task After_ullmd_is_killed_the_next_one_adopts_the_running_vllm_engine_and_a_clean_stop_ends_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var record = dir.File("record.jsonl");
+        var qwen = PublishedShape.Qwen25_05B.Write(dir.Path);
+        var first = await StartAsync(gpus, record, $$"""
+            [models.vl]
+            backend = "vllm"
+            source = "{{qwen}}"
+            context = 4096
+            """);
+        int engine;
+        await using (first)
+        {
+            using var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket);
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
+            Assert.True(status == 200, $"{status} {body}\n{first.Output}");
+            engine = Starts(record).Single()["pid"]!.GetValue<int>();
+            Signals.Send(first.Pid, Signals.Kill);
+            await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        Assert.True(ProcessAlive(engine), "the engine must outlive a killed ullmd");
+        await using var second = await DaemonProcess.StartAsync(dir, first.Paths);
+        await second.Notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
+        using (var http = GatewayHost.UnixClient(second.Paths.OpenAiSocket))
+        {
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
+            Assert.True(status == 200, $"{status} {body}\n{second.Output}");
+        }
+
+        // Served by the same engine: adopted, not started again.
+        Assert.Single(Starts(record));
+        Assert.Contains("vl: adopted after ullmd restart", second.Output, StringComparison.Ordinal);
+        Assert.Equal(0, await second.StopAsync());
+        await WaitUntilAsync(() => !ProcessAlive(engine), ct);
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task A_vllm_engine_is_evicted_when_another_needs_its_gpu_memory()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var record = dir.File("record.jsonl");
+        var llama = PublishedShape.Llama31_8B.Write(dir.Path);
+        var daemon = await StartAsync(gpus, record, $$"""
+            [models.first]
+            backend = "vllm"
+            source = "{{llama}}"
+            context = 4096
+            parallel = 1
+
+            [models.second]
+            backend = "vllm"
+            source = "{{llama}}"
+            context = 4096
+            parallel = 1
+            """, gpuExtra: "allowed = [1]\npoll_interval_seconds = 0.2");
+        await using (daemon)
+        {
+            using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("first")));
+            Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+
+            // Llama-3.1-8B on the A10 (24,146,608,128 B): 16,060,522,496 B of weights + 4096 × 128 KiB + 3 GiB
+            // = 19,818,618,880 B, 82.08 % → 0.83, a claim of 20,041,684,746 B. NVML then shows it in use.
+            var first = Starts(record).Single();
+            Assert.Equal("0.83", Flag(Argv(first), "--gpu-memory-utilization"));
+            Assert.Equal("1", first["env"]!["CUDA_VISIBLE_DEVICES"]!.GetValue<string>());
+            var pid = first["pid"]!.GetValue<int>();
+            gpus.Configure(FakeGpuHost.TwoGpus.Replace("gpu1.memory_used=0", $"gpu1.memory_used=20041684746\ngpu1.process={pid}:20041684746", StringComparison.Ordinal));
+            await WaitUntilAsync(async () => (await daemon.CtlAsync("gpus")).StandardOutput.Contains(pid.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal), ct);
+
+            // The second engine's claim does not fit beside it: the idle first engine is evicted, then the second starts.
+            var (second, secondBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("second")));
+            Assert.True(second == 200, $"{second} {secondBody}\n{daemon.Output}");
+            Assert.Contains("first: draining 0 lease(s) before stopping: evicted to make room for second", daemon.Output, StringComparison.Ordinal);
+            Assert.False(ProcessAlive(pid));
+            Assert.Equal("0.83", Flag(Argv(Starts(record)[^1]), "--gpu-memory-utilization"));
+        }
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task An_ollama_model_and_a_vllm_engine_in_one_exclusive_group_evict_each_other()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var record = dir.File("record.jsonl");
+        var qwen = PublishedShape.Qwen25_05B.Write(dir.Path);
+        var daemon = await StartAsync(gpus, record, OllamaModel(group: "one") + $$"""
+
+            [models.vl]
+            backend = "vllm"
+            source = "{{qwen}}"
+            context = 2048
+            group = "one"
+            """);
+        await using (daemon)
+        {
+            using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
+            Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+            var ollama = Starts(record).Single();
+
+            // The vLLM engine evicts the Ollama model (keep_alive 0), and the shared server stops with its last model.
+            var (toVllm, vllmBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
+            Assert.True(toVllm == 200, $"{toVllm} {vllmBody}\n{daemon.Output}");
+            Assert.Contains(Requests(record), r => r["body"]?["model"]?.GetValue<string>() == "qwen:0.5b" && r["body"]?["keep_alive"]?.ToJsonString() == "0");
+            await WaitUntilAsync(() => !ProcessAlive(ollama["pid"]!.GetValue<int>()), ct);
+
+            // And back: the Ollama model evicts the engine.
+            var vllm = Starts(record).Single(s => s["mode"]!.GetValue<string>() == "vllm");
+            var (toOllama, ollamaBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
+            Assert.True(toOllama == 200, $"{toOllama} {ollamaBody}\n{daemon.Output}");
+            await WaitUntilAsync(() => !ProcessAlive(vllm["pid"]!.GetValue<int>()), ct);
+            Assert.Contains("vl: draining 0 lease(s) before stopping: swapped out of exclusive group 'one' for ol", daemon.Output, StringComparison.Ordinal);
+        }
+    }
+
+    private static string OllamaModel(int ttlSeconds = 0, string? group = null) => $$"""
+        [models.ol]
+        backend = "ollama"
+        source = "qwen:0.5b"
+        context = 2048
+        ttl_seconds = {{ttlSeconds}}
+        {{(group is null ? "" : $"group = \"{group}\"")}}
+        """;
+
+    /// <summary>
+    /// ullmd with the fake Ollama and vLLM as its backends, qwen:0.5b pulled into its OLLAMA_MODELS (a small GGUF, laid
+    /// out as Ollama lays it out), and <paramref name="models"/>.
+    /// </summary>
+    private async Task<DaemonProcess> StartAsync(FakeGpuHost gpus, string record, string models, string gpuExtra = "", string ollamaEnv = "")
     {
         var fake = RepoPaths.FakeBackends;
         Assert.True(File.Exists(fake), $"{fake} is missing: the test project's reference builds it");
-        dir.Write("ollama", $"#!/bin/sh\nexec dotnet '{fake}' \"$@\"\n");
-        File.SetUnixFileMode(dir.File("ollama"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        foreach (var name in new[] { "ollama", "vllm" })
+        {
+            dir.Write(name, $"#!/bin/sh\nexec dotnet '{fake}' \"$@\"\n");
+            File.SetUnixFileMode(dir.File(name), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
         var paths = DaemonProcess.WriteConfig(dir, $$"""
             [gpu]
             nvml_library = "{{gpus.LibraryPath}}"
+            {{gpuExtra}}
 
             [backends.ollama]
             enabled = true
             executable = "{{dir.File("ollama")}}"
-            env = { FAKE_BACKEND = "ollama", FAKE_RECORD_FILE = "{{record}}", FAKE_OLLAMA_MODELS = "qwen:0.5b", FAKE_LOAD_DELAY_MS = "300" }
+            env = { FAKE_BACKEND = "ollama", FAKE_RECORD_FILE = "{{record}}", FAKE_LOAD_DELAY_MS = "300"{{ollamaEnv}} }
 
-            [models.ol]
-            backend = "ollama"
-            source = "qwen:0.5b"
-            context = 2048
-            ttl_seconds = {{ttlSeconds}}
+            [backends.vllm]
+            enabled = true
+            executable = "{{dir.File("vllm")}}"
+            env = { FAKE_BACKEND = "vllm", FAKE_RECORD_FILE = "{{record}}", FAKE_LOAD_DELAY_MS = "500" }
+
+            {{models}}
             """, serverExtra: "supervisor = \"process\"");
+        // Pulled as Ollama pulls it into ullmd's OLLAMA_MODELS: ullmd sizes the load from this GGUF.
+        var gguf = dir.File("qwen.gguf");
+        Tiny.Write(gguf);
+        OllamaLayout.Add(Path.Combine(paths.DataDir, "ollama"), gguf, "qwen", "0.5b");
         var daemon = await DaemonProcess.StartAsync(dir, paths, new Dictionary<string, string> { ["ULLM_TEST_SECRET"] = "must-not-reach-a-backend" });
         await daemon.Notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
         return daemon;
+    }
+
+    /// <summary>A small GGUF of llama shape: 4 layers, n_embd 256, 4 heads / 2 KV heads, 8192-token training context.</summary>
+    private static SyntheticModel Tiny => new() { Name = "tiny", Layers = 4, Embedding = 256, Heads = 4, KvHeads = 2, FeedForward = 512, Vocab = 1000, Context = 8192 };
+
+    /// <summary>POST /api/pull, streaming: its NDJSON lines.</summary>
+    private static async Task<List<JsonNode>> PullAsync(HttpClient ollama, string model, CancellationToken ct)
+    {
+        using var content = new StringContent($$"""{"model":"{{model}}"}""");
+        using var response = await ollama.PostAsync(new Uri("api/pull", UriKind.Relative), content, ct);
+        var text = await response.Content.ReadAsStringAsync(ct);
+        return [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!)];
     }
 
     private static List<JsonNode> Lines(string record) =>
@@ -119,17 +436,24 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
 
     private static List<JsonNode> Requests(string record) => [.. Lines(record).Where(l => l["event"]!.GetValue<string>() == "request")];
 
-    /// <summary>The failure events ullmd has logged: a crash is one once its exit is seen.</summary>
-    private static int Failures(DaemonProcess daemon) =>
-        daemon.Output.Split('\n').Count(l => l.Contains("failure: ol:", StringComparison.Ordinal));
+    /// <summary>The failure events ullmd has logged for <paramref name="model"/>: a crash is one once its exit is seen.</summary>
+    private static int Failures(DaemonProcess daemon, string model = "ol") =>
+        daemon.Output.Split('\n').Count(l => l.Contains($"failure: {model}:", StringComparison.Ordinal));
+
+    private static List<string> Argv(JsonNode start) => [.. start["argv"]!.AsArray().Select(a => a!.GetValue<string>())];
+
+    /// <summary>The value after <paramref name="flag"/> in <paramref name="argv"/>.</summary>
+    private static string Flag(List<string> argv, string flag) => argv[argv.IndexOf(flag) + 1];
 
     private static bool ProcessAlive(int pid) =>
         File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1].StartsWith('Z');
 
-    private static async Task WaitUntilAsync(Func<bool> condition, CancellationToken ct)
+    private static Task WaitUntilAsync(Func<bool> condition, CancellationToken ct) => WaitUntilAsync(() => Task.FromResult(condition()), ct);
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!condition())
+        while (!await condition())
         {
             Assert.True(DateTime.UtcNow < deadline, "the condition did not come true within 30 s");
             await Task.Delay(50, ct);

@@ -147,6 +147,8 @@ public class ConfigLoaderTests
     [InlineData("[models.\"../etc\"]\nbackend = \"llamacpp\"\nsource = \"/m.gguf\"\n", 1, 9, "models.\"../etc\"", "names must be")]
     [InlineData("[models.a]\nbackend = \"llamacpp\"\nsource = \"/a.gguf\"\n[models.b]\nbackend = \"llamacpp\"\nsource = \"/b.gguf\"\naliases = [\"a\"]\n", 7, 1, "models.b.aliases", "'a' is already the name or an alias of model 'a'")]
     [InlineData("[backends.llamacpp]\nmax_loaded = -1\n", 2, 1, "backends.llamacpp.max_loaded", "-1 is out of range; expected 0..10000")]
+    [InlineData("[backends.ollama]\nenabled = true\n[models.m]\nbackend = \"ollama\"\nsource = \"llama3\"\nparallel = 2\n", 6, 1, "models.m.parallel", "Ollama serves every model with the same number of slots: set OLLAMA_NUM_PARALLEL in [backends.ollama] env")]
+    [InlineData("[backends.vllm]\nenabled = true\n[models.m]\nbackend = \"vllm\"\nsource = \"/m\"\nparallel = 0\n", 6, 1, "models.m.parallel", "0 is out of range; expected 1..4096")]
     [InlineData(PinnedA + PinnedB + "[backends.llamacpp]\nmax_loaded = 1\n", 10, 1, "backends.llamacpp.max_loaded", "1 is less than the 2 pinned llamacpp models ('a', 'b'), which all stay loaded")]
     [InlineData("[models.a]\nbackend = \"llamacpp\"\nsource = \"/a.gguf\"\ngroup = \"x y\"\n", 4, 1, "models.a.group", "group 'x y': names must be")]
     [InlineData("[models.a]\nbackend = \"llamacpp\"\nsource = \"/a.gguf\"\ngroup = 3\n", 4, 1, "models.a.group", "expected a string, found an integer")]
@@ -236,6 +238,15 @@ public class ConfigLoaderTests
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(toml, "t.toml"));
 
         Assert.Contains("unknown target 'anthropic/claude'", Assert.Single(e.Errors).Message);
+    }
+
+    [Fact]
+    public void Parallel_sets_a_vllm_models_sequences_beyond_llama_cpps_slot_limit_and_defaults_to_4()
+    {
+        const string Model = "[backends.vllm]\nenabled = true\n[models.m]\nbackend = \"vllm\"\nsource = \"/models/m\"\n";
+
+        Assert.Equal(ModelConfig.DefaultParallel, ConfigLoader.Parse(Model, "t").Models["m"].Parallel);
+        Assert.Equal(1024, ConfigLoader.Parse(Model + "parallel = 1024\n", "t").Models["m"].Parallel);
     }
 
     [Fact]

@@ -150,31 +150,4 @@ public sealed class LlamaCppMemoryEstimatorTests
         Assert.Throws<ArgumentException>(() => Estimator.Estimate(p, 1024, GgmlType.F16, 26));
         Assert.Throws<ArgumentException>(() => Estimator.Estimate(p, 1024, GgmlType.Q4_K, 10));
     }
-
-    [Fact]
-    public void Vllm_flags_for_a_budget()
-    {
-        // 24 GiB card, 20 GiB budget → 0.83 (floor of 83.3%); claim 0.83 · 24 GiB = 21,388,937,134 B;
-        // minus weights 15 GiB and activations 2 GiB leaves 3,135,326,126 B / 128 KiB = 23,920.5 tokens → 23,920 (16-token blocks)
-        var sizing = VllmSizing.Plan(20 * GiB, 24 * GiB, 15 * GiB, 128 * 1024, 131072, VllmSizing.DefaultActivationBytes, out _);
-
-        Assert.NotNull(sizing);
-        Assert.Equal(0.83, sizing.GpuMemoryUtilization);
-        Assert.Equal(23_920UL, sizing.MaxModelLen);
-
-        // capped by the model's own context
-        Assert.Equal(8192UL, VllmSizing.Plan(20 * GiB, 24 * GiB, 15 * GiB, 128 * 1024, 8192, VllmSizing.DefaultActivationBytes, out _)!.MaxModelLen);
-
-        Assert.Null(VllmSizing.Plan(16 * GiB, 24 * GiB, 15 * GiB, 128 * 1024, 8192, VllmSizing.DefaultActivationBytes, out var reason));
-        Assert.Contains("does not cover weights 15.00 GiB", reason, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void Ollama_options_mirror_the_estimate()
-    {
-        using var dir = new TempDirectory();
-        var p = SyntheticModel.Qwen25_05B.WriteAndProfile(dir);
-
-        Assert.Equal(new OllamaOptions(20, 4096), OllamaOptions.From(Estimator.Estimate(p, 4096, GgmlType.F16, 20)));
-    }
 }

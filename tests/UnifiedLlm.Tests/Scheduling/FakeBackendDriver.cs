@@ -68,7 +68,7 @@ internal sealed class FakeBackendDriver : IBackendDriver
     }
 
     /// <summary>Its processes do not outlive the test's scheduler, so there is never anything to adopt.</summary>
-    public Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, CancellationToken cancellationToken) =>
+    public Task<RunningBackend?> AdoptAsync(InstanceRecord record, BackendProcess process, ModelConfig model, BackendConfig settings, CancellationToken cancellationToken) =>
         Task.FromResult<RunningBackend?>(null);
 
     /// <summary>Models whose backend keeps running but no longer answers its health check.</summary>

@@ -20,7 +20,8 @@ internal static class FakeOllama
 
         var host = Environment.GetEnvironmentVariable("OLLAMA_HOST") ?? "127.0.0.1:11434";
         var defaultKeepAlive = GoDuration.FromEnvironment(Environment.GetEnvironmentVariable("OLLAMA_KEEP_ALIVE") ?? "5m");
-        var state = new LoadedModels(FakeSettings.OllamaModels, defaultKeepAlive);
+        var store = new OllamaStore(Environment.GetEnvironmentVariable("OLLAMA_MODELS") ?? Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/", ".ollama", "models"));
+        var state = new LoadedModels(store, defaultKeepAlive);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -31,7 +32,19 @@ internal static class FakeOllama
         app.MapGet("/api/ps", () => Results.Json(state.Running()));
         app.MapPost("/api/generate", context => NativeAsync(context, state, "prompt"));
         app.MapPost("/api/chat", context => NativeAsync(context, state, "messages"));
-        app.MapPost("/v1/chat/completions", context => OpenAiAsync(context, state));
+        app.MapPost("/api/show", context => ShowAsync(context, store));
+        app.MapPost("/api/embed", context => EmbedAsync(context, state));
+        app.MapGet("/api/version", () => Results.Json(new JsonObject { ["version"] = "0.0.0-fake" }));
+        app.MapPost("/api/pull", context => PullAsync(context, store));
+        app.MapGet("/v1/models", () => Results.Json(new JsonObject
+        {
+            ["object"] = "list",
+            ["data"] = new JsonArray([.. store.All().Select(m => (JsonNode)new JsonObject { ["id"] = m.Name, ["object"] = "model", ["created"] = m.Modified.ToUnixTimeSeconds(), ["owned_by"] = "library" })]),
+        }));
+        app.MapPost("/v1/chat/completions", context => OpenAiAsync(context, state, (request, tag) =>
+            OpenAiChat.WriteAsync(context, tag, OpenAiChat.Reply(request), request?["stream"]?.GetValue<bool>() == true, OpenAiChat.IncludeUsage(request))));
+        app.MapPost("/v1/completions", context => OpenAiAsync(context, state, (request, tag) => OpenAiExtras.WriteCompletionAsync(context, tag, request)));
+        app.MapPost("/v1/embeddings", context => OpenAiAsync(context, state, (request, tag) => OpenAiExtras.WriteEmbeddingsAsync(context, tag, request)));
         await app.StartAsync();
         Console.WriteLine($"Listening on {host} (version 0.0.0-fake)");
         await app.WaitForShutdownAsync();
@@ -104,9 +117,146 @@ internal static class FakeOllama
         await context.Response.WriteAsync(Done(name, inputField, "stop").ToJsonString() + "\n");
     }
 
-    private static async Task OpenAiAsync(HttpContext context, LoadedModels state)
+    /// <summary>
+    /// Copies a model from FAKE_OLLAMA_REGISTRY (a directory laid out like OLLAMA_MODELS, standing in for the registry)
+    /// into OLLAMA_MODELS, reporting progress as Ollama does: NDJSON status lines, a "pulling" line per chunk of each
+    /// blob with digest, total and completed, then "verifying sha256 digest", "writing manifest", "success"; with
+    /// stream false, only the last. A model the registry does not have ends with {"error":...} (500 when not streaming).
+    /// </summary>
+    private static async Task PullAsync(HttpContext context, OllamaStore store)
     {
         var request = await ReadAsync(context);
+        FakeRecord.Request(context.Request.Path, request);
+        var tag = request?["model"]?.GetValue<string>() ?? request?["name"]?.GetValue<string>();
+        if (string.IsNullOrEmpty(tag))
+        {
+            await ErrorAsync(context, 400, "model is required");
+            return;
+        }
+
+        var stream = request?["stream"]?.GetValue<bool>() != false;
+        var registry = new OllamaStore(Environment.GetEnvironmentVariable("FAKE_OLLAMA_REGISTRY") ?? "/nonexistent");
+        var source = registry.Find(tag);
+        if (!stream && source is null)
+        {
+            await ErrorAsync(context, 500, "pull model manifest: file does not exist");
+            return;
+        }
+
+        context.Response.ContentType = "application/x-ndjson";
+        async Task Say(JsonObject line)
+        {
+            if (stream)
+            {
+                await context.Response.WriteAsync(line.ToJsonString() + "\n");
+                await context.Response.Body.FlushAsync();
+            }
+        }
+
+        await Say(new JsonObject { ["status"] = "pulling manifest" });
+        if (source is null)
+        {
+            await context.Response.WriteAsync(new JsonObject { ["error"] = "pull model manifest: file does not exist" }.ToJsonString() + "\n");
+            return;
+        }
+
+        foreach (var blob in registry.Blobs(source))
+        {
+            var target = Path.Combine(store.Directory, "blobs", Path.GetFileName(blob));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            var bytes = await File.ReadAllBytesAsync(blob, context.RequestAborted);
+            var digest = Path.GetFileName(blob).Replace('-', ':');
+            const int Chunk = 64 * 1024;
+            for (var done = 0; done < bytes.Length || done == 0; done += Chunk)
+            {
+                var completed = Math.Min(bytes.Length, done + Chunk);
+                await Say(new JsonObject { ["status"] = $"pulling {digest[7..19]}", ["digest"] = digest, ["total"] = bytes.Length, ["completed"] = completed });
+                if (completed == bytes.Length)
+                {
+                    break;
+                }
+            }
+
+            await File.WriteAllBytesAsync(target, bytes, context.RequestAborted);
+        }
+
+        await Say(new JsonObject { ["status"] = "verifying sha256 digest" });
+        await Say(new JsonObject { ["status"] = "writing manifest" });
+        var manifest = Path.Combine(store.Directory, Path.GetRelativePath(registry.Directory, source.Manifest));
+        Directory.CreateDirectory(Path.GetDirectoryName(manifest)!);
+        File.Copy(source.Manifest, manifest, overwrite: true);
+        var success = new JsonObject { ["status"] = "success" };
+        if (stream)
+        {
+            await Say(success);
+        }
+        else
+        {
+            await context.Response.WriteAsJsonAsync(success);
+        }
+    }
+
+    private static async Task ShowAsync(HttpContext context, OllamaStore store)
+    {
+        var request = await ReadAsync(context);
+        FakeRecord.Request(context.Request.Path, request);
+        var tag = request?["model"]?.GetValue<string>() ?? request?["name"]?.GetValue<string>();
+        if (string.IsNullOrEmpty(tag))
+        {
+            await ErrorAsync(context, 400, "model is required");
+            return;
+        }
+
+        if (store.Find(tag) is not { } model)
+        {
+            await ErrorAsync(context, 404, $"model '{tag}' not found");
+            return;
+        }
+
+        await context.Response.WriteAsJsonAsync(new JsonObject
+        {
+            ["modelfile"] = $"FROM {model.Blob}\nTEMPLATE {{{{ .Prompt }}}}\n",
+            ["parameters"] = string.Empty,
+            ["template"] = "{{ .Prompt }}",
+            ["details"] = Details(),
+            ["model_info"] = new JsonObject { ["general.architecture"] = "llama", ["general.file_type"] = 1, ["general.size_bytes"] = model.Size },
+            ["capabilities"] = new JsonArray("completion"),
+            ["modified_at"] = model.Modified.ToString("O", CultureInfo.InvariantCulture),
+        });
+    }
+
+    private static async Task EmbedAsync(HttpContext context, LoadedModels state)
+    {
+        var request = await ReadAsync(context);
+        FakeRecord.Request(context.Request.Path, request);
+        var tag = request?["model"]?.GetValue<string>();
+        if (string.IsNullOrEmpty(tag))
+        {
+            await ErrorAsync(context, 400, "model is required");
+            return;
+        }
+
+        if (!state.Knows(tag))
+        {
+            await ErrorAsync(context, 404, $"model \"{tag}\" not found, try pulling it first");
+            return;
+        }
+
+        var name = LoadedModels.Normalize(tag);
+        await state.LoadAsync(name, request!["keep_alive"] is { } node ? GoDuration.FromJson(node) : state.DefaultKeepAlive, request["options"], context.RequestAborted);
+        var inputs = OpenAiExtras.Inputs(request["input"]);
+        await context.Response.WriteAsJsonAsync(new JsonObject
+        {
+            ["model"] = name,
+            ["embeddings"] = new JsonArray([.. inputs.Select(i => (JsonNode)new JsonArray([.. OpenAiExtras.Vector(i).Select(v => (JsonNode)v)]))]),
+            ["prompt_eval_count"] = inputs.Sum(i => i.Split(' ').Length),
+        });
+    }
+
+    private static async Task OpenAiAsync(HttpContext context, LoadedModels state, Func<JsonNode?, string, Task> write)
+    {
+        var request = await ReadAsync(context);
+        FakeRecord.Request(context.Request.Path, request);
         var tag = request?["model"]?.GetValue<string>() ?? string.Empty;
         if (!state.Knows(tag))
         {
@@ -125,7 +275,7 @@ internal static class FakeOllama
         }
 
         await state.LoadAsync(LoadedModels.Normalize(tag), state.DefaultKeepAlive, null, context.RequestAborted);
-        await OpenAiChat.WriteAsync(context, tag, OpenAiChat.Reply(request), request?["stream"]?.GetValue<bool>() == true);
+        await write(request, tag);
     }
 
     private static void Put(JsonObject response, string inputField, string text)
@@ -167,8 +317,10 @@ internal static class FakeOllama
 
     private static string Now() => DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
 
-    /// <summary>Known and loaded models; a load of a model that is not loaded takes the configured delay.</summary>
-    private sealed class LoadedModels(IReadOnlyList<string> known, TimeSpan? defaultKeepAlive)
+    private static JsonObject Details() => new() { ["format"] = "gguf", ["family"] = "llama", ["parameter_size"] = "1M", ["quantization_level"] = "F16" };
+
+    /// <summary>Pulled and loaded models; a load of a model that is not loaded takes the configured delay.</summary>
+    private sealed class LoadedModels(OllamaStore store, TimeSpan? defaultKeepAlive)
     {
         private readonly Lock gate = new();
         private readonly Dictionary<string, Loaded> loaded = [];
@@ -177,7 +329,7 @@ internal static class FakeOllama
 
         public static string Normalize(string tag) => tag[(tag.LastIndexOf('/') + 1)..].Contains(':', StringComparison.Ordinal) ? tag : tag + ":latest";
 
-        public bool Knows(string tag) => known.Any(k => Normalize(k) == Normalize(tag));
+        public bool Knows(string tag) => store.Find(tag) is not null;
 
         public async Task LoadAsync(string name, TimeSpan? keepAlive, JsonNode? options, CancellationToken cancellationToken)
         {
@@ -213,7 +365,7 @@ internal static class FakeOllama
 
         public JsonObject Tags() => new()
         {
-            ["models"] = new JsonArray([.. known.Select(k => (JsonNode)Describe(Normalize(k)))]),
+            ["models"] = new JsonArray([.. store.All().Select(m => (JsonNode)Describe(m))]),
         };
 
         public JsonObject Running()
@@ -229,9 +381,9 @@ internal static class FakeOllama
                 {
                     ["models"] = new JsonArray([.. loaded.Select(m =>
                     {
-                        var entry = Describe(m.Key);
+                        var entry = Describe(store.Find(m.Key)!);
                         entry["expires_at"] = m.Value.ExpiresAt.ToString("O", CultureInfo.InvariantCulture);
-                        entry["size_vram"] = m.Value.NumGpu == 0 ? 0 : 1_000_000;
+                        entry["size_vram"] = m.Value.NumGpu == 0 ? 0 : entry["size"]!.GetValue<long>();
                         entry["context_length"] = m.Value.NumCtx;
                         return (JsonNode)entry;
                     })]),
@@ -241,13 +393,14 @@ internal static class FakeOllama
 
         private static bool Expired(Loaded model) => model.ExpiresAt <= DateTimeOffset.UtcNow;
 
-        private static JsonObject Describe(string name) => new()
+        private static JsonObject Describe(OllamaStore.Pulled model) => new()
         {
-            ["name"] = name,
-            ["model"] = name,
-            ["size"] = 1_000_000,
-            ["digest"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name))),
-            ["details"] = new JsonObject { ["format"] = "gguf", ["family"] = "llama", ["parameter_size"] = "1M", ["quantization_level"] = "F16" },
+            ["name"] = model.Name,
+            ["model"] = model.Name,
+            ["modified_at"] = model.Modified.ToString("O", CultureInfo.InvariantCulture),
+            ["size"] = model.Size,
+            ["digest"] = model.Digest,
+            ["details"] = Details(),
         };
 
         private sealed record Loaded(DateTimeOffset ExpiresAt, long NumCtx, int NumGpu);

@@ -9,10 +9,6 @@ internal static class FakeSettings
 
     public static long VllmMaxModelLen => Number("FAKE_VLLM_MAX_MODEL_LEN", 4096);
 
-    public static IReadOnlyList<string> OllamaModels =>
-        (Environment.GetEnvironmentVariable("FAKE_OLLAMA_MODELS") ?? string.Empty)
-            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
     private static long Number(string name, long fallback)
     {
         var text = Environment.GetEnvironmentVariable(name);

@@ -1,13 +1,22 @@
 using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace UnifiedLlm.Tools.FakeBackends;
 
-/// <summary>`vllm serve`: validates its flags, answers /health 503 while "loading", then serves the one model.</summary>
+/// <summary>
+/// `vllm serve`: validates its flags as vLLM's argument parser and config checks do, starts its "engine" (the engine
+/// start delay) before it listens, as vLLM builds the engine before its HTTP server, then serves the one model.
+/// </summary>
 internal static class FakeVllm
 {
-    private static readonly string[] Flags =
-        ["--host", "--port", "--gpu-memory-utilization", "--max-model-len", "--served-model-name", "--tensor-parallel-size"];
+    private static readonly string[] ValueFlags =
+    [
+        "--host", "--port", "--gpu-memory-utilization", "--max-model-len", "--max-num-seqs", "--tensor-parallel-size",
+        "--served-model-name", "--kv-cache-dtype", "--task",
+    ];
+
+    private static readonly string[] SwitchFlags = ["--enforce-eager"];
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -18,20 +27,7 @@ internal static class FakeVllm
         }
 
         var model = args[1];
-        var flags = new Dictionary<string, string>();
-        var unknown = new List<string>();
-        for (var i = 2; i < args.Length; i++)
-        {
-            if (Flags.Contains(args[i]) && i + 1 < args.Length)
-            {
-                flags[args[i]] = args[++i];
-            }
-            else
-            {
-                unknown.Add(args[i]);
-            }
-        }
-
+        var (flags, unknown) = Parse(args[2..]);
         if (unknown.Count > 0)
         {
             await Console.Error.WriteLineAsync($"vllm: error: unrecognized arguments: {string.Join(' ', unknown)}");
@@ -40,76 +36,162 @@ internal static class FakeVllm
 
         var servedName = flags.GetValueOrDefault("--served-model-name", model);
         var maxModelLen = long.Parse(flags.GetValueOrDefault("--max-model-len", "4096"), CultureInfo.InvariantCulture);
-        var derivedMax = FakeSettings.VllmMaxModelLen;
-        Console.WriteLine($"INFO: non-default args: model='{model}', max_model_len={maxModelLen}, "
-            + $"gpu_memory_utilization={flags.GetValueOrDefault("--gpu-memory-utilization", "0.9")}, "
-            + $"tensor_parallel_size={flags.GetValueOrDefault("--tensor-parallel-size", "1")}, "
-            + $"CUDA_VISIBLE_DEVICES={Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES")}");
-        if (maxModelLen > derivedMax)
+        var utilization = double.Parse(flags.GetValueOrDefault("--gpu-memory-utilization", "0.9"), CultureInfo.InvariantCulture);
+        var tensorParallel = int.Parse(flags.GetValueOrDefault("--tensor-parallel-size", "1"), CultureInfo.InvariantCulture);
+        var maxNumSeqs = int.Parse(flags.GetValueOrDefault("--max-num-seqs", "256"), CultureInfo.InvariantCulture);
+        var embeds = flags.GetValueOrDefault("--task") == "embed";
+        var visible = Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES")?.Split(',', StringSplitOptions.RemoveEmptyEntries).Length;
+        Console.WriteLine($"INFO: non-default args: model='{model}', max_model_len={maxModelLen}, gpu_memory_utilization={utilization}, "
+            + $"max_num_seqs={maxNumSeqs}, tensor_parallel_size={tensorParallel}, CUDA_VISIBLE_DEVICES={Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES")}");
+        if (await ConfigProblemAsync(model, maxModelLen, utilization, tensorParallel, visible) is { } problem)
         {
-            await Console.Error.WriteLineAsync(
-                $"ValueError: User-specified max_model_len ({maxModelLen}) is greater than the derived max_model_len "
-                + $"(max_position_embeddings={derivedMax} or model_max_length=None in model's config.json). This may lead to "
-                + "incorrect model outputs or CUDA errors. To allow overriding this maximum, set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1");
+            await Console.Error.WriteLineAsync(problem);
             return 1;
         }
 
+        Console.WriteLine("INFO: Initializing the engine: loading weights, profiling memory, capturing CUDA graphs");
+        await Task.Delay(FakeSettings.LoadDelay);
+        var metrics = new Counters();
         var host = flags.GetValueOrDefault("--host", "0.0.0.0");
         var port = flags.GetValueOrDefault("--port", "8000");
-        var ready = new TaskCompletionSource();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls($"http://{host}:{port}");
         await using var app = builder.Build();
-        app.MapGet("/health", () => ready.Task.IsCompleted ? Results.Ok() : Results.StatusCode(503));
-        app.MapGet("/v1/models", () => ready.Task.IsCompleted
-            ? Results.Json(new JsonObject
-            {
-                ["object"] = "list",
-                ["data"] = new JsonArray(new JsonObject
-                {
-                    ["id"] = servedName,
-                    ["object"] = "model",
-                    ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
-                    ["owned_by"] = "vllm",
-                    ["root"] = model,
-                    ["parent"] = null,
-                    ["max_model_len"] = maxModelLen,
-                }),
-            })
-            : Results.StatusCode(503));
-        app.MapPost("/v1/chat/completions", async context =>
+        app.MapGet("/health", () => Results.Ok());
+        app.MapGet("/v1/models", () => Results.Json(new JsonObject
         {
-            if (!ready.Task.IsCompleted)
+            ["object"] = "list",
+            ["data"] = new JsonArray(new JsonObject
             {
-                context.Response.StatusCode = 503;
-                return;
-            }
-
-            var request = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
-            var asked = request?["model"]?.GetValue<string>();
-            if (asked != servedName)
-            {
-                context.Response.StatusCode = 404;
-                await context.Response.WriteAsJsonAsync(new JsonObject
-                {
-                    ["object"] = "error",
-                    ["message"] = $"The model `{asked}` does not exist.",
-                    ["type"] = "NotFoundError",
-                    ["param"] = null,
-                    ["code"] = 404,
-                });
-                return;
-            }
-
-            await OpenAiChat.WriteAsync(context, servedName, OpenAiChat.Reply(request), request?["stream"]?.GetValue<bool>() == true);
-        });
+                ["id"] = servedName,
+                ["object"] = "model",
+                ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+                ["owned_by"] = "vllm",
+                ["root"] = model,
+                ["parent"] = null,
+                ["max_model_len"] = maxModelLen,
+            }),
+        }));
+        app.MapGet("/metrics", () => Results.Text(metrics.Prometheus(servedName, utilization, flags.GetValueOrDefault("--kv-cache-dtype", "auto")), "text/plain; version=0.0.4"));
+        app.MapPost("/v1/chat/completions", context => ServeAsync(context, servedName, embeds, "Chat Completions", metrics, request =>
+            OpenAiChat.WriteAsync(context, servedName, OpenAiChat.Reply(request), request?["stream"]?.GetValue<bool>() == true, OpenAiChat.IncludeUsage(request))));
+        app.MapPost("/v1/completions", context => ServeAsync(context, servedName, embeds, "Completions", metrics, request =>
+            OpenAiExtras.WriteCompletionAsync(context, servedName, request)));
+        app.MapPost("/v1/embeddings", context => ServeAsync(context, servedName, !embeds, "Embeddings", metrics, request =>
+            OpenAiExtras.WriteEmbeddingsAsync(context, servedName, request)));
         await app.StartAsync();
-        Console.WriteLine($"INFO: Started server process on http://{host}:{port}; loading model weights");
-        await Task.Delay(FakeSettings.LoadDelay);
-        ready.SetResult();
+        Console.WriteLine($"INFO: Started server process on http://{host}:{port}");
         Console.WriteLine("INFO: Application startup complete.");
         await app.WaitForShutdownAsync();
         return 0;
+    }
+
+    private static (Dictionary<string, string> Flags, List<string> Unknown) Parse(string[] args)
+    {
+        var flags = new Dictionary<string, string>();
+        var unknown = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            var eq = arg.IndexOf('=', StringComparison.Ordinal);
+            var name = eq > 0 ? arg[..eq] : arg;
+            if (ValueFlags.Contains(name) && (eq > 0 || i + 1 < args.Length))
+            {
+                flags[name] = eq > 0 ? arg[(eq + 1)..] : args[++i];
+            }
+            else if (SwitchFlags.Contains(arg))
+            {
+                flags[arg] = "true";
+            }
+            else
+            {
+                unknown.Add(arg);
+            }
+        }
+
+        return (flags, unknown);
+    }
+
+    /// <summary>vLLM's own checks before it loads anything: the utilization range, the GPUs for tensor parallelism, max_model_len against config.json.</summary>
+    private static async Task<string?> ConfigProblemAsync(string model, long maxModelLen, double utilization, int tensorParallel, int? visible)
+    {
+        if (utilization is <= 0 or > 1)
+        {
+            return $"ValueError: GPU memory utilization must be within (0, 1]. Got {utilization}.";
+        }
+
+        if (visible is { } gpus && tensorParallel > gpus)
+        {
+            return $"ValueError: The number of required GPUs exceeds the total number of available GPUs in the placement group. (tensor_parallel_size={tensorParallel}, {gpus} visible)";
+        }
+
+        var derived = FakeSettings.VllmMaxModelLen;
+        var config = Path.Combine(model, "config.json");
+        if (File.Exists(config))
+        {
+            using var document = JsonDocument.Parse(await File.ReadAllBytesAsync(config));
+            derived = document.RootElement.GetProperty("max_position_embeddings").GetInt64();
+        }
+
+        return maxModelLen > derived
+            ? $"ValueError: User-specified max_model_len ({maxModelLen}) is greater than the derived max_model_len (max_position_embeddings={derived} or "
+                + "model_max_length=None in model's config.json). This may lead to incorrect model outputs or CUDA errors. To allow overriding this maximum, "
+                + "set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"
+            : null;
+    }
+
+    /// <summary>Checks the model name and the task, records the request and counts it, then lets <paramref name="write"/> answer.</summary>
+    private static async Task ServeAsync(HttpContext context, string servedName, bool unsupported, string api, Counters metrics, Func<JsonNode?, Task> write)
+    {
+        var request = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+        FakeRecord.Request(context.Request.Path, request);
+        var asked = request?["model"]?.GetValue<string>();
+        if (asked != servedName)
+        {
+            await ErrorAsync(context, 404, "NotFoundError", $"The model `{asked}` does not exist.");
+            return;
+        }
+
+        if (unsupported)
+        {
+            await ErrorAsync(context, 400, "BadRequestError", $"The model does not support {api} API");
+            return;
+        }
+
+        Interlocked.Increment(ref metrics.Requests);
+        await write(request);
+    }
+
+    private static async Task ErrorAsync(HttpContext context, int status, string type, string message)
+    {
+        context.Response.StatusCode = status;
+        await context.Response.WriteAsJsonAsync(new JsonObject { ["object"] = "error", ["message"] = message, ["type"] = type, ["param"] = null, ["code"] = status });
+    }
+
+    /// <summary>What /metrics reports, in vLLM's metric names.</summary>
+    private sealed class Counters
+    {
+        public long Requests;
+
+        public string Prometheus(string model, double utilization, string cacheDtype)
+        {
+            var label = $"model_name=\"{model}\"";
+            return string.Create(CultureInfo.InvariantCulture, $$"""
+                # HELP vllm:num_requests_running Number of requests in model execution batches.
+                # TYPE vllm:num_requests_running gauge
+                vllm:num_requests_running{{{label}}} 0.0
+                # HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+                # TYPE vllm:num_requests_waiting gauge
+                vllm:num_requests_waiting{{{label}}} 0.0
+                # HELP vllm:request_success_total Count of successfully processed requests.
+                # TYPE vllm:request_success_total counter
+                vllm:request_success_total{{{label}}} {{Interlocked.Read(ref Requests)}}.0
+                # HELP vllm:cache_config_info Information of the LLMEngine CacheConfig
+                # TYPE vllm:cache_config_info gauge
+                vllm:cache_config_info{block_size="16",cache_dtype="{{cacheDtype}}",gpu_memory_utilization="{{utilization}}"} 1.0
+
+                """);
+        }
     }
 }

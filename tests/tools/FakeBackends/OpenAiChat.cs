@@ -5,6 +5,8 @@ namespace UnifiedLlm.Tools.FakeBackends;
 /// <summary>OpenAI chat completions: one JSON object, or SSE chunks (role, content pieces, finish) ending in [DONE].</summary>
 internal static class OpenAiChat
 {
+    public static bool IncludeUsage(JsonNode? request) => request?["stream_options"]?["include_usage"]?.GetValue<bool>() == true;
+
     public static string Reply(JsonNode? request)
     {
         var messages = request?["messages"] as JsonArray ?? [];
@@ -12,7 +14,11 @@ internal static class OpenAiChat
         return $"fake reply to: {last}";
     }
 
-    public static async Task WriteAsync(HttpContext context, string model, string reply, bool stream)
+    /// <summary>
+    /// Writes the reply; a stream whose request asked for <c>stream_options.include_usage</c> ends with a chunk of no
+    /// choices that carries the usage, as OpenAI documents it.
+    /// </summary>
+    public static async Task WriteAsync(HttpContext context, string model, string reply, bool stream, bool includeUsage = false)
     {
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N")[..12];
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -47,6 +53,14 @@ internal static class OpenAiChat
         }
 
         await SendAsync(context, Chunk(id, created, model, [], "stop"));
+        if (includeUsage)
+        {
+            var usage = Chunk(id, created, model, [], null);
+            usage["choices"] = new JsonArray();
+            usage["usage"] = new JsonObject { ["prompt_tokens"] = 1, ["completion_tokens"] = pieces.Length, ["total_tokens"] = pieces.Length + 1 };
+            await SendAsync(context, usage);
+        }
+
         await context.Response.WriteAsync("data: [DONE]\n\n");
     }
 

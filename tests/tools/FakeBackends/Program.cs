@@ -1,28 +1,42 @@
 // Fake Ollama and vLLM servers, real HTTP on the wire formats those servers document, for the driver tests (neither
 // backend can run on the test machines). The mode is FAKE_BACKEND=ollama|vllm; the argv is the real backend's.
 //
-// ollama (`serve`; listens on OLLAMA_HOST, default 127.0.0.1:11434):
+// ollama (`serve`; listens on OLLAMA_HOST, default 127.0.0.1:11434; models are those pulled into OLLAMA_MODELS, laid
+// out as Ollama lays them out: manifests/REGISTRY/NAMESPACE/MODEL/TAG naming blobs/sha256-HEX):
 //   GET  /                     200 "Ollama is running"
-//   GET  /api/tags             200 {"models":[...]} every known model (FAKE_OLLAMA_MODELS, comma-separated tags)
-//   GET  /api/ps               200 {"models":[{name, model, size, size_vram, context_length, expires_at, ...}]} loaded models
+//   GET  /api/version          200 {"version":...}
+//   GET  /api/tags             200 {"models":[{name, model, modified_at, size, digest, details}]} every pulled model
+//   GET  /api/ps               200 {"models":[{..., size, size_vram, context_length, expires_at}]} loaded models; size
+//                              is the weights blob's size, size_vram the same when num_gpu > 0, else 0
+//   POST /api/show             200 {modelfile, parameters, template, details, model_info, capabilities}
 //   POST /api/generate         load (empty prompt, done_reason "load"), unload (keep_alive 0, done_reason "unload"), or
 //                              generate (NDJSON when stream is true, the default); options.num_ctx/num_gpu are kept
 //   POST /api/chat             the same for messages (empty messages load or unload)
-//   POST /v1/chat/completions  OpenAI format, non-streaming JSON or SSE chunks ending in "data: [DONE]"
+//   POST /api/embed            {"model","embeddings":[[...]],"prompt_eval_count"}
+//   POST /api/pull             copies the model from FAKE_OLLAMA_REGISTRY (laid out like OLLAMA_MODELS) into OLLAMA_MODELS,
+//                              streaming NDJSON progress (pulling manifest, pulling <digest> with total/completed,
+//                              verifying sha256 digest, writing manifest, success) or {"error":...}
+//   GET  /v1/models, POST /v1/chat/completions, /v1/completions, /v1/embeddings: OpenAI format, JSON or SSE chunks
+//                              ending in "data: [DONE]" (a usage chunk first when stream_options.include_usage)
 //   400 {"error":"model is required"}; 404 {"error":"model \"x\" not found, try pulling it first"} for unknown models
 //   (OpenAI-style {"error":{"message":...}} on /v1). keep_alive is seconds or a duration ("5m", "1h"); negative keeps the
 //   model forever; requests without it use OLLAMA_KEEP_ALIVE (default 5m); expired models leave /api/ps.
 //   Loading a model that is not loaded takes FAKE_LOAD_DELAY_MS (default 0).
-// vllm (`serve MODEL --host H --port P --gpu-memory-utilization F --max-model-len N --served-model-name NAME
-//        [--tensor-parallel-size K]`):
-//   exit 2 with argparse's "unrecognized arguments" for other flags; exit 1 with vLLM's ValueError when
-//   --max-model-len exceeds FAKE_VLLM_MAX_MODEL_LEN (default 4096), before listening, as vLLM validates its config first
-//   GET  /health               503 while loading (FAKE_LOAD_DELAY_MS), then 200
+// vllm (`serve MODEL --host H --port P --gpu-memory-utilization F --max-model-len N --max-num-seqs S
+//        --tensor-parallel-size K --served-model-name NAME [--kv-cache-dtype D] [--task embed] [--enforce-eager]`):
+//   exit 2 with argparse's "unrecognized arguments" for other flags; exit 1 with vLLM's ValueError, before listening, when
+//   the utilization is outside (0, 1], when K exceeds the GPUs in CUDA_VISIBLE_DEVICES, or when --max-model-len exceeds
+//   max_position_embeddings of MODEL/config.json (FAKE_VLLM_MAX_MODEL_LEN, default 4096, without one). It then "starts
+//   its engine" for FAKE_LOAD_DELAY_MS before it listens at all, as vLLM builds its engine before its HTTP server.
+//   GET  /health               200
 //   GET  /v1/models            200 {"object":"list","data":[{"id":NAME,"root":MODEL,"max_model_len":N,...}]}
-//   POST /v1/chat/completions  OpenAI format, non-streaming or SSE; 404 {"object":"error","type":"NotFoundError",...}
-//                              for another model name; 503 while loading
-// With FAKE_RECORD_FILE set, each fake appends what it was given (argv, environment, native Ollama requests) as JSON
-// lines, for the tests to assert what ullmd sent.
+//   GET  /metrics              Prometheus text: vllm:num_requests_running, _waiting, request_success_total, cache_config_info
+//   POST /v1/chat/completions, /v1/completions: OpenAI format, JSON or SSE (usage chunk with stream_options.include_usage)
+//   POST /v1/embeddings        only with --task embed (then chat and completions are refused): 400
+//                              {"object":"error","type":"BadRequestError","message":"The model does not support ... API"}
+//   404 {"object":"error","type":"NotFoundError",...} for another model name
+// With FAKE_RECORD_FILE set, each fake appends what it was given (argv, environment, API requests with their bodies) as
+// JSON lines, for the tests to assert what ullmd sent.
 using UnifiedLlm.Tools.FakeBackends;
 
 var mode = Environment.GetEnvironmentVariable("FAKE_BACKEND");

@@ -1,0 +1,37 @@
+using UnifiedLlm.Daemon.Models;
+using UnifiedLlm.Daemon.Models.Sizing;
+
+namespace UnifiedLlm.Daemon.Scheduling.Planning;
+
+/// <summary>
+/// A vLLM load to place: the model's profile (config.json and SafeTensors headers), the <c>max_model_len</c> asked for
+/// and the least acceptable, the <c>max_num_seqs</c> asked for, the KV cache dtype and whether CUDA graphs are captured.
+/// </summary>
+internal sealed record VllmRequest(
+    string Name,
+    ModelProfile Model,
+    ulong MaxModelLen,
+    ulong MinModelLen,
+    int MaxNumSeqs,
+    VllmKvCacheDtype KvCacheDtype,
+    bool EnforceEager);
+
+/// <summary>
+/// How a planned vLLM engine is started: <c>--gpu-memory-utilization</c>, <c>--max-model-len</c>, <c>--max-num-seqs</c>,
+/// <c>--tensor-parallel-size</c>; <see cref="Need"/> is what each GPU needs at these limits and <see cref="Steps"/> names
+/// what the planner gave up to fit (empty when nothing).
+/// </summary>
+internal sealed record VllmLaunch(
+    double GpuMemoryUtilization,
+    ulong MaxModelLen,
+    int MaxNumSeqs,
+    int TensorParallelSize,
+    VllmKvCacheDtype KvCacheDtype,
+    VllmGpuNeed Need,
+    string Steps)
+{
+    public string Describe() =>
+        $"vLLM --gpu-memory-utilization {GpuMemoryUtilization:0.00} --max-model-len {MaxModelLen} --max-num-seqs {MaxNumSeqs} "
+        + $"--tensor-parallel-size {TensorParallelSize}{(KvCacheDtype == VllmKvCacheDtype.Fp8 ? " --kv-cache-dtype fp8" : "")}; per GPU: {Need.Describe()}"
+        + (Steps.Length == 0 ? "" : $"; {Steps}");
+}
