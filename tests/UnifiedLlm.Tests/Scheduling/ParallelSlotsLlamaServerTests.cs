@@ -44,13 +44,20 @@ public sealed class ParallelSlotsLlamaServerTests
         var plan = instance.Plan!;
         Assert.Equal(parallel, plan.Parallel);
         Assert.Equal(KvCacheType.FromGgmlType(KvCacheType.Names[cacheType]), plan.Estimate.CacheType);
+        // The backend's output reaches its log a little after it answers ready; wait for the KV line, within a bound.
         var lines = new List<string>();
-        await foreach (var line in fx.Supervisor.ReadLogsAsync(instance.UnitName, 5000, follow: false, ct))
+        ulong logged = 0;
+        for (var waited = Stopwatch.StartNew(); logged == 0 && waited.Elapsed < TimeSpan.FromSeconds(20); await Task.Delay(100, ct))
         {
-            lines.Add(line.Message);
+            lines.Clear();
+            await foreach (var line in fx.Supervisor.ReadLogsAsync(instance.UnitName, 5000, follow: false, ct))
+            {
+                lines.Add(line.Message);
+            }
+
+            logged = LlamaServerMemoryLog.Parse(lines).Host.KvBytes;
         }
 
-        var logged = LlamaServerMemoryLog.Parse(lines).Host.KvBytes;
         Assert.True(logged > 0, "llama-server logged no KV buffer:\n" + string.Join('\n', lines));
         // llama.cpp logs MiB with two decimals (printf rounds 0.125 to "0.12"): the planner's bytes must be within half of the last digit.
         var planned = plan.Estimate.HostKvBytes;
