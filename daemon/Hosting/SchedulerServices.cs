@@ -43,6 +43,13 @@ internal static class SchedulerServices
             () => sp.GetRequiredService<GpuMonitor>().Current,
             BackendControlHttp.Create(TimeSpan.FromSeconds(5)),
             sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IBackendDriver>(sp => new GenericDriver(
+            sp.GetRequiredService<IBackendSupervisor>(),
+            () => sp.GetRequiredService<ConfigHolder>().Current,
+            BackendControlHttp.Create(TimeSpan.FromSeconds(5)),
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<FootprintStore>();
+        services.AddSingleton<GenericFootprints>();
         services.AddSingleton(sp => new LoadPlanner(sp.GetRequiredService<LlamaCppMemoryEstimator>()));
         services.AddSingleton(sp => MachineReading.Live(sp.GetRequiredService<GpuMonitor>()));
         services.AddSingleton(sp => new SchedulerOptions

@@ -4,6 +4,7 @@ using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Models;
 using UnifiedLlm.Daemon.Models.Gguf;
 using UnifiedLlm.Daemon.Models.Sizing;
@@ -44,6 +45,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private readonly TimeProvider time;
     private readonly SchedulerOptions options;
     private readonly ILogger<Scheduler> logger;
+    private readonly GenericFootprints genericFootprints;
     private int disposed;
 
     public Scheduler(
@@ -56,7 +58,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         EventHub events,
         TimeProvider time,
         SchedulerOptions options,
-        ILogger<Scheduler> logger)
+        ILogger<Scheduler> logger,
+        GenericFootprints genericFootprints)
     {
         this.config = config;
         this.drivers = drivers.ToDictionary(d => d.Kind);
@@ -69,6 +72,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         this.time = time;
         this.options = options;
         this.logger = logger;
+        this.genericFootprints = genericFootprints;
         config.OnReplaced(ConfigReplaced);
     }
 
@@ -369,7 +373,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     {
         static ModelConfig LaunchPart(ModelConfig m) => m with { Aliases = [], Ttl = TimeSpan.Zero, Priority = 0, Pinned = false, Group = null };
         return !ValueEquality.Equal(LaunchPart(running), LaunchPart(configured))
-            || !ValueEquality.Equal(old.Backends.For(running.Backend), next.Backends.For(configured.Backend));
+            || !ValueEquality.Equal(old.Backends.For(running), next.Backends.For(configured));
     }
 
     private string Resolve(string model) =>
@@ -405,7 +409,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         {
             Release(slot, instance);
             return ValueTask.CompletedTask;
-        });
+        })
+        {
+            ApiBase = backend.ApiBase,
+        };
     }
 
     private void Release(ModelSlot slot, ModelInstance instance)
@@ -538,6 +545,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             }
 
             var request = model.Backend == BackendKind.LlamaCpp ? ReadRequest(model, token) : null;
+            var backendConfig = config.Current.Backends.For(model);
+            var generic = model.Backend == BackendKind.Generic ? await genericFootprints.LoadAsync(model, backendConfig, token).ConfigureAwait(false) : null;
             List<Task> ruled;
             lock (gate)
             {
@@ -555,7 +564,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 slot.Instance = instance;
                 try
                 {
-                    plan = PlanFor(model, request);
+                    plan = generic is null ? PlanFor(model, request) : Decided(model, DeclaredFootprintPlanner.Plan(Placement(), generic));
                     instance.Plan = plan;
                 }
                 finally
@@ -579,7 +588,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 Move(instance, InstanceState.Loading);
             }
 
-            var backend = await driver.StartAsync(new BackendStart(model, plan, config.Current.Backends.For(model.Backend), instance.UnitName), token)
+            var backend = await driver.StartAsync(new BackendStart(model, plan, backendConfig, instance.UnitName), token)
                 .ConfigureAwait(false);
             lock (gate)
             {
@@ -597,6 +606,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             }
 
             Publish("load", $"{model.Name}: ready at {backend.BaseAddress} ({plan.Summary().Split('\n')[0]})", instance);
+            if (generic is not null)
+            {
+                // Logs its own failures and never throws; later loads of the model read what it stored.
+                _ = genericFootprints.MeasureAsync(model, backendConfig, plan, backend.Process, token);
+            }
+
             return instance;
         }
         catch (Exception e)
@@ -656,12 +671,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             victims.AddRange(members.Select(s => (s, $"swapped out of exclusive group '{group}' for {model.Name}")));
         }
 
-        var limit = config.Current.Backends.For(model.Backend).MaxLoaded;
-        var sameBackend = loaded.Where(s => s.Instance!.Model.Backend == model.Backend && victims.All(v => v.Slot != s)).ToList();
+        var limit = config.Current.Backends.For(model).MaxLoaded;
+        var sameBackend = loaded.Where(s => s.Instance!.Model.BackendKey == model.BackendKey && victims.All(v => v.Slot != s)).ToList();
         var excess = sameBackend.Count + 1 - limit;
         if (limit > 0 && excess > 0)
         {
-            var key = ConfigLoader.KeyOf(model.Backend);
+            var key = model.BackendKey;
             var candidates = sameBackend.Select(s => ToLoaded(s.Instance!)).ToList();
             var order = LoadPlanner.EvictionOrder(candidates);
             if (order.Count < excess)
@@ -708,21 +723,28 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             return new LoadPlan([.. snapshot.Devices.Select(d => d.Index)], null, 0, (ulong)model.Context, none, []);
         }
 
+        return Decided(model, planner.Plan(Placement(snapshot), request));
+    }
+
+    /// <summary>Under the lock: the machine now and the ready instances, as the planners see them.</summary>
+    private PlacementContext Placement(GpuSnapshot? snapshot = null)
+    {
         var loaded = slots.Values
             .Select(s => s.Instance)
             .OfType<ModelInstance>()
             .Where(i => i.State == InstanceState.Ready && i.Plan is not null)
             .Select(ToLoaded)
             .ToList();
-        var context = new PlacementContext(snapshot, machine.HostAvailableBytes(), loaded, options.GpuReserveBytes,
+        return new PlacementContext(snapshot ?? machine.Gpus(), machine.HostAvailableBytes(), loaded, options.GpuReserveBytes,
             AllowedGpus: config.Current.Gpu.Allowed.Count == 0 ? null : config.Current.Gpu.Allowed.ToHashSet());
-        return planner.Plan(context, request) switch
-        {
-            LoadPlan plan => plan,
-            PlanRefusal refusal => throw new ModelUnavailableException(503, $"{model.Name} does not fit: {refusal.Reason}"),
-            var other => throw new InvalidOperationException($"unexpected planner answer {other}"),
-        };
     }
+
+    private static LoadPlan Decided(ModelConfig model, PlacementDecision decision) => decision switch
+    {
+        LoadPlan plan => plan,
+        PlanRefusal refusal => throw new ModelUnavailableException(503, $"{model.Name} does not fit: {refusal.Reason}"),
+        var other => throw new InvalidOperationException($"unexpected planner answer {other}"),
+    };
 
     /// <summary>The instance as the planner sees it; one adopted without a readable plan holds no memory it knows of.</summary>
     private static LoadedInstance ToLoaded(ModelInstance instance)

@@ -21,6 +21,8 @@
 //   GET  /v1/models            200 {"object":"list","data":[{"id":NAME,"root":MODEL,"max_model_len":N,...}]}
 //   POST /v1/chat/completions  OpenAI format, non-streaming or SSE; 404 {"object":"error","type":"NotFoundError",...}
 //                              for another model name; 503 while loading
+// generic (FAKE_GENERIC=never-ready|exit|health-status|port-taken, argv `--port P`): a server that fails to come up in
+//   one of those ways, for the generic backend's failure paths (FakeGeneric.cs).
 // With FAKE_RECORD_FILE set, each fake appends what it was given (argv, environment, native Ollama requests) as JSON
 // lines, for the tests to assert what ullmd sent.
 using UnifiedLlm.Tools.FakeBackends;
@@ -31,7 +33,8 @@ return mode switch
 {
     "ollama" => await FakeOllama.RunAsync(args),
     "vllm" => await FakeVllm.RunAsync(args),
-    _ => Fail($"FAKE_BACKEND must be \"ollama\" or \"vllm\", not \"{mode}\""),
+    "generic" => await FakeGeneric.RunAsync(args),
+    _ => Fail($"FAKE_BACKEND must be \"ollama\", \"vllm\" or \"generic\", not \"{mode}\""),
 };
 
 static int Fail(string message)
