@@ -24,6 +24,9 @@ public class ConfigLoaderTests
         Assert.Equal("chat", tiny.Group);
         Assert.Equal("chat", config.Models["tiny-long"].Group);
         Assert.Equal(0, config.Backends.LlamaCpp.MaxLoaded);
+        var rerank = config.Models["tiny-rerank"];
+        Assert.Equal(("reranker", new DeclaredFootprint(300UL << 20, 0, 0)), (rerank.BackendKey, rerank.Declared));
+        Assert.Equal(ServedEndpoints.Chat | ServedEndpoints.Rerank, config.Backends.For(rerank).Generic!.Endpoints);
         var openai = config.Providers["openai"];
         Assert.Equal(ProviderKind.OpenAi, openai.Kind);
         Assert.Equal(new ApiKeySource(ApiKeySourceKind.Environment, "OPENAI_API_KEY"), openai.ApiKey);
