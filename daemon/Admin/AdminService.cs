@@ -81,7 +81,7 @@ internal sealed class AdminService(
         var instances = scheduler.Instances().Where(i => i.State != Scheduling.InstanceState.Stopped).ToDictionary(i => i.Model, StringComparer.Ordinal);
         var response = new ListModelsResponse();
         var models = config.Current.Models.Values
-            .Where(m => backend.Length == 0 || ProtoMapping.BackendName(m.Backend) == backend)
+            .Where(m => backend.Length == 0 || m.BackendKey == backend)
             .Where(m => !request.LoadedOnly || (instances.TryGetValue(m.Name, out var i) && i.State == Scheduling.InstanceState.Ready))
             .OrderBy(m => m.Name, StringComparer.Ordinal);
         foreach (var model in models)

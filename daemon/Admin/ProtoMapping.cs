@@ -16,6 +16,7 @@ internal static class ProtoMapping
         BackendKind.LlamaCpp => "llamacpp",
         BackendKind.Ollama => "ollama",
         BackendKind.Vllm => "vllm",
+        BackendKind.Generic => "generic",
         _ => kind.ToString(),
     };
 
@@ -24,7 +25,7 @@ internal static class ProtoMapping
         var proto = new Model
         {
             Name = model.Name,
-            Backend = BackendName(model.Backend),
+            Backend = model.BackendKey,
             Source = model.Source,
             Context = (uint)model.Context,
             GpuLayers = model.GpuLayers?.ToString() ?? "auto",

@@ -11,4 +11,7 @@ internal sealed record RunningBackend(string Model, Uri BaseAddress, string Upst
 {
     /// <summary>GPU memory the backend itself reports holding for this model (Ollama's <c>size_vram</c>), or null when it reports none.</summary>
     public ulong? ReportedGpuBytes { get; init; }
+
+    /// <summary>Where its OpenAI endpoints are when not below <c>v1/</c> (a generic backend's api_prefix); null: <c>v1/</c>.</summary>
+    public Uri? ApiBase { get; init; }
 }

@@ -145,7 +145,10 @@ internal static partial class ConfigLoader
         var backends = new BackendsConfig(
             BindBackend(backendsSection?.Table("llamacpp"), "llama-server", enabledByDefault: true, planned: true),
             BindBackend(backendsSection?.Table("ollama"), "ollama", enabledByDefault: false),
-            BindBackend(backendsSection?.Table("vllm"), "vllm", enabledByDefault: false));
+            BindBackend(backendsSection?.Table("vllm"), "vllm", enabledByDefault: false))
+        {
+            Generic = BindGenericBackends(backendsSection),
+        };
         backendsSection?.RejectUnknownKeys();
 
         var scanSection = top.Table("scan");
@@ -468,15 +471,8 @@ internal static partial class ConfigLoader
             s.ErrorAtTable(NameRule);
         }
 
-        var backend = s.Enum("backend", BackendKind.LlamaCpp, Backends);
-        if (!s.Has("backend"))
-        {
-            s.ErrorAtTable("missing required key 'backend' (one of 'llamacpp', 'ollama', 'vllm')");
-        }
-        else if (!backends.For(backend).Enabled)
-        {
-            s.Error("backend", $"backend '{KeyOf(backend)}' is disabled in [backends]");
-        }
+        var (backend, generic) = BindModelBackend(s, backends) ?? (BackendKind.LlamaCpp, null);
+        var declared = BindDeclaredFootprint(s, generic is not null);
 
         var source = s.RequiredString("source") ?? "";
         if (source.Length > 0 && backend == BackendKind.LlamaCpp)
@@ -529,6 +525,8 @@ internal static partial class ConfigLoader
             s.StringList("extra_args"))
         {
             Group = group,
+            GenericBackend = generic,
+            Declared = declared,
         };
         model = BindSizing(s, model);
         s.RejectUnknownKeys();
@@ -815,10 +813,10 @@ internal static partial class ConfigLoader
     /// <summary>Pinned models load at start and are never evicted, so they must fit under their backend's limit.</summary>
     private static void ValidateMaxLoaded(TomlSection top, Dictionary<string, ModelConfig> models, BackendsConfig backends)
     {
-        foreach (var (key, kind) in Backends)
+        foreach (var (key, backend) in Backends.Select(b => (b.Key, backends.For(b.Value))).Concat(backends.Generic.Select(g => (g.Key, g.Value))))
         {
-            var limit = backends.For(kind).MaxLoaded;
-            var pinned = models.Values.Where(m => m.Backend == kind && m.Pinned).Select(m => $"'{m.Name}'").ToList();
+            var limit = backend.MaxLoaded;
+            var pinned = models.Values.Where(m => m.BackendKey == key && m.Pinned).Select(m => $"'{m.Name}'").ToList();
             if (limit > 0 && pinned.Count > limit)
             {
                 top.Table("backends")?.Table(key)?.Error(
@@ -827,8 +825,8 @@ internal static partial class ConfigLoader
         }
     }
 
-    /// <summary>The name of a backend in the config: its [backends.KEY] table and the value of a model's backend key.</summary>
-    public static string KeyOf(BackendKind kind) => Backends.First(b => b.Value == kind).Key;
+    /// <summary>The name of a built-in backend in the config: its [backends.KEY] table and the value of a model's backend key.</summary>
+    public static string KeyOf(BackendKind kind) => Backends.FirstOrDefault(b => b.Value == kind).Key ?? GenericKind;
 
     private static bool IsKnownTarget(string target, Dictionary<string, string> names, Dictionary<string, ProviderConfig> providers)
     {

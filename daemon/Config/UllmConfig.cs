@@ -68,13 +68,20 @@ internal sealed record GpuConfig(string? NvmlLibrary, long ReserveMib, IReadOnly
 
 internal sealed record BackendsConfig(BackendConfig LlamaCpp, BackendConfig Ollama, BackendConfig Vllm)
 {
+    /// <summary>The <c>kind = "generic"</c> backends, by the NAME of their [backends.NAME] table.</summary>
+    public IReadOnlyDictionary<string, BackendConfig> Generic { get; init; } = new Dictionary<string, BackendConfig>(StringComparer.Ordinal);
+
     public BackendConfig For(BackendKind kind) => kind switch
     {
         BackendKind.LlamaCpp => LlamaCpp,
         BackendKind.Ollama => Ollama,
         BackendKind.Vllm => Vllm,
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown backend"),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "a generic backend is found by name: use For(ModelConfig)"),
     };
+
+    /// <summary>The backend <paramref name="model"/> runs on: its generic backend by name, else its built-in one.</summary>
+    public BackendConfig For(ModelConfig model) =>
+        model.Backend == BackendKind.Generic ? Generic[model.BackendKey] : For(model.Backend);
 }
 
 internal enum BackendKind
@@ -82,6 +89,7 @@ internal enum BackendKind
     LlamaCpp,
     Ollama,
     Vllm,
+    Generic,
 }
 
 internal sealed record BackendConfig(
@@ -92,7 +100,40 @@ internal sealed record BackendConfig(
 {
     /// <summary>How many instances of this backend may be loaded at once; 0 means no limit.</summary>
     public int MaxLoaded { get; init; }
+
+    /// <summary>For a <c>kind = "generic"</c> backend: its command template and what it serves; null for the built-in ones.</summary>
+    public GenericCommand? Generic { get; init; }
 }
+
+/// <summary>
+/// How a generic backend starts and is reached: the argv template (<see cref="Command"/>[0] is the executable;
+/// placeholders such as <c>${PORT}</c> are filled per load), the health path and the status that means ready, how long
+/// it may take, the path prefix of its OpenAI API, and the endpoints it serves.
+/// </summary>
+internal sealed record GenericCommand(
+    IReadOnlyList<string> Command,
+    string HealthPath,
+    int HealthStatus,
+    TimeSpan ReadyTimeout,
+    string ApiPrefix,
+    ServedEndpoints Endpoints);
+
+/// <summary>The OpenAI endpoints a backend serves (a generic backend declares them).</summary>
+[Flags]
+internal enum ServedEndpoints
+{
+    None = 0,
+    Chat = 1,
+    Completions = 2,
+    Embeddings = 4,
+    Rerank = 8,
+}
+
+/// <summary>
+/// The memory a generic model declares it needs, since ullmd cannot read every model format: RAM, and memory on each
+/// of <see cref="GpuCount"/> GPUs. A measurement of a real load replaces it in later plans.
+/// </summary>
+internal sealed record DeclaredFootprint(ulong HostBytes, ulong GpuBytesPerGpu, int GpuCount);
 
 internal sealed record ScanConfig(IReadOnlyList<string> Directories);
 
@@ -117,6 +158,15 @@ internal sealed record ModelConfig(
 
     /// <summary>The exclusive swap group: loading this model first stops the other loaded members. Null: none.</summary>
     public string? Group { get; init; }
+
+    /// <summary>For a model on a generic backend: that backend's NAME in [backends.NAME]; null for the built-in ones.</summary>
+    public string? GenericBackend { get; init; }
+
+    /// <summary>For a model on a generic backend: the memory it declares; null for the built-in backends, which ullmd sizes.</summary>
+    public DeclaredFootprint? Declared { get; init; }
+
+    /// <summary>The backend's name in the config: the key of its [backends.KEY] table and the model's backend value.</summary>
+    public string BackendKey => GenericBackend ?? ConfigLoader.KeyOf(Backend);
 
     /// <summary>Requests llama-server serves at once, each with <see cref="Context"/> tokens of KV cache of its own.</summary>
     public int Parallel { get; init; } = DefaultParallel;

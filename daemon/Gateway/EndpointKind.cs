@@ -1,11 +1,16 @@
+using UnifiedLlm.Daemon.Config;
+
 namespace UnifiedLlm.Daemon.Gateway;
 
-/// <summary>The OpenAI operations the gateway proxies, with the path below an upstream's /v1/.</summary>
+/// <summary>The OpenAI-style operations the gateway proxies, with the path below an upstream's /v1/.</summary>
 internal enum EndpointKind
 {
     ChatCompletions,
     Completions,
     Embeddings,
+
+    /// <summary>Scores documents against a query (llama.cpp with --reranking, vLLM, TGI, Jina and Cohere-style servers).</summary>
+    Rerank,
 }
 
 internal static class EndpointKinds
@@ -14,6 +19,35 @@ internal static class EndpointKinds
     {
         EndpointKind.ChatCompletions => "chat/completions",
         EndpointKind.Completions => "completions",
+        EndpointKind.Rerank => "rerank",
+        _ => "embeddings",
+    };
+
+    /// <summary>The config's name for what a backend must serve to answer this kind of request.</summary>
+    public static ServedEndpoints Served(this EndpointKind kind) => kind switch
+    {
+        EndpointKind.ChatCompletions => ServedEndpoints.Chat,
+        EndpointKind.Completions => ServedEndpoints.Completions,
+        EndpointKind.Rerank => ServedEndpoints.Rerank,
+        _ => ServedEndpoints.Embeddings,
+    };
+
+    /// <summary>
+    /// What a backend serves: a generic one what it declares; llama.cpp and vLLM all four (llama.cpp answers embeddings
+    /// and rerank when its extra_args enable them, and says so itself otherwise); Ollama has no rerank endpoint.
+    /// </summary>
+    public static ServedEndpoints ServedBy(BackendConfig backend, BackendKind kind) => backend.Generic?.Endpoints ?? kind switch
+    {
+        BackendKind.Ollama => ServedEndpoints.Chat | ServedEndpoints.Completions | ServedEndpoints.Embeddings,
+        _ => ServedEndpoints.Chat | ServedEndpoints.Completions | ServedEndpoints.Embeddings | ServedEndpoints.Rerank,
+    };
+
+    /// <summary>The config's word for the endpoint, as in a generic backend's endpoints list.</summary>
+    public static string ConfigName(this EndpointKind kind) => kind switch
+    {
+        EndpointKind.ChatCompletions => "chat",
+        EndpointKind.Completions => "completions",
+        EndpointKind.Rerank => "rerank",
         _ => "embeddings",
     };
 }

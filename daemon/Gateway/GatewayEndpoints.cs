@@ -34,6 +34,9 @@ internal static class GatewayEndpoints
         endpoints.MapPost("/v1/chat/completions", c => handler.HandleAsync(c, EndpointKind.ChatCompletions, OpenAiClientProtocol.Instance));
         endpoints.MapPost("/v1/completions", c => handler.HandleAsync(c, EndpointKind.Completions, OpenAiClientProtocol.Instance));
         endpoints.MapPost("/v1/embeddings", c => handler.HandleAsync(c, EndpointKind.Embeddings, OpenAiClientProtocol.Instance));
+        // Rerank servers answer on both paths (llama.cpp, vLLM, TGI), so clients are written for either.
+        endpoints.MapPost("/v1/rerank", c => handler.HandleAsync(c, EndpointKind.Rerank, OpenAiClientProtocol.Instance));
+        endpoints.MapPost("/rerank", c => handler.HandleAsync(c, EndpointKind.Rerank, OpenAiClientProtocol.Instance));
         endpoints.MapPost("/v1/messages", c =>
             handler.HandleAsync(c, EndpointKind.ChatCompletions, new AnthropicClientProtocol(), AnthropicInboundTranslator.ToOpenAi));
         endpoints.MapGet("/v1/models", (HttpContext c, ClientAuthenticator auth, ConfigHolder config, DaemonInfo daemon, IModelEndpoints models) => ModelList.WriteAsync(c, auth, config.Current, daemon, models));

@@ -18,6 +18,9 @@ internal sealed class ModelLease(string model, Uri baseAddress, string upstreamM
 
     public string UpstreamModel { get; } = upstreamModel;
 
+    /// <summary>The backend's OpenAI API base when it is not <see cref="BaseAddress"/> + <c>v1/</c>; null when it is.</summary>
+    public Uri? ApiBase { get; init; }
+
     public UpstreamConnections Connections { get; } = connections;
 
     public ValueTask DisposeAsync() => Interlocked.Exchange(ref released, 1) == 0 ? release() : ValueTask.CompletedTask;

@@ -29,7 +29,7 @@ internal static class ModelList
         var ready = endpoints.ReadyModels();
         foreach (var model in config.Models.Values.OrderBy(m => m.Name, StringComparer.Ordinal))
         {
-            var backend = ProtoMapping.BackendName(model.Backend);
+            var backend = model.BackendKey;
             if (May(model.Name))
             {
                 data.Add(Entry(model.Name, "ullmd", new { kind = "local", backend, context = model.Context, aliases = model.Aliases, loaded = ready.Contains(model.Name) }));

@@ -41,6 +41,12 @@ internal sealed class OpenAiBodyScan
 
     public JsonSpan Input { get; private set; }
 
+    /// <summary>A rerank request's query.</summary>
+    public JsonSpan Query { get; private set; }
+
+    /// <summary>A rerank request's documents.</summary>
+    public JsonSpan Documents { get; private set; }
+
     /// <summary>Where the body's closing brace is, for fields added at the end.</summary>
     public int ObjectEnd { get; private set; }
 
@@ -122,6 +128,16 @@ internal sealed class OpenAiBodyScan
         {
             reader.Read();
             Input = SkipValue(ref reader);
+        }
+        else if (reader.ValueTextEquals("query"u8))
+        {
+            reader.Read();
+            Query = SkipValue(ref reader);
+        }
+        else if (reader.ValueTextEquals("documents"u8))
+        {
+            reader.Read();
+            Documents = SkipValue(ref reader);
         }
         else
         {

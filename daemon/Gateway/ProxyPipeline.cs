@@ -37,6 +37,14 @@ internal sealed partial class ProxyPipeline(
         foreach (var target in plan.Targets)
         {
             exchange.Path.Add(target.Name);
+            if (NotServed(target, request.Kind) is { } notServed)
+            {
+                // Decided by the config before anything is loaded or asked: no breaker counts it.
+                last = notServed;
+                exchange.Path[^1] += " (endpoint not served)";
+                continue;
+            }
+
             UpstreamAttempt attempt;
             try
             {
@@ -130,7 +138,7 @@ internal sealed partial class ProxyPipeline(
             {
                 // Loading on demand may take minutes; the first-token timeout starts once the backend is ready.
                 lease = await local.AcquireAsync(target.Model, cancellationToken);
-                endpoints = UpstreamEndpoints.OfRoot(lease.BaseAddress);
+                endpoints = lease.ApiBase is { } api ? UpstreamEndpoints.OfV1Base(api) : UpstreamEndpoints.OfRoot(lease.BaseAddress);
                 connections = lease.Connections;
                 upstreamModel = lease.UpstreamModel;
                 slot = await AdmitAsync(target, connections, cancellationToken);
@@ -217,6 +225,26 @@ internal sealed partial class ProxyPipeline(
 
             throw failure;
         }
+    }
+
+    /// <summary>Why a local target's backend cannot answer this endpoint (a generic one serves what it declares), or null.</summary>
+    private UpstreamFailure? NotServed(RouteTarget target, EndpointKind kind)
+    {
+        var current = config.Current;
+        if (!target.IsLocal || !current.Models.TryGetValue(target.Model, out var model))
+        {
+            return null;
+        }
+
+        var served = EndpointKinds.ServedBy(current.Backends.For(model), model.Backend);
+        if (served.HasFlag(kind.Served()))
+        {
+            return null;
+        }
+
+        var names = Enum.GetValues<EndpointKind>().Where(k => served.HasFlag(k.Served())).Select(k => k.ConfigName());
+        return new UpstreamFailure(
+            400, $"{target.Name}: its backend '{model.BackendKey}' does not serve {kind.ConfigName()} (it serves: {string.Join(", ", names)})", retryable: true);
     }
 
     /// <summary>A request slot on a local backend; overload is the backend's queue being full, never its failure.</summary>

@@ -35,11 +35,16 @@ internal sealed class ProxyRequest
 
     public bool IncludeUsage { get; }
 
-    /// <summary>The JSON length of the messages, prompt or input: about four per token.</summary>
+    /// <summary>The JSON length of the messages, prompt, input, or a rerank's query and documents: about four per token.</summary>
     public int PromptLength
     {
         get
         {
+            if (Kind == EndpointKind.Rerank)
+            {
+                return _scan.Query.Length + _scan.Documents.Length;
+            }
+
             var prompt = !_scan.Messages.IsMissing ? _scan.Messages : !_scan.Prompt.IsMissing ? _scan.Prompt : _scan.Input;
             return prompt.IsMissing ? 0 : prompt.Length;
         }
@@ -55,6 +60,11 @@ internal sealed class ProxyRequest
         }
 
         var model = scan.Model is { Length: > 0 } m ? m : throw GatewayException.BadField("model", "must be a non-empty string");
+        if (kind == EndpointKind.Rerank)
+        {
+            return Rerank(body, scan, model);
+        }
+
         var (field, value, required) = kind switch
         {
             EndpointKind.ChatCompletions => ("messages", scan.Messages, "a non-empty array of messages"),
@@ -92,6 +102,27 @@ internal sealed class ProxyRequest
             _ => throw GatewayException.BadField("stream_options", "must be an object"),
         };
         return new ProxyRequest(kind, body, scan, model, stream, includeUsage);
+    }
+
+    /// <summary>A rerank: a string query and a non-empty array of documents, answered whole (it does not stream).</summary>
+    private static ProxyRequest Rerank(byte[] body, OpenAiBodyScan scan, string model)
+    {
+        if (scan.Query.Token != JsonTokenType.String)
+        {
+            throw scan.Query.IsMissing ? GatewayException.BadField("query", "is required") : GatewayException.BadField("query", "must be a string");
+        }
+
+        if (scan.Documents.Token != JsonTokenType.StartArray || body.AsSpan(scan.Documents.Start + 1, scan.Documents.Length - 2).Trim(" \t\r\n"u8).IsEmpty)
+        {
+            throw scan.Documents.IsMissing ? GatewayException.BadField("documents", "is required") : GatewayException.BadField("documents", "must be a non-empty array");
+        }
+
+        if (scan.StreamTrue)
+        {
+            throw GatewayException.BadField("stream", "a rerank does not stream");
+        }
+
+        return new ProxyRequest(EndpointKind.Rerank, body, scan, model, stream: false, includeUsage: false);
     }
 
     /// <summary>

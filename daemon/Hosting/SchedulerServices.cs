@@ -48,6 +48,12 @@ internal static class SchedulerServices
             new VllmDriverOptions(),
             BackendControlHttp.Create(TimeSpan.FromSeconds(5)),
             sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IBackendDriver>(sp => new GenericDriver(
+            sp.GetRequiredService<IBackendSupervisor>(),
+            BackendControlHttp.Create(TimeSpan.FromSeconds(5)),
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<FootprintStore>();
+        services.AddSingleton<GenericFootprints>();
         services.AddSingleton(sp => new LoadPlanner(sp.GetRequiredService<LlamaCppMemoryEstimator>()));
         services.AddSingleton(sp => MachineReading.Live(sp.GetRequiredService<GpuMonitor>()));
         services.AddSingleton(new SchedulerOptions());

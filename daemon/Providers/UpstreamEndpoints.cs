@@ -26,7 +26,7 @@ internal sealed class UpstreamEndpoints
     /// <summary>Anthropic's Messages API.</summary>
     public Uri Messages { get; }
 
-    /// <summary>For a provider's base URL, which already ends in /v1/.</summary>
+    /// <summary>For a provider's base URL, which already ends in /v1/ (or a generic backend's API base).</summary>
     public static UpstreamEndpoints OfV1Base(Uri v1Base) => ByV1Base.GetValue(v1Base, static b => new UpstreamEndpoints(b));
 
     /// <summary>For a local backend's root address; its OpenAI API is below v1/.</summary>

@@ -103,7 +103,7 @@ internal sealed partial class Scheduler
         RunningBackend? backend;
         try
         {
-            backend = await driver.AdoptAsync(record, process, model, config.Current.Backends.For(model.Backend), cancellationToken).ConfigureAwait(false);
+            backend = await driver.AdoptAsync(record, process, model, config.Current.Backends.For(model), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
         {

@@ -4,6 +4,7 @@ using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Models;
 using UnifiedLlm.Daemon.Models.Gguf;
 using UnifiedLlm.Daemon.Models.Ollama;
@@ -46,6 +47,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private readonly TimeProvider time;
     private readonly SchedulerOptions options;
     private readonly ILogger<Scheduler> logger;
+    private readonly GenericFootprints genericFootprints;
     private int disposed;
 
     public Scheduler(
@@ -58,7 +60,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         EventHub events,
         TimeProvider time,
         SchedulerOptions options,
-        ILogger<Scheduler> logger)
+        ILogger<Scheduler> logger,
+        GenericFootprints genericFootprints)
     {
         this.config = config;
         this.drivers = drivers.ToDictionary(d => d.Kind);
@@ -72,6 +75,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         this.options = options;
         this.logger = logger;
         engines = new EngineRequests(profiles);
+        this.genericFootprints = genericFootprints;
         config.OnReplaced(ConfigReplaced);
     }
 
@@ -411,7 +415,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     {
         static ModelConfig LaunchPart(ModelConfig m) => m with { Aliases = [], Ttl = TimeSpan.Zero, Priority = 0, Pinned = false, Group = null };
         return !ValueEquality.Equal(LaunchPart(running), LaunchPart(configured))
-            || !ValueEquality.Equal(old.Backends.For(running.Backend), next.Backends.For(configured.Backend));
+            || !ValueEquality.Equal(old.Backends.For(running), next.Backends.For(configured));
     }
 
     private string Resolve(string model) =>
@@ -447,7 +451,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         {
             Release(slot, instance);
             return ValueTask.CompletedTask;
-        });
+        })
+        {
+            ApiBase = backend.ApiBase,
+        };
     }
 
     private void Release(ModelSlot slot, ModelInstance instance)
@@ -590,6 +597,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 throw new ModelUnavailableException(e.IsBadArgument ? 400 : 503, e.Message);
             }
 
+            var backendConfig = config.Current.Backends.For(model);
+            var generic = model.Backend == BackendKind.Generic ? await genericFootprints.LoadAsync(model, backendConfig, token).ConfigureAwait(false) : null;
             List<Task> ruled;
             lock (gate)
             {
@@ -607,7 +616,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 slot.Instance = instance;
                 try
                 {
-                    plan = PlanFor(model, request, vllm);
+                    plan = generic is null ? PlanFor(model, request, vllm) : Decided(model, DeclaredFootprintPlanner.Plan(Placement(), generic));
                     instance.Plan = plan;
                 }
                 finally
@@ -631,7 +640,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 Move(instance, InstanceState.Loading);
             }
 
-            var backend = await driver.StartAsync(new BackendStart(model, plan, config.Current.Backends.For(model.Backend), instance.UnitName), token)
+            var backend = await driver.StartAsync(new BackendStart(model, plan, backendConfig, instance.UnitName), token)
                 .ConfigureAwait(false);
             lock (gate)
             {
@@ -649,6 +658,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             }
 
             Publish("load", $"{model.Name}: ready at {backend.BaseAddress} ({plan.Summary().Split('\n')[0]})", instance);
+            if (generic is not null)
+            {
+                // Logs its own failures and never throws; later loads of the model read what it stored.
+                _ = genericFootprints.MeasureAsync(model, backendConfig, plan, backend.Process, token);
+            }
+
             return instance;
         }
         catch (Exception e)
@@ -708,12 +723,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             victims.AddRange(members.Select(s => (s, $"swapped out of exclusive group '{group}' for {model.Name}")));
         }
 
-        var limit = config.Current.Backends.For(model.Backend).MaxLoaded;
-        var sameBackend = loaded.Where(s => s.Instance!.Model.Backend == model.Backend && victims.All(v => v.Slot != s)).ToList();
+        var limit = config.Current.Backends.For(model).MaxLoaded;
+        var sameBackend = loaded.Where(s => s.Instance!.Model.BackendKey == model.BackendKey && victims.All(v => v.Slot != s)).ToList();
         var excess = sameBackend.Count + 1 - limit;
         if (limit > 0 && excess > 0)
         {
-            var key = ConfigLoader.KeyOf(model.Backend);
+            var key = model.BackendKey;
             var candidates = sameBackend.Select(s => ToLoaded(s.Instance!)).ToList();
             var order = LoadPlanner.EvictionOrder(candidates);
             if (order.Count < excess)
@@ -757,11 +772,13 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             throw new PlanInputException($"{model.Name}: per-load overrides ({overrides}) apply to llama.cpp models only; set this model's options in the config", isBadArgument: true);
         }
 
-        var backend = config.Current.Backends.For(model.Backend);
+        var backend = config.Current.Backends.For(model);
         return model.Backend switch
         {
             BackendKind.Vllm => (null, EngineRequests.ReadVllm(model, backend, cancellationToken)),
             BackendKind.Ollama => (engines.ReadOllama(model, backend, OllamaModelStore.DirectoryUnder(config.Current.Server.DataDir), cancellationToken), null),
+            // A generic model is placed by its declared or measured footprint, which needs no file of its own read.
+            BackendKind.Generic => (null, null),
             _ => (ReadRequest(model, overrides, cancellationToken), null),
         };
     }
@@ -770,20 +787,22 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private PlacementDecision Decide(ModelConfig model, PlacementContext context, LoadRequest? request, VllmRequest? vllm) =>
         vllm is not null ? VllmPlanner.Plan(context, vllm)
         : request is not null ? planner.Plan(context, request)
-        : throw new InvalidOperationException($"{model.Name}: no planner input");
+        : throw new PlanInputException($"{model.Name}: a model on a generic backend is placed by its declared footprint when it loads; ullmctl plan previews llama.cpp, Ollama and vLLM models");
 
     /// <summary>Under the lock: the planner's placement against the machine now and the ready instances.</summary>
-    private LoadPlan PlanFor(ModelConfig model, LoadRequest? request, VllmRequest? vllm)
+    private LoadPlan PlanFor(ModelConfig model, LoadRequest? request, VllmRequest? vllm) =>
+        Decided(model, Decide(model, Placement(), request, vllm));
+
+    /// <summary>Under the lock: the machine now and the ready instances, as the planners see them.</summary>
+    private PlacementContext Placement() =>
+        PlanInputs.Placement(config.Current, machine.Gpus(), machine.HostAvailableBytes(), LoadedInstances());
+
+    private static LoadPlan Decided(ModelConfig model, PlacementDecision decision) => decision switch
     {
-        var snapshot = machine.Gpus();
-        var context = PlanInputs.Placement(config.Current, snapshot, machine.HostAvailableBytes(), LoadedInstances());
-        return Decide(model, context, request, vllm) switch
-        {
-            LoadPlan plan => plan,
-            PlanRefusal refusal => throw new ModelUnavailableException(503, $"{model.Name} does not fit: {refusal.Reason}"),
-            var other => throw new InvalidOperationException($"unexpected planner answer {other}"),
-        };
-    }
+        LoadPlan plan => plan,
+        PlanRefusal refusal => throw new ModelUnavailableException(503, $"{model.Name} does not fit: {refusal.Reason}"),
+        var other => throw new InvalidOperationException($"unexpected planner answer {other}"),
+    };
 
     /// <summary>Under the lock: the ready instances with a plan, as the planner sees them.</summary>
     private List<LoadedInstance> LoadedInstances() =>

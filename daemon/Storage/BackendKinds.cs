@@ -10,6 +10,7 @@ internal static class BackendKinds
         BackendKind.LlamaCpp => "llama.cpp",
         BackendKind.Ollama => "ollama",
         BackendKind.Vllm => "vllm",
+        BackendKind.Generic => "generic",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown backend"),
     };
 }

@@ -69,7 +69,7 @@ internal static class BackendUnitSpec
     {
         foreach (var model in config.Models.Values.OrderBy(m => m.Name, StringComparer.Ordinal))
         {
-            var backend = config.Backends.For(model.Backend);
+            var backend = config.Backends.For(model);
             List<(string, string)> paths = [];
             try
             {
@@ -81,7 +81,7 @@ internal static class BackendUnitSpec
             }
 
             var writable = model.Backend == BackendKind.Ollama;
-            if (model.Backend == BackendKind.LlamaCpp || (model.Backend == BackendKind.Vllm && Path.IsPathRooted(model.Source)))
+            if (model.Backend == BackendKind.LlamaCpp || (model.Backend is BackendKind.Vllm or BackendKind.Generic && Path.IsPathRooted(model.Source)))
             {
                 paths.Add((model.Source, "model"));
             }

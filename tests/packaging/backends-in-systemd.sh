@@ -4,7 +4,8 @@
 # transient unit: on-demand load through the OpenAI socket, the unit's sandbox and limits, its output in the journal
 # and through `ullmctl logs`, then SIGKILL of ullmd — systemd restarts it and it adopts the running unit (same
 # invocation, no reload) — a backend killed mid-stream (the client gets an error event, the next request reloads), a TTL
-# unload, and a clean stop that stops the backend with it.
+# unload, a generic backend (llama-server run from a command template) in a unit of its own, and a clean stop that
+# stops the backends with it.
 #
 # Usage: tests/packaging/backends-in-systemd.sh BUILD_DIR LLAMA_SERVER MODEL_GGUF
 #   BUILD_DIR holds the built ullmd and ullmctl (apphosts and dlls).
@@ -61,6 +62,17 @@ backend = "llamacpp"
 source = "$test_dir/tiny.gguf"
 context = 512
 ttl_seconds = 2
+
+[backends.generic-llama]
+kind = "generic"
+command = ["$test_dir/llama-server", "-m", "\${MODEL_PATH}", "--host", "\${HOST}", "--port", "\${PORT}", "-c", "\${CTX}", "--reranking"]
+endpoints = ["chat", "rerank"]
+
+[models.gen]
+backend = "generic-llama"
+source = "$test_dir/tiny.gguf"
+context = 512
+memory_mib = 300
 EOF
 install_ullmd_unit "$test_dir/build/ullmd --config $test_dir/config.toml"
 
@@ -142,6 +154,15 @@ unloaded=false
 for _ in $(seq 1 100); do [[ -z "$(units brief)" ]] && { unloaded=true; break; }; sleep 0.2; done
 check "brief is unloaded after its 2 s TTL" $unloaded
 check "its unload is in ullmd's journal" journal_shows 'unload: brief: stopped (idle for 2 s (ttl))'
+
+rerank="$(curl --silent --show-error --max-time 300 --unix-socket "$socket" http://localhost/v1/rerank \
+  -H 'content-type: application/json' -d '{"model":"gen","query":"hello","documents":["a","b hello"]}' || true)"
+check "a generic backend (llama-server by its command template) loads on demand and reranks" grep -q '"relevance_score"' <<<"$rerank"
+unit="$(units gen | head -1)"
+check "the generic backend is a unit of its own in ullm.slice" test "$(unit_property ActiveState) $(unit_property Slice)" = "active ullm.slice"
+check "it runs as a dynamic user with a memory limit and no device" \
+  test "$(unit_property DynamicUser) $(unit_property DevicePolicy) $([ "$(unit_property MemoryMax)" != infinity ] && echo limited)" = "yes closed limited"
+check "its footprint was measured for later plans" journal_shows 'gen: measured footprint: host'
 
 check "systemctl stop unified-llm succeeds" inside systemctl stop unified-llm.service
 check "stopping ullmd stopped its backend (stop_backends_on_exit)" test -z "$(units)"

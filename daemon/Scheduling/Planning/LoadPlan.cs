@@ -31,6 +31,12 @@ internal sealed record LoadPlan(
     /// <summary>For a vLLM engine: its launch limits; each GPU share of <see cref="Estimate"/> is then the whole claim there.</summary>
     public VllmLaunch? Vllm { get; init; }
 
+    /// <summary>
+    /// For a generic model, which sized nothing: where its footprint came from (its declaration, or a measured load);
+    /// the estimate then holds that footprint as one term per GPU and one for the host. Null for llama.cpp plans.
+    /// </summary>
+    public string? FootprintBasis { get; init; }
+
     public string Summary()
     {
         if (Vllm is { } vllm)
@@ -38,6 +44,14 @@ internal sealed record LoadPlan(
             var gpus = string.Join("+", GpuIndices.Zip(Estimate.Gpus, (g, s) => $"GPU{g} ({ByteFormat.Format(s.TotalBytes)})"));
             var evicted = Evictions.Count == 0 ? "evicting nothing" : "evicting " + string.Join(", ", Evictions.Select(e => e.Name));
             return $"{gpus}, {evicted}: {vllm.Describe()}";
+        }
+
+        if (FootprintBasis is { } footprint)
+        {
+            var on = GpuIndices.Count == 0 ? "CPU" : string.Join("+", GpuIndices.Select(g => $"GPU{g}"));
+            var gone = Evictions.Count == 0 ? "evicting nothing" : "evicting " + string.Join(", ", Evictions.Select(e => e.Name));
+            var perGpu = Estimate.Gpus.Count == 0 ? "" : $", {ByteFormat.Format(Estimate.Gpus[0].TotalBytes)} on each GPU";
+            return $"{on}, n_ctx {ContextLength}, {gone}, footprint {footprint}: host {ByteFormat.Format(Estimate.HostTotalBytes)}{perGpu}";
         }
 
         var where = GpuIndices.Count == 0 ? "CPU" : string.Join("+", GpuIndices.Select(g => $"GPU{g}"));

@@ -24,6 +24,9 @@ public class ConfigLoaderTests
         Assert.Equal("chat", tiny.Group);
         Assert.Equal("chat", config.Models["tiny-long"].Group);
         Assert.Equal(0, config.Backends.LlamaCpp.MaxLoaded);
+        var rerank = config.Models["tiny-rerank"];
+        Assert.Equal(("reranker", new DeclaredFootprint(300UL << 20, 0, 0)), (rerank.BackendKey, rerank.Declared));
+        Assert.Equal(ServedEndpoints.Chat | ServedEndpoints.Rerank, config.Backends.For(rerank).Generic!.Endpoints);
         var openai = config.Providers["openai"];
         Assert.Equal(ProviderKind.OpenAi, openai.Kind);
         Assert.Equal(new ApiKeySource(ApiKeySourceKind.Environment, "OPENAI_API_KEY"), openai.ApiKey);
@@ -135,7 +138,24 @@ public class ConfigLoaderTests
     [InlineData("[gpu]\nreserve_mib = -1\n", 2, 1, "gpu.reserve_mib", "out of range")]
     [InlineData("[backends.llamacpp]\nexecutable = \"bin/llama-server\"\n", 2, 1, "backends.llamacpp.executable", "must be an absolute path")]
     [InlineData("[backends.llamacpp]\nenv = { \"1BAD\" = \"x\" }\n", 2, 1, "backends.llamacpp.env", "'1BAD' is not a valid environment variable name")]
-    [InlineData("[backends.tgi]\n", 1, 11, "backends.tgi", "unknown key")]
+    [InlineData("[backends.tgi]\n", 1, 11, "backends.tgi", "[backends.tgi] has no kind: a backend other than 'llamacpp', 'ollama', 'vllm' must set kind = \"generic\"")]
+    [InlineData("[backends.tgi]\nkind = \"tgi\"\n", 1, 11, "backends.tgi", "has kind = \"tgi\"")]
+    [InlineData("[backends.g]\nkind = \"generic\"\n", 1, 11, "backends.g", "missing required key 'command'")]
+    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\", \"--model\", \"${MODEL_FILE}\"]\n", 3, 1, "backends.g.command", "item 4: unknown placeholder '${MODEL_FILE}': use one of ${PORT}, ${HOST}, ${MODEL_PATH}, ${MODEL_NAME}, ${CTX}, ${GPUS}")]
+    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT\"]\n", 3, 1, "backends.g.command", "item 2: '${PORT' has a '${' without its closing '}'")]
+    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"8080\"]\n", 3, 1, "backends.g.command", "no argument or env value uses ${PORT}")]
+    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"bin/srv\", \"--port\", \"${PORT}\"]\n", 3, 1, "backends.g.command", "'bin/srv' must be an absolute path")]
+    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"${MODEL_PATH}\", \"--port\", \"${PORT}\"]\n", 3, 1, "backends.g.command", "item 0 is the executable and takes no placeholder")]
+    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\nenv = { P = \"${PORTS}\" }\n", 4, 1, "backends.g.env", "'P': unknown placeholder '${PORTS}'")]
+    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\nhealth = \"health\"\n", 4, 1, "backends.g.health", "'health' is not a path starting with '/'")]
+    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\nhealth_status = 99\n", 4, 1, "backends.g.health_status", "99 is out of range")]
+    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\nready_timeout_seconds = 0\n", 4, 1, "backends.g.ready_timeout_seconds", "out of range")]
+    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\nendpoints = [\"chat\", \"embedings\"]\n", 4, 1, "backends.g.endpoints", "'embedings' is not an endpoint the gateway routes: one of 'chat', 'completions', 'embeddings', 'rerank' (did you mean 'embeddings'?)")]
+    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\napi_prefix = \"v1\"\n", 4, 1, "backends.g.api_prefix", "'v1' is not a path starting with '/'")]
+    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\n[models.m]\nbackend = \"g\"\nsource = \"/m\"\n", 4, 9, "models.m", "missing required key 'memory_mib'")]
+    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\n[models.m]\nbackend = \"g\"\nsource = \"/m\"\nmemory_mib = 100\ngpu_count = 2\n", 4, 9, "models.m.gpu_memory_mib", "gpu_count is 2 but no gpu_memory_mib says how much memory each GPU needs")]
+    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\n[models.m]\nbackend = \"h\"\nsource = \"/m\"\n", 5, 1, "models.m.backend", "'h' is not one of 'llamacpp', 'ollama', 'vllm', 'g'")]
+    [InlineData("[models.m]\nbackend = \"llamacpp\"\nsource = \"/m.gguf\"\nmemory_mib = 100\n", 4, 1, "models.m.memory_mib", "only a model on a generic backend declares its memory")]
     [InlineData("[models.m]\nsource = \"/m.gguf\"\n", 1, 9, "models.m", "missing required key 'backend'")]
     [InlineData("[models.m]\nbackend = \"llamacpp\"\n", 1, 9, "models.m", "missing required key 'source'")]
     [InlineData("[models.m]\nbackend = \"lamacpp\"\nsource = \"/m.gguf\"\n", 2, 1, "models.m.backend", "(did you mean 'llamacpp'?)")]

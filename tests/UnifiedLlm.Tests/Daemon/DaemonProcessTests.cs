@@ -176,7 +176,7 @@ public sealed class DaemonProcessTests : IDisposable
         var result = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--config", example, "--check"]);
 
         Assert.Equal(0, result.ExitCode);
-        Assert.Equal($"{example}: OK (2 model(s), 1 provider(s), 1 route(s))\n", result.StandardOutput);
+        Assert.Equal($"{example}: OK (3 model(s), 1 provider(s), 1 route(s))\n", result.StandardOutput);
     }
 
     [Fact]

@@ -23,8 +23,11 @@ internal sealed class LlamaServerProcess : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
-    /// <summary>Starts it, or returns null when no llama-server binary is available (the caller skips with <see cref="LlamaServerBinary.HowToGet"/>).</summary>
-    public static async Task<LlamaServerProcess?> StartAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts it with <paramref name="extraArgs"/> after the usual ones, or returns null when no llama-server binary is
+    /// available (the caller skips with <see cref="LlamaServerBinary.HowToGet"/>).
+    /// </summary>
+    public static async Task<LlamaServerProcess?> StartAsync(CancellationToken cancellationToken, params string[] extraArgs)
     {
         var binary = LlamaServerBinary.Find();
         if (binary is null)
@@ -53,6 +56,11 @@ internal sealed class LlamaServerProcess : IAsyncDisposable
             },
             EnableRaisingEvents = true,
         };
+        foreach (var argument in extraArgs)
+        {
+            process.StartInfo.ArgumentList.Add(argument);
+        }
+
         void OnLine(object? sender, DataReceivedEventArgs e)
         {
             if (e.Data?.Contains("listening on http://", StringComparison.Ordinal) == true)

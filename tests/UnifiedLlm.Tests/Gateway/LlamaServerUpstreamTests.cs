@@ -47,4 +47,43 @@ public sealed class LlamaServerUpstreamTests
         Assert.Equal(3, rows.Count);
         Assert.All(rows, r => Assert.Equal(("ok", false), (r.Outcome, r.TokensEstimated)));
     }
+
+    [Fact(Timeout = 300_000)]
+    public async Task A_rerank_reaches_a_real_llama_server_with_reranking_on_both_paths_with_keys_audit_and_metrics()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var llama = await LlamaServerProcess.StartAsync(ct, "--reranking");
+        if (llama is null)
+        {
+            Assert.Skip(LlamaServerBinary.HowToGet);
+        }
+
+        var models = new StaticModelEndpoints();
+        models.Serve("tiny", llama.BaseAddress, "tiny.gguf");
+        await using var host = await GatewayHost.StartAsync("", models);
+        var (_, secret) = await host.Keys.CreateAsync("rerank", [], 0, 0, null, ct);
+        const string Rerank = """{"model":"tiny","query":"hello","documents":["a","b hello","c"],"top_n":2}""";
+
+        var (unauthorized, _, _) = await Http.SendAsync(host.Tcp, Http.Post("/v1/rerank", Rerank));
+        Assert.Equal(401, unauthorized);
+        foreach (var path in (string[])["/v1/rerank", "/rerank"])
+        {
+            var (status, body, _) = await Http.SendAsync(host.Tcp, Http.Post(path, Rerank, secret));
+            Assert.True(status == 200, $"{path}: {status} {body}");
+            var results = body.GetProperty("results").EnumerateArray().ToList();
+            Assert.Equal(2, results.Count);
+            Assert.All(results, r => Assert.InRange(r.GetProperty("index").GetInt32(), 0, 2));
+            Assert.True(results[0].GetProperty("relevance_score").GetDouble() >= results[1].GetProperty("relevance_score").GetDouble());
+        }
+
+        var (invalid, error, _) = await Http.SendAsync(host.Unix, Http.Post("/rerank", """{"model":"tiny","query":"hello"}"""));
+        Assert.Equal((400, "'documents': is required"), (invalid, Http.ErrorMessage(error)));
+
+        using var metrics = await host.Unix.GetAsync("/metrics", ct);
+        Assert.Contains("ullm_requests_total{model=\"tiny\",target=\"tiny\",status=\"200\"} 2", await metrics.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+        await host.StopAsync();
+        var rows = await host.Audit.QueryAsync(new UnifiedLlm.Daemon.Storage.AuditQuery(null, null, null, 10), ct);
+        Assert.Equal([400, 200, 200, 401], rows.Select(r => r.HttpStatus));
+        Assert.All(rows.Where(r => r.HttpStatus == 200), r => Assert.Equal(("tiny", "ok"), (r.Target, r.Outcome)));
+    }
 }

@@ -91,6 +91,33 @@ public sealed class ProxyRequestTests
         Assert.Contains(problem, error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_rerank_keeps_its_query_documents_and_options_and_counts_them_as_its_prompt()
+    {
+        const string body = """{"model":"m","query":"q","documents":["a","b"],"top_n":1}""";
+
+        var request = Parse(EndpointKind.Rerank, body);
+
+        Assert.False(request.Stream);
+        Assert.Equal("\"q\"".Length + """["a","b"]""".Length, request.PromptLength);
+        Assert.Equal("""{"model":"u","query":"q","documents":["a","b"],"top_n":1}""", Upstream(request, "u"));
+    }
+
+    [Theory]
+    [InlineData("""{"model":"m","documents":["a"]}""", "'query': is required")]
+    [InlineData("""{"model":"m","query":["q"],"documents":["a"]}""", "'query': must be a string")]
+    [InlineData("""{"model":"m","query":"q"}""", "'documents': is required")]
+    [InlineData("""{"model":"m","query":"q","documents":[ ]}""", "'documents': must be a non-empty array")]
+    [InlineData("""{"model":"m","query":"q","documents":"a"}""", "'documents': must be a non-empty array")]
+    [InlineData("""{"model":"m","query":"q","documents":["a"],"stream":true}""", "'stream': a rerank does not stream")]
+    public void A_bad_rerank_is_400_naming_the_field(string body, string problem)
+    {
+        var error = Assert.Throws<GatewayException>(() => Parse(EndpointKind.Rerank, body));
+
+        Assert.Equal(400, error.StatusCode);
+        Assert.Contains(problem, error.Message, StringComparison.Ordinal);
+    }
+
     private static ProxyRequest Parse(EndpointKind kind, string body) => ProxyRequest.From(kind, Encoding.UTF8.GetBytes(body));
 
     private static string Upstream(ProxyRequest request, string model) => Encoding.UTF8.GetString(request.ForUpstream(model));

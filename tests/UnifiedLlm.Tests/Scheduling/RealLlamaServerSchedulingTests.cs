@@ -200,7 +200,8 @@ public sealed class RealLlamaServerSchedulingTests
             var events = new EventHub();
             var config = new ConfigHolder(ConfigLoader.Parse(toml, "real-scheduler.toml"), events, TimeProvider.System);
             var supervisor = new ProcessSupervisor(NullLogger<ProcessSupervisor>.Instance);
-            var store = new InstanceStore(await Database.OpenAsync(dir.File("ullm.db"), CancellationToken.None), TimeProvider.System);
+            var database = await Database.OpenAsync(dir.File("ullm.db"), CancellationToken.None);
+            var store = new InstanceStore(database, TimeProvider.System);
             var driver = new LlamaCppDriver(supervisor, new PortAllocator(), BackendControlHttp.Create(TimeSpan.FromSeconds(5)), new LlamaCppDriverOptions { LoadTimeout = TimeSpan.FromMinutes(2) }, TimeProvider.System);
             Scheduler? scheduler = null;
             var machine = new MachineReading(
@@ -209,7 +210,8 @@ public sealed class RealLlamaServerSchedulingTests
                     .Where(i => i.State is InstanceState.Ready or InstanceState.Draining && i.Plan is not null)
                     .Aggregate(0UL, (sum, i) => sum + i.Plan!.Estimate.HostTotalBytes));
             scheduler = new Scheduler(
-                config, [driver], supervisor, store, new LoadPlanner(estimator), machine, events, TimeProvider.System, new SchedulerOptions(), NullLogger<Scheduler>.Instance);
+                config, [driver], supervisor, store, new LoadPlanner(estimator), machine, events, TimeProvider.System, new SchedulerOptions(), NullLogger<Scheduler>.Instance,
+                new GenericFootprints(new FootprintStore(database), machine, TimeProvider.System, NullLogger<GenericFootprints>.Instance));
             return new RealFixture(dir, config, supervisor, scheduler, events);
         }
 

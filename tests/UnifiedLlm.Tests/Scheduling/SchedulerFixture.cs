@@ -44,7 +44,8 @@ internal sealed class SchedulerFixture : IAsyncDisposable
         config = new ConfigHolder(ConfigLoader.Parse(File.ReadAllText(configPath), configPath), Events, Time);
         var machine = new MachineReading(() => GpuSnapshot.CpuMode(Time.GetUtcNow(), "test: no GPU"), () => HostBudget - Driver.RunningHostBytes);
         Scheduler = new Scheduler(
-            config, [Driver], supervisor, Store, new LoadPlanner(estimator), machine, Events, Time, options ?? new SchedulerOptions(), NullLogger<Scheduler>.Instance);
+            config, [Driver], supervisor, Store, new LoadPlanner(estimator), machine, Events, Time, options ?? new SchedulerOptions(), NullLogger<Scheduler>.Instance,
+            new GenericFootprints(new FootprintStore(database), machine, Time, NullLogger<GenericFootprints>.Instance));
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));

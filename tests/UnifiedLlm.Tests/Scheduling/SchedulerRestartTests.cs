@@ -197,7 +197,8 @@ public sealed class SchedulerRestartTests
             var budget = 10 * estimator.EstimateCpuOnly(ModelProfileReader.Read(model, CancellationToken.None), Context, GgmlType.F16).HostTotalBytes;
             var machine = new MachineReading(() => GpuSnapshot.CpuMode(DateTimeOffset.UtcNow, "test: no GPU"), () => budget);
             var scheduler = new Scheduler(
-                config, [driver], Supervisor, Store, new LoadPlanner(estimator), machine, events, TimeProvider.System, new SchedulerOptions(), NullLogger<Scheduler>.Instance);
+                config, [driver], Supervisor, Store, new LoadPlanner(estimator), machine, events, TimeProvider.System, new SchedulerOptions(), NullLogger<Scheduler>.Instance,
+                new GenericFootprints(new FootprintStore(database), machine, TimeProvider.System, NullLogger<GenericFootprints>.Instance));
             return new Generation(scheduler, config, ports, events);
         }
 

@@ -35,6 +35,8 @@
 //   POST /v1/embeddings        only with --task embed (then chat and completions are refused): 400
 //                              {"object":"error","type":"BadRequestError","message":"The model does not support ... API"}
 //   404 {"object":"error","type":"NotFoundError",...} for another model name
+// generic (FAKE_GENERIC=never-ready|exit|health-status|port-taken, argv `--port P`): a server that fails to come up in
+//   one of those ways, for the generic backend's failure paths (FakeGeneric.cs).
 // With FAKE_RECORD_FILE set, each fake appends what it was given (argv, environment, API requests with their bodies) as
 // JSON lines, for the tests to assert what ullmd sent.
 using UnifiedLlm.Tools.FakeBackends;
@@ -45,7 +47,8 @@ return mode switch
 {
     "ollama" => await FakeOllama.RunAsync(args),
     "vllm" => await FakeVllm.RunAsync(args),
-    _ => Fail($"FAKE_BACKEND must be \"ollama\" or \"vllm\", not \"{mode}\""),
+    "generic" => await FakeGeneric.RunAsync(args),
+    _ => Fail($"FAKE_BACKEND must be \"ollama\", \"vllm\" or \"generic\", not \"{mode}\""),
 };
 
 static int Fail(string message)
