@@ -12,7 +12,10 @@ internal sealed record UllmConfig(
     RouterConfig Router,
     IReadOnlyDictionary<string, RouteConfig> Routes,
     SecurityConfig Security,
-    AuditConfig Audit);
+    AuditConfig Audit)
+{
+    public DownloadsConfig Downloads { get; init; } = DownloadsConfig.Default;
+}
 
 internal enum SupervisorKind
 {
@@ -49,6 +52,9 @@ internal sealed record ServerConfig(
     public string SystemdAddress { get; init; } = AutoSystemdAddress;
 
     public string DatabasePath => Path.Combine(DataDir, "ullm.db");
+
+    /// <summary>Where models with a remote source are downloaded to.</summary>
+    public string ModelsDirectory => Path.Combine(DataDir, "models");
 
     /// <summary>TLS on the TCP listener; null: plain HTTP (refused for a non-loopback address unless <see cref="AllowPlaintext"/>).</summary>
     public TlsConfig? Tls { get; init; }
@@ -110,6 +116,12 @@ internal sealed record ModelConfig(
 {
     /// <summary>The exclusive swap group: loading this model first stops the other loaded members. Null: none.</summary>
     public string? Group { get; init; }
+
+    /// <summary>
+    /// Set when the configured source is a URL or an hf: reference: what to download before the first load.
+    /// <see cref="Source"/> is then the local path it downloads to.
+    /// </summary>
+    public RemoteSource? Remote { get; init; }
 }
 
 internal enum ProviderKind

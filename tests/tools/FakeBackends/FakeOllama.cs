@@ -32,6 +32,7 @@ internal static class FakeOllama
         app.MapPost("/api/generate", context => NativeAsync(context, state, "prompt"));
         app.MapPost("/api/chat", context => NativeAsync(context, state, "messages"));
         app.MapPost("/v1/chat/completions", context => OpenAiAsync(context, state));
+        app.MapPost("/api/pull", context => PullAsync(context, state));
         await app.StartAsync();
         Console.WriteLine($"Listening on {host} (version 0.0.0-fake)");
         await app.WaitForShutdownAsync();
@@ -104,6 +105,75 @@ internal static class FakeOllama
         await context.Response.WriteAsync(Done(name, inputField, "stop").ToJsonString() + "\n");
     }
 
+    /// <summary>
+    /// <c>POST /api/pull</c> from the fake registry (FAKE_OLLAMA_REGISTRY, comma-separated tags): NDJSON progress as Ollama
+    /// streams it (the manifest, each layer's digest with total and completed bytes, verification, success), then the tag
+    /// is known to /api/tags and loads. A tag the registry lacks ends the stream with Ollama's error line.
+    /// </summary>
+    private static async Task PullAsync(HttpContext context, LoadedModels state)
+    {
+        var request = await ReadAsync(context);
+        FakeRecord.Request(context.Request.Path, request);
+        var tag = request?["model"]?.GetValue<string>() ?? request?["name"]?.GetValue<string>();
+        if (string.IsNullOrEmpty(tag))
+        {
+            await ErrorAsync(context, 400, "model is required");
+            return;
+        }
+
+        var registry = (Environment.GetEnvironmentVariable("FAKE_OLLAMA_REGISTRY") ?? string.Empty)
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var found = registry.Any(r => LoadedModels.Normalize(r) == LoadedModels.Normalize(tag));
+        var lines = new List<JsonObject> { new() { ["status"] = "pulling manifest" } };
+        if (found)
+        {
+            foreach (var (layer, size) in new[] { ("model", 3L << 20), ("template", 1_024L), ("params", 96L) })
+            {
+                var digest = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(tag + layer)));
+                for (var completed = 0L; ; completed = Math.Min(size, completed + (1L << 20)))
+                {
+                    lines.Add(new JsonObject { ["status"] = $"pulling {digest[..12]}", ["digest"] = $"sha256:{digest}", ["total"] = size, ["completed"] = completed });
+                    if (completed == size)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            lines.AddRange([new() { ["status"] = "verifying sha256 digest" }, new() { ["status"] = "writing manifest" }, new() { ["status"] = "success" }]);
+        }
+
+        if (request?["stream"]?.GetValue<bool>() == false)
+        {
+            if (!found)
+            {
+                await ErrorAsync(context, 500, "pull model manifest: file does not exist");
+                return;
+            }
+
+            state.Pulled(tag);
+            await context.Response.WriteAsJsonAsync(lines[^1]);
+            return;
+        }
+
+        context.Response.ContentType = "application/x-ndjson";
+        foreach (var line in lines)
+        {
+            await context.Response.WriteAsync(line.ToJsonString() + "\n");
+            await context.Response.Body.FlushAsync();
+            await Task.Delay(TimeSpan.FromMilliseconds(20), context.RequestAborted);
+        }
+
+        if (found)
+        {
+            state.Pulled(tag);
+        }
+        else
+        {
+            await context.Response.WriteAsync(new JsonObject { ["error"] = "pull model manifest: file does not exist" }.ToJsonString() + "\n");
+        }
+    }
+
     private static async Task OpenAiAsync(HttpContext context, LoadedModels state)
     {
         var request = await ReadAsync(context);
@@ -172,12 +242,27 @@ internal static class FakeOllama
     {
         private readonly Lock gate = new();
         private readonly Dictionary<string, Loaded> loaded = [];
+        private readonly List<string> pulled = [];
 
         public TimeSpan? DefaultKeepAlive => defaultKeepAlive;
 
         public static string Normalize(string tag) => tag[(tag.LastIndexOf('/') + 1)..].Contains(':', StringComparison.Ordinal) ? tag : tag + ":latest";
 
-        public bool Knows(string tag) => known.Any(k => Normalize(k) == Normalize(tag));
+        public bool Knows(string tag)
+        {
+            lock (gate)
+            {
+                return known.Concat(pulled).Any(k => Normalize(k) == Normalize(tag));
+            }
+        }
+
+        public void Pulled(string tag)
+        {
+            lock (gate)
+            {
+                pulled.Add(Normalize(tag));
+            }
+        }
 
         public async Task LoadAsync(string name, TimeSpan? keepAlive, JsonNode? options, CancellationToken cancellationToken)
         {
@@ -213,8 +298,16 @@ internal static class FakeOllama
 
         public JsonObject Tags() => new()
         {
-            ["models"] = new JsonArray([.. known.Select(k => (JsonNode)Describe(Normalize(k)))]),
+            ["models"] = new JsonArray([.. Known().Select(k => (JsonNode)Describe(Normalize(k)))]),
         };
+
+        private List<string> Known()
+        {
+            lock (gate)
+            {
+                return [.. known.Concat(pulled).Select(Normalize).Distinct()];
+            }
+        }
 
         public JsonObject Running()
         {
