@@ -32,7 +32,7 @@ internal static class FakeOllama
         app.MapPost("/api/generate", context => NativeAsync(context, state, "prompt"));
         app.MapPost("/api/chat", context => NativeAsync(context, state, "messages"));
         app.MapPost("/v1/chat/completions", context => OpenAiAsync(context, state));
-        app.MapPost("/api/pull", context => PullAsync(context, state));
+        app.MapPost("/api/pull", PullAsync);
         await app.StartAsync();
         Console.WriteLine($"Listening on {host} (version 0.0.0-fake)");
         await app.WaitForShutdownAsync();
@@ -110,7 +110,7 @@ internal static class FakeOllama
     /// streams it (the manifest, each layer's digest with total and completed bytes, verification, success), then the tag
     /// is known to /api/tags and loads. A tag the registry lacks ends the stream with Ollama's error line.
     /// </summary>
-    private static async Task PullAsync(HttpContext context, LoadedModels state)
+    private static async Task PullAsync(HttpContext context)
     {
         var request = await ReadAsync(context);
         FakeRecord.Request(context.Request.Path, request);
@@ -151,7 +151,7 @@ internal static class FakeOllama
                 return;
             }
 
-            state.Pulled(tag);
+            LoadedModels.Pulled(tag);
             await context.Response.WriteAsJsonAsync(lines[^1]);
             return;
         }
@@ -166,7 +166,7 @@ internal static class FakeOllama
 
         if (found)
         {
-            state.Pulled(tag);
+            LoadedModels.Pulled(tag);
         }
         else
         {
@@ -242,26 +242,35 @@ internal static class FakeOllama
     {
         private readonly Lock gate = new();
         private readonly Dictionary<string, Loaded> loaded = [];
-        private readonly List<string> pulled = [];
 
         public TimeSpan? DefaultKeepAlive => defaultKeepAlive;
 
         public static string Normalize(string tag) => tag[(tag.LastIndexOf('/') + 1)..].Contains(':', StringComparison.Ordinal) ? tag : tag + ":latest";
 
-        public bool Knows(string tag)
+        public bool Knows(string tag) => known.Any(k => Normalize(k) == Normalize(tag)) || File.Exists(ManifestPath(tag));
+
+        /// <summary>Kept where Ollama keeps it (a manifest under OLLAMA_MODELS), so a server started later knows the tag too.</summary>
+        public static void Pulled(string tag)
         {
-            lock (gate)
-            {
-                return known.Concat(pulled).Any(k => Normalize(k) == Normalize(tag));
-            }
+            var path = ManifestPath(tag);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path, new JsonObject { ["schemaVersion"] = 2, ["mediaType"] = "application/vnd.docker.distribution.manifest.v2+json" }.ToJsonString());
         }
 
-        public void Pulled(string tag)
+        private static string ManifestPath(string tag)
         {
-            lock (gate)
-            {
-                pulled.Add(Normalize(tag));
-            }
+            var name = Normalize(tag);
+            var colon = name.LastIndexOf(':');
+            var repository = name[..colon].Contains('/', StringComparison.Ordinal) ? name[..colon] : "library/" + name[..colon];
+            return Path.Combine(ManifestsRoot(), repository, name[(colon + 1)..]);
+        }
+
+        private static string ManifestsRoot()
+        {
+            var models = Environment.GetEnvironmentVariable("OLLAMA_MODELS") is { Length: > 0 } dir
+                ? dir
+                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".ollama", "models");
+            return Path.Combine(models, "manifests", "registry.ollama.ai");
         }
 
         public async Task LoadAsync(string name, TimeSpan? keepAlive, JsonNode? options, CancellationToken cancellationToken)
@@ -303,10 +312,12 @@ internal static class FakeOllama
 
         private List<string> Known()
         {
-            lock (gate)
-            {
-                return [.. known.Concat(pulled).Select(Normalize).Distinct()];
-            }
+            var manifests = ManifestsRoot();
+            var pulled = Directory.Exists(manifests)
+                ? Directory.EnumerateFiles(manifests, "*", SearchOption.AllDirectories)
+                    .Select(f => Path.GetRelativePath(manifests, f).Split('/') is var p && p[0] == "library" ? $"{p[1]}:{p[2]}" : $"{string.Join('/', p[..^1])}:{p[^1]}")
+                : [];
+            return [.. known.Concat(pulled).Select(Normalize).Distinct()];
         }
 
         public JsonObject Running()

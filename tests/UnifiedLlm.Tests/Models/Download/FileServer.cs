@@ -12,7 +12,7 @@ namespace UnifiedLlm.Tests.Models.Download;
 /// <summary>
 /// A real HTTP file server on loopback (Kestrel) for the download tests: serves the files the test puts in
 /// <see cref="Files"/> by path, honours <c>Range: bytes=N-</c> with 206 and Content-Range, and records every request's
-/// method, path, Range and Authorization headers. Faults per path: a status to answer instead, a connection dropped
+/// method, path, Range and Authorization headers, and can pace its bodies. Faults per path: a status to answer instead, a connection dropped
 /// after some bytes (once), a body without Content-Length, and a gate that holds the answer until the test opens it.
 /// </summary>
 internal sealed class FileServer : IAsyncDisposable
@@ -30,6 +30,9 @@ internal sealed class FileServer : IAsyncDisposable
 
     /// <summary>Paths whose bodies go without Content-Length (chunked).</summary>
     public ConcurrentDictionary<string, bool> Unsized { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Each body is sent in 20 pieces spread over this time, so that a download shows progress; zero: at once.</summary>
+    public TimeSpan PacedOver { get; set; }
 
     /// <summary>When set, every answer waits for it.</summary>
     public TaskCompletionSource? Hold { get; set; }
@@ -108,7 +111,18 @@ internal sealed class FileServer : IAsyncDisposable
             return;
         }
 
-        await context.Response.Body.WriteAsync(content.AsMemory((int)start));
+        const int Pieces = 20;
+        var rest = content.AsMemory((int)start);
+        var piece = PacedOver > TimeSpan.Zero ? (rest.Length + Pieces - 1) / Pieces : Math.Max(rest.Length, 1);
+        for (var offset = 0; offset < rest.Length; offset += piece)
+        {
+            await context.Response.Body.WriteAsync(rest.Slice(offset, Math.Min(piece, rest.Length - offset)), context.RequestAborted);
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+            if (PacedOver > TimeSpan.Zero)
+            {
+                await Task.Delay(PacedOver / Pieces, context.RequestAborted);
+            }
+        }
     }
 }
 

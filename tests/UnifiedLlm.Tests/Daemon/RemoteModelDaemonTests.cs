@@ -1,0 +1,145 @@
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using UnifiedLlm.Daemon.Models;
+using UnifiedLlm.Tests.Gateway;
+using UnifiedLlm.Tests.Models;
+using UnifiedLlm.Tests.Models.Download;
+using UnifiedLlm.Tests.Support;
+using TempDirectory = UnifiedLlm.Tests.Support.TempDirectory;
+
+namespace UnifiedLlm.Tests.Daemon;
+
+/// <summary>
+/// Models fetched on first use in a real ullmd (plain-process supervisor) with a real llama-server: the tiny GGUF the
+/// test writes is served by a real HTTP server on loopback (<see cref="FileServer"/>), as an hf: reference through
+/// [downloads] hf_endpoint and as a URL. Never the internet.
+/// </summary>
+public sealed partial class RemoteModelDaemonTests : IAsyncLifetime
+{
+    private const string Token = "hf_daemon-test-token-9f2c";
+
+    private readonly TempDirectory dir = new("ullm-remote");
+    private FileServer server = null!;
+    private byte[] tiny = [];
+
+    public async ValueTask InitializeAsync()
+    {
+        server = await FileServer.StartAsync();
+        TinyModel.Write(dir.File("tiny.gguf"));
+        tiny = await File.ReadAllBytesAsync(dir.File("tiny.gguf"));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await server.DisposeAsync();
+        dir.Dispose();
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task Pull_shows_progress_then_a_chat_runs_on_the_downloaded_model_and_the_token_stays_out_of_logs_errors_and_audit()
+    {
+        var llamaServer = LlamaServerBinary.Find();
+        if (llamaServer is null)
+        {
+            Assert.Skip(LlamaServerBinary.HowToGet);
+        }
+
+        server.Files["org/tiny/resolve/main/tiny.gguf"] = tiny;
+        server.Statuses["org/gated/resolve/main/tiny.gguf"] = 403;
+        server.PacedOver = TimeSpan.FromSeconds(3);
+        var tokenFile = dir.Write("hf-token", Token + "\n");
+        var paths = DaemonProcess.WriteConfig(dir, $"""
+            [downloads]
+            hf_endpoint = "{server.BaseAddress}"
+            token_file = "{tokenFile}"
+
+            [backends.llamacpp]
+            executable = "{llamaServer}"
+
+            [models.tiny]
+            backend = "llamacpp"
+            source = "hf:org/tiny/tiny.gguf"
+            sha256 = "{Convert.ToHexStringLower(SHA256.HashData(tiny))}"
+            context = 256
+            gpu_layers = 0
+
+            [models.gated]
+            backend = "llamacpp"
+            source = "hf:org/gated/tiny.gguf"
+            """, serverExtra: "supervisor = \"process\"");
+        await using var daemon = await DaemonProcess.StartAsync(dir, paths);
+
+        var before = await daemon.CtlAsync("model", "show", "tiny");
+        Assert.Contains("remote      hf:org/tiny/tiny.gguf (not downloaded yet: the first load or ullmctl pull fetches it)", before.StandardOutput, StringComparison.Ordinal);
+
+        var pull = await daemon.CtlAsync("pull", "tiny");
+
+        Assert.True(pull.ExitCode == 0, pull + daemon.Output);
+        var local = Path.Combine(paths.DataDir, "models", "hf", "org", "tiny", "main", "tiny.gguf");
+        Assert.Matches(ProgressLine(), pull.StandardOutput);
+        Assert.EndsWith($"tiny: tiny is in {local} ({TinySize()}, sha256 verified)\n", pull.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(tiny, await File.ReadAllBytesAsync(local, TestContext.Current.CancellationToken));
+        Assert.Contains("remote      hf:org/tiny/tiny.gguf (downloaded)", (await daemon.CtlAsync("model", "show", "tiny")).StandardOutput, StringComparison.Ordinal);
+
+        using var http = GatewayHost.UnixClient(paths.OpenAiSocket);
+        var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("tiny", extra: ",\"max_tokens\":4")));
+        Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+        Assert.Single(server.Requests, r => r.Path == "org/tiny/resolve/main/tiny.gguf");
+        Assert.Equal($"Bearer {Token}", server.Requests.First().Authorization);
+
+        var refused = await daemon.CtlAsync("pull", "gated");
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains($"{server.Url("org/gated/resolve/main/tiny.gguf")}: the server answered 403 Forbidden; the configured token was refused", refused.StandardError, StringComparison.Ordinal);
+
+        var audit = await daemon.CtlAsync("audit", "--json");
+        Assert.Equal(0, audit.ExitCode);
+        Assert.Contains("\"tiny\"", audit.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("download: tiny: downloaded hf:org/tiny/tiny.gguf", daemon.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(Token, daemon.Output + pull + refused + audit, StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task A_first_load_downloads_once_for_concurrent_requests_showing_progress_in_ullmctl_load()
+    {
+        var llamaServer = LlamaServerBinary.Find();
+        if (llamaServer is null)
+        {
+            Assert.Skip(LlamaServerBinary.HowToGet);
+        }
+
+        server.Files["files/tiny.gguf"] = tiny;
+        server.PacedOver = TimeSpan.FromSeconds(3);
+        var paths = DaemonProcess.WriteConfig(dir, $"""
+            [backends.llamacpp]
+            executable = "{llamaServer}"
+
+            [models.tiny]
+            backend = "llamacpp"
+            source = "{server.Url("files/tiny.gguf")}"
+            context = 256
+            gpu_layers = 0
+            """, serverExtra: "supervisor = \"process\"");
+        await using var daemon = await DaemonProcess.StartAsync(dir, paths);
+        using var http = GatewayHost.UnixClient(paths.OpenAiSocket);
+
+        var chat = Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("tiny", extra: ",\"max_tokens\":4")));
+        var load = await daemon.CtlAsync("load", "tiny", "--wait");
+        var (status, body, _) = await chat.WaitAsync(TestContext.Current.CancellationToken);
+
+        Assert.True(load.ExitCode == 0, load + daemon.Output);
+        Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+        Assert.Matches(LoadProgressLine(), load.StandardOutput);
+        Assert.Contains("tiny ready", load.StandardOutput, StringComparison.Ordinal);
+        Assert.Single(server.Requests);
+        Assert.Contains("download: tiny: downloaded http://", daemon.Output, StringComparison.Ordinal);
+        Assert.Contains("no sha256 configured, not verified", daemon.Output, StringComparison.Ordinal);
+    }
+
+    private string TinySize() => UnifiedLlm.Daemon.Models.Download.DownloadProgress.Bytes(tiny.Length);
+
+    [GeneratedRegex(@"tiny: downloading tiny\.gguf: [0-9.]+ (B|KiB|MiB) of [0-9.]+ (KiB|MiB), [0-9.]+ (B|KiB|MiB)/s(, [0-9]+ s left)?\n")]
+    private static partial Regex ProgressLine();
+
+    [GeneratedRegex(@"tiny downloading: tiny\.gguf: [0-9.]+ (B|KiB|MiB) of [0-9.]+ (KiB|MiB), [0-9.]+ (B|KiB|MiB)/s(, [0-9]+ s left)?\n")]
+    private static partial Regex LoadProgressLine();
+}
