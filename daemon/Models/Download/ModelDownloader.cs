@@ -131,7 +131,7 @@ internal sealed partial class ModelDownloader : IAsyncDisposable
             Report(model, $"downloaded {remote.Text} ({DownloadProgress.Bytes(download.Snapshot().CompletedBytes)} in "
                 + $"{time.GetElapsedTime(started).TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s, {verified}) to {remote.LocalPath}");
         }
-        catch (Exception e) when (e is not ModelDownloadException && !cancellationToken.IsCancellationRequested && e is IOException or HttpRequestException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or HttpRequestException or UnauthorizedAccessException && !cancellationToken.IsCancellationRequested)
         {
             var failure = new ModelDownloadException($"downloading {remote.Text} failed: {e.Message}", e);
             Report(model, failure.Message);

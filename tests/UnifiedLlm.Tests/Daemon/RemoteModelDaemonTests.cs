@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using UnifiedLlm.Daemon.Models;
+using UnifiedLlm.Daemon.Models.Gguf;
 using UnifiedLlm.Tests.Gateway;
 using UnifiedLlm.Tests.Models;
 using UnifiedLlm.Tests.Models.Download;
@@ -133,6 +134,83 @@ public sealed partial class RemoteModelDaemonTests : IAsyncLifetime
         Assert.Single(server.Requests);
         Assert.Contains("download: tiny: downloaded http://", daemon.Output, StringComparison.Ordinal);
         Assert.Contains("no sha256 configured, not verified", daemon.Output, StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task A_split_model_downloads_every_part_and_llama_server_is_given_the_first()
+    {
+        var llamaServer = LlamaServerBinary.Find();
+        if (llamaServer is null)
+        {
+            Assert.Skip(LlamaServerBinary.HowToGet);
+        }
+
+        var parts = SplitInTwo(tiny);
+        server.Files["org/tiny/resolve/q8/tiny-00001-of-00002.gguf"] = parts[0];
+        server.Files["org/tiny/resolve/q8/tiny-00002-of-00002.gguf"] = parts[1];
+        var paths = DaemonProcess.WriteConfig(dir, $"""
+            [downloads]
+            hf_endpoint = "{server.BaseAddress}"
+
+            [backends.llamacpp]
+            executable = "{llamaServer}"
+
+            [models.tiny]
+            backend = "llamacpp"
+            source = "hf:org/tiny/tiny-00001-of-00002.gguf@q8"
+            sha256 = ["{Convert.ToHexStringLower(SHA256.HashData(parts[0]))}", "{Convert.ToHexStringLower(SHA256.HashData(parts[1]))}"]
+            context = 256
+            gpu_layers = 0
+            """, serverExtra: "supervisor = \"process\"");
+        await using var daemon = await DaemonProcess.StartAsync(dir, paths);
+
+        using var http = GatewayHost.UnixClient(paths.OpenAiSocket);
+        var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("tiny", extra: ",\"max_tokens\":4")));
+
+        Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+        var directory = Path.Combine(paths.DataDir, "models", "hf", "org", "tiny", "q8");
+        Assert.Equal(parts[0], await File.ReadAllBytesAsync(Path.Combine(directory, "tiny-00001-of-00002.gguf"), TestContext.Current.CancellationToken));
+        Assert.Equal(parts[1], await File.ReadAllBytesAsync(Path.Combine(directory, "tiny-00002-of-00002.gguf"), TestContext.Current.CancellationToken));
+        var logs = await daemon.CtlAsync("logs", "tiny", "-n", "1000");
+        Assert.Contains($"load_model: loading model '{Path.Combine(directory, "tiny-00001-of-00002.gguf")}'", logs.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(["org/tiny/resolve/q8/tiny-00001-of-00002.gguf", "org/tiny/resolve/q8/tiny-00002-of-00002.gguf"], server.Requests.Select(r => r.Path));
+    }
+
+    /// <summary>
+    /// The model as gguf-split writes it in two parts: the first with every key and the first half of the tensors, the
+    /// second with the rest; both with split.no, split.count and split.tensors.count.
+    /// </summary>
+    private static List<byte[]> SplitInTwo(byte[] model)
+    {
+        using var source = new MemoryStream(model);
+        var file = GgufReader.Read(source, "tiny.gguf", CancellationToken.None);
+        var half = file.Tensors.Count / 2;
+        var parts = new List<byte[]>();
+        foreach (var (index, tensors) in new[] { (0, file.Tensors.Take(half)), (1, file.Tensors.Skip(half)) })
+        {
+            var writer = new GgufWriter();
+            if (index == 0)
+            {
+                foreach (var entry in file.Metadata.Entries)
+                {
+                    writer.Add(entry.Key, entry.Value);
+                }
+            }
+
+            writer.Add("split.no", GgufValue.FromUInt16((ushort)index));
+            writer.Add("split.count", GgufValue.FromUInt16(2));
+            writer.Add("split.tensors.count", GgufValue.FromInt32(file.Tensors.Count));
+            foreach (var tensor in tensors)
+            {
+                writer.AddTensor(tensor.Name, tensor.Type, tensor.Dimensions, model.AsMemory((int)(file.DataOffset + (long)tensor.Offset), (int)tensor.ByteSize));
+            }
+
+            using var part = new MemoryStream();
+            writer.WriteTo(part);
+            parts.Add(part.ToArray());
+        }
+
+        return parts;
     }
 
     private string TinySize() => UnifiedLlm.Daemon.Models.Download.DownloadProgress.Bytes(tiny.Length);
