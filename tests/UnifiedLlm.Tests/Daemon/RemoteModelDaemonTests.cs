@@ -48,11 +48,12 @@ public sealed partial class RemoteModelDaemonTests : IAsyncLifetime
         server.Files["org/tiny/resolve/main/tiny.gguf"] = tiny;
         server.Statuses["org/gated/resolve/main/tiny.gguf"] = 403;
         server.PacedOver = TimeSpan.FromSeconds(3);
-        var tokenFile = dir.Write("hf-token", Token + "\n");
+        // As systemd passes it: LoadCredential=hf-token:… puts the file in $CREDENTIALS_DIRECTORY.
+        dir.Write("credentials/hf-token", Token + "\n");
         var paths = DaemonProcess.WriteConfig(dir, $"""
             [downloads]
             hf_endpoint = "{server.BaseAddress}"
-            token_file = "{tokenFile}"
+            token_credential = "hf-token"
 
             [backends.llamacpp]
             executable = "{llamaServer}"
@@ -67,8 +68,12 @@ public sealed partial class RemoteModelDaemonTests : IAsyncLifetime
             [models.gated]
             backend = "llamacpp"
             source = "hf:org/gated/tiny.gguf"
+
+            [models.local]
+            backend = "llamacpp"
+            source = "{dir.File("tiny.gguf")}"
             """, serverExtra: "supervisor = \"process\"");
-        await using var daemon = await DaemonProcess.StartAsync(dir, paths);
+        await using var daemon = await DaemonProcess.StartAsync(dir, paths, new Dictionary<string, string> { ["CREDENTIALS_DIRECTORY"] = dir.File("credentials") });
 
         var before = await daemon.CtlAsync("model", "show", "tiny");
         Assert.Contains("remote      hf:org/tiny/tiny.gguf (not downloaded yet: the first load or ullmctl pull fetches it)", before.StandardOutput, StringComparison.Ordinal);
@@ -76,10 +81,10 @@ public sealed partial class RemoteModelDaemonTests : IAsyncLifetime
         var pull = await daemon.CtlAsync("pull", "tiny");
 
         Assert.True(pull.ExitCode == 0, pull + daemon.Output);
-        var local = Path.Combine(paths.DataDir, "models", "hf", "org", "tiny", "main", "tiny.gguf");
+        var downloaded = Path.Combine(paths.DataDir, "models", "hf", "org", "tiny", "main", "tiny.gguf");
         Assert.Matches(ProgressLine(), pull.StandardOutput);
-        Assert.EndsWith($"tiny: tiny is in {local} ({TinySize()}, sha256 verified)\n", pull.StandardOutput, StringComparison.Ordinal);
-        Assert.Equal(tiny, await File.ReadAllBytesAsync(local, TestContext.Current.CancellationToken));
+        Assert.EndsWith($"tiny: tiny is in {downloaded} ({TinySize()}, sha256 verified)\n", pull.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(tiny, await File.ReadAllBytesAsync(downloaded, TestContext.Current.CancellationToken));
         Assert.Contains("remote      hf:org/tiny/tiny.gguf (downloaded)", (await daemon.CtlAsync("model", "show", "tiny")).StandardOutput, StringComparison.Ordinal);
 
         using var http = GatewayHost.UnixClient(paths.OpenAiSocket);
@@ -91,6 +96,11 @@ public sealed partial class RemoteModelDaemonTests : IAsyncLifetime
         var refused = await daemon.CtlAsync("pull", "gated");
         Assert.NotEqual(0, refused.ExitCode);
         Assert.Contains($"{server.Url("org/gated/resolve/main/tiny.gguf")}: the server answered 403 Forbidden; the configured token was refused", refused.StandardError, StringComparison.Ordinal);
+        Assert.Equal($"Bearer {Token}", server.Requests.Last().Authorization);
+
+        var local = await daemon.CtlAsync("pull", "local");
+        Assert.Equal(1, local.ExitCode);
+        Assert.Equal($"ullmctl: FailedPrecondition: name: local has nothing to pull: its source {dir.File("tiny.gguf")} is a local file, not a URL or an hf: reference\n", local.StandardError);
 
         var audit = await daemon.CtlAsync("audit", "--json");
         Assert.Equal(0, audit.ExitCode);
