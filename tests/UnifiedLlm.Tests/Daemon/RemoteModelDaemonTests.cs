@@ -119,7 +119,9 @@ public sealed partial class RemoteModelDaemonTests : IAsyncLifetime
         }
 
         server.Files["files/tiny.gguf"] = tiny;
-        server.PacedOver = TimeSpan.FromSeconds(3);
+
+        // Long enough for ullmctl to start and join the load while the chat's download runs, on a busy machine too.
+        server.PacedOver = TimeSpan.FromSeconds(6);
         var paths = DaemonProcess.WriteConfig(dir, $"""
             [backends.llamacpp]
             executable = "{llamaServer}"
