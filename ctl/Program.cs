@@ -23,6 +23,7 @@ var root = new RootCommand("ullmctl — administer ullmd over its admin socket")
     LifecycleCommands.CreateLoad(),
     LifecycleCommands.CreateUnload(),
     LifecycleCommands.CreateSwitch(),
+    PullCommand.Create(),
     CompletionCommand.Create(),
     TopCommand.Create(),
     DoctorCommand.Create(),

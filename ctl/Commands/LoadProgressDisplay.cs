@@ -119,6 +119,7 @@ internal static class LoadProgressDisplay
     public static string PhaseName(LoadPhase phase) => phase switch
     {
         LoadPhase.Queued => "queued",
+        LoadPhase.Downloading => "downloading",
         LoadPhase.Planning => "planning",
         LoadPhase.Evicting => "evicting",
         LoadPhase.StartingUnit => "starting unit",

@@ -69,6 +69,11 @@ internal static class ModelsCommand
         text.Append($"name        {m.Name}\n");
         text.Append($"backend     {m.Backend}\n");
         text.Append($"source      {m.Source}\n");
+        if (m.RemoteSource.Length > 0)
+        {
+            text.Append($"remote      {m.RemoteSource} ({(m.Downloaded ? "downloaded" : "not downloaded yet: the first load or ullmctl pull fetches it")})\n");
+        }
+
         text.Append($"aliases     {(m.Aliases.Count == 0 ? "-" : string.Join(", ", m.Aliases))}\n");
         text.Append($"context     {(m.Context == 0 ? "the model's own" : m.Context.ToString(System.Globalization.CultureInfo.InvariantCulture))}\n");
         text.Append($"gpu layers  {m.GpuLayers}\n");

@@ -6,6 +6,7 @@ using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Hosting;
+using UnifiedLlm.Daemon.Models.Download;
 using UnifiedLlm.Daemon.Models.Registry;
 using UnifiedLlm.Daemon.Routing;
 using UnifiedLlm.Daemon.Scheduling;
@@ -35,13 +36,18 @@ internal sealed class AdminService(
     TimeProvider time,
     GpuMonitor gpus,
     ModelRegistry registry,
-    LoadPlanPreview planPreview)
+    LoadPlanPreview planPreview,
+    ModelDownloader downloads,
+    IEnumerable<Backends.IBackendDriver> drivers)
 {
     private const int DefaultLogLines = 50;
     private const int MaxLogLines = 10_000;
 
     /// <summary>How long a followed log stream goes on after its instance ended, for the last lines to arrive.</summary>
     private static readonly TimeSpan LogDrainTime = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often a download's progress is sent to a pull or a load in progress.</summary>
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
 
     public async Task<StatusResponse> Status(StatusRequest request, ServerCallContext context)
     {
@@ -210,6 +216,70 @@ internal sealed class AdminService(
         }
 
         await LoadWithProgressAsync(request.Name, responseStream, context.CancellationToken, overrides);
+    }
+
+    public async Task PullModel(PullModelRequest request, IServerStreamWriter<PullProgress> responseStream, ServerCallContext context)
+    {
+        var model = FindModel(request.Name, "name");
+        if (model.Backend == BackendKind.Ollama)
+        {
+            await PullOllamaAsync(model, responseStream, context.CancellationToken);
+            return;
+        }
+
+        if (model.Remote is null)
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.FailedPrecondition,
+                $"name: {model.Name} has nothing to pull: its source {model.Source} is {(model.Backend == BackendKind.Vllm ? "fetched by vLLM itself" : "a local file")}, not a URL or an hf: reference"));
+        }
+
+        var download = downloads.Start(model);
+        while (await Task.WhenAny(download.Completion, Task.Delay(ProgressInterval, time, context.CancellationToken)) != download.Completion)
+        {
+            await responseStream.WriteAsync(DownloadMapping.ToProto(download.Snapshot(), "downloading"), context.CancellationToken);
+        }
+
+        try
+        {
+            await download.Completion;
+        }
+        catch (ModelDownloadException e)
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.Unavailable, $"{model.Name}: {e.Message}"));
+        }
+
+        var remote = model.Remote;
+        var bytes = remote.Parts.Sum(p => new FileInfo(p.LocalPath).Length);
+        var verified = remote.Parts.All(p => p.Sha256 is not null) ? "sha256 verified" : "no sha256 configured";
+        await responseStream.WriteAsync(
+            new PullProgress
+            {
+                Model = model.Name,
+                Status = $"{model.Name} is in {remote.LocalPath} ({DownloadProgress.Bytes(bytes)}, {verified})",
+                File = remote.LocalPath,
+                Part = (uint)remote.Parts.Count,
+                Parts = (uint)remote.Parts.Count,
+                CompletedBytes = (ulong)bytes,
+                TotalBytes = (ulong)bytes,
+                Done = true,
+            },
+            context.CancellationToken);
+    }
+
+    private async Task PullOllamaAsync(ModelConfig model, IServerStreamWriter<PullProgress> responseStream, CancellationToken cancellationToken)
+    {
+        var ollama = drivers.OfType<Backends.OllamaDriver>().Single();
+        try
+        {
+            await foreach (var status in ollama.PullAsync(config.Current.Backends.Ollama, model.Source, cancellationToken))
+            {
+                await responseStream.WriteAsync(DownloadMapping.ToProto(model.Name, status), cancellationToken);
+            }
+        }
+        catch (Exception e) when (e is Backends.OllamaPullException or Backends.BackendStartException or Supervision.SandboxPathException)
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.Unavailable, $"{model.Name}: {e.Message}"));
+        }
     }
 
     public async Task<UnloadModelResponse> UnloadModel(UnloadModelRequest request, ServerCallContext context)
@@ -478,7 +548,26 @@ internal sealed class AdminService(
         InstanceInfo instance;
         try
         {
-            instance = await scheduler.LoadAsync(model, cancellationToken, overrides);
+            var load = scheduler.LoadAsync(model, cancellationToken, overrides);
+            var configured = config.Current.Models.Values.FirstOrDefault(m => m.Name == model || m.Aliases.Contains(model));
+            while (configured?.Remote is not null && await Task.WhenAny(load, Task.Delay(ProgressInterval, time, cancellationToken)) != load)
+            {
+                if (downloads.Progress(configured) is { } progress)
+                {
+                    await responseStream.WriteAsync(
+                        new LoadProgress
+                        {
+                            Model = model,
+                            Phase = LoadPhase.Downloading,
+                            Message = progress.Describe(),
+                            ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds,
+                            Download = DownloadMapping.ToProto(progress, "downloading"),
+                        },
+                        cancellationToken);
+                }
+            }
+
+            instance = await load;
         }
         catch (ModelUnavailableException e)
         {

@@ -33,6 +33,8 @@ internal static class ProtoMapping
             Priority = model.Priority,
             Pinned = model.Pinned,
             Group = model.Group ?? string.Empty,
+            RemoteSource = model.Remote?.Text ?? string.Empty,
+            Downloaded = model.Remote is not null && Models.Download.ModelDownloader.IsPresent(model),
         };
         proto.Aliases.AddRange(model.Aliases);
         return proto;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -36,6 +37,7 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
     private readonly SemaphoreSlim gate = new(1, 1);
     private readonly HashSet<string> loaded = new(StringComparer.Ordinal);
     private SharedServer? server;
+    private int pulls;
 
     public OllamaDriver(IBackendSupervisor supervisor, OllamaDriverOptions options, HttpClient http, TimeProvider time)
     {
@@ -66,7 +68,7 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
                 loaded.Add(start.Model.Name);
                 return new RunningBackend(start.Model.Name, shared.BaseAddress, tag, shared.Process, Slots(start.Backend)) { ReportedGpuBytes = sizeVram };
             }
-            catch when (loaded.Count == 0)
+            catch when (loaded.Count == 0 && pulls == 0)
             {
                 await StopServerAsync(shared, CancellationToken.None);
                 throw;
@@ -94,7 +96,7 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
                 await UnloadAsync(shared, backend, cancellationToken);
             }
 
-            if (loaded.Count == 0)
+            if (loaded.Count == 0 && pulls == 0)
             {
                 await StopServerAsync(shared, cancellationToken);
             }
@@ -102,6 +104,93 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
         finally
         {
             gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Pulls <paramref name="tag"/> through the shared server's <c>POST /api/pull</c> and relays each line of its NDJSON
+    /// progress. The server is started for the pull when no model runs, and stopped after it unless a model loaded meanwhile.
+    /// An <c>{"error": …}</c> line or an error status ends the pull with <see cref="OllamaPullException"/>.
+    /// </summary>
+    public async IAsyncEnumerable<OllamaPullStatus> PullAsync(BackendConfig backend, string tag, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        SharedServer shared;
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            shared = await EnsureServerAsync(backend, cancellationToken);
+            pulls++;
+        }
+        finally
+        {
+            gate.Release();
+        }
+
+        try
+        {
+            var body = new JsonObject { ["model"] = tag, ["stream"] = true };
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(shared.BaseAddress, "api/pull")) { Content = JsonContent.Create(body) };
+            using var response = await SendPullAsync(request, tag, cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new OllamaPullException($"Ollama refused to pull \"{tag}\" ({(int)response.StatusCode}): {await ReadErrorAsync(response, cancellationToken)}");
+            }
+
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken));
+            var succeeded = false;
+            while (await ReadPullLineAsync(reader, tag, cancellationToken) is { } line)
+            {
+                if (OllamaPullStatus.Parse(line, tag) is { } status)
+                {
+                    succeeded = status.Status == OllamaPullStatus.Success;
+                    yield return status;
+                }
+            }
+
+            if (!succeeded)
+            {
+                throw new OllamaPullException($"Ollama ended the pull of \"{tag}\" without \"{OllamaPullStatus.Success}\"");
+            }
+        }
+        finally
+        {
+            await gate.WaitAsync(CancellationToken.None);
+            try
+            {
+                pulls--;
+                if (loaded.Count == 0 && pulls == 0 && ReferenceEquals(server, shared))
+                {
+                    await StopServerAsync(shared, CancellationToken.None);
+                }
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendPullAsync(HttpRequestMessage request, string tag, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new OllamaPullException($"Ollama failed while pulling \"{tag}\": {e.Message}", e);
+        }
+    }
+
+    private static async Task<string?> ReadPullLineAsync(StreamReader reader, string tag, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await reader.ReadLineAsync(cancellationToken);
+        }
+        catch (IOException e)
+        {
+            throw new OllamaPullException($"Ollama broke off the pull of \"{tag}\": {e.Message}", e);
         }
     }
 

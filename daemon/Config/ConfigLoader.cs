@@ -163,13 +163,14 @@ internal static partial class ConfigLoader
             scanSection.RejectUnknownKeys();
         }
 
+        var downloads = BindDownloads(top.Table("downloads"));
         var models = new Dictionary<string, ModelConfig>(StringComparer.Ordinal);
         var modelsSection = top.Table("models");
         if (modelsSection is not null)
         {
             foreach (var (name, section) in modelsSection.ChildTables())
             {
-                var model = BindModel(name, section, backends);
+                var model = BindModel(name, section, backends, server, downloads);
                 if (model is not null)
                 {
                     models[name] = model;
@@ -243,7 +244,10 @@ internal static partial class ConfigLoader
         ValidateGroups(top, models);
         ValidateMaxLoaded(top, models, backends);
 
-        return new UllmConfig(file, server, gpu, backends, scan, models, providers, new RouterConfig(fallback, timeouts, breaker), routes, security, audit);
+        return new UllmConfig(file, server, gpu, backends, scan, models, providers, new RouterConfig(fallback, timeouts, breaker), routes, security, audit)
+        {
+            Downloads = downloads,
+        };
     }
 
     private static ServerConfig BindServer(TomlSection? s)
@@ -464,7 +468,7 @@ internal static partial class ConfigLoader
         return config;
     }
 
-    private static ModelConfig? BindModel(string name, TomlSection s, BackendsConfig backends)
+    private static ModelConfig? BindModel(string name, TomlSection s, BackendsConfig backends, ServerConfig server, DownloadsConfig downloads)
     {
         if (!IsSafeName(name))
         {
@@ -475,7 +479,7 @@ internal static partial class ConfigLoader
         var declared = BindDeclaredFootprint(s, generic is not null);
 
         var source = s.RequiredString("source") ?? "";
-        if (source.Length > 0 && backend == BackendKind.LlamaCpp)
+        if (source.Length > 0 && backend == BackendKind.LlamaCpp && !RemoteSource.IsRemote(source))
         {
             RequireAbsolute(s, "source", source);
         }
@@ -529,6 +533,7 @@ internal static partial class ConfigLoader
             Declared = declared,
         };
         model = BindSizing(s, model);
+        model = BindRemoteSource(model, s, server, downloads);
         s.RejectUnknownKeys();
         return model;
     }
@@ -614,6 +619,85 @@ internal static partial class ConfigLoader
                 s.Error(key, $"'{owned.Flag}' is set by ullmd's planner for every load; use the model option {owned.Instead} instead");
             }
         }
+    }
+
+    /// <summary>
+    /// A URL or hf: source becomes a download plan (<see cref="RemoteSource"/>) with the local path as the model's source;
+    /// sha256 is for those only.
+    /// </summary>
+    private static ModelConfig BindRemoteSource(ModelConfig model, TomlSection s, ServerConfig server, DownloadsConfig downloads)
+    {
+        var sha256 = s.StringOrStringList("sha256");
+        if (!RemoteSource.IsRemote(model.Source))
+        {
+            if (sha256.Count > 0)
+            {
+                s.Error("sha256", "a checksum is for a source that ullmd downloads (an http(s) URL or hf:ORG/REPO/FILE.gguf)");
+            }
+
+            return model;
+        }
+
+        if (model.Backend != BackendKind.LlamaCpp)
+        {
+            s.Error("source", $"'{model.Source}': ullmd downloads GGUF files for llamacpp models only; {KeyOf(model.Backend)} takes {(model.Backend == BackendKind.Ollama ? "an Ollama tag (ullmctl pull fetches it)" : "a Hugging Face model id or a local directory")}");
+            return model;
+        }
+
+        var remote = RemoteSource.Parse(model.Source, downloads.HuggingFaceEndpoint, server.ModelsDirectory, sha256, out var error);
+        if (remote is null)
+        {
+            s.Error(error.StartsWith("sha256", StringComparison.Ordinal) ? "sha256" : "source", error);
+            return model;
+        }
+
+        return model with { Source = remote.LocalPath, Remote = remote };
+    }
+
+    private static DownloadsConfig BindDownloads(TomlSection? s)
+    {
+        if (s is null)
+        {
+            return DownloadsConfig.Default;
+        }
+
+        var endpointText = s.String("hf_endpoint", DownloadsConfig.DefaultHuggingFaceEndpoint);
+        var endpoint = DownloadsConfig.Default.HuggingFaceEndpoint;
+        if (Uri.TryCreate(endpointText, UriKind.Absolute, out var parsed) && (parsed.Scheme == Uri.UriSchemeHttps || parsed.Scheme == Uri.UriSchemeHttp)
+            && parsed.Query.Length == 0 && parsed.Fragment.Length == 0 && parsed.UserInfo.Length == 0)
+        {
+            // A trailing "/" makes the endpoint a base that "ORG/REPO/resolve/…" resolves under, path prefix included.
+            endpoint = new Uri(parsed.AbsoluteUri.TrimEnd('/') + "/");
+        }
+        else
+        {
+            s.Error("hf_endpoint", $"'{endpointText}' is not an http(s) URL (without user info, query or fragment)");
+        }
+
+        var file = s.OptionalString("token_file") is { Length: > 0 } f ? f : null;
+        var credential = s.OptionalString("token_credential") is { Length: > 0 } c ? c : null;
+        ApiKeySource? token = null;
+        if (file is not null && credential is not null)
+        {
+            s.Error("token_credential", "set only one of token_file and token_credential");
+        }
+        else if (file is not null)
+        {
+            RequireAbsolute(s, "token_file", file);
+            token = new ApiKeySource(ApiKeySourceKind.File, file);
+        }
+        else if (credential is not null)
+        {
+            if (!IsSafeName(credential))
+            {
+                s.Error("token_credential", $"'{credential}' is not a valid credential name");
+            }
+
+            token = new ApiKeySource(ApiKeySourceKind.Credential, credential);
+        }
+
+        s.RejectUnknownKeys();
+        return new DownloadsConfig(endpoint, token);
     }
 
     private static ProviderConfig? BindProvider(string name, TomlSection s)

@@ -193,6 +193,13 @@ internal sealed partial class TomlSection
         return result;
     }
 
+    /// <summary>One string or an array of strings (like sha256 = "…" | ["…", "…"]), as a list; empty when absent.</summary>
+    public IReadOnlyList<string> StringOrStringList(string key)
+    {
+        known.Add(key);
+        return table.TryGetValue(key, out var value) && value is string s ? [s] : StringList(key);
+    }
+
     public IReadOnlyList<long> IntegerList(string key)
     {
         known.Add(key);

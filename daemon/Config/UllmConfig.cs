@@ -13,7 +13,10 @@ internal sealed record UllmConfig(
     RouterConfig Router,
     IReadOnlyDictionary<string, RouteConfig> Routes,
     SecurityConfig Security,
-    AuditConfig Audit);
+    AuditConfig Audit)
+{
+    public DownloadsConfig Downloads { get; init; } = DownloadsConfig.Default;
+}
 
 internal enum SupervisorKind
 {
@@ -50,6 +53,9 @@ internal sealed record ServerConfig(
     public string SystemdAddress { get; init; } = AutoSystemdAddress;
 
     public string DatabasePath => Path.Combine(DataDir, "ullm.db");
+
+    /// <summary>Where models with a remote source are downloaded to.</summary>
+    public string ModelsDirectory => Path.Combine(DataDir, "models");
 
     /// <summary>TLS on the TCP listener; null: plain HTTP (refused for a non-loopback address unless <see cref="AllowPlaintext"/>).</summary>
     public TlsConfig? Tls { get; init; }
@@ -158,6 +164,12 @@ internal sealed record ModelConfig(
 
     /// <summary>The exclusive swap group: loading this model first stops the other loaded members. Null: none.</summary>
     public string? Group { get; init; }
+
+    /// <summary>
+    /// Set when the configured source is a URL or an hf: reference: what to download before the first load.
+    /// <see cref="Source"/> is then the local path it downloads to.
+    /// </summary>
+    public RemoteSource? Remote { get; init; }
 
     /// <summary>For a model on a generic backend: that backend's NAME in [backends.NAME]; null for the built-in ones.</summary>
     public string? GenericBackend { get; init; }

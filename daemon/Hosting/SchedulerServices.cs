@@ -1,10 +1,13 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Models.Ollama;
+using UnifiedLlm.Daemon.Models.Download;
 using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
 using UnifiedLlm.Daemon.Storage;
@@ -58,6 +61,8 @@ internal static class SchedulerServices
         services.AddSingleton(sp => MachineReading.Live(sp.GetRequiredService<GpuMonitor>()));
         services.AddSingleton(new SchedulerOptions());
         services.AddSingleton<InstanceStore>();
+        services.TryAddSingleton(new ModelDownloaderOptions());
+        services.AddSingleton(sp => NewDownloader(sp));
         services.AddSingleton<Scheduler>();
         services.AddSingleton<IModelEndpoints>(sp => sp.GetRequiredService<Scheduler>());
         services.AddHostedService<BackendAdoption>();
@@ -69,4 +74,31 @@ internal static class SchedulerServices
     /// <summary>The GPUs of the latest reading that [gpu] allowed lets ullmd use (all when it names none).</summary>
     private static IReadOnlyList<int> UsableGpus(GpuSnapshot snapshot, GpuConfig gpu) =>
         [.. snapshot.Devices.Select(d => d.Index).Where(i => gpu.Allowed.Count == 0 || gpu.Allowed.Contains(i))];
+
+    /// <summary>
+    /// The downloader of remote model sources, reporting to the event stream as "download" events. Its client follows
+    /// redirects (a hub's file URL redirects to its storage; .NET drops the Authorization header on redirect) and has no
+    /// overall timeout: a model takes as long as it takes, and a stalled read is the downloader's to notice.
+    /// </summary>
+    private static ModelDownloader NewDownloader(IServiceProvider sp)
+    {
+        var config = sp.GetRequiredService<ConfigHolder>();
+        var events = sp.GetRequiredService<EventHub>();
+        var time = sp.GetRequiredService<TimeProvider>();
+        var http = new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(30), MaxAutomaticRedirections = 10 })
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+        return new ModelDownloader(
+            http,
+            () => config.Current.Downloads.Token is { } token
+                ? ApiKeyReader.Read(token) is { Length: > 0 } secret
+                    ? secret
+                    : throw new ModelDownloadException($"the download token ({token}, [downloads]) is missing or empty")
+                : null,
+            (model, message) => events.Publish(new DaemonEvent(time.GetUtcNow(), "download", message, model)),
+            sp.GetRequiredService<ModelDownloaderOptions>(),
+            time,
+            sp.GetRequiredService<ILogger<ModelDownloader>>());
+    }
 }

@@ -6,6 +6,7 @@ using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Models;
+using UnifiedLlm.Daemon.Models.Download;
 using UnifiedLlm.Daemon.Models.Gguf;
 using UnifiedLlm.Daemon.Models.Ollama;
 using UnifiedLlm.Daemon.Models.Sizing;
@@ -48,6 +49,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private readonly SchedulerOptions options;
     private readonly ILogger<Scheduler> logger;
     private readonly GenericFootprints genericFootprints;
+    private readonly ModelDownloader? downloads;
     private int disposed;
 
     public Scheduler(
@@ -61,7 +63,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         TimeProvider time,
         SchedulerOptions options,
         ILogger<Scheduler> logger,
-        GenericFootprints genericFootprints)
+        GenericFootprints genericFootprints,
+        ModelDownloader? downloads = null)
     {
         this.config = config;
         this.drivers = drivers.ToDictionary(d => d.Kind);
@@ -76,6 +79,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         this.logger = logger;
         engines = new EngineRequests(profiles);
         this.genericFootprints = genericFootprints;
+        this.downloads = downloads;
         config.OnReplaced(ConfigReplaced);
     }
 
@@ -569,6 +573,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private async Task<ModelInstance> LoadAsync(ModelSlot slot, PendingLoad pending)
     {
         var token = shutdown.Token;
+        await FetchAsync(slot, token).ConfigureAwait(false);
         await loadGate.WaitAsync(token).ConfigureAwait(false);
         ModelInstance? instance = null;
         try
@@ -699,6 +704,50 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             {
                 slot.Loading = null;
             }
+        }
+    }
+
+    /// <summary>
+    /// Downloads the files of a model with a remote source that are not there yet (joining a download in flight), before
+    /// the load gate: other models load meanwhile. A failed download fails the load and counts towards its backoff.
+    /// </summary>
+    private async Task FetchAsync(ModelSlot slot, CancellationToken cancellationToken)
+    {
+        var model = slot.Config;
+        if (ModelDownloader.IsPresent(model))
+        {
+            return;
+        }
+
+        try
+        {
+            if (downloads is null)
+            {
+                throw new ModelDownloadException($"{model.Remote!.Text} is not downloaded yet, and this scheduler was made without a downloader");
+            }
+
+            await downloads.EnsureAsync(model, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            var reason = $"{model.Name}: {e.Message}";
+            lock (gate)
+            {
+                slot.Loading = null;
+                if (e is ModelDownloadException)
+                {
+                    slot.Backoff.Failed(time.GetUtcNow(), reason, options);
+                }
+            }
+
+            if (e is not ModelDownloadException)
+            {
+                throw;
+            }
+
+            events.Publish(new DaemonEvent(time.GetUtcNow(), "failure", reason, model.Name));
+            LogFailureEvent(reason);
+            throw new ModelUnavailableException(503, reason);
         }
     }
 

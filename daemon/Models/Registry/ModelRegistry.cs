@@ -84,8 +84,9 @@ internal sealed class ModelRegistry(ModelFileStore store, ConfigHolder config, T
         return await RefreshAsync(full, format, await store.FindAsync(full, cancellationToken), cancellationToken);
     }
 
+    /// <summary>The configured sources to scan; a remote source only once downloaded (before, its absence is no error).</summary>
     private static IEnumerable<string> Sources(UllmConfig config, BackendKind backend) =>
-        config.Models.Values.Where(m => m.Backend == backend && m.Source.Length > 0).Select(m => m.Source);
+        config.Models.Values.Where(m => m.Backend == backend && m.Source.Length > 0 && (m.Remote is null || File.Exists(m.Source))).Select(m => m.Source);
 
     /// <summary>The stored entry when the model is unchanged, else a fresh reading (saved).</summary>
     private async Task<ScannedModelFile> RefreshAsync(string path, string format, ScannedModelFile? previous, CancellationToken cancellationToken)
