@@ -68,7 +68,8 @@ internal static class RequestBody
         JsonNode? node;
         try
         {
-            node = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = MaxDepth });
+            // A key given twice would make the tree throw when first read (a 500); RFC 8259 leaves its meaning open, so it is refused.
+            node = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = MaxDepth, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {
