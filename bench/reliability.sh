@@ -54,11 +54,12 @@ cat >"$section" <<MD
 | inputs tried: bodies over HTTP | $(figure fuzz.http_bodies) |
 | inputs tried: TOML config loader | $(figure fuzz.config_loader) |
 | inputs tried: admin RPCs | $(figure fuzz.admin_rpcs) (random messages of each request type and raw bytes, over the admin socket) |
-| audit rows lost (target 0) | $(figure audit.rows_lost) older than the batch being gathered at the kill; $(figure audit.rows_lost_in_last_batch) in that batch |
+| audit rows lost (target 0) | $(figure audit.rows_lost) of requests that finished more than a second before the SIGKILL; $(figure audit.rows_lost_in_last_batch) of requests that finished within that last second (their batch was still being gathered or written) |
 | secrets leaked (target 0) | $(figure secrets.leaked) occurrences in $(figure secrets.places) places searched after $(figure secrets.requests) requests (log, database and its -wal/-shm, every admin answer, events, /metrics, client error bodies, the backend's environment); the upstream's own answer text quoting the key reached the client $(figure secrets.success_echoes) times, as any answer text does |
 
 Targets: only typed errors from every fuzzer, 0 rows lost, 0 secrets leaked. A SIGKILL loses at most the audit rows
-gathered for the current batch (up to 50 ms of finished requests, docs/security.md).
+not yet written: those gathered for the current batch (50 ms) and the batch being written, on this busy machine the
+requests of the last second (docs/security.md).
 <!-- reliability:end -->
 MD
 
