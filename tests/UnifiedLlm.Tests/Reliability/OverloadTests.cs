@@ -50,7 +50,7 @@ public sealed class OverloadTests
         var breakers = status.RootElement.TryGetProperty("breakers", out var b) ? b.EnumerateArray().Select(x => $"{x.GetProperty("target").GetString()} {x.GetProperty("state").GetString()}").ToList() : [];
 
         Assert.Equal(served.Count + refused.Count, results.Count);
-        Assert.True(served.Count >= Capacity * SuiteRun.Scale, $"only {served.Count} served; the slot and the queue hold {Capacity}");
+        Assert.True(served.Count >= Capacity, $"only {served.Count} served; the slot and the queue hold {Capacity}");
         Assert.All(refused, r => Assert.NotNull(r.RetryAfter));
         // Retry-After is estimated from how long requests held a slot lately; a burst that slows the machine changes
         // that while the refusals are given, so on a busy machine it errs either way (the figures record by how much).

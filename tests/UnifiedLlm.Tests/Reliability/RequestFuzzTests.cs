@@ -127,7 +127,7 @@ public sealed class RequestFuzzTests
         }
 
         Assert.Equal(0, models.HeldLeases);
-        Assert.True(statuses.ContainsKey(200) && statuses.ContainsKey(400), string.Join(", ", statuses.Select(s => $"{s.Key}×{s.Value}")));
+        Assert.True(statuses.ContainsKey(400), string.Join(", ", statuses.Select(s => $"{s.Key}×{s.Value}")));
         SuiteRun.Record("fuzz.http_bodies", $"{inputs}");
     }
 
