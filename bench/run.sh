@@ -4,9 +4,14 @@
 # socket) and through the Portkey gateway from npm, side by side in one run. Writes the gateway section of
 # bench/RESULTS.md.
 # usage: bash bench/run.sh [seconds per concurrency step and round, default 5] (three rounds, the median reported)
+# bash bench/run.sh reliability [scale] runs bench/reliability.sh instead (faults, overload, fuzzing, secrets).
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
+if [[ "${1:-}" == reliability ]]; then
+  shift
+  exec bash bench/reliability.sh "$@"
+fi
 seconds="${1:-5}"
 out="$(mktemp -d "${TMPDIR:-/tmp}/ullm-bench-build.XXXXXX")"
 trap 'rm -rf "$out"' EXIT

@@ -75,31 +75,35 @@ internal static partial class ConfigLoader
         return Parse(text, path);
     }
 
+    /// <summary>Tomlyn's limit on nested arrays and inline tables, which it reports without a position.</summary>
+    private const int MaxTomlDepth = 64;
+
     public static UllmConfig Parse(string text, string file)
     {
         var errors = new List<ConfigError>();
         var metadata = new TomlMetadataStore();
 
-        // The syntax tree's validation reports what the table reader lets pass: a key or table defined twice (TOML
-        // forbids it; the reader kept the last value, so `require_key_on_tcp = false` then `= true` passed).
-        foreach (var d in SyntaxParser.Parse(text, file).Diagnostics.Where(d => d.Kind == DiagnosticMessageKind.Error))
-        {
-            errors.Add(SyntaxError(file, d));
-        }
-
-        if (errors.Count > 0)
-        {
-            throw new ConfigException(errors);
-        }
-
         TomlTable root;
         try
         {
+            // The syntax tree's validation reports what the table reader lets pass: a key or table defined twice (TOML
+            // forbids it; the reader kept the last value, so `require_key_on_tcp = false` then `= true` passed).
+            foreach (var d in SyntaxParser.Parse(text, file).Diagnostics.Where(d => d.Kind == DiagnosticMessageKind.Error))
+            {
+                errors.Add(SyntaxError(file, d));
+            }
+
+            if (errors.Count > 0)
+            {
+                throw new ConfigException(errors);
+            }
+
             root = TomlSerializer.Deserialize<TomlTable>(text, new TomlSerializerOptions { SourceName = file, MetadataStore = metadata })
                 ?? new TomlTable();
         }
         catch (TomlException e)
         {
+            // Either parser may throw instead of reporting (nesting deeper than its limit did, out of SyntaxParser).
             foreach (var d in e.Diagnostics)
             {
                 errors.Add(SyntaxError(file, d));
@@ -107,7 +111,9 @@ internal static partial class ConfigLoader
 
             if (errors.Count == 0)
             {
-                errors.Add(new ConfigError(file, e.Line ?? 0, e.Column ?? 0, "", $"TOML syntax: {e.Message}"));
+                errors.Add(e.Line is null && TomlNesting.FindDeeperThan(text, MaxTomlDepth) is var (line, column)
+                    ? new ConfigError(file, line, column, "", $"TOML syntax: arrays and inline tables nested deeper than {MaxTomlDepth} levels")
+                    : new ConfigError(file, e.Line ?? 0, e.Column ?? 0, "", $"TOML syntax: {e.Message}"));
             }
 
             throw new ConfigException(errors);

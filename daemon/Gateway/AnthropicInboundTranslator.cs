@@ -10,12 +10,16 @@ internal static class AnthropicInboundTranslator
         var messages = new JsonArray();
         switch (request["system"])
         {
-            case JsonValue text:
-                messages.Add(new JsonObject { ["role"] = "system", ["content"] = text.DeepClone() });
+            case null:
+                break;
+            case JsonValue text when Text(text) is { } system:
+                messages.Add(new JsonObject { ["role"] = "system", ["content"] = system });
                 break;
             case JsonArray blocks:
-                messages.Add(new JsonObject { ["role"] = "system", ["content"] = string.Concat(blocks.Select(b => b?["text"]?.GetValue<string>())) });
+                messages.Add(new JsonObject { ["role"] = "system", ["content"] = string.Concat(blocks.Select((b, i) => BlockText(b, $"system[{i}]"))) });
                 break;
+            default:
+                throw GatewayException.BadField("system", "must be a string or an array of text blocks");
         }
 
         if (request["messages"] is not JsonArray { Count: > 0 } input)
@@ -25,7 +29,7 @@ internal static class AnthropicInboundTranslator
 
         for (var i = 0; i < input.Count; i++)
         {
-            if (input[i] is not JsonObject message || message["role"]?.GetValue<string>() is not ("user" or "assistant"))
+            if (input[i] is not JsonObject message || Text(message["role"]) is not ("user" or "assistant"))
             {
                 throw GatewayException.BadField($"messages[{i}].role", "must be 'user' or 'assistant'");
             }
@@ -50,21 +54,23 @@ internal static class AnthropicInboundTranslator
 
         if (request["tools"] is JsonArray tools)
         {
-            result["tools"] = new JsonArray([.. tools.Select(t => (JsonNode)new JsonObject
+            result["tools"] = new JsonArray([.. tools.Select((t, i) => (JsonNode)new JsonObject
             {
                 ["type"] = "function",
-                ["function"] = new JsonObject
-                {
-                    ["name"] = t?["name"]?.DeepClone(),
-                    ["description"] = t?["description"]?.DeepClone(),
-                    ["parameters"] = t?["input_schema"]?.DeepClone(),
-                },
+                ["function"] = t is JsonObject tool
+                    ? new JsonObject
+                    {
+                        ["name"] = tool["name"]?.DeepClone(),
+                        ["description"] = tool["description"]?.DeepClone(),
+                        ["parameters"] = tool["input_schema"]?.DeepClone(),
+                    }
+                    : throw GatewayException.BadField($"tools[{i}]", "must be an object with a name"),
             })]);
         }
 
         if (request["tool_choice"] is JsonObject choice)
         {
-            result["tool_choice"] = choice["type"]?.GetValue<string>() switch
+            result["tool_choice"] = Text(choice["type"]) switch
             {
                 "any" => "required",
                 "none" => "none",
@@ -78,10 +84,10 @@ internal static class AnthropicInboundTranslator
 
     private static void AddMessage(JsonArray messages, JsonObject message, int index)
     {
-        var role = message["role"]!.GetValue<string>();
-        if (message["content"] is JsonValue text)
+        var role = Text(message["role"]);
+        if (message["content"] is JsonValue value && Text(value) is { } text)
         {
-            messages.Add(new JsonObject { ["role"] = role, ["content"] = text.DeepClone() });
+            messages.Add(new JsonObject { ["role"] = role, ["content"] = text });
             return;
         }
 
@@ -92,18 +98,20 @@ internal static class AnthropicInboundTranslator
 
         var parts = new JsonArray();
         var toolCalls = new JsonArray();
-        foreach (var block in blocks)
+        for (var b = 0; b < blocks.Count; b++)
         {
-            switch (block?["type"]?.GetValue<string>())
+            var where = $"messages[{index}].content[{b}]";
+            var block = blocks[b] as JsonObject ?? throw GatewayException.BadField(where, "must be a content block object");
+            switch (Text(block["type"]))
             {
                 case "text":
                     parts.Add(new JsonObject { ["type"] = "text", ["text"] = block["text"]?.DeepClone() });
                     break;
                 case "image":
-                    var source = block["source"];
-                    var url = source?["type"]?.GetValue<string>() == "base64"
-                        ? $"data:{source["media_type"]};base64,{source["data"]}"
-                        : source?["url"]?.GetValue<string>();
+                    var source = block["source"] as JsonObject;
+                    var url = Text(source?["type"]) == "base64" && Text(source!["media_type"]) is { } mediaType && Text(source["data"]) is { } data
+                        ? $"data:{mediaType};base64,{data}"
+                        : Text(source?["url"]) ?? throw GatewayException.BadField($"{where}.source", "must be base64 data with its media_type, or a url");
                     parts.Add(new JsonObject { ["type"] = "image_url", ["image_url"] = new JsonObject { ["url"] = url } });
                     break;
                 case "tool_use":
@@ -115,13 +123,16 @@ internal static class AnthropicInboundTranslator
                     });
                     break;
                 case "tool_result":
-                    var content = block["content"] is JsonArray resultBlocks
-                        ? string.Concat(resultBlocks.Select(b => b?["text"]?.GetValue<string>()))
-                        : block["content"]?.GetValue<string>() ?? "";
+                    var content = block["content"] switch
+                    {
+                        null => "",
+                        JsonArray resultBlocks => string.Concat(resultBlocks.Select((r, i) => BlockText(r, $"{where}.content[{i}]"))),
+                        var other => Text(other) ?? throw GatewayException.BadField($"{where}.content", "must be a string or an array of text blocks"),
+                    };
                     messages.Add(new JsonObject { ["role"] = "tool", ["tool_call_id"] = block["tool_use_id"]?.DeepClone(), ["content"] = content });
                     break;
                 default:
-                    throw GatewayException.BadField($"messages[{index}].content", $"content block type '{block?["type"]}' is not supported");
+                    throw GatewayException.BadField($"{where}.type", $"content block type '{block["type"]}' is not supported");
             }
         }
 
@@ -136,4 +147,22 @@ internal static class AnthropicInboundTranslator
             messages.Add(converted);
         }
     }
+
+    /// <summary>The node's text when it is a JSON string; null for anything else (a number, an object, missing).</summary>
+    private static string? Text(JsonNode? node)
+    {
+        try
+        {
+            return node is JsonValue value && value.TryGetValue(out string? text) ? text : null;
+        }
+        catch (InvalidOperationException)
+        {
+            // The bytes are valid UTF-8 (RequestBody checked); an escape such as "\ud800" is not a whole character.
+            throw GatewayException.BadField(node!.GetPath().TrimStart('$').TrimStart('.'), "is not valid Unicode (an unpaired surrogate escape)");
+        }
+    }
+
+    /// <summary>A text block's text, where only text blocks may stand.</summary>
+    private static string BlockText(JsonNode? block, string where) =>
+        Text((block as JsonObject)?["text"]) ?? throw GatewayException.BadField(where, "must be a text block with a string text");
 }

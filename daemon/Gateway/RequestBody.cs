@@ -68,15 +68,56 @@ internal static class RequestBody
         JsonNode? node;
         try
         {
-            node = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = MaxDepth });
+            // A key given twice would make the tree throw when first read (a 500); RFC 8259 leaves its meaning open, so it is refused.
+            node = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = MaxDepth, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {
             throw InvalidJson(e);
         }
+        catch (InvalidOperationException)
+        {
+            // Checking for a key given twice decodes every property name.
+            throw BadName();
+        }
 
-        return node as JsonObject ?? throw NotAnObject();
+        var request = node as JsonObject ?? throw NotAnObject();
+        try
+        {
+            // Property names are decoded when a tree is first read: an escape such as "\ud800" in one threw there (a 500).
+            CheckNames(request);
+        }
+        catch (InvalidOperationException)
+        {
+            throw BadName();
+        }
+
+        return request;
     }
+
+    private static void CheckNames(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (_, value) in o)
+                {
+                    CheckNames(value);
+                }
+
+                break;
+            case JsonArray a:
+                foreach (var item in a)
+                {
+                    CheckNames(item);
+                }
+
+                break;
+        }
+    }
+
+    private static GatewayException BadName() =>
+        new(400, "the request body has a property name that is not valid Unicode (an unpaired surrogate escape)", code: "invalid_json");
 
     public static GatewayException InvalidJson(JsonException e) =>
         new(400, $"the request body is not valid JSON: {e.Message}", code: "invalid_json");
