@@ -111,8 +111,8 @@ internal static partial class ConfigLoader
 
             if (errors.Count == 0)
             {
-                errors.Add(e.Line is null && TomlNesting.FindDeeperThan(text, MaxTomlDepth) is var (line, column)
-                    ? new ConfigError(file, line, column, "", $"TOML syntax: arrays and inline tables nested deeper than {MaxTomlDepth} levels")
+                errors.Add(e.Line is null && e.Message.Contains("depth", StringComparison.Ordinal) && TomlNesting.FindDeepest(text) is var (line, column)
+                    ? new ConfigError(file, line, column, "", $"TOML syntax: arrays and inline tables nested too deep (the parser's limit is {MaxTomlDepth} levels, counting the enclosing tables)")
                     : new ConfigError(file, e.Line ?? 0, e.Column ?? 0, "", $"TOML syntax: {e.Message}"));
             }
 

@@ -1,14 +1,17 @@
 namespace UnifiedLlm.Daemon.Config;
 
 /// <summary>
-/// Where a TOML value nests arrays and inline tables deeper than a limit. Tomlyn's parser stops at its depth limit by
-/// throwing without a position; this finds the line and column to report.
+/// Where a TOML document nests arrays and inline tables deepest. Tomlyn's parser stops at its depth limit by throwing
+/// without a position, and counts the enclosing table and dotted keys as levels too, so the deepest bracket is the
+/// place to report rather than a count of brackets against that limit.
 /// </summary>
 internal static class TomlNesting
 {
-    public static (int Line, int Column)? FindDeeperThan(string text, int limit)
+    /// <summary>The line and column of the first bracket at the document's greatest nesting; null when it has none.</summary>
+    public static (int Line, int Column)? FindDeepest(string text)
     {
         var (depth, line, lineStart) = (0, 1, 0);
+        var (deepest, at) = (0, ((int Line, int Column)?)null);
         for (var i = 0; i < text.Length; i++)
         {
             switch (text[i])
@@ -22,15 +25,16 @@ internal static class TomlNesting
                 case '"' or '\'':
                     i = StringEnd(text, i, ref line, ref lineStart);
                     break;
-                case '[' or '{' when ++depth > limit:
-                    return (line, i - lineStart + 1);
+                case '[' or '{' when ++depth > deepest:
+                    (deepest, at) = (depth, (line, i - lineStart + 1));
+                    break;
                 case ']' or '}':
                     depth = Math.Max(0, depth - 1);
                     break;
             }
         }
 
-        return null;
+        return at;
     }
 
     private static int NextLineBreak(string text, int from)

@@ -50,7 +50,7 @@ public sealed class OllamaPullTests : IDisposable
         // Not pulled yet: its load cannot be sized, for want of the manifest a pull writes.
         var (before, beforeBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
         Assert.True(before == 503, $"{before} {beforeBody}");
-        Assert.Contains("no such manifest: \"qwen:0.5b\"", beforeBody.ToString(), StringComparison.Ordinal);
+        Assert.Contains("no such manifest: \"qwen:0.5b\"", Http.ErrorMessage(beforeBody), StringComparison.Ordinal);
 
         var json = await daemon.CtlAsync("pull", "ol", "--json");
 

@@ -51,7 +51,7 @@ public sealed class DaemonFaultTests
     public async Task Ullmd_killed_under_load_adopts_its_backend_leaves_no_orphan_and_loses_no_audit_row_older_than_its_batch()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var daemon = await TinyDaemon.StartAsync("ullm-fault-kill", modelExtra: "extra_args = [\"--parallel\", \"4\"]") ?? Skipped();
+        await using var daemon = await TinyDaemon.StartAsync("ullm-fault-kill", modelExtra: "parallel = 4") ?? Skipped();
         var backend = await daemon.LoadAsync();
         var finished = new ConcurrentBag<(string RequestId, long At)>();
         var clock = Stopwatch.StartNew();
@@ -195,9 +195,11 @@ public sealed class DaemonFaultTests
         {
             var one = Stopwatch.StartNew();
             using var response = await client.SendAsync(TinyDaemon.Chat(4, stream: false, key: count % 2 == 0 ? secret : null), ct);
-            Assert.Equal(200, (int)response.StatusCode);
+            Assert.True(response.IsSuccessStatusCode, $"request {count}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
             slowest = one.Elapsed > slowest ? one.Elapsed : slowest;
             count++;
+            // Paced below the anonymous callers' default 600 requests per minute, which an idle machine would exceed.
+            await Task.Delay(20, ct);
         }
 
         await using (var rollback = other.CreateCommand())

@@ -33,7 +33,9 @@ internal sealed class TinyDaemon : IAsyncDisposable
 
     public string BackendOutputs => System.IO.Path.Combine(Paths.DataDir, "backends");
 
-    /// <summary>Null (and the caller skips with <see cref="LlamaServerBinary.HowToGet"/>) without a llama-server.</summary>
+    /// <summary>
+    /// One request slot unless <paramref name="modelExtra"/> sets <c>parallel</c>: the suite's capacities and timings
+    /// count one. Null (and the caller skips with <see cref="LlamaServerBinary.HowToGet"/>) without a llama-server.</summary>
     public static async Task<TinyDaemon?> StartAsync(
         string prefix, string extra = "", string modelExtra = "", IDictionary<string, string>? environment = null, Func<TempDirectory, Task>? beforeStart = null)
     {
@@ -53,6 +55,7 @@ internal sealed class TinyDaemon : IAsyncDisposable
             backend = "llamacpp"
             source = "{dir.File("tiny.gguf")}"
             context = 256
+            {(modelExtra.Contains("parallel", StringComparison.Ordinal) ? "" : "parallel = 1")}
             {modelExtra}
 
             {extra}
