@@ -19,11 +19,13 @@ public sealed class DaemonFaultTests
     public async Task A_backend_killed_mid_stream_ends_the_stream_with_an_error_event_is_audited_so_and_the_next_request_reloads()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var daemon = await TinyDaemon.StartAsync("ullm-fault-backend") ?? Skipped();
+        // A context far past what the tiny model generates in the moment the test takes to kill it: on an idle machine
+        // it writes a 256-token context whole before the signal lands.
+        await using var daemon = await TinyDaemon.StartAsync("ullm-fault-backend", context: 16384) ?? Skipped();
         var backend = await daemon.LoadAsync();
         using var client = daemon.Client();
 
-        using var response = await client.SendAsync(TinyDaemon.Chat(1000, stream: true), HttpCompletionOption.ResponseHeadersRead, ct);
+        using var response = await client.SendAsync(TinyDaemon.Chat(16000, stream: true), HttpCompletionOption.ResponseHeadersRead, ct);
         var requestId = response.Headers.GetValues("x-request-id").Single();
         using var body = new StreamReader(await response.Content.ReadAsStreamAsync(ct));
         for (var chunks = 0; chunks < 3;)

@@ -37,7 +37,8 @@ internal sealed class TinyDaemon : IAsyncDisposable
     /// One request slot unless <paramref name="modelExtra"/> sets <c>parallel</c>: the suite's capacities and timings
     /// count one. Null (and the caller skips with <see cref="LlamaServerBinary.HowToGet"/>) without a llama-server.</summary>
     public static async Task<TinyDaemon?> StartAsync(
-        string prefix, string extra = "", string modelExtra = "", IDictionary<string, string>? environment = null, Func<TempDirectory, Task>? beforeStart = null)
+        string prefix, string extra = "", string modelExtra = "", IDictionary<string, string>? environment = null, Func<TempDirectory, Task>? beforeStart = null,
+        int context = 256)
     {
         var llamaServer = LlamaServerBinary.Find();
         if (llamaServer is null)
@@ -54,7 +55,7 @@ internal sealed class TinyDaemon : IAsyncDisposable
             [models.tiny]
             backend = "llamacpp"
             source = "{dir.File("tiny.gguf")}"
-            context = 256
+            context = {context}
             {(modelExtra.Contains("parallel", StringComparison.Ordinal) ? "" : "parallel = 1")}
             {modelExtra}
 
