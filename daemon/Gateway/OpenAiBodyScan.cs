@@ -79,6 +79,11 @@ internal sealed class OpenAiBodyScan
         {
             throw RequestBody.InvalidJson(e);
         }
+        catch (InvalidOperationException)
+        {
+            // Comparing a property name unescapes it, and "\ud83d]" is not a whole character (found by the fuzzer).
+            throw RequestBody.BadName();
+        }
 
         return scan;
     }

@@ -116,7 +116,7 @@ internal static class RequestBody
         }
     }
 
-    private static GatewayException BadName() =>
+    public static GatewayException BadName() =>
         new(400, "the request body has a property name that is not valid Unicode (an unpaired surrogate escape)", code: "invalid_json");
 
     public static GatewayException InvalidJson(JsonException e) =>

@@ -19,8 +19,8 @@ public sealed class DaemonFaultTests
     public async Task A_backend_killed_mid_stream_ends_the_stream_with_an_error_event_is_audited_so_and_the_next_request_reloads()
     {
         var ct = TestContext.Current.CancellationToken;
-        // A context far past what the tiny model generates in the moment the test takes to kill it: on an idle machine
-        // it writes a 256-token context whole before the signal lands.
+        // A stream far longer than what the tiny model generates in the moment the test takes to kill it: with its
+        // 256-token context it could finish before the signal landed.
         await using var daemon = await TinyDaemon.StartAsync("ullm-fault-backend", context: 16384) ?? Skipped();
         var backend = await daemon.LoadAsync();
         using var client = daemon.Client();
@@ -37,7 +37,7 @@ public sealed class DaemonFaultTests
         var rest = await body.ReadToEndAsync(ct).WaitAsync(TimeSpan.FromSeconds(30), ct);
 
         Assert.Equal(200, (int)response.StatusCode);
-        Assert.Contains("\"error\"", rest, StringComparison.Ordinal);
+        Assert.True(rest.Contains("\"error\"", StringComparison.Ordinal), $"no error event in the {rest.Length} characters after the kill (ending {rest[^Math.Min(300, rest.Length)..]})");
         Assert.DoesNotContain("[DONE]", rest, StringComparison.Ordinal);
         var row = await RowAsync(daemon, requestId);
         Assert.NotEqual("ok", row.GetProperty("outcome").GetString());
@@ -221,11 +221,13 @@ public sealed class DaemonFaultTests
     public async Task A_storm_of_clients_leaving_mid_stream_cancels_every_generation_at_the_backend()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var daemon = await TinyDaemon.StartAsync("ullm-fault-storm", modelExtra: "extra_args = [\"--metrics\"]") ?? Skipped();
+        // Streams long enough (4,000 tokens) that one abandoned after its first chunk cannot have finished by the time
+        // its client is seen to go, as a 256-token one could on an idle machine.
+        await using var daemon = await TinyDaemon.StartAsync("ullm-fault-storm", modelExtra: "extra_args = [\"--metrics\"]", context: 4096) ?? Skipped();
         var backend = await daemon.LoadAsync();
         var llama = TinyDaemon.AddressOf(backend);
         using var direct = new HttpClient { BaseAddress = llama };
-        const int MaxTokens = 1000;
+        const int MaxTokens = 4000;
         var start = await PredictedTokensAsync(direct, ct);
         using (var whole = daemon.Client())
         using (var response = await whole.SendAsync(TinyDaemon.Chat(MaxTokens, stream: true), ct))

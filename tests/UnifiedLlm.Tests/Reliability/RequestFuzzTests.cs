@@ -131,6 +131,18 @@ public sealed class RequestFuzzTests
         SuiteRun.Record("fuzz.http_bodies", $"{inputs}");
     }
 
+    /// <summary>Found by the fuzzer (seed fxk1RynAlXn7): the OpenAI scan threw comparing a property name with an unpaired surrogate.</summary>
+    [Fact]
+    public void An_openai_body_with_an_unpaired_surrogate_in_a_property_name_is_a_400()
+    {
+        var body = Encoding.UTF8.GetBytes("""{ "messages": [{}], "\u00E9\uD83D]\uDE00": 1, "model": "tiny" }""");
+
+        var e = Assert.Throws<GatewayException>(() => OpenAiBodyScan.Read(body));
+
+        Assert.Equal(400, e.StatusCode);
+        Assert.Contains("not valid Unicode (an unpaired surrogate escape)", e.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Inputs the fuzzer found that were answered 500 (an InvalidOperationException or ArgumentException inside the translator).</summary>
     [Theory]
     [InlineData("""{"model":"tiny","max_tokens":5,"messages":[{"role":1,"content":"x"}]}""", "messages[0].role")]

@@ -6,6 +6,7 @@ using UnifiedLlm.Daemon.Supervision;
 using UnifiedLlm.Tests.Gateway;
 using UnifiedLlm.Tests.Support;
 using LlamaServerBinary = UnifiedLlm.Tests.Models.LlamaServerBinary;
+using RandomModelShape = UnifiedLlm.Daemon.Models.RandomModelShape;
 using TinyModel = UnifiedLlm.Daemon.Models.TinyModel;
 
 namespace UnifiedLlm.Tests.Reliability;
@@ -47,7 +48,8 @@ internal sealed class TinyDaemon : IAsyncDisposable
         }
 
         var dir = new TempDirectory(prefix);
-        TinyModel.Write(dir.File("tiny.gguf"));
+        // Trained for at least the configured context: llama-server ends a generation at the model's trained length.
+        TinyModel.Write(dir.File("tiny.gguf"), RandomModelShape.Tiny with { ContextLength = Math.Max(RandomModelShape.Tiny.ContextLength, context) });
         var paths = DaemonProcess.WriteConfig(dir, $"""
             [backends.llamacpp]
             executable = "{llamaServer}"
