@@ -189,6 +189,9 @@ internal sealed record ModelConfig(
     /// <summary>The shortest per-request context the planner may fall back to; 0: <see cref="DefaultMinContext"/>.</summary>
     public int MinContext { get; init; }
 
+    /// <summary>The context floor the planners shrink to: <see cref="MinContext"/>, or <see cref="DefaultMinContext"/> when unset.</summary>
+    public ulong MinContextFloor => MinContext > 0 ? (ulong)MinContext : DefaultMinContext;
+
     /// <summary>The ggml types of the K and V caches.</summary>
     public KvCacheType CacheType { get; init; } = KvCacheType.F16;
 

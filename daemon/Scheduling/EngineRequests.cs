@@ -58,11 +58,8 @@ internal sealed class EngineRequests(ModelProfileCache profiles)
         }
 
         var length = model.Context > 0 ? (ulong)model.Context : profile.ContextLength;
-        return new VllmRequest(model.Name, profile, length, Math.Min(length, MinContext(model)), model.Parallel, dtype, ArgumentValues.Has(args, "--enforce-eager"));
+        return new VllmRequest(model.Name, profile, length, Math.Min(length, model.MinContextFloor), model.Parallel, dtype, ArgumentValues.Has(args, "--enforce-eager"));
     }
-
-    /// <summary>The shortest context a load is shrunk to before it is refused, as for llama.cpp models.</summary>
-    private static ulong MinContext(ModelConfig model) => model.MinContext > 0 ? (ulong)model.MinContext : ModelConfig.DefaultMinContext;
 
     public LoadRequest ReadOllama(ModelConfig model, BackendConfig backend, string modelsDirectory, CancellationToken cancellationToken)
     {
@@ -85,7 +82,7 @@ internal sealed class EngineRequests(ModelProfileCache profiles)
             _ => GgmlType.F16,
         };
         var slotCount = (int)slots;
-        return new LoadRequest(profile, context, Math.Min(context, MinContext(model)), model.GpuLayers, [], new KvCacheType(cacheType, cacheType), AllowTensorSplit: true)
+        return new LoadRequest(profile, context, Math.Min(context, model.MinContextFloor), model.GpuLayers, [], new KvCacheType(cacheType, cacheType), AllowTensorSplit: true)
         {
             // Ollama's slot count is the server's, so the planner may shorten the context but not drop slots.
             Parallel = slotCount,

@@ -31,12 +31,11 @@ internal static class PlanInputs
             throw new PlanInputException($"gpu: model '{model.Name}' may only use GPU(s) {string.Join(", ", model.Gpus)} (gpus in its config)", isBadArgument: true);
         }
 
-        var floor = model.MinContext > 0 ? (ulong)model.MinContext : ModelConfig.DefaultMinContext;
         var parallel = overrides.Parallel ?? model.Parallel;
         return new LoadRequest(
             profile with { Name = model.Name },
             context,
-            Math.Min(floor, context),
+            Math.Min(model.MinContextFloor, context),
             overrides.GpuLayers.IsAuto ? null : overrides.GpuLayers.Count ?? model.GpuLayers,
             overrides.Gpu is { } preferred ? [preferred] : [],
             overrides.CacheType ?? model.CacheType,
