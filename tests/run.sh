@@ -34,6 +34,9 @@ declare -A package_of=(
   # promtool checks and unit-tests the alert rules; prometheus scrapes a real ullmd for the dashboard's queries.
   [promtool]=prometheus
   [prometheus]=prometheus
+  # The SDK tests drive the official openai npm client (tests/tools/openai-client).
+  [node]=nodejs
+  [npm]=npm
 )
 missing=()
 for tool in "${!package_of[@]}"; do
@@ -52,6 +55,9 @@ fi
 ULLM_LLAMA_SERVER="$(bash tests/tools/llama-server.sh)" || die "no llama-server (see above)"
 export ULLM_LLAMA_SERVER
 log "llama-server: $ULLM_LLAMA_SERVER"
+
+log "installing the openai npm client the SDK tests drive"
+npm ci --prefix tests/tools/openai-client --no-audit --no-fund --loglevel=error >&2 || die "npm ci in tests/tools/openai-client failed"
 
 log "checking nix/deps.json against the lock files"
 bash nix/check-deps.sh
