@@ -346,36 +346,8 @@ internal static partial class ConfigLoader
     /// </summary>
     private static ServerConfig BindTls(TomlSection s, ServerConfig config)
     {
-        ApiKeySource? Pem(string fileKey, string credentialKey)
-        {
-            var file = s.OptionalString(fileKey) is { Length: > 0 } f ? f : null;
-            var credential = s.OptionalString(credentialKey) is { Length: > 0 } c ? c : null;
-            if (file is not null && credential is not null)
-            {
-                s.Error(credentialKey, $"set only one of {fileKey} and {credentialKey}");
-            }
-
-            if (file is not null)
-            {
-                RequireAbsolute(s, fileKey, file);
-                return new ApiKeySource(ApiKeySourceKind.File, file);
-            }
-
-            if (credential is not null)
-            {
-                if (!IsSafeName(credential))
-                {
-                    s.Error(credentialKey, $"'{credential}' is not a valid credential name");
-                }
-
-                return new ApiKeySource(ApiKeySourceKind.Credential, credential);
-            }
-
-            return null;
-        }
-
-        var certificate = Pem("tls_certificate", "tls_certificate_credential");
-        var key = Pem("tls_key", "tls_key_credential");
+        var certificate = SecretSource(s, "tls_certificate", "tls_certificate_credential");
+        var key = SecretSource(s, "tls_key", "tls_key_credential");
         var clientCa = s.OptionalString("tls_client_ca") is { Length: > 0 } ca ? ca : null;
         if (clientCa is not null)
         {
@@ -680,30 +652,41 @@ internal static partial class ConfigLoader
             s.Error("hf_endpoint", $"'{endpointText}' is not an http(s) URL (without user info, query or fragment)");
         }
 
-        var file = s.OptionalString("token_file") is { Length: > 0 } f ? f : null;
-        var credential = s.OptionalString("token_credential") is { Length: > 0 } c ? c : null;
-        ApiKeySource? token = null;
+        var token = SecretSource(s, "token_file", "token_credential");
+        s.RejectUnknownKeys();
+        return new DownloadsConfig(endpoint, token);
+    }
+
+    /// <summary>
+    /// A secret read from an absolute file path or a systemd credential, whichever of the two keys is set (an empty
+    /// string is the same as unset; both set is an error).
+    /// </summary>
+    private static ApiKeySource? SecretSource(TomlSection s, string fileKey, string credentialKey)
+    {
+        var file = s.OptionalString(fileKey) is { Length: > 0 } f ? f : null;
+        var credential = s.OptionalString(credentialKey) is { Length: > 0 } c ? c : null;
         if (file is not null && credential is not null)
         {
-            s.Error("token_credential", "set only one of token_file and token_credential");
+            s.Error(credentialKey, $"set only one of {fileKey} and {credentialKey}");
         }
-        else if (file is not null)
+
+        if (file is not null)
         {
-            RequireAbsolute(s, "token_file", file);
-            token = new ApiKeySource(ApiKeySourceKind.File, file);
+            RequireAbsolute(s, fileKey, file);
+            return new ApiKeySource(ApiKeySourceKind.File, file);
         }
-        else if (credential is not null)
+
+        if (credential is not null)
         {
             if (!IsSafeName(credential))
             {
-                s.Error("token_credential", $"'{credential}' is not a valid credential name");
+                s.Error(credentialKey, $"'{credential}' is not a valid credential name");
             }
 
-            token = new ApiKeySource(ApiKeySourceKind.Credential, credential);
+            return new ApiKeySource(ApiKeySourceKind.Credential, credential);
         }
 
-        s.RejectUnknownKeys();
-        return new DownloadsConfig(endpoint, token);
+        return null;
     }
 
     private static ProviderConfig? BindProvider(string name, TomlSection s)
