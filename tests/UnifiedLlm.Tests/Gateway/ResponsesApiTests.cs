@@ -289,4 +289,33 @@ public sealed class ResponsesApiTests
         Assert.Equal(("function_call", "toolu_1", """{"city":"Oslo"}"""), (output[1].GetProperty("type").GetString(), output[1].GetProperty("call_id").GetString(), output[1].GetProperty("arguments").GetString()));
         Assert.Equal((10, 7), (body.GetProperty("usage").GetProperty("input_tokens").GetInt32(), body.GetProperty("usage").GetProperty("output_tokens").GetInt32()));
     }
+
+    [Fact(Timeout = 120_000)]
+    public async Task A_stream_cut_mid_answer_ends_with_response_failed_and_is_not_stored()
+    {
+        await using var upstream = await FakeUpstream.StartAsync();
+        upstream.Handler = async (c, _) =>
+        {
+            await FakeUpstream.StartSseAsync(c);
+            await FakeUpstream.SendAsync(c, FakeUpstream.Chunk(null, role: true));
+            await FakeUpstream.SendAsync(c, FakeUpstream.Chunk("Hel"));
+            c.Abort();
+        };
+        using var models = new StaticModelEndpoints();
+        models.Serve("tiny", upstream.BaseAddress, "tiny.gguf");
+        await using var host = await GatewayHost.StartAsync("", models);
+        var (_, key) = await host.Keys.CreateAsync("sdk", [], 0, 0, null, TestContext.Current.CancellationToken);
+        var v1 = new Uri(host.TcpAddress, "v1");
+
+        var stream = await OpenAiNodeClient.CallAsync(v1, "responses", Create("tiny", "hi", new JsonObject { ["stream"] = true }), key);
+
+        Assert.True(stream.Ok, stream.ToString());
+        var last = stream.Events[^1]!;
+        Assert.Equal("response.failed", last["type"]!.GetValue<string>());
+        Assert.Equal(("failed", "stream_failed"), (last["response"]!["status"]!.GetValue<string>(), last["response"]!["error"]!["code"]!.GetValue<string>()));
+        Assert.Contains("(request req_", last["response"]!["error"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains(stream.Events, e => e!["type"]!.GetValue<string>() == "response.output_text.delta");
+        var retrieved = await OpenAiNodeClient.CallAsync(v1, "responses.retrieve", path: last["response"]!["id"]!.GetValue<string>(), apiKey: key);
+        Assert.Equal(404, retrieved.Status);
+    }
 }
