@@ -14,6 +14,7 @@ internal static class ConfigDiff
         AddIfChanged("scan directories changed", old.Scan, next.Scan, changes);
         AddIfChanged("security settings changed", old.Security, next.Security, changes);
         AddIfChanged("audit settings changed", old.Audit, next.Audit, changes);
+        AddIfChanged("responses settings changed", old.Responses, next.Responses, changes);
         AddIfChanged("fallback chains changed", old.Router, next.Router, changes);
 
         if (old.Server.LogLevel != next.Server.LogLevel)

@@ -245,6 +245,7 @@ internal static partial class ConfigLoader
 
         var security = BindSecurity(top.Table("security"));
         var audit = BindAudit(top.Table("audit"));
+        var responses = BindResponses(top.Table("responses"));
 
         ValidateReferences(top, models, providers, fallback, routes, security, server);
         ValidateGroups(top, models);
@@ -253,6 +254,7 @@ internal static partial class ConfigLoader
         return new UllmConfig(file, server, gpu, backends, scan, models, providers, new RouterConfig(fallback, timeouts, breaker), routes, security, audit)
         {
             Downloads = downloads,
+            Responses = responses,
         };
     }
 
@@ -792,6 +794,15 @@ internal static partial class ConfigLoader
             (int)(s?.Integer("retention_days", 30, 1, 36500) ?? 30),
             s?.Bool("log_request_bodies", false) ?? false,
             (int)(s?.Integer("queue_capacity", 10_000, 1, 1_000_000) ?? 10_000));
+        s?.RejectUnknownKeys();
+        return config;
+    }
+
+    private static ResponsesConfig BindResponses(TomlSection? s)
+    {
+        var config = new ResponsesConfig(
+            s?.Bool("store_by_default", ResponsesConfig.Default.StoreByDefault) ?? ResponsesConfig.Default.StoreByDefault,
+            (int)(s?.Integer("retention_days", ResponsesConfig.Default.RetentionDays, 1, 36500) ?? ResponsesConfig.Default.RetentionDays));
         s?.RejectUnknownKeys();
         return config;
     }

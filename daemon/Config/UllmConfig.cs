@@ -16,6 +16,8 @@ internal sealed record UllmConfig(
     AuditConfig Audit)
 {
     public DownloadsConfig Downloads { get; init; } = DownloadsConfig.Default;
+
+    public ResponsesConfig Responses { get; init; } = ResponsesConfig.Default;
 }
 
 internal enum SupervisorKind
@@ -283,3 +285,9 @@ internal sealed record SecurityConfig(
 }
 
 internal sealed record AuditConfig(int RetentionDays, bool LogRequestBodies, int QueueCapacity);
+
+/// <summary>/v1/responses: whether a request without <c>store</c> is stored, and for how long stored responses are kept.</summary>
+internal sealed record ResponsesConfig(bool StoreByDefault, int RetentionDays)
+{
+    public static ResponsesConfig Default { get; } = new(true, 30);
+}

@@ -1,4 +1,5 @@
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Gateway.Responses;
 using UnifiedLlm.Daemon.Hosting;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Routing;
@@ -23,6 +24,7 @@ internal static class GatewayEndpoints
         services.AddSingleton<ProxyPipeline>();
         services.AddSingleton<GatewayRequestHandler>();
         services.AddHostedService<AuditWriter>();
+        services.AddResponses();
         return services;
     }
 
@@ -39,6 +41,7 @@ internal static class GatewayEndpoints
         endpoints.MapPost("/rerank", c => handler.HandleAsync(c, EndpointKind.Rerank, OpenAiClientProtocol.Instance));
         endpoints.MapPost("/v1/messages", c =>
             handler.HandleAsync(c, EndpointKind.ChatCompletions, new AnthropicClientProtocol(), AnthropicInboundTranslator.ToOpenAi));
+        endpoints.MapResponses(handler);
         endpoints.MapGet("/v1/models", (HttpContext c, ClientAuthenticator auth, ConfigHolder config, DaemonInfo daemon, IModelEndpoints models) => ModelList.WriteAsync(c, auth, config.Current, daemon, models));
         endpoints.MapGet("/metrics", async (HttpContext c, GatewayMetrics metrics, ClientAuthenticator auth, ConfigHolder config) =>
         {

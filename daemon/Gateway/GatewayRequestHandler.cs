@@ -19,7 +19,15 @@ internal sealed partial class GatewayRequestHandler(
     ILogger<GatewayRequestHandler> logger)
 {
     /// <summary>Handles an OpenAI request; <paramref name="translate"/> turns another API's body (Anthropic's) into OpenAI's first.</summary>
-    public async Task HandleAsync(HttpContext context, EndpointKind kind, IClientProtocol protocol, Func<JsonObject, JsonObject>? translate = null)
+    public Task HandleAsync(HttpContext context, EndpointKind kind, IClientProtocol protocol, Func<JsonObject, JsonObject>? translate = null) =>
+        HandleAsync(context, kind, protocol, translate is null ? null : (_, body, _) => ValueTask.FromResult(translate(body)));
+
+    /// <summary>
+    /// Handles a request whose translation needs the caller and may read storage (/v1/responses: a previous_response_id
+    /// chain is the caller's own stored responses).
+    /// </summary>
+    public async Task HandleAsync(
+        HttpContext context, EndpointKind kind, IClientProtocol protocol, Func<ClientIdentity, JsonObject, CancellationToken, ValueTask<JsonObject>>? translate)
     {
         metrics.InFlight.Inc();
         var exchange = new Exchange(RequestIds.Of(context), new ClientIdentity(null, "unknown", "unknown"), time.GetTimestamp(), time.GetUtcNow());
@@ -31,7 +39,7 @@ internal sealed partial class GatewayRequestHandler(
             var body = await RequestBody.ReadAsync(context, config.Current.Server.MaxRequestBodyBytes);
             if (translate is not null)
             {
-                body = JsonSerializer.SerializeToUtf8Bytes(translate(RequestBody.ParseObject(body)));
+                body = JsonSerializer.SerializeToUtf8Bytes(await translate(client, RequestBody.ParseObject(body), context.RequestAborted));
             }
 
             var request = ProxyRequest.From(kind, body);

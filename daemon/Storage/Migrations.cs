@@ -129,5 +129,22 @@ internal static class Migrations
             PRIMARY KEY (model_key, backend_version, cache_type, full_offload, context, gpu_layers)
         ) STRICT;
         """,
+
+        // 2: stored /v1/responses (issue #18). key_id NULL: the anonymous principal (the unix socket without a key).
+        """
+        CREATE TABLE responses (
+            id                    TEXT PRIMARY KEY,
+            key_id                TEXT,
+            model                 TEXT NOT NULL,
+            previous_response_id  TEXT,
+            created_at_ms         INTEGER NOT NULL,
+            input_tokens          INTEGER NOT NULL DEFAULT 0,
+            output_tokens         INTEGER NOT NULL DEFAULT 0,
+            input_items           TEXT NOT NULL,
+            output_items          TEXT NOT NULL,
+            response              TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX responses_created ON responses (created_at_ms);
+        """,
     ];
 }

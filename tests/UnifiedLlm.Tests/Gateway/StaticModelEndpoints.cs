@@ -13,19 +13,27 @@ internal sealed class StaticModelEndpoints : IModelEndpoints, IDisposable
 {
     private readonly ConcurrentDictionary<string, Func<ModelLease>> models = new(StringComparer.Ordinal);
     private readonly ConcurrentBag<UpstreamConnections> pools = [];
+    private readonly ConcurrentDictionary<string, int> contexts = new(StringComparer.Ordinal);
     private int held;
 
     public int HeldLeases => Volatile.Read(ref held);
 
     /// <summary>The [models.NAME] tables a config needs for these models to be configured local models.</summary>
-    public string ConfigTables => string.Concat(models.Keys.Order(StringComparer.Ordinal).Select(m => $"[models.{m}]\nbackend = \"llamacpp\"\nsource = \"/models/{m}.gguf\"\n"));
+    public string ConfigTables => string.Concat(models.Keys.Order(StringComparer.Ordinal).Select(m =>
+        $"[models.{m}]\nbackend = \"llamacpp\"\nsource = \"/models/{m}.gguf\"\n" + (contexts.TryGetValue(m, out var context) ? $"context = {context}\n" : "")));
 
     /// <summary>
     /// Serves <paramref name="model"/> from <paramref name="baseAddress"/> with <paramref name="slots"/> requests at
-    /// once and up to <paramref name="queueCapacity"/> waiting, as the scheduler sets a backend's pool up.
+    /// once and up to <paramref name="queueCapacity"/> waiting, as the scheduler sets a backend's pool up; a
+    /// <paramref name="context"/> above 0 goes into its config table.
     /// </summary>
-    public void Serve(string model, Uri baseAddress, string upstreamModel, int slots = 64, int queueCapacity = 64, TimeSpan? queueTimeout = null)
+    public void Serve(string model, Uri baseAddress, string upstreamModel, int slots = 64, int queueCapacity = 64, TimeSpan? queueTimeout = null, int context = 0)
     {
+        if (context > 0)
+        {
+            contexts[model] = context;
+        }
+
         var connections = UpstreamConnections.ForBackend(
             TimeSpan.FromSeconds(10), new RequestAdmission(slots, queueCapacity, queueTimeout ?? TimeSpan.FromMinutes(1), TimeProvider.System));
         pools.Add(connections);
