@@ -12,6 +12,7 @@ internal sealed partial class GatewayRequestHandler(
     ClientAuthenticator authenticator,
     RateLimits limits,
     ProxyPipeline pipeline,
+    AudioProxy audio,
     AuditQueue audit,
     GatewayMetrics metrics,
     ConfigHolder config,
@@ -19,15 +20,9 @@ internal sealed partial class GatewayRequestHandler(
     ILogger<GatewayRequestHandler> logger)
 {
     /// <summary>Handles an OpenAI request; <paramref name="translate"/> turns another API's body (Anthropic's) into OpenAI's first.</summary>
-    public async Task HandleAsync(HttpContext context, EndpointKind kind, IClientProtocol protocol, Func<JsonObject, JsonObject>? translate = null)
-    {
-        metrics.InFlight.Inc();
-        var exchange = new Exchange(RequestIds.Of(context), new ClientIdentity(null, "unknown", "unknown"), time.GetTimestamp(), time.GetUtcNow());
-        try
+    public Task HandleAsync(HttpContext context, EndpointKind kind, IClientProtocol protocol, Func<JsonObject, JsonObject>? translate = null) =>
+        ServeAsync(context, protocol, async exchange =>
         {
-            var client = await authenticator.AuthenticateAsync(context);
-            exchange.Client = client;
-            limits.Admit(client);
             var body = await RequestBody.ReadAsync(context, config.Current.Server.MaxRequestBodyBytes);
             if (translate is not null)
             {
@@ -37,6 +32,22 @@ internal sealed partial class GatewayRequestHandler(
             var request = ProxyRequest.From(kind, body);
             exchange.Model = request.Model;
             await pipeline.RunAsync(context, exchange, request, protocol);
+        });
+
+    /// <summary>Handles an audio request (<see cref="AudioProxy"/>): an upload to transcribe or translate, or text to speak.</summary>
+    public Task HandleAudioAsync(HttpContext context, EndpointKind kind) =>
+        ServeAsync(context, OpenAiClientProtocol.Instance, exchange => audio.RunAsync(context, exchange, kind));
+
+    private async Task ServeAsync(HttpContext context, IClientProtocol protocol, Func<Exchange, Task> serve)
+    {
+        metrics.InFlight.Inc();
+        var exchange = new Exchange(RequestIds.Of(context), new ClientIdentity(null, "unknown", "unknown"), time.GetTimestamp(), time.GetUtcNow());
+        try
+        {
+            var client = await authenticator.AuthenticateAsync(context);
+            exchange.Client = client;
+            limits.Admit(client);
+            await serve(exchange);
         }
         catch (GatewayException e)
         {

@@ -40,7 +40,14 @@
 //                              the score is the share of the query's words in the document (VllmRerank.cs)
 //   404 {"object":"error","type":"NotFoundError",...} for another model name
 // generic (FAKE_GENERIC=never-ready|exit|health-status|port-taken, argv `--port P`): a server that fails to come up in
-//   one of those ways, for the generic backend's failure paths (FakeGeneric.cs).
+//   one of those ways, for the generic backend's failure paths (FakeGeneric.cs). FAKE_GENERIC=audio: an audio server in
+//   OpenAI's shapes, as whisper.cpp's server and TTS servers speak them (FakeAudio.cs):
+//   POST /v1/audio/transcriptions, /v1/audio/translations
+//                              multipart/form-data: file (required), model, response_format (json|text|verbose_json),
+//                              language -> {"text": "... of FILE: N bytes, sha256 HEX, model M"}; 400 OpenAI error
+//                              object without a file
+//   POST /v1/audio/speech      {model, input, voice, response_format (wav|pcm)} -> 16-bit mono 24 kHz PCM, one second
+//                              per word of input, written in flushed half-second pieces
 // With FAKE_RECORD_FILE set, each fake appends what it was given (argv, environment, API requests with their bodies) as
 // JSON lines, for the tests to assert what ullmd sent.
 using UnifiedLlm.Tools.FakeBackends;
