@@ -1,4 +1,7 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -12,18 +15,21 @@ namespace UnifiedLlm.Tests.Backends;
 /// /v1/audio/transcriptions, /v1/audio/translations and /v1/audio/speech through a real ullmd to generic backends played
 /// by tests/tools/FakeBackends in its audio mode (OpenAI's shapes, as whisper.cpp's server and TTS servers speak them),
 /// with curl as the client: uploads larger than the JSON body limit streamed intact, the model form field found and
-/// renamed for the backend, bad uploads refused naming the field or the limit, speech relayed as audio, and each request
-/// audited and counted like the others.
+/// renamed for the backend, bad uploads refused naming the field or the limit, speech relayed as audio, each request
+/// audited and counted like the others, API keys and their limits applied, and an OpenAI-compatible provider (the same
+/// fake, started by the test) reached as <c>cloud/MODEL</c>.
 /// </summary>
 public sealed class AudioEndpointTests : IAsyncLifetime
 {
     private const long AudioLimit = 8 << 20;
     private readonly FakeBackendBed bed = FakeBackendBed.UnderProcesses("ullm-audio");
     private DaemonProcess daemon = null!;
+    private Process provider = null!;
 
     public async ValueTask InitializeAsync()
     {
         var fake = bed.FakeProgram("fake");
+        var providerPort = await StartProviderAsync(fake);
         string Backend(string name, string endpoints) => $$"""
             [backends.{{name}}]
             kind = "generic"
@@ -39,7 +45,8 @@ public sealed class AudioEndpointTests : IAsyncLifetime
             """;
         var paths = DaemonProcess.WriteConfig(
             bed.Dir,
-            Backend("whisper", "\"transcriptions\", \"translations\"") + "\n" + Backend("tts", "\"speech\"") + "\n[routes.stt]\ntargets = [\"whisper\"]\n",
+            Backend("whisper", "\"transcriptions\", \"translations\"") + "\n" + Backend("tts", "\"speech\"") + "\n[routes.stt]\ntargets = [\"whisper\"]\n"
+                + $"\n[providers.cloud]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:{providerPort}/v1\"\nmodels = [\"whisper-1\"]\n",
             serverExtra: $"{bed.Supervisor}\nmax_request_body_bytes = {1 << 20}\nmax_audio_body_bytes = {AudioLimit}");
         daemon = await bed.StartAsync(paths);
     }
@@ -47,6 +54,9 @@ public sealed class AudioEndpointTests : IAsyncLifetime
     public async ValueTask DisposeAsync()
     {
         await daemon.DisposeAsync();
+        provider.Kill();
+        await provider.WaitForExitAsync();
+        provider.Dispose();
         bed.Dispose();
     }
 
@@ -136,6 +146,67 @@ public sealed class AudioEndpointTests : IAsyncLifetime
         var (wrongFormat, wrongFormatBody) = await CurlAsync("/v1/audio/speech", "-H", "Content-Type: application/json", "-d", """{"model":"tts","input":"hi","response_format":"mp3"}""");
         Assert.Equal(400, wrongFormat);
         Assert.Equal("response_format 'mp3' is not supported by this server (wav, pcm)", Message(wrongFormatBody));
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task Keys_and_their_rate_limits_apply_and_an_openai_compatible_provider_transcribes_for_key_holders()
+    {
+        var small = WriteAudio("small.wav", 20_000);
+        var narrow = await KeyAsync("narrow", "--models", "tts", "--rpm", "1");
+        var (forbidden, forbiddenBody) = await CurlAsync("/v1/audio/transcriptions", "-H", $"Authorization: Bearer {narrow}", "-F", "model=whisper", "-F", $"file=@{small}");
+        Assert.Equal(403, forbidden);
+        Assert.Equal("the API key 'narrow' may not use model 'whisper' (allowed: tts)", Message(forbiddenBody));
+        var (limited, _) = await CurlAsync("/v1/audio/speech", "-H", $"Authorization: Bearer {narrow}", "-H", "Content-Type: application/json", "-d", """{"model":"tts","input":"hi"}""");
+        Assert.Equal(429, limited);
+
+        // A provider needs a key; with one, the upload goes to the provider's /v1/audio/transcriptions under its model name.
+        var (anonymous, anonymousBody) = await CurlAsync("/v1/audio/transcriptions", "-F", "model=cloud/whisper-1", "-F", $"file=@{small}");
+        Assert.Equal(403, anonymous);
+        Assert.Contains("provider_needs_key", anonymousBody, StringComparison.Ordinal);
+        var full = await KeyAsync("full");
+        var (status, body) = await CurlAsync("/v1/audio/transcriptions", "-H", $"Authorization: Bearer {full}", "-F", "model=cloud/whisper-1", "-F", $"file=@{small}");
+        Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+        Assert.Equal($"transcription of small.wav: 20000 bytes, sha256 {Sha256(small)}, model whisper-1", JsonDocument.Parse(body).RootElement.GetProperty("text").GetString());
+        await WaitUntilAsync(async () => (await daemon.CtlAsync("audit", "--json")).StandardOutput.Contains("cloud/whisper-1", StringComparison.Ordinal), TestContext.Current.CancellationToken);
+    }
+
+    /// <summary>A new API key's secret.</summary>
+    private async Task<string> KeyAsync(string name, params string[] options)
+    {
+        var created = await daemon.CtlAsync(["keys", "create", "--name", name, "--json", .. options]);
+        Assert.True(created.ExitCode == 0, created.ToString());
+        return JsonDocument.Parse(created.StandardOutput).RootElement.GetProperty("secret").GetString()!;
+    }
+
+    /// <summary>The fake's audio mode on a loopback port of its own, standing in for a cloud API; its port once it answers.</summary>
+    private async Task<int> StartProviderAsync(string fake)
+    {
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+            var start = new ProcessStartInfo(fake) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            start.ArgumentList.Add("--port");
+            start.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            start.Environment["FAKE_BACKEND"] = "generic";
+            start.Environment["FAKE_GENERIC"] = "audio";
+            start.Environment["FAKE_RECORD_FILE"] = bed.RecordForBackends;
+            provider = Process.Start(start)!;
+            using var http = new HttpClient();
+            await WaitUntilAsync(async () =>
+            {
+                try
+                {
+                    return (await http.GetAsync(new Uri($"http://127.0.0.1:{port}/health"), TestContext.Current.CancellationToken)).IsSuccessStatusCode;
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            }, TestContext.Current.CancellationToken);
+            return port;
+        }
     }
 
     /// <summary>curl against ullmd's OpenAI socket: the status and the body (unless -o took it).</summary>

@@ -94,7 +94,7 @@ public sealed class FakeBackendSystemdTests(FakeNvmlBuild nvml, SystemdContainer
     }
 
     [Fact(Timeout = 240_000)]
-    public async Task A_vllm_engine_in_a_unit_starts_with_its_planned_limits_comes_back_after_a_crash_is_adopted_after_ullmd_is_killed_and_unloads_after_a_ttl()
+    public async Task A_vllm_engine_in_a_unit_starts_with_its_planned_limits_comes_back_after_a_crash_is_adopted_after_ullmd_is_killed_and_an_embedding_engine_unloads_after_a_ttl()
     {
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
@@ -112,6 +112,7 @@ public sealed class FakeBackendSystemdTests(FakeNvmlBuild nvml, SystemdContainer
             context = 1024
             parallel = 1
             ttl_seconds = 2
+            extra_args = ["--task", "embed"]
             """);
         JsonNode restarted;
         await using (first)
@@ -158,8 +159,10 @@ public sealed class FakeBackendSystemdTests(FakeNvmlBuild nvml, SystemdContainer
             Assert.Equal(2, bed.Starts().Count);
             Assert.Contains("vl: adopted after ullmd restart", second.Output, StringComparison.Ordinal);
 
-            var (brief, briefBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("brief")));
+            // An embedding engine, idle past its ttl: stopped.
+            var (brief, briefBody, _) = await Http.SendAsync(http, Http.Post("/v1/embeddings", """{"model":"brief","input":["a","b"]}"""));
             Assert.True(brief == 200, $"{brief} {briefBody}\n{second.Output}");
+            Assert.Equal(2, briefBody.GetProperty("data").GetArrayLength());
             var briefEngine = bed.Starts()[^1];
             Assert.Equal("1024", Flag(Argv(briefEngine), "--max-model-len"));
             bed.Pid(briefEngine);
