@@ -16,6 +16,7 @@ public class ConfigLoaderTests
         Assert.Equal("/var/lib/unified-llm/ullm.db", config.Server.DatabasePath);
         Assert.Equal("127.0.0.1:9000", config.Server.TcpListen);
         Assert.Equal(Convert.ToInt32("666", 8), (int)config.Server.OpenAiSocketMode);
+        Assert.Equal(50L << 20, config.Server.MaxAudioBodyBytes);
         var tiny = config.Models["tiny"];
         Assert.Equal(BackendKind.LlamaCpp, tiny.Backend);
         Assert.Equal(["tiny-chat"], tiny.Aliases);
