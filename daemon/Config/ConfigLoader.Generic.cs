@@ -25,6 +25,9 @@ internal static partial class ConfigLoader
         ["completions"] = ServedEndpoints.Completions,
         ["embeddings"] = ServedEndpoints.Embeddings,
         ["rerank"] = ServedEndpoints.Rerank,
+        ["transcriptions"] = ServedEndpoints.Transcriptions,
+        ["translations"] = ServedEndpoints.Translations,
+        ["speech"] = ServedEndpoints.Speech,
     };
 
     private const string GenericKind = "generic";

@@ -281,7 +281,11 @@ internal static partial class ConfigLoader
             return config;
         }
 
-        config = config with { LogTarget = s.Enum("log_target", LogTarget.Auto, LogTargets) };
+        config = config with
+        {
+            LogTarget = s.Enum("log_target", LogTarget.Auto, LogTargets),
+            MaxAudioBodyBytes = s.Integer("max_audio_body_bytes", ServerConfig.DefaultMaxAudioBodyBytes, 1024, 1L << 40),
+        };
         var systemdAddress = s.String("systemd_address", ServerConfig.AutoSystemdAddress);
         if (systemdAddress != ServerConfig.AutoSystemdAddress)
         {

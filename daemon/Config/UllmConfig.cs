@@ -54,6 +54,11 @@ internal sealed record ServerConfig(
     /// <summary>How to reach systemd: "auto" (its private socket as root, else the system bus) or a D-Bus address.</summary>
     public string SystemdAddress { get; init; } = AutoSystemdAddress;
 
+    /// <summary>The largest audio upload (/v1/audio/transcriptions and translations), streamed to the backend, never held whole.</summary>
+    public long MaxAudioBodyBytes { get; init; } = DefaultMaxAudioBodyBytes;
+
+    public const long DefaultMaxAudioBodyBytes = 100L << 20;
+
     public string DatabasePath => Path.Combine(DataDir, "ullm.db");
 
     /// <summary>Where models with a remote source are downloaded to.</summary>
@@ -135,6 +140,9 @@ internal enum ServedEndpoints
     Completions = 2,
     Embeddings = 4,
     Rerank = 8,
+    Transcriptions = 16,
+    Translations = 32,
+    Speech = 64,
 }
 
 /// <summary>

@@ -11,6 +11,15 @@ internal enum EndpointKind
 
     /// <summary>Scores documents against a query (llama.cpp with --reranking, vLLM, TGI, Jina and Cohere-style servers).</summary>
     Rerank,
+
+    /// <summary>Speech to text: a multipart/form-data upload (whisper.cpp's server, OpenAI).</summary>
+    AudioTranscriptions,
+
+    /// <summary>Speech to English text: a multipart/form-data upload.</summary>
+    AudioTranslations,
+
+    /// <summary>Text to speech: JSON in, audio bytes out.</summary>
+    AudioSpeech,
 }
 
 internal static class EndpointKinds
@@ -20,6 +29,9 @@ internal static class EndpointKinds
         EndpointKind.ChatCompletions => "chat/completions",
         EndpointKind.Completions => "completions",
         EndpointKind.Rerank => "rerank",
+        EndpointKind.AudioTranscriptions => "audio/transcriptions",
+        EndpointKind.AudioTranslations => "audio/translations",
+        EndpointKind.AudioSpeech => "audio/speech",
         _ => "embeddings",
     };
 
@@ -29,12 +41,16 @@ internal static class EndpointKinds
         EndpointKind.ChatCompletions => ServedEndpoints.Chat,
         EndpointKind.Completions => ServedEndpoints.Completions,
         EndpointKind.Rerank => ServedEndpoints.Rerank,
+        EndpointKind.AudioTranscriptions => ServedEndpoints.Transcriptions,
+        EndpointKind.AudioTranslations => ServedEndpoints.Translations,
+        EndpointKind.AudioSpeech => ServedEndpoints.Speech,
         _ => ServedEndpoints.Embeddings,
     };
 
     /// <summary>
     /// What a backend serves: a generic one what it declares; llama.cpp and vLLM all four (llama.cpp answers embeddings
-    /// and rerank when its extra_args enable them, and says so itself otherwise); Ollama has no rerank endpoint.
+    /// and rerank when its extra_args enable them, and says so itself otherwise); Ollama has no rerank endpoint. Audio is
+    /// served only by generic backends that declare it.
     /// </summary>
     public static ServedEndpoints ServedBy(BackendConfig backend, BackendKind kind) => backend.Generic?.Endpoints ?? kind switch
     {
@@ -48,6 +64,9 @@ internal static class EndpointKinds
         EndpointKind.ChatCompletions => "chat",
         EndpointKind.Completions => "completions",
         EndpointKind.Rerank => "rerank",
+        EndpointKind.AudioTranscriptions => "transcriptions",
+        EndpointKind.AudioTranslations => "translations",
+        EndpointKind.AudioSpeech => "speech",
         _ => "embeddings",
     };
 }

@@ -22,6 +22,7 @@ internal static class GatewayEndpoints
         services.AddSingleton<RateLimits>();
         services.AddSingleton<ClientAuthenticator>();
         services.AddSingleton<ProxyPipeline>();
+        services.AddSingleton<AudioProxy>();
         services.AddSingleton<GatewayRequestHandler>();
         services.AddHostedService<AuditWriter>();
         services.AddResponses();
@@ -39,6 +40,9 @@ internal static class GatewayEndpoints
         // Rerank servers answer on both paths (llama.cpp, vLLM, TGI), so clients are written for either.
         endpoints.MapPost("/v1/rerank", c => handler.HandleAsync(c, EndpointKind.Rerank, OpenAiClientProtocol.Instance));
         endpoints.MapPost("/rerank", c => handler.HandleAsync(c, EndpointKind.Rerank, OpenAiClientProtocol.Instance));
+        endpoints.MapPost("/v1/audio/transcriptions", c => handler.HandleAudioAsync(c, EndpointKind.AudioTranscriptions));
+        endpoints.MapPost("/v1/audio/translations", c => handler.HandleAudioAsync(c, EndpointKind.AudioTranslations));
+        endpoints.MapPost("/v1/audio/speech", c => handler.HandleAudioAsync(c, EndpointKind.AudioSpeech));
         endpoints.MapPost("/v1/messages", c =>
             handler.HandleAsync(c, EndpointKind.ChatCompletions, new AnthropicClientProtocol(), AnthropicInboundTranslator.ToOpenAi));
         endpoints.MapResponses(handler);

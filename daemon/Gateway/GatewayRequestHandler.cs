@@ -12,6 +12,7 @@ internal sealed partial class GatewayRequestHandler(
     ClientAuthenticator authenticator,
     RateLimits limits,
     ProxyPipeline pipeline,
+    AudioProxy audio,
     AuditQueue audit,
     GatewayMetrics metrics,
     ConfigHolder config,
@@ -26,8 +27,26 @@ internal sealed partial class GatewayRequestHandler(
     /// Handles a request whose translation needs the caller and may read storage (/v1/responses: a previous_response_id
     /// chain is the caller's own stored responses).
     /// </summary>
-    public async Task HandleAsync(
-        HttpContext context, EndpointKind kind, IClientProtocol protocol, Func<ClientIdentity, JsonObject, CancellationToken, ValueTask<JsonObject>>? translate)
+    public Task HandleAsync(
+        HttpContext context, EndpointKind kind, IClientProtocol protocol, Func<ClientIdentity, JsonObject, CancellationToken, ValueTask<JsonObject>>? translate) =>
+        ServeAsync(context, protocol, async exchange =>
+        {
+            var body = await RequestBody.ReadAsync(context, config.Current.Server.MaxRequestBodyBytes);
+            if (translate is not null)
+            {
+                body = JsonSerializer.SerializeToUtf8Bytes(await translate(exchange.Client, RequestBody.ParseObject(body), context.RequestAborted));
+            }
+
+            var request = ProxyRequest.From(kind, body);
+            exchange.Model = request.Model;
+            await pipeline.RunAsync(context, exchange, request, protocol);
+        });
+
+    /// <summary>Handles an audio request (<see cref="AudioProxy"/>): an upload to transcribe or translate, or text to speak.</summary>
+    public Task HandleAudioAsync(HttpContext context, EndpointKind kind) =>
+        ServeAsync(context, OpenAiClientProtocol.Instance, exchange => audio.RunAsync(context, exchange, kind));
+
+    private async Task ServeAsync(HttpContext context, IClientProtocol protocol, Func<Exchange, Task> serve)
     {
         metrics.InFlight.Inc();
         var exchange = new Exchange(RequestIds.Of(context), new ClientIdentity(null, "unknown", "unknown"), time.GetTimestamp(), time.GetUtcNow());
@@ -36,15 +55,7 @@ internal sealed partial class GatewayRequestHandler(
             var client = await authenticator.AuthenticateAsync(context);
             exchange.Client = client;
             limits.Admit(client);
-            var body = await RequestBody.ReadAsync(context, config.Current.Server.MaxRequestBodyBytes);
-            if (translate is not null)
-            {
-                body = JsonSerializer.SerializeToUtf8Bytes(await translate(client, RequestBody.ParseObject(body), context.RequestAborted));
-            }
-
-            var request = ProxyRequest.From(kind, body);
-            exchange.Model = request.Model;
-            await pipeline.RunAsync(context, exchange, request, protocol);
+            await serve(exchange);
         }
         catch (GatewayException e)
         {

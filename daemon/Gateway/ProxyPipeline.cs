@@ -37,7 +37,7 @@ internal sealed partial class ProxyPipeline(
         foreach (var target in plan.Targets)
         {
             exchange.Path.Add(target.Name);
-            if (NotServed(target, request.Kind) is { } notServed)
+            if (NotServed(config.Current, target, request.Kind) is { } notServed)
             {
                 // Decided by the config before anything is loaded or asked: no breaker counts it.
                 last = notServed;
@@ -97,9 +97,15 @@ internal sealed partial class ProxyPipeline(
             return;
         }
 
-        var final = last ?? new UpstreamFailure(503, $"no target can serve '{request.Model}'", retryable: false);
+        throw NoTargetServed(last, request.Model, plan, exchange);
+    }
+
+    /// <summary>The error once every target of <paramref name="plan"/> failed: the last failure, with the targets tried.</summary>
+    internal static GatewayException NoTargetServed(UpstreamFailure? last, string model, RoutePlan plan, Exchange exchange)
+    {
+        var final = last ?? new UpstreamFailure(503, $"no target can serve '{model}'", retryable: false);
         var tried = plan.Targets.Count > 1 ? $" (tried {string.Join(", ", exchange.Path)})" : "";
-        throw new GatewayException(final.StatusCode, final.Message + tried, code: final.StatusCode switch
+        return new GatewayException(final.StatusCode, final.Message + tried, code: final.StatusCode switch
         {
             429 => "rate_limit_exceeded",
             503 => "model_unavailable",
@@ -228,9 +234,8 @@ internal sealed partial class ProxyPipeline(
     }
 
     /// <summary>Why a local target's backend cannot answer this endpoint (a generic one serves what it declares), or null.</summary>
-    private UpstreamFailure? NotServed(RouteTarget target, EndpointKind kind)
+    internal static UpstreamFailure? NotServed(UllmConfig current, RouteTarget target, EndpointKind kind)
     {
-        var current = config.Current;
         if (!target.IsLocal || !current.Models.TryGetValue(target.Model, out var model))
         {
             return null;
@@ -248,7 +253,7 @@ internal sealed partial class ProxyPipeline(
     }
 
     /// <summary>A request slot on a local backend; overload is the backend's queue being full, never its failure.</summary>
-    private static async ValueTask<RequestAdmission.RequestSlot?> AdmitAsync(RouteTarget target, UpstreamConnections connections, CancellationToken cancellationToken)
+    internal static async ValueTask<RequestAdmission.RequestSlot?> AdmitAsync(RouteTarget target, UpstreamConnections connections, CancellationToken cancellationToken)
     {
         if (connections.Admission is not { } admission)
         {
@@ -361,7 +366,7 @@ internal sealed partial class ProxyPipeline(
         },
     });
 
-    private static void CheckAllowed(ClientIdentity client, RoutePlan plan)
+    internal static void CheckAllowed(ClientIdentity client, RoutePlan plan)
     {
         if (client.Key is { Models.Count: > 0 } key && !key.Models.Contains(plan.RequestedModel, StringComparer.Ordinal)
             && !plan.Targets.Any(t => key.Models.Contains(t.Model, StringComparer.Ordinal) && t.IsLocal))
@@ -375,7 +380,7 @@ internal sealed partial class ProxyPipeline(
     /// route or fallback chain are skipped (and named in the audit path), and a request no local target can serve is
     /// refused with 403 before anything is tried.
     /// </summary>
-    private static RoutePlan ForAnonymous(Exchange exchange, RoutePlan plan, SecurityConfig security)
+    internal static RoutePlan ForAnonymous(Exchange exchange, RoutePlan plan, SecurityConfig security)
     {
         if (exchange.Client.Key is not null || security.AnonymousProviders || plan.Targets.All(t => t.IsLocal))
         {

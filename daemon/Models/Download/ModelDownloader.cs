@@ -27,8 +27,9 @@ internal sealed record ModelDownloaderOptions
 /// is written beside its target as <c>FILE.part</c> and renamed into place only once complete and, when the config gives
 /// its sha256, verified; a file that fails the check is removed. An interrupted download resumes from the end of its
 /// partial file with an HTTP Range request (at once for a dropped connection, or at the next load or pull). Free space is
-/// checked against the announced length before anything is written. Requests for a model whose download is in flight
-/// wait on that one download. The token (for hf: sources only) is sent as a bearer token and never logged or put in a
+/// checked against the announced length before anything is written. Beside each verified file, <c>FILE.sha256</c> holds
+/// the digest it was verified against: when the configured sha256 changes, the file is hashed again before use, and one
+/// that no longer matches is downloaded again. Requests for a model whose download is in flight wait on that one download. The token (for hf: sources only) is sent as a bearer token and never logged or put in a
 /// message.
 /// </summary>
 internal sealed partial class ModelDownloader : IAsyncDisposable
@@ -59,8 +60,29 @@ internal sealed partial class ModelDownloader : IAsyncDisposable
         this.logger = logger;
     }
 
-    /// <summary>Whether every file of the model is in place (true for a model with a local source).</summary>
-    public static bool IsPresent(ModelConfig model) => model.Remote is not { } remote || remote.Parts.All(p => File.Exists(p.LocalPath));
+    /// <summary>
+    /// Whether every file of the model is in place, each verified against its configured sha256 if it has one (true for a
+    /// model with a local source).
+    /// </summary>
+    public static bool IsPresent(ModelConfig model) => model.Remote is not { } remote || remote.Parts.All(IsInPlace);
+
+    private static bool IsInPlace(RemotePart part) =>
+        File.Exists(part.LocalPath) && (part.Sha256 is not { } expected || VerifiedDigest(part) == expected);
+
+    /// <summary>Where the digest a part was last verified against is kept.</summary>
+    private static string DigestFile(RemotePart part) => part.LocalPath + ".sha256";
+
+    private static string? VerifiedDigest(RemotePart part)
+    {
+        try
+        {
+            return File.ReadAllText(DigestFile(part)).Trim();
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>Downloads what is missing of <paramref name="model"/>, or joins the download in flight; returns once all of it is in place.</summary>
     public Task EnsureAsync(ModelConfig model, CancellationToken cancellationToken) =>
@@ -124,7 +146,7 @@ internal sealed partial class ModelDownloader : IAsyncDisposable
             Report(model, $"downloading {remote.Text} into {Path.GetDirectoryName(remote.LocalPath)}");
             for (var i = 0; i < remote.Parts.Count; i++)
             {
-                await FetchPartAsync(remote.Parts[i], i + 1, token, download, cancellationToken).ConfigureAwait(false);
+                await FetchPartAsync(model, remote.Parts[i], i + 1, token, download, cancellationToken).ConfigureAwait(false);
             }
 
             var verified = remote.Parts.All(p => p.Sha256 is not null) ? "sha256 verified" : "no sha256 configured, not verified";
@@ -157,10 +179,10 @@ internal sealed partial class ModelDownloader : IAsyncDisposable
         report(model, message);
     }
 
-    private async Task FetchPartAsync(RemotePart part, int index, string? token, ActiveDownload download, CancellationToken cancellationToken)
+    private async Task FetchPartAsync(string model, RemotePart part, int index, string? token, ActiveDownload download, CancellationToken cancellationToken)
     {
         var name = Path.GetFileName(part.LocalPath);
-        if (File.Exists(part.LocalPath))
+        if (File.Exists(part.LocalPath) && await KeepExistingAsync(model, part, cancellationToken).ConfigureAwait(false))
         {
             download.BeginPart(index, name, 0, null);
             download.FinishedPart(new FileInfo(part.LocalPath).Length);
@@ -194,7 +216,39 @@ internal sealed partial class ModelDownloader : IAsyncDisposable
 
         File.SetUnixFileMode(partial, ReadableByAll);
         File.Move(partial, part.LocalPath);
+        if (part.Sha256 is { } verified)
+        {
+            await File.WriteAllTextAsync(DigestFile(part), verified, cancellationToken).ConfigureAwait(false);
+        }
+
         download.FinishedPart(new FileInfo(part.LocalPath).Length);
+    }
+
+    /// <summary>
+    /// Whether a file already downloaded may be used: yes without a configured sha256 or when it was verified against
+    /// this one; otherwise it is hashed now (the configured sha256 changed, or it was downloaded without one), and a file
+    /// that does not match is removed, to be downloaded again.
+    /// </summary>
+    private async Task<bool> KeepExistingAsync(string model, RemotePart part, CancellationToken cancellationToken)
+    {
+        if (part.Sha256 is not { } expected || VerifiedDigest(part) == expected)
+        {
+            return true;
+        }
+
+        var actual = await HashFileAsync(part.LocalPath, cancellationToken).ConfigureAwait(false);
+        if (actual == expected)
+        {
+            await File.WriteAllTextAsync(DigestFile(part), expected, cancellationToken).ConfigureAwait(false);
+            Report(model, $"{part.LocalPath}: sha256 {expected} verified against the configured sha256");
+            return true;
+        }
+
+        Report(model, $"models.{model}: {part.LocalPath} has sha256 {actual}, not the configured {expected} (sha256 changed since it was downloaded); "
+            + $"removing it and downloading {part.Url} again");
+        File.Delete(part.LocalPath);
+        File.Delete(DigestFile(part));
+        return false;
     }
 
     /// <summary>One request for the rest of the file; null once the partial file is complete, else why to try again.</summary>

@@ -2,9 +2,9 @@ using System.Text.Json.Nodes;
 using UnifiedLlm.Tests.Gateway;
 using UnifiedLlm.Tests.Gpu;
 using UnifiedLlm.Tests.Support;
+using static UnifiedLlm.Tests.Backends.FakeBackendBed;
 using OllamaLayout = UnifiedLlm.Tests.Models.OllamaLayout;
 using PublishedShape = UnifiedLlm.Tests.Models.PublishedShape;
-using SyntheticModel = UnifiedLlm.Tests.Models.SyntheticModel;
 
 namespace UnifiedLlm.Tests.Backends;
 
@@ -17,17 +17,16 @@ namespace UnifiedLlm.Tests.Backends;
 [Collection(FakeNvmlTests.Name)]
 public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
 {
-    private readonly TempDirectory dir = new("ullm-fakebackends");
+    private readonly FakeBackendBed bed = FakeBackendBed.UnderProcesses("ullm-fakebackends");
 
-    public void Dispose() => dir.Dispose();
+    public void Dispose() => bed.Dispose();
 
     [Fact(Timeout = 180_000)]
     public async Task An_ollama_model_loads_on_demand_serves_chats_and_streams_unloads_and_comes_back_after_a_crash()
     {
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
-        var record = dir.File("record.jsonl");
-        var daemon = await StartAsync(gpus, record, OllamaModel());
+        var daemon = await bed.StartOllamaAndVllmAsync(gpus, OllamaModel());
         await using (daemon)
         {
             using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
@@ -37,7 +36,7 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
             var events = await StreamingProxyTests.StreamAsync(http, Http.Chat("ol", stream: true));
             Assert.Equal("[DONE]", events[^1].Data);
 
-            var server = Starts(record).Single();
+            var server = bed.Starts().Single();
             Assert.Equal(["serve"], server["argv"]!.AsArray().Select(a => a!.GetValue<string>()));
             Assert.StartsWith("127.0.0.1:", server["env"]!["OLLAMA_HOST"]!.GetValue<string>(), StringComparison.Ordinal);
             Assert.Equal(Path.Combine(daemon.Paths.DataDir, "ollama"), server["env"]!["OLLAMA_MODELS"]!.GetValue<string>());
@@ -47,7 +46,7 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
             // ullmd's decisions, not Ollama's defaults: one slot per model, room for every configured Ollama model.
             Assert.Equal("1", server["env"]!["OLLAMA_NUM_PARALLEL"]!.GetValue<string>());
             Assert.Equal("1", server["env"]!["OLLAMA_MAX_LOADED_MODELS"]!.GetValue<string>());
-            var load = Requests(record).First(r => r["path"]!.GetValue<string>() == "/api/generate");
+            var load = bed.Requests().First(r => r["path"]!.GetValue<string>() == "/api/generate");
             Assert.Equal("qwen:0.5b", load["body"]!["model"]!.GetValue<string>());
             // The plan for the GGUF behind qwen:0.5b's manifest: its 4 layers and the output head fit on a GPU (num_gpu 5)
             // at the configured context.
@@ -57,20 +56,20 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
 
             var unload = await daemon.CtlAsync("unload", "ol");
             Assert.True(unload.ExitCode == 0, unload.ToString());
-            Assert.Contains(Requests(record), r => r["body"]?["model"]?.GetValue<string>() == "qwen:0.5b" && r["body"]?["keep_alive"]?.ToJsonString() == "0");
+            Assert.Contains(bed.Requests(), r => r["body"]?["model"]?.GetValue<string>() == "qwen:0.5b" && r["body"]?["keep_alive"]?.ToJsonString() == "0");
             // The shared server stops with its last model.
-            await WaitUntilAsync(() => !ProcessAlive(server["pid"]!.GetValue<int>()), ct);
+            await WaitUntilAsync(() => !bed.Alive(server), ct);
 
             // Loaded again on demand, then the server crashes: the next request starts a new one.
             var (reloaded, _, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
             Assert.Equal(200, reloaded);
-            var second = Starts(record)[^1];
-            var failuresBefore = Failures(daemon);
-            Signals.Send(second["pid"]!.GetValue<int>(), Signals.Kill);
-            await WaitUntilAsync(() => Failures(daemon) > failuresBefore, ct);
+            var second = bed.Starts()[^1];
+            var failuresBefore = Failures(daemon, "ol");
+            bed.Kill(second);
+            await WaitUntilAsync(() => Failures(daemon, "ol") > failuresBefore, ct);
             var (afterCrash, crashBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
             Assert.True(afterCrash == 200, $"{afterCrash} {crashBody}\n{daemon.Output}");
-            Assert.Equal(3, Starts(record).Count);
+            Assert.Equal(3, bed.Starts().Count);
         }
     }
 
@@ -79,12 +78,11 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
-        var record = dir.File("record.jsonl");
-        var registry = dir.File("registry");
-        var gguf = dir.File("pulled.gguf");
-        Tiny.Write(gguf);
+        var registry = bed.Dir.File("registry");
+        var gguf = bed.Dir.File("pulled.gguf");
+        FakeBackendBed.Tiny.Write(gguf);
         OllamaLayout.Add(registry, gguf, "pulled", "1b");
-        var daemon = await StartAsync(gpus, record, OllamaModel() + """
+        var daemon = await bed.StartOllamaAndVllmAsync(gpus, OllamaModel() + """
 
             [models.pl]
             backend = "ollama"
@@ -102,7 +100,7 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
             Assert.Equal(503, missing);
             Assert.Contains("no such manifest: \"pulled:1b\"", Http.ErrorMessage(missingBody), StringComparison.Ordinal);
 
-            using var ollama = new HttpClient { BaseAddress = new Uri($"http://{Starts(record).Single()["env"]!["OLLAMA_HOST"]!.GetValue<string>()}/") };
+            using var ollama = new HttpClient { BaseAddress = new Uri($"http://{bed.Starts().Single()["env"]!["OLLAMA_HOST"]!.GetValue<string>()}/") };
             var pull = await PullAsync(ollama, "pulled:1b", ct);
             Assert.Equal("pulling manifest", (string?)pull[0]["status"]);
             Assert.Contains(pull, l => (string?)l["status"] is { } s && s.StartsWith("pulling ", StringComparison.Ordinal) && l["completed"] is not null && l["total"] is not null);
@@ -111,7 +109,7 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
 
             var (loaded, loadedBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("pl")));
             Assert.True(loaded == 200, $"{loaded} {loadedBody}\n{daemon.Output}");
-            var load = Requests(record).Single(r => r["path"]!.GetValue<string>() == "/api/generate" && (string?)r["body"]!["model"] == "pulled:1b");
+            var load = bed.Requests().Single(r => r["path"]!.GetValue<string>() == "/api/generate" && (string?)r["body"]!["model"] == "pulled:1b");
             Assert.Equal(1024, load["body"]!["options"]!["num_ctx"]!.GetValue<long>());
         }
     }
@@ -121,17 +119,16 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
-        var record = dir.File("record.jsonl");
-        var daemon = await StartAsync(gpus, record, OllamaModel(ttlSeconds: 2));
+        var daemon = await bed.StartOllamaAndVllmAsync(gpus, OllamaModel(ttlSeconds: 2));
         await using (daemon)
         {
             using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
             var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
             Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
-            var server = Starts(record).Single();
+            var server = bed.Starts().Single();
 
-            await WaitUntilAsync(() => Requests(record).Any(r => r["body"]?["keep_alive"]?.ToJsonString() == "0"), ct);
-            await WaitUntilAsync(() => !ProcessAlive(server["pid"]!.GetValue<int>()), ct);
+            await WaitUntilAsync(() => bed.Requests().Any(r => r["body"]?["keep_alive"]?.ToJsonString() == "0"), ct);
+            await WaitUntilAsync(() => !bed.Alive(server), ct);
             Assert.Contains("idle for 2 s (ttl)", daemon.Output, StringComparison.Ordinal);
         }
     }
@@ -141,9 +138,8 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
-        var record = dir.File("record.jsonl");
-        var qwen = PublishedShape.Qwen25_05B.Write(dir.Path);
-        var daemon = await StartAsync(gpus, record, $$"""
+        var qwen = PublishedShape.Qwen25_05B.Write(bed.Dir.Path);
+        var daemon = await bed.StartOllamaAndVllmAsync(gpus, $$"""
             [models.vl]
             backend = "vllm"
             source = "{{qwen}}"
@@ -163,7 +159,7 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
             var (embedded, embeddings, _) = await Http.SendAsync(http, Http.Post("/v1/embeddings", """{"model":"emb","input":["a","b"]}"""));
             Assert.True(embedded == 200, $"{embedded} {embeddings}\n{daemon.Output}");
             Assert.Equal(2, embeddings.GetProperty("data").GetArrayLength());
-            Assert.Equal("1024", Flag(Argv(Starts(record).Single(s => Argv(s).Contains("emb"))), "--max-model-len"));
+            Assert.Equal("1024", Flag(Argv(bed.Starts().Single(s => Argv(s).Contains("emb"))), "--max-model-len"));
 
             var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
             Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
@@ -175,7 +171,7 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
             // Qwen2.5-0.5B: 988,065,536 B of BF16 weights + 2 sequences × 4096 tokens × 12 KiB of KV (100,663,296 B)
             // + 3 GiB of activations and CUDA graphs = 4,309,954,304 B, 5.02 % of the H100's 85,899,345,920 B → 0.06,
             // on the GPU with the most free memory (the H100), one GPU.
-            var vl = Starts(record).Single(s => Argv(s).Contains("vl"));
+            var vl = bed.Starts().Single(s => Argv(s).Contains("vl"));
             var argv = Argv(vl);
             Assert.Equal(["serve", qwen], argv.Take(2));
             Assert.Equal("0.06", Flag(argv, "--gpu-memory-utilization"));
@@ -197,16 +193,64 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
 
             // The engine crashes: a failure event, and the next request starts a new one.
             var failuresBefore = Failures(daemon, "vl");
-            Signals.Send(vl["pid"]!.GetValue<int>(), Signals.Kill);
+            bed.Kill(vl);
             await WaitUntilAsync(() => Failures(daemon, "vl") > failuresBefore, ct);
             var (afterCrash, crashBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
             Assert.True(afterCrash == 200, $"{afterCrash} {crashBody}\n{daemon.Output}");
-            var restarted = Starts(record).Where(s => Argv(s).Contains("vl")).ToList();
+            var restarted = bed.Starts().Where(s => Argv(s).Contains("vl")).ToList();
             Assert.Equal(2, restarted.Count);
 
             // Idle for its ttl: stopped.
-            await WaitUntilAsync(() => !ProcessAlive(restarted[^1]["pid"]!.GetValue<int>()), ct);
+            await WaitUntilAsync(() => !bed.Alive(restarted[^1]), ct);
             await WaitUntilAsync(() => daemon.Output.Contains("vl: stopped (idle for 5 s (ttl))", StringComparison.Ordinal), ct);
+        }
+    }
+
+    [Fact]
+    public async Task A_vllm_score_model_reranks_through_ullmd_on_both_paths_and_a_generative_engine_refuses_as_vllm_does()
+    {
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var qwen = PublishedShape.Qwen25_05B.Write(bed.Dir.Path);
+        var daemon = await bed.StartOllamaAndVllmAsync(gpus, $$"""
+            [models.rr]
+            backend = "vllm"
+            source = "{{qwen}}"
+            context = 1024
+            parallel = 1
+            extra_args = ["--task", "score"]
+
+            [models.vl]
+            backend = "vllm"
+            source = "{{qwen}}"
+            context = 1024
+            parallel = 1
+            """);
+        await using (daemon)
+        {
+            using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
+            const string Ranking = """{"model":"rr","query":"where do cats sleep","documents":["dogs bark at night","cats sleep in the sun","where is the station"],"top_n":2}""";
+            foreach (var path in (string[])["/v1/rerank", "/rerank"])
+            {
+                var (status, body, _) = await Http.SendAsync(http, Http.Post(path, Ranking));
+                Assert.True(status == 200, $"{path}: {status} {body}\n{daemon.Output}");
+                // The fake scores the share of the query's four words in each document: 2/4, then 1/4; the third is cut by top_n.
+                var results = body.GetProperty("results").EnumerateArray().ToList();
+                Assert.Equal([(1, 0.5, "cats sleep in the sun"), (2, 0.25, "where is the station")], results.Select(r =>
+                    (r.GetProperty("index").GetInt32(), r.GetProperty("relevance_score").GetDouble(), r.GetProperty("document").GetProperty("text").GetString())));
+                Assert.Equal("rr", body.GetProperty("model").GetString());
+                Assert.StartsWith("rerank-", body.GetProperty("id").GetString(), StringComparison.Ordinal);
+            }
+
+            // ullmd sent both to the engine's /v1/rerank, the client's body as it came.
+            var sent = bed.Requests().Where(r => r["path"]!.GetValue<string>() == "/v1/rerank").ToList();
+            Assert.Equal(2, sent.Count);
+            Assert.All(sent, r => Assert.Equal(2, r["body"]!["top_n"]!.GetValue<int>()));
+            Assert.Equal("score", Flag(Argv(bed.Starts().Single()), "--task"));
+
+            // A generative engine has no rerank: vLLM's 400 reaches the client.
+            var (refused, refusal, _) = await Http.SendAsync(http, Http.Post("/v1/rerank", Ranking.Replace("\"rr\"", "\"vl\"", StringComparison.Ordinal)));
+            Assert.True(refused == 400, $"{refused} {refusal}");
+            Assert.Contains("The model does not support Rerank (Score) API", Http.ErrorMessage(refusal), StringComparison.Ordinal);
         }
     }
 
@@ -215,21 +259,20 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
-        var record = dir.File("record.jsonl");
-        var first = await StartAsync(gpus, record, OllamaModel());
+        var first = await bed.StartOllamaAndVllmAsync(gpus, OllamaModel());
         int server;
         await using (first)
         {
             using var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket);
             var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
             Assert.True(status == 200, $"{status} {body}\n{first.Output}");
-            server = Starts(record).Single()["pid"]!.GetValue<int>();
+            server = bed.Starts().Single()["pid"]!.GetValue<int>();
             Signals.Send(first.Pid, Signals.Kill);
             await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
         }
 
         Assert.True(ProcessAlive(server), "the Ollama server must outlive a killed ullmd");
-        await using var second = await DaemonProcess.StartAsync(dir, first.Paths);
+        await using var second = await DaemonProcess.StartAsync(bed.Dir, first.Paths);
         await second.Notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
         using (var http = GatewayHost.UnixClient(second.Paths.OpenAiSocket))
         {
@@ -238,12 +281,12 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
         }
 
         // The model's record named the server's invocation: the model is adopted in it, and no server is started again.
-        Assert.Single(Starts(record));
+        Assert.Single(bed.Starts());
         Assert.Contains("ol: adopted after ullmd restart", second.Output, StringComparison.Ordinal);
-        var loadsBefore = Requests(record).Count(r => r["path"]!.GetValue<string>() == "/api/generate");
+        var loadsBefore = bed.Requests().Count(r => r["path"]!.GetValue<string>() == "/api/generate");
         var unload = await second.CtlAsync("unload", "ol");
         Assert.True(unload.ExitCode == 0, unload.ToString());
-        Assert.Equal("0", Requests(record).Where(r => r["path"]!.GetValue<string>() == "/api/generate").Skip(loadsBefore).Single()["body"]!["keep_alive"]!.ToJsonString());
+        Assert.Equal("0", bed.Requests().Where(r => r["path"]!.GetValue<string>() == "/api/generate").Skip(loadsBefore).Single()["body"]!["keep_alive"]!.ToJsonString());
         await WaitUntilAsync(() => !ProcessAlive(server), ct);
     }
 
@@ -252,9 +295,8 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
-        var record = dir.File("record.jsonl");
-        var qwen = PublishedShape.Qwen25_05B.Write(dir.Path);
-        var first = await StartAsync(gpus, record, $$"""
+        var qwen = PublishedShape.Qwen25_05B.Write(bed.Dir.Path);
+        var first = await bed.StartOllamaAndVllmAsync(gpus, $$"""
             [models.vl]
             backend = "vllm"
             source = "{{qwen}}"
@@ -266,13 +308,13 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
             using var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket);
             var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
             Assert.True(status == 200, $"{status} {body}\n{first.Output}");
-            engine = Starts(record).Single()["pid"]!.GetValue<int>();
+            engine = bed.Starts().Single()["pid"]!.GetValue<int>();
             Signals.Send(first.Pid, Signals.Kill);
             await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
         }
 
         Assert.True(ProcessAlive(engine), "the engine must outlive a killed ullmd");
-        await using var second = await DaemonProcess.StartAsync(dir, first.Paths);
+        await using var second = await DaemonProcess.StartAsync(bed.Dir, first.Paths);
         await second.Notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
         using (var http = GatewayHost.UnixClient(second.Paths.OpenAiSocket))
         {
@@ -281,7 +323,7 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
         }
 
         // Served by the same engine: adopted, not started again.
-        Assert.Single(Starts(record));
+        Assert.Single(bed.Starts());
         Assert.Contains("vl: adopted after ullmd restart", second.Output, StringComparison.Ordinal);
         Assert.Equal(0, await second.StopAsync());
         await WaitUntilAsync(() => !ProcessAlive(engine), ct);
@@ -292,9 +334,8 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
-        var record = dir.File("record.jsonl");
-        var llama = PublishedShape.Llama31_8B.Write(dir.Path);
-        var daemon = await StartAsync(gpus, record, $$"""
+        var llama = PublishedShape.Llama31_8B.Write(bed.Dir.Path);
+        var daemon = await bed.StartOllamaAndVllmAsync(gpus, $$"""
             [models.first]
             backend = "vllm"
             source = "{{llama}}"
@@ -315,7 +356,7 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
 
             // Llama-3.1-8B on the A10 (24,146,608,128 B): 16,060,522,496 B of weights + 4096 × 128 KiB + 3 GiB
             // = 19,818,618,880 B, 82.08 % → 0.83, a claim of 20,041,684,746 B. NVML then shows it in use.
-            var first = Starts(record).Single();
+            var first = bed.Starts().Single();
             Assert.Equal("0.83", Flag(Argv(first), "--gpu-memory-utilization"));
             Assert.Equal("1", first["env"]!["CUDA_VISIBLE_DEVICES"]!.GetValue<string>());
             var pid = first["pid"]!.GetValue<int>();
@@ -327,7 +368,7 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
             Assert.True(second == 200, $"{second} {secondBody}\n{daemon.Output}");
             Assert.Contains("first: draining 0 lease(s) before stopping: evicted to make room for second", daemon.Output, StringComparison.Ordinal);
             Assert.False(ProcessAlive(pid));
-            Assert.Equal("0.83", Flag(Argv(Starts(record)[^1]), "--gpu-memory-utilization"));
+            Assert.Equal("0.83", Flag(Argv(bed.Starts()[^1]), "--gpu-memory-utilization"));
         }
     }
 
@@ -336,9 +377,8 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
-        var record = dir.File("record.jsonl");
-        var qwen = PublishedShape.Qwen25_05B.Write(dir.Path);
-        var daemon = await StartAsync(gpus, record, OllamaModel(group: "one") + $$"""
+        var qwen = PublishedShape.Qwen25_05B.Write(bed.Dir.Path);
+        var daemon = await bed.StartOllamaAndVllmAsync(gpus, OllamaModel(group: "one") + $$"""
 
             [models.vl]
             backend = "vllm"
@@ -351,19 +391,19 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
             using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
             var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
             Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
-            var ollama = Starts(record).Single();
+            var ollama = bed.Starts().Single();
 
             // The vLLM engine evicts the Ollama model (keep_alive 0), and the shared server stops with its last model.
             var (toVllm, vllmBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
             Assert.True(toVllm == 200, $"{toVllm} {vllmBody}\n{daemon.Output}");
-            Assert.Contains(Requests(record), r => r["body"]?["model"]?.GetValue<string>() == "qwen:0.5b" && r["body"]?["keep_alive"]?.ToJsonString() == "0");
-            await WaitUntilAsync(() => !ProcessAlive(ollama["pid"]!.GetValue<int>()), ct);
+            Assert.Contains(bed.Requests(), r => r["body"]?["model"]?.GetValue<string>() == "qwen:0.5b" && r["body"]?["keep_alive"]?.ToJsonString() == "0");
+            await WaitUntilAsync(() => !bed.Alive(ollama), ct);
 
             // And back: the Ollama model evicts the engine.
-            var vllm = Starts(record).Single(s => s["mode"]!.GetValue<string>() == "vllm");
+            var vllm = bed.Starts().Single(s => s["mode"]!.GetValue<string>() == "vllm");
             var (toOllama, ollamaBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
             Assert.True(toOllama == 200, $"{toOllama} {ollamaBody}\n{daemon.Output}");
-            await WaitUntilAsync(() => !ProcessAlive(vllm["pid"]!.GetValue<int>()), ct);
+            await WaitUntilAsync(() => !bed.Alive(vllm), ct);
             Assert.Contains("vl: draining 0 lease(s) before stopping: swapped out of exclusive group 'one' for ol", daemon.Output, StringComparison.Ordinal);
         }
     }
@@ -377,49 +417,6 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
         {{(group is null ? "" : $"group = \"{group}\"")}}
         """;
 
-    /// <summary>
-    /// ullmd with the fake Ollama and vLLM as its backends, qwen:0.5b pulled into its OLLAMA_MODELS (a small GGUF, laid
-    /// out as Ollama lays it out), and <paramref name="models"/>.
-    /// </summary>
-    private async Task<DaemonProcess> StartAsync(FakeGpuHost gpus, string record, string models, string gpuExtra = "", string ollamaEnv = "")
-    {
-        var fake = RepoPaths.FakeBackends;
-        Assert.True(File.Exists(fake), $"{fake} is missing: the test project's reference builds it");
-        foreach (var name in new[] { "ollama", "vllm" })
-        {
-            dir.Write(name, $"#!/bin/sh\nexec dotnet '{fake}' \"$@\"\n");
-            File.SetUnixFileMode(dir.File(name), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-
-        var paths = DaemonProcess.WriteConfig(dir, $$"""
-            [gpu]
-            nvml_library = "{{gpus.LibraryPath}}"
-            {{gpuExtra}}
-
-            [backends.ollama]
-            enabled = true
-            executable = "{{dir.File("ollama")}}"
-            env = { FAKE_BACKEND = "ollama", FAKE_RECORD_FILE = "{{record}}", FAKE_LOAD_DELAY_MS = "300"{{ollamaEnv}} }
-
-            [backends.vllm]
-            enabled = true
-            executable = "{{dir.File("vllm")}}"
-            env = { FAKE_BACKEND = "vllm", FAKE_RECORD_FILE = "{{record}}", FAKE_LOAD_DELAY_MS = "500" }
-
-            {{models}}
-            """, serverExtra: "supervisor = \"process\"");
-        // Pulled as Ollama pulls it into ullmd's OLLAMA_MODELS: ullmd sizes the load from this GGUF.
-        var gguf = dir.File("qwen.gguf");
-        Tiny.Write(gguf);
-        OllamaLayout.Add(Path.Combine(paths.DataDir, "ollama"), gguf, "qwen", "0.5b");
-        var daemon = await DaemonProcess.StartAsync(dir, paths, new Dictionary<string, string> { ["ULLM_TEST_SECRET"] = "must-not-reach-a-backend" });
-        await daemon.Notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
-        return daemon;
-    }
-
-    /// <summary>A small GGUF of llama shape: 4 layers, n_embd 256, 4 heads / 2 KV heads, 8192-token training context.</summary>
-    private static SyntheticModel Tiny => new() { Name = "tiny", Layers = 4, Embedding = 256, Heads = 4, KvHeads = 2, FeedForward = 512, Vocab = 1000, Context = 8192 };
-
     /// <summary>POST /api/pull, streaming: its NDJSON lines.</summary>
     private static async Task<List<JsonNode>> PullAsync(HttpClient ollama, string model, CancellationToken ct)
     {
@@ -427,36 +424,5 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
         using var response = await ollama.PostAsync(new Uri("api/pull", UriKind.Relative), content, ct);
         var text = await response.Content.ReadAsStringAsync(ct);
         return [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!)];
-    }
-
-    private static List<JsonNode> Lines(string record) =>
-        File.Exists(record) ? [.. File.ReadAllLines(record).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!)] : [];
-
-    private static List<JsonNode> Starts(string record) => [.. Lines(record).Where(l => l["event"]!.GetValue<string>() == "start")];
-
-    private static List<JsonNode> Requests(string record) => [.. Lines(record).Where(l => l["event"]!.GetValue<string>() == "request")];
-
-    /// <summary>The failure events ullmd has logged for <paramref name="model"/>: a crash is one once its exit is seen.</summary>
-    private static int Failures(DaemonProcess daemon, string model = "ol") =>
-        daemon.Output.Split('\n').Count(l => l.Contains($"failure: {model}:", StringComparison.Ordinal));
-
-    private static List<string> Argv(JsonNode start) => [.. start["argv"]!.AsArray().Select(a => a!.GetValue<string>())];
-
-    /// <summary>The value after <paramref name="flag"/> in <paramref name="argv"/>.</summary>
-    private static string Flag(List<string> argv, string flag) => argv[argv.IndexOf(flag) + 1];
-
-    private static bool ProcessAlive(int pid) =>
-        File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1].StartsWith('Z');
-
-    private static Task WaitUntilAsync(Func<bool> condition, CancellationToken ct) => WaitUntilAsync(() => Task.FromResult(condition()), ct);
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, CancellationToken ct)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the condition did not come true within 30 s");
-            await Task.Delay(50, ct);
-        }
     }
 }

@@ -8,6 +8,7 @@ using UnifiedLlm.Tests.Gateway;
 using UnifiedLlm.Tests.Gpu;
 using UnifiedLlm.Tests.Models;
 using UnifiedLlm.Tests.Support;
+using static UnifiedLlm.Tests.Backends.FakeBackendBed;
 using TempDirectory = UnifiedLlm.Tests.Support.TempDirectory;
 
 namespace UnifiedLlm.Tests.Backends;
@@ -22,9 +23,11 @@ namespace UnifiedLlm.Tests.Backends;
 public sealed class GenericBackendTests(FakeNvmlBuild nvml) : IDisposable
 {
     private const ulong MiB = 1 << 20;
-    private readonly TempDirectory dir = new("ullm-generic");
+    private readonly FakeBackendBed bed = FakeBackendBed.UnderProcesses("ullm-generic");
 
-    public void Dispose() => dir.Dispose();
+    private TempDirectory Dir => bed.Dir;
+
+    public void Dispose() => bed.Dispose();
 
     [Fact(Timeout = 180_000)]
     public async Task Llama_server_as_a_generic_backend_loads_on_demand_chats_streams_reranks_and_unloads_after_its_ttl()
@@ -36,18 +39,18 @@ public sealed class GenericBackendTests(FakeNvmlBuild nvml) : IDisposable
             Assert.Skip(LlamaServerBinary.HowToGet);
         }
 
-        TinyModel.Write(dir.File("tiny.gguf"));
-        var paths = DaemonProcess.WriteConfig(dir, $$"""
+        TinyModel.Write(Dir.File("tiny.gguf"));
+        var paths = DaemonProcess.WriteConfig(Dir, $$"""
             {{LlamaBackend(llamaServer, "endpoints = [\"chat\", \"completions\", \"rerank\"]")}}
 
             [models.tiny]
             backend = "llama"
-            source = "{{dir.File("tiny.gguf")}}"
+            source = "{{Dir.File("tiny.gguf")}}"
             context = 256
             memory_mib = 300
             ttl_seconds = 2
-            """, serverExtra: "supervisor = \"process\"");
-        await using var daemon = await DaemonProcess.StartAsync(dir, paths);
+            """, serverExtra: bed.Supervisor);
+        await using var daemon = await DaemonProcess.StartAsync(Dir, paths);
         using var http = GatewayHost.UnixClient(paths.OpenAiSocket);
 
         // Not declared: refused before anything loads.
@@ -74,7 +77,7 @@ public sealed class GenericBackendTests(FakeNvmlBuild nvml) : IDisposable
         var backend = Assert.Single(BackendProcessScan.Find(Outputs(paths)));
         var argv = await File.ReadAllTextAsync($"/proc/{backend.Pid}/cmdline", ct);
         Assert.Equal(
-            $"{llamaServer}\0-m\0{dir.File("tiny.gguf")}\0--host\0127.0.0.1\0--port\0{PortOf(argv)}\0-c\0256\0--alias\0tiny\0--reranking\0",
+            $"{llamaServer}\0-m\0{Dir.File("tiny.gguf")}\0--host\0127.0.0.1\0--port\0{PortOf(argv)}\0-c\0256\0--alias\0tiny\0--reranking\0",
             argv);
         Assert.Contains("footprint declared", daemon.Output, StringComparison.Ordinal);
 
@@ -97,20 +100,20 @@ public sealed class GenericBackendTests(FakeNvmlBuild nvml) : IDisposable
             Assert.Skip(LlamaServerBinary.HowToGet);
         }
 
-        TinyModel.Write(dir.File("tiny.gguf"));
-        var paths = DaemonProcess.WriteConfig(dir, $$"""
+        TinyModel.Write(Dir.File("tiny.gguf"));
+        var paths = DaemonProcess.WriteConfig(Dir, $$"""
             {{LlamaBackend(llamaServer, "")}}
 
             [models.tiny]
             backend = "llama"
-            source = "{{dir.File("tiny.gguf")}}"
+            source = "{{Dir.File("tiny.gguf")}}"
             context = 256
             memory_mib = 300
-            """, serverExtra: "supervisor = \"process\"");
+            """, serverExtra: bed.Supervisor);
         FoundBackend? backend = null;
         try
         {
-            await using (var first = await DaemonProcess.StartAsync(dir, paths))
+            await using (var first = await DaemonProcess.StartAsync(Dir, paths))
             {
                 using var http = GatewayHost.UnixClient(paths.OpenAiSocket);
                 Assert.Equal(200, (await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("tiny", extra: ",\"max_tokens\":2")))).Status);
@@ -119,7 +122,7 @@ public sealed class GenericBackendTests(FakeNvmlBuild nvml) : IDisposable
                 await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
             }
 
-            await using var second = await DaemonProcess.StartAsync(dir, paths);
+            await using var second = await DaemonProcess.StartAsync(Dir, paths);
             using (var http = GatewayHost.UnixClient(paths.OpenAiSocket))
             {
                 Assert.Equal(200, (await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("tiny", extra: ",\"max_tokens\":2")))).Status);
@@ -149,9 +152,9 @@ public sealed class GenericBackendTests(FakeNvmlBuild nvml) : IDisposable
             Assert.Skip(LlamaServerBinary.HowToGet);
         }
 
-        TinyModel.Write(dir.File("tiny.gguf"));
+        TinyModel.Write(Dir.File("tiny.gguf"));
         using var gpus = new FakeGpuHost(nvml.Current, OneGpu(usedMib: 0));
-        var paths = DaemonProcess.WriteConfig(dir, $$"""
+        var paths = DaemonProcess.WriteConfig(Dir, $$"""
             [gpu]
             nvml_library = "{{gpus.LibraryPath}}"
             poll_interval_seconds = 0.2
@@ -160,19 +163,19 @@ public sealed class GenericBackendTests(FakeNvmlBuild nvml) : IDisposable
 
             [models.a]
             backend = "llama"
-            source = "{{dir.File("tiny.gguf")}}"
+            source = "{{Dir.File("tiny.gguf")}}"
             context = 256
             memory_mib = 300
             gpu_memory_mib = 6000
 
             [models.b]
             backend = "llama"
-            source = "{{dir.File("tiny.gguf")}}"
+            source = "{{Dir.File("tiny.gguf")}}"
             context = 256
             memory_mib = 300
             gpu_memory_mib = 6000
-            """, serverExtra: "supervisor = \"process\"");
-        await using var daemon = await DaemonProcess.StartAsync(dir, paths);
+            """, serverExtra: bed.Supervisor);
+        await using var daemon = await DaemonProcess.StartAsync(Dir, paths);
         using var http = GatewayHost.UnixClient(paths.OpenAiSocket);
 
         Assert.Equal(200, (await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("a", extra: ",\"max_tokens\":2")))).Status);
@@ -204,16 +207,13 @@ public sealed class GenericBackendTests(FakeNvmlBuild nvml) : IDisposable
     public async Task A_server_that_never_gets_ready_exits_answers_the_wrong_health_status_or_lost_its_port_fails_its_load_saying_why()
     {
         var ct = TestContext.Current.CancellationToken;
-        var fake = RepoPaths.FakeBackends;
-        Assert.True(File.Exists(fake), $"{fake} is missing: the test project's reference builds it");
-        dir.Write("fake", $"#!/bin/sh\nexec dotnet '{fake}' \"$@\"\n");
-        File.SetUnixFileMode(dir.File("fake"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        var record = dir.File("record.jsonl");
-        var go = dir.File("go");
+        var fake = bed.FakeProgram("fake");
+        var record = bed.RecordForBackends;
+        var go = Dir.File("go");
         string Backend(string mode, double readySeconds) => $$"""
             [backends.{{mode}}]
             kind = "generic"
-            command = ["{{dir.File("fake")}}", "--port", "${PORT}"]
+            command = ["{{fake}}", "--port", "${PORT}"]
             env = { FAKE_BACKEND = "generic", FAKE_GENERIC = "{{mode}}", FAKE_RECORD_FILE = "{{record}}", FAKE_GO_FILE = "{{go}}" }
             ready_timeout_seconds = {{readySeconds}}
 
@@ -223,10 +223,10 @@ public sealed class GenericBackendTests(FakeNvmlBuild nvml) : IDisposable
             memory_mib = 10
             """;
         var paths = DaemonProcess.WriteConfig(
-            dir,
+            Dir,
             string.Join("\n", Backend("never-ready", 6), Backend("health-status", 6), Backend("exit", 60), Backend("port-taken", 60)),
-            serverExtra: "supervisor = \"process\"");
-        await using var daemon = await DaemonProcess.StartAsync(dir, paths);
+            serverExtra: bed.Supervisor);
+        await using var daemon = await DaemonProcess.StartAsync(Dir, paths);
         using var http = GatewayHost.UnixClient(paths.OpenAiSocket);
 
         async Task<string> FailedLoad(string model)
@@ -239,11 +239,11 @@ public sealed class GenericBackendTests(FakeNvmlBuild nvml) : IDisposable
         Assert.Matches(@"^never-ready-model: never-ready-model failed to load: not ready within 6 s \(ready_timeout_seconds; last: http://127\.0\.0\.1:\d+/health answered 503, expected 200 \(health_status\)\); its last output:\n  fake-generic: listening on", await FailedLoad("never-ready-model"));
         Assert.Matches(@"not ready within 6 s \(ready_timeout_seconds; last: http://127\.0\.0\.1:\d+/health answered 204, expected 200 \(health_status\)\)", await FailedLoad("health-status-model"));
         var exited = await FailedLoad("exit-model");
-        Assert.Contains($"exit-model failed to load: {dir.File("fake")} exited before it was ready (exited with status 3); its last output:\n  fake-generic: loading weights\n  fake-generic: error: the weights file is truncated", exited, StringComparison.Ordinal);
+        Assert.Contains($"exit-model failed to load: {Dir.File("fake")} exited before it was ready (exited with status 3); its last output:\n  fake-generic: loading weights\n  fake-generic: error: the weights file is truncated", exited, StringComparison.Ordinal);
 
         // Another program takes the port between ullmd choosing it and the server listening on it, and answers /health.
         var load = FailedLoad("port-taken-model");
-        var port = await PortFromRecordAsync(record, "port-taken", ct);
+        var port = await PortFromRecordAsync("port-taken", ct);
         using var thief = new TcpListener(IPAddress.Loopback, port);
         thief.Start();
         await File.WriteAllTextAsync(go, "", ct);
@@ -252,7 +252,7 @@ public sealed class GenericBackendTests(FakeNvmlBuild nvml) : IDisposable
         var answering = AnswerHealthAsync(thief, ct);
         var taken = await load;
         var expected = $"port-taken-model failed to load: port {port} answers http://127.0.0.1:{port}/health, but from a program that is not the backend: "
-            + $"the port was taken before {dir.File("fake")} could listen on it; its last output:\n  fake-generic: cannot listen on 127.0.0.1:{port}";
+            + $"the port was taken before {Dir.File("fake")} could listen on it; its last output:\n  fake-generic: cannot listen on 127.0.0.1:{port}";
         Assert.True(taken.Contains(expected, StringComparison.Ordinal), taken);
         thief.Stop();
         await answering;
@@ -296,15 +296,12 @@ public sealed class GenericBackendTests(FakeNvmlBuild nvml) : IDisposable
         File.ReadAllText($"/proc/{pid}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries)
             .Select(v => v.Split('=', 2)).ToDictionary(v => v[0], v => v.Length > 1 ? v[1] : "");
 
-    private static async Task<int> PortFromRecordAsync(string record, string mode, CancellationToken ct)
+    private async Task<int> PortFromRecordAsync(string mode, CancellationToken ct)
     {
         int? port = null;
         await WaitUntilAsync(() =>
         {
-            var start = File.Exists(record)
-                ? File.ReadAllLines(record).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!)
-                    .LastOrDefault(l => l["event"]!.GetValue<string>() == "start" && l["env"]?["FAKE_GENERIC"]?.GetValue<string>() == mode)
-                : null;
+            var start = bed.Starts().LastOrDefault(l => l["env"]?["FAKE_GENERIC"]?.GetValue<string>() == mode);
             port = start is null ? null : int.Parse(start["argv"]![1]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture);
             return port is not null;
         }, ct);
@@ -339,16 +336,6 @@ public sealed class GenericBackendTests(FakeNvmlBuild nvml) : IDisposable
         catch (Exception e) when (e is ObjectDisposedException or SocketException or OperationCanceledException or IOException)
         {
             // Stopped by the test.
-        }
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, CancellationToken ct)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the condition did not come true within 60 s");
-            await Task.Delay(50, ct);
         }
     }
 }

@@ -16,6 +16,7 @@ public class ConfigLoaderTests
         Assert.Equal("/var/lib/unified-llm/ullm.db", config.Server.DatabasePath);
         Assert.Equal("127.0.0.1:9000", config.Server.TcpListen);
         Assert.Equal(Convert.ToInt32("666", 8), (int)config.Server.OpenAiSocketMode);
+        Assert.Equal(50L << 20, config.Server.MaxAudioBodyBytes);
         var tiny = config.Models["tiny"];
         Assert.Equal(BackendKind.LlamaCpp, tiny.Backend);
         Assert.Equal(["tiny-chat"], tiny.Aliases);
@@ -150,7 +151,7 @@ public class ConfigLoaderTests
     [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\nhealth = \"health\"\n", 4, 1, "backends.g.health", "'health' is not a path starting with '/'")]
     [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\nhealth_status = 99\n", 4, 1, "backends.g.health_status", "99 is out of range")]
     [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\nready_timeout_seconds = 0\n", 4, 1, "backends.g.ready_timeout_seconds", "out of range")]
-    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\nendpoints = [\"chat\", \"embedings\"]\n", 4, 1, "backends.g.endpoints", "'embedings' is not an endpoint the gateway routes: one of 'chat', 'completions', 'embeddings', 'rerank' (did you mean 'embeddings'?)")]
+    [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\nendpoints = [\"chat\", \"embedings\"]\n", 4, 1, "backends.g.endpoints", "'embedings' is not an endpoint the gateway routes: one of 'chat', 'completions', 'embeddings', 'rerank', 'transcriptions', 'translations', 'speech' (did you mean 'embeddings'?)")]
     [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\napi_prefix = \"v1\"\n", 4, 1, "backends.g.api_prefix", "'v1' is not a path starting with '/'")]
     [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\n[models.m]\nbackend = \"g\"\nsource = \"/m\"\n", 4, 9, "models.m", "missing required key 'memory_mib'")]
     [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\n[models.m]\nbackend = \"g\"\nsource = \"/m\"\nmemory_mib = 100\ngpu_count = 2\n", 4, 9, "models.m.gpu_memory_mib", "gpu_count is 2 but no gpu_memory_mib says how much memory each GPU needs")]

@@ -1,11 +1,19 @@
 namespace UnifiedLlm.Tests.Support;
 
-/// <summary>A fresh directory under /tmp, removed with everything in it on dispose.</summary>
+/// <summary>A fresh directory under /tmp (or another parent), removed with everything in it on dispose.</summary>
 public sealed class TempDirectory : IDisposable
 {
     public TempDirectory(string prefix = "ullm-test")
     {
         Path = Directory.CreateTempSubdirectory(prefix + "-").FullName;
+    }
+
+    /// <summary>A fresh directory in <paramref name="parent"/>, readable and traversable by all (for programs run as other users).</summary>
+    public TempDirectory(string prefix, string parent)
+    {
+        Path = System.IO.Path.Combine(parent, $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}");
+        Directory.CreateDirectory(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
     }
 
     public string Path { get; }

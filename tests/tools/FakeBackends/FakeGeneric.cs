@@ -8,6 +8,7 @@ namespace UnifiedLlm.Tools.FakeBackends;
 /// is <c>--port P</c>. "never-ready": /health answers 503 forever. "exit": logs two lines and exits 3 before listening.
 /// "health-status": /health answers FAKE_HEALTH_STATUS (default 204). "port-taken": waits for the file FAKE_GO_FILE,
 /// then fails to listen on a port another program took meanwhile, logs it and keeps running, as servers that retry do.
+/// "audio": a working audio server in OpenAI's shapes (<see cref="FakeAudio"/>).
 /// </summary>
 internal static class FakeGeneric
 {
@@ -32,8 +33,10 @@ internal static class FakeGeneric
                 return 3;
             case "port-taken":
                 return await BindLateAsync(port);
+            case "audio":
+                return await FakeAudio.ServeAsync(port);
             case var other:
-                await Console.Error.WriteLineAsync($"FAKE_GENERIC must be never-ready, health-status, exit or port-taken, not \"{other}\"");
+                await Console.Error.WriteLineAsync($"FAKE_GENERIC must be never-ready, health-status, exit, port-taken or audio, not \"{other}\"");
                 return 2;
         }
     }

@@ -39,7 +39,9 @@ internal static class FakeVllm
         var utilization = double.Parse(flags.GetValueOrDefault("--gpu-memory-utilization", "0.9"), CultureInfo.InvariantCulture);
         var tensorParallel = int.Parse(flags.GetValueOrDefault("--tensor-parallel-size", "1"), CultureInfo.InvariantCulture);
         var maxNumSeqs = int.Parse(flags.GetValueOrDefault("--max-num-seqs", "256"), CultureInfo.InvariantCulture);
-        var embeds = flags.GetValueOrDefault("--task") == "embed";
+        var task = flags.GetValueOrDefault("--task", "generate");
+        var embeds = task == "embed";
+        var scores = task == "score";
         var visible = Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES")?.Split(',', StringSplitOptions.RemoveEmptyEntries).Length;
         Console.WriteLine($"INFO: non-default args: model='{model}', max_model_len={maxModelLen}, gpu_memory_utilization={utilization}, "
             + $"max_num_seqs={maxNumSeqs}, tensor_parallel_size={tensorParallel}, CUDA_VISIBLE_DEVICES={Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES")}");
@@ -74,9 +76,15 @@ internal static class FakeVllm
             }),
         }));
         app.MapGet("/metrics", () => Results.Text(metrics.Prometheus(servedName, utilization, flags.GetValueOrDefault("--kv-cache-dtype", "auto")), "text/plain; version=0.0.4"));
-        app.MapPost("/v1/chat/completions", context => ServeAsync(context, servedName, embeds, "Chat Completions", metrics, request =>
+        foreach (var path in new[] { "/rerank", "/v1/rerank", "/v2/rerank" })
+        {
+            app.MapPost(path, context => ServeAsync(context, servedName, !scores, "Rerank (Score)", metrics, request =>
+                VllmRerank.WriteAsync(context, servedName, request)));
+        }
+
+        app.MapPost("/v1/chat/completions", context => ServeAsync(context, servedName, embeds || scores, "Chat Completions", metrics, request =>
             OpenAiChat.WriteAsync(context, servedName, OpenAiChat.Reply(request), request?["stream"]?.GetValue<bool>() == true, OpenAiChat.IncludeUsage(request))));
-        app.MapPost("/v1/completions", context => ServeAsync(context, servedName, embeds, "Completions", metrics, request =>
+        app.MapPost("/v1/completions", context => ServeAsync(context, servedName, embeds || scores, "Completions", metrics, request =>
             OpenAiExtras.WriteCompletionAsync(context, servedName, request)));
         app.MapPost("/v1/embeddings", context => ServeAsync(context, servedName, !embeds, "Embeddings", metrics, request =>
             OpenAiExtras.WriteEmbeddingsAsync(context, servedName, request)));

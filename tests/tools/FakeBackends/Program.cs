@@ -23,7 +23,7 @@
 //   model forever; requests without it use OLLAMA_KEEP_ALIVE (default 5m); expired models leave /api/ps.
 //   Loading a model that is not loaded takes FAKE_LOAD_DELAY_MS (default 0).
 // vllm (`serve MODEL --host H --port P --gpu-memory-utilization F --max-model-len N --max-num-seqs S
-//        --tensor-parallel-size K --served-model-name NAME [--kv-cache-dtype D] [--task embed] [--enforce-eager]`):
+//        --tensor-parallel-size K --served-model-name NAME [--kv-cache-dtype D] [--task embed|score] [--enforce-eager]`):
 //   exit 2 with argparse's "unrecognized arguments" for other flags; exit 1 with vLLM's ValueError, before listening, when
 //   the utilization is outside (0, 1], when K exceeds the GPUs in CUDA_VISIBLE_DEVICES, or when --max-model-len exceeds
 //   max_position_embeddings of MODEL/config.json (FAKE_VLLM_MAX_MODEL_LEN, default 4096, without one). It then "starts
@@ -34,9 +34,20 @@
 //   POST /v1/chat/completions, /v1/completions: OpenAI format, JSON or SSE (usage chunk with stream_options.include_usage)
 //   POST /v1/embeddings        only with --task embed (then chat and completions are refused): 400
 //                              {"object":"error","type":"BadRequestError","message":"The model does not support ... API"}
+//   POST /rerank, /v1/rerank, /v2/rerank
+//                              only with --task score: {model, query, documents, top_n, return_documents} ->
+//                              {id, model, usage, results: [{index, document: {text}, relevance_score}]}, best first;
+//                              the score is the share of the query's words in the document (VllmRerank.cs)
 //   404 {"object":"error","type":"NotFoundError",...} for another model name
 // generic (FAKE_GENERIC=never-ready|exit|health-status|port-taken, argv `--port P`): a server that fails to come up in
-//   one of those ways, for the generic backend's failure paths (FakeGeneric.cs).
+//   one of those ways, for the generic backend's failure paths (FakeGeneric.cs). FAKE_GENERIC=audio: an audio server in
+//   OpenAI's shapes, as whisper.cpp's server and TTS servers speak them (FakeAudio.cs):
+//   POST /v1/audio/transcriptions, /v1/audio/translations
+//                              multipart/form-data: file (required), model, response_format (json|text|verbose_json),
+//                              language -> {"text": "... of FILE: N bytes, sha256 HEX, model M"}; 400 OpenAI error
+//                              object without a file
+//   POST /v1/audio/speech      {model, input, voice, response_format (wav|pcm)} -> 16-bit mono 24 kHz PCM, one second
+//                              per word of input, written in flushed half-second pieces
 // With FAKE_RECORD_FILE set, each fake appends what it was given (argv, environment, API requests with their bodies) as
 // JSON lines, for the tests to assert what ullmd sent.
 using UnifiedLlm.Tools.FakeBackends;

@@ -52,6 +52,59 @@ public sealed partial class ModelDownloaderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_changed_sha256_rechecks_the_file_already_downloaded_and_fetches_it_again_when_it_does_not_match()
+    {
+        var old = Bytes(120_000, seed: 20);
+        var current = Bytes(130_000, seed: 21);
+        server.Files["files/m.gguf"] = old;
+        await using var downloader = Downloader();
+        var first = Model($"source = \"{server.Url("files/m.gguf")}\"\nsha256 = \"{Sha256(old)}\"");
+        await downloader.EnsureAsync(first, TestContext.Current.CancellationToken);
+        Assert.True(ModelDownloader.IsPresent(first));
+
+        // The publisher replaced the file and the config names the new digest: the file on disk is no longer the model.
+        server.Files["files/m.gguf"] = current;
+        var changed = Model($"source = \"{server.Url("files/m.gguf")}\"\nsha256 = \"{Sha256(current)}\"");
+        Assert.False(ModelDownloader.IsPresent(changed));
+        await downloader.EnsureAsync(changed, TestContext.Current.CancellationToken);
+
+        Assert.Equal(current, await File.ReadAllBytesAsync(changed.Source, TestContext.Current.CancellationToken));
+        Assert.Equal(2, server.Requests.Count);
+        Assert.Contains(
+            $"m: models.m: {changed.Source} has sha256 {Sha256(old)}, not the configured {Sha256(current)} (sha256 changed since it was downloaded); "
+                + $"removing it and downloading {server.Url("files/m.gguf")} again",
+            reports);
+        Assert.True(ModelDownloader.IsPresent(changed));
+    }
+
+    [Fact]
+    public async Task A_sha256_added_after_the_download_is_checked_once_and_a_wrong_one_refuses_the_model_naming_both_digests()
+    {
+        var content = Bytes(90_000, seed: 22);
+        server.Files["files/m.gguf"] = content;
+        await using var downloader = Downloader();
+        await downloader.EnsureAsync(Model($"source = \"{server.Url("files/m.gguf")}\""), TestContext.Current.CancellationToken);
+
+        // Now with the right digest: hashed, found equal, kept; nothing is fetched again, now or later.
+        var pinned = Model($"source = \"{server.Url("files/m.gguf")}\"\nsha256 = \"{Sha256(content)}\"");
+        Assert.False(ModelDownloader.IsPresent(pinned));
+        await downloader.EnsureAsync(pinned, TestContext.Current.CancellationToken);
+        Assert.True(ModelDownloader.IsPresent(pinned));
+        Assert.Single(server.Requests);
+        Assert.Contains($"m: {pinned.Source}: sha256 {Sha256(content)} verified against the configured sha256", reports);
+
+        // A digest the server's file does not have: the file is fetched again, fails the check, and nothing is kept.
+        var wrong = Sha256(Bytes(10, seed: 23));
+        var mistyped = Model($"source = \"{server.Url("files/m.gguf")}\"\nsha256 = \"{wrong}\"");
+        var e = await Assert.ThrowsAsync<ModelDownloadException>(() => downloader.EnsureAsync(mistyped, TestContext.Current.CancellationToken));
+
+        Assert.Contains(reports, r => r.StartsWith($"m: models.m: {mistyped.Source} has sha256 {Sha256(content)}, not the configured {wrong}", StringComparison.Ordinal));
+        Assert.Equal($"{server.Url("files/m.gguf")}: the file's sha256 is {Sha256(content)}, not the configured {wrong}; the download was removed", e.Message);
+        Assert.False(File.Exists(mistyped.Source));
+        Assert.False(ModelDownloader.IsPresent(mistyped));
+    }
+
+    [Fact]
     public async Task A_connection_dropped_mid_file_is_resumed_with_a_range_request_from_where_the_file_ended()
     {
         var content = Bytes(400_000, seed: 2);
