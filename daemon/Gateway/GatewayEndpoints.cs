@@ -1,7 +1,9 @@
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Gateway.Caching;
 using UnifiedLlm.Daemon.Hosting;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
@@ -20,6 +22,9 @@ internal static class GatewayEndpoints
         services.AddSingleton<AuditQueue>();
         services.AddSingleton<RateLimits>();
         services.AddSingleton<ClientAuthenticator>();
+        services.AddSingleton<ResponseCacheStore>();
+        services.AddSingleton<ResponseCache>();
+        services.AddSingleton<CacheGate>();
         services.AddSingleton<ProxyPipeline>();
         services.AddSingleton<GatewayRequestHandler>();
         services.AddHostedService<AuditWriter>();

@@ -129,5 +129,21 @@ internal static class Migrations
             PRIMARY KEY (model_key, backend_version, cache_type, full_offload, context, gpu_layers)
         ) STRICT;
         """,
+        """
+        ALTER TABLE audit_log ADD COLUMN cache TEXT CHECK (cache IN ('hit', 'miss', 'bypass'));
+
+        CREATE TABLE response_cache (
+            owner             TEXT NOT NULL,
+            key               TEXT NOT NULL,
+            endpoint          TEXT NOT NULL,
+            body              BLOB NOT NULL,
+            prompt_tokens     INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            stored_at_ms      INTEGER NOT NULL,
+            expires_at_ms     INTEGER NOT NULL,
+            PRIMARY KEY (owner, key)
+        ) STRICT;
+        CREATE INDEX response_cache_expiry ON response_cache (expires_at_ms);
+        """,
     ];
 }
