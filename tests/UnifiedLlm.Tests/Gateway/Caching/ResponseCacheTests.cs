@@ -232,4 +232,26 @@ public sealed class ResponseCacheTests
         Assert.Equal(2, rig.UpstreamCalls);
         Assert.Equal("hit", (await rig.PostAsync(CacheRig.Chat())).Cache);
     }
+
+    [Fact]
+    public async Task An_anthropic_messages_request_is_cached_and_replayed_in_anthropic_shape()
+    {
+        await using var rig = await CacheRig.StartAsync("");
+        const string Message = """{"model":"tiny","max_tokens":16,"temperature":0,"messages":[{"role":"user","content":"hi"}]}""";
+
+        var miss = await rig.PostAsync(Message, path: "/v1/messages");
+        var hit = await rig.PostAsync(Message, path: "/v1/messages");
+        var streamed = await rig.StreamAsync(Message.Replace("}]}", "}],\"stream\":true}", StringComparison.Ordinal), path: "/v1/messages");
+
+        Assert.Equal((200, "miss"), (miss.Status, miss.Cache));
+        Assert.Equal((200, "hit"), (hit.Status, hit.Cache));
+        Assert.Equal("answer 1", hit.Body.GetProperty("content")[0].GetProperty("text").GetString());
+        Assert.Equal("hit", streamed.Cache);
+        var deltas = streamed.Events.Select(e => JsonDocument.Parse(e).RootElement)
+            .Where(e => e.GetProperty("type").GetString() == "content_block_delta")
+            .Select(e => e.GetProperty("delta").GetProperty("text").GetString());
+        Assert.Equal("answer 1", string.Concat(deltas));
+        Assert.Contains(streamed.Events, e => e.Contains("message_stop", StringComparison.Ordinal));
+        Assert.Equal(1, rig.UpstreamCalls);
+    }
 }
