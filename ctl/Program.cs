@@ -14,6 +14,7 @@ var root = new RootCommand("ullmctl — administer ullmd over its admin socket")
     ProvidersCommand.Create(),
     KeysCommand.Create(),
     AuditCommand.Create(),
+    CacheCommand.Create(),
     EventsCommand.Create(),
     ReloadCommand.Create(),
     GpusCommand.Create(),

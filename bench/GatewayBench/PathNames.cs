@@ -8,8 +8,9 @@ internal static class PathNames
     public const string NginxLogged = "nginx + access log";
     public const string UllmdTcp = "ullmd TCP";
     public const string UllmdUnix = "ullmd unix";
+    public const string UllmdCacheHit = "ullmd TCP cache hit";
     public const string Portkey = "Portkey";
     public const string BareRelay = UnifiedLlm.Bench.BareRelay.Name;
 
-    public static IReadOnlyList<string> All { get; } = [Direct, Nginx, NginxLogged, UllmdTcp, UllmdUnix, Portkey, BareRelay];
+    public static IReadOnlyList<string> All { get; } = [Direct, Nginx, NginxLogged, UllmdTcp, UllmdUnix, UllmdCacheHit, Portkey, BareRelay];
 }

@@ -57,8 +57,17 @@ try
         base_url = "http://127.0.0.1:{stubPort}/v1"
         models = ["stub"]
 
+        # The same stub behind the response cache: every request after the first is a hit. The bench's requests set no
+        # temperature, so the cache is told to take sampled requests too.
+        [routes.stub-cached]
+        targets = ["stub/stub"]
+
+        [routes.stub-cached.cache]
+        cache_sampled = true
+
         [security]
         require_key_on_tcp = false
+        anonymous_providers = true
         default_requests_per_minute = 0
         """);
     var ullmd = PeerProcess.Start("dotnet", [Option("--ullmd"), "--config", config]);
@@ -137,7 +146,7 @@ try
         }
     }
 
-    peerOf[PathNames.UllmdTcp] = peerOf[PathNames.UllmdUnix] = ullmd;
+    peerOf[PathNames.UllmdTcp] = peerOf[PathNames.UllmdUnix] = peerOf[PathNames.UllmdCacheHit] = ullmd;
     foreach (var (name, why) in missing)
     {
         Console.Error.WriteLine($"{name} is not measured: {why}");
@@ -146,7 +155,7 @@ try
     var stubPaths = new (string Name, HttpClient Client, string Model)[]
     {
         (PathNames.Direct, stubDirect, "stub"), (PathNames.Nginx, nginxClient, "stub"), (PathNames.NginxLogged, nginxLoggedClient, "stub"), (PathNames.UllmdTcp, tcp, "stub/stub"),
-        (PathNames.UllmdUnix, unix, "stub/stub"), (PathNames.Portkey, portkeyClient, "stub"), (PathNames.BareRelay, relayClient, "stub"),
+        (PathNames.UllmdUnix, unix, "stub/stub"), (PathNames.UllmdCacheHit, tcp, "stub-cached"), (PathNames.Portkey, portkeyClient, "stub"), (PathNames.BareRelay, relayClient, "stub"),
     }.Where(p => wantedPaths.Contains(p.Name) && !missing.ContainsKey(p.Name)).ToArray();
 
     var report = new StringBuilder();
@@ -159,6 +168,7 @@ try
     report.AppendLine("  reach the direct figures here, and ratios taken side by side in one run mean more than absolute figures.");
     report.AppendLine("- Upstreams: a real llama-server (CPU, the tiny test model) and an in-process stub OpenAI server that answers at once.");
     report.AppendLine("- ullmd reaches both as `kind = \"openai\"` providers, over TCP and its unix socket (no API key, no rate limit; audit and metrics on).");
+    report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.UllmdCacheHit}: ullmd over TCP, asked for a route to the same stub with the response cache on (`[routes.stub-cached.cache] cache_sampled = true`): after the warm-up every request is a hit, answered without the upstream.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- nginx{(nginxVersion.Length > 0 ? $" ({nginxVersion})" : "")}: a plain reverse proxy to the stub: `proxy_pass` to an upstream with `keepalive`, `proxy_http_version 1.1`, `proxy_buffering off`, `worker_processes auto`, no access log.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.NginxLogged}: the same with nginx's default access log (`access_log PATH;`: the combined format, a line written per request as it ends); ullmd's audit log, a row per request, is the closer counterpart. The targets are judged against plain nginx; the logged one is given beside it.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- Portkey{(portkeyVersion.Length > 0 ? $" {PortkeyGateway.Package} {portkeyVersion}" : "")}: `npx -y {PortkeyGateway.Package} --port=PORT --headless`, headers `x-portkey-provider: openai`, `x-portkey-custom-host: <stub>/v1`.");

@@ -34,7 +34,8 @@ internal static class AuditCommand
                 var table = new Table("TIME", "REQUEST", "KEY", "MODEL", "TARGET", "STATUS", "TOKENS", "TTFT", "LATENCY", "COST");
                 foreach (var r in response.Records)
                 {
-                    table.Add(Printer.Time(r.Time), r.RequestId, r.KeyId.Length == 0 ? "-" : r.KeyId, r.ModelRequested, r.Target, r.HttpStatus,
+                    table.Add(Printer.Time(r.Time), r.RequestId, r.KeyId.Length == 0 ? "-" : r.KeyId, r.ModelRequested,
+                        r.Cache == "hit" ? "(cache hit)" : r.Target, r.HttpStatus,
                         $"{r.PromptTokens}+{r.CompletionTokens}{(r.TokensEstimated ? "~" : "")}", $"{r.TtftMs}ms", $"{r.LatencyMs}ms", $"{r.Cost:0.######}");
                 }
 

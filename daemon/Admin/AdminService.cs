@@ -4,6 +4,7 @@ using UnifiedLlm.Admin.V1;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Gateway.Caching;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Hosting;
 using UnifiedLlm.Daemon.Models.Download;
@@ -38,7 +39,9 @@ internal sealed class AdminService(
     ModelRegistry registry,
     LoadPlanPreview planPreview,
     ModelDownloader downloads,
-    IEnumerable<Backends.IBackendDriver> drivers)
+    IEnumerable<Backends.IBackendDriver> drivers,
+    CacheGate cacheGate,
+    ResponseCache responseCache)
 {
     private const int DefaultLogLines = 50;
     private const int MaxLogLines = 10_000;
@@ -587,5 +590,38 @@ internal sealed class AdminService(
                 Instance = InstanceMapping.ToProto(instance),
             },
             cancellationToken);
+    }
+
+    public async Task<CacheStatsResponse> CacheStats(CacheStatsRequest request, ServerCallContext context)
+    {
+        var stats = await responseCache.StatsAsync(CacheOwners(request.Model), context.CancellationToken);
+        var response = new CacheStatsResponse();
+        response.Models.AddRange(stats.Select(CacheMapping.ToProto));
+        return response;
+    }
+
+    public async Task<ClearCacheResponse> ClearCache(ClearCacheRequest request, ServerCallContext context)
+    {
+        var owners = CacheOwners(request.Model);
+        var (entries, bytes) = await responseCache.ClearAsync(owners, context.CancellationToken);
+        events.Publish(new DaemonEvent(time.GetUtcNow(), "cache", $"cleared {entries} entr{(entries == 1 ? "y" : "ies")} of {string.Join(", ", owners.Select(o => o.Name))}"));
+        var response = new ClearCacheResponse { Entries = (ulong)entries, Bytes = (ulong)bytes };
+        response.Models.AddRange(owners.Select(o => o.Name));
+        return response;
+    }
+
+    /// <summary>The cache owner a name reaches, or every owner for an empty name; NOT_FOUND for a name without a cache.</summary>
+    private IReadOnlyList<CacheOwner> CacheOwners(string model)
+    {
+        var name = AdminInput.Name(model, "model");
+        if (name.Length == 0)
+        {
+            return cacheGate.ConfiguredOwners();
+        }
+
+        return cacheGate.Owner(name) is { } owner
+            ? [owner]
+            : throw new RpcException(new Status(StatusCode.NotFound,
+                $"'{name}' has no response cache (models and routes with one: {string.Join(", ", cacheGate.ConfiguredOwners().Select(o => o.Name).DefaultIfEmpty("none"))})"));
     }
 }

@@ -59,6 +59,7 @@ internal static class ProtoMapping
             LatencyMs = (ulong)row.LatencyMs,
             Cost = row.Cost,
             Error = row.Error ?? "",
+            Cache = row.Cache ?? "",
         };
         proto.FallbackPath.AddRange(row.FallbackPath);
         return proto;

@@ -238,8 +238,9 @@ internal static partial class ConfigLoader
                     section.Error("targets", "a route needs at least one target");
                 }
 
+                var cache = BindCache(section);
                 section.RejectUnknownKeys();
-                routes[name] = new RouteConfig(name, strategy, targets);
+                routes[name] = new RouteConfig(name, strategy, targets) { Cache = cache };
             }
         }
 
@@ -515,6 +516,7 @@ internal static partial class ConfigLoader
             Group = group,
             GenericBackend = generic,
             Declared = declared,
+            Cache = BindCache(s),
         };
         model = BindSizing(s, model);
         model = BindRemoteSource(model, s, server, downloads);

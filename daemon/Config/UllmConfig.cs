@@ -209,6 +209,9 @@ internal sealed record ModelConfig(
 
     /// <summary>The GPU indices this model may use; empty: any the daemon may use.</summary>
     public IReadOnlyList<int> Gpus { get; init; } = [];
+
+    /// <summary>The exact-match response cache for requests naming this model or an alias; null: off.</summary>
+    public CacheConfig? Cache { get; init; }
 }
 
 /// <summary>llama-server's <c>--flash-attn</c>: on, off, or its own choice (a quantized V cache makes it choose on).</summary>
@@ -277,7 +280,11 @@ internal enum RouteStrategy
     RoundRobin,
 }
 
-internal sealed record RouteConfig(string Name, RouteStrategy Strategy, IReadOnlyList<string> Targets);
+internal sealed record RouteConfig(string Name, RouteStrategy Strategy, IReadOnlyList<string> Targets)
+{
+    /// <summary>The exact-match response cache for requests naming this route; null: off.</summary>
+    public CacheConfig? Cache { get; init; }
+}
 
 internal sealed record SecurityConfig(
     bool RequireKeyOnTcp,

@@ -40,6 +40,11 @@ internal sealed class Exchange(string requestId, ClientIdentity client, long sta
 
     public TimeSpan? TimeToFirstToken { get; set; }
 
+    /// <summary>What the response cache did: hit, miss or bypass; null when the cache is off for the model.</summary>
+    public string? Cache { get; set; }
+
+    public bool CacheHit => Cache == "hit";
+
     public bool TokensEstimated => PromptTokens is null || CompletionTokens is null;
 
     public long Prompt => PromptTokens ?? EstimatedPromptTokens;
@@ -74,5 +79,8 @@ internal sealed class Exchange(string requestId, ClientIdentity client, long sta
         TimeToFirstToken is { } t ? (long)t.TotalMilliseconds : null,
         (long)latency.TotalMilliseconds,
         Cost,
-        Error);
+        Error)
+    {
+        Cache = Cache,
+    };
 }

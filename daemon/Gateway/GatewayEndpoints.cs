@@ -1,8 +1,10 @@
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Gateway.Caching;
 using UnifiedLlm.Daemon.Gateway.Responses;
 using UnifiedLlm.Daemon.Hosting;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
@@ -21,6 +23,9 @@ internal static class GatewayEndpoints
         services.AddSingleton<AuditQueue>();
         services.AddSingleton<RateLimits>();
         services.AddSingleton<ClientAuthenticator>();
+        services.AddSingleton<ResponseCacheStore>();
+        services.AddSingleton<ResponseCache>();
+        services.AddSingleton<CacheGate>();
         services.AddSingleton<ProxyPipeline>();
         services.AddSingleton<AudioProxy>();
         services.AddSingleton<GatewayRequestHandler>();

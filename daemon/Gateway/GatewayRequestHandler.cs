@@ -86,8 +86,9 @@ internal sealed partial class GatewayRequestHandler(
         {
             metrics.InFlight.Dec();
             var latency = time.GetElapsedTime(exchange.StartedAt);
-            limits.ChargeTokens(exchange.Client, exchange.Prompt + exchange.Completion);
-            metrics.Completed(exchange.RoutedModel, exchange.Target?.Label, exchange.Status, latency, exchange.TimeToFirstToken, exchange.Prompt, exchange.Completion, exchange.Cost);
+            // A cache hit used no upstream tokens: it counts against the request rate, not the token rate.
+            limits.ChargeTokens(exchange.Client, exchange.CacheHit ? 0 : exchange.Prompt + exchange.Completion);
+            metrics.Completed(exchange.RoutedModel, exchange.Target?.Label ?? (exchange.CacheHit ? "cache" : null), exchange.Status, latency, exchange.TimeToFirstToken, exchange.Prompt, exchange.Completion, exchange.Cost);
             audit.Enqueue(exchange.ToRow(latency));
         }
     }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Polly.CircuitBreaker;
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Gateway.Caching;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Routing;
 
@@ -21,6 +22,7 @@ internal sealed partial class ProxyPipeline(
     AnthropicClient anthropic,
     UpstreamConnections providerConnections,
     ConfigHolder config,
+    CacheGate cache,
     GatewayMetrics metrics,
     TimeProvider time,
     ILogger<ProxyPipeline> logger)
@@ -33,6 +35,14 @@ internal sealed partial class ProxyPipeline(
         exchange.RoutedModel = plan.ModelLabel;
         CheckAllowed(exchange.Client, plan);
         plan = ForAnonymous(exchange, plan, config.Current.Security);
+        // After the checks: a key that may not use the model, or an anonymous caller, gets no cached answer either.
+        using var cached = await cache.OpenAsync(context, exchange, request.Kind, request.Model, request.Body, aborted);
+        if (cached.Hit is { } hit)
+        {
+            await AnswerReplay.WriteAsync(context, hit, request.Stream, request.IncludeUsage, protocol);
+            return;
+        }
+
         UpstreamFailure? last = null;
         foreach (var target in plan.Targets)
         {
@@ -87,10 +97,11 @@ internal sealed partial class ProxyPipeline(
                 {
                     Count(exchange, attempt.Held[0].Info);
                     await protocol.WriteResponseAsync(context, attempt.Reply.Body!);
+                    await cached.StoreBodyAsync(attempt.Reply.Body!, exchange);
                 }
                 else
                 {
-                    await RelayAsync(context, exchange, request, attempt, protocol);
+                    await RelayAsync(context, exchange, request, attempt, protocol, cached);
                 }
             }
 
@@ -271,7 +282,7 @@ internal sealed partial class ProxyPipeline(
         };
     }
 
-    private async Task RelayAsync(HttpContext context, Exchange exchange, ProxyRequest request, UpstreamAttempt attempt, IClientProtocol protocol)
+    private async Task RelayAsync(HttpContext context, Exchange exchange, ProxyRequest request, UpstreamAttempt attempt, IClientProtocol protocol, CacheSession cached)
     {
         var idle = config.Current.Router.Timeouts.Idle;
         var name = attempt.Target.Name;
@@ -280,7 +291,7 @@ internal sealed partial class ProxyPipeline(
         {
             foreach (var (chunk, info) in attempt.Held)
             {
-                await RelayChunkAsync(context, exchange, request, chunk, info, protocol);
+                await RelayChunkAsync(context, exchange, request, chunk, info, protocol, cached);
             }
 
             var chunks = attempt.Chunks!;
@@ -304,7 +315,7 @@ internal sealed partial class ProxyPipeline(
                     throw new UpstreamFailure(502, $"{name}: {info.Error}", retryable: false);
                 }
 
-                await RelayChunkAsync(context, exchange, request, chunk, info, protocol);
+                await RelayChunkAsync(context, exchange, request, chunk, info, protocol, cached);
             }
 
             if (request.IncludeUsage && exchange.TokensEstimated)
@@ -313,6 +324,7 @@ internal sealed partial class ProxyPipeline(
             }
 
             await protocol.EndStreamAsync(context);
+            await cached.StoreStreamAsync(exchange);
         }
         catch (Exception e) when (!context.RequestAborted.IsCancellationRequested && e is UpstreamFailure or OperationCanceledException or HttpRequestException or IOException or JsonException)
         {
@@ -330,9 +342,10 @@ internal sealed partial class ProxyPipeline(
         }
     }
 
-    private static async Task RelayChunkAsync(HttpContext context, Exchange exchange, ProxyRequest request, UpstreamChunk chunk, ChunkInfo info, IClientProtocol protocol)
+    private static async Task RelayChunkAsync(HttpContext context, Exchange exchange, ProxyRequest request, UpstreamChunk chunk, ChunkInfo info, IClientProtocol protocol, CacheSession cached)
     {
         Count(exchange, info);
+        cached.Observe(chunk.Json);
         // Usage is always asked of the upstream (to count tokens) but goes to the client only if it asked for it.
         if (!info.UsageOnly || request.IncludeUsage)
         {

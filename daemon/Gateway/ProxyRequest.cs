@@ -29,6 +29,9 @@ internal sealed class ProxyRequest
 
     public EndpointKind Kind { get; }
 
+    /// <summary>The client's body as it came (the response cache keys it).</summary>
+    public ReadOnlyMemory<byte> Body => _body;
+
     public string Model { get; }
 
     public bool Stream { get; }

@@ -20,7 +20,11 @@ internal sealed record AuditRow(
     long? TtftMs,
     long LatencyMs,
     double Cost,
-    string? Error);
+    string? Error)
+{
+    /// <summary>What the response cache did (hit, miss, bypass); null when it is off for the model.</summary>
+    public string? Cache { get; init; }
+}
 
 internal sealed record AuditQuery(DateTimeOffset? Since, string? Model, string? KeyId, int Limit);
 
@@ -31,8 +35,8 @@ internal sealed class AuditStore(Database database)
 
     private const string InsertSql = """
         INSERT INTO audit_log (request_id, at_ms, key_id, client, model_requested, target, fallback_path, http_status, outcome,
-                               prompt_tokens, completion_tokens, tokens_estimated, ttft_ms, latency_ms, cost, error)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                               prompt_tokens, completion_tokens, tokens_estimated, ttft_ms, latency_ms, cost, error, cache)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
         """;
 
     /// <summary>
@@ -75,6 +79,7 @@ internal sealed class AuditStore(Database database)
                 raw.sqlite3_bind_int64(statement, 14, row.LatencyMs);
                 raw.sqlite3_bind_double(statement, 15, row.Cost);
                 Text(statement, ref scratch, 16, row.Error);
+                Text(statement, ref scratch, 17, row.Cache);
                 var result = raw.sqlite3_step(statement);
                 if (result != raw.SQLITE_DONE)
                 {
@@ -139,7 +144,7 @@ internal sealed class AuditStore(Database database)
 
         command.CommandText = $"""
             SELECT request_id, at_ms, key_id, client, model_requested, target, fallback_path, http_status, outcome,
-                   prompt_tokens, completion_tokens, tokens_estimated, ttft_ms, latency_ms, cost, error
+                   prompt_tokens, completion_tokens, tokens_estimated, ttft_ms, latency_ms, cost, error, cache
             FROM audit_log {(where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : "")}
             ORDER BY at_ms DESC, id DESC LIMIT $limit
             """;
@@ -164,7 +169,10 @@ internal sealed class AuditStore(Database database)
                 reader.IsDBNull(12) ? null : reader.GetInt64(12),
                 reader.GetInt64(13),
                 reader.GetDouble(14),
-                reader.IsDBNull(15) ? null : reader.GetString(15)));
+                reader.IsDBNull(15) ? null : reader.GetString(15))
+            {
+                Cache = reader.IsDBNull(16) ? null : reader.GetString(16),
+            });
         }
 
         return rows;

@@ -146,5 +146,23 @@ internal static class Migrations
         ) STRICT;
         CREATE INDEX responses_created ON responses (created_at_ms);
         """,
+
+        // 3: the exact-match response cache (issue #18): a hit/miss/bypass mark on audit rows, and persisted entries.
+        """
+        ALTER TABLE audit_log ADD COLUMN cache TEXT CHECK (cache IN ('hit', 'miss', 'bypass'));
+
+        CREATE TABLE response_cache (
+            owner             TEXT NOT NULL,
+            key               TEXT NOT NULL,
+            endpoint          TEXT NOT NULL,
+            body              BLOB NOT NULL,
+            prompt_tokens     INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            stored_at_ms      INTEGER NOT NULL,
+            expires_at_ms     INTEGER NOT NULL,
+            PRIMARY KEY (owner, key)
+        ) STRICT;
+        CREATE INDEX response_cache_expiry ON response_cache (expires_at_ms);
+        """,
     ];
 }

@@ -23,6 +23,7 @@ public class ConfigLoaderTests
         Assert.Null(tiny.GpuLayers);
         Assert.Equal(TimeSpan.FromMinutes(10), tiny.Ttl);
         Assert.Equal("chat", tiny.Group);
+        Assert.Equal(new CacheConfig(TimeSpan.FromMinutes(10), 1024, 64L << 20, false, true, false, false), tiny.Cache);
         Assert.Equal("chat", config.Models["tiny-long"].Group);
         Assert.Equal(0, config.Backends.LlamaCpp.MaxLoaded);
         var rerank = config.Models["tiny-rerank"];

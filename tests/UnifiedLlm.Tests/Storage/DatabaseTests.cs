@@ -28,7 +28,7 @@ public sealed class DatabaseTests : IDisposable
             tables.Add(reader.GetString(0));
         }
 
-        Assert.Equal(["api_keys", "audit_log", "instance_transitions", "instances", "load_queue", "measured_footprints", "model_files", "providers", "responses"], tables);
+        Assert.Equal(["api_keys", "audit_log", "instance_transitions", "instances", "load_queue", "measured_footprints", "model_files", "providers", "response_cache", "responses"], tables);
     }
 
     [Fact]
