@@ -286,26 +286,19 @@ internal sealed class AdminService(
     {
         AdminInput.Name(request.Name, "name");
         var started = time.GetTimestamp();
-        var before = scheduler.Instances().FirstOrDefault(i => i.Model == request.Name && i.State == Scheduling.InstanceState.Ready);
-        try
+        var unloaded = await scheduler.UnloadAsync(request.Name, context.CancellationToken);
+        if (!unloaded.Succeeded)
         {
-            if (!await scheduler.UnloadAsync(request.Name, context.CancellationToken))
-            {
-                // A name that is neither loaded nor configured is NOT_FOUND (exit 5 in ullmctl), not "not loaded".
-                FindModel(request.Name, "name");
-                throw new RpcException(new Grpc.Core.Status(StatusCode.FailedPrecondition, $"{AdminInput.Echo(request.Name)} is not loaded"));
-            }
-        }
-        catch (ModelUnavailableException e)
-        {
-            throw InstanceMapping.ToRpc(e);
+            // A name that is neither loaded nor configured is NOT_FOUND (exit 5 in ullmctl), not "not loaded".
+            FindModel(request.Name, "name");
+            throw InstanceMapping.ToRpc(unloaded.Failure);
         }
 
         return new UnloadModelResponse
         {
             Model = request.Name,
-            Unit = before?.UnitName ?? string.Empty,
-            DrainedRequests = (ulong)(before?.Leases ?? 0),
+            Unit = unloaded.Value.UnitName,
+            DrainedRequests = (ulong)unloaded.Value.Leases,
             ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds,
         };
     }
@@ -314,13 +307,9 @@ internal sealed class AdminService(
     {
         AdminInput.Name(request.From, "from");
         FindModel(request.To, "to");
-        try
+        if ((await scheduler.UnloadAsync(request.From, context.CancellationToken)).Failure is { Kind: LeaseFailureKind.UnknownModel } unknown)
         {
-            await scheduler.UnloadAsync(request.From, context.CancellationToken);
-        }
-        catch (ModelUnavailableException e)
-        {
-            throw InstanceMapping.ToRpc(e);
+            throw InstanceMapping.ToRpc(unknown);
         }
 
         await LoadWithProgressAsync(request.To, responseStream, context.CancellationToken);
@@ -545,38 +534,35 @@ internal sealed class AdminService(
     {
         var started = time.GetTimestamp();
         await responseStream.WriteAsync(new LoadProgress { Model = model, Phase = LoadPhase.Queued, Message = "waiting for the scheduler" }, cancellationToken);
-        InstanceInfo instance;
-        try
+        var load = scheduler.LoadAsync(model, cancellationToken, overrides);
+        var configured = config.Current.Models.Values.FirstOrDefault(m => m.Name == model || m.Aliases.Contains(model));
+        while (configured?.Remote is not null && await Task.WhenAny(load, Task.Delay(ProgressInterval, time, cancellationToken)) != load)
         {
-            var load = scheduler.LoadAsync(model, cancellationToken, overrides);
-            var configured = config.Current.Models.Values.FirstOrDefault(m => m.Name == model || m.Aliases.Contains(model));
-            while (configured?.Remote is not null && await Task.WhenAny(load, Task.Delay(ProgressInterval, time, cancellationToken)) != load)
+            if (downloads.Progress(configured) is { } progress)
             {
-                if (downloads.Progress(configured) is { } progress)
-                {
-                    await responseStream.WriteAsync(
-                        new LoadProgress
-                        {
-                            Model = model,
-                            Phase = LoadPhase.Downloading,
-                            Message = progress.Describe(),
-                            ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds,
-                            Download = DownloadMapping.ToProto(progress, "downloading"),
-                        },
-                        cancellationToken);
-                }
+                await responseStream.WriteAsync(
+                    new LoadProgress
+                    {
+                        Model = model,
+                        Phase = LoadPhase.Downloading,
+                        Message = progress.Describe(),
+                        ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds,
+                        Download = DownloadMapping.ToProto(progress, "downloading"),
+                    },
+                    cancellationToken);
             }
-
-            instance = await load;
         }
-        catch (ModelUnavailableException e)
+
+        var loaded = await load;
+        if (!loaded.Succeeded)
         {
             await responseStream.WriteAsync(
-                new LoadProgress { Model = model, Phase = LoadPhase.Failed, Message = e.Message, ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds },
+                new LoadProgress { Model = model, Phase = LoadPhase.Failed, Message = loaded.Failure.Reason, ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds },
                 cancellationToken);
-            throw InstanceMapping.ToRpc(e);
+            throw InstanceMapping.ToRpc(loaded.Failure);
         }
 
+        var instance = loaded.Value;
         await responseStream.WriteAsync(
             new LoadProgress
             {

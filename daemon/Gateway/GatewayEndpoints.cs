@@ -2,6 +2,7 @@ using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Hosting;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Gateway;
 

@@ -5,6 +5,7 @@ using Polly.CircuitBreaker;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
@@ -137,7 +138,13 @@ internal sealed partial class ProxyPipeline(
             else
             {
                 // Loading on demand may take minutes; the first-token timeout starts once the backend is ready.
-                lease = await local.AcquireAsync(target.Model, cancellationToken);
+                var leased = await local.AcquireAsync(target.Model, cancellationToken);
+                if (!leased.Succeeded)
+                {
+                    throw ModelUnavailableException.From(leased.Failure);
+                }
+
+                lease = leased.Value;
                 endpoints = lease.ApiBase is { } api ? UpstreamEndpoints.OfV1Base(api) : UpstreamEndpoints.OfRoot(lease.BaseAddress);
                 connections = lease.Connections;
                 upstreamModel = lease.UpstreamModel;

@@ -1,5 +1,6 @@
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Routing;
 

@@ -1,6 +1,6 @@
 using System.Collections.Frozen;
 using UnifiedLlm.Daemon.Config;
-using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Routing;
 
