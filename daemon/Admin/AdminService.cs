@@ -69,7 +69,7 @@ internal sealed class AdminService(
             EventWatchers = (uint)events.SubscriberCount,
         };
         var instances = scheduler.Instances();
-        response.LoadedModels = (uint)instances.Count(i => i.State == Scheduling.InstanceState.Ready);
+        response.LoadedModels = (uint)instances.Count(i => i.State == Storage.InstanceState.Ready);
         response.Instances.AddRange(instances.Select(InstanceMapping.ToProto));
         response.Holds.AddRange(scheduler.Holds().Select(InstanceMapping.ToProto));
         response.Listeners.AddRange(daemon.Listeners.Select(l => new Listener { Name = l.Name, Address = l.Address, Mode = l.Mode, Group = l.Group }));
@@ -84,11 +84,11 @@ internal sealed class AdminService(
     public async Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
         var backend = AdminInput.Name(request.Backend, "backend");
-        var instances = scheduler.Instances().Where(i => i.State != Scheduling.InstanceState.Stopped).ToDictionary(i => i.Model, StringComparer.Ordinal);
+        var instances = scheduler.Instances().Where(i => i.State != Storage.InstanceState.Stopped).ToDictionary(i => i.Model, StringComparer.Ordinal);
         var response = new ListModelsResponse();
         var models = config.Current.Models.Values
             .Where(m => backend.Length == 0 || m.BackendKey == backend)
-            .Where(m => !request.LoadedOnly || (instances.TryGetValue(m.Name, out var i) && i.State == Scheduling.InstanceState.Ready))
+            .Where(m => !request.LoadedOnly || (instances.TryGetValue(m.Name, out var i) && i.State == Storage.InstanceState.Ready))
             .OrderBy(m => m.Name, StringComparer.Ordinal);
         foreach (var model in models)
         {
@@ -387,7 +387,7 @@ internal sealed class AdminService(
             {
                 // The first MoveNextAsync subscribes before it waits; then the current state: an end between the two is in either.
                 var next = stream.MoveNextAsync().AsTask();
-                var over = scheduler.Instances().Any(i => i.UnitName == unit && i.State is Scheduling.InstanceState.Stopped or Scheduling.InstanceState.Failed);
+                var over = scheduler.Instances().Any(i => i.UnitName == unit && i.State is Storage.InstanceState.Stopped or Storage.InstanceState.Failed);
                 while (!over && await next)
                 {
                     over = stream.Current.Unit == unit && stream.Current.State is "stopped" or "failed";
@@ -424,7 +424,7 @@ internal sealed class AdminService(
     private async Task<Model> WithProfileAsync(ModelConfig model, CancellationToken cancellationToken)
     {
         var proto = ProtoMapping.ToProto(model);
-        if (scheduler.Instances().FirstOrDefault(i => i.Model == model.Name && i.State != Scheduling.InstanceState.Stopped) is { } instance)
+        if (scheduler.Instances().FirstOrDefault(i => i.Model == model.Name && i.State != Storage.InstanceState.Stopped) is { } instance)
         {
             proto.Instance = InstanceMapping.ToProto(instance);
         }

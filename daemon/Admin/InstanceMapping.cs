@@ -1,7 +1,7 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
-using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Scheduling;
+using UnifiedLlm.Daemon.Storage;
 using ProtoHold = UnifiedLlm.Admin.V1.ModelHold;
 using ProtoInstance = UnifiedLlm.Admin.V1.ModelInstance;
 using ProtoState = UnifiedLlm.Admin.V1.InstanceState;

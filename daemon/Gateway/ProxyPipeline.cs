@@ -30,7 +30,8 @@ internal sealed partial class ProxyPipeline(
     {
         var aborted = context.RequestAborted;
         exchange.EstimatedPromptTokens = request.PromptLength / 4;
-        var plan = router.Plan(request.Model);
+        var plan = router.Plan(request.Model)
+            ?? throw new GatewayException(404, router.DescribeUnknown(request.Model), "model", "model_not_found");
         exchange.RoutedModel = plan.ModelLabel;
         CheckAllowed(exchange.Client, plan);
         plan = ForAnonymous(exchange, plan, config.Current.Security);

@@ -1,4 +1,5 @@
 using UnifiedLlm.Daemon.Scheduling;
+using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Tests.Scheduling;
 
 namespace UnifiedLlm.Tests.Reliability;

@@ -7,6 +7,7 @@ using UnifiedLlm.Daemon.Models.Gguf;
 using UnifiedLlm.Daemon.Models.Sizing;
 using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Storage;
 using RealFixture = UnifiedLlm.Tests.Scheduling.RealLlamaServerSchedulingTests.RealFixture;
 
 namespace UnifiedLlm.Tests.Scheduling;

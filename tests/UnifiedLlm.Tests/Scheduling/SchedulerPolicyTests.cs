@@ -1,5 +1,6 @@
 using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Scheduling;
+using UnifiedLlm.Daemon.Storage;
 using static UnifiedLlm.Tests.Scheduling.SchedulerFixture;
 
 namespace UnifiedLlm.Tests.Scheduling;
