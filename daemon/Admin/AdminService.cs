@@ -215,7 +215,7 @@ internal sealed class AdminService(
             throw AdminInput.Invalid("name", $"per-load overrides apply to llama.cpp models; '{model.Name}' is served by {ConfigLoader.KeyOf(model.Backend)}");
         }
 
-        await LoadWithProgressAsync(request.Name, responseStream, context.CancellationToken, overrides);
+        await LoadWithProgressAsync(request.Name, responseStream, ct => scheduler.LoadAsync(request.Name, ct, overrides), context.CancellationToken);
     }
 
     public async Task PullModel(PullModelRequest request, IServerStreamWriter<PullProgress> responseStream, ServerCallContext context)
@@ -305,14 +305,10 @@ internal sealed class AdminService(
 
     public async Task SwitchModel(SwitchModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context)
     {
-        AdminInput.Name(request.From, "from");
+        // One decision in the scheduler: no request can load FROM again between its unload and TO's load.
+        FindModel(request.From, "from");
         FindModel(request.To, "to");
-        if ((await scheduler.UnloadAsync(request.From, context.CancellationToken)).Failure is { Kind: LeaseFailureKind.UnknownModel } unknown)
-        {
-            throw InstanceMapping.ToRpc(unknown);
-        }
-
-        await LoadWithProgressAsync(request.To, responseStream, context.CancellationToken);
+        await LoadWithProgressAsync(request.To, responseStream, ct => scheduler.SwitchAsync(request.From, request.To, ct), context.CancellationToken);
     }
 
     public async Task<ListGpusResponse> ListGpus(ListGpusRequest request, ServerCallContext context)
@@ -530,11 +526,11 @@ internal sealed class AdminService(
     }
 
     private async Task LoadWithProgressAsync(
-        string model, IServerStreamWriter<LoadProgress> responseStream, CancellationToken cancellationToken, LoadOverrides? overrides = null)
+        string model, IServerStreamWriter<LoadProgress> responseStream, Func<CancellationToken, Task<Outcome<InstanceInfo>>> start, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
         await responseStream.WriteAsync(new LoadProgress { Model = model, Phase = LoadPhase.Queued, Message = "waiting for the scheduler" }, cancellationToken);
-        var load = scheduler.LoadAsync(model, cancellationToken, overrides);
+        var load = start(cancellationToken);
         var configured = config.Current.Models.Values.FirstOrDefault(m => m.Name == model || m.Aliases.Contains(model));
         while (configured?.Remote is not null && await Task.WhenAny(load, Task.Delay(ProgressInterval, time, cancellationToken)) != load)
         {

@@ -18,6 +18,9 @@ internal enum LeaseFailureKind
     /// <summary>The bounded queue of requests waiting for the model's load is full.</summary>
     QueueFull,
 
+    /// <summary>The model is being switched out for another (<c>ullmctl switch</c>) until that one is ready or failed.</summary>
+    SwitchedOut,
+
     /// <summary>The load did not finish within the queue timeout.</summary>
     NotReadyInTime,
 

@@ -151,6 +151,72 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return stopping;
     }
 
+    /// <summary>
+    /// Replaces <paramref name="from"/> with <paramref name="to"/> as one decision: from the moment it is taken, requests
+    /// for <paramref name="from"/> are refused (<see cref="LeaseFailureKind.SwitchedOut"/>) instead of loading it again;
+    /// its instance (once a load in flight has ended) drains and stops, then <paramref name="to"/> loads. The refusal
+    /// ends when that load is ready or failed. <paramref name="from"/> not loaded is no error: <paramref name="to"/> loads.
+    /// </summary>
+    public async Task<Outcome<InstanceInfo>> SwitchAsync(string from, string to, CancellationToken cancellationToken)
+    {
+        if (!TryResolve(from, out var fromName))
+        {
+            return NotConfigured(from);
+        }
+
+        if (!TryResolve(to, out var toName))
+        {
+            return NotConfigured(to);
+        }
+
+        if (fromName == toName)
+        {
+            return new LeaseFailure(LeaseFailureKind.BadArgument, toName, $"switch from {fromName} to itself: nothing to switch");
+        }
+
+        ModelSlot slot;
+        Task<Outcome<ModelInstance>>? loading;
+        lock (gate)
+        {
+            slot = SlotFor(fromName);
+            if (slot.SwitchedOutFor is { } other)
+            {
+                return new LeaseFailure(LeaseFailureKind.Conflict, fromName, $"{fromName} is already being switched out for {other}");
+            }
+
+            slot.SwitchedOutFor = toName;
+            loading = slot.Loading?.Completion;
+        }
+
+        try
+        {
+            if (loading is not null)
+            {
+                // Its waiters were granted leases when it became ready: they drain below like any other.
+                await loading.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            Task stopped = Task.CompletedTask;
+            lock (gate)
+            {
+                if (slot.Instance is { State: InstanceState.Ready } instance)
+                {
+                    stopped = BeginStop(slot, instance, "unload", $"switched out for {toName}");
+                }
+            }
+
+            await stopped.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await LoadAsync(toName, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (gate)
+            {
+                slot.SwitchedOutFor = null;
+            }
+        }
+    }
+
     public IReadOnlyList<InstanceInfo> Instances()
     {
         lock (gate)
@@ -265,6 +331,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 slot.HeldFailed = null;
                 slot.Crashes.Clear();
                 slot.Backoff.Reset();
+            }
+
+            if (slot.SwitchedOutFor is { } replacement)
+            {
+                return new LeaseFailure(
+                    LeaseFailureKind.SwitchedOut, name, $"{name} is being switched out for {replacement}; it can load again once {replacement} is ready or failed", options.RetryAfter);
             }
 
             var hold = CurrentHold(slot);

@@ -15,6 +15,7 @@ public sealed class LeaseFailureMappingTests
         ("Conflict", 409, StatusCode.FailedPrecondition),
         ("NotLoaded", 409, StatusCode.FailedPrecondition),
         ("QueueFull", 429, StatusCode.ResourceExhausted),
+        ("SwitchedOut", 503, StatusCode.Unavailable),
         ("NotReadyInTime", 503, StatusCode.Unavailable),
         ("BackingOff", 503, StatusCode.Unavailable),
         ("HeldAfterCrashes", 503, StatusCode.Unavailable),

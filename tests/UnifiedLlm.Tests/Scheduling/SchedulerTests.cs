@@ -271,6 +271,61 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public async Task Switch_is_one_decision_and_no_request_loads_from_again_before_to_is_ready()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"));
+        var inFlight = await fx.Scheduler.LeaseAsync("a", ct);
+        fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var switching = fx.Scheduler.SwitchAsync("a", "b", ct);
+
+        // Decided at once: a is draining its request, and a request for a neither gets it nor reloads it.
+        var whileDraining = await fx.Scheduler.RefusedAsync("a", ct);
+        Assert.Equal(LeaseFailureKind.SwitchedOut, whileDraining.Kind);
+        Assert.Equal("a is being switched out for b; it can load again once b is ready or failed", whileDraining.Reason);
+        Assert.Equal(InstanceState.Draining, Assert.Single(fx.Scheduler.Instances()).State);
+        await inFlight.DisposeAsync();
+        while (fx.Driver.Starts.Count < 2)
+        {
+            await Task.Delay(10, ct);
+        }
+
+        Assert.Equal(LeaseFailureKind.SwitchedOut, (await fx.Scheduler.RefusedAsync("a", ct)).Kind);
+        fx.Driver.Gate.SetResult();
+        var switched = await switching;
+
+        Assert.True(switched.Succeeded, switched.Failure?.Reason);
+        Assert.Equal(("b", InstanceState.Ready), (switched.Value.Model, switched.Value.State));
+        Assert.Equal(["a", "b"], fx.Driver.Starts.Select(s => s.Model.Name));
+        var stoppedA = fx.Scheduler.Instances().Single(i => i.Model == "a");
+        Assert.Equal((InstanceState.Stopped, "switched out for b"), (stoppedA.State, stoppedA.Transitions[^1].Reason));
+        await using var again = await fx.Scheduler.LeaseAsync("a", ct);
+        Assert.Equal(3, fx.Driver.Starts.Count);
+    }
+
+    [Fact]
+    public async Task Switch_refuses_unknown_names_and_a_model_already_being_switched_out()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a") + SchedulerFixture.Model("b") + SchedulerFixture.Model("c"));
+        await fx.Scheduler.LoadedAsync("a", ct);
+        fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var first = fx.Scheduler.SwitchAsync("a", "b", ct);
+        var second = await fx.Scheduler.SwitchAsync("a", "c", ct);
+        var unknown = await fx.Scheduler.SwitchAsync("a", "nope", ct);
+        var itself = await fx.Scheduler.SwitchAsync("b", "b", ct);
+        fx.Driver.Gate.SetResult();
+
+        Assert.True((await first).Succeeded);
+        Assert.Equal((LeaseFailureKind.Conflict, "a is already being switched out for b"), (second.Failure?.Kind, second.Failure?.Reason));
+        Assert.Equal(LeaseFailureKind.UnknownModel, unknown.Failure?.Kind);
+        Assert.Equal(LeaseFailureKind.BadArgument, itself.Failure?.Kind);
+        Assert.Equal(["a", "b"], fx.Driver.Starts.Select(s => s.Model.Name));
+    }
+
+    [Fact]
     public async Task Unload_closes_the_backends_connection_pool_before_it_stops_the_backend()
     {
         var ct = TestContext.Current.CancellationToken;
