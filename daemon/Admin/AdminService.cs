@@ -411,7 +411,7 @@ internal sealed class AdminService(
     {
         AdminInput.Name(name, field);
         var models = config.Current.Models;
-        return models.Values.FirstOrDefault(m => m.Name == name || m.Aliases.Contains(name))
+        return ModelNames.Of(config.Current).Find(name)
             ?? throw new RpcException(new Grpc.Core.Status(
                 StatusCode.NotFound,
                 $"{field}: no model named '{name}'{Suggestions.DidYouMean(name, models.Keys)}"));
@@ -531,7 +531,7 @@ internal sealed class AdminService(
         var started = time.GetTimestamp();
         await responseStream.WriteAsync(new LoadProgress { Model = model, Phase = LoadPhase.Queued, Message = "waiting for the scheduler" }, cancellationToken);
         var load = start(cancellationToken);
-        var configured = config.Current.Models.Values.FirstOrDefault(m => m.Name == model || m.Aliases.Contains(model));
+        var configured = ModelNames.Of(config.Current).Find(model);
         while (configured?.Remote is not null && await Task.WhenAny(load, Task.Delay(ProgressInterval, time, cancellationToken)) != load)
         {
             if (downloads.Progress(configured) is { } progress)

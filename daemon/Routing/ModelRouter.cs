@@ -49,7 +49,7 @@ internal sealed class ModelRouter(ConfigHolder config, IModelEndpoints local, Up
 
     /// <summary>Every name a client may ask for, for /v1/models and for "did you mean".</summary>
     public static IEnumerable<string> KnownNames(UllmConfig current) =>
-        current.Models.Values.SelectMany(m => m.Aliases.Prepend(m.Name))
+        ModelNames.Of(current).Canonical.Keys
             .Concat(current.Providers.Values.SelectMany(p => p.Models.Select(m => $"{p.Name}/{m}")))
             .Concat(current.Routes.Keys);
 

@@ -84,16 +84,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     public bool TryResolve(string model, out string canonicalName)
     {
-        var models = config.Current.Models;
-        if (models.ContainsKey(model))
-        {
-            canonicalName = model;
-            return true;
-        }
-
-        var byAlias = models.Values.FirstOrDefault(m => m.Aliases.Contains(model, StringComparer.Ordinal));
-        canonicalName = byAlias?.Name ?? string.Empty;
-        return byAlias is not null;
+        var found = ModelNames.Of(config.Current).Find(model);
+        canonicalName = found?.Name ?? string.Empty;
+        return found is not null;
     }
 
     public async ValueTask<Outcome<ModelLease>> AcquireAsync(string model, CancellationToken cancellationToken)
