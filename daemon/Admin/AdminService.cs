@@ -72,7 +72,7 @@ internal sealed class AdminService(
             EventWatchers = (uint)events.SubscriberCount,
         };
         var instances = scheduler.Instances();
-        response.LoadedModels = (uint)instances.Count(i => i.State == Scheduling.InstanceState.Ready);
+        response.LoadedModels = (uint)instances.Count(i => i.State == Storage.InstanceState.Ready);
         response.Instances.AddRange(instances.Select(InstanceMapping.ToProto));
         response.Holds.AddRange(scheduler.Holds().Select(InstanceMapping.ToProto));
         response.Listeners.AddRange(daemon.Listeners.Select(l => new Listener { Name = l.Name, Address = l.Address, Mode = l.Mode, Group = l.Group }));
@@ -87,11 +87,11 @@ internal sealed class AdminService(
     public async Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
         var backend = AdminInput.Name(request.Backend, "backend");
-        var instances = scheduler.Instances().Where(i => i.State != Scheduling.InstanceState.Stopped).ToDictionary(i => i.Model, StringComparer.Ordinal);
+        var instances = scheduler.Instances().Where(i => i.State != Storage.InstanceState.Stopped).ToDictionary(i => i.Model, StringComparer.Ordinal);
         var response = new ListModelsResponse();
         var models = config.Current.Models.Values
             .Where(m => backend.Length == 0 || m.BackendKey == backend)
-            .Where(m => !request.LoadedOnly || (instances.TryGetValue(m.Name, out var i) && i.State == Scheduling.InstanceState.Ready))
+            .Where(m => !request.LoadedOnly || (instances.TryGetValue(m.Name, out var i) && i.State == Storage.InstanceState.Ready))
             .OrderBy(m => m.Name, StringComparer.Ordinal);
         foreach (var model in models)
         {
@@ -218,7 +218,7 @@ internal sealed class AdminService(
             throw AdminInput.Invalid("name", $"per-load overrides apply to llama.cpp models; '{model.Name}' is served by {ConfigLoader.KeyOf(model.Backend)}");
         }
 
-        await LoadWithProgressAsync(request.Name, responseStream, context.CancellationToken, overrides);
+        await LoadWithProgressAsync(request.Name, responseStream, ct => scheduler.LoadAsync(request.Name, ct, overrides), context.CancellationToken);
     }
 
     public async Task PullModel(PullModelRequest request, IServerStreamWriter<PullProgress> responseStream, ServerCallContext context)
@@ -289,44 +289,29 @@ internal sealed class AdminService(
     {
         AdminInput.Name(request.Name, "name");
         var started = time.GetTimestamp();
-        var before = scheduler.Instances().FirstOrDefault(i => i.Model == request.Name && i.State == Scheduling.InstanceState.Ready);
-        try
+        var unloaded = await scheduler.UnloadAsync(request.Name, context.CancellationToken);
+        if (!unloaded.Succeeded)
         {
-            if (!await scheduler.UnloadAsync(request.Name, context.CancellationToken))
-            {
-                // A name that is neither loaded nor configured is NOT_FOUND (exit 5 in ullmctl), not "not loaded".
-                FindModel(request.Name, "name");
-                throw new RpcException(new Grpc.Core.Status(StatusCode.FailedPrecondition, $"{AdminInput.Echo(request.Name)} is not loaded"));
-            }
-        }
-        catch (ModelUnavailableException e)
-        {
-            throw InstanceMapping.ToRpc(e);
+            // A name that is neither loaded nor configured is NOT_FOUND (exit 5 in ullmctl), not "not loaded".
+            FindModel(request.Name, "name");
+            throw InstanceMapping.ToRpc(unloaded.Failure);
         }
 
         return new UnloadModelResponse
         {
             Model = request.Name,
-            Unit = before?.UnitName ?? string.Empty,
-            DrainedRequests = (ulong)(before?.Leases ?? 0),
+            Unit = unloaded.Value.UnitName,
+            DrainedRequests = (ulong)unloaded.Value.Leases,
             ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds,
         };
     }
 
     public async Task SwitchModel(SwitchModelRequest request, IServerStreamWriter<LoadProgress> responseStream, ServerCallContext context)
     {
-        AdminInput.Name(request.From, "from");
+        // One decision in the scheduler: no request can load FROM again between its unload and TO's load.
+        FindModel(request.From, "from");
         FindModel(request.To, "to");
-        try
-        {
-            await scheduler.UnloadAsync(request.From, context.CancellationToken);
-        }
-        catch (ModelUnavailableException e)
-        {
-            throw InstanceMapping.ToRpc(e);
-        }
-
-        await LoadWithProgressAsync(request.To, responseStream, context.CancellationToken);
+        await LoadWithProgressAsync(request.To, responseStream, ct => scheduler.SwitchAsync(request.From, request.To, ct), context.CancellationToken);
     }
 
     public async Task<ListGpusResponse> ListGpus(ListGpusRequest request, ServerCallContext context)
@@ -401,7 +386,7 @@ internal sealed class AdminService(
             {
                 // The first MoveNextAsync subscribes before it waits; then the current state: an end between the two is in either.
                 var next = stream.MoveNextAsync().AsTask();
-                var over = scheduler.Instances().Any(i => i.UnitName == unit && i.State is Scheduling.InstanceState.Stopped or Scheduling.InstanceState.Failed);
+                var over = scheduler.Instances().Any(i => i.UnitName == unit && i.State is Storage.InstanceState.Stopped or Storage.InstanceState.Failed);
                 while (!over && await next)
                 {
                     over = stream.Current.Unit == unit && stream.Current.State is "stopped" or "failed";
@@ -429,7 +414,7 @@ internal sealed class AdminService(
     {
         AdminInput.Name(name, field);
         var models = config.Current.Models;
-        return models.Values.FirstOrDefault(m => m.Name == name || m.Aliases.Contains(name))
+        return ModelNames.Of(config.Current).Find(name)
             ?? throw new RpcException(new Grpc.Core.Status(
                 StatusCode.NotFound,
                 $"{field}: no model named '{name}'{Suggestions.DidYouMean(name, models.Keys)}"));
@@ -438,7 +423,7 @@ internal sealed class AdminService(
     private async Task<Model> WithProfileAsync(ModelConfig model, CancellationToken cancellationToken)
     {
         var proto = ProtoMapping.ToProto(model);
-        if (scheduler.Instances().FirstOrDefault(i => i.Model == model.Name && i.State != Scheduling.InstanceState.Stopped) is { } instance)
+        if (scheduler.Instances().FirstOrDefault(i => i.Model == model.Name && i.State != Storage.InstanceState.Stopped) is { } instance)
         {
             proto.Instance = InstanceMapping.ToProto(instance);
         }
@@ -544,42 +529,39 @@ internal sealed class AdminService(
     }
 
     private async Task LoadWithProgressAsync(
-        string model, IServerStreamWriter<LoadProgress> responseStream, CancellationToken cancellationToken, LoadOverrides? overrides = null)
+        string model, IServerStreamWriter<LoadProgress> responseStream, Func<CancellationToken, Task<Outcome<InstanceInfo>>> start, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
         await responseStream.WriteAsync(new LoadProgress { Model = model, Phase = LoadPhase.Queued, Message = "waiting for the scheduler" }, cancellationToken);
-        InstanceInfo instance;
-        try
+        var load = start(cancellationToken);
+        var configured = ModelNames.Of(config.Current).Find(model);
+        while (configured?.Remote is not null && await Task.WhenAny(load, Task.Delay(ProgressInterval, time, cancellationToken)) != load)
         {
-            var load = scheduler.LoadAsync(model, cancellationToken, overrides);
-            var configured = config.Current.Models.Values.FirstOrDefault(m => m.Name == model || m.Aliases.Contains(model));
-            while (configured?.Remote is not null && await Task.WhenAny(load, Task.Delay(ProgressInterval, time, cancellationToken)) != load)
+            if (downloads.Progress(configured) is { } progress)
             {
-                if (downloads.Progress(configured) is { } progress)
-                {
-                    await responseStream.WriteAsync(
-                        new LoadProgress
-                        {
-                            Model = model,
-                            Phase = LoadPhase.Downloading,
-                            Message = progress.Describe(),
-                            ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds,
-                            Download = DownloadMapping.ToProto(progress, "downloading"),
-                        },
-                        cancellationToken);
-                }
+                await responseStream.WriteAsync(
+                    new LoadProgress
+                    {
+                        Model = model,
+                        Phase = LoadPhase.Downloading,
+                        Message = progress.Describe(),
+                        ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds,
+                        Download = DownloadMapping.ToProto(progress, "downloading"),
+                    },
+                    cancellationToken);
             }
-
-            instance = await load;
         }
-        catch (ModelUnavailableException e)
+
+        var loaded = await load;
+        if (!loaded.Succeeded)
         {
             await responseStream.WriteAsync(
-                new LoadProgress { Model = model, Phase = LoadPhase.Failed, Message = e.Message, ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds },
+                new LoadProgress { Model = model, Phase = LoadPhase.Failed, Message = loaded.Failure.Reason, ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds },
                 cancellationToken);
-            throw InstanceMapping.ToRpc(e);
+            throw InstanceMapping.ToRpc(loaded.Failure);
         }
 
+        var instance = loaded.Value;
         await responseStream.WriteAsync(
             new LoadProgress
             {

@@ -1,7 +1,7 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
-using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Scheduling;
+using UnifiedLlm.Daemon.Storage;
 using ProtoHold = UnifiedLlm.Admin.V1.ModelHold;
 using ProtoInstance = UnifiedLlm.Admin.V1.ModelInstance;
 using ProtoState = UnifiedLlm.Admin.V1.InstanceState;
@@ -58,16 +58,17 @@ internal static class InstanceMapping
         return proto;
     }
 
-    public static RpcException ToRpc(ModelUnavailableException e) => new(new Grpc.Core.Status(
-        e.StatusCode switch
+    /// <summary>The scheduler's refusal as an admin client sees it over gRPC.</summary>
+    public static RpcException ToRpc(LeaseFailure failure) => new(new Grpc.Core.Status(
+        failure.Kind switch
         {
-            400 => StatusCode.InvalidArgument,
-            404 => StatusCode.NotFound,
-            409 => StatusCode.FailedPrecondition,
-            429 => StatusCode.ResourceExhausted,
+            LeaseFailureKind.BadArgument => StatusCode.InvalidArgument,
+            LeaseFailureKind.UnknownModel => StatusCode.NotFound,
+            LeaseFailureKind.Conflict or LeaseFailureKind.NotLoaded => StatusCode.FailedPrecondition,
+            LeaseFailureKind.QueueFull => StatusCode.ResourceExhausted,
             _ => StatusCode.Unavailable,
         },
-        e.Message));
+        failure.Reason));
 
     private static ProtoState ToProto(InstanceState state) => state switch
     {

@@ -822,19 +822,10 @@ internal static partial class ConfigLoader
         SecurityConfig security,
         ServerConfig server)
     {
-        var names = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var model in models.Values)
-        {
-            foreach (var name in model.Aliases.Prepend(model.Name))
-            {
-                if (names.TryGetValue(name, out var owner) && owner != model.Name)
-                {
-                    top.Table("models")?.Table(model.Name)?.Error("aliases", $"'{name}' is already the name or an alias of model '{owner}'");
-                }
-
-                names[name] = model.Name;
-            }
-        }
+        var names = new ModelNames(
+            models.Values,
+            (model, name, owner) => top.Table("models")?.Table(model.Name)?.Error("aliases", $"'{name}' is already the name or an alias of model '{owner}'"))
+            .Canonical;
 
         foreach (var route in routes.Values)
         {
@@ -918,7 +909,7 @@ internal static partial class ConfigLoader
     /// <summary>The name of a built-in backend in the config: its [backends.KEY] table and the value of a model's backend key.</summary>
     public static string KeyOf(BackendKind kind) => Backends.FirstOrDefault(b => b.Value == kind).Key ?? GenericKind;
 
-    private static bool IsKnownTarget(string target, Dictionary<string, string> names, Dictionary<string, ProviderConfig> providers)
+    private static bool IsKnownTarget(string target, IReadOnlyDictionary<string, string> names, Dictionary<string, ProviderConfig> providers)
     {
         if (names.ContainsKey(target))
         {
@@ -929,7 +920,7 @@ internal static partial class ConfigLoader
         return slash > 0 && providers.ContainsKey(target[..slash]) && slash < target.Length - 1;
     }
 
-    private static string UnknownTarget(string target, Dictionary<string, string> names, Dictionary<string, ProviderConfig> providers) =>
+    private static string UnknownTarget(string target, IReadOnlyDictionary<string, string> names, Dictionary<string, ProviderConfig> providers) =>
         $"unknown target '{target}': expected a model, an alias or PROVIDER/MODEL with a configured provider"
         + Suggestions.DidYouMean(target, names.Keys.Concat(providers.Keys.Select(p => p + "/")));
 

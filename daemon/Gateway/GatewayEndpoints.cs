@@ -4,6 +4,7 @@ using UnifiedLlm.Daemon.Gateway.Responses;
 using UnifiedLlm.Daemon.Hosting;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Gateway;

@@ -1,6 +1,7 @@
 using UnifiedLlm.Daemon.Admin;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Hosting;
+using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Gateway;
 

@@ -1,3 +1,5 @@
+using UnifiedLlm.Daemon.Scheduling;
+
 namespace UnifiedLlm.Daemon.Gateway;
 
 /// <summary>
@@ -9,4 +11,16 @@ internal sealed class ModelUnavailableException(int statusCode, string message, 
     public int StatusCode { get; } = statusCode;
 
     public TimeSpan? RetryAfter { get; } = retryAfter;
+
+    /// <summary>The scheduler's refusal as the client sees it over HTTP.</summary>
+    public static ModelUnavailableException From(LeaseFailure failure) => new(StatusOf(failure.Kind), failure.Reason, failure.RetryAfter);
+
+    public static int StatusOf(LeaseFailureKind kind) => kind switch
+    {
+        LeaseFailureKind.UnknownModel => 404,
+        LeaseFailureKind.BadArgument => 400,
+        LeaseFailureKind.Conflict or LeaseFailureKind.NotLoaded => 409,
+        LeaseFailureKind.QueueFull => 429,
+        _ => 503,
+    };
 }

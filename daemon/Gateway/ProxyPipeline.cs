@@ -6,6 +6,7 @@ using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gateway.Caching;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
@@ -31,7 +32,8 @@ internal sealed partial class ProxyPipeline(
     {
         var aborted = context.RequestAborted;
         exchange.EstimatedPromptTokens = request.PromptLength / 4;
-        var plan = router.Plan(request.Model);
+        var plan = router.Plan(request.Model)
+            ?? throw new GatewayException(404, router.DescribeUnknown(request.Model), "model", "model_not_found");
         exchange.RoutedModel = plan.ModelLabel;
         CheckAllowed(exchange.Client, plan);
         plan = ForAnonymous(exchange, plan, config.Current.Security);
@@ -154,7 +156,13 @@ internal sealed partial class ProxyPipeline(
             else
             {
                 // Loading on demand may take minutes; the first-token timeout starts once the backend is ready.
-                lease = await local.AcquireAsync(target.Model, cancellationToken);
+                var leased = await local.AcquireAsync(target.Model, cancellationToken);
+                if (!leased.Succeeded)
+                {
+                    throw ModelUnavailableException.From(leased.Failure);
+                }
+
+                lease = leased.Value;
                 endpoints = lease.ApiBase is { } api ? UpstreamEndpoints.OfV1Base(api) : UpstreamEndpoints.OfRoot(lease.BaseAddress);
                 connections = lease.Connections;
                 upstreamModel = lease.UpstreamModel;

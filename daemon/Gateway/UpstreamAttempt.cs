@@ -1,5 +1,6 @@
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Gateway;
 

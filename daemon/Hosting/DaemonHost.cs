@@ -12,6 +12,7 @@ using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Models.Registry;
 using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
 using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;

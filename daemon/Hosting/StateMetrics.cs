@@ -3,6 +3,7 @@ using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Scheduling;
+using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Hosting;
 

@@ -1,5 +1,5 @@
 using UnifiedLlm.Daemon.Config;
-using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Routing;
 
@@ -13,7 +13,8 @@ internal sealed class ModelRouter(ConfigHolder config, IModelEndpoints local, Up
 
     private RouteNames? names;
 
-    public RoutePlan Plan(string model)
+    /// <summary>The plan for <paramref name="model"/>; null when no route, local model or provider has that name (<see cref="DescribeUnknown"/> says so).</summary>
+    public RoutePlan? Plan(string model)
     {
         var current = config.Current;
         var targets = new List<RouteTarget>();
@@ -27,7 +28,7 @@ internal sealed class ModelRouter(ConfigHolder config, IModelEndpoints local, Up
         }
         else
         {
-            throw new GatewayException(404, $"the model '{model}' does not exist{Suggestions.DidYouMean(model, KnownNames(current))}", "model", "model_not_found");
+            return null;
         }
 
         var chainKey = targets.Count == 1 && targets[0].IsLocal && !current.Router.Fallback.ContainsKey(model) ? targets[0].Model : model;
@@ -42,9 +43,13 @@ internal sealed class ModelRouter(ConfigHolder config, IModelEndpoints local, Up
         return new RoutePlan(model, targets) { ModelLabel = label };
     }
 
+    /// <summary>Why <paramref name="model"/> has no plan, with the configured names closest to it.</summary>
+    public string DescribeUnknown(string model) =>
+        $"the model '{model}' does not exist{Suggestions.DidYouMean(model, KnownNames(config.Current))}";
+
     /// <summary>Every name a client may ask for, for /v1/models and for "did you mean".</summary>
     public static IEnumerable<string> KnownNames(UllmConfig current) =>
-        current.Models.Values.SelectMany(m => m.Aliases.Prepend(m.Name))
+        ModelNames.Of(current).Canonical.Keys
             .Concat(current.Providers.Values.SelectMany(p => p.Models.Select(m => $"{p.Name}/{m}")))
             .Concat(current.Routes.Keys);
 

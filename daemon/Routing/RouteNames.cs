@@ -1,6 +1,6 @@
 using System.Collections.Frozen;
 using UnifiedLlm.Daemon.Config;
-using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Routing;
 
@@ -17,13 +17,9 @@ internal sealed class RouteNames
     {
         Config = config;
         var names = new Dictionary<string, RouteTarget>(StringComparer.Ordinal);
-        foreach (var model in config.Models.Values)
+        foreach (var (name, model) in ModelNames.Of(config).Canonical)
         {
-            var target = RouteTarget.Local(model.Name);
-            foreach (var name in model.Aliases.Prepend(model.Name))
-            {
-                names.TryAdd(name, target);
-            }
+            names.Add(name, RouteTarget.Local(model));
         }
 
         var providers = config.Providers.Values.OrderBy(p => p.Name, StringComparer.Ordinal).ToList();

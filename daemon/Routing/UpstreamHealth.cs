@@ -3,7 +3,6 @@ using Polly;
 using Polly.CircuitBreaker;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
-using UnifiedLlm.Daemon.Gateway;
 
 namespace UnifiedLlm.Daemon.Routing;
 
@@ -18,15 +17,18 @@ internal sealed class UpstreamHealth(ConfigHolder config, EventHub events, TimeP
     private readonly ConcurrentDictionary<string, Breaker> breakers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TargetStats> targets = new(StringComparer.Ordinal);
 
-    /// <summary>Runs an attempt through the upstream's breaker; throws <see cref="BrokenCircuitException"/> while it is open.</summary>
-    public ValueTask<UpstreamAttempt> ExecuteAsync<TState>(RouteTarget target, Func<TState, CancellationToken, ValueTask<UpstreamAttempt>> attempt, TState state, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs an attempt through the upstream's breaker; throws <see cref="BrokenCircuitException"/> while it is open. The
+    /// attempt's type is the caller's (the gateway's): every attempt on one upstream must have the same.
+    /// </summary>
+    public ValueTask<TAttempt> ExecuteAsync<TAttempt, TState>(RouteTarget target, Func<TState, CancellationToken, ValueTask<TAttempt>> attempt, TState state, CancellationToken cancellationToken)
     {
         if (!breakers.TryGetValue(target.Upstream, out var breaker))
         {
             breaker = breakers.GetOrAdd(target.Upstream, name => new Breaker(name, config.Current.Router.Breaker, events, time));
         }
 
-        return breaker.Pipeline.ExecuteAsync(attempt, state, cancellationToken);
+        return breaker.Pipeline<TAttempt>().ExecuteAsync(attempt, state, cancellationToken);
     }
 
     public void RecordSuccess(RouteTarget target, TimeSpan ttft)
@@ -98,10 +100,42 @@ internal sealed class UpstreamHealth(ConfigHolder config, EventHub events, TimeP
         private DateTimeOffset changedAt;
         private string? lastError;
 
+        private readonly BreakerConfig settings;
+        private readonly EventHub events;
+        private readonly TimeProvider time;
+        private readonly Lock building = new();
+        private object? pipeline;
+
         public Breaker(string upstream, BreakerConfig settings, EventHub events, TimeProvider time)
         {
             this.upstream = upstream;
+            this.settings = settings;
+            this.events = events;
+            this.time = time;
             changedAt = time.GetUtcNow();
+        }
+
+        /// <summary>
+        /// Typed to the attempt: an untyped pipeline runs a typed call through bridging layers, each an async step more.
+        /// Built on first use, as the attempt's type is known only then.
+        /// </summary>
+        public ResiliencePipeline<TAttempt> Pipeline<TAttempt>()
+        {
+            if (Volatile.Read(ref pipeline) is not { } current)
+            {
+                // Built once: the state provider belongs to one pipeline.
+                lock (building)
+                {
+                    current = pipeline ??= Build<TAttempt>();
+                }
+            }
+
+            return current as ResiliencePipeline<TAttempt>
+                ?? throw new InvalidOperationException($"the breaker for {upstream} runs attempts of another type than {typeof(TAttempt).Name}");
+        }
+
+        private ResiliencePipeline<TAttempt> Build<TAttempt>()
+        {
             ValueTask Changed(string to, string? error)
             {
                 changedAt = time.GetUtcNow();
@@ -109,9 +143,8 @@ internal sealed class UpstreamHealth(ConfigHolder config, EventHub events, TimeP
                 return ValueTask.CompletedTask;
             }
 
-            // Typed to the attempt: an untyped pipeline runs a typed call through bridging layers, each an async step more.
-            Pipeline = new ResiliencePipelineBuilder<UpstreamAttempt> { TimeProvider = time }
-                .AddCircuitBreaker(new CircuitBreakerStrategyOptions<UpstreamAttempt>
+            return new ResiliencePipelineBuilder<TAttempt> { TimeProvider = time }
+                .AddCircuitBreaker(new CircuitBreakerStrategyOptions<TAttempt>
                 {
                     FailureRatio = settings.FailureRatio,
                     MinimumThroughput = settings.MinimumRequests,
@@ -134,8 +167,6 @@ internal sealed class UpstreamHealth(ConfigHolder config, EventHub events, TimeP
                 })
                 .Build();
         }
-
-        public ResiliencePipeline<UpstreamAttempt> Pipeline { get; }
 
         public BreakerSnapshot Snapshot() => new(
             upstream,

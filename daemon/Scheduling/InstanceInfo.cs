@@ -1,4 +1,5 @@
 using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Scheduling;
 

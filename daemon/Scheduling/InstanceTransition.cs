@@ -1,3 +1,5 @@
+using UnifiedLlm.Daemon.Storage;
+
 namespace UnifiedLlm.Daemon.Scheduling;
 
 internal sealed record InstanceTransition(InstanceState State, DateTimeOffset At, string? Reason);

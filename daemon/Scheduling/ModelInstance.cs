@@ -2,6 +2,7 @@ using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Scheduling;
 

@@ -24,4 +24,7 @@ internal sealed class ModelSlot(ModelConfig config)
     public DateTimeOffset HeldSince { get; set; }
 
     public ITimer? TtlTimer { get; set; }
+
+    /// <summary>The model this one is being switched out for: until that load ends, this one is neither leased nor loaded.</summary>
+    public string? SwitchedOutFor { get; set; }
 }

@@ -10,7 +10,7 @@ namespace UnifiedLlm.Daemon.Scheduling;
 /// </summary>
 internal sealed class PendingLoad
 {
-    public PendingLoad(LoadOverrides overrides, Func<PendingLoad, Task<ModelInstance>> start)
+    public PendingLoad(LoadOverrides overrides, Func<PendingLoad, Task<Outcome<ModelInstance>>> start)
     {
         Overrides = overrides;
         Completion = start(this);
@@ -18,7 +18,7 @@ internal sealed class PendingLoad
 
     public LoadOverrides Overrides { get; }
 
-    public Task<ModelInstance> Completion { get; }
+    public Task<Outcome<ModelInstance>> Completion { get; }
 
     public int Waiters { get; set; }
 

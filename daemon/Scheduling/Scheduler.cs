@@ -3,7 +3,6 @@ using Microsoft.Extensions.Logging;
 using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
-using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Models;
 using UnifiedLlm.Daemon.Models.Download;
@@ -85,57 +84,130 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     public bool TryResolve(string model, out string canonicalName)
     {
-        var models = config.Current.Models;
-        if (models.ContainsKey(model))
-        {
-            canonicalName = model;
-            return true;
-        }
-
-        var byAlias = models.Values.FirstOrDefault(m => m.Aliases.Contains(model, StringComparer.Ordinal));
-        canonicalName = byAlias?.Name ?? string.Empty;
-        return byAlias is not null;
+        var found = ModelNames.Of(config.Current).Find(model);
+        canonicalName = found?.Name ?? string.Empty;
+        return found is not null;
     }
 
-    public async ValueTask<ModelLease> AcquireAsync(string model, CancellationToken cancellationToken)
+    public async ValueTask<Outcome<ModelLease>> AcquireAsync(string model, CancellationToken cancellationToken)
     {
-        var (_, lease) = await ReadyInstanceAsync(model, null, cancellationToken).ConfigureAwait(false);
-        return lease;
+        var served = await ReadyInstanceAsync(model, null, cancellationToken).ConfigureAwait(false);
+        return served.Succeeded ? served.Value.Lease : served.Failure;
     }
 
     /// <summary>
     /// Loads <paramref name="model"/> now (clearing a crash hold) and returns its instance once ready. Non-empty
     /// <paramref name="overrides"/> hold for this instance only; a model already loaded or loading with others is refused.
     /// </summary>
-    public async Task<InstanceInfo> LoadAsync(string model, CancellationToken cancellationToken, LoadOverrides? overrides = null)
+    public async Task<Outcome<InstanceInfo>> LoadAsync(string model, CancellationToken cancellationToken, LoadOverrides? overrides = null)
     {
-        var (instance, lease) = await ReadyInstanceAsync(model, overrides ?? LoadOverrides.None, cancellationToken).ConfigureAwait(false);
-        await using (lease.ConfigureAwait(false))
+        var served = await ReadyInstanceAsync(model, overrides ?? LoadOverrides.None, cancellationToken).ConfigureAwait(false);
+        if (!served.Succeeded)
+        {
+            return served.Failure;
+        }
+
+        await using (served.Value.Lease.ConfigureAwait(false))
         {
             lock (gate)
             {
-                return Describe(instance);
+                return Describe(served.Value.Instance);
             }
         }
     }
 
-    /// <summary>Drains and stops <paramref name="model"/>'s instance; false when nothing was loaded.</summary>
-    public async Task<bool> UnloadAsync(string model, CancellationToken cancellationToken)
+    /// <summary>
+    /// Drains and stops <paramref name="model"/>'s instance; the instance as it was when its stop began (with the leases
+    /// it drained), or <see cref="LeaseFailureKind.NotLoaded"/> when nothing was loaded.
+    /// </summary>
+    public async Task<Outcome<InstanceInfo>> UnloadAsync(string model, CancellationToken cancellationToken)
     {
-        var name = Resolve(model);
+        if (!TryResolve(model, out var name))
+        {
+            return NotConfigured(model);
+        }
+
         Task stopped;
+        InstanceInfo stopping;
         lock (gate)
         {
             if (!slots.TryGetValue(name, out var slot) || slot.Instance is not { State: InstanceState.Ready } instance)
             {
-                return false;
+                return new LeaseFailure(LeaseFailureKind.NotLoaded, name, $"{name} is not loaded");
             }
 
+            stopping = Describe(instance);
             stopped = BeginStop(slot, instance, "unload", "unloaded on request");
         }
 
         await stopped.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return true;
+        return stopping;
+    }
+
+    /// <summary>
+    /// Replaces <paramref name="from"/> with <paramref name="to"/> as one decision: from the moment it is taken, requests
+    /// for <paramref name="from"/> are refused (<see cref="LeaseFailureKind.SwitchedOut"/>) instead of loading it again;
+    /// its instance (once a load in flight has ended) drains and stops, then <paramref name="to"/> loads. The refusal
+    /// ends when that load is ready or failed. <paramref name="from"/> not loaded is no error: <paramref name="to"/> loads.
+    /// </summary>
+    public async Task<Outcome<InstanceInfo>> SwitchAsync(string from, string to, CancellationToken cancellationToken)
+    {
+        if (!TryResolve(from, out var fromName))
+        {
+            return NotConfigured(from);
+        }
+
+        if (!TryResolve(to, out var toName))
+        {
+            return NotConfigured(to);
+        }
+
+        if (fromName == toName)
+        {
+            return new LeaseFailure(LeaseFailureKind.BadArgument, toName, $"switch from {fromName} to itself: nothing to switch");
+        }
+
+        ModelSlot slot;
+        Task<Outcome<ModelInstance>>? loading;
+        lock (gate)
+        {
+            slot = SlotFor(fromName);
+            if (slot.SwitchedOutFor is { } other)
+            {
+                return new LeaseFailure(LeaseFailureKind.Conflict, fromName, $"{fromName} is already being switched out for {other}");
+            }
+
+            slot.SwitchedOutFor = toName;
+            loading = slot.Loading?.Completion;
+        }
+
+        try
+        {
+            if (loading is not null)
+            {
+                // Its waiters were granted leases when it became ready: they drain below like any other.
+                await loading.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            Task stopped = Task.CompletedTask;
+            lock (gate)
+            {
+                if (slot.Instance is { State: InstanceState.Ready } instance)
+                {
+                    stopped = BeginStop(slot, instance, "unload", $"switched out for {toName}");
+                }
+            }
+
+            await stopped.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await LoadAsync(toName, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (gate)
+            {
+                slot.SwitchedOutFor = null;
+            }
+        }
     }
 
     public IReadOnlyList<InstanceInfo> Instances()
@@ -182,13 +254,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     {
         foreach (var model in config.Current.Models.Values.Where(m => m.Pinned))
         {
-            try
+            if ((await LoadAsync(model.Name, cancellationToken).ConfigureAwait(false)).Failure is { } failure)
             {
-                await LoadAsync(model.Name, cancellationToken).ConfigureAwait(false);
-            }
-            catch (ModelUnavailableException e)
-            {
-                LogPinnedFailed(model.Name, e.Message);
+                LogPinnedFailed(model.Name, failure.Reason);
             }
         }
     }
@@ -238,10 +306,14 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     }
 
     /// <summary>A lease on the model's ready instance, loading it first if needed; <paramref name="explicitLoad"/> is null for a load on demand.</summary>
-    private async Task<(ModelInstance Instance, ModelLease Lease)> ReadyInstanceAsync(
+    private async Task<Outcome<Served>> ReadyInstanceAsync(
         string model, LoadOverrides? explicitLoad, CancellationToken cancellationToken)
     {
-        var name = Resolve(model);
+        if (!TryResolve(model, out var name))
+        {
+            return NotConfigured(model);
+        }
+
         PendingLoad pending;
         ModelSlot slot;
         lock (gate)
@@ -254,33 +326,40 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 slot.Backoff.Reset();
             }
 
+            if (slot.SwitchedOutFor is { } replacement)
+            {
+                return new LeaseFailure(
+                    LeaseFailureKind.SwitchedOut, name, $"{name} is being switched out for {replacement}; it can load again once {replacement} is ready or failed", options.RetryAfter);
+            }
+
             var hold = CurrentHold(slot);
             if (hold is { Kind: LoadHoldKind.CrashLoop })
             {
-                throw new ModelUnavailableException(503, hold.Reason);
+                return new LeaseFailure(LeaseFailureKind.HeldAfterCrashes, name, hold.Reason);
             }
 
             if (slot.Instance is { State: InstanceState.Ready } ready)
             {
-                RequireSameOverrides(name, "loaded", ready.Overrides, explicitLoad);
-                return (ready, TakeLease(slot, ready));
+                return OverridesConflict(name, "loaded", ready.Overrides, explicitLoad) is { } conflict
+                    ? conflict
+                    : new Served(ready, TakeLease(slot, ready));
             }
 
             if (hold is { Kind: LoadHoldKind.Backoff, Until: { } until })
             {
-                throw new ModelUnavailableException(
-                    503, $"{name} is {hold.Describe()}; `ullmctl load {name}` or a config reload retries at once", until - time.GetUtcNow());
+                return new LeaseFailure(
+                    LeaseFailureKind.BackingOff, name, $"{name} is {hold.Describe()}; `ullmctl load {name}` or a config reload retries at once", until - time.GetUtcNow());
             }
 
             if (slot.Loading is { Waiters: var waiting } && waiting >= options.QueueCapacity)
             {
-                throw new ModelUnavailableException(
-                    429, $"{options.QueueCapacity} requests already wait for {name} to load", options.RetryAfter);
+                return new LeaseFailure(
+                    LeaseFailureKind.QueueFull, name, $"{options.QueueCapacity} requests already wait for {name} to load", options.RetryAfter);
             }
 
-            if (slot.Loading is { } inFlight)
+            if (slot.Loading is { } inFlight && OverridesConflict(name, "loading", inFlight.Overrides, explicitLoad) is { } loadingConflict)
             {
-                RequireSameOverrides(name, "loading", inFlight.Overrides, explicitLoad);
+                return loadingConflict;
             }
 
             var overrides = explicitLoad ?? LoadOverrides.None;
@@ -293,13 +372,19 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         ModelInstance? served = null;
         try
         {
-            served = await pending.Completion.WaitAsync(linked.Token).ConfigureAwait(false);
-            return (served, LeaseOn(slot, served));
+            var loaded = await pending.Completion.WaitAsync(linked.Token).ConfigureAwait(false);
+            if (!loaded.Succeeded)
+            {
+                return loaded.Failure;
+            }
+
+            served = loaded.Value;
+            return new Served(served, LeaseOn(slot, served));
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            throw new ModelUnavailableException(
-                503, $"{name} was not ready within {options.QueueTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s", options.RetryAfter);
+            return new LeaseFailure(
+                LeaseFailureKind.NotReadyInTime, name, $"{name} was not ready within {options.QueueTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s", options.RetryAfter);
         }
         finally
         {
@@ -318,14 +403,18 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
     }
 
+    private static LeaseFailure NotConfigured(string model) => new(LeaseFailureKind.UnknownModel, model, $"model '{model}' is not configured");
+
     /// <summary>An explicit load with overrides other than those of the instance already there is refused: it would not get them.</summary>
-    private static void RequireSameOverrides(string name, string state, LoadOverrides current, LoadOverrides? asked)
+    private static LeaseFailure? OverridesConflict(string name, string state, LoadOverrides current, LoadOverrides? asked)
     {
         if (asked is { IsEmpty: false } && asked != current)
         {
             var with = current.IsEmpty ? "its configured settings" : current.ToString();
-            throw new ModelUnavailableException(409, $"{name} is already {state} with {with}; unload it first to load it with {asked}");
+            return new LeaseFailure(LeaseFailureKind.Conflict, name, $"{name} is already {state} with {with}; unload it first to load it with {asked}");
         }
+
+        return null;
     }
 
     /// <summary>
@@ -421,9 +510,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return !ValueEquality.Equal(LaunchPart(running), LaunchPart(configured))
             || !ValueEquality.Equal(old.Backends.For(running), next.Backends.For(configured));
     }
-
-    private string Resolve(string model) =>
-        TryResolve(model, out var name) ? name : throw new ModelUnavailableException(404, $"model '{model}' is not configured");
 
     private ModelSlot SlotFor(string name)
     {
@@ -570,132 +656,39 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
     }
 
-    private async Task<ModelInstance> LoadAsync(ModelSlot slot, PendingLoad pending)
+    private async Task<Outcome<ModelInstance>> LoadAsync(ModelSlot slot, PendingLoad pending)
     {
         var token = shutdown.Token;
-        await FetchAsync(slot, token).ConfigureAwait(false);
-        await loadGate.WaitAsync(token).ConfigureAwait(false);
-        ModelInstance? instance = null;
         try
         {
-            Task[] draining;
-            lock (gate)
+            if (await FetchAsync(slot, token).ConfigureAwait(false) is { } notFetched)
             {
-                draining = [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Where(i => i.State == InstanceState.Draining).Select(i => i.Stopped)];
+                return notFetched;
             }
 
-            await Task.WhenAll(draining).ConfigureAwait(false);
-            var model = slot.Config;
-            if (!drivers.TryGetValue(model.Backend, out var driver))
-            {
-                throw new ModelUnavailableException(503, $"{model.Name}: no driver for backend {model.Backend}");
-            }
-
-            LoadRequest? request;
-            VllmRequest? vllm;
-            try
-            {
-                (request, vllm) = ReadEngineRequest(model, pending.Overrides, token);
-            }
-            catch (PlanInputException e)
-            {
-                throw new ModelUnavailableException(e.IsBadArgument ? 400 : 503, e.Message);
-            }
-
-            var backendConfig = config.Current.Backends.For(model);
-            var generic = model.Backend == BackendKind.Generic ? await genericFootprints.LoadAsync(model, backendConfig, token).ConfigureAwait(false) : null;
-            List<Task> ruled;
-            lock (gate)
-            {
-                ruled = BeginRuleEvictions(model);
-            }
-
-            // Stopped before planning, so that the planner sees the memory they held as free.
-            await Task.WhenAll(ruled).ConfigureAwait(false);
-            LoadPlan plan;
-            List<Task> evictions = [];
-            lock (gate)
-            {
-                var id = InstanceIds.New();
-                instance = new ModelInstance(id, model, UnitName.ForModel(model.Name, id), time.GetUtcNow()) { Overrides = pending.Overrides };
-                slot.Instance = instance;
-                try
-                {
-                    plan = generic is null ? PlanFor(model, request, vllm) : Decided(model, DeclaredFootprintPlanner.Plan(Placement(), generic));
-                    instance.Plan = plan;
-                }
-                finally
-                {
-                    // With its plan, or without when the planner refused (the move to failed follows).
-                    recorder.Planned(instance);
-                }
-
-                foreach (var evicted in plan.Evictions)
-                {
-                    var victimSlot = slots[evicted.Name];
-                    evictions.Add(BeginStop(victimSlot, victimSlot.Instance!, "evict", $"evicted to make room for {model.Name}"));
-                }
-
-                Move(instance, InstanceState.Starting, plan.Summary());
-            }
-
-            await Task.WhenAll(evictions).ConfigureAwait(false);
-            lock (gate)
-            {
-                Move(instance, InstanceState.Loading);
-            }
-
-            var backend = await driver.StartAsync(new BackendStart(model, plan, backendConfig, instance.UnitName), token)
-                .ConfigureAwait(false);
-            lock (gate)
-            {
-                instance.Serve(backend, UpstreamConnections.ForBackend(
-                config.Current.Router.Timeouts.Connect, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
-                instance.LastUsed = time.GetUtcNow();
-                slot.Backoff.Reset();
-                Move(instance, InstanceState.Ready, null, Learnt(backend));
-
-                // Leased to every waiter now, before anything else can begin evicting it.
-                instance.Leases += pending.Waiters;
-                pending.Granted = instance;
-                ArmTtl(slot, instance);
-                instance.ExitWatch = WatchExitAsync(slot, instance, driver);
-            }
-
-            Publish("load", $"{model.Name}: ready at {backend.BaseAddress} ({plan.Summary().Split('\n')[0]})", instance);
-            if (generic is not null)
-            {
-                // Logs its own failures and never throws; later loads of the model read what it stored.
-                _ = genericFootprints.MeasureAsync(model, backendConfig, plan, backend.Process, token);
-            }
-
-            return instance;
+            await loadGate.WaitAsync(token).ConfigureAwait(false);
         }
-        catch (Exception e)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            var reason = e is ModelUnavailableException ? e.Message : $"{slot.Config.Name} failed to load: {e.Message}";
-            var published = reason;
             lock (gate)
             {
-                // Only a backend that failed to start counts: refusals (no room, a pinned group member) end as soon as
-                // the other models change, and are cheap to ask again.
-                if (instance is { State: InstanceState.Loading } && e is not OperationCanceledException)
-                {
-                    slot.Backoff.Failed(time.GetUtcNow(), reason, options);
-                    if (slot.Backoff.Until is { } until)
-                    {
-                        published += $"; loads on demand back off until {until.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture)} UTC after {slot.Backoff.Failures} failures";
-                    }
-                }
-
-                if (instance is not null)
-                {
-                    Move(instance, InstanceState.Failed, reason);
-                }
+                slot.Loading = null;
             }
 
-            Publish("failure", published, instance);
-            throw e as ModelUnavailableException ?? new ModelUnavailableException(503, reason);
+            var name = slot.Config.Name;
+            return token.IsCancellationRequested ? Stopping(name) : new LeaseFailure(LeaseFailureKind.LoadFailed, name, $"{name} failed to load: {e.Message}");
+        }
+
+        var attempt = new LoadAttempt();
+        Outcome<ModelInstance> outcome;
+        try
+        {
+            outcome = await StartInstanceAsync(slot, pending, attempt, token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            var name = slot.Config.Name;
+            outcome = token.IsCancellationRequested ? Stopping(name) : new LeaseFailure(LeaseFailureKind.LoadFailed, name, $"{name} failed to load: {e.Message}");
         }
         finally
         {
@@ -705,18 +698,161 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 slot.Loading = null;
             }
         }
+
+        if (!outcome.Succeeded)
+        {
+            RecordFailedLoad(slot, attempt.Instance, outcome.Failure);
+        }
+
+        return outcome;
+    }
+
+    private static LeaseFailure Stopping(string model) => new(LeaseFailureKind.ShuttingDown, model, $"{model}: not loaded, ullmd is stopping");
+
+    /// <summary>The failed load's instance (if it got one) moves to failed, and a backend that failed to start counts towards the backoff.</summary>
+    private void RecordFailedLoad(ModelSlot slot, ModelInstance? instance, LeaseFailure failure)
+    {
+        var published = failure.Reason;
+        lock (gate)
+        {
+            // Only a backend that failed to start counts: refusals (no room, a pinned group member) end as soon as
+            // the other models change, and are cheap to ask again.
+            if (instance is { State: InstanceState.Loading } && failure.Kind != LeaseFailureKind.ShuttingDown)
+            {
+                slot.Backoff.Failed(time.GetUtcNow(), failure.Reason, options);
+                if (slot.Backoff.Until is { } until)
+                {
+                    published += $"; loads on demand back off until {until.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture)} UTC after {slot.Backoff.Failures} failures";
+                }
+            }
+
+            if (instance is not null)
+            {
+                Move(instance, InstanceState.Failed, failure.Reason);
+            }
+        }
+
+        Publish("failure", published, instance);
+    }
+
+    /// <summary>Under the load gate: makes room for the model, plans it, starts its backend and grants the waiters their leases.</summary>
+    private async Task<Outcome<ModelInstance>> StartInstanceAsync(ModelSlot slot, PendingLoad pending, LoadAttempt attempt, CancellationToken token)
+    {
+        Task[] draining;
+        lock (gate)
+        {
+            draining = [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Where(i => i.State == InstanceState.Draining).Select(i => i.Stopped)];
+        }
+
+        await Task.WhenAll(draining).ConfigureAwait(false);
+        var model = slot.Config;
+        if (!drivers.TryGetValue(model.Backend, out var driver))
+        {
+            return new LeaseFailure(LeaseFailureKind.LoadFailed, model.Name, $"{model.Name}: no driver for backend {model.Backend}");
+        }
+
+        LoadRequest? request;
+        VllmRequest? vllm;
+        try
+        {
+            (request, vllm) = ReadEngineRequest(model, pending.Overrides, token);
+        }
+        catch (PlanInputException e)
+        {
+            return new LeaseFailure(e.IsBadArgument ? LeaseFailureKind.BadArgument : LeaseFailureKind.LoadFailed, model.Name, e.Message);
+        }
+
+        var backendConfig = config.Current.Backends.For(model);
+        var generic = model.Backend == BackendKind.Generic ? await genericFootprints.LoadAsync(model, backendConfig, token).ConfigureAwait(false) : null;
+        List<Task> ruled;
+        lock (gate)
+        {
+            if (BeginRuleEvictions(model, out ruled) is { } blocked)
+            {
+                return blocked;
+            }
+        }
+
+        // Stopped before planning, so that the planner sees the memory they held as free.
+        await Task.WhenAll(ruled).ConfigureAwait(false);
+        LoadPlan plan;
+        ModelInstance instance;
+        List<Task> evictions = [];
+        lock (gate)
+        {
+            var id = InstanceIds.New();
+            instance = new ModelInstance(id, model, UnitName.ForModel(model.Name, id), time.GetUtcNow()) { Overrides = pending.Overrides };
+            attempt.Instance = instance;
+            slot.Instance = instance;
+            try
+            {
+                var decision = generic is null ? Decide(model, Placement(), request, vllm) : DeclaredFootprintPlanner.Plan(Placement(), generic);
+                if (decision is PlanRefusal refusal)
+                {
+                    return new LeaseFailure(LeaseFailureKind.DoesNotFit, model.Name, $"{model.Name} does not fit: {refusal.Reason}");
+                }
+
+                plan = decision as LoadPlan ?? throw new InvalidOperationException($"unexpected planner answer {decision}");
+                instance.Plan = plan;
+            }
+            finally
+            {
+                // With its plan, or without when the planner refused (the move to failed follows).
+                recorder.Planned(instance);
+            }
+
+            foreach (var evicted in plan.Evictions)
+            {
+                var victimSlot = slots[evicted.Name];
+                evictions.Add(BeginStop(victimSlot, victimSlot.Instance!, "evict", $"evicted to make room for {model.Name}"));
+            }
+
+            Move(instance, InstanceState.Starting, plan.Summary());
+        }
+
+        await Task.WhenAll(evictions).ConfigureAwait(false);
+        lock (gate)
+        {
+            Move(instance, InstanceState.Loading);
+        }
+
+        var backend = await driver.StartAsync(new BackendStart(model, plan, backendConfig, instance.UnitName), token)
+            .ConfigureAwait(false);
+        lock (gate)
+        {
+            instance.Serve(backend, UpstreamConnections.ForBackend(
+            config.Current.Router.Timeouts.Connect, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
+            instance.LastUsed = time.GetUtcNow();
+            slot.Backoff.Reset();
+            Move(instance, InstanceState.Ready, null, Learnt(backend));
+
+            // Leased to every waiter now, before anything else can begin evicting it.
+            instance.Leases += pending.Waiters;
+            pending.Granted = instance;
+            ArmTtl(slot, instance);
+            instance.ExitWatch = WatchExitAsync(slot, instance, driver);
+        }
+
+        Publish("load", $"{model.Name}: ready at {backend.BaseAddress} ({plan.Summary().Split('\n')[0]})", instance);
+        if (generic is not null)
+        {
+            // Logs its own failures and never throws; later loads of the model read what it stored.
+            _ = genericFootprints.MeasureAsync(model, backendConfig, plan, backend.Process, token);
+        }
+
+        return instance;
     }
 
     /// <summary>
     /// Downloads the files of a model with a remote source that are not there yet (joining a download in flight), before
     /// the load gate: other models load meanwhile. A failed download fails the load and counts towards its backoff.
     /// </summary>
-    private async Task FetchAsync(ModelSlot slot, CancellationToken cancellationToken)
+    private async Task<LeaseFailure?> FetchAsync(ModelSlot slot, CancellationToken cancellationToken)
     {
         var model = slot.Config;
         if (ModelDownloader.IsPresent(model))
         {
-            return;
+            return null;
         }
 
         try
@@ -727,37 +863,32 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             }
 
             await downloads.EnsureAsync(model, cancellationToken).ConfigureAwait(false);
+            return null;
         }
-        catch (Exception e)
+        catch (ModelDownloadException e)
         {
             var reason = $"{model.Name}: {e.Message}";
             lock (gate)
             {
                 slot.Loading = null;
-                if (e is ModelDownloadException)
-                {
-                    slot.Backoff.Failed(time.GetUtcNow(), reason, options);
-                }
-            }
-
-            if (e is not ModelDownloadException)
-            {
-                throw;
+                slot.Backoff.Failed(time.GetUtcNow(), reason, options);
             }
 
             events.Publish(new DaemonEvent(time.GetUtcNow(), "failure", reason, model.Name));
             LogFailureEvent(reason);
-            throw new ModelUnavailableException(503, reason);
+            return new LeaseFailure(LeaseFailureKind.LoadFailed, model.Name, reason);
         }
     }
 
     /// <summary>
     /// Under the lock: begins stopping the other loaded members of <paramref name="model"/>'s exclusive group and, when
     /// its backend is at <c>max_loaded</c>, the instances of that backend the planner would evict first (lowest
-    /// priority, then least recently used; never pinned). Refuses with 503 when a pinned instance stands in the way.
+    /// priority, then least recently used; never pinned). Refuses (<see cref="LeaseFailureKind.DoesNotFit"/>) when a
+    /// pinned instance stands in the way; nothing is stopped then.
     /// </summary>
-    private List<Task> BeginRuleEvictions(ModelConfig model)
+    private LeaseFailure? BeginRuleEvictions(ModelConfig model, out List<Task> stops)
     {
+        stops = [];
         var loaded = slots.Values.Where(s => s.Config.Name != model.Name && s.Instance is { State: InstanceState.Ready }).ToList();
         var victims = new List<(ModelSlot Slot, string Reason)>();
         if (model.Group is { } group)
@@ -765,8 +896,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             var members = loaded.Where(s => GroupOf(s.Instance!) == group).ToList();
             if (members.FirstOrDefault(s => s.Instance!.Model.Pinned) is { } pinned)
             {
-                throw new ModelUnavailableException(
-                    503, $"{model.Name} cannot load: {pinned.Config.Name} is pinned and loaded, and exclusive group '{group}' holds one loaded member at a time");
+                return new LeaseFailure(
+                    LeaseFailureKind.DoesNotFit, model.Name, $"{model.Name} cannot load: {pinned.Config.Name} is pinned and loaded, and exclusive group '{group}' holds one loaded member at a time");
             }
 
             victims.AddRange(members.Select(s => (s, $"swapped out of exclusive group '{group}' for {model.Name}")));
@@ -783,14 +914,15 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             if (order.Count < excess)
             {
                 var protectedBy = string.Join(", ", candidates.Select(c => c.Protection).OfType<string>());
-                throw new ModelUnavailableException(
-                    503, $"{model.Name} cannot load: [backends.{key}] max_loaded = {limit} is reached and too few {key} models can be evicted: {protectedBy}");
+                return new LeaseFailure(
+                    LeaseFailureKind.DoesNotFit, model.Name, $"{model.Name} cannot load: [backends.{key}] max_loaded = {limit} is reached and too few {key} models can be evicted: {protectedBy}");
             }
 
             victims.AddRange(order.Take(excess).Select(l => (slots[l.Name], $"evicted for {model.Name}: [backends.{key}] max_loaded = {limit}")));
         }
 
-        return [.. victims.Select(v => BeginStop(v.Slot, v.Slot.Instance!, "evict", v.Reason))];
+        stops = [.. victims.Select(v => BeginStop(v.Slot, v.Slot.Instance!, "evict", v.Reason))];
+        return null;
     }
 
     /// <summary>The instance's group in the config in force (a reload may have moved it), else in the one it loaded with.</summary>
@@ -838,20 +970,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         : request is not null ? planner.Plan(context, request)
         : throw new PlanInputException($"{model.Name}: a model on a generic backend is placed by its declared footprint when it loads; ullmctl plan previews llama.cpp, Ollama and vLLM models");
 
-    /// <summary>Under the lock: the planner's placement against the machine now and the ready instances.</summary>
-    private LoadPlan PlanFor(ModelConfig model, LoadRequest? request, VllmRequest? vllm) =>
-        Decided(model, Decide(model, Placement(), request, vllm));
-
     /// <summary>Under the lock: the machine now and the ready instances, as the planners see them.</summary>
     private PlacementContext Placement() =>
         PlanInputs.Placement(config.Current, machine.Gpus(), machine.HostAvailableBytes(), LoadedInstances());
-
-    private static LoadPlan Decided(ModelConfig model, PlacementDecision decision) => decision switch
-    {
-        LoadPlan plan => plan,
-        PlanRefusal refusal => throw new ModelUnavailableException(503, $"{model.Name} does not fit: {refusal.Reason}"),
-        var other => throw new InvalidOperationException($"unexpected planner answer {other}"),
-    };
 
     /// <summary>Under the lock: the ready instances with a plan, as the planner sees them.</summary>
     private List<LoadedInstance> LoadedInstances() =>
@@ -1049,4 +1170,13 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cleaning up crashed unit {Unit} failed: {Reason}")]
     private partial void LogCleanupFailed(string unit, string reason);
+
+    /// <summary>A ready instance and the lease on it that the caller now holds.</summary>
+    private sealed record Served(ModelInstance Instance, ModelLease Lease);
+
+    /// <summary>What a load got before it failed: the instance, from its plan on, so that the failure is recorded on it.</summary>
+    private sealed class LoadAttempt
+    {
+        public ModelInstance? Instance { get; set; }
+    }
 }

@@ -1,4 +1,3 @@
-using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Storage;
 

@@ -1,6 +1,5 @@
 using Microsoft.Data.Sqlite;
 
-using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Storage;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Tests.Gateway;
@@ -60,8 +61,8 @@ public sealed class ErrorAndSecurityTests
     public async Task Local_models_the_scheduler_cannot_serve_answer_its_status_and_reason()
     {
         var models = new StaticModelEndpoints();
-        models.Fail("busy", new ModelUnavailableException(429, "queue full", TimeSpan.FromSeconds(3)));
-        models.Fail("big", new ModelUnavailableException(503, "needs 80 GiB, 24 GiB free on GPU 0"));
+        models.Fail("busy", LeaseFailureKind.QueueFull, "queue full", TimeSpan.FromSeconds(3));
+        models.Fail("big", LeaseFailureKind.DoesNotFit, "needs 80 GiB, 24 GiB free on GPU 0");
         await using var host = await GatewayHost.StartAsync("", models);
 
         var (s429, _, r429) = await Http.SendAsync(host.Unix, Http.Post("/v1/chat/completions", Http.Chat("busy")));

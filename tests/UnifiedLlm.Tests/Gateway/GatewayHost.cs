@@ -11,6 +11,7 @@ using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Hosting;
 using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Tests.Support;
 

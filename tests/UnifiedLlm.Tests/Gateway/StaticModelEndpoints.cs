@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
-using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Providers;
+using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Tests.Gateway;
 
@@ -11,7 +11,7 @@ namespace UnifiedLlm.Tests.Gateway;
 /// </summary>
 internal sealed class StaticModelEndpoints : IModelEndpoints, IDisposable
 {
-    private readonly ConcurrentDictionary<string, Func<ModelLease>> models = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Func<Outcome<ModelLease>>> models = new(StringComparer.Ordinal);
     private readonly ConcurrentBag<UpstreamConnections> pools = [];
     private readonly ConcurrentDictionary<string, int> contexts = new(StringComparer.Ordinal);
     private int held;
@@ -48,7 +48,9 @@ internal sealed class StaticModelEndpoints : IModelEndpoints, IDisposable
         };
     }
 
-    public void Fail(string model, ModelUnavailableException error) => models[model] = () => throw error;
+    /// <summary>Makes leases on <paramref name="model"/> refused as the scheduler refuses them.</summary>
+    public void Fail(string model, LeaseFailureKind kind, string reason, TimeSpan? retryAfter = null) =>
+        models[model] = () => new LeaseFailure(kind, model, reason, retryAfter);
 
     /// <summary>Makes leases on <paramref name="model"/> throw what no caller expects: a defect's stand-in.</summary>
     public void Throw(string model, Exception defect) => models[model] = () => throw defect;
@@ -61,8 +63,8 @@ internal sealed class StaticModelEndpoints : IModelEndpoints, IDisposable
 
     public IReadOnlySet<string> ReadyModels() => models.Keys.ToHashSet(StringComparer.Ordinal);
 
-    public ValueTask<ModelLease> AcquireAsync(string model, CancellationToken cancellationToken) =>
-        models.TryGetValue(model, out var lease) ? ValueTask.FromResult(lease()) : throw new ModelUnavailableException(404, $"no model '{model}'");
+    public ValueTask<Outcome<ModelLease>> AcquireAsync(string model, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(models.TryGetValue(model, out var lease) ? lease() : new LeaseFailure(LeaseFailureKind.UnknownModel, model, $"no model '{model}'"));
 
     public void Dispose()
     {

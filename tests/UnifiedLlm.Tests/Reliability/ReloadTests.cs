@@ -1,4 +1,5 @@
 using UnifiedLlm.Daemon.Scheduling;
+using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Tests.Scheduling;
 
 namespace UnifiedLlm.Tests.Reliability;
@@ -11,8 +12,8 @@ public sealed class ReloadTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"));
-        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
-        var lease = await fx.Scheduler.AcquireAsync("b", ct);
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
+        var lease = await fx.Scheduler.LeaseAsync("b", ct);
 
         await fx.ReloadAsync(SchedulerFixture.Model("a"), ct);
 
@@ -30,7 +31,7 @@ public sealed class ReloadTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a", ttlSeconds: 3));
-        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
 
         await fx.ReloadAsync(SchedulerFixture.Model("a", ttlSeconds: 0), ct);
         fx.Time.Advance(TimeSpan.FromSeconds(10));
@@ -44,7 +45,7 @@ public sealed class ReloadTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a", ttlSeconds: 600) + SchedulerFixture.Model("b"));
-        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
         fx.Time.Advance(TimeSpan.FromSeconds(20));
 
         // Lowered below the idle time already passed: unloads at once. Raised: later than the old deadline.
@@ -52,7 +53,7 @@ public sealed class ReloadTests
         fx.Time.Advance(TimeSpan.FromMilliseconds(1));
         await WaitUntilAsync(() => fx.Driver.Stops.Count == 1, ct);
 
-        await (await fx.Scheduler.AcquireAsync("b", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("b", ct)).DisposeAsync();
         await fx.ReloadAsync(SchedulerFixture.Model("a", ttlSeconds: 10) + SchedulerFixture.Model("b", ttlSeconds: 30), ct);
         fx.Time.Advance(TimeSpan.FromSeconds(29));
         Assert.Single(fx.Driver.Stops);
@@ -65,7 +66,7 @@ public sealed class ReloadTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
-        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(10));
         var events = fx.Events.SubscribeAsync(["config"], timeout.Token).GetAsyncEnumerator(timeout.Token);

@@ -7,6 +7,7 @@ using UnifiedLlm.Daemon.Models.Gguf;
 using UnifiedLlm.Daemon.Models.Sizing;
 using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Storage;
 using RealFixture = UnifiedLlm.Tests.Scheduling.RealLlamaServerSchedulingTests.RealFixture;
 
 namespace UnifiedLlm.Tests.Scheduling;
@@ -39,7 +40,7 @@ public sealed class ParallelSlotsLlamaServerTests
             shape: Wide);
         var ct = TestContext.Current.CancellationToken;
 
-        var instance = await fx.Scheduler.LoadAsync("a", ct);
+        var instance = await fx.Scheduler.LoadedAsync("a", ct);
 
         var plan = instance.Plan!;
         Assert.Equal(parallel, plan.Parallel);
@@ -71,7 +72,7 @@ public sealed class ParallelSlotsLlamaServerTests
         await using var fx = await RealFixture.CreateAsync(
             ["a"], budgetInModels: 40, modelToml: "parallel = 4\nmin_parallel = 4\n", shape: new RandomModelShape(256, 8, 8, 4, 512, 2048), context: 2048);
         var ct = TestContext.Current.CancellationToken;
-        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
         var clock = Stopwatch.StartNew();
 
         var streams = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => StreamAsync(fx, clock, ct)));
@@ -89,10 +90,10 @@ public sealed class ParallelSlotsLlamaServerTests
         await using var fx = await RealFixture.CreateAsync(["a"], budgetInModels: 20, modelToml: "parallel = 3\n", shape: Wide);
         var ct = TestContext.Current.CancellationToken;
 
-        var overridden = await fx.Scheduler.LoadAsync("a", ct, new LoadOverrides(512, 2, GpuLayersChoice.Configured, null, KvCacheType.FromGgmlType(GgmlType.Q8_0)));
+        var overridden = await fx.Scheduler.LoadedAsync("a", ct, new LoadOverrides(512, 2, GpuLayersChoice.Configured, null, KvCacheType.FromGgmlType(GgmlType.Q8_0)));
         var argv = CommandLine(overridden.MainPid!.Value);
-        Assert.True(await fx.Scheduler.UnloadAsync("a", ct));
-        var configured = await fx.Scheduler.LoadAsync("a", ct);
+        Assert.True(await fx.Scheduler.UnloadedAsync("a", ct));
+        var configured = await fx.Scheduler.LoadedAsync("a", ct);
         var configuredArgv = CommandLine(configured.MainPid!.Value);
 
         Assert.Equal("1024", After(argv, "--ctx-size"));
@@ -111,12 +112,12 @@ public sealed class ParallelSlotsLlamaServerTests
     {
         await using var fx = await RealFixture.CreateAsync(["a", "b"], budgetInModels: 1.5, modelToml: "parallel = 1\n");
         var ct = TestContext.Current.CancellationToken;
-        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
         var configured = fx.Scheduler.Instances().Single().Plan!;
         Assert.Empty(configured.Evictions);
 
         var (decision, _) = fx.Scheduler.Preview(ConfigOf(fx, "b"), LoadOverrides.None, ct);
-        var loaded = (await fx.Scheduler.LoadAsync("b", ct)).Plan!;
+        var loaded = (await fx.Scheduler.LoadedAsync("b", ct)).Plan!;
 
         var previewed = Assert.IsType<LoadPlan>(decision);
         Assert.Equal(["a"], previewed.Evictions.Select(e => e.Name));
@@ -140,7 +141,7 @@ public sealed class ParallelSlotsLlamaServerTests
     /// <summary>One streaming completion on a lease of its own, through the lease's admission; when its first token and its end arrived (ms).</summary>
     private static async Task<(double FirstToken, double End)> StreamAsync(RealFixture fx, Stopwatch clock, CancellationToken cancellationToken)
     {
-        await using var lease = await fx.Scheduler.AcquireAsync("a", cancellationToken);
+        await using var lease = await fx.Scheduler.LeaseAsync("a", cancellationToken);
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(lease.BaseAddress, "v1/chat/completions"))
         {
             Content = JsonContent.Create(new

@@ -33,7 +33,7 @@ public sealed class RealLlamaServerSchedulingTests
         await using var fx = await RealFixture.CreateAsync(["a"], budgetInModels: 10);
         var ct = TestContext.Current.CancellationToken;
 
-        await using var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        await using var lease = await fx.Scheduler.LeaseAsync("a", ct);
         var answer = await ChatAsync(lease.BaseAddress, lease.UpstreamModel, ct);
 
         Assert.False(string.IsNullOrEmpty(answer));
@@ -48,13 +48,13 @@ public sealed class RealLlamaServerSchedulingTests
         await using var fx = await RealFixture.CreateAsync(["a", "b"], budgetInModels: 1.5);
         var ct = TestContext.Current.CancellationToken;
 
-        await using (var a = await fx.Scheduler.AcquireAsync("a", ct))
+        await using (var a = await fx.Scheduler.LeaseAsync("a", ct))
         {
             Assert.False(string.IsNullOrEmpty(await ChatAsync(a.BaseAddress, a.UpstreamModel, ct)));
         }
 
         var pidA = fx.Scheduler.Instances().Single(i => i.Model == "a").MainPid!.Value;
-        await using (var b = await fx.Scheduler.AcquireAsync("b", ct))
+        await using (var b = await fx.Scheduler.LeaseAsync("b", ct))
         {
             Assert.False(string.IsNullOrEmpty(await ChatAsync(b.BaseAddress, b.UpstreamModel, ct)));
         }
@@ -70,14 +70,14 @@ public sealed class RealLlamaServerSchedulingTests
     {
         await using var fx = await RealFixture.CreateAsync(["a"], budgetInModels: 10);
         var ct = TestContext.Current.CancellationToken;
-        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
         var first = Assert.Single(fx.Scheduler.Instances());
         var failure = NextEventAsync(fx.Events, "failure", ct);
 
         Process.GetProcessById(first.MainPid!.Value).Kill();
 
         Assert.Contains("a: backend exited", (await failure).Message, StringComparison.Ordinal);
-        await using var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        await using var lease = await fx.Scheduler.LeaseAsync("a", ct);
         Assert.False(string.IsNullOrEmpty(await ChatAsync(lease.BaseAddress, lease.UpstreamModel, ct)));
         var second = Assert.Single(fx.Scheduler.Instances());
         Assert.NotEqual(first.Id, second.Id);
@@ -93,7 +93,7 @@ public sealed class RealLlamaServerSchedulingTests
         await using var fx = await RealFixture.CreateAsync(["a"], budgetInModels: 10);
         var ct = TestContext.Current.CancellationToken;
         int port;
-        await using (var lease = await fx.Scheduler.AcquireAsync("a", ct))
+        await using (var lease = await fx.Scheduler.LeaseAsync("a", ct))
         {
             port = lease.BaseAddress.Port;
             using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(lease.BaseAddress, "v1/chat/completions"))
@@ -106,7 +106,7 @@ public sealed class RealLlamaServerSchedulingTests
             Assert.Contains("01", OurTcpStatesTo(port));
         }
 
-        Assert.True(await fx.Scheduler.UnloadAsync("a", ct));
+        Assert.True(await fx.Scheduler.UnloadedAsync("a", ct));
 
         Assert.Empty(OurTcpStatesTo(port));
     }

@@ -1,6 +1,6 @@
 using UnifiedLlm.Daemon.Backends;
-using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Scheduling;
+using UnifiedLlm.Daemon.Storage;
 using static UnifiedLlm.Tests.Scheduling.SchedulerFixture;
 
 namespace UnifiedLlm.Tests.Scheduling;
@@ -18,12 +18,12 @@ public sealed class SchedulerPolicyTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await CreateAsync(Model("a", group: "g") + Model("b", group: "g") + Model("c"));
-        await fx.Scheduler.LoadAsync("a", ct);
-        await fx.Scheduler.LoadAsync("c", ct);
+        await fx.Scheduler.LoadedAsync("a", ct);
+        await fx.Scheduler.LoadedAsync("c", ct);
         fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         fx.Driver.ResetStarted();
 
-        var loadB = fx.Scheduler.LoadAsync("b", ct);
+        var loadB = fx.Scheduler.LoadedAsync("b", ct);
         await fx.Driver.Started.Task.WaitAsync(ct);
         Assert.Equal(["a"], StoppedModels(fx));
         fx.Driver.Gate.SetResult();
@@ -44,9 +44,9 @@ public sealed class SchedulerPolicyTests
 
         for (var i = 0; i < 3; i++)
         {
-            var e = await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("b", ct).AsTask());
-            Assert.Equal(503, e.StatusCode);
-            Assert.Equal("b cannot load: a is pinned and loaded, and exclusive group 'g' holds one loaded member at a time", e.Message);
+            var e = await fx.Scheduler.RefusedAsync("b", ct);
+            Assert.Equal(LeaseFailureKind.DoesNotFit, e.Kind);
+            Assert.Equal("b cannot load: a is pinned and loaded, and exclusive group 'g' holds one loaded member at a time", e.Reason);
         }
 
         Assert.Empty(fx.Driver.Stops);
@@ -59,13 +59,13 @@ public sealed class SchedulerPolicyTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await CreateAsync(Model("a", group: "g") + Model("b", group: "g"));
-        var leaseA = await fx.Scheduler.AcquireAsync("a", ct);
+        var leaseA = await fx.Scheduler.LeaseAsync("a", ct);
         var evict = fx.NextEventAsync("evict", ct);
 
-        var acquireB = fx.Scheduler.AcquireAsync("b", ct).AsTask();
+        var acquireB = fx.Scheduler.LeaseAsync("b", ct).AsTask();
         Assert.StartsWith("a: draining 1 lease(s) before stopping: swapped out of exclusive group 'g' for b", (await evict).Message, StringComparison.Ordinal);
-        var secondB = fx.Scheduler.AcquireAsync("b", ct).AsTask();
-        var acquireA = fx.Scheduler.AcquireAsync("a", ct).AsTask();
+        var secondB = fx.Scheduler.LeaseAsync("b", ct).AsTask();
+        var acquireA = fx.Scheduler.LeaseAsync("a", ct).AsTask();
         Assert.Empty(fx.Driver.Stops);
         Assert.Equal(["a"], fx.Driver.Starts.Select(s => s.Model.Name));
         Assert.False(acquireB.IsCompleted || secondB.IsCompleted || acquireA.IsCompleted);
@@ -95,7 +95,7 @@ public sealed class SchedulerPolicyTests
         fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
         List<string> members = ["a", "b", "c"];
-        var loads = members.Select(m => fx.Scheduler.LoadAsync(m, ct)).ToList();
+        var loads = members.Select(m => fx.Scheduler.LoadedAsync(m, ct)).ToList();
         await fx.Driver.Started.Task.WaitAsync(ct);
         fx.Driver.Gate.SetResult();
         var loaded = await Task.WhenAll(loads);
@@ -114,9 +114,9 @@ public sealed class SchedulerPolicyTests
         await using var fx = await CreateAsync(Model("a", group: "g") + Model("b", group: "g"));
         fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        var acquireA = fx.Scheduler.AcquireAsync("a", ct).AsTask();
+        var acquireA = fx.Scheduler.LeaseAsync("a", ct).AsTask();
         await fx.Driver.Started.Task.WaitAsync(ct);
-        var acquireB = fx.Scheduler.AcquireAsync("b", ct).AsTask();
+        var acquireB = fx.Scheduler.LeaseAsync("b", ct).AsTask();
         fx.Driver.Gate.SetResult();
 
         await using (var leaseA = await acquireA)
@@ -138,14 +138,14 @@ public sealed class SchedulerPolicyTests
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await CreateAsync(
             "[backends.llamacpp]\nmax_loaded = 2\n" + Model("a", priority: 40) + Model("b") + Model("c") + Model("d"));
-        await fx.Scheduler.LoadAsync("a", ct);
+        await fx.Scheduler.LoadedAsync("a", ct);
         fx.Time.Advance(TimeSpan.FromSeconds(1));
-        await fx.Scheduler.LoadAsync("b", ct);
+        await fx.Scheduler.LoadedAsync("b", ct);
         fx.Time.Advance(TimeSpan.FromSeconds(1));
-        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
         fx.Time.Advance(TimeSpan.FromSeconds(1));
 
-        await fx.Scheduler.LoadAsync("c", ct);
+        await fx.Scheduler.LoadedAsync("c", ct);
         Assert.Equal(["a"], StoppedModels(fx));
         Assert.Equal(["b", "c"], ReadyModels(fx));
         Assert.Equal(
@@ -153,9 +153,9 @@ public sealed class SchedulerPolicyTests
             fx.Scheduler.Instances().Single(i => i.Model == "a").Transitions[^1].Reason);
 
         fx.Time.Advance(TimeSpan.FromSeconds(1));
-        await (await fx.Scheduler.AcquireAsync("b", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("b", ct)).DisposeAsync();
         fx.Time.Advance(TimeSpan.FromSeconds(1));
-        await fx.Scheduler.LoadAsync("d", ct);
+        await fx.Scheduler.LoadedAsync("d", ct);
         Assert.Equal(["a", "c"], StoppedModels(fx));
         Assert.Equal(["b", "d"], ReadyModels(fx));
     }
@@ -167,10 +167,10 @@ public sealed class SchedulerPolicyTests
         await using var fx = await CreateAsync("[backends.llamacpp]\nmax_loaded = 1\n" + Model("a", pinned: true) + Model("b"));
         await fx.Scheduler.LoadPinnedAsync(ct);
 
-        var e = await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("b", ct).AsTask());
+        var e = await fx.Scheduler.RefusedAsync("b", ct);
 
-        Assert.Equal(503, e.StatusCode);
-        Assert.Equal("b cannot load: [backends.llamacpp] max_loaded = 1 is reached and too few llamacpp models can be evicted: a is pinned", e.Message);
+        Assert.Equal(LeaseFailureKind.DoesNotFit, e.Kind);
+        Assert.Equal("b cannot load: [backends.llamacpp] max_loaded = 1 is reached and too few llamacpp models can be evicted: a is pinned", e.Reason);
         Assert.Empty(fx.Driver.Stops);
         Assert.Equal(["a"], ReadyModels(fx));
     }
@@ -188,19 +188,19 @@ public sealed class SchedulerPolicyTests
         foreach (var (wait, failures) in new[] { (1, 2), (2, 3), (4, 4), (4, 5) })
         {
             var starts = fx.Driver.Starts.Count;
-            var refused = await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("a", ct).AsTask());
-            Assert.Equal(503, refused.StatusCode);
+            var refused = await fx.Scheduler.RefusedAsync("a", ct);
+            Assert.Equal(LeaseFailureKind.BackingOff, refused.Kind);
             Assert.Equal(TimeSpan.FromSeconds(wait), refused.RetryAfter);
             var until = fx.Time.GetUtcNow().AddSeconds(wait);
             Assert.Equal(
                 $"a is backing off until {until:HH:mm:ss} UTC after {failures} failures: a failed to load: {Failure}; `ullmctl load a` or a config reload retries at once",
-                refused.Message);
+                refused.Reason);
             Assert.Equal(new LoadHold("a", LoadHoldKind.Backoff, until, failures, $"a failed to load: {Failure}"), Assert.Single(fx.Scheduler.Holds()));
 
             fx.Time.Advance(TimeSpan.FromSeconds(wait) - TimeSpan.FromMilliseconds(1));
             Assert.Equal(
                 TimeSpan.FromMilliseconds(1),
-                (await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("a", ct).AsTask())).RetryAfter);
+                (await fx.Scheduler.RefusedAsync("a", ct)).RetryAfter);
             Assert.Equal(starts, fx.Driver.Starts.Count);
             fx.Time.Advance(TimeSpan.FromMilliseconds(1));
             if (failures < 5)
@@ -210,9 +210,9 @@ public sealed class SchedulerPolicyTests
         }
 
         fx.Driver.FailWith = null;
-        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
         Assert.Empty(fx.Scheduler.Holds());
-        Assert.True(await fx.Scheduler.UnloadAsync("a", ct));
+        Assert.True(await fx.Scheduler.UnloadedAsync("a", ct));
         fx.Driver.FailWith = new BackendStartException(Failure);
         await AssertFailsToLoadAsync(fx);
         await AssertFailsToLoadAsync(fx);
@@ -230,7 +230,7 @@ public sealed class SchedulerPolicyTests
         Assert.Single(fx.Scheduler.Holds());
         fx.Driver.FailWith = null;
 
-        var loaded = await fx.Scheduler.LoadAsync("a", ct);
+        var loaded = await fx.Scheduler.LoadedAsync("a", ct);
 
         Assert.Equal(InstanceState.Ready, loaded.State);
         Assert.Equal(3, fx.Driver.Starts.Count);
@@ -252,15 +252,16 @@ public sealed class SchedulerPolicyTests
         await fx.ReloadAsync(Model("a"), ct);
 
         Assert.Empty(fx.Scheduler.Holds());
-        await using var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        await using var lease = await fx.Scheduler.LeaseAsync("a", ct);
         Assert.Equal(3, fx.Driver.Starts.Count);
     }
 
     private static async Task AssertFailsToLoadAsync(SchedulerFixture fx)
     {
         var starts = fx.Driver.Starts.Count;
-        var e = await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("a", TestContext.Current.CancellationToken).AsTask());
-        Assert.Equal($"a failed to load: {Failure}", e.Message);
+        var e = await fx.Scheduler.RefusedAsync("a", TestContext.Current.CancellationToken);
+        Assert.Equal(LeaseFailureKind.LoadFailed, e.Kind);
+        Assert.Equal($"a failed to load: {Failure}", e.Reason);
         Assert.Equal(starts + 1, fx.Driver.Starts.Count);
     }
 

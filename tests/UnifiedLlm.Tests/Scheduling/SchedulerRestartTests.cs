@@ -32,7 +32,7 @@ public sealed class SchedulerRestartTests
         InstanceInfo before;
         await using (var first = host.Start(["a"], stopBackendsOnExit: false))
         {
-            await using (var lease = await first.Scheduler.AcquireAsync("a", ct))
+            await using (var lease = await first.Scheduler.LeaseAsync("a", ct))
             {
                 Assert.False(string.IsNullOrEmpty(await RealLlamaServerSchedulingTests.ChatAsync(lease.BaseAddress, lease.UpstreamModel, ct)));
             }
@@ -54,7 +54,7 @@ public sealed class SchedulerRestartTests
         Assert.Equal(before.Plan!.Summary(), adopted.Plan!.Summary());
         Assert.True(second.Ports.IsAllocated(before.BaseAddress!.Port));
         Assert.Contains(Scheduler.AdoptedReason, Assert.Single(await adoptEvent).Message, StringComparison.Ordinal);
-        await using (var lease = await second.Scheduler.AcquireAsync("a", ct))
+        await using (var lease = await second.Scheduler.LeaseAsync("a", ct))
         {
             Assert.Equal(before.BaseAddress, lease.BaseAddress);
             Assert.False(string.IsNullOrEmpty(await RealLlamaServerSchedulingTests.ChatAsync(lease.BaseAddress, lease.UpstreamModel, ct)));
@@ -81,8 +81,8 @@ public sealed class SchedulerRestartTests
         IReadOnlyList<InstanceInfo> before;
         await using (var first = host.Start(["a", "b"], stopBackendsOnExit: false))
         {
-            await first.Scheduler.LoadAsync("a", ct);
-            await first.Scheduler.LoadAsync("b", ct);
+            await first.Scheduler.LoadedAsync("a", ct);
+            await first.Scheduler.LoadedAsync("b", ct);
             before = first.Scheduler.Instances();
         }
 
@@ -115,7 +115,7 @@ public sealed class SchedulerRestartTests
         InstanceInfo before;
         await using (var first = host.Start(["a"], stopBackendsOnExit: false))
         {
-            before = await first.Scheduler.LoadAsync("a", ct);
+            before = await first.Scheduler.LoadedAsync("a", ct);
         }
 
         await host.ExecuteAsync($"UPDATE instances SET invocation_id = 'an-earlier-run' WHERE id = '{before.Id}'", ct);
@@ -143,7 +143,7 @@ public sealed class SchedulerRestartTests
         Assert.Equal((InstanceState.Failed, Scheduler.GoneReason), (ghost!.State, ghost.Failure));
         Assert.Empty(await host.Store.ListActiveAsync(ct));
 
-        await using var lease = await second.Scheduler.AcquireAsync("a", ct);
+        await using var lease = await second.Scheduler.LeaseAsync("a", ct);
         var reloaded = Assert.Single(second.Scheduler.Instances());
         Assert.NotEqual(before.Id, reloaded.Id);
         Assert.NotEqual(before.MainPid, reloaded.MainPid);

@@ -1,5 +1,4 @@
 using UnifiedLlm.Daemon.Backends;
-using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
@@ -16,7 +15,7 @@ public sealed class SchedulerTests
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
         fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        var acquires = Enumerable.Range(0, 10).Select(_ => fx.Scheduler.AcquireAsync("a", ct).AsTask()).ToList();
+        var acquires = Enumerable.Range(0, 10).Select(_ => fx.Scheduler.LeaseAsync("a", ct).AsTask()).ToList();
         await fx.Driver.Started.Task.WaitAsync(ct);
         Assert.All(acquires, a => Assert.False(a.IsCompleted));
         fx.Driver.Gate.SetResult();
@@ -40,12 +39,12 @@ public sealed class SchedulerTests
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"), new SchedulerOptions { QueueCapacity = 2, RetryAfter = TimeSpan.FromSeconds(7) });
         fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        var waiting = new[] { fx.Scheduler.AcquireAsync("a", ct).AsTask(), fx.Scheduler.AcquireAsync("a", ct).AsTask() };
-        var full = await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("a", ct).AsTask());
+        var waiting = new[] { fx.Scheduler.LeaseAsync("a", ct).AsTask(), fx.Scheduler.LeaseAsync("a", ct).AsTask() };
+        var full = await fx.Scheduler.RefusedAsync("a", ct);
 
-        Assert.Equal(429, full.StatusCode);
+        Assert.Equal(LeaseFailureKind.QueueFull, full.Kind);
         Assert.Equal(TimeSpan.FromSeconds(7), full.RetryAfter);
-        Assert.Contains("2 requests already wait for a", full.Message, StringComparison.Ordinal);
+        Assert.Contains("2 requests already wait for a", full.Reason, StringComparison.Ordinal);
         fx.Driver.Gate.SetResult();
         foreach (var lease in await Task.WhenAll(waiting))
         {
@@ -68,9 +67,9 @@ public sealed class SchedulerTests
 
         foreach (var acquire in acquires)
         {
-            var e = await Assert.ThrowsAsync<ModelUnavailableException>(() => acquire);
-            Assert.Equal(503, e.StatusCode);
-            Assert.Contains("a failed to load: llama-server exited before it was ready: exit-code 1 (bad magic)", e.Message, StringComparison.Ordinal);
+            var e = (await acquire).Failure;
+            Assert.Equal(LeaseFailureKind.LoadFailed, e?.Kind);
+            Assert.Contains("a failed to load: llama-server exited before it was ready: exit-code 1 (bad magic)", e!.Reason, StringComparison.Ordinal);
         }
 
         Assert.Single(fx.Driver.Starts);
@@ -78,7 +77,7 @@ public sealed class SchedulerTests
         Assert.Equal(InstanceState.Failed, Assert.Single(fx.Scheduler.Instances()).State);
 
         fx.Driver.FailWith = null;
-        await using var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        await using var lease = await fx.Scheduler.LeaseAsync("a", ct);
         Assert.Equal(2, fx.Driver.Starts.Count);
     }
 
@@ -87,10 +86,10 @@ public sealed class SchedulerTests
     {
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
 
-        var e = await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("b", TestContext.Current.CancellationToken).AsTask());
+        var e = await fx.Scheduler.RefusedAsync("b", TestContext.Current.CancellationToken);
 
-        Assert.Equal(404, e.StatusCode);
-        Assert.Contains("'b'", e.Message, StringComparison.Ordinal);
+        Assert.Equal(LeaseFailureKind.UnknownModel, e.Kind);
+        Assert.Contains("'b'", e.Reason, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -98,10 +97,10 @@ public sealed class SchedulerTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a", ttlSeconds: 60));
-        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
 
         fx.Time.Advance(TimeSpan.FromSeconds(59));
-        var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        var lease = await fx.Scheduler.LeaseAsync("a", ct);
         fx.Time.Advance(TimeSpan.FromSeconds(120));
         Assert.Empty(fx.Driver.Stops);
         await lease.DisposeAsync();
@@ -119,10 +118,10 @@ public sealed class SchedulerTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a", ttlSeconds: 60));
-        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
 
         fx.Time.Advance(TimeSpan.FromSeconds(60));
-        await using var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        await using var lease = await fx.Scheduler.LeaseAsync("a", ct);
 
         Assert.Single(fx.Driver.Stops);
         Assert.Equal(2, fx.Driver.Starts.Count);
@@ -137,12 +136,12 @@ public sealed class SchedulerTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"), budgetInModels: 1.5);
-        var leaseA = await fx.Scheduler.AcquireAsync("a", ct);
+        var leaseA = await fx.Scheduler.LeaseAsync("a", ct);
         var evict = fx.NextEventAsync("evict", ct);
 
-        var acquireB = fx.Scheduler.AcquireAsync("b", ct).AsTask();
+        var acquireB = fx.Scheduler.LeaseAsync("b", ct).AsTask();
         Assert.StartsWith("a: draining 1 lease(s)", (await evict).Message, StringComparison.Ordinal);
-        var acquireA = fx.Scheduler.AcquireAsync("a", ct).AsTask();
+        var acquireA = fx.Scheduler.LeaseAsync("a", ct).AsTask();
         Assert.Empty(fx.Driver.Stops);
         Assert.Single(fx.Driver.Starts);
         Assert.False(acquireB.IsCompleted);
@@ -168,7 +167,7 @@ public sealed class SchedulerTests
 
         foreach (var model in new[] { "a", "b", "a" })
         {
-            await (await fx.Scheduler.AcquireAsync(model, ct)).DisposeAsync();
+            await (await fx.Scheduler.LeaseAsync(model, ct)).DisposeAsync();
         }
 
         Assert.Equal(["a", "b", "a"], fx.Driver.Starts.Select(s => s.Model.Name));
@@ -184,8 +183,8 @@ public sealed class SchedulerTests
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"), budgetInModels: 2.5);
 
-        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
-        await (await fx.Scheduler.AcquireAsync("b", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("b", ct)).DisposeAsync();
 
         Assert.Empty(fx.Driver.Stops);
         Assert.Equal(2, fx.Scheduler.Instances().Count(i => i.State == InstanceState.Ready));
@@ -196,13 +195,13 @@ public sealed class SchedulerTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
-        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
         var failure = fx.NextEventAsync("failure", ct);
 
         fx.Driver.Crash("a");
 
         Assert.Contains("backend exited: killed by signal KILL", (await failure).Message, StringComparison.Ordinal);
-        await using var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        await using var lease = await fx.Scheduler.LeaseAsync("a", ct);
         Assert.Equal(2, fx.Driver.Starts.Count);
     }
 
@@ -211,7 +210,7 @@ public sealed class SchedulerTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
-        await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
         var unit = Assert.Single(fx.Scheduler.Instances()).UnitName;
         var failure = fx.NextEventAsync("failure", ct);
 
@@ -228,7 +227,7 @@ public sealed class SchedulerTests
         Assert.Contains("a: backend stopped answering its health check (3 failures in a row, 10 s apart; last: not healthy)", (await failure.WaitAsync(TimeSpan.FromSeconds(30), ct)).Message, StringComparison.Ordinal);
         Assert.Contains(unit, fx.Driver.Stops);
         fx.Driver.Silent.Clear();
-        await using var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        await using var lease = await fx.Scheduler.LeaseAsync("a", ct);
         Assert.Equal(2, fx.Driver.Starts.Count);
     }
 
@@ -239,20 +238,20 @@ public sealed class SchedulerTests
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
         for (var i = 0; i < 3; i++)
         {
-            await (await fx.Scheduler.AcquireAsync("a", ct)).DisposeAsync();
+            await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
             var failure = fx.NextEventAsync("failure", ct);
             fx.Driver.Crash("a");
             await failure;
         }
 
-        var held = await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("a", ct).AsTask());
-        Assert.Equal(503, held.StatusCode);
-        Assert.Contains("crashed 3 times", held.Message, StringComparison.Ordinal);
+        var held = await fx.Scheduler.RefusedAsync("a", ct);
+        Assert.Equal(LeaseFailureKind.HeldAfterCrashes, held.Kind);
+        Assert.Contains("crashed 3 times", held.Reason, StringComparison.Ordinal);
         Assert.Equal(3, fx.Driver.Starts.Count);
 
-        var loaded = await fx.Scheduler.LoadAsync("a", ct);
+        var loaded = await fx.Scheduler.LoadedAsync("a", ct);
         Assert.Equal(InstanceState.Ready, loaded.State);
-        await using var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        await using var lease = await fx.Scheduler.LeaseAsync("a", ct);
         Assert.Equal(4, fx.Driver.Starts.Count);
     }
 
@@ -261,14 +260,69 @@ public sealed class SchedulerTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
-        await fx.Scheduler.LoadAsync("a", ct);
+        await fx.Scheduler.LoadedAsync("a", ct);
 
-        Assert.True(await fx.Scheduler.UnloadAsync("a", ct));
-        Assert.False(await fx.Scheduler.UnloadAsync("a", ct));
+        Assert.True(await fx.Scheduler.UnloadedAsync("a", ct));
+        Assert.False(await fx.Scheduler.UnloadedAsync("a", ct));
         Assert.Single(fx.Driver.Stops);
         Assert.Equal(
             [InstanceState.Planned, InstanceState.Starting, InstanceState.Loading, InstanceState.Ready, InstanceState.Draining, InstanceState.Stopped],
             Assert.Single(fx.Scheduler.Instances()).Transitions.Select(t => t.State));
+    }
+
+    [Fact]
+    public async Task Switch_is_one_decision_and_no_request_loads_from_again_before_to_is_ready()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"));
+        var inFlight = await fx.Scheduler.LeaseAsync("a", ct);
+        fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var switching = fx.Scheduler.SwitchAsync("a", "b", ct);
+
+        // Decided at once: a is draining its request, and a request for a neither gets it nor reloads it.
+        var whileDraining = await fx.Scheduler.RefusedAsync("a", ct);
+        Assert.Equal(LeaseFailureKind.SwitchedOut, whileDraining.Kind);
+        Assert.Equal("a is being switched out for b; it can load again once b is ready or failed", whileDraining.Reason);
+        Assert.Equal(InstanceState.Draining, Assert.Single(fx.Scheduler.Instances()).State);
+        await inFlight.DisposeAsync();
+        while (fx.Driver.Starts.Count < 2)
+        {
+            await Task.Delay(10, ct);
+        }
+
+        Assert.Equal(LeaseFailureKind.SwitchedOut, (await fx.Scheduler.RefusedAsync("a", ct)).Kind);
+        fx.Driver.Gate.SetResult();
+        var switched = await switching;
+
+        Assert.True(switched.Succeeded, switched.Failure?.Reason);
+        Assert.Equal(("b", InstanceState.Ready), (switched.Value.Model, switched.Value.State));
+        Assert.Equal(["a", "b"], fx.Driver.Starts.Select(s => s.Model.Name));
+        var stoppedA = fx.Scheduler.Instances().Single(i => i.Model == "a");
+        Assert.Equal((InstanceState.Stopped, "switched out for b"), (stoppedA.State, stoppedA.Transitions[^1].Reason));
+        await using var again = await fx.Scheduler.LeaseAsync("a", ct);
+        Assert.Equal(3, fx.Driver.Starts.Count);
+    }
+
+    [Fact]
+    public async Task Switch_refuses_unknown_names_and_a_model_already_being_switched_out()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a") + SchedulerFixture.Model("b") + SchedulerFixture.Model("c"));
+        await fx.Scheduler.LoadedAsync("a", ct);
+        fx.Driver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var first = fx.Scheduler.SwitchAsync("a", "b", ct);
+        var second = await fx.Scheduler.SwitchAsync("a", "c", ct);
+        var unknown = await fx.Scheduler.SwitchAsync("a", "nope", ct);
+        var itself = await fx.Scheduler.SwitchAsync("b", "b", ct);
+        fx.Driver.Gate.SetResult();
+
+        Assert.True((await first).Succeeded);
+        Assert.Equal((LeaseFailureKind.Conflict, "a is already being switched out for b"), (second.Failure?.Kind, second.Failure?.Reason));
+        Assert.Equal(LeaseFailureKind.UnknownModel, unknown.Failure?.Kind);
+        Assert.Equal(LeaseFailureKind.BadArgument, itself.Failure?.Kind);
+        Assert.Equal(["a", "b"], fx.Driver.Starts.Select(s => s.Model.Name));
     }
 
     [Fact]
@@ -280,10 +334,10 @@ public sealed class SchedulerTests
 
         bool? closedAtStop = null;
         fx.Driver.OnStop = async _ => closedAtStop = await IsClosedAsync(connections);
-        Assert.True(await fx.Scheduler.UnloadAsync("a", ct));
+        Assert.True(await fx.Scheduler.UnloadedAsync("a", ct));
 
         Assert.True(closedAtStop, "the pool must be closed before the backend is stopped");
-        await using var reloaded = await fx.Scheduler.AcquireAsync("a", ct);
+        await using var reloaded = await fx.Scheduler.LeaseAsync("a", ct);
         Assert.NotSame(connections, reloaded.Connections);
         Assert.False(await IsClosedAsync(reloaded.Connections));
     }
@@ -307,8 +361,8 @@ public sealed class SchedulerTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
-        var loaded = await fx.Scheduler.LoadAsync("a", ct);
-        await fx.Scheduler.UnloadAsync("a", ct);
+        var loaded = await fx.Scheduler.LoadedAsync("a", ct);
+        await fx.Scheduler.UnloadedAsync("a", ct);
         await fx.Scheduler.DisposeAsync();
 
         Assert.Matches("^[0-9a-f]{8}$", loaded.Id);
@@ -336,7 +390,7 @@ public sealed class SchedulerTests
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
         fx.Driver.FailWith = new BackendStartException("llama-server exited before it was ready: exit-code 1 (bad magic)");
 
-        await Assert.ThrowsAsync<ModelUnavailableException>(() => fx.Scheduler.AcquireAsync("a", ct).AsTask());
+        Assert.Equal(LeaseFailureKind.LoadFailed, (await fx.Scheduler.RefusedAsync("a", ct)).Kind);
         var id = Assert.Single(fx.Scheduler.Instances()).Id;
         await fx.Scheduler.DisposeAsync();
 
@@ -355,12 +409,12 @@ public sealed class SchedulerTests
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
         await fx.ExecuteAsync("DROP TABLE instance_transitions; DROP TABLE instances;", ct);
 
-        await using (var lease = await fx.Scheduler.AcquireAsync("a", ct))
+        await using (var lease = await fx.Scheduler.LeaseAsync("a", ct))
         {
             Assert.Equal("a", lease.Model);
         }
 
-        Assert.True(await fx.Scheduler.UnloadAsync("a", ct));
+        Assert.True(await fx.Scheduler.UnloadedAsync("a", ct));
         Assert.Equal(InstanceState.Stopped, Assert.Single(fx.Scheduler.Instances()).State);
     }
 
@@ -369,8 +423,8 @@ public sealed class SchedulerTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync("[server]\nstop_backends_on_exit = false\n" + SchedulerFixture.Model("a", ttlSeconds: 60));
-        var loaded = await fx.Scheduler.LoadAsync("a", ct);
-        var lease = await fx.Scheduler.AcquireAsync("a", ct);
+        var loaded = await fx.Scheduler.LoadedAsync("a", ct);
+        var lease = await fx.Scheduler.LeaseAsync("a", ct);
 
         await fx.Scheduler.DisposeAsync();
         await lease.DisposeAsync();
@@ -386,7 +440,7 @@ public sealed class SchedulerTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
-        var loaded = await fx.Scheduler.LoadAsync("a", ct);
+        var loaded = await fx.Scheduler.LoadedAsync("a", ct);
 
         await fx.Scheduler.DisposeAsync();
 
@@ -399,7 +453,7 @@ public sealed class SchedulerTests
     /// <summary>The connection pool a lease on <paramref name="model"/> came with, open while the backend serves; the lease is released.</summary>
     private static async Task<UpstreamConnections> PoolOfALeaseAsync(SchedulerFixture fx, string model, CancellationToken cancellationToken)
     {
-        await using var lease = await fx.Scheduler.AcquireAsync(model, cancellationToken);
+        await using var lease = await fx.Scheduler.LeaseAsync(model, cancellationToken);
         Assert.False(await IsClosedAsync(lease.Connections), "the pool of a ready backend must be open");
         return lease.Connections;
     }

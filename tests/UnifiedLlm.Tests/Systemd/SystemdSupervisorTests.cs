@@ -232,7 +232,7 @@ public sealed class SystemdSupervisorTests(SystemdContainerFixture container) : 
                     Model = "legacy",
                     Backend = "llama.cpp",
                     Unit = legacy,
-                    State = UnifiedLlm.Daemon.Scheduling.InstanceState.Ready,
+                    State = UnifiedLlm.Daemon.Storage.InstanceState.Ready,
                     StateSince = DateTimeOffset.UtcNow,
                     CreatedAt = DateTimeOffset.UtcNow,
                 },

@@ -1,8 +1,9 @@
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Models;
+using UnifiedLlm.Daemon.Scheduling.Planning;
 
-namespace UnifiedLlm.Daemon.Scheduling.Planning;
+namespace UnifiedLlm.Daemon.Scheduling;
 
 /// <summary>
 /// <c>ullmctl plan</c>: the scheduler's own plan for a load now (<see cref="Scheduler.Preview"/>, from the inputs a real

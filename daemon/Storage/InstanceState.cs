@@ -1,4 +1,4 @@
-namespace UnifiedLlm.Daemon.Scheduling;
+namespace UnifiedLlm.Daemon.Storage;
 
 /// <summary>
 /// An instance's life: planned (placement chosen) → starting (room being made) → loading (backend starting) → ready →

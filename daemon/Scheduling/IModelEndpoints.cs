@@ -1,16 +1,16 @@
-namespace UnifiedLlm.Daemon.Gateway;
+namespace UnifiedLlm.Daemon.Scheduling;
 
 /// <summary>
 /// The gateway's one question to the scheduler: a ready OpenAI-compatible endpoint for a local model, loading it on demand.
 /// The lease keeps the instance from being evicted until it is disposed (when the response, stream included, has ended).
-/// Failures are <see cref="ModelUnavailableException"/> with the HTTP status the client should see.
+/// A refusal is a <see cref="LeaseFailure"/>; the gateway decides what the client sees.
 /// </summary>
 internal interface IModelEndpoints
 {
     /// <summary>Whether <paramref name="model"/> (a name or alias) is a configured local model; its canonical name if so.</summary>
     bool TryResolve(string model, out string canonicalName);
 
-    ValueTask<ModelLease> AcquireAsync(string model, CancellationToken cancellationToken);
+    ValueTask<Outcome<ModelLease>> AcquireAsync(string model, CancellationToken cancellationToken);
 
     /// <summary>The canonical names of the local models that are loaded and ready now (GET /v1/models reports them).</summary>
     IReadOnlySet<string> ReadyModels();

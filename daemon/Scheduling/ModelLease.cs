@@ -1,6 +1,6 @@
 using UnifiedLlm.Daemon.Providers;
 
-namespace UnifiedLlm.Daemon.Gateway;
+namespace UnifiedLlm.Daemon.Scheduling;
 
 /// <summary>
 /// A ready backend for one request. <see cref="BaseAddress"/> is the backend's root (e.g. http://127.0.0.1:41234/),
