@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http.Features;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
@@ -37,7 +38,8 @@ internal sealed partial class AudioProxy(
             ? await SpeechAsync(context, current.Server.MaxRequestBodyBytes)
             : await UploadAsync(context, current.Server.MaxAudioBodyBytes);
         exchange.Model = body.Model;
-        var plan = router.Plan(body.Model);
+        var plan = router.Plan(body.Model)
+            ?? throw new GatewayException(404, router.DescribeUnknown(body.Model), "model", "model_not_found");
         exchange.RoutedModel = plan.ModelLabel;
         ProxyPipeline.CheckAllowed(exchange.Client, plan);
         plan = ProxyPipeline.ForAnonymous(exchange, plan, current.Security);
@@ -154,7 +156,13 @@ internal sealed partial class AudioProxy(
             return new Upstream(UpstreamEndpoints.OfV1Base(provider.V1Base), providerConnections, target.Model, key, null, null);
         }
 
-        var lease = await local.AcquireAsync(target.Model, cancellationToken);
+        var leased = await local.AcquireAsync(target.Model, cancellationToken);
+        if (!leased.Succeeded)
+        {
+            throw ModelUnavailableException.From(leased.Failure);
+        }
+
+        var lease = leased.Value;
         try
         {
             var endpoints = lease.ApiBase is { } api ? UpstreamEndpoints.OfV1Base(api) : UpstreamEndpoints.OfRoot(lease.BaseAddress);

@@ -148,7 +148,12 @@ internal sealed class ResponsesService(ResponseStore store, ModelRouter router, 
     private void CheckContext(ResponsesRequest request, JsonObject chat)
     {
         var current = config.Current;
-        var plan = router.Plan(request.Model);
+        // An unknown model is the pipeline's 404 to give, after this check.
+        if (router.Plan(request.Model) is not { } plan)
+        {
+            return;
+        }
+
         var contexts = plan.Targets.Select(t => t.IsLocal && current.Models.TryGetValue(t.Model, out var m) ? m.Context : 0).ToList();
         if (contexts.Count == 0 || contexts.Any(c => c <= 0))
         {
