@@ -6,7 +6,8 @@ namespace UnifiedLlm.Daemon.Gateway;
 
 /// <summary>
 /// The frame around every proxied request: authentication, rate limits, the body read once, the pipeline, the error object
-/// on failure, and one audit row and metric sample at the end, whatever happened.
+/// on failure, and one audit row and metric sample at the end, whatever happened (the row already committed, for an
+/// answer that ended well: <see cref="ProxyPipeline"/>).
 /// </summary>
 internal sealed partial class GatewayRequestHandler(
     ClientAuthenticator authenticator,
@@ -69,7 +70,10 @@ internal sealed partial class GatewayRequestHandler(
             var latency = time.GetElapsedTime(exchange.StartedAt);
             limits.ChargeTokens(exchange.Client, exchange.Prompt + exchange.Completion);
             metrics.Completed(exchange.RoutedModel, exchange.Target?.Label, exchange.Status, latency, exchange.TimeToFirstToken, exchange.Prompt, exchange.Completion, exchange.Cost);
-            audit.Enqueue(exchange.ToRow(latency));
+            if (!exchange.Audited)
+            {
+                audit.Enqueue(exchange.ToRow(latency));
+            }
         }
     }
 

@@ -11,7 +11,9 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// <summary>
 /// Serves one OpenAI request: tries the plan's targets in order until one produces its first content (falling back on
 /// connect errors, timeouts, 5xx and 429 before anything reached the client), then relays the answer — a stream chunk by
-/// chunk as it arrives, ending it with an error event and no end marker if the upstream fails afterwards.
+/// chunk as it arrives, ending it with an error event and no end marker if the upstream fails afterwards. A whole
+/// answer, or a stream's end marker, goes to the client only once the request's audit row is committed
+/// (<see cref="AuditQueue.CommitAsync"/>), after the backend's slot is released.
 /// </summary>
 internal sealed partial class ProxyPipeline(
     ModelRouter router,
@@ -22,6 +24,7 @@ internal sealed partial class ProxyPipeline(
     UpstreamConnections providerConnections,
     ConfigHolder config,
     GatewayMetrics metrics,
+    AuditQueue audit,
     TimeProvider time,
     ILogger<ProxyPipeline> logger)
 {
@@ -78,6 +81,8 @@ internal sealed partial class ProxyPipeline(
                 continue;
             }
 
+            byte[]? whole = null;
+            bool ended;
             await using (attempt)
             {
                 health.RecordSuccess(target, attempt.TimeToFirstToken);
@@ -86,12 +91,20 @@ internal sealed partial class ProxyPipeline(
                 if (attempt.Chunks is null)
                 {
                     Count(exchange, attempt.Held[0].Info);
-                    await protocol.WriteResponseAsync(context, attempt.Reply.Body!);
+                    whole = attempt.Reply.Body!;
+                    ended = true;
                 }
                 else
                 {
-                    await RelayAsync(context, exchange, request, attempt, protocol);
+                    ended = await RelayAsync(context, exchange, request, attempt, protocol);
                 }
+            }
+
+            if (ended)
+            {
+                await audit.CommitAsync(exchange.ToRow(time.GetElapsedTime(exchange.StartedAt)), aborted);
+                exchange.Audited = true;
+                await (whole is null ? protocol.EndStreamAsync(context) : protocol.WriteResponseAsync(context, whole));
             }
 
             return;
@@ -266,7 +279,8 @@ internal sealed partial class ProxyPipeline(
         };
     }
 
-    private async Task RelayAsync(HttpContext context, Exchange exchange, ProxyRequest request, UpstreamAttempt attempt, IClientProtocol protocol)
+    /// <summary>Relays the stream up to its end marker (not written: true) or ends it with an error event (false).</summary>
+    private async Task<bool> RelayAsync(HttpContext context, Exchange exchange, ProxyRequest request, UpstreamAttempt attempt, IClientProtocol protocol)
     {
         var idle = config.Current.Router.Timeouts.Idle;
         var name = attempt.Target.Name;
@@ -307,7 +321,7 @@ internal sealed partial class ProxyPipeline(
                 await protocol.WriteChunkAsync(context, EstimatedUsageChunk(exchange));
             }
 
-            await protocol.EndStreamAsync(context);
+            return true;
         }
         catch (Exception e) when (!context.RequestAborted.IsCancellationRequested && e is UpstreamFailure or OperationCanceledException or HttpRequestException or IOException or JsonException)
         {
@@ -322,6 +336,7 @@ internal sealed partial class ProxyPipeline(
             health.RecordFailure(attempt.Target);
             LogStreamFailed(logger, exchange.RequestId, name, error.Message);
             await protocol.FailStreamAsync(context, error);
+            return false;
         }
     }
 
