@@ -60,6 +60,7 @@ try
         [security]
         require_key_on_tcp = false
         default_requests_per_minute = 0
+        anonymous_providers = true
         """);
     var ullmd = PeerProcess.Start("dotnet", [Option("--ullmd"), "--config", config]);
     peers.Add(ullmd);
