@@ -69,6 +69,7 @@ try
         require_key_on_tcp = false
         anonymous_providers = true
         default_requests_per_minute = 0
+        anonymous_providers = true
         """);
     var ullmd = PeerProcess.Start("dotnet", [Option("--ullmd"), "--config", config]);
     peers.Add(ullmd);

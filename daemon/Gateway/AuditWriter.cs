@@ -4,8 +4,9 @@ using UnifiedLlm.Daemon.Storage;
 namespace UnifiedLlm.Daemon.Gateway;
 
 /// <summary>
-/// Writes queued audit rows in batches of up to <see cref="MaxBatch"/>, gathered for at most <see cref="BatchLinger"/>;
-/// drains the queue on shutdown. Retention is <see cref="AuditRetention"/>'s.
+/// Writes queued audit rows in batches of up to <see cref="MaxBatch"/>: at once when a request waits for its row's
+/// commit (what queued up meanwhile shares the transaction), otherwise gathered for at most <see cref="BatchLinger"/>.
+/// Drains the queue on shutdown. Retention is <see cref="AuditRetention"/>'s.
 /// </summary>
 internal sealed partial class AuditWriter(AuditQueue queue, AuditStore store, TimeProvider time, ILogger<AuditWriter> logger) : BackgroundService
 {
@@ -19,14 +20,17 @@ internal sealed partial class AuditWriter(AuditQueue queue, AuditStore store, Ti
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var batch = new List<AuditRow>(MaxBatch);
+        var batch = new List<AuditQueue.QueuedRow>(MaxBatch);
         // Rows are drained even while stopping: the reader ends when the queue is completed, not when the host stops.
         while (await queue.Reader.WaitToReadAsync(CancellationToken.None))
         {
-            if (queue.Reader.Count < MaxBatch)
+            var commitAsked = queue.NextCommitAsked();
+            if (queue.Reader.Count < MaxBatch && !queue.CommitWaiting)
             {
-                // On shutdown the linger ends at once and what is queued is written.
-                await Task.Delay(BatchLinger, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                // On shutdown, or when a request starts waiting for its row, the linger ends at once.
+                using var linger = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                await Task.WhenAny(Task.Delay(BatchLinger, time, linger.Token), commitAsked);
+                await linger.CancelAsync();
             }
 
             while (batch.Count < MaxBatch && queue.Reader.TryRead(out var row))
@@ -34,7 +38,14 @@ internal sealed partial class AuditWriter(AuditQueue queue, AuditStore store, Ti
                 batch.Add(row);
             }
 
-            await WriteAsync(batch);
+            queue.WriteStarted(batch.Count(r => r.Committed is not null));
+            var written = await WriteAsync(batch);
+            queue.WriteEnded(written);
+            foreach (var row in batch)
+            {
+                row.Committed?.TrySetResult();
+            }
+
             batch.Clear();
         }
     }
@@ -45,16 +56,18 @@ internal sealed partial class AuditWriter(AuditQueue queue, AuditStore store, Ti
         await base.StopAsync(cancellationToken);
     }
 
-    private async Task WriteAsync(List<AuditRow> batch)
+    private async Task<bool> WriteAsync(List<AuditQueue.QueuedRow> batch)
     {
         try
         {
-            await store.InsertAsync(batch, CancellationToken.None);
+            await store.InsertAsync([.. batch.Select(r => r.Row)], CancellationToken.None);
+            return true;
         }
         catch (Exception e) when (e is SqliteException or IOException or InvalidOperationException)
         {
             queue.CountDropped(batch.Count);
             LogWriteFailed(logger, batch.Count, e.Message);
+            return false;
         }
     }
 

@@ -45,6 +45,9 @@ internal sealed class Exchange(string requestId, ClientIdentity client, long sta
 
     public bool CacheHit => Cache == "hit";
 
+    /// <summary>Its row was committed before the answer's end went out; nothing is queued for it afterwards.</summary>
+    public bool Audited { get; set; }
+
     public bool TokensEstimated => PromptTokens is null || CompletionTokens is null;
 
     public long Prompt => PromptTokens ?? EstimatedPromptTokens;

@@ -6,7 +6,8 @@ namespace UnifiedLlm.Daemon.Gateway;
 
 /// <summary>
 /// The frame around every proxied request: authentication, rate limits, the body read once, the pipeline, the error object
-/// on failure, and one audit row and metric sample at the end, whatever happened.
+/// on failure, and one audit row and metric sample at the end, whatever happened (the row already committed, for an
+/// answer that ended well: <see cref="ProxyPipeline"/>).
 /// </summary>
 internal sealed partial class GatewayRequestHandler(
     ClientAuthenticator authenticator,
@@ -89,7 +90,10 @@ internal sealed partial class GatewayRequestHandler(
             // A cache hit used no upstream tokens: it counts against the request rate, not the token rate.
             limits.ChargeTokens(exchange.Client, exchange.CacheHit ? 0 : exchange.Prompt + exchange.Completion);
             metrics.Completed(exchange.RoutedModel, exchange.Target?.Label ?? (exchange.CacheHit ? "cache" : null), exchange.Status, latency, exchange.TimeToFirstToken, exchange.Prompt, exchange.Completion, exchange.Cost);
-            audit.Enqueue(exchange.ToRow(latency));
+            if (!exchange.Audited)
+            {
+                audit.Enqueue(exchange.ToRow(latency));
+            }
         }
     }
 

@@ -13,7 +13,9 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// <summary>
 /// Serves one OpenAI request: tries the plan's targets in order until one produces its first content (falling back on
 /// connect errors, timeouts, 5xx and 429 before anything reached the client), then relays the answer — a stream chunk by
-/// chunk as it arrives, ending it with an error event and no end marker if the upstream fails afterwards.
+/// chunk as it arrives, ending it with an error event and no end marker if the upstream fails afterwards. A whole
+/// answer, or a stream's end marker, goes to the client only once the request's audit row is committed
+/// (<see cref="AuditQueue.CommitAsync"/>), after the backend's slot is released.
 /// </summary>
 internal sealed partial class ProxyPipeline(
     ModelRouter router,
@@ -25,6 +27,7 @@ internal sealed partial class ProxyPipeline(
     ConfigHolder config,
     CacheGate cache,
     GatewayMetrics metrics,
+    AuditQueue audit,
     TimeProvider time,
     ILogger<ProxyPipeline> logger)
 {
@@ -41,7 +44,7 @@ internal sealed partial class ProxyPipeline(
         using var cached = await cache.OpenAsync(context, exchange, request.Kind, request.Model, request.Body, aborted);
         if (cached.Hit is { } hit)
         {
-            await AnswerReplay.WriteAsync(context, hit, request.Stream, request.IncludeUsage, protocol);
+            await AnswerReplay.WriteAsync(context, hit, request.Stream, request.IncludeUsage, protocol, () => CommitAuditAsync(exchange, aborted));
             return;
         }
 
@@ -90,6 +93,8 @@ internal sealed partial class ProxyPipeline(
                 continue;
             }
 
+            byte[]? whole = null;
+            bool ended;
             await using (attempt)
             {
                 health.RecordSuccess(target, attempt.TimeToFirstToken);
@@ -98,19 +103,33 @@ internal sealed partial class ProxyPipeline(
                 if (attempt.Chunks is null)
                 {
                     Count(exchange, attempt.Held[0].Info);
-                    await protocol.WriteResponseAsync(context, attempt.Reply.Body!);
-                    await cached.StoreBodyAsync(attempt.Reply.Body!, exchange);
+                    whole = attempt.Reply.Body!;
+                    ended = true;
                 }
                 else
                 {
-                    await RelayAsync(context, exchange, request, attempt, protocol, cached);
+                    ended = await RelayAsync(context, exchange, request, attempt, protocol, cached);
                 }
+            }
+
+            if (ended)
+            {
+                await CommitAuditAsync(exchange, aborted);
+                await (whole is null ? protocol.EndStreamAsync(context) : protocol.WriteResponseAsync(context, whole));
+                await (whole is null ? cached.StoreStreamAsync(exchange) : cached.StoreBodyAsync(whole, exchange));
             }
 
             return;
         }
 
         throw NoTargetServed(last, request.Model, plan, exchange);
+    }
+
+    /// <summary>Commits the request's audit row before its answer's end goes out (group commit; see <see cref="AuditQueue"/>).</summary>
+    private async Task CommitAuditAsync(Exchange exchange, CancellationToken cancellationToken)
+    {
+        await audit.CommitAsync(exchange.ToRow(time.GetElapsedTime(exchange.StartedAt)), cancellationToken);
+        exchange.Audited = true;
     }
 
     /// <summary>The error once every target of <paramref name="plan"/> failed: the last failure, with the targets tried.</summary>
@@ -290,7 +309,8 @@ internal sealed partial class ProxyPipeline(
         };
     }
 
-    private async Task RelayAsync(HttpContext context, Exchange exchange, ProxyRequest request, UpstreamAttempt attempt, IClientProtocol protocol, CacheSession cached)
+    /// <summary>Relays the stream up to its end marker (not written: true) or ends it with an error event (false).</summary>
+    private async Task<bool> RelayAsync(HttpContext context, Exchange exchange, ProxyRequest request, UpstreamAttempt attempt, IClientProtocol protocol, CacheSession cached)
     {
         var idle = config.Current.Router.Timeouts.Idle;
         var name = attempt.Target.Name;
@@ -331,8 +351,7 @@ internal sealed partial class ProxyPipeline(
                 await protocol.WriteChunkAsync(context, EstimatedUsageChunk(exchange));
             }
 
-            await protocol.EndStreamAsync(context);
-            await cached.StoreStreamAsync(exchange);
+            return true;
         }
         catch (Exception e) when (!context.RequestAborted.IsCancellationRequested && e is UpstreamFailure or OperationCanceledException or HttpRequestException or IOException or JsonException)
         {
@@ -347,6 +366,7 @@ internal sealed partial class ProxyPipeline(
             health.RecordFailure(attempt.Target);
             LogStreamFailed(logger, exchange.RequestId, name, error.Message);
             await protocol.FailStreamAsync(context, error);
+            return false;
         }
     }
 

@@ -32,7 +32,8 @@ internal static class DaemonHost
             var database = await Database.OpenAsync(config.Server.DatabasePath, cancellationToken);
             UnixSocketFiles.Prepare(config.Server.OpenAiSocket);
             UnixSocketFiles.Prepare(config.Server.AdminSocket);
-            var (systemd, why) = await SupervisorSelection.ChooseAsync(config.Server, cancellationToken);
+            var busLogger = new Serilog.Extensions.Logging.SerilogLoggerFactory(logger).CreateLogger<SystemdBus>();
+            var (systemd, why) = await SupervisorSelection.ChooseAsync(config.Server, busLogger, cancellationToken);
             var app = Build(config, database, logger, systemd);
             logger.Information("ullmd {Version} starting with {Config}; backends run as {Supervisor:l}: {Why:l}",
                 DaemonInfo.Version, config.SourcePath, systemd is null ? "plain processes" : "transient systemd units", why);

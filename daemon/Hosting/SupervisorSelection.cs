@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Systemd;
 using UnifiedLlm.Daemon.Systemd.DBus;
@@ -14,14 +15,14 @@ internal static class SupervisorSelection
 
     /// <summary>A connected bus for the systemd supervisor, or null for the process supervisor (with the reason in <paramref name="why"/>).</summary>
     /// <exception cref="SupervisorUnavailableException">"systemd" was configured and systemd does not answer.</exception>
-    public static async Task<(SystemdBus? Bus, string Why)> ChooseAsync(ServerConfig server, CancellationToken cancellationToken)
+    public static async Task<(SystemdBus? Bus, string Why)> ChooseAsync(ServerConfig server, ILogger busLogger, CancellationToken cancellationToken)
     {
         if (server.Supervisor == SupervisorKind.Process)
         {
             return (null, "[server] supervisor = \"process\"");
         }
 
-        var bus = SystemdBus.For(server.SystemdAddress);
+        var bus = SystemdBus.For(server.SystemdAddress, busLogger);
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

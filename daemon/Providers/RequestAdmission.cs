@@ -4,16 +4,16 @@ namespace UnifiedLlm.Daemon.Providers;
 /// Bounds the requests in flight to one backend by its request slots. llama-server accepts connections into a listen
 /// backlog of a few entries and serves one request per slot: beyond that, more concurrent connections are refused or
 /// reset, which a client would see as an upstream failure. Requests beyond the slots wait here instead, first come
-/// first served, in a bounded queue; when it is full the caller is told how long the queue ahead would take to clear.
+/// first served, in a bounded queue; when it is full the caller is told how long the queue ahead would take to clear
+/// (<see cref="SlotWaitEstimate"/>, from how long slots were held lately).
 /// </summary>
 internal sealed class RequestAdmission(int slots, int queueCapacity, TimeSpan queueTimeout, TimeProvider time)
 {
-    private const double EwmaWeight = 0.2;
-
     private readonly Lock gate = new();
     private readonly LinkedList<TaskCompletionSource> waiting = new();
+    private readonly LinkedList<long> running = new();
+    private readonly SlotWaitEstimate estimate = new();
     private int inFlight;
-    private double meanServiceSeconds;
 
     public int Slots { get; } = Math.Max(1, slots);
 
@@ -30,7 +30,7 @@ internal sealed class RequestAdmission(int slots, int queueCapacity, TimeSpan qu
             if (inFlight < Slots && waiting.Count == 0)
             {
                 inFlight++;
-                return Admission.Granted(new RequestSlot(this, time.GetTimestamp()));
+                return Admission.Granted(GrantLocked());
             }
 
             if (waiting.Count >= QueueCapacity)
@@ -44,7 +44,10 @@ internal sealed class RequestAdmission(int slots, int queueCapacity, TimeSpan qu
         try
         {
             await node.Value.Task.WaitAsync(QueueTimeout, time, cancellationToken).ConfigureAwait(false);
-            return Admission.Granted(new RequestSlot(this, time.GetTimestamp()));
+            lock (gate)
+            {
+                return Admission.Granted(GrantLocked());
+            }
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
@@ -73,12 +76,16 @@ internal sealed class RequestAdmission(int slots, int queueCapacity, TimeSpan qu
         }
     }
 
-    private void Release(long enteredAt)
+    /// <summary>Under the lock: a slot whose hold is timed from now.</summary>
+    private RequestSlot GrantLocked() => new(this, running.AddLast(time.GetTimestamp()));
+
+    private void Release(LinkedListNode<long> grantedAt)
     {
-        var served = time.GetElapsedTime(enteredAt).TotalSeconds;
+        var held = time.GetElapsedTime(grantedAt.Value);
         lock (gate)
         {
-            meanServiceSeconds = meanServiceSeconds == 0 ? served : (EwmaWeight * served) + ((1 - EwmaWeight) * meanServiceSeconds);
+            running.Remove(grantedAt);
+            estimate.Record(held);
             ReleaseLocked();
         }
     }
@@ -96,12 +103,12 @@ internal sealed class RequestAdmission(int slots, int queueCapacity, TimeSpan qu
         inFlight--;
     }
 
-    /// <summary>Under the lock: how long <paramref name="ahead"/> requests take through the slots, at least a second.</summary>
-    private TimeSpan EstimatedWait(int ahead) =>
-        TimeSpan.FromSeconds(Math.Max(1, Math.Ceiling(meanServiceSeconds * ahead / Slots)));
+    /// <summary>Under the lock: how long a caller <paramref name="position"/>th in line would wait for a slot.</summary>
+    private TimeSpan EstimatedWait(int position) =>
+        estimate.RetryAfter(position, Slots, running.First is { } oldest ? time.GetElapsedTime(oldest.Value) : TimeSpan.Zero);
 
     /// <summary>One request's slot; disposing it (once) lets the next request in.</summary>
-    internal sealed class RequestSlot(RequestAdmission owner, long enteredAt) : IDisposable
+    internal sealed class RequestSlot(RequestAdmission owner, LinkedListNode<long> grantedAt) : IDisposable
     {
         private int released;
 
@@ -109,7 +116,7 @@ internal sealed class RequestAdmission(int slots, int queueCapacity, TimeSpan qu
         {
             if (Interlocked.Exchange(ref released, 1) == 0)
             {
-                owner.Release(enteredAt);
+                owner.Release(grantedAt);
             }
         }
     }

@@ -46,8 +46,11 @@ internal sealed class AuditStore(Database database)
     public async Task InsertAsync(IReadOnlyCollection<AuditRow> rows, CancellationToken cancellationToken)
     {
         await using var connection = await database.ConnectAsync(cancellationToken);
-        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
         var db = connection.Handle!;
+        // Audit rows are committed as answers finish (group commit): they must survive ullmd being killed, which the WAL
+        // in the page cache ensures, not a power cut, which would take an fsync per answer.
+        Check(db, raw.sqlite3_exec(db, "PRAGMA synchronous = NORMAL"));
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
         Check(db, raw.sqlite3_prepare_v2(db, InsertSql, out var statement));
         var scratch = new byte[1024];
         using (statement)

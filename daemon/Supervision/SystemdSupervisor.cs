@@ -287,7 +287,7 @@ internal sealed partial class SystemdSupervisor(
         }
     }
 
-    /// <summary>Connects again until systemd answers, then reads the unit's state so nothing that happened meanwhile is lost.</summary>
+    /// <summary>Waits for the bus to be back (it reconnects with backoff), then reads the unit's state so nothing that happened meanwhile is lost.</summary>
     private async Task<UnitWatch> RewatchAsync(TrackedUnit unit, FinalState final)
     {
         while (true)
@@ -316,10 +316,11 @@ internal sealed partial class SystemdSupervisor(
     [LoggerMessage(Level = LogLevel.Information, Message = "{Unit}: {Reason}")]
     private partial void LogExited(string unit, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: lost the D-Bus connection while watching it ({Reason}); connecting again")]
+    // The bus logs the loss and the return once (SystemdBus); per unit it is detail.
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Unit}: lost the D-Bus connection while watching it ({Reason}); watching again once it is back")]
     private partial void LogWatchLost(string unit, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: systemd does not answer yet ({Reason}); retrying")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Unit}: could not watch it again yet ({Reason}); retrying")]
     private partial void LogReconnectFailed(string unit, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Unit}: failed while no ullmd watched it (journalctl -u {Unit} says why); resetting it")]

@@ -12,10 +12,12 @@ internal static class AnswerReplay
 {
     public const int PieceChars = 64;
 
-    public static async Task WriteAsync(HttpContext context, CachedAnswer answer, bool stream, bool includeUsage, IClientProtocol protocol)
+    /// <summary>Writes the answer; <paramref name="beforeEnd"/> runs just before its end goes out (the audit row's commit).</summary>
+    public static async Task WriteAsync(HttpContext context, CachedAnswer answer, bool stream, bool includeUsage, IClientProtocol protocol, Func<Task> beforeEnd)
     {
         if (!stream)
         {
+            await beforeEnd();
             await protocol.WriteResponseAsync(context, answer.Body);
             return;
         }
@@ -26,6 +28,7 @@ internal static class AnswerReplay
             await protocol.WriteChunkAsync(context, JsonSerializer.SerializeToUtf8Bytes(chunk));
         }
 
+        await beforeEnd();
         await protocol.EndStreamAsync(context);
     }
 

@@ -23,7 +23,7 @@ public sealed class AuditWriterTests : IDisposable
         var events = new EventHub();
         config = new ConfigHolder(ConfigLoader.Parse("[audit]\nqueue_capacity = 3\n", "c.toml"), events, TimeProvider.System);
         metrics = new GatewayMetrics(new UpstreamHealth(config, events, TimeProvider.System));
-        queue = new AuditQueue(config, metrics);
+        queue = new AuditQueue(config, metrics, TimeProvider.System);
     }
 
     public void Dispose()
@@ -75,6 +75,60 @@ public sealed class AuditWriterTests : IDisposable
         await WaitUntilAsync(() => Task.FromResult(queue.Dropped == 2), "the refused batch was not counted as dropped");
 
         Assert.Contains("ullm_audit_rows_dropped_total 2", await MetricsAsync(), StringComparison.Ordinal);
+        await writer.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task A_row_committed_for_a_finished_answer_is_in_the_database_when_the_call_returns_and_waiting_rows_share_a_batch()
+    {
+        var store = new AuditStore(await Database.OpenAsync(dir.File("ullm.db"), CancellationToken.None));
+        using var writer = new AuditWriter(queue, store, TimeProvider.System, NullLogger<AuditWriter>.Instance);
+        await writer.StartAsync(CancellationToken.None);
+        queue.Enqueue(Row("refused"));
+
+        // Not waited for: written with the next batch, or after the linger.
+        await queue.CommitAsync(Row("answered"), CancellationToken.None);
+        var afterOne = await IdsAsync(store);
+        await Task.WhenAll(queue.CommitAsync(Row("a"), CancellationToken.None), queue.CommitAsync(Row("b"), CancellationToken.None));
+        var afterTwo = await IdsAsync(store);
+
+        Assert.Contains("answered", afterOne);
+        Assert.Contains("a", afterTwo);
+        Assert.Contains("b", afterTwo);
+        await writer.StopAsync(CancellationToken.None);
+        Assert.Equal(0, queue.Dropped);
+    }
+
+    [Fact]
+    public async Task While_the_database_is_locked_answers_wait_at_most_the_commit_wait_and_then_not_at_all()
+    {
+        var path = dir.File("ullm.db");
+        var store = new AuditStore(await Database.OpenAsync(path, CancellationToken.None));
+        using var writer = new AuditWriter(queue, store, TimeProvider.System, NullLogger<AuditWriter>.Instance);
+        await writer.StartAsync(CancellationToken.None);
+        await using var other = new SqliteConnection($"Data Source={path};Pooling=False");
+        await other.OpenAsync();
+        await using (var begin = other.CreateCommand())
+        {
+            begin.CommandText = "BEGIN EXCLUSIVE";
+            await begin.ExecuteNonQueryAsync();
+        }
+
+        var first = System.Diagnostics.Stopwatch.StartNew();
+        await queue.CommitAsync(Row("during-lock-1"), CancellationToken.None);
+        var firstWait = first.Elapsed;
+        var second = System.Diagnostics.Stopwatch.StartNew();
+        await queue.CommitAsync(Row("during-lock-2"), CancellationToken.None);
+        var secondWait = second.Elapsed;
+        await using (var rollback = other.CreateCommand())
+        {
+            rollback.CommandText = "ROLLBACK";
+            await rollback.ExecuteNonQueryAsync();
+        }
+
+        Assert.InRange(firstWait, AuditQueue.CommitWait - TimeSpan.FromMilliseconds(100), AuditQueue.CommitWait + TimeSpan.FromSeconds(2));
+        Assert.True(secondWait < TimeSpan.FromMilliseconds(500), $"the second answer waited {secondWait} on a write already stuck for {firstWait}");
+        await WaitUntilAsync(async () => (await IdsAsync(store)).Contains("during-lock-2"), "the rows were not written once the lock was released");
         await writer.StopAsync(CancellationToken.None);
     }
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Abstractions;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Hosting;
 using UnifiedLlm.Daemon.Systemd.DBus;
@@ -17,7 +18,7 @@ public sealed class SupervisorSelectionTests(SystemdContainerFixture container) 
     {
         foreach (var kind in new[] { "auto", "systemd" })
         {
-            var (bus, why) = await SupervisorSelection.ChooseAsync(Server(kind, container.BusAddress), TestContext.Current.CancellationToken);
+            var (bus, why) = await SupervisorSelection.ChooseAsync(Server(kind, container.BusAddress), NullLogger.Instance, TestContext.Current.CancellationToken);
             Assert.NotNull(bus);
             await using (bus)
             {
@@ -32,7 +33,7 @@ public sealed class SupervisorSelectionTests(SystemdContainerFixture container) 
     [Fact]
     public async Task Auto_falls_back_to_processes_and_says_why()
     {
-        var (bus, why) = await SupervisorSelection.ChooseAsync(Server("auto", Nowhere), TestContext.Current.CancellationToken);
+        var (bus, why) = await SupervisorSelection.ChooseAsync(Server("auto", Nowhere), NullLogger.Instance, TestContext.Current.CancellationToken);
 
         Assert.Null(bus);
         Assert.Contains($"systemd does not answer at {Nowhere}", why);
@@ -42,7 +43,7 @@ public sealed class SupervisorSelectionTests(SystemdContainerFixture container) 
     public async Task Systemd_that_does_not_answer_stops_the_start_with_the_address()
     {
         var e = await Assert.ThrowsAsync<SupervisorUnavailableException>(() =>
-            SupervisorSelection.ChooseAsync(Server("systemd", Nowhere), TestContext.Current.CancellationToken));
+            SupervisorSelection.ChooseAsync(Server("systemd", Nowhere), NullLogger.Instance, TestContext.Current.CancellationToken));
 
         Assert.Contains("supervisor = \"systemd\"", e.Message);
         Assert.Contains(Nowhere, e.Message);
@@ -51,7 +52,7 @@ public sealed class SupervisorSelectionTests(SystemdContainerFixture container) 
     [Fact]
     public async Task Process_never_asks_systemd()
     {
-        var (bus, why) = await SupervisorSelection.ChooseAsync(Server("process", container.BusAddress), TestContext.Current.CancellationToken);
+        var (bus, why) = await SupervisorSelection.ChooseAsync(Server("process", container.BusAddress), NullLogger.Instance, TestContext.Current.CancellationToken);
 
         Assert.Null(bus);
         Assert.Equal("[server] supervisor = \"process\"", why);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging.Testing;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Storage;
@@ -38,7 +39,7 @@ public sealed class SystemdSupervisorTests(SystemdContainerFixture container) : 
     }
 
     private SystemdSupervisor NewSupervisor(BackendOwner? owner = null) => new(
-        new SystemdBus(container.BusAddress, DBusConnectionMode.Bus),
+        new SystemdBus(container.BusAddress, DBusConnectionMode.Bus, NullLogger.Instance),
         new JournalReader(journalDirectory: container.JournalDirectory),
         () => [FakeGpu],
         TimeProvider.System,
