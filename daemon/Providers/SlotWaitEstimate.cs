@@ -4,8 +4,11 @@ namespace UnifiedLlm.Daemon.Providers;
 /// How long a caller turned away from a backend's queue would have waited for a slot: the mean of the last
 /// <see cref="Window"/> slot hold times × the caller's queue position ÷ the backend's slots, rounded up to whole
 /// seconds, at least <see cref="Floor"/> and at most <see cref="Ceiling"/>. The mean, not the median: the wait is the
-/// sum of the holds ahead, and that sum grows with the long holds too (under load, hold times have a long tail). Before any hold has ended, the oldest hold still
-/// running is the best guess (it has lasted at least that long). Pure: the caller measures the times and holds the lock.
+/// sum of the holds ahead, and that sum grows with the long holds too (under load, hold times have a long tail). The
+/// backend's first hold counts only until a second one ends: a server's first request warms it up (the tiny test model's
+/// took 242 ms against 11–35 ms for the next four) and would inflate every estimate of a short window. Before any hold
+/// has ended, the oldest hold still running is the best guess (it has lasted at least that long). Pure: the caller
+/// measures the times and holds the lock.
 /// </summary>
 internal sealed class SlotWaitEstimate
 {
@@ -19,14 +22,22 @@ internal sealed class SlotWaitEstimate
     private readonly TimeSpan[] recent = new TimeSpan[Window];
     private int count;
     private int next;
+    private TimeSpan? warmUp;
 
-    /// <summary>The mean of the recent hold times; null before the first hold has ended.</summary>
-    public TimeSpan? MeanHold => count == 0 ? null : TimeSpan.FromTicks(recent.Take(count).Sum(t => t.Ticks) / count);
+    /// <summary>The mean of the recent hold times (the first hold alone until a second ends); null before any has ended.</summary>
+    public TimeSpan? MeanHold => count == 0 ? warmUp : TimeSpan.FromTicks(recent.Take(count).Sum(t => t.Ticks) / count);
 
     /// <summary>A slot was held this long (from being granted to being released).</summary>
     public void Record(TimeSpan hold)
     {
-        recent[next] = hold < TimeSpan.Zero ? TimeSpan.Zero : hold;
+        hold = hold < TimeSpan.Zero ? TimeSpan.Zero : hold;
+        if (warmUp is null)
+        {
+            warmUp = hold;
+            return;
+        }
+
+        recent[next] = hold;
         next = (next + 1) % Window;
         count = Math.Min(count + 1, Window);
     }

@@ -22,7 +22,7 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     public void Dispose() => bed.Dispose();
 
     [Fact(Timeout = 180_000)]
-    public async Task An_ollama_model_loads_on_demand_serves_chats_and_streams_unloads_and_comes_back_after_a_crash()
+    public async Task An_ollama_model_loads_on_demand_serves_chats_streams_and_embeddings_unloads_and_comes_back_after_a_crash()
     {
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
@@ -35,6 +35,10 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
             Assert.False(string.IsNullOrEmpty(body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()));
             var events = await StreamingProxyTests.StreamAsync(http, Http.Chat("ol", stream: true));
             Assert.Equal("[DONE]", events[^1].Data);
+            var (embedded, embeddings, _) = await Http.SendAsync(http, Http.Post("/v1/embeddings", """{"model":"ol","input":["a","b"]}"""));
+            Assert.True(embedded == 200, $"{embedded} {embeddings}\n{daemon.Output}");
+            Assert.Equal(2, embeddings.GetProperty("data").GetArrayLength());
+            Assert.Contains(bed.Requests(), r => r["path"]!.GetValue<string>() == "/v1/embeddings" && r["body"]?["model"]?.GetValue<string>() == "qwen:0.5b");
 
             var server = bed.Starts().Single();
             Assert.Equal(["serve"], server["argv"]!.AsArray().Select(a => a!.GetValue<string>()));

@@ -172,6 +172,46 @@ public sealed class FakeBackendSystemdTests(FakeNvmlBuild nvml, SystemdContainer
         }
     }
 
+    [Fact(Timeout = 240_000)]
+    public async Task An_ollama_model_and_a_vllm_engine_in_one_exclusive_group_evict_each_others_units()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var qwen = PublishedShape.Qwen25_05B.Write(bed.Dir.Path);
+        await using var daemon = await bed.StartOllamaAndVllmAsync(gpus, $$"""
+            [models.ol]
+            backend = "ollama"
+            source = "qwen:0.5b"
+            context = 2048
+            group = "one"
+
+            [models.vl]
+            backend = "vllm"
+            source = "{{qwen}}"
+            context = 2048
+            group = "one"
+            """);
+        using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
+        var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
+        Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+        var ollama = bed.Starts().Single();
+        AssertInUnit(ollama, dynamicUser: false);
+
+        // The engine's unit evicts the Ollama model (keep_alive 0), and the server's unit stops with its last model.
+        var (toVllm, vllmBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
+        Assert.True(toVllm == 200, $"{toVllm} {vllmBody}\n{daemon.Output}");
+        Assert.Contains(bed.Requests(), r => r["body"]?["model"]?.GetValue<string>() == "qwen:0.5b" && r["body"]?["keep_alive"]?.ToJsonString() == "0");
+        await WaitUntilAsync(() => !bed.Alive(ollama), ct);
+        var vllm = bed.Starts().Single(s => s["mode"]!.GetValue<string>() == "vllm");
+        AssertInUnit(vllm, dynamicUser: true);
+
+        // And back: the Ollama model evicts the engine's unit.
+        var (toOllama, ollamaBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
+        Assert.True(toOllama == 200, $"{toOllama} {ollamaBody}\n{daemon.Output}");
+        await WaitUntilAsync(() => !bed.Alive(vllm), ct);
+        Assert.Contains("vl: draining 0 lease(s) before stopping: swapped out of exclusive group 'one' for ol", daemon.Output, StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// The fake runs as the main process of a transient unit of the container's systemd, in ullm.slice (its cgroup says
     /// so), as a dynamic user or as root (Ollama writes its models directory).

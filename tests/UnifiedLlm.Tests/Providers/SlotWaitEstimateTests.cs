@@ -10,7 +10,8 @@ public sealed class SlotWaitEstimateTests
     public void The_wait_is_the_mean_hold_times_the_position_over_the_slots_rounded_up_to_whole_seconds()
     {
         var estimate = new SlotWaitEstimate();
-        foreach (var ms in new[] { 300, 100, 200, 250, 150 })
+        // The backend's first hold (its warm-up) is left out once others have ended.
+        foreach (var ms in new[] { 900, 300, 100, 200, 250, 150 })
         {
             estimate.Record(TimeSpan.FromMilliseconds(ms));
         }
@@ -25,6 +26,7 @@ public sealed class SlotWaitEstimateTests
     public void A_long_hold_counts_as_its_share_of_the_window_and_the_window_forgets_old_holds()
     {
         var estimate = new SlotWaitEstimate();
+        estimate.Record(TimeSpan.FromSeconds(5));
         for (var i = 0; i < SlotWaitEstimate.Window - 1; i++)
         {
             estimate.Record(TimeSpan.FromMilliseconds(100));
@@ -58,15 +60,27 @@ public sealed class SlotWaitEstimateTests
     }
 
     [Fact]
+    public void The_first_hold_is_the_estimate_only_until_a_second_one_ends()
+    {
+        var estimate = new SlotWaitEstimate();
+        estimate.Record(TimeSpan.FromMilliseconds(800));
+        Assert.Equal(TimeSpan.FromMilliseconds(800), estimate.MeanHold);
+
+        estimate.Record(TimeSpan.FromMilliseconds(20));
+        Assert.Equal(TimeSpan.FromMilliseconds(20), estimate.MeanHold);
+        Assert.Equal(TimeSpan.FromSeconds(2), estimate.RetryAfter(position: 65, slots: 1, TimeSpan.Zero));
+    }
+
+    [Fact]
     public async Task A_full_queue_is_told_the_wait_its_place_would_have_had_from_the_holds_timed_on_the_clock()
     {
         var ct = TestContext.Current.CancellationToken;
         var time = new FakeTimeProvider();
         var admission = new RequestAdmission(slots: 1, queueCapacity: 2, TimeSpan.FromMinutes(5), time);
-        for (var i = 0; i < 3; i++)
+        foreach (var ms in new[] { 9000, 1500, 2000, 2500 })
         {
             var served = await admission.EnterAsync(ct);
-            time.Advance(TimeSpan.FromMilliseconds(1500 + (i * 500)));
+            time.Advance(TimeSpan.FromMilliseconds(ms));
             served.Slot!.Dispose();
         }
 
@@ -75,7 +89,7 @@ public sealed class SlotWaitEstimateTests
         var second = admission.EnterAsync(ct);
         var refused = await admission.EnterAsync(ct);
 
-        // Holds of 1.5, 2 and 2.5 s: mean 2 s; behind one running and two waiting the caller would be third in line.
+        // After the warm-up's 9 s, holds of 1.5, 2 and 2.5 s: mean 2 s; behind one running and two waiting the caller would be third in line.
         Assert.Equal(AdmissionRefusal.QueueFull, refused.Refusal);
         Assert.Equal(TimeSpan.FromSeconds(6), refused.RetryAfter);
 
