@@ -58,9 +58,9 @@ cat >"$section" <<MD
 | audit rows lost (target 0) | $(figure audit.rows_lost) requests a client saw finish before the SIGKILL (each answer's end goes out once its row is committed) |
 | secrets leaked (target 0) | $(figure secrets.leaked) occurrences in $(figure secrets.places) places searched after $(figure secrets.requests) requests (log, database and its -wal/-shm, every admin answer, events, /metrics, client error bodies, the backend's environment); the upstream's own answer text quoting the key reached the client $(figure secrets.success_echoes) times, as any answer text does |
 
-Targets: only typed errors from every fuzzer, 0 rows lost, 0 secrets leaked. A SIGKILL loses at most the audit rows
-not yet written: those gathered for the current batch (50 ms) and the batch being written, on this busy machine the
-requests of the last second (docs/security.md).
+Targets: only typed errors from every fuzzer, 0 rows lost, 0 secrets leaked. An answer's end goes out only once its
+audit row is committed, so a SIGKILL loses no row of a request a client saw finish; rows of refusals and errors are
+batched for up to 50 ms and may be lost with the process (docs/security.md).
 <!-- reliability:end -->
 MD
 
