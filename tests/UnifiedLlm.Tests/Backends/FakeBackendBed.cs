@@ -80,9 +80,33 @@ internal sealed class FakeBackendBed : IDisposable
     {
         var fake = RepoPaths.FakeBackends;
         Assert.True(File.Exists(fake), $"{fake} is missing: the test project's reference builds it");
+        if (container is not null)
+        {
+            // The build output may be under /tmp (a fresh clone there), which a unit's private /tmp hides: units run a copy.
+            fake = CopyOfFakes(fake);
+        }
+
         var path = Dir.Write(name, $"#!/bin/sh\nexec dotnet '{fake}' \"$@\"\n");
         File.SetUnixFileMode(path, Executable);
         return path;
+    }
+
+    /// <summary>The fakes' build output copied into this bed's directory (once); the path of the copied program.</summary>
+    private string CopyOfFakes(string fake)
+    {
+        var built = Path.GetDirectoryName(fake)!;
+        var copy = Path.Combine(Dir.Path, "fake-backends");
+        if (!Directory.Exists(copy))
+        {
+            foreach (var file in Directory.EnumerateFiles(built, "*", SearchOption.AllDirectories))
+            {
+                var target = Path.Combine(copy, Path.GetRelativePath(built, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(file, target);
+            }
+        }
+
+        return Path.Combine(copy, Path.GetFileName(fake));
     }
 
     /// <summary>

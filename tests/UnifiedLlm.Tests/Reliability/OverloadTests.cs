@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
+using UnifiedLlm.Daemon.Providers;
 
 namespace UnifiedLlm.Tests.Reliability;
 
@@ -66,9 +67,12 @@ public sealed class OverloadTests
         Assert.Equal(served.Count + refused.Count, results.Count);
         Assert.True(served.Count >= Capacity, $"only {served.Count} served; the slot and the queue hold {Capacity}");
         Assert.All(refused, r => Assert.NotNull(r.RetryAfter));
-        // Retry-After is estimated from how long requests held a slot lately; a burst that slows the machine changes
-        // that while the refusals are given, so on a busy machine it errs either way (the figures record by how much).
-        Assert.All(waits, w => Assert.InRange(w.Told, 1, (5 * Math.Ceiling(w.Real)) + 5));
+        // Retry-After is estimated from how long requests held a slot lately (SlotWaitEstimate); here those are the
+        // warm-up's serial requests, which other tests running beside this one can slow twentyfold while the burst's go
+        // fast, so only its bounds are asserted and the figures record by how much it erred. Its accuracy is asserted by
+        // A_refused_clients_retry_after_is_within_half_to_three_times_the_wait_it_would_really_have_had, which times the
+        // holds of the same burst it compares with.
+        Assert.All(waits, w => Assert.InRange(w.Told, SlotWaitEstimate.Floor.TotalSeconds, SlotWaitEstimate.Ceiling.TotalSeconds));
         Assert.All(breakers, x => Assert.EndsWith(" closed", x, StringComparison.Ordinal));
         Assert.True(residentAfter - residentBefore < 100 * 1024, $"ullmd grew from {residentBefore / 1024} MiB to {residentAfter / 1024} MiB");
         var told = waits.Select(w => w.Told).Order().ToList();
