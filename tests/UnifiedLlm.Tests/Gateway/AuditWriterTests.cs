@@ -117,6 +117,8 @@ public sealed class AuditWriterTests : IDisposable
         var first = System.Diagnostics.Stopwatch.StartNew();
         await queue.CommitAsync(Row("during-lock-1"), CancellationToken.None);
         var firstWait = first.Elapsed;
+        // The write began a moment after the first answer's wait did: give it time to be stuck past the commit wait.
+        await Task.Delay(TimeSpan.FromMilliseconds(250));
         var second = System.Diagnostics.Stopwatch.StartNew();
         await queue.CommitAsync(Row("during-lock-2"), CancellationToken.None);
         var secondWait = second.Elapsed;

@@ -14,6 +14,12 @@ internal static class SuiteRun
     public static int Scale { get; } =
         int.TryParse(Environment.GetEnvironmentVariable("ULLM_RELIABILITY_SCALE"), NumberStyles.None, CultureInfo.InvariantCulture, out var scale) && scale > 0 ? scale : 1;
 
+    /// <summary>
+    /// Whether bench/reliability.sh runs the suite (its classes alone, the load recorded): measurements of real waiting
+    /// time are judged there, not beside the whole test suite, whose other tests change hold times while they are timed.
+    /// </summary>
+    public static bool Measuring => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("ULLM_RELIABILITY_FIGURES"));
+
     /// <summary>CI's count times the scale.</summary>
     public static int Count(int ci) => checked(ci * Scale);
 
