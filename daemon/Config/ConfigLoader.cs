@@ -149,9 +149,9 @@ internal static partial class ConfigLoader
         var gpu = BindGpu(top.Table("gpu"));
         var backendsSection = top.Table("backends");
         var backends = new BackendsConfig(
-            BindBackend(backendsSection?.Table("llamacpp"), "llama-server", enabledByDefault: true, planned: true),
-            BindBackend(backendsSection?.Table("ollama"), "ollama", enabledByDefault: false),
-            BindBackend(backendsSection?.Table("vllm"), "vllm", enabledByDefault: false))
+            BindBackend(backendsSection?.Table("llamacpp"), "llama-server", enabledByDefault: true, BackendKind.LlamaCpp),
+            BindBackend(backendsSection?.Table("ollama"), "ollama", enabledByDefault: false, BackendKind.Ollama),
+            BindBackend(backendsSection?.Table("vllm"), "vllm", enabledByDefault: false, BackendKind.Vllm))
         {
             Generic = BindGenericBackends(backendsSection),
         };
@@ -416,7 +416,7 @@ internal static partial class ConfigLoader
         return config;
     }
 
-    private static BackendConfig BindBackend(TomlSection? s, string defaultExecutable, bool enabledByDefault, bool planned = false)
+    private static BackendConfig BindBackend(TomlSection? s, string defaultExecutable, bool enabledByDefault, BackendKind kind)
     {
         if (s is null)
         {
@@ -440,10 +440,7 @@ internal static partial class ConfigLoader
         }
 
         var extraArgs = s.StringList("extra_args");
-        if (planned)
-        {
-            RejectOwnedFlags(s, "extra_args", extraArgs);
-        }
+        RejectOwnedFlags(s, "extra_args", kind, extraArgs);
 
         var config = new BackendConfig(s.Bool("enabled", enabledByDefault), executable, extraArgs, env)
         {
@@ -563,9 +560,9 @@ internal static partial class ConfigLoader
             s.Error("gpus", "lists a GPU index twice");
         }
 
-        if (model.Backend == BackendKind.LlamaCpp)
+        if (model.Backend is BackendKind.LlamaCpp or BackendKind.Vllm)
         {
-            RejectOwnedFlags(s, "extra_args", model.ExtraArgs);
+            RejectOwnedFlags(s, "extra_args", model.Backend, model.ExtraArgs);
         }
         else
         {
@@ -595,14 +592,14 @@ internal static partial class ConfigLoader
         ["off"] = FlashAttention.Off,
     };
 
-    /// <summary>Refuses llama-server options the planner sets itself, naming the model option to use instead.</summary>
-    private static void RejectOwnedFlags(TomlSection s, string key, IReadOnlyList<string> arguments)
+    /// <summary>Refuses engine options the planner sets itself, naming what to use instead.</summary>
+    private static void RejectOwnedFlags(TomlSection s, string key, BackendKind backend, IReadOnlyList<string> arguments)
     {
         foreach (var argument in arguments)
         {
-            if (LlamaServerOwnedFlags.Find(argument) is { } owned)
+            if (PlannerOwnedFlags.Find(backend, argument) is { } owned)
             {
-                s.Error(key, $"'{owned.Flag}' is set by ullmd's planner for every load; use the model option {owned.Instead} instead");
+                s.Error(key, $"'{owned.Flag}' is set by ullmd's planner for every load; use {owned.Instead} instead");
             }
         }
     }

@@ -18,22 +18,13 @@ namespace UnifiedLlm.Daemon.Scheduling;
 /// </summary>
 internal sealed class EngineRequests(ModelProfileCache profiles)
 {
-    /// <summary>vLLM flags the plan sets, with the option that sets them; extra_args may not set them too.</summary>
-    private static readonly (string Flag, string Instead)[] PlannedVllmFlags =
-    [
-        ("--gpu-memory-utilization", "the plan derives it from the GPUs' free memory"),
-        ("--max-model-len", "set the model's `context`"),
-        ("--max-num-seqs", "set the model's `parallel`"),
-        ("--tensor-parallel-size", "the plan chooses it from the usable GPUs"),
-        ("-tp", "the plan chooses it from the usable GPUs"),
-    ];
-
     public static VllmRequest ReadVllm(ModelConfig model, BackendConfig backend, CancellationToken cancellationToken)
     {
         IReadOnlyList<string> args = [.. backend.ExtraArgs, .. model.ExtraArgs];
-        if (PlannedVllmFlags.FirstOrDefault(f => ArgumentValues.Has(args, f.Flag)) is { Flag: not null } owned)
+        // --check refuses these; a backend's extra_args are checked here too, for the model that uses them.
+        if (args.Select(a => PlannerOwnedFlags.Find(BackendKind.Vllm, a)).FirstOrDefault(o => o is not null) is { } owned)
         {
-            throw new PlanInputException($"{model.Name}: extra_args set {owned.Flag}, which ullmd's plan sets ({owned.Instead})");
+            throw new PlanInputException($"{model.Name}: extra_args set {owned.Flag}, which ullmd's plan sets (use {owned.Instead})");
         }
 
         var dtype = ArgumentValues.LastString(args, ["--kv-cache-dtype"]) switch

@@ -72,6 +72,19 @@ public sealed class SizingConfigTests
             Assert.Single(e.Errors).ToString());
     }
 
+    [Theory]
+    [InlineData("[models.v]\nbackend = \"vllm\"\nsource = \"/models/v\"\nextra_args = [\"--max-model-len\", \"4096\"]\n", 6, "models.v.extra_args", "'--max-model-len' is set by ullmd's planner for every load; use the model option context instead")]
+    [InlineData("[models.v]\nbackend = \"vllm\"\nsource = \"/models/v\"\nextra_args = [\"--max-num-seqs=8\"]\n", 6, "models.v.extra_args", "use the model option parallel instead")]
+    [InlineData("[models.v]\nbackend = \"vllm\"\nsource = \"/models/v\"\nextra_args = [\"-tp\", \"2\"]\n", 6, "models.v.extra_args", "use the model option gpus (the plan chooses the size from the usable GPUs) instead")]
+    [InlineData("extra_args = [\"--gpu-memory-utilization\", \"0.5\"]\n", 3, "backends.vllm.extra_args", "use no option (the plan derives it from the GPUs' memory) instead")]
+    public void Check_refuses_vllm_flags_the_plan_sets_with_file_and_line(string toml, int line, string keyPath, string message)
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("[backends.vllm]\nenabled = true\n" + toml, "test.toml"));
+
+        var error = Assert.Single(e.Errors, x => x.KeyPath == keyPath && x.Message.Contains(message, StringComparison.Ordinal));
+        Assert.Equal(("test.toml", line), (error.File, error.Line));
+    }
+
     [Fact]
     public void Cache_types_and_flash_attention_are_refused_for_other_backends()
     {

@@ -73,10 +73,10 @@ public sealed class EngineRequestsTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--max-model-len", "set the model's `context`")]
-    [InlineData("--max-num-seqs", "set the model's `parallel`")]
-    [InlineData("--gpu-memory-utilization", "the plan derives it from the GPUs' free memory")]
-    [InlineData("--tensor-parallel-size", "the plan chooses it from the usable GPUs")]
+    [InlineData("--max-model-len", "the model option context")]
+    [InlineData("--max-num-seqs", "the model option parallel")]
+    [InlineData("--gpu-memory-utilization", "no option (the plan derives it from the GPUs' memory)")]
+    [InlineData("--tensor-parallel-size", "the model option gpus (the plan chooses the size from the usable GPUs)")]
     public void Vllm_flags_the_plan_sets_are_refused_in_extra_args(string flag, string instead)
     {
         var source = PublishedShape.Qwen25_05B.Write(dir.Path);
@@ -84,7 +84,7 @@ public sealed class EngineRequestsTests : IDisposable
         var refused = Assert.Throws<PlanInputException>(() =>
             EngineRequests.ReadVllm(Model(BackendKind.Vllm, source, 0, $"{flag}=2"), Backend(), TestContext.Current.CancellationToken));
 
-        Assert.Equal($"m: extra_args set {flag}, which ullmd's plan sets ({instead})", refused.Message);
+        Assert.Equal($"m: extra_args set {flag}, which ullmd's plan sets (use {instead})", refused.Message);
     }
 
     [Fact]
