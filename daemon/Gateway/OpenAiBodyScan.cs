@@ -103,6 +103,19 @@ internal sealed class OpenAiBodyScan
 
     private void ReadProperty(ref Utf8JsonReader reader)
     {
+        var name = reader.ValueSpan;
+        try
+        {
+            ReadValueOf(ref reader);
+        }
+        catch (UnpairedSurrogateException)
+        {
+            throw GatewayException.BadField(System.Text.Encoding.UTF8.GetString(name), "holds a string that is not valid Unicode (an unpaired surrogate escape such as \\ud800)");
+        }
+    }
+
+    private void ReadValueOf(ref Utf8JsonReader reader)
+    {
         if (reader.ValueTextEquals("model"u8))
         {
             reader.Read();
@@ -146,7 +159,7 @@ internal sealed class OpenAiBodyScan
         }
         else
         {
-            reader.Skip();
+            SkipText(ref reader);
         }
     }
 
@@ -180,7 +193,7 @@ internal sealed class OpenAiBodyScan
             count++;
             if (reader.TokenType != JsonTokenType.StartObject)
             {
-                reader.Skip();
+                SkipText(ref reader);
                 haveRoles = false;
                 continue;
             }
@@ -195,7 +208,7 @@ internal sealed class OpenAiBodyScan
                     hasRole = reader.TokenType is JsonTokenType.String or JsonTokenType.Number or JsonTokenType.True or JsonTokenType.False;
                 }
 
-                reader.Skip();
+                SkipText(ref reader);
             }
 
             haveRoles &= hasRole;
@@ -211,7 +224,42 @@ internal sealed class OpenAiBodyScan
     {
         var token = reader.TokenType;
         var start = (int)reader.TokenStartIndex;
-        reader.Skip();
+        SkipText(ref reader);
         return new JsonSpan(token, start, (int)reader.BytesConsumed);
     }
+
+    /// <summary>
+    /// Skips the value the reader is on (a property name first when on one), checking that its strings are text: an
+    /// unpaired surrogate escape such as "\ud800" is valid JSON, but backends fail on it with a 500 (found by the fuzzer).
+    /// </summary>
+    private static void SkipText(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType == JsonTokenType.PropertyName)
+        {
+            reader.Read();
+        }
+
+        CheckText(ref reader);
+        if (reader.TokenType is not (JsonTokenType.StartObject or JsonTokenType.StartArray))
+        {
+            return;
+        }
+
+        var depth = reader.CurrentDepth;
+        while (reader.Read() && reader.CurrentDepth > depth)
+        {
+            CheckText(ref reader);
+        }
+    }
+
+    private static void CheckText(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped && JsonEscapes.HasUnpairedSurrogate(reader.ValueSpan))
+        {
+            throw new UnpairedSurrogateException();
+        }
+    }
+
+    /// <summary>Unwinds a scan to the top-level property whose value holds the bad string, which names it.</summary>
+    private sealed class UnpairedSurrogateException : Exception;
 }

@@ -143,6 +143,36 @@ public sealed class RequestFuzzTests
         Assert.Contains("not valid Unicode (an unpaired surrogate escape)", e.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Found by the fuzzer (seed dABx_j9zJzjc): a string value holding "\ud800" is valid JSON grammar but not text, and
+    /// went upstream, whose JSON reader failed with a 500. It is refused here, naming the top-level field that holds it.
+    /// </summary>
+    [Theory]
+    [InlineData("""{ "model": "tiny", "input": "a", "stream_options": "\ud800" }""", "stream_options")]
+    [InlineData("""{ "model": "tiny", "input": ["a", "b\udc00c"] }""", "input")]
+    [InlineData("""{ "model": "tiny", "messages": [{ "role": "user", "content": "x\ud83dy" }] }""", "messages")]
+    [InlineData("""{ "model": "tiny", "messages": [{ "role": "user", "content": [{ "type": "text", "text": "\ud83d\ud83d\ude00" }] }] }""", "messages")]
+    [InlineData("""{ "model": "tiny", "input": "a", "metadata": { "deep": [{ "k\udfff": 1 }] } }""", "metadata")]
+    [InlineData("""{ "model": "tiny", "input": "a", "user": "ends high \ud800" }""", "user")]
+    public void An_openai_body_with_an_unpaired_surrogate_in_any_string_is_a_400_naming_the_field(string body, string field)
+    {
+        var e = Assert.Throws<GatewayException>(() => OpenAiBodyScan.Read(Encoding.UTF8.GetBytes(body)));
+
+        Assert.Equal(400, e.StatusCode);
+        Assert.Equal($"'{field}': holds a string that is not valid Unicode (an unpaired surrogate escape such as \\ud800)", e.Message);
+    }
+
+    [Theory]
+    [InlineData("""{ "model": "tiny", "input": "a smile \ud83d\ude00, a newline \n, a quote \" and é" }""")]
+    [InlineData("""{ "model": "tiny", "input": "an escaped backslash before u: \\ud800 is text" }""")]
+    [InlineData("""{ "model": "tiny", "messages": [{ "role": "user", "content": "\u00e9\ud83d\ude00\u0041" }], "stream_options": { "\u0078": 1 } }""")]
+    public void Escaped_text_with_whole_characters_is_read_as_before(string body)
+    {
+        var scan = OpenAiBodyScan.Read(Encoding.UTF8.GetBytes(body));
+
+        Assert.Equal("tiny", scan.Model);
+    }
+
     /// <summary>Inputs the fuzzer found that were answered 500 (an InvalidOperationException or ArgumentException inside the translator).</summary>
     [Theory]
     [InlineData("""{"model":"tiny","max_tokens":5,"messages":[{"role":1,"content":"x"}]}""", "messages[0].role")]
