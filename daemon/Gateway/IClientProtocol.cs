@@ -31,4 +31,8 @@ internal interface IClientProtocol
 /// A request a target that speaks <paramref name="Format"/> gets as it is (but for the model name), and the protocol that
 /// relays that target's answer to the client.
 /// </summary>
-internal sealed record NativeApi(WireFormat Format, System.Text.Json.Nodes.JsonObject Body, IClientProtocol Protocol);
+internal sealed record NativeApi(WireFormat Format, System.Text.Json.Nodes.JsonObject Body, IClientProtocol Protocol)
+{
+    /// <summary>Why the request cannot be translated for the other targets (then only a native one serves it); null when it can.</summary>
+    public GatewayException? Untranslatable { get; init; }
+}

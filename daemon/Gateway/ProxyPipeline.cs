@@ -41,7 +41,7 @@ internal sealed partial class ProxyPipeline(
         CheckAllowed(exchange.Client, plan);
         plan = ForAnonymous(exchange, plan, config.Current.Security);
         // After the checks: a key that may not use the model, or an anonymous caller, gets no cached answer either.
-        using var cached = await cache.OpenAsync(context, exchange, request.Kind, request.Model, request.Body, aborted);
+        using var cached = request.IsNativeOnly ? CacheSession.Off : await cache.OpenAsync(context, exchange, request.Kind, request.Model, request.Body, aborted);
         if (cached.Hit is { } hit)
         {
             await AnswerReplay.WriteAsync(context, hit, request.Stream, request.IncludeUsage, protocol, () => CommitAuditAsync(exchange, aborted));
@@ -63,6 +63,14 @@ internal sealed partial class ProxyPipeline(
             // A target that speaks the client's API gets the request as it is, and its answer goes out through that API's relay.
             var native = protocol.Native is { } api && SpeaksNatively(target, api.Format) ? api : null;
             var relay = native?.Protocol ?? protocol;
+            if (native is null && protocol.Native?.Untranslatable is { } why)
+            {
+                last = new UpstreamFailure(
+                    400, $"{target.Name}: it does not speak the Responses API natively (responses_api), and the request cannot be translated for it: {why.Message}", retryable: true);
+                exchange.Path[^1] += " (cannot translate)";
+                continue;
+            }
+
             UpstreamAttempt attempt;
             try
             {

@@ -26,8 +26,8 @@ internal sealed class ResponsesClientProtocol(ResponsesService service) : IClien
     {
         client = caller;
         turn = await service.PrepareAsync(caller, body, cancellationToken);
-        Native = new NativeApi(WireFormat.Responses, turn.Native, new ResponsesPassThrough(service, caller, turn.Draft));
-        return turn.Chat;
+        Native = new NativeApi(WireFormat.Responses, turn.Native, new ResponsesPassThrough(service, caller, turn.Draft)) { Untranslatable = turn.Untranslatable };
+        return turn.Chat ?? turn.Native;
     }
 
     public Task WriteErrorAsync(HttpContext context, GatewayException error)

@@ -31,8 +31,8 @@ internal static class ResponsesEventInfo
             case "response.failed":
                 return Failed(root.TryGetProperty("response", out var failed) ? ErrorOf(failed) ?? "the response failed" : "the response failed");
             case "response.completed" or "response.incomplete":
-                return (root.TryGetProperty("response", out var final) && final.ValueKind == JsonValueKind.Object ? OfResponse(final) : default)
-                    with { Finished = true, EndsStream = true };
+                var end = root.TryGetProperty("response", out var final) && final.ValueKind == JsonValueKind.Object ? OfResponse(final) : default;
+                return end with { Finished = true, EndsStream = true };
             case "response.output_text.delta" or "response.refusal.delta" or "response.function_call_arguments.delta":
             case "response.reasoning_text.delta" or "response.reasoning_summary_text.delta":
                 return new ChunkInfo(true, false, false, null, null, Text(root, "delta")?.Length ?? 0, null);

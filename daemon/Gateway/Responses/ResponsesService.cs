@@ -8,10 +8,11 @@ using UnifiedLlm.Daemon.Storage;
 namespace UnifiedLlm.Daemon.Gateway.Responses;
 
 /// <summary>
-/// One /v1/responses turn, ready for the pipeline: the response being made, the chat request that makes it, and the
-/// Responses API request a target that speaks that API gets instead.
+/// One /v1/responses turn, ready for the pipeline: the response being made, the chat request that makes it (null, with
+/// <paramref name="Untranslatable"/> saying why, when only a target that speaks the Responses API can serve it), and
+/// the Responses API request such a target gets instead.
 /// </summary>
-internal sealed record ResponsesTurn(ResponseDraft Draft, JsonObject Chat, JsonObject Native);
+internal sealed record ResponsesTurn(ResponseDraft Draft, JsonObject? Chat, JsonObject Native, GatewayException? Untranslatable);
 
 /// <summary>
 /// What /v1/responses adds to the chat pipeline: the previous_response_id chain read back (the caller's own stored
@@ -25,15 +26,44 @@ internal sealed class ResponsesService(ResponseStore store, ModelRouter router, 
 
     public async Task<ResponsesTurn> PrepareAsync(ClientIdentity client, JsonObject body, CancellationToken cancellationToken)
     {
-        var request = ResponsesRequest.Parse(body);
+        // A request ullmd cannot translate still goes to a target that speaks the Responses API, where there is one.
+        var items = ResponsesRequest.Parse(body, translating: false);
+        var nativeTarget = router.Plan(items.Model)?.Targets.Any(t => ProxyPipeline.SpeaksNatively(t, WireFormat.Responses)) == true;
+        GatewayException? untranslatable = null;
+        ResponsesRequest request;
+        try
+        {
+            request = ResponsesRequest.Parse(body);
+        }
+        catch (GatewayException e) when (nativeTarget)
+        {
+            (request, untranslatable) = (items, e);
+        }
+
         var history = request.PreviousResponseId is { } previous ? await ChainAsync(client, previous, cancellationToken) : [];
-        var chat = ResponsesTranslator.ToChat(request, history);
-        CheckContext(request, chat);
+        JsonObject? chat = null;
+        if (untranslatable is null)
+        {
+            try
+            {
+                chat = ResponsesTranslator.ToChat(request, history);
+            }
+            catch (GatewayException e) when (nativeTarget)
+            {
+                untranslatable = e;
+            }
+        }
+
+        if (chat is not null)
+        {
+            CheckContext(request, chat);
+        }
+
         var native = NativeRequest(body, history);
         var id = "resp_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var draft = new ResponseDraft(id, time.GetUtcNow(), request, request.Store ?? config.Current.Responses.StoreByDefault);
         NameInputItems(draft);
-        return new ResponsesTurn(draft, chat, native);
+        return new ResponsesTurn(draft, chat, native, untranslatable);
     }
 
     /// <summary>Stores a finished response (completed or incomplete) when the request asked for it.</summary>

@@ -156,6 +156,46 @@ public sealed class ResponsesNativeTests
         Assert.All(rows, r => Assert.StartsWith("cloud/gpt-x (", r.FallbackPath[0], StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_request_ullmd_cannot_translate_is_served_by_a_native_target_only_and_the_others_say_why()
+    {
+        await using var upstream = await FakeUpstream.StartAsync();
+        var failing = false;
+        upstream.Handler = (c, _) => failing
+            ? FakeUpstream.WriteJsonAsync(c, JsonNode.Parse("""{"error":{"message":"overloaded","type":"server_error"}}""")!, 500)
+            : FakeUpstream.WriteJsonAsync(c, FakeUpstream.ResponseObject("It is sunny."));
+        using var models = new StaticModelEndpoints();
+        models.Serve("tiny", upstream.BaseAddress, "tiny.gguf");
+        await using var host = await GatewayHost.StartAsync(Config(upstream, """
+
+            [security]
+            anonymous_providers = true
+
+            [router.fallback]
+            "cloud/gpt-x" = ["tiny"]
+            """), models);
+        // A hosted tool and a reasoning item: the Responses API has them, chat completions does not.
+        const string Request = """
+            {"model":"MODEL","tools":[{"type":"web_search_preview"}],
+             "input":[{"type":"reasoning","id":"rs_1","summary":[]},{"role":"user","content":"Weather in Oslo?"}]}
+            """;
+
+        var (served, answer, _) = await Http.SendAsync(host.Unix, Http.Post("/v1/responses", Request.Replace("MODEL", "cloud/gpt-x", StringComparison.Ordinal)));
+        failing = true;
+        var (fellBack, fallbackError, _) = await Http.SendAsync(host.Unix, Http.Post("/v1/responses", Request.Replace("MODEL", "cloud/gpt-x", StringComparison.Ordinal)));
+        var (local, localError, _) = await Http.SendAsync(host.Unix, Http.Post("/v1/responses", Request.Replace("MODEL", "tiny", StringComparison.Ordinal)));
+
+        Assert.True(served == 200, answer.ToString());
+        Assert.Equal("It is sunny.", answer.GetProperty("output")[0].GetProperty("content")[0].GetProperty("text").GetString());
+        var sent = upstream.Requests.First();
+        Assert.Equal(("/v1/responses", "web_search_preview", "reasoning"), (sent.Path, sent.Body["tools"]![0]!["type"]!.GetValue<string>(), sent.Body["input"]![0]!["type"]!.GetValue<string>()));
+        Assert.Equal(400, fellBack);
+        Assert.Contains("tiny: it does not speak the Responses API natively (responses_api), and the request cannot be translated for it: ", Http.ErrorMessage(fallbackError), StringComparison.Ordinal);
+        Assert.Contains("tool type 'web_search_preview' is not supported", Http.ErrorMessage(fallbackError), StringComparison.Ordinal);
+        Assert.Equal((400, "tools[0].type"), (local, localError.GetProperty("error").GetProperty("param").GetString()));
+        Assert.All(upstream.Requests, r => Assert.Equal("/v1/responses", r.Path));
+    }
+
     [Fact(Timeout = 120_000)]
     public async Task A_native_stream_cut_mid_answer_ends_with_response_failed_and_is_not_stored()
     {
