@@ -32,18 +32,29 @@ internal sealed class GenericDriver(IBackendSupervisor supervisor, HttpClient ht
         {
             await WaitReadyAsync(backend, generic, port, cancellationToken);
         }
+        catch (BackendStartException e)
+        {
+            // The output is read once the server is gone: only then has all it wrote been collected.
+            await ForgetAsync(process);
+            throw new BackendStartException(e.Message + await readiness.LogTailAsync(process.UnitName, cancellationToken));
+        }
         catch
         {
-            healthByUnit.TryRemove(process.UnitName, out _);
-            if (!process.Exited.IsCompleted)
-            {
-                await supervisor.StopAsync(process.UnitName, CancellationToken.None);
-            }
-
+            await ForgetAsync(process);
             throw;
         }
 
         return backend;
+    }
+
+    /// <summary>Stops a server that failed to start, if it still runs, and forgets its health path.</summary>
+    private async Task ForgetAsync(BackendProcess process)
+    {
+        healthByUnit.TryRemove(process.UnitName, out _);
+        if (!process.Exited.IsCompleted)
+        {
+            await supervisor.StopAsync(process.UnitName, CancellationToken.None);
+        }
     }
 
     public async Task StopAsync(RunningBackend backend, CancellationToken cancellationToken)
@@ -114,8 +125,8 @@ internal sealed class GenericDriver(IBackendSupervisor supervisor, HttpClient ht
 
     /// <summary>
     /// Polls the health path until it answers the expected status from the backend's own socket; fails at once when the
-    /// process exits or another program answers on the port, and after the ready timeout, each time saying why with the
-    /// backend's last output.
+    /// process exits or another program answers on the port, and after the ready timeout, each time saying why (the
+    /// caller adds the backend's last output).
     /// </summary>
     private async Task WaitReadyAsync(RunningBackend backend, GenericCommand generic, int port, CancellationToken cancellationToken)
     {
@@ -133,7 +144,7 @@ internal sealed class GenericDriver(IBackendSupervisor supervisor, HttpClient ht
                 {
                     var exit = await process.Exited;
                     throw new BackendStartException(
-                        $"{generic.Command[0]} exited before it was ready ({exit.Reason}){await readiness.LogTailAsync(process.UnitName, cancellationToken)}");
+                        $"{generic.Command[0]} exited before it was ready ({exit.Reason})");
                 }
 
                 try
@@ -146,7 +157,7 @@ internal sealed class GenericDriver(IBackendSupervisor supervisor, HttpClient ht
                         {
                             throw new BackendStartException(
                                 $"port {port.ToString(CultureInfo.InvariantCulture)} answers {health}, but from a program that is not the backend: the port was "
-                                + $"taken before {generic.Command[0]} could listen on it{await readiness.LogTailAsync(process.UnitName, cancellationToken)}");
+                                + $"taken before {generic.Command[0]} could listen on it");
                         }
 
                         return;
@@ -165,8 +176,7 @@ internal sealed class GenericDriver(IBackendSupervisor supervisor, HttpClient ht
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             throw new BackendStartException(
-                $"not ready within {generic.ReadyTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (ready_timeout_seconds; last: {last})"
-                + await readiness.LogTailAsync(process.UnitName, cancellationToken));
+                $"not ready within {generic.ReadyTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (ready_timeout_seconds; last: {last})");
         }
     }
 

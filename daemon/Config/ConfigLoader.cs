@@ -764,6 +764,12 @@ internal static partial class ConfigLoader
         }
 
         var models = s.StringList("models");
+        var responsesApi = s.Bool("responses_api", false);
+        if (responsesApi && kind != ProviderKind.OpenAi)
+        {
+            s.Error("responses_api", "only a provider of kind 'openai' can speak the Responses API natively; /v1/responses reaches an 'anthropic' provider translated");
+        }
+
         var provider = new ProviderConfig(
             name,
             kind,
@@ -771,7 +777,10 @@ internal static partial class ConfigLoader
             sources.FirstOrDefault() ?? new ApiKeySource(ApiKeySourceKind.None, ""),
             models,
             s.Number("cost_per_million_input_tokens", 0, 0, 1e6),
-            s.Number("cost_per_million_output_tokens", 0, 0, 1e6));
+            s.Number("cost_per_million_output_tokens", 0, 0, 1e6))
+        {
+            ResponsesApi = responsesApi,
+        };
         s.RejectUnknownKeys();
         return provider;
     }

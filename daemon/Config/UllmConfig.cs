@@ -239,6 +239,9 @@ internal sealed record ProviderConfig(
 {
     /// <summary>The base URL ending in "/", so endpoint paths resolve under it; made once, not per request.</summary>
     public Uri V1Base { get; } = new(BaseUrl.AbsoluteUri.TrimEnd('/') + "/");
+
+    /// <summary>Whether the provider serves OpenAI's Responses API itself: /v1/responses is relayed to it, not translated to chat.</summary>
+    public bool ResponsesApi { get; init; }
 }
 
 /// <summary>Where a provider's key comes from; the key itself is read only when needed and never kept in the config.</summary>

@@ -21,6 +21,8 @@ internal sealed class AnthropicClientProtocol : IClientProtocol
     private long inputTokens;
     private long outputTokens;
 
+    public NativeApi? Native => null;
+
     public Task WriteErrorAsync(HttpContext context, GatewayException error)
     {
         var body = JsonSerializer.SerializeToUtf8Bytes(ErrorObject(error));

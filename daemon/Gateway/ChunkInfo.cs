@@ -6,6 +6,13 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// <summary>What the gateway needs from one OpenAI stream chunk or response body: content, finish, usage, or an error.</summary>
 internal readonly record struct ChunkInfo(bool HasContent, bool Finished, bool UsageOnly, long? PromptTokens, long? CompletionTokens, int ContentChars, string? Error)
 {
+    /// <summary>The stream's last event (a Responses API stream's response.completed); an OpenAI stream ends with [DONE] instead.</summary>
+    public bool EndsStream { get; init; }
+
+    /// <summary>Reads a chunk or whole body in <paramref name="format"/>.</summary>
+    public static ChunkInfo Inspect(WireFormat format, ReadOnlyMemory<byte> json) =>
+        format == WireFormat.Responses ? Responses.ResponsesEventInfo.Inspect(json) : Inspect(json);
+
     /// <summary>
     /// Reads a chunk in one forward pass without building a document (every response and every stream chunk goes
     /// through here); malformed JSON throws <see cref="JsonException"/>.

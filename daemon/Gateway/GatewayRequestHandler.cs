@@ -38,7 +38,8 @@ internal sealed partial class GatewayRequestHandler(
                 body = JsonSerializer.SerializeToUtf8Bytes(await translate(exchange.Client, RequestBody.ParseObject(body), context.RequestAborted));
             }
 
-            var request = ProxyRequest.From(kind, body);
+            // A request only a target that speaks its own API can serve is that API's, not OpenAI's.
+            var request = protocol.Native is { Untranslatable: not null } ? ProxyRequest.NativeOnly(kind, body) : ProxyRequest.From(kind, body);
             exchange.Model = request.Model;
             await pipeline.RunAsync(context, exchange, request, protocol);
         });

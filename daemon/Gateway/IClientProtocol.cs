@@ -6,6 +6,12 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// </summary>
 internal interface IClientProtocol
 {
+    /// <summary>
+    /// The request in the client's own API, for a target that speaks it natively (/v1/responses to a Responses API
+    /// upstream), with the protocol that relays such a target's answer; null where every target gets the OpenAI request.
+    /// </summary>
+    NativeApi? Native { get; }
+
     Task WriteErrorAsync(HttpContext context, GatewayException error);
 
     Task WriteResponseAsync(HttpContext context, byte[] openAiBody);
@@ -19,4 +25,14 @@ internal interface IClientProtocol
 
     /// <summary>Ends a stream that failed after content was sent: an error event and no end marker, so it cannot pass for success.</summary>
     Task FailStreamAsync(HttpContext context, GatewayException error);
+}
+
+/// <summary>
+/// A request a target that speaks <paramref name="Format"/> gets as it is (but for the model name), and the protocol that
+/// relays that target's answer to the client.
+/// </summary>
+internal sealed record NativeApi(WireFormat Format, System.Text.Json.Nodes.JsonObject Body, IClientProtocol Protocol)
+{
+    /// <summary>Why the request cannot be translated for the other targets (then only a native one serves it); null when it can.</summary>
+    public GatewayException? Untranslatable { get; init; }
 }

@@ -10,6 +10,8 @@ internal sealed class OpenAiClientProtocol : IClientProtocol
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
     private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
 
+    public NativeApi? Native => null;
+
     public Task WriteErrorAsync(HttpContext context, GatewayException error) => OpenAiErrors.WriteAsync(context, error, OpenAiErrors.Body(error));
 
     public async Task WriteResponseAsync(HttpContext context, byte[] openAiBody)

@@ -41,7 +41,7 @@ internal sealed partial class ProxyPipeline(
         CheckAllowed(exchange.Client, plan);
         plan = ForAnonymous(exchange, plan, config.Current.Security);
         // After the checks: a key that may not use the model, or an anonymous caller, gets no cached answer either.
-        using var cached = await cache.OpenAsync(context, exchange, request.Kind, request.Model, request.Body, aborted);
+        using var cached = request.IsNativeOnly ? CacheSession.Off : await cache.OpenAsync(context, exchange, request.Kind, request.Model, request.Body, aborted);
         if (cached.Hit is { } hit)
         {
             await AnswerReplay.WriteAsync(context, hit, request.Stream, request.IncludeUsage, protocol, () => CommitAuditAsync(exchange, aborted));
@@ -60,10 +60,22 @@ internal sealed partial class ProxyPipeline(
                 continue;
             }
 
+            // A target that speaks the client's API gets the request as it is, and its answer goes out through that API's relay.
+            var native = protocol.Native is { } api && SpeaksNatively(target, api.Format) ? api : null;
+            var relay = native?.Protocol ?? protocol;
+            if (native is null && protocol.Native?.Untranslatable is { } why)
+            {
+                last = new UpstreamFailure(
+                    400, $"{target.Name}: it does not speak the Responses API natively (responses_api), and the request cannot be translated for it: {why.Message}", retryable: true);
+                exchange.Path[^1] += " (cannot translate)";
+                continue;
+            }
+
             UpstreamAttempt attempt;
             try
             {
-                attempt = await health.ExecuteAsync(target, static (state, ct) => state.Pipeline.StartAsync(state.Target, state.Request, ct), (Pipeline: this, Target: target, Request: request), aborted);
+                attempt = await health.ExecuteAsync(
+                    target, static (state, ct) => state.Pipeline.StartAsync(state.Target, state.Request, state.Native, ct), (Pipeline: this, Target: target, Request: request, Native: native), aborted);
             }
             catch (BrokenCircuitException e)
             {
@@ -93,6 +105,8 @@ internal sealed partial class ProxyPipeline(
                 continue;
             }
 
+            // The cache holds OpenAI-shaped answers: a native one is relayed, not kept.
+            var keep = native is null ? cached : CacheSession.Off;
             byte[]? whole = null;
             bool ended;
             await using (attempt)
@@ -108,15 +122,15 @@ internal sealed partial class ProxyPipeline(
                 }
                 else
                 {
-                    ended = await RelayAsync(context, exchange, request, attempt, protocol, cached);
+                    ended = await RelayAsync(context, exchange, request, attempt, relay, keep);
                 }
             }
 
             if (ended)
             {
                 await CommitAuditAsync(exchange, aborted);
-                await (whole is null ? protocol.EndStreamAsync(context) : protocol.WriteResponseAsync(context, whole));
-                await (whole is null ? cached.StoreStreamAsync(exchange) : cached.StoreBodyAsync(whole, exchange));
+                await (whole is null ? relay.EndStreamAsync(context) : relay.WriteResponseAsync(context, whole));
+                await (whole is null ? keep.StoreStreamAsync(exchange) : keep.StoreBodyAsync(whole, exchange));
             }
 
             return;
@@ -147,8 +161,13 @@ internal sealed partial class ProxyPipeline(
         }, retryAfter: final.RetryAfter ?? (final.StatusCode is 429 or 503 ? TimeSpan.FromSeconds(1) : null));
     }
 
-    private async ValueTask<UpstreamAttempt> StartAsync(RouteTarget target, ProxyRequest request, CancellationToken cancellationToken)
+    /// <summary>Whether <paramref name="target"/> is declared to speak <paramref name="format"/> (a provider with responses_api = true).</summary>
+    internal static bool SpeaksNatively(RouteTarget target, WireFormat format) =>
+        format == WireFormat.Responses && target.Provider is { Kind: ProviderKind.OpenAi, ResponsesApi: true };
+
+    private async ValueTask<UpstreamAttempt> StartAsync(RouteTarget target, ProxyRequest request, NativeApi? native, CancellationToken cancellationToken)
     {
+        var format = native?.Format ?? WireFormat.OpenAi;
         var timeouts = config.Current.Router.Timeouts;
         ModelLease? lease = null;
         RequestAdmission.RequestSlot? slot = null;
@@ -191,12 +210,13 @@ internal sealed partial class ProxyPipeline(
             var client = target.Provider?.Kind == ProviderKind.Anthropic ? (IUpstreamClient)anthropic : openAi;
             var started = time.GetTimestamp();
             attemptCancellation.CancelAfter(timeouts.FirstToken);
-            reply = await client.SendAsync(new UpstreamCall(target.Name, request.Kind, endpoints, connections, request.ForUpstream(upstreamModel), request.Stream, key), attemptCancellation.Token);
+            var body = native is null ? request.ForUpstream(upstreamModel) : NativeBody(native, upstreamModel);
+            reply = await client.SendAsync(new UpstreamCall(target.Name, request.Kind, endpoints, connections, body, request.Stream, key) { Format = format }, attemptCancellation.Token);
             // A whole body, or a stream's role chunk and first content chunk, as a rule.
             var held = new List<(UpstreamChunk, ChunkInfo)>(reply.Chunks is null ? 1 : 2);
             if (reply.Chunks is null)
             {
-                var info = ChunkInfo.Inspect(reply.Body!);
+                var info = ChunkInfo.Inspect(format, reply.Body!);
                 if (info.Error is not null)
                 {
                     throw new UpstreamFailure(502, $"{target.Name}: {info.Error}", retryable: true, answered: true);
@@ -220,7 +240,7 @@ internal sealed partial class ProxyPipeline(
                         throw new UpstreamFailure(502, $"{target.Name}: the stream ended ([DONE]) before any content", retryable: true);
                     }
 
-                    var info = ChunkInfo.Inspect(chunk.Json);
+                    var info = ChunkInfo.Inspect(format, chunk.Json);
                     if (info.Error is not null)
                     {
                         throw new UpstreamFailure(502, $"{target.Name}: {info.Error}", retryable: true, answered: true);
@@ -234,7 +254,7 @@ internal sealed partial class ProxyPipeline(
                 }
             }
 
-            return new UpstreamAttempt(target, lease, slot, key, reply, attemptCancellation, chunks, held, time.GetElapsedTime(started));
+            return new UpstreamAttempt(target, format, lease, slot, key, reply, attemptCancellation, chunks, held, time.GetElapsedTime(started));
         }
         catch (Exception e)
         {
@@ -269,6 +289,14 @@ internal sealed partial class ProxyPipeline(
 
             throw failure;
         }
+    }
+
+    /// <summary>The client's request in its own API, naming the upstream's model.</summary>
+    private static byte[] NativeBody(NativeApi native, string upstreamModel)
+    {
+        var body = (JsonObject)native.Body.DeepClone();
+        body["model"] = upstreamModel;
+        return JsonSerializer.SerializeToUtf8Bytes(body);
     }
 
     /// <summary>Why a local target's backend cannot answer this endpoint (a generic one serves what it declares), or null.</summary>
@@ -317,13 +345,15 @@ internal sealed partial class ProxyPipeline(
         await protocol.BeginStreamAsync(context);
         try
         {
+            var ended = false;
             foreach (var (chunk, info) in attempt.Held)
             {
                 await RelayChunkAsync(context, exchange, request, chunk, info, protocol, cached);
+                ended |= info.EndsStream;
             }
 
             var chunks = attempt.Chunks!;
-            while (true)
+            while (!ended)
             {
                 attempt.Timeouts.CancelAfter(idle);
                 if (!await chunks.MoveNextAsync())
@@ -337,16 +367,17 @@ internal sealed partial class ProxyPipeline(
                     break;
                 }
 
-                var info = ChunkInfo.Inspect(chunk.Json);
+                var info = ChunkInfo.Inspect(attempt.Format, chunk.Json);
                 if (info.Error is not null)
                 {
                     throw new UpstreamFailure(502, $"{name}: {info.Error}", retryable: false);
                 }
 
                 await RelayChunkAsync(context, exchange, request, chunk, info, protocol, cached);
+                ended = info.EndsStream;
             }
 
-            if (request.IncludeUsage && exchange.TokensEstimated)
+            if (attempt.Format == WireFormat.OpenAi && request.IncludeUsage && exchange.TokensEstimated)
             {
                 await protocol.WriteChunkAsync(context, EstimatedUsageChunk(exchange));
             }

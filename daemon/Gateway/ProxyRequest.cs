@@ -38,6 +38,9 @@ internal sealed class ProxyRequest
 
     public bool IncludeUsage { get; }
 
+    /// <summary>In another API than OpenAI's (<see cref="NativeOnly"/>): only a target that speaks it serves it, and the cache does not.</summary>
+    public bool IsNativeOnly { get; private init; }
+
     /// <summary>The JSON length of the messages, prompt, input, or a rerank's query and documents: about four per token.</summary>
     public int PromptLength
     {
@@ -105,6 +108,16 @@ internal sealed class ProxyRequest
             _ => throw GatewayException.BadField("stream_options", "must be an object"),
         };
         return new ProxyRequest(kind, body, scan, model, stream, includeUsage);
+    }
+
+    /// <summary>
+    /// A request in the client's own API that only a target speaking that API can serve (a Responses request ullmd cannot
+    /// translate); its model and stream flag were checked by that API's parser.
+    /// </summary>
+    public static ProxyRequest NativeOnly(EndpointKind kind, byte[] body)
+    {
+        var scan = OpenAiBodyScan.Read(body);
+        return new ProxyRequest(kind, body, scan, scan.Model ?? throw GatewayException.BadField("model", "is required"), scan.StreamTrue, includeUsage: false) { IsNativeOnly = true };
     }
 
     /// <summary>A rerank: a string query and a non-empty array of documents, answered whole (it does not stream).</summary>

@@ -10,6 +10,7 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// </summary>
 internal sealed class UpstreamAttempt(
     RouteTarget target,
+    WireFormat format,
     ModelLease? lease,
     RequestAdmission.RequestSlot? slot,
     string? apiKey,
@@ -20,6 +21,9 @@ internal sealed class UpstreamAttempt(
     TimeSpan timeToFirstToken) : IAsyncDisposable
 {
     public RouteTarget Target { get; } = target;
+
+    /// <summary>The format the upstream answers in, which its chunks are read as.</summary>
+    public WireFormat Format { get; } = format;
 
     /// <summary>The provider's key this attempt sent, to take out of anything the upstream says.</summary>
     public string? ApiKey { get; } = apiKey;

@@ -4,12 +4,15 @@ using UnifiedLlm.Daemon.Gateway;
 
 namespace UnifiedLlm.Daemon.Providers;
 
-/// <summary>Forwards OpenAI requests unchanged (but for the model name and the key) to a local backend or an OpenAI-compatible provider.</summary>
+/// <summary>
+/// Forwards OpenAI requests (and Responses API requests, to an upstream that speaks it) unchanged but for the model name
+/// and the key, to a local backend or an OpenAI-compatible provider.
+/// </summary>
 internal sealed class OpenAiCompatibleClient : IUpstreamClient
 {
     public async Task<UpstreamReply> SendAsync(UpstreamCall call, CancellationToken cancellationToken)
     {
-        var uri = call.Endpoints.For(call.Kind);
+        var uri = call.Format == WireFormat.Responses ? call.Endpoints.Responses : call.Endpoints.For(call.Kind);
         var response = await UpstreamHttp.SendAsync(call.Connections, () => Request(uri, call), call.Stream, call.Name, cancellationToken);
         try
         {

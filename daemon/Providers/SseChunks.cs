@@ -7,7 +7,7 @@ namespace UnifiedLlm.Daemon.Providers;
 /// <summary>Reads an upstream's server-sent events as they arrive.</summary>
 internal static class SseChunks
 {
-    /// <summary>OpenAI-style: each data field is a chunk, "[DONE]" ends the stream.</summary>
+    /// <summary>OpenAI-style: each data field is a chunk, "[DONE]" ends the stream (a Responses API stream ends with its last event instead).</summary>
     public static async IAsyncEnumerable<UpstreamChunk> ReadOpenAiAsync(Stream stream, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await foreach (var item in ReadAsync(stream, cancellationToken))

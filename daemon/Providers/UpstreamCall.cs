@@ -4,6 +4,10 @@ namespace UnifiedLlm.Daemon.Providers;
 
 /// <summary>
 /// One request to one upstream, over <paramref name="Connections"/>; the body (OpenAI's JSON) already names the upstream's
-/// model. <paramref name="Name"/> is how errors name the upstream: the route target, never a local backend's port.
+/// model (for the Responses API, in its own format). <paramref name="Name"/> is how errors name the upstream: the route target, never a local backend's port.
 /// </summary>
-internal sealed record UpstreamCall(string Name, EndpointKind Kind, UpstreamEndpoints Endpoints, UpstreamConnections Connections, byte[] Body, bool Stream, string? ApiKey);
+internal sealed record UpstreamCall(string Name, EndpointKind Kind, UpstreamEndpoints Endpoints, UpstreamConnections Connections, byte[] Body, bool Stream, string? ApiKey)
+{
+    /// <summary>The API the body is in: OpenAI's for <see cref="Kind"/>, or the Responses API's (sent to /v1/responses).</summary>
+    public WireFormat Format { get; init; }
+}

@@ -19,12 +19,16 @@ internal sealed class UpstreamEndpoints
         V1Base = v1Base;
         byKind = [.. Enum.GetValues<EndpointKind>().Select(kind => new Uri(v1Base, kind.Path()))];
         Messages = new Uri(v1Base, "messages");
+        Responses = new Uri(v1Base, "responses");
     }
 
     public Uri V1Base { get; }
 
     /// <summary>Anthropic's Messages API.</summary>
     public Uri Messages { get; }
+
+    /// <summary>OpenAI's Responses API, for an upstream that speaks it natively.</summary>
+    public Uri Responses { get; }
 
     /// <summary>For a provider's base URL, which already ends in /v1/ (or a generic backend's API base).</summary>
     public static UpstreamEndpoints OfV1Base(Uri v1Base) => ByV1Base.GetValue(v1Base, static b => new UpstreamEndpoints(b));

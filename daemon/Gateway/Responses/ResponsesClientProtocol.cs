@@ -19,11 +19,15 @@ internal sealed class ResponsesClientProtocol(ResponsesService service) : IClien
 
     private ResponsesTurn Turn => turn ?? throw new InvalidOperationException("the request was not translated");
 
+    /// <summary>The request as the client sent it (the chain put into its input), for a provider that speaks the Responses API.</summary>
+    public NativeApi? Native { get; private set; }
+
     public async ValueTask<JsonObject> TranslateAsync(ClientIdentity caller, JsonObject body, CancellationToken cancellationToken)
     {
         client = caller;
         turn = await service.PrepareAsync(caller, body, cancellationToken);
-        return turn.Chat;
+        Native = new NativeApi(WireFormat.Responses, turn.Native, new ResponsesPassThrough(service, caller, turn.Draft)) { Untranslatable = turn.Untranslatable };
+        return turn.Chat ?? turn.Native;
     }
 
     public Task WriteErrorAsync(HttpContext context, GatewayException error)

@@ -19,8 +19,12 @@ internal sealed record ResponsesRequest(
 {
     public const int MaxMetadataKeys = 16;
 
-    /// <summary>Checks every field ullmd translates, naming the first one that is wrong.</summary>
-    public static ResponsesRequest Parse(JsonObject body)
+    /// <summary>
+    /// Checks every field ullmd translates, naming the first one that is wrong; with <paramref name="translating"/>
+    /// false, input items only as items (a target that speaks the Responses API reads their content, and items ullmd
+    /// cannot translate are kept).
+    /// </summary>
+    public static ResponsesRequest Parse(JsonObject body, bool translating = true)
     {
         var model = body["model"] switch
         {
@@ -30,7 +34,7 @@ internal sealed record ResponsesRequest(
         var input = body["input"] switch
         {
             null => throw GatewayException.BadField("input", "is required: a string or an array of input items"),
-            JsonArray items => Items(items),
+            JsonArray items => Items(items, translating),
             var text => Json.Text(text) is { } s
                 ? new JsonArray(new JsonObject { ["type"] = "message", ["role"] = "user", ["content"] = s })
                 : throw GatewayException.BadField("input", "must be a string or an array of input items"),
@@ -71,7 +75,7 @@ internal sealed record ResponsesRequest(
     }
 
     /// <summary>Input items with their types checked; an item with a role and no type is a message, as OpenAI reads it.</summary>
-    private static JsonArray Items(JsonArray items)
+    private static JsonArray Items(JsonArray items, bool translating)
     {
         var result = new JsonArray();
         for (var i = 0; i < items.Count; i++)
@@ -84,6 +88,13 @@ internal sealed record ResponsesRequest(
 
             var copy = (JsonObject)item.DeepClone();
             var type = item["type"] is null && item["role"] is not null ? "message" : Json.Text(item["type"]);
+            if (!translating && type is not null)
+            {
+                copy["type"] = type;
+                result.Add(copy);
+                continue;
+            }
+
             switch (type)
             {
                 case "message":

@@ -7,8 +7,12 @@ using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Gateway.Responses;
 
-/// <summary>One /v1/responses turn, ready for the pipeline: the response being made and the chat request that makes it.</summary>
-internal sealed record ResponsesTurn(ResponseDraft Draft, JsonObject Chat);
+/// <summary>
+/// One /v1/responses turn, ready for the pipeline: the response being made, the chat request that makes it (null, with
+/// <paramref name="Untranslatable"/> saying why, when only a target that speaks the Responses API can serve it), and
+/// the Responses API request such a target gets instead.
+/// </summary>
+internal sealed record ResponsesTurn(ResponseDraft Draft, JsonObject? Chat, JsonObject Native, GatewayException? Untranslatable);
 
 /// <summary>
 /// What /v1/responses adds to the chat pipeline: the previous_response_id chain read back (the caller's own stored
@@ -22,14 +26,44 @@ internal sealed class ResponsesService(ResponseStore store, ModelRouter router, 
 
     public async Task<ResponsesTurn> PrepareAsync(ClientIdentity client, JsonObject body, CancellationToken cancellationToken)
     {
-        var request = ResponsesRequest.Parse(body);
+        // A request ullmd cannot translate still goes to a target that speaks the Responses API, where there is one.
+        var items = ResponsesRequest.Parse(body, translating: false);
+        var nativeTarget = router.Plan(items.Model)?.Targets.Any(t => ProxyPipeline.SpeaksNatively(t, WireFormat.Responses)) == true;
+        GatewayException? untranslatable = null;
+        ResponsesRequest request;
+        try
+        {
+            request = ResponsesRequest.Parse(body);
+        }
+        catch (GatewayException e) when (nativeTarget)
+        {
+            (request, untranslatable) = (items, e);
+        }
+
         var history = request.PreviousResponseId is { } previous ? await ChainAsync(client, previous, cancellationToken) : [];
-        var chat = ResponsesTranslator.ToChat(request, history);
-        CheckContext(request, chat);
+        JsonObject? chat = null;
+        if (untranslatable is null)
+        {
+            try
+            {
+                chat = ResponsesTranslator.ToChat(request, history);
+            }
+            catch (GatewayException e) when (nativeTarget)
+            {
+                untranslatable = e;
+            }
+        }
+
+        if (chat is not null)
+        {
+            CheckContext(request, chat);
+        }
+
+        var native = NativeRequest(body, history);
         var id = "resp_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var draft = new ResponseDraft(id, time.GetUtcNow(), request, request.Store ?? config.Current.Responses.StoreByDefault);
         NameInputItems(draft);
-        return new ResponsesTurn(draft, chat);
+        return new ResponsesTurn(draft, chat, native, untranslatable);
     }
 
     /// <summary>Stores a finished response (completed or incomplete) when the request asked for it.</summary>
@@ -172,6 +206,47 @@ internal sealed class ResponsesService(ResponseStore store, ModelRouter router, 
                 $"the conversation is about {estimate} tokens{(output > 0 ? $" plus max_output_tokens {output}" : "")}, more than the context of model '{model}' "
                 + $"({limit} tokens, [models.{model}] context); start a new conversation (no previous_response_id) or shorten the input");
         }
+    }
+
+    /// <summary>
+    /// The request for an upstream that speaks the Responses API: the client's body, but ullmd keeps the conversation —
+    /// the previous_response_id chain goes as input items before the client's (without their ids, which that upstream
+    /// never stored), and the upstream is asked not to store the response (ullmd does, when asked).
+    /// </summary>
+    private static JsonObject NativeRequest(JsonObject body, List<JsonNode> history)
+    {
+        var native = (JsonObject)body.DeepClone();
+        native["store"] = false;
+        if (history.Count == 0)
+        {
+            return native;
+        }
+
+        native.Remove("previous_response_id");
+        var input = new JsonArray();
+        foreach (var item in history.Where(i => Json.Text(i["type"]) is "message" or "function_call" or "function_call_output"))
+        {
+            var copy = (JsonObject)item.DeepClone();
+            copy.Remove("id");
+            copy.Remove("status");
+            input.Add(copy);
+        }
+
+        if (native["input"] is JsonArray items)
+        {
+            foreach (var item in items.ToList())
+            {
+                items.Remove(item);
+                input.Add(item);
+            }
+        }
+        else
+        {
+            input.Add(new JsonObject { ["role"] = "user", ["content"] = native["input"]?.DeepClone() });
+        }
+
+        native["input"] = input;
+        return native;
     }
 
     /// <summary>Gives every input item an id (as OpenAI lists them) and message content as parts, before it is stored.</summary>

@@ -198,6 +198,7 @@ public class ConfigLoaderTests
     [InlineData("[server]\ntls_client_ca = \"/ca.pem\"\n", 2, 1, "server.tls_client_ca", "client certificates need TLS")]
     [InlineData("[server]\ntcp_listen = \"\"\ntls_certificate = \"/c.pem\"\ntls_key = \"/k.pem\"\n", 3, 1, "server.tls_certificate", "TLS is for the TCP listener")]
     [InlineData("[server]\nallow_plaintext = \"yes\"\n", 2, 1, "server.allow_plaintext", "")]
+    [InlineData("[providers.c]\nkind = \"anthropic\"\nbase_url = \"https://x/v1\"\nresponses_api = true\n", 4, 1, "providers.c.responses_api", "only a provider of kind 'openai'")]
     [InlineData("[audit]\nretention_days = 0\n", 2, 1, "audit.retention_days", "0 is out of range")]
     [InlineData("[audit]\nqueue_capacity = 0\n", 2, 1, "audit.queue_capacity", "0 is out of range")]
     [InlineData("[router]\nfirst_token_timeout_seconds = 0\n", 2, 1, "router.first_token_timeout_seconds", "out of range")]
@@ -278,6 +279,14 @@ public class ConfigLoaderTests
 
         Assert.Null(ConfigLoader.Parse(Model + "gpu_layers = \"auto\"\n", "t").Models["m"].GpuLayers);
         Assert.Equal(33, ConfigLoader.Parse(Model + "gpu_layers = 33\n", "t").Models["m"].GpuLayers);
+    }
+
+    [Fact]
+    public void An_openai_provider_may_declare_that_it_speaks_the_responses_api()
+    {
+        var config = ConfigLoader.Parse("[providers.p]\nkind = \"openai\"\nbase_url = \"https://x/v1\"\nresponses_api = true\n\n[providers.q]\nkind = \"openai\"\nbase_url = \"https://y/v1\"\n", "t");
+
+        Assert.Equal((true, false), (config.Providers["p"].ResponsesApi, config.Providers["q"].ResponsesApi));
     }
 
     [Fact]

@@ -156,5 +156,83 @@ internal sealed class FakeUpstream : IAsyncDisposable
         await SendRawAsync(context, "data: [DONE]\n\n");
     }
 
+    /// <summary>A Responses API response object as OpenAI's /v1/responses answers it: one assistant message, with usage.</summary>
+    public static JsonObject ResponseObject(string text, string status = "completed", int input = 5, int output = 2) => new()
+    {
+        ["id"] = "resp_upstream",
+        ["object"] = "response",
+        ["created_at"] = 1,
+        ["status"] = status,
+        ["error"] = null,
+        ["incomplete_details"] = null,
+        ["model"] = "upstream-model",
+        ["output"] = status == "in_progress" ? new JsonArray() : new JsonArray(ResponseMessage(text, "completed")),
+        ["parallel_tool_calls"] = true,
+        ["previous_response_id"] = null,
+        ["store"] = false,
+        ["usage"] = status == "in_progress" ? null : new JsonObject
+        {
+            ["input_tokens"] = input,
+            ["input_tokens_details"] = new JsonObject { ["cached_tokens"] = 0 },
+            ["output_tokens"] = output,
+            ["output_tokens_details"] = new JsonObject { ["reasoning_tokens"] = 0 },
+            ["total_tokens"] = input + output,
+        },
+        ["metadata"] = new JsonObject(),
+    };
+
+    public static JsonObject ResponseMessage(string text, string status) => new()
+    {
+        ["id"] = "msg_upstream",
+        ["type"] = "message",
+        ["status"] = status,
+        ["role"] = "assistant",
+        ["content"] = status == "in_progress" ? new JsonArray() : new JsonArray(new JsonObject { ["type"] = "output_text", ["text"] = text, ["annotations"] = new JsonArray() }),
+    };
+
+    /// <summary>
+    /// The events of a Responses API stream as OpenAI sends them, each with its event line and sequence_number from 0:
+    /// created, in_progress, the message item and its part, a delta per piece, the text's done events, then
+    /// response.completed (and no [DONE]). <paramref name="upTo"/> stops after that many events.
+    /// </summary>
+    public static IEnumerable<JsonObject> ResponsesEvents(string[] pieces, int upTo = int.MaxValue)
+    {
+        var text = string.Concat(pieces);
+        var events = new List<JsonObject>
+        {
+            new() { ["type"] = "response.created", ["response"] = ResponseObject("", "in_progress") },
+            new() { ["type"] = "response.in_progress", ["response"] = ResponseObject("", "in_progress") },
+            new() { ["type"] = "response.output_item.added", ["output_index"] = 0, ["item"] = ResponseMessage("", "in_progress") },
+            new() { ["type"] = "response.content_part.added", ["item_id"] = "msg_upstream", ["output_index"] = 0, ["content_index"] = 0, ["part"] = new JsonObject { ["type"] = "output_text", ["text"] = "", ["annotations"] = new JsonArray() } },
+        };
+        events.AddRange(pieces.Select(p => new JsonObject { ["type"] = "response.output_text.delta", ["item_id"] = "msg_upstream", ["output_index"] = 0, ["content_index"] = 0, ["delta"] = p, ["logprobs"] = new JsonArray() }));
+        events.Add(new() { ["type"] = "response.output_text.done", ["item_id"] = "msg_upstream", ["output_index"] = 0, ["content_index"] = 0, ["text"] = text, ["logprobs"] = new JsonArray() });
+        events.Add(new() { ["type"] = "response.content_part.done", ["item_id"] = "msg_upstream", ["output_index"] = 0, ["content_index"] = 0, ["part"] = new JsonObject { ["type"] = "output_text", ["text"] = text, ["annotations"] = new JsonArray() } });
+        events.Add(new() { ["type"] = "response.output_item.done", ["output_index"] = 0, ["item"] = ResponseMessage(text, "completed") });
+        events.Add(new() { ["type"] = "response.completed", ["response"] = ResponseObject(text, output: pieces.Length) });
+        for (var i = 0; i < events.Count; i++)
+        {
+            var numbered = new JsonObject { ["type"] = events[i]["type"]!.DeepClone(), ["sequence_number"] = i };
+            foreach (var (name, value) in events[i].Where(p => p.Key != "type").ToList())
+            {
+                numbered[name] = value?.DeepClone();
+            }
+
+            events[i] = numbered;
+        }
+
+        return events.Take(upTo);
+    }
+
+    /// <summary>Sends <see cref="ResponsesEvents"/> as server-sent events.</summary>
+    public static async Task ResponsesStreamAsync(HttpContext context, string[] pieces, int upTo = int.MaxValue)
+    {
+        await StartSseAsync(context);
+        foreach (var data in ResponsesEvents(pieces, upTo))
+        {
+            await SendAsync(context, data, data["type"]!.GetValue<string>());
+        }
+    }
+
     public static string Json(JsonNode node) => node.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
 }

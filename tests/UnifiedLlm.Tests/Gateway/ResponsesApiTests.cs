@@ -291,6 +291,64 @@ public sealed class ResponsesApiTests
     }
 
     [Fact(Timeout = 120_000)]
+    public async Task An_anthropic_provider_streams_a_response_with_text_and_a_function_call_to_the_sdk()
+    {
+        await using var anthropic = await FakeUpstream.StartAsync();
+        anthropic.Handler = async (c, _) =>
+        {
+            await FakeUpstream.StartSseAsync(c);
+            async Task Send(string name, string json) => await FakeUpstream.SendAsync(c, JsonNode.Parse(json)!, name);
+            await Send("message_start", """{"type":"message_start","message":{"id":"msg_3","type":"message","role":"assistant","model":"claude-x","content":[],"usage":{"input_tokens":10,"output_tokens":1}}}""");
+            await Send("content_block_start", """{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}""");
+            await Send("ping", """{"type":"ping"}""");
+            await Send("content_block_delta", """{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Let me"}}""");
+            await Send("content_block_delta", """{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" check."}}""");
+            await Send("content_block_stop", """{"type":"content_block_stop","index":0}""");
+            await Send("content_block_start", """{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"weather","input":{}}}""");
+            await Send("content_block_delta", """{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\":"}}""");
+            await Send("content_block_delta", """{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"Oslo\"}"}}""");
+            await Send("content_block_stop", """{"type":"content_block_stop","index":1}""");
+            await Send("message_delta", """{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":9}}""");
+            await Send("message_stop", """{"type":"message_stop"}""");
+        };
+        using var dir = new TempDirectory();
+        dir.Write("anthropic.key", "sk-ant-secret");
+        await using var host = await GatewayHost.StartAsync($"""
+            [providers.claude]
+            kind = "anthropic"
+            base_url = "{anthropic.BaseAddress.AbsoluteUri}v1"
+            api_key_file = "{dir.File("anthropic.key")}"
+            models = ["claude-x"]
+            """, new StaticModelEndpoints());
+        var (_, key) = await host.Keys.CreateAsync("sdk", [], 0, 0, null, TestContext.Current.CancellationToken);
+        var v1 = new Uri(host.TcpAddress, "v1");
+        var tools = JsonNode.Parse("""[{"type":"function","name":"weather","parameters":{"type":"object"}}]""")!;
+
+        var stream = await OpenAiNodeClient.CallAsync(v1, "responses", Create("claude/claude-x", "Weather in Oslo?", new JsonObject { ["stream"] = true, ["tools"] = tools }), key);
+
+        Assert.True(stream.Ok, stream.ToString());
+        var sent = anthropic.Requests.Single();
+        Assert.Equal(("/v1/messages", true, "weather"), (sent.Path, sent.Body["stream"]!.GetValue<bool>(), sent.Body["tools"]![0]!["name"]!.GetValue<string>()));
+        Assert.Equal(
+            [
+                "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
+                "response.output_text.delta", "response.output_text.delta", "response.output_text.done", "response.content_part.done", "response.output_item.done",
+                "response.output_item.added", "response.function_call_arguments.delta", "response.function_call_arguments.delta", "response.function_call_arguments.done",
+                "response.output_item.done", "response.completed",
+            ],
+            stream.Events.Select(e => e!["type"]!.GetValue<string>()));
+        Assert.Equal(Enumerable.Range(0, stream.Events.Count), stream.Events.Select(e => e!["sequence_number"]!.GetValue<int>()));
+        var completed = stream.Events[^1]!["response"]!;
+        var output = completed["output"]!.AsArray();
+        Assert.Equal("Let me check.", output[0]!["content"]![0]!["text"]!.GetValue<string>());
+        Assert.Equal(("function_call", "toolu_1", "weather", """{"city":"Oslo"}"""), (output[1]!["type"]!.GetValue<string>(), output[1]!["call_id"]!.GetValue<string>(), output[1]!["name"]!.GetValue<string>(), output[1]!["arguments"]!.GetValue<string>()));
+        Assert.Equal((10, 9), (completed["usage"]!["input_tokens"]!.GetValue<int>(), completed["usage"]!["output_tokens"]!.GetValue<int>()));
+        var retrieved = await OpenAiNodeClient.CallAsync(v1, "responses.retrieve", path: completed["id"]!.GetValue<string>(), apiKey: key);
+        Assert.True(retrieved.Ok, retrieved.ToString());
+        Assert.Equal(completed.ToJsonString(), retrieved.Result!.ToJsonString());
+    }
+
+    [Fact(Timeout = 120_000)]
     public async Task A_stream_cut_mid_answer_ends_with_response_failed_and_is_not_stored()
     {
         await using var upstream = await FakeUpstream.StartAsync();

@@ -182,10 +182,10 @@ public sealed class StreamingProxyTests
         Assert.Equal(["/v1/completions", "/v1/embeddings"], upstream.Requests.Select(r => r.Path));
     }
 
-    internal static async Task<List<(string? Event, string Data)>> StreamAsync(HttpClient client, string body)
+    internal static async Task<List<(string? Event, string Data)>> StreamAsync(HttpClient client, string body, string path = "/v1/chat/completions")
     {
         var ct = TestContext.Current.CancellationToken;
-        using var request = Http.Post("/v1/chat/completions", body);
+        using var request = Http.Post(path, body);
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
         Assert.Equal(200, (int)response.StatusCode);
         using var sse = new SseReader(await response.Content.ReadAsStreamAsync(ct));

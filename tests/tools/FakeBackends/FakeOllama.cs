@@ -64,7 +64,7 @@ internal static class FakeOllama
 
         if (!state.Knows(tag))
         {
-            await ErrorAsync(context, 404, $"model \"{tag}\" not found, try pulling it first");
+            await ModelNotFoundAsync(context, tag, openAi: false);
             return;
         }
 
@@ -238,7 +238,7 @@ internal static class FakeOllama
 
         if (!state.Knows(tag))
         {
-            await ErrorAsync(context, 404, $"model \"{tag}\" not found, try pulling it first");
+            await ModelNotFoundAsync(context, tag, openAi: false);
             return;
         }
 
@@ -260,17 +260,7 @@ internal static class FakeOllama
         var tag = request?["model"]?.GetValue<string>() ?? string.Empty;
         if (!state.Knows(tag))
         {
-            context.Response.StatusCode = 404;
-            await context.Response.WriteAsJsonAsync(new JsonObject
-            {
-                ["error"] = new JsonObject
-                {
-                    ["message"] = $"model \"{tag}\" not found, try pulling it first",
-                    ["type"] = "api_error",
-                    ["param"] = null,
-                    ["code"] = null,
-                },
-            });
+            await ModelNotFoundAsync(context, tag, openAi: true);
             return;
         }
 
@@ -313,6 +303,19 @@ internal static class FakeOllama
     {
         context.Response.StatusCode = status;
         await context.Response.WriteAsJsonAsync(new JsonObject { ["error"] = message });
+    }
+
+    /// <summary>
+    /// Ollama's 404 for a model it has not pulled, with one message: its own <c>{"error": "..."}</c>, or on its
+    /// OpenAI-compatible paths OpenAI's error object.
+    /// </summary>
+    private static async Task ModelNotFoundAsync(HttpContext context, string tag, bool openAi)
+    {
+        var message = $"model \"{tag}\" not found, try pulling it first";
+        context.Response.StatusCode = 404;
+        await context.Response.WriteAsJsonAsync(openAi
+            ? new JsonObject { ["error"] = new JsonObject { ["message"] = message, ["type"] = "api_error", ["param"] = null, ["code"] = null } }
+            : new JsonObject { ["error"] = message });
     }
 
     private static string Now() => DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
