@@ -12,5 +12,8 @@ internal static class PathNames
     public const string Portkey = "Portkey";
     public const string BareRelay = UnifiedLlm.Bench.BareRelay.Name;
 
+    /// <summary>Added to a proxy's name for its second process, the one in front of the streaming stub.</summary>
+    public const string StreamSuffix = " (streams)";
+
     public static IReadOnlyList<string> All { get; } = [Direct, Nginx, NginxLogged, UllmdTcp, UllmdUnix, UllmdCacheHit, Portkey, BareRelay];
 }

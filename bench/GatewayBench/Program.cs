@@ -6,8 +6,8 @@ using UnifiedLlm.Bench;
 using UnifiedLlm.Ctl;
 
 // usage: GatewayBench --ullmd ullmd.dll --llama-server PATH --model tiny.gguf [--out RESULTS.md] [--seconds N]
-//        [--nginx PATH | --nginx-missing REASON] [--npx PATH] [--sections llama,stub,stream] [--paths NAME,...] [--concurrency 1,16,64,256]
-//        [--rounds N (default 3)]
+//        [--nginx PATH | --nginx-missing REASON] [--npx PATH] [--sections llama,stub,stream,streams] [--paths NAME,...]
+//        [--concurrency 1,16,64,256] [--rounds N (default 3)] [--slow-streams N (default 1000)]
 // GatewayBench --relay PORT --upstream URL: serves as the bare .NET relay (see BareRelay), started by the bench itself.
 // Without --out the report is printed only; --sections, --paths and --concurrency measure a subset while iterating.
 if (args is ["--relay", var servePort, "--upstream", var serveUpstream])
@@ -22,7 +22,7 @@ string? Optional(string name) => options.TryGetValue(name, out var v) && v.Lengt
 string[] List(string name, string all) => (Optional(name) ?? all).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 var seconds = double.Parse(Optional("--seconds") ?? "5", CultureInfo.InvariantCulture);
 var rounds = int.Parse(Optional("--rounds") ?? "3", CultureInfo.InvariantCulture);
-var sections = List("--sections", "llama,stub,stream");
+var sections = List("--sections", "llama,stub,stream,streams");
 var wantedPaths = List("--paths", string.Join(',', PathNames.All));
 const double WarmUpSeconds = 8;
 var concurrencies = List("--concurrency", "1,16,64,256").Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToArray();
@@ -31,7 +31,17 @@ var peers = new List<PeerProcess>();
 try
 {
     int llamaPort = FreePort(), stubPort = FreePort(), ullmdPort = FreePort(), nginxPort = FreePort(), nginxLoggedPort = FreePort(), portkeyPort = FreePort(), relayPort = FreePort();
-    await using var stub = await StubUpstream.StartAsync(stubPort);
+    int sseStubPort = FreePort(), nginxStreamPort = FreePort(), relayStreamPort = FreePort();
+    // Whole answers come from nginx's own static answer, the fastest upstream at hand; streams from the in-process stub.
+    var nginxPath = Optional("--nginx");
+    if (nginxPath is null)
+    {
+        throw new ArgumentException($"the stub upstream is nginx, and there is none: {Optional("--nginx-missing") ?? "no --nginx given"}");
+    }
+
+    await using var sseStub = await StubUpstream.StartAsync(sseStubPort);
+    var nginxStub = NginxProxy.StartStub(nginxPath, work, stubPort, StubUpstream.CompletionJson);
+    peers.Add(nginxStub);
     if (sections.Contains("llama"))
     {
         peers.Add(PeerProcess.Start(Option("--llama-server"), ["-m", Option("--model"), "--host", "127.0.0.1", "--port", llamaPort.ToString(CultureInfo.InvariantCulture), "-c", "512", "-np", "1"]));
@@ -57,6 +67,11 @@ try
         base_url = "http://127.0.0.1:{stubPort}/v1"
         models = ["stub"]
 
+        [providers.sse]
+        kind = "openai"
+        base_url = "http://127.0.0.1:{sseStubPort}/v1"
+        models = ["stub", "{StubUpstream.SlowModel}"]
+
         # The same stub behind the response cache: every request after the first is a hit. The bench's requests set no
         # temperature, so the cache is told to take sampled requests too.
         [routes.stub-cached]
@@ -69,7 +84,6 @@ try
         require_key_on_tcp = false
         anonymous_providers = true
         default_requests_per_minute = 0
-        anonymous_providers = true
         """);
     var ullmd = PeerProcess.Start("dotnet", [Option("--ullmd"), "--config", config]);
     peers.Add(ullmd);
@@ -81,6 +95,9 @@ try
     using var nginxLoggedClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{nginxLoggedPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var portkeyClient = PortkeyGateway.Client(portkeyPort, stubPort);
     using var relayClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{relayPort}/"), Timeout = TimeSpan.FromMinutes(2) };
+    using var sseDirect = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{sseStubPort}/"), Timeout = TimeSpan.FromMinutes(2) };
+    using var nginxStreamClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{nginxStreamPort}/"), Timeout = TimeSpan.FromMinutes(2) };
+    using var relayStreamClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{relayStreamPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var unix = UnixClient(socket);
     await WaitReadyAsync(tcp, "/ready");
 
@@ -90,27 +107,29 @@ try
     // Each peer is either ready (null) or the reason it is not measured, recorded in the report.
     var missing = new Dictionary<string, string>(StringComparer.Ordinal);
     var peerOf = new Dictionary<string, PeerProcess>(StringComparer.Ordinal);
-    var nginxVersion = "";
-    foreach (var (name, port, client, accessLog) in new[] { (PathNames.Nginx, nginxPort, nginxClient, false), (PathNames.NginxLogged, nginxLoggedPort, nginxLoggedClient, true) })
+    var nginxVersion = await VersionAsync(nginxPath, "-v");
+    if (await WaitAnsweringAsync(stubDirect, Chat("stub", 1, false), nginxStub, TimeSpan.FromSeconds(30)) is { } stubWhy)
     {
-        if (!wantedPaths.Contains(name))
+        throw new InvalidOperationException($"the nginx stub upstream does not answer: {stubWhy}");
+    }
+
+    var streamSections = sections.Contains("stream") || sections.Contains("streams");
+    foreach (var (name, dir, port, client, upstream, accessLog) in new[]
+    {
+        (PathNames.Nginx, "nginx", nginxPort, nginxClient, stubPort, false), (PathNames.NginxLogged, "nginx-logged", nginxLoggedPort, nginxLoggedClient, stubPort, true),
+        (PathNames.Nginx + PathNames.StreamSuffix, "nginx-stream", nginxStreamPort, nginxStreamClient, sseStubPort, false),
+    })
+    {
+        if (!wantedPaths.Contains(name.Replace(PathNames.StreamSuffix, "", StringComparison.Ordinal)) || (name.EndsWith(PathNames.StreamSuffix, StringComparison.Ordinal) && !streamSections))
         {
             continue;
         }
 
-        if (Optional("--nginx") is { } nginx)
+        var peer = peerOf[name] = NginxProxy.Start(nginxPath, work, dir, port, upstream, accessLog);
+        peers.Add(peer);
+        if (await WaitAnsweringAsync(client, Chat("stub", 1, false), peer, TimeSpan.FromSeconds(30)) is { } why)
         {
-            nginxVersion = await VersionAsync(nginx, "-v");
-            var peer = peerOf[name] = NginxProxy.Start(nginx, work, port, stubPort, accessLog);
-            peers.Add(peer);
-            if (await WaitAnsweringAsync(client, Chat("stub", 1, false), peer, TimeSpan.FromSeconds(30)) is { } why)
-            {
-                missing[name] = why;
-            }
-        }
-        else
-        {
-            missing[name] = Optional("--nginx-missing") ?? "no nginx given (--nginx)";
+            missing[name] = why;
         }
     }
 
@@ -137,13 +156,21 @@ try
         }
     }
 
-    if (wantedPaths.Contains(PathNames.BareRelay))
+    foreach (var (name, port, client, upstream) in new[]
     {
-        var relay = peerOf[PathNames.BareRelay] = PeerProcess.Start("dotnet", [typeof(BareRelay).Assembly.Location, "--relay", relayPort.ToString(CultureInfo.InvariantCulture), "--upstream", $"http://127.0.0.1:{stubPort}/v1/"]);
-        peers.Add(relay);
-        if (await WaitAnsweringAsync(relayClient, Chat("stub", 1, false), relay, TimeSpan.FromSeconds(60)) is { } why)
+        (PathNames.BareRelay, relayPort, relayClient, stubPort), (PathNames.BareRelay + PathNames.StreamSuffix, relayStreamPort, relayStreamClient, sseStubPort),
+    })
+    {
+        if (!wantedPaths.Contains(PathNames.BareRelay) || (name.EndsWith(PathNames.StreamSuffix, StringComparison.Ordinal) && !streamSections))
         {
-            missing[PathNames.BareRelay] = why;
+            continue;
+        }
+
+        var relay = peerOf[name] = PeerProcess.Start("dotnet", [typeof(BareRelay).Assembly.Location, "--relay", port.ToString(CultureInfo.InvariantCulture), "--upstream", $"http://127.0.0.1:{upstream}/v1/"]);
+        peers.Add(relay);
+        if (await WaitAnsweringAsync(client, Chat("stub", 1, false), relay, TimeSpan.FromSeconds(60)) is { } why)
+        {
+            missing[name] = why;
         }
     }
 
@@ -158,19 +185,28 @@ try
         (PathNames.Direct, stubDirect, "stub"), (PathNames.Nginx, nginxClient, "stub"), (PathNames.NginxLogged, nginxLoggedClient, "stub"), (PathNames.UllmdTcp, tcp, "stub/stub"),
         (PathNames.UllmdUnix, unix, "stub/stub"), (PathNames.UllmdCacheHit, tcp, "stub-cached"), (PathNames.Portkey, portkeyClient, "stub"), (PathNames.BareRelay, relayClient, "stub"),
     }.Where(p => wantedPaths.Contains(p.Name) && !missing.ContainsKey(p.Name)).ToArray();
+    var streamPaths = new (string Name, HttpClient Client, string Model)[]
+    {
+        (PathNames.Direct, sseDirect, "stub"), (PathNames.Nginx, nginxStreamClient, "stub"), (PathNames.UllmdTcp, tcp, "sse/stub"), (PathNames.UllmdUnix, unix, "sse/stub"),
+        (PathNames.BareRelay, relayStreamClient, "stub"),
+    }.Where(p => wantedPaths.Contains(p.Name) && !missing.ContainsKey(p.Name + PathNames.StreamSuffix)).ToArray();
 
     var report = new StringBuilder();
     report.AppendLine("## Gateway: ullmd vs direct, nginx and the Portkey gateway");
     report.AppendLine();
     report.AppendLine(CultureInfo.InvariantCulture, $"- Date: {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC; command: `bash bench/run.sh {seconds.ToString(CultureInfo.InvariantCulture)}`");
     report.AppendLine(CultureInfo.InvariantCulture, $"- Machine: {Machine()}");
-    report.AppendLine("- Everything runs on these cores at once: the bench's client and the stub upstream (one process), the proxy under test and,");
-    report.AppendLine("  for the llama table, llama-server. A proxy's own CPU time is taken from the client and the upstream, so a proxy cannot");
-    report.AppendLine("  reach the direct figures here, and ratios taken side by side in one run mean more than absolute figures.");
-    report.AppendLine("- Upstreams: a real llama-server (CPU, the tiny test model) and an in-process stub OpenAI server that answers at once.");
-    report.AppendLine("- ullmd reaches both as `kind = \"openai\"` providers, over TCP and its unix socket (no API key, no rate limit; audit and metrics on).");
+    report.AppendLine("- Everything runs on these cores at once, beside five other engineers' builds and tests: the bench's client (.NET, one");
+    report.AppendLine("  process, the same for every path), the stub upstream, the proxy under test and, for the llama table, llama-server. A");
+    report.AppendLine("  proxy's own CPU time is taken from the client and the upstream, so a proxy cannot reach the direct figures here, and");
+    report.AppendLine("  ratios taken side by side in one run mean more than absolute figures. Each round measures every path in turn, the");
+    report.AppendLine("  order rotating from round to round (so neighbouring paths alternate); the median round of each path is reported, with");
+    report.AppendLine("  the spread of its rounds beside it.");
+    report.AppendLine(CultureInfo.InvariantCulture, $"- Upstreams: a real llama-server (CPU, the tiny test model); for whole answers the **nginx stub**, nginx's own static answer (`return 200` with a fixed chat completion, one worker, no access log: {nginxVersion}); for streams an in-process .NET stub that sends its chunks back to back, or one a second for the open-streams measure.");
+    report.AppendLine("- ullmd reaches them as `kind = \"openai\"` providers, over TCP and its unix socket (no API key, no rate limit; audit and metrics on).");
+    report.AppendLine(CultureInfo.InvariantCulture, $"- Workers: nginx as a proxy runs {NginxProxy.Workers} worker processes; ullmd and the bare relay run on .NET's thread pool, which starts {NginxProxy.Workers} threads on this machine's {Environment.ProcessorCount} cores.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.UllmdCacheHit}: ullmd over TCP, asked for a route to the same stub with the response cache on (`[routes.stub-cached.cache] cache_sampled = true`): after the warm-up every request is a hit, answered without the upstream.");
-    report.AppendLine(CultureInfo.InvariantCulture, $"- nginx{(nginxVersion.Length > 0 ? $" ({nginxVersion})" : "")}: a plain reverse proxy to the stub: `proxy_pass` to an upstream with `keepalive`, `proxy_http_version 1.1`, `proxy_buffering off`, `worker_processes auto`, no access log.");
+    report.AppendLine(CultureInfo.InvariantCulture, $"- nginx: a plain reverse proxy to the stub: `proxy_pass` to an upstream with `keepalive`, `proxy_http_version 1.1`, `proxy_buffering off`, `worker_processes {NginxProxy.Workers}`, `keepalive_requests` unbounded on both sides (as Kestrel and .NET's client are), no access log.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.NginxLogged}: the same with nginx's default access log (`access_log PATH;`: the combined format, a line written per request as it ends); ullmd's audit log, a row per request, is the closer counterpart. The targets are judged against plain nginx; the logged one is given beside it.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- Portkey{(portkeyVersion.Length > 0 ? $" {PortkeyGateway.Package} {portkeyVersion}" : "")}: `npx -y {PortkeyGateway.Package} --port=PORT --headless`, headers `x-portkey-provider: openai`, `x-portkey-custom-host: <stub>/v1`.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.BareRelay}: the least a .NET proxy does (Kestrel in, HttpClient out, bytes relayed; no parsing, routing, audit or metrics), in a process of its own: what the framework costs, against which ullmd's own work shows.");
@@ -205,13 +241,19 @@ try
     }
 
     var throughput = new Dictionary<(string Path, int Concurrency), Measurements.Throughput>();
+    var spread = new Dictionary<(string Path, int Concurrency), (double Low, double High)>();
+    var cpuPerRequest = new Dictionary<(string Path, int Concurrency), double>();
     if (sections.Contains("stub") || sections.Contains("stream"))
     {
         // .NET compiles the hot path again, optimised, in the background for several seconds after start; on a busy
         // machine longer. Measuring before that would measure the JIT.
-        foreach (var (name, client, model) in stubPaths)
+        foreach (var (_, client, model) in stubPaths)
         {
             await Measurements.ConcurrentAsync(client, Chat(model, 1, false), 16, TimeSpan.FromSeconds(WarmUpSeconds));
+        }
+
+        foreach (var (name, client, model) in streamPaths)
+        {
             try
             {
                 await Measurements.StreamingAsync(client, Chat(model, 1, true), 50);
@@ -227,39 +269,53 @@ try
     {
         report.AppendLine(CultureInfo.InvariantCulture, $"## Stub upstream: requests/s and latency at concurrency ({seconds:0.#} s each, after a warm-up; median of {rounds} rounds)");
         report.AppendLine();
-        report.AppendLine("Each row is the round with the median requests/s of its path; within a round every path is measured in turn, so a");
-        report.AppendLine("burst of load from elsewhere on the machine falls on one round of each path rather than on one path.");
+        report.AppendLine("Each row is the round with the median requests/s of its path; \"rounds\" gives the lowest and highest requests/s of");
+        report.AppendLine("its rounds as a share of that median: the noise the machine's other load puts on every figure of the row. Proxy CPU");
+        report.AppendLine("is the median over the rounds.");
         report.AppendLine();
-        report.AppendLine("| path | concurrency | req/s | p50 ms | p99 ms | req/s vs direct | req/s vs nginx | added p50 ms | added p99 ms | proxy CPU µs/req |");
-        report.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+        report.AppendLine("| path | concurrency | req/s | rounds | p50 ms | p99 ms | req/s vs direct | req/s vs nginx | added p50 ms | added p99 ms | proxy CPU µs/req |");
+        report.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var concurrency in concurrencies)
         {
-            var measured = stubPaths.ToDictionary(p => p.Name, _ => new List<(Measurements.Throughput Result, string Cpu)>(), StringComparer.Ordinal);
-            for (var round = 1; round <= rounds; round++)
+            var measured = stubPaths.ToDictionary(p => p.Name, _ => new List<Measurements.Throughput>(), StringComparer.Ordinal);
+            var cpu = stubPaths.ToDictionary(p => p.Name, _ => new List<double>(), StringComparer.Ordinal);
+            for (var round = 0; round < rounds; round++)
             {
-                foreach (var (name, client, model) in stubPaths)
+                // The order rotates: a path measured first in one round is measured later in the next.
+                foreach (var (name, client, model) in stubPaths.Skip(round % stubPaths.Length).Concat(stubPaths.Take(round % stubPaths.Length)))
                 {
                     var proxy = peerOf.GetValueOrDefault(name);
                     var cpuBefore = proxy is null ? TimeSpan.Zero : ProcessCpu.OfTree(proxy.Id);
                     var result = await Measurements.ConcurrentAsync(client, Chat(model, 1, false), concurrency, TimeSpan.FromSeconds(seconds));
-                    var cpuPerRequest = proxy is null ? "" : ((ProcessCpu.OfTree(proxy.Id) - cpuBefore).TotalMicroseconds / (result.RequestsPerSecond * seconds)).ToString("0", CultureInfo.InvariantCulture);
-                    measured[name].Add((result, cpuPerRequest));
-                    Console.Error.WriteLine($"stub {name} c={concurrency} round {round}: {result.RequestsPerSecond:0} req/s, p99 {result.Latency.P99Ms:0.000} ms, proxy CPU {cpuPerRequest} µs/req");
+                    if (proxy is not null)
+                    {
+                        cpu[name].Add((ProcessCpu.OfTree(proxy.Id) - cpuBefore).TotalMicroseconds / (result.RequestsPerSecond * seconds));
+                    }
+
+                    measured[name].Add(result);
+                    Console.Error.WriteLine($"stub {name} c={concurrency} round {round + 1}: {result.RequestsPerSecond:0} req/s, p99 {result.Latency.P99Ms:0.000} ms, proxy CPU {(proxy is null ? "" : cpu[name][^1].ToString("0", CultureInfo.InvariantCulture))} µs/req");
                 }
             }
 
-            var median = measured.ToDictionary(m => m.Key, m => m.Value.OrderBy(r => r.Result.RequestsPerSecond).ElementAt(m.Value.Count / 2), StringComparer.Ordinal);
-            foreach (var (name, (result, _)) in median)
+            foreach (var (name, results) in measured)
             {
-                throughput[(name, concurrency)] = result;
+                var ordered = results.OrderBy(r => r.RequestsPerSecond).ToList();
+                throughput[(name, concurrency)] = ordered[ordered.Count / 2];
+                spread[(name, concurrency)] = (ordered[0].RequestsPerSecond / ordered[ordered.Count / 2].RequestsPerSecond, ordered[^1].RequestsPerSecond / ordered[ordered.Count / 2].RequestsPerSecond);
+                if (cpu[name].Count > 0)
+                {
+                    cpuPerRequest[(name, concurrency)] = cpu[name].Order().ElementAt(cpu[name].Count / 2);
+                }
             }
 
             foreach (var (name, _, _) in stubPaths)
             {
-                var (result, cpuPerRequest) = median[name];
+                var result = throughput[(name, concurrency)];
+                var (low, high) = spread[(name, concurrency)];
                 var d = throughput.GetValueOrDefault((PathNames.Direct, concurrency));
                 var n = throughput.GetValueOrDefault((PathNames.Nginx, concurrency));
-                report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {concurrency} | {result.RequestsPerSecond:0}{(result.Errors > 0 ? $" ({result.Errors} failed)" : "")} | {result.Latency.P50Ms:0.000} | {result.Latency.P99Ms:0.000} | {Ratio(result, d)} | {Ratio(result, n)} | {Added(result, d, l => l.P50Ms)} | {Added(result, d, l => l.P99Ms)} | {cpuPerRequest} |");
+                var cpuText = cpuPerRequest.TryGetValue((name, concurrency), out var c) ? c.ToString("0", CultureInfo.InvariantCulture) : "";
+                report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {concurrency} | {result.RequestsPerSecond:0}{(result.Errors > 0 ? $" ({result.Errors} failed)" : "")} | {low:0.00}–{high:0.00} | {result.Latency.P50Ms:0.000} | {result.Latency.P99Ms:0.000} | {Ratio(result, d)} | {Ratio(result, n)} | {Added(result, d, l => l.P50Ms)} | {Added(result, d, l => l.P99Ms)} | {cpuText} |");
             }
         }
 
@@ -274,7 +330,7 @@ try
         report.AppendLine("| path | TTFB of first chunk p50 ms | whole stream p50 ms | first to last chunk p50 ms | added delay per chunk ms |");
         report.AppendLine("|---|---|---|---|---|");
         Measurements.Stream? stubDirectStream = null;
-        foreach (var (name, client, model) in stubPaths)
+        foreach (var (name, client, model) in streamPaths)
         {
             Measurements.Stream stream;
             try
@@ -283,7 +339,7 @@ try
             }
             catch (HttpRequestException e)
             {
-                var why = $"{e.Message} {await AnswerAsync(client, Chat(model, 1, true))}; its output: `{Tail(ErrorLines(peerOf.GetValueOrDefault(name)?.OutputTail ?? ""))}`";
+                var why = $"{e.Message} {await AnswerAsync(client, Chat(model, 1, true))}; its output: `{Tail(ErrorLines(peerOf.GetValueOrDefault(name + PathNames.StreamSuffix)?.OutputTail ?? ""))}`";
                 report.AppendLine(CultureInfo.InvariantCulture, $"| {name} | not measured: {why.Replace('|', '/')} | | | |");
                 Console.Error.WriteLine($"stream {name} not measured: {why}");
                 continue;
@@ -300,7 +356,13 @@ try
         report.AppendLine();
     }
 
-    report.Append(Targets.Verdicts(throughput, perChunk, concurrencies));
+    var openStreams = sections.Contains("streams") ? await OpenStreams.MeasureAsync(tcp, ullmd.Id, int.Parse(Optional("--slow-streams") ?? "1000", CultureInfo.InvariantCulture)) : null;
+    if (openStreams is not null)
+    {
+        report.Append(openStreams.Report());
+    }
+
+    report.Append(Targets.Verdicts(throughput, spread, cpuPerRequest, perChunk, openStreams, concurrencies));
     if (Optional("--out") is { } output)
     {
         ResultsFile.ReplaceSection(output, "gateway", report.ToString());

@@ -3,13 +3,23 @@ using System.Text;
 
 namespace UnifiedLlm.Bench;
 
-/// <summary>An OpenAI-compatible upstream that answers at once: a fixed completion, or a stream of fixed chunks.</summary>
+/// <summary>
+/// An OpenAI-compatible upstream for streams: a fixed completion, a stream of fixed chunks sent back to back, or, for the
+/// model <see cref="SlowModel"/>, a stream of <see cref="SlowChunks"/> chunks one a second (the open-stream memory
+/// measure). Whole answers at pace come from nginx (<see cref="NginxProxy.StartStub"/>), which answers faster.
+/// </summary>
 internal static class StubUpstream
 {
     public const int StreamChunks = 32;
 
-    private static readonly byte[] Completion = Encoding.UTF8.GetBytes(
-        """{"id":"c","object":"chat.completion","created":1,"model":"stub","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}""");
+    public const string SlowModel = "slow";
+
+    public const int SlowChunks = 31;
+
+    public const string CompletionJson =
+        """{"id":"c","object":"chat.completion","created":1,"model":"stub","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}""";
+
+    private static readonly byte[] Completion = Encoding.UTF8.GetBytes(CompletionJson);
 
     private static readonly byte[] Chunk = Encoding.UTF8.GetBytes(
         "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"stub\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok \"},\"finish_reason\":null}]}\n\n");
@@ -36,8 +46,14 @@ internal static class StubUpstream
             }
 
             context.Response.ContentType = "text/event-stream";
-            for (var i = 0; i < StreamChunks; i++)
+            var slow = body.Contains($"\"model\":\"{SlowModel}\"", StringComparison.Ordinal);
+            for (var i = 0; i < (slow ? SlowChunks : StreamChunks); i++)
             {
+                if (slow && i > 0)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), context.RequestAborted);
+                }
+
                 await context.Response.Body.WriteAsync(Chunk, context.RequestAborted);
                 await context.Response.Body.FlushAsync(context.RequestAborted);
             }

@@ -8,11 +8,13 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// Audit rows on their way to SQLite: a bounded queue written in batches by <see cref="AuditWriter"/>. A full queue never
 /// blocks a request; the row is dropped and counted (<see cref="Dropped"/>, ullm_audit_rows_dropped_total).
 /// <para>
-/// A request that succeeded commits its row before the client sees its end (<see cref="CommitAsync"/>), so a client
-/// that saw an answer finish can count on its row even if ullmd is SIGKILLed a moment later. Many requests share one
-/// transaction (group commit): the writer takes everything waiting at once. While the database does not take rows
-/// (a write failed, or one has run for longer than <see cref="CommitWait"/>: the disk full, the file locked by another
-/// process), answers are not held; their rows wait in the queue like any other.
+/// A client that saw an answer finish can count on its row even if ullmd is SIGKILLed a moment later: every row is
+/// appended to the <see cref="AuditJournal"/> as it is queued, before the answer's end goes out, and the writer batches
+/// the queue into SQLite at its own pace. Without a journal (before the writer opened it, or after it failed to take a
+/// row), a request that succeeded commits its row before the client sees its end (<see cref="CommitAsync"/>); many
+/// requests share one transaction (group commit). While the database does not take rows (a write failed, or one has
+/// run for longer than <see cref="CommitWait"/>: the disk full, the file locked by another process), answers are not
+/// held; their rows wait in the queue like any other.
 /// </para>
 /// </summary>
 internal sealed class AuditQueue(ConfigHolder config, GatewayMetrics metrics, TimeProvider time)
@@ -23,6 +25,13 @@ internal sealed class AuditQueue(ConfigHolder config, GatewayMetrics metrics, Ti
     private readonly Channel<QueuedRow> rows = Channel.CreateBounded<QueuedRow>(
         new BoundedChannelOptions(config.Current.Audit.QueueCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
 
+    // Queueing and journalling under one lock keeps the journal in the queue's order, so that the count of rows the
+    // writer has dealt with says which of the journal's rows are in SQLite.
+    private readonly Lock journalGate = new();
+    private AuditJournal? journal;
+    private long queued;
+    private long dealt;
+    private long rotatedAt = -1;
     private TaskCompletionSource commitAsked = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long dropped;
     private int waitingCommits;
@@ -36,33 +45,38 @@ internal sealed class AuditQueue(ConfigHolder config, GatewayMetrics metrics, Ti
     /// <summary>Whether a row queued now has a caller waiting for its commit (then the writer does not linger).</summary>
     internal bool CommitWaiting => Volatile.Read(ref waitingCommits) > 0;
 
-    /// <summary>A row whose request's client is not held for it (refusals, errors, abandoned streams).</summary>
-    public void Enqueue(AuditRow row)
+    /// <summary>Whether rows are journalled as they are queued, so that no answer waits for SQLite.</summary>
+    public bool Journalled
     {
-        if (!rows.Writer.TryWrite(new QueuedRow(row, null)))
+        get
         {
-            CountDropped(1);
+            lock (journalGate)
+            {
+                return journal is { Failed: false };
+            }
         }
     }
 
+    /// <summary>A row whose request's client is not held for it (refusals, errors, abandoned streams).</summary>
+    public void Enqueue(AuditRow row) => Queue(row, null);
+
     /// <summary>
-    /// Queues the row and waits until it is committed (or could not be: then it is counted dropped), at most
-    /// <see cref="CommitWait"/>; at once while the database is not taking rows.
+    /// Queues the row, and where it could not be journalled waits until it is committed (or could not be: then it is
+    /// counted dropped), at most <see cref="CommitWait"/>; at once while the database is not taking rows.
     /// </summary>
     public async Task CommitAsync(AuditRow row, CancellationToken cancellationToken)
     {
-        if (!DatabaseTakesRows())
+        if (Journalled || !DatabaseTakesRows())
         {
-            Enqueue(row);
+            Queue(row, null);
             return;
         }
 
         var committed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Interlocked.Increment(ref waitingCommits);
-        if (!rows.Writer.TryWrite(new QueuedRow(row, committed)))
+        if (!Queue(row, committed))
         {
             Interlocked.Decrement(ref waitingCommits);
-            CountDropped(1);
             return;
         }
 
@@ -84,6 +98,67 @@ internal sealed class AuditQueue(ConfigHolder config, GatewayMetrics metrics, Ti
     }
 
     public void Complete() => rows.Writer.TryComplete();
+
+    /// <summary>For the writer, once the journal's leftover rows are in SQLite: from now on rows are journalled.</summary>
+    internal void UseJournal(AuditJournal opened)
+    {
+        lock (journalGate)
+        {
+            journal = opened;
+        }
+    }
+
+    /// <summary>
+    /// For the writer: <paramref name="count"/> more rows, the oldest queued, are written or counted dropped. Once all
+    /// queued rows are, the journal is emptied; a journal grown large under steady load is set aside, and deleted once
+    /// its rows are.
+    /// </summary>
+    internal void Dealt(int count)
+    {
+        lock (journalGate)
+        {
+            dealt += count;
+            if (journal is null)
+            {
+                return;
+            }
+
+            if (dealt == queued)
+            {
+                journal.Clear();
+                rotatedAt = -1;
+                return;
+            }
+
+            if (rotatedAt >= 0 && dealt >= rotatedAt)
+            {
+                journal.DeleteRotated();
+                rotatedAt = -1;
+            }
+
+            if (rotatedAt < 0 && journal.Length > journal.RotateAt)
+            {
+                journal.Rotate();
+                rotatedAt = queued;
+            }
+        }
+    }
+
+    private bool Queue(AuditRow row, TaskCompletionSource? committed)
+    {
+        lock (journalGate)
+        {
+            if (!rows.Writer.TryWrite(new QueuedRow(row, committed)))
+            {
+                CountDropped(1);
+                return false;
+            }
+
+            queued++;
+            journal?.TryAppend(row);
+            return true;
+        }
+    }
 
     /// <summary>For the writer: a task that completes when a caller starts waiting for a commit after this call.</summary>
     internal Task NextCommitAsked()

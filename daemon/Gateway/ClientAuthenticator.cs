@@ -15,6 +15,8 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// </summary>
 internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
 {
+    private const string UnixPeerItem = "ullm.unix-peer";
+
     public async Task<ClientIdentity> AuthenticateAsync(HttpContext context)
     {
         var listener = ListenerNames.Of(context);
@@ -69,12 +71,21 @@ internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
             return ($"{ip}:{context.Connection.RemotePort}", ip.ToString());
         }
 
+        // A unix connection's peer cannot change: read once per connection (a getsockopt and two strings), not per request.
+        var items = context.Features.Get<IConnectionItemsFeature>()?.Items;
+        if (items?.TryGetValue(UnixPeerItem, out var known) == true && known is UnixPeer peer)
+        {
+            return (peer.Address, peer.Peer);
+        }
+
         if (context.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
         {
             try
             {
                 var credentials = PeerCredentials.Read(socket);
-                return ($"{listener ?? "unix"} uid {credentials.Uid} pid {credentials.Pid}", $"uid {credentials.Uid}");
+                var read = new UnixPeer($"{listener ?? "unix"} uid {credentials.Uid} pid {credentials.Pid}", $"uid {credentials.Uid}");
+                items?.Add(UnixPeerItem, read);
+                return (read.Address, read.Peer);
             }
             catch (SocketException)
             {
@@ -84,4 +95,6 @@ internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
 
         return (listener ?? "unix", listener ?? "unix");
     }
+
+    private sealed record UnixPeer(string Address, string Peer);
 }

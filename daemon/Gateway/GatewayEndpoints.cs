@@ -12,6 +12,9 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// <summary>Registers the gateway's services and maps its endpoints on the OpenAI listeners.</summary>
 internal static class GatewayEndpoints
 {
+    /// <summary>The audit journal's file in the data directory, beside the database.</summary>
+    public const string AuditJournalFile = "audit.journal";
+
     public static IServiceCollection AddGateway(this IServiceCollection services)
     {
         services.AddSingleton<UpstreamHealth>();
@@ -22,6 +25,7 @@ internal static class GatewayEndpoints
         services.AddSingleton<AnthropicClient>();
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<AuditQueue>();
+        services.AddSingleton(sp => new AuditJournal(Path.Combine(sp.GetRequiredService<ConfigHolder>().Current.Server.DataDir, AuditJournalFile)));
         services.AddSingleton<RateLimits>();
         services.AddSingleton<ClientAuthenticator>();
         services.AddSingleton<ResponseCacheStore>();

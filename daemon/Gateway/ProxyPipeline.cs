@@ -14,8 +14,8 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// Serves one OpenAI request: tries the plan's targets in order until one produces its first content (falling back on
 /// connect errors, timeouts, 5xx and 429 before anything reached the client), then relays the answer — a stream chunk by
 /// chunk as it arrives, ending it with an error event and no end marker if the upstream fails afterwards. A whole
-/// answer, or a stream's end marker, goes to the client only once the request's audit row is committed
-/// (<see cref="AuditQueue.CommitAsync"/>), after the backend's slot is released.
+/// answer, or a stream's end marker, goes to the client only once the request's audit row is safe from a SIGKILL
+/// (<see cref="AuditQueue.CommitAsync"/>: journalled, or else committed), after the backend's slot is released.
 /// </summary>
 internal sealed partial class ProxyPipeline(
     ModelRouter router,
@@ -139,7 +139,7 @@ internal sealed partial class ProxyPipeline(
         throw NoTargetServed(last, request.Model, plan, exchange);
     }
 
-    /// <summary>Commits the request's audit row before its answer's end goes out (group commit; see <see cref="AuditQueue"/>).</summary>
+    /// <summary>Makes the request's audit row safe from a SIGKILL before its answer's end goes out (see <see cref="AuditQueue"/>).</summary>
     private async Task CommitAuditAsync(Exchange exchange, CancellationToken cancellationToken)
     {
         await audit.CommitAsync(exchange.ToRow(time.GetElapsedTime(exchange.StartedAt)), cancellationToken);

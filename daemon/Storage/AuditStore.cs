@@ -181,6 +181,23 @@ internal sealed class AuditStore(Database database)
         return rows;
     }
 
+    /// <summary>The request ids of the rows written at or after <paramref name="since"/> (the audit journal's recovery).</summary>
+    public async Task<HashSet<string>> RequestIdsSinceAsync(DateTimeOffset since, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.ConnectAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT request_id FROM audit_log WHERE at_ms >= $since";
+        command.Parameters.AddWithValue("$since", since.ToUnixTimeMilliseconds());
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
+    }
+
     public async Task<int> DeleteOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken)
     {
         await using var connection = await database.ConnectAsync(cancellationToken);

@@ -134,6 +134,108 @@ public sealed class AuditWriterTests : IDisposable
         await writer.StopAsync(CancellationToken.None);
     }
 
+    [Fact]
+    public async Task With_the_journal_an_answer_does_not_wait_for_SQLite_its_row_is_in_the_journal_first_and_the_journal_empties_once_written()
+    {
+        var path = dir.File("ullm.db");
+        var store = new AuditStore(await Database.OpenAsync(path, CancellationToken.None));
+        using var journal = new AuditJournal(dir.File("audit.journal"));
+        using var writer = new AuditWriter(queue, store, TimeProvider.System, NullLogger<AuditWriter>.Instance, journal);
+        await writer.StartAsync(CancellationToken.None);
+        Assert.True(queue.Journalled);
+        await using var other = new SqliteConnection($"Data Source={path};Pooling=False");
+        await other.OpenAsync();
+        await using (var begin = other.CreateCommand())
+        {
+            begin.CommandText = "BEGIN EXCLUSIVE";
+            await begin.ExecuteNonQueryAsync();
+        }
+
+        // The database is locked: the row cannot be committed, and without the journal the answer would wait CommitWait.
+        var answer = System.Diagnostics.Stopwatch.StartNew();
+        await queue.CommitAsync(Row("answered"), CancellationToken.None);
+        var waited = answer.Elapsed;
+        var journalled = ReadShared(journal.Path);
+        await using (var rollback = other.CreateCommand())
+        {
+            rollback.CommandText = "ROLLBACK";
+            await rollback.ExecuteNonQueryAsync();
+        }
+
+        Assert.True(waited < AuditQueue.CommitWait / 4, $"the answer waited {waited} for a locked database");
+        Assert.Contains("\"request_id\":\"answered\"", journalled, StringComparison.Ordinal);
+        await WaitUntilAsync(async () => (await IdsAsync(store)).Contains("answered"), "the journalled row was not written once the lock was released");
+        await WaitUntilAsync(() => Task.FromResult(ReadShared(journal.Path).Length == 0), "the journal was not emptied once its rows were written");
+        await writer.StopAsync(CancellationToken.None);
+        Assert.Equal(0, queue.Dropped);
+    }
+
+    [Fact]
+    public async Task Rows_a_killed_ullmd_left_in_the_journal_are_written_at_start_once_each_and_a_torn_line_is_skipped()
+    {
+        var store = new AuditStore(await Database.OpenAsync(dir.File("ullm.db"), CancellationToken.None));
+        await store.InsertAsync([Row("already-written")], CancellationToken.None);
+        var journalPath = dir.File("audit.journal");
+        // As a killed ullmd leaves them: a set-aside file, and the current one, whose last line was cut off.
+        using (var killed = new AuditJournal(journalPath))
+        {
+            killed.Open();
+            Assert.True(killed.TryAppend(Row("already-written")));
+            Assert.True(killed.TryAppend(Row("only-in-journal")));
+        }
+
+        using (var setAside = new AuditJournal(journalPath + ".1"))
+        {
+            setAside.Open();
+            Assert.True(setAside.TryAppend(Row("set-aside")));
+        }
+
+        await File.AppendAllTextAsync(journalPath, "{\"request_id\":\"to");
+
+        using var journal = new AuditJournal(journalPath);
+        using var writer = new AuditWriter(queue, store, TimeProvider.System, NullLogger<AuditWriter>.Instance, journal);
+        await writer.StartAsync(CancellationToken.None);
+
+        Assert.Equal(["already-written", "only-in-journal", "set-aside"], (await IdsAsync(store)).Order(StringComparer.Ordinal));
+        Assert.Equal("", ReadShared(journalPath));
+        Assert.False(File.Exists(journalPath + ".1"));
+        Assert.True(queue.Journalled);
+        await writer.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public void A_journal_grown_past_its_size_under_steady_load_is_set_aside_and_deleted_once_its_rows_are_written()
+    {
+        using var journal = new AuditJournal(dir.File("audit.journal"), rotateAt: 1);
+        journal.Open();
+        queue.UseJournal(journal);
+        queue.Enqueue(Row("r1"));
+        queue.Enqueue(Row("r2"));
+
+        // One of two rows written: the file is past its size with a row still to write, so it is set aside.
+        queue.Dealt(1);
+        Assert.Contains("\"r2\"", ReadShared(journal.RotatedPath), StringComparison.Ordinal);
+        Assert.Equal("", ReadShared(journal.Path));
+        queue.Enqueue(Row("r3"));
+
+        // The set-aside rows are written; the new file, past its size with r3 unwritten, is set aside in its turn.
+        queue.Dealt(1);
+        Assert.Contains("\"r3\"", ReadShared(journal.RotatedPath), StringComparison.Ordinal);
+        Assert.DoesNotContain("\"r2\"", ReadShared(journal.RotatedPath), StringComparison.Ordinal);
+
+        // Everything written: nothing is left in either file.
+        queue.Dealt(1);
+        Assert.Equal("", ReadShared(journal.Path));
+        Assert.False(File.Exists(journal.RotatedPath));
+    }
+
+    private static string ReadShared(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
     private async Task<string> MetricsAsync()
     {
         using var text = new MemoryStream();
