@@ -244,6 +244,7 @@ internal static partial class ConfigLoader
             }
         }
 
+        var peers = BindPeers(top.Table("peers"));
         var security = BindSecurity(top.Table("security"));
         var audit = BindAudit(top.Table("audit"));
         var responses = BindResponses(top.Table("responses"));
@@ -256,6 +257,7 @@ internal static partial class ConfigLoader
         {
             Downloads = downloads,
             Responses = responses,
+            Peers = peers,
         };
     }
 
@@ -516,6 +518,7 @@ internal static partial class ConfigLoader
             Cache = BindCache(s),
         };
         model = BindSizing(s, model);
+        model = BindVllmCluster(s, model);
         model = BindRemoteSource(model, s, server, downloads);
         s.RejectUnknownKeys();
         return model;
@@ -716,6 +719,40 @@ internal static partial class ConfigLoader
             baseUrl = null;
         }
 
+        var sources = KeySources(s);
+        var inline = s.OptionalString("api_key");
+        var allowInline = s.Bool("allow_inline_api_key", false);
+        if (inline is not null)
+        {
+            if (!allowInline)
+            {
+                s.Error("api_key", "inline secrets are refused: use api_key_env, api_key_file or api_key_credential (or set allow_inline_api_key = true)");
+            }
+
+            sources.Add(new ApiKeySource(ApiKeySourceKind.Inline, inline));
+        }
+
+        if (sources.Count > 1)
+        {
+            s.ErrorAtTable("set only one of api_key_env, api_key_file, api_key_credential, api_key");
+        }
+
+        var models = s.StringList("models");
+        var provider = new ProviderConfig(
+            name,
+            kind,
+            baseUrl ?? new Uri("http://invalid.invalid"),
+            sources.FirstOrDefault() ?? new ApiKeySource(ApiKeySourceKind.None, ""),
+            models,
+            s.Number("cost_per_million_input_tokens", 0, 0, 1e6),
+            s.Number("cost_per_million_output_tokens", 0, 0, 1e6));
+        s.RejectUnknownKeys();
+        return provider;
+    }
+
+    /// <summary>The key sources a table sets of api_key_env, api_key_file and api_key_credential (a provider's or a peer's).</summary>
+    private static List<ApiKeySource> KeySources(TomlSection s)
+    {
         var sources = new List<ApiKeySource>();
         var env = s.OptionalString("api_key_env");
         if (env is not null)
@@ -746,34 +783,7 @@ internal static partial class ConfigLoader
             sources.Add(new ApiKeySource(ApiKeySourceKind.Credential, credential));
         }
 
-        var inline = s.OptionalString("api_key");
-        var allowInline = s.Bool("allow_inline_api_key", false);
-        if (inline is not null)
-        {
-            if (!allowInline)
-            {
-                s.Error("api_key", "inline secrets are refused: use api_key_env, api_key_file or api_key_credential (or set allow_inline_api_key = true)");
-            }
-
-            sources.Add(new ApiKeySource(ApiKeySourceKind.Inline, inline));
-        }
-
-        if (sources.Count > 1)
-        {
-            s.ErrorAtTable("set only one of api_key_env, api_key_file, api_key_credential, api_key");
-        }
-
-        var models = s.StringList("models");
-        var provider = new ProviderConfig(
-            name,
-            kind,
-            baseUrl ?? new Uri("http://invalid.invalid"),
-            sources.FirstOrDefault() ?? new ApiKeySource(ApiKeySourceKind.None, ""),
-            models,
-            s.Number("cost_per_million_input_tokens", 0, 0, 1e6),
-            s.Number("cost_per_million_output_tokens", 0, 0, 1e6));
-        s.RejectUnknownKeys();
-        return provider;
+        return sources;
     }
 
     private static SecurityConfig BindSecurity(TomlSection? s)

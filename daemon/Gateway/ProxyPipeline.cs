@@ -6,6 +6,7 @@ using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gateway.Caching;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Routing.Peers;
 using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Gateway;
@@ -35,8 +36,9 @@ internal sealed partial class ProxyPipeline(
     {
         var aborted = context.RequestAborted;
         exchange.EstimatedPromptTokens = request.PromptLength / 4;
-        var plan = router.Plan(request.Model)
-            ?? throw new GatewayException(404, router.DescribeUnknown(request.Model), "model", "model_not_found");
+        var forwarded = context.Request.Headers.ContainsKey(PeerHeaders.Hop);
+        var plan = router.Plan(request.Model, forwarded)
+            ?? throw new GatewayException(404, router.DescribeUnknown(request.Model) + (forwarded ? ForwardedNote : ""), "model", "model_not_found");
         exchange.RoutedModel = plan.ModelLabel;
         CheckAllowed(exchange.Client, plan);
         plan = ForAnonymous(exchange, plan, config.Current.Security);
@@ -63,7 +65,8 @@ internal sealed partial class ProxyPipeline(
             UpstreamAttempt attempt;
             try
             {
-                attempt = await health.ExecuteAsync(target, static (state, ct) => state.Pipeline.StartAsync(state.Target, state.Request, ct), (Pipeline: this, Target: target, Request: request), aborted);
+                attempt = await health.ExecuteAsync(
+                    target, static (state, ct) => state.Pipeline.StartAsync(state.Target, state.Request, state.RequestId, ct), (Pipeline: this, Target: target, Request: request, exchange.RequestId), aborted);
             }
             catch (BrokenCircuitException e)
             {
@@ -122,8 +125,11 @@ internal sealed partial class ProxyPipeline(
             return;
         }
 
-        throw NoTargetServed(last, request.Model, plan, exchange);
+        var failed = NoTargetServed(last, request.Model, plan, exchange);
+        throw forwarded ? new GatewayException(failed.StatusCode, failed.Message + ForwardedNote, failed.Param, failed.Code, failed.RetryAfter) : failed;
     }
+
+    private const string ForwardedNote = $" (a peer forwarded this request, marked {PeerHeaders.Hop}: it is served here or not at all, never forwarded again)";
 
     /// <summary>Commits the request's audit row before its answer's end goes out (group commit; see <see cref="AuditQueue"/>).</summary>
     private async Task CommitAuditAsync(Exchange exchange, CancellationToken cancellationToken)
@@ -147,7 +153,7 @@ internal sealed partial class ProxyPipeline(
         }, retryAfter: final.RetryAfter ?? (final.StatusCode is 429 or 503 ? TimeSpan.FromSeconds(1) : null));
     }
 
-    private async ValueTask<UpstreamAttempt> StartAsync(RouteTarget target, ProxyRequest request, CancellationToken cancellationToken)
+    private async ValueTask<UpstreamAttempt> StartAsync(RouteTarget target, ProxyRequest request, string requestId, CancellationToken cancellationToken)
     {
         var timeouts = config.Current.Router.Timeouts;
         ModelLease? lease = null;
@@ -161,7 +167,17 @@ internal sealed partial class ProxyPipeline(
             UpstreamEndpoints endpoints;
             UpstreamConnections connections;
             string upstreamModel;
-            if (target.Provider is { } provider)
+            string? forwardedId = null;
+            if (target.Peer is { } peer)
+            {
+                endpoints = UpstreamEndpoints.OfV1Base(peer.V1Base);
+                connections = providerConnections;
+                upstreamModel = target.Model;
+                forwardedId = requestId;
+                key = ApiKeyReader.Read(peer.ApiKey)
+                    ?? throw new UpstreamFailure(502, $"{target.Name}: the peer's API key ({peer.ApiKey}) is not available", retryable: true);
+            }
+            else if (target.Provider is { } provider)
             {
                 endpoints = UpstreamEndpoints.OfV1Base(provider.V1Base);
                 connections = providerConnections;
@@ -191,7 +207,7 @@ internal sealed partial class ProxyPipeline(
             var client = target.Provider?.Kind == ProviderKind.Anthropic ? (IUpstreamClient)anthropic : openAi;
             var started = time.GetTimestamp();
             attemptCancellation.CancelAfter(timeouts.FirstToken);
-            reply = await client.SendAsync(new UpstreamCall(target.Name, request.Kind, endpoints, connections, request.ForUpstream(upstreamModel), request.Stream, key), attemptCancellation.Token);
+            reply = await client.SendAsync(new UpstreamCall(target.Name, request.Kind, endpoints, connections, request.ForUpstream(upstreamModel), request.Stream, key, forwardedId), attemptCancellation.Token);
             // A whole body, or a stream's role chunk and first content chunk, as a rule.
             var held = new List<(UpstreamChunk, ChunkInfo)>(reply.Chunks is null ? 1 : 2);
             if (reply.Chunks is null)
@@ -265,6 +281,11 @@ internal sealed partial class ProxyPipeline(
                 // backend that answered is alive; what it answered was about this request (a client can make
                 // llama-server answer 500), so it does not count against the backend's breaker.
                 failure = upstreamFailure.Redacted(key).CountingAgainstBreaker(upstreamFailure.CountsAgainstBreaker && !(target.IsLocal && upstreamFailure.Answered));
+                if (target.Peer is not null && upstreamFailure is { Answered: true, StatusCode: 404 })
+                {
+                    // The peer no longer has the model (its config changed since its status was read): the next host may.
+                    failure = new UpstreamFailure(upstreamFailure.StatusCode, failure.Message, retryable: true, answered: true, countsAgainstBreaker: false);
+                }
             }
 
             throw failure;
@@ -410,7 +431,7 @@ internal sealed partial class ProxyPipeline(
     internal static void CheckAllowed(ClientIdentity client, RoutePlan plan)
     {
         if (client.Key is { Models.Count: > 0 } key && !key.Models.Contains(plan.RequestedModel, StringComparer.Ordinal)
-            && !plan.Targets.Any(t => key.Models.Contains(t.Model, StringComparer.Ordinal) && t.IsLocal))
+            && !plan.Targets.Any(t => key.Models.Contains(t.Model, StringComparer.Ordinal) && !t.IsProvider))
         {
             throw new GatewayException(403, $"the API key '{key.Name}' may not use model '{plan.RequestedModel}' (allowed: {string.Join(", ", key.Models)})", "model", "model_not_allowed");
         }
@@ -423,13 +444,13 @@ internal sealed partial class ProxyPipeline(
     /// </summary>
     internal static RoutePlan ForAnonymous(Exchange exchange, RoutePlan plan, SecurityConfig security)
     {
-        if (exchange.Client.Key is not null || security.AnonymousProviders || plan.Targets.All(t => t.IsLocal))
+        if (exchange.Client.Key is not null || security.AnonymousProviders || plan.Targets.All(t => !t.IsProvider))
         {
             return plan;
         }
 
-        var local = plan.Targets.Where(t => t.IsLocal).ToList();
-        var providers = string.Join(", ", plan.Targets.Where(t => !t.IsLocal).Select(t => t.Name));
+        var local = plan.Targets.Where(t => !t.IsProvider).ToList();
+        var providers = string.Join(", ", plan.Targets.Where(t => t.IsProvider).Select(t => t.Name));
         if (local.Count == 0)
         {
             throw new GatewayException(403,
@@ -438,7 +459,7 @@ internal sealed partial class ProxyPipeline(
                 "model", "provider_needs_key");
         }
 
-        exchange.Path.AddRange(plan.Targets.Where(t => !t.IsLocal).Select(t => $"{t.Name} (skipped: no API key)"));
+        exchange.Path.AddRange(plan.Targets.Where(t => t.IsProvider).Select(t => $"{t.Name} (skipped: no API key)"));
         return plan with { Targets = local };
     }
 

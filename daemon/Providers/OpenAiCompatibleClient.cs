@@ -1,10 +1,11 @@
 using System.Net.Http.Headers;
 using System.Text.Json;
 using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Routing.Peers;
 
 namespace UnifiedLlm.Daemon.Providers;
 
-/// <summary>Forwards OpenAI requests unchanged (but for the model name and the key) to a local backend or an OpenAI-compatible provider.</summary>
+/// <summary>Forwards OpenAI requests unchanged (but for the model name and the key) to a local backend, an OpenAI-compatible provider or a peer ullmd.</summary>
 internal sealed class OpenAiCompatibleClient : IUpstreamClient
 {
     public async Task<UpstreamReply> SendAsync(UpstreamCall call, CancellationToken cancellationToken)
@@ -34,6 +35,12 @@ internal sealed class OpenAiCompatibleClient : IUpstreamClient
         if (call.ApiKey is { Length: > 0 } key)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        }
+
+        if (call.ForwardedRequestId is { } id)
+        {
+            request.Headers.Add(PeerHeaders.RequestId, id);
+            request.Headers.Add(PeerHeaders.Hop, "1");
         }
 
         return request;
