@@ -166,7 +166,42 @@ let
       gpu_layers = model.gpuLayers;
       ttl_seconds = model.ttlSeconds;
       extra_args = model.extraArgs;
+      pipeline_parallel_size = model.pipelineParallelSize;
+      ray_address = model.rayAddress;
     };
+
+  # A peer's key reaches ullmd as the systemd credential peer-NAME.
+  peerCredential = name: "peer-${name}";
+  renderPeer =
+    name: peer:
+    lib.filterAttrs (_: value: value != null) {
+      inherit (peer) url;
+      api_key_credential = peerCredential name;
+      poll_interval_seconds = peer.pollIntervalSeconds;
+    };
+
+  peerOptions = {
+    options = {
+      url = mkOption {
+        type = types.strMatching "https?://[^/?#@]+/?";
+        example = "https://gpu2.example:9000";
+        description = "The peer's OpenAI listener (its `settings.server.tcp_listen`), `http(s)://HOST:PORT`.";
+      };
+      keyFile = mkOption {
+        type = hostPath;
+        example = "/run/keys/ullm-peer-gpu2";
+        description = ''
+          A file with an API key made on the peer (`ullmctl keys create`), passed as the systemd credential
+          `peer-NAME` and named by `api_key_credential`. An absolute path string, so the key never enters the Nix store.
+        '';
+      };
+      pollIntervalSeconds = mkOption {
+        type = types.nullOr (types.either types.ints.positive types.float);
+        default = null;
+        description = "How often the peer's status is read; null leaves ullmd's default (2 s).";
+      };
+    };
+  };
 
   # ullmd takes "IP:PORT" (IPv6 in brackets), no host names: [ ip port ] or null.
   parseListen = builtins.match "([0-9]{1,3}([.][0-9]{1,3}){3}|[[][0-9A-Fa-f:.]+[]]):([0-9]{1,5})";
@@ -252,6 +287,17 @@ let
           type = types.bool;
           default = false;
           description = "Load at start and never evict.";
+        };
+        pipelineParallelSize = mkOption {
+          type = types.nullOr (types.ints.between 1 64);
+          default = null;
+          description = "vLLM only: pipeline stages, one per node of the Ray cluster at `rayAddress` (see docs/multi-host.md); null: this host only.";
+        };
+        rayAddress = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "10.0.0.1:6379";
+          description = "vLLM only, with `pipelineParallelSize` above 1: the Ray head (`HOST:PORT`) or `auto`, passed to vLLM as `RAY_ADDRESS`.";
         };
         extraArgs = mkOption {
           type = types.listOf types.str;
@@ -370,6 +416,21 @@ in
         Absolute path of a file of environment variables (e.g. `OPENAI_API_KEY=…` for a provider's
         `api_key_env`), read by systemd at start. A string, not a path literal, so the secret never
         enters the Nix store.
+      '';
+    };
+
+    peers = mkOption {
+      type = types.attrsOf (types.submodule peerOptions);
+      default = { };
+      example = {
+        gpu2 = {
+          url = "https://gpu2.example:9000";
+          keyFile = "/run/keys/ullm-peer-gpu2";
+        };
+      };
+      description = ''
+        Other ullmd hosts this one routes to, rendered as `[peers.NAME]` with `api_key_credential = "peer-NAME"`
+        (see docs/multi-host.md). Every host of a fleet imports this module; its peers are what differs.
       '';
     };
 
@@ -570,6 +631,7 @@ in
     services.unified-llm.settings = {
       backends = lib.genAttrs backendNames (name: lib.mapAttrs (_: mkDefault) (renderBackend name));
       models = lib.mapAttrs (_: model: lib.mapAttrs (_: mkDefault) (renderModel model)) cfg.models;
+      peers = mkIf (cfg.peers != { }) (lib.mapAttrs (name: peer: lib.mapAttrs (_: mkDefault) (renderPeer name peer)) cfg.peers);
       # /metrics on TCP needs a key; a scrape job without one needs it open.
       security = mkIf (cfg.prometheus.scrape && cfg.prometheus.keyFile == null) { metrics_open_on_tcp = mkDefault true; };
     };
@@ -658,7 +720,9 @@ in
         UMask = "0027";
         ReadWritePaths = lib.optional (!dataDirIsState) dataDir;
 
-        LoadCredential = lib.mapAttrsToList (name: path: "${name}:${path}") cfg.credentials;
+        LoadCredential =
+          lib.mapAttrsToList (name: path: "${name}:${path}") cfg.credentials
+          ++ lib.mapAttrsToList (name: peer: "${peerCredential name}:${peer.keyFile}") cfg.peers;
         EnvironmentFile = lib.optional (cfg.environmentFile != null) cfg.environmentFile;
 
         # Hardening. ullmd runs as root because it asks PID 1 (over D-Bus, /run/dbus/system_bus_socket

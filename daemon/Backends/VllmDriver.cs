@@ -9,7 +9,8 @@ namespace UnifiedLlm.Daemon.Backends;
 /// <summary>
 /// One <c>vllm serve</c> per model, started through the supervisor on the plan's GPUs with the plan's limits
 /// (<see cref="VllmLaunch"/>: <c>--gpu-memory-utilization</c>, <c>--max-model-len</c>, <c>--max-num-seqs</c>,
-/// <c>--tensor-parallel-size</c>), ready once GET /health answers 200.
+/// <c>--tensor-parallel-size</c>), ready once GET /health answers 200. A model split over nodes adds
+/// <c>--pipeline-parallel-size</c> and <c>--distributed-executor-backend ray</c>, and names the Ray cluster in RAY_ADDRESS.
 /// </summary>
 internal sealed class VllmDriver(
     IBackendSupervisor supervisor,
@@ -118,12 +119,23 @@ internal sealed class VllmDriver(
             "--tensor-parallel-size", limits.TensorParallelSize.ToString(CultureInfo.InvariantCulture),
             "--served-model-name", name,
         };
+        if (start.Model.Cluster is { } cluster)
+        {
+            arguments.AddRange(["--pipeline-parallel-size", cluster.PipelineParallelSize.ToString(CultureInfo.InvariantCulture), "--distributed-executor-backend", "ray"]);
+        }
+
         arguments.AddRange(start.Backend.ExtraArgs);
         arguments.AddRange(start.Model.ExtraArgs);
         var environment = new Dictionary<string, string>(start.Backend.Environment)
         {
             ["CUDA_VISIBLE_DEVICES"] = string.Join(",", plan.GpuIndices),
         };
+        if (start.Model.Cluster is { } ray)
+        {
+            // Ray's own variable: vLLM's ray.init() joins the cluster it names instead of starting one of its own.
+            environment["RAY_ADDRESS"] = ray.RayAddress;
+        }
+
         return new BackendLaunch
         {
             UnitName = start.UnitName,

@@ -9,6 +9,7 @@ internal static class ConfigDiff
         Compare("model", old.Models, next.Models, changes);
         Compare("provider", old.Providers, next.Providers, changes);
         Compare("route", old.Routes, next.Routes, changes);
+        Compare("peer", old.Peers, next.Peers, changes);
         AddIfChanged("gpu settings changed", old.Gpu, next.Gpu, changes);
         AddIfChanged("backend settings changed", old.Backends, next.Backends, changes);
         AddIfChanged("scan directories changed", old.Scan, next.Scan, changes);

@@ -244,6 +244,7 @@ internal static partial class ConfigLoader
             }
         }
 
+        var peers = BindPeers(top.Table("peers"));
         var security = BindSecurity(top.Table("security"));
         var audit = BindAudit(top.Table("audit"));
         var responses = BindResponses(top.Table("responses"));
@@ -256,6 +257,7 @@ internal static partial class ConfigLoader
         {
             Downloads = downloads,
             Responses = responses,
+            Peers = peers,
         };
     }
 
@@ -516,6 +518,7 @@ internal static partial class ConfigLoader
             Cache = BindCache(s),
         };
         model = BindSizing(s, model);
+        model = BindVllmCluster(s, model);
         model = BindRemoteSource(model, s, server, downloads);
         s.RejectUnknownKeys();
         return model;
@@ -716,36 +719,7 @@ internal static partial class ConfigLoader
             baseUrl = null;
         }
 
-        var sources = new List<ApiKeySource>();
-        var env = s.OptionalString("api_key_env");
-        if (env is not null)
-        {
-            if (!EnvName().IsMatch(env))
-            {
-                s.Error("api_key_env", $"'{env}' is not a valid environment variable name");
-            }
-
-            sources.Add(new ApiKeySource(ApiKeySourceKind.Environment, env));
-        }
-
-        var keyFile = s.OptionalString("api_key_file");
-        if (keyFile is not null)
-        {
-            RequireAbsolute(s, "api_key_file", keyFile);
-            sources.Add(new ApiKeySource(ApiKeySourceKind.File, keyFile));
-        }
-
-        var credential = s.OptionalString("api_key_credential");
-        if (credential is not null)
-        {
-            if (!IsSafeName(credential))
-            {
-                s.Error("api_key_credential", $"'{credential}' is not a valid credential name");
-            }
-
-            sources.Add(new ApiKeySource(ApiKeySourceKind.Credential, credential));
-        }
-
+        var sources = KeySources(s);
         var inline = s.OptionalString("api_key");
         var allowInline = s.Bool("allow_inline_api_key", false);
         if (inline is not null)
@@ -783,6 +757,42 @@ internal static partial class ConfigLoader
         };
         s.RejectUnknownKeys();
         return provider;
+    }
+
+    /// <summary>The key sources a table sets of api_key_env, api_key_file and api_key_credential (a provider's or a peer's).</summary>
+    private static List<ApiKeySource> KeySources(TomlSection s)
+    {
+        var sources = new List<ApiKeySource>();
+        var env = s.OptionalString("api_key_env");
+        if (env is not null)
+        {
+            if (!EnvName().IsMatch(env))
+            {
+                s.Error("api_key_env", $"'{env}' is not a valid environment variable name");
+            }
+
+            sources.Add(new ApiKeySource(ApiKeySourceKind.Environment, env));
+        }
+
+        var keyFile = s.OptionalString("api_key_file");
+        if (keyFile is not null)
+        {
+            RequireAbsolute(s, "api_key_file", keyFile);
+            sources.Add(new ApiKeySource(ApiKeySourceKind.File, keyFile));
+        }
+
+        var credential = s.OptionalString("api_key_credential");
+        if (credential is not null)
+        {
+            if (!IsSafeName(credential))
+            {
+                s.Error("api_key_credential", $"'{credential}' is not a valid credential name");
+            }
+
+            sources.Add(new ApiKeySource(ApiKeySourceKind.Credential, credential));
+        }
+
+        return sources;
     }
 
     private static SecurityConfig BindSecurity(TomlSection? s)

@@ -25,6 +25,8 @@ internal static class PlannerOwnedFlags
         (["--max-model-len"], "the model option context"),
         (["--max-num-seqs"], "the model option parallel"),
         (["-tp", "--tensor-parallel-size"], "the model option gpus (the plan chooses the size from the usable GPUs)"),
+        (["-pp", "--pipeline-parallel-size"], "the model option pipeline_parallel_size (with ray_address)"),
+        (["--distributed-executor-backend"], "the model option pipeline_parallel_size (above 1 runs the engine on the Ray cluster at ray_address)"),
     ];
 
     /// <summary>

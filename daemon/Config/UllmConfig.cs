@@ -18,6 +18,27 @@ internal sealed record UllmConfig(
     public DownloadsConfig Downloads { get; init; } = DownloadsConfig.Default;
 
     public ResponsesConfig Responses { get; init; } = ResponsesConfig.Default;
+
+    /// <summary>Other ullmd hosts this one routes to (<c>[peers.NAME]</c>), by name.</summary>
+    public IReadOnlyDictionary<string, PeerConfig> Peers { get; init; } = new Dictionary<string, PeerConfig>(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// Another ullmd: its OpenAI listener's base address (requests go to <c>v1/</c> under it, its status to
+/// <c>ullm/peer/v1/status</c>), the API key this host presents there, and how often its status is read.
+/// </summary>
+internal sealed record PeerConfig(string Name, Uri Url, ApiKeySource ApiKey, TimeSpan PollInterval)
+{
+    public const double DefaultPollSeconds = 2;
+
+    /// <summary>The base address ending in "/", so paths resolve under it.</summary>
+    public Uri Root { get; } = new(Url.AbsoluteUri.TrimEnd('/') + "/");
+
+    /// <summary>Its OpenAI API, made once, not per request.</summary>
+    public Uri V1Base { get; } = new(Url.AbsoluteUri.TrimEnd('/') + "/v1/");
+
+    /// <summary>How the breaker and status name the peer: never a provider's name, which has no '@'.</summary>
+    public string Upstream => "peer@" + Name;
 }
 
 internal enum SupervisorKind
@@ -212,7 +233,16 @@ internal sealed record ModelConfig(
 
     /// <summary>The exact-match response cache for requests naming this model or an alias; null: off.</summary>
     public CacheConfig? Cache { get; init; }
+
+    /// <summary>For a vLLM model served across nodes: its pipeline stages and the Ray cluster they run on; null: this host only.</summary>
+    public VllmCluster? Cluster { get; init; }
 }
+
+/// <summary>
+/// A vLLM engine whose layers are split into <see cref="PipelineParallelSize"/> stages over the nodes of the Ray cluster
+/// at <see cref="RayAddress"/> (<c>host:port</c> of its head, or <c>auto</c> for the cluster this host has joined).
+/// </summary>
+internal sealed record VllmCluster(int PipelineParallelSize, string RayAddress);
 
 /// <summary>llama-server's <c>--flash-attn</c>: on, off, or its own choice (a quantized V cache makes it choose on).</summary>
 internal enum FlashAttention

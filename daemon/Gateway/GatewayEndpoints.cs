@@ -1,9 +1,12 @@
+using Microsoft.AspNetCore.Mvc;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gateway.Caching;
 using UnifiedLlm.Daemon.Gateway.Responses;
+using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Hosting;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Routing.Peers;
 using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Storage;
 
@@ -18,6 +21,8 @@ internal static class GatewayEndpoints
     public static IServiceCollection AddGateway(this IServiceCollection services)
     {
         services.AddSingleton<UpstreamHealth>();
+        services.AddSingleton<PeerDirectory>();
+        services.AddHostedService(sp => sp.GetRequiredService<PeerDirectory>());
         services.AddSingleton<ModelRouter>();
         // The cloud providers' pool; each local backend's comes with its lease.
         services.AddSingleton(sp => UpstreamConnections.ForProviders(sp.GetRequiredService<ConfigHolder>().Current.Router.Timeouts.Connect));
@@ -56,28 +61,17 @@ internal static class GatewayEndpoints
         endpoints.MapPost("/v1/messages", c =>
             handler.HandleAsync(c, EndpointKind.ChatCompletions, new AnthropicClientProtocol(), AnthropicInboundTranslator.ToOpenAi));
         endpoints.MapResponses(handler);
-        endpoints.MapGet("/v1/models", (HttpContext c, ClientAuthenticator auth, ConfigHolder config, DaemonInfo daemon, IModelEndpoints models) => ModelList.WriteAsync(c, auth, config.Current, daemon, models));
+        endpoints.MapGet("/v1/models", (HttpContext c, ClientAuthenticator auth, ConfigHolder config, DaemonInfo daemon, IModelEndpoints models, PeerDirectory peers) =>
+            ModelList.WriteAsync(c, auth, config.Current, daemon, models, peers.Views()));
+        endpoints.MapGet("/" + PeerStatus.Path, (HttpContext c, ClientAuthenticator auth, ConfigHolder config, [FromServices] Scheduler scheduler, [FromServices] GpuMonitor gpus) =>
+            PeerStatusEndpoint.WriteAsync(c, auth, config.Current, scheduler, gpus));
         endpoints.MapGet("/metrics", async (HttpContext c, GatewayMetrics metrics, ClientAuthenticator auth, ConfigHolder config) =>
         {
             // On TCP, the metrics (model names, traffic, GPU use) are for key holders unless the config opens them.
-            if (ListenerNames.Of(c) == ListenerNames.OpenAiTcp && !config.Current.Security.MetricsOpenOnTcp)
+            if (!config.Current.Security.MetricsOpenOnTcp && !await TcpKeyCheck.PassesAsync(c, auth, "/metrics on the TCP listener needs an API key (any valid key): send 'Authorization: Bearer ullm-…', "
+                + "or set security.metrics_open_on_tcp = true"))
             {
-                var missing = new GatewayException(401, "/metrics on the TCP listener needs an API key (any valid key): send 'Authorization: Bearer ullm-…', "
-                    + "or set security.metrics_open_on_tcp = true", code: "missing_api_key");
-                try
-                {
-                    var client = await auth.AuthenticateAsync(c);
-                    if (client.Key is null)
-                    {
-                        throw missing;
-                    }
-                }
-                catch (GatewayException e)
-                {
-                    var error = e.Code == "missing_api_key" ? missing : e;
-                    await OpenAiErrors.WriteAsync(c, error, OpenAiErrors.Body(error));
-                    return;
-                }
+                return;
             }
 
             c.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";

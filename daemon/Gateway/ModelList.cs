@@ -1,14 +1,18 @@
 using UnifiedLlm.Daemon.Admin;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Hosting;
+using UnifiedLlm.Daemon.Routing.Peers;
 using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
-/// <summary>GET /v1/models: local models, their aliases, provider models and routes, with ullmd's own fields under "ullm".</summary>
+/// <summary>
+/// GET /v1/models: local models, their aliases, provider models, routes and the models only peers have, with ullmd's
+/// own fields under "ullm" (a local model also names the peers that report it).
+/// </summary>
 internal static class ModelList
 {
-    public static async Task WriteAsync(HttpContext context, ClientAuthenticator authenticator, UllmConfig config, DaemonInfo daemon, IModelEndpoints endpoints)
+    public static async Task WriteAsync(HttpContext context, ClientAuthenticator authenticator, UllmConfig config, DaemonInfo daemon, IModelEndpoints endpoints, IReadOnlyList<PeerView> peers)
     {
         ClientIdentity client;
         try
@@ -33,7 +37,10 @@ internal static class ModelList
             var backend = model.BackendKey;
             if (May(model.Name))
             {
-                data.Add(Entry(model.Name, "ullmd", new { kind = "local", backend, context = model.Context, aliases = model.Aliases, loaded = ready.Contains(model.Name) }));
+                var onPeers = OnPeers(peers, model.Name);
+                data.Add(Entry(model.Name, "ullmd", onPeers.Count == 0
+                    ? new { kind = "local", backend, context = model.Context, aliases = model.Aliases, loaded = ready.Contains(model.Name) }
+                    : new { kind = "local", backend, context = model.Context, aliases = model.Aliases, loaded = ready.Contains(model.Name), peers = onPeers }));
             }
 
             data.AddRange(model.Aliases.Where(alias => May(alias, model.Name)).Select(alias => Entry(alias, "ullmd", new { kind = "alias", alias_of = model.Name, backend, context = model.Context })));
@@ -44,6 +51,16 @@ internal static class ModelList
             data.AddRange(provider.Models.Where(m => May($"{provider.Name}/{m}")).Select(m => Entry($"{provider.Name}/{m}", provider.Name, new { kind = "provider", provider = provider.Name, provider_kind = provider.Kind == ProviderKind.Anthropic ? "anthropic" : "openai" })));
         }
 
+        // A name this host resolves itself is not a peer's: the router would not send it there.
+        var names = ModelNames.Of(config).Canonical;
+        var remote = peers.SelectMany(v => (v.Status?.Models ?? []).Select(m => m.Name))
+            .Where(name => !names.ContainsKey(name) && !config.Routes.ContainsKey(name))
+            .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+        foreach (var name in remote.Where(n => May(n)))
+        {
+            data.Add(Entry(name, "ullmd-peer", new { kind = "peer", peers = OnPeers(peers, name) }));
+        }
+
         foreach (var route in config.Routes.Values.OrderBy(r => r.Name, StringComparer.Ordinal).Where(r => May(r.Name)))
         {
             data.Add(Entry(route.Name, "ullmd", new { kind = "route", strategy = StrategyName(route.Strategy), targets = route.Targets }));
@@ -51,6 +68,11 @@ internal static class ModelList
 
         await context.Response.WriteAsJsonAsync(new { @object = "list", data }, context.RequestAborted);
     }
+
+    /// <summary>The peers that report <paramref name="model"/>: each named, with whether it is loaded there and whether the peer answers.</summary>
+    private static List<object> OnPeers(IReadOnlyList<PeerView> peers, string model) =>
+        [.. peers.Where(v => v.Status?.Find(model) is not null)
+            .Select(v => (object)new { peer = v.Peer.Name, loaded = v.Status!.Find(model)!.Loaded, answering = v.Answering })];
 
     private static string StrategyName(RouteStrategy strategy) => strategy switch
     {

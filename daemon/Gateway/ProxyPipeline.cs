@@ -6,6 +6,7 @@ using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gateway.Caching;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Routing.Peers;
 using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Gateway;
@@ -35,8 +36,9 @@ internal sealed partial class ProxyPipeline(
     {
         var aborted = context.RequestAborted;
         exchange.EstimatedPromptTokens = request.PromptLength / 4;
-        var plan = router.Plan(request.Model)
-            ?? throw new GatewayException(404, router.DescribeUnknown(request.Model), "model", "model_not_found");
+        var forwarded = context.Request.Headers.ContainsKey(PeerHeaders.Hop);
+        var plan = router.Plan(request.Model, forwarded)
+            ?? throw new GatewayException(404, router.DescribeUnknown(request.Model) + (forwarded ? ForwardedNote : ""), "model", "model_not_found");
         exchange.RoutedModel = plan.ModelLabel;
         CheckAllowed(exchange.Client, plan);
         plan = ForAnonymous(exchange, plan, config.Current.Security);
@@ -75,7 +77,10 @@ internal sealed partial class ProxyPipeline(
             try
             {
                 attempt = await health.ExecuteAsync(
-                    target, static (state, ct) => state.Pipeline.StartAsync(state.Target, state.Request, state.Native, ct), (Pipeline: this, Target: target, Request: request, Native: native), aborted);
+                    target,
+                    static (state, ct) => state.Pipeline.StartAsync(state.Target, state.Request, state.Native, state.RequestId, ct),
+                    (Pipeline: this, Target: target, Request: request, Native: native, exchange.RequestId),
+                    aborted);
             }
             catch (BrokenCircuitException e)
             {
@@ -136,8 +141,11 @@ internal sealed partial class ProxyPipeline(
             return;
         }
 
-        throw NoTargetServed(last, request.Model, plan, exchange);
+        var failed = NoTargetServed(last, request.Model, plan, exchange);
+        throw forwarded ? new GatewayException(failed.StatusCode, failed.Message + ForwardedNote, failed.Param, failed.Code, failed.RetryAfter) : failed;
     }
+
+    private const string ForwardedNote = $" (a peer forwarded this request, marked {PeerHeaders.Hop}: it is served here or not at all, never forwarded again)";
 
     /// <summary>Makes the request's audit row safe from a SIGKILL before its answer's end goes out (see <see cref="AuditQueue"/>).</summary>
     private async Task CommitAuditAsync(Exchange exchange, CancellationToken cancellationToken)
@@ -165,7 +173,7 @@ internal sealed partial class ProxyPipeline(
     internal static bool SpeaksNatively(RouteTarget target, WireFormat format) =>
         format == WireFormat.Responses && target.Provider is { Kind: ProviderKind.OpenAi, ResponsesApi: true };
 
-    private async ValueTask<UpstreamAttempt> StartAsync(RouteTarget target, ProxyRequest request, NativeApi? native, CancellationToken cancellationToken)
+    private async ValueTask<UpstreamAttempt> StartAsync(RouteTarget target, ProxyRequest request, NativeApi? native, string requestId, CancellationToken cancellationToken)
     {
         var format = native?.Format ?? WireFormat.OpenAi;
         var timeouts = config.Current.Router.Timeouts;
@@ -180,7 +188,17 @@ internal sealed partial class ProxyPipeline(
             UpstreamEndpoints endpoints;
             UpstreamConnections connections;
             string upstreamModel;
-            if (target.Provider is { } provider)
+            string? forwardedId = null;
+            if (target.Peer is { } peer)
+            {
+                endpoints = UpstreamEndpoints.OfV1Base(peer.V1Base);
+                connections = providerConnections;
+                upstreamModel = target.Model;
+                forwardedId = requestId;
+                key = ApiKeyReader.Read(peer.ApiKey)
+                    ?? throw new UpstreamFailure(502, $"{target.Name}: the peer's API key ({peer.ApiKey}) is not available", retryable: true);
+            }
+            else if (target.Provider is { } provider)
             {
                 endpoints = UpstreamEndpoints.OfV1Base(provider.V1Base);
                 connections = providerConnections;
@@ -211,7 +229,7 @@ internal sealed partial class ProxyPipeline(
             var started = time.GetTimestamp();
             attemptCancellation.CancelAfter(timeouts.FirstToken);
             var body = native is null ? request.ForUpstream(upstreamModel) : NativeBody(native, upstreamModel);
-            reply = await client.SendAsync(new UpstreamCall(target.Name, request.Kind, endpoints, connections, body, request.Stream, key) { Format = format }, attemptCancellation.Token);
+            reply = await client.SendAsync(new UpstreamCall(target.Name, request.Kind, endpoints, connections, body, request.Stream, key, forwardedId) { Format = format }, attemptCancellation.Token);
             // A whole body, or a stream's role chunk and first content chunk, as a rule.
             var held = new List<(UpstreamChunk, ChunkInfo)>(reply.Chunks is null ? 1 : 2);
             if (reply.Chunks is null)
@@ -285,6 +303,11 @@ internal sealed partial class ProxyPipeline(
                 // backend that answered is alive; what it answered was about this request (a client can make
                 // llama-server answer 500), so it does not count against the backend's breaker.
                 failure = upstreamFailure.Redacted(key).CountingAgainstBreaker(upstreamFailure.CountsAgainstBreaker && !(target.IsLocal && upstreamFailure.Answered));
+                if (target.Peer is not null && upstreamFailure is { Answered: true, StatusCode: 404 })
+                {
+                    // The peer no longer has the model (its config changed since its status was read): the next host may.
+                    failure = new UpstreamFailure(upstreamFailure.StatusCode, failure.Message, retryable: true, answered: true, countsAgainstBreaker: false);
+                }
             }
 
             throw failure;
@@ -441,7 +464,7 @@ internal sealed partial class ProxyPipeline(
     internal static void CheckAllowed(ClientIdentity client, RoutePlan plan)
     {
         if (client.Key is { Models.Count: > 0 } key && !key.Models.Contains(plan.RequestedModel, StringComparer.Ordinal)
-            && !plan.Targets.Any(t => key.Models.Contains(t.Model, StringComparer.Ordinal) && t.IsLocal))
+            && !plan.Targets.Any(t => key.Models.Contains(t.Model, StringComparer.Ordinal) && !t.IsProvider))
         {
             throw new GatewayException(403, $"the API key '{key.Name}' may not use model '{plan.RequestedModel}' (allowed: {string.Join(", ", key.Models)})", "model", "model_not_allowed");
         }
@@ -454,13 +477,13 @@ internal sealed partial class ProxyPipeline(
     /// </summary>
     internal static RoutePlan ForAnonymous(Exchange exchange, RoutePlan plan, SecurityConfig security)
     {
-        if (exchange.Client.Key is not null || security.AnonymousProviders || plan.Targets.All(t => t.IsLocal))
+        if (exchange.Client.Key is not null || security.AnonymousProviders || plan.Targets.All(t => !t.IsProvider))
         {
             return plan;
         }
 
-        var local = plan.Targets.Where(t => t.IsLocal).ToList();
-        var providers = string.Join(", ", plan.Targets.Where(t => !t.IsLocal).Select(t => t.Name));
+        var local = plan.Targets.Where(t => !t.IsProvider).ToList();
+        var providers = string.Join(", ", plan.Targets.Where(t => t.IsProvider).Select(t => t.Name));
         if (local.Count == 0)
         {
             throw new GatewayException(403,
@@ -469,7 +492,7 @@ internal sealed partial class ProxyPipeline(
                 "model", "provider_needs_key");
         }
 
-        exchange.Path.AddRange(plan.Targets.Where(t => !t.IsLocal).Select(t => $"{t.Name} (skipped: no API key)"));
+        exchange.Path.AddRange(plan.Targets.Where(t => t.IsProvider).Select(t => $"{t.Name} (skipped: no API key)"));
         return plan with { Targets = local };
     }
 

@@ -1,12 +1,13 @@
 using System.Net.Http.Headers;
 using System.Text.Json;
 using UnifiedLlm.Daemon.Gateway;
+using UnifiedLlm.Daemon.Routing.Peers;
 
 namespace UnifiedLlm.Daemon.Providers;
 
 /// <summary>
 /// Forwards OpenAI requests (and Responses API requests, to an upstream that speaks it) unchanged but for the model name
-/// and the key, to a local backend or an OpenAI-compatible provider.
+/// and the key, to a local backend, an OpenAI-compatible provider or a peer ullmd.
 /// </summary>
 internal sealed class OpenAiCompatibleClient : IUpstreamClient
 {
@@ -37,6 +38,12 @@ internal sealed class OpenAiCompatibleClient : IUpstreamClient
         if (call.ApiKey is { Length: > 0 } key)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        }
+
+        if (call.ForwardedRequestId is { } id)
+        {
+            request.Headers.Add(PeerHeaders.RequestId, id);
+            request.Headers.Add(PeerHeaders.Hop, "1");
         }
 
         return request;

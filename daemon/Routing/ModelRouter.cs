@@ -1,4 +1,5 @@
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Routing.Peers;
 using UnifiedLlm.Daemon.Scheduling;
 
 namespace UnifiedLlm.Daemon.Routing;
@@ -6,17 +7,23 @@ namespace UnifiedLlm.Daemon.Routing;
 /// <summary>
 /// Turns a requested model into a <see cref="RoutePlan"/>: a route (ordered by its strategy), a local model or alias, a
 /// provider model (<c>provider/model</c>, or a bare name a provider lists), followed by the configured fallback chain.
+/// With peers, each local model is tried here and on the peers that report it, in <see cref="PeerPlacement"/>'s order,
+/// and a model only peers report is served by them.
 /// </summary>
-internal sealed class ModelRouter(ConfigHolder config, IModelEndpoints local, UpstreamHealth health)
+internal sealed class ModelRouter(ConfigHolder config, IModelEndpoints local, UpstreamHealth health, PeerDirectory peers)
 {
     private readonly Dictionary<string, int> roundRobin = new(StringComparer.Ordinal);
 
     private RouteNames? names;
 
-    /// <summary>The plan for <paramref name="model"/>; null when no route, local model or provider has that name (<see cref="DescribeUnknown"/> says so).</summary>
-    public RoutePlan? Plan(string model)
+    /// <summary>
+    /// The plan for <paramref name="model"/>; null when no route, local model, provider or peer has that name
+    /// (<see cref="DescribeUnknown"/> says so). A request a peer <paramref name="forwarded"/> gets no peer targets.
+    /// </summary>
+    public RoutePlan? Plan(string model, bool forwarded = false)
     {
         var current = config.Current;
+        var views = forwarded || current.Peers.Count == 0 ? [] : peers.Views();
         var targets = new List<RouteTarget>();
         if (current.Routes.TryGetValue(model, out var route))
         {
@@ -25,6 +32,10 @@ internal sealed class ModelRouter(ConfigHolder config, IModelEndpoints local, Up
         else if (Resolve(current, model) is { } target)
         {
             targets.Add(target);
+        }
+        else if (OnPeers(views, model, localConfigured: false, loadedHere: false) is { Count: > 0 } remote)
+        {
+            targets.AddRange(remote);
         }
         else
         {
@@ -39,6 +50,11 @@ internal sealed class ModelRouter(ConfigHolder config, IModelEndpoints local, Up
 
         // A provider's unlisted model is the one name a client makes up; a route's or the config's names are bounded.
         var label = route is null && targets[0].Label != targets[0].Name ? targets[0].Label : model;
+        if (views.Count > 0)
+        {
+            targets = WithPeers(targets, views);
+        }
+
         RemoveRepeats(targets);
         return new RoutePlan(model, targets) { ModelLabel = label };
     }
@@ -52,6 +68,41 @@ internal sealed class ModelRouter(ConfigHolder config, IModelEndpoints local, Up
         ModelNames.Of(current).Canonical.Keys
             .Concat(current.Providers.Values.SelectMany(p => p.Models.Select(m => $"{p.Name}/{m}")))
             .Concat(current.Routes.Keys);
+
+    /// <summary>Each local target in its place among the peers that report its model (<see cref="PeerPlacement"/>).</summary>
+    private List<RouteTarget> WithPeers(List<RouteTarget> targets, IReadOnlyList<PeerView> views)
+    {
+        if (!targets.Any(t => t.IsLocal))
+        {
+            return targets;
+        }
+
+        var ready = local.ReadyModels();
+        return [.. targets.SelectMany(t => t.IsLocal ? OnPeers(views, t.Model, localConfigured: true, ready.Contains(t.Model)) : [t])];
+    }
+
+    /// <summary>The targets for <paramref name="model"/> here (when configured) and on the peers that report it, in order.</summary>
+    private List<RouteTarget> OnPeers(IReadOnlyList<PeerView> views, string model, bool localConfigured, bool loadedHere)
+    {
+        var reporting = new List<(PeerView View, PeerModel Model)>();
+        foreach (var view in views)
+        {
+            if (view.Status?.Find(model) is { } reported)
+            {
+                reporting.Add((view, reported));
+            }
+        }
+
+        if (reporting.Count == 0)
+        {
+            return localConfigured ? [RouteTarget.Local(model)] : [];
+        }
+
+        var candidates = reporting.Select(r => new PeerCandidate(r.View.Peer.Name, r.View.Answering, r.Model.Loaded, r.Model.QueueDepth, r.View.Status!.Room)).ToList();
+        var byPeer = reporting.ToDictionary(r => r.View.Peer.Name, r => RouteTarget.OnPeer(r.View.Peer, r.Model.Name), StringComparer.Ordinal);
+        return [.. PeerPlacement.Order(localConfigured, loadedHere, () => local.FitsWithoutEviction(model), candidates)
+            .Select(peer => peer is null ? RouteTarget.Local(model) : byPeer[peer])];
+    }
 
     /// <summary>Keeps each target's first place only (a chain may repeat a route's target, two aliases one model); plans are a few long.</summary>
     private static void RemoveRepeats(List<RouteTarget> targets)

@@ -14,4 +14,11 @@ internal interface IModelEndpoints
 
     /// <summary>The canonical names of the local models that are loaded and ready now (GET /v1/models reports them).</summary>
     IReadOnlySet<string> ReadyModels();
+
+    /// <summary>
+    /// Whether a load of <paramref name="model"/> now would be planned here without evicting anything: where a model
+    /// loaded nowhere goes first when peers could take it. A model that cannot be planned ahead counts as fitting: its
+    /// load says why it fails.
+    /// </summary>
+    bool FitsWithoutEviction(string model);
 }

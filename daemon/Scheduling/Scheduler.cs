@@ -249,6 +249,23 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
     }
 
+    public bool FitsWithoutEviction(string model)
+    {
+        if (!config.Current.Models.TryGetValue(model, out var configured))
+        {
+            return false;
+        }
+
+        try
+        {
+            return Preview(configured, LoadOverrides.None, CancellationToken.None).Decision is LoadPlan { Evictions.Count: 0 };
+        }
+        catch (PlanInputException)
+        {
+            return true;
+        }
+    }
+
     /// <summary>Loads every pinned model; a failure is reported and does not stop the others.</summary>
     public async Task LoadPinnedAsync(CancellationToken cancellationToken)
     {

@@ -62,6 +62,10 @@ let
       priority = 80;
     };
     credentials.anthropic = "/run/secrets/anthropic-key";
+    peers.gpu2 = {
+      url = "http://10.0.0.2:9000";
+      keyFile = "/run/keys/ullm-peer-gpu2";
+    };
     environmentFile = "/run/secrets/unified-llm.env";
     extraArgs = [ "--log-level=debug" ];
     slice.memoryMax = "48G";
@@ -159,6 +163,10 @@ let
         "tiny"
         "anthropic/claude-haiku"
       ];
+    };
+    peers.gpu2 = {
+      url = "http://10.0.0.2:9000";
+      api_key_credential = "peer-gpu2";
     };
   };
 
@@ -351,7 +359,10 @@ let
         inherit (sampleService.serviceConfig) LoadCredential EnvironmentFile;
       };
       expected = {
-        LoadCredential = [ "anthropic:/run/secrets/anthropic-key" ];
+        LoadCredential = [
+          "anthropic:/run/secrets/anthropic-key"
+          "peer-gpu2:/run/keys/ullm-peer-gpu2"
+        ];
         EnvironmentFile = [ "/run/secrets/unified-llm.env" ];
       };
     };
@@ -1022,6 +1033,110 @@ let
         })
       );
       expected = true;
+    };
+
+    # A fleet: peers become [peers.NAME] tables whose keys arrive as systemd credentials peer-NAME.
+    testPeersRenderTablesAndTheirKeysAsCredentials = {
+      expr =
+        let
+          host = evalHost {
+            enable = true;
+            credentials.anthropic = "/run/secrets/anthropic-key";
+            peers.gpu2 = {
+              url = "http://10.0.0.2:9000";
+              keyFile = "/run/keys/ullm-peer-gpu2";
+            };
+            peers.gpu3 = {
+              url = "https://gpu3.example:9000";
+              keyFile = "/run/keys/ullm-peer-gpu3";
+              pollIntervalSeconds = 0.5;
+            };
+          };
+        in
+        {
+          failed = failedAssertions host;
+          inherit (host.services.unified-llm.settings) peers;
+          inherit (host.systemd.services.unified-llm.serviceConfig) LoadCredential;
+          minimalHasNoPeersTable = minimal.services.unified-llm.settings ? peers;
+        };
+      expected = {
+        failed = [ ];
+        peers = {
+          gpu2 = {
+            url = "http://10.0.0.2:9000";
+            api_key_credential = "peer-gpu2";
+          };
+          gpu3 = {
+            url = "https://gpu3.example:9000";
+            api_key_credential = "peer-gpu3";
+            poll_interval_seconds = 0.5;
+          };
+        };
+        LoadCredential = [
+          "anthropic:/run/secrets/anthropic-key"
+          "peer-gpu2:/run/keys/ullm-peer-gpu2"
+          "peer-gpu3:/run/keys/ullm-peer-gpu3"
+        ];
+        minimalHasNoPeersTable = false;
+      };
+    };
+
+    # A peer's key file is a host path (never copied to the store) and its URL a plain http(s) address.
+    testBadPeersAreRejected = {
+      expr = map rejects [
+        {
+          enable = true;
+          peers.gpu2 = {
+            url = "http://10.0.0.2:9000";
+            keyFile = ./stubs.nix;
+          };
+        }
+        {
+          enable = true;
+          peers.gpu2 = {
+            url = "ftp://10.0.0.2:9000";
+            keyFile = "/run/keys/k";
+          };
+        }
+        {
+          enable = true;
+          peers.gpu2 = {
+            url = "http://user:pw@10.0.0.2:9000";
+            keyFile = "/run/keys/k";
+          };
+        }
+      ];
+      expected = [
+        true
+        true
+        true
+      ];
+    };
+
+    # vLLM across nodes: the pipeline stages and the Ray head, as ullmd's keys.
+    testVllmModelSplitOverARayCluster = {
+      expr =
+        let
+          host = evalHost {
+            enable = true;
+            backends.vllm.enable = true;
+            models.big = {
+              backend = "vllm";
+              source = "/var/lib/unified-llm/models/big";
+              pipelineParallelSize = 2;
+              rayAddress = "10.0.0.1:6379";
+            };
+          };
+        in
+        {
+          failed = failedAssertions host;
+          inherit (host.services.unified-llm.settings.models.big) pipeline_parallel_size ray_address;
+        };
+      expected = {
+        failed = [ ];
+        pipeline_parallel_size = 2;
+        ray_address = "10.0.0.1:6379";
+      };
     };
 
     testOllamaModelNameIsAcceptedAsSource = {

@@ -295,6 +295,37 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     }
 
     [Fact(Timeout = 180_000)]
+    public async Task A_vllm_model_split_over_nodes_starts_with_pipeline_stages_on_the_ray_cluster_of_its_config()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var qwen = PublishedShape.Qwen25_05B.Write(bed.Dir.Path);
+        var daemon = await bed.StartOllamaAndVllmAsync(gpus, $$"""
+            [models.vl]
+            backend = "vllm"
+            source = "{{qwen}}"
+            context = 4096
+            pipeline_parallel_size = 2
+            ray_address = "127.0.0.9:6379"
+            """);
+        await using (daemon)
+        {
+            using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
+            Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+
+            // The head's stage on this host's one planned GPU; the second stage is Ray's to place in the cluster.
+            await WaitUntilAsync(() => bed.Starts().Count == 1, ct);
+            var start = Assert.Single(bed.Starts());
+            var argv = Argv(start);
+            Assert.Equal("2", Flag(argv, "--pipeline-parallel-size"));
+            Assert.Equal("ray", Flag(argv, "--distributed-executor-backend"));
+            Assert.Equal("1", Flag(argv, "--tensor-parallel-size"));
+            Assert.Equal("127.0.0.9:6379", start["env"]!["RAY_ADDRESS"]!.GetValue<string>());
+        }
+    }
+
+    [Fact(Timeout = 180_000)]
     public async Task After_ullmd_is_killed_the_next_one_adopts_the_running_vllm_engine_and_a_clean_stop_ends_it()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -1,7 +1,9 @@
+using Microsoft.Extensions.Logging.Abstractions;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Routing.Peers;
 using UnifiedLlm.Tests.Support;
 
 namespace UnifiedLlm.Tests.Gateway;
@@ -99,7 +101,7 @@ public sealed class ModelRouterTests
             Config = new ConfigHolder(ConfigLoader.Parse(toml, path), events, TimeProvider.System);
             local.Serve("a", new Uri("http://127.0.0.1:3/"), "a.gguf");
             local.Serve("shared", new Uri("http://127.0.0.1:4/"), "shared.gguf");
-            Router = new ModelRouter(Config, local, new UpstreamHealth(Config, events, TimeProvider.System));
+            Router = new ModelRouter(Config, local, new UpstreamHealth(Config, events, TimeProvider.System), new PeerDirectory(Config, TimeProvider.System, NullLogger<PeerDirectory>.Instance));
         }
 
         public ConfigHolder Config { get; }

@@ -14,6 +14,7 @@ internal sealed class StaticModelEndpoints : IModelEndpoints, IDisposable
     private readonly ConcurrentDictionary<string, Func<Outcome<ModelLease>>> models = new(StringComparer.Ordinal);
     private readonly ConcurrentBag<UpstreamConnections> pools = [];
     private readonly ConcurrentDictionary<string, int> contexts = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> tooBig = new(StringComparer.Ordinal);
     private int held;
 
     public int HeldLeases => Volatile.Read(ref held);
@@ -62,6 +63,12 @@ internal sealed class StaticModelEndpoints : IModelEndpoints, IDisposable
     }
 
     public IReadOnlySet<string> ReadyModels() => models.Keys.ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>What the planner would answer for these models: all fit but those <see cref="TooBig"/> names.</summary>
+    public bool FitsWithoutEviction(string model) => !tooBig.ContainsKey(model);
+
+    /// <summary>Makes <paramref name="model"/> one that the planner would not place here without evicting another.</summary>
+    public void TooBig(string model) => tooBig[model] = true;
 
     public ValueTask<Outcome<ModelLease>> AcquireAsync(string model, CancellationToken cancellationToken) =>
         ValueTask.FromResult(models.TryGetValue(model, out var lease) ? lease() : new LeaseFailure(LeaseFailureKind.UnknownModel, model, $"no model '{model}'"));

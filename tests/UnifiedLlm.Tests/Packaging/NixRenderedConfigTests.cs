@@ -60,5 +60,10 @@ public sealed class NixRenderedConfigTests
 
         Assert.Equal(ApiKeySourceKind.Credential, config.Providers["anthropic"].ApiKey.Kind);
         Assert.Equal(["tiny", "anthropic/claude-haiku"], config.Routes["smart"].Targets);
+
+        // services.unified-llm.peers: the table, its key as the credential the module loads.
+        var peer = config.Peers["gpu2"];
+        Assert.Equal("http://10.0.0.2:9000/", peer.Root.AbsoluteUri);
+        Assert.Equal(new ApiKeySource(ApiKeySourceKind.Credential, "peer-gpu2"), peer.ApiKey);
     }
 }

@@ -36,10 +36,11 @@ internal sealed class TinyDaemon : IAsyncDisposable
 
     /// <summary>
     /// One request slot unless <paramref name="modelExtra"/> sets <c>parallel</c>: the suite's capacities and timings
-    /// count one. Null (and the caller skips with <see cref="LlamaServerBinary.HowToGet"/>) without a llama-server.</summary>
+    /// count one; <paramref name="tcpListen"/> adds the TCP listener. Null (and the caller skips with
+    /// <see cref="LlamaServerBinary.HowToGet"/>) without a llama-server.</summary>
     public static async Task<TinyDaemon?> StartAsync(
         string prefix, string extra = "", string modelExtra = "", IDictionary<string, string>? environment = null, Func<TempDirectory, Task>? beforeStart = null,
-        int context = 256)
+        int context = 256, string tcpListen = "")
     {
         var llamaServer = LlamaServerBinary.Find();
         if (llamaServer is null)
@@ -62,7 +63,7 @@ internal sealed class TinyDaemon : IAsyncDisposable
             {modelExtra}
 
             {extra}
-            """, serverExtra: "supervisor = \"process\"\nstop_backends_on_exit = true");
+            """, serverExtra: "supervisor = \"process\"\nstop_backends_on_exit = true", tcpListen: tcpListen);
         if (beforeStart is not null)
         {
             await beforeStart(dir);

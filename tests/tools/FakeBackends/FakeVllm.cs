@@ -13,8 +13,10 @@ internal static class FakeVllm
     private static readonly string[] ValueFlags =
     [
         "--host", "--port", "--gpu-memory-utilization", "--max-model-len", "--max-num-seqs", "--tensor-parallel-size",
-        "--served-model-name", "--kv-cache-dtype", "--task",
+        "--served-model-name", "--kv-cache-dtype", "--task", "--pipeline-parallel-size", "--distributed-executor-backend",
     ];
+
+    private static readonly string[] ExecutorBackends = ["ray", "mp", "uni", "external_launcher"];
 
     private static readonly string[] SwitchFlags = ["--enforce-eager"];
 
@@ -45,7 +47,20 @@ internal static class FakeVllm
         var visible = Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES")?.Split(',', StringSplitOptions.RemoveEmptyEntries).Length;
         Console.WriteLine($"INFO: non-default args: model='{model}', max_model_len={maxModelLen}, gpu_memory_utilization={utilization}, "
             + $"max_num_seqs={maxNumSeqs}, tensor_parallel_size={tensorParallel}, CUDA_VISIBLE_DEVICES={Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES")}");
-        if (await ConfigProblemAsync(model, maxModelLen, utilization, tensorParallel, visible) is { } problem)
+        var pipelineParallel = int.Parse(flags.GetValueOrDefault("--pipeline-parallel-size", "1"), CultureInfo.InvariantCulture);
+        var executor = flags.GetValueOrDefault("--distributed-executor-backend");
+        if (executor is not null && !ExecutorBackends.Contains(executor))
+        {
+            await Console.Error.WriteLineAsync($"vllm serve: error: argument --distributed-executor-backend: invalid choice: '{executor}' (choose from {string.Join(", ", ExecutorBackends.Select(e => $"'{e}'"))})");
+            return 2;
+        }
+
+        // Across nodes the world is tensor × pipeline GPUs, found by Ray in the cluster RAY_ADDRESS names (which the fake
+        // cannot reach, so it takes the cluster as big enough); without one, on this host's visible GPUs only.
+        var rayCluster = executor == "ray" ? Environment.GetEnvironmentVariable("RAY_ADDRESS") : null;
+        Console.WriteLine($"INFO: pipeline_parallel_size={pipelineParallel}, distributed_executor_backend={executor ?? "auto"}, RAY_ADDRESS={rayCluster}");
+        var world = tensorParallel * pipelineParallel;
+        if (await ConfigProblemAsync(model, maxModelLen, utilization, rayCluster is null ? world : tensorParallel, visible) is { } problem)
         {
             await Console.Error.WriteLineAsync(problem);
             return 1;
@@ -122,16 +137,16 @@ internal static class FakeVllm
     }
 
     /// <summary>vLLM's own checks before it loads anything: the utilization range, the GPUs for tensor parallelism, max_model_len against config.json.</summary>
-    private static async Task<string?> ConfigProblemAsync(string model, long maxModelLen, double utilization, int tensorParallel, int? visible)
+    private static async Task<string?> ConfigProblemAsync(string model, long maxModelLen, double utilization, int required, int? visible)
     {
         if (utilization is <= 0 or > 1)
         {
             return $"ValueError: GPU memory utilization must be within (0, 1]. Got {utilization}.";
         }
 
-        if (visible is { } gpus && tensorParallel > gpus)
+        if (visible is { } gpus && required > gpus)
         {
-            return $"ValueError: The number of required GPUs exceeds the total number of available GPUs in the placement group. (tensor_parallel_size={tensorParallel}, {gpus} visible)";
+            return $"ValueError: The number of required GPUs exceeds the total number of available GPUs in the placement group. ({required} required, {gpus} visible)";
         }
 
         var derived = FakeSettings.VllmMaxModelLen;

@@ -23,9 +23,12 @@
 //   model forever; requests without it use OLLAMA_KEEP_ALIVE (default 5m); expired models leave /api/ps.
 //   Loading a model that is not loaded takes FAKE_LOAD_DELAY_MS (default 0).
 // vllm (`serve MODEL --host H --port P --gpu-memory-utilization F --max-model-len N --max-num-seqs S
-//        --tensor-parallel-size K --served-model-name NAME [--kv-cache-dtype D] [--task embed|score] [--enforce-eager]`):
-//   exit 2 with argparse's "unrecognized arguments" for other flags; exit 1 with vLLM's ValueError, before listening, when
-//   the utilization is outside (0, 1], when K exceeds the GPUs in CUDA_VISIBLE_DEVICES, or when --max-model-len exceeds
+//        --tensor-parallel-size K --served-model-name NAME [--kv-cache-dtype D] [--task embed|score] [--enforce-eager]
+//        [--pipeline-parallel-size P] [--distributed-executor-backend ray|mp|uni|external_launcher]`):
+//   exit 2 with argparse's "unrecognized arguments" for other flags (or an invalid executor choice); exit 1 with vLLM's
+//   ValueError, before listening, when the utilization is outside (0, 1], when the GPUs it needs exceed those in
+//   CUDA_VISIBLE_DEVICES (K × P on one host; K with the ray executor and RAY_ADDRESS set, the cluster holding the other
+//   stages, which the fake cannot reach and takes as big enough), or when --max-model-len exceeds
 //   max_position_embeddings of MODEL/config.json (FAKE_VLLM_MAX_MODEL_LEN, default 4096, without one). It then "starts
 //   its engine" for FAKE_LOAD_DELAY_MS before it listens at all, as vLLM builds its engine before its HTTP server.
 //   GET  /health               200

@@ -1,0 +1,219 @@
+using System.Text.Json;
+using UnifiedLlm.Tests.Gateway;
+using UnifiedLlm.Tests.Support;
+using LlamaServerBinary = UnifiedLlm.Tests.Models.LlamaServerBinary;
+
+namespace UnifiedLlm.Tests.Reliability;
+
+/// <summary>
+/// Real ullmd hosts, each on a loopback address of its own (127.0.0.x) with the tiny model, peering over their TCP
+/// listeners with API keys made on each other: where requests go, what happens when a peer stops, and how the hop header
+/// stops a configured loop.
+/// </summary>
+public sealed class PeerHostTests
+{
+    [Fact(Timeout = 300_000)]
+    public async Task Requests_reach_the_peer_where_the_model_is_loaded_and_move_to_the_next_when_it_stops()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (portB, portC) = (TestPki.FreePort(), TestPki.FreePort());
+        await using var b = await TinyDaemon.StartAsync("ullm-peer-b", tcpListen: $"127.0.0.2:{portB}");
+        if (b is null)
+        {
+            Assert.Skip(LlamaServerBinary.HowToGet);
+        }
+
+        // c-only: a model only C has, which A lists as C's.
+        await using var c = (await TinyDaemon.StartAsync("ullm-peer-c", tcpListen: $"127.0.0.3:{portC}", beforeStart: dir =>
+            File.AppendAllTextAsync(dir.File("config.toml"), $"\n[models.c-only]\nbackend = \"llamacpp\"\nsource = \"{dir.File("tiny.gguf")}\"\n", ct)))!;
+        var (keyB, keyC) = (await KeyAsync(b, "host-a"), await KeyAsync(c, "host-a"));
+        await using var a = (await TinyDaemon.StartAsync("ullm-peer-a", beforeStart: async dir =>
+        {
+            await File.WriteAllTextAsync(dir.File("b.key"), keyB, ct);
+            await File.WriteAllTextAsync(dir.File("c.key"), keyC, ct);
+            await File.AppendAllTextAsync(dir.File("config.toml"), PeerTable("b", $"127.0.0.2:{portB}", dir.File("b.key")) + PeerTable("c", $"127.0.0.3:{portC}", dir.File("c.key")), ct);
+        }))!;
+
+        await Task.WhenAll(b.LoadAsync(), c.LoadAsync());
+        using var client = a.Client();
+        var models = await WaitForModelsAsync(client, m => PeersOf(m, "tiny").Count(p => p.GetProperty("loaded").GetBoolean()) == 2);
+        var cOnly = Assert.Single(models.EnumerateArray(), m => m.GetProperty("id").GetString() == "c-only").GetProperty("ullm");
+        Assert.Equal("peer", cOnly.GetProperty("kind").GetString());
+        Assert.Equal("c", Assert.Single(cOnly.GetProperty("peers").EnumerateArray()).GetProperty("peer").GetString());
+
+        // Loaded on B and C, not here: served by a peer (the same queue: by name, B), under one id on both hosts.
+        var servedByB = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            servedByB.Add(await ChatAsync(client, stream: i == 1));
+        }
+
+        Assert.Empty(a.Backends());
+        var aRows = await RowsAsync(a, servedByB);
+        Assert.All(servedByB, id => Assert.Equal("tiny@b", aRows[id].GetProperty("target").GetString()));
+        var bRows = await RowsAsync(b, servedByB);
+        Assert.All(servedByB, id => Assert.Equal("tiny", bRows[id].GetProperty("target").GetString()));
+        Assert.Empty(await RowsAsync(c, servedByB));
+
+        // B stops: every request is still answered, by C, the first ones after B's refused connection, before any byte.
+        using (var stopped = System.Diagnostics.Process.GetProcessById(b.Process.Pid))
+        {
+            stopped.Kill(entireProcessTree: true);
+            await stopped.WaitForExitAsync(ct);
+        }
+        var afterStop = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            afterStop.Add(await ChatAsync(client, stream: i % 2 == 0));
+        }
+
+        aRows = await RowsAsync(a, afterStop);
+        Assert.All(afterStop, id =>
+        {
+            Assert.Equal("tiny@c", aRows[id].GetProperty("target").GetString());
+            // Until a status read finds B gone, B is tried first and refuses the connection.
+            var path = aRows[id].GetProperty("fallbackPath").EnumerateArray().Select(p => p.GetString()).ToList();
+            Assert.True(path is ["tiny@c"] or ["tiny@b (502)", "tiny@c"], string.Join(", ", path));
+        });
+        var cRows = await RowsAsync(c, afterStop);
+        Assert.Equal(afterStop.Order(), cRows.Keys.Order());
+        Assert.Empty(a.Backends());
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task The_hop_header_stops_a_configured_loop_with_a_clear_error()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (portA, portB) = (TestPki.FreePort(), TestPki.FreePort());
+        // 'broken' is configured on both hosts and loads on neither: each would hand it to the other.
+        Task Broken(TempDirectory dir) => Task.WhenAll(
+            File.WriteAllBytesAsync(dir.File("broken.gguf"), "not a GGUF file"u8.ToArray(), ct),
+            File.AppendAllTextAsync(dir.File("config.toml"), $"\n[models.broken]\nbackend = \"llamacpp\"\nsource = \"{dir.File("broken.gguf")}\"\n", ct));
+        await using var a = await TinyDaemon.StartAsync("ullm-loop-a", tcpListen: $"127.0.0.4:{portA}", beforeStart: Broken);
+        if (a is null)
+        {
+            Assert.Skip(LlamaServerBinary.HowToGet);
+        }
+
+        await using var b = (await TinyDaemon.StartAsync("ullm-loop-b", tcpListen: $"127.0.0.5:{portB}", beforeStart: Broken))!;
+        // The status a peer reads needs a key on TCP.
+        using (var tcp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.5:{portB}/") })
+        {
+            Assert.Equal(401, (int)(await tcp.GetAsync("ullm/peer/v1/status", ct)).StatusCode);
+        }
+
+        await PeerAsync(a, "b", $"127.0.0.5:{portB}", await KeyAsync(b, "host-a"));
+        await PeerAsync(b, "a", $"127.0.0.4:{portA}", await KeyAsync(a, "host-b"));
+        using var client = a.Client();
+        await WaitForModelsAsync(client, m => PeersOf(m, "broken").Any());
+        using (var bClient = b.Client())
+        {
+            await WaitForModelsAsync(bClient, m => PeersOf(m, "broken").Any());
+        }
+
+        // A fails, hands it to B once; B fails and, the request being marked, does not hand it back.
+        var (status, body, response) = await Http.SendAsync(client, Http.Post("/v1/chat/completions", Http.Chat("broken")));
+        Assert.True(status >= 500, body.ToString());
+        Assert.Contains("never forwarded again", Http.ErrorMessage(body), StringComparison.Ordinal);
+        var id = response.Headers.GetValues("x-request-id").Single();
+        var path = Assert.Single(await FailedRowsAsync(a, id)).GetProperty("fallbackPath").EnumerateArray().Select(p => p.GetString()!).ToList();
+        Assert.Equal(["broken", "broken@b"], path.Select(p => p.Split(' ')[0]));
+        Assert.Single(await FailedRowsAsync(b, id));
+
+        // A request that arrives marked is served here or not at all, and keeps the id it came with.
+        var marked = "req_" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12));
+        var request = Http.Post("/v1/chat/completions", Http.Chat("broken"));
+        request.Headers.Add("x-ullm-hop", "1");
+        request.Headers.Add("x-request-id", marked);
+        (status, body, response) = await Http.SendAsync(client, request);
+        Assert.True(status >= 500, body.ToString());
+        Assert.Equal(marked, response.Headers.GetValues("x-request-id").Single());
+        var row = Assert.Single(await FailedRowsAsync(a, marked));
+        Assert.Equal(["broken"], row.GetProperty("fallbackPath").EnumerateArray().Select(p => p.GetString()!.Split(' ')[0]));
+        Assert.DoesNotContain((await b.AuditAsync()).EnumerateArray(), r => r.GetProperty("requestId").GetString() == marked);
+
+        // And a marked request for a model only a peer has is refused here, not forwarded.
+        request = Http.Post("/v1/chat/completions", Http.Chat("only-on-b"));
+        request.Headers.Add("x-ullm-hop", "1");
+        (status, body, _) = await Http.SendAsync(client, request);
+        Assert.Equal(404, status);
+        Assert.Contains("never forwarded again", Http.ErrorMessage(body), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The audit rows with <paramref name="id"/>, once there is one: a failed request's row is written after its answer.
+    /// A loop would have added its rows before the first host answered.
+    /// </summary>
+    private static async Task<List<JsonElement>> FailedRowsAsync(TinyDaemon daemon, string id)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (true)
+        {
+            var rows = (await daemon.AuditAsync()).EnumerateArray().Where(r => r.GetProperty("requestId").GetString() == id).ToList();
+            if (rows.Count > 0 || DateTime.UtcNow > deadline)
+            {
+                return rows;
+            }
+
+            await Task.Delay(200, TestContext.Current.CancellationToken);
+        }
+    }
+
+    private static string PeerTable(string name, string address, string keyFile) =>
+        $"\n[peers.{name}]\nurl = \"http://{address}\"\napi_key_file = \"{keyFile}\"\npoll_interval_seconds = 0.5\n";
+
+    /// <summary>Makes <paramref name="host"/> a peer of <paramref name="daemon"/> by a config reload, its key in a file.</summary>
+    private static async Task PeerAsync(TinyDaemon daemon, string name, string address, string key)
+    {
+        var keyFile = daemon.Dir.Write($"{name}.key", key);
+        await File.AppendAllTextAsync(daemon.Paths.ConfigFile, PeerTable(name, address, keyFile), TestContext.Current.CancellationToken);
+        var reload = await daemon.Process.CtlAsync("reload");
+        Assert.True(reload.ExitCode == 0, reload.ToString());
+    }
+
+    private static async Task<string> KeyAsync(TinyDaemon daemon, string name)
+    {
+        var created = await daemon.Process.CtlAsync("keys", "create", "--name", name, "--json");
+        Assert.True(created.ExitCode == 0, created.ToString());
+        return JsonDocument.Parse(created.StandardOutput).RootElement.GetProperty("secret").GetString()!;
+    }
+
+    /// <summary>/v1/models once <paramref name="done"/> holds of its data (the peers are read every 0.5 s).</summary>
+    private static async Task<JsonElement> WaitForModelsAsync(HttpClient client, Func<JsonElement, bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            var (status, body, _) = await Http.SendAsync(client, new HttpRequestMessage(HttpMethod.Get, "/v1/models"));
+            Assert.Equal(200, status);
+            var data = body.GetProperty("data");
+            if (done(data))
+            {
+                return data;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"the peers were not seen as expected within 60 s: {data}");
+            await Task.Delay(200, TestContext.Current.CancellationToken);
+        }
+    }
+
+    private static IEnumerable<JsonElement> PeersOf(JsonElement data, string model) =>
+        data.EnumerateArray().Where(m => m.GetProperty("id").GetString() == model)
+            .SelectMany(m => m.GetProperty("ullm").TryGetProperty("peers", out var peers) ? peers.EnumerateArray().ToList() : []);
+
+    /// <summary>A chat through <paramref name="client"/> that must succeed (streamed to its end marker); its request id.</summary>
+    private static async Task<string> ChatAsync(HttpClient client, bool stream)
+    {
+        using var response = await client.SendAsync(TinyDaemon.Chat(4, stream), TestContext.Current.CancellationToken);
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(response.IsSuccessStatusCode, text);
+        Assert.True(!stream || text.Contains("data: [DONE]", StringComparison.Ordinal), text);
+        return response.Headers.GetValues("x-request-id").Single();
+    }
+
+    /// <summary>The audit rows of <paramref name="daemon"/> with these request ids, by id.</summary>
+    private static async Task<Dictionary<string, JsonElement>> RowsAsync(TinyDaemon daemon, IReadOnlyCollection<string> ids) =>
+        (await daemon.AuditAsync()).EnumerateArray()
+            .Where(r => ids.Contains(r.GetProperty("requestId").GetString()!))
+            .ToDictionary(r => r.GetProperty("requestId").GetString()!, r => r, StringComparer.Ordinal);
+}
