@@ -63,12 +63,14 @@ case "$(uname -m)" in
 esac
 log "dotnet publish ctl/Ullmctl.csproj --runtime $rid --self-contained (as buildDotnetModule does)"
 flags=(-c Release --runtime "$rid" -p:SelfContained=true -p:ContinuousIntegrationBuild=true -p:Deterministic=true)
-if ! { dotnet restore --locked-mode ctl/Ullmctl.csproj --runtime "$rid" -p:SelfContained=true &&
+# Not --locked-mode: a restore for a runtime id applies it to protos/ too, whose lock file has no runtime section
+# (the locked restore above checked the lock files; buildDotnetModule's restore is not locked either).
+if ! { dotnet restore ctl/Ullmctl.csproj --runtime "$rid" -p:SelfContained=true &&
   dotnet build --no-restore "${flags[@]}" ctl/Ullmctl.csproj &&
   dotnet publish --no-restore --no-build "${flags[@]}" --self-contained -o "$work/publish" ctl/Ullmctl.csproj; } >"$work.publish.log" 2>&1; then
   grep -E 'error|Error' "$work.publish.log" | sort -u | head -60
   rm -f "$work.publish.log"
-  log "FAIL: publishing ctl/Ullmctl.csproj as buildDotnetModule does failed (Native AOT needs clang and zlib1g-dev)"
+  log "FAIL: publishing ctl/Ullmctl.csproj as buildDotnetModule does failed (errors above; Native AOT also needs clang and zlib1g-dev)"
   exit 1
 fi
 rm -f "$work.publish.log"
