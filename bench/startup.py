@@ -249,8 +249,8 @@ def main():
     out = []
     first_daemon = next(iter(daemon_variants.values()))
     live = Daemon([first_daemon[0]], first_daemon[1], stub_port)
-    live.start()
     try:
+        live.start()
         commands, times, cpu = measure_ctl(ctl_variants, live.paths["admin.sock"], args.rounds)
     finally:
         live.stop()
