@@ -1,5 +1,5 @@
 using System.Net.Sockets;
-using System.Text.Json;
+using System.Text.Json.Nodes;
 using Grpc.Core;
 using UnifiedLlm.Ctl.Output;
 
@@ -36,7 +36,8 @@ internal static class CtlErrors
         Console.Error.WriteLine($"ullmctl: {TerminalText.Escape(message)}");
         if (json)
         {
-            Console.Out.WriteLine(JsonSerializer.Serialize(new { error = new { code = StatusName(status), exit, message } }));
+            var error = new JsonObject { ["code"] = StatusName(status), ["exit"] = exit, ["message"] = message };
+            Console.Out.WriteLine(new JsonObject { ["error"] = error }.ToJsonString());
         }
 
         return exit;

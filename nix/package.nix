@@ -6,6 +6,8 @@
   buildDotnetModule,
   dotnetCorePackages,
   installShellFiles,
+  clang,
+  zlib,
   # "unified-llm" builds both programs; "ullmctl" only the CLI, which needs no ASP.NET Core runtime.
   component ? "unified-llm",
 }:
@@ -76,10 +78,21 @@ buildDotnetModule {
   dotnet-sdk = dotnetCorePackages.sdk_10_0;
   dotnet-runtime = selected.runtime;
 
+  # ullmctl is published with Native AOT (PublishAot in ctl/Ullmctl.csproj): the ILCompiler packages
+  # come from deps.json, and its native link runs clang against zlib. A framework-dependent
+  # buildDotnetModule publishes with -p:PublishTrimmed=false, which native compilation refuses
+  # ("PublishTrimmed is implied by native compilation"), so the build is self-contained; ullmd then
+  # carries its runtime beside it instead of running on dotnet-runtime.
+  selfContainedBuild = true;
+  buildInputs = [ zlib ];
+
   # Both components ship ullmctl; its completion scripts come from the built program itself. The
   # $out/bin wrappers exist only after dotnetFixupHook (fixup phase), so this runs in postFixup, and
   # only where the build machine can run what it built (not when cross-compiling).
-  nativeBuildInputs = [ installShellFiles ];
+  nativeBuildInputs = [
+    installShellFiles
+    clang
+  ];
   postFixup = lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
     installShellCompletion --cmd ullmctl \
       --bash <($out/bin/ullmctl completion bash) \

@@ -15,6 +15,9 @@ die() { log "error: $*"; exit 1; }
 [[ $EUID -eq 0 ]] || die "ullmd is a root daemon (it creates /run/unified-llm and starts backends): run with sudo"
 command -v dotnet >/dev/null 2>&1 || die "dotnet is not on PATH: install the .NET 10 SDK"
 command -v curl >/dev/null 2>&1 || die "curl is not on PATH: apt-get install curl"
+# ullmctl is published as a native executable (Native AOT), which links with clang against zlib.
+command -v clang >/dev/null 2>&1 || die "clang is not on PATH (ullmctl's native build links with it): apt-get install clang zlib1g-dev"
+[[ -f /usr/include/zlib.h ]] || die "zlib's headers are missing (ullmctl's native build links with zlib): apt-get install zlib1g-dev"
 model="${1:-}"
 if [[ -n "$model" ]]; then
   [[ -f "$model" ]] || die "$model is not a file"

@@ -37,10 +37,13 @@ declare -A package_of=(
   # The SDK tests drive the official openai npm client (tests/tools/openai-client).
   [node]=nodejs
   [npm]=npm
+  # ullmctl is published with Native AOT (tests/nix/source-set-build.sh publishes it), which links with clang and zlib.
+  [clang]=clang
+  [/usr/include/zlib.h]=zlib1g-dev
 )
 missing=()
 for tool in "${!package_of[@]}"; do
-  if [[ "$tool" == /* ]]; then [[ -x "$tool" ]] && continue; else command -v "$tool" >/dev/null 2>&1 && continue; fi
+  if [[ "$tool" == /* ]]; then [[ -e "$tool" ]] && continue; else command -v "$tool" >/dev/null 2>&1 && continue; fi
   missing+=("${package_of[$tool]}")
 done
 if ((${#missing[@]} > 0)); then

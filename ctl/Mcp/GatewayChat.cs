@@ -1,5 +1,5 @@
-using System.Net.Http.Json;
 using System.Net.Sockets;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using ModelContextProtocol;
@@ -14,10 +14,10 @@ internal sealed class GatewayChat(HttpClient http, string socketPath)
         var messages = new JsonArray();
         if (!string.IsNullOrEmpty(system))
         {
-            messages.Add(new JsonObject { ["role"] = "system", ["content"] = system });
+            messages.Add((JsonNode)new JsonObject { ["role"] = "system", ["content"] = system });
         }
 
-        messages.Add(new JsonObject { ["role"] = "user", ["content"] = prompt });
+        messages.Add((JsonNode)new JsonObject { ["role"] = "user", ["content"] = prompt });
         var body = new JsonObject { ["model"] = model, ["messages"] = messages };
         if (maxTokens is { } max)
         {
@@ -27,7 +27,7 @@ internal sealed class GatewayChat(HttpClient http, string socketPath)
         HttpResponseMessage response;
         try
         {
-            response = await http.PostAsJsonAsync("/v1/chat/completions", body, cancellationToken);
+            response = await http.PostAsync("/v1/chat/completions", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"), cancellationToken);
         }
         catch (HttpRequestException e) when (e.InnerException is SocketException)
         {

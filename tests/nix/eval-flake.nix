@@ -166,6 +166,13 @@ let
         ];
         installs = lib.hasPrefix "installShellCompletion --cmd ullmctl" x86Packages.ullmd.dotnetArguments.postFixup;
         tools = map (package: package.name) x86Packages.ullmd.dotnetArguments.nativeBuildInputs;
+        # ullmctl's Native AOT publish (PublishAot): clang on the build machine, zlib for the host, and a
+        # self-contained build (a framework-dependent one passes -p:PublishTrimmed=false, which AOT refuses).
+        libraries = map (package: package.name) x86Packages.ullmd.dotnetArguments.buildInputs;
+        selfContained = map (package: package.dotnetArguments.selfContainedBuild) [
+          x86Packages.ullmd
+          x86Packages.ullmctl
+        ];
       };
       expected = {
         postInstall = false;
@@ -175,7 +182,15 @@ let
           true
         ];
         installs = true;
-        tools = [ "install-shell-files" ];
+        tools = [
+          "install-shell-files"
+          "clang"
+        ];
+        libraries = [ "zlib" ];
+        selfContained = [
+          true
+          true
+        ];
       };
     };
 

@@ -21,6 +21,8 @@ source_path="$(nix-instantiate --read-write-mode --eval --json --expr '
       stdenv = unused "stdenv";
       dotnetCorePackages = unused "dotnetCorePackages";
       installShellFiles = unused "installShellFiles";
+      clang = unused "clang";
+      zlib = unused "zlib";
       buildDotnetModule = arguments: arguments;
     };
   in
@@ -49,3 +51,53 @@ rm -f "$work.restore.log" "$work.build.log"
 [[ -f daemon/bin/Release/net10.0/ullmd.dll && -f ctl/bin/Release/net10.0/ullmctl.dll ]] ||
   { log "FAIL: the builds succeeded but ullmd.dll or ullmctl.dll is missing"; exit 1; }
 log "passed: Release build of daemon/Ullmd.csproj and ctl/Ullmctl.csproj from the $admitted files nix/package.nix admits"
+
+# ullmctl's publish as buildDotnetModule runs it (self-contained, for the machine's runtime id, build then publish
+# --no-build): it must give the kind ctl/Ullmctl.csproj chooses, a native executable (Native AOT) with no managed
+# ullmctl.dll beside it, that starts, reports an unreachable daemon as JSON and lists its MCP tools (found by
+# reflection over AdminTools, which the native build has to keep).
+case "$(uname -m)" in
+  x86_64) rid=linux-x64 ;;
+  aarch64) rid=linux-arm64 ;;
+  *) log "FAIL: no .NET runtime id known for $(uname -m)"; exit 1 ;;
+esac
+log "dotnet publish ctl/Ullmctl.csproj --runtime $rid --self-contained (as buildDotnetModule does)"
+flags=(-c Release --runtime "$rid" -p:SelfContained=true -p:ContinuousIntegrationBuild=true -p:Deterministic=true)
+# Not --locked-mode: a restore for a runtime id applies it to protos/ too, whose lock file has no runtime section
+# (the locked restore above checked the lock files; buildDotnetModule's restore is not locked either).
+if ! { dotnet restore ctl/Ullmctl.csproj --runtime "$rid" -p:SelfContained=true &&
+  dotnet build --no-restore "${flags[@]}" ctl/Ullmctl.csproj &&
+  dotnet publish --no-restore --no-build "${flags[@]}" --self-contained -o "$work/publish" ctl/Ullmctl.csproj; } >"$work.publish.log" 2>&1; then
+  grep -E 'error|Error' "$work.publish.log" | sort -u | head -60
+  rm -f "$work.publish.log"
+  log "FAIL: publishing ctl/Ullmctl.csproj as buildDotnetModule does failed (errors above; Native AOT also needs clang and zlib1g-dev)"
+  exit 1
+fi
+rm -f "$work.publish.log"
+ctl="$work/publish/ullmctl"
+[[ -x "$ctl" && "$(head -c 4 "$ctl" | od -An -c | tr -d ' ')" == '177ELF' ]] ||
+  { log "FAIL: $ctl is not a native ELF executable"; exit 1; }
+[[ ! -e "$work/publish/ullmctl.dll" ]] || { log "FAIL: the publish left a managed ullmctl.dll beside ullmctl (not Native AOT)"; exit 1; }
+"$ctl" --help | grep -q "administer ullmd" || { log "FAIL: the native ullmctl --help did not print its usage"; exit 1; }
+set +e
+answer="$("$ctl" --json status --socket "$work/no-daemon.sock" 2>/dev/null)"
+status=$?
+set -e
+[[ $status -eq 3 && "$(jq -r .error.code <<<"$answer")" == UNAVAILABLE ]] ||
+  { log "FAIL: the native ullmctl status without a daemon exited $status with '$answer' (expected 3 and a JSON UNAVAILABLE error)"; exit 1; }
+coproc mcp { timeout 60 "$ctl" mcp --socket "$work/no-daemon.sock"; }
+printf '%s\n' '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"source-set-build","version":"1"}}}' \
+  '{"jsonrpc":"2.0","method":"notifications/initialized"}' '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' >&"${mcp[1]}"
+tools=""
+while IFS= read -r -t 60 line <&"${mcp[0]}"; do
+  if [[ "$(jq -r .id <<<"$line")" == 2 ]]; then
+    tools="$(jq -r '.result.tools[].name' <<<"$line" | sort | tr '\n' ' ')"
+    break
+  fi
+done
+eval "exec ${mcp[1]}>&-"
+wait "$mcp_PID" || true
+declared="$(grep -o 'McpServerTool(Name = "[a-z_]*"' ctl/Mcp/AdminTools.cs | cut -d'"' -f2 | sort | tr '\n' ' ')"
+[[ -n "$declared" && "$tools" == "$declared" ]] ||
+  { log "FAIL: the native ullmctl mcp listed tools '$tools', ctl/Mcp/AdminTools.cs declares '$declared'"; exit 1; }
+log "passed: ullmctl published as buildDotnetModule does is a native executable ($(du -h "$ctl" | cut -f1)); status --json and mcp tools/list ($(wc -w <<<"$tools") tools) work"

@@ -170,6 +170,8 @@ let
         # A native build: the build machine runs what it builds (crossFrom makes one that cannot).
         stdenv = nativeStdenv system;
         installShellFiles = noSwitches "install-shell-files";
+        clang = noSwitches "clang";
+        zlib = noSwitches "zlib";
         callPackage = lib.callPackageWith all;
         buildDotnetModule =
           arguments:

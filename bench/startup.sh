@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One command: publishes ullmctl three ways (JIT as a framework-dependent app, ReadyToRun + trimmed self-contained,
+# Native AOT) and ullmd two ways (as shipped, and ReadyToRun), then measures side by side in one run
+# (bench/startup.py): ullmctl's wall time per command against a live ullmd; ullmd's exec→READY=1 and exec→first
+# answer with an empty database, its idle RSS, and the p99 of the first seconds of traffic against the warm p99, under
+# several GC and JIT settings. Prints a markdown section for bench/RESULTS.md.
+# usage: bash bench/startup.sh [ullmctl rounds, default 15] [ullmd starts per variant, default 3] [build directory]
+# A build directory given is kept, and the builds already in it are reused (a rerun measures without publishing again).
+set -euo pipefail
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+rounds="${1:-15}"
+daemon_rounds="${2:-3}"
+if [[ -n "${3:-}" ]]; then
+  out="$(mkdir -p "$3" && cd "$3" && pwd)"
+else
+  out="$(mktemp -d "${TMPDIR:-/tmp}/ullm-startup-build.XXXXXX")"
+  trap 'rm -rf "$out"' EXIT
+fi
+
+# publish NAME PROJECT FLAGS...: into $out/NAME, unless a kept build directory has it already.
+publish() {
+  local name="$1" project="$2"
+  shift 2
+  [[ -x "$out/$name/$(basename "${project%.csproj}" | tr '[:upper:]' '[:lower:]')" ]] && return
+  dotnet publish "$project" -c Release --verbosity quiet -o "$out/$name" "$@" >&2
+}
+publish ctl-jit ctl/Ullmctl.csproj -p:PublishAot=false
+publish ctl-r2r ctl/Ullmctl.csproj -p:PublishAot=false -r linux-x64 --self-contained -p:PublishReadyToRun=true -p:PublishTrimmed=true
+publish ctl-aot ctl/Ullmctl.csproj
+publish ullmd daemon/Ullmd.csproj
+publish ullmd-r2r daemon/Ullmd.csproj -r linux-x64 --self-contained false -p:PublishReadyToRun=true
+
+echo "## Startup, ullmctl and idle memory (issue #17)"
+echo
+echo "$(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), shared with other" \
+  "builds and tests (load average at start: $(cut -d' ' -f1-3 /proc/loadavg)). Command: \`bash bench/startup.sh $rounds $daemon_rounds\`."
+echo
+python3 bench/startup.py --rounds "$rounds" --daemon-rounds "$daemon_rounds" \
+  --ctl "jit=$out/ctl-jit/ullmctl" --ctl "r2r+trim=$out/ctl-r2r/ullmctl" --ctl "aot=$out/ctl-aot/ullmctl" \
+  --ullmd "shipped=$out/ullmd/ullmd|" \
+  --ullmd "server GC, no DATAS=$out/ullmd/ullmd|DOTNET_gcServer=1,DOTNET_GCDynamicAdaptationMode=0" \
+  --ullmd "workstation GC=$out/ullmd/ullmd|DOTNET_gcServer=0" \
+  --ullmd "workstation, conserve=$out/ullmd/ullmd|DOTNET_gcServer=0,DOTNET_GCConserveMemory=7" \
+  --ullmd "W^X off=$out/ullmd/ullmd|DOTNET_EnableWriteXorExecute=0" \
+  --ullmd "workstation, W^X off=$out/ullmd/ullmd|DOTNET_gcServer=0,DOTNET_EnableWriteXorExecute=0" \
+  --ullmd "workstation, W^X off, no PGO=$out/ullmd/ullmd|DOTNET_gcServer=0,DOTNET_EnableWriteXorExecute=0,DOTNET_TieredPGO=0" \
+  --ullmd "ReadyToRun, workstation, W^X off=$out/ullmd-r2r/ullmd|DOTNET_gcServer=0,DOTNET_EnableWriteXorExecute=0"
