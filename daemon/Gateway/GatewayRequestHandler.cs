@@ -61,7 +61,8 @@ internal sealed partial class GatewayRequestHandler(
         catch (GatewayException e)
         {
             exchange.Failed(e, "error");
-            await protocol.WriteErrorAsync(context, e);
+            // A loading notice may have begun the stream: the error then ends it as an event, as a failure mid-stream does.
+            await (context.Response.HasStarted ? protocol.FailStreamAsync(context, e) : protocol.WriteErrorAsync(context, e));
         }
         catch (Exception e) when (context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException)
         {

@@ -41,23 +41,14 @@ internal static class ModelList
 
         foreach (var provider in config.Providers.Values.OrderBy(p => p.Name, StringComparer.Ordinal))
         {
-            data.AddRange(provider.Models.Where(m => May($"{provider.Name}/{m}")).Select(m => Entry($"{provider.Name}/{m}", provider.Name, new { kind = "provider", provider = provider.Name, provider_kind = provider.Kind == ProviderKind.Anthropic ? "anthropic" : "openai" })));
+            data.AddRange(provider.Models.Where(m => May($"{provider.Name}/{m}")).Select(m => Entry($"{provider.Name}/{m}", provider.Name, new { kind = "provider", provider = provider.Name, provider_kind = EnumNames.Providers.NameOf(provider.Kind) })));
         }
 
         foreach (var route in config.Routes.Values.OrderBy(r => r.Name, StringComparer.Ordinal).Where(r => May(r.Name)))
         {
-            data.Add(Entry(route.Name, "ullmd", new { kind = "route", strategy = StrategyName(route.Strategy), targets = route.Targets }));
+            data.Add(Entry(route.Name, "ullmd", new { kind = "route", strategy = EnumNames.Strategies.NameOf(route.Strategy), targets = route.Targets }));
         }
 
         await context.Response.WriteAsJsonAsync(new { @object = "list", data }, context.RequestAborted);
     }
-
-    private static string StrategyName(RouteStrategy strategy) => strategy switch
-    {
-        RouteStrategy.LocalFirst => "local-first",
-        RouteStrategy.CloudFirst => "cloud-first",
-        RouteStrategy.CostOptimized => "cost-optimized",
-        RouteStrategy.LatencyOptimized => "latency-optimized",
-        _ => "round-robin",
-    };
 }

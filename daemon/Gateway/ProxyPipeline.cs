@@ -48,6 +48,8 @@ internal sealed partial class ProxyPipeline(
             return;
         }
 
+        await using var notice = LoadingNotice.Begin(
+            context, protocol, request, plan, local.Progress, config.Current.Router.LoadingNotice, exchange.RequestId, time.GetUtcNow());
         UpstreamFailure? last = null;
         foreach (var target in plan.Targets)
         {
@@ -91,6 +93,12 @@ internal sealed partial class ProxyPipeline(
                 last = new UpstreamFailure(e.StatusCode, $"{target.Name}: {e.Message}", retryable: true, e.RetryAfter);
                 exchange.Path[^1] += $" ({e.StatusCode})";
                 continue;
+            }
+
+            if (notice is not null)
+            {
+                // Before the answer: the notice and the relay never write at once.
+                await notice.DisposeAsync();
             }
 
             byte[]? whole = null;
@@ -314,7 +322,12 @@ internal sealed partial class ProxyPipeline(
     {
         var idle = config.Current.Router.Timeouts.Idle;
         var name = attempt.Target.Name;
-        await protocol.BeginStreamAsync(context);
+        if (!context.Response.HasStarted)
+        {
+            // Begun already when a loading notice was sent.
+            await protocol.BeginStreamAsync(context);
+        }
+
         try
         {
             foreach (var (chunk, info) in attempt.Held)
