@@ -18,7 +18,7 @@ internal sealed class StaticModelEndpoints : IModelEndpoints, IDisposable
 
     public int HeldLeases => Volatile.Read(ref held);
 
-    /// <summary>Where the loads stand: these models load nothing, so only a test reports to it.</summary>
+    /// <summary>Where the loads stand: these models are served as they are, never loaded, so nothing reports to it.</summary>
     public LoadProgressBoard Progress { get; } = new();
 
     /// <summary>The [models.NAME] tables a config needs for these models to be configured local models.</summary>
