@@ -10,8 +10,9 @@ internal static class ModelsCommand
     public static Command CreateList()
     {
         var loaded = new Option<bool>("--loaded") { Description = "Only models with a live instance" };
-        var backend = new Option<string?>("--backend") { Description = "Only models of this backend (llamacpp, ollama, vllm)" };
-        backend.AcceptOnlyFromAmong("llamacpp", "ollama", "vllm");
+        // The daemon judges the name against its one table, which also knows the generic backends of the config in force.
+        var backend = new Option<string?>("--backend") { Description = "Only models of this backend (llamacpp, ollama, vllm, or a generic backend's name)" };
+        backend.CompletionSources.Add("llamacpp", "ollama", "vllm");
         var command = new Command("models", "Configured models with their profile and state") { loaded, backend };
         return command.WithAction(async (parse, client, json, ct) =>
         {

@@ -66,7 +66,7 @@ internal static class PlanCommand
         }
 
         text.Append(terms.Render(width));
-        text.Append('\n').Append(plan.Evictions.Count == 0 ? "evicts nothing\n" : "evicts " + string.Join(", ", plan.Evictions.Select(e => $"{e.Model} (frees {Printer.Bytes(e.FreesBytes)})")) + "\n");
+        text.Append('\n').Append(plan.Evictions.Count == 0 ? "evicts nothing\n" : "evicts " + string.Join(", ", plan.Evictions.Select(e => $"{e.Model} (frees {Printer.Bytes(e.FreesBytes)}; {e.Reason})")) + "\n");
         text.Append("backend args: ").Append(string.Join(' ', plan.BackendArgs)).Append('\n');
         return text.ToString();
     }

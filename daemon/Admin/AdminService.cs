@@ -87,6 +87,12 @@ internal sealed class AdminService(
     public async Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
         var backend = AdminInput.Name(request.Backend, "backend");
+        var backends = EnumNames.Backends.Names.Concat(config.Current.Backends.Generic.Keys).ToList();
+        if (backend.Length > 0 && !backends.Contains(backend, StringComparer.Ordinal))
+        {
+            throw AdminInput.Invalid("backend", $"'{backend}' is not one of {string.Join(", ", backends.Select(b => $"'{b}'"))}{Suggestions.DidYouMean(backend, backends)}");
+        }
+
         var instances = scheduler.Instances().Where(i => i.State != Storage.InstanceState.Stopped).ToDictionary(i => i.Model, StringComparer.Ordinal);
         var response = new ListModelsResponse();
         var models = config.Current.Models.Values
@@ -326,8 +332,8 @@ internal sealed class AdminService(
         var overrides = AdminInput.Overrides(request.Context, request.GpuLayers, request.HasGpu ? request.Gpu : null, request.Parallel, request.CacheType);
         try
         {
-            var (decision, profile) = planPreview.Plan(new PlanQuestion(model, overrides), context.CancellationToken);
-            return PlanMapping.ToProto(decision, profile);
+            var (decision, profile, ruleVictims) = planPreview.Plan(new PlanQuestion(model, overrides), context.CancellationToken);
+            return PlanMapping.ToProto(decision, profile, ruleVictims);
         }
         catch (PlanInputException e)
         {
@@ -532,26 +538,41 @@ internal sealed class AdminService(
         string model, IServerStreamWriter<LoadProgress> responseStream, Func<CancellationToken, Task<Outcome<InstanceInfo>>> start, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
-        await responseStream.WriteAsync(new LoadProgress { Model = model, Phase = LoadPhase.Queued, Message = "waiting for the scheduler" }, cancellationToken);
-        var load = start(cancellationToken);
         var configured = ModelNames.Of(config.Current).Find(model);
-        while (configured?.Remote is not null && await Task.WhenAny(load, Task.Delay(ProgressInterval, time, cancellationToken)) != load)
+        using var watch = scheduler.Progress.Watch(configured?.Name ?? model);
+        var load = start(cancellationToken);
+        var step = watch.Steps.WaitToReadAsync(cancellationToken).AsTask();
+        var tick = configured?.Remote is null ? Task.Delay(Timeout.Infinite, cancellationToken) : Task.Delay(ProgressInterval, time, cancellationToken);
+        while (await Task.WhenAny(load, step, tick) != load)
         {
-            if (downloads.Progress(configured) is { } progress)
+            if (step.IsCompleted)
             {
-                await responseStream.WriteAsync(
-                    new LoadProgress
-                    {
-                        Model = model,
-                        Phase = LoadPhase.Downloading,
-                        Message = progress.Describe(),
-                        ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds,
-                        Download = DownloadMapping.ToProto(progress, "downloading"),
-                    },
-                    cancellationToken);
+                await WriteStepsAsync(model, watch, started, responseStream, cancellationToken);
+                step = watch.Steps.WaitToReadAsync(cancellationToken).AsTask();
+            }
+
+            if (tick.IsCompleted)
+            {
+                if (downloads.Progress(configured!) is { } progress)
+                {
+                    await responseStream.WriteAsync(
+                        new LoadProgress
+                        {
+                            Model = model,
+                            Phase = LoadPhase.Downloading,
+                            Message = progress.Describe(),
+                            ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds,
+                            Download = DownloadMapping.ToProto(progress, "downloading"),
+                        },
+                        cancellationToken);
+                }
+
+                tick = Task.Delay(ProgressInterval, time, cancellationToken);
             }
         }
 
+        // The steps reported just before the load ended come before its end.
+        await WriteStepsAsync(model, watch, started, responseStream, cancellationToken);
         var loaded = await load;
         if (!loaded.Succeeded)
         {
@@ -572,6 +593,17 @@ internal sealed class AdminService(
                 Instance = InstanceMapping.ToProto(instance),
             },
             cancellationToken);
+    }
+
+    private async Task WriteStepsAsync(string model, LoadWatch watch, long started, IServerStreamWriter<LoadProgress> responseStream, CancellationToken cancellationToken)
+    {
+        while (watch.Steps.TryRead(out var step))
+        {
+            var progress = InstanceMapping.ToProto(step);
+            progress.Model = model;
+            progress.ElapsedMs = (ulong)time.GetElapsedTime(started).TotalMilliseconds;
+            await responseStream.WriteAsync(progress, cancellationToken);
+        }
     }
 
     public async Task<CacheStatsResponse> CacheStats(CacheStatsRequest request, ServerCallContext context)

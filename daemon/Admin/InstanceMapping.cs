@@ -4,6 +4,8 @@ using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Storage;
 using ProtoHold = UnifiedLlm.Admin.V1.ModelHold;
 using ProtoInstance = UnifiedLlm.Admin.V1.ModelInstance;
+using ProtoPhase = UnifiedLlm.Admin.V1.LoadPhase;
+using ProtoProgress = UnifiedLlm.Admin.V1.LoadProgress;
 using ProtoState = UnifiedLlm.Admin.V1.InstanceState;
 
 namespace UnifiedLlm.Daemon.Admin;
@@ -69,6 +71,22 @@ internal static class InstanceMapping
             _ => StatusCode.Unavailable,
         },
         failure.Reason));
+
+    /// <summary>A load's stage as a progress message; the caller sets the model as asked for and the elapsed time.</summary>
+    public static ProtoProgress ToProto(LoadStep step) => new()
+    {
+        Phase = step.Stage switch
+        {
+            LoadStage.Queued => ProtoPhase.Queued,
+            LoadStage.Planning => ProtoPhase.Planning,
+            LoadStage.Evicting => ProtoPhase.Evicting,
+            LoadStage.StartingUnit => ProtoPhase.StartingUnit,
+            LoadStage.LoadingWeights => ProtoPhase.LoadingWeights,
+            _ => ProtoPhase.Unspecified,
+        },
+        Message = step.Detail,
+        Instance = step.Unit is null ? null : new ProtoInstance { Model = step.Model, Unit = step.Unit },
+    };
 
     private static ProtoState ToProto(InstanceState state) => state switch
     {

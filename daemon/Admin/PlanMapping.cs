@@ -1,6 +1,7 @@
 using System.Globalization;
 using UnifiedLlm.Admin.V1;
 using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
 using ModelProfile = UnifiedLlm.Daemon.Models.ModelProfile;
 
@@ -9,7 +10,8 @@ namespace UnifiedLlm.Daemon.Admin;
 /// <summary>Planner decisions to <see cref="PlanLoadResponse"/>: every memory term with how it was computed.</summary>
 internal static class PlanMapping
 {
-    public static PlanLoadResponse ToProto(PlacementDecision decision, ModelProfile profile)
+    /// <summary>The plan, its evictions after <paramref name="ruleVictims"/> (which rules stop before the planner runs).</summary>
+    public static PlanLoadResponse ToProto(PlacementDecision decision, ModelProfile profile, IReadOnlyList<RuleVictim> ruleVictims)
     {
         if (decision is PlanRefusal refusal)
         {
@@ -53,13 +55,18 @@ internal static class PlanMapping
             : $"llama.cpp compute graph for the layers left on the CPU, partial offload, n_ctx {plan.TotalContextLength}";
         response.Terms.Add(Term("compute buffer", "host", estimate.HostComputeBytes, hostCompute));
 
+        foreach (var victim in ruleVictims)
+        {
+            response.Evictions.Add(new Eviction { Model = victim.Model, FreesBytes = Frees(victim.Instance), Reason = victim.Reason });
+        }
+
         foreach (var eviction in plan.Evictions)
         {
             response.Evictions.Add(new Eviction
             {
                 Model = eviction.Name,
-                FreesBytes = eviction.GpuBytes.Values.Aggregate(0UL, (sum, b) => sum + b) + eviction.HostBytes,
-                Reason = $"priority {eviction.Priority}, last used {eviction.LastUsed:u}",
+                FreesBytes = Frees(eviction),
+                Reason = $"to make room: priority {eviction.Priority}, last used {eviction.LastUsed:u}",
             });
         }
 
@@ -75,6 +82,8 @@ internal static class PlanMapping
 
         return response;
     }
+
+    private static ulong Frees(LoadedInstance instance) => instance.GpuBytes.Values.Aggregate(0UL, (sum, b) => sum + b) + instance.HostBytes;
 
     private static string KvFormula(ModelProfile profile, LlamaCppMemoryEstimate estimate)
     {

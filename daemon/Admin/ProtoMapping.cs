@@ -11,15 +11,6 @@ namespace UnifiedLlm.Daemon.Admin;
 /// <summary>Daemon types to admin API messages.</summary>
 internal static class ProtoMapping
 {
-    public static string BackendName(BackendKind kind) => kind switch
-    {
-        BackendKind.LlamaCpp => "llamacpp",
-        BackendKind.Ollama => "ollama",
-        BackendKind.Vllm => "vllm",
-        BackendKind.Generic => "generic",
-        _ => kind.ToString(),
-    };
-
     public static Model ToProto(ModelConfig model)
     {
         var proto = new Model
@@ -96,7 +87,7 @@ internal static class ProtoMapping
         var proto = new Provider
         {
             Name = provider.Name,
-            Kind = provider.Kind == ProviderKind.Anthropic ? "anthropic" : "openai",
+            Kind = EnumNames.Providers.NameOf(provider.Kind),
             BaseUrl = provider.BaseUrl.ToString(),
             KeySource = provider.ApiKey.ToString(),
             KeyPresent = ApiKeyReader.IsPresent(provider.ApiKey),

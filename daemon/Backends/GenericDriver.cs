@@ -28,6 +28,7 @@ internal sealed class GenericDriver(IBackendSupervisor supervisor, HttpClient ht
         var port = LoopbackPort.Allocate();
         var process = await supervisor.StartAsync(GenericCommandLine.Build(start, generic, port), cancellationToken);
         var backend = Track(start.Model.Name, generic, process, port);
+        start.Loading?.Invoke($"{Path.GetFileName(start.Backend.Executable)} (pid {process.MainPid}) is starting; ready when it answers its health check");
         try
         {
             await WaitReadyAsync(backend, generic, port, cancellationToken);

@@ -50,6 +50,7 @@ internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocato
 
         portsByUnit[start.UnitName] = port;
         var baseAddress = LoopbackAddress(port);
+        start.Loading?.Invoke($"llama-server (pid {process.MainPid}) is loading {Path.GetFileName(start.Model.Source)}; ready when GET /health answers 200");
         try
         {
             await WaitReadyAsync(start, process, baseAddress, cancellationToken).ConfigureAwait(false);

@@ -64,6 +64,7 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
             var shared = await EnsureServerAsync(start.Backend, cancellationToken);
             try
             {
+                start.Loading?.Invoke($"ollama serve (pid {shared.Process.MainPid}) is loading {tag}");
                 var sizeVram = await LoadAsync(shared, start, cancellationToken);
                 loaded.Add(start.Model.Name);
                 return new RunningBackend(start.Model.Name, shared.BaseAddress, tag, shared.Process, Slots(start.Backend)) { ReportedGpuBytes = sizeVram };

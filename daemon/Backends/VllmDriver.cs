@@ -30,6 +30,7 @@ internal sealed class VllmDriver(
         var launch = BuildLaunch(start, port);
         var process = await supervisor.StartAsync(launch, cancellationToken);
         var baseAddress = new Uri($"http://127.0.0.1:{port}/");
+        start.Loading?.Invoke($"vLLM (pid {process.MainPid}) is loading {start.Model.Source}; ready when GET /health answers 200");
         try
         {
             await readiness.WaitAsync(process, new Uri(baseAddress, "health"), options.LoadTimeout, cancellationToken);

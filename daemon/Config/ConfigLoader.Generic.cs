@@ -30,8 +30,6 @@ internal static partial class ConfigLoader
         ["speech"] = ServedEndpoints.Speech,
     };
 
-    private const string GenericKind = "generic";
-
     private static Dictionary<string, BackendConfig> BindGenericBackends(TomlSection? backendsSection)
     {
         var generic = new Dictionary<string, BackendConfig>(StringComparer.Ordinal);
@@ -40,7 +38,7 @@ internal static partial class ConfigLoader
             return generic;
         }
 
-        foreach (var (name, section) in backendsSection.ChildTables().Where(t => !Backends.ContainsKey(t.Name)))
+        foreach (var (name, section) in backendsSection.ChildTables().Where(t => !EnumNames.Backends.ByName.ContainsKey(t.Name)))
         {
             if (!IsSafeName(name))
             {
@@ -48,12 +46,12 @@ internal static partial class ConfigLoader
             }
 
             var kind = section.OptionalString("kind");
-            if (kind != GenericKind)
+            if (kind != EnumNames.Generic)
             {
                 var found = kind is null ? "has no kind" : $"has kind = \"{kind}\"";
                 section.ErrorAtTable(
-                    $"[backends.{name}] {found}: a backend other than {string.Join(", ", Backends.Keys.Select(k => $"'{k}'"))} must set kind = \"{GenericKind}\""
-                    + Suggestions.DidYouMean(name, Backends.Keys));
+                    $"[backends.{name}] {found}: a backend other than {EnumNames.Backends.Accepted} must set kind = \"{EnumNames.Generic}\""
+                    + Suggestions.DidYouMean(name, EnumNames.Backends.Names));
                 continue;
             }
 
@@ -180,13 +178,13 @@ internal static partial class ConfigLoader
             if (!s.Has("backend"))
             {
                 var generic = backends.Generic.Keys.Select(k => $"'{k}'");
-                s.ErrorAtTable($"missing required key 'backend' (one of {string.Join(", ", Backends.Keys.Select(k => $"'{k}'").Concat(generic))})");
+                s.ErrorAtTable($"missing required key 'backend' (one of {string.Join(", ", EnumNames.Backends.Names.Select(k => $"'{k}'").Concat(generic))})");
             }
 
             return null;
         }
 
-        if (Backends.TryGetValue(text, out var kind))
+        if (EnumNames.Backends.ByName.TryGetValue(text, out var kind))
         {
             if (!backends.For(kind).Enabled)
             {
@@ -206,7 +204,7 @@ internal static partial class ConfigLoader
             return (BackendKind.Generic, text);
         }
 
-        var known = Backends.Keys.Concat(backends.Generic.Keys).ToList();
+        var known = EnumNames.Backends.Names.Concat(backends.Generic.Keys).ToList();
         s.Error("backend", $"'{text}' is not one of {string.Join(", ", known.Select(k => $"'{k}'"))}{Suggestions.DidYouMean(text, known)}");
         return null;
     }

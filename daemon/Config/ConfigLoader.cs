@@ -22,13 +22,6 @@ internal static partial class ConfigLoader
         ["console"] = LogTarget.Console,
     };
 
-    private static readonly Dictionary<string, SupervisorKind> Supervisors = new()
-    {
-        ["auto"] = SupervisorKind.Auto,
-        ["systemd"] = SupervisorKind.Systemd,
-        ["process"] = SupervisorKind.Process,
-    };
-
     private static readonly Dictionary<string, LogEventLevel> LogLevels = new()
     {
         ["trace"] = LogEventLevel.Verbose,
@@ -36,28 +29,6 @@ internal static partial class ConfigLoader
         ["information"] = LogEventLevel.Information,
         ["warning"] = LogEventLevel.Warning,
         ["error"] = LogEventLevel.Error,
-    };
-
-    private static readonly Dictionary<string, BackendKind> Backends = new()
-    {
-        ["llamacpp"] = BackendKind.LlamaCpp,
-        ["ollama"] = BackendKind.Ollama,
-        ["vllm"] = BackendKind.Vllm,
-    };
-
-    private static readonly Dictionary<string, ProviderKind> ProviderKinds = new()
-    {
-        ["openai"] = ProviderKind.OpenAi,
-        ["anthropic"] = ProviderKind.Anthropic,
-    };
-
-    private static readonly Dictionary<string, RouteStrategy> Strategies = new()
-    {
-        ["local-first"] = RouteStrategy.LocalFirst,
-        ["cloud-first"] = RouteStrategy.CloudFirst,
-        ["cost-optimized"] = RouteStrategy.CostOptimized,
-        ["latency-optimized"] = RouteStrategy.LatencyOptimized,
-        ["round-robin"] = RouteStrategy.RoundRobin,
     };
 
     public static async Task<UllmConfig> LoadFileAsync(string path, CancellationToken cancellationToken)
@@ -218,6 +189,7 @@ internal static partial class ConfigLoader
             (int)(routerSection?.Integer("breaker_minimum_requests", 5, 2, 100_000) ?? 5),
             TimeSpan.FromSeconds(routerSection?.Number("breaker_window_seconds", 30, 0.5, 86400) ?? 30),
             TimeSpan.FromSeconds(routerSection?.Number("breaker_break_seconds", 30, 0.5, 86400) ?? 30));
+        var loadingNotice = routerSection?.Bool("loading_notice", false) ?? false;
         routerSection?.RejectUnknownKeys();
 
         var routes = new Dictionary<string, RouteConfig>(StringComparer.Ordinal);
@@ -231,7 +203,7 @@ internal static partial class ConfigLoader
                     section.ErrorAtTable(NameRule);
                 }
 
-                var strategy = section.Enum("strategy", RouteStrategy.LocalFirst, Strategies);
+                var strategy = section.Enum("strategy", RouteStrategy.LocalFirst, EnumNames.Strategies.ByName);
                 var targets = section.StringList("targets");
                 if (targets.Count == 0)
                 {
@@ -253,7 +225,7 @@ internal static partial class ConfigLoader
         ValidateGroups(top, models);
         ValidateMaxLoaded(top, models, backends);
 
-        return new UllmConfig(file, server, gpu, backends, scan, models, providers, new RouterConfig(fallback, timeouts, breaker), routes, security, audit)
+        return new UllmConfig(file, server, gpu, backends, scan, models, providers, new RouterConfig(fallback, timeouts, breaker) { LoadingNotice = loadingNotice }, routes, security, audit)
         {
             Downloads = downloads,
             Responses = responses,
@@ -275,7 +247,7 @@ internal static partial class ConfigLoader
             tcp.Length == 0 ? null : tcp,
             adminSocket,
             s?.String("admin_group", "ullm-admin") ?? "ullm-admin",
-            s?.Enum("supervisor", SupervisorKind.Auto, Supervisors) ?? SupervisorKind.Auto,
+            s?.Enum("supervisor", SupervisorKind.Auto, EnumNames.Supervisors.ByName) ?? SupervisorKind.Auto,
             s?.Bool("stop_backends_on_exit", true) ?? true,
             s?.Enum("log_level", LogEventLevel.Information, LogLevels) ?? LogEventLevel.Information,
             s?.Integer("max_request_body_bytes", 16L << 20, 1024, 1L << 31) ?? 16L << 20);
@@ -704,7 +676,7 @@ internal static partial class ConfigLoader
             s.ErrorAtTable(NameRule);
         }
 
-        var kind = s.Enum("kind", ProviderKind.OpenAi, ProviderKinds);
+        var kind = s.Enum("kind", ProviderKind.OpenAi, EnumNames.Providers.ByName);
         if (!s.Has("kind"))
         {
             s.ErrorAtTable("missing required key 'kind' (one of 'openai', 'anthropic')");
@@ -910,7 +882,7 @@ internal static partial class ConfigLoader
     /// <summary>Pinned models load at start and are never evicted, so they must fit under their backend's limit.</summary>
     private static void ValidateMaxLoaded(TomlSection top, Dictionary<string, ModelConfig> models, BackendsConfig backends)
     {
-        foreach (var (key, backend) in Backends.Select(b => (b.Key, backends.For(b.Value))).Concat(backends.Generic.Select(g => (g.Key, g.Value))))
+        foreach (var (key, backend) in EnumNames.Backends.ByName.Select(b => (b.Key, backends.For(b.Value))).Concat(backends.Generic.Select(g => (g.Key, g.Value))))
         {
             var limit = backend.MaxLoaded;
             var pinned = models.Values.Where(m => m.BackendKey == key && m.Pinned).Select(m => $"'{m.Name}'").ToList();
@@ -923,7 +895,7 @@ internal static partial class ConfigLoader
     }
 
     /// <summary>The name of a built-in backend in the config: its [backends.KEY] table and the value of a model's backend key.</summary>
-    public static string KeyOf(BackendKind kind) => Backends.FirstOrDefault(b => b.Value == kind).Key ?? GenericKind;
+    public static string KeyOf(BackendKind kind) => EnumNames.NameOf(kind);
 
     private static bool IsKnownTarget(string target, IReadOnlyDictionary<string, string> names, Dictionary<string, ProviderConfig> providers)
     {

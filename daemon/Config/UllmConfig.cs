@@ -296,7 +296,14 @@ internal enum ApiKeySourceKind
     Inline,
 }
 
-internal sealed record RouterConfig(IReadOnlyDictionary<string, IReadOnlyList<string>> Fallback, UpstreamTimeouts Timeouts, BreakerConfig Breaker);
+internal sealed record RouterConfig(IReadOnlyDictionary<string, IReadOnlyList<string>> Fallback, UpstreamTimeouts Timeouts, BreakerConfig Breaker)
+{
+    /// <summary>
+    /// <c>loading_notice</c>: a streaming chat request that waits on a cold load is told each stage of the load as
+    /// reasoning content before the first token. Off by default: a client that shows reasoning shows the notice too.
+    /// </summary>
+    public bool LoadingNotice { get; init; }
+}
 
 /// <summary>Per attempt: connecting to an upstream, waiting for its first token, and waiting between two stream chunks.</summary>
 internal sealed record UpstreamTimeouts(TimeSpan Connect, TimeSpan FirstToken, TimeSpan Idle);

@@ -62,7 +62,9 @@ internal sealed partial class GatewayRequestHandler(
         catch (GatewayException e)
         {
             exchange.Failed(e, "error");
-            await protocol.WriteErrorAsync(context, e);
+            // A loading notice may have begun the stream: the error then ends it as an event, as a failure mid-stream does.
+            var streaming = context.Response.HasStarted && context.Response.ContentType == "text/event-stream";
+            await (streaming ? protocol.FailStreamAsync(context, e) : protocol.WriteErrorAsync(context, e));
         }
         catch (Exception e) when (context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException)
         {

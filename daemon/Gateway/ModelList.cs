@@ -48,7 +48,7 @@ internal static class ModelList
 
         foreach (var provider in config.Providers.Values.OrderBy(p => p.Name, StringComparer.Ordinal))
         {
-            data.AddRange(provider.Models.Where(m => May($"{provider.Name}/{m}")).Select(m => Entry($"{provider.Name}/{m}", provider.Name, new { kind = "provider", provider = provider.Name, provider_kind = provider.Kind == ProviderKind.Anthropic ? "anthropic" : "openai" })));
+            data.AddRange(provider.Models.Where(m => May($"{provider.Name}/{m}")).Select(m => Entry($"{provider.Name}/{m}", provider.Name, new { kind = "provider", provider = provider.Name, provider_kind = EnumNames.Providers.NameOf(provider.Kind) })));
         }
 
         // A name this host resolves itself is not a peer's: the router would not send it there.
@@ -63,7 +63,7 @@ internal static class ModelList
 
         foreach (var route in config.Routes.Values.OrderBy(r => r.Name, StringComparer.Ordinal).Where(r => May(r.Name)))
         {
-            data.Add(Entry(route.Name, "ullmd", new { kind = "route", strategy = StrategyName(route.Strategy), targets = route.Targets }));
+            data.Add(Entry(route.Name, "ullmd", new { kind = "route", strategy = EnumNames.Strategies.NameOf(route.Strategy), targets = route.Targets }));
         }
 
         await context.Response.WriteAsJsonAsync(new { @object = "list", data }, context.RequestAborted);
@@ -73,13 +73,4 @@ internal static class ModelList
     private static List<object> OnPeers(IReadOnlyList<PeerView> peers, string model) =>
         [.. peers.Where(v => v.Status?.Find(model) is not null)
             .Select(v => (object)new { peer = v.Peer.Name, loaded = v.Status!.Find(model)!.Loaded, answering = v.Answering })];
-
-    private static string StrategyName(RouteStrategy strategy) => strategy switch
-    {
-        RouteStrategy.LocalFirst => "local-first",
-        RouteStrategy.CloudFirst => "cloud-first",
-        RouteStrategy.CostOptimized => "cost-optimized",
-        RouteStrategy.LatencyOptimized => "latency-optimized",
-        _ => "round-robin",
-    };
 }

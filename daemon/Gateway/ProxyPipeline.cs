@@ -50,6 +50,8 @@ internal sealed partial class ProxyPipeline(
             return;
         }
 
+        await using var notice = LoadingNotice.Begin(
+            context, protocol, request, plan, local.Progress, config.Current.Router.LoadingNotice, exchange.RequestId, time.GetUtcNow());
         UpstreamFailure? last = null;
         foreach (var target in plan.Targets)
         {
@@ -112,6 +114,13 @@ internal sealed partial class ProxyPipeline(
 
             // The cache holds OpenAI-shaped answers: a native one is relayed, not kept.
             var keep = native is null ? cached : CacheSession.Off;
+
+            if (notice is not null)
+            {
+                // Before the answer: the notice and the relay never write at once.
+                await notice.DisposeAsync();
+            }
+
             byte[]? whole = null;
             bool ended;
             await using (attempt)
@@ -365,7 +374,12 @@ internal sealed partial class ProxyPipeline(
     {
         var idle = config.Current.Router.Timeouts.Idle;
         var name = attempt.Target.Name;
-        await protocol.BeginStreamAsync(context);
+        if (!context.Response.HasStarted)
+        {
+            // Begun already when a loading notice was sent.
+            await protocol.BeginStreamAsync(context);
+        }
+
         try
         {
             var ended = false;

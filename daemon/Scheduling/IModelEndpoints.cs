@@ -12,6 +12,9 @@ internal interface IModelEndpoints
 
     ValueTask<Outcome<ModelLease>> AcquireAsync(string model, CancellationToken cancellationToken);
 
+    /// <summary>Where each load in flight stands, for a streaming request told of the cold load it waits on.</summary>
+    LoadProgressBoard Progress { get; }
+
     /// <summary>The canonical names of the local models that are loaded and ready now (GET /v1/models reports them).</summary>
     IReadOnlySet<string> ReadyModels();
 

@@ -11,8 +11,8 @@ namespace UnifiedLlm.Daemon.Scheduling;
 /// </summary>
 internal sealed class LoadPlanPreview(Scheduler scheduler, GpuMonitor gpus)
 {
-    /// <summary>The plan (or refusal) with the profile it was made from.</summary>
-    public (PlacementDecision Decision, ModelProfile Profile) Plan(PlanQuestion question, CancellationToken cancellationToken)
+    /// <summary>The plan (or refusal) with the profile it was made from and the instances rules would stop first (exclusive group, max_loaded).</summary>
+    public (PlacementDecision Decision, ModelProfile Profile, IReadOnlyList<RuleVictim> RuleVictims) Plan(PlanQuestion question, CancellationToken cancellationToken)
     {
         var model = question.Model;
         if (model.Backend != BackendKind.LlamaCpp)

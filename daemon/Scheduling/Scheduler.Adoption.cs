@@ -94,7 +94,7 @@ internal sealed partial class Scheduler
             return "invocation id differs";
         }
 
-        if (!config.Current.Models.TryGetValue(record.Model, out var model) || model.Backend.ToDatabase() != record.Backend
+        if (!config.Current.Models.TryGetValue(record.Model, out var model) || !model.Backend.IsStoredAs(record.Backend)
             || !drivers.TryGetValue(model.Backend, out var driver))
         {
             return "model no longer configured";

@@ -82,6 +82,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         config.OnReplaced(ConfigReplaced);
     }
 
+    /// <summary>Where each load in flight stands, stage by stage, for whoever waits on it.</summary>
+    public LoadProgressBoard Progress { get; } = new();
+
     public bool TryResolve(string model, out string canonicalName)
     {
         var found = ModelNames.Of(config.Current).Find(model);
@@ -439,17 +442,27 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// a real load plans with (the profile cache, the machine reading, the loaded instances, the config in force).
     /// Nothing is started or stopped. <see cref="PlanInputException"/> when the model cannot be planned.
     /// </summary>
-    public (PlacementDecision Decision, ModelProfile Profile) Preview(ModelConfig model, LoadOverrides overrides, CancellationToken cancellationToken)
+    public (PlacementDecision Decision, ModelProfile Profile, IReadOnlyList<RuleVictim> RuleVictims) Preview(
+        ModelConfig model, LoadOverrides overrides, CancellationToken cancellationToken)
     {
         var (request, vllm) = ReadEngineRequest(model, overrides, cancellationToken);
+        List<LoadedMember> members;
         List<LoadedInstance> loaded;
         lock (gate)
         {
+            members = LoadedMembers();
             loaded = LoadedInstances();
         }
 
+        var profile = vllm?.Model ?? request?.Model;
         var placement = PlanInputs.Placement(config.Current, machine.Gpus(), machine.HostAvailableBytes(), loaded);
-        return (Decide(model, placement, request, vllm), vllm?.Model ?? request!.Model);
+        var ruled = RuleEvictions.Choose(model, config.Current.Backends.For(model).MaxLoaded, members);
+        if (!ruled.Succeeded)
+        {
+            return (new PlanRefusal(ruled.Failure.Reason), profile!, []);
+        }
+
+        return (Decide(model, RuleEvictions.Without(placement, ruled.Value), request, vllm), profile!, ruled.Value);
     }
 
     /// <summary>
@@ -675,6 +688,19 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     private async Task<Outcome<ModelInstance>> LoadAsync(ModelSlot slot, PendingLoad pending)
     {
+        Progress.Queued(slot.Config.Name);
+        try
+        {
+            return await LoadInTurnAsync(slot, pending).ConfigureAwait(false);
+        }
+        finally
+        {
+            Progress.Ended(slot.Config.Name);
+        }
+    }
+
+    private async Task<Outcome<ModelInstance>> LoadInTurnAsync(ModelSlot slot, PendingLoad pending)
+    {
         var token = shutdown.Token;
         try
         {
@@ -763,6 +789,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
         await Task.WhenAll(draining).ConfigureAwait(false);
         var model = slot.Config;
+        Progress.Report(model.Name, LoadStage.Planning, $"sizing {model.Name} ({model.BackendKey}) for the machine as it is now");
         if (!drivers.TryGetValue(model.Backend, out var driver))
         {
             return new LeaseFailure(LeaseFailureKind.LoadFailed, model.Name, $"{model.Name}: no driver for backend {model.Backend}");
@@ -782,13 +809,16 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         var backendConfig = config.Current.Backends.For(model);
         var generic = model.Backend == BackendKind.Generic ? await genericFootprints.LoadAsync(model, backendConfig, token).ConfigureAwait(false) : null;
         List<Task> ruled;
+        IReadOnlyList<RuleVictim> victims;
         lock (gate)
         {
-            if (BeginRuleEvictions(model, out ruled) is { } blocked)
+            if (BeginRuleEvictions(model, out ruled, out victims) is { } blocked)
             {
                 return blocked;
             }
         }
+
+        ReportEvicting(model.Name, victims.Select(v => $"{v.Model} ({v.Reason})"));
 
         // Stopped before planning, so that the planner sees the memory they held as free.
         await Task.WhenAll(ruled).ConfigureAwait(false);
@@ -827,14 +857,19 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             Move(instance, InstanceState.Starting, plan.Summary());
         }
 
+        ReportEvicting(model.Name, plan.Evictions.Select(e => $"{e.Name} (to make room)"));
         await Task.WhenAll(evictions).ConfigureAwait(false);
         lock (gate)
         {
             Move(instance, InstanceState.Loading);
         }
 
-        var backend = await driver.StartAsync(new BackendStart(model, plan, backendConfig, instance.UnitName), token)
-            .ConfigureAwait(false);
+        Progress.Report(model.Name, LoadStage.StartingUnit, plan.Summary().Split('\n')[0], instance.UnitName);
+        var start = new BackendStart(model, plan, backendConfig, instance.UnitName)
+        {
+            Loading = detail => Progress.Report(model.Name, LoadStage.LoadingWeights, detail, instance.UnitName),
+        };
+        var backend = await driver.StartAsync(start, token).ConfigureAwait(false);
         lock (gate)
         {
             instance.Serve(backend, UpstreamConnections.ForBackend(
@@ -898,48 +933,37 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     }
 
     /// <summary>
-    /// Under the lock: begins stopping the other loaded members of <paramref name="model"/>'s exclusive group and, when
-    /// its backend is at <c>max_loaded</c>, the instances of that backend the planner would evict first (lowest
-    /// priority, then least recently used; never pinned). Refuses (<see cref="LeaseFailureKind.DoesNotFit"/>) when a
-    /// pinned instance stands in the way; nothing is stopped then.
+    /// Under the lock: begins stopping what the rules stop before <paramref name="model"/> loads (<see cref="RuleEvictions"/>:
+    /// the other members of its exclusive group, the excess of its backend's <c>max_loaded</c>), and names them in
+    /// <paramref name="victims"/>; refuses (<see cref="LeaseFailureKind.DoesNotFit"/>) when a pinned instance stands in the
+    /// way, and nothing is stopped then.
     /// </summary>
-    private LeaseFailure? BeginRuleEvictions(ModelConfig model, out List<Task> stops)
+    private LeaseFailure? BeginRuleEvictions(ModelConfig model, out List<Task> stops, out IReadOnlyList<RuleVictim> victims)
     {
         stops = [];
-        var loaded = slots.Values.Where(s => s.Config.Name != model.Name && s.Instance is { State: InstanceState.Ready }).ToList();
-        var victims = new List<(ModelSlot Slot, string Reason)>();
-        if (model.Group is { } group)
+        var chosen = RuleEvictions.Choose(model, config.Current.Backends.For(model).MaxLoaded, LoadedMembers());
+        if (!chosen.Succeeded)
         {
-            var members = loaded.Where(s => GroupOf(s.Instance!) == group).ToList();
-            if (members.FirstOrDefault(s => s.Instance!.Model.Pinned) is { } pinned)
-            {
-                return new LeaseFailure(
-                    LeaseFailureKind.DoesNotFit, model.Name, $"{model.Name} cannot load: {pinned.Config.Name} is pinned and loaded, and exclusive group '{group}' holds one loaded member at a time");
-            }
-
-            victims.AddRange(members.Select(s => (s, $"swapped out of exclusive group '{group}' for {model.Name}")));
+            victims = [];
+            return chosen.Failure;
         }
 
-        var limit = config.Current.Backends.For(model).MaxLoaded;
-        var sameBackend = loaded.Where(s => s.Instance!.Model.BackendKey == model.BackendKey && victims.All(v => v.Slot != s)).ToList();
-        var excess = sameBackend.Count + 1 - limit;
-        if (limit > 0 && excess > 0)
-        {
-            var key = model.BackendKey;
-            var candidates = sameBackend.Select(s => ToLoaded(s.Instance!)).ToList();
-            var order = LoadPlanner.EvictionOrder(candidates);
-            if (order.Count < excess)
-            {
-                var protectedBy = string.Join(", ", candidates.Select(c => c.Protection).OfType<string>());
-                return new LeaseFailure(
-                    LeaseFailureKind.DoesNotFit, model.Name, $"{model.Name} cannot load: [backends.{key}] max_loaded = {limit} is reached and too few {key} models can be evicted: {protectedBy}");
-            }
-
-            victims.AddRange(order.Take(excess).Select(l => (slots[l.Name], $"evicted for {model.Name}: [backends.{key}] max_loaded = {limit}")));
-        }
-
-        stops = [.. victims.Select(v => BeginStop(v.Slot, v.Slot.Instance!, "evict", v.Reason))];
+        victims = chosen.Value;
+        stops = [.. victims.Select(v => BeginStop(slots[v.Model], slots[v.Model].Instance!, "evict", v.Reason))];
         return null;
+    }
+
+    /// <summary>Under the lock: the ready instances (with a plan or not, as the rules count them) with their group and backend.</summary>
+    private List<LoadedMember> LoadedMembers() =>
+        [.. slots.Values.Where(s => s.Instance is { State: InstanceState.Ready }).Select(s => new LoadedMember(ToLoaded(s.Instance!), GroupOf(s.Instance!), s.Instance!.Model.BackendKey))];
+
+    private void ReportEvicting(string model, IEnumerable<string> victims)
+    {
+        var names = string.Join(", ", victims);
+        if (names.Length > 0)
+        {
+            Progress.Report(model, LoadStage.Evicting, "stopping " + names);
+        }
     }
 
     /// <summary>The instance's group in the config in force (a reload may have moved it), else in the one it loaded with.</summary>

@@ -8,7 +8,7 @@ internal sealed record InstanceRecord
 
     public required string Model { get; init; }
 
-    /// <summary>"llama.cpp", "ollama" or "vllm".</summary>
+    /// <summary>"llamacpp", "ollama", "vllm" or "generic" (<see cref="BackendKinds"/>; "llama.cpp" in rows of an older ullmd).</summary>
     public required string Backend { get; init; }
 
     public required string Unit { get; init; }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
+using UnifiedLlm.Daemon.Config;
 
 namespace UnifiedLlm.Daemon.Supervision;
 
@@ -38,7 +39,7 @@ internal sealed partial class ProcessSupervisor(
     private int limitsWarned;
     private int disposed;
 
-    public string Kind => "process";
+    public string Kind => EnumNames.Supervisors.NameOf(SupervisorKind.Process);
 
     public async Task<BackendProcess> StartAsync(BackendLaunch launch, CancellationToken cancellationToken)
     {

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
+using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Systemd;
 using UnifiedLlm.Daemon.Systemd.DBus;
@@ -27,7 +28,7 @@ internal sealed partial class SystemdSupervisor(
     private readonly CancellationTokenSource closing = new();
     private int disposed;
 
-    public string Kind => "systemd";
+    public string Kind => EnumNames.Supervisors.NameOf(SupervisorKind.Systemd);
 
     /// <summary>The control groups of the units running now, to tell our GPU processes from foreign ones.</summary>
     public IReadOnlyCollection<UnitControlGroup> ControlGroups() =>

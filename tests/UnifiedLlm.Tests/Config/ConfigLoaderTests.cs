@@ -156,6 +156,8 @@ public class ConfigLoaderTests
     [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\napi_prefix = \"v1\"\n", 4, 1, "backends.g.api_prefix", "'v1' is not a path starting with '/'")]
     [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\n[models.m]\nbackend = \"g\"\nsource = \"/m\"\n", 4, 9, "models.m", "missing required key 'memory_mib'")]
     [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\n[models.m]\nbackend = \"g\"\nsource = \"/m\"\nmemory_mib = 100\ngpu_count = 2\n", 4, 9, "models.m.gpu_memory_mib", "gpu_count is 2 but no gpu_memory_mib says how much memory each GPU needs")]
+    [InlineData("[models.m]\nbackend = \"llama.cpp\"\nsource = \"/m.gguf\"\n", 2, 1, "models.m.backend", "'llama.cpp' is not one of 'llamacpp', 'ollama', 'vllm' (did you mean 'llamacpp'?)")]
+    [InlineData("[providers.p]\nkind = \"open-ai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n", 2, 1, "providers.p.kind", "'open-ai' is not one of 'openai', 'anthropic' (did you mean 'openai'?)")]
     [InlineData("[backends.g]\nkind = \"generic\"\ncommand = [\"/usr/bin/srv\", \"--port\", \"${PORT}\"]\n[models.m]\nbackend = \"h\"\nsource = \"/m\"\n", 5, 1, "models.m.backend", "'h' is not one of 'llamacpp', 'ollama', 'vllm', 'g'")]
     [InlineData("[models.m]\nbackend = \"llamacpp\"\nsource = \"/m.gguf\"\nmemory_mib = 100\n", 4, 1, "models.m.memory_mib", "only a model on a generic backend declares its memory")]
     [InlineData("[models.m]\nsource = \"/m.gguf\"\n", 1, 9, "models.m", "missing required key 'backend'")]

@@ -16,21 +16,37 @@ public sealed class CompletionCommandTests : IDisposable
     [InlineData("ullmctl models --backend v", "vllm")]
     public async Task Bash_completes_commands_options_and_their_values(string line, string expected)
     {
+        var words = line.Split(' ');
+        var candidates = await CandidatesAsync(line);
+        Assert.Contains(expected, candidates);
+        Assert.All(candidates, c => Assert.StartsWith(words[^1], c, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_backend_names_completed_are_the_daemons_own()
+    {
+        var names = UnifiedLlm.Daemon.Config.EnumNames.Backends.Names.ToList();
+        foreach (var name in names)
+        {
+            var candidates = await CandidatesAsync($"ullmctl models --backend {name[..1]}");
+            Assert.Contains(name, candidates);
+            Assert.All(candidates, c => Assert.Contains(c, names));
+        }
+    }
+
+    private async Task<string[]> CandidatesAsync(string line)
+    {
         var script = (await ProcessRunner.DotnetAsync(RepoPaths.Ullmctl, ["completion", "bash"])).StandardOutput;
         dir.Write("completion.bash", script);
         var bin = dir.Write("bin/ullmctl", $"#!/bin/sh\nexec dotnet '{RepoPaths.Ullmctl}' \"$@\"\n");
         File.SetUnixFileMode(bin, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        var words = line.Split(' ');
-
         var result = await ProcessRunner.RunAsync(
             "bash",
             ["-c", $"source '{dir.File("completion.bash")}'; COMP_LINE=\"$1\"; COMP_POINT=${{#COMP_LINE}}; read -ra COMP_WORDS <<< \"$1\"; COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )); _ullmctl_complete; printf '%s\\n' \"${{COMPREPLY[@]}}\"", "bash", line],
             new Dictionary<string, string> { ["PATH"] = $"{dir.File("bin")}:{Environment.GetEnvironmentVariable("PATH")}" });
 
         Assert.Equal(0, result.ExitCode);
-        var candidates = result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Contains(expected, candidates);
-        Assert.All(candidates, c => Assert.StartsWith(words[^1], c, StringComparison.Ordinal));
+        return result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 
     [Theory]

@@ -19,6 +19,9 @@ internal sealed class StaticModelEndpoints : IModelEndpoints, IDisposable
 
     public int HeldLeases => Volatile.Read(ref held);
 
+    /// <summary>Where the loads stand: these models are served as they are, never loaded, so nothing reports to it.</summary>
+    public LoadProgressBoard Progress { get; } = new();
+
     /// <summary>The [models.NAME] tables a config needs for these models to be configured local models.</summary>
     public string ConfigTables => string.Concat(models.Keys.Order(StringComparer.Ordinal).Select(m =>
         $"[models.{m}]\nbackend = \"llamacpp\"\nsource = \"/models/{m}.gguf\"\n" + (contexts.TryGetValue(m, out var context) ? $"context = {context}\n" : "")));

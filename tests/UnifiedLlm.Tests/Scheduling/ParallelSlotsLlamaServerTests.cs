@@ -116,7 +116,7 @@ public sealed class ParallelSlotsLlamaServerTests
         var configured = fx.Scheduler.Instances().Single().Plan!;
         Assert.Empty(configured.Evictions);
 
-        var (decision, _) = fx.Scheduler.Preview(ConfigOf(fx, "b"), LoadOverrides.None, ct);
+        var (decision, _, _) = fx.Scheduler.Preview(ConfigOf(fx, "b"), LoadOverrides.None, ct);
         var loaded = (await fx.Scheduler.LoadedAsync("b", ct)).Plan!;
 
         var previewed = Assert.IsType<LoadPlan>(decision);

@@ -375,7 +375,7 @@ public sealed class SchedulerTests
         Assert.StartsWith("CPU, -ngl 0, --parallel 4 × n_ctx 256, evicting nothing", stored[1].Message, StringComparison.Ordinal);
         Assert.Equal("unloaded on request", stored[^1].Message);
         var record = await fx.Store.GetAsync(loaded.Id, ct);
-        Assert.Equal(("a", "llama.cpp", loaded.UnitName, InstanceState.Stopped), (record!.Model, record.Backend, record.Unit, record.State));
+        Assert.Equal(("a", "llamacpp", loaded.UnitName, InstanceState.Stopped), (record!.Model, record.Backend, record.Unit, record.State));
         Assert.Equal((9, loaded.MainPid, "invocation"), (record.Port, record.MainPid, record.InvocationId));
         Assert.Equal((SchedulerFixture.Context, 0), (record.Context, record.GpuLayers));
         Assert.Equal(loaded.Plan!.Summary(), LoadPlanJson.Read(record.PlanJson)!.Summary());
