@@ -53,13 +53,14 @@ internal static class LifecycleCommands
     public static Command CreateUnload()
     {
         var name = new Argument<string>("NAME") { Description = "A model name or alias" };
-        var force = new Option<bool>("--force") { Description = "Unload even if pinned or busy (in-flight requests get an error)" };
+        var force = new Option<bool>("--force") { Description = "End in-flight requests at once (streams get an error event) instead of draining them" };
         var command = new Command("unload", "Stop a model's backend after its in-flight requests finish") { name, force };
         return command.WithAction(async (parse, client, json, ct) =>
         {
-            var response = await client.UnloadModelAsync(new UnloadModelRequest { Name = parse.GetValue(name)!, Force = parse.GetValue(force) }, cancellationToken: ct);
+            var forced = parse.GetValue(force);
+            var response = await client.UnloadModelAsync(new UnloadModelRequest { Name = parse.GetValue(name)!, Force = forced }, cancellationToken: ct);
             Printer.Write(json, response, () =>
-                $"unloaded {response.Model} ({response.Unit}) in {Printer.Duration(response.ElapsedMs)}, {response.DrainedRequests} request(s) drained\n");
+                $"unloaded {response.Model} ({response.Unit}) in {Printer.Duration(response.ElapsedMs)}, {response.DrainedRequests} request(s) {(forced ? "ended" : "drained")}\n");
             return CtlErrors.Ok;
         });
     }

@@ -295,7 +295,7 @@ internal sealed class AdminService(
     {
         AdminInput.Name(request.Name, "name");
         var started = time.GetTimestamp();
-        var unloaded = await scheduler.UnloadAsync(request.Name, context.CancellationToken);
+        var unloaded = await scheduler.UnloadAsync(request.Name, request.Force, context.CancellationToken);
         if (!unloaded.Succeeded)
         {
             // A name that is neither loaded nor configured is NOT_FOUND (exit 5 in ullmctl), not "not loaded".

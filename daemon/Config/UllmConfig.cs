@@ -80,6 +80,14 @@ internal sealed record ServerConfig(
 
     public const long DefaultMaxAudioBodyBytes = 100L << 20;
 
+    /// <summary>
+    /// How long a load waits for a busy model it must swap out to go idle, that model serving the requests that come for
+    /// it meanwhile, before draining it anyway: the bound that keeps alternating requests from starving a model.
+    /// </summary>
+    public TimeSpan MaxSwapWait { get; init; } = DefaultMaxSwapWait;
+
+    public static readonly TimeSpan DefaultMaxSwapWait = TimeSpan.FromSeconds(30);
+
     public string DatabasePath => Path.Combine(DataDir, "ullm.db");
 
     /// <summary>Where models with a remote source are downloaded to.</summary>

@@ -192,6 +192,7 @@ internal sealed partial class ProxyPipeline(
         IAsyncEnumerator<UpstreamChunk>? chunks = null;
         string? key = null;
         var attemptCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        CancellationTokenRegistration revocation = default;
         try
         {
             UpstreamEndpoints endpoints;
@@ -228,6 +229,7 @@ internal sealed partial class ProxyPipeline(
                 }
 
                 lease = leased.Value;
+                revocation = lease.Revoked.UnsafeRegister(static cancellation => ((CancellationTokenSource)cancellation!).Cancel(), attemptCancellation);
                 endpoints = lease.ApiBase is { } api ? UpstreamEndpoints.OfV1Base(api) : UpstreamEndpoints.OfRoot(lease.BaseAddress);
                 connections = lease.Connections;
                 upstreamModel = lease.UpstreamModel;
@@ -281,7 +283,7 @@ internal sealed partial class ProxyPipeline(
                 }
             }
 
-            return new UpstreamAttempt(target, format, lease, slot, key, reply, attemptCancellation, chunks, held, time.GetElapsedTime(started));
+            return new UpstreamAttempt(target, format, lease, slot, key, reply, attemptCancellation, revocation, chunks, held, time.GetElapsedTime(started));
         }
         catch (Exception e)
         {
@@ -291,6 +293,7 @@ internal sealed partial class ProxyPipeline(
             }
 
             reply?.Dispose();
+            await revocation.DisposeAsync();
             attemptCancellation.Dispose();
             slot?.Dispose();
             if (lease is not null)
@@ -300,6 +303,8 @@ internal sealed partial class ProxyPipeline(
 
             var failure = e switch
             {
+                _ when lease?.Revoked.IsCancellationRequested == true =>
+                    new UpstreamFailure(503, $"{target.Name}: ended by a forced unload (ullmctl unload --force) before it answered", retryable: false, inner: e, countsAgainstBreaker: false),
                 OperationCanceledException when !cancellationToken.IsCancellationRequested =>
                     new UpstreamFailure(504, $"{target.Name}: no first token within {timeouts.FirstToken.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (router.first_token_timeout_seconds)", retryable: true, inner: e),
                 HttpRequestException or IOException => new UpstreamFailure(502, $"{target.Name}: connection lost: {Describe(e)}", retryable: true, inner: e),
@@ -425,13 +430,18 @@ internal sealed partial class ProxyPipeline(
         {
             var error = e switch
             {
+                _ when attempt.Revoked => new GatewayException(503, $"{name}: ended mid-stream by a forced unload (ullmctl unload --force)", code: "stream_failed"),
                 UpstreamFailure f => new GatewayException(f.StatusCode, f.Redacted(attempt.ApiKey).Message, code: "stream_failed"),
                 OperationCanceledException => new GatewayException(504, $"{name}: no data for {idle.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s mid-stream (router.idle_timeout_seconds)", code: "stream_failed"),
                 JsonException => new GatewayException(502, $"{name}: malformed stream: {e.Message}", code: "stream_failed"),
                 _ => new GatewayException(502, $"{name}: connection lost mid-stream: {Describe(e)}", code: "stream_failed"),
             };
             exchange.Failed(error, "stream_failed");
-            health.RecordFailure(attempt.Target);
+            if (!attempt.Revoked)
+            {
+                health.RecordFailure(attempt.Target);
+            }
+
             LogStreamFailed(logger, exchange.RequestId, name, error.Message);
             await protocol.FailStreamAsync(context, error);
             return false;

@@ -16,6 +16,7 @@ internal sealed class UpstreamAttempt(
     string? apiKey,
     UpstreamReply reply,
     CancellationTokenSource timeouts,
+    CancellationTokenRegistration revocation,
     IAsyncEnumerator<UpstreamChunk>? chunks,
     IReadOnlyList<(UpstreamChunk Chunk, ChunkInfo Info)> held,
     TimeSpan timeToFirstToken) : IAsyncDisposable
@@ -30,7 +31,7 @@ internal sealed class UpstreamAttempt(
 
     public UpstreamReply Reply { get; } = reply;
 
-    /// <summary>Cancelled by the client's disconnect, or by the timeout set with CancelAfter before each read.</summary>
+    /// <summary>Cancelled by the client's disconnect, by the timeout set with CancelAfter before each read, or by a forced unload.</summary>
     public CancellationTokenSource Timeouts { get; } = timeouts;
 
     public IAsyncEnumerator<UpstreamChunk>? Chunks { get; } = chunks;
@@ -39,6 +40,9 @@ internal sealed class UpstreamAttempt(
     public IReadOnlyList<(UpstreamChunk Chunk, ChunkInfo Info)> Held { get; } = held;
 
     public TimeSpan TimeToFirstToken { get; } = timeToFirstToken;
+
+    /// <summary>Whether the local model's instance was unloaded with force under this attempt (which cancelled it).</summary>
+    public bool Revoked => lease?.Revoked.IsCancellationRequested == true;
 
     public async ValueTask DisposeAsync()
     {
@@ -49,6 +53,7 @@ internal sealed class UpstreamAttempt(
         }
 
         Reply.Dispose();
+        await revocation.DisposeAsync();
         Timeouts.Dispose();
         slot?.Dispose();
         if (lease is not null)

@@ -43,6 +43,12 @@ internal sealed class ModelInstance(string id, ModelConfig model, string unitNam
     /// <summary>Completes when the last lease ends after draining began.</summary>
     public TaskCompletionSource Drained { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Set while a load waits for this instance to go idle before swapping it out; completed by its last lease's end.</summary>
+    public TaskCompletionSource? Idle { get; set; }
+
+    /// <summary>Cancelled by a forced unload: the requests on every lease of this instance end at once.</summary>
+    public CancellationTokenSource Revocation { get; } = new();
+
     public Task Stopped { get; set; } = Task.CompletedTask;
 
     public Task ExitWatch { get; set; } = Task.CompletedTask;

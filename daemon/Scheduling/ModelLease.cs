@@ -23,5 +23,8 @@ internal sealed class ModelLease(string model, Uri baseAddress, string upstreamM
 
     public UpstreamConnections Connections { get; } = connections;
 
+    /// <summary>Cancelled when the instance is unloaded with force: the request on this lease must end at once.</summary>
+    public CancellationToken Revoked { get; init; }
+
     public ValueTask DisposeAsync() => Interlocked.Exchange(ref released, 1) == 0 ? release() : ValueTask.CompletedTask;
 }

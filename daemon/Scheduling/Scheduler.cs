@@ -22,6 +22,8 @@ namespace UnifiedLlm.Daemon.Scheduling;
 /// settled machine); requests for a model that is loading, draining or unloaded wait in a bounded per-model queue for
 /// the single load in flight. Before a load, the other loaded members of its exclusive group, and the least valuable
 /// instances of its backend beyond <c>max_loaded</c>, are stopped; then the planner evicts what memory requires.
+/// A busy instance to be swapped out first serves what comes for it until it is idle, for at most
+/// <c>[server] max_swap_wait_seconds</c> (so alternating requests do not reload a model for each one, and none starves).
 /// Evictions and TTL unloads drain leases first. After repeated failed loads of a model, loads on demand back off
 /// (<see cref="LoadBackoff"/>); a crashed instance is replaced on the next request, and a model that crashes
 /// <see cref="SchedulerOptions.CrashLimit"/> times in the window is held failed. Both end with an explicit load or a
@@ -121,9 +123,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     /// <summary>
     /// Drains and stops <paramref name="model"/>'s instance; the instance as it was when its stop began (with the leases
-    /// it drained), or <see cref="LeaseFailureKind.NotLoaded"/> when nothing was loaded.
+    /// it drained, or with <paramref name="force"/> ended at once through <see cref="ModelLease.Revoked"/>), or
+    /// <see cref="LeaseFailureKind.NotLoaded"/> when nothing was loaded.
     /// </summary>
-    public async Task<Outcome<InstanceInfo>> UnloadAsync(string model, CancellationToken cancellationToken)
+    public async Task<Outcome<InstanceInfo>> UnloadAsync(string model, bool force, CancellationToken cancellationToken)
     {
         if (!TryResolve(model, out var name))
         {
@@ -132,6 +135,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
         Task stopped;
         InstanceInfo stopping;
+        ModelInstance? revoked = null;
         lock (gate)
         {
             if (!slots.TryGetValue(name, out var slot) || slot.Instance is not { State: InstanceState.Ready } instance)
@@ -140,7 +144,19 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             }
 
             stopping = Describe(instance);
-            stopped = BeginStop(slot, instance, "unload", "unloaded on request");
+            var reason = force ? $"unloaded on request with --force, ending {instance.Leases} request(s) in flight" : "unloaded on request";
+            stopped = BeginStop(slot, instance, "unload", reason);
+            if (force)
+            {
+                instance.Drained.TrySetResult();
+                revoked = instance;
+            }
+        }
+
+        if (revoked is not null)
+        {
+            // Outside the lock: the lease holders' cancellation callbacks run on this thread.
+            await revoked.Revocation.CancelAsync().ConfigureAwait(false);
         }
 
         await stopped.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -574,6 +590,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         })
         {
             ApiBase = backend.ApiBase,
+            Revoked = instance.Revocation.Token,
         };
     }
 
@@ -590,6 +607,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
             // Stored once the instance falls idle, the moment that orders evictions after a restart.
             recorder.Used(instance);
+            instance.Idle?.TrySetResult();
 
             if (instance.State == InstanceState.Draining)
             {
@@ -808,23 +826,28 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
         var backendConfig = config.Current.Backends.For(model);
         var generic = model.Backend == BackendKind.Generic ? await genericFootprints.LoadAsync(model, backendConfig, token).ConfigureAwait(false) : null;
-        List<Task> ruled;
-        IReadOnlyList<RuleVictim> victims;
+        List<Victim> ruleVictims;
         lock (gate)
         {
-            if (BeginRuleEvictions(model, out ruled, out victims) is { } blocked)
+            if (RuleVictims(model, out ruleVictims) is { } blocked)
             {
                 return blocked;
             }
         }
 
-        ReportEvicting(model.Name, victims.Select(v => $"{v.Model} ({v.Reason})"));
+        ReportEvicting(model.Name, ruleVictims.Select(v => $"{v.Instance.Model.Name} ({v.Reason})"));
+        await ServeBeforeSwapAsync(model, ruleVictims, token).ConfigureAwait(false);
+        List<Task> ruled;
+        lock (gate)
+        {
+            ruled = BeginEvictions(ruleVictims);
+        }
 
         // Stopped before planning, so that the planner sees the memory they held as free.
         await Task.WhenAll(ruled).ConfigureAwait(false);
         LoadPlan plan;
         ModelInstance instance;
-        List<Task> evictions = [];
+        List<Victim> planVictims;
         lock (gate)
         {
             var id = InstanceIds.New();
@@ -848,16 +871,18 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 recorder.Planned(instance);
             }
 
-            foreach (var evicted in plan.Evictions)
-            {
-                var victimSlot = slots[evicted.Name];
-                evictions.Add(BeginStop(victimSlot, victimSlot.Instance!, "evict", $"evicted to make room for {model.Name}"));
-            }
-
-            Move(instance, InstanceState.Starting, plan.Summary());
+            planVictims = [.. plan.Evictions.Select(e => new Victim(slots[e.Name], slots[e.Name].Instance!, $"evicted to make room for {model.Name}"))];
         }
 
         ReportEvicting(model.Name, plan.Evictions.Select(e => $"{e.Name} (to make room)"));
+        await ServeBeforeSwapAsync(model, planVictims, token).ConfigureAwait(false);
+        List<Task> evictions;
+        lock (gate)
+        {
+            evictions = BeginEvictions(planVictims);
+            Move(instance, InstanceState.Starting, plan.Summary());
+        }
+
         await Task.WhenAll(evictions).ConfigureAwait(false);
         lock (gate)
         {
@@ -933,14 +958,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     }
 
     /// <summary>
-    /// Under the lock: begins stopping what the rules stop before <paramref name="model"/> loads (<see cref="RuleEvictions"/>:
-    /// the other members of its exclusive group, the excess of its backend's <c>max_loaded</c>), and names them in
-    /// <paramref name="victims"/>; refuses (<see cref="LeaseFailureKind.DoesNotFit"/>) when a pinned instance stands in the
-    /// way, and nothing is stopped then.
+    /// Under the lock: what the rules stop before <paramref name="model"/> loads (<see cref="RuleEvictions"/>: the other
+    /// members of its exclusive group, the excess of its backend's <c>max_loaded</c>), with the reason each goes; refuses
+    /// (<see cref="LeaseFailureKind.DoesNotFit"/>) when a pinned instance stands in the way.
     /// </summary>
-    private LeaseFailure? BeginRuleEvictions(ModelConfig model, out List<Task> stops, out IReadOnlyList<RuleVictim> victims)
+    private LeaseFailure? RuleVictims(ModelConfig model, out List<Victim> victims)
     {
-        stops = [];
         var chosen = RuleEvictions.Choose(model, config.Current.Backends.For(model).MaxLoaded, LoadedMembers());
         if (!chosen.Succeeded)
         {
@@ -948,8 +971,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             return chosen.Failure;
         }
 
-        victims = chosen.Value;
-        stops = [.. victims.Select(v => BeginStop(slots[v.Model], slots[v.Model].Instance!, "evict", v.Reason))];
+        victims = [.. chosen.Value.Select(v => new Victim(slots[v.Model], slots[v.Model].Instance!, v.Reason))];
         return null;
     }
 
@@ -964,6 +986,67 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         {
             Progress.Report(model, LoadStage.Evicting, "stopping " + names);
         }
+    }
+
+    /// <summary>
+    /// Lets the busy <paramref name="victims"/> finish what they serve before the swap that stops them; they keep taking
+    /// the requests that come for them meanwhile, so what is queued for a loaded model is served before it is swapped
+    /// out. The wait ends when all are idle or after <c>[server] max_swap_wait_seconds</c>, the bound on how long
+    /// <paramref name="model"/>'s load waits for them (0: no wait, they drain at once).
+    /// </summary>
+    private async Task ServeBeforeSwapAsync(ModelConfig model, List<Victim> victims, CancellationToken cancellationToken)
+    {
+        var limit = config.Current.Server.MaxSwapWait;
+        List<Task> busy = [];
+        lock (gate)
+        {
+            foreach (var victim in victims.Where(v => limit > TimeSpan.Zero && v.Instance.State == InstanceState.Ready && v.Instance.Leases > 0))
+            {
+                if (victim.Instance.Idle is not { Task.IsCompleted: false })
+                {
+                    victim.Instance.Idle = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+
+                busy.Add(victim.Instance.Idle.Task);
+                Publish(
+                    "evict",
+                    $"{victim.Instance.Model.Name}: serving {victim.Instance.Leases} request(s) before it is swapped out for {model.Name} (at most {limit.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s, [server] max_swap_wait_seconds)",
+                    victim.Instance);
+            }
+        }
+
+        if (busy.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await Task.WhenAll(busy).WaitAsync(limit, time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // The bound is reached: they are drained now, like any eviction.
+        }
+    }
+
+    /// <summary>Under the lock: begins stopping each victim still ready; one already stopping is waited for, one gone is not.</summary>
+    private List<Task> BeginEvictions(List<Victim> victims)
+    {
+        List<Task> stops = [];
+        foreach (var victim in victims.Where(v => v.Slot.Instance == v.Instance))
+        {
+            if (victim.Instance.State == InstanceState.Ready)
+            {
+                stops.Add(BeginStop(victim.Slot, victim.Instance, "evict", victim.Reason));
+            }
+            else if (victim.Instance.State == InstanceState.Draining)
+            {
+                stops.Add(victim.Instance.Stopped);
+            }
+        }
+
+        return stops;
     }
 
     /// <summary>The instance's group in the config in force (a reload may have moved it), else in the one it loaded with.</summary>
@@ -1211,6 +1294,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cleaning up crashed unit {Unit} failed: {Reason}")]
     private partial void LogCleanupFailed(string unit, string reason);
+
+    /// <summary>An instance a load stops to make room, with the reason it is given.</summary>
+    private sealed record Victim(ModelSlot Slot, ModelInstance Instance, string Reason);
 
     /// <summary>A ready instance and the lease on it that the caller now holds.</summary>
     private sealed record Served(ModelInstance Instance, ModelLease Lease);

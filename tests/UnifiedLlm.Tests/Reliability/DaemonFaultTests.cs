@@ -286,7 +286,7 @@ public sealed class DaemonFaultTests
         return null!;
     }
 
-    private static async Task<JsonElement> RowAsync(TinyDaemon daemon, string requestId)
+    internal static async Task<JsonElement> RowAsync(TinyDaemon daemon, string requestId)
     {
         for (var attempt = 0; ; attempt++)
         {

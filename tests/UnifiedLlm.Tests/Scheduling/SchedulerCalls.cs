@@ -28,9 +28,9 @@ internal static class SchedulerCalls
         Expect(await scheduler.LoadAsync(model, cancellationToken, overrides));
 
     /// <summary>True when an instance was stopped, false when none was loaded; any other refusal fails the test.</summary>
-    public static async Task<bool> UnloadedAsync(this Scheduler scheduler, string model, CancellationToken cancellationToken)
+    public static async Task<bool> UnloadedAsync(this Scheduler scheduler, string model, CancellationToken cancellationToken, bool force = false)
     {
-        var outcome = await scheduler.UnloadAsync(model, cancellationToken);
+        var outcome = await scheduler.UnloadAsync(model, force, cancellationToken);
         if (outcome.Failure is { Kind: LeaseFailureKind.NotLoaded })
         {
             return false;

@@ -13,6 +13,9 @@ public sealed class SchedulerPolicyTests
 {
     private const string Failure = "llama-server exited before it was ready: exit-code 1 (bad magic)";
 
+    /// <summary>A config head that makes a swap drain a busy model at once instead of letting it serve first.</summary>
+    private const string NoSwapWait = "[server]\nmax_swap_wait_seconds = 0\n\n";
+
     [Fact]
     public async Task Loading_a_group_member_stops_the_loaded_member_before_its_backend_starts_and_leaves_other_models_alone()
     {
@@ -58,7 +61,7 @@ public sealed class SchedulerPolicyTests
     public async Task Requests_arriving_while_a_group_member_drains_wait_for_it_and_are_then_served()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var fx = await CreateAsync(Model("a", group: "g") + Model("b", group: "g"));
+        await using var fx = await CreateAsync(NoSwapWait + Model("a", group: "g") + Model("b", group: "g"));
         var leaseA = await fx.Scheduler.LeaseAsync("a", ct);
         var evict = fx.NextEventAsync("evict", ct);
 
@@ -85,6 +88,60 @@ public sealed class SchedulerPolicyTests
         Assert.Equal(["a", "b", "a"], fx.Driver.Starts.Select(s => s.Model.Name));
         Assert.Equal(["a", "b"], StoppedModels(fx));
         Assert.Equal(["a"], ReadyModels(fx));
+    }
+
+    [Fact]
+    public async Task Alternating_requests_A_B_A_A_C_in_an_exclusive_group_load_each_model_once_two_swaps_not_three()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await CreateAsync(Model("a", group: "g") + Model("b", group: "g") + Model("c", group: "g"));
+        var a1 = await fx.Scheduler.LeaseAsync("a", ct);
+        var waiting = fx.NextEventAsync("evict", ct);
+
+        var b = fx.Scheduler.LeaseAsync("b", ct).AsTask();
+        Assert.Equal("a: serving 1 request(s) before it is swapped out for b (at most 30 s, [server] max_swap_wait_seconds)", (await waiting).Message);
+        var a2 = await fx.Scheduler.LeaseAsync("a", ct);
+        var a3 = await fx.Scheduler.LeaseAsync("a", ct);
+        var c = fx.Scheduler.LeaseAsync("c", ct).AsTask();
+        Assert.Equal(["a"], fx.Driver.Starts.Select(s => s.Model.Name));
+        Assert.Empty(fx.Driver.Stops);
+        Assert.False(b.IsCompleted || c.IsCompleted);
+
+        foreach (var lease in new[] { a1, a2, a3 })
+        {
+            await lease.DisposeAsync();
+        }
+
+        await (await b).DisposeAsync();
+        await using var leaseC = await c;
+
+        Assert.Equal(["a", "b", "c"], fx.Driver.Starts.Select(s => s.Model.Name));
+        Assert.Equal(["a", "b"], StoppedModels(fx));
+        Assert.Equal(["c"], ReadyModels(fx));
+    }
+
+    [Fact]
+    public async Task A_model_kept_busy_is_swapped_out_once_the_waiting_load_reaches_max_swap_wait()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await CreateAsync("[server]\nmax_swap_wait_seconds = 10\n\n" + Model("a", group: "g") + Model("b", group: "g"));
+        var held = await fx.Scheduler.LeaseAsync("a", ct);
+        var waiting = fx.NextEventAsync("evict", ct);
+        var b = fx.Scheduler.LeaseAsync("b", ct).AsTask();
+        Assert.StartsWith("a: serving 1 request(s) before it is swapped out for b (at most 10 s", (await waiting).Message, StringComparison.Ordinal);
+
+        fx.Time.Advance(TimeSpan.FromSeconds(9));
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
+        Assert.Equal(["a"], ReadyModels(fx));
+        var draining = fx.NextEventAsync("evict", ct);
+        fx.Time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal("a: draining 1 lease(s) before stopping: swapped out of exclusive group 'g' for b", (await draining).Message);
+        Assert.False(b.IsCompleted);
+        await held.DisposeAsync();
+        await using var leaseB = await b;
+        Assert.Equal(["a", "b"], fx.Driver.Starts.Select(s => s.Model.Name));
+        Assert.Equal(["a"], StoppedModels(fx));
     }
 
     [Fact]

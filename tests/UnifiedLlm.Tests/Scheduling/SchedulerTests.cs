@@ -135,7 +135,9 @@ public sealed class SchedulerTests
     public async Task Eviction_waits_for_the_live_lease_and_a_request_for_the_draining_model_waits_for_its_reload()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"), budgetInModels: 1.5);
+        // No wait before the swap: the eviction drains at once (SchedulerPolicyTests has the wait and its bound).
+        await using var fx = await SchedulerFixture.CreateAsync(
+            "[server]\nmax_swap_wait_seconds = 0\n\n" + SchedulerFixture.Model("a") + SchedulerFixture.Model("b"), budgetInModels: 1.5);
         var leaseA = await fx.Scheduler.LeaseAsync("a", ct);
         var evict = fx.NextEventAsync("evict", ct);
 
@@ -268,6 +270,31 @@ public sealed class SchedulerTests
         Assert.Equal(
             [InstanceState.Planned, InstanceState.Starting, InstanceState.Loading, InstanceState.Ready, InstanceState.Draining, InstanceState.Stopped],
             Assert.Single(fx.Scheduler.Instances()).Transitions.Select(t => t.State));
+    }
+
+    [Fact]
+    public async Task Forced_unload_revokes_the_live_lease_and_stops_the_backend_without_waiting_for_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
+        var lease = await fx.Scheduler.LeaseAsync("a", ct);
+        Assert.False(lease.Revoked.IsCancellationRequested);
+
+        Assert.True(await fx.Scheduler.UnloadedAsync("a", ct, force: true));
+
+        Assert.True(lease.Revoked.IsCancellationRequested);
+        Assert.Single(fx.Driver.Stops);
+        var stopped = Assert.Single(fx.Scheduler.Instances());
+        Assert.Equal(InstanceState.Stopped, stopped.State);
+        Assert.Equal(1, stopped.Leases);
+        Assert.Equal("unloaded on request with --force, ending 1 request(s) in flight", stopped.Transitions[^1].Reason);
+
+        // Its holder gives it back once its request has ended; the next request loads a new instance.
+        await lease.DisposeAsync();
+        Assert.Equal(0, Assert.Single(fx.Scheduler.Instances()).Leases);
+        await using var next = await fx.Scheduler.LeaseAsync("a", ct);
+        Assert.False(next.Revoked.IsCancellationRequested);
+        Assert.Equal(2, fx.Driver.Starts.Count);
     }
 
     [Fact]
