@@ -196,7 +196,7 @@ try
     report.AppendLine();
     report.AppendLine(CultureInfo.InvariantCulture, $"- Date: {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC; command: `bash bench/run.sh {seconds.ToString(CultureInfo.InvariantCulture)}`");
     report.AppendLine(CultureInfo.InvariantCulture, $"- Machine: {Machine()}");
-    report.AppendLine("- Everything runs on these cores at once, beside five other engineers' builds and tests: the bench's client (.NET, one");
+    report.AppendLine("- Everything runs on these cores at once (with whatever else the machine runs; see the load above): the bench's client (.NET, one");
     report.AppendLine("  process, the same for every path), the stub upstream, the proxy under test and, for the llama table, llama-server. A");
     report.AppendLine("  proxy's own CPU time is taken from the client and the upstream, so a proxy cannot reach the direct figures here, and");
     report.AppendLine("  ratios taken side by side in one run mean more than absolute figures. Each round measures every path in turn, the");
