@@ -15,7 +15,7 @@ if [[ -n "${3:-}" ]]; then
   out="$(mkdir -p "$3" && cd "$3" && pwd)"
 else
   out="$(mktemp -d "${TMPDIR:-/tmp}/ullm-startup-build.XXXXXX")"
-  trap 'rm -rf "$out"' EXIT
+  remove_out=1
 fi
 
 # publish NAME PROJECT FLAGS...: into $out/NAME, unless a kept build directory has it already.
@@ -25,6 +25,17 @@ publish() {
   [[ -x "$out/$name/$(basename "${project%.csproj}" | tr '[:upper:]' '[:lower:]')" ]] && return
   dotnet publish "$project" -c Release --verbosity quiet -o "$out/$name" "$@" >&2
 }
+# A publish for a runtime adds that runtime's section to the projects' lock files: the bench puts them back as they
+# were when it exits, whatever happened.
+locks=(daemon/packages.lock.json protos/packages.lock.json ctl/packages.lock.json)
+saved="$(mktemp -d "${TMPDIR:-/tmp}/ullm-startup-locks.XXXXXX")"
+for lock in "${locks[@]}"; do cp "$lock" "$saved/${lock//\//_}"; done
+finish() {
+  for lock in "${locks[@]}"; do cp "$saved/${lock//\//_}" "$lock"; done
+  rm -rf "$saved"
+  [[ -z "${remove_out:-}" ]] || rm -rf "$out"
+}
+trap finish EXIT
 publish ctl-jit ctl/Ullmctl.csproj -p:PublishAot=false
 publish ctl-r2r ctl/Ullmctl.csproj -p:PublishAot=false -r linux-x64 --self-contained -p:PublishReadyToRun=true -p:PublishTrimmed=true
 publish ctl-aot ctl/Ullmctl.csproj
