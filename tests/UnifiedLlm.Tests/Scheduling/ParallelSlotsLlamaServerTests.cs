@@ -85,13 +85,14 @@ public sealed class ParallelSlotsLlamaServerTests
     }
 
     [Fact(Timeout = 300_000)]
-    public async Task A_loads_overrides_reach_llama_servers_argv_and_end_with_its_unload()
+    public async Task A_loads_overrides_reach_llama_servers_argv_are_refused_while_it_is_loaded_with_others_and_end_with_its_unload()
     {
         await using var fx = await RealFixture.CreateAsync(["a"], budgetInModels: 20, modelToml: "parallel = 3\n", shape: Wide);
         var ct = TestContext.Current.CancellationToken;
 
         var overridden = await fx.Scheduler.LoadedAsync("a", ct, new LoadOverrides(512, 2, GpuLayersChoice.Configured, null, KvCacheType.FromGgmlType(GgmlType.Q8_0)));
         var argv = CommandLine(overridden.MainPid!.Value);
+        var other = await fx.Scheduler.LoadAsync("a", ct, LoadOverrides.None with { Parallel = 1 });
         Assert.True(await fx.Scheduler.UnloadedAsync("a", ct));
         var configured = await fx.Scheduler.LoadedAsync("a", ct);
         var configuredArgv = CommandLine(configured.MainPid!.Value);
@@ -105,6 +106,9 @@ public sealed class ParallelSlotsLlamaServerTests
         Assert.Equal("3", After(configuredArgv, "--parallel"));
         Assert.Equal("f16", After(configuredArgv, "--cache-type-k"));
         Assert.True(configured.Overrides.IsEmpty);
+        Assert.Equal(
+            (LeaseFailureKind.Conflict, "a is already loaded with ctx 512, parallel 2, cache-type q8_0; unload it first to load it with parallel 1"),
+            (other.Failure?.Kind, other.Failure?.Reason));
     }
 
     [Fact(Timeout = 300_000)]
