@@ -18,9 +18,10 @@ using UnifiedLlm.Daemon.Systemd;
 namespace UnifiedLlm.Daemon.Scheduling;
 
 /// <summary>
-/// Loads local models on demand and hands out leases on ready instances. One load runs at a time (the planner sees a
-/// settled machine); requests for a model that is loading, draining or unloaded wait in a bounded per-model queue for
-/// the single load in flight. Before a load, the other loaded members of its exclusive group, and the least valuable
+/// Loads local models on demand and hands out leases on ready instances. Loads take turns (<see cref="LoadAdmission"/>):
+/// one that fits beside the loads in flight, counting their planned memory as used and stopping nothing, starts at
+/// once; one that must evict runs alone, against a settled machine. Requests for a model that is loading, draining or
+/// unloaded wait in a bounded per-model queue for its single load in flight. Before a load that runs alone, the other loaded members of its exclusive group, and the least valuable
 /// instances of its backend beyond <c>max_loaded</c>, are stopped; then the planner evicts what memory requires.
 /// A busy instance to be swapped out first serves what comes for it until it is idle, for at most
 /// <c>[server] max_swap_wait_seconds</c> (so alternating requests do not reload a model for each one, and none starves).
@@ -33,7 +34,7 @@ namespace UnifiedLlm.Daemon.Scheduling;
 internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 {
     private readonly Lock gate = new();
-    private readonly SemaphoreSlim loadGate = new(1, 1);
+    private readonly LoadAdmission admission = new();
     private readonly CancellationTokenSource shutdown = new();
     private readonly Dictionary<string, ModelSlot> slots = new(StringComparer.Ordinal);
     private readonly ModelProfileCache profiles = new();
@@ -51,6 +52,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private readonly ILogger<Scheduler> logger;
     private readonly GenericFootprints genericFootprints;
     private readonly ModelDownloader? downloads;
+    private TaskCompletionSource admissionWake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int disposed;
 
     public Scheduler(
@@ -338,7 +340,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         await Task.WhenAll(stops).ConfigureAwait(false);
         await recorder.FlushAsync().ConfigureAwait(false);
         shutdown.Dispose();
-        loadGate.Dispose();
     }
 
     /// <summary>A lease on the model's ready instance, loading it first if needed; <paramref name="explicitLoad"/> is null for a load on demand.</summary>
@@ -463,15 +464,14 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     {
         var (request, vllm) = ReadEngineRequest(model, overrides, cancellationToken);
         List<LoadedMember> members;
-        List<LoadedInstance> loaded;
+        PlacementContext placement;
         lock (gate)
         {
             members = LoadedMembers();
-            loaded = LoadedInstances();
+            placement = Placement();
         }
 
         var profile = vllm?.Model ?? request?.Model;
-        var placement = PlanInputs.Placement(config.Current, machine.Gpus(), machine.HostAvailableBytes(), loaded);
         var ruled = RuleEvictions.Choose(model, config.Current.Backends.For(model).MaxLoaded, members);
         if (!ruled.Succeeded)
         {
@@ -720,6 +720,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private async Task<Outcome<ModelInstance>> LoadInTurnAsync(ModelSlot slot, PendingLoad pending)
     {
         var token = shutdown.Token;
+        var name = slot.Config.Name;
+        var attempt = new LoadAttempt();
+        var queued = false;
+        Outcome<ModelInstance> outcome;
         try
         {
             if (await FetchAsync(slot, token).ConfigureAwait(false) is { } notFetched)
@@ -727,36 +731,28 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 return notFetched;
             }
 
-            await loadGate.WaitAsync(token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
             lock (gate)
             {
-                slot.Loading = null;
+                admission.Enqueue(name);
+                queued = true;
             }
 
-            var name = slot.Config.Name;
-            return token.IsCancellationRequested ? Stopping(name) : new LeaseFailure(LeaseFailureKind.LoadFailed, name, $"{name} failed to load: {e.Message}");
-        }
-
-        var attempt = new LoadAttempt();
-        Outcome<ModelInstance> outcome;
-        try
-        {
             outcome = await StartInstanceAsync(slot, pending, attempt, token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            var name = slot.Config.Name;
             outcome = token.IsCancellationRequested ? Stopping(name) : new LeaseFailure(LeaseFailureKind.LoadFailed, name, $"{name} failed to load: {e.Message}");
         }
         finally
         {
-            loadGate.Release();
             lock (gate)
             {
                 slot.Loading = null;
+                if (queued)
+                {
+                    admission.End(name);
+                    AdmissionChanged();
+                }
             }
         }
 
@@ -796,18 +792,13 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         Publish("failure", published, instance);
     }
 
-    /// <summary>Under the load gate: makes room for the model, plans it, starts its backend and grants the waiters their leases.</summary>
+    /// <summary>
+    /// Once it is the load's turn (<see cref="LoadAdmission"/>): plans the model, beside the loads in flight or alone after
+    /// making room, starts its backend and grants the waiters their leases.
+    /// </summary>
     private async Task<Outcome<ModelInstance>> StartInstanceAsync(ModelSlot slot, PendingLoad pending, LoadAttempt attempt, CancellationToken token)
     {
-        Task[] draining;
-        lock (gate)
-        {
-            draining = [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Where(i => i.State == InstanceState.Draining).Select(i => i.Stopped)];
-        }
-
-        await Task.WhenAll(draining).ConfigureAwait(false);
         var model = slot.Config;
-        Progress.Report(model.Name, LoadStage.Planning, $"sizing {model.Name} ({model.BackendKey}) for the machine as it is now");
         if (!drivers.TryGetValue(model.Backend, out var driver))
         {
             return new LeaseFailure(LeaseFailureKind.LoadFailed, model.Name, $"{model.Name}: no driver for backend {model.Backend}");
@@ -826,64 +817,30 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
         var backendConfig = config.Current.Backends.For(model);
         var generic = model.Backend == BackendKind.Generic ? await genericFootprints.LoadAsync(model, backendConfig, token).ConfigureAwait(false) : null;
-        List<Victim> ruleVictims;
-        lock (gate)
-        {
-            if (RuleVictims(model, out ruleVictims) is { } blocked)
-            {
-                return blocked;
-            }
-        }
+        PlacementDecision Plan(PlacementContext context) =>
+            generic is null ? Decide(model, context, request, vllm) : DeclaredFootprintPlanner.Plan(context, generic);
 
-        ReportEvicting(model.Name, ruleVictims.Select(v => $"{v.Instance.Model.Name} ({v.Reason})"));
-        await ServeBeforeSwapAsync(model, ruleVictims, token).ConfigureAwait(false);
-        List<Task> ruled;
-        lock (gate)
+        PlacementDecision PlanOrNothing(PlacementContext context)
         {
-            ruled = BeginEvictions(ruleVictims);
-        }
-
-        // Stopped before planning, so that the planner sees the memory they held as free.
-        await Task.WhenAll(ruled).ConfigureAwait(false);
-        LoadPlan plan;
-        ModelInstance instance;
-        List<Victim> planVictims;
-        lock (gate)
-        {
-            var id = InstanceIds.New();
-            instance = new ModelInstance(id, model, UnitName.ForModel(model.Name, id), time.GetUtcNow()) { Overrides = pending.Overrides };
-            attempt.Instance = instance;
-            slot.Instance = instance;
             try
             {
-                var decision = generic is null ? Decide(model, Placement(), request, vllm) : DeclaredFootprintPlanner.Plan(Placement(), generic);
-                if (decision is PlanRefusal refusal)
-                {
-                    return new LeaseFailure(LeaseFailureKind.DoesNotFit, model.Name, $"{model.Name} does not fit: {refusal.Reason}");
-                }
-
-                plan = decision as LoadPlan ?? throw new InvalidOperationException($"unexpected planner answer {decision}");
-                instance.Plan = plan;
+                return Plan(context);
             }
-            finally
+            catch (PlanInputException e)
             {
-                // With its plan, or without when the planner refused (the move to failed follows).
-                recorder.Planned(instance);
+                // Reported by the load that runs alone, where the same question is asked again.
+                return new PlanRefusal(e.Message);
             }
-
-            planVictims = [.. plan.Evictions.Select(e => new Victim(slots[e.Name], slots[e.Name].Instance!, $"evicted to make room for {model.Name}"))];
         }
 
-        ReportEvicting(model.Name, plan.Evictions.Select(e => $"{e.Name} (to make room)"));
-        await ServeBeforeSwapAsync(model, planVictims, token).ConfigureAwait(false);
-        List<Task> evictions;
-        lock (gate)
+        var planned = await BeginBesideOrAloneAsync(slot, pending, attempt, PlanOrNothing, token).ConfigureAwait(false)
+            ?? await MakeRoomAndPlanAsync(slot, pending, attempt, Plan, token).ConfigureAwait(false);
+        if (!planned.Succeeded)
         {
-            evictions = BeginEvictions(planVictims);
-            Move(instance, InstanceState.Starting, plan.Summary());
+            return planned.Failure;
         }
 
-        await Task.WhenAll(evictions).ConfigureAwait(false);
+        var (instance, plan) = planned.Value;
         lock (gate)
         {
             Move(instance, InstanceState.Loading);
@@ -918,6 +875,152 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         return instance;
+    }
+
+    /// <summary>
+    /// Waits for the load's turn. Then, when no rule stops anything for it and its plan fits beside the reservations of
+    /// the loads in flight without evicting, it begins beside them with its own reservation: the planned instance. When
+    /// it must run alone instead, it begins once no load is in flight: null, and <see cref="MakeRoomAndPlanAsync"/> follows.
+    /// </summary>
+    private async Task<Outcome<PlannedInstance>?> BeginBesideOrAloneAsync(
+        ModelSlot slot, PendingLoad pending, LoadAttempt attempt, Func<PlacementContext, PlacementDecision> planOrNothing, CancellationToken token)
+    {
+        var model = slot.Config;
+        var reported = false;
+        while (true)
+        {
+            Task changed;
+            lock (gate)
+            {
+                if (admission.IsTurnOf(model.Name) && !reported)
+                {
+                    reported = true;
+                    Progress.Report(model.Name, LoadStage.Planning, $"sizing {model.Name} ({model.BackendKey}) for the machine as it is now");
+                }
+
+                var choice = admission.IsTurnOf(model.Name)
+                    ? admission.Choose(model.Name, RulesStopNothing(slot), MachinePlacement(), planOrNothing)
+                    : new AdmissionChoice(AdmissionKind.Wait, null);
+                if (choice is { Kind: AdmissionKind.Beside, Plan: { } fits })
+                {
+                    var instance = NewInstance(slot, pending, attempt);
+                    instance.Plan = fits;
+                    recorder.Planned(instance);
+                    Move(instance, InstanceState.Starting, fits.Summary());
+                    admission.Begin(new AdmittedLoad(model.Name, model.Group, model.BackendKey,
+                        new LoadReservation(instance.UnitName, EngineRequests.GpuBytes(fits, null), fits.Estimate.HostTotalBytes)));
+                    return new PlannedInstance(instance, fits);
+                }
+
+                if (choice.Kind == AdmissionKind.Alone)
+                {
+                    admission.Begin(new AdmittedLoad(model.Name, model.Group, model.BackendKey, null));
+                    return null;
+                }
+
+                changed = admissionWake.Task;
+            }
+
+            await changed.WaitAsync(token).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Under the lock: true when <paramref name="slot"/>'s model could start beside the loads in flight as far as the
+    /// rules go: its previous instance is not still stopping, and no group member or <c>max_loaded</c> excess has to stop
+    /// for it, the loads in flight counting as loaded and unmovable.
+    /// </summary>
+    private bool RulesStopNothing(ModelSlot slot)
+    {
+        var model = slot.Config;
+        return slot.Instance is not { State: InstanceState.Draining }
+            && RuleEvictions.Choose(model, config.Current.Backends.For(model).MaxLoaded, [.. LoadedMembers(), .. admission.AsMembers(time.GetUtcNow())])
+                is { Succeeded: true, Value.Count: 0 };
+    }
+
+    /// <summary>Under the lock: the instance a load plans, now the model's current one.</summary>
+    private ModelInstance NewInstance(ModelSlot slot, PendingLoad pending, LoadAttempt attempt)
+    {
+        var model = slot.Config;
+        var id = InstanceIds.New();
+        var instance = new ModelInstance(id, model, UnitName.ForModel(model.Name, id), time.GetUtcNow()) { Overrides = pending.Overrides };
+        attempt.Instance = instance;
+        slot.Instance = instance;
+        return instance;
+    }
+
+    /// <summary>
+    /// Alone (no other load in flight): waits for the instances being stopped, stops what the rules stop for the model,
+    /// plans it against the settled machine and evicts what the plan needs, each busy victim serving first for at most
+    /// <c>max_swap_wait_seconds</c>.
+    /// </summary>
+    private async Task<Outcome<PlannedInstance>> MakeRoomAndPlanAsync(
+        ModelSlot slot, PendingLoad pending, LoadAttempt attempt, Func<PlacementContext, PlacementDecision> plan, CancellationToken token)
+    {
+        Task[] draining;
+        lock (gate)
+        {
+            draining = [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Where(i => i.State == InstanceState.Draining).Select(i => i.Stopped)];
+        }
+
+        await Task.WhenAll(draining).ConfigureAwait(false);
+        var model = slot.Config;
+        List<Victim> ruleVictims;
+        lock (gate)
+        {
+            if (RuleVictims(model, out ruleVictims) is { } blocked)
+            {
+                return blocked;
+            }
+        }
+
+        ReportEvicting(model.Name, ruleVictims.Select(v => $"{v.Instance.Model.Name} ({v.Reason})"));
+        await ServeBeforeSwapAsync(model, ruleVictims, token).ConfigureAwait(false);
+        List<Task> ruled;
+        lock (gate)
+        {
+            ruled = BeginEvictions(ruleVictims);
+        }
+
+        // Stopped before planning, so that the planner sees the memory they held as free.
+        await Task.WhenAll(ruled).ConfigureAwait(false);
+        LoadPlan planned;
+        ModelInstance instance;
+        List<Victim> planVictims;
+        lock (gate)
+        {
+            instance = NewInstance(slot, pending, attempt);
+            try
+            {
+                var decision = plan(Placement());
+                if (decision is PlanRefusal refusal)
+                {
+                    return new LeaseFailure(LeaseFailureKind.DoesNotFit, model.Name, $"{model.Name} does not fit: {refusal.Reason}");
+                }
+
+                planned = decision as LoadPlan ?? throw new InvalidOperationException($"unexpected planner answer {decision}");
+                instance.Plan = planned;
+            }
+            finally
+            {
+                // With its plan, or without when the planner refused (the move to failed follows).
+                recorder.Planned(instance);
+            }
+
+            planVictims = [.. planned.Evictions.Select(e => new Victim(slots[e.Name], slots[e.Name].Instance!, $"evicted to make room for {model.Name}"))];
+        }
+
+        ReportEvicting(model.Name, planned.Evictions.Select(e => $"{e.Name} (to make room)"));
+        await ServeBeforeSwapAsync(model, planVictims, token).ConfigureAwait(false);
+        List<Task> evictions;
+        lock (gate)
+        {
+            evictions = BeginEvictions(planVictims);
+            Move(instance, InstanceState.Starting, planned.Summary());
+        }
+
+        await Task.WhenAll(evictions).ConfigureAwait(false);
+        return new PlannedInstance(instance, planned);
     }
 
     /// <summary>
@@ -1094,9 +1197,20 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         : request is not null ? planner.Plan(context, request)
         : throw new PlanInputException($"{model.Name}: a model on a generic backend is placed by its declared footprint when it loads; ullmctl plan previews llama.cpp, Ollama and vLLM models");
 
-    /// <summary>Under the lock: the machine now and the ready instances, as the planners see them.</summary>
+    /// <summary>Under the lock: the machine now, less what the loads in flight have reserved, and the ready instances, as the planners see them.</summary>
     private PlacementContext Placement() =>
+        LoadAdmission.Beside(MachinePlacement(), admission.InFlight.Select(l => l.Reservation).OfType<LoadReservation>());
+
+    /// <summary>Under the lock: the machine as read now and the ready instances, the loads in flight not counted.</summary>
+    private PlacementContext MachinePlacement() =>
         PlanInputs.Placement(config.Current, machine.Gpus(), machine.HostAvailableBytes(), LoadedInstances());
+
+    /// <summary>Under the lock: a load ended or began, so the one whose turn it is may go now.</summary>
+    private void AdmissionChanged()
+    {
+        admissionWake.TrySetResult();
+        admissionWake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
 
     /// <summary>Under the lock: the ready instances with a plan, as the planner sees them.</summary>
     private List<LoadedInstance> LoadedInstances() =>
@@ -1297,6 +1411,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     /// <summary>An instance a load stops to make room, with the reason it is given.</summary>
     private sealed record Victim(ModelSlot Slot, ModelInstance Instance, string Reason);
+
+    /// <summary>An instance with its plan, about to start.</summary>
+    private sealed record PlannedInstance(ModelInstance Instance, LoadPlan Plan);
 
     /// <summary>A ready instance and the lease on it that the caller now holds.</summary>
     private sealed record Served(ModelInstance Instance, ModelLease Lease);

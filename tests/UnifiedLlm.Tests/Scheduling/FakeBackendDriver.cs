@@ -13,6 +13,7 @@ namespace UnifiedLlm.Tests.Scheduling;
 internal sealed class FakeBackendDriver : IBackendDriver
 {
     private readonly ConcurrentDictionary<string, (BackendStart Start, TaskCompletionSource<BackendExit> Exit)> running = new();
+    private TaskCompletionSource startSignal = NewSignal();
 
     public BackendKind Kind => BackendKind.LlamaCpp;
 
@@ -34,6 +35,7 @@ internal sealed class FakeBackendDriver : IBackendDriver
     {
         Starts.Enqueue(start);
         Started.TrySetResult();
+        Interlocked.Exchange(ref startSignal, NewSignal()).TrySetResult();
         if (Gate is { } gate)
         {
             await gate.Task.WaitAsync(cancellationToken);
@@ -85,4 +87,21 @@ internal sealed class FakeBackendDriver : IBackendDriver
     }
 
     public void ResetStarted() => Started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes once <paramref name="count"/> loads have reached the driver, whether or not they are held at the gate.</summary>
+    public async Task StartsReachAsync(int count, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var next = Volatile.Read(ref startSignal);
+            if (Starts.Count >= count)
+            {
+                return;
+            }
+
+            await next.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

@@ -322,7 +322,7 @@ public sealed class SchedulerPolicyTests
         Assert.Equal(starts + 1, fx.Driver.Starts.Count);
     }
 
-    private static List<string> StoppedModels(SchedulerFixture fx) => [.. fx.Driver.Stops.Select(u => u.Split('-')[1])];
+    internal static List<string> StoppedModels(SchedulerFixture fx) => [.. fx.Driver.Stops.Select(u => u.Split('-')[1])];
 
     private static List<string> ReadyModels(SchedulerFixture fx) =>
         [.. fx.Scheduler.Instances().Where(i => i.State == InstanceState.Ready).Select(i => i.Model).Order(StringComparer.Ordinal)];
