@@ -1101,6 +1101,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     {
         var limit = config.Current.Server.MaxSwapWait;
         List<Task> busy = [];
+        List<(ModelInstance Instance, string Message)> serving = [];
         lock (gate)
         {
             foreach (var victim in victims.Where(v => limit > TimeSpan.Zero && v.Instance.State == InstanceState.Ready && v.Instance.Leases > 0))
@@ -1111,10 +1112,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 }
 
                 busy.Add(victim.Instance.Idle.Task);
-                Publish(
-                    "evict",
-                    $"{victim.Instance.Model.Name}: serving {victim.Instance.Leases} request(s) before it is swapped out for {model.Name} (at most {limit.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s, [server] max_swap_wait_seconds)",
-                    victim.Instance);
+                serving.Add((victim.Instance,
+                    $"{victim.Instance.Model.Name}: serving {victim.Instance.Leases} request(s) before it is swapped out for {model.Name} (at most {limit.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s, [server] max_swap_wait_seconds)"));
             }
         }
 
@@ -1123,9 +1122,16 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             return;
         }
 
+        // The bound's timer runs from before the event: whoever reads the event may count on it.
+        var idle = Task.WhenAll(busy).WaitAsync(limit, time, cancellationToken);
+        foreach (var (instance, message) in serving)
+        {
+            Publish("evict", message, instance);
+        }
+
         try
         {
-            await Task.WhenAll(busy).WaitAsync(limit, time, cancellationToken).ConfigureAwait(false);
+            await idle.ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

@@ -81,13 +81,24 @@ internal sealed class SchedulerFixture : IAsyncDisposable
         Assert.True(result.Applied, string.Join("\n", result.Errors));
     }
 
-    /// <summary>Starts listening for events of <paramref name="kind"/> now; the task completes with the first one.</summary>
-    public async Task<DaemonEvent> NextEventAsync(string kind, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts listening for events of <paramref name="kind"/> now; the task completes with the first one (whose message
+    /// starts with <paramref name="startingWith"/>, when given).
+    /// </summary>
+    public async Task<DaemonEvent> NextEventAsync(string kind, CancellationToken cancellationToken, string? startingWith = null)
     {
         var events = Events.SubscribeAsync([kind], cancellationToken).GetAsyncEnumerator(cancellationToken);
         await using (events)
         {
-            return await events.MoveNextAsync() ? events.Current : throw new InvalidOperationException("event stream ended");
+            while (await events.MoveNextAsync())
+            {
+                if (startingWith is null || events.Current.Message.StartsWith(startingWith, StringComparison.Ordinal))
+                {
+                    return events.Current;
+                }
+            }
+
+            throw new InvalidOperationException("event stream ended");
         }
     }
 

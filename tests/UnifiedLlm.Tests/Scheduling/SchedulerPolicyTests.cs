@@ -144,6 +144,47 @@ public sealed class SchedulerPolicyTests
         Assert.Equal(["a"], StoppedModels(fx));
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task A_model_waiting_behind_busy_models_loads_within_one_swap_wait_per_load_ahead_and_is_not_overtaken()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await CreateAsync("[server]\nmax_swap_wait_seconds = 10\n\n" + Model("a", group: "g") + Model("b", group: "g") + Model("c", group: "g"));
+        var began = fx.Time.GetUtcNow();
+        var a1 = await fx.Scheduler.LeaseAsync("a", ct);
+        var servingA = fx.NextEventAsync("evict", ct, "a: serving");
+        var b = fx.Scheduler.LeaseAsync("b", ct).AsTask();
+        await servingA;
+        var c = fx.Scheduler.LeaseAsync("c", ct).AsTask();
+
+        // a keeps taking requests, and b's, then c's load wait their turns while it serves them.
+        var a2 = await fx.Scheduler.LeaseAsync("a", ct);
+        var drainingA = fx.NextEventAsync("evict", ct, "a: draining 2 lease(s)");
+        fx.Time.Advance(TimeSpan.FromSeconds(10));
+        await drainingA;
+        var servingB = fx.NextEventAsync("evict", ct, "b: serving 1 request(s) before it is swapped out for c");
+        await a1.DisposeAsync();
+        await a2.DisposeAsync();
+        var b1 = await b;
+        await servingB;
+
+        // Asked for again while c waits, a loads after c, not before it.
+        var a3 = fx.Scheduler.LeaseAsync("a", ct).AsTask();
+        var b2 = await fx.Scheduler.LeaseAsync("b", ct);
+        var drainingB = fx.NextEventAsync("evict", ct, "b: draining 2 lease(s)");
+        fx.Time.Advance(TimeSpan.FromSeconds(10));
+        await drainingB;
+        await b1.DisposeAsync();
+        await b2.DisposeAsync();
+        var leaseC = await c;
+
+        Assert.Equal(TimeSpan.FromSeconds(20), fx.Time.GetUtcNow() - began);
+        Assert.Equal(["a", "b", "c"], fx.Driver.Starts.Select(s => s.Model.Name));
+        Assert.False(a3.IsCompleted);
+        await leaseC.DisposeAsync();
+        await (await a3).DisposeAsync();
+        Assert.Equal(["a", "b", "c", "a"], fx.Driver.Starts.Select(s => s.Model.Name));
+    }
+
     [Fact]
     public async Task Concurrent_loads_of_three_group_members_each_succeed_and_end_with_exactly_one_loaded()
     {
