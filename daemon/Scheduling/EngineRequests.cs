@@ -49,7 +49,10 @@ internal sealed class EngineRequests(ModelProfileCache profiles)
         }
 
         var length = model.Context > 0 ? (ulong)model.Context : profile.ContextLength;
-        return new VllmRequest(model.Name, profile, length, Math.Min(length, model.MinContextFloor), model.Parallel, dtype, ArgumentValues.Has(args, "--enforce-eager"));
+        return new VllmRequest(model.Name, profile, length, Math.Min(length, model.MinContextFloor), model.Parallel, dtype, ArgumentValues.Has(args, "--enforce-eager"))
+        {
+            AllowedGpus = model.Gpus.Count == 0 ? null : model.Gpus.ToHashSet(),
+        };
     }
 
     public LoadRequest ReadOllama(ModelConfig model, BackendConfig backend, string modelsDirectory, CancellationToken cancellationToken)

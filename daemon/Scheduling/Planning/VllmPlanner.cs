@@ -30,10 +30,17 @@ internal static class VllmPlanner
             throw new ArgumentException($"max_model_len {request.MinModelLen}..{request.MaxModelLen} and max_num_seqs {request.MaxNumSeqs} are not a valid request", nameof(request));
         }
 
-        var gpus = context.UsableGpus.OrderByDescending(g => LoadPlanner.Available(context, g, [])).ToList();
+        var gpus = context.UsableGpus
+            .Where(g => request.AllowedGpus is null || request.AllowedGpus.Contains(g.Index))
+            .OrderByDescending(g => LoadPlanner.Available(context, g, []))
+            .ToList();
         if (gpus.Count == 0)
         {
-            var why = context.Snapshot.CpuModeReason is { } reason ? $" (CPU mode: {reason})" : " (none is allowed by [gpu] allowed)";
+            var why = context.Snapshot.CpuModeReason is { } reason
+                ? $" (CPU mode: {reason})"
+                : request.AllowedGpus is null
+                    ? " (none is allowed by [gpu] allowed)"
+                    : $" (none of the GPUs this model may use ({string.Join(", ", request.AllowedGpus.Order())}) is usable)";
             return new PlanRefusal($"{request.Name}: vLLM needs a GPU and there is none to use{why}");
         }
 

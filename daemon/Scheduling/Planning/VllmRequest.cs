@@ -6,6 +6,7 @@ namespace UnifiedLlm.Daemon.Scheduling.Planning;
 /// <summary>
 /// A vLLM load to place: the model's profile (config.json and SafeTensors headers), the <c>max_model_len</c> asked for
 /// and the least acceptable, the <c>max_num_seqs</c> asked for, the KV cache dtype and whether CUDA graphs are captured.
+/// <see cref="AllowedGpus"/> pins the engine to those GPU indices (the model's <c>gpus</c>); null means any usable GPU.
 /// </summary>
 internal sealed record VllmRequest(
     string Name,
@@ -14,7 +15,10 @@ internal sealed record VllmRequest(
     ulong MinModelLen,
     int MaxNumSeqs,
     VllmKvCacheDtype KvCacheDtype,
-    bool EnforceEager);
+    bool EnforceEager)
+{
+    public IReadOnlySet<int>? AllowedGpus { get; init; }
+}
 
 /// <summary>
 /// How a planned vLLM engine is started: <c>--gpu-memory-utilization</c>, <c>--max-model-len</c>, <c>--max-num-seqs</c>,

@@ -102,4 +102,19 @@ public sealed class VllmPlannerTests : IDisposable
 
         Assert.Equal("m: vLLM needs a GPU and there is none to use (CPU mode: no NVIDIA driver)", refusal.Reason);
     }
+
+    [Fact]
+    public void A_model_pinned_to_gpus_is_placed_only_there_even_where_another_gpu_has_more_room()
+    {
+        var model = Read(PublishedShape.Llama31_8B);
+        var context = Context(0, [], H100(0, 80 * GiB), H100(1, 40 * GiB));
+
+        var pinned = AssertPlan(VllmPlanner.Plan(context, Request(model) with { AllowedGpus = new HashSet<int> { 1 } }));
+        var free = AssertPlan(VllmPlanner.Plan(context, Request(model)));
+
+        Assert.Equal([1], pinned.GpuIndices);
+        Assert.Equal([0], free.GpuIndices);
+        var refusal = Assert.IsType<PlanRefusal>(VllmPlanner.Plan(context, Request(model) with { AllowedGpus = new HashSet<int> { 5 } }));
+        Assert.Equal("m: vLLM needs a GPU and there is none to use (none of the GPUs this model may use (5) is usable)", refusal.Reason);
+    }
 }
