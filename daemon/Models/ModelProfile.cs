@@ -43,6 +43,9 @@ internal sealed record ModelProfile
 
     public required ulong VocabSize { get; init; }
 
+    /// <summary>The widest layer's feed-forward length ({arch}.feed_forward_length), or 0 when the file does not say.</summary>
+    public ulong FeedForwardLength { get; init; }
+
     public ulong ExpertCount { get; init; }
 
     public ulong ExpertUsedCount { get; init; }

@@ -36,6 +36,7 @@ internal static class ModelProfileReader
             ValueLength = m.GetUInt64($"{arch}.attention.value_length") ?? headWidth,
             ContextLength = m.GetUInt64($"{arch}.context_length") ?? throw Missing(model, $"{arch}.context_length"),
             VocabSize = VocabSize(model, arch),
+            FeedForwardLength = m.GetPerLayer($"{arch}.feed_forward_length", layerCount)?.DefaultIfEmpty(0UL).Max() ?? 0,
             ExpertCount = m.GetUInt64($"{arch}.expert_count") ?? 0,
             ExpertUsedCount = m.GetUInt64($"{arch}.expert_used_count") ?? 0,
             SlidingWindow = slidingWindow is 0 ? null : slidingWindow,

@@ -59,7 +59,7 @@ internal sealed class LlamaCppMemoryEstimator(LlamaCppSizingSettings settings)
         var hostWeights = model.TokenEmbeddingBytes + SumLayers(0, firstGpuLayer, l => model.LayerBytes[l]) + hostOutput;
         var hostKv = SumLayers(0, firstGpuLayer, l => KvCacheSize.LayerBytes(model, l, contextLength, cacheType, batch, slots));
         var hostCompute = ngl == 0
-            ? ComputeGraphSize.FullOffload(model, total, batch)
+            ? ComputeGraphSize.CpuOnly(model, KvCacheSize.SlotCells(contextLength), slots, cacheType, batch)
             : fullOffload ? ComputeGraphSize.HostInputs(model, total, batch) : ComputeGraphSize.PartialOffload(model, total, batch);
 
         return new LlamaCppMemoryEstimate(model.Name ?? Path.GetFileName(model.Path), contextLength, cacheType, ngl, n, shares, hostWeights, hostKv, hostCompute)
