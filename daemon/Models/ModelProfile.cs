@@ -69,6 +69,9 @@ internal sealed record ModelProfile
 
     public required ulong TokenEmbeddingBytes { get; init; }
 
+    /// <summary>token_embd.weight's ggml type, or null when the file has none.</summary>
+    public Gguf.GgmlType? TokenEmbeddingType { get; init; }
+
     public required ulong TensorBytes { get; init; }
 
     public required long FileBytes { get; init; }

@@ -44,6 +44,7 @@ internal static class ModelProfileReader
             FileType = m.GetUInt64("general.file_type") is { } ft && ft <= uint.MaxValue ? LlamaFileTypeNames.Name((uint)ft) : null,
             LayerBytes = layerBytes,
             OutputBytes = outputBytes,
+            TokenEmbeddingType = model.Tensors.FirstOrDefault(t => t.Name == "token_embd.weight")?.Type,
             OutputTiedToEmbeddings = tied,
             TokenEmbeddingBytes = embdBytes,
             TensorBytes = model.TensorBytes,

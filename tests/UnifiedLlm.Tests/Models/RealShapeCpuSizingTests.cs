@@ -41,6 +41,25 @@ public sealed class RealShapeCpuSizingTests
         Assert.InRange(estimate.HostComputeBytes / MiB / computeMiB, 0.99, 1.01);
     }
 
+    [Theory]
+    [InlineData("Llama-3.2-1B", 804.0)]
+    [InlineData("Qwen2.5-0.5B", 338.0)]
+    public void With_q4_0_tied_embeddings_and_no_gpu_the_weights_count_the_cpu_backends_repacked_output_copy(string model, double loggedModelMiB)
+    {
+        var shape = new[] { RandomModelShape.Llama32_1B, RandomModelShape.Qwen25_05B }.Single(s => s.Name == model);
+        using var dir = new TempDirectory();
+        var path = dir.File(model + ".gguf");
+        TinyModel.WriteZeroWeights(path, shape, GgmlType.Q4_0);
+        var profile = ModelProfileReader.Read(path, CancellationToken.None);
+
+        var estimate = new LlamaCppMemoryEstimator(new LlamaCppSizingSettings()).EstimateCpuOnly(profile, 2048, KvCacheType.F16);
+
+        // llama.cpp's "model buffer" lines for these files (bench/memory-accuracy.sh, x86 AVX2): token_embd once for
+        // lookups and once more repacked for the output matmul.
+        Assert.Equal(profile.TensorBytes + profile.TokenEmbeddingBytes, estimate.HostWeightBytes);
+        Assert.InRange(estimate.HostWeightBytes / MiB / loggedModelMiB, 0.995, 1.005);
+    }
+
     private static ModelProfile Llama32_1B { get; } = Profile("Llama-3.2-1B", layers: 16, embedding: 2048, heads: 32, kvHeads: 8, feedForward: 8192, vocab: 128_256);
 
     private static ModelProfile Qwen25_05B { get; } = Profile("Qwen2.5-0.5B", layers: 24, embedding: 896, heads: 14, kvHeads: 2, feedForward: 4864, vocab: 151_936);
