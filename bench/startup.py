@@ -13,6 +13,7 @@ import random
 import shutil
 import socket
 import statistics
+import re
 import subprocess
 import tempfile
 import threading
@@ -111,6 +112,7 @@ class Daemon:
         self.env = dict(os.environ, ULLM_BENCH_STUB_KEY="bench", **env)
         self.process = None
         self.ready_cpu = None
+        self.log_path = os.path.join(self.directory, "ullmd.log")
 
     def start(self):
         notify_path = os.path.join(self.directory, "notify.sock")
@@ -135,11 +137,11 @@ class Daemon:
         env = dict(self.env, NOTIFY_SOCKET=notify_path)
         started = time.perf_counter()
         self.process = subprocess.Popen([*self.command, "--config", self.paths["config.toml"]], env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                        stdout=subprocess.DEVNULL, stderr=open(self.log_path, "w"))
         first = None
         while first is None:
             if self.process.poll() is not None:
-                raise RuntimeError(f"ullmd exited with {self.process.returncode}: {self.process.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"ullmd exited with {self.process.returncode}: {open(self.log_path).read()[-2000:]}")
             try:
                 connection = UnixConnection(self.paths["openai.sock"], timeout=60)
                 connection.request("GET", "/health")
@@ -184,6 +186,18 @@ class Daemon:
         if errors:
             raise RuntimeError(f"request failed: {errors[0]}")
         return [latency for per_client in latencies for latency in per_client]
+
+    def phases(self):
+        """ullmd's own account of its start (the "Ready ... ms after exec" line): {phase: (wall ms, CPU ms)}."""
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with open(self.log_path) as log:
+                for line in log:
+                    if "Ready " in line and " ms after exec" in line:
+                        return {m.group(1): (int(m.group(2)), int(m.group(3)))
+                                for m in re.finditer(r"([a-z][a-z ]+) (\d+) ms \(CPU (\d+)\)", line.split(" of CPU: ", 1)[1])}
+            time.sleep(0.05)
+        raise RuntimeError(f"ullmd logged no 'Ready' line: see {self.log_path}")
 
     def stop(self):
         if self.process and self.process.poll() is None:
@@ -233,6 +247,7 @@ def main():
     parser.add_argument("--daemon-rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--no-traffic", action="store_true", help="only start each ullmd: READY=1, first answer, phases, idle RSS")
     args = parser.parse_args()
 
     stub = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
@@ -247,27 +262,10 @@ def main():
         daemon_variants[name] = (path, dict(pair.split("=", 1) for pair in env.split(",") if pair))
 
     out = []
-    first_daemon = next(iter(daemon_variants.values()))
-    live = Daemon([first_daemon[0]], first_daemon[1], stub_port)
-    try:
-        live.start()
-        commands, times, cpu = measure_ctl(ctl_variants, live.paths["admin.sock"], args.rounds)
-    finally:
-        live.stop()
-    baseline = next(iter(ctl_variants))
-    out.append(f"### ullmctl wall time, ms (median of {args.rounds} rounds; its p90; CPU time (user+sys) median; "
-               f"ratio of wall time to `{baseline}`: median of per-round ratios)\n")
-    out.append("| command | " + " | ".join(ctl_variants) + " |")
-    out.append("|---" * (len(ctl_variants) + 1) + "|")
-    for command in commands:
-        cells = []
-        for variant in ctl_variants:
-            values = times[(variant, command)]
-            ratios = [a / b for a, b in zip(values, times[(baseline, command)])]
-            cells.append(f"{median(values):.1f} (p90 {percentile(values, 90):.1f}; CPU {median(cpu[(variant, command)]):.0f}; "
-                         f"{median(ratios):.2f}x)")
-        out.append(f"| `{command}` | " + " | ".join(cells) + " |")
+    if ctl_variants:
+        measure_ctl_section(out, ctl_variants, daemon_variants, stub_port, args.rounds)
 
+    phases = {name: [] for name in daemon_variants}
     results = {name: {"ready": [], "first": [], "ready_cpu": [], "rss_start": [], "cold_p99": [], "warm_p99": [], "warm_p50": [],
                       "warm_rps": [], "rss_after": []} for name in daemon_variants}
     for _ in range(args.daemon_rounds):
@@ -278,11 +276,14 @@ def main():
             daemon = Daemon([path], env, stub_port)
             try:
                 ready, first, ready_cpu = daemon.start()
+                phases[name].append(daemon.phases())
                 results[name]["ready"].append(ready)
                 results[name]["ready_cpu"].append(ready_cpu)
                 results[name]["first"].append(first)
                 time.sleep(3)
                 results[name]["rss_start"].append(rss_kib(daemon.process.pid) / 1024)
+                if args.no_traffic:
+                    continue
                 cold = daemon.traffic(args.seconds, args.clients)
                 warm = daemon.traffic(args.seconds, args.clients)
                 results[name]["cold_p99"].append(percentile(cold, 99))
@@ -295,20 +296,59 @@ def main():
                 daemon.stop()
 
     out.append(f"\n### ullmd: start, idle memory, first {args.seconds:g} s of traffic (median of {args.daemon_rounds} starts each)\n")
-    out.append(f"Traffic: chat completions to an OpenAI-compatible provider (a Python stub on loopback) through ullmd's unix "
-               f"socket, {args.clients} keep-alive clients, {args.seconds:g} s right after the first answer (cold), then "
-               f"{args.seconds:g} s more (warm). RSS idle: 3 s after the first answer, before any traffic.\n")
+    if args.no_traffic:
+        out.append("Started only (`--no-traffic`): no traffic columns. RSS idle: 3 s after the first answer.\n")
+    else:
+        out.append(f"Traffic: chat completions to an OpenAI-compatible provider (a Python stub on loopback) through ullmd's unix "
+                   f"socket, {args.clients} keep-alive clients, {args.seconds:g} s right after the first answer (cold), then "
+                   f"{args.seconds:g} s more (warm). RSS idle: 3 s after the first answer, before any traffic.\n")
     out.append("| ullmd | settings | exec→READY=1 ms | CPU until READY=1 ms | exec→first answer ms | RSS idle MB | cold p99 ms | warm p99 ms | "
                "cold/warm p99 | warm p50 ms | warm req/s | RSS after traffic MB |")
     out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         _, env = daemon_variants[name]
         settings = ", ".join(f"{k}={v}" for k, v in env.items()) or "as shipped"
-        ratio = median([c / w for c, w in zip(r["cold_p99"], r["warm_p99"])])
+        if args.no_traffic:
+            traffic = "| – | – | – | – | – | – |"
+        else:
+            ratio = median([c / w for c, w in zip(r["cold_p99"], r["warm_p99"])])
+            traffic = (f"| {median(r['cold_p99']):.2f} | {median(r['warm_p99']):.2f} | {ratio:.2f}x | {median(r['warm_p50']):.2f} | "
+                       f"{median(r['warm_rps']):.0f} | {median(r['rss_after']):.1f} |")
         out.append(f"| {name} | {settings} | {median(r['ready']):.0f} | {median(r['ready_cpu']):.0f} | {median(r['first']):.0f} | "
-                   f"{median(r['rss_start']):.1f} | {median(r['cold_p99']):.2f} | {median(r['warm_p99']):.2f} | "
-                   f"{ratio:.2f}x | {median(r['warm_p50']):.2f} | {median(r['warm_rps']):.0f} | {median(r['rss_after']):.1f} |")
+                   f"{median(r['rss_start']):.1f} " + traffic)
+
+    names = list(next(iter(phases.values()))[0])
+    out.append(f"\n### ullmd: where the start goes, by its own \"Ready\" log line (CPU ms, median of {args.daemon_rounds} starts; wall ms in brackets)\n")
+    out.append("| ullmd | " + " | ".join(names) + " |")
+    out.append("|---" * (len(names) + 1) + "|")
+    for name, runs in phases.items():
+        cells = [f"{median([run[p][1] for run in runs]):.0f} ({median([run[p][0] for run in runs]):.0f})" for p in names]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
     print("\n".join(out))
+
+
+def measure_ctl_section(out, ctl_variants, daemon_variants, stub_port, rounds):
+    """ullmctl's wall and CPU time per command, every build against one live ullmd."""
+    first_daemon = next(iter(daemon_variants.values()))
+    live = Daemon([first_daemon[0]], first_daemon[1], stub_port)
+    try:
+        live.start()
+        commands, times, cpu = measure_ctl(ctl_variants, live.paths["admin.sock"], rounds)
+    finally:
+        live.stop()
+    baseline = next(iter(ctl_variants))
+    out.append(f"### ullmctl wall time, ms (median of {rounds} rounds; its p90; CPU time (user+sys) median; "
+               f"ratio of wall time to `{baseline}`: median of per-round ratios)\n")
+    out.append("| command | " + " | ".join(ctl_variants) + " |")
+    out.append("|---" * (len(ctl_variants) + 1) + "|")
+    for command in commands:
+        cells = []
+        for variant in ctl_variants:
+            values = times[(variant, command)]
+            ratios = [a / b for a, b in zip(values, times[(baseline, command)])]
+            cells.append(f"{median(values):.1f} (p90 {percentile(values, 90):.1f}; CPU {median(cpu[(variant, command)]):.0f}; "
+                         f"{median(ratios):.2f}x)")
+        out.append(f"| `{command}` | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

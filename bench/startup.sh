@@ -3,7 +3,9 @@
 # Native AOT) and ullmd two ways (as shipped, and ReadyToRun), then measures side by side in one run
 # (bench/startup.py): ullmctl's wall time per command against a live ullmd; ullmd's exec→READY=1 and exec→first
 # answer with an empty database, its idle RSS, and the p99 of the first seconds of traffic against the warm p99, under
-# several GC and JIT settings. Prints a markdown section for bench/RESULTS.md.
+# several GC and JIT settings, and where each start went (ullmd's own "Ready" log line, per phase in CPU and wall time).
+# Prints a markdown section for bench/RESULTS.md. For the start alone, run bench/startup.py with --no-traffic and only
+# --ullmd builds.
 # usage: bash bench/startup.sh [ullmctl rounds, default 15] [ullmd starts per variant, default 3] [build directory]
 # A build directory given is kept, and the builds already in it are reused (a rerun measures without publishing again).
 set -euo pipefail

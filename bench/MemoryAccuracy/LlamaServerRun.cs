@@ -13,7 +13,8 @@ namespace UnifiedLlm.Bench.MemoryAccuracy;
 /// </summary>
 internal static class LlamaServerRun
 {
-    public static async Task<ServerMeasurement> MeasureAsync(string llamaServer, string model, ulong context)
+    /// <summary><paramref name="totalContext"/> is --ctx-size, split over <paramref name="slots"/> caches as ullmd's argv splits it.</summary>
+    public static async Task<ServerMeasurement> MeasureAsync(string llamaServer, string model, ulong totalContext, int slots, KvCacheType cache)
     {
         var port = FreePort();
         var start = new ProcessStartInfo(llamaServer)
@@ -25,8 +26,9 @@ internal static class LlamaServerRun
         foreach (var arg in new[]
         {
             "--model", model, "--host", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture),
-            "--ctx-size", context.ToString(CultureInfo.InvariantCulture), "--parallel", "1", "--n-gpu-layers", "0",
-            "--load-mode", "none", "--fit", "off", "--log-verbosity", "4", "--cache-type-k", "f16", "--cache-type-v", "f16",
+            "--ctx-size", totalContext.ToString(CultureInfo.InvariantCulture), "--parallel", slots.ToString(CultureInfo.InvariantCulture),
+            "--no-kv-unified", "--n-gpu-layers", "0", "--load-mode", "none", "--fit", "off", "--log-verbosity", "4",
+            "--cache-type-k", KvCacheType.NameOf(cache.K), "--cache-type-v", KvCacheType.NameOf(cache.V), "--flash-attn", "auto",
         })
         {
             start.ArgumentList.Add(arg);

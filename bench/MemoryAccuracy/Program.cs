@@ -14,28 +14,34 @@ if (args.Length != 3)
 var (llamaServer, resultsFile, work) = (args[0], args[1], args[2]);
 Directory.CreateDirectory(work);
 const ulong Context = 2048;
-RandomModelShape[] shapes =
-[
-    new(1024, 16, 16, 16, 2816, 4096),
-    new(2048, 16, 4, 16, 5632, 4096),
-];
+List<AccuracyCase> cases = [];
+// Every slot count and KV type with F16 weights; the quantized weights only change the weights term, so they get the
+// two ends: one slot with an F16 cache, four with a q8_0 one.
+(int Slots, KvCacheType Cache)[] allLoads = [(1, KvCacheType.F16), (1, GgmlType.Q8_0), (4, KvCacheType.F16), (4, GgmlType.Q8_0)];
+foreach (var shape in new[] { RandomModelShape.Qwen25_05B, RandomModelShape.Llama32_1B })
+{
+    foreach (var weights in new[] { GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0 })
+    {
+        foreach (var (slots, cache) in weights == GgmlType.F16 ? allLoads : [allLoads[0], allLoads[^1]])
+        {
+            cases.Add(new(shape, weights, RandomWeights: false, slots, cache));
+        }
+    }
+}
+
+cases.Add(new(new RandomModelShape(1024, 16, 16, 16, 2816, 4096), GgmlType.F16, RandomWeights: true, 1, KvCacheType.F16));
+cases.Add(new(new RandomModelShape(2048, 16, 4, 16, 5632, 4096), GgmlType.F16, RandomWeights: true, 1, KvCacheType.F16));
 
 var estimator = new LlamaCppMemoryEstimator(new LlamaCppSizingSettings());
 var rows = new List<MeasuredLoad>();
-foreach (var shape in shapes)
+foreach (var load in cases)
 {
-    var path = Path.Combine(work, $"random-{shape.EmbeddingLength}x{shape.LayerCount}.gguf");
-    if (!File.Exists(path))
-    {
-        Console.Error.WriteLine($"writing {path}");
-        TinyModel.Write(path, shape, GgmlType.F16);
-    }
-
+    var path = load.EnsureModel(work);
     var profile = ModelProfileReader.Read(path, CancellationToken.None);
-    var estimate = estimator.EstimateCpuOnly(profile, Context, GgmlType.F16);
-    var measured = await LlamaServerRun.MeasureAsync(llamaServer, path, Context);
-    rows.Add(new MeasuredLoad(Path.GetFileName(path), profile.ParameterCount, new FileInfo(path).Length, estimate, measured));
-    Console.Error.WriteLine($"{path}: estimate {estimate.HostTotalBytes >> 20} MiB, llama.cpp buffers {measured.Buffers.Host.TotalBytes >> 20} MiB, VmHWM {measured.Process.PeakResidentBytes >> 20} MiB");
+    var estimate = estimator.EstimateCpuOnly(profile, Context, load.Cache, load.Slots);
+    var measured = await LlamaServerRun.MeasureAsync(llamaServer, path, LlamaCppMemoryEstimator.TotalContext(Context, load.Slots), load.Slots, load.Cache);
+    rows.Add(new MeasuredLoad(load, profile.ParameterCount, profile.VocabSize, estimate, measured));
+    Console.Error.WriteLine($"{load}: estimate {estimate.Breakdown()}; llama.cpp model {measured.Buffers.Host.ModelBytes >> 20} MiB, KV {measured.Buffers.Host.KvBytes >> 20} MiB, compute {measured.Buffers.Host.ComputeBytes >> 20} MiB; VmHWM {measured.Process.PeakResidentBytes >> 20} MiB");
 }
 
 var section = ResultsSection.Render(rows, Context, llamaServer);

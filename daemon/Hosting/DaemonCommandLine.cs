@@ -24,6 +24,7 @@ internal static class DaemonCommandLine
         };
         root.SetAction(async (parse, cancellationToken) =>
         {
+            var timeline = StartupTimeline.Begin();
             var path = Path.GetFullPath(parse.GetValue(configOption)!);
             UllmConfig config;
             try
@@ -59,7 +60,8 @@ internal static class DaemonCommandLine
                 return 0;
             }
 
-            return await DaemonHost.RunAsync(config, cancellationToken);
+            timeline.Mark("config");
+            return await DaemonHost.RunAsync(config, timeline, cancellationToken);
         });
         return root;
     }

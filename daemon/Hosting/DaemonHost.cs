@@ -23,18 +23,22 @@ namespace UnifiedLlm.Daemon.Hosting;
 /// <summary>Builds and runs the daemon: listeners, services, and the systemd integration.</summary>
 internal static class DaemonHost
 {
-    public static async Task<int> RunAsync(UllmConfig config, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(UllmConfig config, StartupTimeline timeline, CancellationToken cancellationToken)
     {
         using var logger = DaemonLogging.Create(config.Server);
         Log.Logger = logger;
+        timeline.Mark("logging");
         try
         {
             var database = await Database.OpenAsync(config.Server.DatabasePath, cancellationToken);
+            timeline.Mark("database");
             UnixSocketFiles.Prepare(config.Server.OpenAiSocket);
             UnixSocketFiles.Prepare(config.Server.AdminSocket);
             var busLogger = new Serilog.Extensions.Logging.SerilogLoggerFactory(logger).CreateLogger<SystemdBus>();
             var (systemd, why) = await SupervisorSelection.ChooseAsync(config.Server, busLogger, cancellationToken);
-            var app = Build(config, database, logger, systemd);
+            timeline.Mark("supervisor");
+            var app = Build(config, database, logger, systemd, timeline);
+            timeline.Mark("host build");
             logger.Information("ullmd {Version} starting with {Config}; backends run as {Supervisor:l}: {Why:l}",
                 DaemonInfo.Version, config.SourcePath, systemd is null ? "plain processes" : "transient systemd units", why);
             await app.RunAsync(cancellationToken);
@@ -66,7 +70,7 @@ internal static class DaemonHost
         }
     }
 
-    private static WebApplication Build(UllmConfig config, Database database, Serilog.ILogger logger, SystemdBus? systemd)
+    private static WebApplication Build(UllmConfig config, Database database, Serilog.ILogger logger, SystemdBus? systemd, StartupTimeline timeline)
     {
         // The empty builder: ullmd is configured by its TOML file alone. The slim builder's defaults also read
         // appsettings.json from the working directory and watch that directory recursively for changes — from / (a
@@ -139,6 +143,7 @@ internal static class DaemonHost
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(new DaemonInfo(DateTimeOffset.UtcNow) { Listeners = listeners });
         services.AddSingleton(database);
+        services.AddSingleton(timeline);
         if (certificate is not null)
         {
             services.AddSingleton(certificate);

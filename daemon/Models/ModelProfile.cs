@@ -43,6 +43,9 @@ internal sealed record ModelProfile
 
     public required ulong VocabSize { get; init; }
 
+    /// <summary>The widest layer's feed-forward length ({arch}.feed_forward_length), or 0 when the file does not say.</summary>
+    public ulong FeedForwardLength { get; init; }
+
     public ulong ExpertCount { get; init; }
 
     public ulong ExpertUsedCount { get; init; }
@@ -65,6 +68,9 @@ internal sealed record ModelProfile
     public required bool OutputTiedToEmbeddings { get; init; }
 
     public required ulong TokenEmbeddingBytes { get; init; }
+
+    /// <summary>token_embd.weight's ggml type, or null when the file has none.</summary>
+    public Gguf.GgmlType? TokenEmbeddingType { get; init; }
 
     public required ulong TensorBytes { get; init; }
 

@@ -54,12 +54,15 @@ internal sealed class LlamaCppMemoryEstimator(LlamaCppSizingSettings settings)
             next += count;
         }
 
-        // A tied output head reads token_embd itself when it stays on the host, so it adds nothing there.
-        var hostOutput = fullOffload ? 0 : model.OutputTiedToEmbeddings ? model.OutputBytes - model.TokenEmbeddingBytes : model.OutputBytes;
+        // A tied output head reads token_embd itself when it stays on the host, so it adds nothing there; except with no
+        // GPU and Q4_0 embeddings, which llama.cpp's CPU backend repacks for the output matmul (x86 AVX2, measured by
+        // bench/memory-accuracy.sh: Llama-3.2-1B 804 MiB, Qwen2.5-0.5B 338), keeping token_embd as it is for lookups.
+        var repackedCopy = ngl == 0 && model.TokenEmbeddingType == Gguf.GgmlType.Q4_0;
+        var hostOutput = fullOffload ? 0 : model.OutputTiedToEmbeddings && !repackedCopy ? model.OutputBytes - model.TokenEmbeddingBytes : model.OutputBytes;
         var hostWeights = model.TokenEmbeddingBytes + SumLayers(0, firstGpuLayer, l => model.LayerBytes[l]) + hostOutput;
         var hostKv = SumLayers(0, firstGpuLayer, l => KvCacheSize.LayerBytes(model, l, contextLength, cacheType, batch, slots));
         var hostCompute = ngl == 0
-            ? ComputeGraphSize.FullOffload(model, total, batch)
+            ? ComputeGraphSize.CpuOnly(model, KvCacheSize.SlotCells(contextLength), slots, cacheType, batch)
             : fullOffload ? ComputeGraphSize.HostInputs(model, total, batch) : ComputeGraphSize.PartialOffload(model, total, batch);
 
         return new LlamaCppMemoryEstimate(model.Name ?? Path.GetFileName(model.Path), contextLength, cacheType, ngl, n, shares, hostWeights, hostKv, hostCompute)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using UnifiedLlm.Tests.Support;
@@ -43,6 +44,44 @@ public sealed class DaemonProcessTests : IDisposable
 
         Assert.Equal(0, await daemon.StopAsync());
         await daemon.Notify.WaitForAsync("STOPPING=1", TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task When_ready_ullmd_logs_where_its_start_went_phase_by_phase_in_wall_and_cpu_time()
+    {
+        var paths = DaemonProcess.WriteConfig(dir, ModelSection("tiny"));
+        await using var daemon = await DaemonProcess.StartAsync(dir, paths);
+
+        var line = await WaitForLineAsync(daemon, "Ready ", TimeSpan.FromSeconds(30));
+        var ready = Regex.Match(line, @"Ready (?<ms>\d+) ms after exec, (?<cpu>\d+) ms of CPU: (?<phases>.*)$");
+        Assert.True(ready.Success, line);
+        var phases = Regex.Matches(ready.Groups["phases"].Value, @"(?<name>[a-z ]+) (?<ms>\d+) ms \(CPU (?<cpu>\d+)\)(, |$)")
+            .Select(m => (Name: m.Groups["name"].Value, Ms: int.Parse(m.Groups["ms"].Value, CultureInfo.InvariantCulture), Cpu: int.Parse(m.Groups["cpu"].Value, CultureInfo.InvariantCulture)))
+            .ToList();
+
+        Assert.Equal(
+            ["runtime and command line", "config", "logging", "database", "supervisor", "host build", "services and listeners"],
+            phases.Select(p => p.Name));
+        // Each figure is rounded on its own: the phases add up to the totals within a millisecond each.
+        var (total, cpu) = (int.Parse(ready.Groups["ms"].Value, CultureInfo.InvariantCulture), int.Parse(ready.Groups["cpu"].Value, CultureInfo.InvariantCulture));
+        Assert.InRange(phases.Sum(p => p.Ms), total - phases.Count, total + phases.Count);
+        Assert.InRange(phases.Sum(p => p.Cpu), cpu - phases.Count, cpu + phases.Count);
+        Assert.True(phases[0].Ms > 0 && cpu > 0, line);
+    }
+
+    private static async Task<string> WaitForLineAsync(DaemonProcess daemon, string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (daemon.Output.Split('\n').FirstOrDefault(l => l.Contains(text, StringComparison.Ordinal)) is { } line)
+            {
+                return line.TrimEnd('\r');
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"ullmd logged no line with '{text}' within {timeout}:\n{daemon.Output}");
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
     }
 
     [Fact]

@@ -88,7 +88,9 @@ public sealed class LlamaCppMemoryEstimatorTests
         Assert.Equal(p.TensorBytes, e.HostWeightBytes);
         // 8192 · 69,632 (q8_0) = 570,425,344
         Assert.Equal(570_425_344UL, e.HostKvBytes);
-        Assert.Equal(587_204_608UL, e.HostComputeBytes);
+        // CPU graph with flash attention and a quantized cache: 4b(3·n_ff + 3e) = 2048 · (43,008 + 12,288) = 113,246,208;
+        // mask 2 · 512 · 8192 = 8,388,608; one slot's logits 4 · 128,256 = 513,024
+        Assert.Equal(122_147_840UL, e.HostComputeBytes);
         Assert.Equal(0UL, e.GpuTotalBytes);
         Assert.Contains("CPU only", e.Breakdown(), StringComparison.Ordinal);
     }

@@ -183,7 +183,8 @@ public sealed class SchedulerTests
     public async Task Both_models_stay_loaded_when_they_fit_together()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"), budgetInModels: 2.5);
+        // One slot each: the budget is 2.5 one-slot loads, and a first model given more slots would leave too little.
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a") + "parallel = 1\n" + SchedulerFixture.Model("b") + "parallel = 1\n", budgetInModels: 2.5);
 
         await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
         await (await fx.Scheduler.LeaseAsync("b", ct)).DisposeAsync();
