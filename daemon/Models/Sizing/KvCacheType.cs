@@ -34,6 +34,12 @@ internal readonly record struct KvCacheType(GgmlType K, GgmlType V)
     /// <summary>The name llama-server takes for <paramref name="type"/> ("q8_0").</summary>
     public static string NameOf(GgmlType type) => type.ToString().ToLowerInvariant();
 
+    /// <summary>
+    /// <c>flash_attn = "off"</c>: llama.cpp computes attention with an explicit score matrix, which its compute buffer
+    /// holds (<see cref="ComputeGraphSize.CpuOnly"/>). It travels with the cache types because every estimate takes them.
+    /// </summary>
+    public bool WithoutFlashAttention { get; init; }
+
     /// <summary>A quantized V cache: llama.cpp refuses it unless flash attention is enabled.</summary>
     public bool QuantizedV => V is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16);
 

@@ -28,7 +28,7 @@ internal sealed record MeasuredFootprint(
         var fullOffload = gpuLayers > layerCount;
         var cpuOnly = gpuLayers == 0;
         return measurements
-            .Where(m => KvCacheType.FromGgmlType(m.CacheType) == cacheType && m.FullOffload == fullOffload && (m.GpuLayers == 0) == cpuOnly && m.ContextLength >= contextLength)
+            .Where(m => m.CacheType == cacheType.K && m.CacheType == cacheType.V && m.FullOffload == fullOffload && (m.GpuLayers == 0) == cpuOnly && m.ContextLength >= contextLength)
             .OrderBy(m => m.ContextLength)
             .ThenByDescending(m => m.MeasuredAt)
             .FirstOrDefault();

@@ -38,7 +38,7 @@ internal static class PlanInputs
             Math.Min(model.MinContextFloor, context),
             overrides.GpuLayers.IsAuto ? null : overrides.GpuLayers.Count ?? model.GpuLayers,
             overrides.Gpu is { } preferred ? [preferred] : [],
-            overrides.CacheType ?? model.CacheType,
+            (overrides.CacheType ?? model.CacheType) with { WithoutFlashAttention = model.FlashAttn == FlashAttention.Off },
             AllowTensorSplit: true)
         {
             Parallel = parallel,
