@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Grpc.Core;
 using UnifiedLlm.Ctl.Output;
+using UnifiedLlm.Printing;
 
 namespace UnifiedLlm.Ctl;
 
@@ -22,7 +23,7 @@ internal static class CtlErrors
     public const int Unavailable = 6;
 
     /// <summary><c>doctor</c> found warnings but no errors (errors exit <see cref="Failed"/>).</summary>
-    public const int Warnings = 7;
+    public const int Warnings = UnifiedLlm.Admin.V1.DoctorResponse.WarningsExitCode;
 
     public static int Report(Exception exception, string socket, bool json)
     {

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text;
 using Grpc.Core;
 using UnifiedLlm.Admin.V1;
 using UnifiedLlm.Ctl.Output;
@@ -9,12 +8,11 @@ namespace UnifiedLlm.Ctl.Commands;
 /// <summary>
 /// <c>ullmctl doctor</c>: the host and config audit ullmd runs (the admin API's Doctor), printed with a severity, what was
 /// checked and the fix for each finding; the exit code follows the worst finding. Files named on the command line are
-/// read here, as the caller, and sent as text: ullmd never opens a path a client names.
+/// read here, as the caller, and sent as text: ullmd never opens a path a client names. When ullmd cannot be reached,
+/// the same audit runs without it (<see cref="OfflineDoctor"/>) and the exit code is the unreachable daemon's.
 /// </summary>
 internal static class DoctorCommand
 {
-    public static readonly string[] Severities = ["ok", "info", "warning", "error"];
-
     public static Command Create()
     {
         var config = new Option<string?>("--config") { Description = "Audit this config file instead of the one ullmd runs (read by ullmctl, checked with ullmd's loader)" };
@@ -54,22 +52,14 @@ internal static class DoctorCommand
                     return CtlErrors.Report(e, socket, json);
                 }
 
-                // That ullmd cannot be reached is the finding; every other check runs inside it.
-                response = new DoctorResponse();
-                response.Findings.Add(new Finding
-                {
-                    Severity = "error",
-                    Check = "daemon.reachable",
-                    Subject = socket,
-                    Message = message + "; the other checks run inside ullmd",
-                    Fix = "start ullmd (systemctl start unified-llm), or pass its admin socket with --socket; ullmd --config FILE --check checks a config without it",
-                });
-                Printer.Write(json, response, () => Render(response));
+                // ullmd is down: the admin most needs the audit now, so ullmd runs it in-process (ullmd --doctor).
+                response = await OfflineDoctor.RunAsync(socket, message, parse.GetValue(config), parse.GetValue(certs) ?? [], parse.GetValue(keys) ?? [], cancellationToken);
+                Printer.Write(json, response, response.Render);
                 return code;
             }
 
-            Printer.Write(json, response, () => Render(response));
-            return ExitCode(response);
+            Printer.Write(json, response, response.Render);
+            return response.ExitCode;
         });
         return command;
     }
@@ -102,44 +92,5 @@ internal static class DoctorCommand
         }
 
         return request;
-    }
-
-    /// <summary>0 when nothing is worse than info, <see cref="CtlErrors.Warnings"/> for warnings, <see cref="CtlErrors.Failed"/> for an error.</summary>
-    public static int ExitCode(DoctorResponse response) => Worst(response) switch
-    {
-        "error" => CtlErrors.Failed,
-        "warning" => CtlErrors.Warnings,
-        _ => CtlErrors.Ok,
-    };
-
-    public static string Worst(DoctorResponse response) =>
-        response.Findings.Select(f => f.Severity).MaxBy(s => Array.IndexOf(Severities, s)) ?? "ok";
-
-    public static string Render(DoctorResponse response)
-    {
-        var text = new StringBuilder();
-        if (response.ConfigPath.Length > 0)
-        {
-            text.Append($"config {Printer.Safe(response.ConfigPath)}\n");
-        }
-
-        foreach (var error in response.ConfigErrors)
-        {
-            text.Append(error.Line > 0 ? $"  {Printer.Safe(error.File)}:{error.Line}:{error.Column}: " : $"  {Printer.Safe(error.File)}: ");
-            text.Append(Printer.Safe(error.KeyPath.Length > 0 ? $"{error.KeyPath}: {error.Message}" : error.Message)).Append('\n');
-        }
-
-        foreach (var f in response.Findings.OrderByDescending(f => Array.IndexOf(Severities, f.Severity)))
-        {
-            text.Append($"{Printer.Safe(f.Severity),-8} {Printer.Safe(f.Check)} {Printer.Safe(f.Subject)}: {Printer.Safe(f.Message)}\n");
-            if (f.Fix.Length > 0)
-            {
-                text.Append($"         fix: {Printer.Safe(f.Fix)}\n");
-            }
-        }
-
-        var counts = Severities.Select(s => $"{response.Findings.Count(f => f.Severity == s)} {s}");
-        text.Append(string.Join(", ", counts)).Append('\n');
-        return text.ToString();
     }
 }

@@ -6,6 +6,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Spectre.Console;
 using UnifiedLlm.Admin.V1;
+using UnifiedLlm.Printing;
 using AdminClient = UnifiedLlm.Admin.V1.Admin.AdminClient;
 
 namespace UnifiedLlm.Ctl.Commands;
@@ -194,7 +195,7 @@ internal static class TopCommand
                 .AddColumns("GPU", "NAME", "MEMORY", "USED", "FREE", "UTIL", "TEMP", "PROCESSES");
             if (Gpus.CpuModeReason.Length > 0)
             {
-                gpuTable.AddRow("-", Markup.Escape(Output.TerminalText.Escape($"CPU mode: {Gpus.CpuModeReason}")), "", "", "", "", "", "");
+                gpuTable.AddRow("-", Markup.Escape(TerminalText.Escape($"CPU mode: {Gpus.CpuModeReason}")), "", "", "", "", "", "");
             }
 
             foreach (var g in Gpus.Gpus)
@@ -202,7 +203,7 @@ internal static class TopCommand
                 var fraction = g.TotalBytes == 0 ? 0 : (double)g.UsedBytes / g.TotalBytes;
                 gpuTable.AddRow(
                     new Text($"{g.Index}"),
-                    new Text(Output.TerminalText.Escape(g.Name)),
+                    new Text(TerminalText.Escape(g.Name)),
                     new Markup(Bar(fraction)),
                     new Text(Output.Printer.Bytes(g.UsedBytes)),
                     new Text(Output.Printer.Bytes(g.FreeBytes)),
@@ -216,9 +217,9 @@ internal static class TopCommand
             foreach (var i in s.Instances)
             {
                 models.AddRow(
-                    Markup.Escape(Output.TerminalText.Escape(i.Model)),
+                    Markup.Escape(TerminalText.Escape(i.Model)),
                     ModelsCommand.StateName(i.State),
-                    Markup.Escape(Output.TerminalText.Escape(i.Unit)),
+                    Markup.Escape(TerminalText.Escape(i.Unit)),
                     string.Join(',', i.Gpus),
                     $"{i.Context}",
                     $"{i.InFlight}",
@@ -233,7 +234,7 @@ internal static class TopCommand
 
             var footer = new Markup(
                 $"[dim]q quits · refresh {refreshes} at {DateTime.Now:HH:mm:ss}[/]"
-                + (error is null ? "" : $"  [red]refresh failed: {Markup.Escape(Output.TerminalText.Escape(error))}[/]"));
+                + (error is null ? "" : $"  [red]refresh failed: {Markup.Escape(TerminalText.Escape(error))}[/]"));
             return new Rows(header, gpuTable, models, footer);
         }
     }

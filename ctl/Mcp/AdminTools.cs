@@ -194,7 +194,7 @@ internal sealed class AdminTools(AdminClient admin, GatewayChat chat)
         return CallAsync(
             () => admin.DoctorAsync(request, cancellationToken: cancellationToken).ResponseAsync,
             full,
-            r => $"worst: {DoctorCommand.Worst(r)}\n{DoctorCommand.Render(r)}");
+            r => $"worst: {r.WorstSeverity}\n{r.Render()}");
     }
 
     [McpServerTool(Name = "validate_config", ReadOnly = true)]

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
+using UnifiedLlm.Printing;
 
 namespace UnifiedLlm.Ctl.Output;
 

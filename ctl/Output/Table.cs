@@ -1,4 +1,5 @@
 using System.Text;
+using UnifiedLlm.Printing;
 
 namespace UnifiedLlm.Ctl.Output;
 

@@ -114,7 +114,7 @@ internal sealed class AdminService(
     {
         var result = await config.ReloadAsync(context.CancellationToken);
         var response = new ReloadConfigResponse { Applied = result.Applied };
-        response.Errors.AddRange(result.Errors.Select(ToProto));
+        response.Errors.AddRange((IEnumerable<UnifiedLlm.Admin.V1.ConfigError>)result.Errors.Select(HostDoctor.DoctorReport.ToProto));
         response.Changes.AddRange(result.Changes);
         return response;
     }
@@ -453,49 +453,27 @@ internal sealed class AdminService(
     /// <summary>The monitor's snapshot, or a fresh reading when it has not polled yet (right after start).</summary>
     public async Task<DoctorResponse> Doctor(DoctorRequest request, ServerCallContext context)
     {
-        var cancellationToken = context.CancellationToken;
-        var response = new DoctorResponse();
-        var findings = new List<HostDoctor.Finding>();
-        var audited = config.Current;
-        if (request.ConfigToml.Length > 0)
-        {
-            var path = ConfigPathOf(request.ConfigPath);
-            try
-            {
-                audited = ConfigLoader.Parse(request.ConfigToml, path);
-            }
-            catch (ConfigException e)
-            {
-                audited = null;
-                response.ConfigErrors.AddRange(e.Errors.Select(ToProto));
-                findings.Add(new(HostDoctor.Severity.Error, "config.load", path, $"{e.Errors.Count} error(s); the first: {e.Errors[0]}", "correct the config (every error is in configErrors; ullmd --config FILE --check lists them)"));
-            }
-        }
-        else if (request.ConfigPath.Length > 0)
+        if (request.ConfigToml.Length == 0 && request.ConfigPath.Length > 0)
         {
             throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, "config_path: given without config_toml (send the file's text)"));
         }
 
-        response.ConfigPath = audited?.SourcePath ?? ConfigPathOf(request.ConfigPath);
-        if (audited is not null)
-        {
-            var snapshot = await CurrentGpusAsync(cancellationToken);
-            var now = time.GetUtcNow();
-            var active = (await keys.ListAsync(includeRevoked: false, cancellationToken)).Where(k => k.IsActive(now)).ToList();
-            var facts = new HostDoctor.DaemonFacts(daemon.Listeners, supervisor.Kind, snapshot.CpuModeReason, snapshot.Devices.Count, active);
-            findings.AddRange(await HostDoctor.HostAudit.RunAsync(audited, facts, cancellationToken));
-        }
-
-        foreach (var certificate in request.Certificates)
-        {
-            var name = AdminInput.Filter(certificate.Name, "certificates.name");
-            var keyName = AdminInput.Filter(certificate.KeyName, "certificates.key_name");
-            findings.AddRange(HostDoctor.CertificateAudit.Check(
-                name, certificate.CertificatePem, keyName, certificate.KeyPem.Length > 0 ? certificate.KeyPem : null, time.GetUtcNow()));
-        }
-
-        response.Findings.AddRange(findings.Select(f => new Finding { Severity = f.SeverityName, Check = f.Check, Subject = f.Subject, Message = f.Message, Fix = f.Fix }));
-        return response;
+        var path = ConfigPathOf(request.ConfigPath);
+        var certificates = request.Certificates.Select(c => new HostDoctor.CertificateInput(
+            AdminInput.Filter(c.Name, "certificates.name"), c.CertificatePem, AdminInput.Filter(c.KeyName, "certificates.key_name"), c.KeyPem.Length > 0 ? c.KeyPem : null)).ToList();
+        return await HostDoctor.DoctorReport.BuildAsync(
+            path,
+            _ => Task.FromResult(request.ConfigToml.Length > 0 ? ConfigLoader.Parse(request.ConfigToml, path) : config.Current),
+            async (_, cancellationToken) =>
+            {
+                var snapshot = await CurrentGpusAsync(cancellationToken);
+                var now = time.GetUtcNow();
+                var active = (await keys.ListAsync(includeRevoked: false, cancellationToken)).Where(k => k.IsActive(now)).ToList();
+                return new HostDoctor.DaemonFacts(daemon.Listeners, supervisor.Kind, snapshot.CpuModeReason, snapshot.Devices.Count, active);
+            },
+            certificates,
+            time.GetUtcNow(),
+            context.CancellationToken);
     }
 
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1822", Justification = "AdminMethodProvider binds instance methods")]
@@ -511,7 +489,7 @@ internal sealed class AdminService(
         }
         catch (ConfigException e)
         {
-            response.Errors.AddRange(e.Errors.Select(ToProto));
+            response.Errors.AddRange((IEnumerable<UnifiedLlm.Admin.V1.ConfigError>)e.Errors.Select(HostDoctor.DoctorReport.ToProto));
         }
 
         return Task.FromResult(response);
@@ -519,14 +497,6 @@ internal sealed class AdminService(
 
     private static string ConfigPathOf(string path) => path.Length > 0 ? AdminInput.Filter(path, "config_path") : "config.toml";
 
-    private static UnifiedLlm.Admin.V1.ConfigError ToProto(Config.ConfigError e) => new()
-    {
-        File = e.File,
-        Line = (uint)Math.Max(0, e.Line),
-        Column = (uint)Math.Max(0, e.Column),
-        KeyPath = e.KeyPath,
-        Message = e.Message,
-    };
 
     private async Task<GpuSnapshot> CurrentGpusAsync(CancellationToken cancellationToken)
     {

@@ -35,9 +35,8 @@ internal sealed class GenericDriver(IBackendSupervisor supervisor, HttpClient ht
         }
         catch (BackendStartException e)
         {
-            // The output is read once the server is gone: only then has all it wrote been collected.
-            await ForgetAsync(process);
-            throw new BackendStartException(e.Message + await readiness.LogTailAsync(process.UnitName, cancellationToken));
+            healthByUnit.TryRemove(process.UnitName, out _);
+            throw await readiness.FailedAsync(process, e.Message, cancellationToken);
         }
         catch
         {

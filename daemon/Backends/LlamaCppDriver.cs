@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
-using System.Text;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
@@ -16,6 +15,7 @@ internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocato
     : IBackendDriver
 {
     private readonly ConcurrentDictionary<string, int> portsByUnit = new(StringComparer.Ordinal);
+    private readonly BackendReadiness readiness = new(supervisor, http, time);
 
     public BackendKind Kind => BackendKind.LlamaCpp;
 
@@ -158,8 +158,7 @@ internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocato
                 if (process.Exited.IsCompleted)
                 {
                     var exit = await process.Exited.ConfigureAwait(false);
-                    throw new BackendStartException(
-                        $"llama-server for {start.Model.Name} exited before it was ready: {exit.Reason}{await LogTailAsync(start.UnitName, cancellationToken).ConfigureAwait(false)}");
+                    throw await readiness.FailedAsync(process, $"llama-server for {start.Model.Name} exited before it was ready: {exit.Reason}", cancellationToken).ConfigureAwait(false);
                 }
 
                 await Task.WhenAny(process.Exited, Task.Delay(ReadinessPolling.After(time.GetElapsedTime(loading)), time, linked.Token)).ConfigureAwait(false);
@@ -167,27 +166,9 @@ internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocato
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            throw new BackendStartException(
-                $"llama-server for {start.Model.Name} was not ready at {health} within {options.LoadTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s{await LogTailAsync(start.UnitName, cancellationToken).ConfigureAwait(false)}");
+            throw await readiness.FailedAsync(
+                process, $"llama-server for {start.Model.Name} was not ready at {health} within {options.LoadTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s", cancellationToken).ConfigureAwait(false);
         }
-    }
-
-    private async Task<string> LogTailAsync(string unitName, CancellationToken cancellationToken)
-    {
-        var text = new StringBuilder();
-        try
-        {
-            await foreach (var line in supervisor.ReadLogsAsync(unitName, options.FailureLogLines, follow: false, cancellationToken).ConfigureAwait(false))
-            {
-                text.Append("\n  ").Append(line.Message);
-            }
-        }
-        catch (Exception e) when (e is IOException or InvalidOperationException)
-        {
-            text.Append("\n  (its log could not be read: ").Append(e.Message).Append(')');
-        }
-
-        return text.Length == 0 ? string.Empty : "\nlast log lines:" + text;
     }
 
     private async Task StopUnitAsync(string unitName)

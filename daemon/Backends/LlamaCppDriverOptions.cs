@@ -4,6 +4,4 @@ namespace UnifiedLlm.Daemon.Backends;
 internal sealed record LlamaCppDriverOptions
 {
     public TimeSpan LoadTimeout { get; init; } = TimeSpan.FromMinutes(10);
-
-    public int FailureLogLines { get; init; } = 20;
 }

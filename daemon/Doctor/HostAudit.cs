@@ -9,13 +9,19 @@ using UnifiedLlm.Daemon.Supervision;
 
 namespace UnifiedLlm.Daemon.Doctor;
 
-/// <summary>What the running daemon knows that a config file does not: what it bound, its supervisor, its GPUs, its keys.</summary>
+/// <summary>
+/// What a config file does not say: what ullmd bound, its supervisor, its GPUs, its keys. Without a running ullmd
+/// (<see cref="OfflineFacts"/>) <paramref name="Bound"/> is null, the supervisor and GPUs are what ullmd would find at
+/// start, and <paramref name="DatabaseFailure"/> or <paramref name="SupervisorFailure"/> say why it would not start.
+/// </summary>
 internal sealed record DaemonFacts(
-    IReadOnlyList<ListenerInfo> Bound,
+    IReadOnlyList<ListenerInfo>? Bound,
     string Supervisor,
     string? CpuModeReason,
     int Gpus,
-    IReadOnlyList<ApiKeyRecord> ActiveKeys);
+    IReadOnlyList<ApiKeyRecord> ActiveKeys,
+    string? DatabaseFailure = null,
+    string? SupervisorFailure = null);
 
 /// <summary>
 /// The host and config checks of <c>ullmctl doctor</c>, run inside ullmd: it reads the config with its own loader, sees
@@ -34,7 +40,7 @@ internal static class HostAudit
     {
         var findings = new List<Finding>();
         Sockets(config.Server, findings);
-        DataDirectory(config.Server, findings);
+        DataDirectory(config.Server, facts, findings);
         Secrets(config, findings);
         Anonymous(config, findings);
         Keys(config, facts, findings);
@@ -86,7 +92,7 @@ internal static class HostAudit
         }
     }
 
-    private static void DataDirectory(ServerConfig server, List<Finding> findings)
+    private static void DataDirectory(ServerConfig server, DaemonFacts facts, List<Finding> findings)
     {
         var dir = server.DataDir;
         if (Stat(dir) is not { } stat)
@@ -105,6 +111,11 @@ internal static class HostAudit
         {
             findings.Add(new(Severity.Warning, "data_dir.database", server.DatabasePath, $"mode {Octal(database.Mode)}: every local user can read the audit log and key names",
                 $"chmod o-r {server.DatabasePath} (the packaged unit's UMask=0027 creates it 0640)"));
+        }
+
+        if (facts.DatabaseFailure is { } failure)
+        {
+            findings.Add(new(Severity.Error, "data_dir.database", server.DatabasePath, $"ullmd cannot start: {failure}", "see the message; ullmd opens the database before anything else"));
         }
 
         var free = new DriveInfo(dir).AvailableFreeSpace;
@@ -212,6 +223,12 @@ internal static class HostAudit
     private static void Supervisor(UllmConfig config, DaemonFacts facts, List<Finding> findings)
     {
         const string Check = "supervisor";
+        if (facts.SupervisorFailure is { } failure)
+        {
+            findings.Add(new(Severity.Error, Check, "systemd", $"ullmd cannot start: {failure}", "start systemd's bus or correct systemd_address, or set [server] supervisor = \"auto\" or \"process\""));
+            return;
+        }
+
         var wanted = config.Server.Supervisor;
         findings.Add((wanted, facts.Supervisor) switch
         {
@@ -273,6 +290,12 @@ internal static class HostAudit
         foreach (var (name, address, target) in wanted)
         {
             var check = "listener." + name;
+            if (facts.Bound is null)
+            {
+                findings.Add(await UnboundAsync(check, address, target, cancellationToken));
+                continue;
+            }
+
             if (!facts.Bound.Any(b => b.Name == name && b.Address == address))
             {
                 var bound = facts.Bound.FirstOrDefault(b => b.Name == name)?.Address ?? "nothing";
@@ -286,6 +309,16 @@ internal static class HostAudit
                 : new(Severity.Error, check, address, $"bound at start, but a connection fails now: {refused}",
                     "something removed or took over the socket or port since ullmd started: restart ullmd"));
         }
+    }
+
+    /// <summary>A listener the config asks for while ullmd is not running: free is as expected, taken means ullmd could not bind it.</summary>
+    private static async Task<Finding> UnboundAsync(string check, string address, EndPoint? target, CancellationToken cancellationToken)
+    {
+        var refused = target is null ? "not an address" : await ConnectAsync(target, cancellationToken);
+        return refused is null
+            ? new(Severity.Warning, check, address, "ullmd not running, but something accepts connections here: unless it is an ullmd this doctor was not asked about, ullmd cannot bind it",
+                "find the program that holds it (ss -lxp for a socket, ss -ltnp for a port) and stop it, or change the address in the config")
+            : new(Severity.Info, check, address, $"ullmd not running: not bound ({refused})", "start ullmd (systemctl start unified-llm); if it does not start, journalctl -u unified-llm says why");
     }
 
     /// <summary>A wildcard listen address is reached on the loopback address of its family.</summary>

@@ -190,7 +190,9 @@ internal sealed partial class AudioProxy(
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", upstream.Key);
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        // A forced unload (ullmctl unload --force) revokes the lease: the upload and the answer end with it.
+        var revoked = upstream.Lease?.Revoked ?? CancellationToken.None;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, revoked);
         timeout.CancelAfter(timeouts.FirstToken);
         var started = time.GetTimestamp();
         HttpResponseMessage response;
@@ -201,6 +203,10 @@ internal sealed partial class AudioProxy(
         catch (Exception e) when (TooLargeIn(e))
         {
             throw TooLarge(body.MaxBytes);
+        }
+        catch (OperationCanceledException) when (revoked.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested)
+        {
+            throw new GatewayException(503, $"{name}: ended by a forced unload (ullmctl unload --force) before it answered", code: "model_unloaded", retryAfter: null);
         }
         catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
         {
@@ -224,19 +230,20 @@ internal sealed partial class AudioProxy(
             context.Response.StatusCode = (int)response.StatusCode;
             context.Response.ContentType = response.Content.Headers.ContentType?.ToString();
             context.Response.ContentLength = response.Content.Headers.ContentLength;
-            await RelayAsync(context, exchange, response, timeouts.Idle);
+            await RelayAsync(context, exchange, response, timeouts.Idle, revoked);
         }
     }
 
     /// <summary>Copies the answer a buffer at a time, flushing each, so audio plays while it is made.</summary>
-    private async Task RelayAsync(HttpContext context, Exchange exchange, HttpResponseMessage response, TimeSpan idle)
+    private async Task RelayAsync(HttpContext context, Exchange exchange, HttpResponseMessage response, TimeSpan idle, CancellationToken revoked)
     {
         var name = exchange.Target!.Name;
         var buffer = new byte[RelayBufferBytes];
         var upstream = await response.Content.ReadAsStreamAsync(context.RequestAborted);
         await using (upstream)
         {
-            using var stall = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+            using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, revoked);
+            using var stall = CancellationTokenSource.CreateLinkedTokenSource(ending.Token);
             try
             {
                 while (true)
@@ -248,17 +255,19 @@ internal sealed partial class AudioProxy(
                         return;
                     }
 
-                    await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
-                    await context.Response.Body.FlushAsync(context.RequestAborted);
+                    await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), ending.Token);
+                    await context.Response.Body.FlushAsync(ending.Token);
                 }
             }
-            catch (Exception e) when (!context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException or HttpRequestException)
+            // A write cancelled by the revocation can abort the client's connection itself: still the unload's doing.
+            catch (Exception e) when ((revoked.IsCancellationRequested || !context.RequestAborted.IsCancellationRequested) && e is OperationCanceledException or IOException or HttpRequestException)
             {
                 // The status line is sent: the client learns of it by the connection ending short.
-                var reason = e is OperationCanceledException
+                var reason = revoked.IsCancellationRequested ? $"{name}: ended mid-answer by a forced unload (ullmctl unload --force)"
+                    : e is OperationCanceledException
                     ? $"{name}: no data for {idle.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s mid-answer (router.idle_timeout_seconds)"
                     : $"{name}: connection lost mid-answer: {e.Message}";
-                exchange.Failed(new GatewayException(502, reason, code: "stream_failed"), "stream_failed");
+                exchange.Failed(new GatewayException(revoked.IsCancellationRequested ? 503 : 502, reason, code: "stream_failed"), "stream_failed");
                 LogRelayFailed(logger, exchange.RequestId, reason);
                 context.Abort();
             }

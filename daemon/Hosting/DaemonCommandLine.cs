@@ -3,7 +3,7 @@ using UnifiedLlm.Daemon.Config;
 
 namespace UnifiedLlm.Daemon.Hosting;
 
-/// <summary>ullmd's command line: run the daemon, or only check a config file.</summary>
+/// <summary>ullmd's command line: run the daemon, only check a config file, or audit the host without a running daemon.</summary>
 internal static class DaemonCommandLine
 {
     public const int ExitConfigInvalid = 2;
@@ -17,15 +17,25 @@ internal static class DaemonCommandLine
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ULLM_CONFIG") is { Length: > 0 } env ? env : DefaultConfigPath,
         };
         var checkOption = new Option<bool>("--check") { Description = "Validate the config, print every error with file:line:column, and exit (0 valid, 2 invalid)" };
+        var doctor = DoctorCommandLine.Options();
         var root = new RootCommand("ullmd — one daemon for every model on this host: local backends as systemd units, cloud providers, one OpenAI-compatible API")
         {
             configOption,
             checkOption,
+            doctor.Doctor,
+            doctor.Json,
+            doctor.Certificates,
+            doctor.Keys,
         };
         root.SetAction(async (parse, cancellationToken) =>
         {
             var timeline = StartupTimeline.Begin();
             var path = Path.GetFullPath(parse.GetValue(configOption)!);
+            if (parse.GetValue(doctor.Doctor))
+            {
+                return await DoctorCommandLine.RunAsync(path, doctor, parse, cancellationToken);
+            }
+
             UllmConfig config;
             try
             {

@@ -149,6 +149,47 @@ public sealed class AudioEndpointTests : IAsyncLifetime
     }
 
     [Fact(Timeout = 180_000)]
+    public async Task Unload_with_force_ends_a_speech_answer_in_flight_and_the_audit_row_says_so()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
+        // 2,000 words are 2,000 s of audio (96 MB): far more than the sockets buffer while this client does not read.
+        var words = string.Join(' ', Enumerable.Repeat("word", 2000));
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/audio/speech")
+        {
+            Content = new StringContent($$"""{"model":"tts","input":"{{words}}","response_format":"pcm"}""", Encoding.UTF8, "application/json"),
+        };
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var requestId = response.Headers.GetValues("x-request-id").Single();
+        await using var body = await response.Content.ReadAsStreamAsync(ct);
+        await body.ReadExactlyAsync(new byte[4096], ct);
+
+        var unload = await daemon.CtlAsync("unload", "tts", "--force");
+        Assert.True(unload.ExitCode == 0, unload.ToString());
+
+        // The answer ends short, cut off, rather than running on for its 2,000 s.
+        long read = 4096;
+        var buffer = new byte[1 << 16];
+        var cut = await Record.ExceptionAsync(async () =>
+        {
+            int n;
+            while ((n = await body.ReadAsync(buffer, ct).AsTask().WaitAsync(TimeSpan.FromSeconds(60), ct)) > 0)
+            {
+                read += n;
+            }
+        });
+        Assert.True(cut is IOException or HttpRequestException, $"the answer was not cut off ({read} bytes read): {cut}");
+        Assert.True(read < 2000 * 48_000, $"{read} bytes read");
+
+        var audit = await daemon.CtlAsync("--json", "audit", "--limit", "50");
+        using var json = JsonDocument.Parse(audit.StandardOutput);
+        var row = json.RootElement.GetProperty("records").EnumerateArray().Single(r => r.GetProperty("requestId").GetString() == requestId);
+        Assert.Equal("stream_failed", row.GetProperty("outcome").GetString());
+        Assert.Contains("tts: ended mid-answer by a forced unload (ullmctl unload --force)", row.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = 180_000)]
     public async Task Keys_and_their_rate_limits_apply_and_an_openai_compatible_provider_transcribes_for_key_holders()
     {
         var small = WriteAudio("small.wav", 20_000);

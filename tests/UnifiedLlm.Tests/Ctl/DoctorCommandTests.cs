@@ -7,7 +7,7 @@ namespace UnifiedLlm.Tests.Ctl;
 /// <summary>
 /// <c>ullmctl doctor</c> against a real ullmd on temp sockets: a config with deliberate problems gives each finding with
 /// its severity and fix (and the finding goes once the file is fixed); a clean one gives no warnings; certificates made
-/// by openssl; a config that does not load; no daemon at all.
+/// by openssl; a config that does not load; no daemon at all, where ullmctl runs the same audit in <c>ullmd --doctor</c>.
 /// </summary>
 public sealed class DoctorCommandTests
 {
@@ -172,13 +172,88 @@ public sealed class DoctorCommandTests
     }
 
     [Fact]
-    public async Task Without_ullmd_the_unreachable_daemon_is_the_finding()
+    public async Task Without_ullmd_the_audit_runs_in_ullmd_doctor_and_the_unreachable_daemon_comes_first()
     {
         using var dir = new TempDirectory("ullm-doctor");
-        var socket = dir.File("admin.sock");
-        var result = await ProcessRunner.DotnetAsync(RepoPaths.Ullmctl, ["--socket", socket, "--json", "doctor"]);
+        var keyFile = dir.Write("provider.key", "sk-from-file");
+        File.SetUnixFileMode(keyFile, (UnixFileMode)0b110_100_100);
+        var paths = DaemonProcess.WriteConfig(dir, $"""
+            [providers.filed]
+            kind = "openai"
+            base_url = "http://127.0.0.1:9/v1"
+            api_key_file = "{keyFile}"
+            models = ["gpt-a"]
+            """);
+        Directory.CreateDirectory(paths.DataDir);
+
+        // No --config: ullmd's own default ($ULLM_CONFIG here), as when an admin types ullmctl doctor on a host.
+        var environment = new Dictionary<string, string> { ["ULLM_CONFIG"] = paths.ConfigFile };
+        var result = await ProcessRunner.DotnetAsync(RepoPaths.Ullmctl, ["--socket", paths.AdminSocket, "--json", "doctor"], environment);
         Assert.Equal(3, result.ExitCode);
-        AssertFinding(Findings(result.StandardOutput), "error", "daemon.reachable", socket, "ullmd is not running", "start ullmd");
+        var findings = Findings(result.StandardOutput);
+        Assert.Equal(paths.ConfigFile, Config(result.StandardOutput));
+        var ullmd = Path.Combine(Path.GetDirectoryName(RepoPaths.Ullmctl)!, "ullmd");
+        Assert.Equal("daemon.reachable", findings[0].Check);
+        AssertFinding(findings, "error", "daemon.reachable", paths.AdminSocket, "ullmd is not running", "start ullmd");
+        AssertFinding(findings, "error", "daemon.reachable", paths.AdminSocket, $"the other findings are ullmd's own checks, run without the daemon: {ullmd} --doctor --json", "start ullmd");
+        AssertFinding(findings, "error", "secrets.key_file", "providers.filed", "mode 0644: every local user can read the key", $"chmod 0600 {keyFile}");
+        AssertFinding(findings, "info", "listener.openai-unix", paths.OpenAiSocket, "ullmd not running: not bound", "start ullmd");
+        AssertFinding(findings, "info", "listener.admin-unix", paths.AdminSocket, "ullmd not running: not bound", "start ullmd");
+        AssertFinding(findings, "info", "supervisor", "auto", "so ullmd runs the process supervisor", "");
+        Assert.Contains(findings, f => f.Check == "gpu.nvml");
+
+        // The text says the same, worst first.
+        var text = await ProcessRunner.DotnetAsync(RepoPaths.Ullmctl, ["--socket", paths.AdminSocket, "doctor", "--config", paths.ConfigFile]);
+        Assert.Equal(3, text.ExitCode);
+        Assert.StartsWith($"config {paths.ConfigFile}\nerror    daemon.reachable {paths.AdminSocket}: ", text.StandardOutput);
+        Assert.Contains($"run without the daemon: {ullmd} --doctor --json --config {paths.ConfigFile}\n", text.StandardOutput);
+
+        // ullmd --doctor itself exits by its worst finding, as ullmctl doctor does with a daemon.
+        var direct = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--doctor", "--json", "--config", paths.ConfigFile]);
+        Assert.Equal(1, direct.ExitCode);
+        Assert.DoesNotContain(Findings(direct.StandardOutput), f => f.Check == "daemon.reachable");
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var fixedKey = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--doctor", "--config", paths.ConfigFile]);
+        Assert.Contains($"ok       secrets.key_file providers.filed: api_key_file {keyFile}, mode 0600\n", fixedKey.StandardOutput);
+    }
+
+    [Fact]
+    public async Task Without_ullmd_a_broken_config_is_the_finding_with_its_location()
+    {
+        using var dir = new TempDirectory("ullm-doctor");
+        var broken = dir.Write("broken.toml", "[server]\ndata_dri = \"/var/lib/x\"\n");
+        var socket = dir.File("admin.sock");
+
+        var result = await ProcessRunner.DotnetAsync(RepoPaths.Ullmctl, ["--socket", socket, "--json", "doctor", "--config", broken]);
+        Assert.Equal(3, result.ExitCode);
+        using var doc = JsonDocument.Parse(result.StandardOutput);
+        var error = doc.RootElement.GetProperty("configErrors")[0];
+        Assert.Equal(broken, error.GetProperty("file").GetString());
+        Assert.Equal(2, error.GetProperty("line").GetInt32());
+        Assert.Contains("data_dir", error.GetProperty("message").GetString());
+        var findings = Findings(result.StandardOutput);
+        AssertFinding(findings, "error", "daemon.reachable", socket, "ullmd is not running", "start ullmd");
+        AssertFinding(findings, "error", "config.load", broken, "1 error(s)", "ullmd --config FILE --check");
+
+        var direct = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--doctor", "--config", broken]);
+        Assert.Equal(1, direct.ExitCode);
+        Assert.Contains($"  {broken}:2:", direct.StandardOutput);
+    }
+
+    [Fact]
+    public async Task Without_ullmd_a_port_another_program_holds_is_a_warning()
+    {
+        using var dir = new TempDirectory("ullm-doctor");
+        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        holder.Start();
+        var port = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port;
+        var paths = DaemonProcess.WriteConfig(dir, tcpListen: $"127.0.0.1:{port}");
+
+        var result = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--doctor", "--json", "--config", paths.ConfigFile]);
+        var findings = Findings(result.StandardOutput);
+        AssertFinding(findings, "warning", "listener.openai-tcp", $"127.0.0.1:{port}", "ullmd not running, but something accepts connections here", "ss -ltnp");
+        AssertFinding(findings, "error", "data_dir", paths.DataDir, "does not exist", "start ullmd once");
+        Assert.Equal(1, result.ExitCode);
     }
 
     private sealed record FindingRow(string Severity, string Check, string Subject, string Message, string Fix);

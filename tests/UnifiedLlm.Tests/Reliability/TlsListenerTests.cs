@@ -4,6 +4,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using OpenAI;
 using OpenAI.Models;
 using UnifiedLlm.Tests.Gateway;
@@ -13,7 +14,8 @@ namespace UnifiedLlm.Tests.Reliability;
 
 /// <summary>
 /// Issue #21: TLS on the TCP listener of a real ullmd, with certificates made by openssl, seen by real clients (.NET's
-/// HttpClient, curl, OpenAI's .NET library), reloaded without a restart, and client certificates standing for API keys.
+/// HttpClient, curl, OpenAI's .NET library, the openai npm client), reloaded without a restart, and client certificates
+/// standing for API keys.
 /// </summary>
 public sealed class TlsListenerTests : IDisposable
 {
@@ -186,6 +188,64 @@ public sealed class TlsListenerTests : IDisposable
         {
             var (status, _, _) = await Http.SendAsync(http, new HttpRequestMessage(HttpMethod.Get, "v1/models"));
             Assert.Equal(401, status);
+        }
+    }
+
+    /// <summary>
+    /// The official openai npm client (tests/tools/openai-client) trusting the test CA through NODE_EXTRA_CA_CERTS, as a
+    /// user would: a chat and a stream over https from a real llama-server; with a client CA, its https agent's
+    /// certificate stands for the API key, and without one the TLS session is refused.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_openai_npm_client_chats_and_streams_over_https(bool clientCertificate)
+    {
+        TestPki? pki = null;
+        (string Certificate, string Key) client = default;
+        var port = TestPki.FreePort();
+        await using var daemon = await TinyDaemon.StartAsync("ullm-tls-npm", tcpListen: $"127.0.0.1:{port}", beforeStart: async d =>
+        {
+            pki = await TestPki.CreateAsync(d);
+            var server = await pki.IssueServerAsync("server");
+            client = await pki.IssueClientAsync("ci");
+            var tls = $"tls_certificate = \"{server.Certificate}\"\ntls_key = \"{server.Key}\"\n" + (clientCertificate ? $"tls_client_ca = \"{pki.CaCertificate}\"\n" : "");
+            var config = d.File("config.toml");
+            File.WriteAllText(config, File.ReadAllText(config).Replace("[server]\n", "[server]\n" + tls, StringComparison.Ordinal));
+        }) ?? DaemonFaultTests.Skipped();
+        var created = await daemon.Process.CtlAsync("keys", "create", "--name", "ci", "--json");
+        Assert.Equal(0, created.ExitCode);
+        // With a client certificate the SDK's placeholder key is not ullmd's, so the certificate names the key.
+        var apiKey = clientCertificate ? "sk-placeholder" : JsonDocument.Parse(created.StandardOutput).RootElement.GetProperty("secret").GetString()!;
+        var certificate = clientCertificate ? client : ((string, string)?)null;
+        var environment = new Dictionary<string, string> { ["NODE_EXTRA_CA_CERTS"] = pki!.CaCertificate };
+        var baseUrl = new Uri($"https://127.0.0.1:{port}/v1");
+
+        var chat = await OpenAiNodeClient.CallAsync(baseUrl, "chat", JsonNode.Parse("""{"model":"tiny","messages":[{"role":"user","content":"hello"}],"max_tokens":8}"""),
+            apiKey, environment: environment, clientCertificate: certificate);
+        Assert.True(chat.Ok, chat.ToString());
+        Assert.Equal("chat.completion", chat.Result!["object"]!.GetValue<string>());
+        Assert.Equal(8, chat.Result!["usage"]!["completion_tokens"]!.GetValue<int>());
+
+        var stream = await OpenAiNodeClient.CallAsync(baseUrl, "chat",
+            JsonNode.Parse("""{"model":"tiny","messages":[{"role":"user","content":"hello"}],"max_tokens":8,"stream":true,"stream_options":{"include_usage":true}}"""),
+            apiKey, environment: environment, clientCertificate: certificate);
+        Assert.True(stream.Ok, stream.ToString());
+        Assert.True(stream.Events.Count > 2, stream.ToString());
+        Assert.All(stream.Events, e => Assert.Equal("chat.completion.chunk", e!["object"]!.GetValue<string>()));
+        Assert.Equal(8, stream.Events[^1]!["usage"]!["completion_tokens"]!.GetValue<int>());
+
+        // Without the CA the SDK refuses ullmd's certificate; with a client CA, no client certificate gets no session.
+        var untrusted = await OpenAiNodeClient.CallAsync(baseUrl, "chat", JsonNode.Parse("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":1}"""),
+            apiKey, clientCertificate: certificate);
+        Assert.False(untrusted.Ok);
+        Assert.Null(untrusted.Status);
+        if (clientCertificate)
+        {
+            var anonymous = await OpenAiNodeClient.CallAsync(baseUrl, "chat", JsonNode.Parse("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":1}"""),
+                apiKey, environment: environment);
+            Assert.False(anonymous.Ok);
+            Assert.Null(anonymous.Status);
         }
     }
 

@@ -29,7 +29,11 @@ public static class OpenAiNodeClient
     public static string Directory => RepoPaths.InRepo("tests", "tools", "openai-client");
 
     /// <summary>Runs <paramref name="op"/> (chat, completions, embeddings, responses, responses.retrieve, responses.delete, responses.input_items).</summary>
-    public static async Task<OpenAiNodeResult> CallAsync(Uri baseUrl, string op, JsonNode? parameters = null, string? apiKey = null, string? path = null, TimeSpan? timeout = null)
+    /// <param name="environment">Added to node's environment (NODE_EXTRA_CA_CERTS for a test CA).</param>
+    /// <param name="clientCertificate">PEM files the SDK's https agent presents as a TLS client certificate.</param>
+    public static async Task<OpenAiNodeResult> CallAsync(
+        Uri baseUrl, string op, JsonNode? parameters = null, string? apiKey = null, string? path = null, TimeSpan? timeout = null,
+        IDictionary<string, string>? environment = null, (string Certificate, string Key)? clientCertificate = null)
     {
         await EnsureInstalledAsync();
         var input = new JsonObject
@@ -39,9 +43,10 @@ public static class OpenAiNodeClient
             ["op"] = op,
             ["params"] = parameters?.DeepClone(),
             ["path"] = path,
+            ["clientCertificate"] = clientCertificate is { } tls ? new JsonObject { ["cert"] = tls.Certificate, ["key"] = tls.Key } : null,
         };
         var run = await ProcessRunner.RunAsync(
-            "node", [Path.Combine(Directory, "client.mjs")], timeout: timeout ?? TimeSpan.FromSeconds(150), standardInput: input.ToJsonString());
+            "node", [Path.Combine(Directory, "client.mjs")], environment, timeout ?? TimeSpan.FromSeconds(150), input.ToJsonString());
         var line = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault()
             ?? throw new InvalidOperationException($"the openai client printed nothing: {run}");
         var output = JsonNode.Parse(line)!.AsObject();

@@ -1,15 +1,15 @@
 using System.Globalization;
 using System.Text;
 
-namespace UnifiedLlm.Ctl.Output;
+namespace UnifiedLlm.Printing;
 
 /// <summary>
 /// Makes text from outside (a request's model, a key name, a backend's output, a daemon message echoing a client) safe
 /// to print on a terminal: every C0 control character, DEL, every C1 control character (so ESC and CSI sequences,
 /// title changes and screen clears) and the Unicode bidirectional overrides are shown as <c>\xHH</c> / <c>\uHHHH</c>
-/// escapes instead of being interpreted. Only human output goes through it; <c>--json</c> prints values exactly.
+/// escapes instead of being interpreted. Only human output (ullmctl's, and <c>ullmd --doctor</c>'s) goes through it; <c>--json</c> prints values exactly.
 /// </summary>
-internal static class TerminalText
+public static class TerminalText
 {
     /// <param name="keepNewlines">Leave '\n' as is (for whole blocks whose lines ullmctl laid out itself).</param>
     public static string Escape(string text, bool keepNewlines = false)
