@@ -471,7 +471,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         var profile = vllm?.Model ?? request?.Model;
-        var placement = PlanInputs.Placement(config.Current, machine.Gpus(), machine.HostAvailableBytes(), loaded);
+        var placement = PlanInputs.Placement(config.Current, machine, loaded);
         var ruled = RuleEvictions.Choose(model, config.Current.Backends.For(model).MaxLoaded, members);
         if (!ruled.Succeeded)
         {
@@ -1096,7 +1096,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     /// <summary>Under the lock: the machine now and the ready instances, as the planners see them.</summary>
     private PlacementContext Placement() =>
-        PlanInputs.Placement(config.Current, machine.Gpus(), machine.HostAvailableBytes(), LoadedInstances());
+        PlanInputs.Placement(config.Current, machine, LoadedInstances());
 
     /// <summary>Under the lock: the ready instances with a plan, as the planner sees them.</summary>
     private List<LoadedInstance> LoadedInstances() =>
