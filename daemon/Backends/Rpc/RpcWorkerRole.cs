@@ -8,8 +8,8 @@ namespace UnifiedLlm.Daemon.Backends.Rpc;
 /// <summary>
 /// [rpc_worker]: keeps ggml-rpc-server running through the backend supervisor (a sandboxed transient unit in ullm.slice,
 /// or a plain process), starting it again after it ends, 1 s later and doubling up to a minute while it keeps failing
-/// within a minute of its start. Its devices' memory is read over the RPC protocol on its own listen address
-/// (<see cref="Reading"/>), as a head reads it. Stopped with ullmd.
+/// within a minute of its start. Once it listens, its devices' memory is read over the RPC protocol on its own listen
+/// address, as a head reads it, and logged. Stopped with ullmd.
 /// </summary>
 internal sealed partial class RpcWorkerRole(
     ConfigHolder config,
@@ -22,13 +22,12 @@ internal sealed partial class RpcWorkerRole(
     private static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan LastRetry = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan ProbeTime = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan ReportInterval = TimeSpan.FromMilliseconds(250);
+    private const int ReportAttempts = 40;
     private string? unit;
 
-    /// <summary>How many times it was started; the first start counts.</summary>
-    public int Starts { get; private set; }
-
     /// <summary>Its devices as it reports them on its listen address, or why they cannot be read.</summary>
-    public async Task<(IReadOnlyList<RpcDeviceMemory> Devices, string? Problem)> Reading(CancellationToken cancellationToken)
+    private async Task<(IReadOnlyList<RpcDeviceMemory> Devices, string? Problem)> Reading(CancellationToken cancellationToken)
     {
         if (config.Current.RpcWorker is not { } worker)
         {
@@ -61,8 +60,8 @@ internal sealed partial class RpcWorkerRole(
             {
                 var process = await supervisor.StartAsync(Launch(worker, name), stoppingToken).ConfigureAwait(false);
                 unit = name;
-                Starts++;
                 LogStarted(name, process.MainPid, $"{worker.ListenHost}:{worker.ListenPort}");
+                await ReportDevicesAsync(name, process, stoppingToken).ConfigureAwait(false);
                 var exit = await process.Exited.WaitAsync(stoppingToken).ConfigureAwait(false);
                 unit = null;
                 LogEnded(name, exit.Reason);
@@ -87,6 +86,29 @@ internal sealed partial class RpcWorkerRole(
             }
 
             retry = retry * 2 > LastRetry ? LastRetry : retry * 2;
+        }
+    }
+
+    /// <summary>
+    /// Logs its devices' memory as a head will read it, once it listens (it starts listening after it has made its
+    /// devices' backends, which takes a moment on a GPU); a head connecting first is let be.
+    /// </summary>
+    private async Task ReportDevicesAsync(string name, BackendProcess process, CancellationToken cancellationToken)
+    {
+        var (devices, problem) = (Array.Empty<RpcDeviceMemory>() as IReadOnlyList<RpcDeviceMemory>, (string?)"not read");
+        for (var attempt = 0; attempt < ReportAttempts && problem is not null && !process.Exited.IsCompleted; attempt++)
+        {
+            await Task.WhenAny(process.Exited, Task.Delay(ReportInterval, time, cancellationToken)).ConfigureAwait(false);
+            (devices, problem) = await Reading(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (problem is null)
+        {
+            LogDevices(name, string.Join(", ", devices.Select(d => $"device {d.Index}: {d.FreeBytes} bytes free of {d.TotalBytes}")));
+        }
+        else if (!process.Exited.IsCompleted)
+        {
+            LogDevicesUnread(name, problem);
         }
     }
 
@@ -129,6 +151,12 @@ internal sealed partial class RpcWorkerRole(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "rpc worker: {Unit} (pid {Pid}) serves this host's devices on {Listen}")]
     private partial void LogStarted(string unit, int pid, string listen);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "rpc worker: {Unit} exposes {Devices}")]
+    private partial void LogDevices(string unit, string devices);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "rpc worker: {Unit} runs, but its devices could not be read: {Problem}")]
+    private partial void LogDevicesUnread(string unit, string problem);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "rpc worker: {Unit} ended: {Reason}; starting it again")]
     private partial void LogEnded(string unit, string reason);
