@@ -1,3 +1,4 @@
+using UnifiedLlm.Daemon.Admin;
 using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Backends.Rpc;
 using UnifiedLlm.Daemon.Config;
@@ -53,6 +54,22 @@ public sealed class RpcSplitPlanningTests
         Assert.Equal(
             ["--rpc", "10.0.0.3:50052,10.0.0.2:50052", "--device", "RPC0,RPC1", "--split-mode", "layer", "--tensor-split", $"{plan.Remote[0].Layers},{plan.Remote[1].Layers}"],
             args);
+    }
+
+    [Fact]
+    public void Ullmctl_plan_shows_each_remote_device_as_rows_like_a_gpu()
+    {
+        var plan = AssertPlan(Planner.Plan(CpuHead(4 * GiB, Device("a", 3 * GiB), Device("b", 7 * GiB)), Remote()));
+
+        var response = PlanMapping.ToProto(plan, Ten, []);
+
+        Assert.Equal(["b", "a"], response.Remote.Select(r => r.Worker));
+        Assert.All(response.Remote, r => Assert.Equal((r.Layers, r.Bytes), ((uint)plan.Remote.Single(p => p.Device.Worker == r.Worker).Layers, plan.Remote.Single(p => p.Device.Worker == r.Worker).Bytes)));
+        Assert.Equal(["compute buffer", "kv cache", "weights"], response.Terms.Where(t => t.Where == "rpc:b/0").Select(t => t.Name).Order());
+        Assert.DoesNotContain(response.Terms, t => t.Name == "cuda overhead");
+        Assert.Equal(0UL, response.GpuBytes);
+        Assert.Contains("--rpc 10.0.0.3:50052,10.0.0.2:50052", response.BackendArgs);
+        Assert.Contains("--device RPC0,RPC1", response.BackendArgs);
     }
 
     [Fact]
