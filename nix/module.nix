@@ -203,6 +203,40 @@ let
     };
   };
 
+  # A head's llama.cpp RPC workers, as [rpc_workers.NAME].
+  renderRpcWorker =
+    worker:
+    lib.filterAttrs (_: value: value != null) {
+      inherit (worker) address;
+      memory_limit_mib = worker.memoryLimitMib;
+      poll_interval_seconds = worker.pollIntervalSeconds;
+    };
+
+  rpcWorkerOptions = {
+    options = {
+      address = mkOption {
+        type = types.strMatching "[A-Za-z0-9.-]+:[0-9]{1,5}";
+        example = "10.0.0.7:50052";
+        description = "The worker's ggml-rpc-server, `HOST:PORT` (its `rpcWorker.listen`).";
+      };
+      memoryLimitMib = mkOption {
+        type = types.nullOr types.ints.positive;
+        default = null;
+        description = "The most the planner puts on each of the worker's devices; null: what the worker reports free.";
+      };
+      pollIntervalSeconds = mkOption {
+        type = types.nullOr (types.either types.ints.positive types.float);
+        default = null;
+        description = "How often the worker's devices are read; null leaves ullmd's default (5 s).";
+      };
+    };
+  };
+
+  rpcListen = cfg.rpcWorker.listen;
+  rpcPort = tcpPort rpcListen;
+  # nftables (networking.nftables.enable) takes extraInputRules; the iptables firewall takes extraCommands.
+  rpcFirewallOpen = cfg.rpcWorker.enable && cfg.rpcWorker.allowedPeers != [ ] && isListenAddress rpcListen && !isLoopback rpcListen;
+
   # ullmd takes "IP:PORT" (IPv6 in brackets), no host names: [ ip port ] or null.
   parseListen = builtins.match "([0-9]{1,3}([.][0-9]{1,3}){3}|[[][0-9A-Fa-f:.]+[]]):([0-9]{1,5})";
   isListenAddress =
@@ -434,6 +468,49 @@ in
       '';
     };
 
+    rpcWorker = {
+      enable = mkEnableOption "this host as a llama.cpp RPC worker: ullmd keeps ggml-rpc-server running (see docs/multi-host.md)";
+      listen = mkOption {
+        type = types.str;
+        default = "";
+        example = "10.0.0.7:50052";
+        description = "`IP:PORT` (IPv4) ggml-rpc-server listens on, rendered as `[rpc_worker] listen`; required with `enable`.";
+      };
+      devices = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "CUDA0" ];
+        description = "The devices it exposes (ggml names); empty: every accelerator it finds, else the CPU.";
+      };
+      executable = mkOption {
+        type = types.nullOr hostPath;
+        default = null;
+        example = "/run/current-system/sw/bin/rpc-server";
+        description = ''
+          The RPC server program; null: `ggml-rpc-server` on ullmd's PATH. nixpkgs' llama-cpp builds it when overridden
+          with `rpcSupport = true`; its name there depends on the llama.cpp release (see docs/multi-host.md).
+        '';
+      };
+      allowedPeers = mkOption {
+        type = types.listOf (types.strMatching "[0-9]{1,3}([.][0-9]{1,3}){3}(/[0-9]{1,2})?");
+        default = [ ];
+        example = [ "10.0.0.2" ];
+        description = ''
+          The heads (IPv4 addresses or CIDR ranges) the firewall lets reach the port; no one else can. The RPC protocol
+          has no authentication or encryption: keep this list to the heads of a private network.
+        '';
+      };
+    };
+
+    rpcWorkers = mkOption {
+      type = types.attrsOf (types.submodule rpcWorkerOptions);
+      default = { };
+      example = {
+        gpu7.address = "10.0.0.7:50052";
+      };
+      description = "llama.cpp RPC workers this head may split models across, rendered as `[rpc_workers.NAME]`.";
+    };
+
     credentials = mkOption {
       type = types.attrsOf hostPath;
       default = { };
@@ -581,6 +658,10 @@ in
       }) (lib.attrNames cfg.models)
       ++ [
         {
+          assertion = !cfg.rpcWorker.enable || (isListenAddress rpcListen && !lib.hasPrefix "[" rpcListen);
+          message = ''services.unified-llm.rpcWorker.listen "${rpcListen}" is not IPv4:PORT with a port in 1..65535 (ggml-rpc-server listens on IPv4 only).'';
+        }
+        {
           assertion = !isListenAddress tcpListen || isLoopback tcpListen || cfg.settings.security.require_key_on_tcp;
           message = ''services.unified-llm listens on ${tcpListen}, which is not a loopback address, while settings.security.require_key_on_tcp is false: anyone who can reach it could use every model. Set settings.security.require_key_on_tcp = true or listen on 127.0.0.1.'';
         }
@@ -622,9 +703,13 @@ in
         message = ''services.unified-llm.acceleration is "${toString cfg.acceleration}", but the package of backend ${name} takes none of cudaSupport, rocmSupport or acceleration.'';
       }) (lib.optionals (cfg.acceleration != null) enabledBackends);
 
-    warnings = lib.optional (cfg.openFirewall && (!isListenAddress tcpListen || isLoopback tcpListen)) ''services.unified-llm.openFirewall is set, but ullmd listens on ${
-      if tcpListen == "" then "no TCP address" else tcpListen
-    }, which the firewall does not affect.'';
+    warnings =
+      lib.optional (cfg.openFirewall && (!isListenAddress tcpListen || isLoopback tcpListen)) ''services.unified-llm.openFirewall is set, but ullmd listens on ${
+        if tcpListen == "" then "no TCP address" else tcpListen
+      }, which the firewall does not affect.''
+      ++ lib.optional (
+        cfg.rpcWorker.enable && cfg.rpcWorker.allowedPeers == [ ] && isListenAddress rpcListen && !isLoopback rpcListen
+      ) ''services.unified-llm.rpcWorker listens on ${rpcListen}, but rpcWorker.allowedPeers is empty, so the firewall lets no head reach it.'';
 
     # Every key at default priority, so a user's own settings.backends.NAME.KEY or
     # settings.models.NAME.KEY replaces the module's value instead of conflicting with it.
@@ -632,6 +717,15 @@ in
       backends = lib.genAttrs backendNames (name: lib.mapAttrs (_: mkDefault) (renderBackend name));
       models = lib.mapAttrs (_: model: lib.mapAttrs (_: mkDefault) (renderModel model)) cfg.models;
       peers = mkIf (cfg.peers != { }) (lib.mapAttrs (name: peer: lib.mapAttrs (_: mkDefault) (renderPeer name peer)) cfg.peers);
+      rpc_workers = mkIf (cfg.rpcWorkers != { }) (lib.mapAttrs (_: worker: lib.mapAttrs (_: mkDefault) (renderRpcWorker worker)) cfg.rpcWorkers);
+      rpc_worker = mkIf cfg.rpcWorker.enable (
+        lib.mapAttrs (_: mkDefault) (
+          lib.filterAttrs (_: value: value != null) {
+            listen = rpcListen;
+            inherit (cfg.rpcWorker) devices executable;
+          }
+        )
+      );
       # /metrics on TCP needs a key; a scrape job without one needs it open.
       security = mkIf (cfg.prometheus.scrape && cfg.prometheus.keyFile == null) { metrics_open_on_tcp = mkDefault true; };
     };
@@ -668,6 +762,15 @@ in
         }
       ];
     };
+
+    networking.firewall.extraInputRules = mkIf (rpcFirewallOpen && config.networking.nftables.enable) ''
+      ip saddr { ${lib.concatStringsSep ", " cfg.rpcWorker.allowedPeers} } tcp dport ${toString rpcPort} accept comment "unified-llm rpc worker"
+    '';
+    networking.firewall.extraCommands = mkIf (rpcFirewallOpen && !config.networking.nftables.enable) (
+      lib.concatMapStrings (peer: ''
+        iptables -A nixos-fw -p tcp -s ${peer} --dport ${toString rpcPort} -j nixos-fw-accept
+      '') cfg.rpcWorker.allowedPeers
+    );
 
     networking.firewall.allowedTCPPorts = lib.optional (
       cfg.openFirewall && isListenAddress tcpListen && !isLoopback tcpListen

@@ -45,7 +45,9 @@ internal static class PlanCommand
             return $"{model} does not fit: {plan.Refusal}\n";
         }
 
-        var where = plan.Gpus.Count == 0 ? "CPU only" : string.Join(" + ", plan.Gpus.Select(g => $"GPU{g}"));
+        var where = plan.Gpus.Count == 0 && plan.Remote.Count == 0
+            ? "CPU only"
+            : string.Join(" + ", plan.Gpus.Select(g => $"GPU{g}").Concat(plan.Remote.Select(r => $"rpc:{r.Worker}/{r.Device} ({r.Address})")));
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"{model}: {where}, {plan.GpuLayers}/{plan.TotalLayers + 1} layers on GPU (incl. output), {plan.Parallel} slot(s) × n_ctx {plan.Context}\n");
         foreach (var step in plan.Steps)
@@ -58,7 +60,13 @@ internal static class PlanCommand
             text.Append("tensor split ").Append(string.Join(", ", plan.TensorSplit.Select(f => f.ToString("0.###", CultureInfo.InvariantCulture)))).Append('\n');
         }
 
-        text.Append(CultureInfo.InvariantCulture, $"GPU {Printer.Bytes(plan.GpuBytes)}, host {Printer.Bytes(plan.HostBytes)}\n\n");
+        text.Append(CultureInfo.InvariantCulture, $"GPU {Printer.Bytes(plan.GpuBytes)}, host {Printer.Bytes(plan.HostBytes)}\n");
+        foreach (var r in plan.Remote)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"rpc:{r.Worker}/{r.Device}: {r.Layers} layers, {Printer.Bytes(r.Bytes)} of {Printer.Bytes(r.CapacityBytes)} it may fill ({Printer.Bytes(r.FreeBytes)} free)\n");
+        }
+
+        text.Append('\n');
         var terms = new Table("WHERE", "TERM", "BYTES", "SIZE", "HOW");
         foreach (var t in plan.Terms)
         {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using UnifiedLlm.Admin.V1;
+using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Models.Sizing;
 using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
@@ -26,7 +27,7 @@ internal static class PlanMapping
             GpuLayers = (uint)plan.GpuLayers,
             TotalLayers = (uint)profile.LayerCount,
             Context = (uint)Math.Min(plan.ContextLength, uint.MaxValue),
-            GpuBytes = estimate.GpuTotalBytes,
+            GpuBytes = estimate.GpuTotalBytes - plan.Remote.Aggregate(0UL, (sum, r) => sum + r.Bytes),
             HostBytes = estimate.HostTotalBytes,
             Parallel = (uint)plan.Parallel,
         };
@@ -37,13 +38,17 @@ internal static class PlanMapping
         for (var i = 0; i < estimate.Gpus.Count; i++)
         {
             var share = estimate.Gpus[i];
-            var where = $"gpu{plan.GpuIndices[i]}";
+            var remote = i >= plan.GpuIndices.Count ? plan.Remote[i - plan.GpuIndices.Count] : null;
+            var where = remote?.Label ?? $"gpu{plan.GpuIndices[i]}";
             var layers = share.Layers == 0 ? "no blocks" : $"blocks {share.FirstLayer}-{share.FirstLayer + share.Layers - 1}";
             response.Terms.Add(Term("weights", where, share.WeightBytes, $"tensor bytes of {layers}{(share.HasOutput ? " + output head" : "")}"));
             response.Terms.Add(Term("kv cache", where, share.KvBytes, $"{share.Layers} layers × {kvPerToken}"));
             response.Terms.Add(Term(
                 "compute buffer", where, share.ComputeBytes, $"llama.cpp compute graph, {(estimate.FullyOffloaded ? "full" : "partial")} offload, n_ctx {plan.TotalContextLength}"));
-            response.Terms.Add(Term("cuda overhead", where, share.OverheadBytes, "CUDA context, cuBLAS workspace and allocator slack (fixed)"));
+            if (remote is null)
+            {
+                response.Terms.Add(Term("cuda overhead", where, share.OverheadBytes, "CUDA context, cuBLAS workspace and allocator slack (fixed)"));
+            }
         }
 
         var hostLayers = profile.LayerCount - Math.Min(plan.GpuLayers, profile.LayerCount);
@@ -75,7 +80,22 @@ internal static class PlanMapping
         response.BackendArgs.Add(string.Create(CultureInfo.InvariantCulture, $"--parallel {plan.Parallel}"));
         response.BackendArgs.Add($"--cache-type-k {KvCacheType.NameOf(estimate.CacheType.K)}");
         response.BackendArgs.Add($"--cache-type-v {KvCacheType.NameOf(estimate.CacheType.V)}");
-        if (plan.TensorSplit is { } split)
+        if (plan.Remote.Count > 0)
+        {
+            var args = LlamaServerArguments.RemoteSplit(plan);
+            response.BackendArgs.AddRange(Enumerable.Range(0, args.Count / 2).Select(i => $"{args[2 * i]} {args[(2 * i) + 1]}"));
+            response.Remote.AddRange(plan.Remote.Select(r => new RemoteDevicePlan
+            {
+                Worker = r.Device.Worker,
+                Address = r.Device.Address,
+                Device = (uint)r.Device.Index,
+                Layers = (uint)r.Layers,
+                Bytes = r.Bytes,
+                FreeBytes = r.Device.FreeBytes,
+                CapacityBytes = r.Device.CapacityBytes,
+            }));
+        }
+        else if (plan.TensorSplit is { } split)
         {
             response.BackendArgs.Add("--tensor-split " + string.Join(',', split.Select(f => f.ToString("0.###", CultureInfo.InvariantCulture))));
         }

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
+using System.Text;
+using UnifiedLlm.Daemon.Backends.Rpc;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
@@ -9,17 +11,80 @@ namespace UnifiedLlm.Daemon.Backends;
 
 /// <summary>
 /// One llama-server process per model, on a loopback port of its own, launched through the supervisor with only its
-/// GPUs visible and only its model file readable; ready once GET /health answers 200 (503 while it loads).
+/// GPUs visible and only its model file readable; ready once GET /health answers 200 (503 while it loads). A load split
+/// across RPC workers holds them (<see cref="RpcWorkerMonitor"/>) from its start to its stop; a worker that does not
+/// answer fails the load before llama-server starts, and one that stops answering is named when llama-server ends.
 /// </summary>
-internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocator ports, HttpClient http, LlamaCppDriverOptions options, TimeProvider time)
+internal sealed class LlamaCppDriver(
+    IBackendSupervisor supervisor, PortAllocator ports, HttpClient http, LlamaCppDriverOptions options, TimeProvider time, RpcWorkerMonitor? rpc = null)
     : IBackendDriver
 {
     private readonly ConcurrentDictionary<string, int> portsByUnit = new(StringComparer.Ordinal);
     private readonly BackendReadiness readiness = new(supervisor, http, time);
+    private readonly ConcurrentDictionary<string, string[]> workersByUnit = new(StringComparer.Ordinal);
 
     public BackendKind Kind => BackendKind.LlamaCpp;
 
     public async Task<RunningBackend> StartAsync(BackendStart start, CancellationToken cancellationToken)
+    {
+        var workers = start.Plan.Remote.Select(r => r.Device.Worker).Distinct(StringComparer.Ordinal).ToArray();
+        if (workers.Length == 0)
+        {
+            return await StartLocalAsync(start, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (rpc is null)
+        {
+            throw new BackendStartException($"llama-server for {start.Model.Name}: the plan uses RPC workers, but this driver reads none");
+        }
+
+        var silent = (await rpc.ReadNowAsync(workers, cancellationToken).ConfigureAwait(false)).Where(r => r.Problem is not null).ToArray();
+        if (silent.Length > 0)
+        {
+            throw new BackendStartException($"llama-server for {start.Model.Name} not started: {string.Join("; ", silent.Select(r => r.Describe()))}");
+        }
+
+        rpc.Hold(workers, start.Model.Name);
+        workersByUnit[start.UnitName] = workers;
+        try
+        {
+            var backend = await StartLocalAsync(start, cancellationToken).ConfigureAwait(false);
+            return backend with { Process = backend.Process with { Exited = NameSilentWorkersAsync(backend.Process.Exited, workers) } };
+        }
+        catch (BackendStartException e)
+        {
+            ReleaseWorkers(start.UnitName);
+            throw new BackendStartException(await WithSilentWorkersAsync(e.Message, workers).ConfigureAwait(false));
+        }
+        catch
+        {
+            ReleaseWorkers(start.UnitName);
+            throw;
+        }
+    }
+
+    /// <summary>Its end as the supervisor saw it, with the workers that do not answer now named first.</summary>
+    private async Task<BackendExit> NameSilentWorkersAsync(Task<BackendExit> exited, string[] workers)
+    {
+        var exit = await exited.ConfigureAwait(false);
+        return exit with { Reason = await WithSilentWorkersAsync(exit.Reason, workers).ConfigureAwait(false) };
+    }
+
+    private async Task<string> WithSilentWorkersAsync(string reason, string[] workers)
+    {
+        var silent = (await rpc!.ReadNowAsync(workers, CancellationToken.None).ConfigureAwait(false)).Where(r => r.Problem is not null).ToArray();
+        return silent.Length == 0 ? reason : $"{string.Join("; ", silent.Select(r => r.Describe()))}; {reason}";
+    }
+
+    private void ReleaseWorkers(string unitName)
+    {
+        if (workersByUnit.TryRemove(unitName, out var workers))
+        {
+            rpc?.Release(workers);
+        }
+    }
+
+    private async Task<RunningBackend> StartLocalAsync(BackendStart start, CancellationToken cancellationToken)
     {
         var port = ports.Allocate();
         var environment = new Dictionary<string, string>(start.Backend.Environment, StringComparer.Ordinal)
@@ -121,6 +186,8 @@ internal sealed class LlamaCppDriver(IBackendSupervisor supervisor, PortAllocato
             {
                 ports.Release(port);
             }
+
+            ReleaseWorkers(backend.Process.UnitName);
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Scheduling.Planning;
 
 namespace UnifiedLlm.Daemon.Backends;
 
@@ -29,13 +30,45 @@ internal static class LlamaServerArguments
             "--flash-attn", FlashAttnValue(start.Model.FlashAttn),
             "--alias", start.Model.Name,
         };
-        if (plan.TensorSplit is { Count: > 1 } split)
+        if (plan.Remote.Count > 0)
+        {
+            args.AddRange(RemoteSplit(plan));
+        }
+        else if (plan.TensorSplit is { Count: > 1 } split)
         {
             args.AddRange(["--split-mode", "layer", "--tensor-split", string.Join(",", split.Select(f => f.ToString("0.####", CultureInfo.InvariantCulture))), "--main-gpu", "0"]);
         }
 
         args.AddRange(start.Backend.ExtraArgs);
         args.AddRange(start.Model.ExtraArgs);
+        return args;
+    }
+
+    /// <summary>
+    /// A split across RPC workers: <c>--rpc</c> lists each worker once, in layer order; llama.cpp numbers their devices
+    /// RPC0, RPC1… in that order, all of each worker's devices counting. <c>--device</c> names the plan's devices in layer
+    /// order (the local GPUs, CUDA0… under CUDA_VISIBLE_DEVICES, then the remote ones) and <c>--tensor-split</c> gives
+    /// each its whole layer count, which llama.cpp turns into the same boundaries exactly (fractions would round).
+    /// </summary>
+    public static IReadOnlyList<string> RemoteSplit(LoadPlan plan)
+    {
+        var workers = plan.Remote.Select(r => r.Device).DistinctBy(d => d.Worker).ToList();
+        var firstDevice = new Dictionary<string, int>(StringComparer.Ordinal);
+        var next = 0;
+        foreach (var worker in workers)
+        {
+            firstDevice[worker.Worker] = next;
+            next += worker.WorkerDevices;
+        }
+
+        var local = plan.Estimate.Gpus.Take(plan.GpuIndices.Count).Select(s => s.Layers + (s.HasOutput ? 1 : 0));
+        var devices = plan.GpuIndices.Select((_, i) => $"CUDA{Invariant(i)}").Concat(plan.Remote.Select(r => $"RPC{Invariant(firstDevice[r.Device.Worker] + r.Device.Index)}"));
+        List<string> args = ["--rpc", string.Join(",", workers.Select(w => w.Address)), "--device", string.Join(",", devices), "--split-mode", "layer"];
+        if (plan.GpuIndices.Count + plan.Remote.Count > 1)
+        {
+            args.AddRange(["--tensor-split", string.Join(",", local.Concat(plan.Remote.Select(r => r.Layers)).Select(Invariant))]);
+        }
+
         return args;
     }
 

@@ -10,6 +10,9 @@ internal static class ConfigDiff
         Compare("provider", old.Providers, next.Providers, changes);
         Compare("route", old.Routes, next.Routes, changes);
         Compare("peer", old.Peers, next.Peers, changes);
+        Compare("rpc worker", old.RpcWorkers, next.RpcWorkers, changes);
+        AddIfChanged("rpc_head settings changed", old.RpcHead, next.RpcHead, changes);
+        AddIfChanged("rpc_worker changed: ggml-rpc-server keeps its old settings until ullmd restarts", old.RpcWorker, next.RpcWorker, changes);
         AddIfChanged("gpu settings changed", old.Gpu, next.Gpu, changes);
         AddIfChanged("backend settings changed", old.Backends, next.Backends, changes);
         AddIfChanged("scan directories changed", old.Scan, next.Scan, changes);

@@ -217,6 +217,9 @@ internal static partial class ConfigLoader
         }
 
         var peers = BindPeers(top.Table("peers"));
+        var rpcWorker = BindRpcWorkerRole(top.Table("rpc_worker"));
+        var rpcWorkers = BindRpcWorkers(top.Table("rpc_workers"));
+        var rpcHead = BindRpcHead(top.Table("rpc_head"));
         var security = BindSecurity(top.Table("security"));
         var audit = BindAudit(top.Table("audit"));
         var responses = BindResponses(top.Table("responses"));
@@ -230,6 +233,9 @@ internal static partial class ConfigLoader
             Downloads = downloads,
             Responses = responses,
             Peers = peers,
+            RpcWorker = rpcWorker,
+            RpcWorkers = rpcWorkers,
+            RpcHead = rpcHead,
         };
     }
 

@@ -21,6 +21,14 @@ internal sealed record UllmConfig(
 
     /// <summary>Other ullmd hosts this one routes to (<c>[peers.NAME]</c>), by name.</summary>
     public IReadOnlyDictionary<string, PeerConfig> Peers { get; init; } = new Dictionary<string, PeerConfig>(StringComparer.Ordinal);
+
+    /// <summary>This host as a llama.cpp RPC worker (<c>[rpc_worker]</c>); null: it is none.</summary>
+    public RpcWorkerRoleConfig? RpcWorker { get; init; }
+
+    /// <summary>The llama.cpp RPC workers this head may split models across (<c>[rpc_workers.NAME]</c>), by name.</summary>
+    public IReadOnlyDictionary<string, RpcWorkerConfig> RpcWorkers { get; init; } = new Dictionary<string, RpcWorkerConfig>(StringComparer.Ordinal);
+
+    public RpcHeadConfig RpcHead { get; init; } = RpcHeadConfig.Default;
 }
 
 /// <summary>

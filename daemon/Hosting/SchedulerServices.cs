@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using UnifiedLlm.Daemon.Backends;
+using UnifiedLlm.Daemon.Backends.Rpc;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Gateway;
@@ -35,7 +36,8 @@ internal static class SchedulerServices
             sp.GetRequiredService<PortAllocator>(),
             BackendControlHttp.Create(TimeSpan.FromSeconds(5)),
             sp.GetRequiredService<LlamaCppDriverOptions>(),
-            sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<RpcWorkerMonitor>()));
         services.AddSingleton<IBackendDriver>(sp => new OllamaDriver(
             sp.GetRequiredService<IBackendSupervisor>(),
             new OllamaDriverOptions
@@ -58,7 +60,9 @@ internal static class SchedulerServices
         services.AddSingleton<FootprintStore>();
         services.AddSingleton<GenericFootprints>();
         services.AddSingleton(sp => new LoadPlanner(sp.GetRequiredService<LlamaCppMemoryEstimator>()));
-        services.AddSingleton(sp => MachineReading.Live(sp.GetRequiredService<GpuMonitor>()));
+        services.AddSingleton<RpcWorkerMonitor>();
+        services.AddHostedService(sp => sp.GetRequiredService<RpcWorkerMonitor>());
+        services.AddSingleton(sp => MachineReading.Live(sp.GetRequiredService<GpuMonitor>(), sp.GetRequiredService<RpcWorkerMonitor>()));
         services.AddSingleton(new SchedulerOptions());
         services.AddSingleton<InstanceStore>();
         services.TryAddSingleton(new ModelDownloaderOptions());
@@ -68,6 +72,10 @@ internal static class SchedulerServices
         services.AddHostedService<BackendAdoption>();
         services.AddHostedService<PinnedModelLoader>();
         services.AddHostedService<StateMetrics>();
+
+        // After adoption, which stops a worker unit a previous ullmd left running, so the port is free again.
+        services.AddSingleton<RpcWorkerRole>();
+        services.AddHostedService(sp => sp.GetRequiredService<RpcWorkerRole>());
         return services;
     }
 

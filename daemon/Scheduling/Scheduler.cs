@@ -1207,9 +1207,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private PlacementContext Placement() =>
         LoadAdmission.Beside(MachinePlacement(), admission.InFlight.Select(l => l.Reservation).OfType<LoadReservation>());
 
-    /// <summary>Under the lock: the machine as read now and the ready instances, the loads in flight not counted.</summary>
+    /// <summary>Under the lock: the machine as read now (RPC workers included) and the ready instances, the loads in flight not counted.</summary>
     private PlacementContext MachinePlacement() =>
-        PlanInputs.Placement(config.Current, machine.Gpus(), machine.HostAvailableBytes(), LoadedInstances());
+        PlanInputs.Placement(config.Current, machine, LoadedInstances());
 
     /// <summary>Under the lock: a load ended or began, so the one whose turn it is may go now.</summary>
     private void AdmissionChanged()

@@ -1113,6 +1113,138 @@ let
       ];
     };
 
+    # llama.cpp RPC: a worker renders [rpc_worker] and opens its port to the listed heads only, with
+    # either firewall; a head renders [rpc_workers.NAME].
+    testRpcWorkerRendersItsTableAndOpensThePortToItsPeersOnly =
+      let
+        worker = {
+          enable = true;
+          rpcWorker = {
+            enable = true;
+            listen = "10.0.0.7:50052";
+            devices = [ "CUDA0" ];
+            allowedPeers = [
+              "10.0.0.2"
+              "10.0.1.0/24"
+            ];
+          };
+        };
+        iptables = evalHost worker;
+        nftables =
+          (lib.evalModules {
+            modules = [
+              stubs.nixosModule
+              ../../nix/module.nix
+              { _module.args.pkgs = stubs.pkgs; }
+              { services.unified-llm = worker; }
+              { networking.nftables.enable = true; }
+            ];
+          }).config;
+      in
+      {
+        expr = {
+          failed = failedAssertions iptables;
+          table = iptables.services.unified-llm.settings.rpc_worker;
+          inherit (iptables.networking.firewall) extraCommands allowedTCPPorts;
+          nftablesRules = nftables.networking.firewall.extraInputRules;
+          nftablesCommands = nftables.networking.firewall.extraCommands;
+          minimalHasNoRpcTables = minimal.services.unified-llm.settings ? rpc_worker || minimal.services.unified-llm.settings ? rpc_workers;
+          minimalRules = minimal.networking.firewall.extraCommands + minimal.networking.firewall.extraInputRules;
+        };
+        expected = {
+          failed = [ ];
+          table = {
+            listen = "10.0.0.7:50052";
+            devices = [ "CUDA0" ];
+          };
+          extraCommands = ''
+            iptables -A nixos-fw -p tcp -s 10.0.0.2 --dport 50052 -j nixos-fw-accept
+            iptables -A nixos-fw -p tcp -s 10.0.1.0/24 --dport 50052 -j nixos-fw-accept
+          '';
+          allowedTCPPorts = [ ];
+          nftablesRules = ''
+            ip saddr { 10.0.0.2, 10.0.1.0/24 } tcp dport 50052 accept comment "unified-llm rpc worker"
+          '';
+          nftablesCommands = "";
+          minimalHasNoRpcTables = false;
+          minimalRules = "";
+        };
+      };
+
+    testRpcWorkersOfAHeadRenderTheirTables = {
+      expr =
+        let
+          head = evalHost {
+            enable = true;
+            rpcWorkers.gpu7.address = "10.0.0.7:50052";
+            rpcWorkers.gpu8 = {
+              address = "gpu8.lan:50052";
+              memoryLimitMib = 20480;
+              pollIntervalSeconds = 2;
+            };
+          };
+        in
+        {
+          failed = failedAssertions head;
+          inherit (head.services.unified-llm.settings) rpc_workers;
+        };
+      expected = {
+        failed = [ ];
+        rpc_workers = {
+          gpu7.address = "10.0.0.7:50052";
+          gpu8 = {
+            address = "gpu8.lan:50052";
+            memory_limit_mib = 20480;
+            poll_interval_seconds = 2;
+          };
+        };
+      };
+    };
+
+    # An IPv6 or malformed listen address fails an assertion; a worker without peers is warned about.
+    testBadRpcWorkersAreRefused = {
+      expr =
+        let
+          worker = listen: allowedPeers: evalHost {
+            enable = true;
+            rpcWorker = {
+              enable = true;
+              inherit listen allowedPeers;
+            };
+          };
+        in
+        {
+          ipv6 = lib.length (failedAssertions (worker "[::1]:50052" [ ]));
+          noPort = lib.length (failedAssertions (worker "10.0.0.7" [ ]));
+          closedWarning = (worker "10.0.0.7:50052" [ ]).warnings;
+          # The firewall reads the peers, so that is where the type error shows.
+          badPeer =
+            !(builtins.tryEval (
+              builtins.deepSeq (evalHost {
+                enable = true;
+                rpcWorker = {
+                  enable = true;
+                  listen = "10.0.0.7:50052";
+                  allowedPeers = [ "gpu2.lan" ];
+                };
+              }).networking.firewall.extraCommands true
+            )).success;
+          badAddress = rejects {
+            enable = true;
+            rpcWorkers.gpu7.address = "10.0.0.7";
+          };
+        };
+      expected = {
+        ipv6 = 1;
+        noPort = 1;
+        closedWarning = [
+          "services.unified-llm.rpcWorker listens on 10.0.0.7:50052, but rpcWorker.allowedPeers is empty, so the firewall lets no head reach it."
+        ];
+        badPeer = true;
+        badAddress = true;
+      };
+    };
+
     # vLLM across nodes: the pipeline stages and the Ray head, as ullmd's keys.
     testVllmModelSplitOverARayCluster = {
       expr =

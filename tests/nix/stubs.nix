@@ -124,6 +124,18 @@ let
         type = types.listOf types.port;
         default = [ ];
       };
+      networking.firewall.extraInputRules = mkOption {
+        type = types.lines;
+        default = "";
+      };
+      networking.firewall.extraCommands = mkOption {
+        type = types.lines;
+        default = "";
+      };
+      networking.nftables.enable = mkOption {
+        type = types.bool;
+        default = false;
+      };
       systemd.services = mkOption {
         type = types.attrsOf types.anything;
         default = { };

@@ -37,6 +37,12 @@ internal sealed record LoadPlan(
     /// </summary>
     public string? FootprintBasis { get; init; }
 
+    /// <summary>
+    /// The layers on RPC workers' devices, in layer order after the local GPUs' (<see cref="Estimate"/>'s GPU shares
+    /// hold the local GPUs first, then these); empty when the model stays on this host.
+    /// </summary>
+    public IReadOnlyList<RemoteShare> Remote { get; init; } = [];
+
     public string Summary()
     {
         if (Vllm is { } vllm)
@@ -54,7 +60,7 @@ internal sealed record LoadPlan(
             return $"{on}, n_ctx {ContextLength}, {gone}, footprint {footprint}: host {ByteFormat.Format(Estimate.HostTotalBytes)}{perGpu}";
         }
 
-        var where = GpuIndices.Count == 0 ? "CPU" : string.Join("+", GpuIndices.Select(g => $"GPU{g}"));
+        var where = GpuIndices.Count == 0 && Remote.Count == 0 ? "CPU" : string.Join("+", [.. GpuIndices.Select(g => $"GPU{g}"), .. Remote.Select(r => r.Label)]);
         var evicting = Evictions.Count == 0 ? "evicting nothing" : "evicting " + string.Join(", ", Evictions.Select(e => e.Name));
         var basis = Measured is null
             ? "fixed costs: formula (no measured load of this file yet)"

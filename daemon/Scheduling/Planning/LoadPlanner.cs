@@ -22,7 +22,24 @@ internal sealed class LoadPlanner(LlamaCppMemoryEstimator estimator)
 {
     public const ulong ContextStep = 256;
 
+    /// <summary>
+    /// The local plan; when it is refused, or leaves layers of a host with GPUs on its CPU, and RPC workers are usable,
+    /// a split across them (<see cref="RpcSplitPlanner"/>) instead, if one fits.
+    /// </summary>
     public PlacementDecision Plan(PlacementContext context, LoadRequest request)
+    {
+        var local = PlanLocal(context, request);
+        var shortHere = local is PlanRefusal || (local is LoadPlan plan && context.UsableGpus.Count > 0 && plan.GpuLayers <= request.Model.LayerCount);
+        if (!request.AllowRemote || request.GpuLayers is not null || !shortHere || (context.Remote.Count == 0 && context.RemoteSkipped.Count == 0))
+        {
+            return local;
+        }
+
+        return RpcSplitPlanner.Plan(estimator, context, request) as PlacementDecision
+            ?? (local is PlanRefusal refusal ? new PlanRefusal($"{refusal.Reason}; {RpcSplitPlanner.Note(context)}") : local);
+    }
+
+    private PlacementDecision PlanLocal(PlacementContext context, LoadRequest request)
     {
         var n = request.Model.LayerCount;
         if (request.MinContextLength == 0 || request.MinContextLength > request.ContextLength)

@@ -28,4 +28,7 @@ internal sealed record LoadRequest(
     public IReadOnlySet<int>? AllowedGpus { get; init; }
 
     public IReadOnlyList<MeasuredFootprint> Measurements { get; init; } = [];
+
+    /// <summary>Whether the model may be split across RPC workers when it does not fit here (llama.cpp models only).</summary>
+    public bool AllowRemote { get; init; }
 }

@@ -1,3 +1,4 @@
+using UnifiedLlm.Daemon.Backends.Rpc;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Models;
@@ -45,15 +46,37 @@ internal static class PlanInputs
             // An explicit slot count is what the admin asked for, not a ceiling to shrink from.
             MinParallel = overrides.Parallel ?? Math.Min(model.MinParallel, parallel),
             AllowedGpus = model.Gpus.Count == 0 ? null : model.Gpus.ToHashSet(),
+            AllowRemote = model.Backend == BackendKind.LlamaCpp,
         };
     }
 
     /// <summary>The machine as the planner sees it, with the reserve and allowed GPUs of the config in force.</summary>
     public static PlacementContext Placement(UllmConfig config, GpuSnapshot snapshot, ulong hostAvailableBytes, IReadOnlyList<LoadedInstance> loaded) =>
-        new(
+        Placement(config, snapshot, hostAvailableBytes, loaded, []);
+
+    /// <summary>The machine from a reading, with its RPC workers.</summary>
+    public static PlacementContext Placement(UllmConfig config, MachineReading machine, IReadOnlyList<LoadedInstance> loaded) =>
+        Placement(config, machine.Gpus(), machine.HostAvailableBytes(), loaded, machine.RpcWorkers());
+
+    /// <summary>
+    /// The machine as the planner sees it: [rpc_head] host_memory_mib caps the host RAM; each answering worker no model
+    /// of this head holds lends its devices, at most its memory_limit_mib each; the others are named with why.
+    /// </summary>
+    public static PlacementContext Placement(
+        UllmConfig config, GpuSnapshot snapshot, ulong hostAvailableBytes, IReadOnlyList<LoadedInstance> loaded, IReadOnlyList<RpcWorkerReading> workers)
+    {
+        var host = config.RpcHead.HostMemoryBytes is { } cap ? Math.Min(cap, hostAvailableBytes) : hostAvailableBytes;
+        var current = workers.Where(w => config.RpcWorkers.TryGetValue(w.Worker.Name, out var c) && c == w.Worker).ToArray();
+        return new PlacementContext(
             snapshot,
-            hostAvailableBytes,
+            host,
             loaded,
             (ulong)Math.Max(0, config.Gpu.ReserveMib) * ByteFormat.MiB,
-            AllowedGpus: config.Gpu.Allowed.Count == 0 ? null : config.Gpu.Allowed.ToHashSet());
+            AllowedGpus: config.Gpu.Allowed.Count == 0 ? null : config.Gpu.Allowed.ToHashSet())
+        {
+            Remote = [.. current.Where(w => w.Available).SelectMany(w => w.Devices.Select(d => new RemoteDevice(
+                w.Worker.Name, w.Worker.Address, w.Devices.Count, d.Index, d.FreeBytes, w.Worker.MemoryLimitBytes is { } limit ? Math.Min(limit, d.FreeBytes) : d.FreeBytes)))],
+            RemoteSkipped = [.. current.Where(w => !w.Available).Select(w => w.Describe())],
+        };
+    }
 }

@@ -61,6 +61,7 @@ public sealed partial class LlamaServerScriptTests
             var cached = Path.Combine(cacheHome, "unified-llm", "llama-server", await CacheKeyAsync(), "llama-server");
             Directory.CreateDirectory(Path.GetDirectoryName(cached)!);
             File.CreateSymbolicLink(cached, real);
+            File.CreateSymbolicLink(Path.Combine(Path.GetDirectoryName(cached)!, "ggml-rpc-server"), RpcServerBeside(real));
 
             var result = await RepositoryScript.RunAsync(Script, [], WithPathFirst(bin, cacheHome), Lookup);
 
@@ -86,6 +87,35 @@ public sealed partial class LlamaServerScriptTests
         Assert.Contains($"version: {tag.TrimStart('v')}", version.StandardOutput + version.StandardError, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Rpc_server_is_built_beside_llama_server_and_its_absence_is_named()
+    {
+        var real = await RealLlamaServerAsync();
+        var bin = Directory.CreateTempSubdirectory("ullm-norpc-");
+        try
+        {
+            // A copy, not a link: the script resolves links and would find the one beside the original.
+            var lone = Path.Combine(bin.FullName, "llama-server");
+            File.Copy(real, lone);
+
+            var found = await RepositoryScript.RunAsync(Script, ["--rpc-server"], NoOverrides, Lookup);
+            var missing = await RepositoryScript.RunAsync(Script, ["--rpc-server"], new Dictionary<string, string?> { ["ULLM_LLAMA_SERVER"] = lone }, Lookup);
+            var help = await RepositoryScript.RunProgramAsync(found.StandardOutput.Trim(), ["--help"], NoOverrides, Lookup);
+
+            Assert.True(found.ExitCode == 0, found.ToString());
+            Assert.Equal(RpcServerBeside(real), found.StandardOutput.Trim());
+            Assert.Contains("-d, --device", help.StandardOutput + help.StandardError, StringComparison.Ordinal);
+            Assert.Equal(1, missing.ExitCode);
+            Assert.Contains($"no ggml-rpc-server beside {lone}", missing.StandardError, StringComparison.Ordinal);
+        }
+        finally
+        {
+            bin.Delete(recursive: true);
+        }
+    }
+
+    private static string RpcServerBeside(string llamaServer) => Path.Combine(Path.GetDirectoryName(llamaServer)!, "ggml-rpc-server");
+
     private static async Task<string> RealLlamaServerAsync()
     {
         var result = await RepositoryScript.RunAsync(Script, [], NoOverrides, FirstBuild);
@@ -104,7 +134,7 @@ public sealed partial class LlamaServerScriptTests
     private static async Task<string> CacheKeyAsync()
     {
         var text = await ScriptTextAsync();
-        return $"{Pin(text, "NODE_LLAMA_CPP_VERSION")}-{Pin(text, "LLAMA_CPP_TAG")}";
+        return $"{Pin(text, "NODE_LLAMA_CPP_VERSION")}-{Pin(text, "LLAMA_CPP_TAG")}-{Pin(text, "BUILD_FLAVOUR")}";
     }
 
     private static Task<string> ScriptTextAsync() =>

@@ -37,10 +37,10 @@ internal sealed class TinyDaemon : IAsyncDisposable
     /// <summary>
     /// One request slot unless <paramref name="modelExtra"/> sets <c>parallel</c>: the suite's capacities and timings
     /// count one; <paramref name="tcpListen"/> adds the TCP listener. Null (and the caller skips with
-    /// <see cref="LlamaServerBinary.HowToGet"/>) without a llama-server.</summary>
+    /// <see cref="LlamaServerBinary.HowToGet"/>) without a llama-server. <paramref name="shape"/> replaces the tiny model's shape.</summary>
     public static async Task<TinyDaemon?> StartAsync(
         string prefix, string extra = "", string modelExtra = "", IDictionary<string, string>? environment = null, Func<TempDirectory, Task>? beforeStart = null,
-        int context = 256, string tcpListen = "")
+        int context = 256, string tcpListen = "", RandomModelShape? shape = null)
     {
         var llamaServer = LlamaServerBinary.Find();
         if (llamaServer is null)
@@ -50,7 +50,8 @@ internal sealed class TinyDaemon : IAsyncDisposable
 
         var dir = new TempDirectory(prefix);
         // Trained for at least the configured context: llama-server ends a generation at the model's trained length.
-        TinyModel.Write(dir.File("tiny.gguf"), RandomModelShape.Tiny with { ContextLength = Math.Max(RandomModelShape.Tiny.ContextLength, context) });
+        var written = shape ?? RandomModelShape.Tiny;
+        TinyModel.Write(dir.File("tiny.gguf"), written with { ContextLength = Math.Max(written.ContextLength, context) });
         var paths = DaemonProcess.WriteConfig(dir, $"""
             [backends.llamacpp]
             executable = "{llamaServer}"
