@@ -1209,7 +1209,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     /// <summary>Under the lock: the machine as read now (RPC workers included) and the ready instances, the loads in flight not counted.</summary>
     private PlacementContext MachinePlacement() =>
-        PlanInputs.Placement(config.Current, machine, LoadedInstances());
+        PlanInputs.Placement(config.Current, machine.Gpus(), machine.HostAvailableBytes(), LoadedInstances(), machine.RpcWorkers());
 
     /// <summary>Under the lock: a load ended or began, so the one whose turn it is may go now.</summary>
     private void AdmissionChanged()

@@ -2,6 +2,8 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Net.Sockets;
 
+using UnifiedLlm.Daemon.Scheduling.Planning;
+
 namespace UnifiedLlm.Daemon.Backends.Rpc;
 
 /// <summary>

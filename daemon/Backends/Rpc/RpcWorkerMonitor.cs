@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using UnifiedLlm.Daemon.Config;
 
+using UnifiedLlm.Daemon.Scheduling.Planning;
+
 namespace UnifiedLlm.Daemon.Backends.Rpc;
 
 /// <summary>

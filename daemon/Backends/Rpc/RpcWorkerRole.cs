@@ -1,5 +1,6 @@
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gpu;
+using UnifiedLlm.Daemon.Scheduling.Planning;
 using UnifiedLlm.Daemon.Supervision;
 using UnifiedLlm.Daemon.Systemd;
 

@@ -1,4 +1,3 @@
-using UnifiedLlm.Daemon.Backends.Rpc;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Models;
@@ -53,10 +52,6 @@ internal static class PlanInputs
     /// <summary>The machine as the planner sees it, with the reserve and allowed GPUs of the config in force.</summary>
     public static PlacementContext Placement(UllmConfig config, GpuSnapshot snapshot, ulong hostAvailableBytes, IReadOnlyList<LoadedInstance> loaded) =>
         Placement(config, snapshot, hostAvailableBytes, loaded, []);
-
-    /// <summary>The machine from a reading, with its RPC workers.</summary>
-    public static PlacementContext Placement(UllmConfig config, MachineReading machine, IReadOnlyList<LoadedInstance> loaded) =>
-        Placement(config, machine.Gpus(), machine.HostAvailableBytes(), loaded, machine.RpcWorkers());
 
     /// <summary>
     /// The machine as the planner sees it: [rpc_head] host_memory_mib caps the host RAM; each answering worker no model

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
 using UnifiedLlm.Daemon.Backends.Rpc;
+using UnifiedLlm.Daemon.Scheduling.Planning;
 using UnifiedLlm.Tests.Models;
 using UnifiedLlm.Tests.Support;
 

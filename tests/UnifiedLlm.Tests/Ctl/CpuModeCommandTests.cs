@@ -35,12 +35,12 @@ public sealed class CpuModeCommandTests
         Assert.Equal(
             """
             tiny: CPU only, 0/3 layers on GPU (incl. output), 4 slot(s) × n_ctx 256
-            GPU 0 B, host 11.5 MiB
+            GPU 0 B, host 2.5 MiB
 
-            WHERE  TERM            BYTES     SIZE       HOW
-            host   weights         481536    470.3 KiB  token embeddings + blocks 0-1 + output head
-            host   kv cache        524288    512.0 KiB  2 layers × 4 slots × n_ctx 256 (padded to 256) × n_head_kv 4 × (k 16 × f16 + v 16 × f16)
-            host   compute buffer  11012096  10.5 MiB   llama.cpp compute graph on the CPU, n_ctx 1024
+            WHERE  TERM            BYTES    SIZE       HOW
+            host   weights         481536   470.3 KiB  token embeddings + blocks 0-1 + output head
+            host   kv cache        524288   512.0 KiB  2 layers × 4 slots × n_ctx 256 (padded to 256) × n_head_kv 4 × (k 16 × f16 + v 16 × f16)
+            host   compute buffer  1577632  1.5 MiB    llama.cpp compute graph on the CPU, n_ctx 1024
 
             evicts nothing
             backend args: --n-gpu-layers 0 --ctx-size 1024 --parallel 4 --cache-type-k f16 --cache-type-v f16

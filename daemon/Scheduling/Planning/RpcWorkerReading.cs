@@ -1,6 +1,6 @@
 using UnifiedLlm.Daemon.Config;
 
-namespace UnifiedLlm.Daemon.Backends.Rpc;
+namespace UnifiedLlm.Daemon.Scheduling.Planning;
 
 /// <summary>
 /// What is known of one configured worker: its devices' memory at its last answer (<see cref="ReadAt"/>), why the
