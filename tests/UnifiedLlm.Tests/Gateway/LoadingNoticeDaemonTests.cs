@@ -66,7 +66,8 @@ public sealed class LoadingNoticeDaemonTests
         Assert.True(reload.ExitCode == 0, reload.ToString());
         var off = await StreamAsync(v1);
         Assert.Empty(Reasoning(off));
-        Assert.Contains(off.Events, e => Delta(e!)?["content"] is not null);
+        // The answer itself, to its end: the tiny model may sample its end token first, so content is not required.
+        Assert.NotNull(off.Events.Select(e => e!).Last(e => e["choices"]!.AsArray().Count > 0)["choices"]![0]!["finish_reason"]);
     }
 
     private static async Task<OpenAiNodeResult> StreamAsync(Uri v1)
