@@ -51,9 +51,10 @@ internal static class PlanMapping
             }
         }
 
-        var hostLayers = profile.LayerCount - Math.Min(plan.GpuLayers, profile.LayerCount);
+        // llama.cpp offloads the output head first: only a CPU-only load keeps it on the host.
+        var hostLayers = Math.Min(profile.LayerCount + 1 - Math.Min(plan.GpuLayers, profile.LayerCount + 1), profile.LayerCount);
         response.Terms.Add(Term(
-            "weights", "host", estimate.HostWeightBytes, $"token embeddings{(hostLayers > 0 ? $" + blocks 0-{hostLayers - 1}" : "")}{(estimate.FullyOffloaded ? "" : " + output head")}"));
+            "weights", "host", estimate.HostWeightBytes, $"token embeddings{(hostLayers > 0 ? $" + blocks 0-{hostLayers - 1}" : "")}{(plan.GpuLayers > 0 ? "" : " + output head")}"));
         response.Terms.Add(Term("kv cache", "host", estimate.HostKvBytes, $"{hostLayers} layers × {kvPerToken}"));
         var hostCompute = plan.GpuLayers == 0 ? $"llama.cpp compute graph on the CPU, n_ctx {plan.TotalContextLength}"
             : estimate.FullyOffloaded ? "graph inputs and outputs kept on the host"

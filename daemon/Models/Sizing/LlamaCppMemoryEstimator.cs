@@ -45,7 +45,9 @@ internal sealed class LlamaCppMemoryEstimator(LlamaCppSizingSettings settings)
         var total = TotalContext(contextLength, slots);
         var batch = Settings.BatchSize;
         var fullOffload = ngl > n;
-        var firstGpuLayer = n - Math.Min(ngl, n);
+        // llama.cpp offloads the last ngl of the n + 1 slots, the output head being the last (i_gpu_start = n + 1 - ngl).
+        var firstGpuLayer = n + 1 - Math.Min(ngl, n + 1);
+        var hostBlocks = Math.Min(firstGpuLayer, n);
         var shares = new List<GpuMemoryShare>(layersPerGpu.Count);
         var next = firstGpuLayer;
         foreach (var count in layersPerGpu)
@@ -58,9 +60,9 @@ internal sealed class LlamaCppMemoryEstimator(LlamaCppSizingSettings settings)
         // GPU and Q4_0 embeddings, which llama.cpp's CPU backend repacks for the output matmul (x86 AVX2, measured by
         // bench/memory-accuracy.sh: Llama-3.2-1B 804 MiB, Qwen2.5-0.5B 338), keeping token_embd as it is for lookups.
         var repackedCopy = ngl == 0 && model.TokenEmbeddingType == Gguf.GgmlType.Q4_0;
-        var hostOutput = fullOffload ? 0 : model.OutputTiedToEmbeddings && !repackedCopy ? model.OutputBytes - model.TokenEmbeddingBytes : model.OutputBytes;
-        var hostWeights = model.TokenEmbeddingBytes + SumLayers(0, firstGpuLayer, l => model.LayerBytes[l]) + hostOutput;
-        var hostKv = SumLayers(0, firstGpuLayer, l => KvCacheSize.LayerBytes(model, l, contextLength, cacheType, batch, slots));
+        var hostOutput = ngl > 0 ? 0 : model.OutputTiedToEmbeddings && !repackedCopy ? model.OutputBytes - model.TokenEmbeddingBytes : model.OutputBytes;
+        var hostWeights = model.TokenEmbeddingBytes + SumLayers(0, hostBlocks, l => model.LayerBytes[l]) + hostOutput;
+        var hostKv = SumLayers(0, hostBlocks, l => KvCacheSize.LayerBytes(model, l, contextLength, cacheType, batch, slots));
         var hostCompute = ngl == 0
             ? ComputeGraphSize.CpuOnly(model, KvCacheSize.SlotCells(contextLength), slots, cacheType, batch)
             : fullOffload ? ComputeGraphSize.HostInputs(model, total, batch) : ComputeGraphSize.PartialOffload(model, total, batch);

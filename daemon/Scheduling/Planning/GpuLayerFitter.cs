@@ -24,7 +24,7 @@ internal sealed class GpuLayerFitter(LlamaCppMemoryEstimator estimator, ModelPro
             + (full ? ComputeGraphSize.FullOffload(model, total, batch) : ComputeGraphSize.PartialOffload(model, total, batch)));
 
         var counts = new int[capacities.Count];
-        var slot = n - Math.Min(gpuLayers, n);
+        var slot = n + 1 - Math.Min(gpuLayers, n + 1);
         var remaining = gpuLayers;
         for (var g = 0; g < capacities.Count && remaining > 0; g++)
         {

@@ -394,7 +394,7 @@ internal sealed class LoadPlanner(LlamaCppMemoryEstimator estimator)
         var model = request.Model;
         var ctx = request.MinContextLength;
         var slots = request.MinParallel;
-        var need = estimator.Share(model, ctx, request.CacheType, model.LayerCount - Math.Min(layers, model.LayerCount), layers, layers > model.LayerCount, slots).TotalBytes;
+        var need = estimator.Share(model, ctx, request.CacheType, model.LayerCount + 1 - Math.Min(layers, model.LayerCount + 1), layers, layers > model.LayerCount, slots).TotalBytes;
         var best = gpus
             .Select(g => (Gpu: g, Evicted: EvictionOrder(context.Loaded.Where(i => i.BytesOn(g.Index) > 0))))
             .Select(x => (x.Gpu, x.Evicted, Available: Available(context, x.Gpu, x.Evicted)))

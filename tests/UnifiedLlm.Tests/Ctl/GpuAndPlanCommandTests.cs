@@ -152,8 +152,9 @@ public sealed class GpuAndPlanCommandTests(FakeNvmlBuild nvml)
         var hostSum = terms.Where(t => t.GetProperty("where").GetString() == "host").Aggregate(0UL, (sum, t) => sum + ulong.Parse(t.GetProperty("bytes").GetString()!));
         Assert.Equal(ulong.Parse(plan.GetProperty("gpuBytes").GetString()!), gpuSum);
         Assert.Equal(ulong.Parse(plan.GetProperty("hostBytes").GetString()!), hostSum);
-        Assert.Equal("tensor bytes of blocks 1-1", terms[0].GetProperty("formula").GetString());
-        Assert.Equal("1 layers × 4 slots × n_ctx 128 (padded to 256) × n_head_kv 4 × (k 16 × f16 + v 16 × f16)", terms[5].GetProperty("formula").GetString());
+        // llama.cpp's -ngl 1 offloads the output head alone; both blocks stay on the host.
+        Assert.Equal("tensor bytes of no blocks + output head", terms[0].GetProperty("formula").GetString());
+        Assert.Equal("2 layers × 4 slots × n_ctx 128 (padded to 256) × n_head_kv 4 × (k 16 × f16 + v 16 × f16)", terms[5].GetProperty("formula").GetString());
         Assert.Equal(4, plan.GetProperty("parallel").GetInt32());
         Assert.Equal(
             ["--n-gpu-layers 1", "--ctx-size 512", "--parallel 4", "--cache-type-k f16", "--cache-type-v f16"],

@@ -55,24 +55,25 @@ public sealed class LlamaCppMemoryEstimatorTests
     }
 
     [Fact]
-    public void Llama3_8B_partial_offload_keeps_the_first_layers_and_output_on_the_host()
+    public void Llama3_8B_partial_offload_keeps_the_first_layers_on_the_host_and_offloads_the_output_head_first()
     {
         using var dir = new TempDirectory();
         var p = SyntheticModel.Llama3_8B.WriteAndProfile(dir);
 
         var e = Estimator.Estimate(p, 8192, GgmlType.F16, gpuLayers: 20);
 
+        // llama.cpp's -ngl 20 takes the last 20 of the 33 slots (i_gpu_start = n + 1 - ngl): blocks 13-31 and the output.
         var gpu = Assert.Single(e.Gpus);
-        Assert.Equal((12, 20, false), (gpu.FirstLayer, gpu.Layers, gpu.HasOutput));
-        Assert.Equal(20 * Llama3Layer, gpu.WeightBytes);
-        // 20 layers · 8192 cells · 4,096 B per cell per layer
-        Assert.Equal(20UL * 8192 * 4096, gpu.KvBytes);
+        Assert.Equal((13, 19, true), (gpu.FirstLayer, gpu.Layers, gpu.HasOutput));
+        Assert.Equal((19 * Llama3Layer) + Llama3Output, gpu.WeightBytes);
+        // 19 layers · 8192 cells · 4,096 B per cell per layer
+        Assert.Equal(19UL * 8192 * 4096, gpu.KvBytes);
         // partial graph: 4be = 8,388,608; attention = 4b(1 + e + max(c, e)) + e²·9/16 + 4c(bh + d·hkv)
         //   = 2048 · 12,289 + 9,437,184 + 32,768 · 17,408 = 605,030,400;
         // vocabulary = 4b(e + V) + e·V·105/128 = 271,056,896 + 430,940,160 = 701,997,056 → 8,388,608 + 701,997,056
         Assert.Equal(710_385_664UL, gpu.ComputeBytes);
-        Assert.Equal(Llama3Embeddings + (12 * Llama3Layer) + Llama3Output, e.HostWeightBytes);
-        Assert.Equal(12UL * 8192 * 4096, e.HostKvBytes);
+        Assert.Equal(Llama3Embeddings + (13 * Llama3Layer), e.HostWeightBytes);
+        Assert.Equal(13UL * 8192 * 4096, e.HostKvBytes);
         Assert.Equal(710_385_664UL, e.HostComputeBytes);
     }
 
@@ -120,9 +121,9 @@ public sealed class LlamaCppMemoryEstimatorTests
         Assert.Equal(384 * MiB, full.Gpus[0].KvBytes);
         Assert.Equal((24 * 15_853_056UL) + 144_646_656, full.Gpus[0].WeightBytes);
         Assert.Equal(144_643_072UL, full.HostWeightBytes);
-        // output stays on the host: only output_norm (3,584) adds to token_embd there
-        Assert.Equal(144_643_072UL + 3_584, partial.HostWeightBytes);
-        Assert.Equal(24 * 15_853_056UL, partial.Gpus[0].WeightBytes);
+        // -ngl 24 offloads the output head (a copy of token_embd + output_norm) and blocks 1-23: block 0 stays on the host
+        Assert.Equal(144_643_072UL + 15_853_056, partial.HostWeightBytes);
+        Assert.Equal((23 * 15_853_056UL) + 144_646_656, partial.Gpus[0].WeightBytes);
     }
 
     [Fact]

@@ -81,16 +81,17 @@ public sealed class LoadPlannerTests
     [Fact]
     public void Partial_offload_keeps_the_most_layers_that_fit()
     {
-        // 8 GiB after the reserve: partial compute graph + 457 MiB overhead + 7 · (1 GiB + 16 MiB KV) fits, 8 layers do not
+        // 8 GiB after the reserve: llama.cpp's -ngl 7 offloads the output head (512 MiB) and the last 6 blocks: partial
+        // compute graph + 457 MiB overhead + 512 MiB + 6 · (1 GiB + 16 MiB KV) fits, -ngl 8 (one block more) does not
         var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], GpuWithFree(0, 8 * GiB + Reserve)), Request()));
 
         Assert.Equal((7, 4096UL), (plan.GpuLayers, plan.ContextLength));
         var gpu = Assert.Single(plan.Estimate.Gpus);
-        Assert.Equal((3, 7, false), (gpu.FirstLayer, gpu.Layers, gpu.HasOutput));
+        Assert.Equal((4, 6, true), (gpu.FirstLayer, gpu.Layers, gpu.HasOutput));
         Assert.True(gpu.TotalBytes <= 8 * GiB);
         Assert.True(Estimator.Estimate(Ten, 4096, GgmlType.F16, 8).Gpus[0].TotalBytes > 8 * GiB);
-        // host keeps token_embd, layers 0-2 and the output head
-        Assert.Equal((512 * MiB) + (3 * GiB) + (512 * MiB), plan.Estimate.HostWeightBytes);
+        // host keeps token_embd and layers 0-3
+        Assert.Equal((512 * MiB) + (4 * GiB), plan.Estimate.HostWeightBytes);
     }
 
     [Fact]
@@ -99,7 +100,8 @@ public sealed class LoadPlannerTests
         var plan = AssertPlan(Planner.Plan(Context(64 * GiB, [], GpuWithFree(0, 24 * GiB)), Request(gpuLayers: 4)));
 
         Assert.Equal(4, plan.GpuLayers);
-        Assert.Equal(6, plan.Estimate.Gpus[0].FirstLayer);
+        // llama.cpp's -ngl 4: the output head and the last three blocks (7-9).
+        Assert.Equal((7, 3, true), (plan.Estimate.Gpus[0].FirstLayer, plan.Estimate.Gpus[0].Layers, plan.Estimate.Gpus[0].HasOutput));
     }
 
     [Fact]
