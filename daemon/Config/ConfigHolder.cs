@@ -11,6 +11,7 @@ internal sealed class ConfigHolder(UllmConfig initial, EventHub events, TimeProv
 {
     private readonly SemaphoreSlim reloadGate = new(1, 1);
     private ImmutableArray<Action<UllmConfig, UllmConfig>> replacedHandlers = [];
+    private ImmutableArray<Func<UllmConfig, UllmConfig, Task>> replacedAsyncHandlers = [];
     private volatile Snapshot current = new(initial, time.GetUtcNow());
 
     public UllmConfig Current => current.Config;
@@ -49,6 +50,11 @@ internal sealed class ConfigHolder(UllmConfig initial, EventHub events, TimeProv
                 handler(old, next);
             }
 
+            foreach (var handler in replacedAsyncHandlers)
+            {
+                await handler(old, next);
+            }
+
             return new ReloadResult(true, [], changes);
         }
         finally
@@ -62,6 +68,13 @@ internal sealed class ConfigHolder(UllmConfig initial, EventHub events, TimeProv
     /// call and under its gate: a handler reacts quickly (it starts slow work, it does not wait for it) and does not throw.
     /// </summary>
     public void OnReplaced(Action<UllmConfig, UllmConfig> handler) => ImmutableInterlocked.Update(ref replacedHandlers, h => h.Add(handler));
+
+    /// <summary>
+    /// As <see cref="OnReplaced(Action{UllmConfig, UllmConfig})"/>, for a handler that takes the new config in on a task
+    /// of its own (the scheduler's loop): the reload returns once that task is done, so whatever follows the reload sees
+    /// it applied. The handler does not throw.
+    /// </summary>
+    public void OnReplacedAsync(Func<UllmConfig, UllmConfig, Task> handler) => ImmutableInterlocked.Update(ref replacedAsyncHandlers, h => h.Add(handler));
 
     public void Dispose() => reloadGate.Dispose();
 

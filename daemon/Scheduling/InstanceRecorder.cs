@@ -5,7 +5,7 @@ using UnifiedLlm.Daemon.Storage;
 namespace UnifiedLlm.Daemon.Scheduling;
 
 /// <summary>
-/// Writes the scheduler's instances and their transitions to the <see cref="InstanceStore"/> off the scheduler's lock:
+/// Writes the scheduler's instances and their transitions to the <see cref="InstanceStore"/> off the scheduler's loop:
 /// the methods only queue, each write starting on the thread pool once the previous write of the same instance is done,
 /// so an instance's rows land in the order its moves happened. A queue stays short: an instance moves at most six times
 /// and holds at most one pending last-use write. A failed write is logged with the instance and goes no further.
@@ -87,7 +87,7 @@ internal sealed partial class InstanceRecorder(InstanceStore store, ILogger logg
     /// <summary>Never throws: a failure is logged, and <paramref name="done"/> completes either way.</summary>
     private async Task WriteAfterAsync(Task previous, TaskCompletionSource done, string id, string unit, string what, Func<CancellationToken, Task> write)
     {
-        // Always yields, so the write never runs on the caller's thread, which holds the scheduler's lock.
+        // Always yields, so the write never runs on the caller's thread, which may be the scheduler's loop.
         await previous.ConfigureAwait(ConfigureAwaitOptions.ForceYielding | ConfigureAwaitOptions.SuppressThrowing);
         try
         {

@@ -27,7 +27,7 @@ internal sealed record AdmittedLoad(string Model, string? Group, string BackendK
 /// otherwise it runs alone (it may evict, and plans against a settled machine) once the loads in flight have ended, and
 /// nothing starts beside it. So loads that do not compete for memory do not wait for each other's readiness, no two
 /// plans count the same free memory, and a load that must evict is not overtaken by later ones. Pure state, owned by
-/// the scheduler and changed only under its lock.
+/// the scheduler and changed only on its loop.
 /// </summary>
 internal sealed class LoadAdmission
 {

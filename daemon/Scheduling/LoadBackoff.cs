@@ -3,7 +3,7 @@ namespace UnifiedLlm.Daemon.Scheduling;
 /// <summary>
 /// Failed loads of one model in a row. The first failure is retried on the next request; from the second on, loads on
 /// demand wait <see cref="SchedulerOptions.BackoffFirst"/>, doubling with each further failure up to
-/// <see cref="SchedulerOptions.BackoffCap"/>. A ready load resets it. Mutated only under the scheduler's lock.
+/// <see cref="SchedulerOptions.BackoffCap"/>. A ready load resets it. Mutated only on the scheduler's loop.
 /// </summary>
 internal sealed class LoadBackoff
 {

@@ -8,7 +8,7 @@ namespace UnifiedLlm.Daemon.Scheduling;
 
 /// <summary>
 /// One load of one model: its state with the time of every transition, its plan and backend once known, and the leases
-/// on it. Mutated only under the scheduler's lock.
+/// on it. Mutated only on the scheduler's loop (<see cref="SchedulerLoop"/>).
 /// </summary>
 internal sealed class ModelInstance(string id, ModelConfig model, string unitName, DateTimeOffset createdAt)
 {

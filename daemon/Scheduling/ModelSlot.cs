@@ -5,7 +5,7 @@ namespace UnifiedLlm.Daemon.Scheduling;
 /// <summary>
 /// The scheduler's state for one configured model: its current instance, the single load in flight with the requests
 /// waiting for it, failed loads in a row, recent crashes and, once they reach the limit, why the model is held failed.
-/// Mutated only under the lock.
+/// Mutated only on the scheduler's loop (<see cref="SchedulerLoop"/>).
 /// </summary>
 internal sealed class ModelSlot(ModelConfig config)
 {

@@ -6,7 +6,7 @@ namespace UnifiedLlm.Daemon.Scheduling;
 /// The single load in flight for a model and how many requests wait for it. When the instance becomes ready, each
 /// waiter still there is granted a lease at once (<see cref="Granted"/>), so no eviction or swap that starts before the
 /// waiters wake can take the instance from under them. <see cref="Overrides"/> are the explicit load's, if one began it.
-/// Mutated only under the scheduler's lock.
+/// Mutated only on the scheduler's loop (<see cref="SchedulerLoop"/>).
 /// </summary>
 internal sealed class PendingLoad
 {

@@ -117,7 +117,7 @@ internal sealed partial class Scheduler
 
         var history = (await store.ListTransitionsAsync(record.Id, cancellationToken).ConfigureAwait(false))
             .Select(t => new InstanceTransition(t.State, t.At, t.Message)).ToList();
-        if (Install(model, record, backend, driver, history) is not { } instance)
+        if (await loop.AskAsync(() => Install(model, record, backend, driver, history)).ConfigureAwait(false) is not { } instance)
         {
             await driver.StopAsync(backend, cancellationToken).ConfigureAwait(false);
             return $"{model.Name} already has an active instance";
@@ -128,29 +128,27 @@ internal sealed partial class Scheduler
         return null;
     }
 
-    /// <summary>Puts the adopted backend in its model's slot as a ready instance; null when the slot is taken.</summary>
+    /// <summary>On the loop: puts the adopted backend in its model's slot as a ready instance; null when the slot is taken.</summary>
     private ModelInstance? Install(
         ModelConfig model, InstanceRecord record, RunningBackend backend, IBackendDriver driver, IEnumerable<InstanceTransition> history)
     {
-        lock (gate)
+        var slot = SlotFor(model.Name);
+        if (slot.Instance is { } current && current.State.IsActive() || slot.Loading is not null)
         {
-            var slot = SlotFor(model.Name);
-            if (slot.Instance is { } current && current.State.IsActive() || slot.Loading is not null)
-            {
-                return null;
-            }
-
-            var instance = ModelInstance.Adopted(record.Id, model, record.Unit, record.CreatedAt, history, time.GetUtcNow(), AdoptedReason);
-            instance.Plan = LoadPlanJson.Read(record.PlanJson);
-            instance.Serve(backend, UpstreamConnections.ForBackend(
-                config.Current.Router.Timeouts.Connect, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
-            instance.LastUsed = record.LastUsedAt ?? record.StateSince;
-            slot.Instance = instance;
-            recorder.Moved(instance.Id, instance.UnitName, InstanceState.Ready, AdoptedReason, Learnt(backend));
-            ArmTtl(slot, instance);
-            instance.ExitWatch = WatchExitAsync(slot, instance, driver);
-            return instance;
+            return null;
         }
+
+        var instance = ModelInstance.Adopted(record.Id, model, record.Unit, record.CreatedAt, history, time.GetUtcNow(), AdoptedReason);
+        instance.Plan = LoadPlanJson.Read(record.PlanJson);
+        instance.Serve(backend, UpstreamConnections.ForBackend(
+            config.Current.Router.Timeouts.Connect, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
+        instance.LastUsed = record.LastUsedAt ?? record.StateSince;
+        slot.Instance = instance;
+        placementVersion++;
+        recorder.Moved(instance.Id, instance.UnitName, InstanceState.Ready, AdoptedReason, Learnt(backend));
+        ArmTtl(slot, instance);
+        instance.ExitWatch = WatchExitAsync(slot, instance, driver);
+        return instance;
     }
 
     private async Task StopUnadoptedAsync(BackendProcess process, InstanceRecord? record, string reason, CancellationToken cancellationToken)

@@ -30,10 +30,13 @@ namespace UnifiedLlm.Daemon.Scheduling;
 /// <see cref="SchedulerOptions.CrashLimit"/> times in the window is held failed. Both end with an explicit load or a
 /// config reload. Every instance and move is stored (<see cref="InstanceRecorder"/>), so a restarted
 /// ullmd can adopt the backends this one leaves running (<see cref="AdoptAsync"/>).
+/// All of this state belongs to one loop (<see cref="SchedulerLoop"/>): every change is an event handled there, and
+/// what is slow (machine readings and planning, starting, draining and stopping backends) runs off it and posts its
+/// result back. Synchronous readers see the <see cref="SchedulerView"/> the loop last published.
 /// </summary>
 internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 {
-    private readonly Lock gate = new();
+    private readonly SchedulerLoop loop;
     private readonly LoadAdmission admission = new();
     private readonly CancellationTokenSource shutdown = new();
     private readonly Dictionary<string, ModelSlot> slots = new(StringComparer.Ordinal);
@@ -53,6 +56,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private readonly GenericFootprints genericFootprints;
     private readonly ModelDownloader? downloads;
     private TaskCompletionSource admissionWake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private SchedulerView view = SchedulerView.Empty;
+
+    /// <summary>Counts the changes a plan made off the loop depends on (loads begun or ended, instances moved), to tell a stale plan.</summary>
+    private long placementVersion;
     private int disposed;
 
     public Scheduler(
@@ -83,7 +90,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         engines = new EngineRequests(profiles);
         this.genericFootprints = genericFootprints;
         this.downloads = downloads;
-        config.OnReplaced(ConfigReplaced);
+        loop = new SchedulerLoop(PublishView, logger);
+        config.OnReplacedAsync((old, next) => loop.TryAskAsync(() => ConfigReplaced(old, next)));
     }
 
     /// <summary>Where each load in flight stands, stage by stage, for whoever waits on it.</summary>
@@ -116,10 +124,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
         await using (served.Value.Lease.ConfigureAwait(false))
         {
-            lock (gate)
-            {
-                return Describe(served.Value.Instance);
-            }
+            return await loop.AskAsync(() => Describe(served.Value.Instance)).ConfigureAwait(false);
         }
     }
 
@@ -135,34 +140,37 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             return NotConfigured(model);
         }
 
-        Task stopped;
-        InstanceInfo stopping;
-        ModelInstance? revoked = null;
-        lock (gate)
+        var begun = await loop.AskAsync<Outcome<UnloadBegun>>(() =>
         {
             if (!slots.TryGetValue(name, out var slot) || slot.Instance is not { State: InstanceState.Ready } instance)
             {
                 return new LeaseFailure(LeaseFailureKind.NotLoaded, name, $"{name} is not loaded");
             }
 
-            stopping = Describe(instance);
+            var stopping = Describe(instance);
             var reason = force ? $"unloaded on request with --force, ending {instance.Leases} request(s) in flight" : "unloaded on request";
-            stopped = BeginStop(slot, instance, "unload", reason);
-            if (force)
+            var stopped = BeginStop(slot, instance, "unload", reason);
+            if (!force)
             {
-                instance.Drained.TrySetResult();
-                revoked = instance;
+                return new UnloadBegun(stopped, stopping, null);
             }
+
+            instance.Drained.TrySetResult();
+            return new UnloadBegun(stopped, stopping, instance);
+        }).ConfigureAwait(false);
+        if (!begun.Succeeded)
+        {
+            return begun.Failure;
         }
 
-        if (revoked is not null)
+        if (begun.Value.Revoked is { } revoked)
         {
-            // Outside the lock: the lease holders' cancellation callbacks run on this thread.
+            // Off the loop: the lease holders' cancellation callbacks run on this thread.
             await revoked.Revocation.CancelAsync().ConfigureAwait(false);
         }
 
-        await stopped.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return stopping;
+        await begun.Value.Stopped.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return begun.Value.Stopping;
     }
 
     /// <summary>
@@ -188,35 +196,31 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             return new LeaseFailure(LeaseFailureKind.BadArgument, toName, $"switch from {fromName} to itself: nothing to switch");
         }
 
-        ModelSlot slot;
-        Task<Outcome<ModelInstance>>? loading;
-        lock (gate)
+        var switching = await loop.AskAsync<Outcome<SwitchBegun>>(() =>
         {
-            slot = SlotFor(fromName);
+            var slot = SlotFor(fromName);
             if (slot.SwitchedOutFor is { } other)
             {
                 return new LeaseFailure(LeaseFailureKind.Conflict, fromName, $"{fromName} is already being switched out for {other}");
             }
 
             slot.SwitchedOutFor = toName;
-            loading = slot.Loading?.Completion;
+            return slot.Loading is { } loading ? new SwitchBegun(slot, loading.Completion, null) : new SwitchBegun(slot, null, StopSwitchedOut(slot, toName));
+        }).ConfigureAwait(false);
+        if (!switching.Succeeded)
+        {
+            return switching.Failure;
         }
 
+        var slot = switching.Value.Slot;
         try
         {
-            if (loading is not null)
+            var stopped = switching.Value.Stopped ?? Task.CompletedTask;
+            if (switching.Value.Loading is { } loading)
             {
                 // Its waiters were granted leases when it became ready: they drain below like any other.
                 await loading.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            Task stopped = Task.CompletedTask;
-            lock (gate)
-            {
-                if (slot.Instance is { State: InstanceState.Ready } instance)
-                {
-                    stopped = BeginStop(slot, instance, "unload", $"switched out for {toName}");
-                }
+                stopped = await loop.AskAsync(() => StopSwitchedOut(slot, toName)).ConfigureAwait(false);
             }
 
             await stopped.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -224,28 +228,18 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
         finally
         {
-            lock (gate)
-            {
-                slot.SwitchedOutFor = null;
-            }
+            await loop.TryAskAsync(() => slot.SwitchedOutFor = null).ConfigureAwait(false);
         }
     }
 
-    public IReadOnlyList<InstanceInfo> Instances()
-    {
-        lock (gate)
-        {
-            return [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Select(Describe)];
-        }
-    }
+    /// <summary>The current instance of each model, as the loop last published them.</summary>
+    public IReadOnlyList<InstanceInfo> Instances() => Volatile.Read(ref view).Instances;
 
     /// <summary>The models whose loads on demand are refused for now: backing off after failed loads, or held after crashes.</summary>
     public IReadOnlyList<LoadHold> Holds()
     {
-        lock (gate)
-        {
-            return [.. slots.Values.Select(CurrentHold).OfType<LoadHold>()];
-        }
+        var now = time.GetUtcNow();
+        return [.. Volatile.Read(ref view).Holds.Select(h => h.At(config.LoadedAt, now)).OfType<LoadHold>()];
     }
 
     /// <summary>
@@ -254,21 +248,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// </summary>
     public IReadOnlyDictionary<string, int> QueueDepths()
     {
-        lock (gate)
-        {
-            var models = config.Current.Models;
-            return slots.Values.Where(s => models.ContainsKey(s.Config.Name)).ToDictionary(s => s.Config.Name, s => s.Loading?.Waiters ?? 0, StringComparer.Ordinal);
-        }
+        var models = config.Current.Models;
+        return Volatile.Read(ref view).QueueDepths.Where(q => models.ContainsKey(q.Key)).ToDictionary(q => q.Key, q => q.Value, StringComparer.Ordinal);
     }
 
-    public IReadOnlySet<string> ReadyModels()
-    {
-        lock (gate)
-        {
-            return slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Select(Describe)
-                .Where(i => i.State == InstanceState.Ready).Select(i => i.Model).ToHashSet(StringComparer.Ordinal);
-        }
-    }
+    public IReadOnlySet<string> ReadyModels() =>
+        Volatile.Read(ref view).Instances.Where(i => i.State == InstanceState.Ready).Select(i => i.Model).ToHashSet(StringComparer.Ordinal);
 
     public bool FitsWithoutEviction(string model)
     {
@@ -310,8 +295,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         await shutdown.CancelAsync().ConfigureAwait(false);
         var stopBackends = config.Current.Server.StopBackendsOnExit;
         List<Task> stops = [];
-        lock (gate)
+        List<Task> loads = [];
+        await loop.AskAsync(() =>
         {
+            loads.AddRange(slots.Values.Select(s => s.Loading?.Completion).OfType<Task>());
             foreach (var slot in slots.Values)
             {
                 slot.TtlTimer?.Dispose();
@@ -335,10 +322,14 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                     stops.Add(other.Stopped);
                 }
             }
-        }
+        }).ConfigureAwait(false);
 
         await Task.WhenAll(stops).ConfigureAwait(false);
+
+        // The loads in flight end on the shutdown token; what they record goes through the loop, still running.
+        await Task.WhenAll(loads).ConfigureAwait(false);
         await recorder.FlushAsync().ConfigureAwait(false);
+        await loop.DisposeAsync().ConfigureAwait(false);
         shutdown.Dispose();
     }
 
@@ -351,59 +342,28 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             return NotConfigured(model);
         }
 
-        PendingLoad pending;
-        ModelSlot slot;
-        lock (gate)
+        Outcome<Queued> queued;
+        try
         {
-            slot = SlotFor(name);
-            if (explicitLoad is not null)
-            {
-                slot.HeldFailed = null;
-                slot.Crashes.Clear();
-                slot.Backoff.Reset();
-            }
-
-            if (slot.SwitchedOutFor is { } replacement)
-            {
-                return new LeaseFailure(
-                    LeaseFailureKind.SwitchedOut, name, $"{name} is being switched out for {replacement}; it can load again once {replacement} is ready or failed", options.RetryAfter);
-            }
-
-            var hold = CurrentHold(slot);
-            if (hold is { Kind: LoadHoldKind.CrashLoop })
-            {
-                return new LeaseFailure(LeaseFailureKind.HeldAfterCrashes, name, hold.Reason);
-            }
-
-            if (slot.Instance is { State: InstanceState.Ready } ready)
-            {
-                return OverridesConflict(name, "loaded", ready.Overrides, explicitLoad) is { } conflict
-                    ? conflict
-                    : new Served(ready, TakeLease(slot, ready));
-            }
-
-            if (hold is { Kind: LoadHoldKind.Backoff, Until: { } until })
-            {
-                return new LeaseFailure(
-                    LeaseFailureKind.BackingOff, name, $"{name} is {hold.Describe()}; `ullmctl load {name}` or a config reload retries at once", until - time.GetUtcNow());
-            }
-
-            if (slot.Loading is { Waiters: var waiting } && waiting >= options.QueueCapacity)
-            {
-                return new LeaseFailure(
-                    LeaseFailureKind.QueueFull, name, $"{options.QueueCapacity} requests already wait for {name} to load", options.RetryAfter);
-            }
-
-            if (slot.Loading is { } inFlight && OverridesConflict(name, "loading", inFlight.Overrides, explicitLoad) is { } loadingConflict)
-            {
-                return loadingConflict;
-            }
-
-            var overrides = explicitLoad ?? LoadOverrides.None;
-            pending = slot.Loading ??= new PendingLoad(overrides, p => Task.Run(() => LoadAsync(slot, p), CancellationToken.None));
-            pending.Waiters++;
+            queued = await loop.AskAsync(() => RequestArrived(name, explicitLoad)).ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            return Stopping(name);
         }
 
+        if (!queued.Succeeded)
+        {
+            return queued.Failure;
+        }
+
+        if (queued.Value.Served is { } ready)
+        {
+            return ready;
+        }
+
+        var slot = queued.Value.Slot;
+        var pending = queued.Value.Pending!;
         using var deadline = new CancellationTokenSource(options.QueueTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         ModelInstance? served = null;
@@ -425,19 +385,78 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
         finally
         {
-            ModelInstance? unused;
-            lock (gate)
+            // Gone (cancelled, timed out) after the load granted it a lease: that lease is given back.
+            var granted = served is null;
+            await loop.TryAskAsync(() =>
             {
                 pending.Waiters--;
-                unused = served is null ? pending.Granted : null;
-            }
-
-            if (unused is not null)
-            {
-                // Gone (cancelled, timed out) after the load granted it a lease: give that lease back.
-                Release(slot, unused);
-            }
+                if (granted && pending.Granted is { } unused)
+                {
+                    Release(slot, unused);
+                }
+            }).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// On the loop: a request for <paramref name="name"/> (an explicit load when <paramref name="explicitLoad"/> is not
+    /// null) is refused, leased on the ready instance, or queued for the model's load in flight (begun if none is).
+    /// </summary>
+    private Outcome<Queued> RequestArrived(string name, LoadOverrides? explicitLoad)
+    {
+        if (!config.Current.Models.ContainsKey(name))
+        {
+            return NotConfigured(name);
+        }
+
+        var slot = SlotFor(name);
+        if (explicitLoad is not null)
+        {
+            slot.HeldFailed = null;
+            slot.Crashes.Clear();
+            slot.Backoff.Reset();
+        }
+
+        if (slot.SwitchedOutFor is { } replacement)
+        {
+            return new LeaseFailure(
+                LeaseFailureKind.SwitchedOut, name, $"{name} is being switched out for {replacement}; it can load again once {replacement} is ready or failed", options.RetryAfter);
+        }
+
+        var hold = CurrentHold(slot);
+        if (hold is { Kind: LoadHoldKind.CrashLoop })
+        {
+            return new LeaseFailure(LeaseFailureKind.HeldAfterCrashes, name, hold.Reason);
+        }
+
+        if (slot.Instance is { State: InstanceState.Ready } ready)
+        {
+            return OverridesConflict(name, "loaded", ready.Overrides, explicitLoad) is { } conflict
+                ? conflict
+                : new Queued(slot, null, new Served(ready, TakeLease(slot, ready)));
+        }
+
+        if (hold is { Kind: LoadHoldKind.Backoff, Until: { } until })
+        {
+            return new LeaseFailure(
+                LeaseFailureKind.BackingOff, name, $"{name} is {hold.Describe()}; `ullmctl load {name}` or a config reload retries at once", until - time.GetUtcNow());
+        }
+
+        if (slot.Loading is { Waiters: var waiting } && waiting >= options.QueueCapacity)
+        {
+            return new LeaseFailure(
+                LeaseFailureKind.QueueFull, name, $"{options.QueueCapacity} requests already wait for {name} to load", options.RetryAfter);
+        }
+
+        if (slot.Loading is { } inFlight && OverridesConflict(name, "loading", inFlight.Overrides, explicitLoad) is { } loadingConflict)
+        {
+            return loadingConflict;
+        }
+
+        var overrides = explicitLoad ?? LoadOverrides.None;
+        var pending = slot.Loading ??= new PendingLoad(overrides, p => Task.Run(() => LoadAsync(slot, p), CancellationToken.None));
+        pending.Waiters++;
+        return new Queued(slot, pending, null);
     }
 
     private static LeaseFailure NotConfigured(string model) => new(LeaseFailureKind.UnknownModel, model, $"model '{model}' is not configured");
@@ -463,14 +482,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         ModelConfig model, LoadOverrides overrides, CancellationToken cancellationToken)
     {
         var (request, vllm) = ReadEngineRequest(model, overrides, cancellationToken);
-        List<LoadedMember> members;
-        PlacementContext placement;
-        lock (gate)
-        {
-            members = LoadedMembers();
-            placement = Placement();
-        }
-
+        var seen = Volatile.Read(ref view);
+        var members = seen.Members;
+        var placement = LoadAdmission.Beside(MachinePlacement(seen.Loaded), seen.Reservations);
         var profile = vllm?.Model ?? request?.Model;
         var ruled = RuleEvictions.Choose(model, config.Current.Backends.For(model).MaxLoaded, members);
         if (!ruled.Succeeded)
@@ -482,7 +496,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     }
 
     /// <summary>
-    /// Under the lock: the hold on <paramref name="slot"/>'s loads on demand, or null. A config reload since the hold
+    /// On the loop: the hold on <paramref name="slot"/>'s loads on demand, or null. A config reload since the hold
     /// began ends it, and it is forgotten.
     /// </summary>
     private LoadHold? CurrentHold(ModelSlot slot)
@@ -497,15 +511,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             slot.Backoff.Reset();
         }
 
-        var name = slot.Config.Name;
-        if (slot.HeldFailed is { } held)
-        {
-            return new LoadHold(name, LoadHoldKind.CrashLoop, null, slot.Crashes.Count, held);
-        }
-
-        return slot.Backoff.Remaining(time.GetUtcNow()) is not null
-            ? new LoadHold(name, LoadHoldKind.Backoff, slot.Backoff.Until, slot.Backoff.Failures, slot.Backoff.LastReason)
-            : null;
+        return SlotHold.Of(slot).At(config.LoadedAt, time.GetUtcNow());
     }
 
     /// <summary>
@@ -515,37 +521,34 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// </summary>
     private void ConfigReplaced(UllmConfig old, UllmConfig next)
     {
-        lock (gate)
+        foreach (var slot in slots.Values)
         {
-            foreach (var slot in slots.Values)
+            var name = slot.Config.Name;
+            if (!next.Models.TryGetValue(name, out var model))
             {
-                var name = slot.Config.Name;
-                if (!next.Models.TryGetValue(name, out var model))
+                if (slot.Instance is { State: InstanceState.Ready } removed)
                 {
-                    if (slot.Instance is { State: InstanceState.Ready } removed)
-                    {
-                        BeginStop(slot, removed, "unload", "removed from the config by a reload");
-                    }
-
-                    continue;
+                    BeginStop(slot, removed, "unload", "removed from the config by a reload");
                 }
 
-                slot.Config = model;
-                if (slot.Instance is not { State: InstanceState.Ready } instance)
-                {
-                    continue;
-                }
+                continue;
+            }
 
-                if (instance.Leases == 0)
-                {
-                    var remaining = model.Ttl - (time.GetUtcNow() - instance.LastUsed);
-                    ArmTtl(slot, instance, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
-                }
+            slot.Config = model;
+            if (slot.Instance is not { State: InstanceState.Ready } instance)
+            {
+                continue;
+            }
 
-                if (StartsDifferently(old, next, instance.Model, model))
-                {
-                    Publish("config", $"{name}: its settings changed; the running instance keeps the ones it was started with until it is unloaded (ullmctl unload {name})", instance);
-                }
+            if (instance.Leases == 0)
+            {
+                var remaining = model.Ttl - (time.GetUtcNow() - instance.LastUsed);
+                ArmTtl(slot, instance, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
+            }
+
+            if (StartsDifferently(old, next, instance.Model, model))
+            {
+                Publish("config", $"{name}: its settings changed; the running instance keeps the ones it was started with until it is unloaded (ullmctl unload {name})", instance);
             }
         }
     }
@@ -583,40 +586,35 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private ModelLease LeaseOn(ModelSlot slot, ModelInstance instance)
     {
         var backend = instance.Backend!;
-        return new ModelLease(instance.Model.Name, backend.BaseAddress, backend.UpstreamModel, instance.Connections!, () =>
-        {
-            Release(slot, instance);
-            return ValueTask.CompletedTask;
-        })
+        return new ModelLease(instance.Model.Name, backend.BaseAddress, backend.UpstreamModel, instance.Connections!,
+            async () => await loop.TryAskAsync(() => Release(slot, instance)).ConfigureAwait(false))
         {
             ApiBase = backend.ApiBase,
             Revoked = instance.Revocation.Token,
         };
     }
 
+    /// <summary>On the loop: a lease on <paramref name="instance"/> ended.</summary>
     private void Release(ModelSlot slot, ModelInstance instance)
     {
-        lock (gate)
+        instance.Leases--;
+        instance.LastUsed = time.GetUtcNow();
+        if (instance.Leases > 0)
         {
-            instance.Leases--;
-            instance.LastUsed = time.GetUtcNow();
-            if (instance.Leases > 0)
-            {
-                return;
-            }
+            return;
+        }
 
-            // Stored once the instance falls idle, the moment that orders evictions after a restart.
-            recorder.Used(instance);
-            instance.Idle?.TrySetResult();
+        // Stored once the instance falls idle, the moment that orders evictions after a restart.
+        recorder.Used(instance);
+        instance.Idle?.TrySetResult();
 
-            if (instance.State == InstanceState.Draining)
-            {
-                instance.Drained.TrySetResult();
-            }
-            else if (instance.State == InstanceState.Ready && slot.Instance == instance)
-            {
-                ArmTtl(slot, instance);
-            }
+        if (instance.State == InstanceState.Draining)
+        {
+            instance.Drained.TrySetResult();
+        }
+        else if (instance.State == InstanceState.Ready && slot.Instance == instance)
+        {
+            ArmTtl(slot, instance);
         }
     }
 
@@ -630,32 +628,35 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             return;
         }
 
-        slot.TtlTimer = time.CreateTimer(_ => OnTtl(slot, instance, ttl), null, due ?? ttl, Timeout.InfiniteTimeSpan);
+        ITimer? armed = null;
+        armed = time.CreateTimer(_ => loop.Post("the ttl", () => OnTtl(slot, instance, armed, ttl)), null, due ?? ttl, Timeout.InfiniteTimeSpan);
+        slot.TtlTimer = armed;
     }
 
-    private void OnTtl(ModelSlot slot, ModelInstance instance, TimeSpan ttl)
+    /// <summary>
+    /// On the loop: <paramref name="fired"/> went off. It may have fired before the loop handled what disarmed it (a
+    /// lease, a reload that changed the ttl): only the slot's armed timer counts.
+    /// </summary>
+    private void OnTtl(ModelSlot slot, ModelInstance instance, ITimer? fired, TimeSpan ttl)
     {
-        lock (gate)
+        if (fired is null || slot.TtlTimer != fired || slot.Instance != instance || instance.State != InstanceState.Ready || instance.Leases > 0)
         {
-            if (slot.Instance != instance || instance.State != InstanceState.Ready || instance.Leases > 0)
-            {
-                return;
-            }
-
-            // Timers count whole milliseconds of a monotonic clock and may fire a fraction of one early by the wall
-            // clock LastUsed is kept in: wait out the rest instead of dropping the unload.
-            var idle = time.GetUtcNow() - instance.LastUsed;
-            if (idle < ttl)
-            {
-                ArmTtl(slot, instance, ttl - idle);
-                return;
-            }
-
-            BeginStop(slot, instance, "unload", $"idle for {ttl.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (ttl)");
+            return;
         }
+
+        // Timers count whole milliseconds of a monotonic clock and may fire a fraction of one early by the wall
+        // clock LastUsed is kept in: wait out the rest instead of dropping the unload.
+        var idle = time.GetUtcNow() - instance.LastUsed;
+        if (idle < ttl)
+        {
+            ArmTtl(slot, instance, ttl - idle);
+            return;
+        }
+
+        BeginStop(slot, instance, "unload", $"idle for {ttl.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (ttl)");
     }
 
-    /// <summary>Marks the instance draining (no new leases) and stops it once its leases end or the drain times out. Under the lock.</summary>
+    /// <summary>On the loop: marks the instance draining (no new leases) and stops it, off the loop, once its leases end or the drain times out.</summary>
     private Task BeginStop(ModelSlot slot, ModelInstance instance, string kind, string reason)
     {
         slot.TtlTimer?.Dispose();
@@ -667,9 +668,13 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         Publish(kind, $"{instance.Model.Name}: draining {instance.Leases} lease(s) before stopping: {reason}", instance);
-        instance.Stopped = DrainAndStopAsync(instance, kind, reason);
+        instance.Stopped = Task.Run(() => DrainAndStopAsync(instance, kind, reason), CancellationToken.None);
         return instance.Stopped;
     }
+
+    /// <summary>On the loop: the instance switched out for <paramref name="toName"/> begins to drain, if it is ready.</summary>
+    private Task StopSwitchedOut(ModelSlot slot, string toName) =>
+        slot.Instance is { State: InstanceState.Ready } instance ? BeginStop(slot, instance, "unload", $"switched out for {toName}") : Task.CompletedTask;
 
     private async Task DrainAndStopAsync(ModelInstance instance, string kind, string reason)
     {
@@ -686,19 +691,13 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
             instance.Connections!.Dispose();
             await drivers[instance.Model.Backend].StopAsync(instance.Backend!, CancellationToken.None).ConfigureAwait(false);
-            lock (gate)
-            {
-                Move(instance, InstanceState.Stopped, reason);
-            }
+            await loop.AskAsync(() => Move(instance, InstanceState.Stopped, reason)).ConfigureAwait(false);
 
             Publish(kind, $"{instance.Model.Name}: stopped ({reason})", instance);
         }
         catch (Exception e)
         {
-            lock (gate)
-            {
-                Move(instance, InstanceState.Failed, $"stop failed: {e.Message}");
-            }
+            await loop.AskAsync(() => Move(instance, InstanceState.Failed, $"stop failed: {e.Message}")).ConfigureAwait(false);
 
             Publish("failure", $"{instance.Model.Name}: stopping failed: {e.Message}", instance);
         }
@@ -731,11 +730,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 return notFetched;
             }
 
-            lock (gate)
-            {
-                admission.Enqueue(name);
-                queued = true;
-            }
+            await loop.AskAsync(() => admission.Enqueue(name)).ConfigureAwait(false);
+            queued = true;
 
             outcome = await StartInstanceAsync(slot, pending, attempt, token).ConfigureAwait(false);
         }
@@ -745,7 +741,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
         finally
         {
-            lock (gate)
+            await loop.AskAsync(() =>
             {
                 slot.Loading = null;
                 if (queued)
@@ -753,12 +749,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                     admission.End(name);
                     AdmissionChanged();
                 }
-            }
+            }).ConfigureAwait(false);
         }
 
         if (!outcome.Succeeded)
         {
-            RecordFailedLoad(slot, attempt.Instance, outcome.Failure);
+            await loop.AskAsync(() => RecordFailedLoad(slot, attempt.Instance, outcome.Failure)).ConfigureAwait(false);
         }
 
         return outcome;
@@ -766,27 +762,25 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     private static LeaseFailure Stopping(string model) => new(LeaseFailureKind.ShuttingDown, model, $"{model}: not loaded, ullmd is stopping");
 
-    /// <summary>The failed load's instance (if it got one) moves to failed, and a backend that failed to start counts towards the backoff.</summary>
+    /// <summary>On the loop: the failed load's instance (if it got one) moves to failed, and a backend that failed to start counts towards the backoff.</summary>
     private void RecordFailedLoad(ModelSlot slot, ModelInstance? instance, LeaseFailure failure)
     {
         var published = failure.Reason;
-        lock (gate)
-        {
-            // Only a backend that failed to start counts: refusals (no room, a pinned group member) end as soon as
-            // the other models change, and are cheap to ask again.
-            if (instance is { State: InstanceState.Loading } && failure.Kind != LeaseFailureKind.ShuttingDown)
-            {
-                slot.Backoff.Failed(time.GetUtcNow(), failure.Reason, options);
-                if (slot.Backoff.Until is { } until)
-                {
-                    published += $"; loads on demand back off until {until.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture)} UTC after {slot.Backoff.Failures} failures";
-                }
-            }
 
-            if (instance is not null)
+        // Only a backend that failed to start counts: refusals (no room, a pinned group member) end as soon as
+        // the other models change, and are cheap to ask again.
+        if (instance is { State: InstanceState.Loading } && failure.Kind != LeaseFailureKind.ShuttingDown)
+        {
+            slot.Backoff.Failed(time.GetUtcNow(), failure.Reason, options);
+            if (slot.Backoff.Until is { } until)
             {
-                Move(instance, InstanceState.Failed, failure.Reason);
+                published += $"; loads on demand back off until {until.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture)} UTC after {slot.Backoff.Failures} failures";
             }
+        }
+
+        if (instance is not null)
+        {
+            Move(instance, InstanceState.Failed, failure.Reason);
         }
 
         Publish("failure", published, instance);
@@ -841,10 +835,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         var (instance, plan) = planned.Value;
-        lock (gate)
-        {
-            Move(instance, InstanceState.Loading);
-        }
+        await loop.AskAsync(() => Move(instance, InstanceState.Loading)).ConfigureAwait(false);
 
         Progress.Report(model.Name, LoadStage.StartingUnit, plan.Summary().Split('\n')[0], instance.UnitName);
         var start = new BackendStart(model, plan, backendConfig, instance.UnitName)
@@ -852,7 +843,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             Loading = detail => Progress.Report(model.Name, LoadStage.LoadingWeights, detail, instance.UnitName),
         };
         var backend = await driver.StartAsync(start, token).ConfigureAwait(false);
-        lock (gate)
+        await loop.AskAsync(() =>
         {
             instance.Serve(backend, UpstreamConnections.ForBackend(
             config.Current.Router.Timeouts.Connect, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
@@ -865,7 +856,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             pending.Granted = instance;
             ArmTtl(slot, instance);
             instance.ExitWatch = WatchExitAsync(slot, instance, driver);
-        }
+        }).ConfigureAwait(false);
 
         Publish("load", $"{model.Name}: ready at {backend.BaseAddress} ({plan.Summary().Split('\n')[0]})", instance);
         if (generic is not null)
@@ -889,44 +880,108 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         var reported = false;
         while (true)
         {
-            Task changed;
-            lock (gate)
+            var turn = await loop.AskAsync(() =>
             {
-                if (admission.IsTurnOf(model.Name) && !reported)
+                if (!admission.IsTurnOf(model.Name))
+                {
+                    return new AdmissionTurn(admissionWake.Task, null, false);
+                }
+
+                if (!reported)
                 {
                     reported = true;
                     Progress.Report(model.Name, LoadStage.Planning, $"sizing {model.Name} ({model.BackendKey}) for the machine as it is now");
                 }
 
-                var choice = admission.IsTurnOf(model.Name)
-                    ? admission.Choose(model.Name, RulesStopNothing(slot), MachinePlacement(), planOrNothing)
-                    : new AdmissionChoice(AdmissionKind.Wait, null);
-                if (choice is { Kind: AdmissionKind.Beside, Plan: { } fits })
+                if (admission.MayStartBeside(model.Name) && RulesStopNothing(slot))
                 {
-                    var instance = NewInstance(slot, pending, attempt);
-                    instance.Plan = fits;
-                    recorder.Planned(instance);
-                    Move(instance, InstanceState.Starting, fits.Summary());
-                    admission.Begin(new AdmittedLoad(model.Name, model.Group, model.BackendKey,
-                        new LoadReservation(instance.UnitName, EngineRequests.GpuBytes(fits, null), fits.Estimate.HostTotalBytes)));
-                    return new PlannedInstance(instance, fits);
+                    return new AdmissionTurn(null, PlacementInputs(), false);
                 }
 
-                if (choice.Kind == AdmissionKind.Alone)
+                return BeginAloneOrWait(model);
+            }).ConfigureAwait(false);
+            if (turn.Alone)
+            {
+                return null;
+            }
+
+            if (turn.Inputs is { } inputs)
+            {
+                // Off the loop: the machine reading and the planner; the loop then takes the plan unless what it counted changed meanwhile.
+                var machinePlacement = MachinePlacement(inputs.Loaded);
+                var decision = planOrNothing(LoadAdmission.Beside(machinePlacement, inputs.Reservations));
+                var taken = await loop.AskAsync(() => TakeBesidePlan(slot, pending, attempt, inputs.Version, machinePlacement, decision)).ConfigureAwait(false);
+                if (taken.Alone)
                 {
-                    admission.Begin(new AdmittedLoad(model.Name, model.Group, model.BackendKey, null));
                     return null;
                 }
 
-                changed = admissionWake.Task;
+                if (taken.Began is { } began)
+                {
+                    return began;
+                }
+
+                turn = taken;
             }
 
-            await changed.WaitAsync(token).ConfigureAwait(false);
+            if (turn.Wake is { } changed)
+            {
+                await changed.WaitAsync(token).ConfigureAwait(false);
+            }
         }
     }
 
+    /// <summary>On the loop: begins the load alone when nothing is in flight, else waits for a change.</summary>
+    private AdmissionTurn BeginAloneOrWait(ModelConfig model)
+    {
+        if (!admission.MayRunAlone(model.Name))
+        {
+            return new AdmissionTurn(admissionWake.Task, null, false);
+        }
+
+        admission.Begin(new AdmittedLoad(model.Name, model.Group, model.BackendKey, null));
+        AdmissionChanged();
+        return new AdmissionTurn(null, null, true);
+    }
+
     /// <summary>
-    /// Under the lock: true when <paramref name="slot"/>'s model could start beside the loads in flight as far as the
+    /// On the loop: the plan made off the loop for a load beside the others begins it with its reservation, if what the
+    /// plan counted (loads in flight, ready instances) is unchanged and it fits; it begins alone or waits otherwise; with
+    /// neither a wake nor a result, it is planned again.
+    /// </summary>
+    private AdmissionTurn TakeBesidePlan(
+        ModelSlot slot, PendingLoad pending, LoadAttempt attempt, long version, PlacementContext machinePlacement, PlacementDecision decision)
+    {
+        var model = slot.Config;
+        if (version != placementVersion)
+        {
+            return new AdmissionTurn(null, null, false);
+        }
+
+        var choice = admission.Choose(model.Name, RulesStopNothing(slot), machinePlacement, _ => decision);
+        if (choice is not { Kind: AdmissionKind.Beside, Plan: { } fits })
+        {
+            return BeginAloneOrWait(model);
+        }
+
+        var instance = NewInstance(slot, pending, attempt);
+        instance.Plan = fits;
+        recorder.Planned(instance);
+        Move(instance, InstanceState.Starting, fits.Summary());
+        admission.Begin(new AdmittedLoad(model.Name, model.Group, model.BackendKey,
+            new LoadReservation(instance.UnitName, EngineRequests.GpuBytes(fits, null), fits.Estimate.HostTotalBytes)));
+
+        // The next load in line may have asked while this one planned: it is its turn now.
+        AdmissionChanged();
+        return new AdmissionTurn(null, null, false) { Began = new PlannedInstance(instance, fits) };
+    }
+
+    /// <summary>On the loop: what a plan made off the loop counts, with the version that tells whether it still holds.</summary>
+    private PlanningInputs PlacementInputs() =>
+        new(placementVersion, LoadedInstances(), [.. admission.InFlight.Select(l => l.Reservation).OfType<LoadReservation>()]);
+
+    /// <summary>
+    /// On the loop: true when <paramref name="slot"/>'s model could start beside the loads in flight as far as the
     /// rules go: its previous instance is not still stopping, and no group member or <c>max_loaded</c> excess has to stop
     /// for it, the loads in flight counting as loaded and unmovable.
     /// </summary>
@@ -938,7 +993,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 is { Succeeded: true, Value.Count: 0 };
     }
 
-    /// <summary>Under the lock: the instance a load plans, now the model's current one.</summary>
+    /// <summary>On the loop: the instance a load plans, now the model's current one.</summary>
     private ModelInstance NewInstance(ModelSlot slot, PendingLoad pending, LoadAttempt attempt)
     {
         var model = slot.Config;
@@ -957,70 +1012,84 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private async Task<Outcome<PlannedInstance>> MakeRoomAndPlanAsync(
         ModelSlot slot, PendingLoad pending, LoadAttempt attempt, Func<PlacementContext, PlacementDecision> plan, CancellationToken token)
     {
-        Task[] draining;
-        lock (gate)
-        {
-            draining = [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Where(i => i.State == InstanceState.Draining).Select(i => i.Stopped)];
-        }
-
+        var draining = await loop.AskAsync(() =>
+            slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Where(i => i.State == InstanceState.Draining).Select(i => i.Stopped).ToList()).ConfigureAwait(false);
         await Task.WhenAll(draining).ConfigureAwait(false);
         var model = slot.Config;
-        List<Victim> ruleVictims;
-        lock (gate)
+        var ruleVictims = await loop.AskAsync(() => RuleVictims(model)).ConfigureAwait(false);
+        if (!ruleVictims.Succeeded)
         {
-            if (RuleVictims(model, out ruleVictims) is { } blocked)
-            {
-                return blocked;
-            }
+            return ruleVictims.Failure;
         }
 
-        ReportEvicting(model.Name, ruleVictims.Select(v => $"{v.Instance.Model.Name} ({v.Reason})"));
-        await ServeBeforeSwapAsync(model, ruleVictims, token).ConfigureAwait(false);
-        List<Task> ruled;
-        lock (gate)
-        {
-            ruled = BeginEvictions(ruleVictims);
-        }
+        ReportEvicting(model.Name, ruleVictims.Value.Select(v => $"{v.Instance.Model.Name} ({v.Reason})"));
+        await ServeBeforeSwapAsync(model, ruleVictims.Value, token).ConfigureAwait(false);
+        var ruled = await loop.AskAsync(() => BeginEvictions(ruleVictims.Value)).ConfigureAwait(false);
 
         // Stopped before planning, so that the planner sees the memory they held as free.
         await Task.WhenAll(ruled).ConfigureAwait(false);
-        LoadPlan planned;
-        ModelInstance instance;
-        List<Victim> planVictims;
-        lock (gate)
+        Outcome<RoomPlanned>? planned = null;
+        while (planned is null)
         {
-            instance = NewInstance(slot, pending, attempt);
+            var inputs = await loop.AskAsync(PlacementInputs).ConfigureAwait(false);
+            PlacementDecision decision;
             try
             {
-                var decision = plan(Placement());
-                if (decision is PlanRefusal refusal)
-                {
-                    return new LeaseFailure(LeaseFailureKind.DoesNotFit, model.Name, $"{model.Name} does not fit: {refusal.Reason}");
-                }
-
-                planned = decision as LoadPlan ?? throw new InvalidOperationException($"unexpected planner answer {decision}");
-                instance.Plan = planned;
+                // Off the loop: the machine reading and the planner.
+                decision = plan(LoadAdmission.Beside(MachinePlacement(inputs.Loaded), inputs.Reservations));
             }
-            finally
+            catch (PlanInputException)
             {
-                // With its plan, or without when the planner refused (the move to failed follows).
-                recorder.Planned(instance);
+                // The instance is recorded without a plan; the load fails with the planner's reason (the move to failed follows).
+                await loop.AskAsync(() => recorder.Planned(NewInstance(slot, pending, attempt))).ConfigureAwait(false);
+                throw;
             }
 
-            planVictims = [.. planned.Evictions.Select(e => new Victim(slots[e.Name], slots[e.Name].Instance!, $"evicted to make room for {model.Name}"))];
+            planned = await loop.AskAsync(() => TakeAlonePlan(slot, pending, attempt, inputs.Version, decision)).ConfigureAwait(false);
         }
 
-        ReportEvicting(model.Name, planned.Evictions.Select(e => $"{e.Name} (to make room)"));
-        await ServeBeforeSwapAsync(model, planVictims, token).ConfigureAwait(false);
-        List<Task> evictions;
-        lock (gate)
+        if (!planned.Succeeded)
         {
-            evictions = BeginEvictions(planVictims);
-            Move(instance, InstanceState.Starting, planned.Summary());
+            return planned.Failure;
         }
 
+        var (instance, loadPlan, planVictims) = planned.Value;
+        ReportEvicting(model.Name, loadPlan.Evictions.Select(e => $"{e.Name} (to make room)"));
+        await ServeBeforeSwapAsync(model, planVictims, token).ConfigureAwait(false);
+        var evictions = await loop.AskAsync(() =>
+        {
+            var stops = BeginEvictions(planVictims);
+            Move(instance, InstanceState.Starting, loadPlan.Summary());
+            return stops;
+        }).ConfigureAwait(false);
         await Task.WhenAll(evictions).ConfigureAwait(false);
-        return new PlannedInstance(instance, planned);
+        return new PlannedInstance(instance, loadPlan);
+    }
+
+    /// <summary>
+    /// On the loop: the plan made off the loop for a load running alone, if the ready instances it counted are unchanged
+    /// (null otherwise: it is planned again). The instance is recorded with its plan, or without when the planner refused.
+    /// </summary>
+    private Outcome<RoomPlanned>? TakeAlonePlan(ModelSlot slot, PendingLoad pending, LoadAttempt attempt, long version, PlacementDecision decision)
+    {
+        if (version != placementVersion)
+        {
+            return null;
+        }
+
+        var model = slot.Config;
+        var instance = NewInstance(slot, pending, attempt);
+        if (decision is PlanRefusal refusal)
+        {
+            recorder.Planned(instance);
+            return new LeaseFailure(LeaseFailureKind.DoesNotFit, model.Name, $"{model.Name} does not fit: {refusal.Reason}");
+        }
+
+        var loadPlan = decision as LoadPlan ?? throw new InvalidOperationException($"unexpected planner answer {decision}");
+        instance.Plan = loadPlan;
+        recorder.Planned(instance);
+        return new RoomPlanned(instance, loadPlan,
+            [.. loadPlan.Evictions.Select(e => new Victim(slots[e.Name], slots[e.Name].Instance!, $"evicted to make room for {model.Name}"))]);
     }
 
     /// <summary>
@@ -1048,11 +1117,11 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         catch (ModelDownloadException e)
         {
             var reason = $"{model.Name}: {e.Message}";
-            lock (gate)
+            await loop.AskAsync(() =>
             {
                 slot.Loading = null;
                 slot.Backoff.Failed(time.GetUtcNow(), reason, options);
-            }
+            }).ConfigureAwait(false);
 
             events.Publish(new DaemonEvent(time.GetUtcNow(), "failure", reason, model.Name));
             LogFailureEvent(reason);
@@ -1061,24 +1130,19 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     }
 
     /// <summary>
-    /// Under the lock: what the rules stop before <paramref name="model"/> loads (<see cref="RuleEvictions"/>: the other
+    /// On the loop: what the rules stop before <paramref name="model"/> loads (<see cref="RuleEvictions"/>: the other
     /// members of its exclusive group, the excess of its backend's <c>max_loaded</c>), with the reason each goes; refuses
     /// (<see cref="LeaseFailureKind.DoesNotFit"/>) when a pinned instance stands in the way.
     /// </summary>
-    private LeaseFailure? RuleVictims(ModelConfig model, out List<Victim> victims)
+    private Outcome<List<Victim>> RuleVictims(ModelConfig model)
     {
         var chosen = RuleEvictions.Choose(model, config.Current.Backends.For(model).MaxLoaded, LoadedMembers());
-        if (!chosen.Succeeded)
-        {
-            victims = [];
-            return chosen.Failure;
-        }
-
-        victims = [.. chosen.Value.Select(v => new Victim(slots[v.Model], slots[v.Model].Instance!, v.Reason))];
-        return null;
+        return chosen.Succeeded
+            ? new List<Victim>([.. chosen.Value.Select(v => new Victim(slots[v.Model], slots[v.Model].Instance!, v.Reason))])
+            : chosen.Failure;
     }
 
-    /// <summary>Under the lock: the ready instances (with a plan or not, as the rules count them) with their group and backend.</summary>
+    /// <summary>On the loop: the ready instances (with a plan or not, as the rules count them) with their group and backend.</summary>
     private List<LoadedMember> LoadedMembers() =>
         [.. slots.Values.Where(s => s.Instance is { State: InstanceState.Ready }).Select(s => new LoadedMember(ToLoaded(s.Instance!), GroupOf(s.Instance!), s.Instance!.Model.BackendKey))];
 
@@ -1102,7 +1166,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         var limit = config.Current.Server.MaxSwapWait;
         List<Task> busy = [];
         List<(ModelInstance Instance, string Message)> serving = [];
-        lock (gate)
+        await loop.AskAsync(() =>
         {
             foreach (var victim in victims.Where(v => limit > TimeSpan.Zero && v.Instance.State == InstanceState.Ready && v.Instance.Leases > 0))
             {
@@ -1115,7 +1179,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 serving.Add((victim.Instance,
                     $"{victim.Instance.Model.Name}: serving {victim.Instance.Leases} request(s) before it is swapped out for {model.Name} (at most {limit.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s, [server] max_swap_wait_seconds)"));
             }
-        }
+        }).ConfigureAwait(false);
 
         if (busy.Count == 0)
         {
@@ -1139,7 +1203,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
     }
 
-    /// <summary>Under the lock: begins stopping each victim still ready; one already stopping is waited for, one gone is not.</summary>
+    /// <summary>On the loop: begins stopping each victim still ready; one already stopping is waited for, one gone is not.</summary>
     private List<Task> BeginEvictions(List<Victim> victims)
     {
         List<Task> stops = [];
@@ -1203,22 +1267,22 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         : request is not null ? planner.Plan(context, request)
         : throw new PlanInputException($"{model.Name}: a model on a generic backend is placed by its declared footprint when it loads; ullmctl plan previews llama.cpp, Ollama and vLLM models");
 
-    /// <summary>Under the lock: the machine now, less what the loads in flight have reserved, and the ready instances, as the planners see them.</summary>
-    private PlacementContext Placement() =>
-        LoadAdmission.Beside(MachinePlacement(), admission.InFlight.Select(l => l.Reservation).OfType<LoadReservation>());
+    /// <summary>
+    /// Off the loop: the machine as read now (RPC workers included) with the <paramref name="loaded"/> instances the loop
+    /// handed out, the loads in flight not counted.
+    /// </summary>
+    private PlacementContext MachinePlacement(IReadOnlyList<LoadedInstance> loaded) =>
+        PlanInputs.Placement(config.Current, machine.Gpus(), machine.HostAvailableBytes(), loaded, machine.RpcWorkers());
 
-    /// <summary>Under the lock: the machine as read now (RPC workers included) and the ready instances, the loads in flight not counted.</summary>
-    private PlacementContext MachinePlacement() =>
-        PlanInputs.Placement(config.Current, machine.Gpus(), machine.HostAvailableBytes(), LoadedInstances(), machine.RpcWorkers());
-
-    /// <summary>Under the lock: a load ended or began, so the one whose turn it is may go now.</summary>
+    /// <summary>On the loop: a load began or ended, so the one whose turn it is now may go.</summary>
     private void AdmissionChanged()
     {
+        placementVersion++;
         admissionWake.TrySetResult();
         admissionWake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    /// <summary>Under the lock: the ready instances with a plan, as the planner sees them.</summary>
+    /// <summary>On the loop: the ready instances with a plan, as the planner sees them.</summary>
     private List<LoadedInstance> LoadedInstances() =>
         [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Where(i => i.State == InstanceState.Ready && i.Plan is not null).Select(ToLoaded)];
 
@@ -1239,38 +1303,19 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private async Task WatchExitAsync(ModelSlot slot, ModelInstance instance, IBackendDriver driver)
     {
         var failure = await FirstFailureAsync(instance, driver).ConfigureAwait(false);
-        string reason;
-        lock (gate)
+        string? reason;
+        try
         {
-            // A draining instance exits because we stop it; once disposed, what a backend left running does is not ours to record.
-            if (instance.State != InstanceState.Ready || Volatile.Read(ref disposed) == 1)
-            {
-                return;
-            }
+            reason = await loop.AskAsync(() => BackendLost(slot, instance, failure)).ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
 
-            reason = $"{instance.Model.Name}: {failure}";
-            Move(instance, InstanceState.Failed, reason);
-            instance.Drained.TrySetResult();
-            if (slot.Instance == instance)
-            {
-                slot.Instance = null;
-            }
-
-            slot.TtlTimer?.Dispose();
-            slot.TtlTimer = null;
-            var now = time.GetUtcNow();
-            slot.Crashes.Enqueue(now);
-            while (slot.Crashes.Count > 0 && now - slot.Crashes.Peek() > options.CrashWindow)
-            {
-                slot.Crashes.Dequeue();
-            }
-
-            if (slot.Crashes.Count >= options.CrashLimit)
-            {
-                slot.HeldFailed = $"{instance.Model.Name} crashed {slot.Crashes.Count} times within {options.CrashWindow.TotalMinutes.ToString(CultureInfo.InvariantCulture)} min (last: {failure}); held failed until loaded explicitly or the config is reloaded";
-                slot.HeldSince = now;
-                reason = slot.HeldFailed;
-            }
+        if (reason is null)
+        {
+            return;
         }
 
         // Read only now: the instance must be out of service at once, not after the journal answered.
@@ -1284,6 +1329,42 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         {
             LogCleanupFailed(instance.UnitName, e.Message);
         }
+    }
+
+    /// <summary>On the loop: the instance's backend is lost; the reason to publish, or null when that is no news (it was being stopped).</summary>
+    private string? BackendLost(ModelSlot slot, ModelInstance instance, string failure)
+    {
+        // A draining instance exits because we stop it; once disposed, what a backend left running does is not ours to record.
+        if (instance.State != InstanceState.Ready || Volatile.Read(ref disposed) == 1)
+        {
+            return null;
+        }
+
+        var reason = $"{instance.Model.Name}: {failure}";
+        Move(instance, InstanceState.Failed, reason);
+        instance.Drained.TrySetResult();
+        if (slot.Instance == instance)
+        {
+            slot.Instance = null;
+        }
+
+        slot.TtlTimer?.Dispose();
+        slot.TtlTimer = null;
+        var now = time.GetUtcNow();
+        slot.Crashes.Enqueue(now);
+        while (slot.Crashes.Count > 0 && now - slot.Crashes.Peek() > options.CrashWindow)
+        {
+            slot.Crashes.Dequeue();
+        }
+
+        if (slot.Crashes.Count >= options.CrashLimit)
+        {
+            slot.HeldFailed = $"{instance.Model.Name} crashed {slot.Crashes.Count} times within {options.CrashWindow.TotalMinutes.ToString(CultureInfo.InvariantCulture)} min (last: {failure}); held failed until loaded explicitly or the config is reloaded";
+            slot.HeldSince = now;
+            reason = slot.HeldFailed;
+        }
+
+        return reason;
     }
 
     /// <summary>Why the backend is lost: its exit, or its unanswered health checks.</summary>
@@ -1367,15 +1448,25 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
     }
 
-    /// <summary>Under the lock: the move in memory, and its write queued.</summary>
+    /// <summary>On the loop: the move in memory, and its write queued.</summary>
     private void Move(ModelInstance instance, InstanceState next, string? reason = null, InstanceUpdate? learnt = null)
     {
         instance.MoveTo(next, time.GetUtcNow(), reason);
+        placementVersion++;
         recorder.Moved(instance.Id, instance.UnitName, next, reason, learnt);
     }
 
     private static InstanceUpdate Learnt(RunningBackend backend) =>
         new(backend.BaseAddress.Port, backend.Process.MainPid, backend.Process.InvocationId);
+
+    /// <summary>Run by the loop after each batch of events: what the synchronous readers see from now on.</summary>
+    private void PublishView() => Volatile.Write(ref view, new SchedulerView(
+        [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Select(Describe)],
+        [.. slots.Values.Select(SlotHold.Of)],
+        slots.Values.ToDictionary(s => s.Config.Name, s => s.Loading?.Waiters ?? 0, StringComparer.Ordinal),
+        LoadedMembers(),
+        LoadedInstances(),
+        [.. admission.InFlight.Select(l => l.Reservation).OfType<LoadReservation>()]));
 
     private InstanceInfo Describe(ModelInstance i) =>
         new(i.Id, i.Model.Name, i.UnitName, i.State, i.Transitions, i.Plan, i.Backend?.BaseAddress, i.Backend?.Process.MainPid, i.Leases, i.LastUsed)
@@ -1418,8 +1509,32 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// <summary>An instance a load stops to make room, with the reason it is given.</summary>
     private sealed record Victim(ModelSlot Slot, ModelInstance Instance, string Reason);
 
+    /// <summary>
+    /// A load's turn as the loop answered it: wait for <see cref="Wake"/>, plan beside the loads in flight from
+    /// <see cref="Inputs"/>, run <see cref="Alone"/>, or <see cref="Began"/> beside them.
+    /// </summary>
+    private sealed record AdmissionTurn(Task? Wake, PlanningInputs? Inputs, bool Alone)
+    {
+        public Outcome<PlannedInstance>? Began { get; init; }
+    }
+
+    /// <summary>The ready instances and the reservations of the loads in flight a plan counts, at <see cref="Version"/>.</summary>
+    private sealed record PlanningInputs(long Version, List<LoadedInstance> Loaded, List<LoadReservation> Reservations);
+
+    /// <summary>A load running alone, planned: its instance, its plan, and the instances the plan evicts.</summary>
+    private sealed record RoomPlanned(ModelInstance Instance, LoadPlan Plan, List<Victim> Victims);
+
     /// <summary>An instance with its plan, about to start.</summary>
     private sealed record PlannedInstance(ModelInstance Instance, LoadPlan Plan);
+
+    /// <summary>A switch decided on the loop: the slot switched out, and its load in flight to wait for first, or the stop of its instance begun.</summary>
+    private sealed record SwitchBegun(ModelSlot Slot, Task<Outcome<ModelInstance>>? Loading, Task? Stopped);
+
+    /// <summary>An unload begun on the loop: its stop, the instance as it was, and the instance whose leases a force revokes.</summary>
+    private sealed record UnloadBegun(Task Stopped, InstanceInfo Stopping, ModelInstance? Revoked);
+
+    /// <summary>A request as the loop took it: leased at once (<see cref="Served"/>), or waiting for <see cref="Pending"/>.</summary>
+    private sealed record Queued(ModelSlot Slot, PendingLoad? Pending, Served? Served);
 
     /// <summary>A ready instance and the lease on it that the caller now holds.</summary>
     private sealed record Served(ModelInstance Instance, ModelLease Lease);

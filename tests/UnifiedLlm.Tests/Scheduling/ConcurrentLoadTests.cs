@@ -31,6 +31,51 @@ public sealed class ConcurrentLoadTests
     }
 
     [Fact]
+    public async Task Leases_on_a_ready_model_come_and_go_while_another_model_is_held_in_its_planning()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await CreateAsync(Model("a") + Model("b"), budgetInModels: 10);
+        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
+        using var planHeld = new ManualResetEventSlim();
+        using var planning = new SemaphoreSlim(0);
+        fx.OnHostReading = () =>
+        {
+            planning.Release();
+            planHeld.Wait(ct);
+        };
+
+        var b = fx.Scheduler.LeaseAsync("b", ct).AsTask();
+        try
+        {
+            await planning.WaitAsync(ct);
+
+            // b's planner is stuck reading the machine. a's leases must not queue behind it (they did behind the old
+            // scheduler's lock, which the planner held): a hundred are taken and returned, each within the bound.
+            var leases = Task.Run(
+                async () =>
+                {
+                    for (var i = 0; i < 100; i++)
+                    {
+                        await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
+                    }
+                },
+                ct);
+            await leases.WaitAsync(TimeSpan.FromSeconds(30), ct);
+            Assert.False(b.IsCompleted);
+            Assert.Equal(["a"], fx.Driver.Starts.Select(s => s.Model.Name));
+            Assert.Equal(0, fx.Scheduler.Instances().Single(i => i.Model == "a").Leases);
+        }
+        finally
+        {
+            fx.OnHostReading = null;
+            planHeld.Set();
+        }
+
+        await using var leaseB = await b;
+        Assert.Equal(["a", "b"], fx.Scheduler.ReadyModels().Order());
+    }
+
+    [Fact]
     public async Task A_model_that_does_not_fit_beside_a_load_in_flight_waits_for_it_then_evicts_it()
     {
         var ct = TestContext.Current.CancellationToken;

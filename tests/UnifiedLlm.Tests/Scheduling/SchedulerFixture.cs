@@ -42,7 +42,11 @@ internal sealed class SchedulerFixture : IAsyncDisposable
         HostBudget = (ulong)(OneModelBytes * budgetInModels);
         var configPath = WriteConfig(modelsToml);
         config = new ConfigHolder(ConfigLoader.Parse(File.ReadAllText(configPath), configPath), Events, Time);
-        var machine = new MachineReading(() => GpuSnapshot.CpuMode(Time.GetUtcNow(), "test: no GPU"), () => HostBudget - Driver.RunningHostBytes);
+        var machine = new MachineReading(() => GpuSnapshot.CpuMode(Time.GetUtcNow(), "test: no GPU"), () =>
+        {
+            OnHostReading?.Invoke();
+            return HostBudget - Driver.RunningHostBytes;
+        });
         Scheduler = new Scheduler(
             config, [Driver], supervisor, Store, new LoadPlanner(estimator), machine, Events, Time, options ?? new SchedulerOptions(), NullLogger<Scheduler>.Instance,
             new GenericFootprints(new FootprintStore(database), machine, Time, NullLogger<GenericFootprints>.Instance));
@@ -61,6 +65,9 @@ internal sealed class SchedulerFixture : IAsyncDisposable
     public ulong OneModelBytes { get; }
 
     public ulong HostBudget { get; }
+
+    /// <summary>Runs on each reading of the host's free memory, as a planner makes it: a test may hold a plan there.</summary>
+    public Action? OnHostReading { get; set; }
 
     public static async Task<SchedulerFixture> CreateAsync(string modelsToml, SchedulerOptions? options = null, double budgetInModels = 10)
     {

@@ -106,7 +106,11 @@ public sealed class SchedulerTests
         await lease.DisposeAsync();
         fx.Time.Advance(TimeSpan.FromSeconds(59));
         Assert.Empty(fx.Driver.Stops);
+
+        // The timer's event is handled by the scheduler's loop, after Advance returns: its end is the "stopped" event.
+        var stopped = fx.NextEventAsync("unload", ct, "a: stopped");
         fx.Time.Advance(TimeSpan.FromSeconds(1));
+        await stopped;
 
         Assert.Single(fx.Driver.Stops);
         Assert.Single(fx.Driver.Starts);

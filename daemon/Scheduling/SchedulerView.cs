@@ -1,0 +1,38 @@
+using UnifiedLlm.Daemon.Scheduling.Planning;
+
+namespace UnifiedLlm.Daemon.Scheduling;
+
+/// <summary>
+/// What the scheduler's synchronous readers (status, metrics, model lists, plan previews) see: an immutable copy of its
+/// state, published by the loop after each batch of events and before anyone it answers goes on.
+/// </summary>
+internal sealed record SchedulerView(
+    IReadOnlyList<InstanceInfo> Instances,
+    IReadOnlyList<SlotHold> Holds,
+    IReadOnlyDictionary<string, int> QueueDepths,
+    IReadOnlyList<LoadedMember> Members,
+    IReadOnlyList<LoadedInstance> Loaded,
+    IReadOnlyList<LoadReservation> Reservations)
+{
+    public static readonly SchedulerView Empty = new([], [], new Dictionary<string, int>(), [], [], []);
+}
+
+/// <summary>What decides whether a model's loads on demand are held: its crash hold and its backoff, as they stood.</summary>
+internal sealed record SlotHold(
+    string Model, string? HeldFailed, DateTimeOffset HeldSince, int Crashes, int Failures, DateTimeOffset LastFailedAt, DateTimeOffset? Until, string LastReason)
+{
+    public static SlotHold Of(ModelSlot slot) => new(
+        slot.Config.Name, slot.HeldFailed, slot.HeldSince, slot.Crashes.Count, slot.Backoff.Failures, slot.Backoff.LastFailedAt, slot.Backoff.Until, slot.Backoff.LastReason);
+
+    /// <summary>The hold at <paramref name="now"/>, or null; a config loaded at <paramref name="configLoadedAt"/>, after the hold began, ended it.</summary>
+    public LoadHold? At(DateTimeOffset configLoadedAt, DateTimeOffset now)
+    {
+        if (HeldFailed is { } held && configLoadedAt <= HeldSince)
+        {
+            return new LoadHold(Model, LoadHoldKind.CrashLoop, null, Crashes, held);
+        }
+
+        var backoffEnded = Failures > 0 && configLoadedAt > LastFailedAt;
+        return !backoffEnded && Until is { } until && until > now ? new LoadHold(Model, LoadHoldKind.Backoff, until, Failures, LastReason) : null;
+    }
+}
