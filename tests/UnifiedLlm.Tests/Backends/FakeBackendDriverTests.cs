@@ -263,35 +263,21 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
-        var first = await bed.StartOllamaAndVllmAsync(gpus, OllamaModel());
-        int server;
-        await using (first)
+        await using var first = await bed.StartOllamaAndVllmAsync(gpus, OllamaModel());
+        using (var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket))
         {
-            using var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket);
             var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
             Assert.True(status == 200, $"{status} {body}\n{first.Output}");
-            server = bed.Starts().Single()["pid"]!.GetValue<int>();
-            Signals.Send(first.Pid, Signals.Kill);
-            await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
-        }
-
-        Assert.True(ProcessAlive(server), "the Ollama server must outlive a killed ullmd");
-        await using var second = await DaemonProcess.StartAsync(bed.Dir, first.Paths);
-        await second.Notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
-        using (var http = GatewayHost.UnixClient(second.Paths.OpenAiSocket))
-        {
-            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
-            Assert.True(status == 200, $"{status} {body}\n{second.Output}");
         }
 
         // The model's record named the server's invocation: the model is adopted in it, and no server is started again.
-        Assert.Single(bed.Starts());
-        Assert.Contains("ol: adopted after ullmd restart", second.Output, StringComparison.Ordinal);
+        var server = bed.Starts().Single();
+        await using var second = await bed.KillAndAdoptAsync(first, server, "ol");
         var loadsBefore = bed.Requests().Count(r => r["path"]!.GetValue<string>() == "/api/generate");
         var unload = await second.CtlAsync("unload", "ol");
         Assert.True(unload.ExitCode == 0, unload.ToString());
         Assert.Equal("0", bed.Requests().Where(r => r["path"]!.GetValue<string>() == "/api/generate").Skip(loadsBefore).Single()["body"]!["keep_alive"]!.ToJsonString());
-        await WaitUntilAsync(() => !ProcessAlive(server), ct);
+        await WaitUntilAsync(() => !bed.Alive(server), ct);
     }
 
     [Fact(Timeout = 180_000)]
@@ -331,37 +317,23 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
         var qwen = PublishedShape.Qwen25_05B.Write(bed.Dir.Path);
-        var first = await bed.StartOllamaAndVllmAsync(gpus, $$"""
+        await using var first = await bed.StartOllamaAndVllmAsync(gpus, $$"""
             [models.vl]
             backend = "vllm"
             source = "{{qwen}}"
             context = 4096
             """);
-        int engine;
-        await using (first)
+        using (var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket))
         {
-            using var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket);
             var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
             Assert.True(status == 200, $"{status} {body}\n{first.Output}");
-            engine = bed.Starts().Single()["pid"]!.GetValue<int>();
-            Signals.Send(first.Pid, Signals.Kill);
-            await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
         }
 
-        Assert.True(ProcessAlive(engine), "the engine must outlive a killed ullmd");
-        await using var second = await DaemonProcess.StartAsync(bed.Dir, first.Paths);
-        await second.Notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
-        using (var http = GatewayHost.UnixClient(second.Paths.OpenAiSocket))
-        {
-            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
-            Assert.True(status == 200, $"{status} {body}\n{second.Output}");
-        }
-
-        // Served by the same engine: adopted, not started again.
-        Assert.Single(bed.Starts());
-        Assert.Contains("vl: adopted after ullmd restart", second.Output, StringComparison.Ordinal);
+        // Served by the same engine: adopted, not started again; a clean stop of ullmd ends it.
+        var engine = bed.Starts().Single();
+        await using var second = await bed.KillAndAdoptAsync(first, engine, "vl");
         Assert.Equal(0, await second.StopAsync());
-        await WaitUntilAsync(() => !ProcessAlive(engine), ct);
+        await WaitUntilAsync(() => !bed.Alive(engine), ct);
     }
 
     [Fact(Timeout = 180_000)]
