@@ -909,6 +909,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                     Move(instance, InstanceState.Starting, fits.Summary());
                     admission.Begin(new AdmittedLoad(model.Name, model.Group, model.BackendKey,
                         new LoadReservation(instance.UnitName, EngineRequests.GpuBytes(fits, null), fits.Estimate.HostTotalBytes)));
+
+                    // The turn has passed to the next load, which may begin beside this one now rather than when it ends.
+                    AdmissionChanged();
                     return new PlannedInstance(instance, fits);
                 }
 

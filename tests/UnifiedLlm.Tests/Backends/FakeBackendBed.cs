@@ -115,7 +115,7 @@ internal sealed class FakeBackendBed : IDisposable
     /// each of <paramref name="ollamaTags"/>) pulled into its OLLAMA_MODELS (a small GGUF, laid out as Ollama lays it
     /// out), and <paramref name="models"/>; ready once it sent READY=1.
     /// </summary>
-    public async Task<DaemonProcess> StartOllamaAndVllmAsync(FakeGpuHost gpus, string models, string gpuExtra = "", string ollamaEnv = "", params string[] ollamaTags)
+    public async Task<DaemonProcess> StartOllamaAndVllmAsync(FakeGpuHost gpus, string models, string gpuExtra = "", string ollamaEnv = "", string vllmEnv = "", params string[] ollamaTags)
     {
         var paths = DaemonProcess.WriteConfig(Dir, $$"""
             [gpu]
@@ -130,7 +130,7 @@ internal sealed class FakeBackendBed : IDisposable
             [backends.vllm]
             enabled = true
             executable = "{{FakeProgram("vllm")}}"
-            env = { FAKE_BACKEND = "vllm", FAKE_RECORD_FILE = "{{RecordForBackends}}", FAKE_LOAD_DELAY_MS = "500" }
+            env = { FAKE_BACKEND = "vllm", FAKE_RECORD_FILE = "{{RecordForBackends}}", FAKE_LOAD_DELAY_MS = "500"{{vllmEnv}} }
 
             {{models}}
             """, serverExtra: Supervisor);

@@ -312,6 +312,42 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     }
 
     [Fact(Timeout = 180_000)]
+    public async Task Two_vllm_engines_pinned_to_different_gpus_start_together_neither_waiting_for_the_other_to_be_ready()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var qwen = PublishedShape.Qwen25_05B.Write(bed.Dir.Path);
+        var go = bed.Dir.File("go");
+        await using var daemon = await bed.StartOllamaAndVllmAsync(gpus, $$"""
+            [models.left]
+            backend = "vllm"
+            source = "{{qwen}}"
+            context = 4096
+            gpus = [0]
+
+            [models.right]
+            backend = "vllm"
+            source = "{{qwen}}"
+            context = 4096
+            gpus = [1]
+            """, vllmEnv: $", FAKE_GO_FILE = \"{go}\"");
+        using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
+        var left = Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("left")));
+        var right = Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("right")));
+
+        // Each engine is held before it listens until the go file exists: both started, so neither waited for the other.
+        await WaitUntilAsync(() => bed.Starts().Count == 2, ct);
+        Assert.False(left.IsCompleted || right.IsCompleted, daemon.Output);
+        await File.WriteAllTextAsync(go, "", ct);
+        foreach (var (status, body, _) in await Task.WhenAll(left, right))
+        {
+            Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+        }
+
+        Assert.Equal(["0", "1"], bed.Starts().Select(s => s["env"]!["CUDA_VISIBLE_DEVICES"]!.GetValue<string>()).Order());
+    }
+
+    [Fact(Timeout = 180_000)]
     public async Task After_ullmd_is_killed_the_next_one_adopts_the_running_vllm_engine_and_a_clean_stop_ends_it()
     {
         var ct = TestContext.Current.CancellationToken;
