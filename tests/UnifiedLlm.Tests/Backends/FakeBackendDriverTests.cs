@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using UnifiedLlm.Tests.Gateway;
 using UnifiedLlm.Tests.Gpu;
@@ -348,6 +350,55 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     }
 
     [Fact(Timeout = 180_000)]
+    public async Task Plan_shows_the_gpus_and_flags_that_the_vllm_and_ollama_loads_that_follow_it_get()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var qwen = PublishedShape.Qwen25_05B.Write(bed.Dir.Path);
+        await using var daemon = await bed.StartOllamaAndVllmAsync(gpus, OllamaModel() + $$"""
+
+            [models.vl]
+            backend = "vllm"
+            source = "{{qwen}}"
+            context = 4096
+            """);
+        using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
+
+        // vLLM: the engine starts on the plan's GPUs with the plan's flags; the terms add up to the plan's GPU bytes.
+        var vllmText = await daemon.CtlAsync("plan", "vl");
+        Assert.True(vllmText.ExitCode == 0, vllmText.ToString());
+        Assert.Contains("backend args: --gpu-memory-utilization ", vllmText.StandardOutput, StringComparison.Ordinal);
+        using (var vllmPlan = await PlanAsync(daemon, "vl"))
+        {
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
+            Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+            var plan = vllmPlan.RootElement;
+            var engine = bed.Starts().Single(s => s["mode"]!.GetValue<string>() == "vllm");
+            var argv = string.Join(' ', Argv(engine));
+            var planned = plan.GetProperty("backendArgs").EnumerateArray().Select(a => a.GetString()!).ToList();
+            Assert.Equal(4, planned.Count);
+            Assert.All(planned, flag => Assert.Contains(flag, argv, StringComparison.Ordinal));
+            Assert.Equal(string.Join(',', plan.GetProperty("gpus").EnumerateArray().Select(g => g.GetUInt32())), engine["env"]!["CUDA_VISIBLE_DEVICES"]!.GetValue<string>());
+            // Protobuf's JSON writes 64-bit integers as strings.
+            Assert.Equal(
+                ulong.Parse(plan.GetProperty("gpuBytes").GetString()!, CultureInfo.InvariantCulture),
+                plan.GetProperty("terms").EnumerateArray().Aggregate(0UL, (sum, t) => sum + ulong.Parse(t.GetProperty("bytes").GetString()!, CultureInfo.InvariantCulture)));
+        }
+
+        // Ollama, with the engine loaded: the load request carries the plan's layers and context as its options.
+        using (var ollamaPlan = await PlanAsync(daemon, "ol"))
+        {
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
+            Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+            await WaitUntilAsync(() => bed.Requests().Any(r => r["path"]!.GetValue<string>() == "/api/generate"), ct);
+            var options = bed.Requests().First(r => r["path"]!.GetValue<string>() == "/api/generate")["body"]!["options"]!;
+            Assert.Equal(
+                [$"options.num_gpu {options["num_gpu"]}", $"options.num_ctx {options["num_ctx"]}"],
+                ollamaPlan.RootElement.GetProperty("backendArgs").EnumerateArray().Select(a => a.GetString()));
+        }
+    }
+
+    [Fact(Timeout = 180_000)]
     public async Task After_ullmd_is_killed_the_next_one_adopts_the_running_vllm_engine_and_a_clean_stop_ends_it()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -459,6 +510,14 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
         ttl_seconds = {{ttlSeconds}}
         {{(group is null ? "" : $"group = \"{group}\"")}}
         """;
+
+    /// <summary><c>ullmctl plan MODEL --json</c>, which must succeed.</summary>
+    private static async Task<JsonDocument> PlanAsync(DaemonProcess daemon, string model)
+    {
+        var plan = await daemon.CtlAsync("plan", model, "--json");
+        Assert.True(plan.ExitCode == 0, plan.ToString());
+        return JsonDocument.Parse(plan.StandardOutput);
+    }
 
     /// <summary>POST /api/pull, streaming: its NDJSON lines.</summary>
     private static async Task<List<JsonNode>> PullAsync(HttpClient ollama, string model, CancellationToken ct)
