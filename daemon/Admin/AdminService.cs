@@ -333,7 +333,7 @@ internal sealed class AdminService(
         try
         {
             var (decision, profile, ruleVictims) = planPreview.Plan(new PlanQuestion(model, overrides), context.CancellationToken);
-            return PlanMapping.ToProto(decision, profile, ruleVictims);
+            return PlanMapping.ToProto(decision, profile, ruleVictims, model.Backend);
         }
         catch (PlanInputException e)
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using UnifiedLlm.Admin.V1;
 using UnifiedLlm.Daemon.Backends;
+using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Models.Sizing;
 using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
@@ -11,8 +12,11 @@ namespace UnifiedLlm.Daemon.Admin;
 /// <summary>Planner decisions to <see cref="PlanLoadResponse"/>: every memory term with how it was computed.</summary>
 internal static class PlanMapping
 {
-    /// <summary>The plan, its evictions after <paramref name="ruleVictims"/> (which rules stop before the planner runs).</summary>
-    public static PlanLoadResponse ToProto(PlacementDecision decision, ModelProfile profile, IReadOnlyList<RuleVictim> ruleVictims)
+    /// <summary>
+    /// The plan, its evictions after <paramref name="ruleVictims"/> (which rules stop before the planner runs), and what
+    /// <paramref name="backend"/>'s driver passes for it: llama-server's flags, vLLM's, or Ollama's request options.
+    /// </summary>
+    public static PlanLoadResponse ToProto(PlacementDecision decision, ModelProfile profile, IReadOnlyList<RuleVictim> ruleVictims, BackendKind backend)
     {
         if (decision is PlanRefusal refusal)
         {
@@ -34,6 +38,13 @@ internal static class PlanMapping
         response.Steps.AddRange(plan.Steps);
         response.Gpus.AddRange(plan.GpuIndices.Select(i => (uint)i));
         response.TensorSplit.AddRange(plan.TensorSplit ?? []);
+        AddEvictions(response, plan, ruleVictims);
+        if (plan.Vllm is { } launch)
+        {
+            AddVllmTerms(response, plan, launch);
+            return response;
+        }
+
         var kvPerToken = KvFormula(profile, estimate);
         for (var i = 0; i < estimate.Gpus.Count; i++)
         {
@@ -60,20 +71,13 @@ internal static class PlanMapping
             : estimate.FullyOffloaded ? "graph inputs and outputs kept on the host"
             : $"llama.cpp compute graph for the layers left on the CPU, partial offload, n_ctx {plan.TotalContextLength}";
         response.Terms.Add(Term("compute buffer", "host", estimate.HostComputeBytes, hostCompute));
-
-        foreach (var victim in ruleVictims)
+        if (backend == BackendKind.Ollama)
         {
-            response.Evictions.Add(new Eviction { Model = victim.Model, FreesBytes = Frees(victim.Instance), Reason = victim.Reason });
-        }
-
-        foreach (var eviction in plan.Evictions)
-        {
-            response.Evictions.Add(new Eviction
-            {
-                Model = eviction.Name,
-                FreesBytes = Frees(eviction),
-                Reason = $"to make room: priority {eviction.Priority}, last used {eviction.LastUsed:u}",
-            });
+            // Ollama runs llama.cpp, so the terms above hold; what ullmd sends is the load request's options.
+            var options = OllamaOptions.For(plan);
+            response.BackendArgs.Add($"options.num_gpu {options.NumGpu}");
+            response.BackendArgs.Add(string.Create(CultureInfo.InvariantCulture, $"options.num_ctx {options.NumCtx}"));
+            return response;
         }
 
         response.BackendArgs.Add($"--n-gpu-layers {plan.GpuLayers}");
@@ -102,6 +106,55 @@ internal static class PlanMapping
         }
 
         return response;
+    }
+
+    private static void AddEvictions(PlanLoadResponse response, LoadPlan plan, IReadOnlyList<RuleVictim> ruleVictims)
+    {
+        foreach (var victim in ruleVictims)
+        {
+            response.Evictions.Add(new Eviction { Model = victim.Model, FreesBytes = Frees(victim.Instance), Reason = victim.Reason });
+        }
+
+        foreach (var eviction in plan.Evictions)
+        {
+            response.Evictions.Add(new Eviction
+            {
+                Model = eviction.Name,
+                FreesBytes = Frees(eviction),
+                Reason = $"to make room: priority {eviction.Priority}, last used {eviction.LastUsed:u}",
+            });
+        }
+    }
+
+    /// <summary>
+    /// A vLLM engine's claim on each GPU, term by term: vLLM takes utilization × the GPU's total memory and gives what
+    /// weights, activations and CUDA graphs leave of it to KV blocks, so the KV term is that rest, at least what
+    /// max_num_seqs × max_model_len need.
+    /// </summary>
+    private static void AddVllmTerms(PlanLoadResponse response, LoadPlan plan, VllmLaunch launch)
+    {
+        var need = launch.Need;
+        response.Parallel = (uint)launch.MaxNumSeqs;
+        if (launch.Steps.Length > 0)
+        {
+            response.Steps.Add(launch.Steps);
+        }
+
+        var sharding = launch.TensorParallelSize == 1 ? "" : $", sharded over {launch.TensorParallelSize} GPUs by tensor parallelism";
+        for (var i = 0; i < plan.GpuIndices.Count; i++)
+        {
+            var share = plan.Estimate.Gpus[i];
+            var where = $"gpu{plan.GpuIndices[i]}";
+            response.Terms.Add(Term("weights", where, share.WeightBytes, $"SafeTensors tensor bytes{sharding}"));
+            response.Terms.Add(Term("kv cache", where, share.KvBytes, string.Create(
+                CultureInfo.InvariantCulture,
+                $"the rest of the claim ({launch.GpuMemoryUtilization:0.00} × GPU total) as KV blocks; {launch.MaxNumSeqs} seqs × max_model_len {launch.MaxModelLen} need {ByteFormat.Format(need.KvBytes)}")));
+            response.Terms.Add(Term("activations", where, share.ComputeBytes, "vLLM's profiled activation peak"));
+            response.Terms.Add(Term("cuda graphs", where, share.OverheadBytes, "captured CUDA graphs"));
+        }
+
+        var arguments = launch.Arguments();
+        response.BackendArgs.AddRange(Enumerable.Range(0, arguments.Count / 2).Select(i => $"{arguments[2 * i]} {arguments[(2 * i) + 1]}"));
     }
 
     private static ulong Frees(LoadedInstance instance) => instance.GpuBytes.Values.Aggregate(0UL, (sum, b) => sum + b) + instance.HostBytes;

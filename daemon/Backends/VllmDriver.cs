@@ -114,12 +114,9 @@ internal sealed class VllmDriver(
             "serve", start.Model.Source,
             "--host", "127.0.0.1",
             "--port", port.ToString(CultureInfo.InvariantCulture),
-            "--gpu-memory-utilization", limits.GpuMemoryUtilization.ToString("0.00", CultureInfo.InvariantCulture),
-            "--max-model-len", limits.MaxModelLen.ToString(CultureInfo.InvariantCulture),
-            "--max-num-seqs", limits.MaxNumSeqs.ToString(CultureInfo.InvariantCulture),
-            "--tensor-parallel-size", limits.TensorParallelSize.ToString(CultureInfo.InvariantCulture),
-            "--served-model-name", name,
         };
+        arguments.AddRange(limits.Arguments());
+        arguments.AddRange(["--served-model-name", name]);
         if (start.Model.Cluster is { } cluster)
         {
             arguments.AddRange(["--pipeline-parallel-size", cluster.PipelineParallelSize.ToString(CultureInfo.InvariantCulture), "--distributed-executor-backend", "ray"]);

@@ -65,16 +65,10 @@ internal sealed class AnthropicClientProtocol : IClientProtocol
                 ["output_tokens"] = completion["usage"]?["completion_tokens"]?.GetValue<long>() ?? 0,
             },
         };
-        context.Response.ContentType = "application/json";
-        await context.Response.Body.WriteAsync(JsonSerializer.SerializeToUtf8Bytes(message), context.RequestAborted);
+        await ClientResponse.WriteJsonAsync(context, message);
     }
 
-    public Task BeginStreamAsync(HttpContext context)
-    {
-        context.Response.ContentType = "text/event-stream";
-        context.Response.Headers.CacheControl = "no-cache";
-        return context.Response.StartAsync(context.RequestAborted);
-    }
+    public Task BeginStreamAsync(HttpContext context) => ClientResponse.BeginEventStreamAsync(context);
 
     public async Task WriteChunkAsync(HttpContext context, ReadOnlyMemory<byte> openAiChunk)
     {

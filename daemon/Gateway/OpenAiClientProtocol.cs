@@ -14,19 +14,9 @@ internal sealed class OpenAiClientProtocol : IClientProtocol
 
     public Task WriteErrorAsync(HttpContext context, GatewayException error) => OpenAiErrors.WriteAsync(context, error, OpenAiErrors.Body(error));
 
-    public async Task WriteResponseAsync(HttpContext context, byte[] openAiBody)
-    {
-        context.Response.ContentType = "application/json";
-        context.Response.ContentLength = openAiBody.Length;
-        await context.Response.Body.WriteAsync(openAiBody, context.RequestAborted);
-    }
+    public Task WriteResponseAsync(HttpContext context, byte[] openAiBody) => ClientResponse.WriteJsonAsync(context, openAiBody);
 
-    public Task BeginStreamAsync(HttpContext context)
-    {
-        context.Response.ContentType = "text/event-stream";
-        context.Response.Headers.CacheControl = "no-cache";
-        return context.Response.StartAsync(context.RequestAborted);
-    }
+    public Task BeginStreamAsync(HttpContext context) => ClientResponse.BeginEventStreamAsync(context);
 
     public async Task WriteChunkAsync(HttpContext context, ReadOnlyMemory<byte> openAiChunk)
     {

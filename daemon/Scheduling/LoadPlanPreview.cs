@@ -15,11 +15,6 @@ internal sealed class LoadPlanPreview(Scheduler scheduler, GpuMonitor gpus)
     public (PlacementDecision Decision, ModelProfile Profile, IReadOnlyList<RuleVictim> RuleVictims) Plan(PlanQuestion question, CancellationToken cancellationToken)
     {
         var model = question.Model;
-        if (model.Backend != BackendKind.LlamaCpp)
-        {
-            throw new PlanInputException($"model '{model.Name}': planning covers llama.cpp models; {model.Backend} sizes its own memory");
-        }
-
         var snapshot = gpus.Current;
         if (question.Overrides.Gpu is { } gpu && snapshot.CpuModeReason is null && snapshot.Devices.All(d => d.Index != gpu))
         {

@@ -40,17 +40,12 @@ internal sealed class ResponsesClientProtocol(ResponsesService service) : IClien
     {
         var response = Turn.Draft.FromCompletion(JsonNode.Parse(openAiBody)!);
         await service.SaveAsync(client!, Turn.Draft, response, context.RequestAborted);
-        var body = JsonSerializer.SerializeToUtf8Bytes(response);
-        context.Response.ContentType = "application/json";
-        context.Response.ContentLength = body.Length;
-        await context.Response.Body.WriteAsync(body, context.RequestAborted);
+        await ClientResponse.WriteJsonAsync(context, response);
     }
 
     public async Task BeginStreamAsync(HttpContext context)
     {
-        context.Response.ContentType = "text/event-stream";
-        context.Response.Headers.CacheControl = "no-cache";
-        await context.Response.StartAsync(context.RequestAborted);
+        await ClientResponse.BeginEventStreamAsync(context);
         stream = new ResponseStream(Turn.Draft);
         await WriteEventsAsync(context, stream.Start());
     }

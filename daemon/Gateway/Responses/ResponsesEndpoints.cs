@@ -69,10 +69,7 @@ internal static class ResponsesEndpoints
                 Operation.Delete => await service.DeleteAsync(client, id, context.RequestAborted),
                 _ => await InputItemsAsync(context, service, client, id),
             };
-            var body = JsonSerializer.SerializeToUtf8Bytes(answer);
-            context.Response.ContentType = "application/json";
-            context.Response.ContentLength = body.Length;
-            await context.Response.Body.WriteAsync(body, context.RequestAborted);
+            await ClientResponse.WriteJsonAsync(context, answer);
         }
         catch (GatewayException e)
         {

@@ -29,18 +29,10 @@ internal sealed class ResponsesPassThrough(ResponsesService service, ClientIdent
     {
         var response = Own(JsonNode.Parse(openAiBody)!.AsObject());
         await service.SaveAsync(client, draft, response, context.RequestAborted);
-        var body = JsonSerializer.SerializeToUtf8Bytes(response);
-        context.Response.ContentType = "application/json";
-        context.Response.ContentLength = body.Length;
-        await context.Response.Body.WriteAsync(body, context.RequestAborted);
+        await ClientResponse.WriteJsonAsync(context, response);
     }
 
-    public Task BeginStreamAsync(HttpContext context)
-    {
-        context.Response.ContentType = "text/event-stream";
-        context.Response.Headers.CacheControl = "no-cache";
-        return context.Response.StartAsync(context.RequestAborted);
-    }
+    public Task BeginStreamAsync(HttpContext context) => ClientResponse.BeginEventStreamAsync(context);
 
     public Task WriteChunkAsync(HttpContext context, ReadOnlyMemory<byte> openAiChunk)
     {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using UnifiedLlm.Daemon.Models;
 using UnifiedLlm.Daemon.Models.Sizing;
 
@@ -35,7 +36,15 @@ internal sealed record VllmLaunch(
     string Steps)
 {
     public string Describe() =>
-        $"vLLM --gpu-memory-utilization {GpuMemoryUtilization:0.00} --max-model-len {MaxModelLen} --max-num-seqs {MaxNumSeqs} "
-        + $"--tensor-parallel-size {TensorParallelSize}{(KvCacheDtype == VllmKvCacheDtype.Fp8 ? " --kv-cache-dtype fp8" : "")}; per GPU: {Need.Describe()}"
+        $"vLLM {string.Join(' ', Arguments())}{(KvCacheDtype == VllmKvCacheDtype.Fp8 ? " --kv-cache-dtype fp8" : "")}; per GPU: {Need.Describe()}"
         + (Steps.Length == 0 ? "" : $"; {Steps}");
+
+    /// <summary>The flags of <c>vllm serve</c> that this plan sets, in the driver's order, as flag and value.</summary>
+    public IReadOnlyList<string> Arguments() =>
+    [
+        "--gpu-memory-utilization", GpuMemoryUtilization.ToString("0.00", CultureInfo.InvariantCulture),
+        "--max-model-len", MaxModelLen.ToString(CultureInfo.InvariantCulture),
+        "--max-num-seqs", MaxNumSeqs.ToString(CultureInfo.InvariantCulture),
+        "--tensor-parallel-size", TensorParallelSize.ToString(CultureInfo.InvariantCulture),
+    ];
 }

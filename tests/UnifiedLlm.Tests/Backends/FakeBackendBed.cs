@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using UnifiedLlm.Tests.Gateway;
 using UnifiedLlm.Tests.Gpu;
 using UnifiedLlm.Tests.Support;
 using UnifiedLlm.Tests.Systemd;
@@ -114,7 +115,7 @@ internal sealed class FakeBackendBed : IDisposable
     /// each of <paramref name="ollamaTags"/>) pulled into its OLLAMA_MODELS (a small GGUF, laid out as Ollama lays it
     /// out), and <paramref name="models"/>; ready once it sent READY=1.
     /// </summary>
-    public async Task<DaemonProcess> StartOllamaAndVllmAsync(FakeGpuHost gpus, string models, string gpuExtra = "", string ollamaEnv = "", params string[] ollamaTags)
+    public async Task<DaemonProcess> StartOllamaAndVllmAsync(FakeGpuHost gpus, string models, string gpuExtra = "", string ollamaEnv = "", string vllmEnv = "", params string[] ollamaTags)
     {
         var paths = DaemonProcess.WriteConfig(Dir, $$"""
             [gpu]
@@ -129,7 +130,7 @@ internal sealed class FakeBackendBed : IDisposable
             [backends.vllm]
             enabled = true
             executable = "{{FakeProgram("vllm")}}"
-            env = { FAKE_BACKEND = "vllm", FAKE_RECORD_FILE = "{{RecordForBackends}}", FAKE_LOAD_DELAY_MS = "500" }
+            env = { FAKE_BACKEND = "vllm", FAKE_RECORD_FILE = "{{RecordForBackends}}", FAKE_LOAD_DELAY_MS = "500"{{vllmEnv}} }
 
             {{models}}
             """, serverExtra: Supervisor);
@@ -150,6 +151,27 @@ internal sealed class FakeBackendBed : IDisposable
         var daemon = await DaemonProcess.StartAsync(Dir, paths, new Dictionary<string, string> { ["ULLM_TEST_SECRET"] = "must-not-reach-a-backend" });
         await daemon.Notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
         return daemon;
+    }
+
+    /// <summary>
+    /// Kills <paramref name="first"/> with SIGKILL, checks that the backend of <paramref name="backend"/> outlives it,
+    /// starts the next ullmd on the same paths and checks that it serves <paramref name="model"/> from that backend:
+    /// adopted, with no new start. <paramref name="first"/> is disposed on the way (its notify socket is the next one's).
+    /// </summary>
+    public async Task<DaemonProcess> KillAndAdoptAsync(DaemonProcess first, JsonNode backend, string model)
+    {
+        Signals.Send(first.Pid, Signals.Kill);
+        await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        await first.DisposeAsync();
+        Assert.True(Alive(backend), $"{model}'s backend (pid {Pid(backend)}) must outlive a killed ullmd");
+        var starts = Starts().Count;
+        var second = await StartAsync(first.Paths);
+        using var http = GatewayHost.UnixClient(second.Paths.OpenAiSocket);
+        var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat(model)));
+        Assert.True(status == 200, $"{status} {body}\n{second.Output}");
+        Assert.Equal(starts, Starts().Count);
+        Assert.Contains($"{model}: adopted after ullmd restart", second.Output, StringComparison.Ordinal);
+        return second;
     }
 
     public List<JsonNode> Lines() =>

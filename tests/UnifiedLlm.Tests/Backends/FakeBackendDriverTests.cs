@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using UnifiedLlm.Tests.Gateway;
 using UnifiedLlm.Tests.Gpu;
@@ -263,35 +265,21 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
-        var first = await bed.StartOllamaAndVllmAsync(gpus, OllamaModel());
-        int server;
-        await using (first)
+        await using var first = await bed.StartOllamaAndVllmAsync(gpus, OllamaModel());
+        using (var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket))
         {
-            using var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket);
             var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
             Assert.True(status == 200, $"{status} {body}\n{first.Output}");
-            server = bed.Starts().Single()["pid"]!.GetValue<int>();
-            Signals.Send(first.Pid, Signals.Kill);
-            await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
-        }
-
-        Assert.True(ProcessAlive(server), "the Ollama server must outlive a killed ullmd");
-        await using var second = await DaemonProcess.StartAsync(bed.Dir, first.Paths);
-        await second.Notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
-        using (var http = GatewayHost.UnixClient(second.Paths.OpenAiSocket))
-        {
-            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
-            Assert.True(status == 200, $"{status} {body}\n{second.Output}");
         }
 
         // The model's record named the server's invocation: the model is adopted in it, and no server is started again.
-        Assert.Single(bed.Starts());
-        Assert.Contains("ol: adopted after ullmd restart", second.Output, StringComparison.Ordinal);
+        var server = bed.Starts().Single();
+        await using var second = await bed.KillAndAdoptAsync(first, server, "ol");
         var loadsBefore = bed.Requests().Count(r => r["path"]!.GetValue<string>() == "/api/generate");
         var unload = await second.CtlAsync("unload", "ol");
         Assert.True(unload.ExitCode == 0, unload.ToString());
         Assert.Equal("0", bed.Requests().Where(r => r["path"]!.GetValue<string>() == "/api/generate").Skip(loadsBefore).Single()["body"]!["keep_alive"]!.ToJsonString());
-        await WaitUntilAsync(() => !ProcessAlive(server), ct);
+        await WaitUntilAsync(() => !bed.Alive(server), ct);
     }
 
     [Fact(Timeout = 180_000)]
@@ -326,42 +314,113 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
     }
 
     [Fact(Timeout = 180_000)]
-    public async Task After_ullmd_is_killed_the_next_one_adopts_the_running_vllm_engine_and_a_clean_stop_ends_it()
+    public async Task Two_vllm_engines_pinned_to_different_gpus_start_together_neither_waiting_for_the_other_to_be_ready()
     {
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
         var qwen = PublishedShape.Qwen25_05B.Write(bed.Dir.Path);
-        var first = await bed.StartOllamaAndVllmAsync(gpus, $$"""
+        var go = bed.Dir.File("go");
+        await using var daemon = await bed.StartOllamaAndVllmAsync(gpus, $$"""
+            [models.left]
+            backend = "vllm"
+            source = "{{qwen}}"
+            context = 4096
+            gpus = [0]
+
+            [models.right]
+            backend = "vllm"
+            source = "{{qwen}}"
+            context = 4096
+            gpus = [1]
+            """, vllmEnv: $", FAKE_GO_FILE = \"{go}\"");
+        using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
+        var left = Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("left")));
+        var right = Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("right")));
+
+        // Each engine is held before it listens until the go file exists: both started, so neither waited for the other.
+        await WaitUntilAsync(() => bed.Starts().Count == 2, ct);
+        Assert.False(left.IsCompleted || right.IsCompleted, daemon.Output);
+        await File.WriteAllTextAsync(go, "", ct);
+        foreach (var (status, body, _) in await Task.WhenAll(left, right))
+        {
+            Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+        }
+
+        Assert.Equal(["0", "1"], bed.Starts().Select(s => s["env"]!["CUDA_VISIBLE_DEVICES"]!.GetValue<string>()).Order());
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task Plan_shows_the_gpus_and_flags_that_the_vllm_and_ollama_loads_that_follow_it_get()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var qwen = PublishedShape.Qwen25_05B.Write(bed.Dir.Path);
+        await using var daemon = await bed.StartOllamaAndVllmAsync(gpus, OllamaModel() + $$"""
+
             [models.vl]
             backend = "vllm"
             source = "{{qwen}}"
             context = 4096
             """);
-        int engine;
-        await using (first)
+        using var http = GatewayHost.UnixClient(daemon.Paths.OpenAiSocket);
+
+        // vLLM: the engine starts on the plan's GPUs with the plan's flags; the terms add up to the plan's GPU bytes.
+        var vllmText = await daemon.CtlAsync("plan", "vl");
+        Assert.True(vllmText.ExitCode == 0, vllmText.ToString());
+        Assert.Contains("backend args: --gpu-memory-utilization ", vllmText.StandardOutput, StringComparison.Ordinal);
+        using (var vllmPlan = await PlanAsync(daemon, "vl"))
         {
-            using var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket);
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
+            Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+            var plan = vllmPlan.RootElement;
+            var engine = bed.Starts().Single(s => s["mode"]!.GetValue<string>() == "vllm");
+            var argv = string.Join(' ', Argv(engine));
+            var planned = plan.GetProperty("backendArgs").EnumerateArray().Select(a => a.GetString()!).ToList();
+            Assert.Equal(4, planned.Count);
+            Assert.All(planned, flag => Assert.Contains(flag, argv, StringComparison.Ordinal));
+            Assert.Equal(string.Join(',', plan.GetProperty("gpus").EnumerateArray().Select(g => g.GetUInt32())), engine["env"]!["CUDA_VISIBLE_DEVICES"]!.GetValue<string>());
+            // Protobuf's JSON writes 64-bit integers as strings.
+            Assert.Equal(
+                ulong.Parse(plan.GetProperty("gpuBytes").GetString()!, CultureInfo.InvariantCulture),
+                plan.GetProperty("terms").EnumerateArray().Aggregate(0UL, (sum, t) => sum + ulong.Parse(t.GetProperty("bytes").GetString()!, CultureInfo.InvariantCulture)));
+        }
+
+        // Ollama, with the engine loaded: the load request carries the plan's layers and context as its options.
+        using (var ollamaPlan = await PlanAsync(daemon, "ol"))
+        {
+            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
+            Assert.True(status == 200, $"{status} {body}\n{daemon.Output}");
+            await WaitUntilAsync(() => bed.Requests().Any(r => r["path"]!.GetValue<string>() == "/api/generate"), ct);
+            var options = bed.Requests().First(r => r["path"]!.GetValue<string>() == "/api/generate")["body"]!["options"]!;
+            Assert.Equal(
+                [$"options.num_gpu {options["num_gpu"]}", $"options.num_ctx {options["num_ctx"]}"],
+                ollamaPlan.RootElement.GetProperty("backendArgs").EnumerateArray().Select(a => a.GetString()));
+        }
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task After_ullmd_is_killed_the_next_one_adopts_the_running_vllm_engine_and_a_clean_stop_ends_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
+        var qwen = PublishedShape.Qwen25_05B.Write(bed.Dir.Path);
+        await using var first = await bed.StartOllamaAndVllmAsync(gpus, $$"""
+            [models.vl]
+            backend = "vllm"
+            source = "{{qwen}}"
+            context = 4096
+            """);
+        using (var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket))
+        {
             var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
             Assert.True(status == 200, $"{status} {body}\n{first.Output}");
-            engine = bed.Starts().Single()["pid"]!.GetValue<int>();
-            Signals.Send(first.Pid, Signals.Kill);
-            await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
         }
 
-        Assert.True(ProcessAlive(engine), "the engine must outlive a killed ullmd");
-        await using var second = await DaemonProcess.StartAsync(bed.Dir, first.Paths);
-        await second.Notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
-        using (var http = GatewayHost.UnixClient(second.Paths.OpenAiSocket))
-        {
-            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
-            Assert.True(status == 200, $"{status} {body}\n{second.Output}");
-        }
-
-        // Served by the same engine: adopted, not started again.
-        Assert.Single(bed.Starts());
-        Assert.Contains("vl: adopted after ullmd restart", second.Output, StringComparison.Ordinal);
+        // Served by the same engine: adopted, not started again; a clean stop of ullmd ends it.
+        var engine = bed.Starts().Single();
+        await using var second = await bed.KillAndAdoptAsync(first, engine, "vl");
         Assert.Equal(0, await second.StopAsync());
-        await WaitUntilAsync(() => !ProcessAlive(engine), ct);
+        await WaitUntilAsync(() => !bed.Alive(engine), ct);
     }
 
     [Fact(Timeout = 180_000)]
@@ -451,6 +510,14 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
         ttl_seconds = {{ttlSeconds}}
         {{(group is null ? "" : $"group = \"{group}\"")}}
         """;
+
+    /// <summary><c>ullmctl plan MODEL --json</c>, which must succeed.</summary>
+    private static async Task<JsonDocument> PlanAsync(DaemonProcess daemon, string model)
+    {
+        var plan = await daemon.CtlAsync("plan", model, "--json");
+        Assert.True(plan.ExitCode == 0, plan.ToString());
+        return JsonDocument.Parse(plan.StandardOutput);
+    }
 
     /// <summary>POST /api/pull, streaming: its NDJSON lines.</summary>
     private static async Task<List<JsonNode>> PullAsync(HttpClient ollama, string model, CancellationToken ct)

@@ -26,7 +26,7 @@ public sealed class FakeBackendSystemdTests(FakeNvmlBuild nvml, SystemdContainer
     {
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
-        var first = await bed.StartOllamaAndVllmAsync(gpus, """
+        await using var first = await bed.StartOllamaAndVllmAsync(gpus, """
             [models.ol]
             backend = "ollama"
             source = "qwen:0.5b"
@@ -39,9 +39,8 @@ public sealed class FakeBackendSystemdTests(FakeNvmlBuild nvml, SystemdContainer
             ttl_seconds = 2
             """, ollamaTags: "brief:1b");
         JsonNode restarted;
-        await using (first)
+        using (var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket))
         {
-            using var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket);
             var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
             Assert.True(status == 200, $"{status} {body}\n{first.Output}");
             var events = await StreamingProxyTests.StreamAsync(http, Http.Chat("ol", stream: true));
@@ -68,21 +67,12 @@ public sealed class FakeBackendSystemdTests(FakeNvmlBuild nvml, SystemdContainer
             restarted = bed.Starts()[^1];
             Assert.Equal(2, bed.Starts().Count);
             AssertInUnit(restarted, dynamicUser: false);
-
-            Signals.Send(first.Pid, Signals.Kill);
-            await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
         }
 
         // The unit outlives the killed ullmd, and the next one adopts the model in it.
-        Assert.True(bed.Alive(restarted), "the Ollama unit must outlive a killed ullmd");
-        await using var second = await bed.StartAsync(first.Paths);
+        await using var second = await bed.KillAndAdoptAsync(first, restarted, "ol");
         using (var http = GatewayHost.UnixClient(second.Paths.OpenAiSocket))
         {
-            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("ol")));
-            Assert.True(status == 200, $"{status} {body}\n{second.Output}");
-            Assert.Equal(2, bed.Starts().Count);
-            Assert.Contains("ol: adopted after ullmd restart", second.Output, StringComparison.Ordinal);
-
             // Another model in the same server, idle past its ttl: unloaded with keep_alive 0, the server kept for ol.
             var (brief, briefBody, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("brief")));
             Assert.True(brief == 200, $"{brief} {briefBody}\n{second.Output}");
@@ -99,7 +89,7 @@ public sealed class FakeBackendSystemdTests(FakeNvmlBuild nvml, SystemdContainer
         var ct = TestContext.Current.CancellationToken;
         using var gpus = new FakeGpuHost(nvml.Current, FakeGpuHost.TwoGpus);
         var qwen = PublishedShape.Qwen25_05B.Write(bed.Dir.Path);
-        var first = await bed.StartOllamaAndVllmAsync(gpus, $$"""
+        await using var first = await bed.StartOllamaAndVllmAsync(gpus, $$"""
             [models.vl]
             backend = "vllm"
             source = "{{qwen}}"
@@ -115,9 +105,8 @@ public sealed class FakeBackendSystemdTests(FakeNvmlBuild nvml, SystemdContainer
             extra_args = ["--task", "embed"]
             """);
         JsonNode restarted;
-        await using (first)
+        using (var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket))
         {
-            using var http = GatewayHost.UnixClient(first.Paths.OpenAiSocket);
             var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
             Assert.True(status == 200, $"{status} {body}\n{first.Output}");
             Assert.Equal("fake reply to: hi", body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
@@ -145,20 +134,12 @@ public sealed class FakeBackendSystemdTests(FakeNvmlBuild nvml, SystemdContainer
             restarted = bed.Starts()[^1];
             Assert.Equal(2, bed.Starts().Count);
             AssertInUnit(restarted, dynamicUser: true);
-
-            Signals.Send(first.Pid, Signals.Kill);
-            await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
         }
 
-        Assert.True(bed.Alive(restarted), "the engine's unit must outlive a killed ullmd");
-        await using var second = await bed.StartAsync(first.Paths);
+        // The unit outlives the killed ullmd, and the next one adopts the model in it.
+        await using var second = await bed.KillAndAdoptAsync(first, restarted, "vl");
         using (var http = GatewayHost.UnixClient(second.Paths.OpenAiSocket))
         {
-            var (status, body, _) = await Http.SendAsync(http, Http.Post("/v1/chat/completions", Http.Chat("vl")));
-            Assert.True(status == 200, $"{status} {body}\n{second.Output}");
-            Assert.Equal(2, bed.Starts().Count);
-            Assert.Contains("vl: adopted after ullmd restart", second.Output, StringComparison.Ordinal);
-
             // An embedding engine, idle past its ttl: stopped.
             var (brief, briefBody, _) = await Http.SendAsync(http, Http.Post("/v1/embeddings", """{"model":"brief","input":["a","b"]}"""));
             Assert.True(brief == 200, $"{brief} {briefBody}\n{second.Output}");

@@ -61,7 +61,7 @@ public sealed class RpcSplitPlanningTests
     {
         var plan = AssertPlan(Planner.Plan(CpuHead(4 * GiB, Device("a", 3 * GiB), Device("b", 7 * GiB)), Remote()));
 
-        var response = PlanMapping.ToProto(plan, Ten, []);
+        var response = PlanMapping.ToProto(plan, Ten, [], BackendKind.LlamaCpp);
 
         Assert.Equal(["b", "a"], response.Remote.Select(r => r.Worker));
         Assert.All(response.Remote, r => Assert.Equal((r.Layers, r.Bytes), ((uint)plan.Remote.Single(p => p.Device.Worker == r.Worker).Layers, plan.Remote.Single(p => p.Device.Worker == r.Worker).Bytes)));

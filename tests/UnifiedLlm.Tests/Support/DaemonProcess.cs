@@ -11,6 +11,7 @@ public sealed class DaemonProcess : IAsyncDisposable
 {
     private readonly Process process;
     private readonly StringBuilder output = new();
+    private int disposed;
 
     private DaemonProcess(Process process, NotifySocket notify, DaemonPaths paths)
     {
@@ -129,8 +130,14 @@ public sealed class DaemonProcess : IAsyncDisposable
         return process.ExitCode;
     }
 
+    /// <summary>Kills ullmd if it still runs and releases its notify socket; a second call does nothing.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref disposed, 1) == 1)
+        {
+            return;
+        }
+
         if (!process.HasExited)
         {
             process.Kill(entireProcessTree: true);

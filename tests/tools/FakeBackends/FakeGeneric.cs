@@ -56,11 +56,7 @@ internal static class FakeGeneric
 
     private static async Task<int> BindLateAsync(int port)
     {
-        var go = Environment.GetEnvironmentVariable("FAKE_GO_FILE") ?? "";
-        while (!File.Exists(go))
-        {
-            await Task.Delay(20);
-        }
+        await FakeSettings.WaitForGoAsync();
 
         using var listener = new TcpListener(IPAddress.Loopback, port);
         try

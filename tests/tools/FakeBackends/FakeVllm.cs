@@ -68,6 +68,7 @@ internal static class FakeVllm
 
         Console.WriteLine("INFO: Initializing the engine: loading weights, profiling memory, capturing CUDA graphs");
         await Task.Delay(FakeSettings.LoadDelay);
+        await FakeSettings.WaitForGoAsync();
         var metrics = new Counters();
         var host = flags.GetValueOrDefault("--host", "0.0.0.0");
         var port = flags.GetValueOrDefault("--port", "8000");

@@ -30,7 +30,8 @@
 //   CUDA_VISIBLE_DEVICES (K × P on one host; K with the ray executor and RAY_ADDRESS set, the cluster holding the other
 //   stages, which the fake cannot reach and takes as big enough), or when --max-model-len exceeds
 //   max_position_embeddings of MODEL/config.json (FAKE_VLLM_MAX_MODEL_LEN, default 4096, without one). It then "starts
-//   its engine" for FAKE_LOAD_DELAY_MS before it listens at all, as vLLM builds its engine before its HTTP server.
+//   its engine" for FAKE_LOAD_DELAY_MS, and until the file FAKE_GO_FILE names exists when that is set, before it listens
+//   at all, as vLLM builds its engine before its HTTP server.
 //   GET  /health               200
 //   GET  /v1/models            200 {"object":"list","data":[{"id":NAME,"root":MODEL,"max_model_len":N,...}]}
 //   GET  /metrics              Prometheus text: vllm:num_requests_running, _waiting, request_success_total, cache_config_info
