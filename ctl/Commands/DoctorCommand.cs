@@ -31,7 +31,7 @@ internal static class DoctorCommand
             DoctorRequest request;
             try
             {
-                request = Request(parse.GetValue(config), parse.GetValue(certs) ?? [], parse.GetValue(keys) ?? []);
+                request = await RequestAsync(parse.GetValue(config), parse.GetValue(certs) ?? [], parse.GetValue(keys) ?? [], cancellationToken);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
             {
@@ -65,30 +65,14 @@ internal static class DoctorCommand
     }
 
     /// <summary>The request for a config file and certificates (with keys paired by position), each read as the caller.</summary>
-    public static DoctorRequest Request(string? configPath, IReadOnlyList<string> certificates, IReadOnlyList<string> keys)
+    public static async Task<DoctorRequest> RequestAsync(string? configPath, IReadOnlyList<string> certificates, IReadOnlyList<string> keys, CancellationToken cancellationToken)
     {
-        if (keys.Count > certificates.Count)
-        {
-            throw new ArgumentException($"{keys.Count} --key for {certificates.Count} --cert: each --key belongs to the --cert at its position");
-        }
-
         var request = new DoctorRequest();
+        request.Certificates.AddRange(await DoctorCertificates.ReadAsync(certificates, keys, cancellationToken));
         if (configPath is { Length: > 0 })
         {
             request.ConfigPath = Path.GetFullPath(configPath);
-            request.ConfigToml = File.ReadAllText(configPath);
-        }
-
-        for (var i = 0; i < certificates.Count; i++)
-        {
-            var certificate = new DoctorCertificate { Name = certificates[i], CertificatePem = File.ReadAllText(certificates[i]) };
-            if (i < keys.Count)
-            {
-                certificate.KeyName = keys[i];
-                certificate.KeyPem = File.ReadAllText(keys[i]);
-            }
-
-            request.Certificates.Add(certificate);
+            request.ConfigToml = await File.ReadAllTextAsync(configPath, cancellationToken);
         }
 
         return request;

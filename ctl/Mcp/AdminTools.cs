@@ -175,7 +175,7 @@ internal sealed class AdminTools(AdminClient admin, GatewayChat chat)
 
     [McpServerTool(Name = "run_security_audit", ReadOnly = true)]
     [Description("The ullmctl doctor checks: socket modes, data_dir, secrets, anonymous access, API keys, systemd, NVML, sandbox paths, listeners; one line per finding with severity and fix")]
-    public Task<string> RunSecurityAuditAsync(
+    public async Task<string> RunSecurityAuditAsync(
         [Description("Audit this config file instead of the one ullmd runs")] string? configPath = null,
         [Description("PEM certificate files to check (validity, expiry within 30 days)")] string[]? certificates = null,
         [Description(FullDescription)] bool full = false,
@@ -184,14 +184,14 @@ internal sealed class AdminTools(AdminClient admin, GatewayChat chat)
         DoctorRequest request;
         try
         {
-            request = DoctorCommand.Request(configPath, certificates ?? [], []);
+            request = await DoctorCommand.RequestAsync(configPath, certificates ?? [], [], cancellationToken);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new McpException(e.Message);
         }
 
-        return CallAsync(
+        return await CallAsync(
             () => admin.DoctorAsync(request, cancellationToken: cancellationToken).ResponseAsync,
             full,
             r => $"worst: {r.WorstSeverity}\n{r.Render()}");

@@ -155,6 +155,11 @@ internal static class PlanMapping
 
         var arguments = launch.Arguments();
         response.BackendArgs.AddRange(Enumerable.Range(0, arguments.Count / 2).Select(i => $"{arguments[2 * i]} {arguments[(2 * i) + 1]}"));
+        if (launch.Stage is { } stage)
+        {
+            response.Steps.Add(stage.Describe());
+            response.BackendArgs.Add(string.Create(CultureInfo.InvariantCulture, $"--pipeline-parallel-size {stage.Stages}"));
+        }
     }
 
     private static ulong Frees(LoadedInstance instance) => instance.GpuBytes.Values.Aggregate(0UL, (sum, b) => sum + b) + instance.HostBytes;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Google.Protobuf;
+using UnifiedLlm.Admin.V1;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Doctor;
 
@@ -24,30 +25,18 @@ internal static class DoctorCommandLine
 
     public static async Task<int> RunAsync(string configPath, DoctorOptions options, ParseResult parse, CancellationToken cancellationToken)
     {
-        var certificates = parse.GetValue(options.Certificates) ?? [];
-        var keys = parse.GetValue(options.Keys) ?? [];
-        if (keys.Length > certificates.Length)
-        {
-            await Console.Error.WriteLineAsync($"ullmd: {keys.Length} --key for {certificates.Length} --cert: each --key belongs to the --cert at its position");
-            return DaemonCommandLine.ExitConfigInvalid;
-        }
-
-        List<CertificateInput> inputs = [];
+        IReadOnlyList<DoctorCertificate> read;
         try
         {
-            for (var i = 0; i < certificates.Length; i++)
-            {
-                var key = i < keys.Length ? keys[i] : "";
-                inputs.Add(new(certificates[i], await File.ReadAllTextAsync(certificates[i], cancellationToken), key,
-                    key.Length > 0 ? await File.ReadAllTextAsync(key, cancellationToken) : null));
-            }
+            read = await DoctorCertificates.ReadAsync(parse.GetValue(options.Certificates) ?? [], parse.GetValue(options.Keys) ?? [], cancellationToken);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {
             await Console.Error.WriteLineAsync($"ullmd: {e.Message}");
             return DaemonCommandLine.ExitConfigInvalid;
         }
 
+        var inputs = read.Select(c => new CertificateInput(c.Name, c.CertificatePem, c.KeyName, c.KeyName.Length > 0 ? c.KeyPem : null)).ToList();
         var time = TimeProvider.System;
         var report = await DoctorReport.BuildAsync(
             configPath,

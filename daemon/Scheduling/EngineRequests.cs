@@ -52,6 +52,7 @@ internal sealed class EngineRequests(ModelProfileCache profiles)
         return new VllmRequest(model.Name, profile, length, Math.Min(length, model.MinContextFloor), model.Parallel, dtype, ArgumentValues.Has(args, "--enforce-eager"))
         {
             AllowedGpus = model.Gpus.Count == 0 ? null : model.Gpus.ToHashSet(),
+            PipelineStages = model.Cluster?.PipelineParallelSize ?? 1,
         };
     }
 

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using UnifiedLlm.Daemon.Config;
-
+using UnifiedLlm.Daemon.Polling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
 
 namespace UnifiedLlm.Daemon.Backends.Rpc;
@@ -48,41 +48,19 @@ internal sealed partial class RpcWorkerMonitor(ConfigHolder config, TimeProvider
         return await Task.WhenAll(workers.Select(w => ReadAsync(w, cancellationToken))).ConfigureAwait(false);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var due = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            var workers = config.Current.RpcWorkers;
-            foreach (var gone in readings.Keys.Where(k => !workers.ContainsKey(k)))
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        new PollSchedule(time, TimeSpan.FromSeconds(RpcWorkerConfig.DefaultPollSeconds)).RunAsync(
+            () => config.Current.RpcWorkers.Values.Where(w => !holders.ContainsKey(w.Name)).ToDictionary(w => w.Name, w => w.PollInterval, StringComparer.Ordinal),
+            (name, ct) => config.Current.RpcWorkers.TryGetValue(name, out var worker) ? ReadAsync(worker, ct) : Task.CompletedTask,
+            name =>
             {
-                readings.TryRemove(gone, out _);
-                due.Remove(gone);
-            }
-
-            var now = time.GetUtcNow();
-            var reads = new List<Task>();
-            foreach (var worker in workers.Values.Where(w => !holders.ContainsKey(w.Name)))
-            {
-                if (!due.TryGetValue(worker.Name, out var at) || at <= now || at - now > worker.PollInterval)
+                // A held worker is not polled but keeps its last reading.
+                if (!config.Current.RpcWorkers.ContainsKey(name))
                 {
-                    due[worker.Name] = now + worker.PollInterval;
-                    reads.Add(ReadAsync(worker, stoppingToken));
+                    readings.TryRemove(name, out _);
                 }
-            }
-
-            await Task.WhenAll(reads).ConfigureAwait(false);
-            var next = workers.Count == 0 ? TimeSpan.FromSeconds(RpcWorkerConfig.DefaultPollSeconds) : workers.Values.Min(w => w.PollInterval);
-            try
-            {
-                await Task.Delay(next, time, stoppingToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-        }
-    }
+            },
+            stoppingToken);
 
     private async Task<RpcWorkerReading> ReadAsync(RpcWorkerConfig worker, CancellationToken cancellationToken)
     {

@@ -1,3 +1,5 @@
+using Polly;
+using Polly.Retry;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Scheduling.Planning;
@@ -8,9 +10,10 @@ namespace UnifiedLlm.Daemon.Backends.Rpc;
 
 /// <summary>
 /// [rpc_worker]: keeps ggml-rpc-server running through the backend supervisor (a sandboxed transient unit in ullm.slice,
-/// or a plain process), starting it again after it ends, 1 s later and doubling up to a minute while it keeps failing
-/// within a minute of its start. Once it listens, its devices' memory is read over the RPC protocol on its own listen
-/// address, as a head reads it, and logged. Stopped with ullmd.
+/// or a plain process). After a run of over a minute it is started again at once; one that ends or fails to start
+/// sooner is retried by a Polly retry 1 s later, doubling up to a minute while it keeps failing. Once it listens, its
+/// devices' memory is read over the RPC protocol on its own listen address, as a head reads it, and logged. Stopped
+/// with ullmd.
 /// </summary>
 internal sealed partial class RpcWorkerRole(
     ConfigHolder config,
@@ -27,14 +30,22 @@ internal sealed partial class RpcWorkerRole(
     private const int ReportAttempts = 40;
     private string? unit;
 
-    /// <summary>Its devices as it reports them on its listen address, or why they cannot be read.</summary>
-    private async Task<(IReadOnlyList<RpcDeviceMemory> Devices, string? Problem)> Reading(CancellationToken cancellationToken)
-    {
-        if (config.Current.RpcWorker is not { } worker)
+    /// <summary>Retries a run that was brief (false); a run of over a minute (true) ends the pipeline, and its backoff with it.</summary>
+    private readonly ResiliencePipeline<bool> restarts = new ResiliencePipelineBuilder<bool> { TimeProvider = time }
+        .AddRetry(new RetryStrategyOptions<bool>
         {
-            return ([], "this host is no RPC worker ([rpc_worker] is not configured)");
-        }
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome is { Exception: null, Result: false }),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = false,
+            Delay = FirstRetry,
+            MaxDelay = LastRetry,
+            MaxRetryAttempts = int.MaxValue,
+        })
+        .Build();
 
+    /// <summary>Its devices as it reports them on its listen address, or why they cannot be read.</summary>
+    private static async Task<(IReadOnlyList<RpcDeviceMemory> Devices, string? Problem)> Reading(RpcWorkerRoleConfig worker, CancellationToken cancellationToken)
+    {
         try
         {
             return (await RpcProbe.ReadAsync(worker.ListenHost, worker.ListenPort, ProbeTime, cancellationToken).ConfigureAwait(false), null);
@@ -52,55 +63,54 @@ internal sealed partial class RpcWorkerRole(
             return;
         }
 
-        var retry = FirstRetry;
         while (!stoppingToken.IsCancellationRequested)
         {
-            var started = time.GetTimestamp();
-            var name = UnitName.ForModel(ModelLabel, Guid.NewGuid().ToString("N")[..8]);
             try
             {
-                var process = await supervisor.StartAsync(Launch(worker, name), stoppingToken).ConfigureAwait(false);
-                unit = name;
-                LogStarted(name, process.MainPid, $"{worker.ListenHost}:{worker.ListenPort}");
-                await ReportDevicesAsync(name, process, stoppingToken).ConfigureAwait(false);
-                var exit = await process.Exited.WaitAsync(stoppingToken).ConfigureAwait(false);
-                unit = null;
-                LogEnded(name, exit.Reason);
+                await restarts.ExecuteAsync(async ct => await RunAsync(worker, ct).ConfigureAwait(false), stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
-            {
-                LogStartFailed(e, name, e.Message);
-            }
-
-            retry = time.GetElapsedTime(started) > LastRetry ? FirstRetry : retry;
-            try
-            {
-                await Task.Delay(retry, time, stoppingToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-
-            retry = retry * 2 > LastRetry ? LastRetry : retry * 2;
         }
+    }
+
+    /// <summary>Starts the worker and waits for its end; whether it ran for over a minute (false also when it did not start).</summary>
+    private async Task<bool> RunAsync(RpcWorkerRoleConfig worker, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        var name = UnitName.ForModel(ModelLabel, Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            var process = await supervisor.StartAsync(Launch(worker, name), cancellationToken).ConfigureAwait(false);
+            unit = name;
+            LogStarted(name, process.MainPid, $"{worker.ListenHost}:{worker.ListenPort}");
+            await ReportDevicesAsync(worker, name, process, cancellationToken).ConfigureAwait(false);
+            var exit = await process.Exited.WaitAsync(cancellationToken).ConfigureAwait(false);
+            unit = null;
+            LogEnded(name, exit.Reason);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
+        {
+            LogStartFailed(e, name, e.Message);
+            return false;
+        }
+
+        return time.GetElapsedTime(started) > LastRetry;
     }
 
     /// <summary>
     /// Logs its devices' memory as a head will read it, once it listens (it starts listening after it has made its
     /// devices' backends, which takes a moment on a GPU); a head connecting first is let be.
     /// </summary>
-    private async Task ReportDevicesAsync(string name, BackendProcess process, CancellationToken cancellationToken)
+    private async Task ReportDevicesAsync(RpcWorkerRoleConfig worker, string name, BackendProcess process, CancellationToken cancellationToken)
     {
         var (devices, problem) = (Array.Empty<RpcDeviceMemory>() as IReadOnlyList<RpcDeviceMemory>, (string?)"not read");
         for (var attempt = 0; attempt < ReportAttempts && problem is not null && !process.Exited.IsCompleted; attempt++)
         {
             await Task.WhenAny(process.Exited, Task.Delay(ReportInterval, time, cancellationToken)).ConfigureAwait(false);
-            (devices, problem) = await Reading(cancellationToken).ConfigureAwait(false);
+            (devices, problem) = await Reading(worker, cancellationToken).ConfigureAwait(false);
         }
 
         if (problem is null)

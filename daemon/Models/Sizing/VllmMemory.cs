@@ -55,11 +55,11 @@ internal static class VllmMemory
     /// <summary>KV heads one GPU of <paramref name="tensorParallel"/> holds: its share, at least one (vLLM replicates KV heads across extra GPUs).</summary>
     public static ulong KvHeadsPerGpu(ulong kvHeads, int tensorParallel) => Math.Max(1UL, kvHeads / (ulong)tensorParallel);
 
-    /// <summary>KV bytes per token of context on one GPU of <paramref name="tensorParallel"/>.</summary>
-    public static ulong KvBytesPerToken(ModelProfile model, VllmKvCacheDtype dtype, int tensorParallel = 1)
+    /// <summary>KV bytes per token of context on one GPU of <paramref name="tensorParallel"/>, for the first <paramref name="layers"/> layers (all by default).</summary>
+    public static ulong KvBytesPerToken(ModelProfile model, VllmKvCacheDtype dtype, int tensorParallel = 1, int? layers = null)
     {
         var element = KvElementBytes(model, dtype);
-        return Enumerable.Range(0, model.LayerCount)
+        return Enumerable.Range(0, layers ?? model.LayerCount)
             .Aggregate(0UL, (sum, l) => sum + (KvHeadsPerGpu(model.KvHeadCounts[l], tensorParallel) * (model.KeyLength + model.ValueLength) * element));
     }
 
@@ -78,15 +78,40 @@ internal static class VllmMemory
             : null;
     }
 
-    /// <summary>What each of <paramref name="tensorParallel"/> GPUs needs for these limits.</summary>
-    public static VllmGpuNeed Need(ModelProfile model, int tensorParallel, ulong maxModelLen, int maxNumSeqs, VllmKvCacheDtype dtype, bool enforceEager)
+    /// <summary>
+    /// The layers of each of <paramref name="stages"/> pipeline stages as vLLM splits them by default
+    /// (<c>vllm.distributed.utils.get_pp_indices</c> without <c>VLLM_PP_LAYER_PARTITION</c>): an even share each, and the
+    /// remainder one layer more to each stage before the last, from the second-to-last backwards.
+    /// </summary>
+    public static IReadOnlyList<int> StageLayers(int layers, int stages)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(stages, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(stages, layers);
+        var split = Enumerable.Repeat(layers / stages, stages).ToArray();
+        for (var i = 2; i < (layers % stages) + 2; i++)
+        {
+            split[^i]++;
+        }
+
+        return split;
+    }
+
+    /// <summary>
+    /// What each of <paramref name="tensorParallel"/> GPUs of this host needs for these limits. With
+    /// <paramref name="pipelineStages"/> above 1 this host runs the first stage only (rank 0, where <c>vllm serve</c> and
+    /// its Ray driver run): the token embeddings and its <see cref="StageLayers"/> share of the layers, and the KV cache of
+    /// those layers; the other stages' weights and KV live on the Ray cluster's other nodes.
+    /// </summary>
+    public static VllmGpuNeed Need(ModelProfile model, int tensorParallel, ulong maxModelLen, int maxNumSeqs, VllmKvCacheDtype dtype, bool enforceEager, int pipelineStages = 1)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(tensorParallel, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxNumSeqs, 1);
         ArgumentOutOfRangeException.ThrowIfZero(maxModelLen);
         var tokens = (maxModelLen + BlockTokens - 1) / BlockTokens * BlockTokens * (ulong)maxNumSeqs;
-        var weights = (model.TensorBytes + (ulong)tensorParallel - 1) / (ulong)tensorParallel;
-        return new VllmGpuNeed(weights, KvBytesPerToken(model, dtype, tensorParallel) * tokens, ActivationBytes, enforceEager ? 0 : CudaGraphBytes);
+        var layers = pipelineStages == 1 ? model.LayerCount : StageLayers(model.LayerCount, pipelineStages)[0];
+        var held = pipelineStages == 1 ? model.TensorBytes : model.LayerBytes.Take(layers).Aggregate(model.TokenEmbeddingBytes, (sum, b) => sum + b);
+        var weights = (held + (ulong)tensorParallel - 1) / (ulong)tensorParallel;
+        return new VllmGpuNeed(weights, KvBytesPerToken(model, dtype, tensorParallel, layers) * tokens, ActivationBytes, enforceEager ? 0 : CudaGraphBytes);
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Polling;
 using UnifiedLlm.Daemon.Providers;
 
 namespace UnifiedLlm.Daemon.Routing.Peers;
@@ -49,41 +50,12 @@ internal sealed partial class PeerDirectory : BackgroundService
         base.Dispose();
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var due = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            var peers = config.Current.Peers;
-            foreach (var gone in views.Keys.Where(k => !peers.ContainsKey(k)))
-            {
-                views.TryRemove(gone, out _);
-                due.Remove(gone);
-            }
-
-            var now = time.GetUtcNow();
-            var reads = new List<Task>();
-            foreach (var peer in peers.Values)
-            {
-                if (!due.TryGetValue(peer.Name, out var at) || at <= now || at - now > peer.PollInterval)
-                {
-                    due[peer.Name] = now + peer.PollInterval;
-                    reads.Add(ReadAsync(peer, stoppingToken));
-                }
-            }
-
-            await Task.WhenAll(reads);
-            var next = peers.Count == 0 ? TimeSpan.FromSeconds(PeerConfig.DefaultPollSeconds) : peers.Values.Min(p => p.PollInterval);
-            try
-            {
-                await Task.Delay(next, time, stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-        }
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        new PollSchedule(time, TimeSpan.FromSeconds(PeerConfig.DefaultPollSeconds)).RunAsync(
+            () => config.Current.Peers.Values.ToDictionary(p => p.Name, p => p.PollInterval, StringComparer.Ordinal),
+            (name, ct) => config.Current.Peers.TryGetValue(name, out var peer) ? ReadAsync(peer, ct) : Task.CompletedTask,
+            name => views.TryRemove(name, out _),
+            stoppingToken);
 
     private async Task ReadAsync(PeerConfig peer, CancellationToken cancellationToken)
     {

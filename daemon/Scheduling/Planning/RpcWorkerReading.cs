@@ -12,8 +12,11 @@ internal sealed record RpcWorkerReading(RpcWorkerConfig Worker, IReadOnlyList<Rp
     /// <summary>Free for a new load: it answered its latest read and no model of this head holds it.</summary>
     public bool Available => Problem is null && HeldBy is null && ReadAt is not null;
 
-    /// <summary>One line for people: where it is and why it is or is not usable.</summary>
+    /// <summary>
+    /// One line for people: where it is and why it is or is not usable. A held worker that was read all the same (to
+    /// explain its model's exit) and failed is named as silent: that is why its model failed.
+    /// </summary>
     public string Describe() =>
         $"rpc worker '{Worker.Name}' ({Worker.Address}): "
-        + (HeldBy is { } model ? $"in use by {model}" : Problem is { } problem ? $"does not answer: {problem}" : ReadAt is null ? "not read yet" : "answering");
+        + (Problem is { } problem ? $"does not answer: {problem}" : HeldBy is { } model ? $"in use by {model}" : ReadAt is null ? "not read yet" : "answering");
 }

@@ -30,6 +30,11 @@ internal static class VllmPlanner
             throw new ArgumentException($"max_model_len {request.MinModelLen}..{request.MaxModelLen} and max_num_seqs {request.MaxNumSeqs} are not a valid request", nameof(request));
         }
 
+        if (request.PipelineStages > request.Model.LayerCount)
+        {
+            return new PlanRefusal($"{request.Name}: pipeline_parallel_size {request.PipelineStages} is more stages than the model's {request.Model.LayerCount} layers; vLLM needs at least one layer per stage");
+        }
+
         var gpus = context.UsableGpus
             .Where(g => request.AllowedGpus is null || request.AllowedGpus.Contains(g.Index))
             .OrderByDescending(g => LoadPlanner.Available(context, g, []))
@@ -156,7 +161,7 @@ internal static class VllmPlanner
     /// <summary>The utilization at which the engine fits this option, or null when its claim exceeds a GPU's available memory.</summary>
     private static double? Fit(VllmRequest request, Option option, int seqs, ulong length)
     {
-        var need = VllmMemory.Need(request.Model, option.Gpus.Count, length, seqs, request.KvCacheDtype, request.EnforceEager).TotalBytes;
+        var need = VllmMemory.Need(request.Model, option.Gpus.Count, length, seqs, request.KvCacheDtype, request.EnforceEager, request.PipelineStages).TotalBytes;
         var utilization = VllmMemory.Utilization(need, option.Gpus.Min(g => g.TotalBytes));
         if (utilization > 1)
         {
@@ -187,9 +192,9 @@ internal static class VllmPlanner
         }
 
         var tp = option.Gpus.Count;
-        var need = VllmMemory.Need(request.Model, tp, length, seqs, request.KvCacheDtype, request.EnforceEager);
+        var need = VllmMemory.Need(request.Model, tp, length, seqs, request.KvCacheDtype, request.EnforceEager, request.PipelineStages);
         var utilization = Fit(request, option, seqs, length)!.Value;
-        var layers = request.Model.LayerCount;
+        var layers = request.PipelineStages == 1 ? request.Model.LayerCount : VllmMemory.StageLayers(request.Model.LayerCount, request.PipelineStages)[0];
 
         // vLLM gives all of its claim that weights, activations and graphs leave to KV blocks: that is what each GPU holds.
         var shares = option.Gpus.Select(g =>
@@ -202,7 +207,10 @@ internal static class VllmPlanner
         var estimate = new LlamaCppMemoryEstimate(request.Name, length, cacheType, layers + 1, layers, shares, 0, 0, 0);
         return new LoadPlan([.. option.Gpus.Select(g => g.Index)], null, layers + 1, length, estimate, option.Evictions)
         {
-            Vllm = new VllmLaunch(utilization, length, seqs, tp, request.KvCacheDtype, need, steps),
+            Vllm = new VllmLaunch(utilization, length, seqs, tp, request.KvCacheDtype, need, steps)
+            {
+                Stage = request.PipelineStages == 1 ? null : new VllmStage(request.PipelineStages, layers, request.Model.LayerCount),
+            },
         };
     }
 
@@ -214,7 +222,7 @@ internal static class VllmPlanner
             .Select(g => g.MaxBy(o => o.Evictions.Count)!)
             .Select(o =>
             {
-                var need = VllmMemory.Need(request.Model, o.Gpus.Count, request.MinModelLen, 1, request.KvCacheDtype, request.EnforceEager);
+                var need = VllmMemory.Need(request.Model, o.Gpus.Count, request.MinModelLen, 1, request.KvCacheDtype, request.EnforceEager, request.PipelineStages);
                 var utilization = VllmMemory.Utilization(need.TotalBytes, o.Gpus.Min(g => g.TotalBytes));
                 var worst = Enumerable.Range(0, o.Gpus.Count)
                     .OrderByDescending(i => (double)VllmMemory.Claim(Math.Min(utilization, 1), o.Gpus[i].TotalBytes) - o.Available[i])

@@ -10,7 +10,7 @@ namespace UnifiedLlm.Tests.Architecture;
 
 /// <summary>
 /// ullmd's namespaces depend one way: Gateway → Routing → Scheduling → Backends/Supervision → Systemd, and Storage,
-/// Models and Config are leaves that import none of those (nor Admin or Hosting, the edges above them all). The pure
+/// Models, Config and Polling (the poll schedule Routing's peers and the Backends' RPC workers share) are leaves that import none of those (nor Admin or Hosting, the edges above them all). The pure
 /// planner (Scheduling.Planning) is the contract between the scheduler and the drivers: Backends may use it, and it uses
 /// nothing of the layers. Likewise the D-Bus client (Systemd.DBus) is a protocol library under systemd's layer: Config
 /// checks a <c>systemd_address</c> with its address parser, and it uses nothing of the layers.
@@ -34,6 +34,7 @@ public sealed class LayerTests
         { "Storage", ["Gateway", "Routing", "Scheduling", "Backends", "Supervision", "Systemd", "Admin", "Hosting"], [] },
         { "Models", ["Gateway", "Routing", "Scheduling", "Backends", "Supervision", "Systemd", "Admin", "Hosting"], [] },
         { "Config", ["Gateway", "Routing", "Scheduling", "Backends", "Supervision", "Systemd", "Admin", "Hosting"], ["Systemd.DBus"] },
+        { "Polling", ["Gateway", "Routing", "Scheduling", "Backends", "Supervision", "Systemd", "Storage", "Models", "Config", "Admin", "Hosting"], [] },
     };
 
     [Theory]

@@ -310,6 +310,12 @@ public sealed class FakeBackendDriverTests(FakeNvmlBuild nvml) : IDisposable
             Assert.Equal("ray", Flag(argv, "--distributed-executor-backend"));
             Assert.Equal("1", Flag(argv, "--tensor-parallel-size"));
             Assert.Equal("127.0.0.9:6379", start["env"]!["RAY_ADDRESS"]!.GetValue<string>());
+
+            // Sized for this host's stage (12 of Qwen2.5-0.5B's 24 layers and the embeddings): the plan ullmd announces
+            // with the ready engine says so, with the claim the engine was started with.
+            var ready = Assert.Single(daemon.Output.Split('\n'), l => l.Contains("vl: ready at", StringComparison.Ordinal));
+            Assert.Contains($"--gpu-memory-utilization {Flag(argv, "--gpu-memory-utilization")} ", ready, StringComparison.Ordinal);
+            Assert.Contains("--pipeline-parallel-size 2; this host runs pipeline stage 1 of 2, sized for the token embeddings and layers 0-11 of 24", ready, StringComparison.Ordinal);
         }
     }
 

@@ -90,4 +90,15 @@ public sealed class VllmMemoryTests : IDisposable
         Assert.Null(VllmMemory.TensorParallelProblem(qwen, 2));
         Assert.Equal("its 14 attention heads do not divide over 4 GPUs", VllmMemory.TensorParallelProblem(qwen, 4));
     }
+
+    [Theory]
+    [InlineData(32, 2, new[] { 16, 16 })]
+    [InlineData(5, 2, new[] { 3, 2 })]
+    [InlineData(10, 4, new[] { 2, 3, 3, 2 })]
+    [InlineData(7, 7, new[] { 1, 1, 1, 1, 1, 1, 1 })]
+    [InlineData(24, 1, new[] { 24 })]
+    public void Pipeline_stages_get_the_layers_vllm_gives_them_the_remainder_to_the_stages_before_the_last(int layers, int stages, int[] expected)
+    {
+        Assert.Equal(expected, VllmMemory.StageLayers(layers, stages));
+    }
 }

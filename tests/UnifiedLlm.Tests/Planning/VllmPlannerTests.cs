@@ -54,6 +54,32 @@ public sealed class VllmPlannerTests : IDisposable
     }
 
     [Fact]
+    public void With_pipeline_stages_this_host_is_sized_for_its_own_stage_and_the_plan_says_so()
+    {
+        var model = Read(PublishedShape.Llama31_8B);
+        var staged = Request(model) with { PipelineStages = 2 };
+        var plan = AssertPlan(VllmPlanner.Plan(Context(0, [], H100(0, 80 * GiB)), staged));
+
+        // Stage 1 of 2 holds 16 of the 32 layers (218,112,000 parameters each, BF16: 436,224,000 B) and the token
+        // embeddings (128,256 × 4096 × 2 = 1,050,673,152 B): 8,030,257,152 B; its KV is that of 16 layers, 64 KiB per
+        // token, × 4 × 8192 = 2 GiB; with 3 GiB of fixed terms 13,398,966,272 B = 15.6 % of 80 GiB → 0.16 (whole: 0.28).
+        Assert.Equal(new VllmGpuNeed(8_030_257_152, 2 * GiB, 2 * GiB, 1 * GiB), plan.Vllm!.Need);
+        Assert.Equal(0.16, plan.Vllm.GpuMemoryUtilization);
+        Assert.Equal(new VllmStage(2, 16, 32), plan.Vllm.Stage);
+        Assert.Contains("--pipeline-parallel-size 2; this host runs pipeline stage 1 of 2, sized for the token embeddings and layers 0-15 of 32 with their KV cache (Ray places the other stages)", plan.Summary(), StringComparison.Ordinal);
+
+        // On a 16 GiB GPU the whole model is refused (its weights and fixed terms alone exceed 15.5 GiB after the
+        // reserve); its first stage fits: 13,398,966,272 B = 77.99 % of 16 GiB → 0.78, a claim of 13,400,297,963 B.
+        var small = GpuWithFree(0, 16 * GiB, 16 * GiB);
+        Assert.IsType<PlanRefusal>(VllmPlanner.Plan(Context(0, [], small), Request(model)));
+        Assert.Equal(0.78, AssertPlan(VllmPlanner.Plan(Context(0, [], small), staged)).Vllm!.GpuMemoryUtilization);
+
+        // More stages than layers: refused, naming both.
+        var refusal = Assert.IsType<PlanRefusal>(VllmPlanner.Plan(Context(0, [], H100(0, 80 * GiB)), Request(model) with { PipelineStages = 33 }));
+        Assert.Equal("m: pipeline_parallel_size 33 is more stages than the model's 32 layers; vLLM needs at least one layer per stage", refusal.Reason);
+    }
+
+    [Fact]
     public void Fewer_sequences_then_a_shorter_length_then_evictions_each_named()
     {
         var model = Read(PublishedShape.Llama31_8B);

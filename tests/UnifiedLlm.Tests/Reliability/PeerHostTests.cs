@@ -81,6 +81,63 @@ public sealed class PeerHostTests
         Assert.Empty(a.Backends());
     }
 
+    [Fact(Timeout = 300_000)]
+    public async Task A_peer_that_reports_a_model_but_answers_404_for_it_falls_back_to_the_next_before_the_first_byte()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (portB, portC) = (TestPki.FreePort(), TestPki.FreePort());
+        await using var b = await TinyDaemon.StartAsync("ullm-peer404-b", tcpListen: $"127.0.0.2:{portB}");
+        if (b is null)
+        {
+            Assert.Skip(LlamaServerBinary.HowToGet);
+        }
+
+        await using var c = (await TinyDaemon.StartAsync("ullm-peer404-c", tcpListen: $"127.0.0.3:{portC}"))!;
+        var (keyB, keyC) = (await KeyAsync(b, "host-a"), await KeyAsync(c, "host-a"));
+        // A reads B's status once a minute: what it knows of B stays as it was for the whole test.
+        await using var a = (await TinyDaemon.StartAsync("ullm-peer404-a", beforeStart: async dir =>
+        {
+            await File.WriteAllTextAsync(dir.File("b.key"), keyB, ct);
+            await File.WriteAllTextAsync(dir.File("c.key"), keyC, ct);
+            await File.AppendAllTextAsync(dir.File("config.toml"), PeerTable("b", $"127.0.0.2:{portB}", dir.File("b.key"), 60) + PeerTable("c", $"127.0.0.3:{portC}", dir.File("c.key")), ct);
+        }))!;
+
+        await Task.WhenAll(b.LoadAsync(), c.LoadAsync());
+        using var client = a.Client();
+        await WaitForModelsAsync(client, m => PeersOf(m, "tiny").Count(p => p.GetProperty("loaded").GetBoolean()) == 2);
+        var before = await ChatAsync(client, stream: false);
+        Assert.Equal("tiny@b", (await RowsAsync(a, [before]))[before].GetProperty("target").GetString());
+
+        // B's config drops the model between A's reads of its status: B now answers 404 for it, A still lists it on B.
+        var config = await File.ReadAllTextAsync(b.Paths.ConfigFile, ct);
+        await File.WriteAllTextAsync(b.Paths.ConfigFile, config.Replace("[models.tiny]", "[models.renamed]", StringComparison.Ordinal), ct);
+        var reload = await b.Process.CtlAsync("reload");
+        Assert.True(reload.ExitCode == 0, reload.ToString());
+        using (var direct = new HttpClient { BaseAddress = new Uri($"http://127.0.0.2:{portB}/") })
+        {
+            direct.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", keyB);
+            using var refused = await direct.SendAsync(TinyDaemon.Chat(4, stream: false), ct);
+            Assert.Equal(404, (int)refused.StatusCode);
+        }
+
+        Assert.Contains(PeersOf(await WaitForModelsAsync(client, _ => true), "tiny"), p => p.GetProperty("peer").GetString() == "b");
+
+        // Every request, streamed or not, is answered in full by C after B's 404, which reached no client.
+        var after = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            after.Add(await ChatAsync(client, stream: i % 2 == 0));
+        }
+
+        var aRows = await RowsAsync(a, after);
+        Assert.All(after, id =>
+        {
+            Assert.Equal("tiny@c", aRows[id].GetProperty("target").GetString());
+            Assert.Equal(["tiny@b (404)", "tiny@c"], aRows[id].GetProperty("fallbackPath").EnumerateArray().Select(p => p.GetString()));
+        });
+        Assert.Equal(after.Order(), (await RowsAsync(c, after)).Keys.Order());
+    }
+
     [Fact(Timeout = 180_000)]
     public async Task The_hop_header_stops_a_configured_loop_with_a_clear_error()
     {
@@ -160,8 +217,8 @@ public sealed class PeerHostTests
         }
     }
 
-    private static string PeerTable(string name, string address, string keyFile) =>
-        $"\n[peers.{name}]\nurl = \"http://{address}\"\napi_key_file = \"{keyFile}\"\npoll_interval_seconds = 0.5\n";
+    private static string PeerTable(string name, string address, string keyFile, double pollSeconds = 0.5) =>
+        $"\n[peers.{name}]\nurl = \"http://{address}\"\napi_key_file = \"{keyFile}\"\npoll_interval_seconds = {pollSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}\n";
 
     /// <summary>Makes <paramref name="host"/> a peer of <paramref name="daemon"/> by a config reload, its key in a file.</summary>
     private static async Task PeerAsync(TinyDaemon daemon, string name, string address, string key)

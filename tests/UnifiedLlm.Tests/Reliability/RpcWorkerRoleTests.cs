@@ -50,7 +50,7 @@ public sealed partial class RpcWorkerRoleTests
     }
 
     /// <summary>The device 0 figures of the <paramref name="count"/>-th "exposes" line in ullmd's log, once it is there.</summary>
-    private static async Task<(ulong Free, ulong Total)> ReportedAsync(TinyDaemon worker, int count, CancellationToken ct)
+    internal static async Task<(ulong Free, ulong Total)> ReportedAsync(TinyDaemon worker, int count, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + Patience;
         while (true)
