@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway.Responses;
 
@@ -40,7 +40,7 @@ internal sealed class ResponsesClientProtocol(ResponsesService service) : IClien
     {
         var response = Turn.Draft.FromCompletion(JsonNode.Parse(openAiBody)!);
         await service.SaveAsync(client!, Turn.Draft, response, context.RequestAborted);
-        var body = JsonSerializer.SerializeToUtf8Bytes(response);
+        var body = NodeJson.Utf8(response);
         context.Response.ContentType = "application/json";
         context.Response.ContentLength = body.Length;
         await context.Response.Body.WriteAsync(body, context.RequestAborted);
@@ -86,7 +86,7 @@ internal sealed class ResponsesClientProtocol(ResponsesService service) : IClien
         foreach (var data in events)
         {
             writer.Write(Encoding.UTF8.GetBytes($"event: {(string)data["type"]!}\ndata: "));
-            writer.Write(JsonSerializer.SerializeToUtf8Bytes(data));
+            writer.Write(NodeJson.Utf8(data));
             writer.Write("\n\n"u8);
         }
 

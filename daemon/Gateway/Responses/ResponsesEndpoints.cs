@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using UnifiedLlm.Daemon.Serialization;
 using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Gateway.Responses;
@@ -69,7 +69,7 @@ internal static class ResponsesEndpoints
                 Operation.Delete => await service.DeleteAsync(client, id, context.RequestAborted),
                 _ => await InputItemsAsync(context, service, client, id),
             };
-            var body = JsonSerializer.SerializeToUtf8Bytes(answer);
+            var body = NodeJson.Utf8(answer);
             context.Response.ContentType = "application/json";
             context.Response.ContentLength = body.Length;
             await context.Response.Body.WriteAsync(body, context.RequestAborted);

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway.Responses;
 
@@ -29,7 +29,7 @@ internal sealed class ResponsesPassThrough(ResponsesService service, ClientIdent
     {
         var response = Own(JsonNode.Parse(openAiBody)!.AsObject());
         await service.SaveAsync(client, draft, response, context.RequestAborted);
-        var body = JsonSerializer.SerializeToUtf8Bytes(response);
+        var body = NodeJson.Utf8(response);
         context.Response.ContentType = "application/json";
         context.Response.ContentLength = body.Length;
         await context.Response.Body.WriteAsync(body, context.RequestAborted);
@@ -101,7 +101,7 @@ internal sealed class ResponsesPassThrough(ResponsesService service, ClientIdent
     }
 
     private static Task WriteEventAsync(HttpContext context, JsonObject data) =>
-        WriteEventAsync(context, Json.Text(data["type"]), JsonSerializer.SerializeToUtf8Bytes(data));
+        WriteEventAsync(context, Json.Text(data["type"]), NodeJson.Utf8(data));
 
     private static async Task WriteEventAsync(HttpContext context, string? type, ReadOnlyMemory<byte> data)
     {

@@ -34,6 +34,7 @@ public sealed class LayerTests
         { "Storage", ["Gateway", "Routing", "Scheduling", "Backends", "Supervision", "Systemd", "Admin", "Hosting"], [] },
         { "Models", ["Gateway", "Routing", "Scheduling", "Backends", "Supervision", "Systemd", "Admin", "Hosting"], [] },
         { "Config", ["Gateway", "Routing", "Scheduling", "Backends", "Supervision", "Systemd", "Admin", "Hosting"], ["Systemd.DBus"] },
+        { "Serialization", ["Gateway", "Routing", "Scheduling", "Backends", "Supervision", "Systemd", "Storage", "Models", "Config", "Providers", "Admin", "Hosting"], [] },
     };
 
     [Theory]
