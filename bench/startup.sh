@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command: publishes ullmctl three ways (JIT as a framework-dependent app, ReadyToRun + trimmed self-contained,
-# Native AOT) and ullmd two ways (as shipped, and ReadyToRun), then measures side by side in one run
+# Native AOT) and ullmd three ways (Native AOT as shipped, the JIT as a framework-dependent app, and ReadyToRun), then measures side by side in one run
 # (bench/startup.py): ullmctl's wall time per command against a live ullmd; ullmd's exec→READY=1 and exec→first
 # answer with an empty database, its idle RSS, and the p99 of the first seconds of traffic against the warm p99, under
 # several GC and JIT settings, and where each start went (ullmd's own "Ready" log line, per phase in CPU and wall time).
@@ -42,7 +42,8 @@ publish ctl-jit ctl/Ullmctl.csproj -p:PublishAot=false
 publish ctl-r2r ctl/Ullmctl.csproj -p:PublishAot=false -r linux-x64 --self-contained -p:PublishReadyToRun=true -p:PublishTrimmed=true
 publish ctl-aot ctl/Ullmctl.csproj
 publish ullmd daemon/Ullmd.csproj
-publish ullmd-r2r daemon/Ullmd.csproj -r linux-x64 --self-contained false -p:PublishReadyToRun=true
+publish ullmd-jit daemon/Ullmd.csproj -p:PublishAot=false
+publish ullmd-r2r daemon/Ullmd.csproj -p:PublishAot=false -r linux-x64 --self-contained false -p:PublishReadyToRun=true
 
 echo "## Startup, ullmctl and idle memory (issue #17)"
 echo
@@ -51,11 +52,9 @@ echo "$(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinf
 echo
 python3 bench/startup.py --rounds "$rounds" --daemon-rounds "$daemon_rounds" \
   --ctl "jit=$out/ctl-jit/ullmctl" --ctl "r2r+trim=$out/ctl-r2r/ullmctl" --ctl "aot=$out/ctl-aot/ullmctl" \
-  --ullmd "shipped=$out/ullmd/ullmd|" \
-  --ullmd "server GC, no DATAS=$out/ullmd/ullmd|DOTNET_gcServer=1,DOTNET_GCDynamicAdaptationMode=0" \
-  --ullmd "workstation GC=$out/ullmd/ullmd|DOTNET_gcServer=0" \
-  --ullmd "workstation, conserve=$out/ullmd/ullmd|DOTNET_gcServer=0,DOTNET_GCConserveMemory=7" \
-  --ullmd "W^X off=$out/ullmd/ullmd|DOTNET_EnableWriteXorExecute=0" \
-  --ullmd "workstation, W^X off=$out/ullmd/ullmd|DOTNET_gcServer=0,DOTNET_EnableWriteXorExecute=0" \
-  --ullmd "workstation, W^X off, no PGO=$out/ullmd/ullmd|DOTNET_gcServer=0,DOTNET_EnableWriteXorExecute=0,DOTNET_TieredPGO=0" \
+  --ullmd "Native AOT (shipped)=$out/ullmd/ullmd|" \
+  --ullmd "Native AOT, workstation GC=$out/ullmd/ullmd|DOTNET_gcServer=0" \
+  --ullmd "Native AOT, workstation, conserve=$out/ullmd/ullmd|DOTNET_gcServer=0,DOTNET_GCConserveMemory=7" \
+  --ullmd "JIT=$out/ullmd-jit/ullmd|" \
+  --ullmd "JIT, workstation, W^X off=$out/ullmd-jit/ullmd|DOTNET_gcServer=0,DOTNET_EnableWriteXorExecute=0" \
   --ullmd "ReadyToRun, workstation, W^X off=$out/ullmd-r2r/ullmd|DOTNET_gcServer=0,DOTNET_EnableWriteXorExecute=0"

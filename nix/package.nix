@@ -78,11 +78,11 @@ buildDotnetModule {
   dotnet-sdk = dotnetCorePackages.sdk_10_0;
   dotnet-runtime = selected.runtime;
 
-  # ullmctl is published with Native AOT (PublishAot in ctl/Ullmctl.csproj): the ILCompiler packages
-  # come from deps.json, and its native link runs clang against zlib. A framework-dependent
-  # buildDotnetModule publishes with -p:PublishTrimmed=false, which native compilation refuses
-  # ("PublishTrimmed is implied by native compilation"), so the build is self-contained; ullmd then
-  # carries its runtime beside it instead of running on dotnet-runtime.
+  # ullmd and ullmctl are published with Native AOT (PublishAot in daemon/Ullmd.csproj and
+  # ctl/Ullmctl.csproj): the ILCompiler packages come from deps.json, and the native link runs clang
+  # against zlib. A framework-dependent buildDotnetModule publishes with -p:PublishTrimmed=false, which
+  # native compilation refuses ("PublishTrimmed is implied by native compilation"), so the build is
+  # self-contained: each program is one native executable that needs no dotnet-runtime.
   selfContainedBuild = true;
   buildInputs = [ zlib ];
 

@@ -15,11 +15,11 @@ die() { log "error: $*"; exit 1; }
 [[ $EUID -eq 0 ]] || die "ullmd is a root daemon (it creates /run/unified-llm and starts backends): run with sudo"
 command -v dotnet >/dev/null 2>&1 || die "dotnet is not on PATH: install the .NET 10 SDK"
 command -v curl >/dev/null 2>&1 || die "curl is not on PATH: apt-get install curl"
-# ullmctl is published as a native executable (Native AOT), which links with clang against zlib: installed with
+# ullmd and ullmctl are published as native executables (Native AOT), which link with clang against zlib: installed with
 # apt-get when missing, as tests/tools/llama-server.sh does for the llama.cpp build.
 if ! command -v clang >/dev/null 2>&1 || [[ ! -f /usr/include/zlib.h ]]; then
-  command -v apt-get >/dev/null 2>&1 || die "clang and zlib's headers are needed (ullmctl's native build links with them): install clang and zlib1g-dev"
-  log "installing clang and zlib1g-dev (ullmctl's native build links with them)"
+  command -v apt-get >/dev/null 2>&1 || die "clang and zlib's headers are needed (the native builds of ullmd and ullmctl link with them): install clang and zlib1g-dev"
+  log "installing clang and zlib1g-dev (the native builds of ullmd and ullmctl link with them)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang zlib1g-dev >&2 ||
     { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang zlib1g-dev >&2; } ||
     die "apt-get could not install clang zlib1g-dev"

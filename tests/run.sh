@@ -37,7 +37,7 @@ declare -A package_of=(
   # The SDK tests drive the official openai npm client (tests/tools/openai-client).
   [node]=nodejs
   [npm]=npm
-  # ullmctl is published with Native AOT (tests/nix/source-set-build.sh publishes it), which links with clang and zlib.
+  # ullmd and ullmctl are published with Native AOT (here and in tests/nix/source-set-build.sh), which links with clang and zlib.
   [clang]=clang
   [/usr/include/zlib.h]=zlib1g-dev
 )
@@ -66,7 +66,13 @@ log "checking nix/deps.json against the lock files"
 bash nix/check-deps.sh
 
 output="$(mktemp "${TMPDIR:-/tmp}/ullm-tests.XXXXXX")"
-trap 'rm -f "$output"' EXIT
+native="$(mktemp -d "${TMPDIR:-/tmp}/ullm-native.XXXXXX")"
+trap 'rm -rf "$output" "$native"' EXIT
+
+# The tests that start ullmd run the native build README's quick start and the Nix package ship (Native AOT).
+log "publishing ullmd with Native AOT"
+dotnet publish daemon/Ullmd.csproj -c Release -o "$native" --verbosity quiet >&2 || die "the Native AOT publish of ullmd failed"
+export ULLM_ULLMD="$native/ullmd"
 set +e
 dotnet test --solution unified-llm.sln 2>&1 | tee "$output"
 status=${PIPESTATUS[0]}

@@ -7,6 +7,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Daemon.Serialization;
 using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
 using UnifiedLlm.Daemon.Systemd;
@@ -130,7 +131,7 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
         try
         {
             var body = new JsonObject { ["model"] = tag, ["stream"] = true };
-            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(shared.BaseAddress, "api/pull")) { Content = JsonContent.Create(body) };
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(shared.BaseAddress, "api/pull")) { Content = JsonContent.Create(body, NodeJsonContext.Default.JsonObject) };
             using var response = await SendPullAsync(request, tag, cancellationToken);
             if (!response.IsSuccessStatusCode)
             {
@@ -328,7 +329,7 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
         HttpResponseMessage response;
         try
         {
-            response = await http.PostAsJsonAsync(new Uri(shared.BaseAddress, "api/generate"), body, deadline.Token);
+            response = await http.PostAsJsonAsync(new Uri(shared.BaseAddress, "api/generate"), body, NodeJsonContext.Default.JsonObject, deadline.Token);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -363,7 +364,7 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
     private async Task UnloadAsync(SharedServer shared, RunningBackend backend, CancellationToken cancellationToken)
     {
         var body = new JsonObject { ["model"] = backend.UpstreamModel, ["prompt"] = string.Empty, ["stream"] = false, ["keep_alive"] = 0 };
-        using var response = await http.PostAsJsonAsync(new Uri(shared.BaseAddress, "api/generate"), body, cancellationToken);
+        using var response = await http.PostAsJsonAsync(new Uri(shared.BaseAddress, "api/generate"), body, NodeJsonContext.Default.JsonObject, cancellationToken);
         if (!response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.NotFound)
         {
             var error = await ReadErrorAsync(response, cancellationToken);
@@ -380,7 +381,7 @@ internal sealed class OllamaDriver : IBackendDriver, IAsyncDisposable
             return null;
         }
 
-        var ps = await response.Content.ReadFromJsonAsync<JsonObject>(cancellationToken);
+        var ps = await response.Content.ReadFromJsonAsync(NodeJsonContext.Default.JsonObject, cancellationToken);
         var models = ps?["models"] as JsonArray ?? [];
         return models.OfType<JsonObject>().FirstOrDefault(m => OllamaTag.Same((string?)m["name"], tag) || OllamaTag.Same((string?)m["model"], tag));
     }

@@ -69,7 +69,7 @@ internal static partial class ConfigLoader
                 throw new ConfigException(errors);
             }
 
-            root = TomlSerializer.Deserialize<TomlTable>(text, new TomlSerializerOptions { SourceName = file, MetadataStore = metadata })
+            root = TomlSerializer.Deserialize(text, ConfigTomlContext.Table(new TomlSerializerOptions { SourceName = file, MetadataStore = metadata }))
                 ?? new TomlTable();
         }
         catch (TomlException e)

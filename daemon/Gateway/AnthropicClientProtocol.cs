@@ -1,6 +1,6 @@
 using System.Buffers;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
@@ -25,7 +25,7 @@ internal sealed class AnthropicClientProtocol : IClientProtocol
 
     public Task WriteErrorAsync(HttpContext context, GatewayException error)
     {
-        var body = JsonSerializer.SerializeToUtf8Bytes(ErrorObject(error));
+        var body = NodeJson.Utf8(ErrorObject(error));
         return OpenAiErrors.WriteAsync(context, error, body);
     }
 
@@ -36,12 +36,12 @@ internal sealed class AnthropicClientProtocol : IClientProtocol
         var content = new JsonArray();
         if (choice?["message"]?["content"]?.GetValue<string>() is { Length: > 0 } text)
         {
-            content.Add(new JsonObject { ["type"] = "text", ["text"] = text });
+            content.Add((JsonNode)new JsonObject { ["type"] = "text", ["text"] = text });
         }
 
         foreach (var call in choice?["message"]?["tool_calls"]?.AsArray() ?? [])
         {
-            content.Add(new JsonObject
+            content.Add((JsonNode)new JsonObject
             {
                 ["type"] = "tool_use",
                 ["id"] = call?["id"]?.DeepClone(),
@@ -197,7 +197,7 @@ internal sealed class AnthropicClientProtocol : IClientProtocol
     {
         var writer = context.Response.BodyWriter;
         writer.Write(System.Text.Encoding.UTF8.GetBytes($"event: {name}\ndata: "));
-        writer.Write(JsonSerializer.SerializeToUtf8Bytes(data));
+        writer.Write(NodeJson.Utf8(data));
         writer.Write("\n\n"u8);
         await writer.FlushAsync(context.RequestAborted);
     }

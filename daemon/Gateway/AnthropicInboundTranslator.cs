@@ -13,10 +13,10 @@ internal static class AnthropicInboundTranslator
             case null:
                 break;
             case JsonValue text when Text(text) is { } system:
-                messages.Add(new JsonObject { ["role"] = "system", ["content"] = system });
+                messages.Add((JsonNode)new JsonObject { ["role"] = "system", ["content"] = system });
                 break;
             case JsonArray blocks:
-                messages.Add(new JsonObject { ["role"] = "system", ["content"] = string.Concat(blocks.Select((b, i) => BlockText(b, $"system[{i}]"))) });
+                messages.Add((JsonNode)new JsonObject { ["role"] = "system", ["content"] = string.Concat(blocks.Select((b, i) => BlockText(b, $"system[{i}]"))) });
                 break;
             default:
                 throw GatewayException.BadField("system", "must be a string or an array of text blocks");
@@ -87,7 +87,7 @@ internal static class AnthropicInboundTranslator
         var role = Text(message["role"]);
         if (message["content"] is JsonValue value && Text(value) is { } text)
         {
-            messages.Add(new JsonObject { ["role"] = role, ["content"] = text });
+            messages.Add((JsonNode)new JsonObject { ["role"] = role, ["content"] = text });
             return;
         }
 
@@ -105,17 +105,17 @@ internal static class AnthropicInboundTranslator
             switch (Text(block["type"]))
             {
                 case "text":
-                    parts.Add(new JsonObject { ["type"] = "text", ["text"] = block["text"]?.DeepClone() });
+                    parts.Add((JsonNode)new JsonObject { ["type"] = "text", ["text"] = block["text"]?.DeepClone() });
                     break;
                 case "image":
                     var source = block["source"] as JsonObject;
                     var url = Text(source?["type"]) == "base64" && Text(source!["media_type"]) is { } mediaType && Text(source["data"]) is { } data
                         ? $"data:{mediaType};base64,{data}"
                         : Text(source?["url"]) ?? throw GatewayException.BadField($"{where}.source", "must be base64 data with its media_type, or a url");
-                    parts.Add(new JsonObject { ["type"] = "image_url", ["image_url"] = new JsonObject { ["url"] = url } });
+                    parts.Add((JsonNode)new JsonObject { ["type"] = "image_url", ["image_url"] = new JsonObject { ["url"] = url } });
                     break;
                 case "tool_use":
-                    toolCalls.Add(new JsonObject
+                    toolCalls.Add((JsonNode)new JsonObject
                     {
                         ["id"] = block["id"]?.DeepClone(),
                         ["type"] = "function",
@@ -129,7 +129,7 @@ internal static class AnthropicInboundTranslator
                         JsonArray resultBlocks => string.Concat(resultBlocks.Select((r, i) => BlockText(r, $"{where}.content[{i}]"))),
                         var other => Text(other) ?? throw GatewayException.BadField($"{where}.content", "must be a string or an array of text blocks"),
                     };
-                    messages.Add(new JsonObject { ["role"] = "tool", ["tool_call_id"] = block["tool_use_id"]?.DeepClone(), ["content"] = content });
+                    messages.Add((JsonNode)new JsonObject { ["role"] = "tool", ["tool_call_id"] = block["tool_use_id"]?.DeepClone(), ["content"] = content });
                     break;
                 default:
                     throw GatewayException.BadField($"{where}.type", $"content block type '{block["type"]}' is not supported");
@@ -144,7 +144,7 @@ internal static class AnthropicInboundTranslator
                 converted["tool_calls"] = toolCalls;
             }
 
-            messages.Add(converted);
+            messages.Add((JsonNode)converted);
         }
     }
 

@@ -8,6 +8,7 @@ using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Routing;
 using UnifiedLlm.Daemon.Scheduling;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
@@ -130,7 +131,7 @@ internal sealed partial class AudioProxy(
 
         return new AudioBody(model, "application/json", upstreamModel =>
         {
-            byte[] head = [.. body.AsSpan(0, scan.ModelValue.Start), .. JsonSerializer.SerializeToUtf8Bytes(upstreamModel), .. body.AsSpan(scan.ModelValue.End)];
+            byte[] head = [.. body.AsSpan(0, scan.ModelValue.Start), .. NodeJson.Utf8(upstreamModel), .. body.AsSpan(scan.ModelValue.End)];
             return (head, Stream.Null, head.Length);
         }, maxBytes);
     }

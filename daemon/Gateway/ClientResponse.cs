@@ -1,6 +1,5 @@
-using System.Buffers;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
@@ -17,24 +16,12 @@ internal static class ClientResponse
         await context.Response.Body.WriteAsync(body, context.RequestAborted);
     }
 
-    public static Task WriteJsonAsync(HttpContext context, JsonNode body) => WriteJsonAsync(context, Utf8(body));
+    public static Task WriteJsonAsync(HttpContext context, JsonNode body) => WriteJsonAsync(context, NodeJson.Utf8(body));
 
     public static Task BeginEventStreamAsync(HttpContext context)
     {
         context.Response.ContentType = "text/event-stream";
         context.Response.Headers.CacheControl = "no-cache";
         return context.Response.StartAsync(context.RequestAborted);
-    }
-
-    /// <summary>A node's JSON text, written without the reflection-based serializer (which trimming cannot follow).</summary>
-    public static ReadOnlyMemory<byte> Utf8(JsonNode node)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            node.WriteTo(writer);
-        }
-
-        return buffer.WrittenMemory;
     }
 }

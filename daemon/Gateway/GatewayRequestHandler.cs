@@ -1,6 +1,6 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
@@ -35,7 +35,7 @@ internal sealed partial class GatewayRequestHandler(
             var body = await RequestBody.ReadAsync(context, config.Current.Server.MaxRequestBodyBytes);
             if (translate is not null)
             {
-                body = JsonSerializer.SerializeToUtf8Bytes(await translate(exchange.Client, RequestBody.ParseObject(body), context.RequestAborted));
+                body = NodeJson.Utf8(await translate(exchange.Client, RequestBody.ParseObject(body), context.RequestAborted));
             }
 
             // A request only a target that speaks its own API can serve is that API's, not OpenAI's.

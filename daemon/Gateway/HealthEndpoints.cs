@@ -1,3 +1,6 @@
+using System.Text.Json.Nodes;
+using UnifiedLlm.Daemon.Serialization;
+
 namespace UnifiedLlm.Daemon.Gateway;
 
 /// <summary>Liveness and readiness for load balancers and the NixOS test: plain JSON, no authentication.</summary>
@@ -5,10 +8,13 @@ internal static class HealthEndpoints
 {
     public static void MapHealth(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/health", () => Results.Json(new { status = "ok" }));
+        endpoints.MapGet("/health", () => Status("ok"));
         endpoints.MapGet("/ready", (IHostApplicationLifetime lifetime) =>
             lifetime.ApplicationStarted.IsCancellationRequested && !lifetime.ApplicationStopping.IsCancellationRequested
-                ? Results.Json(new { status = "ready" })
-                : Results.Json(new { status = "starting" }, statusCode: StatusCodes.Status503ServiceUnavailable));
+                ? Status("ready")
+                : Status("starting", StatusCodes.Status503ServiceUnavailable));
     }
+
+    private static IResult Status(string status, int? statusCode = null) =>
+        Results.Json(new JsonObject { ["status"] = status }, NodeJsonContext.Default.JsonObject, statusCode: statusCode);
 }

@@ -1,6 +1,7 @@
-using System.Text.Json;
+using System.Text.Json.Nodes;
 using UnifiedLlm.Daemon.Routing;
 using UnifiedLlm.Daemon.Scheduling;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
@@ -98,21 +99,18 @@ internal sealed class LoadingNotice : IAsyncDisposable
         }
     }
 
-    private byte[] Chunk(LoadStep step) => JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
+    private byte[] Chunk(LoadStep step) => NodeJson.Utf8(new JsonObject
     {
         ["id"] = id,
         ["object"] = "chat.completion.chunk",
         ["created"] = created,
         ["model"] = model,
-        ["choices"] = new[]
+        ["choices"] = new JsonArray(new JsonObject
         {
-            new Dictionary<string, object?>
-            {
-                ["index"] = 0,
-                ["delta"] = new Dictionary<string, object?> { ["role"] = "assistant", ["reasoning_content"] = Text(step) },
-                ["finish_reason"] = null,
-            },
-        },
+            ["index"] = 0,
+            ["delta"] = new JsonObject { ["role"] = "assistant", ["reasoning_content"] = Text(step) },
+            ["finish_reason"] = null,
+        }),
     });
 
     /// <summary>One line per stage: "ullmd: loading tiny: starting unit: GPU0, ...".</summary>

@@ -1,8 +1,10 @@
+using System.Text.Json.Nodes;
 using UnifiedLlm.Daemon.Admin;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Hosting;
 using UnifiedLlm.Daemon.Routing.Peers;
 using UnifiedLlm.Daemon.Scheduling;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
@@ -29,26 +31,35 @@ internal static class ModelList
         var allowed = client.Key is { Models.Count: > 0 } key ? key.Models.ToHashSet(StringComparer.Ordinal) : null;
         bool May(string name, string? localModel = null) => allowed is null || allowed.Contains(name) || (localModel is not null && allowed.Contains(localModel));
         var created = daemon.StartedAt.ToUnixTimeSeconds();
-        object Entry(string id, string ownedBy, object ullm) => new Dictionary<string, object> { ["id"] = id, ["object"] = "model", ["created"] = created, ["owned_by"] = ownedBy, ["ullm"] = ullm };
-        var data = new List<object>();
+        JsonObject Entry(string id, string ownedBy, JsonObject ullm) => new() { ["id"] = id, ["object"] = "model", ["created"] = created, ["owned_by"] = ownedBy, ["ullm"] = ullm };
+        var data = new JsonArray();
         var ready = endpoints.ReadyModels();
         foreach (var model in config.Models.Values.OrderBy(m => m.Name, StringComparer.Ordinal))
         {
             var backend = model.BackendKey;
             if (May(model.Name))
             {
-                var onPeers = OnPeers(peers, model.Name);
-                data.Add(Entry(model.Name, "ullmd", onPeers.Count == 0
-                    ? new { kind = "local", backend, context = model.Context, aliases = model.Aliases, loaded = ready.Contains(model.Name) }
-                    : new { kind = "local", backend, context = model.Context, aliases = model.Aliases, loaded = ready.Contains(model.Name), peers = onPeers }));
+                var local = new JsonObject { ["kind"] = "local", ["backend"] = backend, ["context"] = model.Context, ["aliases"] = Strings(model.Aliases), ["loaded"] = ready.Contains(model.Name) };
+                if (OnPeers(peers, model.Name) is { Count: > 0 } onPeers)
+                {
+                    local["peers"] = onPeers;
+                }
+
+                data.Add((JsonNode)Entry(model.Name, "ullmd", local));
             }
 
-            data.AddRange(model.Aliases.Where(alias => May(alias, model.Name)).Select(alias => Entry(alias, "ullmd", new { kind = "alias", alias_of = model.Name, backend, context = model.Context })));
+            foreach (var alias in model.Aliases.Where(alias => May(alias, model.Name)))
+            {
+                data.Add((JsonNode)Entry(alias, "ullmd", new JsonObject { ["kind"] = "alias", ["alias_of"] = model.Name, ["backend"] = backend, ["context"] = model.Context }));
+            }
         }
 
         foreach (var provider in config.Providers.Values.OrderBy(p => p.Name, StringComparer.Ordinal))
         {
-            data.AddRange(provider.Models.Where(m => May($"{provider.Name}/{m}")).Select(m => Entry($"{provider.Name}/{m}", provider.Name, new { kind = "provider", provider = provider.Name, provider_kind = EnumNames.Providers.NameOf(provider.Kind) })));
+            foreach (var m in provider.Models.Where(m => May($"{provider.Name}/{m}")))
+            {
+                data.Add((JsonNode)Entry($"{provider.Name}/{m}", provider.Name, new JsonObject { ["kind"] = "provider", ["provider"] = provider.Name, ["provider_kind"] = EnumNames.Providers.NameOf(provider.Kind) }));
+            }
         }
 
         // A name this host resolves itself is not a peer's: the router would not send it there.
@@ -58,19 +69,21 @@ internal static class ModelList
             .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
         foreach (var name in remote.Where(n => May(n)))
         {
-            data.Add(Entry(name, "ullmd-peer", new { kind = "peer", peers = OnPeers(peers, name) }));
+            data.Add((JsonNode)Entry(name, "ullmd-peer", new JsonObject { ["kind"] = "peer", ["peers"] = OnPeers(peers, name) }));
         }
 
         foreach (var route in config.Routes.Values.OrderBy(r => r.Name, StringComparer.Ordinal).Where(r => May(r.Name)))
         {
-            data.Add(Entry(route.Name, "ullmd", new { kind = "route", strategy = EnumNames.Strategies.NameOf(route.Strategy), targets = route.Targets }));
+            data.Add((JsonNode)Entry(route.Name, "ullmd", new JsonObject { ["kind"] = "route", ["strategy"] = EnumNames.Strategies.NameOf(route.Strategy), ["targets"] = Strings(route.Targets) }));
         }
 
-        await context.Response.WriteAsJsonAsync(new { @object = "list", data }, context.RequestAborted);
+        await context.Response.WriteAsJsonAsync(new JsonObject { ["object"] = "list", ["data"] = data }, NodeJsonContext.Default.JsonObject, cancellationToken: context.RequestAborted);
     }
 
     /// <summary>The peers that report <paramref name="model"/>: each named, with whether it is loaded there and whether the peer answers.</summary>
-    private static List<object> OnPeers(IReadOnlyList<PeerView> peers, string model) =>
+    private static JsonArray OnPeers(IReadOnlyList<PeerView> peers, string model) =>
         [.. peers.Where(v => v.Status?.Find(model) is not null)
-            .Select(v => (object)new { peer = v.Peer.Name, loaded = v.Status!.Find(model)!.Loaded, answering = v.Answering })];
+            .Select(v => (JsonNode)new JsonObject { ["peer"] = v.Peer.Name, ["loaded"] = v.Status!.Find(model)!.Loaded, ["answering"] = v.Answering })];
+
+    private static JsonArray Strings(IEnumerable<string> values) => [.. values.Select(v => (JsonNode)v)];
 }

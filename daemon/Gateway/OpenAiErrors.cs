@@ -1,14 +1,15 @@
 using System.Globalization;
-using System.Text.Json;
+using System.Text.Json.Nodes;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
 /// <summary>Writes OpenAI's error object <c>{"error":{"message","type","param","code"}}</c> with its status and Retry-After.</summary>
 internal static class OpenAiErrors
 {
-    public static byte[] Body(GatewayException error) => JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
+    public static byte[] Body(GatewayException error) => NodeJson.Utf8(new JsonObject
     {
-        ["error"] = new Dictionary<string, object?>
+        ["error"] = new JsonObject
         {
             ["message"] = error.Message,
             ["type"] = error.Type,

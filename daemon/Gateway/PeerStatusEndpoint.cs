@@ -28,7 +28,7 @@ internal static class PeerStatusEndpoint
         var devices = gpus.Current.Devices.Where(d => config.Gpu.Allowed.Count == 0 || config.Gpu.Allowed.Contains(d.Index))
             .Select(d => new PeerGpu(d.Index, d.TotalBytes, d.FreeBytes)).ToList();
         var status = new PeerStatus(PeerStatus.CurrentVersion, models, devices, await HostMemory.AvailableBytesAsync(context.RequestAborted));
-        await context.Response.WriteAsJsonAsync(status, PeerStatus.Json, context.RequestAborted);
+        await context.Response.WriteAsJsonAsync(status, PeerStatus.Json, cancellationToken: context.RequestAborted);
     }
 }
 

@@ -8,6 +8,7 @@ using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Routing;
 using UnifiedLlm.Daemon.Routing.Peers;
 using UnifiedLlm.Daemon.Scheduling;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
@@ -333,7 +334,7 @@ internal sealed partial class ProxyPipeline(
     {
         var body = (JsonObject)native.Body.DeepClone();
         body["model"] = upstreamModel;
-        return JsonSerializer.SerializeToUtf8Bytes(body);
+        return NodeJson.Utf8(body);
     }
 
     /// <summary>Why a local target's backend cannot answer this endpoint (a generic one serves what it declares), or null.</summary>
@@ -471,7 +472,7 @@ internal sealed partial class ProxyPipeline(
         }
     }
 
-    private static byte[] EstimatedUsageChunk(Exchange exchange) => JsonSerializer.SerializeToUtf8Bytes(new JsonObject
+    private static byte[] EstimatedUsageChunk(Exchange exchange) => NodeJson.Utf8(new JsonObject
     {
         ["object"] = "chat.completion.chunk",
         ["model"] = exchange.Target?.Model,

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway;
 
@@ -147,7 +148,7 @@ internal sealed class ProxyRequest
     /// </summary>
     public byte[] ForUpstream(string upstreamModel)
     {
-        var model = JsonSerializer.SerializeToUtf8Bytes(upstreamModel);
+        var model = NodeJson.Utf8(upstreamModel);
         (int Start, int End, byte[] With) modelEdit = (_scan.ModelValue.Start, _scan.ModelValue.End, model);
         if (!Stream)
         {

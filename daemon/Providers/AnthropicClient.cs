@@ -1,6 +1,7 @@
 using System.Text.Json;
 using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Routing;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Providers;
 
@@ -18,7 +19,7 @@ internal sealed class AnthropicClient(TimeProvider time) : IUpstreamClient
         }
 
         var uri = call.Endpoints.Messages;
-        var body = JsonSerializer.SerializeToUtf8Bytes(AnthropicRequestTranslator.Translate(RequestBody.ParseObject(call.Body)));
+        var body = NodeJson.Utf8(AnthropicRequestTranslator.Translate(RequestBody.ParseObject(call.Body)));
         var created = time.GetUtcNow().ToUnixTimeSeconds();
         var response = await UpstreamHttp.SendAsync(call.Connections, () => Request(uri, body, call.ApiKey), call.Stream, upstream, cancellationToken);
         try
@@ -31,7 +32,7 @@ internal sealed class AnthropicClient(TimeProvider time) : IUpstreamClient
 
             using var document = await JsonDocument.ParseAsync(stream, cancellationToken: cancellationToken);
             var translated = AnthropicResponseTranslator.Translate(document.RootElement, created);
-            return new UpstreamReply(response, JsonSerializer.SerializeToUtf8Bytes(translated), null);
+            return new UpstreamReply(response, NodeJson.Utf8(translated), null);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
         {

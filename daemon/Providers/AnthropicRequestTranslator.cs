@@ -174,11 +174,11 @@ internal static class AnthropicRequestTranslator
     {
         if (messages.Count > 0 && messages[^1]!["role"]!.GetValue<string>() == role)
         {
-            messages[^1]!["content"]!.AsArray().Add(block);
+            messages[^1]!["content"]!.AsArray().Add((JsonNode)block);
             return;
         }
 
-        messages.Add(new JsonObject { ["role"] = role, ["content"] = new JsonArray(block) });
+        messages.Add((JsonNode)new JsonObject { ["role"] = role, ["content"] = new JsonArray(block) });
     }
 
     private static JsonNode ParseArguments(JsonNode? arguments)

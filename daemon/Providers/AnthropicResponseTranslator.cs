@@ -18,7 +18,7 @@ internal static class AnthropicResponseTranslator
                     text.Append(block.GetProperty("text").GetString());
                     break;
                 case "tool_use":
-                    toolCalls.Add(new JsonObject
+                    toolCalls.Add((JsonNode)new JsonObject
                     {
                         ["id"] = block.GetProperty("id").GetString(),
                         ["type"] = "function",

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Providers;
 
@@ -135,5 +136,5 @@ internal static class AnthropicStreamTranslator
         }
     }
 
-    private static UpstreamChunk Emit(JsonObject chunk) => new(JsonSerializer.SerializeToUtf8Bytes(chunk), false);
+    private static UpstreamChunk Emit(JsonObject chunk) => new(NodeJson.Utf8(chunk), false);
 }

@@ -1,7 +1,7 @@
 using System.Net.Http.Headers;
-using System.Text.Json;
 using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Routing.Peers;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Providers;
 
@@ -49,7 +49,7 @@ internal sealed class OpenAiCompatibleClient : IUpstreamClient
         return request;
     }
 
-    public static ByteArrayContent Json(System.Text.Json.Nodes.JsonNode body) => Json(JsonSerializer.SerializeToUtf8Bytes(body));
+    public static ByteArrayContent Json(System.Text.Json.Nodes.JsonNode body) => Json(NodeJson.Utf8(body));
 
     public static ByteArrayContent Json(byte[] body) => new(body)
     {

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using Polly;
 using Polly.CircuitBreaker;
 using UnifiedLlm.Daemon.Config;
@@ -21,7 +22,7 @@ internal sealed class UpstreamHealth(ConfigHolder config, EventHub events, TimeP
     /// Runs an attempt through the upstream's breaker; throws <see cref="BrokenCircuitException"/> while it is open. The
     /// attempt's type is the caller's (the gateway's): every attempt on one upstream must have the same.
     /// </summary>
-    public ValueTask<TAttempt> ExecuteAsync<TAttempt, TState>(RouteTarget target, Func<TState, CancellationToken, ValueTask<TAttempt>> attempt, TState state, CancellationToken cancellationToken)
+    public ValueTask<TAttempt> ExecuteAsync<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.All)] TAttempt, TState>(RouteTarget target, Func<TState, CancellationToken, ValueTask<TAttempt>> attempt, TState state, CancellationToken cancellationToken)
     {
         if (!breakers.TryGetValue(target.Upstream, out var breaker))
         {
@@ -119,7 +120,7 @@ internal sealed class UpstreamHealth(ConfigHolder config, EventHub events, TimeP
         /// Typed to the attempt: an untyped pipeline runs a typed call through bridging layers, each an async step more.
         /// Built on first use, as the attempt's type is known only then.
         /// </summary>
-        public ResiliencePipeline<TAttempt> Pipeline<TAttempt>()
+        public ResiliencePipeline<TAttempt> Pipeline<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.All)] TAttempt>()
         {
             if (Volatile.Read(ref pipeline) is not { } current)
             {
@@ -134,7 +135,8 @@ internal sealed class UpstreamHealth(ConfigHolder config, EventHub events, TimeP
                 ?? throw new InvalidOperationException($"the breaker for {upstream} runs attempts of another type than {typeof(TAttempt).Name}");
         }
 
-        private ResiliencePipeline<TAttempt> Build<TAttempt>()
+        // Polly asks for all members of the result type (its options validation); attempts are ullmd's own types, kept whole.
+        private ResiliencePipeline<TAttempt> Build<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.All)] TAttempt>()
         {
             ValueTask Changed(string to, string? error)
             {

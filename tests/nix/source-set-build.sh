@@ -101,3 +101,37 @@ declared="$(grep -o 'McpServerTool(Name = "[a-z_]*"' ctl/Mcp/AdminTools.cs | cut
 [[ -n "$declared" && "$tools" == "$declared" ]] ||
   { log "FAIL: the native ullmctl mcp listed tools '$tools', ctl/Mcp/AdminTools.cs declares '$declared'"; exit 1; }
 log "passed: ullmctl published as buildDotnetModule does is a native executable ($(du -h "$ctl" | cut -f1)); status --json and mcp tools/list ($(wc -w <<<"$tools") tools) work"
+
+# ullmd's publish, the same way: a native executable with no managed ullmd.dll beside it, that checks a config (the
+# TOML read through its source-generated context) and runs its offline doctor (JSON through source-generated contexts).
+log "dotnet publish daemon/Ullmd.csproj --runtime $rid --self-contained (as buildDotnetModule does)"
+if ! { dotnet restore daemon/Ullmd.csproj --runtime "$rid" -p:SelfContained=true &&
+  dotnet build --no-restore "${flags[@]}" daemon/Ullmd.csproj &&
+  dotnet publish --no-restore --no-build "${flags[@]}" --self-contained -o "$work/publish-ullmd" daemon/Ullmd.csproj; } >"$work.publish.log" 2>&1; then
+  grep -E 'error|Error' "$work.publish.log" | sort -u | head -60
+  rm -f "$work.publish.log"
+  log "FAIL: publishing daemon/Ullmd.csproj as buildDotnetModule does failed (errors above; Native AOT also needs clang and zlib1g-dev)"
+  exit 1
+fi
+rm -f "$work.publish.log"
+ullmd="$work/publish-ullmd/ullmd"
+[[ -x "$ullmd" && "$(head -c 4 "$ullmd" | od -An -c | tr -d ' ')" == '177ELF' ]] ||
+  { log "FAIL: $ullmd is not a native ELF executable"; exit 1; }
+[[ ! -e "$work/publish-ullmd/ullmd.dll" ]] || { log "FAIL: the publish left a managed ullmd.dll beside ullmd (not Native AOT)"; exit 1; }
+printf '[server]\ndata_dir = "%s"\n' "$work/data" >"$work/ullmd.toml"
+"$ullmd" --config "$work/ullmd.toml" --check | grep -q "OK" || { log "FAIL: the native ullmd --check did not accept a minimal config"; exit 1; }
+printf '[server]\ndata_dir = "%s"\nbogus = 1\n' "$work/data" >"$work/bad.toml"
+set +e
+checked="$("$ullmd" --config "$work/bad.toml" --check 2>&1)"
+status=$?
+set -e
+[[ $status -ne 0 && "$checked" == *"bad.toml:3"* && "$checked" == *bogus* ]] ||
+  { log "FAIL: the native ullmd --check of a config with an unknown key exited $status with '$checked' (expected the file:line and the key)"; exit 1; }
+set +e
+report="$("$ullmd" --doctor --json --config "$work/ullmd.toml")"
+status=$?
+set -e
+# It exits by its worst finding (here the data_dir it would create is missing): 0, 1 or 2, with the report either way.
+[[ $status -le 2 ]] && jq -e '.findings | length > 0' >/dev/null <<<"$report" ||
+  { log "FAIL: the native ullmd --doctor --json exited $status and printed no findings: '$report'"; exit 1; }
+log "passed: ullmd published as buildDotnetModule does is a native executable ($(du -h "$ullmd" | cut -f1)); --check and --doctor --json work"

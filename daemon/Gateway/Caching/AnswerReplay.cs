@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway.Caching;
 
@@ -25,7 +26,7 @@ internal static class AnswerReplay
         await protocol.BeginStreamAsync(context);
         foreach (var chunk in Chunks(answer, includeUsage))
         {
-            await protocol.WriteChunkAsync(context, JsonSerializer.SerializeToUtf8Bytes(chunk));
+            await protocol.WriteChunkAsync(context, NodeJson.Utf8(chunk));
         }
 
         await beforeEnd();

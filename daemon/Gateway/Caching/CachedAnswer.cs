@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway.Caching;
 
@@ -39,7 +40,7 @@ internal sealed record CachedAnswer(EndpointKind Kind, byte[] Body, long PromptT
         }
 
         root["usage"] = EstimatedUsage(estimatedPrompt, estimatedCompletion);
-        return new CachedAnswer(kind, JsonSerializer.SerializeToUtf8Bytes(root), estimatedPrompt, estimatedCompletion);
+        return new CachedAnswer(kind, NodeJson.Utf8(root), estimatedPrompt, estimatedCompletion);
     }
 
     public static JsonObject EstimatedUsage(long prompt, long completion) => new()

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway.Caching;
 
@@ -80,7 +81,7 @@ internal sealed class StreamAssembler(EndpointKind kind)
 
         root["choices"] = new JsonArray([.. choices.Select(c => chat ? c.Value.ChatChoice(c.Key) : c.Value.TextChoice(c.Key))]);
         root["usage"] = usage ?? CachedAnswer.EstimatedUsage(estimatedPrompt, estimatedCompletion);
-        return CachedAnswer.FromBody(kind, JsonSerializer.SerializeToUtf8Bytes(root), estimatedPrompt, estimatedCompletion);
+        return CachedAnswer.FromBody(kind, NodeJson.Utf8(root), estimatedPrompt, estimatedCompletion);
     }
 
     private void AddChoice(JsonObject item)

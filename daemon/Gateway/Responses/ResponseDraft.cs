@@ -58,12 +58,12 @@ internal sealed class ResponseDraft(string id, DateTimeOffset createdAt, Respons
         var output = new JsonArray();
         if (Json.Text(message?["content"]) is { Length: > 0 } text)
         {
-            output.Add(MessageItem(ItemId("msg", output.Count), text, "completed"));
+            output.Add((JsonNode)MessageItem(ItemId("msg", output.Count), text, "completed"));
         }
 
         foreach (var call in message?["tool_calls"]?.AsArray() ?? [])
         {
-            output.Add(FunctionCallItem(
+            output.Add((JsonNode)FunctionCallItem(
                 ItemId("fc", output.Count), Json.Text(call?["id"]) ?? ItemId("call", output.Count), Json.Text(call?["function"]?["name"]) ?? "",
                 Json.Text(call?["function"]?["arguments"]) ?? "", "completed"));
         }

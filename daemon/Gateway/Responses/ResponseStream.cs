@@ -171,7 +171,7 @@ internal sealed class ResponseStream(ResponseDraft draft)
         }
 
         events.Add(Event("response.output_item.done", new JsonObject { ["output_index"] = index, ["item"] = item.DeepClone() }));
-        output.Add(item);
+        output.Add((JsonNode)item);
         open = OpenItem.None;
         openToolIndex = -1;
     }

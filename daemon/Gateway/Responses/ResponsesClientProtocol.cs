@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway.Responses;
 
@@ -81,7 +81,7 @@ internal sealed class ResponsesClientProtocol(ResponsesService service) : IClien
         foreach (var data in events)
         {
             writer.Write(Encoding.UTF8.GetBytes($"event: {(string)data["type"]!}\ndata: "));
-            writer.Write(JsonSerializer.SerializeToUtf8Bytes(data));
+            writer.Write(NodeJson.Utf8(data));
             writer.Write("\n\n"u8);
         }
 

@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using UnifiedLlm.Daemon.Serialization;
 using UnifiedLlm.Daemon.Storage;
 
 namespace UnifiedLlm.Daemon.Gateway.Responses;

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using UnifiedLlm.Daemon.Serialization;
 
 namespace UnifiedLlm.Daemon.Gateway.Responses;
 
@@ -93,7 +93,7 @@ internal sealed class ResponsesPassThrough(ResponsesService service, ClientIdent
     }
 
     private static Task WriteEventAsync(HttpContext context, JsonObject data) =>
-        WriteEventAsync(context, Json.Text(data["type"]), JsonSerializer.SerializeToUtf8Bytes(data));
+        WriteEventAsync(context, Json.Text(data["type"]), NodeJson.Utf8(data));
 
     private static async Task WriteEventAsync(HttpContext context, string? type, ReadOnlyMemory<byte> data)
     {

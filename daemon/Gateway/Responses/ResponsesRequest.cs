@@ -91,7 +91,7 @@ internal sealed record ResponsesRequest(
             if (!translating && type is not null)
             {
                 copy["type"] = type;
-                result.Add(copy);
+                result.Add((JsonNode)copy);
                 continue;
             }
 
@@ -123,7 +123,7 @@ internal sealed record ResponsesRequest(
                     throw GatewayException.BadField($"{where}.type", $"input item type '{type}' is not supported (message, function_call, function_call_output)");
             }
 
-            result.Add(copy);
+            result.Add((JsonNode)copy);
         }
 
         return result;

@@ -229,7 +229,7 @@ internal sealed class ResponsesService(ResponseStore store, ModelRouter router, 
             var copy = (JsonObject)item.DeepClone();
             copy.Remove("id");
             copy.Remove("status");
-            input.Add(copy);
+            input.Add((JsonNode)copy);
         }
 
         if (native["input"] is JsonArray items)
@@ -242,7 +242,7 @@ internal sealed class ResponsesService(ResponseStore store, ModelRouter router, 
         }
         else
         {
-            input.Add(new JsonObject { ["role"] = "user", ["content"] = native["input"]?.DeepClone() });
+            input.Add((JsonNode)new JsonObject { ["role"] = "user", ["content"] = native["input"]?.DeepClone() });
         }
 
         native["input"] = input;

@@ -16,7 +16,7 @@ internal static class ResponsesTranslator
         var messages = new JsonArray();
         if (request.Instructions is { } instructions)
         {
-            messages.Add(new JsonObject { ["role"] = "system", ["content"] = instructions });
+            messages.Add((JsonNode)new JsonObject { ["role"] = "system", ["content"] = instructions });
         }
 
         AddItems(messages, history, "previous_response_id");
@@ -88,7 +88,7 @@ internal static class ResponsesTranslator
             {
                 case "message":
                     var role = Role(item, at);
-                    messages.Add(new JsonObject { ["role"] = role, ["content"] = Content(item, at, role == "assistant") });
+                    messages.Add((JsonNode)new JsonObject { ["role"] = role, ["content"] = Content(item, at, role == "assistant") });
                     break;
                 case "function_call":
                     var call = new JsonObject
@@ -105,16 +105,16 @@ internal static class ResponsesTranslator
                             last["tool_calls"] = calls;
                         }
 
-                        calls.Add(call);
+                        calls.Add((JsonNode)call);
                     }
                     else
                     {
-                        messages.Add(new JsonObject { ["role"] = "assistant", ["content"] = null, ["tool_calls"] = new JsonArray(call) });
+                        messages.Add((JsonNode)new JsonObject { ["role"] = "assistant", ["content"] = null, ["tool_calls"] = new JsonArray(call) });
                     }
 
                     break;
                 case "function_call_output":
-                    messages.Add(new JsonObject
+                    messages.Add((JsonNode)new JsonObject
                     {
                         ["role"] = "tool",
                         ["tool_call_id"] = Json.Text(item["call_id"]),
@@ -160,10 +160,10 @@ internal static class ResponsesTranslator
             switch (Json.Text(part["type"]))
             {
                 case "input_text" or "output_text" or "text":
-                    converted.Add(new JsonObject { ["type"] = "text", ["text"] = Json.Text(part["text"]) ?? throw GatewayException.BadField($"{at}.text", "must be a string") });
+                    converted.Add((JsonNode)new JsonObject { ["type"] = "text", ["text"] = Json.Text(part["text"]) ?? throw GatewayException.BadField($"{at}.text", "must be a string") });
                     break;
                 case "refusal":
-                    converted.Add(new JsonObject { ["type"] = "text", ["text"] = Json.Text(part["refusal"]) ?? throw GatewayException.BadField($"{at}.refusal", "must be a string") });
+                    converted.Add((JsonNode)new JsonObject { ["type"] = "text", ["text"] = Json.Text(part["refusal"]) ?? throw GatewayException.BadField($"{at}.refusal", "must be a string") });
                     break;
                 case "input_image" when !assistant:
                     var url = Json.Text(part["image_url"])
@@ -176,7 +176,7 @@ internal static class ResponsesTranslator
                         image["detail"] = detail;
                     }
 
-                    converted.Add(new JsonObject { ["type"] = "image_url", ["image_url"] = image });
+                    converted.Add((JsonNode)new JsonObject { ["type"] = "image_url", ["image_url"] = image });
                     hasImage = true;
                     break;
                 default:
@@ -228,7 +228,7 @@ internal static class ResponsesTranslator
                 }
             }
 
-            result.Add(new JsonObject { ["type"] = "function", ["function"] = function });
+            result.Add((JsonNode)new JsonObject { ["type"] = "function", ["function"] = function });
         }
 
         return result;

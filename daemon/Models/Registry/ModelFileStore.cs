@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.Data.Sqlite;
 using UnifiedLlm.Daemon.Storage;
 
@@ -7,8 +8,6 @@ namespace UnifiedLlm.Daemon.Models.Registry;
 /// <summary>The model_files table: one row per scanned model (GGUF file or SafeTensors directory), keyed by path, with its profile as JSON or its error.</summary>
 internal sealed class ModelFileStore(Database database)
 {
-    private static readonly JsonSerializerOptions ProfileJson = new();
-
     public async Task<Dictionary<string, ScannedModelFile>> ListAsync(CancellationToken cancellationToken)
     {
         await using var connection = await database.ConnectAsync(cancellationToken);
@@ -59,7 +58,7 @@ internal sealed class ModelFileStore(Database database)
         command.Parameters.AddWithValue("$quant", (object?)p?.FileType ?? DBNull.Value);
         command.Parameters.AddWithValue("$layers", p is null ? DBNull.Value : p.LayerCount);
         command.Parameters.AddWithValue("$ctx", p is null ? DBNull.Value : (long)Math.Min(p.ContextLength, long.MaxValue));
-        command.Parameters.AddWithValue("$profile", p is null ? DBNull.Value : JsonSerializer.Serialize(p, ProfileJson));
+        command.Parameters.AddWithValue("$profile", p is null ? DBNull.Value : JsonSerializer.Serialize(p, ModelProfileJsonContext.Default.ModelProfile));
         command.Parameters.AddWithValue("$error", (object?)file.Error ?? DBNull.Value);
         command.Parameters.AddWithValue("$scanned", file.ScannedAt.ToUnixTimeMilliseconds());
         await command.ExecuteNonQueryAsync(cancellationToken);
@@ -83,7 +82,7 @@ internal sealed class ModelFileStore(Database database)
         {
             try
             {
-                profile = JsonSerializer.Deserialize<ModelProfile>(reader.GetString(3), ProfileJson);
+                profile = JsonSerializer.Deserialize(reader.GetString(3), ModelProfileJsonContext.Default.ModelProfile);
             }
             catch (JsonException e)
             {
@@ -103,3 +102,7 @@ internal sealed class ModelFileStore(Database database)
         };
     }
 }
+
+/// <summary>Source-generated metadata for the stored profile, with System.Text.Json's default options (the stored shape).</summary>
+[JsonSerializable(typeof(ModelProfile))]
+internal sealed partial class ModelProfileJsonContext : JsonSerializerContext;

@@ -116,7 +116,7 @@ internal sealed partial class PeerDirectory : BackgroundService
             throw new PeerStatusException($"{PeerStatus.Path} answered {(int)response.StatusCode}");
         }
 
-        var status = await response.Content.ReadFromJsonAsync<PeerStatus>(PeerStatus.Json, timeout.Token);
+        var status = await response.Content.ReadFromJsonAsync(PeerStatus.Json, timeout.Token);
         // Deserializing leaves a missing list null whatever the record says.
         return status is { Models: not null, Gpus: not null } && status.Models.All(m => m is { Name: not null, Aliases: not null })
             ? status

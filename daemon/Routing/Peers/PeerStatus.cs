@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace UnifiedLlm.Daemon.Routing.Peers;
 
@@ -18,7 +19,8 @@ internal sealed record PeerStatus(
 
     public const string Path = "ullm/peer/v1/status";
 
-    public static JsonSerializerOptions Json { get; } = new(JsonSerializerDefaults.Web);
+    /// <summary>Web defaults (camelCase, case-insensitive reads, numbers in strings), as ASP.NET Core writes JSON.</summary>
+    public static JsonTypeInfo<PeerStatus> Json => PeerStatusJsonContext.Default.PeerStatus;
 
     /// <summary>
     /// Room for a new load: the free memory of its GPUs, or its free host memory where it has none (CPU mode). Whole
@@ -41,3 +43,7 @@ internal sealed record PeerGpu(
     [property: JsonPropertyName("index")] int Index,
     [property: JsonPropertyName("total_bytes")] ulong TotalBytes,
     [property: JsonPropertyName("free_bytes")] ulong FreeBytes);
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(PeerStatus))]
+internal sealed partial class PeerStatusJsonContext : JsonSerializerContext;

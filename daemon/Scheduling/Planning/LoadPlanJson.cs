@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace UnifiedLlm.Daemon.Scheduling.Planning;
 
@@ -8,7 +9,7 @@ namespace UnifiedLlm.Daemon.Scheduling.Planning;
 /// </summary>
 internal static class LoadPlanJson
 {
-    public static string Write(LoadPlan plan) => JsonSerializer.Serialize(plan with { Evictions = [] });
+    public static string Write(LoadPlan plan) => JsonSerializer.Serialize(plan with { Evictions = [] }, LoadPlanJsonContext.Default.LoadPlan);
 
     /// <summary>The plan, or null when there is none or it was written in a shape this ullmd does not read.</summary>
     public static LoadPlan? Read(string? json)
@@ -20,7 +21,7 @@ internal static class LoadPlanJson
 
         try
         {
-            return JsonSerializer.Deserialize<LoadPlan>(json);
+            return JsonSerializer.Deserialize(json, LoadPlanJsonContext.Default.LoadPlan);
         }
         catch (JsonException)
         {
@@ -28,3 +29,7 @@ internal static class LoadPlanJson
         }
     }
 }
+
+/// <summary>Source-generated metadata for <see cref="LoadPlan"/> with System.Text.Json's default options (the stored shape).</summary>
+[JsonSerializable(typeof(LoadPlan))]
+internal sealed partial class LoadPlanJsonContext : JsonSerializerContext;

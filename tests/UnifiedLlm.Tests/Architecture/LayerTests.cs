@@ -35,6 +35,7 @@ public sealed class LayerTests
         { "Models", ["Gateway", "Routing", "Scheduling", "Backends", "Supervision", "Systemd", "Admin", "Hosting"], [] },
         { "Config", ["Gateway", "Routing", "Scheduling", "Backends", "Supervision", "Systemd", "Admin", "Hosting"], ["Systemd.DBus"] },
         { "Polling", ["Gateway", "Routing", "Scheduling", "Backends", "Supervision", "Systemd", "Storage", "Models", "Config", "Admin", "Hosting"], [] },
+        { "Serialization", ["Gateway", "Routing", "Scheduling", "Backends", "Supervision", "Systemd", "Storage", "Models", "Config", "Providers", "Admin", "Hosting"], [] },
     };
 
     [Theory]

@@ -112,7 +112,7 @@ public class RemoteSourceConfigTests
         using var dir = new TempDirectory("ullm-remote-check");
         var config = dir.Write("bad.toml", "[server]\ndata_dir = \"/srv/ullm\"\n[models.m]\nbackend = \"llamacpp\"\nsource = \"hf:org/m.gguf\"\n");
 
-        var result = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--config", config, "--check"]);
+        var result = await ProcessRunner.UllmdAsync(["--config", config, "--check"]);
 
         Assert.Equal(2, result.ExitCode);
         Assert.StartsWith($"{config}:5:1: models.m.source: 'hf:org/m.gguf' is not a Hugging Face reference like \"hf:ORG/REPO/FILE.gguf\"", result.StandardError, StringComparison.Ordinal);

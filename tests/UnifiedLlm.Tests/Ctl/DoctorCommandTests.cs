@@ -209,11 +209,11 @@ public sealed class DoctorCommandTests
         Assert.Contains($"run without the daemon: {ullmd} --doctor --json --config {paths.ConfigFile}\n", text.StandardOutput);
 
         // ullmd --doctor itself exits by its worst finding, as ullmctl doctor does with a daemon.
-        var direct = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--doctor", "--json", "--config", paths.ConfigFile]);
+        var direct = await ProcessRunner.UllmdAsync(["--doctor", "--json", "--config", paths.ConfigFile]);
         Assert.Equal(1, direct.ExitCode);
         Assert.DoesNotContain(Findings(direct.StandardOutput), f => f.Check == "daemon.reachable");
         File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        var fixedKey = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--doctor", "--config", paths.ConfigFile]);
+        var fixedKey = await ProcessRunner.UllmdAsync(["--doctor", "--config", paths.ConfigFile]);
         Assert.Contains($"ok       secrets.key_file providers.filed: api_key_file {keyFile}, mode 0600\n", fixedKey.StandardOutput);
     }
 
@@ -235,7 +235,7 @@ public sealed class DoctorCommandTests
         AssertFinding(findings, "error", "daemon.reachable", socket, "ullmd is not running", "start ullmd");
         AssertFinding(findings, "error", "config.load", broken, "1 error(s)", "ullmd --config FILE --check");
 
-        var direct = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--doctor", "--config", broken]);
+        var direct = await ProcessRunner.UllmdAsync(["--doctor", "--config", broken]);
         Assert.Equal(1, direct.ExitCode);
         Assert.Contains($"  {broken}:2:", direct.StandardOutput);
     }
@@ -249,7 +249,7 @@ public sealed class DoctorCommandTests
         var port = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port;
         var paths = DaemonProcess.WriteConfig(dir, tcpListen: $"127.0.0.1:{port}");
 
-        var result = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--doctor", "--json", "--config", paths.ConfigFile]);
+        var result = await ProcessRunner.UllmdAsync(["--doctor", "--json", "--config", paths.ConfigFile]);
         var findings = Findings(result.StandardOutput);
         AssertFinding(findings, "warning", "listener.openai-tcp", $"127.0.0.1:{port}", "ullmd not running, but something accepts connections here", "ss -ltnp");
         AssertFinding(findings, "error", "data_dir", paths.DataDir, "does not exist", "start ullmd once");

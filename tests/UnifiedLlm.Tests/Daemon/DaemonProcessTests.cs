@@ -171,7 +171,7 @@ public sealed class DaemonProcessTests : IDisposable
         await using var restarted = await DaemonProcess.StartAsync(dir, paths);
         Assert.Equal(0, (await restarted.CtlAsync("status")).ExitCode);
 
-        var second = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--config", paths.ConfigFile], timeout: TimeSpan.FromSeconds(60));
+        var second = await ProcessRunner.UllmdAsync(["--config", paths.ConfigFile], timeout: TimeSpan.FromSeconds(60));
 
         Assert.Equal(1, second.ExitCode);
         Assert.Contains($"{paths.OpenAiSocket} is in use by a running process (another ullmd?); stop it first", second.StandardOutput + second.StandardError);
@@ -184,7 +184,7 @@ public sealed class DaemonProcessTests : IDisposable
         var paths = DaemonProcess.WriteConfig(dir);
         dir.Write("run/openai.sock", "precious");
 
-        var result = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--config", paths.ConfigFile], timeout: TimeSpan.FromSeconds(60));
+        var result = await ProcessRunner.UllmdAsync(["--config", paths.ConfigFile], timeout: TimeSpan.FromSeconds(60));
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains($"{paths.OpenAiSocket} exists and is not a socket; refusing to replace it", result.StandardOutput + result.StandardError);
@@ -196,7 +196,7 @@ public sealed class DaemonProcessTests : IDisposable
     {
         var config = dir.Write("bad.toml", "[server]\ndata_dir = \"rel\"\nbogus = true\n[models.m]\nbackend = \"llamacp\"\nsource = \"/m.gguf\"\n");
 
-        var result = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--config", config, "--check"]);
+        var result = await ProcessRunner.UllmdAsync(["--config", config, "--check"]);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Equal(
@@ -212,7 +212,7 @@ public sealed class DaemonProcessTests : IDisposable
     {
         var example = RepoPaths.InRepo("packaging", "config.example.toml");
 
-        var result = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--config", example, "--check"]);
+        var result = await ProcessRunner.UllmdAsync(["--config", example, "--check"]);
 
         Assert.Equal(0, result.ExitCode);
         Assert.Equal($"{example}: OK (3 model(s), 1 provider(s), 1 route(s))\n", result.StandardOutput);
@@ -224,7 +224,7 @@ public sealed class DaemonProcessTests : IDisposable
         var paths = DaemonProcess.WriteConfig(dir);
         dir.Write("data/ullm.db", "this is not sqlite, but someone's data");
 
-        var result = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--config", paths.ConfigFile], timeout: TimeSpan.FromSeconds(60));
+        var result = await ProcessRunner.UllmdAsync(["--config", paths.ConfigFile], timeout: TimeSpan.FromSeconds(60));
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("is not a usable SQLite database", result.StandardOutput + result.StandardError);

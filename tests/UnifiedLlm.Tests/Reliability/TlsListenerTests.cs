@@ -266,7 +266,7 @@ public sealed class TlsListenerTests : IDisposable
             Assert.Equal(TestPki.Thumbprint(server.Certificate), await ServedThumbprintAsync(pki, new Uri($"https://127.0.0.1:{port}/"), ct));
         }
 
-        var without = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--config", paths.ConfigFile], timeout: TimeSpan.FromSeconds(60));
+        var without = await ProcessRunner.UllmdAsync(["--config", paths.ConfigFile], timeout: TimeSpan.FromSeconds(60));
         Assert.Equal(1, without.ExitCode);
         Assert.Contains("the TLS certificate is the systemd credential 'ullm-tls-cert', but $CREDENTIALS_DIRECTORY is not set", without.StandardOutput + without.StandardError, StringComparison.Ordinal);
     }
@@ -277,7 +277,7 @@ public sealed class TlsListenerTests : IDisposable
         var port = TestPki.FreePort();
         var paths = DaemonProcess.WriteConfig(dir, "", $"tls_certificate = \"{dir.File("missing.pem")}\"\ntls_key = \"{dir.File("missing.key")}\"", tcpListen: $"127.0.0.1:{port}");
 
-        var result = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--config", paths.ConfigFile], timeout: TimeSpan.FromSeconds(60));
+        var result = await ProcessRunner.UllmdAsync(["--config", paths.ConfigFile], timeout: TimeSpan.FromSeconds(60));
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains($"cannot load the TLS certificate {dir.File("missing.pem")} with the key {dir.File("missing.key")}", result.StandardOutput + result.StandardError, StringComparison.Ordinal);

@@ -74,7 +74,7 @@ public sealed class SandboxPathTests : IDisposable
             source = "{model}"
             """);
 
-        var result = await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--config", config, "--check"]);
+        var result = await ProcessRunner.UllmdAsync(["--config", config, "--check"]);
 
         Assert.Equal(0, result.ExitCode);
         Assert.Equal(
@@ -83,7 +83,7 @@ public sealed class SandboxPathTests : IDisposable
             result.StandardError);
 
         var process = tmp.Write("process.toml", File.ReadAllText(config).Replace("\"systemd\"", "\"process\"", StringComparison.Ordinal));
-        Assert.Equal("", (await ProcessRunner.DotnetAsync(RepoPaths.Ullmd, ["--config", process, "--check"])).StandardError);
+        Assert.Equal("", (await ProcessRunner.UllmdAsync(["--config", process, "--check"])).StandardError);
     }
 
     private static BackendLaunch Launch(string executable, string model) => new()

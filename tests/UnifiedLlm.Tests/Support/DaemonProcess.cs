@@ -4,8 +4,8 @@ using System.Text;
 namespace UnifiedLlm.Tests.Support;
 
 /// <summary>
-/// A real ullmd process on temporary sockets, started from the built ullmd.dll with a config the test writes. Ready
-/// means it sent READY=1 on a real notify socket, as systemd would see it.
+/// A real ullmd process on temporary sockets, started from the built ullmd (the native one tests/run.sh publishes, else
+/// ullmd.dll) with a config the test writes. Ready means it sent READY=1 on a real notify socket, as systemd would see it.
 /// </summary>
 public sealed class DaemonProcess : IAsyncDisposable
 {
@@ -63,14 +63,18 @@ public sealed class DaemonProcess : IAsyncDisposable
     public static async Task<DaemonProcess> StartAsync(TempDirectory dir, DaemonPaths paths, IDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
         var notify = new NotifySocket(dir.File("notify.sock"));
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(RepoPaths.NativeUllmd ?? "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? "",
         };
-        start.ArgumentList.Add(RepoPaths.Ullmd);
+        if (RepoPaths.NativeUllmd is null)
+        {
+            start.ArgumentList.Add(RepoPaths.Ullmd);
+        }
+
         start.ArgumentList.Add("--config");
         start.ArgumentList.Add(paths.ConfigFile);
         start.Environment["NOTIFY_SOCKET"] = notify.Path;

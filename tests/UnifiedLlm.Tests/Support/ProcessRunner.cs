@@ -53,6 +53,10 @@ public static class ProcessRunner
         return new ProcessResult(process.ExitCode, await stdout, await stderr);
     }
 
+    /// <summary>Runs ullmd: the native build when the suite names one (<see cref="RepoPaths.NativeUllmd"/>), else ullmd.dll.</summary>
+    public static Task<ProcessResult> UllmdAsync(IEnumerable<string> arguments, IDictionary<string, string>? environment = null, TimeSpan? timeout = null) =>
+        RepoPaths.NativeUllmd is { } native ? RunAsync(native, arguments, environment, timeout) : DotnetAsync(RepoPaths.Ullmd, arguments, environment, timeout);
+
     public static Task<ProcessResult> DotnetAsync(string dll, IEnumerable<string> arguments, IDictionary<string, string>? environment = null, TimeSpan? timeout = null) =>
         RunAsync("dotnet", arguments.Prepend(dll), environment, timeout);
 }

@@ -8,6 +8,12 @@ public static class RepoPaths
     /// <summary>ullmd.dll and ullmctl.dll are copied next to the test assembly by the project references.</summary>
     public static string Ullmd => Path.Combine(AppContext.BaseDirectory, "ullmd.dll");
 
+    /// <summary>
+    /// The native ullmd (Native AOT, as README's quick start and the Nix package build it) that tests/run.sh publishes
+    /// and names in ULLM_ULLMD; unset, the tests run <see cref="Ullmd"/> with dotnet.
+    /// </summary>
+    public static string? NativeUllmd => Environment.GetEnvironmentVariable("ULLM_ULLMD") is { Length: > 0 } path ? path : null;
+
     public static string Ullmctl => Path.Combine(AppContext.BaseDirectory, "ullmctl.dll");
 
     /// <summary>
