@@ -2,8 +2,21 @@ using UnifiedLlm.Daemon.Scheduling.Planning;
 
 namespace UnifiedLlm.Daemon.Scheduling;
 
-/// <summary>The memory a load in flight holds from its plan until it is ready or failed: per GPU index, and on the host.</summary>
-internal sealed record LoadReservation(string Unit, IReadOnlyDictionary<int, ulong> GpuBytes, ulong HostBytes);
+/// <summary>
+/// The memory a load in flight holds from its plan until it is ready or failed: per GPU index, and on the host; and
+/// the RPC workers its split uses (<see cref="Workers"/>), whole, since a worker serves one client at a time.
+/// </summary>
+internal sealed record LoadReservation(string Unit, IReadOnlyDictionary<int, ulong> GpuBytes, ulong HostBytes)
+{
+    public IReadOnlySet<string> Workers { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+
+    /// <summary>The reservation of <paramref name="plan"/>, started as <paramref name="unit"/>.</summary>
+    public static LoadReservation Of(string unit, LoadPlan plan) =>
+        new(unit, EngineRequests.GpuBytes(plan, null), plan.Estimate.HostTotalBytes)
+        {
+            Workers = plan.Remote.Select(r => r.Device.Worker).ToHashSet(StringComparer.Ordinal),
+        };
+}
 
 /// <summary>Whether a load waits, begins beside the loads in flight (<see cref="AdmissionChoice.Plan"/> is its plan) or begins alone.</summary>
 internal enum AdmissionKind
@@ -109,7 +122,8 @@ internal sealed class LoadAdmission
     /// <summary>
     /// The machine as a load planned beside the loads in flight sees it: each reservation's bytes used on its GPUs (less
     /// what the GPU reading already shows its unit's processes holding, so memory is not counted twice once a backend
-    /// has allocated it) and on the host.
+    /// has allocated it) and on the host, and its RPC workers taken out of the devices a split may use (until its
+    /// llama-server connects, the worker monitor does not see them held).
     /// </summary>
     public static PlacementContext Beside(PlacementContext context, IEnumerable<LoadReservation> reservations)
     {
@@ -131,10 +145,19 @@ internal sealed class LoadAdmission
             return d with { FreeBytes = d.FreeBytes - taken, UsedBytes = d.UsedBytes + taken };
         }).ToList();
         var host = held.Aggregate(0UL, (sum, r) => sum + r.HostBytes);
+        var reservedWorkers = held.SelectMany(r => r.Workers.Select(w => (Worker: w, r.Unit))).DistinctBy(w => w.Worker).ToList();
         return context with
         {
             Snapshot = context.Snapshot with { Devices = devices },
             HostAvailableBytes = context.HostAvailableBytes - Math.Min(context.HostAvailableBytes, host),
+            Remote = [.. context.Remote.Where(d => reservedWorkers.All(w => w.Worker != d.Worker))],
+            RemoteSkipped =
+            [
+                .. context.RemoteSkipped,
+                .. reservedWorkers
+                    .Where(w => context.Remote.Any(d => d.Worker == w.Worker))
+                    .Select(w => $"rpc worker '{w.Worker}' ({context.Remote.First(d => d.Worker == w.Worker).Address}): reserved by a load in flight ({w.Unit})"),
+            ],
         };
     }
 }

@@ -969,7 +969,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         recorder.Planned(instance);
         Move(instance, InstanceState.Starting, fits.Summary());
         admission.Begin(new AdmittedLoad(model.Name, model.Group, model.BackendKey,
-            new LoadReservation(instance.UnitName, EngineRequests.GpuBytes(fits, null), fits.Estimate.HostTotalBytes)));
+            LoadReservation.Of(instance.UnitName, fits)));
 
         // The next load in line may have asked while this one planned: it is its turn now.
         AdmissionChanged();

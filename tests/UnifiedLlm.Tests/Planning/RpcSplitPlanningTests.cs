@@ -4,6 +4,7 @@ using UnifiedLlm.Daemon.Backends.Rpc;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Models.Gguf;
+using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
 using static UnifiedLlm.Tests.Planning.PlanningFixture;
 
@@ -94,6 +95,30 @@ public sealed class RpcSplitPlanningTests
         Assert.True(onGpu > 0 && plan.Remote[0].Layers == 11 - onGpu, plan.Summary());
         Assert.Equal(0UL, plan.Estimate.Gpus[1].OverheadBytes);
         Assert.Equal(["--rpc", "10.0.0.2:50052", "--device", "CUDA0,RPC0", "--split-mode", "layer", "--tensor-split", $"{onGpu},{11 - onGpu}"], LlamaServerArguments.RemoteSplit(plan));
+    }
+
+    [Fact]
+    public void A_split_planned_beside_a_split_in_flight_leaves_that_loads_workers_alone_and_says_why_when_it_cannot()
+    {
+        var first = AssertPlan(Planner.Plan(CpuHead(4 * GiB, Device("a", 7 * GiB), Device("b", 7 * GiB), Device("c", 7 * GiB)), Remote()));
+        var inFlight = LoadReservation.Of("ullm-first-1.service", first);
+        var used = first.Remote.Select(r => r.Device.Worker).ToHashSet();
+
+        var context = LoadAdmission.Beside(CpuHead(4 * GiB, Device("a", 7 * GiB), Device("b", 7 * GiB), Device("c", 7 * GiB)), [inFlight]);
+        var second = Planner.Plan(context, Remote());
+        var onlyReserved = Assert.IsType<PlanRefusal>(Planner.Plan(
+            LoadAdmission.Beside(CpuHead(2 * GiB, [.. first.Remote.Select(r => r.Device)]), [inFlight]), Remote()));
+
+        Assert.NotEmpty(used);
+        Assert.Equal(used, inFlight.Workers);
+        Assert.DoesNotContain(context.Remote, d => used.Contains(d.Worker));
+        Assert.All(used, w => Assert.Contains(context.RemoteSkipped, s => s.StartsWith($"rpc worker '{w}'", StringComparison.Ordinal) && s.EndsWith("reserved by a load in flight (ullm-first-1.service)", StringComparison.Ordinal)));
+        if (second is LoadPlan plan)
+        {
+            Assert.DoesNotContain(plan.Remote, r => used.Contains(r.Device.Worker));
+        }
+
+        Assert.Contains("reserved by a load in flight (ullm-first-1.service)", onlyReserved.Reason, StringComparison.Ordinal);
     }
 
     [Fact]

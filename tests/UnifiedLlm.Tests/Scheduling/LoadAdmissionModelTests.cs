@@ -116,7 +116,7 @@ public sealed class LoadAdmissionModelTests
 
                 if (choice is { Kind: AdmissionKind.Beside, Plan: { } beside })
                 {
-                    admission.Begin(new AdmittedLoad(name, null, "llamacpp", new LoadReservation(Unit(name), EngineRequests.GpuBytes(beside, null), beside.Estimate.HostTotalBytes)));
+                    admission.Begin(new AdmittedLoad(name, null, "llamacpp", LoadReservation.Of(Unit(name), beside)));
                     loading[name] = (beside, 0);
                     continue;
                 }
