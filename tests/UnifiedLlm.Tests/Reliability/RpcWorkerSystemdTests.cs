@@ -17,7 +17,7 @@ namespace UnifiedLlm.Tests.Reliability;
 public sealed partial class RpcWorkerSystemdTests(SystemdContainerFixture container) : IClassFixture<SystemdContainerFixture>
 {
     [Fact(Timeout = 180_000)]
-    public async Task The_worker_runs_as_a_sandboxed_unit_in_ullm_slice_reports_its_memory_comes_back_after_a_kill_and_stops_with_ullmd()
+    public async Task The_worker_runs_as_a_sandboxed_unit_in_ullm_slice_reports_its_memory_comes_back_after_a_kill_is_replaced_after_ullmd_is_killed_and_stops_with_ullmd()
     {
         var (rpc, reason) = RpcServerBinary.Find();
         if (rpc is null)
@@ -41,6 +41,7 @@ public sealed partial class RpcWorkerSystemdTests(SystemdContainerFixture contai
             """, serverExtra: $"supervisor = \"systemd\"\nsystemd_address = \"{container.BusAddress}\"");
 
         int first;
+        int second;
         await using (var daemon = await DaemonProcess.StartAsync(dir, paths))
         {
             var reported = await ExposedAsync(daemon, 1, ct);
@@ -53,13 +54,28 @@ public sealed partial class RpcWorkerSystemdTests(SystemdContainerFixture contai
             Signals.Send(first, Signals.Kill);
             await ExposedAsync(daemon, 2, ct);
             Assert.Matches(@"rpc worker: ullm-rpc\\x2dworker-[0-9a-f]+\.service ended:", daemon.Output);
-            var second = AssertInUnit(executable, port);
+            second = AssertInUnit(executable, port);
             Assert.NotEqual(first, second);
             Assert.Single(await RpcProbe.ReadAsync("127.0.0.9", port, TimeSpan.FromSeconds(3), ct));
 
+            // ullmd is killed: the worker's unit outlives it, holding the port.
+            Signals.Send(daemon.Pid, Signals.Kill);
+            await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal([second], Workers(executable));
+        }
+
+        // The next ullmd stops that leftover unit (it has no model to adopt it for) before its own worker takes the port.
+        await using (var next = await DaemonProcess.StartAsync(dir, paths))
+        {
+            await ExposedAsync(next, 1, ct);
+            Assert.Matches(@"ullm-rpc\\x2dworker-[0-9a-f]+\.service: not adopted \(rpc-worker\): no record; stopping it", next.Output);
+            var third = AssertInUnit(executable, port);
+            Assert.NotEqual(second, third);
+            Assert.Single(await RpcProbe.ReadAsync("127.0.0.9", port, TimeSpan.FromSeconds(3), ct));
+
             // ullmd stops: so does its worker.
-            Signals.Send(daemon.Pid, Signals.Terminate);
-            await daemon.WaitForExitAsync(TimeSpan.FromSeconds(60));
+            Signals.Send(next.Pid, Signals.Terminate);
+            await next.WaitForExitAsync(TimeSpan.FromSeconds(60));
             Assert.Empty(Workers(executable));
             await Assert.ThrowsAsync<RpcProbeException>(() => RpcProbe.ReadAsync("127.0.0.9", port, TimeSpan.FromSeconds(2), ct));
         }
