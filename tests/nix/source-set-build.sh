@@ -61,23 +61,31 @@ case "$(uname -m)" in
   aarch64) rid=linux-arm64 ;;
   *) log "FAIL: no .NET runtime id known for $(uname -m)"; exit 1 ;;
 esac
-log "dotnet publish ctl/Ullmctl.csproj --runtime $rid --self-contained (as buildDotnetModule does)"
 flags=(-c Release --runtime "$rid" -p:SelfContained=true -p:ContinuousIntegrationBuild=true -p:Deterministic=true)
-# Not --locked-mode: a restore for a runtime id applies it to protos/ too, whose lock file has no runtime section
-# (the locked restore above checked the lock files; buildDotnetModule's restore is not locked either).
-if ! { dotnet restore ctl/Ullmctl.csproj --runtime "$rid" -p:SelfContained=true &&
-  dotnet build --no-restore "${flags[@]}" ctl/Ullmctl.csproj &&
-  dotnet publish --no-restore --no-build "${flags[@]}" --self-contained -o "$work/publish" ctl/Ullmctl.csproj; } >"$work.publish.log" 2>&1; then
-  grep -E 'error|Error' "$work.publish.log" | sort -u | head -60
+
+# publish_native PROJECT OUTDIR PROGRAM: publishes PROJECT to OUTDIR as buildDotnetModule does and checks that OUTDIR/PROGRAM
+# is a native executable with no managed PROGRAM.dll beside it (Native AOT); exits the script on failure.
+publish_native() {
+  local project="$1" out="$2" program="$3"
+  log "dotnet publish $project --runtime $rid --self-contained (as buildDotnetModule does)"
+  # Not --locked-mode: a restore for a runtime id applies it to protos/ too, whose lock file has no runtime section
+  # (the locked restore above checked the lock files; buildDotnetModule's restore is not locked either).
+  if ! { dotnet restore "$project" --runtime "$rid" -p:SelfContained=true &&
+    dotnet build --no-restore "${flags[@]}" "$project" &&
+    dotnet publish --no-restore --no-build "${flags[@]}" --self-contained -o "$out" "$project"; } >"$work.publish.log" 2>&1; then
+    grep -E 'error|Error' "$work.publish.log" | sort -u | head -60
+    rm -f "$work.publish.log"
+    log "FAIL: publishing $project as buildDotnetModule does failed (errors above; Native AOT also needs clang and zlib1g-dev)"
+    exit 1
+  fi
   rm -f "$work.publish.log"
-  log "FAIL: publishing ctl/Ullmctl.csproj as buildDotnetModule does failed (errors above; Native AOT also needs clang and zlib1g-dev)"
-  exit 1
-fi
-rm -f "$work.publish.log"
+  [[ -x "$out/$program" && "$(head -c 4 "$out/$program" | od -An -c | tr -d ' ')" == '177ELF' ]] ||
+    { log "FAIL: $out/$program is not a native ELF executable"; exit 1; }
+  [[ ! -e "$out/$program.dll" ]] || { log "FAIL: the publish left a managed $program.dll beside $program (not Native AOT)"; exit 1; }
+}
+
+publish_native ctl/Ullmctl.csproj "$work/publish" ullmctl
 ctl="$work/publish/ullmctl"
-[[ -x "$ctl" && "$(head -c 4 "$ctl" | od -An -c | tr -d ' ')" == '177ELF' ]] ||
-  { log "FAIL: $ctl is not a native ELF executable"; exit 1; }
-[[ ! -e "$work/publish/ullmctl.dll" ]] || { log "FAIL: the publish left a managed ullmctl.dll beside ullmctl (not Native AOT)"; exit 1; }
 "$ctl" --help | grep -q "administer ullmd" || { log "FAIL: the native ullmctl --help did not print its usage"; exit 1; }
 set +e
 answer="$("$ctl" --json status --socket "$work/no-daemon.sock" 2>/dev/null)"
@@ -104,20 +112,8 @@ log "passed: ullmctl published as buildDotnetModule does is a native executable 
 
 # ullmd's publish, the same way: a native executable with no managed ullmd.dll beside it, that checks a config (the
 # TOML read through its source-generated context) and runs its offline doctor (JSON through source-generated contexts).
-log "dotnet publish daemon/Ullmd.csproj --runtime $rid --self-contained (as buildDotnetModule does)"
-if ! { dotnet restore daemon/Ullmd.csproj --runtime "$rid" -p:SelfContained=true &&
-  dotnet build --no-restore "${flags[@]}" daemon/Ullmd.csproj &&
-  dotnet publish --no-restore --no-build "${flags[@]}" --self-contained -o "$work/publish-ullmd" daemon/Ullmd.csproj; } >"$work.publish.log" 2>&1; then
-  grep -E 'error|Error' "$work.publish.log" | sort -u | head -60
-  rm -f "$work.publish.log"
-  log "FAIL: publishing daemon/Ullmd.csproj as buildDotnetModule does failed (errors above; Native AOT also needs clang and zlib1g-dev)"
-  exit 1
-fi
-rm -f "$work.publish.log"
+publish_native daemon/Ullmd.csproj "$work/publish-ullmd" ullmd
 ullmd="$work/publish-ullmd/ullmd"
-[[ -x "$ullmd" && "$(head -c 4 "$ullmd" | od -An -c | tr -d ' ')" == '177ELF' ]] ||
-  { log "FAIL: $ullmd is not a native ELF executable"; exit 1; }
-[[ ! -e "$work/publish-ullmd/ullmd.dll" ]] || { log "FAIL: the publish left a managed ullmd.dll beside ullmd (not Native AOT)"; exit 1; }
 printf '[server]\ndata_dir = "%s"\n' "$work/data" >"$work/ullmd.toml"
 "$ullmd" --config "$work/ullmd.toml" --check | grep -q "OK" || { log "FAIL: the native ullmd --check did not accept a minimal config"; exit 1; }
 printf '[server]\ndata_dir = "%s"\nbogus = 1\n' "$work/data" >"$work/bad.toml"
