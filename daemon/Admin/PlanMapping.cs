@@ -88,7 +88,7 @@ internal static class PlanMapping
         if (plan.Remote.Count > 0)
         {
             var args = LlamaServerArguments.RemoteSplit(plan);
-            response.BackendArgs.AddRange(Enumerable.Range(0, args.Count / 2).Select(i => $"{args[2 * i]} {args[(2 * i) + 1]}"));
+            response.BackendArgs.AddRange(FlagsWithValues(args));
             response.Remote.AddRange(plan.Remote.Select(r => new RemoteDevicePlan
             {
                 Worker = r.Device.Worker,
@@ -154,13 +154,17 @@ internal static class PlanMapping
         }
 
         var arguments = launch.Arguments();
-        response.BackendArgs.AddRange(Enumerable.Range(0, arguments.Count / 2).Select(i => $"{arguments[2 * i]} {arguments[(2 * i) + 1]}"));
+        response.BackendArgs.AddRange(FlagsWithValues(arguments));
         if (launch.Stage is { } stage)
         {
             response.Steps.Add(stage.Describe());
             response.BackendArgs.Add(string.Create(CultureInfo.InvariantCulture, $"--pipeline-parallel-size {stage.Stages}"));
         }
     }
+
+    /// <summary>An argv of flag, value pairs as one "flag value" line each, as <c>ullmctl plan</c> prints backend args.</summary>
+    private static IEnumerable<string> FlagsWithValues(IReadOnlyList<string> arguments) =>
+        Enumerable.Range(0, arguments.Count / 2).Select(i => $"{arguments[2 * i]} {arguments[(2 * i) + 1]}");
 
     private static ulong Frees(LoadedInstance instance) => instance.GpuBytes.Values.Aggregate(0UL, (sum, b) => sum + b) + instance.HostBytes;
 
