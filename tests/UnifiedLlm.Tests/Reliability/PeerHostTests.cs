@@ -35,6 +35,23 @@ public sealed class PeerHostTests
         }))!;
 
         await Task.WhenAll(b.LoadAsync(), c.LoadAsync());
+
+        // What C reports to A, read as A reads it (A's key for C): its models with what is loaded and queued, its GPUs
+        // (none on this machine) and its free host memory.
+        using (var asA = new HttpClient { BaseAddress = new Uri($"http://127.0.0.3:{portC}/") })
+        {
+            asA.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", keyC);
+            using var status = JsonDocument.Parse(await asA.GetStringAsync("ullm/peer/v1/status", ct));
+            var root = status.RootElement;
+            Assert.Equal(1, root.GetProperty("version").GetInt32());
+            Assert.Equal(
+                [("c-only", "llamacpp", false, 0), ("tiny", "llamacpp", true, 0)],
+                root.GetProperty("models").EnumerateArray().Select(m => (m.GetProperty("name").GetString(), m.GetProperty("backend").GetString(), m.GetProperty("loaded").GetBoolean(), m.GetProperty("queue_depth").GetInt32())));
+            Assert.Equal(0, root.GetProperty("gpus").GetArrayLength());
+            var available = root.GetProperty("host_available_bytes").GetUInt64();
+            Assert.InRange(available, 1UL, MemTotalBytes());
+        }
+
         using var client = a.Client();
         var models = await WaitForModelsAsync(client, m => PeersOf(m, "tiny").Count(p => p.GetProperty("loaded").GetBoolean()) == 2);
         var cOnly = Assert.Single(models.EnumerateArray(), m => m.GetProperty("id").GetString() == "c-only").GetProperty("ullm");
@@ -228,6 +245,9 @@ public sealed class PeerHostTests
         var reload = await daemon.Process.CtlAsync("reload");
         Assert.True(reload.ExitCode == 0, reload.ToString());
     }
+
+    private static ulong MemTotalBytes() =>
+        ulong.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
 
     private static async Task<string> KeyAsync(TinyDaemon daemon, string name)
     {
