@@ -96,6 +96,11 @@ public sealed class PeerHostTests
         var cRows = await RowsAsync(c, afterStop);
         Assert.Equal(afterStop.Order(), cRows.Keys.Order());
         Assert.Empty(a.Backends());
+
+        // A's next read of B's status fails: B is listed as not answering, with what it last reported kept.
+        var silent = PeersOf(await WaitForModelsAsync(client, m => PeersOf(m, "tiny").Any(p => p.GetProperty("peer").GetString() == "b" && !p.GetProperty("answering").GetBoolean())), "tiny")
+            .Single(p => p.GetProperty("peer").GetString() == "b");
+        Assert.True(silent.GetProperty("loaded").GetBoolean(), silent.ToString());
     }
 
     [Fact(Timeout = 300_000)]
