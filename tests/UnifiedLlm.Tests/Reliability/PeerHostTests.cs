@@ -161,6 +161,52 @@ public sealed class PeerHostTests
     }
 
     [Fact(Timeout = 180_000)]
+    public async Task A_peer_that_stops_answering_trips_its_breaker_after_the_configured_failures()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var portB = TestPki.FreePort();
+        await using var b = await TinyDaemon.StartAsync("ullm-peerbrk-b", tcpListen: $"127.0.0.6:{portB}");
+        if (b is null)
+        {
+            Assert.Skip(LlamaServerBinary.HowToGet);
+        }
+
+        var keyB = await KeyAsync(b, "host-a");
+        await b.LoadAsync();
+        // A has no model of its own named tiny, and reads B's status once a minute: once B is gone, A still lists it as
+        // answering with tiny loaded, so only B's breaker keeps requests off it.
+        await using var a = (await TinyDaemon.StartAsync("ullm-peerbrk-a", extra: "[router]\nbreaker_minimum_requests = 2\n", beforeStart: async dir =>
+        {
+            var config = await File.ReadAllTextAsync(dir.File("config.toml"), ct);
+            await File.WriteAllTextAsync(dir.File("config.toml"), config.Replace("[models.tiny]", "[models.own]", StringComparison.Ordinal), ct);
+            await File.WriteAllTextAsync(dir.File("b.key"), keyB, ct);
+            await File.AppendAllTextAsync(dir.File("config.toml"), PeerTable("b", $"127.0.0.6:{portB}", dir.File("b.key"), 60), ct);
+        }))!;
+        using var client = a.Client();
+        await WaitForModelsAsync(client, m => PeersOf(m, "tiny").Any(p => p.GetProperty("loaded").GetBoolean()));
+
+        using (var stopped = System.Diagnostics.Process.GetProcessById(b.Process.Pid))
+        {
+            stopped.Kill(entireProcessTree: true);
+            await stopped.WaitForExitAsync(ct);
+        }
+
+        // Two refused connections (the configured minimum, every one failed), then the breaker is open: B is not tried.
+        var paths = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var (status, body, response) = await Http.SendAsync(client, Http.Post("/v1/chat/completions", Http.Chat("tiny")));
+            Assert.True(status >= 500, body.ToString());
+            var row = Assert.Single(await FailedRowsAsync(a, response.Headers.GetValues("x-request-id").Single()));
+            paths.Add(string.Join(", ", row.GetProperty("fallbackPath").EnumerateArray().Select(p => p.GetString())));
+        }
+
+        Assert.Equal(["tiny@b (502)", "tiny@b (502)", "tiny@b (breaker open)"], paths);
+        using var metrics = GatewayHost.UnixClient(a.Paths.OpenAiSocket);
+        Assert.Contains("ullm_breaker_state{upstream=\"peer@b\"} 2", await metrics.GetStringAsync("/metrics", ct), StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = 180_000)]
     public async Task The_hop_header_stops_a_configured_loop_with_a_clear_error()
     {
         var ct = TestContext.Current.CancellationToken;
