@@ -139,13 +139,21 @@ let
 
   enabledBackends = lib.filter (name: cfg.backends.${name}.enable) backendNames;
 
+  # On a Ray node the vLLM engine comes from the Ray environment, so that vLLM here and in Ray's workers is one build.
+  backendExecutable =
+    name:
+    if name == "vllm" && rayWithPackage then
+      "${cfg.ray.package}/bin/vllm"
+    else
+      "${backendPackage name}/bin/${backendPrograms.${name}}";
+
   renderBackend =
     name:
     {
       enabled = cfg.backends.${name}.enable;
     }
     // lib.optionalAttrs cfg.backends.${name}.enable {
-      executable = "${backendPackage name}/bin/${backendPrograms.${name}}";
+      executable = backendExecutable name;
     };
 
   # A path literal is copied into the store (that is what a flake-local model file wants);
@@ -167,8 +175,43 @@ let
       ttl_seconds = model.ttlSeconds;
       extra_args = model.extraArgs;
       pipeline_parallel_size = model.pipelineParallelSize;
-      ray_address = model.rayAddress;
+      ray_address = if model.rayAddress == null && splitOverRay model then rayClusterAddress else model.rayAddress;
     };
+
+  # A vLLM model whose pipeline stages run on the Ray cluster's nodes.
+  splitOverRay = model: model.backend == "vllm" && model.pipelineParallelSize != null && model.pipelineParallelSize > 1;
+
+  # Ray: one cluster address for the units and ullmd's ray_address, so the two cannot disagree.
+  rayWithPackage = cfg.ray.enable && cfg.ray.package != null;
+  rayHead = cfg.ray.role == "head";
+  rayClusterAddress = if cfg.ray.enable && cfg.ray.headAddress != null then "${cfg.ray.headAddress}:${toString cfg.ray.port}" else null;
+  rayCommand =
+    [
+      "${cfg.ray.package}/bin/ray"
+      "start"
+      "--block"
+      "--disable-usage-stats"
+    ]
+    ++ (
+      if rayHead then
+        [
+          "--head"
+          "--port"
+          (toString cfg.ray.port)
+          "--node-ip-address"
+          cfg.ray.headAddress
+        ]
+      else
+        [
+          "--address"
+          rayClusterAddress
+        ]
+        ++ lib.optionals (cfg.ray.nodeAddress != null) [
+          "--node-ip-address"
+          cfg.ray.nodeAddress
+        ]
+    )
+    ++ cfg.ray.extraArgs;
 
   # A peer's key reaches ullmd as the systemd credential peer-NAME.
   peerCredential = name: "peer-${name}";
@@ -234,8 +277,26 @@ let
 
   rpcListen = cfg.rpcWorker.listen;
   rpcPort = tcpPort rpcListen;
-  # nftables (networking.nftables.enable) takes extraInputRules; the iptables firewall takes extraCommands.
   rpcFirewallOpen = cfg.rpcWorker.enable && cfg.rpcWorker.allowedPeers != [ ] && isListenAddress rpcListen && !isLoopback rpcListen;
+
+  # A firewall opening for some peers only: { peers; port (null: every TCP port); comment; }. nftables
+  # (networking.nftables.enable) takes extraInputRules; the iptables firewall takes extraCommands.
+  peerOpeningFor = opening: {
+    networking.firewall.extraInputRules = mkIf config.networking.nftables.enable ''
+      ip saddr { ${lib.concatStringsSep ", " opening.peers} } ${
+        if opening.port == null then "ip protocol tcp" else "tcp dport ${toString opening.port}"
+      } accept comment "${opening.comment}"
+    '';
+    networking.firewall.extraCommands = mkIf (!config.networking.nftables.enable) (
+      lib.concatMapStrings (peer: ''
+        iptables -A nixos-fw -p tcp -s ${peer}${
+          lib.optionalString (opening.port != null) " --dport ${toString opening.port}"
+        } -j nixos-fw-accept
+      '') opening.peers
+    );
+  };
+  ipv4Peers = types.listOf (types.strMatching "[0-9]{1,3}([.][0-9]{1,3}){3}(/[0-9]{1,2})?");
+  ipv4Address = types.strMatching "[0-9]{1,3}([.][0-9]{1,3}){3}";
 
   # ullmd takes "IP:PORT" (IPv6 in brackets), no host names: [ ip port ] or null.
   parseListen = builtins.match "([0-9]{1,3}([.][0-9]{1,3}){3}|[[][0-9A-Fa-f:.]+[]]):([0-9]{1,5})";
@@ -492,7 +553,7 @@ in
         '';
       };
       allowedPeers = mkOption {
-        type = types.listOf (types.strMatching "[0-9]{1,3}([.][0-9]{1,3}){3}(/[0-9]{1,2})?");
+        type = ipv4Peers;
         default = [ ];
         example = [ "10.0.0.2" ];
         description = ''
@@ -509,6 +570,76 @@ in
         gpu7.address = "10.0.0.7:50052";
       };
       description = "llama.cpp RPC workers this head may split models across, rendered as `[rpc_workers.NAME]`.";
+    };
+
+    ray = {
+      enable = mkEnableOption "this host as a node of the Ray cluster that vLLM spreads a model's pipeline stages over (`models.NAME.pipelineParallelSize`): a `unified-llm-ray` unit in ullm.slice runs `ray start --block`, with or without ullmd on the host (see docs/multi-host.md)";
+      role = mkOption {
+        type = types.enum [
+          "head"
+          "worker"
+        ];
+        example = "worker";
+        description = ''
+          `head`: `ray start --head --port PORT --node-ip-address HEAD`, on the host whose ullmd runs the model's
+          `vllm serve`; `worker`: `ray start --address HEAD:PORT`, on every other node.
+        '';
+      };
+      headAddress = mkOption {
+        type = types.nullOr ipv4Address;
+        default = null;
+        example = "10.0.0.1";
+        description = ''
+          The head's IPv4 address, the same on every node: the head binds Ray to it, workers join it, and a vLLM model
+          with `pipelineParallelSize` above 1 gets `ray_address = "HEAD:PORT"` from it (a `rayAddress` of its own must
+          be unset, `"auto"` or the same). Required.
+        '';
+      };
+      port = mkOption {
+        type = types.port;
+        default = 6379;
+        description = "The head's port (`--port`, Ray's GCS), where workers join.";
+      };
+      nodeAddress = mkOption {
+        type = types.nullOr ipv4Address;
+        default = null;
+        example = "10.0.0.2";
+        description = "A worker's own address on the cluster's network (`--node-ip-address`); null lets Ray choose. Unset on the head.";
+      };
+      package = mkOption {
+        type = types.nullOr types.package;
+        default = null;
+        example = literalExpression "pkgs.python3.withPackages (ps: [ ps.ray ps.vllm ])";
+        description = ''
+          A Python environment that holds both ray and vllm, the same on every node: its `bin/ray` runs the node, and
+          Ray's workers import vLLM from it to run the other pipeline stages. On a host where ullmd runs vLLM, its
+          `bin/vllm` is also `[backends.vllm] executable`, so the engine and the workers are one build. `acceleration`
+          is not applied to it: build the environment with CUDA yourself. Required.
+        '';
+      };
+      allowedPeers = mkOption {
+        type = ipv4Peers;
+        default = [ ];
+        example = [
+          "10.0.0.2"
+          "10.0.0.3"
+        ];
+        description = ''
+          The cluster's other nodes (IPv4 addresses or CIDR ranges). The firewall accepts every TCP port from them and
+          from no one else: Ray's node and worker processes and vLLM's NCCL and Gloo connect on ports chosen at run
+          time. Ray has no authentication (whoever reaches the head can run code on every node): keep the cluster on a
+          private network.
+        '';
+      };
+      extraArgs = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [
+          "--num-gpus"
+          "8"
+        ];
+        description = "Extra arguments appended to `ray start`.";
+      };
     };
 
     credentials = mkOption {
@@ -650,228 +781,287 @@ in
     };
   };
 
-  config = mkIf cfg.enable {
-    assertions =
-      map (name: {
-        assertion = lib.elem cfg.models.${name}.backend enabledBackends;
-        message = ''services.unified-llm.models.${name}.backend is "${cfg.models.${name}.backend}", but services.unified-llm.backends.${cfg.models.${name}.backend}.enable is false.'';
-      }) (lib.attrNames cfg.models)
-      ++ [
+  config = lib.mkMerge [
+    (mkIf cfg.enable {
+      assertions =
+        map (name: {
+          assertion = lib.elem cfg.models.${name}.backend enabledBackends;
+          message = ''services.unified-llm.models.${name}.backend is "${cfg.models.${name}.backend}", but services.unified-llm.backends.${cfg.models.${name}.backend}.enable is false.'';
+        }) (lib.attrNames cfg.models)
+        ++ [
+          {
+            assertion = !cfg.rpcWorker.enable || (isListenAddress rpcListen && !lib.hasPrefix "[" rpcListen);
+            message = ''services.unified-llm.rpcWorker.listen "${rpcListen}" is not IPv4:PORT with a port in 1..65535 (ggml-rpc-server listens on IPv4 only).'';
+          }
+          {
+            assertion = !isListenAddress tcpListen || isLoopback tcpListen || cfg.settings.security.require_key_on_tcp;
+            message = ''services.unified-llm listens on ${tcpListen}, which is not a loopback address, while settings.security.require_key_on_tcp is false: anyone who can reach it could use every model. Set settings.security.require_key_on_tcp = true or listen on 127.0.0.1.'';
+          }
+          {
+            assertion = tcpListen == "" || isListenAddress tcpListen;
+            message = ''services.unified-llm: TCP listen address "${tcpListen}" is not IP:PORT with a port in 1..65535 (an IPv6 address goes in brackets: "[::1]:9000"; host names are not accepted).'';
+          }
+          {
+            assertion = !cfg.prometheus.scrape || isListenAddress tcpListen;
+            message = ''services.unified-llm.prometheus.scrape needs a TCP listener (settings.server.tcp_listen, e.g. "127.0.0.1:9000"): Prometheus cannot scrape ullmd's unix socket.'';
+          }
+        ]
+        ++ map (claim: {
+          assertion = false;
+          message = ''services.unified-llm: "${claim}" is the name or an alias of more than one model (${lib.concatStringsSep ", " (claimsOf claim)}); each name and alias may belong to one model only.'';
+        }) duplicateClaims
+        ++ map (route: {
+          assertion = false;
+          message = ''services.unified-llm: route "${route}" has the same name as a model or alias (of ${lib.concatStringsSep ", " (claimsOf route)}).'';
+        }) routeClashes
+        ++ lib.concatLists (
+          lib.mapAttrsToList (name: model: [
+            {
+              assertion = isSafeName name && lib.all isSafeName model.aliases;
+              message = ''services.unified-llm.models.${name}: model names and aliases must be 1-64 letters, digits, ".", "_", "-" or ":", starting with a letter or digit, without "..".'';
+            }
+            {
+              assertion = !splitOverRay model || model.rayAddress != null || rayClusterAddress != null;
+              message = ''services.unified-llm.models.${name}.pipelineParallelSize is ${toString model.pipelineParallelSize}: a Ray cluster runs its stages. Make this host a node of it (services.unified-llm.ray) or set models.${name}.rayAddress.'';
+            }
+            {
+              assertion = model.backend != "llamacpp" || isAbsolute (renderSource model.source);
+              message = ''services.unified-llm.models.${name}.source must be an absolute path to a GGUF file for the llamacpp backend, not "${renderSource model.source}".'';
+            }
+          ]) cfg.models
+        )
+        ++ map (name: {
+          assertion = builtins.match "[A-Za-z0-9_.-]+" name != null;
+          message = ''services.unified-llm.credentials: the name "${name}" may only contain letters, digits, "_", "." and "-".'';
+        }) (lib.attrNames cfg.credentials)
+        ++ map (name: {
+          assertion = acceleratedArguments cfg.backends.${name}.package != { };
+          message = ''services.unified-llm.acceleration is "${toString cfg.acceleration}", but the package of backend ${name} takes none of cudaSupport, rocmSupport or acceleration.'';
+        }) (lib.optionals (cfg.acceleration != null) enabledBackends);
+
+      warnings =
+        lib.optional (cfg.openFirewall && (!isListenAddress tcpListen || isLoopback tcpListen)) ''services.unified-llm.openFirewall is set, but ullmd listens on ${
+          if tcpListen == "" then "no TCP address" else tcpListen
+        }, which the firewall does not affect.''
+        ++ lib.optional (
+          cfg.rpcWorker.enable && cfg.rpcWorker.allowedPeers == [ ] && isListenAddress rpcListen && !isLoopback rpcListen
+        ) ''services.unified-llm.rpcWorker listens on ${rpcListen}, but rpcWorker.allowedPeers is empty, so the firewall lets no head reach it.'';
+
+      # Every key at default priority, so a user's own settings.backends.NAME.KEY or
+      # settings.models.NAME.KEY replaces the module's value instead of conflicting with it.
+      services.unified-llm.settings = {
+        backends = lib.genAttrs backendNames (name: lib.mapAttrs (_: mkDefault) (renderBackend name));
+        models = lib.mapAttrs (_: model: lib.mapAttrs (_: mkDefault) (renderModel model)) cfg.models;
+        peers = mkIf (cfg.peers != { }) (lib.mapAttrs (name: peer: lib.mapAttrs (_: mkDefault) (renderPeer name peer)) cfg.peers);
+        rpc_workers = mkIf (cfg.rpcWorkers != { }) (lib.mapAttrs (_: worker: lib.mapAttrs (_: mkDefault) (renderRpcWorker worker)) cfg.rpcWorkers);
+        rpc_worker = mkIf cfg.rpcWorker.enable (
+          lib.mapAttrs (_: mkDefault) (
+            lib.filterAttrs (_: value: value != null) {
+              listen = rpcListen;
+              inherit (cfg.rpcWorker) devices executable;
+            }
+          )
+        );
+        # /metrics on TCP needs a key; a scrape job without one needs it open.
+        security = mkIf (cfg.prometheus.scrape && cfg.prometheus.keyFile == null) { metrics_open_on_tcp = mkDefault true; };
+      };
+
+      users.groups.${cfg.settings.server.admin_group} = { };
+
+      # ullmctl for administrators, and the configuration ullmd and ullmctl read.
+      environment.systemPackages = [ cfg.package ];
+      environment.etc."unified-llm/config.toml".source = configFile;
+
+      systemd.tmpfiles.rules = lib.optional (!dataDirIsState) "d ${dataDir} 0750 root root - -";
+
+      services.prometheus = {
+        scrapeConfigs = mkIf cfg.prometheus.scrape [
+          ({
+            job_name = "unified-llm";
+            scrape_interval = cfg.prometheus.scrapeInterval;
+            metrics_path = "/metrics";
+            static_configs = [ { targets = [ scrapeTarget ]; } ];
+          }
+          // lib.optionalAttrs (cfg.prometheus.keyFile != null) { authorization.credentials_file = cfg.prometheus.keyFile; })
+        ];
+        ruleFiles = mkIf cfg.prometheus.alertRules [ (observabilityDirectory + "/prometheus/alerts.yml") ];
+      };
+
+      # Only when asked: nixpkgs' dashboards.settings is null by default, and a host that provisions
+      # dashboards through dashboards.path may not set it.
+      services.grafana.provision.dashboards.settings = mkIf cfg.grafana.dashboard {
+        providers = [
+          {
+            name = "unified-llm";
+            type = "file";
+            options.path = observabilityDirectory + "/grafana";
+          }
+        ];
+      };
+
+      networking.firewall.allowedTCPPorts = lib.optional (
+        cfg.openFirewall && isListenAddress tcpListen && !isLoopback tcpListen
+      ) (tcpPort tcpListen);
+
+      systemd.services.unified-llm = {
+        description = "unified-llm daemon (ullmd)";
+        wantedBy = [ "multi-user.target" ];
+        after = [
+          "network.target"
+          "dbus.service"
+        ];
+        # A settings change is a reload (switch-to-configuration sends ExecReload); only the settings
+        # ullmd cannot apply live restart it.
+        reloadTriggers = [ configFile ];
+        restartTriggers = [ (builtins.toJSON restartOnlySettings) ];
+
+        serviceConfig = {
+          Type = "notify";
+          NotifyAccess = "main";
+          # ullmd sends WATCHDOG=1 at half this interval; a hung daemon is restarted.
+          WatchdogSec = "60s";
+          ExecStart = utils.escapeSystemdExecArgs (
+            [
+              "${cfg.package}/bin/ullmd"
+              "--config"
+              configPath
+            ]
+            ++ cfg.extraArgs
+          );
+          ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+          Restart = "on-failure";
+          RestartSec = "5s";
+
+          RuntimeDirectory = "unified-llm";
+          RuntimeDirectoryMode = "0755";
+          StateDirectory = "unified-llm";
+          StateDirectoryMode = "0755";
+          LogsDirectory = "unified-llm";
+          LogsDirectoryMode = "0750";
+          UMask = "0027";
+          ReadWritePaths = lib.optional (!dataDirIsState) dataDir;
+
+          LoadCredential =
+            lib.mapAttrsToList (name: path: "${name}:${path}") cfg.credentials
+            ++ lib.mapAttrsToList (name: peer: "${peerCredential name}:${peer.keyFile}") cfg.peers;
+          EnvironmentFile = lib.optional (cfg.environmentFile != null) cfg.environmentFile;
+
+          # Hardening. ullmd runs as root because it asks PID 1 (over D-Bus, /run/dbus/system_bus_socket
+          # or /run/systemd/private) to start backends as transient units; those units are created by
+          # PID 1 in ullm.slice, so they do not inherit any of this and no Delegate= is needed.
+          # Connecting to a unix socket works on the read-only /run that ProtectSystem=strict leaves.
+          ProtectSystem = "strict";
+          # Model files may live under /home; ullmd reads their GGUF headers to size loads.
+          ProtectHome = "read-only";
+          PrivateTmp = true;
+          # No PrivateDevices (it would hide /dev/nvidia*): a closed device policy instead, with the
+          # devices NVML opens, plus the GPU compute devices when backends may be ullmd's children.
+          DevicePolicy = "closed";
+          DeviceAllow = nvmlDevices ++ lib.optionals processSupervisor backendDevices;
+          ProtectKernelTunables = true;
+          ProtectKernelModules = true;
+          ProtectKernelLogs = true;
+          ProtectControlGroups = true;
+          ProtectClock = true;
+          ProtectHostname = true;
+          RestrictNamespaces = true;
+          RestrictRealtime = true;
+          RestrictSUIDSGID = true;
+          LockPersonality = true;
+          NoNewPrivileges = true;
+          # No MemoryDenyWriteExecute: the .NET JIT maps writable+executable memory.
+          # AF_NETLINK: .NET watches network changes through it.
+          RestrictAddressFamilies = [
+            "AF_UNIX"
+            "AF_INET"
+            "AF_INET6"
+            "AF_NETLINK"
+          ];
+          SystemCallArchitectures = "native";
+          SystemCallFilter = [ "@system-service" ];
+          SystemCallErrorNumber = "EPERM";
+          # systemd grants unit management to a root client by its uid, so no CAP_SYS_ADMIN.
+          # CAP_CHOWN: the admin socket's group. CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH: model files
+          # of any owner. CAP_NET_BIND_SERVICE: a TCP port below 1024.
+          CapabilityBoundingSet = [
+            "CAP_CHOWN"
+            "CAP_DAC_OVERRIDE"
+            "CAP_DAC_READ_SEARCH"
+            "CAP_NET_BIND_SERVICE"
+          ];
+        };
+      };
+    })
+
+    (mkIf (cfg.enable && rpcFirewallOpen) (peerOpeningFor {
+      peers = cfg.rpcWorker.allowedPeers;
+      port = rpcPort;
+      comment = "unified-llm rpc worker";
+    }))
+
+    # ullmd starts every backend as a transient unit in this slice, and a Ray node runs in it too; its limits bound them all.
+    (mkIf (cfg.enable || cfg.ray.enable) {
+      systemd.slices.ullm = {
+        description = "unified-llm backends";
+        sliceConfig = lib.filterAttrs (_: value: value != null) {
+          MemoryMax = cfg.slice.memoryMax;
+          CPUQuota = cfg.slice.cpuQuota;
+        };
+      };
+    })
+
+    (mkIf cfg.ray.enable {
+      assertions = [
         {
-          assertion = !cfg.rpcWorker.enable || (isListenAddress rpcListen && !lib.hasPrefix "[" rpcListen);
-          message = ''services.unified-llm.rpcWorker.listen "${rpcListen}" is not IPv4:PORT with a port in 1..65535 (ggml-rpc-server listens on IPv4 only).'';
+          assertion = cfg.ray.package != null;
+          message = ''services.unified-llm.ray.enable needs ray.package: a Python environment holding both ray and vllm, the same on every node of the cluster (e.g. pkgs.python3.withPackages (ps: [ ps.ray ps.vllm ])).'';
         }
         {
-          assertion = !isListenAddress tcpListen || isLoopback tcpListen || cfg.settings.security.require_key_on_tcp;
-          message = ''services.unified-llm listens on ${tcpListen}, which is not a loopback address, while settings.security.require_key_on_tcp is false: anyone who can reach it could use every model. Set settings.security.require_key_on_tcp = true or listen on 127.0.0.1.'';
+          assertion = cfg.ray.headAddress != null;
+          message =
+            if rayHead then
+              ''services.unified-llm.ray.role is "head", but ray.headAddress is not set: the head binds Ray to that address (--node-ip-address) and the workers and vLLM reach it there.''
+            else
+              ''services.unified-llm.ray.role is "worker", but ray.headAddress is not set: a worker joins the cluster at HEAD:PORT (--address).'';
         }
         {
-          assertion = tcpListen == "" || isListenAddress tcpListen;
-          message = ''services.unified-llm: TCP listen address "${tcpListen}" is not IP:PORT with a port in 1..65535 (an IPv6 address goes in brackets: "[::1]:9000"; host names are not accepted).'';
-        }
-        {
-          assertion = !cfg.prometheus.scrape || isListenAddress tcpListen;
-          message = ''services.unified-llm.prometheus.scrape needs a TCP listener (settings.server.tcp_listen, e.g. "127.0.0.1:9000"): Prometheus cannot scrape ullmd's unix socket.'';
+          assertion = !rayHead || cfg.ray.nodeAddress == null || cfg.ray.nodeAddress == cfg.ray.headAddress;
+          message = ''services.unified-llm.ray.nodeAddress is "${toString cfg.ray.nodeAddress}" on the head, whose address is ray.headAddress "${toString cfg.ray.headAddress}": leave nodeAddress unset on the head.'';
         }
       ]
-      ++ map (claim: {
-        assertion = false;
-        message = ''services.unified-llm: "${claim}" is the name or an alias of more than one model (${lib.concatStringsSep ", " (claimsOf claim)}); each name and alias may belong to one model only.'';
-      }) duplicateClaims
-      ++ map (route: {
-        assertion = false;
-        message = ''services.unified-llm: route "${route}" has the same name as a model or alias (of ${lib.concatStringsSep ", " (claimsOf route)}).'';
-      }) routeClashes
-      ++ lib.concatLists (
-        lib.mapAttrsToList (name: model: [
-          {
-            assertion = isSafeName name && lib.all isSafeName model.aliases;
-            message = ''services.unified-llm.models.${name}: model names and aliases must be 1-64 letters, digits, ".", "_", "-" or ":", starting with a letter or digit, without "..".'';
-          }
-          {
-            assertion = model.backend != "llamacpp" || isAbsolute (renderSource model.source);
-            message = ''services.unified-llm.models.${name}.source must be an absolute path to a GGUF file for the llamacpp backend, not "${renderSource model.source}".'';
-          }
-        ]) cfg.models
-      )
-      ++ map (name: {
-        assertion = builtins.match "[A-Za-z0-9_.-]+" name != null;
-        message = ''services.unified-llm.credentials: the name "${name}" may only contain letters, digits, "_", "." and "-".'';
-      }) (lib.attrNames cfg.credentials)
-      ++ map (name: {
-        assertion = acceleratedArguments cfg.backends.${name}.package != { };
-        message = ''services.unified-llm.acceleration is "${toString cfg.acceleration}", but the package of backend ${name} takes none of cudaSupport, rocmSupport or acceleration.'';
-      }) (lib.optionals (cfg.acceleration != null) enabledBackends);
+      ++ lib.mapAttrsToList (name: model: {
+        assertion = model.rayAddress == null || model.rayAddress == "auto" || model.rayAddress == rayClusterAddress;
+        message = ''services.unified-llm.models.${name}.rayAddress is "${toString model.rayAddress}", but this host is a node of the Ray cluster at ${toString rayClusterAddress} (ray.headAddress, ray.port): leave rayAddress unset and the module fills it in.'';
+      }) (lib.optionalAttrs cfg.enable cfg.models);
 
-    warnings =
-      lib.optional (cfg.openFirewall && (!isListenAddress tcpListen || isLoopback tcpListen)) ''services.unified-llm.openFirewall is set, but ullmd listens on ${
-        if tcpListen == "" then "no TCP address" else tcpListen
-      }, which the firewall does not affect.''
-      ++ lib.optional (
-        cfg.rpcWorker.enable && cfg.rpcWorker.allowedPeers == [ ] && isListenAddress rpcListen && !isLoopback rpcListen
-      ) ''services.unified-llm.rpcWorker listens on ${rpcListen}, but rpcWorker.allowedPeers is empty, so the firewall lets no head reach it.'';
+      warnings =
+        lib.optional (cfg.ray.allowedPeers == [ ]) ''services.unified-llm.ray is enabled, but ray.allowedPeers is empty, so the firewall lets no other node of the cluster reach this one.''
+        ++ lib.optional (cfg.enable && !rayHead) ''services.unified-llm.ray.role is "worker" on a host that also runs ullmd: Ray's vLLM workers use this host's GPUs, and ullmd's planner does not see them; keep ullmd's models off those GPUs (settings.gpu.allowed).'';
 
-    # Every key at default priority, so a user's own settings.backends.NAME.KEY or
-    # settings.models.NAME.KEY replaces the module's value instead of conflicting with it.
-    services.unified-llm.settings = {
-      backends = lib.genAttrs backendNames (name: lib.mapAttrs (_: mkDefault) (renderBackend name));
-      models = lib.mapAttrs (_: model: lib.mapAttrs (_: mkDefault) (renderModel model)) cfg.models;
-      peers = mkIf (cfg.peers != { }) (lib.mapAttrs (name: peer: lib.mapAttrs (_: mkDefault) (renderPeer name peer)) cfg.peers);
-      rpc_workers = mkIf (cfg.rpcWorkers != { }) (lib.mapAttrs (_: worker: lib.mapAttrs (_: mkDefault) (renderRpcWorker worker)) cfg.rpcWorkers);
-      rpc_worker = mkIf cfg.rpcWorker.enable (
-        lib.mapAttrs (_: mkDefault) (
-          lib.filterAttrs (_: value: value != null) {
-            listen = rpcListen;
-            inherit (cfg.rpcWorker) devices executable;
-          }
-        )
-      );
-      # /metrics on TCP needs a key; a scrape job without one needs it open.
-      security = mkIf (cfg.prometheus.scrape && cfg.prometheus.keyFile == null) { metrics_open_on_tcp = mkDefault true; };
-    };
-
-    users.groups.${cfg.settings.server.admin_group} = { };
-
-    # ullmctl for administrators, and the configuration ullmd and ullmctl read.
-    environment.systemPackages = [ cfg.package ];
-    environment.etc."unified-llm/config.toml".source = configFile;
-
-    systemd.tmpfiles.rules = lib.optional (!dataDirIsState) "d ${dataDir} 0750 root root - -";
-
-    services.prometheus = {
-      scrapeConfigs = mkIf cfg.prometheus.scrape [
-        ({
-          job_name = "unified-llm";
-          scrape_interval = cfg.prometheus.scrapeInterval;
-          metrics_path = "/metrics";
-          static_configs = [ { targets = [ scrapeTarget ]; } ];
-        }
-        // lib.optionalAttrs (cfg.prometheus.keyFile != null) { authorization.credentials_file = cfg.prometheus.keyFile; })
-      ];
-      ruleFiles = mkIf cfg.prometheus.alertRules [ (observabilityDirectory + "/prometheus/alerts.yml") ];
-    };
-
-    # Only when asked: nixpkgs' dashboards.settings is null by default, and a host that provisions
-    # dashboards through dashboards.path may not set it.
-    services.grafana.provision.dashboards.settings = mkIf cfg.grafana.dashboard {
-      providers = [
-        {
-          name = "unified-llm";
-          type = "file";
-          options.path = observabilityDirectory + "/grafana";
-        }
-      ];
-    };
-
-    networking.firewall.extraInputRules = mkIf (rpcFirewallOpen && config.networking.nftables.enable) ''
-      ip saddr { ${lib.concatStringsSep ", " cfg.rpcWorker.allowedPeers} } tcp dport ${toString rpcPort} accept comment "unified-llm rpc worker"
-    '';
-    networking.firewall.extraCommands = mkIf (rpcFirewallOpen && !config.networking.nftables.enable) (
-      lib.concatMapStrings (peer: ''
-        iptables -A nixos-fw -p tcp -s ${peer} --dport ${toString rpcPort} -j nixos-fw-accept
-      '') cfg.rpcWorker.allowedPeers
-    );
-
-    networking.firewall.allowedTCPPorts = lib.optional (
-      cfg.openFirewall && isListenAddress tcpListen && !isLoopback tcpListen
-    ) (tcpPort tcpListen);
-
-    # ullmd starts every backend as a transient unit in this slice; its limits bound them all.
-    systemd.slices.ullm = {
-      description = "unified-llm backends";
-      sliceConfig = lib.filterAttrs (_: value: value != null) {
-        MemoryMax = cfg.slice.memoryMax;
-        CPUQuota = cfg.slice.cpuQuota;
+      systemd.services.unified-llm-ray = mkIf (cfg.ray.package != null && cfg.ray.headAddress != null) {
+        description = "Ray ${cfg.ray.role} node for vLLM across hosts (unified-llm)";
+        wantedBy = [ "multi-user.target" ];
+        wants = [ "network-online.target" ];
+        after = [ "network-online.target" ];
+        # vLLM, started by ullmd, joins the cluster through this node.
+        before = lib.optional cfg.enable "unified-llm.service";
+        environment.HOME = "/var/lib/unified-llm-ray";
+        serviceConfig = {
+          Slice = "ullm.slice";
+          ExecStart = utils.escapeSystemdExecArgs rayCommand;
+          # A worker's Ray exits when it loses its head for long; it comes back and joins again.
+          Restart = "always";
+          RestartSec = "5s";
+          DynamicUser = true;
+          StateDirectory = "unified-llm-ray";
+        };
       };
-    };
+    })
 
-    systemd.services.unified-llm = {
-      description = "unified-llm daemon (ullmd)";
-      wantedBy = [ "multi-user.target" ];
-      after = [
-        "network.target"
-        "dbus.service"
-      ];
-      # A settings change is a reload (switch-to-configuration sends ExecReload); only the settings
-      # ullmd cannot apply live restart it.
-      reloadTriggers = [ configFile ];
-      restartTriggers = [ (builtins.toJSON restartOnlySettings) ];
-
-      serviceConfig = {
-        Type = "notify";
-        NotifyAccess = "main";
-        # ullmd sends WATCHDOG=1 at half this interval; a hung daemon is restarted.
-        WatchdogSec = "60s";
-        ExecStart = utils.escapeSystemdExecArgs (
-          [
-            "${cfg.package}/bin/ullmd"
-            "--config"
-            configPath
-          ]
-          ++ cfg.extraArgs
-        );
-        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
-        Restart = "on-failure";
-        RestartSec = "5s";
-
-        RuntimeDirectory = "unified-llm";
-        RuntimeDirectoryMode = "0755";
-        StateDirectory = "unified-llm";
-        StateDirectoryMode = "0755";
-        LogsDirectory = "unified-llm";
-        LogsDirectoryMode = "0750";
-        UMask = "0027";
-        ReadWritePaths = lib.optional (!dataDirIsState) dataDir;
-
-        LoadCredential =
-          lib.mapAttrsToList (name: path: "${name}:${path}") cfg.credentials
-          ++ lib.mapAttrsToList (name: peer: "${peerCredential name}:${peer.keyFile}") cfg.peers;
-        EnvironmentFile = lib.optional (cfg.environmentFile != null) cfg.environmentFile;
-
-        # Hardening. ullmd runs as root because it asks PID 1 (over D-Bus, /run/dbus/system_bus_socket
-        # or /run/systemd/private) to start backends as transient units; those units are created by
-        # PID 1 in ullm.slice, so they do not inherit any of this and no Delegate= is needed.
-        # Connecting to a unix socket works on the read-only /run that ProtectSystem=strict leaves.
-        ProtectSystem = "strict";
-        # Model files may live under /home; ullmd reads their GGUF headers to size loads.
-        ProtectHome = "read-only";
-        PrivateTmp = true;
-        # No PrivateDevices (it would hide /dev/nvidia*): a closed device policy instead, with the
-        # devices NVML opens, plus the GPU compute devices when backends may be ullmd's children.
-        DevicePolicy = "closed";
-        DeviceAllow = nvmlDevices ++ lib.optionals processSupervisor backendDevices;
-        ProtectKernelTunables = true;
-        ProtectKernelModules = true;
-        ProtectKernelLogs = true;
-        ProtectControlGroups = true;
-        ProtectClock = true;
-        ProtectHostname = true;
-        RestrictNamespaces = true;
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        LockPersonality = true;
-        NoNewPrivileges = true;
-        # No MemoryDenyWriteExecute: the .NET JIT maps writable+executable memory.
-        # AF_NETLINK: .NET watches network changes through it.
-        RestrictAddressFamilies = [
-          "AF_UNIX"
-          "AF_INET"
-          "AF_INET6"
-          "AF_NETLINK"
-        ];
-        SystemCallArchitectures = "native";
-        SystemCallFilter = [ "@system-service" ];
-        SystemCallErrorNumber = "EPERM";
-        # systemd grants unit management to a root client by its uid, so no CAP_SYS_ADMIN.
-        # CAP_CHOWN: the admin socket's group. CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH: model files
-        # of any owner. CAP_NET_BIND_SERVICE: a TCP port below 1024.
-        CapabilityBoundingSet = [
-          "CAP_CHOWN"
-          "CAP_DAC_OVERRIDE"
-          "CAP_DAC_READ_SEARCH"
-          "CAP_NET_BIND_SERVICE"
-        ];
-      };
-    };
-  };
+    (mkIf (cfg.ray.enable && cfg.ray.allowedPeers != [ ]) (peerOpeningFor {
+      peers = cfg.ray.allowedPeers;
+      port = null;
+      comment = "unified-llm ray";
+    }))
+  ];
 }

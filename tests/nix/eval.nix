@@ -20,6 +20,18 @@ let
       ];
     }).config;
   evalHost = evalHostWith stubs.pkgs;
+  # A host on the nftables firewall (networking.nftables.enable) instead of iptables.
+  evalNftablesHost =
+    host:
+    (lib.evalModules {
+      modules = [
+        stubs.nixosModule
+        ../../nix/module.nix
+        { _module.args.pkgs = stubs.pkgs; }
+        { services.unified-llm = host; }
+        { networking.nftables.enable = true; }
+      ];
+    }).config;
 
   failedAssertions = config: map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
 
@@ -1130,16 +1142,7 @@ let
           };
         };
         iptables = evalHost worker;
-        nftables =
-          (lib.evalModules {
-            modules = [
-              stubs.nixosModule
-              ../../nix/module.nix
-              { _module.args.pkgs = stubs.pkgs; }
-              { services.unified-llm = worker; }
-              { networking.nftables.enable = true; }
-            ];
-          }).config;
+        nftables = evalNftablesHost worker;
       in
       {
         expr = {
@@ -1270,6 +1273,345 @@ let
         ray_address = "10.0.0.1:6379";
       };
     };
+
+    # Ray for vLLM across nodes: the head's unit and argv, its firewall open to the other nodes only (every TCP port,
+    # with either firewall), and ullmd's ray_address and vLLM executable from the same options.
+    testRayHeadRendersItsUnitTheClusterAddressAndTheFirewall =
+      let
+        head = {
+          enable = true;
+          backends.vllm.enable = true;
+          models.big = {
+            backend = "vllm";
+            source = "/var/lib/unified-llm/models/big";
+            pipelineParallelSize = 2;
+          };
+          ray = {
+            enable = true;
+            role = "head";
+            headAddress = "10.0.0.1";
+            package = noSwitches "ray-vllm-env";
+            allowedPeers = [
+              "10.0.0.2"
+              "10.0.1.0/24"
+            ];
+            extraArgs = [
+              "--num-gpus"
+              "8"
+            ];
+          };
+        };
+        iptables = evalHost head;
+        nftables = evalNftablesHost head;
+        unit = iptables.systemd.services.unified-llm-ray;
+        env = fakeStorePath "ray-vllm-env";
+      in
+      {
+        expr = {
+          failed = failedAssertions iptables;
+          inherit (iptables) warnings;
+          model = iptables.services.unified-llm.settings.models.big;
+          vllmExecutable = iptables.services.unified-llm.settings.backends.vllm.executable;
+          inherit (unit)
+            wantedBy
+            after
+            before
+            environment
+            ;
+          inherit (unit.serviceConfig)
+            ExecStart
+            Slice
+            Restart
+            DynamicUser
+            StateDirectory
+            ;
+          slice = iptables.systemd.slices.ullm.description;
+          inherit (iptables.networking.firewall) extraCommands allowedTCPPorts;
+          nftablesRules = nftables.networking.firewall.extraInputRules;
+          nftablesCommands = nftables.networking.firewall.extraCommands;
+          minimalHasNoRayUnit = minimal.systemd.services ? unified-llm-ray;
+        };
+        expected = {
+          failed = [ ];
+          warnings = [ ];
+          model = {
+            backend = "vllm";
+            source = "/var/lib/unified-llm/models/big";
+            aliases = [ ];
+            pinned = false;
+            gpu_layers = "auto";
+            extra_args = [ ];
+            pipeline_parallel_size = 2;
+            ray_address = "10.0.0.1:6379";
+          };
+          vllmExecutable = "${env}/bin/vllm";
+          wantedBy = [ "multi-user.target" ];
+          after = [ "network-online.target" ];
+          before = [ "unified-llm.service" ];
+          environment.HOME = "/var/lib/unified-llm-ray";
+          ExecStart = quoted [
+            "${env}/bin/ray"
+            "start"
+            "--block"
+            "--disable-usage-stats"
+            "--head"
+            "--port"
+            "6379"
+            "--node-ip-address"
+            "10.0.0.1"
+            "--num-gpus"
+            "8"
+          ];
+          Slice = "ullm.slice";
+          Restart = "always";
+          DynamicUser = true;
+          StateDirectory = "unified-llm-ray";
+          slice = "unified-llm backends";
+          extraCommands = ''
+            iptables -A nixos-fw -p tcp -s 10.0.0.2 -j nixos-fw-accept
+            iptables -A nixos-fw -p tcp -s 10.0.1.0/24 -j nixos-fw-accept
+          '';
+          allowedTCPPorts = [ ];
+          nftablesRules = ''
+            ip saddr { 10.0.0.2, 10.0.1.0/24 } ip protocol tcp accept comment "unified-llm ray"
+          '';
+          nftablesCommands = "";
+          minimalHasNoRayUnit = false;
+        };
+      };
+
+    # A worker node runs Ray without ullmd (the slice and the firewall still come); one that also runs ullmd as an RPC
+    # worker gets both firewall openings, and a warning that Ray's GPUs are not ullmd's to plan.
+    testRayWorkerRunsWithOrWithoutUllmd =
+      let
+        ray = {
+          enable = true;
+          role = "worker";
+          headAddress = "10.0.0.1";
+          port = 6380;
+          nodeAddress = "10.0.0.2";
+          package = noSwitches "ray-vllm-env";
+          allowedPeers = [ "10.0.0.1" ];
+        };
+        alone = evalHost { inherit ray; };
+        withUllmd = evalHost {
+          enable = true;
+          inherit ray;
+          rpcWorker = {
+            enable = true;
+            listen = "10.0.0.2:50052";
+            allowedPeers = [ "10.0.0.1" ];
+          };
+        };
+      in
+      {
+        expr = {
+          failed = failedAssertions alone;
+          inherit (alone) warnings;
+          execStart = alone.systemd.services.unified-llm-ray.serviceConfig.ExecStart;
+          inherit (alone.systemd.services.unified-llm-ray) before;
+          services = lib.attrNames alone.systemd.services;
+          slices = lib.attrNames alone.systemd.slices;
+          etc = lib.attrNames alone.environment.etc;
+          aloneCommands = alone.networking.firewall.extraCommands;
+          withUllmdFailed = failedAssertions withUllmd;
+          withUllmdWarnings = withUllmd.warnings;
+          withUllmdBefore = withUllmd.systemd.services.unified-llm-ray.before;
+          withUllmdCommands = withUllmd.networking.firewall.extraCommands;
+        };
+        expected = {
+          failed = [ ];
+          warnings = [ ];
+          execStart = quoted [
+            "${fakeStorePath "ray-vllm-env"}/bin/ray"
+            "start"
+            "--block"
+            "--disable-usage-stats"
+            "--address"
+            "10.0.0.1:6380"
+            "--node-ip-address"
+            "10.0.0.2"
+          ];
+          before = [ ];
+          services = [ "unified-llm-ray" ];
+          slices = [ "ullm" ];
+          etc = [ ];
+          aloneCommands = ''
+            iptables -A nixos-fw -p tcp -s 10.0.0.1 -j nixos-fw-accept
+          '';
+          withUllmdFailed = [ ];
+          withUllmdWarnings = [
+            "services.unified-llm.ray.role is \"worker\" on a host that also runs ullmd: Ray's vLLM workers use this host's GPUs, and ullmd's planner does not see them; keep ullmd's models off those GPUs (settings.gpu.allowed)."
+          ];
+          withUllmdBefore = [ "unified-llm.service" ];
+          withUllmdCommands = ''
+            iptables -A nixos-fw -p tcp -s 10.0.0.1 --dport 50052 -j nixos-fw-accept
+
+            iptables -A nixos-fw -p tcp -s 10.0.0.1 -j nixos-fw-accept
+          '';
+        };
+      };
+
+    # Every contradiction fails its own assertion, with a message naming the options; no unit is rendered from
+    # half an answer. A rayAddress equal to the cluster's, or "auto", is accepted.
+    testRayContradictionsAreRefused =
+      let
+        ray = {
+          enable = true;
+          role = "head";
+          headAddress = "10.0.0.1";
+          package = noSwitches "ray-vllm-env";
+          allowedPeers = [ "10.0.0.2" ];
+        };
+        vllmHost = extra: model: {
+          enable = true;
+          backends.vllm.enable = true;
+          models.big = {
+            backend = "vllm";
+            source = "/var/lib/unified-llm/models/big";
+            pipelineParallelSize = 2;
+          } // model;
+        } // extra;
+        messages = host: failedAssertions (evalHost host);
+        hasUnit = host: (evalHost host).systemd.services ? unified-llm-ray;
+        noPackage = { ray = removeAttrs ray [ "package" ]; };
+        workerWithoutHead = {
+          ray = removeAttrs ray [ "headAddress" ] // { role = "worker"; };
+        };
+      in
+      {
+        expr = {
+          noPackage = messages noPackage;
+          noPackageUnit = hasUnit noPackage;
+          workerWithoutHead = messages workerWithoutHead;
+          workerWithoutHeadUnit = hasUnit workerWithoutHead;
+          headWithoutAddress = messages { ray = removeAttrs ray [ "headAddress" ]; };
+          headWithOtherNodeAddress = messages { ray = ray // { nodeAddress = "10.0.0.9"; }; };
+          otherRayAddress = messages (vllmHost { inherit ray; } { rayAddress = "10.0.0.5:6379"; });
+          sameRayAddress = messages (vllmHost { inherit ray; } { rayAddress = "10.0.0.1:6379"; });
+          autoRayAddress = (evalHost (vllmHost { inherit ray; } { rayAddress = "auto"; })).services.unified-llm.settings.models.big.ray_address;
+          stagesWithoutRay = messages (vllmHost { } { });
+          stagesWithOwnAddress = messages (vllmHost { } { rayAddress = "10.0.0.5:6379"; });
+          closedWarning = (evalHost { ray = ray // { allowedPeers = [ ]; }; }).warnings;
+          # The firewall reads the peers, so that is where the type error shows.
+          badPeer =
+            !(builtins.tryEval (
+              builtins.deepSeq (evalHost { ray = ray // { allowedPeers = [ "gpu2.lan" ]; }; }).networking.firewall.extraCommands true
+            )).success;
+          badHeadAddress =
+            !(builtins.tryEval (
+              builtins.deepSeq (evalHost { ray = ray // { headAddress = "gpu1.lan"; }; }).systemd.services.unified-llm-ray true
+            )).success;
+        };
+        expected = {
+          noPackage = [
+            "services.unified-llm.ray.enable needs ray.package: a Python environment holding both ray and vllm, the same on every node of the cluster (e.g. pkgs.python3.withPackages (ps: [ ps.ray ps.vllm ]))."
+          ];
+          noPackageUnit = false;
+          workerWithoutHead = [
+            "services.unified-llm.ray.role is \"worker\", but ray.headAddress is not set: a worker joins the cluster at HEAD:PORT (--address)."
+          ];
+          workerWithoutHeadUnit = false;
+          headWithoutAddress = [
+            "services.unified-llm.ray.role is \"head\", but ray.headAddress is not set: the head binds Ray to that address (--node-ip-address) and the workers and vLLM reach it there."
+          ];
+          headWithOtherNodeAddress = [
+            "services.unified-llm.ray.nodeAddress is \"10.0.0.9\" on the head, whose address is ray.headAddress \"10.0.0.1\": leave nodeAddress unset on the head."
+          ];
+          otherRayAddress = [
+            "services.unified-llm.models.big.rayAddress is \"10.0.0.5:6379\", but this host is a node of the Ray cluster at 10.0.0.1:6379 (ray.headAddress, ray.port): leave rayAddress unset and the module fills it in."
+          ];
+          sameRayAddress = [ ];
+          autoRayAddress = "auto";
+          stagesWithoutRay = [
+            "services.unified-llm.models.big.pipelineParallelSize is 2: a Ray cluster runs its stages. Make this host a node of it (services.unified-llm.ray) or set models.big.rayAddress."
+          ];
+          stagesWithOwnAddress = [ ];
+          closedWarning = [
+            "services.unified-llm.ray is enabled, but ray.allowedPeers is empty, so the firewall lets no other node of the cluster reach this one."
+          ];
+          badPeer = true;
+          badHeadAddress = true;
+        };
+      };
+
+    # The cluster of docs/multi-host.md ("Ray nodes with the NixOS module"), its nix block as written there: each node
+    # builds (no assertion, no warning), with the argv, firewall and ray_address the text describes.
+    testRayClusterOfTheDocsEvaluatesAsDescribed =
+      let
+        section = lib.last (lib.splitString "### Ray nodes with the NixOS module" (builtins.readFile ../../docs/multi-host.md));
+        block = lib.head (lib.splitString "\n```" (lib.elemAt (lib.splitString "```nix\n" section) 1));
+        fleet = import (builtins.toFile "ray-cluster.nix" block);
+        pkgs = stubs.pkgs // {
+          python3.withPackages = _: noSwitches "python3-env";
+        };
+        node =
+          imports:
+          let
+            config =
+              (lib.evalModules {
+                modules = [
+                  stubs.nixosModule
+                  ../../nix/module.nix
+                  { _module.args.pkgs = pkgs; }
+                ] ++ imports.imports;
+              }).config;
+          in
+          {
+            failed = failedAssertions config;
+            inherit (config) warnings;
+            execStart = config.systemd.services.unified-llm-ray.serviceConfig.ExecStart;
+            firewall = config.networking.firewall.extraCommands;
+            rayAddress = config.services.unified-llm.settings.models.big.ray_address or null;
+          };
+        ray = "${fakeStorePath "python3-env"}/bin/ray";
+        worker = self: head: other: {
+          failed = [ ];
+          warnings = [ ];
+          execStart = quoted [
+            ray
+            "start"
+            "--block"
+            "--disable-usage-stats"
+            "--address"
+            "10.0.0.1:6379"
+            "--node-ip-address"
+            self
+          ];
+          firewall = ''
+            iptables -A nixos-fw -p tcp -s ${head} -j nixos-fw-accept
+            iptables -A nixos-fw -p tcp -s ${other} -j nixos-fw-accept
+          '';
+          rayAddress = null;
+        };
+      in
+      {
+        expr = lib.mapAttrs (_: node) fleet;
+        expected = {
+          gpu1 = {
+            failed = [ ];
+            warnings = [ ];
+            execStart = quoted [
+              ray
+              "start"
+              "--block"
+              "--disable-usage-stats"
+              "--head"
+              "--port"
+              "6379"
+              "--node-ip-address"
+              "10.0.0.1"
+            ];
+            firewall = ''
+              iptables -A nixos-fw -p tcp -s 10.0.0.2 -j nixos-fw-accept
+              iptables -A nixos-fw -p tcp -s 10.0.0.3 -j nixos-fw-accept
+            '';
+            rayAddress = "10.0.0.1:6379";
+          };
+          gpu2 = worker "10.0.0.2" "10.0.0.1" "10.0.0.3";
+          gpu3 = worker "10.0.0.3" "10.0.0.1" "10.0.0.2";
+        };
+      };
 
     testOllamaModelNameIsAcceptedAsSource = {
       expr =

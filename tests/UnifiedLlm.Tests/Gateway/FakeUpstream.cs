@@ -42,7 +42,10 @@ internal sealed class FakeUpstream : IAsyncDisposable
         var upstream = new FakeUpstream(app);
         app.Run(async context =>
         {
-            var body = await JsonNode.ParseAsync(context.Request.Body) as JsonObject ?? [];
+            // A GET has no body to parse (a peer's status read).
+            var body = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false
+                ? []
+                : await JsonNode.ParseAsync(context.Request.Body) as JsonObject ?? [];
             upstream.Requests.Enqueue((context.Request.Path, context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase), body));
             context.RequestAborted.Register(() => upstream.Aborted.TrySetResult());
             try

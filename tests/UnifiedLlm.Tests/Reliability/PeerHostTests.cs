@@ -35,6 +35,23 @@ public sealed class PeerHostTests
         }))!;
 
         await Task.WhenAll(b.LoadAsync(), c.LoadAsync());
+
+        // What C reports to A, read as A reads it (A's key for C): its models with what is loaded and queued, its GPUs
+        // (none on this machine) and its free host memory.
+        using (var asA = new HttpClient { BaseAddress = new Uri($"http://127.0.0.3:{portC}/") })
+        {
+            asA.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", keyC);
+            using var status = JsonDocument.Parse(await asA.GetStringAsync("ullm/peer/v1/status", ct));
+            var root = status.RootElement;
+            Assert.Equal(1, root.GetProperty("version").GetInt32());
+            Assert.Equal(
+                [("c-only", "llamacpp", false, 0), ("tiny", "llamacpp", true, 0)],
+                root.GetProperty("models").EnumerateArray().Select(m => (m.GetProperty("name").GetString(), m.GetProperty("backend").GetString(), m.GetProperty("loaded").GetBoolean(), m.GetProperty("queue_depth").GetInt32())));
+            Assert.Equal(0, root.GetProperty("gpus").GetArrayLength());
+            var available = root.GetProperty("host_available_bytes").GetUInt64();
+            Assert.InRange(available, 1UL, MemTotalBytes());
+        }
+
         using var client = a.Client();
         var models = await WaitForModelsAsync(client, m => PeersOf(m, "tiny").Count(p => p.GetProperty("loaded").GetBoolean()) == 2);
         var cOnly = Assert.Single(models.EnumerateArray(), m => m.GetProperty("id").GetString() == "c-only").GetProperty("ullm");
@@ -79,6 +96,11 @@ public sealed class PeerHostTests
         var cRows = await RowsAsync(c, afterStop);
         Assert.Equal(afterStop.Order(), cRows.Keys.Order());
         Assert.Empty(a.Backends());
+
+        // A's next read of B's status fails: B is listed as not answering, with what it last reported kept.
+        var silent = PeersOf(await WaitForModelsAsync(client, m => PeersOf(m, "tiny").Any(p => p.GetProperty("peer").GetString() == "b" && !p.GetProperty("answering").GetBoolean())), "tiny")
+            .Single(p => p.GetProperty("peer").GetString() == "b");
+        Assert.True(silent.GetProperty("loaded").GetBoolean(), silent.ToString());
     }
 
     [Fact(Timeout = 300_000)]
@@ -136,6 +158,52 @@ public sealed class PeerHostTests
             Assert.Equal(["tiny@b (404)", "tiny@c"], aRows[id].GetProperty("fallbackPath").EnumerateArray().Select(p => p.GetString()));
         });
         Assert.Equal(after.Order(), (await RowsAsync(c, after)).Keys.Order());
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task A_peer_that_stops_answering_trips_its_breaker_after_the_configured_failures()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var portB = TestPki.FreePort();
+        await using var b = await TinyDaemon.StartAsync("ullm-peerbrk-b", tcpListen: $"127.0.0.6:{portB}");
+        if (b is null)
+        {
+            Assert.Skip(LlamaServerBinary.HowToGet);
+        }
+
+        var keyB = await KeyAsync(b, "host-a");
+        await b.LoadAsync();
+        // A has no model of its own named tiny, and reads B's status once a minute: once B is gone, A still lists it as
+        // answering with tiny loaded, so only B's breaker keeps requests off it.
+        await using var a = (await TinyDaemon.StartAsync("ullm-peerbrk-a", extra: "[router]\nbreaker_minimum_requests = 2\n", beforeStart: async dir =>
+        {
+            var config = await File.ReadAllTextAsync(dir.File("config.toml"), ct);
+            await File.WriteAllTextAsync(dir.File("config.toml"), config.Replace("[models.tiny]", "[models.own]", StringComparison.Ordinal), ct);
+            await File.WriteAllTextAsync(dir.File("b.key"), keyB, ct);
+            await File.AppendAllTextAsync(dir.File("config.toml"), PeerTable("b", $"127.0.0.6:{portB}", dir.File("b.key"), 60), ct);
+        }))!;
+        using var client = a.Client();
+        await WaitForModelsAsync(client, m => PeersOf(m, "tiny").Any(p => p.GetProperty("loaded").GetBoolean()));
+
+        using (var stopped = System.Diagnostics.Process.GetProcessById(b.Process.Pid))
+        {
+            stopped.Kill(entireProcessTree: true);
+            await stopped.WaitForExitAsync(ct);
+        }
+
+        // Two refused connections (the configured minimum, every one failed), then the breaker is open: B is not tried.
+        var paths = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var (status, body, response) = await Http.SendAsync(client, Http.Post("/v1/chat/completions", Http.Chat("tiny")));
+            Assert.True(status >= 500, body.ToString());
+            var row = Assert.Single(await FailedRowsAsync(a, response.Headers.GetValues("x-request-id").Single()));
+            paths.Add(string.Join(", ", row.GetProperty("fallbackPath").EnumerateArray().Select(p => p.GetString())));
+        }
+
+        Assert.Equal(["tiny@b (502)", "tiny@b (502)", "tiny@b (breaker open)"], paths);
+        using var metrics = GatewayHost.UnixClient(a.Paths.OpenAiSocket);
+        Assert.Contains("ullm_breaker_state{upstream=\"peer@b\"} 2", await metrics.GetStringAsync("/metrics", ct), StringComparison.Ordinal);
     }
 
     [Fact(Timeout = 180_000)]
@@ -228,6 +296,9 @@ public sealed class PeerHostTests
         var reload = await daemon.Process.CtlAsync("reload");
         Assert.True(reload.ExitCode == 0, reload.ToString());
     }
+
+    private static ulong MemTotalBytes() =>
+        ulong.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
 
     private static async Task<string> KeyAsync(TinyDaemon daemon, string name)
     {

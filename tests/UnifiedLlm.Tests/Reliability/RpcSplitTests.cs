@@ -57,6 +57,16 @@ public sealed class RpcSplitTests
         Assert.Equal([("a", freeA), ("b", freeB)], remote.Select(r => (r.GetProperty("worker").GetString()!, ulong.Parse(r.GetProperty("freeBytes").GetString()!, CultureInfo.InvariantCulture))).Order());
         var gpuLayers = plan.GetProperty("gpuLayers").GetInt32();
         Assert.True(gpuLayers < Split.LayerCount + 1 && remote.All(r => r.GetProperty("layers").GetInt32() > 0), plan.ToString());
+
+        // ullmctl plan, as people read it: each remote device is a place of the load, a row, and rows of terms.
+        var text = (await head.Process.CtlAsync("plan", "tiny")).StandardOutput;
+        foreach (var r in remote)
+        {
+            var device = $"rpc:{r.GetProperty("worker").GetString()}/0";
+            Assert.Contains($"{device} ({r.GetProperty("address").GetString()})", text.Split('\n')[0], StringComparison.Ordinal);
+            Assert.Contains($"\n{device}: {r.GetProperty("layers").GetInt32()} layers, ", text, StringComparison.Ordinal);
+            Assert.Matches($@"(?m)^{Regex.Escape(device)}\s+weights\s", text);
+        }
         using var client = head.Client();
         var silentB = $"rpc worker 'b' (127.0.0.3:{portB}): does not answer";
 
@@ -121,11 +131,14 @@ public sealed class RpcSplitTests
         // The instance's failure, as ullmd logs it, names the worker first.
         await WaitForAsync(() => head.Process.Output.Contains($"failure: tiny: backend exited: {silentB}", StringComparison.Ordinal) ? "" : null, () => $"the instance's failure naming b:\n{head.Process.Output}", ct);
 
-        // Without b the model fits nowhere: the next request is refused naming it.
+        // Without b the model fits nowhere: the next request is refused naming it, and so is ullmctl plan.
         using var after = await client.SendAsync(TinyDaemon.Chat(8, stream: false), ct);
         var body = await after.Content.ReadAsStringAsync(ct);
         Assert.NotEqual(HttpStatusCode.OK, after.StatusCode);
         Assert.Contains(silentB, ErrorMessage(body), StringComparison.Ordinal);
+        var refused = (await head.Process.CtlAsync("plan", "tiny")).StandardOutput;
+        Assert.StartsWith("tiny does not fit: ", refused, StringComparison.Ordinal);
+        Assert.Contains(silentB, refused, StringComparison.Ordinal);
     }
 
     private static string Worker(string address, int port, string rpc) => $"""
