@@ -24,7 +24,7 @@ var work = Directory.CreateTempSubdirectory("ullm-bench-");
 var peers = new List<PeerProcess>();
 try
 {
-    int llamaPort = FreePort(), stubPort = FreePort(), ullmdPort = FreePort(), nginxPort = FreePort(), nginxLoggedPort = FreePort(), portkeyPort = FreePort(), relayPort = FreePort();
+    int llamaPort = FreePort(), stubPort = FreePort(), ullmdPort = FreePort(), nginxPort = FreePort(), nginxLoggedPort = FreePort(), portkeyPort = FreePort(), relayPort = FreePort(), ullmdInlinePort = FreePort();
     int sseStubPort = FreePort(), nginxStreamPort = FreePort(), relayStreamPort = FreePort(), yarpPort = FreePort(), yarpStreamPort = FreePort();
     // Whole answers come from nginx's own static answer, the fastest upstream at hand; streams from the in-process stub.
     var nginxPath = Optional("--nginx");
@@ -41,14 +41,20 @@ try
         peers.Add(PeerProcess.Start(Option("--llama-server"), ["-m", Option("--model"), "--host", "127.0.0.1", "--port", llamaPort.ToString(CultureInfo.InvariantCulture), "-c", "512", "-np", "1"]));
     }
 
-    var socket = Path.Combine(work.FullName, "openai.sock");
-    var config = Path.Combine(work.FullName, "ullm.toml");
-    await File.WriteAllTextAsync(config, $"""
+    // ullmd, and a second one with inline socket completions (I/O continuations run on the epoll threads instead of
+    // hopping to the thread pool; DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS, which Kestrel's UnsafePreferInlineScheduling
+    // follows by default): the same build, measured side by side to decide whether ullmd should turn it on.
+    async Task<(PeerProcess Process, string Socket)> StartUllmdAsync(string name, int port, params (string Name, string Value)[] env)
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(work.FullName, name)).FullName;
+        var socket = Path.Combine(dir, "openai.sock");
+        var config = Path.Combine(dir, "ullm.toml");
+        await File.WriteAllTextAsync(config, $"""
         [server]
-        data_dir = "{work.FullName}"
+        data_dir = "{dir}"
         openai_socket = "{socket}"
-        admin_socket = "{Path.Combine(work.FullName, "admin.sock")}"
-        tcp_listen = "127.0.0.1:{ullmdPort}"
+        admin_socket = "{Path.Combine(dir, "admin.sock")}"
+        tcp_listen = "127.0.0.1:{port}"
         log_level = "warning"
 
         [providers.llama]
@@ -79,8 +85,13 @@ try
         anonymous_providers = true
         default_requests_per_minute = 0
         """);
-    var ullmd = PeerProcess.Start(Option("--ullmd"), ["--config", config]);
-    peers.Add(ullmd);
+        var process = PeerProcess.Start(Option("--ullmd"), ["--config", config], environment: env);
+        peers.Add(process);
+        return (process, socket);
+    }
+
+    var (ullmd, socket) = await StartUllmdAsync("ullmd", ullmdPort);
+    var (ullmdInline, inlineSocket) = await StartUllmdAsync("ullmd-inline", ullmdInlinePort, ("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1"));
 
     using var direct = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{llamaPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var stubDirect = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{stubPort}/"), Timeout = TimeSpan.FromMinutes(2) };
@@ -95,7 +106,10 @@ try
     using var yarpClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{yarpPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var yarpStreamClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{yarpStreamPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var unix = UnixClient(socket);
+    using var tcpInline = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ullmdInlinePort}/"), Timeout = TimeSpan.FromMinutes(2) };
+    using var unixInline = UnixClient(inlineSocket);
     await WaitReadyAsync(tcp, "/ready");
+    await WaitReadyAsync(tcpInline, "/ready");
 
     static string Chat(string model, int maxTokens, bool stream) =>
         $$"""{"model":"{{model}}","messages":[{"role":"user","content":"hello"}],"max_tokens":{{maxTokens}},"ignore_eos":true,"stream":{{(stream ? "true" : "false")}}}""";
@@ -174,6 +188,7 @@ try
     }
 
     peerOf[PathNames.UllmdTcp] = peerOf[PathNames.UllmdUnix] = peerOf[PathNames.UllmdCacheHit] = ullmd;
+    peerOf[PathNames.UllmdTcpInline] = peerOf[PathNames.UllmdUnixInline] = ullmdInline;
     foreach (var (name, why) in missing)
     {
         Console.Error.WriteLine($"{name} is not measured: {why}");
@@ -183,7 +198,7 @@ try
     {
         (PathNames.Direct, stubDirect, "stub"), (PathNames.Nginx, nginxClient, "stub"), (PathNames.NginxLogged, nginxLoggedClient, "stub"), (PathNames.UllmdTcp, tcp, "stub/stub"),
         (PathNames.UllmdUnix, unix, "stub/stub"), (PathNames.UllmdCacheHit, tcp, "stub-cached"), (PathNames.Portkey, portkeyClient, "stub"), (PathNames.BareRelay, relayClient, "stub"),
-        (PathNames.YarpRelay, yarpClient, "stub"),
+        (PathNames.YarpRelay, yarpClient, "stub"), (PathNames.UllmdTcpInline, tcpInline, "stub/stub"), (PathNames.UllmdUnixInline, unixInline, "stub/stub"),
     }.Where(p => wantedPaths.Contains(p.Name) && !missing.ContainsKey(p.Name)).ToArray();
     var streamPaths = new (string Name, HttpClient Client, string Model)[]
     {
@@ -210,6 +225,7 @@ try
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.NginxLogged}: the same with nginx's default access log (`access_log PATH;`: the combined format, a line written per request as it ends); ullmd's audit log, a row per request, is the closer counterpart. The targets are judged against plain nginx; the logged one is given beside it.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- Portkey{(portkeyVersion.Length > 0 ? $" {PortkeyGateway.Package} {portkeyVersion}" : "")}: `npx -y {PortkeyGateway.Package} --port=PORT --headless`, headers `x-portkey-provider: openai`, `x-portkey-custom-host: <stub>/v1`.");
     report.AppendLine("- ullmd: the Native AOT publish (`dotnet publish daemon/Ullmd.csproj -c Release`), the build that ships.");
+    report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.UllmdTcpInline} / {PathNames.UllmdUnixInline}: a second ullmd of the same build and config with `DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1`: socket completions run on the epoll threads, without a hop to the thread pool.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.BareRelay}: the least a .NET proxy does (Kestrel in, HttpClient out, bytes relayed; no parsing, routing, audit or metrics), in a process of its own, published with Native AOT as ullmd is (bench/BareRelay): what the framework costs, against which ullmd's own work shows.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.YarpRelay}: the same process with YARP's `IHttpForwarder` (Yarp.ReverseProxy 2.3.0, `HttpTransformer.Empty`, its own `HttpMessageInvoker`) in place of the hand-written relay: the alternative to ullmd's relay, measured before choosing.");
     report.AppendLine("- proxy CPU µs/req: user+system CPU time of the proxy's processes (nginx's workers, Portkey's node) during the step, per request; less disturbed by other load than requests/s.");
