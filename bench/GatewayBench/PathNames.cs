@@ -9,8 +9,6 @@ internal static class PathNames
     public const string UllmdTcp = "ullmd TCP";
     public const string UllmdUnix = "ullmd unix";
     public const string UllmdCacheHit = "ullmd TCP cache hit";
-    public const string UllmdTcpInline = "ullmd TCP inline I/O";
-    public const string UllmdUnixInline = "ullmd unix inline I/O";
     public const string Portkey = "Portkey";
     /// <summary>The CPU yardstick: Kestrel in, HttpClient out (bench/BareRelay, Native AOT).</summary>
     public const string BareRelay = "bare .NET relay";
@@ -21,5 +19,5 @@ internal static class PathNames
     /// <summary>Added to a proxy's name for its second process, the one in front of the streaming stub.</summary>
     public const string StreamSuffix = " (streams)";
 
-    public static IReadOnlyList<string> All { get; } = [Direct, Nginx, NginxLogged, UllmdTcp, UllmdUnix, UllmdCacheHit, UllmdTcpInline, UllmdUnixInline, Portkey, BareRelay, YarpRelay];
+    public static IReadOnlyList<string> All { get; } = [Direct, Nginx, NginxLogged, UllmdTcp, UllmdUnix, UllmdCacheHit, Portkey, BareRelay, YarpRelay];
 }

@@ -7,7 +7,7 @@ using UnifiedLlm.Ctl;
 
 // usage: GatewayBench --ullmd PATH/ullmd --relay PATH/bare-relay --llama-server PATH --model tiny.gguf [--out RESULTS.md]
 //        [--seconds N] [--nginx PATH | --nginx-missing REASON] [--npx PATH] [--wrk PATH] [--sections llama,stub,stream,streams]
-//        [--paths NAME,...] [--concurrency 1,16,64,256] [--rounds N (default 3)] [--slow-streams N (default 1000)]
+//        [--paths NAME,...] [--variant LABEL:VAR=VALUE;...] [--concurrency 1,16,64,256] [--rounds N (default 3)] [--slow-streams N (default 1000)]
 // ullmd and bare-relay are native executables (Native AOT publishes, as ullmd ships; bench/run.sh builds both).
 // Without --out the report is printed only; --sections, --paths and --concurrency measure a subset while iterating.
 var options = args.Chunk(2).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
@@ -17,14 +17,18 @@ string[] List(string name, string all) => (Optional(name) ?? all).Split(',', Str
 var seconds = double.Parse(Optional("--seconds") ?? "5", CultureInfo.InvariantCulture);
 var rounds = int.Parse(Optional("--rounds") ?? "3", CultureInfo.InvariantCulture);
 var sections = List("--sections", "llama,stub,stream,streams");
-var wantedPaths = List("--paths", string.Join(',', PathNames.All));
+// A second ullmd of the same build, with environment variables of its own, measured beside the first: "LABEL:VAR=VALUE;…".
+var variant = (Optional("--variant") ?? "inline I/O:DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1").Split(':', 2);
+var variantEnv = variant[1].Split(';', StringSplitOptions.RemoveEmptyEntries).Select(v => v.Split('=', 2)).Select(v => (Name: v[0], Value: v[1])).ToArray();
+string variantTcp = $"ullmd TCP ({variant[0]})", variantUnix = $"ullmd unix ({variant[0]})";
+var wantedPaths = List("--paths", string.Join(',', [.. PathNames.All, variantTcp, variantUnix]));
 const double WarmUpSeconds = 8;
 var concurrencies = List("--concurrency", "1,16,64,256").Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToArray();
 var work = Directory.CreateTempSubdirectory("ullm-bench-");
 var peers = new List<PeerProcess>();
 try
 {
-    int llamaPort = FreePort(), stubPort = FreePort(), ullmdPort = FreePort(), nginxPort = FreePort(), nginxLoggedPort = FreePort(), portkeyPort = FreePort(), relayPort = FreePort(), ullmdInlinePort = FreePort();
+    int llamaPort = FreePort(), stubPort = FreePort(), ullmdPort = FreePort(), nginxPort = FreePort(), nginxLoggedPort = FreePort(), portkeyPort = FreePort(), relayPort = FreePort(), ullmdVariantPort = FreePort();
     int sseStubPort = FreePort(), nginxStreamPort = FreePort(), relayStreamPort = FreePort(), yarpPort = FreePort(), yarpStreamPort = FreePort();
     // Whole answers come from nginx's own static answer, the fastest upstream at hand; streams from the in-process stub.
     var nginxPath = Optional("--nginx");
@@ -41,9 +45,7 @@ try
         peers.Add(PeerProcess.Start(Option("--llama-server"), ["-m", Option("--model"), "--host", "127.0.0.1", "--port", llamaPort.ToString(CultureInfo.InvariantCulture), "-c", "512", "-np", "1"]));
     }
 
-    // ullmd, and a second one with inline socket completions (I/O continuations run on the epoll threads instead of
-    // hopping to the thread pool; DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS, which Kestrel's UnsafePreferInlineScheduling
-    // follows by default): the same build, measured side by side to decide whether ullmd should turn it on.
+    // ullmd, and the variant: the same build, measured side by side to decide a runtime setting by measurement.
     async Task<(PeerProcess Process, string Socket)> StartUllmdAsync(string name, int port, params (string Name, string Value)[] env)
     {
         var dir = Directory.CreateDirectory(Path.Combine(work.FullName, name)).FullName;
@@ -91,7 +93,7 @@ try
     }
 
     var (ullmd, socket) = await StartUllmdAsync("ullmd", ullmdPort);
-    var (ullmdInline, inlineSocket) = await StartUllmdAsync("ullmd-inline", ullmdInlinePort, ("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1"));
+    var (ullmdVariant, variantSocket) = await StartUllmdAsync("ullmd-variant", ullmdVariantPort, variantEnv);
 
     using var direct = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{llamaPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var stubDirect = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{stubPort}/"), Timeout = TimeSpan.FromMinutes(2) };
@@ -106,10 +108,10 @@ try
     using var yarpClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{yarpPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var yarpStreamClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{yarpStreamPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var unix = UnixClient(socket);
-    using var tcpInline = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ullmdInlinePort}/"), Timeout = TimeSpan.FromMinutes(2) };
-    using var unixInline = UnixClient(inlineSocket);
+    using var tcpVariant = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ullmdVariantPort}/"), Timeout = TimeSpan.FromMinutes(2) };
+    using var unixVariant = UnixClient(variantSocket);
     await WaitReadyAsync(tcp, "/ready");
-    await WaitReadyAsync(tcpInline, "/ready");
+    await WaitReadyAsync(tcpVariant, "/ready");
 
     static string Chat(string model, int maxTokens, bool stream) =>
         $$"""{"model":"{{model}}","messages":[{"role":"user","content":"hello"}],"max_tokens":{{maxTokens}},"ignore_eos":true,"stream":{{(stream ? "true" : "false")}}}""";
@@ -188,7 +190,7 @@ try
     }
 
     peerOf[PathNames.UllmdTcp] = peerOf[PathNames.UllmdUnix] = peerOf[PathNames.UllmdCacheHit] = ullmd;
-    peerOf[PathNames.UllmdTcpInline] = peerOf[PathNames.UllmdUnixInline] = ullmdInline;
+    peerOf[variantTcp] = peerOf[variantUnix] = ullmdVariant;
     foreach (var (name, why) in missing)
     {
         Console.Error.WriteLine($"{name} is not measured: {why}");
@@ -198,7 +200,7 @@ try
     {
         (PathNames.Direct, stubDirect, "stub"), (PathNames.Nginx, nginxClient, "stub"), (PathNames.NginxLogged, nginxLoggedClient, "stub"), (PathNames.UllmdTcp, tcp, "stub/stub"),
         (PathNames.UllmdUnix, unix, "stub/stub"), (PathNames.UllmdCacheHit, tcp, "stub-cached"), (PathNames.Portkey, portkeyClient, "stub"), (PathNames.BareRelay, relayClient, "stub"),
-        (PathNames.YarpRelay, yarpClient, "stub"), (PathNames.UllmdTcpInline, tcpInline, "stub/stub"), (PathNames.UllmdUnixInline, unixInline, "stub/stub"),
+        (PathNames.YarpRelay, yarpClient, "stub"), (variantTcp, tcpVariant, "stub/stub"), (variantUnix, unixVariant, "stub/stub"),
     }.Where(p => wantedPaths.Contains(p.Name) && !missing.ContainsKey(p.Name)).ToArray();
     var streamPaths = new (string Name, HttpClient Client, string Model)[]
     {
@@ -225,7 +227,7 @@ try
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.NginxLogged}: the same with nginx's default access log (`access_log PATH;`: the combined format, a line written per request as it ends); ullmd's audit log, a row per request, is the closer counterpart. The targets are judged against plain nginx; the logged one is given beside it.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- Portkey{(portkeyVersion.Length > 0 ? $" {PortkeyGateway.Package} {portkeyVersion}" : "")}: `npx -y {PortkeyGateway.Package} --port=PORT --headless`, headers `x-portkey-provider: openai`, `x-portkey-custom-host: <stub>/v1`.");
     report.AppendLine("- ullmd: the Native AOT publish (`dotnet publish daemon/Ullmd.csproj -c Release`), the build that ships.");
-    report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.UllmdTcpInline} / {PathNames.UllmdUnixInline}: a second ullmd of the same build and config with `DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1`: socket completions run on the epoll threads, without a hop to the thread pool.");
+    report.AppendLine(CultureInfo.InvariantCulture, $"- {variantTcp} / {variantUnix}: a second ullmd of the same build and config, run with {string.Join(", ", variantEnv.Select(e => $"`{e.Name}={e.Value}`"))}.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.BareRelay}: the least a .NET proxy does (Kestrel in, HttpClient out, bytes relayed; no parsing, routing, audit or metrics), in a process of its own, published with Native AOT as ullmd is (bench/BareRelay): what the framework costs, against which ullmd's own work shows.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.YarpRelay}: the same process with YARP's `IHttpForwarder` (Yarp.ReverseProxy 2.3.0, `HttpTransformer.Empty`, its own `HttpMessageInvoker`) in place of the hand-written relay: the alternative to ullmd's relay, measured before choosing.");
     report.AppendLine("- proxy CPU µs/req: user+system CPU time of the proxy's processes (nginx's workers, Portkey's node) during the step, per request; less disturbed by other load than requests/s.");
