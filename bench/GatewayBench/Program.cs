@@ -211,7 +211,9 @@ try
     var report = new StringBuilder();
     report.AppendLine("## Gateway: ullmd vs direct, nginx and the Portkey gateway");
     report.AppendLine();
-    report.AppendLine(CultureInfo.InvariantCulture, $"- Date: {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC; command: `bash bench/run.sh {seconds.ToString(CultureInfo.InvariantCulture)}`");
+    // A subset (--paths, --sections, --rounds) is named, so that a reader knows what the run left out.
+    var subset = string.Concat(((string[])["--sections", "--paths", "--variant", "--concurrency", "--rounds"]).Where(options.ContainsKey).Select(o => $" {o} \"{options[o]}\""));
+    report.AppendLine(CultureInfo.InvariantCulture, $"- Date: {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC; command: `bash bench/run.sh {seconds.ToString(CultureInfo.InvariantCulture)}`{(subset.Length > 0 ? $" (GatewayBench run directly with{subset})" : "")}");
     report.AppendLine(CultureInfo.InvariantCulture, $"- Machine: {Machine()}");
     report.AppendLine("- Everything runs on these cores at once (with whatever else the machine runs; see the load above): the bench's client (.NET, one");
     report.AppendLine("  process, the same for every path), the stub upstream, the proxy under test and, for the llama table, llama-server. A");
@@ -225,7 +227,7 @@ try
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.UllmdCacheHit}: ullmd over TCP, asked for a route to the same stub with the response cache on (`[routes.stub-cached.cache] cache_sampled = true`): after the warm-up every request is a hit, answered without the upstream.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- nginx: a plain reverse proxy to the stub: `proxy_pass` to an upstream with `keepalive`, `proxy_http_version 1.1`, `proxy_buffering off`, `worker_processes {NginxProxy.Workers}`, `keepalive_requests` unbounded on both sides (as Kestrel and .NET's client are), no access log.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.NginxLogged}: the same with nginx's default access log (`access_log PATH;`: the combined format, a line written per request as it ends); ullmd's audit log, a row per request, is the closer counterpart. The targets are judged against plain nginx; the logged one is given beside it.");
-    report.AppendLine(CultureInfo.InvariantCulture, $"- Portkey{(portkeyVersion.Length > 0 ? $" {PortkeyGateway.Package} {portkeyVersion}" : "")}: `npx -y {PortkeyGateway.Package} --port=PORT --headless`, headers `x-portkey-provider: openai`, `x-portkey-custom-host: <stub>/v1`.");
+    report.AppendLine(!wantedPaths.Contains(PathNames.Portkey) ? "- Portkey: not in this run (left out by --paths)." : string.Create(CultureInfo.InvariantCulture, $"- Portkey{(portkeyVersion.Length > 0 ? $" {PortkeyGateway.Package} {portkeyVersion}" : "")}: `npx -y {PortkeyGateway.Package} --port=PORT --headless`, headers `x-portkey-provider: openai`, `x-portkey-custom-host: <stub>/v1`."));
     report.AppendLine("- ullmd: the Native AOT publish (`dotnet publish daemon/Ullmd.csproj -c Release`), the build that ships.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {variantTcp} / {variantUnix}: a second ullmd of the same build and config, run with {string.Join(", ", variantEnv.Select(e => $"`{e.Name}={e.Value}`"))}.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.BareRelay}: the least a .NET proxy does (Kestrel in, HttpClient out, bytes relayed; no parsing, routing, audit or metrics), in a process of its own, published with Native AOT as ullmd is (bench/BareRelay): what the framework costs, against which ullmd's own work shows.");
