@@ -26,8 +26,8 @@ internal static class ColdLoadReport
         Line($"");
         Line($"- **direct**: the benchmark spawns llama-server, polls GET /health every 1 ms until 200, then sends a streamed chat");
         Line($"  (max_tokens 8, ignore_eos, temperature 0: the same tokens every time) and times its first content token.");
-        Line($"- **through ullmd**: one ullmd (process supervisor, unix socket, `log_level = \"warning\"`) for the whole run, warmed");
-        Line($"  up by five untimed loads (a fresh ullmd spends more CPU in its JIT than in the load itself); a");
+        Line($"- **through ullmd**: one ullmd, the Native AOT publish that ships (process supervisor, unix socket,");
+        Line($"  `log_level = \"warning\"`) for the whole run, after five untimed loads (page cache, connection pools); a");
         Line($"  streamed chat for the unloaded model, timed from sending to its first content token. Between runs the model is");
         Line($"  unloaded through the admin API (`UnloadModel`, as `ullmctl unload` does), outside the timing.");
         Line($"- **direct through setsid**: the same, exec'd through `setsid` as ullmd's process supervisor does, which puts");

@@ -3,7 +3,7 @@ using System.Text;
 using UnifiedLlm.Bench;
 using UnifiedLlm.Bench.ColdLoad;
 
-// usage: ColdLoad --ullmd ullmd.dll --llama-server PATH --model tiny.gguf --out RESULTS.md [--runs 10]
+// usage: ColdLoad --ullmd PATH/ullmd (the Native AOT publish) --llama-server PATH --model tiny.gguf --out RESULTS.md [--runs 10]
 var options = args.Chunk(2).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
 string Option(string name) => options.TryGetValue(name, out var v) ? v : throw new ArgumentException($"missing {name}");
 var runs = options.TryGetValue("--runs", out var r) ? int.Parse(r, CultureInfo.InvariantCulture) : 10;
@@ -20,7 +20,7 @@ try
     using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromMinutes(2) };
 
     // Warm-up, untimed: page cache on both paths, ullmd's own llama-server argv for the direct runs, and a few loads
-    // so that ullmd's JIT has compiled its load path (a fresh ullmd spends more CPU compiling than loading).
+    // so that the first timed load finds what a long-running ullmd has (files cached, connections pooled).
     const int warmUpLoads = 5;
     await ullmd.EnsureLoadedAsync("a", ct);
     var command = await ullmd.BackendCommandAsync("a", ct);

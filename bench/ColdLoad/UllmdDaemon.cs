@@ -39,7 +39,7 @@ internal sealed class UllmdDaemon : IAsyncDisposable
         admin = new AdminClient(channel);
     }
 
-    public static async Task<UllmdDaemon> StartAsync(string ullmdDll, string llamaServer, IReadOnlyDictionary<string, string> models, DirectoryInfo work, CancellationToken cancellationToken)
+    public static async Task<UllmdDaemon> StartAsync(string ullmd, string llamaServer, IReadOnlyDictionary<string, string> models, DirectoryInfo work, CancellationToken cancellationToken)
     {
         var openAiSocket = Path.Combine(work.FullName, "openai.sock");
         var adminSocket = Path.Combine(work.FullName, "admin.sock");
@@ -70,8 +70,7 @@ internal sealed class UllmdDaemon : IAsyncDisposable
 
             """)),
             cancellationToken);
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(ullmdDll);
+        var start = new ProcessStartInfo(ullmd) { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add("--config");
         start.ArgumentList.Add(config);
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start ullmd");

@@ -29,9 +29,14 @@ internal sealed partial class PeerProcess : IAsyncDisposable
         }
     }
 
-    public static PeerProcess Start(string file, IEnumerable<string> arguments, string? workingDirectory = null)
+    public static PeerProcess Start(string file, IEnumerable<string> arguments, string? workingDirectory = null, IEnumerable<(string Name, string Value)>? environment = null)
     {
         var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory ?? "" };
+        foreach (var (name, value) in environment ?? [])
+        {
+            start.Environment[name] = value;
+        }
+
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);

@@ -5,17 +5,11 @@ using System.Text;
 using UnifiedLlm.Bench;
 using UnifiedLlm.Ctl;
 
-// usage: GatewayBench --ullmd ullmd.dll --llama-server PATH --model tiny.gguf [--out RESULTS.md] [--seconds N]
-//        [--nginx PATH | --nginx-missing REASON] [--npx PATH] [--sections llama,stub,stream,streams] [--paths NAME,...]
-//        [--concurrency 1,16,64,256] [--rounds N (default 3)] [--slow-streams N (default 1000)]
-// GatewayBench --relay PORT --upstream URL: serves as the bare .NET relay (see BareRelay), started by the bench itself.
+// usage: GatewayBench --ullmd PATH/ullmd --relay PATH/bare-relay --llama-server PATH --model tiny.gguf [--out RESULTS.md]
+//        [--seconds N] [--nginx PATH | --nginx-missing REASON] [--npx PATH] [--wrk PATH] [--sections llama,stub,stream,streams]
+//        [--paths NAME,...] [--variant LABEL:VAR=VALUE;...] [--concurrency 1,16,64,256] [--rounds N (default 3)] [--slow-streams N (default 1000)]
+// ullmd and bare-relay are native executables (Native AOT publishes, as ullmd ships; bench/run.sh builds both).
 // Without --out the report is printed only; --sections, --paths and --concurrency measure a subset while iterating.
-if (args is ["--relay", var servePort, "--upstream", var serveUpstream])
-{
-    await BareRelay.RunAsync(int.Parse(servePort, CultureInfo.InvariantCulture), new Uri(serveUpstream));
-    return 0;
-}
-
 var options = args.Chunk(2).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
 string Option(string name) => options.TryGetValue(name, out var v) ? v : throw new ArgumentException($"missing {name}");
 string? Optional(string name) => options.TryGetValue(name, out var v) && v.Length > 0 ? v : null;
@@ -23,15 +17,19 @@ string[] List(string name, string all) => (Optional(name) ?? all).Split(',', Str
 var seconds = double.Parse(Optional("--seconds") ?? "5", CultureInfo.InvariantCulture);
 var rounds = int.Parse(Optional("--rounds") ?? "3", CultureInfo.InvariantCulture);
 var sections = List("--sections", "llama,stub,stream,streams");
-var wantedPaths = List("--paths", string.Join(',', PathNames.All));
+// A second ullmd of the same build, with environment variables of its own, measured beside the first: "LABEL:VAR=VALUE;…".
+var variant = (Optional("--variant") ?? "inline I/O:DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1").Split(':', 2);
+var variantEnv = variant[1].Split(';', StringSplitOptions.RemoveEmptyEntries).Select(v => v.Split('=', 2)).Select(v => (Name: v[0], Value: v[1])).ToArray();
+string variantTcp = $"ullmd TCP ({variant[0]})", variantUnix = $"ullmd unix ({variant[0]})";
+var wantedPaths = List("--paths", string.Join(',', [.. PathNames.All, variantTcp, variantUnix]));
 const double WarmUpSeconds = 8;
 var concurrencies = List("--concurrency", "1,16,64,256").Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToArray();
 var work = Directory.CreateTempSubdirectory("ullm-bench-");
 var peers = new List<PeerProcess>();
 try
 {
-    int llamaPort = FreePort(), stubPort = FreePort(), ullmdPort = FreePort(), nginxPort = FreePort(), nginxLoggedPort = FreePort(), portkeyPort = FreePort(), relayPort = FreePort();
-    int sseStubPort = FreePort(), nginxStreamPort = FreePort(), relayStreamPort = FreePort();
+    int llamaPort = FreePort(), stubPort = FreePort(), ullmdPort = FreePort(), nginxPort = FreePort(), nginxLoggedPort = FreePort(), portkeyPort = FreePort(), relayPort = FreePort(), ullmdVariantPort = FreePort();
+    int sseStubPort = FreePort(), nginxStreamPort = FreePort(), relayStreamPort = FreePort(), yarpPort = FreePort(), yarpStreamPort = FreePort();
     // Whole answers come from nginx's own static answer, the fastest upstream at hand; streams from the in-process stub.
     var nginxPath = Optional("--nginx");
     if (nginxPath is null)
@@ -47,14 +45,18 @@ try
         peers.Add(PeerProcess.Start(Option("--llama-server"), ["-m", Option("--model"), "--host", "127.0.0.1", "--port", llamaPort.ToString(CultureInfo.InvariantCulture), "-c", "512", "-np", "1"]));
     }
 
-    var socket = Path.Combine(work.FullName, "openai.sock");
-    var config = Path.Combine(work.FullName, "ullm.toml");
-    await File.WriteAllTextAsync(config, $"""
+    // ullmd, and the variant: the same build, measured side by side to decide a runtime setting by measurement.
+    async Task<(PeerProcess Process, string Socket)> StartUllmdAsync(string name, int port, params (string Name, string Value)[] env)
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(work.FullName, name)).FullName;
+        var socket = Path.Combine(dir, "openai.sock");
+        var config = Path.Combine(dir, "ullm.toml");
+        await File.WriteAllTextAsync(config, $"""
         [server]
-        data_dir = "{work.FullName}"
+        data_dir = "{dir}"
         openai_socket = "{socket}"
-        admin_socket = "{Path.Combine(work.FullName, "admin.sock")}"
-        tcp_listen = "127.0.0.1:{ullmdPort}"
+        admin_socket = "{Path.Combine(dir, "admin.sock")}"
+        tcp_listen = "127.0.0.1:{port}"
         log_level = "warning"
 
         [providers.llama]
@@ -85,8 +87,13 @@ try
         anonymous_providers = true
         default_requests_per_minute = 0
         """);
-    var ullmd = PeerProcess.Start("dotnet", [Option("--ullmd"), "--config", config]);
-    peers.Add(ullmd);
+        var process = PeerProcess.Start(Option("--ullmd"), ["--config", config], environment: env);
+        peers.Add(process);
+        return (process, socket);
+    }
+
+    var (ullmd, socket) = await StartUllmdAsync("ullmd", ullmdPort);
+    var (ullmdVariant, variantSocket) = await StartUllmdAsync("ullmd-variant", ullmdVariantPort, variantEnv);
 
     using var direct = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{llamaPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var stubDirect = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{stubPort}/"), Timeout = TimeSpan.FromMinutes(2) };
@@ -98,8 +105,13 @@ try
     using var sseDirect = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{sseStubPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var nginxStreamClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{nginxStreamPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var relayStreamClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{relayStreamPort}/"), Timeout = TimeSpan.FromMinutes(2) };
+    using var yarpClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{yarpPort}/"), Timeout = TimeSpan.FromMinutes(2) };
+    using var yarpStreamClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{yarpStreamPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var unix = UnixClient(socket);
+    using var tcpVariant = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ullmdVariantPort}/"), Timeout = TimeSpan.FromMinutes(2) };
+    using var unixVariant = UnixClient(variantSocket);
     await WaitReadyAsync(tcp, "/ready");
+    await WaitReadyAsync(tcpVariant, "/ready");
 
     static string Chat(string model, int maxTokens, bool stream) =>
         $$"""{"model":"{{model}}","messages":[{"role":"user","content":"hello"}],"max_tokens":{{maxTokens}},"ignore_eos":true,"stream":{{(stream ? "true" : "false")}}}""";
@@ -156,17 +168,20 @@ try
         }
     }
 
-    foreach (var (name, port, client, upstream) in new[]
+    foreach (var (path, kind, name, port, client, upstream) in new[]
     {
-        (PathNames.BareRelay, relayPort, relayClient, stubPort), (PathNames.BareRelay + PathNames.StreamSuffix, relayStreamPort, relayStreamClient, sseStubPort),
+        (PathNames.BareRelay, "httpclient", PathNames.BareRelay, relayPort, relayClient, stubPort),
+        (PathNames.BareRelay, "httpclient", PathNames.BareRelay + PathNames.StreamSuffix, relayStreamPort, relayStreamClient, sseStubPort),
+        (PathNames.YarpRelay, "yarp", PathNames.YarpRelay, yarpPort, yarpClient, stubPort),
+        (PathNames.YarpRelay, "yarp", PathNames.YarpRelay + PathNames.StreamSuffix, yarpStreamPort, yarpStreamClient, sseStubPort),
     })
     {
-        if (!wantedPaths.Contains(PathNames.BareRelay) || (name.EndsWith(PathNames.StreamSuffix, StringComparison.Ordinal) && !streamSections))
+        if (!wantedPaths.Contains(path) || (name.EndsWith(PathNames.StreamSuffix, StringComparison.Ordinal) && !streamSections))
         {
             continue;
         }
 
-        var relay = peerOf[name] = PeerProcess.Start("dotnet", [typeof(BareRelay).Assembly.Location, "--relay", port.ToString(CultureInfo.InvariantCulture), "--upstream", $"http://127.0.0.1:{upstream}/v1/"]);
+        var relay = peerOf[name] = PeerProcess.Start(Option("--relay"), [kind, port.ToString(CultureInfo.InvariantCulture), $"http://127.0.0.1:{upstream}/v1/"]);
         peers.Add(relay);
         if (await WaitAnsweringAsync(client, Chat("stub", 1, false), relay, TimeSpan.FromSeconds(60)) is { } why)
         {
@@ -175,6 +190,7 @@ try
     }
 
     peerOf[PathNames.UllmdTcp] = peerOf[PathNames.UllmdUnix] = peerOf[PathNames.UllmdCacheHit] = ullmd;
+    peerOf[variantTcp] = peerOf[variantUnix] = ullmdVariant;
     foreach (var (name, why) in missing)
     {
         Console.Error.WriteLine($"{name} is not measured: {why}");
@@ -184,17 +200,20 @@ try
     {
         (PathNames.Direct, stubDirect, "stub"), (PathNames.Nginx, nginxClient, "stub"), (PathNames.NginxLogged, nginxLoggedClient, "stub"), (PathNames.UllmdTcp, tcp, "stub/stub"),
         (PathNames.UllmdUnix, unix, "stub/stub"), (PathNames.UllmdCacheHit, tcp, "stub-cached"), (PathNames.Portkey, portkeyClient, "stub"), (PathNames.BareRelay, relayClient, "stub"),
+        (PathNames.YarpRelay, yarpClient, "stub"), (variantTcp, tcpVariant, "stub/stub"), (variantUnix, unixVariant, "stub/stub"),
     }.Where(p => wantedPaths.Contains(p.Name) && !missing.ContainsKey(p.Name)).ToArray();
     var streamPaths = new (string Name, HttpClient Client, string Model)[]
     {
         (PathNames.Direct, sseDirect, "stub"), (PathNames.Nginx, nginxStreamClient, "stub"), (PathNames.UllmdTcp, tcp, "sse/stub"), (PathNames.UllmdUnix, unix, "sse/stub"),
-        (PathNames.BareRelay, relayStreamClient, "stub"),
+        (PathNames.BareRelay, relayStreamClient, "stub"), (PathNames.YarpRelay, yarpStreamClient, "stub"),
     }.Where(p => wantedPaths.Contains(p.Name) && !missing.ContainsKey(p.Name + PathNames.StreamSuffix)).ToArray();
 
     var report = new StringBuilder();
     report.AppendLine("## Gateway: ullmd vs direct, nginx and the Portkey gateway");
     report.AppendLine();
-    report.AppendLine(CultureInfo.InvariantCulture, $"- Date: {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC; command: `bash bench/run.sh {seconds.ToString(CultureInfo.InvariantCulture)}`");
+    // A subset (--paths, --sections, --rounds) is named, so that a reader knows what the run left out.
+    var subset = string.Concat(((string[])["--sections", "--paths", "--variant", "--concurrency", "--rounds"]).Where(options.ContainsKey).Select(o => $" {o} \"{options[o]}\""));
+    report.AppendLine(CultureInfo.InvariantCulture, $"- Date: {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC; command: `bash bench/run.sh {seconds.ToString(CultureInfo.InvariantCulture)}`{(subset.Length > 0 ? $" (GatewayBench run directly with{subset})" : "")}");
     report.AppendLine(CultureInfo.InvariantCulture, $"- Machine: {Machine()}");
     report.AppendLine("- Everything runs on these cores at once (with whatever else the machine runs; see the load above): the bench's client (.NET, one");
     report.AppendLine("  process, the same for every path), the stub upstream, the proxy under test and, for the llama table, llama-server. A");
@@ -208,8 +227,11 @@ try
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.UllmdCacheHit}: ullmd over TCP, asked for a route to the same stub with the response cache on (`[routes.stub-cached.cache] cache_sampled = true`): after the warm-up every request is a hit, answered without the upstream.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- nginx: a plain reverse proxy to the stub: `proxy_pass` to an upstream with `keepalive`, `proxy_http_version 1.1`, `proxy_buffering off`, `worker_processes {NginxProxy.Workers}`, `keepalive_requests` unbounded on both sides (as Kestrel and .NET's client are), no access log.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.NginxLogged}: the same with nginx's default access log (`access_log PATH;`: the combined format, a line written per request as it ends); ullmd's audit log, a row per request, is the closer counterpart. The targets are judged against plain nginx; the logged one is given beside it.");
-    report.AppendLine(CultureInfo.InvariantCulture, $"- Portkey{(portkeyVersion.Length > 0 ? $" {PortkeyGateway.Package} {portkeyVersion}" : "")}: `npx -y {PortkeyGateway.Package} --port=PORT --headless`, headers `x-portkey-provider: openai`, `x-portkey-custom-host: <stub>/v1`.");
-    report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.BareRelay}: the least a .NET proxy does (Kestrel in, HttpClient out, bytes relayed; no parsing, routing, audit or metrics), in a process of its own: what the framework costs, against which ullmd's own work shows.");
+    report.AppendLine(!wantedPaths.Contains(PathNames.Portkey) ? "- Portkey: not in this run (left out by --paths)." : string.Create(CultureInfo.InvariantCulture, $"- Portkey{(portkeyVersion.Length > 0 ? $" {PortkeyGateway.Package} {portkeyVersion}" : "")}: `npx -y {PortkeyGateway.Package} --port=PORT --headless`, headers `x-portkey-provider: openai`, `x-portkey-custom-host: <stub>/v1`."));
+    report.AppendLine("- ullmd: the Native AOT publish (`dotnet publish daemon/Ullmd.csproj -c Release`), the build that ships.");
+    report.AppendLine(CultureInfo.InvariantCulture, $"- {variantTcp} / {variantUnix}: a second ullmd of the same build and config, run with {string.Join(", ", variantEnv.Select(e => $"`{e.Name}={e.Value}`"))}.");
+    report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.BareRelay}: the least a .NET proxy does (Kestrel in, HttpClient out, bytes relayed; no parsing, routing, audit or metrics), in a process of its own, published with Native AOT as ullmd is (bench/BareRelay): what the framework costs, against which ullmd's own work shows.");
+    report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.YarpRelay}: the same process with YARP's `IHttpForwarder` (Yarp.ReverseProxy 2.3.0, `HttpTransformer.Empty`, its own `HttpMessageInvoker`) in place of the hand-written relay: the alternative to ullmd's relay, measured before choosing.");
     report.AppendLine("- proxy CPU µs/req: user+system CPU time of the proxy's processes (nginx's workers, Portkey's node) during the step, per request; less disturbed by other load than requests/s.");
     foreach (var (name, why) in missing)
     {
@@ -272,6 +294,15 @@ try
         report.AppendLine("Each row is the round with the median requests/s of its path; \"rounds\" gives the lowest and highest requests/s of");
         report.AppendLine("its rounds as a share of that median: the noise the machine's other load puts on every figure of the row. Proxy CPU");
         report.AppendLine("is the median over the rounds.");
+        report.AppendLine();
+        var stubAlone = new List<string>();
+        foreach (var concurrency in concurrencies)
+        {
+            var (alone, why) = await WrkProbe.MeasureAsync(Optional("--wrk") ?? "wrk", new Uri($"http://127.0.0.1:{stubPort}/v1/chat/completions"), Chat("stub", 1, false), concurrency, seconds, work);
+            stubAlone.Add(alone is { } r ? $"c={concurrency}: {r:0} req/s" : $"c={concurrency}: not measured ({why})");
+        }
+
+        report.AppendLine(CultureInfo.InvariantCulture, $"The stub upstream alone (nginx's `return 200`), measured with wrk (one thread, {seconds:0.#} s) rather than the bench's .NET client: {string.Join(", ", stubAlone)}. The \"direct\" rows below are the same stub through the bench's client, which is the limit there.");
         report.AppendLine();
         report.AppendLine("| path | concurrency | req/s | rounds | p50 ms | p99 ms | req/s vs direct | req/s vs nginx | added p50 ms | added p99 ms | proxy CPU µs/req |");
         report.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");

@@ -1,23 +1,18 @@
 using System.Net;
 using System.Net.Http.Headers;
 
-namespace UnifiedLlm.Bench;
+namespace UnifiedLlm.Bench.Relay;
 
 /// <summary>
 /// The least a .NET proxy does: Kestrel in, HttpClient out, the body relayed as bytes — no parsing, routing, audit or
-/// metrics. Run as a process of its own (the bench starts itself with --relay), it shows how much of ullmd's cost is
-/// the framework's and how much is ullmd's own work.
+/// metrics. Run as a process of its own, it shows how much of ullmd's cost is the framework's and how much is ullmd's
+/// own work.
 /// </summary>
-internal static class BareRelay
+internal static class HttpClientRelay
 {
-    public const string Name = "bare .NET relay";
-
     public static async Task RunAsync(int port, Uri upstreamV1)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port));
-        var app = builder.Build();
+        var app = Relays.Build(port);
         using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false });
         var target = new Uri(upstreamV1, "chat/completions");
         app.MapPost("/v1/chat/completions", async context =>
@@ -34,5 +29,18 @@ internal static class BareRelay
             await content.CopyToAsync(context.Response.Body, context.RequestAborted);
         });
         await app.RunAsync();
+    }
+}
+
+/// <summary>What both relays share: a slim Kestrel on loopback, without logging.</summary>
+internal static class Relays
+{
+    public static WebApplication Build(int port, Action<IServiceCollection>? services = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        services?.Invoke(builder.Services);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port));
+        return builder.Build();
     }
 }
