@@ -175,13 +175,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             var stopping = Describe(instance) with { Leases = leases };
             var reason = force ? $"unloaded on request with --force, ending {leases} request(s) in flight" : "unloaded on request";
             var stopped = BeginStop(slot, instance, "unload", reason);
-            if (!force)
-            {
-                return new UnloadBegun(stopped, stopping, null);
-            }
-
-            instance.Drained.TrySetResult();
-            return new UnloadBegun(stopped, stopping, instance);
+            return new UnloadBegun(stopped, stopping, force ? instance : null);
         }).ConfigureAwait(false);
         if (!begun.Succeeded)
         {
@@ -190,8 +184,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
         if (begun.Value.Revoked is { } revoked)
         {
-            // Off the loop: the lease holders' cancellation callbacks run on this thread.
+            // Off the loop: the lease holders' cancellation callbacks run on this thread. Only then is it drained, so
+            // that its requests end on the revocation, not on the backend going away under them.
             await revoked.Revocation.CancelAsync().ConfigureAwait(false);
+            revoked.Drained.TrySetResult();
         }
 
         await begun.Value.Stopped.WaitAsync(cancellationToken).ConfigureAwait(false);
