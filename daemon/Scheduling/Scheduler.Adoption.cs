@@ -146,6 +146,7 @@ internal sealed partial class Scheduler
         slot.Instance = instance;
         placementVersion++;
         recorder.Moved(instance.Id, instance.UnitName, InstanceState.Ready, AdoptedReason, Learnt(backend));
+        OpenIfServing(slot);
         ArmTtl(slot, instance);
         instance.ExitWatch = WatchExitAsync(slot, instance, driver);
         return instance;

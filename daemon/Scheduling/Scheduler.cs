@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using UnifiedLlm.Daemon.Backends;
@@ -32,7 +33,10 @@ namespace UnifiedLlm.Daemon.Scheduling;
 /// ullmd can adopt the backends this one leaves running (<see cref="AdoptAsync"/>).
 /// All of this state belongs to one loop (<see cref="SchedulerLoop"/>): every change is an event handled there, and
 /// what is slow (machine readings and planning, starting, draining and stopping backends) runs off it and posts its
-/// result back. Synchronous readers see the <see cref="SchedulerView"/> the loop last published.
+/// result back. Synchronous readers see the <see cref="SchedulerView"/> the loop last published. One thing does not go
+/// through the loop: a lease on an open instance (ready, current, not switched out) is taken and given back with one
+/// compare-and-swap on the instance (<see cref="ModelInstance.TryAcquire"/>); the loop opens and closes instances, and
+/// hears of the last lease given back on a closed one.
 /// </summary>
 internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 {
@@ -40,6 +44,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private readonly LoadAdmission admission = new();
     private readonly CancellationTokenSource shutdown = new();
     private readonly Dictionary<string, ModelSlot> slots = new(StringComparer.Ordinal);
+
+    /// <summary>Each model's open instance, for the lease fast path; written on the loop. The instance's open bit decides, not this.</summary>
+    private readonly ConcurrentDictionary<string, ModelInstance> serving = new(StringComparer.Ordinal);
     private readonly ModelProfileCache profiles = new();
     private readonly EngineRequests engines;
     private readonly ConfigHolder config;
@@ -104,7 +111,22 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return found is not null;
     }
 
-    public async ValueTask<Outcome<ModelLease>> AcquireAsync(string model, CancellationToken cancellationToken)
+    public ValueTask<Outcome<ModelLease>> AcquireAsync(string model, CancellationToken cancellationToken) =>
+        TryLeaseOpen(model) is { } lease ? ValueTask.FromResult<Outcome<ModelLease>>(lease) : AcquireOnLoopAsync(model, cancellationToken);
+
+    /// <summary>The fast path: a lease on the model's open instance, taken without the loop; null when there is none.</summary>
+    private ModelLease? TryLeaseOpen(string model)
+    {
+        if (Volatile.Read(ref disposed) == 1 || !TryResolve(model, out var name) || !serving.TryGetValue(name, out var instance) || !instance.TryAcquire())
+        {
+            return null;
+        }
+
+        instance.LastUsed = time.GetUtcNow();
+        return LeaseOn(instance);
+    }
+
+    private async ValueTask<Outcome<ModelLease>> AcquireOnLoopAsync(string model, CancellationToken cancellationToken)
     {
         var served = await ReadyInstanceAsync(model, null, cancellationToken).ConfigureAwait(false);
         return served.Succeeded ? served.Value.Lease : served.Failure;
@@ -140,6 +162,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             return NotConfigured(model);
         }
 
+        CloseNow(name);
         var begun = await loop.AskAsync<Outcome<UnloadBegun>>(() =>
         {
             if (!slots.TryGetValue(name, out var slot) || slot.Instance is not { State: InstanceState.Ready } instance)
@@ -147,16 +170,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 return new LeaseFailure(LeaseFailureKind.NotLoaded, name, $"{name} is not loaded");
             }
 
-            var stopping = Describe(instance);
-            var reason = force ? $"unloaded on request with --force, ending {instance.Leases} request(s) in flight" : "unloaded on request";
+            // Closed first: the leases counted in the reason and the description are all it will have.
+            var leases = CloseInstance(instance);
+            var stopping = Describe(instance) with { Leases = leases };
+            var reason = force ? $"unloaded on request with --force, ending {leases} request(s) in flight" : "unloaded on request";
             var stopped = BeginStop(slot, instance, "unload", reason);
-            if (!force)
-            {
-                return new UnloadBegun(stopped, stopping, null);
-            }
-
-            instance.Drained.TrySetResult();
-            return new UnloadBegun(stopped, stopping, instance);
+            return new UnloadBegun(stopped, stopping, force ? instance : null);
         }).ConfigureAwait(false);
         if (!begun.Succeeded)
         {
@@ -165,8 +184,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
         if (begun.Value.Revoked is { } revoked)
         {
-            // Off the loop: the lease holders' cancellation callbacks run on this thread.
+            // Off the loop: the lease holders' cancellation callbacks run on this thread. Only then is it drained, so
+            // that its requests end on the revocation, not on the backend going away under them.
             await revoked.Revocation.CancelAsync().ConfigureAwait(false);
+            revoked.Drained.TrySetResult();
         }
 
         await begun.Value.Stopped.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -196,6 +217,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             return new LeaseFailure(LeaseFailureKind.BadArgument, toName, $"switch from {fromName} to itself: nothing to switch");
         }
 
+        CloseNow(fromName);
         var switching = await loop.AskAsync<Outcome<SwitchBegun>>(() =>
         {
             var slot = SlotFor(fromName);
@@ -205,6 +227,11 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             }
 
             slot.SwitchedOutFor = toName;
+            if (slot.Instance is { State: InstanceState.Ready } ready)
+            {
+                CloseInstance(ready);
+            }
+
             return slot.Loading is { } loading ? new SwitchBegun(slot, loading.Completion, null) : new SwitchBegun(slot, null, StopSwitchedOut(slot, toName));
         }).ConfigureAwait(false);
         if (!switching.Succeeded)
@@ -228,12 +255,22 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
         finally
         {
-            await loop.TryAskAsync(() => slot.SwitchedOutFor = null).ConfigureAwait(false);
+            await loop.TryAskAsync(() =>
+            {
+                slot.SwitchedOutFor = null;
+
+                // A switch given up before its stop began leaves the instance as it was: serving.
+                OpenIfServing(slot);
+            }).ConfigureAwait(false);
         }
     }
 
-    /// <summary>The current instance of each model, as the loop last published them.</summary>
-    public IReadOnlyList<InstanceInfo> Instances() => Volatile.Read(ref view).Instances;
+    /// <summary>The current instance of each model, as the loop last published them, with their leases and last use as they are now.</summary>
+    public IReadOnlyList<InstanceInfo> Instances()
+    {
+        var seen = Volatile.Read(ref view);
+        return [.. seen.Instances.Zip(seen.Current, (info, instance) => info with { Leases = instance.Leases, LastUsed = instance.LastUsed })];
+    }
 
     /// <summary>The models whose loads on demand are refused for now: backing off after failed loads, or held after crashes.</summary>
     public IReadOnlyList<LoadHold> Holds()
@@ -305,6 +342,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 slot.TtlTimer = null;
                 if (slot.Instance is { State: InstanceState.Ready } instance)
                 {
+                    CloseInstance(instance);
                     if (stopBackends)
                     {
                         instance.Drained.TrySetResult();
@@ -376,7 +414,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             }
 
             served = loaded.Value;
-            return new Served(served, LeaseOn(slot, served));
+            return new Served(served, LeaseOn(served));
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -392,7 +430,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 pending.Waiters--;
                 if (granted && pending.Granted is { } unused)
                 {
-                    Release(slot, unused);
+                    EndLeaseOnLoop(unused);
                 }
             }).ConfigureAwait(false);
         }
@@ -431,9 +469,16 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
         if (slot.Instance is { State: InstanceState.Ready } ready)
         {
-            return OverridesConflict(name, "loaded", ready.Overrides, explicitLoad) is { } conflict
-                ? conflict
-                : new Queued(slot, null, new Served(ready, TakeLease(slot, ready)));
+            if (OverridesConflict(name, "loaded", ready.Overrides, explicitLoad) is { } conflict)
+            {
+                return conflict;
+            }
+
+            // Ready, current and not switched out: open, even if its TTL timer closed it as it fired (this request came first).
+            OpenIfServing(slot);
+            ready.Grant(1);
+            ready.LastUsed = time.GetUtcNow();
+            return new Queued(slot, null, new Served(ready, LeaseOn(ready)));
         }
 
         if (hold is { Kind: LoadHoldKind.Backoff, Until: { } until })
@@ -540,11 +585,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 continue;
             }
 
-            if (instance.Leases == 0)
-            {
-                var remaining = model.Ttl - (time.GetUtcNow() - instance.LastUsed);
-                ArmTtl(slot, instance, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
-            }
+            var remaining = model.Ttl - (time.GetUtcNow() - instance.LastUsed);
+            ArmTtl(slot, instance, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
 
             if (StartsDifferently(old, next, instance.Model, model))
             {
@@ -573,48 +615,82 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return slot;
     }
 
-    private ModelLease TakeLease(ModelSlot slot, ModelInstance instance)
-    {
-        instance.Leases++;
-        instance.LastUsed = time.GetUtcNow();
-        slot.TtlTimer?.Dispose();
-        slot.TtlTimer = null;
-        return LeaseOn(slot, instance);
-    }
-
     /// <summary>The handle on a lease already counted in <see cref="ModelInstance.Leases"/>.</summary>
-    private ModelLease LeaseOn(ModelSlot slot, ModelInstance instance)
+    private ModelLease LeaseOn(ModelInstance instance)
     {
         var backend = instance.Backend!;
-        return new ModelLease(instance.Model.Name, backend.BaseAddress, backend.UpstreamModel, instance.Connections!,
-            async () => await loop.TryAskAsync(() => Release(slot, instance)).ConfigureAwait(false))
+        return new ModelLease(instance.Model.Name, backend.BaseAddress, backend.UpstreamModel, instance.Connections!, () => EndLease(instance))
         {
             ApiBase = backend.ApiBase,
             Revoked = instance.Revocation.Token,
         };
     }
 
-    /// <summary>On the loop: a lease on <paramref name="instance"/> ended.</summary>
-    private void Release(ModelSlot slot, ModelInstance instance)
+    /// <summary>Off the loop: a lease on <paramref name="instance"/> ended; the loop hears of it only when it was the last on a closed instance.</summary>
+    private ValueTask EndLease(ModelInstance instance) =>
+        Ended(instance) ? new ValueTask(loop.TryAskAsync(() => LastLeaseEnded(instance))) : ValueTask.CompletedTask;
+
+    /// <summary>On the loop: as <see cref="EndLease"/>, for a lease the loop gives back itself.</summary>
+    private void EndLeaseOnLoop(ModelInstance instance)
     {
-        instance.Leases--;
-        instance.LastUsed = time.GetUtcNow();
-        if (instance.Leases > 0)
+        if (Ended(instance))
         {
-            return;
+            LastLeaseEnded(instance);
+        }
+    }
+
+    /// <summary>Any thread: the lease's end counted; true when it was the last one on a closed instance.</summary>
+    private bool Ended(ModelInstance instance)
+    {
+        // Before the count drops: whoever sees the count at 0 sees this use too (the TTL's recheck after it closes).
+        instance.LastUsed = time.GetUtcNow();
+        var end = instance.Release();
+        if (end == LeaseEnd.StillLeased)
+        {
+            return false;
         }
 
         // Stored once the instance falls idle, the moment that orders evictions after a restart.
         recorder.Used(instance);
-        instance.Idle?.TrySetResult();
+        return end == LeaseEnd.IdleClosed;
+    }
 
-        if (instance.State == InstanceState.Draining)
+    /// <summary>On the loop: the last lease on a closed instance ended; one draining is drained.</summary>
+    private static void LastLeaseEnded(ModelInstance instance)
+    {
+        if (instance.State == InstanceState.Draining && instance.Leases == 0)
         {
             instance.Drained.TrySetResult();
         }
-        else if (instance.State == InstanceState.Ready && slot.Instance == instance)
+    }
+
+    /// <summary>
+    /// Off the loop, as an unload or a switch is asked for: no lease on <paramref name="name"/> is taken off the loop from
+    /// now on, so a request after the call asks the loop, which has the decision by then. Every path of that decision
+    /// leaves the instance closed (stopping, switched out) or not ready.
+    /// </summary>
+    private void CloseNow(string name)
+    {
+        if (serving.TryGetValue(name, out var instance))
         {
-            ArmTtl(slot, instance);
+            CloseInstance(instance);
+        }
+    }
+
+    /// <summary>On the loop (or <see cref="CloseNow"/>): no lease is taken off the loop from now on; the leases held then.</summary>
+    private int CloseInstance(ModelInstance instance)
+    {
+        serving.TryRemove(new KeyValuePair<string, ModelInstance>(instance.Model.Name, instance));
+        return instance.Close();
+    }
+
+    /// <summary>On the loop: the slot's instance takes leases off the loop, if it may: ready, current, not switched out, and ullmd not stopping.</summary>
+    private void OpenIfServing(ModelSlot slot)
+    {
+        if (slot.Instance is { State: InstanceState.Ready } instance && slot.SwitchedOutFor is null && Volatile.Read(ref disposed) == 0)
+        {
+            instance.Open();
+            serving[slot.Config.Name] = instance;
         }
     }
 
@@ -629,26 +705,47 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         ITimer? armed = null;
-        armed = time.CreateTimer(_ => loop.Post("the ttl", () => OnTtl(slot, instance, armed, ttl)), null, due ?? ttl, Timeout.InfiniteTimeSpan);
+        armed = time.CreateTimer(
+            _ =>
+            {
+                // Closed as it fires when no lease is held, so that a request from now on asks the loop, which decides.
+                instance.TryCloseIdle();
+                loop.Post("the ttl", () => OnTtl(slot, instance, armed, ttl));
+            },
+            null,
+            due ?? ttl,
+            Timeout.InfiniteTimeSpan);
         slot.TtlTimer = armed;
     }
 
     /// <summary>
-    /// On the loop: <paramref name="fired"/> went off. It may have fired before the loop handled what disarmed it (a
-    /// lease, a reload that changed the ttl): only the slot's armed timer counts.
+    /// On the loop: <paramref name="fired"/> went off, closing the instance if no lease was held. It may have fired
+    /// before the loop handled what re-armed it (a reload that changed the ttl): only the slot's armed timer counts, and
+    /// what an older one closed is opened again. Leases come and go off the loop, so the timer stays armed while the
+    /// instance is ready: busy, it looks again a ttl later; idle for less than the ttl, it looks again when the ttl since
+    /// the last use is up. Timers count whole milliseconds of a monotonic clock and may fire a fraction of one early by
+    /// the wall clock the last use is kept in: that too waits out the rest.
     /// </summary>
     private void OnTtl(ModelSlot slot, ModelInstance instance, ITimer? fired, TimeSpan ttl)
     {
-        if (fired is null || slot.TtlTimer != fired || slot.Instance != instance || instance.State != InstanceState.Ready || instance.Leases > 0)
+        if (fired is null || slot.TtlTimer != fired || slot.Instance != instance || instance.State != InstanceState.Ready)
         {
+            OpenIfServing(slot);
             return;
         }
 
-        // Timers count whole milliseconds of a monotonic clock and may fire a fraction of one early by the wall
-        // clock LastUsed is kept in: wait out the rest instead of dropping the unload.
+        // Open again if a request reached the loop since the timer closed it; closed by a switch, it stays closed.
+        if (instance.Leases > 0 || instance.IsOpen && !instance.TryCloseIdle())
+        {
+            ArmTtl(slot, instance, ttl);
+            return;
+        }
+
+        // Read after closing: a lease taken and given back before the close is counted in this last use.
         var idle = time.GetUtcNow() - instance.LastUsed;
         if (idle < ttl)
         {
+            OpenIfServing(slot);
             ArmTtl(slot, instance, ttl - idle);
             return;
         }
@@ -661,13 +758,14 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     {
         slot.TtlTimer?.Dispose();
         slot.TtlTimer = null;
+        var leases = CloseInstance(instance);
         Move(instance, InstanceState.Draining, reason);
-        if (instance.Leases == 0)
+        if (leases == 0)
         {
             instance.Drained.TrySetResult();
         }
 
-        Publish(kind, $"{instance.Model.Name}: draining {instance.Leases} lease(s) before stopping: {reason}", instance);
+        Publish(kind, $"{instance.Model.Name}: draining {leases} lease(s) before stopping: {reason}", instance);
         instance.Stopped = Task.Run(() => DrainAndStopAsync(instance, kind, reason), CancellationToken.None);
         return instance.Stopped;
     }
@@ -852,8 +950,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             Move(instance, InstanceState.Ready, null, Learnt(backend));
 
             // Leased to every waiter now, before anything else can begin evicting it.
-            instance.Leases += pending.Waiters;
+            instance.Grant(pending.Waiters);
             pending.Granted = instance;
+            OpenIfServing(slot);
             ArmTtl(slot, instance);
             instance.ExitWatch = WatchExitAsync(slot, instance, driver);
         }).ConfigureAwait(false);
@@ -1170,12 +1269,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         {
             foreach (var victim in victims.Where(v => limit > TimeSpan.Zero && v.Instance.State == InstanceState.Ready && v.Instance.Leases > 0))
             {
-                if (victim.Instance.Idle is not { Task.IsCompleted: false })
-                {
-                    victim.Instance.Idle = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                }
-
-                busy.Add(victim.Instance.Idle.Task);
+                busy.Add(victim.Instance.WhenIdle());
                 serving.Add((victim.Instance,
                     $"{victim.Instance.Model.Name}: serving {victim.Instance.Leases} request(s) before it is swapped out for {model.Name} (at most {limit.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s, [server] max_swap_wait_seconds)"));
             }
@@ -1341,6 +1435,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         var reason = $"{instance.Model.Name}: {failure}";
+        CloseInstance(instance);
         Move(instance, InstanceState.Failed, reason);
         instance.Drained.TrySetResult();
         if (slot.Instance == instance)
@@ -1462,6 +1557,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// <summary>Run by the loop after each batch of events: what the synchronous readers see from now on.</summary>
     private void PublishView() => Volatile.Write(ref view, new SchedulerView(
         [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Select(Describe)],
+        [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>()],
         [.. slots.Values.Select(SlotHold.Of)],
         slots.Values.ToDictionary(s => s.Config.Name, s => s.Loading?.Waiters ?? 0, StringComparer.Ordinal),
         LoadedMembers(),

@@ -79,6 +79,9 @@ internal sealed class FakeBackendDriver : IBackendDriver
     public Task<bool> CheckHealthAsync(RunningBackend backend, CancellationToken cancellationToken) =>
         Task.FromResult(running.ContainsKey(backend.Process.UnitName) && !Silent.ContainsKey(backend.Model));
 
+    /// <summary>True from the start of <paramref name="unit"/> until it is stopped or crashed.</summary>
+    public bool IsRunning(string unit) => running.ContainsKey(unit);
+
     public void Crash(string model)
     {
         var unit = running.Single(r => r.Value.Start.Model.Name == model).Key;

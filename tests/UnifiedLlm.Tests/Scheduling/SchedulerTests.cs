@@ -303,6 +303,27 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public async Task Forced_unload_revokes_the_live_lease_before_the_backend_is_stopped()
+    {
+        // Found by SchedulerModelTests (seed 1PCBKdHRg-P5; the steps up to the failure: Request c, Request a, Request a,
+        // ForceUnload a): the forced drain ended on the loop, so the stop could reach the backend before the revocation.
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a"));
+        var lease = await fx.Scheduler.LeaseAsync("a", ct);
+        var revokedAtStop = false;
+        fx.Driver.OnStop = _ =>
+        {
+            revokedAtStop = lease.Revoked.IsCancellationRequested;
+            return Task.CompletedTask;
+        };
+
+        Assert.True(await fx.Scheduler.UnloadedAsync("a", ct, force: true));
+
+        Assert.True(revokedAtStop);
+        await lease.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Switch_is_one_decision_and_no_request_loads_from_again_before_to_is_ready()
     {
         var ct = TestContext.Current.CancellationToken;
