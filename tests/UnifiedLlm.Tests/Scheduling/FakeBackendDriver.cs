@@ -13,6 +13,8 @@ namespace UnifiedLlm.Tests.Scheduling;
 internal sealed class FakeBackendDriver : IBackendDriver
 {
     private readonly ConcurrentDictionary<string, (BackendStart Start, TaskCompletionSource<BackendExit> Exit)> running = new();
+    private readonly ConcurrentDictionary<string, BackendStart> starting = new();
+    private readonly Lock peakGate = new();
     private TaskCompletionSource startSignal = NewSignal();
 
     public BackendKind Kind => BackendKind.LlamaCpp;
@@ -31,23 +33,48 @@ internal sealed class FakeBackendDriver : IBackendDriver
 
     public ulong RunningHostBytes => running.Values.Aggregate(0UL, (sum, r) => sum + r.Start.Plan.Estimate.HostTotalBytes);
 
+    /// <summary>
+    /// The most host memory the plans of the backends running and starting (held at the gate included) ever added up
+    /// to, taken as each start reaches the driver: what a real machine would have had to hold at once.
+    /// </summary>
+    public ulong PeakHostBytes { get; private set; }
+
+    /// <summary>The most starts ever at the driver at once (reached it, not yet running, failed or cancelled).</summary>
+    public int PeakStarting { get; private set; }
+
     public async Task<RunningBackend> StartAsync(BackendStart start, CancellationToken cancellationToken)
     {
+        lock (peakGate)
+        {
+            starting[start.UnitName] = start;
+            PeakHostBytes = Math.Max(PeakHostBytes, RunningHostBytes + starting.Values.Aggregate(0UL, (sum, s) => sum + s.Plan.Estimate.HostTotalBytes));
+            PeakStarting = Math.Max(PeakStarting, starting.Count);
+        }
+
         Starts.Enqueue(start);
         Started.TrySetResult();
         Interlocked.Exchange(ref startSignal, NewSignal()).TrySetResult();
-        if (Gate is { } gate)
-        {
-            await gate.Task.WaitAsync(cancellationToken);
-        }
-
-        if (FailWith is { } failure)
-        {
-            throw failure;
-        }
-
         var exit = new TaskCompletionSource<BackendExit>(TaskCreationOptions.RunContinuationsAsynchronously);
-        running[start.UnitName] = (start, exit);
+        try
+        {
+            if (Gate is { } gate)
+            {
+                await gate.Task.WaitAsync(cancellationToken);
+            }
+
+            if (FailWith is { } failure)
+            {
+                throw failure;
+            }
+
+            // Running before it stops starting, so that no start in between misses its bytes.
+            running[start.UnitName] = (start, exit);
+        }
+        finally
+        {
+            starting.TryRemove(start.UnitName, out _);
+        }
+
         return new RunningBackend(start.Model.Name, new Uri($"http://127.0.0.1:9/{start.UnitName}/"), start.Model.Name,
             new BackendProcess(start.UnitName, start.Model.Name, "invocation", 1000 + Starts.Count, exit.Task));
     }

@@ -12,9 +12,11 @@ namespace UnifiedLlm.Tests.Scheduling;
 /// real planner and store, fake clock, fake driver at the process seam), three models that fit together. Requests,
 /// unloads and switches are started and not awaited, as concurrent callers make them. After every step: no backend is
 /// stopped while a lease on it is held, unless that lease was revoked by --force or its backend crashed; no model has
-/// two backends running. At the end every lease held is given back, and every request, unload and switch gets its
-/// answer; then no lease is counted on any instance. A failing sequence is shrunk and printed one step per line. Budgets
-/// and evictions are LoadAdmissionModelTests' part.
+/// two backends running; the plans of the backends running and starting never add up to more than the host's memory.
+/// At the end every lease held is given back, and every request, unload and switch gets its answer (a request's refusal
+/// naming its model and why); then no lease is counted on any instance. The first property gives room for all three
+/// models; the second for two, with the driver's starts held at a gate and let go by steps, so that requests evict and
+/// loads in flight compete for the same memory. A failing sequence is shrunk and printed one step per line.
 /// </summary>
 public sealed class SchedulerModelTests
 {
@@ -23,7 +25,30 @@ public sealed class SchedulerModelTests
     [Fact]
     public async Task Random_requests_releases_unloads_crashes_ttls_switches_and_reloads_keep_the_schedulers_invariants()
     {
-        var step = Gen.Frequency(
+        await CheckAsync(Steps, budgetInModels: 10, parallel: null, iter: 100);
+    }
+
+    /// <summary>
+    /// Room for two of the three (equal) models, each with one slot (the fixture's budget is in one-slot models; at the
+    /// default four slots one would not fit beside another): a request for the third evicts one, and loads held at the driver's gate
+    /// are in flight together, so a load planned beside them must count their reservations. 150 sequences of up to 20
+    /// steps run in a few seconds; the test prints how many evicted and how many had two loads in flight at once.
+    /// </summary>
+    [Fact]
+    public async Task With_room_for_two_of_three_models_evictions_and_loads_in_flight_never_place_more_than_the_budget()
+    {
+        var gated = Gen.Frequency(
+            (10, Steps),
+            (2, Gen.Const(new Step(StepKind.HoldLoads, 0, 0))),
+            (2, Gen.Const(new Step(StepKind.OpenLoads, 0, 0))));
+        var stats = await CheckAsync(gated, budgetInModels: 2.5, parallel: 1, iter: 150);
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"{stats.Sequences} sequences: {stats.Evicting} evicted to make room, {stats.Concurrent} had two or more loads at the driver at once");
+        Assert.True(stats.Evicting > 0, "no sequence evicted: the budget does not constrain the models");
+        Assert.True(stats.Concurrent > 0, "no sequence had two loads in flight at once");
+    }
+
+    private static Gen<Step> Steps => Gen.Frequency(
             (6, Gen.Int[0, 2].Select(m => new Step(StepKind.Request, m, 0))),
             (5, Gen.Int[0, 7].Select(i => new Step(StepKind.Release, i, 0))),
             (2, Gen.Int[0, 2].Select(m => new Step(StepKind.Unload, m, 0))),
@@ -32,10 +57,18 @@ public sealed class SchedulerModelTests
             (1, Gen.Const(new Step(StepKind.TtlExpiry, 0, 0))),
             (1, Gen.Select(Gen.Int[0, 2], Gen.Int[1, 2]).Select((m, d) => new Step(StepKind.Switch, m, (m + d) % 3))),
             (1, Gen.Int[30, 90].Select(t => new Step(StepKind.Reload, t, 0))));
+
+    /// <summary>
+    /// Runs <paramref name="iter"/> sequences of up to 20 <paramref name="step"/>s, each against a new scheduler whose host
+    /// holds <paramref name="budgetInModels"/> one-slot models, its models set to <paramref name="parallel"/> slots when given.
+    /// </summary>
+    private static async Task<Stats> CheckAsync(Gen<Step> step, double budgetInModels, int? parallel, int iter)
+    {
+        var stats = new Stats();
         await step.List[1, 20].SampleAsync(
             async steps =>
             {
-                await using var run = await Run.StartAsync();
+                await using var run = await Run.StartAsync(budgetInModels, parallel is { } slots ? $"parallel = {slots}\n" : "");
                 foreach (var s in steps)
                 {
                     await run.ApplyAsync(s);
@@ -43,10 +76,13 @@ public sealed class SchedulerModelTests
                 }
 
                 await run.QuiesceAsync();
+                stats.Add(run);
+
             },
-            iter: 100,
+            iter: iter,
             threads: 1,
             print: steps => "\n" + string.Join("\n", steps));
+        return stats;
     }
 
     private enum StepKind
@@ -59,6 +95,25 @@ public sealed class SchedulerModelTests
         TtlExpiry,
         Switch,
         Reload,
+        HoldLoads,
+        OpenLoads,
+    }
+
+    /// <summary>What the sequences run exercised; a shrinking run's sequences count too.</summary>
+    private sealed class Stats
+    {
+        public int Sequences { get; private set; }
+
+        public int Evicting { get; private set; }
+
+        public int Concurrent { get; private set; }
+
+        public void Add(Run run)
+        {
+            Sequences++;
+            Evicting += run.Evicted ? 1 : 0;
+            Concurrent += run.Concurrent ? 1 : 0;
+        }
     }
 
     private sealed record Step(StepKind Kind, int A, int B)
@@ -69,6 +124,8 @@ public sealed class SchedulerModelTests
             StepKind.Release => $"Release held lease #{A}",
             StepKind.Reload => $"Reload with ttl {A} s",
             StepKind.TtlExpiry => "Advance the clock past the ttl",
+            StepKind.HoldLoads => "Hold the driver's starts at its gate",
+            StepKind.OpenLoads => "Let the starts held at the gate go",
             _ => $"{Kind} {Models[A]}",
         };
     }
@@ -76,16 +133,22 @@ public sealed class SchedulerModelTests
     private sealed class Run : IAsyncDisposable
     {
         private readonly SchedulerFixture fx;
+        private readonly string modelExtra;
         private readonly List<ModelLease> held = [];
         private readonly List<Task> pending = [];
         private readonly List<Task<Outcome<ModelLease>>> requests = [];
         private readonly HashSet<Task<Outcome<ModelLease>>> collected = [];
         private readonly ConcurrentBag<string> crashed = [];
         private readonly ConcurrentBag<string> violations = [];
+        private readonly CancellationTokenSource watching = new();
+        private readonly Task evictionWatch;
+        private int evictions;
 
-        private Run(SchedulerFixture fx)
+        private Run(SchedulerFixture fx, string modelExtra)
         {
             this.fx = fx;
+            this.modelExtra = modelExtra;
+            evictionWatch = CountEvictionsAsync(watching.Token);
             fx.Driver.OnStop = backend =>
             {
                 var unit = backend.Process.UnitName;
@@ -105,7 +168,23 @@ public sealed class SchedulerModelTests
         /// A drain timeout longer than any sequence advances the clock (20 steps of 91 s): a drain that times out stops its
         /// backend under its leases by design (SchedulerTests covers it), which this test would take for a violation.
         /// </summary>
-        public static async Task<Run> StartAsync() => new(await CreateAsync(Toml(60), new SchedulerOptions { DrainTimeout = TimeSpan.FromHours(1) }));
+        public static async Task<Run> StartAsync(double budgetInModels, string modelExtra)
+        {
+            var run = new Run(
+                await CreateAsync(Toml(60, modelExtra), new SchedulerOptions { DrainTimeout = TimeSpan.FromHours(1) }, budgetInModels), modelExtra);
+            while (run.fx.Events.SubscriberCount == 0)
+            {
+                await Task.Delay(1, TestContext.Current.CancellationToken);
+            }
+
+            return run;
+        }
+
+        /// <summary>True when the scheduler evicted an instance to make room for another.</summary>
+        public bool Evicted => Volatile.Read(ref evictions) > 0;
+
+        /// <summary>True when two or more starts were at the driver at once.</summary>
+        public bool Concurrent => fx.Driver.PeakStarting >= 2;
 
         public async Task ApplyAsync(Step step)
         {
@@ -152,7 +231,13 @@ public sealed class SchedulerModelTests
                     pending.Add(fx.Scheduler.SwitchAsync(Models[step.A], Models[step.B], ct));
                     break;
                 case StepKind.Reload:
-                    await fx.ReloadAsync(Toml(step.A), ct);
+                    await fx.ReloadAsync(Toml(step.A, modelExtra), ct);
+                    break;
+                case StepKind.HoldLoads:
+                    fx.Driver.Gate ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    break;
+                case StepKind.OpenLoads:
+                    OpenLoads();
                     break;
             }
 
@@ -170,12 +255,16 @@ public sealed class SchedulerModelTests
                     .Count(u => !stopped.Contains(u) && !crashed.Contains(u) && fx.Driver.IsRunning(u));
                 Assert.True(running <= 1, $"after '{after}': {running} backends of {model} running");
             }
+
+            var peak = fx.Driver.PeakHostBytes;
+            Assert.True(peak <= fx.HostBudget, $"after '{after}': backends running and starting planned {peak} bytes of the host's {fx.HostBudget}");
         }
 
         /// <summary>Gives back every lease held and every one granted meanwhile until every call has its answer.</summary>
         public async Task QuiesceAsync()
         {
             var ct = TestContext.Current.CancellationToken;
+            OpenLoads();
             for (var round = 0; round < 500; round++)
             {
                 await CollectLeasesAsync();
@@ -209,13 +298,50 @@ public sealed class SchedulerModelTests
 
             Assert.True(violations.IsEmpty, string.Join("; ", violations));
             Assert.All(fx.Scheduler.Instances(), i => Assert.Equal(0, i.Leases));
+            foreach (var request in requests)
+            {
+                if ((await request).Failure is { } failure)
+                {
+                    Assert.True(Models.Contains(failure.Model) && failure.Reason.Length > 0, $"a refusal that does not say what and why: {failure}");
+                }
+            }
+
+            Assert.True(fx.Driver.PeakHostBytes <= fx.HostBudget, $"backends running and starting planned {fx.Driver.PeakHostBytes} bytes of the host's {fx.HostBudget}");
         }
 
-        public ValueTask DisposeAsync() => fx.DisposeAsync();
+        public async ValueTask DisposeAsync()
+        {
+            await watching.CancelAsync();
+            await evictionWatch;
+            watching.Dispose();
+            await fx.DisposeAsync();
+        }
+
+        private void OpenLoads()
+        {
+            var gate = fx.Driver.Gate;
+            fx.Driver.Gate = null;
+            gate?.TrySetResult();
+        }
+
+        private async Task CountEvictionsAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                await foreach (var _ in fx.Events.SubscribeAsync(["evict"], cancellationToken))
+                {
+                    Interlocked.Increment(ref evictions);
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The run is over.
+            }
+        }
 
         private static string UnitOf(ModelLease lease) => lease.BaseAddress.AbsolutePath.Trim('/');
 
-        private static string Toml(int ttlSeconds) => string.Concat(Models.Select(m => Model(m, ttlSeconds)));
+        private static string Toml(int ttlSeconds, string modelExtra) => string.Concat(Models.Select(m => Model(m, ttlSeconds) + modelExtra));
 
         /// <summary>Requests answered with a lease: the lease is held from now on.</summary>
         private async Task CollectLeasesAsync()
