@@ -21,8 +21,9 @@ public sealed class ReloadTests
         Assert.Equal(InstanceState.Draining, fx.Scheduler.Instances().Single(i => i.Model == "b").State);
         Assert.Empty(fx.Driver.Stops);
         await lease.DisposeAsync();
-        await WaitUntilAsync(() => fx.Driver.Stops.Count == 1, ct);
-        Assert.Equal(InstanceState.Stopped, fx.Scheduler.Instances().Single(i => i.Model == "b").State);
+        // The backend is stopped first, then the loop records Stopped: wait for the record, not only the stop.
+        await WaitUntilAsync(() => fx.Driver.Stops.Count == 1 && fx.Scheduler.Instances().Single(i => i.Model == "b").State == InstanceState.Stopped, ct);
+        Assert.Single(fx.Driver.Stops);
         Assert.Equal(InstanceState.Ready, fx.Scheduler.Instances().Single(i => i.Model == "a").State);
     }
 
