@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
@@ -8,17 +7,16 @@ using UnifiedLlm.Daemon.Config;
 namespace UnifiedLlm.Daemon.Supervision;
 
 /// <summary>
-/// Runs backends as plain child processes for hosts without systemd. Each backend is exec'd through <c>setsid</c>, so
-/// it leads its own session and process group and is stopped and killed with everything it started. Its output goes to
+/// Runs backends as plain child processes for hosts without systemd. Each backend is spawned as the leader of a session
+/// of its own (<see cref="SessionSpawn"/>), and so of a process group, and is stopped and killed with everything it started. Its output goes to
 /// a file of its own under <paramref name="outputDirectory"/> (followed into the log with ULLM_UNIT and ULLM_MODEL and
 /// into a bounded per-unit buffer), not to a pipe, so a backend outlives a killed ullmd and the next one adopts it:
 /// <see cref="ListRunningAsync"/> finds such backends by the environment they were started with.
 /// Without systemd, MemoryMax=, the device allow-list and the path sandbox cannot be enforced; that is logged once.
-/// .NET reports a death by signal N as exit code 128+N (as shells do), so such codes are read as signals.
 /// </summary>
 /// <param name="stopOnDispose">Whether disposing stops the backends (tests); ullmd leaves that to the scheduler.</param>
 internal sealed partial class ProcessSupervisor(
-    ILogger<ProcessSupervisor> logger, string? outputDirectory = null, string setsidPath = "setsid", bool stopOnDispose = true) : IBackendSupervisor
+    ILogger<ProcessSupervisor> logger, string? outputDirectory = null, bool stopOnDispose = true) : IBackendSupervisor
 {
     /// <summary>The variables a backend inherits from ullmd; anything else it gets is in its launch's environment.</summary>
     public static readonly IReadOnlyList<string> InheritedVariables = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
@@ -27,10 +25,6 @@ internal sealed partial class ProcessSupervisor(
     private const int ExitedUnitsKept = 32;
     private const long AdoptedOutputTail = 64 * 1024;
 
-    // The shell only redirects and execs, so the backend keeps setsid's pid.
-    private const string RedirectAndExec = "exec \"$0\" \"$@\" >>\"$ULLM_OUTPUT\" 2>&1 </dev/null";
-
-    private static readonly TimeSpan GroupLeaderLimit = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan AdoptedPollInterval = TimeSpan.FromMilliseconds(100);
 
     private readonly ConcurrentDictionary<string, Child> children = new(StringComparer.Ordinal);
@@ -54,55 +48,46 @@ internal sealed partial class ProcessSupervisor(
         var output = Path.Combine(outputs, launch.UnitName + ".log");
         await File.WriteAllBytesAsync(output, [], cancellationToken);
         var invocation = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-        var start = new ProcessStartInfo(setsidPath) { RedirectStandardInput = true, UseShellExecute = false };
-        foreach (var argument in (string[])["/bin/sh", "-c", RedirectAndExec, launch.ExecPath, .. launch.Arguments])
-        {
-            start.ArgumentList.Add(argument);
-        }
 
         // Only what a backend needs of ullmd's environment: the rest may hold secrets (a provider's API key in an
         // environment file), which a backend process has no use for and /proc/PID/environ would show.
-        start.Environment.Clear();
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var name in InheritedVariables)
         {
             if (Environment.GetEnvironmentVariable(name) is { } inherited)
             {
-                start.Environment[name] = inherited;
+                environment[name] = inherited;
             }
         }
 
         foreach (var (name, value) in launch.Environment)
         {
-            start.Environment[name] = value;
+            environment[name] = value;
         }
 
         if (launch.GpuIndices.Count > 0 && !launch.Environment.ContainsKey("CUDA_VISIBLE_DEVICES"))
         {
-            start.Environment["CUDA_VISIBLE_DEVICES"] = string.Join(',', launch.GpuIndices);
+            environment["CUDA_VISIBLE_DEVICES"] = string.Join(',', launch.GpuIndices);
         }
 
-        start.Environment[BackendProcessScan.UnitVariable] = launch.UnitName;
-        start.Environment[BackendProcessScan.ModelVariable] = launch.Model;
-        start.Environment[BackendProcessScan.InvocationVariable] = invocation;
-        start.Environment[BackendProcessScan.OutputVariable] = output;
+        environment[BackendProcessScan.UnitVariable] = launch.UnitName;
+        environment[BackendProcessScan.ModelVariable] = launch.Model;
+        environment[BackendProcessScan.InvocationVariable] = invocation;
+        environment[BackendProcessScan.OutputVariable] = output;
 
-        Process process;
+        int pid;
         try
         {
-            process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {launch.ExecPath}");
+            pid = SessionSpawn.Start(launch.ExecPath, launch.Arguments, environment, output);
         }
-        catch (System.ComponentModel.Win32Exception e)
+        catch (InvalidOperationException e)
         {
-            throw new InvalidOperationException($"could not start {setsidPath} for backend unit '{launch.UnitName}': {e.Message}", e);
+            throw new InvalidOperationException($"backend unit '{launch.UnitName}': {e.Message}", e);
         }
 
-        process.StandardInput.Close();
-        // SuperviseAsync may finish (and dispose the process) before this method continues when the child dies at once.
-        var pid = process.Id;
         var child = Track(launch.UnitName, launch.Model, invocation, pid, launch.StopTimeout, output);
         LogStarted(launch.UnitName, pid, launch.ExecPath);
-        child.Supervision = SuperviseChildAsync(process, child);
-        await ProcessGroupSignals.WaitUntilGroupLeaderAsync(pid, GroupLeaderLimit, CancellationToken.None);
+        child.Supervision = SuperviseChildAsync(pid, child);
         return child.Process;
     }
 
@@ -198,11 +183,13 @@ internal sealed partial class ProcessSupervisor(
         child.Supervision = SuperviseAdoptedAsync(found, child, offset);
     }
 
-    private async Task SuperviseChildAsync(Process process, Child child)
+    private async Task SuperviseChildAsync(int pid, Child child)
     {
         try
         {
-            var ended = process.WaitForExitAsync(closing.Token);
+            // waitpid(2) blocks, so it has a thread of its own, as .NET's Process has for SIGCHLD.
+            var reaped = Task.Factory.StartNew(() => SessionSpawn.WaitForExit(pid), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            var ended = reaped.WaitAsync(closing.Token);
             var tail = FollowOutputAsync(child, 0, ended);
             try
             {
@@ -216,21 +203,17 @@ internal sealed partial class ProcessSupervisor(
                 return;
             }
 
-            var code = process.ExitCode;
+            var (code, signal) = await reaped;
 
             // Like systemd's KillMode=mixed: what the backend left behind in its group goes with it.
-            ProcessGroupSignals.Send(process.Id, ProcessGroupSignals.Kill);
+            ProcessGroupSignals.Send(pid, ProcessGroupSignals.Kill);
             await tail;
-            Complete(child, child.TimedOut ? BackendExits.TimedOut(child.StopTimeout) : code > 128 && code < 160 ? BackendExits.Killed(code - 128) : BackendExits.Exited(code));
+            Complete(child, child.TimedOut ? BackendExits.TimedOut(child.StopTimeout) : signal is { } killedBy ? BackendExits.Killed(killedBy) : BackendExits.Exited(code!.Value));
         }
         catch (Exception e)
         {
             child.Log.Complete();
             child.ExitedSource.TrySetException(e);
-        }
-        finally
-        {
-            process.Dispose();
         }
     }
 

@@ -58,6 +58,59 @@ public sealed class ProcessSupervisorTests : SupervisorBehaviourTests
     }
 
     [Fact]
+    public async Task A_backend_starts_with_no_signal_ignored_or_blocked_its_input_from_dev_null_and_its_output_in_its_file()
+    {
+        // The test host, like ullmd, ignores SIGPIPE; a backend must not inherit that (exec keeps ignored signals).
+        var backend = await Supervisor.StartAsync(Shell("exec sleep 600"), CancellationToken.None);
+
+        // Read once the shell has exec'd sleep: a shell blocks every signal for a moment around a fork of its own.
+        while ((await File.ReadAllTextAsync($"/proc/{backend.MainPid}/comm")).Trim() != "sleep")
+        {
+            await Task.Delay(10);
+        }
+
+        var status = await File.ReadAllLinesAsync($"/proc/{backend.MainPid}/status");
+        var signals = status.Where(l => l.StartsWith("SigIgn:", StringComparison.Ordinal) || l.StartsWith("SigBlk:", StringComparison.Ordinal)).Select(l => l.Replace('\t', ' '));
+        Assert.Equal(["SigBlk: 0000000000000000", "SigIgn: 0000000000000000"], signals);
+        Assert.Equal("/dev/null", new FileInfo($"/proc/{backend.MainPid}/fd/0").LinkTarget);
+        var output = new FileInfo($"/proc/{backend.MainPid}/fd/1").LinkTarget;
+        Assert.EndsWith($"{backend.UnitName}.log", output, StringComparison.Ordinal);
+        Assert.Equal(output, new FileInfo($"/proc/{backend.MainPid}/fd/2").LinkTarget);
+    }
+
+    [Fact]
+    public async Task A_bare_executable_name_is_looked_up_in_the_PATH_the_backend_is_given()
+    {
+        using var bin = new TempDirectory("ullm-spawn-path");
+        var tool = Path.Combine(bin.Path, "ullm-test-tool");
+        await File.WriteAllTextAsync(tool, "#!/bin/sh\necho \"found as $0\"\n");
+        File.SetUnixFileMode(tool, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var launch = Shell("unused", environment: new Dictionary<string, string> { ["PATH"] = $"/nonexistent:{bin.Path}" }) with { ExecPath = "ullm-test-tool", Arguments = [] };
+
+        var backend = await Supervisor.StartAsync(launch, CancellationToken.None);
+        var exit = await backend.Exited.WaitAsync(Patience);
+
+        Assert.True(exit.Succeeded, exit.Reason);
+        Assert.Equal([$"found as {tool}"], await ReadLogAsync(backend.UnitName, 10, follow: false, take: 10));
+    }
+
+    [Fact]
+    public async Task An_executable_that_cannot_be_run_is_refused_at_start_naming_the_unit_and_the_reason()
+    {
+        using var directory = new TempDirectory("ullm-spawn-refused");
+        var model = directory.File("model.gguf");
+        await File.WriteAllBytesAsync(model, [0x47, 0x47, 0x55, 0x46]);
+        File.SetUnixFileMode(model, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var missing = Shell("unused") with { ExecPath = "/nonexistent/llama-server" };
+        var notExecutable = Shell("unused") with { ExecPath = model };
+
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => Supervisor.StartAsync(missing, CancellationToken.None));
+        Assert.Equal($"backend unit '{missing.UnitName}': could not start /nonexistent/llama-server: No such file or directory", e.Message);
+        var denied = await Assert.ThrowsAsync<InvalidOperationException>(() => Supervisor.StartAsync(notExecutable, CancellationToken.None));
+        Assert.Equal($"backend unit '{notExecutable.UnitName}': could not start {model}: Permission denied", denied.Message);
+    }
+
+    [Fact]
     public async Task A_backend_outlives_its_supervisor_and_the_next_one_over_the_same_directory_adopts_it()
     {
         var outputs = directory.File("outputs");
