@@ -10,6 +10,7 @@
 #           --also ullmd=BINARY measures that build instead of publishing one)]
 #          [--env NAME=VAR=VALUE (a ullmd of that name run with this environment setting; the published build unless
 #           --also names it)]
+# THROUGHPUT_CLIENTS=1,4 in the environment measures only those client counts (default 1,4,16).
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
