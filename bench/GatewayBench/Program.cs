@@ -7,7 +7,8 @@ using UnifiedLlm.Ctl;
 
 // usage: GatewayBench --ullmd PATH/ullmd --relay PATH/bare-relay --llama-server PATH --model tiny.gguf [--out RESULTS.md]
 //        [--seconds N] [--nginx PATH | --nginx-missing REASON] [--npx PATH] [--wrk PATH] [--sections llama,stub,stream,streams]
-//        [--paths NAME,...] [--variant LABEL:VAR=VALUE;...] [--concurrency 1,16,64,256] [--rounds N (default 3)] [--slow-streams N (default 1000)]
+//        [--paths NAME,...] [--variant LABEL:VAR=VALUE;...] [--variant-ullmd PATH] [--concurrency 1,16,64,256] [--rounds N (default 3)]
+//        [--slow-streams N (default 1000)]
 // ullmd and bare-relay are native executables (Native AOT publishes, as ullmd ships; bench/run.sh builds both).
 // Without --out the report is printed only; --sections, --paths and --concurrency measure a subset while iterating.
 var options = args.Chunk(2).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
@@ -17,7 +18,9 @@ string[] List(string name, string all) => (Optional(name) ?? all).Split(',', Str
 var seconds = double.Parse(Optional("--seconds") ?? "5", CultureInfo.InvariantCulture);
 var rounds = int.Parse(Optional("--rounds") ?? "3", CultureInfo.InvariantCulture);
 var sections = List("--sections", "llama,stub,stream,streams");
-// A second ullmd of the same build, with environment variables of its own, measured beside the first: "LABEL:VAR=VALUE;…".
+// A second ullmd, with environment variables of its own, measured beside the first: "LABEL:VAR=VALUE;…"; the same build
+// unless --variant-ullmd names another (a build before a change, to measure the change side by side).
+var variantUllmd = Optional("--variant-ullmd");
 var variant = (Optional("--variant") ?? "inline I/O:DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1").Split(':', 2);
 var variantEnv = variant[1].Split(';', StringSplitOptions.RemoveEmptyEntries).Select(v => v.Split('=', 2)).Select(v => (Name: v[0], Value: v[1])).ToArray();
 string variantTcp = $"ullmd TCP ({variant[0]})", variantUnix = $"ullmd unix ({variant[0]})";
@@ -46,7 +49,7 @@ try
     }
 
     // ullmd, and the variant: the same build, measured side by side to decide a runtime setting by measurement.
-    async Task<(PeerProcess Process, string Socket)> StartUllmdAsync(string name, int port, params (string Name, string Value)[] env)
+    async Task<(PeerProcess Process, string Socket)> StartUllmdAsync(string name, int port, string executable, params (string Name, string Value)[] env)
     {
         var dir = Directory.CreateDirectory(Path.Combine(work.FullName, name)).FullName;
         var socket = Path.Combine(dir, "openai.sock");
@@ -87,13 +90,13 @@ try
         anonymous_providers = true
         default_requests_per_minute = 0
         """);
-        var process = PeerProcess.Start(Option("--ullmd"), ["--config", config], environment: env);
+        var process = PeerProcess.Start(executable, ["--config", config], environment: env);
         peers.Add(process);
         return (process, socket);
     }
 
-    var (ullmd, socket) = await StartUllmdAsync("ullmd", ullmdPort);
-    var (ullmdVariant, variantSocket) = await StartUllmdAsync("ullmd-variant", ullmdVariantPort, variantEnv);
+    var (ullmd, socket) = await StartUllmdAsync("ullmd", ullmdPort, Option("--ullmd"));
+    var (ullmdVariant, variantSocket) = await StartUllmdAsync("ullmd-variant", ullmdVariantPort, variantUllmd ?? Option("--ullmd"), variantEnv);
 
     using var direct = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{llamaPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var stubDirect = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{stubPort}/"), Timeout = TimeSpan.FromMinutes(2) };
@@ -212,7 +215,7 @@ try
     report.AppendLine("## Gateway: ullmd vs direct, nginx and the Portkey gateway");
     report.AppendLine();
     // A subset (--paths, --sections, --rounds) is named, so that a reader knows what the run left out.
-    var subset = string.Concat(((string[])["--sections", "--paths", "--variant", "--concurrency", "--rounds"]).Where(options.ContainsKey).Select(o => $" {o} \"{options[o]}\""));
+    var subset = string.Concat(((string[])["--sections", "--paths", "--variant", "--variant-ullmd", "--concurrency", "--rounds"]).Where(options.ContainsKey).Select(o => $" {o} \"{options[o]}\""));
     report.AppendLine(CultureInfo.InvariantCulture, $"- Date: {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC; command: `bash bench/run.sh {seconds.ToString(CultureInfo.InvariantCulture)}`{(subset.Length > 0 ? $" (GatewayBench run directly with{subset})" : "")}");
     report.AppendLine(CultureInfo.InvariantCulture, $"- Machine: {Machine()}");
     report.AppendLine("- Everything runs on these cores at once (with whatever else the machine runs; see the load above): the bench's client (.NET, one");
@@ -229,7 +232,9 @@ try
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.NginxLogged}: the same with nginx's default access log (`access_log PATH;`: the combined format, a line written per request as it ends); ullmd's audit log, a row per request, is the closer counterpart. The targets are judged against plain nginx; the logged one is given beside it.");
     report.AppendLine(!wantedPaths.Contains(PathNames.Portkey) ? "- Portkey: not in this run (left out by --paths)." : string.Create(CultureInfo.InvariantCulture, $"- Portkey{(portkeyVersion.Length > 0 ? $" {PortkeyGateway.Package} {portkeyVersion}" : "")}: `npx -y {PortkeyGateway.Package} --port=PORT --headless`, headers `x-portkey-provider: openai`, `x-portkey-custom-host: <stub>/v1`."));
     report.AppendLine("- ullmd: the Native AOT publish (`dotnet publish daemon/Ullmd.csproj -c Release`), the build that ships.");
-    report.AppendLine(CultureInfo.InvariantCulture, $"- {variantTcp} / {variantUnix}: a second ullmd of the same build and config, run with {string.Join(", ", variantEnv.Select(e => $"`{e.Name}={e.Value}`"))}.");
+    var variantBuild = variantUllmd is null ? "of the same build" : $"built apart (`{variantUllmd}`)";
+    var variantSettings = variantEnv.Length == 0 ? "no settings of its own" : string.Join(", ", variantEnv.Select(e => $"`{e.Name}={e.Value}`"));
+    report.AppendLine(CultureInfo.InvariantCulture, $"- {variantTcp} / {variantUnix}: a second ullmd {variantBuild} with the same config, run with {variantSettings}.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.BareRelay}: the least a .NET proxy does (Kestrel in, HttpClient out, bytes relayed; no parsing, routing, audit or metrics), in a process of its own, published with Native AOT as ullmd is (bench/BareRelay): what the framework costs, against which ullmd's own work shows.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.YarpRelay}: the same process with YARP's `IHttpForwarder` (Yarp.ReverseProxy 2.3.0, `HttpTransformer.Empty`, its own `HttpMessageInvoker`) in place of the hand-written relay: the alternative to ullmd's relay, measured before choosing.");
     report.AppendLine("- proxy CPU µs/req: user+system CPU time of the proxy's processes (nginx's workers, Portkey's node) during the step, per request; less disturbed by other load than requests/s.");

@@ -29,7 +29,8 @@ internal sealed class AuditJournal : IDisposable
     {
         Path = path;
         RotateAt = rotateAt;
-        json = new Utf8JsonWriter(line);
+        // The line's shape is fixed by Write below: checking each token's place again for every row is work for nothing.
+        json = new Utf8JsonWriter(line, new JsonWriterOptions { SkipValidation = true });
     }
 
     public string Path { get; }
@@ -185,33 +186,33 @@ internal sealed class AuditJournal : IDisposable
     private static void Write(Utf8JsonWriter json, AuditRow row)
     {
         json.WriteStartObject();
-        json.WriteString("request_id", row.RequestId);
-        json.WriteNumber("at_ms", row.Time.ToUnixTimeMilliseconds());
-        json.WriteString("key_id", row.KeyId);
-        json.WriteString("client", row.Client);
-        json.WriteString("model_requested", row.ModelRequested);
-        json.WriteString("target", row.Target);
-        json.WriteStartArray("fallback_path");
+        json.WriteString(Names.RequestId, row.RequestId);
+        json.WriteNumber(Names.AtMs, row.Time.ToUnixTimeMilliseconds());
+        json.WriteString(Names.KeyId, row.KeyId);
+        json.WriteString(Names.Client, row.Client);
+        json.WriteString(Names.ModelRequested, row.ModelRequested);
+        json.WriteString(Names.Target, row.Target);
+        json.WriteStartArray(Names.FallbackPath);
         foreach (var step in row.FallbackPath)
         {
             json.WriteStringValue(step);
         }
 
         json.WriteEndArray();
-        json.WriteNumber("http_status", row.HttpStatus);
-        json.WriteString("outcome", row.Outcome);
-        json.WriteNumber("prompt_tokens", row.PromptTokens);
-        json.WriteNumber("completion_tokens", row.CompletionTokens);
-        json.WriteBoolean("tokens_estimated", row.TokensEstimated);
+        json.WriteNumber(Names.HttpStatus, row.HttpStatus);
+        json.WriteString(Names.Outcome, row.Outcome);
+        json.WriteNumber(Names.PromptTokens, row.PromptTokens);
+        json.WriteNumber(Names.CompletionTokens, row.CompletionTokens);
+        json.WriteBoolean(Names.TokensEstimated, row.TokensEstimated);
         if (row.TtftMs is { } ttft)
         {
-            json.WriteNumber("ttft_ms", ttft);
+            json.WriteNumber(Names.TtftMs, ttft);
         }
 
-        json.WriteNumber("latency_ms", row.LatencyMs);
-        json.WriteNumber("cost", row.Cost);
-        json.WriteString("error", row.Error);
-        json.WriteString("cache", row.Cache);
+        json.WriteNumber(Names.LatencyMs, row.LatencyMs);
+        json.WriteNumber(Names.Cost, row.Cost);
+        json.WriteString(Names.Error, row.Error);
+        json.WriteString(Names.Cache, row.Cache);
         json.WriteEndObject();
     }
 
@@ -239,5 +240,43 @@ internal sealed class AuditJournal : IDisposable
         {
             Cache = r.GetProperty("cache").GetString(),
         };
+    }
+
+    /// <summary>The line's property names, escaped once rather than for every row.</summary>
+    private static class Names
+    {
+        public static readonly JsonEncodedText RequestId = JsonEncodedText.Encode("request_id");
+
+        public static readonly JsonEncodedText AtMs = JsonEncodedText.Encode("at_ms");
+
+        public static readonly JsonEncodedText KeyId = JsonEncodedText.Encode("key_id");
+
+        public static readonly JsonEncodedText Client = JsonEncodedText.Encode("client");
+
+        public static readonly JsonEncodedText ModelRequested = JsonEncodedText.Encode("model_requested");
+
+        public static readonly JsonEncodedText Target = JsonEncodedText.Encode("target");
+
+        public static readonly JsonEncodedText FallbackPath = JsonEncodedText.Encode("fallback_path");
+
+        public static readonly JsonEncodedText HttpStatus = JsonEncodedText.Encode("http_status");
+
+        public static readonly JsonEncodedText Outcome = JsonEncodedText.Encode("outcome");
+
+        public static readonly JsonEncodedText PromptTokens = JsonEncodedText.Encode("prompt_tokens");
+
+        public static readonly JsonEncodedText CompletionTokens = JsonEncodedText.Encode("completion_tokens");
+
+        public static readonly JsonEncodedText TokensEstimated = JsonEncodedText.Encode("tokens_estimated");
+
+        public static readonly JsonEncodedText TtftMs = JsonEncodedText.Encode("ttft_ms");
+
+        public static readonly JsonEncodedText LatencyMs = JsonEncodedText.Encode("latency_ms");
+
+        public static readonly JsonEncodedText Cost = JsonEncodedText.Encode("cost");
+
+        public static readonly JsonEncodedText Error = JsonEncodedText.Encode("error");
+
+        public static readonly JsonEncodedText Cache = JsonEncodedText.Encode("cache");
     }
 }

@@ -66,7 +66,12 @@ internal sealed class AuditQueue(ConfigHolder config, GatewayMetrics metrics, Ti
     /// </summary>
     public async Task CommitAsync(AuditRow row, CancellationToken cancellationToken)
     {
-        if (Journalled || !DatabaseTakesRows())
+        if (QueueJournalled(row))
+        {
+            return;
+        }
+
+        if (!DatabaseTakesRows())
         {
             Queue(row, null);
             return;
@@ -148,16 +153,36 @@ internal sealed class AuditQueue(ConfigHolder config, GatewayMetrics metrics, Ti
     {
         lock (journalGate)
         {
-            if (!rows.Writer.TryWrite(new QueuedRow(row, committed)))
+            return QueueLocked(row, committed);
+        }
+    }
+
+    /// <summary>Queues the row if the journal takes rows (false, and nothing queued, if not): one lock for the check and the queueing.</summary>
+    private bool QueueJournalled(AuditRow row)
+    {
+        lock (journalGate)
+        {
+            if (journal is not { Failed: false })
             {
-                CountDropped(1);
                 return false;
             }
 
-            queued++;
-            journal?.TryAppend(row);
+            QueueLocked(row, null);
             return true;
         }
+    }
+
+    private bool QueueLocked(AuditRow row, TaskCompletionSource? committed)
+    {
+        if (!rows.Writer.TryWrite(new QueuedRow(row, committed)))
+        {
+            CountDropped(1);
+            return false;
+        }
+
+        queued++;
+        journal?.TryAppend(row);
+        return true;
     }
 
     /// <summary>For the writer: a task that completes when a caller starts waiting for a commit after this call.</summary>

@@ -15,12 +15,13 @@ namespace UnifiedLlm.Daemon.Gateway;
 /// </summary>
 internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
 {
-    private const string UnixPeerItem = "ullm.unix-peer";
+    private const string PeerItem = "ullm.peer";
 
-    public async Task<ClientIdentity> AuthenticateAsync(HttpContext context)
+    // A ValueTask: once the key table is loaded every caller is answered without waiting, and then no Task is made.
+    public async ValueTask<ClientIdentity> AuthenticateAsync(HttpContext context)
     {
         var listener = ListenerNames.Of(context);
-        var (address, peer) = Peer(context, listener);
+        var connection = Peer(context, listener);
         string? secret = null;
         var header = context.Request.Headers.Authorization.ToString();
         if (header.Length > 0)
@@ -44,7 +45,7 @@ internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
             var name = certificate.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, forIssuer: false);
             var byName = await keys.FindActiveByNameAsync(name, context.RequestAborted)
                 ?? throw new GatewayException(401, $"the client certificate's subject CN '{name}' is not the name of an active API key ('ullmctl keys create --name {name}')", code: "invalid_api_key");
-            return new ClientIdentity(byName, address, peer);
+            return new ClientIdentity(byName, connection.Address, connection.Peer);
         }
 
         var security = config.Current.Security;
@@ -54,28 +55,41 @@ internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
         if (secret is null || (anonymousAllowed && !ApiKeyStore.IsUllmdSecret(secret)))
         {
             return anonymousAllowed
-                ? new ClientIdentity(null, address, peer)
+                ? connection.Anonymous
                 : throw new GatewayException(401, "an API key is required: send 'Authorization: Bearer <key>' (create one with 'ullmctl keys create')", code: "missing_api_key");
         }
 
         var key = await keys.AuthenticateAsync(secret, context.RequestAborted)
             ?? throw new GatewayException(401, "the API key is not valid (unknown, revoked or expired)", code: "invalid_api_key");
-        return new ClientIdentity(key, address, peer);
+        return new ClientIdentity(key, connection.Address, connection.Peer);
     }
 
     /// <summary>The audit log's address and the rate limits' peer: IP and port, and IP, on TCP; the user and process on the unix socket.</summary>
-    private static (string Address, string Peer) Peer(HttpContext context, string? listener)
+    private static ConnectionPeer Peer(HttpContext context, string? listener)
+    {
+        // A connection's peer cannot change: read and formatted once per connection (on the unix socket a getsockopt
+        // and two strings, on TCP two strings), not per request.
+        var items = context.Features.Get<IConnectionItemsFeature>()?.Items;
+        if (items?.TryGetValue(PeerItem, out var known) == true && known is ConnectionPeer peer)
+        {
+            return peer;
+        }
+
+        var read = Read(context, listener);
+        if (read is not null)
+        {
+            items?.Add(PeerItem, read);
+            return read;
+        }
+
+        return new ConnectionPeer(listener ?? "unix", listener ?? "unix");
+    }
+
+    private static ConnectionPeer? Read(HttpContext context, string? listener)
     {
         if (context.Connection.RemoteIpAddress is { } ip)
         {
-            return ($"{ip}:{context.Connection.RemotePort}", ip.ToString());
-        }
-
-        // A unix connection's peer cannot change: read once per connection (a getsockopt and two strings), not per request.
-        var items = context.Features.Get<IConnectionItemsFeature>()?.Items;
-        if (items?.TryGetValue(UnixPeerItem, out var known) == true && known is UnixPeer peer)
-        {
-            return (peer.Address, peer.Peer);
+            return new ConnectionPeer($"{ip}:{context.Connection.RemotePort}", ip.ToString());
         }
 
         if (context.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
@@ -83,9 +97,7 @@ internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
             try
             {
                 var credentials = PeerCredentials.Read(socket);
-                var read = new UnixPeer($"{listener ?? "unix"} uid {credentials.Uid} pid {credentials.Pid}", $"uid {credentials.Uid}");
-                items?.Add(UnixPeerItem, read);
-                return (read.Address, read.Peer);
+                return new ConnectionPeer($"{listener ?? "unix"} uid {credentials.Uid} pid {credentials.Pid}", $"uid {credentials.Uid}");
             }
             catch (SocketException)
             {
@@ -93,8 +105,12 @@ internal sealed class ClientAuthenticator(ApiKeyStore keys, ConfigHolder config)
             }
         }
 
-        return (listener ?? "unix", listener ?? "unix");
+        return null;
     }
 
-    private sealed record UnixPeer(string Address, string Peer);
+    private sealed record ConnectionPeer(string Address, string Peer)
+    {
+        /// <summary>The connection's caller when it gives no key: one identity (and rate-limit bucket id) per connection, not per request.</summary>
+        public ClientIdentity Anonymous { get; } = new(null, Address, Peer);
+    }
 }

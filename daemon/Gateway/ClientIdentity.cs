@@ -10,5 +10,5 @@ namespace UnifiedLlm.Daemon.Gateway;
 internal sealed record ClientIdentity(ApiKeyRecord? Key, string Address, string Peer)
 {
     /// <summary>The rate-limit bucket: the key's id, or one bucket per anonymous peer, so one local user cannot starve the others.</summary>
-    public string BucketId => Key?.Id ?? "anonymous " + Peer;
+    public string BucketId { get; } = Key?.Id ?? "anonymous " + Peer;
 }

@@ -20,6 +20,9 @@ internal sealed partial class GatewayRequestHandler(
     TimeProvider time,
     ILogger<GatewayRequestHandler> logger)
 {
+    /// <summary>Who asked, until authentication says.</summary>
+    private static readonly ClientIdentity Unidentified = new(null, "unknown", "unknown");
+
     /// <summary>Handles an OpenAI request; <paramref name="translate"/> turns another API's body (Anthropic's) into OpenAI's first.</summary>
     public Task HandleAsync(HttpContext context, EndpointKind kind, IClientProtocol protocol, Func<JsonObject, JsonObject>? translate = null) =>
         HandleAsync(context, kind, protocol, translate is null ? null : (_, body, _) => ValueTask.FromResult(translate(body)));
@@ -30,34 +33,39 @@ internal sealed partial class GatewayRequestHandler(
     /// </summary>
     public Task HandleAsync(
         HttpContext context, EndpointKind kind, IClientProtocol protocol, Func<ClientIdentity, JsonObject, CancellationToken, ValueTask<JsonObject>>? translate) =>
-        ServeAsync(context, protocol, async exchange =>
-        {
-            var body = await RequestBody.ReadAsync(context, config.Current.Server.MaxRequestBodyBytes);
-            if (translate is not null)
-            {
-                body = NodeJson.Utf8(await translate(exchange.Client, RequestBody.ParseObject(body), context.RequestAborted));
-            }
-
-            // A request only a target that speaks its own API can serve is that API's, not OpenAI's.
-            var request = protocol.Native is { Untranslatable: not null } ? ProxyRequest.NativeOnly(kind, body) : ProxyRequest.From(kind, body);
-            exchange.Model = request.Model;
-            await pipeline.RunAsync(context, exchange, request, protocol);
-        });
+        ServeAsync(context, protocol, (Handler: this, Kind: kind, Translate: translate), static (state, request, clientProtocol, exchange) =>
+            state.Handler.ProxyAsync(request, state.Kind, clientProtocol, state.Translate, exchange));
 
     /// <summary>Handles an audio request (<see cref="AudioProxy"/>): an upload to transcribe or translate, or text to speak.</summary>
     public Task HandleAudioAsync(HttpContext context, EndpointKind kind) =>
-        ServeAsync(context, OpenAiClientProtocol.Instance, exchange => audio.RunAsync(context, exchange, kind));
+        ServeAsync(context, OpenAiClientProtocol.Instance, (Audio: audio, Kind: kind), static (state, request, _, exchange) => state.Audio.RunAsync(request, exchange, state.Kind));
 
-    private async Task ServeAsync(HttpContext context, IClientProtocol protocol, Func<Exchange, Task> serve)
+    private async Task ProxyAsync(
+        HttpContext context, EndpointKind kind, IClientProtocol protocol, Func<ClientIdentity, JsonObject, CancellationToken, ValueTask<JsonObject>>? translate, Exchange exchange)
+    {
+        var body = await RequestBody.ReadAsync(context, config.Current.Server.MaxRequestBodyBytes);
+        if (translate is not null)
+        {
+            body = NodeJson.Utf8(await translate(exchange.Client, RequestBody.ParseObject(body), context.RequestAborted));
+        }
+
+        // A request only a target that speaks its own API can serve is that API's, not OpenAI's.
+        var request = protocol.Native is { Untranslatable: not null } ? ProxyRequest.NativeOnly(kind, body) : ProxyRequest.From(kind, body);
+        exchange.Model = request.Model;
+        await pipeline.RunAsync(context, exchange, request, protocol);
+    }
+
+    // The serving step gets its state as an argument, not captured: a closure and a delegate less for every request.
+    private async Task ServeAsync<TState>(HttpContext context, IClientProtocol protocol, TState state, Func<TState, HttpContext, IClientProtocol, Exchange, Task> serve)
     {
         metrics.InFlight.Inc();
-        var exchange = new Exchange(RequestIds.Of(context), new ClientIdentity(null, "unknown", "unknown"), time.GetTimestamp(), time.GetUtcNow());
+        var exchange = new Exchange(RequestIds.Of(context), Unidentified, time.GetTimestamp(), time.GetUtcNow());
         try
         {
             var client = await authenticator.AuthenticateAsync(context);
             exchange.Client = client;
             limits.Admit(client);
-            await serve(exchange);
+            await serve(state, context, protocol, exchange);
         }
         catch (GatewayException e)
         {

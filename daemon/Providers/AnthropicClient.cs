@@ -21,7 +21,8 @@ internal sealed class AnthropicClient(TimeProvider time) : IUpstreamClient
         var uri = call.Endpoints.Messages;
         var body = NodeJson.Utf8(AnthropicRequestTranslator.Translate(RequestBody.ParseObject(call.Body)));
         var created = time.GetUtcNow().ToUnixTimeSeconds();
-        var response = await UpstreamHttp.SendAsync(call.Connections, () => Request(uri, body, call.ApiKey), call.Stream, upstream, cancellationToken);
+        var response = await UpstreamHttp.SendAsync(
+            call.Connections, static s => Request(s.Uri, s.Body, s.ApiKey), (Uri: uri, Body: body, call.ApiKey), call.Stream, upstream, cancellationToken);
         try
         {
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken);

@@ -14,7 +14,7 @@ internal sealed class OpenAiCompatibleClient : IUpstreamClient
     public async Task<UpstreamReply> SendAsync(UpstreamCall call, CancellationToken cancellationToken)
     {
         var uri = call.Format == WireFormat.Responses ? call.Endpoints.Responses : call.Endpoints.For(call.Kind);
-        var response = await UpstreamHttp.SendAsync(call.Connections, () => Request(uri, call), call.Stream, call.Name, cancellationToken);
+        var response = await UpstreamHttp.SendAsync(call.Connections, static s => Request(s.Uri, s.Call), (Uri: uri, Call: call), call.Stream, call.Name, cancellationToken);
         try
         {
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
@@ -51,8 +51,11 @@ internal sealed class OpenAiCompatibleClient : IUpstreamClient
 
     public static ByteArrayContent Json(System.Text.Json.Nodes.JsonNode body) => Json(NodeJson.Utf8(body));
 
-    public static ByteArrayContent Json(byte[] body) => new(body)
+    public static ByteArrayContent Json(byte[] body)
     {
-        Headers = { ContentType = new MediaTypeHeaderValue("application/json") },
-    };
+        var content = new ByteArrayContent(body);
+        // Kept as text: a parsed media type would be an object per request, formatted back into this text to be sent.
+        content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+        return content;
+    }
 }

@@ -16,17 +16,18 @@ internal static class UpstreamHttp
     public const int MaxSendAttempts = 2;
 
     /// <summary>
-    /// Sends a request made by <paramref name="newRequest"/> and returns the response once its headers are in (the body
-    /// still streaming); connect errors and error statuses throw. The upstream's words are kept as they came: the caller
-    /// knows the key it sent and takes it out (ProxyPipeline, before a breaker, a log or a client sees the failure).
+    /// Sends a request made by <paramref name="newRequest"/> from <paramref name="state"/> (a static factory: no closure
+    /// per request) and returns the response once its headers are in (the body still streaming); connect errors and
+    /// error statuses throw. The upstream's words are kept as they came: the caller knows the key it sent and takes it
+    /// out (ProxyPipeline, before a breaker, a log or a client sees the failure).
     /// </summary>
-    public static async Task<HttpResponseMessage> SendAsync(
-        UpstreamConnections connections, Func<HttpRequestMessage> newRequest, bool stream, string upstream, CancellationToken cancellationToken)
+    public static async Task<HttpResponseMessage> SendAsync<TState>(
+        UpstreamConnections connections, Func<TState, HttpRequestMessage> newRequest, TState state, bool stream, string upstream, CancellationToken cancellationToken)
     {
         HttpResponseMessage response;
         for (var attempt = 1; ; attempt++)
         {
-            using var request = newRequest();
+            using var request = newRequest(state);
             if (stream && connections.CloseAfterStreams)
             {
                 request.Headers.ConnectionClose = true;

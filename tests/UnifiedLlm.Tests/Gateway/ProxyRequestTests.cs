@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using UnifiedLlm.Daemon.Gateway;
 
 namespace UnifiedLlm.Tests.Gateway;
@@ -30,6 +31,20 @@ public sealed class ProxyRequestTests
 
         Assert.Equal("a", request.Model);
         Assert.Equal("""{"prompt":"hi","mod\u0065l":"b"}""", Upstream(request, "b"));
+    }
+
+    [Theory]
+    [InlineData("qwen2.5-coder:7b-Q4_K_M")]
+    [InlineData("org/Model_v2@rev~1 (test) [x]")]
+    [InlineData("a+b<c>&'`")]
+    [InlineData("modèle-中")]
+    [InlineData("tab\there")]
+    [InlineData("")]
+    public void The_upstream_model_is_escaped_as_System_Text_Json_escapes_it(string model)
+    {
+        var request = Parse(EndpointKind.Completions, """{"model":"m","prompt":"p"}""");
+
+        Assert.Equal($"{{\"model\":\"{JsonEncodedText.Encode(model)}\",\"prompt\":\"p\"}}", Upstream(request, model));
     }
 
     [Theory]
