@@ -269,8 +269,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// <summary>The current instance of each model, as the loop last published them, with their leases and last use as they are now.</summary>
     public IReadOnlyList<InstanceInfo> Instances()
     {
-        var seen = Volatile.Read(ref view);
-        return [.. seen.Instances.Zip(seen.Current, (info, instance) => info with { Leases = instance.Leases, LastUsed = instance.LastUsed })];
+        return [.. Volatile.Read(ref view).Instances.Select(i => i.Now())];
     }
 
     /// <summary>The models whose loads on demand are refused for now: backing off after failed loads, or held after crashes.</summary>
@@ -291,7 +290,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     }
 
     public IReadOnlySet<string> ReadyModels() =>
-        Volatile.Read(ref view).Instances.Where(i => i.State == InstanceState.Ready).Select(i => i.Model).ToHashSet(StringComparer.Ordinal);
+        Volatile.Read(ref view).Instances.Where(i => i.Info.State == InstanceState.Ready).Select(i => i.Info.Model).ToHashSet(StringComparer.Ordinal);
 
     public bool FitsWithoutEviction(string model)
     {
@@ -1501,15 +1500,14 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     /// <summary>Run by the loop after each batch of events: what the synchronous readers see from now on.</summary>
     private void PublishView() => Volatile.Write(ref view, new SchedulerView(
-        [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Select(Describe)],
-        [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>()],
+        [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Select(i => new PublishedInstance(Describe(i), i))],
         [.. slots.Values.Select(SlotHold.Of)],
         slots.Values.ToDictionary(s => s.Config.Name, s => s.Loading?.Waiters ?? 0, StringComparer.Ordinal),
         LoadedMembers(),
         LoadedInstances(),
         [.. admission.InFlight.Select(l => l.Reservation).OfType<LoadReservation>()]));
 
-    private InstanceInfo Describe(ModelInstance i) =>
+    private static InstanceInfo Describe(ModelInstance i) =>
         new(i.Id, i.Model.Name, i.UnitName, i.State, i.Transitions, i.Plan, i.Backend?.BaseAddress, i.Backend?.Process.MainPid, i.Leases, i.LastUsed)
         {
             Overrides = i.Overrides,
