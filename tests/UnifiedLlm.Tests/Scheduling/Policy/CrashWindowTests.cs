@@ -64,6 +64,6 @@ public sealed class CrashWindowTests
                 Assert.Equal(all.Where(at => now - at <= opts.CrashWindow), window);
                 Assert.Equal(window.Count >= opts.CrashLimit, verdict.HeldFailed is not null);
             }
-        });
+        }, iter: 2_000);
     }
 }

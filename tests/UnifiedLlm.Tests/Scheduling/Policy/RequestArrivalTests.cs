@@ -71,7 +71,7 @@ public sealed class RequestArrivalTests
             Assert.False(decision is Arrival.JoinsLoad && s.Loading!.Waiters >= Options.QueueCapacity);
             Assert.False(decision is Arrival.BeginsLoad && (s.Ready is not null || s.Loading is not null));
             Assert.False(explicitLoad is null && decision is Arrival.Refused { Failure.Kind: LeaseFailureKind.Conflict });
-        });
+        }, iter: 10_000);
     }
 
     private static (ArrivingSlot Slot, LoadOverrides? ExplicitLoad, Arrival Expected) Case(string name) => name switch

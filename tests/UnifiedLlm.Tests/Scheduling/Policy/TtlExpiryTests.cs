@@ -47,7 +47,7 @@ public sealed class TtlExpiryTests
                     Assert.False(current);
                     break;
             }
-        });
+        }, iter: 10_000);
     }
 
     private static string Describe(TtlDecision decision) => decision switch
