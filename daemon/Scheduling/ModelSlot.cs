@@ -17,7 +17,8 @@ internal sealed class ModelSlot(ModelConfig config)
 
     public LoadBackoff Backoff { get; } = new();
 
-    public Queue<DateTimeOffset> Crashes { get; } = new();
+    /// <summary>The crashes within the crash window, oldest first (<see cref="Policy.CrashWindow"/>).</summary>
+    public IReadOnlyList<DateTimeOffset> Crashes { get; set; } = [];
 
     public string? HeldFailed { get; set; }
 

@@ -12,6 +12,7 @@ using UnifiedLlm.Daemon.Models.Ollama;
 using UnifiedLlm.Daemon.Models.Sizing;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Scheduling.Policy;
 using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
 using UnifiedLlm.Daemon.Systemd;
@@ -159,7 +160,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     {
         if (!TryResolve(model, out var name))
         {
-            return NotConfigured(model);
+            return RequestArrival.NotConfigured(model);
         }
 
         CloseNow(name);
@@ -204,12 +205,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     {
         if (!TryResolve(from, out var fromName))
         {
-            return NotConfigured(from);
+            return RequestArrival.NotConfigured(from);
         }
 
         if (!TryResolve(to, out var toName))
         {
-            return NotConfigured(to);
+            return RequestArrival.NotConfigured(to);
         }
 
         if (fromName == toName)
@@ -268,8 +269,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// <summary>The current instance of each model, as the loop last published them, with their leases and last use as they are now.</summary>
     public IReadOnlyList<InstanceInfo> Instances()
     {
-        var seen = Volatile.Read(ref view);
-        return [.. seen.Instances.Zip(seen.Current, (info, instance) => info with { Leases = instance.Leases, LastUsed = instance.LastUsed })];
+        return [.. Volatile.Read(ref view).Instances.Select(i => i.Now())];
     }
 
     /// <summary>The models whose loads on demand are refused for now: backing off after failed loads, or held after crashes.</summary>
@@ -290,7 +290,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     }
 
     public IReadOnlySet<string> ReadyModels() =>
-        Volatile.Read(ref view).Instances.Where(i => i.State == InstanceState.Ready).Select(i => i.Model).ToHashSet(StringComparer.Ordinal);
+        Volatile.Read(ref view).Instances.Where(i => i.Info.State == InstanceState.Ready).Select(i => i.Info.Model).ToHashSet(StringComparer.Ordinal);
 
     public bool FitsWithoutEviction(string model)
     {
@@ -377,7 +377,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     {
         if (!TryResolve(model, out var name))
         {
-            return NotConfigured(model);
+            return RequestArrival.NotConfigured(model);
         }
 
         Outcome<Queued> queued;
@@ -438,85 +438,48 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     /// <summary>
     /// On the loop: a request for <paramref name="name"/> (an explicit load when <paramref name="explicitLoad"/> is not
-    /// null) is refused, leased on the ready instance, or queued for the model's load in flight (begun if none is).
+    /// null, which first clears the model's holds) is refused, leased on the ready instance, or queued for the model's
+    /// load in flight (begun if none is), as <see cref="RequestArrival"/> decides.
     /// </summary>
     private Outcome<Queued> RequestArrived(string name, LoadOverrides? explicitLoad)
     {
-        if (!config.Current.Models.ContainsKey(name))
-        {
-            return NotConfigured(name);
-        }
-
-        var slot = SlotFor(name);
-        if (explicitLoad is not null)
+        var slot = config.Current.Models.ContainsKey(name) ? SlotFor(name) : null;
+        if (slot is not null && explicitLoad is not null)
         {
             slot.HeldFailed = null;
-            slot.Crashes.Clear();
+            slot.Crashes = [];
             slot.Backoff.Reset();
         }
 
-        if (slot.SwitchedOutFor is { } replacement)
+        var now = time.GetUtcNow();
+        switch (RequestArrival.Decide(name, slot is null ? null : Arriving(slot), explicitLoad, options, now))
         {
-            return new LeaseFailure(
-                LeaseFailureKind.SwitchedOut, name, $"{name} is being switched out for {replacement}; it can load again once {replacement} is ready or failed", options.RetryAfter);
+            case Arrival.Refused refused:
+                return refused.Failure;
+            case Arrival.LeasedOnReady:
+                // Ready, current and not switched out: open, even if its TTL timer closed it as it fired (this request came first).
+                var ready = slot!.Instance!;
+                OpenIfServing(slot);
+                ready.Grant(1);
+                ready.LastUsed = now;
+                return new Queued(slot, null, new Served(ready, LeaseOn(ready)));
+            case Arrival.BeginsLoad begins:
+                slot!.Loading = new PendingLoad(begins.Overrides, p => Task.Run(() => LoadAsync(slot, p), CancellationToken.None));
+                break;
         }
 
-        var hold = CurrentHold(slot);
-        if (hold is { Kind: LoadHoldKind.CrashLoop })
-        {
-            return new LeaseFailure(LeaseFailureKind.HeldAfterCrashes, name, hold.Reason);
-        }
-
-        if (slot.Instance is { State: InstanceState.Ready } ready)
-        {
-            if (OverridesConflict(name, "loaded", ready.Overrides, explicitLoad) is { } conflict)
-            {
-                return conflict;
-            }
-
-            // Ready, current and not switched out: open, even if its TTL timer closed it as it fired (this request came first).
-            OpenIfServing(slot);
-            ready.Grant(1);
-            ready.LastUsed = time.GetUtcNow();
-            return new Queued(slot, null, new Served(ready, LeaseOn(ready)));
-        }
-
-        if (hold is { Kind: LoadHoldKind.Backoff, Until: { } until })
-        {
-            return new LeaseFailure(
-                LeaseFailureKind.BackingOff, name, $"{name} is {hold.Describe()}; `ullmctl load {name}` or a config reload retries at once", until - time.GetUtcNow());
-        }
-
-        if (slot.Loading is { Waiters: var waiting } && waiting >= options.QueueCapacity)
-        {
-            return new LeaseFailure(
-                LeaseFailureKind.QueueFull, name, $"{options.QueueCapacity} requests already wait for {name} to load", options.RetryAfter);
-        }
-
-        if (slot.Loading is { } inFlight && OverridesConflict(name, "loading", inFlight.Overrides, explicitLoad) is { } loadingConflict)
-        {
-            return loadingConflict;
-        }
-
-        var overrides = explicitLoad ?? LoadOverrides.None;
-        var pending = slot.Loading ??= new PendingLoad(overrides, p => Task.Run(() => LoadAsync(slot, p), CancellationToken.None));
+        var pending = slot!.Loading!;
         pending.Waiters++;
         return new Queued(slot, pending, null);
     }
 
-    private static LeaseFailure NotConfigured(string model) => new(LeaseFailureKind.UnknownModel, model, $"model '{model}' is not configured");
-
-    /// <summary>An explicit load with overrides other than those of the instance already there is refused: it would not get them.</summary>
-    private static LeaseFailure? OverridesConflict(string name, string state, LoadOverrides current, LoadOverrides? asked)
-    {
-        if (asked is { IsEmpty: false } && asked != current)
-        {
-            var with = current.IsEmpty ? "its configured settings" : current.ToString();
-            return new LeaseFailure(LeaseFailureKind.Conflict, name, $"{name} is already {state} with {with}; unload it first to load it with {asked}");
-        }
-
-        return null;
-    }
+    /// <summary>On the loop: <paramref name="slot"/> as a request arriving for it finds it (its hold forgotten if a reload ended it).</summary>
+    private ArrivingSlot Arriving(ModelSlot slot) => new(
+        slot.Config.Name,
+        slot.SwitchedOutFor,
+        CurrentHold(slot),
+        slot.Instance is { State: InstanceState.Ready } ready ? ready.Overrides : null,
+        slot.Loading is { } loading ? new LoadInFlight(loading.Waiters, loading.Overrides) : null);
 
     /// <summary>
     /// The plan a load of <paramref name="model"/> with <paramref name="overrides"/> would get now, from the same inputs
@@ -559,47 +522,32 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return SlotHold.Of(slot).At(config.LoadedAt, time.GetUtcNow());
     }
 
-    /// <summary>
-    /// A reload applies to what is loaded at once: a model removed from the config is drained and stopped (nothing else
-    /// could ever unload it), a changed ttl re-arms the idle timer from the last use, and a change to how a loaded model
-    /// is started is announced, since its running process keeps the old arguments until it is unloaded.
-    /// </summary>
+    /// <summary>On the loop: a reload applies to what is loaded at once, as <see cref="ConfigReload"/> decides for each model.</summary>
     private void ConfigReplaced(UllmConfig old, UllmConfig next)
     {
         foreach (var slot in slots.Values)
         {
-            var name = slot.Config.Name;
-            if (!next.Models.TryGetValue(name, out var model))
+            var ready = slot.Instance is { State: InstanceState.Ready } instance ? instance : null;
+            var running = ready is null ? null : new ReadyInstance(ready.Model, ready.LastUsed);
+            switch (ConfigReload.Decide(slot.Config.Name, running, old, next, time.GetUtcNow()))
             {
-                if (slot.Instance is { State: InstanceState.Ready } removed)
-                {
-                    BeginStop(slot, removed, "unload", "removed from the config by a reload");
-                }
+                case ReloadDecision.StopRemoved removed:
+                    BeginStop(slot, ready!, "unload", removed.Reason);
+                    break;
+                case ReloadDecision.Reconfigure reconfigured:
+                    slot.Config = reconfigured.Config;
+                    break;
+                case ReloadDecision.RearmTtl rearm:
+                    slot.Config = rearm.Config;
+                    ArmTtl(slot, ready!, rearm.Remaining);
+                    if (rearm.Announcement is { } announcement)
+                    {
+                        Publish("config", announcement, ready);
+                    }
 
-                continue;
-            }
-
-            slot.Config = model;
-            if (slot.Instance is not { State: InstanceState.Ready } instance)
-            {
-                continue;
-            }
-
-            var remaining = model.Ttl - (time.GetUtcNow() - instance.LastUsed);
-            ArmTtl(slot, instance, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
-
-            if (StartsDifferently(old, next, instance.Model, model))
-            {
-                Publish("config", $"{name}: its settings changed; the running instance keeps the ones it was started with until it is unloaded (ullmctl unload {name})", instance);
+                    break;
             }
         }
-    }
-
-    private static bool StartsDifferently(UllmConfig old, UllmConfig next, ModelConfig running, ModelConfig configured)
-    {
-        static ModelConfig LaunchPart(ModelConfig m) => m with { Aliases = [], Ttl = TimeSpan.Zero, Priority = 0, Pinned = false, Group = null };
-        return !ValueEquality.Equal(LaunchPart(running), LaunchPart(configured))
-            || !ValueEquality.Equal(old.Backends.For(running), next.Backends.For(configured));
     }
 
     private ModelSlot SlotFor(string name)
@@ -721,36 +669,34 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// <summary>
     /// On the loop: <paramref name="fired"/> went off, closing the instance if no lease was held. It may have fired
     /// before the loop handled what re-armed it (a reload that changed the ttl): only the slot's armed timer counts, and
-    /// what an older one closed is opened again. Leases come and go off the loop, so the timer stays armed while the
-    /// instance is ready: busy, it looks again a ttl later; idle for less than the ttl, it looks again when the ttl since
-    /// the last use is up. Timers count whole milliseconds of a monotonic clock and may fire a fraction of one early by
-    /// the wall clock the last use is kept in: that too waits out the rest.
+    /// what an older one closed is opened again. <see cref="TtlExpiry"/> decides what follows.
     /// </summary>
     private void OnTtl(ModelSlot slot, ModelInstance instance, ITimer? fired, TimeSpan ttl)
     {
-        if (fired is null || slot.TtlTimer != fired || slot.Instance != instance || instance.State != InstanceState.Ready)
-        {
-            OpenIfServing(slot);
-            return;
-        }
+        var current = fired is not null && slot.TtlTimer == fired && slot.Instance == instance && instance.State == InstanceState.Ready;
 
         // Open again if a request reached the loop since the timer closed it; closed by a switch, it stays closed.
-        if (instance.Leases > 0 || instance.IsOpen && !instance.TryCloseIdle())
-        {
-            ArmTtl(slot, instance, ttl);
-            return;
-        }
+        var leased = current && (instance.Leases > 0 || instance.IsOpen && !instance.TryCloseIdle());
 
         // Read after closing: a lease taken and given back before the close is counted in this last use.
-        var idle = time.GetUtcNow() - instance.LastUsed;
-        if (idle < ttl)
+        var check = new TtlCheck(current, leased, instance.LastUsed);
+        switch (TtlExpiry.Decide(check, ttl, time.GetUtcNow()))
         {
-            OpenIfServing(slot);
-            ArmTtl(slot, instance, ttl - idle);
-            return;
-        }
+            case TtlDecision.Reopen:
+                OpenIfServing(slot);
+                break;
+            case TtlDecision.Rearm rearm:
+                if (rearm.Reopens)
+                {
+                    OpenIfServing(slot);
+                }
 
-        BeginStop(slot, instance, "unload", $"idle for {ttl.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (ttl)");
+                ArmTtl(slot, instance, rearm.Due);
+                break;
+            case TtlDecision.Stop stop:
+                BeginStop(slot, instance, "unload", stop.Reason);
+                break;
+        }
     }
 
     /// <summary>On the loop: marks the instance draining (no new leases) and stops it, off the loop, once its leases end or the drain times out.</summary>
@@ -1267,11 +1213,13 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         List<(ModelInstance Instance, string Message)> serving = [];
         await loop.AskAsync(() =>
         {
-            foreach (var victim in victims.Where(v => limit > TimeSpan.Zero && v.Instance.State == InstanceState.Ready && v.Instance.Leases > 0))
+            foreach (var victim in victims.Select(v => v.Instance))
             {
-                busy.Add(victim.Instance.WhenIdle());
-                serving.Add((victim.Instance,
-                    $"{victim.Instance.Model.Name}: serving {victim.Instance.Leases} request(s) before it is swapped out for {model.Name} (at most {limit.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s, [server] max_swap_wait_seconds)"));
+                if (SwapVictims.ServesFirst(victim.Model.Name, victim.State == InstanceState.Ready, victim.Leases, model.Name, limit) is { } message)
+                {
+                    busy.Add(victim.WhenIdle());
+                    serving.Add((victim, message));
+                }
             }
         }).ConfigureAwait(false);
 
@@ -1301,15 +1249,17 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private List<Task> BeginEvictions(List<Victim> victims)
     {
         List<Task> stops = [];
-        foreach (var victim in victims.Where(v => v.Slot.Instance == v.Instance))
+        foreach (var victim in victims)
         {
-            if (victim.Instance.State == InstanceState.Ready)
+            var state = victim.Instance.State;
+            switch (SwapVictims.Evict(victim.Slot.Instance == victim.Instance, state == InstanceState.Ready, state == InstanceState.Draining))
             {
-                stops.Add(BeginStop(victim.Slot, victim.Instance, "evict", victim.Reason));
-            }
-            else if (victim.Instance.State == InstanceState.Draining)
-            {
-                stops.Add(victim.Instance.Stopped);
+                case EvictionStep.Stop:
+                    stops.Add(BeginStop(victim.Slot, victim.Instance, "evict", victim.Reason));
+                    break;
+                case EvictionStep.AwaitStop:
+                    stops.Add(victim.Instance.Stopped);
+                    break;
             }
         }
 
@@ -1434,9 +1384,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             return null;
         }
 
-        var reason = $"{instance.Model.Name}: {failure}";
         CloseInstance(instance);
-        Move(instance, InstanceState.Failed, reason);
+        Move(instance, InstanceState.Failed, CrashWindow.LostReason(instance.Model.Name, failure));
         instance.Drained.TrySetResult();
         if (slot.Instance == instance)
         {
@@ -1446,20 +1395,15 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         slot.TtlTimer?.Dispose();
         slot.TtlTimer = null;
         var now = time.GetUtcNow();
-        slot.Crashes.Enqueue(now);
-        while (slot.Crashes.Count > 0 && now - slot.Crashes.Peek() > options.CrashWindow)
+        var verdict = CrashWindow.BackendLost(instance.Model.Name, failure, slot.Crashes, now, options);
+        slot.Crashes = verdict.Window;
+        if (verdict.HeldFailed is { } held)
         {
-            slot.Crashes.Dequeue();
-        }
-
-        if (slot.Crashes.Count >= options.CrashLimit)
-        {
-            slot.HeldFailed = $"{instance.Model.Name} crashed {slot.Crashes.Count} times within {options.CrashWindow.TotalMinutes.ToString(CultureInfo.InvariantCulture)} min (last: {failure}); held failed until loaded explicitly or the config is reloaded";
+            slot.HeldFailed = held;
             slot.HeldSince = now;
-            reason = slot.HeldFailed;
         }
 
-        return reason;
+        return verdict.Reason;
     }
 
     /// <summary>Why the backend is lost: its exit, or its unanswered health checks.</summary>
@@ -1556,15 +1500,14 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     /// <summary>Run by the loop after each batch of events: what the synchronous readers see from now on.</summary>
     private void PublishView() => Volatile.Write(ref view, new SchedulerView(
-        [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Select(Describe)],
-        [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>()],
+        [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Select(i => new PublishedInstance(Describe(i), i))],
         [.. slots.Values.Select(SlotHold.Of)],
         slots.Values.ToDictionary(s => s.Config.Name, s => s.Loading?.Waiters ?? 0, StringComparer.Ordinal),
         LoadedMembers(),
         LoadedInstances(),
         [.. admission.InFlight.Select(l => l.Reservation).OfType<LoadReservation>()]));
 
-    private InstanceInfo Describe(ModelInstance i) =>
+    private static InstanceInfo Describe(ModelInstance i) =>
         new(i.Id, i.Model.Name, i.UnitName, i.State, i.Transitions, i.Plan, i.Backend?.BaseAddress, i.Backend?.Process.MainPid, i.Leases, i.LastUsed)
         {
             Overrides = i.Overrides,

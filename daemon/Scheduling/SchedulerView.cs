@@ -4,20 +4,27 @@ namespace UnifiedLlm.Daemon.Scheduling;
 
 /// <summary>
 /// What the scheduler's synchronous readers (status, metrics, model lists, plan previews) see: an immutable copy of its
-/// state, published by the loop after each batch of events and before anyone it answers goes on. <see cref="Current"/>
-/// holds the instances described in <see cref="Instances"/>, in the same order, for the two things that change off the
-/// loop (the lease fast path): their lease count and last use.
+/// state, published by the loop after each batch of events and before anyone it answers goes on.
 /// </summary>
 internal sealed record SchedulerView(
-    IReadOnlyList<InstanceInfo> Instances,
-    IReadOnlyList<ModelInstance> Current,
+    IReadOnlyList<PublishedInstance> Instances,
     IReadOnlyList<SlotHold> Holds,
     IReadOnlyDictionary<string, int> QueueDepths,
     IReadOnlyList<LoadedMember> Members,
     IReadOnlyList<LoadedInstance> Loaded,
     IReadOnlyList<LoadReservation> Reservations)
 {
-    public static readonly SchedulerView Empty = new([], [], [], new Dictionary<string, int>(), [], [], []);
+    public static readonly SchedulerView Empty = new([], [], new Dictionary<string, int>(), [], [], []);
+}
+
+/// <summary>
+/// An instance as the loop described it (<see cref="Info"/>), with the instance itself for the two things that change
+/// off the loop (the lease fast path): its lease count and last use.
+/// </summary>
+internal sealed record PublishedInstance(InstanceInfo Info, ModelInstance Instance)
+{
+    /// <summary>The description with the lease count and last use as they are now.</summary>
+    public InstanceInfo Now() => Info with { Leases = Instance.Leases, LastUsed = Instance.LastUsed };
 }
 
 /// <summary>What decides whether a model's loads on demand are held: its crash hold and its backoff, as they stood.</summary>

@@ -3,6 +3,7 @@ using ArchUnitNET.Domain;
 using ArchUnitNET.Fluent;
 using ArchUnitNET.Loader;
 using ArchUnitNET.xUnitV3;
+using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Scheduling;
 using static ArchUnitNET.Fluent.ArchRuleDefinition;
 
@@ -13,7 +14,8 @@ namespace UnifiedLlm.Tests.Architecture;
 /// Models, Config and Polling (the poll schedule Routing's peers and the Backends' RPC workers share) are leaves that import none of those (nor Admin or Hosting, the edges above them all). The pure
 /// planner (Scheduling.Planning) is the contract between the scheduler and the drivers: Backends may use it, and it uses
 /// nothing of the layers. Likewise the D-Bus client (Systemd.DBus) is a protocol library under systemd's layer: Config
-/// checks a <c>systemd_address</c> with its address parser, and it uses nothing of the layers.
+/// checks a <c>systemd_address</c> with its address parser, and it uses nothing of the layers. The scheduler's policy
+/// (Scheduling.Policy) uses none of the layers under the scheduler either: it decides, the scheduler applies.
 /// </summary>
 public sealed class LayerTests
 {
@@ -26,6 +28,7 @@ public sealed class LayerTests
     {
         { "Routing", ["Gateway", "Admin", "Hosting"], [] },
         { "Scheduling", ["Gateway", "Routing", "Admin", "Hosting"], [] },
+        { "Scheduling.Policy", ["Gateway", "Routing", "Backends", "Supervision", "Systemd", "Storage", "Events", "Providers", "Admin", "Hosting"], [] },
         { "Scheduling.Planning", ["Gateway", "Routing", "Scheduling", "Backends", "Supervision", "Systemd", "Storage", "Admin", "Hosting"], [] },
         { "Backends", ["Gateway", "Routing", "Scheduling", "Admin", "Hosting"], ["Scheduling.Planning"] },
         { "Supervision", ["Gateway", "Routing", "Scheduling", "Backends", "Admin", "Hosting"], [] },
@@ -51,6 +54,33 @@ public sealed class LayerTests
         // Gateway uses Routing (its router): read as a rule for a layer below Routing, that is a violation.
         Assert.False(LayerRule("Gateway", ["Routing"], []).HasNoViolations(Daemon));
         Assert.True(LayerRule("Gateway", ["Routing"], ["Routing"]).HasNoViolations(Daemon));
+    }
+
+    /// <summary>
+    /// The scheduler's policy (Scheduling.Policy) decides from plain values: it reads no clock, arms no timer, starts no
+    /// task, touches no file, logs nothing, and sees none of the scheduler's mutable state or effects.
+    /// </summary>
+    [Fact]
+    public void The_scheduling_policy_uses_no_clock_timer_task_file_logger_or_mutable_scheduler_state()
+    {
+        PolicyRule("Scheduling.Policy").Check(Daemon);
+    }
+
+    [Fact]
+    public void The_policy_rule_finds_the_effects_in_the_scheduler()
+    {
+        Assert.False(PolicyRule("Scheduling").HasNoViolations(Daemon));
+    }
+
+    private static IArchRule PolicyRule(string layer)
+    {
+        var effects = Types(true).That().ResideInNamespaceMatching(@"^(System\.IO|System\.Threading\.Tasks|Microsoft\.Extensions\.Logging)(\..*)?$")
+            .Or().Are(
+                typeof(TimeProvider), typeof(ITimer), typeof(CancellationToken), typeof(ConfigHolder), typeof(Scheduler), typeof(SchedulerLoop),
+                typeof(ModelSlot), typeof(ModelInstance), typeof(PendingLoad), typeof(InstanceRecorder), typeof(LoadAdmission), typeof(LoadProgressBoard));
+        return Types().That().ResideInNamespaceMatching($@"^{Regex.Escape(Root)}\.{Regex.Escape(layer)}$")
+            .Should().NotDependOnAny(effects.As("clocks, timers, tasks, files, loggers and the scheduler's mutable state"))
+            .Because("the policy decides from plain values and the scheduler applies its decisions");
     }
 
     /// <summary>
