@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -155,6 +156,9 @@ internal sealed partial class ProxyPipeline(
         throw forwarded ? new GatewayException(failed.StatusCode, failed.Message + ForwardedNote, failed.Param, failed.Code, failed.RetryAfter) : failed;
     }
 
+    /// <summary>How long a request that found its local backend gone waits to hear why (see <see cref="BackendLostAsync"/>).</summary>
+    private static readonly TimeSpan LostWait = TimeSpan.FromSeconds(1);
+
     private const string ForwardedNote = $" (a peer forwarded this request, marked {PeerHeaders.Hop}: it is served here or not at all, never forwarded again)";
 
     /// <summary>Makes the request's audit row safe from a SIGKILL before its answer's end goes out (see <see cref="AuditQueue"/>).</summary>
@@ -297,6 +301,7 @@ internal sealed partial class ProxyPipeline(
             await revocation.DisposeAsync();
             attemptCancellation.Dispose();
             slot?.Dispose();
+            var lost = lease?.Lost;
             if (lease is not null)
             {
                 await lease.DisposeAsync();
@@ -312,6 +317,12 @@ internal sealed partial class ProxyPipeline(
                 JsonException => SseChunks.Malformed(target.Name, e.Message),
                 _ => e,
             };
+            if (lost is not null && failure is UpstreamFailure { StatusCode: 502, Answered: false } && IsRefused(e)
+                && await BackendLostAsync(lost, cancellationToken) is { } reason)
+            {
+                failure = new UpstreamFailure(502, reason, retryable: true, inner: e);
+            }
+
             if (failure is UpstreamFailure upstreamFailure)
             {
                 // The breaker keeps the message as its last error: credentials come out before it sees it. A local
@@ -461,6 +472,37 @@ internal sealed partial class ProxyPipeline(
     }
 
     private static string Describe(Exception e) => e is HttpRequestException http ? UpstreamHttp.Describe(http) : e.Message;
+
+    /// <summary>Nothing listens on the backend's port any more: it is gone, not merely failing this request.</summary>
+    private static bool IsRefused(Exception e)
+    {
+        for (var inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// A local backend refused the connection: it has died, and the scheduler's exit watcher says why within moments;
+    /// that (its exit status, the RPC worker that vanished) is what the client is told. Null when it is not marked
+    /// lost within <see cref="LostWait"/>: then the connection's own error stands.
+    /// </summary>
+    private async Task<string?> BackendLostAsync(Task<string> lost, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await lost.WaitAsync(LostWait, time, cancellationToken);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+            return null;
+        }
+    }
 
     private static void Count(Exchange exchange, ChunkInfo info)
     {

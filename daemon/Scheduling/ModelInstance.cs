@@ -65,6 +65,9 @@ internal sealed class ModelInstance(string id, ModelConfig model, string unitNam
     /// <summary>Cancelled by a forced unload: the requests on every lease of this instance end at once.</summary>
     public CancellationTokenSource Revocation { get; } = new();
 
+    /// <summary>Completes, with why, once the backend is lost while it serves: it exited, or stopped answering its health checks.</summary>
+    public TaskCompletionSource<string> Lost { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public Task Stopped { get; set; } = Task.CompletedTask;
 
     public Task ExitWatch { get; set; } = Task.CompletedTask;

@@ -26,5 +26,13 @@ internal sealed class ModelLease(string model, Uri baseAddress, string upstreamM
     /// <summary>Cancelled when the instance is unloaded with force: the request on this lease must end at once.</summary>
     public CancellationToken Revoked { get; init; }
 
+    /// <summary>
+    /// Completes, with the scheduler's account of why, if the backend is lost while it serves: what a request that
+    /// found it gone tells its client instead of "connection refused". Never completes for one that is not lost.
+    /// </summary>
+    public Task<string> Lost { get; init; } = NeverLost;
+
+    private static Task<string> NeverLost { get; } = new TaskCompletionSource<string>().Task;
+
     public ValueTask DisposeAsync() => Interlocked.Exchange(ref released, 1) == 0 ? release() : ValueTask.CompletedTask;
 }

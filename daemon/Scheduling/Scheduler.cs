@@ -571,6 +571,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         {
             ApiBase = backend.ApiBase,
             Revoked = instance.Revocation.Token,
+            Lost = instance.Lost.Task,
         };
     }
 
@@ -1385,7 +1386,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         CloseInstance(instance);
-        Move(instance, InstanceState.Failed, CrashWindow.LostReason(instance.Model.Name, failure));
+        var lost = CrashWindow.LostReason(instance.Model.Name, failure);
+        Move(instance, InstanceState.Failed, lost);
+        instance.Lost.TrySetResult(lost);
         instance.Drained.TrySetResult();
         if (slot.Instance == instance)
         {

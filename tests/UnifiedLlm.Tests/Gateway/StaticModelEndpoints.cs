@@ -29,9 +29,11 @@ internal sealed class StaticModelEndpoints : IModelEndpoints, IDisposable
     /// <summary>
     /// Serves <paramref name="model"/> from <paramref name="baseAddress"/> with <paramref name="slots"/> requests at
     /// once and up to <paramref name="queueCapacity"/> waiting, as the scheduler sets a backend's pool up; a
-    /// <paramref name="context"/> above 0 goes into its config table.
+    /// <paramref name="context"/> above 0 goes into its config table; <paramref name="lost"/> completes, with why, as
+    /// the scheduler would tell its leases that the backend was lost.
     /// </summary>
-    public void Serve(string model, Uri baseAddress, string upstreamModel, int slots = 64, int queueCapacity = 64, TimeSpan? queueTimeout = null, int context = 0)
+    public void Serve(
+        string model, Uri baseAddress, string upstreamModel, int slots = 64, int queueCapacity = 64, TimeSpan? queueTimeout = null, int context = 0, Task<string>? lost = null)
     {
         if (context > 0)
         {
@@ -48,7 +50,10 @@ internal sealed class StaticModelEndpoints : IModelEndpoints, IDisposable
             {
                 Interlocked.Decrement(ref held);
                 return ValueTask.CompletedTask;
-            });
+            })
+            {
+                Lost = lost ?? new TaskCompletionSource<string>().Task,
+            };
         };
     }
 
