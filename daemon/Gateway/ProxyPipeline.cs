@@ -1,5 +1,5 @@
-using System.Net.Sockets;
 using System.Globalization;
+using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Polly.CircuitBreaker;
