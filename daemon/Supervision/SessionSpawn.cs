@@ -19,8 +19,10 @@ internal static unsafe partial class SessionSpawn
     private const int AppendCreate = 0x1 | 0x40 | 0x400;
     private const int Interrupted = 4;
 
-    // Larger than glibc's posix_spawnattr_t (336 bytes), posix_spawn_file_actions_t (80) and sigset_t (128).
+    // Larger than glibc's posix_spawnattr_t (336 bytes) and posix_spawn_file_actions_t (80).
     private const int OpaqueBytes = 1024;
+
+    // glibc's sigset_t: 1024 bits.
     private const int SignalSetBytes = 128;
 
     /// <summary>
@@ -37,7 +39,7 @@ internal static unsafe partial class SessionSpawn
         var envp = NativeStrings([.. environment.Select(e => $"{e.Key}={e.Value}")]);
         var attributes = NativeMemory.AllocZeroed(OpaqueBytes);
         var actions = NativeMemory.AllocZeroed(OpaqueBytes);
-        var signals = NativeMemory.AllocZeroed(OpaqueBytes);
+        var signals = NativeMemory.AllocZeroed(SignalSetBytes);
         try
         {
             Check(SpawnAttrInit(attributes), "posix_spawnattr_init");
@@ -47,7 +49,7 @@ internal static unsafe partial class SessionSpawn
                 // Every bit, not sigfillset(3): that leaves out glibc's own two signals, which posix_spawn then ignores in the child.
                 new Span<byte>(signals, SignalSetBytes).Fill(0xff);
                 Check(SpawnAttrSetSignalDefaults(attributes, signals), "posix_spawnattr_setsigdefault");
-                Check(SignalSetEmpty(signals) == 0 ? 0 : Marshal.GetLastPInvokeError(), "sigemptyset");
+                new Span<byte>(signals, SignalSetBytes).Clear();
                 Check(SpawnAttrSetSignalMask(attributes, signals), "posix_spawnattr_setsigmask");
                 Check(SpawnAttrSetFlags(attributes, NewSession | ResetSignalDefaults | SetSignalMask), "posix_spawnattr_setflags");
                 Check(SpawnFileActionsAddOpen(actions, 0, "/dev/null", ReadOnly, 0), "posix_spawn_file_actions_addopen");
@@ -170,9 +172,6 @@ internal static unsafe partial class SessionSpawn
 
     [LibraryImport("libc", EntryPoint = "posix_spawn_file_actions_adddup2")]
     private static partial int SpawnFileActionsAddDup2(void* actions, int fd, int newFd);
-
-    [LibraryImport("libc", EntryPoint = "sigemptyset", SetLastError = true)]
-    private static partial int SignalSetEmpty(void* set);
 
     [LibraryImport("libc", EntryPoint = "waitpid", SetLastError = true)]
     private static partial int WaitPid(int pid, int* status, int options);
