@@ -52,10 +52,13 @@ internal sealed class AuditQueue(ConfigHolder config, GatewayMetrics metrics, Ti
         {
             lock (journalGate)
             {
-                return journal is { Failed: false };
+                return JournalTakesRows;
             }
         }
     }
+
+    /// <summary>Under <see cref="journalGate"/>: a journal is open and has not failed.</summary>
+    private bool JournalTakesRows => journal is { Failed: false };
 
     /// <summary>A row whose request's client is not held for it (refusals, errors, abandoned streams).</summary>
     public void Enqueue(AuditRow row) => Queue(row, null);
@@ -162,7 +165,7 @@ internal sealed class AuditQueue(ConfigHolder config, GatewayMetrics metrics, Ti
     {
         lock (journalGate)
         {
-            if (journal is not { Failed: false })
+            if (!JournalTakesRows)
             {
                 return false;
             }
