@@ -529,7 +529,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         {
             var ready = slot.Instance is { State: InstanceState.Ready } instance ? instance : null;
             var running = ready is null ? null : new ReadyInstance(ready.Model, ready.LastUsed);
-            switch (ConfigReload.Decide(slot.Config.Name, running, old, next, time.GetUtcNow()))
+            switch (ConfigReload.Decide(slot.Config.Name, running, old, next))
             {
                 case ReloadDecision.StopRemoved removed:
                     BeginStop(slot, ready!, "unload", removed.Reason);
@@ -539,7 +539,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                     break;
                 case ReloadDecision.RearmTtl rearm:
                     slot.Config = rearm.Config;
-                    ArmTtl(slot, ready!, rearm.Remaining);
+                    ArmTtl(slot, ready!, rearm.Deadline);
                     if (rearm.Announcement is { } announcement)
                     {
                         Publish("config", announcement, ready);
@@ -643,7 +643,11 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
     }
 
-    private void ArmTtl(ModelSlot slot, ModelInstance instance, TimeSpan? due = null)
+    /// <summary>
+    /// On the loop: the slot's TTL timer, due at <paramref name="deadline"/> (a whole ttl from now when null: a new or
+    /// adopted instance), timed from that instant however late the loop arms it (<see cref="DeadlineTimer"/>).
+    /// </summary>
+    private void ArmTtl(ModelSlot slot, ModelInstance instance, DateTimeOffset? deadline = null)
     {
         slot.TtlTimer?.Dispose();
         slot.TtlTimer = null;
@@ -654,16 +658,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         ITimer? armed = null;
-        armed = time.CreateTimer(
-            _ =>
-            {
-                // Closed as it fires when no lease is held, so that a request from now on asks the loop, which decides.
-                instance.TryCloseIdle();
-                loop.Post("the ttl", () => OnTtl(slot, instance, armed, ttl));
-            },
-            null,
-            due ?? ttl,
-            Timeout.InfiniteTimeSpan);
+        armed = DeadlineTimer.Start(time, deadline ?? time.GetUtcNow() + ttl, () =>
+        {
+            // Closed as it fires when no lease is held, so that a request from now on asks the loop, which decides.
+            instance.TryCloseIdle();
+            loop.Post("the ttl", () => OnTtl(slot, instance, armed, ttl));
+        });
         slot.TtlTimer = armed;
     }
 
@@ -674,6 +674,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// </summary>
     private void OnTtl(ModelSlot slot, ModelInstance instance, ITimer? fired, TimeSpan ttl)
     {
+        // Read before the leases: a lease seen below was held at this instant or later, so a ttl from it is no later than due.
+        var now = time.GetUtcNow();
         var current = fired is not null && slot.TtlTimer == fired && slot.Instance == instance && instance.State == InstanceState.Ready;
 
         // Open again if a request reached the loop since the timer closed it; closed by a switch, it stays closed.
@@ -681,7 +683,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
         // Read after closing: a lease taken and given back before the close is counted in this last use.
         var check = new TtlCheck(current, leased, instance.LastUsed);
-        switch (TtlExpiry.Decide(check, ttl, time.GetUtcNow()))
+        switch (TtlExpiry.Decide(check, ttl, now))
         {
             case TtlDecision.Reopen:
                 OpenIfServing(slot);
@@ -692,7 +694,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                     OpenIfServing(slot);
                 }
 
-                ArmTtl(slot, instance, rearm.Due);
+                ArmTtl(slot, instance, rearm.Deadline);
                 break;
             case TtlDecision.Stop stop:
                 BeginStop(slot, instance, "unload", stop.Reason);
