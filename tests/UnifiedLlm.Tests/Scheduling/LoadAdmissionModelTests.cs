@@ -3,6 +3,7 @@ using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Models.Gguf;
 using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Scheduling.Policy;
 using static UnifiedLlm.Tests.Planning.PlanningFixture;
 
 namespace UnifiedLlm.Tests.Scheduling;
@@ -108,13 +109,19 @@ public sealed class LoadAdmissionModelTests
             {
                 var name = admission.Waiting[0];
                 var request = Requests[Array.IndexOf(Models, name)];
-                var choice = admission.Choose(name, rulesStopNothing: true, Reading(), c => Planner.Plan(c, request));
-                if (choice.Kind == AdmissionKind.Wait)
+                var turn = admission.Turn(name, rulesStopNothing: true, version: 0);
+                var step = LoadTurn.Decide(turn, null);
+                if (step is TurnStep.PlanBeside)
+                {
+                    step = LoadTurn.Decide(turn, new BesidePlan(0, Planner.Plan(LoadAdmission.Beside(Reading(), admission.Reservations), request)));
+                }
+
+                if (step is TurnStep.Wait)
                 {
                     return;
                 }
 
-                if (choice is { Kind: AdmissionKind.Beside, Plan: { } beside })
+                if (step is TurnStep.BeginBeside { Plan: var beside })
                 {
                     admission.Begin(new AdmittedLoad(name, null, "llamacpp", LoadReservation.Of(Unit(name), beside)));
                     loading[name] = (beside, 0);
