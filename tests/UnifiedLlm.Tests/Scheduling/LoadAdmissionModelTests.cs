@@ -10,7 +10,7 @@ namespace UnifiedLlm.Tests.Scheduling;
 
 /// <summary>
 /// Random sequences of load requests, allocation progress, finished and failed loads and unloads for four models of
-/// different sizes on two 24 GiB GPUs, run through <see cref="LoadAdmission.Choose"/> and the real llama.cpp planner
+/// different sizes on two 24 GiB GPUs, run through <see cref="LoadTurn"/> and the real llama.cpp planner
 /// the way the scheduler runs them (a load that begins alone first evicts what its plan names). The GPU reading shows
 /// loaded models in full and loads in flight as far as they have allocated, under their unit's name, as NVML does.
 /// After every step: each GPU and the host hold no more than their capacity in loaded and reserved plans, a model is
