@@ -1,4 +1,5 @@
 using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Scheduling.Policy;
 
 namespace UnifiedLlm.Daemon.Scheduling;
 
@@ -17,16 +18,6 @@ internal sealed record LoadReservation(string Unit, IReadOnlyDictionary<int, ulo
             Workers = plan.Remote.Select(r => r.Device.Worker).ToHashSet(StringComparer.Ordinal),
         };
 }
-
-/// <summary>Whether a load waits, begins beside the loads in flight (<see cref="AdmissionChoice.Plan"/> is its plan) or begins alone.</summary>
-internal enum AdmissionKind
-{
-    Wait,
-    Beside,
-    Alone,
-}
-
-internal readonly record struct AdmissionChoice(AdmissionKind Kind, LoadPlan? Plan);
 
 /// <summary>A load that has begun: its model's group and backend (for the rules), and its reservation, or none when it runs alone.</summary>
 internal sealed record AdmittedLoad(string Model, string? Group, string BackendKey, LoadReservation? Reservation)
@@ -52,6 +43,9 @@ internal sealed class LoadAdmission
     /// <summary>The models waiting for their turn, first first.</summary>
     public IReadOnlyList<string> Waiting => waiting;
 
+    /// <summary>What the loads in flight beside each other hold: their reservations (one running alone has none).</summary>
+    public IEnumerable<LoadReservation> Reservations => inFlight.Values.Select(l => l.Reservation).OfType<LoadReservation>();
+
     /// <summary>True when a load runs alone: nothing may start beside it.</summary>
     public bool AloneInFlight => inFlight.Values.Any(l => l.Alone);
 
@@ -75,21 +69,12 @@ internal sealed class LoadAdmission
     public bool MayStartBeside(string model) => IsTurnOf(model) && !AloneInFlight;
 
     /// <summary>
-    /// What <paramref name="model"/>'s load may do now: begin beside the loads in flight, when it is its turn, none runs
-    /// alone, <paramref name="rulesStopNothing"/> (no exclusive group member or <c>max_loaded</c> excess, counting the loads
-    /// in flight, has to stop for it) and <paramref name="plan"/> places it without evicting in <paramref name="machine"/>
-    /// less their reservations; else begin alone, when it is its turn and nothing is in flight; else wait.
+    /// <paramref name="model"/>'s turn now, for <see cref="LoadTurn"/>: <paramref name="rulesStopNothing"/> when no
+    /// exclusive group member or <c>max_loaded</c> excess, counting the loads in flight, has to stop for it, at the
+    /// placement <paramref name="version"/>.
     /// </summary>
-    public AdmissionChoice Choose(string model, bool rulesStopNothing, PlacementContext machine, Func<PlacementContext, PlacementDecision> plan)
-    {
-        if (MayStartBeside(model) && rulesStopNothing
-            && plan(Beside(machine, inFlight.Values.Select(l => l.Reservation).OfType<LoadReservation>())) is LoadPlan { Evictions.Count: 0 } fits)
-        {
-            return new AdmissionChoice(AdmissionKind.Beside, fits);
-        }
-
-        return new AdmissionChoice(MayRunAlone(model) ? AdmissionKind.Alone : AdmissionKind.Wait, null);
-    }
+    public TurnState Turn(string model, bool rulesStopNothing, long version) =>
+        new(IsTurnOf(model), MayStartBeside(model), MayRunAlone(model), rulesStopNothing, version);
 
     /// <summary>The loads in flight as the rules see them: loaded, holding no memory the rules count, and never to be stopped.</summary>
     public IEnumerable<LoadedMember> AsMembers(DateTimeOffset now) =>

@@ -1,4 +1,5 @@
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Scheduling.Policy;
 
 namespace UnifiedLlm.Daemon.Scheduling;
 
@@ -15,7 +16,7 @@ internal sealed class ModelSlot(ModelConfig config)
 
     public PendingLoad? Loading { get; set; }
 
-    public LoadBackoff Backoff { get; } = new();
+    public LoadBackoff Backoff { get; set; } = LoadBackoff.None;
 
     /// <summary>The crashes within the crash window, oldest first (<see cref="Policy.CrashWindow"/>).</summary>
     public IReadOnlyList<DateTimeOffset> Crashes { get; set; } = [];

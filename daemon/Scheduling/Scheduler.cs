@@ -448,7 +448,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         {
             slot.HeldFailed = null;
             slot.Crashes = [];
-            slot.Backoff.Reset();
+            slot.Backoff = LoadBackoff.None;
         }
 
         var now = time.GetUtcNow();
@@ -504,22 +504,23 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     }
 
     /// <summary>
-    /// On the loop: the hold on <paramref name="slot"/>'s loads on demand, or null. A config reload since the hold
-    /// began ends it, and it is forgotten.
+    /// On the loop: the hold on <paramref name="slot"/>'s loads on demand, or null; what a config reload since it began
+    /// ended is forgotten (<see cref="HoldExpiry"/>).
     /// </summary>
     private LoadHold? CurrentHold(ModelSlot slot)
     {
-        if (slot.HeldFailed is not null && config.LoadedAt > slot.HeldSince)
+        var settled = HoldExpiry.Settle(SlotHold.Of(slot), config.LoadedAt, time.GetUtcNow());
+        if (settled.ForgetsCrashHold)
         {
             slot.HeldFailed = null;
         }
 
-        if (slot.Backoff.Failures > 0 && config.LoadedAt > slot.Backoff.LastFailedAt)
+        if (settled.ForgetsBackoff)
         {
-            slot.Backoff.Reset();
+            slot.Backoff = LoadBackoff.None;
         }
 
-        return SlotHold.Of(slot).At(config.LoadedAt, time.GetUtcNow());
+        return settled.Current;
     }
 
     /// <summary>On the loop: a reload applies to what is loaded at once, as <see cref="ConfigReload"/> decides for each model.</summary>
@@ -529,7 +530,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         {
             var ready = slot.Instance is { State: InstanceState.Ready } instance ? instance : null;
             var running = ready is null ? null : new ReadyInstance(ready.Model, ready.LastUsed);
-            switch (ConfigReload.Decide(slot.Config.Name, running, old, next, time.GetUtcNow()))
+            switch (ConfigReload.Decide(slot.Config.Name, running, old, next))
             {
                 case ReloadDecision.StopRemoved removed:
                     BeginStop(slot, ready!, "unload", removed.Reason);
@@ -539,7 +540,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                     break;
                 case ReloadDecision.RearmTtl rearm:
                     slot.Config = rearm.Config;
-                    ArmTtl(slot, ready!, rearm.Remaining);
+                    ArmTtl(slot, ready!, rearm.Deadline);
                     if (rearm.Announcement is { } announcement)
                     {
                         Publish("config", announcement, ready);
@@ -643,7 +644,11 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
     }
 
-    private void ArmTtl(ModelSlot slot, ModelInstance instance, TimeSpan? due = null)
+    /// <summary>
+    /// On the loop: the slot's TTL timer, due at <paramref name="deadline"/> (a whole ttl from now when null: a new or
+    /// adopted instance), timed from that instant however late the loop arms it (<see cref="DeadlineTimer"/>).
+    /// </summary>
+    private void ArmTtl(ModelSlot slot, ModelInstance instance, DateTimeOffset? deadline = null)
     {
         slot.TtlTimer?.Dispose();
         slot.TtlTimer = null;
@@ -654,16 +659,12 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         ITimer? armed = null;
-        armed = time.CreateTimer(
-            _ =>
-            {
-                // Closed as it fires when no lease is held, so that a request from now on asks the loop, which decides.
-                instance.TryCloseIdle();
-                loop.Post("the ttl", () => OnTtl(slot, instance, armed, ttl));
-            },
-            null,
-            due ?? ttl,
-            Timeout.InfiniteTimeSpan);
+        armed = DeadlineTimer.Start(time, deadline ?? time.GetUtcNow() + ttl, () =>
+        {
+            // Closed as it fires when no lease is held, so that a request from now on asks the loop, which decides.
+            instance.TryCloseIdle();
+            loop.Post("the ttl", () => OnTtl(slot, instance, armed, ttl));
+        });
         slot.TtlTimer = armed;
     }
 
@@ -674,6 +675,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// </summary>
     private void OnTtl(ModelSlot slot, ModelInstance instance, ITimer? fired, TimeSpan ttl)
     {
+        // Read before the leases: a lease seen below was held at this instant or later, so a ttl from it is no later than due.
+        var now = time.GetUtcNow();
         var current = fired is not null && slot.TtlTimer == fired && slot.Instance == instance && instance.State == InstanceState.Ready;
 
         // Open again if a request reached the loop since the timer closed it; closed by a switch, it stays closed.
@@ -681,7 +684,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
         // Read after closing: a lease taken and given back before the close is counted in this last use.
         var check = new TtlCheck(current, leased, instance.LastUsed);
-        switch (TtlExpiry.Decide(check, ttl, time.GetUtcNow()))
+        switch (TtlExpiry.Decide(check, ttl, now))
         {
             case TtlDecision.Reopen:
                 OpenIfServing(slot);
@@ -692,7 +695,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                     OpenIfServing(slot);
                 }
 
-                ArmTtl(slot, instance, rearm.Due);
+                ArmTtl(slot, instance, rearm.Deadline);
                 break;
             case TtlDecision.Stop stop:
                 BeginStop(slot, instance, "unload", stop.Reason);
@@ -807,28 +810,17 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     private static LeaseFailure Stopping(string model) => new(LeaseFailureKind.ShuttingDown, model, $"{model}: not loaded, ullmd is stopping");
 
-    /// <summary>On the loop: the failed load's instance (if it got one) moves to failed, and a backend that failed to start counts towards the backoff.</summary>
+    /// <summary>On the loop: the failed load's instance (if it got one) moves to failed, and the backoff is as <see cref="FailedLoad"/> decides.</summary>
     private void RecordFailedLoad(ModelSlot slot, ModelInstance? instance, LeaseFailure failure)
     {
-        var published = failure.Reason;
-
-        // Only a backend that failed to start counts: refusals (no room, a pinned group member) end as soon as
-        // the other models change, and are cheap to ask again.
-        if (instance is { State: InstanceState.Loading } && failure.Kind != LeaseFailureKind.ShuttingDown)
-        {
-            slot.Backoff.Failed(time.GetUtcNow(), failure.Reason, options);
-            if (slot.Backoff.Until is { } until)
-            {
-                published += $"; loads on demand back off until {until.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture)} UTC after {slot.Backoff.Failures} failures";
-            }
-        }
-
+        var verdict = FailedLoad.Decide(slot.Backoff, instance is { State: InstanceState.Loading }, failure, time.GetUtcNow(), options);
+        slot.Backoff = verdict.Backoff;
         if (instance is not null)
         {
             Move(instance, InstanceState.Failed, failure.Reason);
         }
 
-        Publish("failure", published, instance);
+        Publish("failure", verdict.Published, instance);
     }
 
     /// <summary>
@@ -893,7 +885,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             instance.Serve(backend, UpstreamConnections.ForBackend(
             config.Current.Router.Timeouts.Connect, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
             instance.LastUsed = time.GetUtcNow();
-            slot.Backoff.Reset();
+            slot.Backoff = LoadBackoff.None;
             Move(instance, InstanceState.Ready, null, Learnt(backend));
 
             // Leased to every waiter now, before anything else can begin evicting it.
@@ -918,98 +910,79 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// Waits for the load's turn. Then, when no rule stops anything for it and its plan fits beside the reservations of
     /// the loads in flight without evicting, it begins beside them with its own reservation: the planned instance. When
     /// it must run alone instead, it begins once no load is in flight: null, and <see cref="MakeRoomAndPlanAsync"/> follows.
+    /// <see cref="LoadTurn"/> decides each step on the loop; the plan beside the others is made off it.
     /// </summary>
     private async Task<Outcome<PlannedInstance>?> BeginBesideOrAloneAsync(
         ModelSlot slot, PendingLoad pending, LoadAttempt attempt, Func<PlacementContext, PlacementDecision> planOrNothing, CancellationToken token)
     {
         var model = slot.Config;
         var reported = false;
+        BesidePlan? planned = null;
         while (true)
         {
             var turn = await loop.AskAsync(() =>
             {
-                if (!admission.IsTurnOf(model.Name))
-                {
-                    return new AdmissionTurn(admissionWake.Task, null, false);
-                }
-
-                if (!reported)
+                if (!reported && admission.IsTurnOf(model.Name))
                 {
                     reported = true;
                     Progress.Report(model.Name, LoadStage.Planning, $"sizing {model.Name} ({model.BackendKey}) for the machine as it is now");
                 }
 
-                if (admission.MayStartBeside(model.Name) && RulesStopNothing(slot))
-                {
-                    return new AdmissionTurn(null, PlacementInputs(), false);
-                }
-
-                return BeginAloneOrWait(model);
+                return TakeTurn(slot, pending, attempt, planned);
             }).ConfigureAwait(false);
+            planned = null;
             if (turn.Alone)
             {
                 return null;
             }
 
+            if (turn.Began is { } began)
+            {
+                return began;
+            }
+
             if (turn.Inputs is { } inputs)
             {
                 // Off the loop: the machine reading and the planner; the loop then takes the plan unless what it counted changed meanwhile.
-                var machinePlacement = MachinePlacement(inputs.Loaded);
-                var decision = planOrNothing(LoadAdmission.Beside(machinePlacement, inputs.Reservations));
-                var taken = await loop.AskAsync(() => TakeBesidePlan(slot, pending, attempt, inputs.Version, machinePlacement, decision)).ConfigureAwait(false);
-                if (taken.Alone)
-                {
-                    return null;
-                }
-
-                if (taken.Began is { } began)
-                {
-                    return began;
-                }
-
-                turn = taken;
+                planned = new BesidePlan(inputs.Version, planOrNothing(LoadAdmission.Beside(MachinePlacement(inputs.Loaded), inputs.Reservations)));
             }
-
-            if (turn.Wake is { } changed)
+            else if (turn.Wake is { } changed)
             {
                 await changed.WaitAsync(token).ConfigureAwait(false);
             }
         }
     }
 
-    /// <summary>On the loop: begins the load alone when nothing is in flight, else waits for a change.</summary>
-    private AdmissionTurn BeginAloneOrWait(ModelConfig model)
-    {
-        if (!admission.MayRunAlone(model.Name))
-        {
-            return new AdmissionTurn(admissionWake.Task, null, false);
-        }
-
-        admission.Begin(new AdmittedLoad(model.Name, model.Group, model.BackendKey, null));
-        AdmissionChanged();
-        return new AdmissionTurn(null, null, true);
-    }
-
     /// <summary>
-    /// On the loop: the plan made off the loop for a load beside the others begins it with its reservation, if what the
-    /// plan counted (loads in flight, ready instances) is unchanged and it fits; it begins alone or waits otherwise; with
-    /// neither a wake nor a result, it is planned again.
+    /// On the loop: the load's next step as <see cref="LoadTurn"/> decides it from its turn now and the plan made beside
+    /// the others since the last step (null: none), applied. Begun beside the others, the instance is planned and takes
+    /// its reservation; begun alone, it has none; with neither a wake, inputs nor a result, the turn is looked at again.
     /// </summary>
-    private AdmissionTurn TakeBesidePlan(
-        ModelSlot slot, PendingLoad pending, LoadAttempt attempt, long version, PlacementContext machinePlacement, PlacementDecision decision)
+    private AdmissionTurn TakeTurn(ModelSlot slot, PendingLoad pending, LoadAttempt attempt, BesidePlan? planned)
     {
         var model = slot.Config;
-        if (version != placementVersion)
+        var state = admission.Turn(model.Name, RulesStopNothing(slot), placementVersion);
+        switch (LoadTurn.Decide(state, planned))
         {
-            return new AdmissionTurn(null, null, false);
+            case TurnStep.PlanBeside:
+                return new AdmissionTurn(null, PlacementInputs(), false);
+            case TurnStep.BeginBeside beside:
+                return BeginBeside(slot, pending, attempt, beside.Plan);
+            case TurnStep.BeginAlone:
+                admission.Begin(new AdmittedLoad(model.Name, model.Group, model.BackendKey, null));
+                AdmissionChanged();
+                return new AdmissionTurn(null, null, true);
+            case TurnStep.PlanAgain:
+                return new AdmissionTurn(null, null, false);
+            default:
+                return new AdmissionTurn(admissionWake.Task, null, false);
         }
+    }
 
-        var choice = admission.Choose(model.Name, RulesStopNothing(slot), machinePlacement, _ => decision);
-        if (choice is not { Kind: AdmissionKind.Beside, Plan: { } fits })
-        {
-            return BeginAloneOrWait(model);
-        }
-
+    /// <summary>On the loop: the load begins beside the others with <paramref name="fits"/>, its instance planned and its memory reserved.</summary>
+    private AdmissionTurn BeginBeside(ModelSlot slot, PendingLoad pending, LoadAttempt attempt, LoadPlan fits)
+    {
+        var model = slot.Config;
         var instance = NewInstance(slot, pending, attempt);
         instance.Plan = fits;
         recorder.Planned(instance);
@@ -1023,8 +996,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     }
 
     /// <summary>On the loop: what a plan made off the loop counts, with the version that tells whether it still holds.</summary>
-    private PlanningInputs PlacementInputs() =>
-        new(placementVersion, LoadedInstances(), [.. admission.InFlight.Select(l => l.Reservation).OfType<LoadReservation>()]);
+    private PlanningInputs PlacementInputs() => new(placementVersion, LoadedInstances(), [.. admission.Reservations]);
 
     /// <summary>
     /// On the loop: true when <paramref name="slot"/>'s model could start beside the loads in flight as far as the
@@ -1166,7 +1138,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             await loop.AskAsync(() =>
             {
                 slot.Loading = null;
-                slot.Backoff.Failed(time.GetUtcNow(), reason, options);
+                slot.Backoff = slot.Backoff.Failed(time.GetUtcNow(), reason, options);
             }).ConfigureAwait(false);
 
             events.Publish(new DaemonEvent(time.GetUtcNow(), "failure", reason, model.Name));
@@ -1508,7 +1480,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         slots.Values.ToDictionary(s => s.Config.Name, s => s.Loading?.Waiters ?? 0, StringComparer.Ordinal),
         LoadedMembers(),
         LoadedInstances(),
-        [.. admission.InFlight.Select(l => l.Reservation).OfType<LoadReservation>()]));
+        [.. admission.Reservations]));
 
     private static InstanceInfo Describe(ModelInstance i) =>
         new(i.Id, i.Model.Name, i.UnitName, i.State, i.Transitions, i.Plan, i.Backend?.BaseAddress, i.Backend?.Process.MainPid, i.Leases, i.LastUsed)

@@ -22,11 +22,11 @@ internal abstract record ReloadDecision
     public sealed record Reconfigure(ModelConfig Config) : ReloadDecision;
 
     /// <summary>
-    /// Still configured and ready: the slot takes <see cref="Config"/>, the ttl timer is re-armed for what is left of
-    /// the new ttl since the last use, and <see cref="Announcement"/>, when set, says the running instance keeps the
-    /// settings it was started with.
+    /// Still configured and ready: the slot takes <see cref="Config"/>, the ttl timer is re-armed for the new ttl's
+    /// <see cref="Deadline"/> (the last use plus the ttl; one already past fires at once), and
+    /// <see cref="Announcement"/>, when set, says the running instance keeps the settings it was started with.
     /// </summary>
-    public sealed record RearmTtl(ModelConfig Config, TimeSpan Remaining, string? Announcement) : ReloadDecision;
+    public sealed record RearmTtl(ModelConfig Config, DateTimeOffset Deadline, string? Announcement) : ReloadDecision;
 }
 
 /// <summary>
@@ -37,7 +37,7 @@ internal abstract record ReloadDecision
 internal static class ConfigReload
 {
     /// <summary>The reload from <paramref name="old"/> to <paramref name="next"/> for <paramref name="model"/>, whose ready instance is <paramref name="ready"/> (null: none).</summary>
-    public static ReloadDecision Decide(string model, ReadyInstance? ready, UllmConfig old, UllmConfig next, DateTimeOffset now)
+    public static ReloadDecision Decide(string model, ReadyInstance? ready, UllmConfig old, UllmConfig next)
     {
         if (!next.Models.TryGetValue(model, out var configured))
         {
@@ -49,11 +49,10 @@ internal static class ConfigReload
             return new ReloadDecision.Reconfigure(configured);
         }
 
-        var remaining = configured.Ttl - (now - ready.LastUsed);
         var announcement = StartsDifferently(old, next, ready.Running, configured)
             ? $"{model}: its settings changed; the running instance keeps the ones it was started with until it is unloaded (ullmctl unload {model})"
             : null;
-        return new ReloadDecision.RearmTtl(configured, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, announcement);
+        return new ReloadDecision.RearmTtl(configured, ready.LastUsed + configured.Ttl, announcement);
     }
 
     private static bool StartsDifferently(UllmConfig old, UllmConfig next, ModelConfig running, ModelConfig configured)

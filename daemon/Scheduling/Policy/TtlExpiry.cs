@@ -18,21 +18,23 @@ internal abstract record TtlDecision
     /// <summary>A stale timer: the instance takes leases off the loop again, if it may; nothing else.</summary>
     public sealed record Reopen : TtlDecision;
 
-    /// <summary>Look again after <see cref="Due"/>, the instance taking leases off the loop meanwhile when <see cref="Reopens"/>.</summary>
-    public sealed record Rearm(TimeSpan Due, bool Reopens) : TtlDecision;
+    /// <summary>Look again at <see cref="Deadline"/>, the instance taking leases off the loop meanwhile when <see cref="Reopens"/>.</summary>
+    public sealed record Rearm(DateTimeOffset Deadline, bool Reopens) : TtlDecision;
 
     /// <summary>Idle for the whole ttl: drain and stop the instance.</summary>
     public sealed record Stop(string Reason) : TtlDecision;
 }
 
 /// <summary>
-/// The TTL's decision. Leases come and go off the loop, so the timer stays armed while the instance is ready: busy, it
-/// looks again a ttl later; idle for less than the ttl, it looks again when the ttl since the last use is up. Timers
-/// count whole milliseconds of a monotonic clock and may fire a fraction of one early by the wall clock the last use is
-/// kept in: that too waits out the rest. Only an instance with no lease is stopped.
+/// The TTL's decision, as a deadline. Leases come and go off the loop, so the timer stays armed while the instance is
+/// ready: busy, it looks again a ttl after <c>now</c>; idle for less than the ttl, it looks again exactly at the last
+/// use plus the ttl, an instant that does not move however late the loop handles the timer. Timers count whole
+/// milliseconds of a monotonic clock and may fire a fraction of one early by the wall clock the last use is kept in:
+/// that too waits for the deadline. Only an instance with no lease is stopped.
 /// </summary>
 internal static class TtlExpiry
 {
+    /// <summary>The decision at <paramref name="now"/>, which the caller reads before it looks at the leases: a lease seen then was held at or after it.</summary>
     public static TtlDecision Decide(TtlCheck check, TimeSpan ttl, DateTimeOffset now)
     {
         if (!check.Current)
@@ -42,12 +44,12 @@ internal static class TtlExpiry
 
         if (check.Leased)
         {
-            return new TtlDecision.Rearm(ttl, Reopens: false);
+            return new TtlDecision.Rearm(now + ttl, Reopens: false);
         }
 
-        var idle = now - check.LastUsed;
-        return idle < ttl
-            ? new TtlDecision.Rearm(ttl - idle, Reopens: true)
+        var deadline = check.LastUsed + ttl;
+        return now < deadline
+            ? new TtlDecision.Rearm(deadline, Reopens: true)
             : new TtlDecision.Stop($"idle for {ttl.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (ttl)");
     }
 }

@@ -3,13 +3,14 @@ using UnifiedLlm.Daemon.Gpu;
 using UnifiedLlm.Daemon.Models.Gguf;
 using UnifiedLlm.Daemon.Scheduling;
 using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Scheduling.Policy;
 using static UnifiedLlm.Tests.Planning.PlanningFixture;
 
 namespace UnifiedLlm.Tests.Scheduling;
 
 /// <summary>
 /// Random sequences of load requests, allocation progress, finished and failed loads and unloads for four models of
-/// different sizes on two 24 GiB GPUs, run through <see cref="LoadAdmission.Choose"/> and the real llama.cpp planner
+/// different sizes on two 24 GiB GPUs, run through <see cref="LoadTurn"/> and the real llama.cpp planner
 /// the way the scheduler runs them (a load that begins alone first evicts what its plan names). The GPU reading shows
 /// loaded models in full and loads in flight as far as they have allocated, under their unit's name, as NVML does.
 /// After every step: each GPU and the host hold no more than their capacity in loaded and reserved plans, a model is
@@ -108,13 +109,19 @@ public sealed class LoadAdmissionModelTests
             {
                 var name = admission.Waiting[0];
                 var request = Requests[Array.IndexOf(Models, name)];
-                var choice = admission.Choose(name, rulesStopNothing: true, Reading(), c => Planner.Plan(c, request));
-                if (choice.Kind == AdmissionKind.Wait)
+                var turn = admission.Turn(name, rulesStopNothing: true, version: 0);
+                var step = LoadTurn.Decide(turn, null);
+                if (step is TurnStep.PlanBeside)
+                {
+                    step = LoadTurn.Decide(turn, new BesidePlan(0, Planner.Plan(LoadAdmission.Beside(Reading(), admission.Reservations), request)));
+                }
+
+                if (step is TurnStep.Wait)
                 {
                     return;
                 }
 
-                if (choice is { Kind: AdmissionKind.Beside, Plan: { } beside })
+                if (step is TurnStep.BeginBeside { Plan: var beside })
                 {
                     admission.Begin(new AdmittedLoad(name, null, "llamacpp", LoadReservation.Of(Unit(name), beside)));
                     loading[name] = (beside, 0);

@@ -22,10 +22,16 @@ public sealed class SchedulerModelTests
 {
     private static readonly string[] Models = ["a", "b", "c"];
 
+    /// <summary>
+    /// Sequences per property: both took 33 s at 100 each on a shared 2-core machine at a load average of 10 to 20, so
+    /// 180 each keeps the class near a minute there, and well under it on a quiet machine.
+    /// </summary>
+    private const int Sequences = 180;
+
     [Fact]
     public async Task Random_requests_releases_unloads_crashes_ttls_switches_and_reloads_keep_the_schedulers_invariants()
     {
-        await CheckAsync(Steps, budgetInModels: 10, parallel: null, iter: 100);
+        await CheckAsync(Steps, budgetInModels: 10, parallel: null, iter: Sequences);
     }
 
     /// <summary>
@@ -33,8 +39,8 @@ public sealed class SchedulerModelTests
     /// default four slots one would not fit beside another): a request for the third evicts one, and loads held at the
     /// driver's gate are in flight together, so a load planned beside them must count their reservations. Requests and
     /// holds are drawn more often than in the first property so that these cases come up: of 80 sequences, 30 and 32
-    /// evicted and 11 and 14 had two starts at the driver at once in two runs, so 100 sequences (about 7 s) miss either
-    /// case with a chance under one in ten million. The test prints both counts.
+    /// evicted and 11 and 14 had two starts at the driver at once in two runs, so <see cref="Sequences"/> miss either
+    /// case with a chance far under one in ten million. The test prints both counts.
     /// </summary>
     [Fact]
     public async Task With_room_for_two_of_three_models_evictions_and_loads_in_flight_never_place_more_than_the_budget()
@@ -44,7 +50,7 @@ public sealed class SchedulerModelTests
             (6, Requests),
             (3, Gen.Const(new Step(StepKind.HoldLoads, 0, 0))),
             (2, Gen.Const(new Step(StepKind.OpenLoads, 0, 0))));
-        var stats = await CheckAsync(gated, budgetInModels: 2.5, parallel: 1, iter: 100);
+        var stats = await CheckAsync(gated, budgetInModels: 2.5, parallel: 1, iter: Sequences);
         TestContext.Current.TestOutputHelper?.WriteLine(
             $"{stats.Sequences} sequences: {stats.Evicting} evicted to make room, {stats.Concurrent} had two or more loads at the driver at once");
         Assert.True(stats.Evicting > 0, "no sequence evicted: the budget does not constrain the models");
@@ -137,6 +143,15 @@ public sealed class SchedulerModelTests
 
     private sealed class Run : IAsyncDisposable
     {
+        private static readonly TimeSpan DrainTimeout = TimeSpan.FromHours(1);
+
+        /// <summary>
+        /// How long, by the wall clock, a drain may go on once every lease is given back, and the scheduler take to stop:
+        /// far more than either takes (milliseconds), and little enough that a failing sequence is reported, and shrunk,
+        /// instead of waiting for a drain timeout the fake clock never reaches.
+        /// </summary>
+        private static readonly TimeSpan DrainBound = TimeSpan.FromSeconds(10);
+
         private readonly SchedulerFixture fx;
         private readonly string modelExtra;
         private readonly List<ModelLease> held = [];
@@ -170,13 +185,14 @@ public sealed class SchedulerModelTests
         }
 
         /// <summary>
-        /// A drain timeout longer than any sequence advances the clock (20 steps of 91 s): a drain that times out stops its
-        /// backend under its leases by design (SchedulerTests covers it), which this test would take for a violation.
+        /// A drain timeout (on the fake clock) longer than any sequence advances it (20 steps of 91 s): a drain that times
+        /// out stops its backend under its leases by design (SchedulerTests covers it), which this test would take for a
+        /// violation. So a drain that never ends is caught by the wall clock instead (<see cref="DrainBound"/>).
         /// </summary>
         public static async Task<Run> StartAsync(double budgetInModels, string modelExtra)
         {
             var run = new Run(
-                await CreateAsync(Toml(60, modelExtra), new SchedulerOptions { DrainTimeout = TimeSpan.FromHours(1) }, budgetInModels), modelExtra);
+                await CreateAsync(Toml(60, modelExtra), new SchedulerOptions { DrainTimeout = DrainTimeout }, budgetInModels), modelExtra);
             while (run.fx.Events.SubscriberCount == 0)
             {
                 await Task.Delay(1, TestContext.Current.CancellationToken);
@@ -272,19 +288,7 @@ public sealed class SchedulerModelTests
             OpenLoads();
             for (var round = 0; round < 500; round++)
             {
-                await CollectLeasesAsync();
-                List<ModelLease> giving;
-                lock (held)
-                {
-                    giving = [.. held];
-                    held.Clear();
-                }
-
-                foreach (var lease in giving)
-                {
-                    await lease.DisposeAsync();
-                }
-
+                await GiveBackHeldAsync();
                 if (requests.All(r => r.IsCompleted) && pending.All(p => p.IsCompleted))
                 {
                     break;
@@ -293,13 +297,10 @@ public sealed class SchedulerModelTests
                 await Task.Delay(10, ct);
             }
 
-            Assert.True(requests.All(r => r.IsCompleted), $"{requests.Count(r => !r.IsCompleted)} request(s) left without an answer");
-            Assert.True(pending.All(p => p.IsCompleted), $"{pending.Count(p => !p.IsCompleted)} unload(s) or switch(es) left without an answer");
-            await CollectLeasesAsync();
-            foreach (var lease in held)
-            {
-                await lease.DisposeAsync();
-            }
+            Assert.True(requests.All(r => r.IsCompleted), $"{requests.Count(r => !r.IsCompleted)} request(s) left without an answer; {Draining()}");
+            Assert.True(pending.All(p => p.IsCompleted), $"{pending.Count(p => !p.IsCompleted)} unload(s) or switch(es) left without an answer; {Draining()}");
+            await GiveBackHeldAsync();
+            await AssertDrainsEndAsync();
 
             Assert.True(violations.IsEmpty, string.Join("; ", violations));
             Assert.All(fx.Scheduler.Instances(), i => Assert.Equal(0, i.Leases));
@@ -314,12 +315,67 @@ public sealed class SchedulerModelTests
             Assert.True(fx.Driver.PeakHostBytes <= fx.HostBudget, $"backends running and starting planned {fx.Driver.PeakHostBytes} bytes of the host's {fx.HostBudget}");
         }
 
+        /// <summary>
+        /// Also after a failed check, with leases still held: they are given back first, so that the drains end, and the
+        /// scheduler's stop is bounded by <see cref="DrainBound"/>, after which the fake clock passes the drain timeout.
+        /// </summary>
         public async ValueTask DisposeAsync()
         {
             await watching.CancelAsync();
             await evictionWatch;
             watching.Dispose();
-            await fx.DisposeAsync();
+            await GiveBackHeldAsync();
+            var stopped = fx.DisposeAsync().AsTask();
+            if (await Task.WhenAny(stopped, Task.Delay(DrainBound, CancellationToken.None)) != stopped)
+            {
+                fx.Time.Advance(DrainTimeout);
+            }
+
+            try
+            {
+                await stopped.WaitAsync(DrainBound, CancellationToken.None);
+            }
+            catch (TimeoutException)
+            {
+                throw new TimeoutException($"the scheduler did not stop within {DrainBound.TotalSeconds} s, nor once the fake clock passed its drain timeout; {Draining()}");
+            }
+        }
+
+        /// <summary>Fails, naming them, when instances still drain <see cref="DrainBound"/> after every lease was given back.</summary>
+        private async Task AssertDrainsEndAsync()
+        {
+            var bound = Task.Delay(DrainBound, TestContext.Current.CancellationToken);
+            while (fx.Scheduler.Instances().Any(i => i.State == InstanceState.Draining) && !bound.IsCompleted)
+            {
+                await Task.Delay(10, TestContext.Current.CancellationToken);
+            }
+
+            Assert.False(
+                fx.Scheduler.Instances().Any(i => i.State == InstanceState.Draining),
+                $"a drain did not end within {DrainBound.TotalSeconds} s of every lease being given back (the fake clock's drain timeout, {DrainTimeout.TotalHours} h, never comes): {Draining()}");
+        }
+
+        private string Draining()
+        {
+            var draining = fx.Scheduler.Instances().Where(i => i.State == InstanceState.Draining).Select(i => $"{i.Model} ({i.UnitName}, {i.Leases} lease(s))").ToList();
+            return draining.Count == 0 ? "nothing draining" : "draining: " + string.Join(", ", draining);
+        }
+
+        /// <summary>Gives back every lease held and every one granted to a request answered by now.</summary>
+        private async Task GiveBackHeldAsync()
+        {
+            await CollectLeasesAsync();
+            List<ModelLease> giving;
+            lock (held)
+            {
+                giving = [.. held];
+                held.Clear();
+            }
+
+            foreach (var lease in giving)
+            {
+                await lease.DisposeAsync();
+            }
         }
 
         private void OpenLoads()

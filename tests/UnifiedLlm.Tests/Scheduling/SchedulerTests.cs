@@ -99,6 +99,7 @@ public sealed class SchedulerTests
         await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a", ttlSeconds: 60));
         await (await fx.Scheduler.LeaseAsync("a", ct)).DisposeAsync();
 
+        var start = fx.Time.GetUtcNow();
         fx.Time.Advance(TimeSpan.FromSeconds(59));
         var lease = await fx.Scheduler.LeaseAsync("a", ct);
         fx.Time.Advance(TimeSpan.FromSeconds(120));
@@ -107,18 +108,16 @@ public sealed class SchedulerTests
         fx.Time.Advance(TimeSpan.FromSeconds(59));
         Assert.Empty(fx.Driver.Stops);
 
-        // The timer's event is handled by the scheduler's loop, after Advance returns: its end is the "stopped" event.
-        // A timer the loop re-armed while this test advanced the clock is due up to a few fake seconds late (the loop
-        // reads the clock, then arms): the clock goes on a second at a time until the stop, which came no earlier.
+        // The deadline is the last use plus the ttl, whenever the loop handles the timers before it: the clock goes to
+        // exactly that instant, and the stop is decided there (its event carries the clock of the decision).
+        var draining = fx.NextEventAsync("unload", ct, "a: draining");
         var stopped = fx.NextEventAsync("unload", ct, "a: stopped");
-        for (var second = 0; second < 60 && !stopped.IsCompleted; second++)
-        {
-            fx.Time.Advance(TimeSpan.FromSeconds(1));
-            await Task.WhenAny(stopped, Task.Delay(50, ct));
-        }
+        fx.Time.Advance(TimeSpan.FromSeconds(1));
+        var decided = await draining.WaitAsync(TimeSpan.FromSeconds(30), ct);
+        await stopped.WaitAsync(TimeSpan.FromSeconds(30), ct);
 
-        await stopped;
-
+        Assert.Equal("a: draining 0 lease(s) before stopping: idle for 60 s (ttl)", decided.Message);
+        Assert.Equal(start.AddSeconds(239), decided.Time);
         Assert.Single(fx.Driver.Stops);
         Assert.Single(fx.Driver.Starts);
         Assert.Equal(InstanceState.Stopped, Assert.Single(fx.Scheduler.Instances()).State);

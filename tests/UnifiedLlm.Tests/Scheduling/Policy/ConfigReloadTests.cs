@@ -20,8 +20,8 @@ public sealed class ConfigReloadTests
         var old = With(A);
         var ready = new ReadyInstance(A, T0);
 
-        Assert.Equal(new ReloadDecision.StopRemoved("removed from the config by a reload"), ConfigReload.Decide("a", ready, old, Empty, T0));
-        Assert.Equal(new ReloadDecision.Nothing(), ConfigReload.Decide("a", null, old, Empty, T0));
+        Assert.Equal(new ReloadDecision.StopRemoved("removed from the config by a reload"), ConfigReload.Decide("a", ready, old, Empty));
+        Assert.Equal(new ReloadDecision.Nothing(), ConfigReload.Decide("a", null, old, Empty));
     }
 
     [Fact]
@@ -29,21 +29,21 @@ public sealed class ConfigReloadTests
     {
         var next = A with { Context = 8192 };
 
-        Assert.Equal(new ReloadDecision.Reconfigure(next), ConfigReload.Decide("a", null, With(A), With(next), T0));
+        Assert.Equal(new ReloadDecision.Reconfigure(next), ConfigReload.Decide("a", null, With(A), With(next)));
     }
 
     [Theory]
     [InlineData(300, 60, 240)]
     [InlineData(60, 20, 40)]
-    [InlineData(60, 90, 0)]
+    [InlineData(60, 90, -30)]
     [InlineData(0, 0, 0)]
-    public void A_ready_model_rearms_its_ttl_for_what_is_left_of_the_new_one_since_its_last_use(int ttlSeconds, int idleSeconds, int remainingSeconds)
+    public void A_ready_model_rearms_its_ttl_for_the_deadline_of_the_new_one_from_its_last_use(int ttlSeconds, int idleSeconds, int deadlineSeconds)
     {
         var next = A with { Ttl = TimeSpan.FromSeconds(ttlSeconds) };
 
-        var decision = ConfigReload.Decide("a", new ReadyInstance(A, T0.AddSeconds(-idleSeconds)), With(A), With(next), T0);
+        var decision = ConfigReload.Decide("a", new ReadyInstance(A, T0.AddSeconds(-idleSeconds)), With(A), With(next));
 
-        Assert.Equal(new ReloadDecision.RearmTtl(next, TimeSpan.FromSeconds(remainingSeconds), null), decision);
+        Assert.Equal(new ReloadDecision.RearmTtl(next, T0.AddSeconds(deadlineSeconds), null), decision);
     }
 
     public static TheoryData<string, bool> Changes => new()
@@ -77,7 +77,7 @@ public sealed class ConfigReloadTests
             _ => throw new ArgumentOutOfRangeException(nameof(field), field, "no such field"),
         };
 
-        var decision = Assert.IsType<ReloadDecision.RearmTtl>(ConfigReload.Decide("a", new ReadyInstance(A, T0), With(A), With(next), T0));
+        var decision = Assert.IsType<ReloadDecision.RearmTtl>(ConfigReload.Decide("a", new ReadyInstance(A, T0), With(A), With(next)));
 
         Assert.Equal(announced ? Changed : null, decision.Announcement);
         Assert.Same(next, decision.Config);
