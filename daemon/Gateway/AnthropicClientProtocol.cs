@@ -70,7 +70,7 @@ internal sealed class AnthropicClientProtocol : IClientProtocol
 
     public Task BeginStreamAsync(HttpContext context) => ClientResponse.BeginEventStreamAsync(context);
 
-    public async Task WriteChunkAsync(HttpContext context, ReadOnlyMemory<byte> openAiChunk)
+    public void WriteChunk(HttpContext context, ReadOnlyMemory<byte> openAiChunk)
     {
         var chunk = JsonNode.Parse(openAiChunk.Span)!;
         id = chunk["id"]?.GetValue<string>() ?? id;
@@ -81,14 +81,14 @@ internal sealed class AnthropicClientProtocol : IClientProtocol
             outputTokens = usage["completion_tokens"]?.GetValue<long>() ?? outputTokens;
         }
 
-        await StartAsync(context);
+        Start(context);
         foreach (var choice in chunk["choices"]?.AsArray() ?? [])
         {
             var delta = choice?["delta"];
             if (delta?["content"]?.GetValue<string>() is { Length: > 0 } text)
             {
-                await OpenBlockAsync(context, "text", -1, new JsonObject { ["type"] = "text", ["text"] = "" });
-                await EventAsync(context, "content_block_delta", new JsonObject
+                OpenBlock(context, "text", -1, new JsonObject { ["type"] = "text", ["text"] = "" });
+                Event(context, "content_block_delta", new JsonObject
                 {
                     ["type"] = "content_block_delta",
                     ["index"] = blockIndex,
@@ -101,7 +101,7 @@ internal sealed class AnthropicClientProtocol : IClientProtocol
                 var toolIndex = call?["index"]?.GetValue<int>() ?? 0;
                 if (openBlock != "tool_use" || toolIndex != openToolIndex)
                 {
-                    await OpenBlockAsync(context, "tool_use", toolIndex, new JsonObject
+                    OpenBlock(context, "tool_use", toolIndex, new JsonObject
                     {
                         ["type"] = "tool_use",
                         ["id"] = call?["id"]?.DeepClone(),
@@ -112,7 +112,7 @@ internal sealed class AnthropicClientProtocol : IClientProtocol
 
                 if (call?["function"]?["arguments"]?.GetValue<string>() is { Length: > 0 } arguments)
                 {
-                    await EventAsync(context, "content_block_delta", new JsonObject
+                    Event(context, "content_block_delta", new JsonObject
                     {
                         ["type"] = "content_block_delta",
                         ["index"] = blockIndex,
@@ -130,20 +130,25 @@ internal sealed class AnthropicClientProtocol : IClientProtocol
 
     public async Task EndStreamAsync(HttpContext context)
     {
-        await StartAsync(context);
-        await CloseBlockAsync(context);
-        await EventAsync(context, "message_delta", new JsonObject
+        Start(context);
+        CloseBlock(context);
+        Event(context, "message_delta", new JsonObject
         {
             ["type"] = "message_delta",
             ["delta"] = new JsonObject { ["stop_reason"] = stopReason ?? "end_turn", ["stop_sequence"] = null },
             ["usage"] = new JsonObject { ["output_tokens"] = outputTokens },
         });
-        await EventAsync(context, "message_stop", new JsonObject { ["type"] = "message_stop" });
+        Event(context, "message_stop", new JsonObject { ["type"] = "message_stop" });
+        await ClientStream.FlushAsync(context);
     }
 
-    public Task FailStreamAsync(HttpContext context, GatewayException error) => EventAsync(context, "error", ErrorObject(error));
+    public async Task FailStreamAsync(HttpContext context, GatewayException error)
+    {
+        Event(context, "error", ErrorObject(error));
+        await ClientStream.FlushAsync(context);
+    }
 
-    private async Task StartAsync(HttpContext context)
+    private void Start(HttpContext context)
     {
         if (started)
         {
@@ -151,7 +156,7 @@ internal sealed class AnthropicClientProtocol : IClientProtocol
         }
 
         started = true;
-        await EventAsync(context, "message_start", new JsonObject
+        Event(context, "message_start", new JsonObject
         {
             ["type"] = "message_start",
             ["message"] = new JsonObject
@@ -168,21 +173,21 @@ internal sealed class AnthropicClientProtocol : IClientProtocol
         });
     }
 
-    private async Task OpenBlockAsync(HttpContext context, string type, int toolIndex, JsonObject block)
+    private void OpenBlock(HttpContext context, string type, int toolIndex, JsonObject block)
     {
         if (openBlock == type && (type == "text" || toolIndex == openToolIndex))
         {
             return;
         }
 
-        await CloseBlockAsync(context);
+        CloseBlock(context);
         blockIndex++;
         openBlock = type;
         openToolIndex = toolIndex;
-        await EventAsync(context, "content_block_start", new JsonObject { ["type"] = "content_block_start", ["index"] = blockIndex, ["content_block"] = block });
+        Event(context, "content_block_start", new JsonObject { ["type"] = "content_block_start", ["index"] = blockIndex, ["content_block"] = block });
     }
 
-    private async Task CloseBlockAsync(HttpContext context)
+    private void CloseBlock(HttpContext context)
     {
         if (openBlock is null)
         {
@@ -190,16 +195,15 @@ internal sealed class AnthropicClientProtocol : IClientProtocol
         }
 
         openBlock = null;
-        await EventAsync(context, "content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = blockIndex });
+        Event(context, "content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = blockIndex });
     }
 
-    private static async Task EventAsync(HttpContext context, string name, JsonObject data)
+    private static void Event(HttpContext context, string name, JsonObject data)
     {
         var writer = context.Response.BodyWriter;
         writer.Write(System.Text.Encoding.UTF8.GetBytes($"event: {name}\ndata: "));
         writer.Write(NodeJson.Utf8(data));
         writer.Write("\n\n"u8);
-        await writer.FlushAsync(context.RequestAborted);
     }
 
     private static string StopReason(string? finishReason) => finishReason switch

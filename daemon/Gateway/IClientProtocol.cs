@@ -1,3 +1,5 @@
+using System.IO.Pipelines;
+
 namespace UnifiedLlm.Daemon.Gateway;
 
 /// <summary>
@@ -18,13 +20,26 @@ internal interface IClientProtocol
 
     Task BeginStreamAsync(HttpContext context);
 
-    /// <summary>One OpenAI chunk, written and flushed at once.</summary>
-    Task WriteChunkAsync(HttpContext context, ReadOnlyMemory<byte> openAiChunk);
+    /// <summary>One OpenAI chunk, into the response's buffer: it reaches the client with the next flush (<see cref="ClientStream"/>).</summary>
+    void WriteChunk(HttpContext context, ReadOnlyMemory<byte> openAiChunk);
 
     Task EndStreamAsync(HttpContext context);
 
     /// <summary>Ends a stream that failed after content was sent: an error event and no end marker, so it cannot pass for success.</summary>
     Task FailStreamAsync(HttpContext context, GatewayException error);
+}
+
+/// <summary>Sends what a protocol wrote into a stream's buffer.</summary>
+internal static class ClientStream
+{
+    public static ValueTask<FlushResult> FlushAsync(HttpContext context) => context.Response.BodyWriter.FlushAsync(context.RequestAborted);
+
+    /// <summary>One OpenAI chunk, written and flushed at once.</summary>
+    public static async Task WriteChunkAsync(this IClientProtocol protocol, HttpContext context, ReadOnlyMemory<byte> openAiChunk)
+    {
+        protocol.WriteChunk(context, openAiChunk);
+        await FlushAsync(context);
+    }
 }
 
 /// <summary>

@@ -1,7 +1,7 @@
 using System.Buffers;
 namespace UnifiedLlm.Daemon.Gateway;
 
-/// <summary>OpenAI's wire format: bodies and chunks pass through byte for byte; SSE "data:" events, each flushed, then [DONE].</summary>
+/// <summary>OpenAI's wire format: bodies and chunks pass through byte for byte; SSE "data:" events, then [DONE].</summary>
 internal sealed class OpenAiClientProtocol : IClientProtocol
 {
     public static OpenAiClientProtocol Instance { get; } = new();
@@ -18,13 +18,12 @@ internal sealed class OpenAiClientProtocol : IClientProtocol
 
     public Task BeginStreamAsync(HttpContext context) => ClientResponse.BeginEventStreamAsync(context);
 
-    public async Task WriteChunkAsync(HttpContext context, ReadOnlyMemory<byte> openAiChunk)
+    public void WriteChunk(HttpContext context, ReadOnlyMemory<byte> openAiChunk)
     {
         var writer = context.Response.BodyWriter;
         writer.Write(DataPrefix);
         writer.Write(openAiChunk.Span);
         writer.Write(EventEnd);
-        await writer.FlushAsync(context.RequestAborted);
     }
 
     public async Task EndStreamAsync(HttpContext context)
@@ -32,5 +31,5 @@ internal sealed class OpenAiClientProtocol : IClientProtocol
         await context.Response.BodyWriter.WriteAsync(Done, context.RequestAborted);
     }
 
-    public Task FailStreamAsync(HttpContext context, GatewayException error) => WriteChunkAsync(context, OpenAiErrors.Body(error));
+    public Task FailStreamAsync(HttpContext context, GatewayException error) => this.WriteChunkAsync(context, OpenAiErrors.Body(error));
 }

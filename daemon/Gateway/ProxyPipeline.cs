@@ -280,7 +280,8 @@ internal sealed partial class ProxyPipeline(
                         throw new UpstreamFailure(502, $"{target.Name}: {info.Error}", retryable: true, answered: true);
                     }
 
-                    held.Add((chunk, info));
+                    // Held past the reader's next read, which reuses its buffer: a copy.
+                    held.Add((chunk with { Json = chunk.Json.ToArray() }, info));
                     if (info.HasContent || info.Finished)
                     {
                         break;
@@ -386,7 +387,10 @@ internal sealed partial class ProxyPipeline(
         };
     }
 
-    /// <summary>Relays the stream up to its end marker (not written: true) or ends it with an error event (false).</summary>
+    /// <summary>
+    /// Relays the stream up to its end marker (not written: true) or ends it with an error event (false). What one
+    /// upstream read brought is written and flushed once, as soon as it is written: no chunk waits for the next read.
+    /// </summary>
     private async Task<bool> RelayAsync(HttpContext context, Exchange exchange, ProxyRequest request, UpstreamAttempt attempt, IClientProtocol protocol, CacheSession cached)
     {
         var idle = config.Current.Router.Timeouts.Idle;
@@ -402,14 +406,22 @@ internal sealed partial class ProxyPipeline(
             var ended = false;
             foreach (var (chunk, info) in attempt.Held)
             {
-                await RelayChunkAsync(context, exchange, request, chunk, info, protocol, cached);
+                RelayChunk(context, exchange, request, chunk, info, protocol, cached);
                 ended |= info.EndsStream;
             }
 
+            await ClientStream.FlushAsync(context);
             var chunks = attempt.Chunks!;
+            var unflushed = false;
+            var buffered = false;
             while (!ended)
             {
-                attempt.Timeouts.CancelAfter(idle);
+                if (!buffered)
+                {
+                    // Set before each read from the upstream; a chunk that came with the last read is taken without one.
+                    attempt.Timeouts.CancelAfter(idle);
+                }
+
                 if (!await chunks.MoveNextAsync())
                 {
                     throw new UpstreamFailure(502, $"{name}: the upstream closed the stream before it ended", retryable: false);
@@ -427,8 +439,19 @@ internal sealed partial class ProxyPipeline(
                     throw new UpstreamFailure(502, $"{name}: {info.Error}", retryable: false);
                 }
 
-                await RelayChunkAsync(context, exchange, request, chunk, info, protocol, cached);
+                unflushed |= RelayChunk(context, exchange, request, chunk, info, protocol, cached);
                 ended = info.EndsStream;
+                buffered = chunk.MoreBuffered;
+                if (unflushed && !buffered)
+                {
+                    await ClientStream.FlushAsync(context);
+                    unflushed = false;
+                }
+            }
+
+            if (unflushed)
+            {
+                await ClientStream.FlushAsync(context);
             }
 
             if (attempt.Format == WireFormat.OpenAi && request.IncludeUsage && exchange.TokensEstimated)
@@ -460,15 +483,19 @@ internal sealed partial class ProxyPipeline(
         }
     }
 
-    private static async Task RelayChunkAsync(HttpContext context, Exchange exchange, ProxyRequest request, UpstreamChunk chunk, ChunkInfo info, IClientProtocol protocol, CacheSession cached)
+    /// <summary>Counts and observes one chunk, and writes it unless it is usage the client did not ask for; whether it wrote it.</summary>
+    private static bool RelayChunk(HttpContext context, Exchange exchange, ProxyRequest request, UpstreamChunk chunk, ChunkInfo info, IClientProtocol protocol, CacheSession cached)
     {
         Count(exchange, info);
         cached.Observe(chunk.Json);
         // Usage is always asked of the upstream (to count tokens) but goes to the client only if it asked for it.
-        if (!info.UsageOnly || request.IncludeUsage)
+        if (info.UsageOnly && !request.IncludeUsage)
         {
-            await protocol.WriteChunkAsync(context, chunk.Json);
+            return false;
         }
+
+        protocol.WriteChunk(context, chunk.Json);
+        return true;
     }
 
     private static string Describe(Exception e) => e is HttpRequestException http ? UpstreamHttp.Describe(http) : e.Message;

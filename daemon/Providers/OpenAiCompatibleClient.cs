@@ -20,7 +20,7 @@ internal sealed class OpenAiCompatibleClient : IUpstreamClient
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
             if (call.Stream)
             {
-                return new UpstreamReply(response, null, SseChunks.ReadOpenAiAsync(stream, cancellationToken));
+                return new UpstreamReply(response, null, SseChunks.ReadOpenAiAsync(stream, call.Name, cancellationToken));
             }
 
             return new UpstreamReply(response, await WholeBody.ReadAsync(stream, response.Content.Headers.ContentLength, cancellationToken), null);

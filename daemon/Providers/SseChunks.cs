@@ -7,18 +7,45 @@ namespace UnifiedLlm.Daemon.Providers;
 /// <summary>Reads an upstream's server-sent events as they arrive.</summary>
 internal static class SseChunks
 {
-    /// <summary>OpenAI-style: each data field is a chunk, "[DONE]" ends the stream (a Responses API stream ends with its last event instead).</summary>
-    public static async IAsyncEnumerable<UpstreamChunk> ReadOpenAiAsync(Stream stream, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>
+    /// OpenAI-style: each event's data is a chunk, "[DONE]" ends the stream (a Responses API stream ends with its last
+    /// event instead). A chunk's bytes are the read buffer's, valid until the enumerator moves on; each chunk says whether
+    /// the next one came with it in the same read (<see cref="UpstreamChunk.MoreBuffered"/>).
+    /// </summary>
+    public static async IAsyncEnumerable<UpstreamChunk> ReadOpenAiAsync(Stream stream, string upstream, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await foreach (var item in ReadAsync(stream, cancellationToken))
+        using var events = new SseEventBuffer(upstream);
+        while (true)
         {
-            if (item.Data.Span.SequenceEqual("[DONE]"u8))
+            if (!events.TryTake(out var data))
             {
-                yield return UpstreamChunk.EndOfStream;
-                yield break;
+                if (events.Ended)
+                {
+                    yield break;
+                }
+
+                events.Received(await stream.ReadAsync(events.Space(), cancellationToken));
+                continue;
             }
 
-            yield return new UpstreamChunk(item.Data, false);
+            while (true)
+            {
+                if (data.Span.SequenceEqual("[DONE]"u8))
+                {
+                    yield return UpstreamChunk.EndOfStream;
+                    yield break;
+                }
+
+                // The next event is taken before this one goes out, to tell the relay whether to flush after it.
+                var more = events.TryTake(out var next);
+                yield return new UpstreamChunk(data, false, more);
+                if (!more)
+                {
+                    break;
+                }
+
+                data = next;
+            }
         }
     }
 

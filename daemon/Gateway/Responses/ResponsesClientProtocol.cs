@@ -50,8 +50,8 @@ internal sealed class ResponsesClientProtocol(ResponsesService service) : IClien
         await WriteEventsAsync(context, stream.Start());
     }
 
-    public Task WriteChunkAsync(HttpContext context, ReadOnlyMemory<byte> openAiChunk) =>
-        WriteEventsAsync(context, stream!.Chunk(JsonNode.Parse(openAiChunk.Span)!));
+    public void WriteChunk(HttpContext context, ReadOnlyMemory<byte> openAiChunk) =>
+        WriteEvents(context, stream!.Chunk(JsonNode.Parse(openAiChunk.Span)!));
 
     public async Task EndStreamAsync(HttpContext context)
     {
@@ -77,6 +77,12 @@ internal sealed class ResponsesClientProtocol(ResponsesService service) : IClien
 
     private static async Task WriteEventsAsync(HttpContext context, List<JsonObject> events)
     {
+        WriteEvents(context, events);
+        await ClientStream.FlushAsync(context);
+    }
+
+    private static void WriteEvents(HttpContext context, List<JsonObject> events)
+    {
         var writer = context.Response.BodyWriter;
         foreach (var data in events)
         {
@@ -84,7 +90,5 @@ internal sealed class ResponsesClientProtocol(ResponsesService service) : IClien
             writer.Write(NodeJson.Utf8(data));
             writer.Write("\n\n"u8);
         }
-
-        await writer.FlushAsync(context.RequestAborted);
     }
 }

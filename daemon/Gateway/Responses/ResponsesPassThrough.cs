@@ -34,7 +34,7 @@ internal sealed class ResponsesPassThrough(ResponsesService service, ClientIdent
 
     public Task BeginStreamAsync(HttpContext context) => ClientResponse.BeginEventStreamAsync(context);
 
-    public Task WriteChunkAsync(HttpContext context, ReadOnlyMemory<byte> openAiChunk)
+    public void WriteChunk(HttpContext context, ReadOnlyMemory<byte> openAiChunk)
     {
         var data = JsonNode.Parse(openAiChunk.Span)!.AsObject();
         if (Json.TryInteger(data["sequence_number"], out var number))
@@ -44,17 +44,18 @@ internal sealed class ResponsesPassThrough(ResponsesService service, ClientIdent
 
         if (data["response"] is not JsonObject response)
         {
-            return WriteEventAsync(context, Json.Text(data["type"]), openAiChunk);
+            WriteEvent(context, Json.Text(data["type"]), openAiChunk);
+            return;
         }
 
         latest = Own(response);
         if (Json.Text(data["type"]) is "response.completed" or "response.incomplete")
         {
             final = data;
-            return Task.CompletedTask;
+            return;
         }
 
-        return WriteEventAsync(context, data);
+        WriteEvent(context, Json.Text(data["type"]), NodeJson.Utf8(data));
     }
 
     public async Task EndStreamAsync(HttpContext context)
@@ -92,10 +93,13 @@ internal sealed class ResponsesPassThrough(ResponsesService service, ClientIdent
         return response;
     }
 
-    private static Task WriteEventAsync(HttpContext context, JsonObject data) =>
-        WriteEventAsync(context, Json.Text(data["type"]), NodeJson.Utf8(data));
+    private static async Task WriteEventAsync(HttpContext context, JsonObject data)
+    {
+        WriteEvent(context, Json.Text(data["type"]), NodeJson.Utf8(data));
+        await ClientStream.FlushAsync(context);
+    }
 
-    private static async Task WriteEventAsync(HttpContext context, string? type, ReadOnlyMemory<byte> data)
+    private static void WriteEvent(HttpContext context, string? type, ReadOnlyMemory<byte> data)
     {
         var writer = context.Response.BodyWriter;
         if (type is not null)
@@ -106,6 +110,5 @@ internal sealed class ResponsesPassThrough(ResponsesService service, ClientIdent
         writer.Write("data: "u8);
         writer.Write(data.Span);
         writer.Write("\n\n"u8);
-        await writer.FlushAsync(context.RequestAborted);
     }
 }

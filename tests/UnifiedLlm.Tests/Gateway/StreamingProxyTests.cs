@@ -96,6 +96,48 @@ public sealed class StreamingProxyTests
     }
 
     [Fact]
+    public async Task Events_that_came_in_one_upstream_write_reach_the_client_before_the_upstream_sends_more()
+    {
+        await using var upstream = await FakeUpstream.StartAsync();
+        var lastSeen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        upstream.Handler = async (c, _) =>
+        {
+            await FakeUpstream.StartSseAsync(c);
+            await FakeUpstream.SendAsync(c, FakeUpstream.Chunk(null, role: true));
+            await FakeUpstream.SendAsync(c, FakeUpstream.Chunk("one"));
+            // Two contents and the usage the client did not ask for, in one write: the relay writes the contents
+            // together and must flush them though the read's last event is not passed on.
+            var together = string.Concat(new[] { FakeUpstream.Chunk(" two"), FakeUpstream.Chunk(" three"), FakeUpstream.UsageChunk(7, 3) }
+                .Select(chunk => $"data: {FakeUpstream.Json(chunk)}\n\n"));
+            await FakeUpstream.SendRawAsync(c, together);
+            await lastSeen.Task.WaitAsync(Wait, c.RequestAborted);
+            await FakeUpstream.SendAsync(c, FakeUpstream.Chunk(null, "stop"));
+            await FakeUpstream.SendRawAsync(c, "data: [DONE]\n\n");
+        };
+        var models = new StaticModelEndpoints();
+        models.Serve("tiny", upstream.BaseAddress, "tiny.gguf");
+        await using var host = await GatewayHost.StartAsync("", models);
+        var ct = TestContext.Current.CancellationToken;
+
+        using var request = Http.Post("/v1/chat/completions", Http.Chat("tiny", stream: true));
+        using var response = await host.Unix.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        using var sse = new SseReader(await response.Content.ReadAsStreamAsync(ct));
+        var contents = new List<string?>();
+        for (var i = 0; i < 4; i++)
+        {
+            contents.Add(Delta((await sse.NextAsync(ct))!.Value.Data).TryGetProperty("content", out var content) ? content.GetString() : null);
+        }
+
+        lastSeen.SetResult();
+        var rest = await sse.RestAsync(ct);
+
+        Assert.Equal(["", "one", " two", " three"], contents);
+        Assert.Equal("stop", JsonDocument.Parse(rest[0].Data).RootElement.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.Equal("[DONE]", rest[^1].Data);
+        Assert.Equal(2, rest.Count);
+    }
+
+    [Fact]
     public async Task Usage_chunk_follows_the_spec_when_asked_and_is_estimated_when_the_upstream_sends_none()
     {
         await using var upstream = await FakeUpstream.StartAsync();
