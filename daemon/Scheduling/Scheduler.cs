@@ -883,15 +883,27 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         await loop.AskAsync(() => Move(instance, InstanceState.Loading)).ConfigureAwait(false);
 
         Progress.Report(model.Name, LoadStage.StartingUnit, plan.Summary().Split('\n')[0], instance.UnitName);
+        var connections = UpstreamConnections.BackendPool(config.Current.Router.Timeouts.Connect);
         var start = new BackendStart(model, plan, backendConfig, instance.UnitName)
         {
             Loading = detail => Progress.Report(model.Name, LoadStage.LoadingWeights, detail, instance.UnitName),
+            Connections = connections,
         };
-        var backend = await driver.StartAsync(start, token).ConfigureAwait(false);
+        RunningBackend backend;
+        try
+        {
+            backend = await driver.StartAsync(start, token).ConfigureAwait(false);
+        }
+        catch
+        {
+            connections.Dispose();
+            throw;
+        }
+
         await loop.AskAsync(() =>
         {
             instance.Serve(backend, UpstreamConnections.ForBackend(
-            config.Current.Router.Timeouts.Connect, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
+                connections, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
             instance.LastUsed = time.GetUtcNow();
             slot.Backoff.Reset();
             Move(instance, InstanceState.Ready, null, Learnt(backend));
