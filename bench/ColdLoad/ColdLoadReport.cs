@@ -99,6 +99,41 @@ internal static class ColdLoadReport
         return text.ToString();
     }
 
+    /// <summary>
+    /// The build under test beside another (<c>--also</c>), a fourth path in the same rotation: each against the same
+    /// direct runs, and the two paired run by run.
+    /// </summary>
+    public static string SideBySide(IReadOnlyList<DirectSample> direct, IReadOnlyList<UllmdSample> through, string ullmd, IReadOnlyList<UllmdSample> also, string alsoUllmd)
+    {
+        var text = new StringBuilder();
+        void Line(FormattableString line) => text.AppendLine(line.ToString(CultureInfo.InvariantCulture));
+        string Row(string step, Func<IReadOnlyList<UllmdSample>, string> cell) => $"| {step} | {cell(through)} | {cell(also)} |";
+        var directSpawn = Spread.Of(direct.Select(d => d.SpawnToLogStartMs)).P50;
+        var directForwarding = Spread.Of(direct.Select(d => d.ReadyToFirstTokenMs)).P50;
+        double Own(IReadOnlyList<UllmdSample> samples) =>
+            Spread.Of(samples.Select(u => u.RequestToLogStartMs)).P50 - directSpawn
+            + Spread.Of(samples.Select(u => u.DetectionMs)).P50
+            + Spread.Of(samples.Select(u => u.ReadyToFirstTokenMs)).P50 - directForwarding;
+
+        Line($"");
+        Line($"### Side by side with another build");
+        Line($"");
+        Line($"This build (`{ullmd}`) and another (`{alsoUllmd}`, `--also`), each a daemon of its own, loaded in turn with");
+        Line($"the direct runs above: a fourth path in the same rotation, {through.Count} runs each (p50 (min–max), ms).");
+        Line($"");
+        Line($"| measure | this build | the --also build |");
+        Line($"|---|---:|---:|");
+        text.AppendLine(Row("chat sent → first token", s => Cell(s.Select(u => u.FirstTokenMs))));
+        text.AppendLine(Row("**overhead** (− direct total, paired)", s => Cell(direct.Zip(s, (d, u) => u.FirstTokenMs - d.TotalMs))));
+        text.AppendLine(Row("chat sent → llama-server's log clock starts", s => Cell(s.Select(u => u.RequestToLogStartMs))));
+        text.AppendLine(Row("readiness detected after llama-server was ready", s => Cell(s.Select(u => u.DetectionMs))));
+        text.AppendLine(Row("ready → first token", s => Cell(s.Select(u => u.ReadyToFirstTokenMs))));
+        text.AppendLine(Row("ullmd's own steps at the median (as above)", s => string.Create(CultureInfo.InvariantCulture, $"{Own(s):0.0}")));
+        Line($"");
+        Line($"This build − the --also build, paired run by run (chat sent → first token): {Cell(through.Zip(also, (t, a) => t.FirstTokenMs - a.FirstTokenMs))} ms.");
+        return text.ToString();
+    }
+
     private static string Cell(IEnumerable<double> samples)
     {
         var spread = Spread.Of(samples);

@@ -19,6 +19,7 @@ internal sealed record DirectSample(double StartToReadyMs, double ReadyToFirstTo
 internal static class DirectLoad
 {
     private static readonly TimeSpan LoadLimit = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan LineLimit = TimeSpan.FromSeconds(5);
 
     public static async Task<DirectSample> RunAsync(BackendCommand command, bool throughSetsid, HttpClient http, CancellationToken cancellationToken)
     {
@@ -48,7 +49,7 @@ internal static class DirectLoad
             process.BeginErrorReadLine();
             var ready = await WaitHealthyAsync(http, new Uri(baseAddress, "health"), process, spawned, cancellationToken);
             var first = await StreamedChat.FirstTokenAsync(http, new Uri(baseAddress, "v1/chat/completions"), "direct", cancellationToken);
-            var line = ReadyLine.Find(lines, spawned) ?? throw new InvalidOperationException("llama-server printed no \"model loaded\" line");
+            var line = await ReadyLineAsync(lines, spawned, cancellationToken);
             return new DirectSample(
                 (ready - spawned).TotalMilliseconds,
                 (first - ready).TotalMilliseconds,
@@ -86,6 +87,26 @@ internal static class DirectLoad
             }
 
             await Task.Delay(1, cancellationToken);
+        }
+    }
+
+    /// <summary>The "model loaded" line, which on a busy machine can reach the reader of llama-server's output after the first token did.</summary>
+    private static async Task<ReadyLine> ReadyLineAsync(ConcurrentQueue<(DateTimeOffset, string)> lines, DateTimeOffset spawned, CancellationToken cancellationToken)
+    {
+        var deadline = DateTimeOffset.UtcNow + LineLimit;
+        while (true)
+        {
+            if (ReadyLine.Find(lines, spawned) is { } line)
+            {
+                return line;
+            }
+
+            if (DateTimeOffset.UtcNow > deadline)
+            {
+                throw new InvalidOperationException($"llama-server printed no \"model loaded\" line within {LineLimit.TotalSeconds} s");
+            }
+
+            await Task.Delay(10, cancellationToken);
         }
     }
 

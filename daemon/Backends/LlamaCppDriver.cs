@@ -191,11 +191,14 @@ internal sealed class LlamaCppDriver(
         }
     }
 
-    public async Task<bool> CheckHealthAsync(RunningBackend backend, CancellationToken cancellationToken)
+    public Task<bool> CheckHealthAsync(RunningBackend backend, CancellationToken cancellationToken) =>
+        IsHealthyAsync(http, new Uri(backend.BaseAddress, "health"), cancellationToken);
+
+    private static async Task<bool> IsHealthyAsync(HttpClient client, Uri health, CancellationToken cancellationToken)
     {
         try
         {
-            using var response = await http.GetAsync(new Uri(backend.BaseAddress, "health"), cancellationToken).ConfigureAwait(false);
+            using var response = await client.GetAsync(health, cancellationToken).ConfigureAwait(false);
             return response.StatusCode == HttpStatusCode.OK;
         }
         catch (HttpRequestException)
@@ -216,11 +219,13 @@ internal sealed class LlamaCppDriver(
         using var timeout = new CancellationTokenSource(options.LoadTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         var health = new Uri(baseAddress, "health");
-        var probe = new RunningBackend(start.Model.Name, baseAddress, start.Model.Name, process);
+
+        // Through the gateway's connections when given, kept open (the control client closes each one).
+        using var pooled = start.Connections is { } connections ? new HttpClient(connections, disposeHandler: false) { Timeout = http.Timeout } : null;
         var loading = time.GetTimestamp();
         try
         {
-            while (!await CheckHealthAsync(probe, linked.Token).ConfigureAwait(false))
+            while (!await IsHealthyAsync(pooled ?? http, health, linked.Token).ConfigureAwait(false))
             {
                 if (process.Exited.IsCompleted)
                 {

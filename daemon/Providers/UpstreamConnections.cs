@@ -11,24 +11,13 @@ internal sealed class UpstreamConnections : IDisposable
 
     private readonly bool localBackend;
 
-    private UpstreamConnections(TimeSpan connectTimeout, RequestAdmission? admission, bool localBackend)
+    private UpstreamConnections(SocketsHttpHandler pool, RequestAdmission? admission, bool localBackend)
     {
         Admission = admission;
         this.localBackend = localBackend;
         // An invoker, not an HttpClient: every request has its own timeouts already, and HttpClient would link one more
         // cancellation source per request for a timeout and a CancelPendingRequests that are never used.
-        invoker = new HttpMessageInvoker(new SocketsHttpHandler
-        {
-            ConnectTimeout = connectTimeout,
-            AllowAutoRedirect = false,
-            UseCookies = false,
-            // llama-server closes a keep-alive connection idle for 5 s without a word; ours go first.
-            PooledConnectionIdleTimeout = localBackend ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(30),
-            // A response left unread (the client went away mid-stream) closes its connection. By default the handler
-            // would read up to 1 MiB of the rest to keep the connection, and the backend would go on generating for a
-            // client that is gone.
-            MaxResponseDrainSize = 0,
-        });
+        invoker = new HttpMessageInvoker(pool);
     }
 
     /// <summary>The bound on concurrent requests to a local backend; null for the providers' pool.</summary>
@@ -40,9 +29,18 @@ internal sealed class UpstreamConnections : IDisposable
     /// </summary>
     public bool CloseAfterStreams => localBackend;
 
-    public static UpstreamConnections ForProviders(TimeSpan connectTimeout) => new(connectTimeout, null, localBackend: false);
+    public static UpstreamConnections ForProviders(TimeSpan connectTimeout) => new(Pool(connectTimeout, localBackend: false), null, localBackend: false);
 
-    public static UpstreamConnections ForBackend(TimeSpan connectTimeout, RequestAdmission admission) => new(connectTimeout, admission, localBackend: true);
+    public static UpstreamConnections ForBackend(TimeSpan connectTimeout, RequestAdmission admission) => ForBackend(BackendPool(connectTimeout), admission);
+
+    /// <summary>Serves a backend from <paramref name="pool"/>, which it disposes; made by <see cref="BackendPool"/> before the backend was ready.</summary>
+    public static UpstreamConnections ForBackend(SocketsHttpHandler pool, RequestAdmission admission) => new(pool, admission, localBackend: true);
+
+    /// <summary>
+    /// The connections to a backend about to start, before its request slots are known: its driver probes readiness
+    /// through them, so the first request finds the connection of the probe that saw it ready still open.
+    /// </summary>
+    public static SocketsHttpHandler BackendPool(TimeSpan connectTimeout) => Pool(connectTimeout, localBackend: true);
 
     /// <summary>
     /// Whether a request that failed this way before any response may be sent once more, on another connection. A pooled
@@ -58,4 +56,17 @@ internal sealed class UpstreamConnections : IDisposable
 
     /// <summary>Closes the idle connections; one still in use closes when its response is disposed.</summary>
     public void Dispose() => invoker.Dispose();
+
+    private static SocketsHttpHandler Pool(TimeSpan connectTimeout, bool localBackend) => new()
+    {
+        ConnectTimeout = connectTimeout,
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        // llama-server closes a keep-alive connection idle for 5 s without a word; ours go first.
+        PooledConnectionIdleTimeout = localBackend ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(30),
+        // A response left unread (the client went away mid-stream) closes its connection. By default the handler
+        // would read up to 1 MiB of the rest to keep the connection, and the backend would go on generating for a
+        // client that is gone.
+        MaxResponseDrainSize = 0,
+    };
 }

@@ -407,7 +407,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         ModelInstance? served = null;
         try
         {
-            var loaded = await pending.Completion.WaitAsync(linked.Token).ConfigureAwait(false);
+            var loaded = await pending.GrantedOrFailedAsync().WaitAsync(linked.Token).ConfigureAwait(false);
             if (!loaded.Succeeded)
             {
                 return loaded.Failure;
@@ -875,25 +875,39 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         await loop.AskAsync(() => Move(instance, InstanceState.Loading)).ConfigureAwait(false);
 
         Progress.Report(model.Name, LoadStage.StartingUnit, plan.Summary().Split('\n')[0], instance.UnitName);
+        var connections = UpstreamConnections.BackendPool(config.Current.Router.Timeouts.Connect);
         var start = new BackendStart(model, plan, backendConfig, instance.UnitName)
         {
             Loading = detail => Progress.Report(model.Name, LoadStage.LoadingWeights, detail, instance.UnitName),
+            Connections = connections,
         };
-        var backend = await driver.StartAsync(start, token).ConfigureAwait(false);
+        RunningBackend backend;
+        try
+        {
+            backend = await driver.StartAsync(start, token).ConfigureAwait(false);
+        }
+        catch
+        {
+            connections.Dispose();
+            throw;
+        }
+
         await loop.AskAsync(() =>
         {
             instance.Serve(backend, UpstreamConnections.ForBackend(
-            config.Current.Router.Timeouts.Connect, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
+                connections, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
             instance.LastUsed = time.GetUtcNow();
             slot.Backoff = LoadBackoff.None;
             Move(instance, InstanceState.Ready, null, Learnt(backend));
 
             // Leased to every waiter now, before anything else can begin evicting it.
             instance.Grant(pending.Waiters);
-            pending.Granted = instance;
             OpenIfServing(slot);
             ArmTtl(slot, instance);
             instance.ExitWatch = WatchExitAsync(slot, instance, driver);
+
+            // The waiters go on now, their requests beside the rest of this load's bookkeeping.
+            pending.Grant(instance);
         }).ConfigureAwait(false);
 
         Publish("load", $"{model.Name}: ready at {backend.BaseAddress} ({plan.Summary().Split('\n')[0]})", instance);
