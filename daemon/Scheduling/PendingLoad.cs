@@ -10,8 +10,6 @@ namespace UnifiedLlm.Daemon.Scheduling;
 /// </summary>
 internal sealed class PendingLoad
 {
-    private readonly TaskCompletionSource<Outcome<ModelInstance>> granted = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
     public PendingLoad(LoadOverrides overrides, Func<PendingLoad, Task<Outcome<ModelInstance>>> start)
     {
         Overrides = overrides;
@@ -25,19 +23,5 @@ internal sealed class PendingLoad
     public int Waiters { get; set; }
 
     /// <summary>The instance, once ready, on which every waiter then registered holds a lease.</summary>
-    public ModelInstance? Granted { get; private set; }
-
-    /// <summary>
-    /// The instance as soon as it is granted, or the load's failure. A waiter goes on at the grant, while the load's own
-    /// bookkeeping after it (the slot's load cleared, the admission ended) runs beside its request.
-    /// </summary>
-    public async Task<Outcome<ModelInstance>> GrantedOrFailedAsync() =>
-        await await Task.WhenAny(granted.Task, Completion).ConfigureAwait(false);
-
-    /// <summary>On the loop, as the instance becomes ready, with a lease granted for each waiter: wakes them.</summary>
-    public void Grant(ModelInstance instance)
-    {
-        Granted = instance;
-        granted.TrySetResult(instance);
-    }
+    public ModelInstance? Granted { get; set; }
 }

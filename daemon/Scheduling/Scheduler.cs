@@ -407,7 +407,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         ModelInstance? served = null;
         try
         {
-            var loaded = await pending.GrantedOrFailedAsync().WaitAsync(linked.Token).ConfigureAwait(false);
+            var loaded = await pending.Completion.WaitAsync(linked.Token).ConfigureAwait(false);
             if (!loaded.Succeeded)
             {
                 return loaded.Failure;
@@ -902,12 +902,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
             // Leased to every waiter now, before anything else can begin evicting it.
             instance.Grant(pending.Waiters);
+            pending.Granted = instance;
             OpenIfServing(slot);
             ArmTtl(slot, instance);
             instance.ExitWatch = WatchExitAsync(slot, instance, driver);
-
-            // The waiters go on now, their requests beside the rest of this load's bookkeeping.
-            pending.Grant(instance);
         }).ConfigureAwait(false);
 
         Publish("load", $"{model.Name}: ready at {backend.BaseAddress} ({plan.Summary().Split('\n')[0]})", instance);
