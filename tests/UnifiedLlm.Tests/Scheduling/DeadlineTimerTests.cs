@@ -66,6 +66,32 @@ public sealed class DeadlineTimerTests
         Assert.Equal(1, fired);
     }
 
+    /// <summary>A ttl may be up to a year; a timer counts at most about 49.7 days, and a longer delay would throw.</summary>
+    [Fact]
+    public void A_deadline_further_off_than_a_timer_counts_is_armed_on_the_system_clock()
+    {
+        var fired = 0;
+
+        using var timer = DeadlineTimer.Start(TimeProvider.System, DateTimeOffset.UtcNow.AddDays(365), () => fired++);
+
+        Assert.Equal(0, fired);
+    }
+
+    [Fact]
+    public void A_deadline_further_off_than_a_timer_counts_fires_after_the_longest_delay_for_the_caller_to_decide_again()
+    {
+        var clock = new FakeTimeProvider(T0);
+        var fired = 0;
+
+        using var timer = DeadlineTimer.Start(clock, T0.AddDays(365), () => fired++);
+        clock.Advance(DeadlineTimer.Longest - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(0, fired);
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+
+        Assert.Equal(1, fired);
+        Assert.True(clock.GetUtcNow() < T0.AddDays(365));
+    }
+
     /// <summary>
     /// A fake clock that jumps ahead as it is read for the <c>jumpOnRead</c>th time (firing what falls due), answering the
     /// time before the jump (the clock moved right after that reading) or after it.
