@@ -7,7 +7,7 @@ using UnifiedLlm.Ctl;
 
 // usage: GatewayBench --ullmd PATH/ullmd --relay PATH/bare-relay --llama-server PATH --model tiny.gguf [--out RESULTS.md]
 //        [--seconds N] [--nginx PATH | --nginx-missing REASON] [--npx PATH] [--wrk PATH] [--sections llama,stub,stream,streams]
-//        [--paths NAME,...] [--variant LABEL:VAR=VALUE;...] [--variant-ullmd PATH] [--concurrency 1,16,64,256] [--rounds N (default 3)]
+//        [--paths NAME,...] [--variant LABEL:VAR=VALUE;server.KEY=VALUE;...] [--variant-ullmd PATH] [--concurrency 1,16,64,256] [--rounds N (default 3)]
 //        [--slow-streams N (default 1000)]
 // ullmd and bare-relay are native executables (Native AOT publishes, as ullmd ships; bench/run.sh builds both).
 // Without --out the report is printed only; --sections, --paths and --concurrency measure a subset while iterating.
@@ -18,11 +18,14 @@ string[] List(string name, string all) => (Optional(name) ?? all).Split(',', Str
 var seconds = double.Parse(Optional("--seconds") ?? "5", CultureInfo.InvariantCulture);
 var rounds = int.Parse(Optional("--rounds") ?? "3", CultureInfo.InvariantCulture);
 var sections = List("--sections", "llama,stub,stream,streams");
-// A second ullmd, with environment variables of its own, measured beside the first: "LABEL:VAR=VALUE;…"; the same build
-// unless --variant-ullmd names another (a build before a change, to measure the change side by side).
+// A second ullmd, with settings of its own, measured beside the first: "LABEL:SETTING;…", each SETTING an environment
+// variable (VAR=VALUE) or a line of its config's [server] table (server.KEY=TOML VALUE); the same build unless
+// --variant-ullmd names another (a build before a change, to measure the change side by side).
 var variantUllmd = Optional("--variant-ullmd");
-var variant = (Optional("--variant") ?? "inline I/O:DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1").Split(':', 2);
-var variantEnv = variant[1].Split(';', StringSplitOptions.RemoveEmptyEntries).Select(v => v.Split('=', 2)).Select(v => (Name: v[0], Value: v[1])).ToArray();
+var variant = (Optional("--variant") ?? "pool I/O:server.io_scheduling=\"pool\"").Split(':', 2);
+var variantSettings = variant[1].Split(';', StringSplitOptions.RemoveEmptyEntries).Select(v => v.Split('=', 2)).Select(v => (Name: v[0], Value: v[1])).ToArray();
+var variantEnv = variantSettings.Where(v => !v.Name.StartsWith("server.", StringComparison.Ordinal)).ToArray();
+var variantServer = string.Join('\n', variantSettings.Where(v => v.Name.StartsWith("server.", StringComparison.Ordinal)).Select(v => $"{v.Name["server.".Length..]} = {v.Value}"));
 string variantTcp = $"ullmd TCP ({variant[0]})", variantUnix = $"ullmd unix ({variant[0]})";
 var wantedPaths = List("--paths", string.Join(',', [.. PathNames.All, variantTcp, variantUnix]));
 const double WarmUpSeconds = 8;
@@ -49,7 +52,7 @@ try
     }
 
     // ullmd, and the variant: the same build, measured side by side to decide a runtime setting by measurement.
-    async Task<(PeerProcess Process, string Socket)> StartUllmdAsync(string name, int port, string executable, params (string Name, string Value)[] env)
+    async Task<(PeerProcess Process, string Socket)> StartUllmdAsync(string name, int port, string executable, string serverSettings = "", params (string Name, string Value)[] env)
     {
         var dir = Directory.CreateDirectory(Path.Combine(work.FullName, name)).FullName;
         var socket = Path.Combine(dir, "openai.sock");
@@ -61,6 +64,7 @@ try
         admin_socket = "{Path.Combine(dir, "admin.sock")}"
         tcp_listen = "127.0.0.1:{port}"
         log_level = "warning"
+        {serverSettings}
 
         [providers.llama]
         kind = "openai"
@@ -96,7 +100,7 @@ try
     }
 
     var (ullmd, socket) = await StartUllmdAsync("ullmd", ullmdPort, Option("--ullmd"));
-    var (ullmdVariant, variantSocket) = await StartUllmdAsync("ullmd-variant", ullmdVariantPort, variantUllmd ?? Option("--ullmd"), variantEnv);
+    var (ullmdVariant, variantSocket) = await StartUllmdAsync("ullmd-variant", ullmdVariantPort, variantUllmd ?? Option("--ullmd"), variantServer, variantEnv);
 
     using var direct = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{llamaPort}/"), Timeout = TimeSpan.FromMinutes(2) };
     using var stubDirect = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{stubPort}/"), Timeout = TimeSpan.FromMinutes(2) };
@@ -233,8 +237,8 @@ try
     report.AppendLine(!wantedPaths.Contains(PathNames.Portkey) ? "- Portkey: not in this run (left out by --paths)." : string.Create(CultureInfo.InvariantCulture, $"- Portkey{(portkeyVersion.Length > 0 ? $" {PortkeyGateway.Package} {portkeyVersion}" : "")}: `npx -y {PortkeyGateway.Package} --port=PORT --headless`, headers `x-portkey-provider: openai`, `x-portkey-custom-host: <stub>/v1`."));
     report.AppendLine("- ullmd: the Native AOT publish (`dotnet publish daemon/Ullmd.csproj -c Release`), the build that ships.");
     var variantBuild = variantUllmd is null ? "of the same build" : $"built apart (`{variantUllmd}`)";
-    var variantSettings = variantEnv.Length == 0 ? "no settings of its own" : string.Join(", ", variantEnv.Select(e => $"`{e.Name}={e.Value}`"));
-    report.AppendLine(CultureInfo.InvariantCulture, $"- {variantTcp} / {variantUnix}: a second ullmd {variantBuild} with the same config, run with {variantSettings}.");
+    var variantText = variantSettings.Length == 0 ? "no settings of its own" : string.Join(", ", variantSettings.Select(e => $"`{e.Name}={e.Value}`"));
+    report.AppendLine(CultureInfo.InvariantCulture, $"- {variantTcp} / {variantUnix}: a second ullmd {variantBuild} with the same config but for {variantText}.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.BareRelay}: the least a .NET proxy does (Kestrel in, HttpClient out, bytes relayed; no parsing, routing, audit or metrics), in a process of its own, published with Native AOT as ullmd is (bench/BareRelay): what the framework costs, against which ullmd's own work shows.");
     report.AppendLine(CultureInfo.InvariantCulture, $"- {PathNames.YarpRelay}: the same process with YARP's `IHttpForwarder` (Yarp.ReverseProxy 2.3.0, `HttpTransformer.Empty`, its own `HttpMessageInvoker`) in place of the hand-written relay: the alternative to ullmd's relay, measured before choosing.");
     report.AppendLine("- proxy CPU µs/req: user+system CPU time of the proxy's processes (nginx's workers, Portkey's node) during the step, per request; less disturbed by other load than requests/s.");

@@ -266,6 +266,7 @@ internal static partial class ConfigLoader
         {
             LogTarget = s.Enum("log_target", LogTarget.Auto, LogTargets),
             MaxAudioBodyBytes = s.Integer("max_audio_body_bytes", ServerConfig.DefaultMaxAudioBodyBytes, 1024, 1L << 40),
+            IoScheduling = s.Enum("io_scheduling", IoScheduling.Inline, EnumNames.IoSchedulings.ByName),
             MaxSwapWait = TimeSpan.FromSeconds(s.Integer("max_swap_wait_seconds", (long)ServerConfig.DefaultMaxSwapWait.TotalSeconds, 0, 3600)),
         };
         var systemdAddress = s.String("systemd_address", ServerConfig.AutoSystemdAddress);

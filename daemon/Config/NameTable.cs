@@ -57,6 +57,8 @@ internal static class EnumNames
     public static readonly NameTable<SupervisorKind> Supervisors =
         new((SupervisorKind.Auto, "auto"), (SupervisorKind.Systemd, "systemd"), (SupervisorKind.Process, "process"));
 
+    public static readonly NameTable<IoScheduling> IoSchedulings = new((IoScheduling.Inline, "inline"), (IoScheduling.Pool, "pool"));
+
     public static readonly NameTable<ProviderKind> Providers = new((ProviderKind.OpenAi, "openai"), (ProviderKind.Anthropic, "anthropic"));
 
     public static readonly NameTable<RouteStrategy> Strategies = new(

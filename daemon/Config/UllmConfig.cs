@@ -56,6 +56,16 @@ internal enum SupervisorKind
     Process,
 }
 
+/// <summary>
+/// Where ullmd's socket work runs: inline on the socket event threads (a completion continues there, and Kestrel sends
+/// from the thread that wrote), or handed to the thread pool at each step, .NET's default.
+/// </summary>
+internal enum IoScheduling
+{
+    Inline,
+    Pool,
+}
+
 /// <summary>Where ullmd's own log goes: journald's native protocol, stderr, or journald when systemd runs ullmd.</summary>
 internal enum LogTarget
 {
@@ -93,6 +103,9 @@ internal sealed record ServerConfig(
     /// it meanwhile, before draining it anyway: the bound that keeps alternating requests from starving a model.
     /// </summary>
     public TimeSpan MaxSwapWait { get; init; } = DefaultMaxSwapWait;
+
+    /// <summary>Fixed at start: .NET reads it once, as the first socket is made; a reload that changes it says so.</summary>
+    public IoScheduling IoScheduling { get; init; } = IoScheduling.Inline;
 
     public static readonly TimeSpan DefaultMaxSwapWait = TimeSpan.FromSeconds(30);
 

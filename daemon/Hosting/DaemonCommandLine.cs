@@ -70,6 +70,7 @@ internal static class DaemonCommandLine
                 return 0;
             }
 
+            SocketScheduling.Apply(config.Server.IoScheduling);
             timeline.Mark("config");
             return await DaemonHost.RunAsync(config, timeline, cancellationToken);
         });

@@ -94,7 +94,11 @@ internal static class DaemonHost
         var certificate = config.Server.Tls is { } tls && config.Server.TcpListen is not null ? ServerCertificate.Load(tls, logger) : null;
         // A unix socket refuses connect() with EAGAIN once its backlog is full: with Kestrel's 512 a burst of clients
         // failed to connect instead of getting 429 (#21's overload run). The kernel caps it at net.core.somaxconn.
-        builder.WebHost.UseSockets(o => o.Backlog = 4096);
+        builder.WebHost.UseSockets(o =>
+        {
+            o.Backlog = 4096;
+            o.UnsafePreferInlineScheduling = config.Server.IoScheduling == IoScheduling.Inline;
+        });
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = config.Server.MaxRequestBodyBytes;

@@ -104,6 +104,25 @@ public class ConfigLoaderTests
     }
 
     [Theory]
+    [InlineData(null, "Inline")]
+    [InlineData("inline", "Inline")]
+    [InlineData("pool", "Pool")]
+    public void The_io_scheduling_is_read_and_inline_by_default(string? text, string expected)
+    {
+        var toml = text is null ? "[server]\n" : $"[server]\nio_scheduling = \"{text}\"\n";
+        Assert.Equal(expected, ConfigLoader.Parse(toml, "c.toml").Server.IoScheduling.ToString());
+    }
+
+    [Fact]
+    public void A_reload_that_changes_the_io_scheduling_says_it_waits_for_a_restart()
+    {
+        var before = ConfigLoader.Parse("[server]\n", "c.toml");
+        var after = ConfigLoader.Parse("[server]\nio_scheduling = \"pool\"\n", "c.toml");
+
+        Assert.Equal(["io_scheduling inline -> pool: takes effect when ullmd restarts"], ConfigDiff.Describe(before, after));
+    }
+
+    [Theory]
     [InlineData(null, "auto")]
     [InlineData("auto", "auto")]
     [InlineData("unix:path=/proc/42/root/run/dbus/system_bus_socket", "unix:path=/proc/42/root/run/dbus/system_bus_socket")]
@@ -128,6 +147,7 @@ public class ConfigLoaderTests
     [InlineData("[server]\nopenai_socket_mode = \"0999\"\n", 2, 1, "server.openai_socket_mode", "is not an octal file mode")]
     [InlineData("[server]\nsupervisor = \"sytemd\"\n", 2, 1, "server.supervisor", "(did you mean 'systemd'?)")]
     [InlineData("[server]\nlog_target = \"jounral\"\n", 2, 1, "server.log_target", "(did you mean 'journal'?)")]
+    [InlineData("[server]\nio_scheduling = \"pol\"\n", 2, 1, "server.io_scheduling", "(did you mean 'pool'?)")]
     [InlineData("[server]\nsystemd_address = \"/run/dbus/system_bus_socket\"\n", 2, 1, "server.systemd_address", "has no \"transport:\" prefix")]
     [InlineData("[server]\nsystemd_address = \"tcp:host=localhost,port=1\"\n", 2, 1, "server.systemd_address", "transport \"tcp\" is not supported")]
     [InlineData("[server]\nlog_level = 3\n", 2, 1, "server.log_level", "expected a string, found an integer")]
