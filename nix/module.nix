@@ -52,6 +52,7 @@ let
     "data_dir"
     "supervisor"
     "systemd_address"
+    "io_scheduling"
     "tls_certificate"
     "tls_certificate_credential"
     "tls_key"

@@ -21,11 +21,6 @@ internal static class ConfigDiff
         AddIfChanged("responses settings changed", old.Responses, next.Responses, changes);
         AddIfChanged("fallback chains changed", old.Router, next.Router, changes);
 
-        if (old.Server.IoScheduling != next.Server.IoScheduling)
-        {
-            changes.Add($"io_scheduling {EnumNames.IoSchedulings.NameOf(old.Server.IoScheduling)} -> {EnumNames.IoSchedulings.NameOf(next.Server.IoScheduling)}: takes effect when ullmd restarts");
-        }
-
         if (old.Server.LogLevel != next.Server.LogLevel)
         {
             changes.Add($"log level {old.Server.LogLevel} -> {next.Server.LogLevel}");

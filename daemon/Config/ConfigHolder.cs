@@ -97,6 +97,7 @@ internal sealed class ConfigHolder(UllmConfig initial, EventHub events, TimeProv
         Check("data_dir", old.DataDir, next.DataDir);
         Check("supervisor", old.Supervisor, next.Supervisor);
         Check("systemd_address", old.SystemdAddress, next.SystemdAddress);
+        Check("io_scheduling", EnumNames.IoSchedulings.NameOf(old.IoScheduling), EnumNames.IoSchedulings.NameOf(next.IoScheduling));
         // The certificate files are re-read on every reload; which files, and whether there is TLS at all, is the listener's.
         Check("tls_certificate", Source(old.Tls?.Certificate, ApiKeySourceKind.File), Source(next.Tls?.Certificate, ApiKeySourceKind.File));
         Check("tls_certificate_credential", Source(old.Tls?.Certificate, ApiKeySourceKind.Credential), Source(next.Tls?.Certificate, ApiKeySourceKind.Credential));

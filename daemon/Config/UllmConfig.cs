@@ -104,7 +104,7 @@ internal sealed record ServerConfig(
     /// </summary>
     public TimeSpan MaxSwapWait { get; init; } = DefaultMaxSwapWait;
 
-    /// <summary>Fixed at start: .NET reads it once, as the first socket is made; a reload that changes it says so.</summary>
+    /// <summary>Fixed at start: .NET reads it once, as the first socket is made; a reload that changes it is refused.</summary>
     public IoScheduling IoScheduling { get; init; } = IoScheduling.Inline;
 
     public static readonly TimeSpan DefaultMaxSwapWait = TimeSpan.FromSeconds(30);

@@ -628,7 +628,7 @@ let
           logLevelDoesNot = restarts "log_level";
         };
       expected = {
-        checked = 14;
+        checked = 15;
         allRestart = true;
         logLevelDoesNot = false;
       };

@@ -1,4 +1,5 @@
 using UnifiedLlm.Daemon.Config;
+using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Tests.Support;
 
 namespace UnifiedLlm.Tests.Config;
@@ -114,12 +115,20 @@ public class ConfigLoaderTests
     }
 
     [Fact]
-    public void A_reload_that_changes_the_io_scheduling_says_it_waits_for_a_restart()
+    public async Task A_reload_that_changes_the_io_scheduling_is_refused_as_it_needs_a_restart()
     {
-        var before = ConfigLoader.Parse("[server]\n", "c.toml");
-        var after = ConfigLoader.Parse("[server]\nio_scheduling = \"pool\"\n", "c.toml");
+        using var dir = new TempDirectory();
+        var file = dir.Write("c.toml", "[server]\n");
+        using var holder = new ConfigHolder(await ConfigLoader.LoadFileAsync(file, TestContext.Current.CancellationToken), new EventHub(), TimeProvider.System);
+        dir.Write("c.toml", "[server]\nio_scheduling = \"pool\"\n");
 
-        Assert.Equal(["io_scheduling inline -> pool: takes effect when ullmd restarts"], ConfigDiff.Describe(before, after));
+        var result = await holder.ReloadAsync(TestContext.Current.CancellationToken);
+
+        Assert.False(result.Applied);
+        var error = Assert.Single(result.Errors);
+        Assert.Equal("server.io_scheduling", error.KeyPath);
+        Assert.Contains("changed from 'inline' to 'pool'; this needs a restart of ullmd", error.Message, StringComparison.Ordinal);
+        Assert.Equal(IoScheduling.Inline, holder.Current.Server.IoScheduling);
     }
 
     [Theory]
