@@ -1,33 +1,27 @@
-using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using UnifiedLlm.Daemon.Routing;
 
 namespace UnifiedLlm.Daemon.Providers;
 
-/// <summary>Reads an upstream's server-sent events as they arrive.</summary>
+/// <summary>Reads an OpenAI-style upstream's server-sent events as they arrive.</summary>
 internal static class SseChunks
 {
     /// <summary>
-    /// OpenAI-style: each event's data is a chunk, "[DONE]" ends the stream (a Responses API stream ends with its last
-    /// event instead). A chunk's bytes are the read buffer's, valid until the enumerator moves on; each chunk says whether
-    /// the next one came with it in the same read (<see cref="UpstreamChunk.MoreBuffered"/>).
+    /// Each event's data is a chunk, "[DONE]" ends the stream (a Responses API stream ends with its last event instead).
+    /// A chunk's bytes are the read buffer's, valid until the enumerator moves on; each chunk says whether the next one
+    /// came with it in the same read (<see cref="UpstreamChunk.MoreBuffered"/>).
     /// </summary>
     public static async IAsyncEnumerable<UpstreamChunk> ReadOpenAiAsync(Stream stream, string upstream, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var events = new SseEventBuffer(upstream);
-        while (true)
+        while (await events.ReadAsync(stream, cancellationToken))
         {
-            if (!events.TryTake(out var data))
+            if (!events.TryTake(out var item))
             {
-                if (events.Ended)
-                {
-                    yield break;
-                }
-
-                events.Received(await stream.ReadAsync(events.Space(), cancellationToken));
                 continue;
             }
 
+            var data = item.Data;
             while (true)
             {
                 if (data.Span.SequenceEqual("[DONE]"u8))
@@ -44,14 +38,10 @@ internal static class SseChunks
                     break;
                 }
 
-                data = next;
+                data = next.Data;
             }
         }
     }
-
-    /// <summary>Every event with its type; malformed framing cannot occur in SSE, malformed data is the reader's to judge.</summary>
-    public static IAsyncEnumerable<SseItem<ReadOnlyMemory<byte>>> ReadAsync(Stream stream, CancellationToken cancellationToken) =>
-        SseParser.Create(stream, static (_, data) => (ReadOnlyMemory<byte>)data.ToArray()).EnumerateAsync(cancellationToken);
 
     public static UpstreamFailure Malformed(string upstream, string what) => new(502, $"{upstream}: malformed stream: {what}", retryable: true);
 }

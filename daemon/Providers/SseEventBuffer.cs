@@ -5,10 +5,10 @@ namespace UnifiedLlm.Daemon.Providers;
 
 /// <summary>
 /// Server-sent events framed in place in the bytes read from an upstream (lines end with CR, LF or CRLF; a line starting
-/// with ':' is a comment; a blank line dispatches the event's data lines, joined with LF). An event's data is a slice of
-/// the read buffer, valid until the next <see cref="Space"/>; only an event of several data lines is copied. Event
-/// types, ids and retry times are read past: the relay needs only the data. An event the stream ends inside is
-/// discarded, as the SSE spec says.
+/// with ':' is a comment; a blank line dispatches the event's data lines, joined with LF, under the type its last
+/// "event" line names). An event's type and data are slices of the read buffer, valid until the next <see cref="Space"/>;
+/// only an event of several data lines is copied. Ids and retry times are read past: no upstream's stream is resumed. An
+/// event without data dispatches nothing, and one the stream ends inside is discarded, as the SSE spec says.
 /// </summary>
 /// <param name="upstream">Named in the failure when an event outgrows <paramref name="maxEventBytes"/>.</param>
 /// <param name="maxEventBytes">An upstream that never ends an event is cut off there rather than buffered without bound.</param>
@@ -17,6 +17,9 @@ internal sealed class SseEventBuffer(string upstream, int maxEventBytes = SseEve
     public const int MaxEventBytes = 64 * 1024 * 1024;
 
     private const int InitialBytes = 16 * 1024;
+
+    /// <summary>The type of an event that names none (or names the empty string), per the SSE spec.</summary>
+    private static readonly ReadOnlyMemory<byte> DefaultType = "message"u8.ToArray();
 
     private static ReadOnlySpan<byte> Bom => [0xEF, 0xBB, 0xBF];
 
@@ -34,12 +37,14 @@ internal sealed class SseEventBuffer(string upstream, int maxEventBytes = SseEve
     private bool skipLineFeed;
 
     // The event being read, as offsets from start (which the buffer's compaction moves): where its next line begins, how
-    // far that line was searched for its end, how many data lines it has, and the last one's value.
+    // far that line was searched for its end, how many data lines it has, the last one's value, and the last type named.
     private int lineAt;
     private int searchedTo;
     private int dataLines;
     private int valueAt;
     private int valueLength;
+    private int typeAt;
+    private int typeLength;
 
     /// <summary>The stream has ended: what is left is an incomplete event.</summary>
     public bool Ended { get; private set; }
@@ -77,10 +82,22 @@ internal sealed class SseEventBuffer(string upstream, int maxEventBytes = SseEve
         Ended = count == 0;
     }
 
-    /// <summary>The next complete event's data among the bytes read, without reading; false when no complete event is buffered.</summary>
-    public bool TryTake(out ReadOnlyMemory<byte> data)
+    /// <summary>Reads once from <paramref name="stream"/> into <see cref="Space"/>; false once the stream's end was read before, when no event is left to take.</summary>
+    public async ValueTask<bool> ReadAsync(Stream stream, CancellationToken cancellationToken)
     {
-        data = default;
+        if (Ended)
+        {
+            return false;
+        }
+
+        Received(await stream.ReadAsync(Space(), cancellationToken));
+        return true;
+    }
+
+    /// <summary>The next complete event among the bytes read, without reading; false when no complete event is buffered.</summary>
+    public bool TryTake(out SseEvent item)
+    {
+        item = default;
         if (!SkipPreamble())
         {
             return false;
@@ -112,23 +129,31 @@ internal sealed class SseEventBuffer(string upstream, int maxEventBytes = SseEve
                 // A blank line ends the event; one without data dispatches nothing and is consumed all the same.
                 var eventStart = start;
                 var lines = dataLines;
+                var type = typeLength > 0 ? buffer.AsMemory(eventStart + typeAt, typeLength) : DefaultType;
                 start = nextLine;
                 skipLineFeed = openCr;
-                lineAt = searchedTo = dataLines = 0;
+                lineAt = searchedTo = dataLines = typeLength = 0;
                 if (lines > 0)
                 {
-                    data = lines == 1 ? buffer.AsMemory(eventStart + valueAt, valueLength) : JoinedData(eventStart, lineEnd);
+                    var data = lines == 1 ? buffer.AsMemory(eventStart + valueAt, valueLength) : JoinedData(eventStart, lineEnd);
+                    item = new SseEvent(type, data);
                     return true;
                 }
 
                 continue;
             }
 
-            if (DataValueOffset(buffer.AsSpan(lineStart, lineEnd - lineStart)) is var offset and >= 0)
+            var line = buffer.AsSpan(lineStart, lineEnd - lineStart);
+            if (FieldValueOffset(line, "data"u8) is var offset and >= 0)
             {
                 dataLines++;
                 valueAt = lineStart + offset - start;
-                valueLength = lineEnd - lineStart - offset;
+                valueLength = line.Length - offset;
+            }
+            else if (FieldValueOffset(line, "event"u8) is var typeOffset and >= 0)
+            {
+                typeAt = lineStart + typeOffset - start;
+                typeLength = line.Length - typeOffset;
             }
 
             lineAt = nextLine - start;
@@ -141,25 +166,26 @@ internal sealed class SseEventBuffer(string upstream, int maxEventBytes = SseEve
         buffer = [];
     }
 
-    /// <summary>Where a "data" field's value starts in <paramref name="line"/> (one space after the colon is not part of it); -1 for any other line.</summary>
-    private static int DataValueOffset(ReadOnlySpan<byte> line)
+    /// <summary>Where the value of the field <paramref name="name"/> starts in <paramref name="line"/> (the name alone has an empty value; one space after the colon is not part of it); -1 for any other line.</summary>
+    private static int FieldValueOffset(ReadOnlySpan<byte> line, ReadOnlySpan<byte> name)
     {
-        if (!line.StartsWith("data"u8))
+        if (!line.StartsWith(name))
         {
             return -1;
         }
 
-        if (line.Length == 4)
+        var colon = name.Length;
+        if (line.Length == colon)
         {
-            return 4;
+            return colon;
         }
 
-        if (line[4] != (byte)':')
+        if (line[colon] != (byte)':')
         {
             return -1;
         }
 
-        return line.Length > 5 && line[5] == (byte)' ' ? 6 : 5;
+        return line.Length > colon + 1 && line[colon + 1] == (byte)' ' ? colon + 2 : colon + 1;
     }
 
     /// <summary>Skips a byte order mark at the stream's start and the LF of a CRLF split by a read; false until the mark can be told.</summary>
@@ -219,7 +245,7 @@ internal sealed class SseEventBuffer(string upstream, int maxEventBytes = SseEve
         {
             var lineLength = buffer.AsSpan(position, to - position).IndexOfAny((byte)'\r', (byte)'\n');
             var line = buffer.AsSpan(position, lineLength);
-            if (DataValueOffset(line) is var offset and >= 0)
+            if (FieldValueOffset(line, "data"u8) is var offset and >= 0)
             {
                 if (!first)
                 {
