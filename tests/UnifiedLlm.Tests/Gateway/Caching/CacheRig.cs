@@ -79,6 +79,22 @@ internal sealed class CacheRig : IAsyncDisposable
         return await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
     }
 
+    /// <summary>
+    /// Waits until the cache holds <paramref name="count"/> entries of the model "tiny": an answer is stored once it has
+    /// reached the client, so a test that moves the clock after an answer waits for the store, or the entry is stamped
+    /// with the moved clock.
+    /// </summary>
+    public async Task StoredAsync(int count)
+    {
+        var expected = $"ullm_cache_entries{{model=\"tiny\"}} {count}\n";
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        while (!(await MetricsAsync()).Contains(expected, StringComparison.Ordinal))
+        {
+            await Task.Delay(20, timeout.Token);
+        }
+    }
+
     /// <summary>Polls until <paramref name="condition"/> holds, failing with a timeout after <paramref name="limit"/>.</summary>
     public static async Task UntilAsync(Func<bool> condition, TimeSpan limit)
     {

@@ -124,6 +124,7 @@ public sealed class ResponseCacheTests
         await using var rig = await CacheRig.StartAsync("ttl_seconds = 60", time: time);
 
         var miss = await rig.PostAsync(CacheRig.Chat());
+        await rig.StoredAsync(1);
         time.Advance(TimeSpan.FromSeconds(59));
         var hit = await rig.PostAsync(CacheRig.Chat());
         time.Advance(TimeSpan.FromSeconds(1));
