@@ -3,19 +3,20 @@ using System.Text;
 namespace UnifiedLlm.Daemon.Supervision;
 
 /// <summary>
-/// Follows a backend's output file line by line. The backend writes it directly (O_APPEND), so its output outlives
-/// ullmd: a pipe to ullmd would break when ullmd dies and kill the backend with SIGPIPE at its next line. Once it has
-/// read everything of a file over <see cref="MaxBytes"/>, the tail empties it; the backend's next write lands at the
-/// new end, so only a line written in that instant can be lost.
+/// Follows a backend's output file line by line, reading as soon as inotify says it grew (<see cref="FileChanges"/>).
+/// The backend writes it directly (O_APPEND), so its output outlives ullmd: a pipe to ullmd would break when ullmd dies
+/// and kill the backend with SIGPIPE at its next line. Once it has read everything of a file over
+/// <see cref="MaxBytes"/>, the tail empties it; the backend's next write lands at the new end, so only a line written in
+/// that instant can be lost.
 /// </summary>
 internal static class OutputFileTail
 {
     public const long MaxBytes = 16L << 20;
-    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
 
     /// <summary>Reads from <paramref name="offset"/> until <paramref name="ended"/> completes and the file is drained.</summary>
     public static async Task RunAsync(string path, long offset, Task ended, Action<string> onLine, CancellationToken cancellationToken)
     {
+        using var changes = FileChanges.Watch(path);
         await using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, 1, useAsync: false);
         stream.Position = Math.Min(offset, stream.Length);
         var buffer = new byte[64 * 1024];
@@ -23,6 +24,7 @@ internal static class OutputFileTail
         while (true)
         {
             var wasEnded = ended.IsCompleted;
+            var changed = changes.Next();
             var read = await stream.ReadAsync(buffer, cancellationToken);
             if (read > 0)
             {
@@ -50,7 +52,8 @@ internal static class OutputFileTail
                 stream.Position = 0;
             }
 
-            await Task.WhenAny(ended, Task.Delay(PollInterval, cancellationToken));
+            // A notice, the backend's end or the backstop's pause, whichever comes first; none of them is an error.
+            await ((Task)Task.WhenAny(ended, changed).WaitAsync(changes.Backstop, cancellationToken)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             cancellationToken.ThrowIfCancellationRequested();
         }
     }

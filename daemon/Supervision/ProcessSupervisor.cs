@@ -168,7 +168,7 @@ internal sealed partial class ProcessSupervisor(
     {
         var log = new BackendLogBuffer(LogLinesPerUnit);
         var exited = new TaskCompletionSource<BackendExit>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var child = new Child(new BackendProcess(unit, model, invocation, pid, exited.Task), exited, stopTimeout, log, output);
+        var child = new Child(new BackendProcess(unit, model, invocation, pid, exited.Task) { Output = log }, exited, stopTimeout, log, output);
         ForgetOldExitedUnits();
         children[unit] = child;
         return child;

@@ -5,7 +5,7 @@ using UnifiedLlm.Tests.Support;
 
 namespace UnifiedLlm.Tests.Supervision;
 
-/// <summary>Following a backend's output file: lines across reads, the last unterminated line, emptying a large file.</summary>
+/// <summary>Following a backend's output file: lines across reads, the last unterminated line, emptying a large file, inotify's notice of a write.</summary>
 public sealed class OutputFileTailTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
@@ -46,6 +46,21 @@ public sealed class OutputFileTailTests
         await WaitAsync(() => last == "after");
         ended.SetResult();
         await tail.WaitAsync(Patience, TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task A_write_to_the_file_is_noticed_without_polling()
+    {
+        using var dir = new TempDirectory("ullm-tail");
+        var path = dir.File("out.log");
+        await File.WriteAllTextAsync(path, "", TestContext.Current.CancellationToken);
+        using var changes = FileChanges.Watch(path);
+
+        // Only inotify's notice completes it: it has no timer of its own.
+        var changed = changes.Next();
+        await AppendAsync(path, "line\n");
+
+        await changed.WaitAsync(Patience, TestContext.Current.CancellationToken);
     }
 
     [Fact]
