@@ -423,16 +423,19 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
         finally
         {
-            // Gone (cancelled, timed out) after the load granted it a lease: that lease is given back.
-            var granted = served is null;
-            await loop.TryAskAsync(() =>
+            // Served, it needs no trip through the loop: its load ended as it was granted, so its count of waiters no
+            // longer counts. Gone (cancelled, timed out) after the load granted it a lease: that lease is given back.
+            if (served is null)
             {
-                pending.Waiters--;
-                if (granted && pending.Granted is { } unused)
+                await loop.TryAskAsync(() =>
                 {
-                    EndLeaseOnLoop(unused);
-                }
-            }).ConfigureAwait(false);
+                    pending.Waiters--;
+                    if (pending.Granted is { } unused)
+                    {
+                        EndLeaseOnLoop(unused);
+                    }
+                }).ConfigureAwait(false);
+            }
         }
     }
 
