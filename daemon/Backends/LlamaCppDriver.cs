@@ -222,18 +222,25 @@ internal sealed class LlamaCppDriver(
 
         // Through the gateway's connections when given, kept open (the control client closes each one).
         using var pooled = start.Connections is { } connections ? new HttpClient(connections, disposeHandler: false) { Timeout = http.Timeout } : null;
+        await using var wake = new ReadyLineWake(process, linked.Token);
         var loading = time.GetTimestamp();
         try
         {
-            while (!await IsHealthyAsync(pooled ?? http, health, linked.Token).ConfigureAwait(false))
+            while (true)
             {
+                var said = wake.Next();
+                if (await IsHealthyAsync(pooled ?? http, health, linked.Token).ConfigureAwait(false))
+                {
+                    return;
+                }
+
                 if (process.Exited.IsCompleted)
                 {
                     var exit = await process.Exited.ConfigureAwait(false);
                     throw await readiness.FailedAsync(process, $"llama-server for {start.Model.Name} exited before it was ready: {exit.Reason}", cancellationToken).ConfigureAwait(false);
                 }
 
-                await Task.WhenAny(process.Exited, Task.Delay(ReadinessPolling.After(time.GetElapsedTime(loading)), time, linked.Token)).ConfigureAwait(false);
+                await Task.WhenAny(process.Exited, said, Task.Delay(ReadinessPolling.After(time.GetElapsedTime(loading)), time, linked.Token)).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)

@@ -407,7 +407,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         ModelInstance? served = null;
         try
         {
-            var loaded = await pending.Completion.WaitAsync(linked.Token).ConfigureAwait(false);
+            var loaded = await pending.ReadyOrFailedAsync().WaitAsync(linked.Token).ConfigureAwait(false);
             if (!loaded.Succeeded)
             {
                 return loaded.Failure;
@@ -423,16 +423,19 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
         finally
         {
-            // Gone (cancelled, timed out) after the load granted it a lease: that lease is given back.
-            var granted = served is null;
-            await loop.TryAskAsync(() =>
+            // Served, it needs no trip through the loop: its load ended as it was granted, so its count of waiters no
+            // longer counts. Gone (cancelled, timed out) after the load granted it a lease: that lease is given back.
+            if (served is null)
             {
-                pending.Waiters--;
-                if (granted && pending.Granted is { } unused)
+                await loop.TryAskAsync(() =>
                 {
-                    EndLeaseOnLoop(unused);
-                }
-            }).ConfigureAwait(false);
+                    pending.Waiters--;
+                    if (pending.Granted is { } unused)
+                    {
+                        EndLeaseOnLoop(unused);
+                    }
+                }).ConfigureAwait(false);
+            }
         }
     }
 
@@ -753,21 +756,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     private async Task<Outcome<ModelInstance>> LoadAsync(ModelSlot slot, PendingLoad pending)
     {
-        Progress.Queued(slot.Config.Name);
-        try
-        {
-            return await LoadInTurnAsync(slot, pending).ConfigureAwait(false);
-        }
-        finally
-        {
-            Progress.Ended(slot.Config.Name);
-        }
-    }
-
-    private async Task<Outcome<ModelInstance>> LoadInTurnAsync(ModelSlot slot, PendingLoad pending)
-    {
         var token = shutdown.Token;
         var name = slot.Config.Name;
+        Progress.Queued(name);
         var attempt = new LoadAttempt();
         var queued = false;
         Outcome<ModelInstance> outcome;
@@ -789,15 +780,11 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
         finally
         {
-            await loop.AskAsync(() =>
+            // A load that became ready ended in the handler that made it so; read after awaiting that handler.
+            if (!pending.Ended)
             {
-                slot.Loading = null;
-                if (queued)
-                {
-                    admission.End(name);
-                    AdmissionChanged();
-                }
-            }).ConfigureAwait(false);
+                await loop.AskAsync(() => EndLoad(slot, pending, queued)).ConfigureAwait(false);
+            }
         }
 
         if (!outcome.Succeeded)
@@ -806,6 +793,33 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         return outcome;
+    }
+
+    /// <summary>
+    /// On the loop: <paramref name="pending"/> no longer counts as in flight: the slot's load cleared (unless another has
+    /// replaced it), its admission ended when it had one (<paramref name="admitted"/>), and its progress ended. Once only.
+    /// </summary>
+    private void EndLoad(ModelSlot slot, PendingLoad pending, bool admitted)
+    {
+        if (pending.Ended)
+        {
+            return;
+        }
+
+        pending.Ended = true;
+        var name = slot.Config.Name;
+        if (slot.Loading == pending)
+        {
+            slot.Loading = null;
+        }
+
+        if (admitted)
+        {
+            admission.End(name);
+            AdmissionChanged();
+        }
+
+        Progress.Ended(name);
     }
 
     private static LeaseFailure Stopping(string model) => new(LeaseFailureKind.ShuttingDown, model, $"{model}: not loaded, ullmd is stopping");
@@ -900,14 +914,18 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             slot.Backoff = LoadBackoff.None;
             Move(instance, InstanceState.Ready, null, Learnt(backend));
 
-            // Leased to every waiter now, before anything else can begin evicting it.
+            // Leased to every waiter now, before anything else can begin evicting it, and the load ended in the same
+            // handler: whoever the loop serves next sees the waiters' leases on a ready instance, no load in flight.
             instance.Grant(pending.Waiters);
             pending.Granted = instance;
             OpenIfServing(slot);
             ArmTtl(slot, instance);
             instance.ExitWatch = WatchExitAsync(slot, instance, driver);
+            EndLoad(slot, pending, admitted: true);
         }).ConfigureAwait(false);
 
+        // The view showing it ready is published by now: the waiters go on, their requests beside the "load" event.
+        pending.Wake();
         Publish("load", $"{model.Name}: ready at {backend.BaseAddress} ({plan.Summary().Split('\n')[0]})", instance);
         if (generic is not null)
         {

@@ -3,40 +3,40 @@ using System.Text;
 namespace UnifiedLlm.Daemon.Supervision;
 
 /// <summary>
-/// Follows a backend's output file line by line. The backend writes it directly (O_APPEND), so its output outlives
-/// ullmd: a pipe to ullmd would break when ullmd dies and kill the backend with SIGPIPE at its next line. Once it has
-/// read everything of a file over <see cref="MaxBytes"/>, the tail empties it; the backend's next write lands at the
-/// new end, so only a line written in that instant can be lost.
+/// Follows a backend's output file line by line, reading as soon as inotify says it grew (<see cref="FileChanges"/>).
+/// The backend writes it directly (O_APPEND), so its output outlives ullmd: a pipe to ullmd would break when ullmd dies
+/// and kill the backend with SIGPIPE at its next line. Once it has read everything of a file over
+/// <see cref="MaxBytes"/>, the tail empties it; the backend's next write lands at the new end, so only a line written in
+/// that instant can be lost.
 /// </summary>
 internal static class OutputFileTail
 {
     public const long MaxBytes = 16L << 20;
-    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>The longest line passed on whole; a longer one comes in pieces of this size.</summary>
+    public const int LineBytes = 64 * 1024;
 
     /// <summary>Reads from <paramref name="offset"/> until <paramref name="ended"/> completes and the file is drained.</summary>
     public static async Task RunAsync(string path, long offset, Task ended, Action<string> onLine, CancellationToken cancellationToken)
     {
+        using var changes = FileChanges.Watch(path);
         await using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, 1, useAsync: false);
         stream.Position = Math.Min(offset, stream.Length);
-        var buffer = new byte[64 * 1024];
-        var partial = new List<byte>();
+        var lines = new LineSplitter(onLine);
         while (true)
         {
             var wasEnded = ended.IsCompleted;
-            var read = await stream.ReadAsync(buffer, cancellationToken);
+            var changed = changes.Next();
+            var read = await stream.ReadAsync(lines.Free, cancellationToken);
             if (read > 0)
             {
-                Split(buffer.AsSpan(0, read), partial, onLine);
+                lines.Added(read);
                 continue;
             }
 
             if (wasEnded)
             {
-                if (partial.Count > 0)
-                {
-                    onLine(Encoding.UTF8.GetString([.. partial]));
-                }
-
+                lines.Flush();
                 return;
             }
 
@@ -50,7 +50,8 @@ internal static class OutputFileTail
                 stream.Position = 0;
             }
 
-            await Task.WhenAny(ended, Task.Delay(PollInterval, cancellationToken));
+            // A notice, the backend's end or the backstop's pause, whichever comes first; none of them is an error.
+            await ((Task)Task.WhenAny(ended, changed).WaitAsync(changes.Backstop, cancellationToken)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             cancellationToken.ThrowIfCancellationRequested();
         }
     }
@@ -73,21 +74,58 @@ internal static class OutputFileTail
         return stream.Position;
     }
 
-    private static void Split(ReadOnlySpan<byte> bytes, List<byte> partial, Action<string> onLine)
+    /// <summary>
+    /// Splits what is read into lines in its own buffer: each line is decoded where it lies, and only the unfinished
+    /// last one moves to the front for the next read (the bytes are not copied one list element at a time).
+    /// </summary>
+    private sealed class LineSplitter(Action<string> onLine)
     {
-        while (true)
+        private readonly byte[] buffer = new byte[LineBytes];
+        private int filled;
+
+        /// <summary>Where the next read goes.</summary>
+        public Memory<byte> Free => buffer.AsMemory(filled);
+
+        /// <summary><paramref name="count"/> bytes were read into <see cref="Free"/>: every line they finish is passed on.</summary>
+        public void Added(int count)
         {
-            var newline = bytes.IndexOf((byte)'\n');
-            if (newline < 0)
+            var end = filled + count;
+            var start = 0;
+
+            // The bytes kept from the last read hold no newline.
+            var next = filled;
+            int newline;
+            while ((newline = buffer.AsSpan(next, end - next).IndexOf((byte)'\n')) >= 0)
             {
-                partial.AddRange(bytes);
-                return;
+                var lineEnd = next + newline;
+                onLine(Decode(buffer.AsSpan(start, lineEnd - start).TrimEnd((byte)'\r')));
+                start = next = lineEnd + 1;
             }
 
-            partial.AddRange(bytes[..newline]);
-            onLine(Encoding.UTF8.GetString([.. partial]).TrimEnd('\r'));
-            partial.Clear();
-            bytes = bytes[(newline + 1)..];
+            var rest = end - start;
+            if (rest == buffer.Length)
+            {
+                onLine(Decode(buffer));
+                rest = 0;
+            }
+            else if (start > 0)
+            {
+                buffer.AsSpan(start, rest).CopyTo(buffer);
+            }
+
+            filled = rest;
         }
+
+        /// <summary>The output ended: an unfinished last line is passed on as it is.</summary>
+        public void Flush()
+        {
+            if (filled > 0)
+            {
+                onLine(Decode(buffer.AsSpan(0, filled)));
+                filled = 0;
+            }
+        }
+
+        private static string Decode(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes);
     }
 }

@@ -35,7 +35,7 @@ internal sealed partial class ProcessSupervisor(
 
     public string Kind => EnumNames.Supervisors.NameOf(SupervisorKind.Process);
 
-    public async Task<BackendProcess> StartAsync(BackendLaunch launch, CancellationToken cancellationToken)
+    public Task<BackendProcess> StartAsync(BackendLaunch launch, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         WarnOnceAboutLimits(launch);
@@ -45,8 +45,9 @@ internal sealed partial class ProcessSupervisor(
         }
 
         Directory.CreateDirectory(outputs, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+
+        // Created by the spawn itself (O_CREAT|O_APPEND), before the backend runs and before the tail opens it.
         var output = Path.Combine(outputs, launch.UnitName + ".log");
-        await File.WriteAllBytesAsync(output, [], cancellationToken);
         var invocation = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
 
         // Only what a backend needs of ullmd's environment: the rest may hold secrets (a provider's API key in an
@@ -88,7 +89,7 @@ internal sealed partial class ProcessSupervisor(
         var child = Track(launch.UnitName, launch.Model, invocation, pid, launch.StopTimeout, output);
         LogStarted(launch.UnitName, pid, launch.ExecPath);
         child.Supervision = SuperviseChildAsync(pid, child);
-        return child.Process;
+        return Task.FromResult(child.Process);
     }
 
     public async Task<BackendExit> StopAsync(string unitName, CancellationToken cancellationToken)
@@ -168,7 +169,7 @@ internal sealed partial class ProcessSupervisor(
     {
         var log = new BackendLogBuffer(LogLinesPerUnit);
         var exited = new TaskCompletionSource<BackendExit>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var child = new Child(new BackendProcess(unit, model, invocation, pid, exited.Task), exited, stopTimeout, log, output);
+        var child = new Child(new BackendProcess(unit, model, invocation, pid, exited.Task) { Output = log }, exited, stopTimeout, log, output);
         ForgetOldExitedUnits();
         children[unit] = child;
         return child;

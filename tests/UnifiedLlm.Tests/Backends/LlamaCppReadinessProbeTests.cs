@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
 using UnifiedLlm.Daemon.Backends;
 using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Models;
@@ -15,8 +16,8 @@ using LlamaServerBinary = UnifiedLlm.Tests.Models.LlamaServerBinary;
 namespace UnifiedLlm.Tests.Backends;
 
 /// <summary>
-/// A real llama-server started with the gateway's connections given, as the scheduler starts one: its readiness is
-/// probed through those connections, which then serve its first request.
+/// A real llama-server started as the scheduler starts one: its readiness is probed through the gateway's connections,
+/// which then serve its first request, and a probe is woken by its output saying it is ready, not only by the poll.
 /// </summary>
 public sealed class LlamaCppReadinessProbeTests : IAsyncDisposable
 {
@@ -41,19 +42,6 @@ public sealed class LlamaCppReadinessProbeTests : IAsyncDisposable
         }
 
         var ct = TestContext.Current.CancellationToken;
-        var modelPath = dir.File("tiny.gguf");
-        TinyModel.Write(modelPath);
-        var config = ConfigLoader.Parse($"""
-            [backends.llamacpp]
-            executable = "{binary}"
-
-            [models.tiny]
-            backend = "llamacpp"
-            source = "{modelPath}"
-            context = 256
-            """, "probe.toml");
-        var model = config.Models["tiny"];
-        var estimate = new LlamaCppMemoryEstimate("tiny", 256, GgmlType.F16, 0, 0, [], 64UL << 20, 0, 0);
         var opened = 0;
         using var connections = new SocketsHttpHandler
         {
@@ -74,10 +62,7 @@ public sealed class LlamaCppReadinessProbeTests : IAsyncDisposable
                 return new NetworkStream(socket, ownsSocket: true);
             },
         };
-        var start = new BackendStart(model, new LoadPlan([], null, 0, 256, estimate, []), config.Backends.For(model), UnitName.ForModel("tiny", "1"))
-        {
-            Connections = connections,
-        };
+        var start = TinyModelStart() with { Connections = connections };
         using var http = BackendControlHttp.Create(TimeSpan.FromSeconds(5));
         var driver = new LlamaCppDriver(supervisor, new PortAllocator(), http, new LlamaCppDriverOptions { LoadTimeout = TimeSpan.FromMinutes(2) }, TimeProvider.System);
 
@@ -93,5 +78,55 @@ public sealed class LlamaCppReadinessProbeTests : IAsyncDisposable
         {
             await driver.StopAsync(backend, CancellationToken.None);
         }
+    }
+
+    [Fact(Timeout = 300_000)]
+    public async Task A_probe_is_woken_by_the_output_line_that_says_llama_server_is_ready()
+    {
+        if (LlamaServerBinary.Find() is null)
+        {
+            Assert.Skip(LlamaServerBinary.HowToGet);
+        }
+
+        // A clock that never moves: after the first probe (refused, llama-server has only just been spawned) the poll
+        // never comes round again, nor does the load timeout, so only its output can wake the probe that finds it ready.
+        var frozen = new FakeTimeProvider();
+        var start = TinyModelStart();
+        using var http = BackendControlHttp.Create(TimeSpan.FromSeconds(5));
+        var driver = new LlamaCppDriver(supervisor, new PortAllocator(), http, new LlamaCppDriverOptions { LoadTimeout = TimeSpan.FromMinutes(2) }, frozen);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        limit.CancelAfter(TimeSpan.FromMinutes(1));
+
+        var backend = await driver.StartAsync(start, limit.Token);
+        try
+        {
+            Assert.True(await driver.CheckHealthAsync(backend, limit.Token));
+        }
+        finally
+        {
+            await driver.StopAsync(backend, CancellationToken.None);
+        }
+    }
+
+    private BackendStart TinyModelStart()
+    {
+        var modelPath = dir.File("tiny.gguf");
+        if (!File.Exists(modelPath))
+        {
+            TinyModel.Write(modelPath);
+        }
+
+        var config = ConfigLoader.Parse($"""
+            [backends.llamacpp]
+            executable = "{LlamaServerBinary.Find()}"
+
+            [models.tiny]
+            backend = "llamacpp"
+            source = "{modelPath}"
+            context = 256
+            """, "probe.toml");
+        var model = config.Models["tiny"];
+        var estimate = new LlamaCppMemoryEstimate("tiny", 256, GgmlType.F16, 0, 0, [], 64UL << 20, 0, 0);
+        return new BackendStart(model, new LoadPlan([], null, 0, 256, estimate, []), config.Backends.For(model), UnitName.ForModel("tiny", "1"));
     }
 }

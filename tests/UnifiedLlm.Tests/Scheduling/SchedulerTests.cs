@@ -364,6 +364,34 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public async Task A_request_woken_by_its_load_finds_the_load_ended_so_a_switch_right_after_drains_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fx = await SchedulerFixture.CreateAsync(SchedulerFixture.Model("a") + SchedulerFixture.Model("b"));
+        var lease = await fx.Scheduler.LeaseAsync("a", ct);
+        Task<Outcome<InstanceInfo>> switching;
+        try
+        {
+            // Granted in the handler that ended the load, and woken once the view showing both was published.
+            Assert.Equal(0, fx.Scheduler.QueueDepths()["a"]);
+            var loaded = Assert.Single(fx.Scheduler.Instances());
+            Assert.Equal((InstanceState.Ready, 1), (loaded.State, loaded.Leases));
+
+            switching = fx.Scheduler.SwitchAsync("a", "b", ct);
+            Assert.Equal(LeaseFailureKind.SwitchedOut, (await fx.Scheduler.RefusedAsync("a", ct)).Kind);
+            Assert.Equal(InstanceState.Draining, Assert.Single(fx.Scheduler.Instances()).State);
+        }
+        finally
+        {
+            await lease.DisposeAsync();
+        }
+
+        var switched = await switching;
+        Assert.True(switched.Succeeded, switched.Failure?.Reason);
+        Assert.Equal(["a", "b"], fx.Driver.Starts.Select(s => s.Model.Name));
+    }
+
+    [Fact]
     public async Task Switch_refuses_unknown_names_and_a_model_already_being_switched_out()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -5,7 +5,7 @@ using UnifiedLlm.Tests.Support;
 
 namespace UnifiedLlm.Tests.Supervision;
 
-/// <summary>Following a backend's output file: lines across reads, the last unterminated line, emptying a large file.</summary>
+/// <summary>Following a backend's output file: lines across reads, the last unterminated line, a line longer than the buffer, emptying a large file, inotify's notice of a write.</summary>
 public sealed class OutputFileTailTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
@@ -46,6 +46,36 @@ public sealed class OutputFileTailTests
         await WaitAsync(() => last == "after");
         ended.SetResult();
         await tail.WaitAsync(Patience, TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task A_line_longer_than_the_tails_buffer_arrives_in_pieces_of_its_size()
+    {
+        using var dir = new TempDirectory("ullm-tail");
+        var path = dir.File("out.log");
+        await File.WriteAllTextAsync(path, new string('x', OutputFileTail.LineBytes + 10) + "\nnext\n", TestContext.Current.CancellationToken);
+        var lines = new ConcurrentQueue<string>();
+        var ended = new TaskCompletionSource();
+        ended.SetResult();
+
+        await OutputFileTail.RunAsync(path, 0, ended.Task, lines.Enqueue, TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
+
+        Assert.Equal([OutputFileTail.LineBytes, 10, 4], lines.Select(l => l.Length));
+    }
+
+    [Fact]
+    public async Task A_write_to_the_file_is_noticed_without_polling()
+    {
+        using var dir = new TempDirectory("ullm-tail");
+        var path = dir.File("out.log");
+        await File.WriteAllTextAsync(path, "", TestContext.Current.CancellationToken);
+        using var changes = FileChanges.Watch(path);
+
+        // Only inotify's notice completes it: it has no timer of its own.
+        var changed = changes.Next();
+        await AppendAsync(path, "line\n");
+
+        await changed.WaitAsync(Patience, TestContext.Current.CancellationToken);
     }
 
     [Fact]

@@ -1,0 +1,53 @@
+namespace UnifiedLlm.Daemon.Supervision;
+
+/// <summary>
+/// Notices that one file was written to, through inotify (<see cref="FileSystemWatcher"/>), so that its follower reads
+/// as soon as it grows instead of at its next poll. Where no watch can be set (inotify's limits) or it broke (an event
+/// queue overflow), <see cref="Backstop"/> is the poll's old pace; otherwise it only covers a notice lost.
+/// </summary>
+internal sealed class FileChanges : IDisposable
+{
+    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan Watched = TimeSpan.FromSeconds(1);
+
+    private readonly FileSystemWatcher? watcher;
+    private TaskCompletionSource changed = NewSignal();
+    private volatile bool broken;
+
+    private FileChanges(string path)
+    {
+        try
+        {
+            watcher = new FileSystemWatcher(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileName(path))
+            {
+                NotifyFilter = NotifyFilters.Size,
+            };
+            watcher.Changed += (_, _) => Signal();
+            watcher.Error += (_, _) =>
+            {
+                broken = true;
+                Signal();
+            };
+            watcher.EnableRaisingEvents = true;
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            watcher?.Dispose();
+            watcher = null;
+        }
+    }
+
+    /// <summary>How long a follower waits for a notice before it reads anyway.</summary>
+    public TimeSpan Backstop => watcher is null || broken ? Poll : Watched;
+
+    public static FileChanges Watch(string path) => new(path);
+
+    /// <summary>Completes at the first notice after the call: taken before a read, so a write after that read is not missed.</summary>
+    public Task Next() => Volatile.Read(ref changed).Task;
+
+    public void Dispose() => watcher?.Dispose();
+
+    private void Signal() => Interlocked.Exchange(ref changed, NewSignal()).TrySetResult();
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
