@@ -107,23 +107,9 @@ public sealed class AnthropicStreamTranslatorTests
     }
 
     /// <summary>"data: " and then data without end, as fast as it is read.</summary>
-    private sealed class EndlessEventStream : Stream
+    private sealed class EndlessEventStream : ReadOnlyTestStream
     {
         private bool started;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => ValueTask.FromResult(Read(buffer.Span));
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -137,13 +123,5 @@ public sealed class AnthropicStreamTranslatorTests
             buffer.Fill((byte)'x');
             return buffer.Length;
         }
-
-        public override void Flush() => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
