@@ -13,7 +13,7 @@ internal sealed class ReadyLineWake : IAsyncDisposable
 {
     private readonly CancellationTokenSource stop;
     private readonly Task following;
-    private TaskCompletionSource said = NewSignal();
+    private readonly Pulse said = new();
 
     public ReadyLineWake(BackendProcess process, CancellationToken cancellationToken)
     {
@@ -22,7 +22,7 @@ internal sealed class ReadyLineWake : IAsyncDisposable
     }
 
     /// <summary>Completes at the first such line after the call: taken before a probe, so a line during the probe is not missed.</summary>
-    public Task Next() => Volatile.Read(ref said).Task;
+    public Task Next() => said.Next();
 
     /// <summary>llama-server's lines as it turns ready: "main: model loaded", "srv  start: listening on http://…".</summary>
     public static bool SaysReady(string line) =>
@@ -44,7 +44,7 @@ internal sealed class ReadyLineWake : IAsyncDisposable
             {
                 if (SaysReady(line.Message))
                 {
-                    Interlocked.Exchange(ref said, NewSignal()).TrySetResult();
+                    said.Fire();
                 }
             }
         }
@@ -53,6 +53,4 @@ internal sealed class ReadyLineWake : IAsyncDisposable
             // The probe is done.
         }
     }
-
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

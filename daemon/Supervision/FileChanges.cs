@@ -11,7 +11,7 @@ internal sealed class FileChanges : IDisposable
     private static readonly TimeSpan Watched = TimeSpan.FromSeconds(1);
 
     private readonly FileSystemWatcher? watcher;
-    private TaskCompletionSource changed = NewSignal();
+    private readonly Pulse changed = new();
     private volatile bool broken;
 
     private FileChanges(string path)
@@ -43,11 +43,9 @@ internal sealed class FileChanges : IDisposable
     public static FileChanges Watch(string path) => new(path);
 
     /// <summary>Completes at the first notice after the call: taken before a read, so a write after that read is not missed.</summary>
-    public Task Next() => Volatile.Read(ref changed).Task;
+    public Task Next() => changed.Next();
 
     public void Dispose() => watcher?.Dispose();
 
-    private void Signal() => Interlocked.Exchange(ref changed, NewSignal()).TrySetResult();
-
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private void Signal() => changed.Fire();
 }
