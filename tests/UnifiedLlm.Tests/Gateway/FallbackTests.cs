@@ -1,8 +1,7 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using UnifiedLlm.Daemon.Storage;
+using UnifiedLlm.Tests.Support;
 
 namespace UnifiedLlm.Tests.Gateway;
 
@@ -37,8 +36,9 @@ public sealed class FallbackTests
         failing.Handler = Fault(fault);
         await using var backup = await FakeUpstream.StartAsync();
         backup.Handler = (c, body) => body["stream"]?.GetValue<bool>() == true ? FakeUpstream.StreamAsync(c, "from", " backup") : FakeUpstream.WriteJsonAsync(c, FakeUpstream.Completion("from backup"));
+        using var refusing = new RefusingPort();
         var models = new StaticModelEndpoints();
-        models.Serve("tiny", fault == "refused" ? new Uri($"http://127.0.0.1:{ClosedPort()}/") : failing.BaseAddress, "tiny.gguf");
+        models.Serve("tiny", fault == "refused" ? refusing.Uri : failing.BaseAddress, "tiny.gguf");
         await using var host = await GatewayHost.StartAsync(Chain.Replace("BACKUP", backup.BaseAddress.AbsoluteUri.TrimEnd('/'), StringComparison.Ordinal), models);
 
         var (status, body, _) = await Http.SendAsync(host.Unix, Http.Post("/v1/chat/completions", Http.Chat("tiny")));
@@ -210,10 +210,4 @@ public sealed class FallbackTests
         ,
     };
 
-    internal static int ClosedPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -1,5 +1,4 @@
-using System.Net;
-using System.Net.Sockets;
+using UnifiedLlm.Tests.Support;
 
 namespace UnifiedLlm.Tests.Gateway;
 
@@ -16,8 +15,9 @@ public sealed class LostBackendTests
     {
         var lost = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         lost.SetResult(Lost);
+        using var refusing = new RefusingPort();
         using var models = new StaticModelEndpoints();
-        models.Serve("tiny", ClosedPort(), "tiny.gguf", lost: lost.Task);
+        models.Serve("tiny", refusing.Uri, "tiny.gguf", lost: lost.Task);
         await using var host = await GatewayHost.StartAsync("", models);
 
         var (status, body, _) = await Http.SendAsync(host.Unix, Http.Post("/v1/chat/completions", Http.Chat("tiny")));
@@ -30,8 +30,9 @@ public sealed class LostBackendTests
     [Fact]
     public async Task A_refused_connection_to_a_backend_not_marked_lost_keeps_its_own_error()
     {
+        using var refusing = new RefusingPort();
         using var models = new StaticModelEndpoints();
-        models.Serve("tiny", ClosedPort(), "tiny.gguf");
+        models.Serve("tiny", refusing.Uri, "tiny.gguf");
         await using var host = await GatewayHost.StartAsync("", models);
 
         var (status, body, _) = await Http.SendAsync(host.Unix, Http.Post("/v1/chat/completions", Http.Chat("tiny")));
@@ -59,13 +60,5 @@ public sealed class LostBackendTests
 
         Assert.Equal(502, status);
         Assert.StartsWith("tiny: cannot connect", body.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
-    }
-
-    /// <summary>A loopback port nothing listens on (bound, then closed).</summary>
-    private static Uri ClosedPort()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return new Uri($"http://127.0.0.1:{((IPEndPoint)listener.LocalEndPoint!).Port}/");
     }
 }

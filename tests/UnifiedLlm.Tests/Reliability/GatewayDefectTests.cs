@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using UnifiedLlm.Daemon.Gateway;
 using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Tests.Gateway;
+using UnifiedLlm.Tests.Support;
 
 namespace UnifiedLlm.Tests.Reliability;
 
@@ -174,8 +175,9 @@ public sealed class GatewayDefectTests
     public async Task A_key_limited_to_some_models_lists_only_those_and_errors_name_no_backend_port()
     {
         var ct = TestContext.Current.CancellationToken;
+        using var refusing = new RefusingPort();
         var models = new StaticModelEndpoints();
-        models.Serve("tiny", new Uri($"http://127.0.0.1:{FallbackTests.ClosedPort()}/"), "tiny.gguf");
+        models.Serve("tiny", refusing.Uri, "tiny.gguf");
         models.Serve("other", new Uri("http://127.0.0.1:9/"), "other.gguf");
         await using var host = await GatewayHost.StartAsync("", models);
         var (_, secret) = await host.Keys.CreateAsync("tiny-only", ["tiny"], 0, 0, null, ct);
