@@ -48,8 +48,9 @@ public sealed class BackendReadinessTests : IAsyncDisposable
         using var http = BackendControlHttp.Create(TimeSpan.FromSeconds(2));
         var readiness = new BackendReadiness(supervisor, http, TimeProvider.System);
 
+        using var refusing = new RefusingPort();
         var failure = await Assert.ThrowsAsync<BackendStartException>(() =>
-            readiness.WaitAsync(process, new Uri($"http://127.0.0.1:{TestPki.FreePort()}/health"), TimeSpan.FromSeconds(1), CancellationToken.None));
+            readiness.WaitAsync(process, new Uri(refusing.Uri, "health"), TimeSpan.FromSeconds(1), CancellationToken.None));
 
         Assert.StartsWith("never-ready: backend not ready after 1 s (last: ", failure.Message, StringComparison.Ordinal);
         AssertOutput(failure.Message);

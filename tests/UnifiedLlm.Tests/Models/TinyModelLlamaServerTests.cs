@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using UnifiedLlm.Daemon.Models;
 using UnifiedLlm.Daemon.Models.Gguf;
 using UnifiedLlm.Daemon.Models.Sizing;
+using UnifiedLlm.Tests.Support;
 
 namespace UnifiedLlm.Tests.Models;
 
@@ -33,7 +33,7 @@ public sealed class TinyModelLlamaServerTests
         using var dir = new TempDirectory();
         var modelPath = dir.File("tiny.gguf");
         TinyModel.Write(modelPath, Enum.Parse<GgmlType>(weightType));
-        var port = FreePort();
+        var port = TestPki.FreePort();
         var log = new StringBuilder();
         var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -111,12 +111,5 @@ public sealed class TinyModelLlamaServerTests
 
             await server.WaitForExitAsync(CancellationToken.None);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

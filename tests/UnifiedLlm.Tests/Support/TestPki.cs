@@ -90,12 +90,26 @@ public sealed class TestPki
         return certificate.GetCertHashString(HashAlgorithmName.SHA256);
     }
 
-    /// <summary>A loopback port that was free a moment ago.</summary>
+    /// <summary>
+    /// A loopback port free a moment ago, for a process the test starts to listen on. Drawn below the kernel's ephemeral
+    /// range (32768–60999 here), where the kernel hands out no port by itself: a port taken there and released could be
+    /// given to another test's listener or outgoing connection before the process binds it.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            var port = Random.Shared.Next(20000, 32768);
+            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                probe.Bind(new IPEndPoint(IPAddress.Loopback, port));
+                return port;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+            }
+        }
     }
 
     private async Task<(string Certificate, string Key)> IssueAsync(string commonName, string extensions)
