@@ -193,9 +193,10 @@ internal sealed class AuditJournal : IDisposable
         json.WriteString(Names.ModelRequested, row.ModelRequested);
         json.WriteString(Names.Target, row.Target);
         json.WriteStartArray(Names.FallbackPath);
-        foreach (var step in row.FallbackPath)
+        // By index: a foreach over the interface would allocate an enumerator for every row.
+        for (var i = 0; i < row.FallbackPath.Count; i++)
         {
-            json.WriteStringValue(step);
+            json.WriteStringValue(row.FallbackPath[i]);
         }
 
         json.WriteEndArray();

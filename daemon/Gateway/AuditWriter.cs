@@ -20,6 +20,9 @@ internal sealed partial class AuditWriter(AuditQueue queue, AuditStore store, Ti
     /// </summary>
     public static readonly TimeSpan BatchLinger = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>The connection and prepared insert, kept from batch to batch (null before the first batch and after a failed one).</summary>
+    private AuditInserter? inserter;
+
     /// <summary>Before any request is served: the journal's leftover rows go to SQLite, and the journal opens empty.</summary>
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -34,39 +37,51 @@ internal sealed partial class AuditWriter(AuditQueue queue, AuditStore store, Ti
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var batch = new List<AuditQueue.QueuedRow>(MaxBatch);
+        var rows = new List<AuditRow>(MaxBatch);
         var journalled = queue.Journalled;
-        // Rows are drained even while stopping: the reader ends when the queue is completed, not when the host stops.
-        while (await queue.Reader.WaitToReadAsync(CancellationToken.None))
+        try
         {
-            var commitAsked = queue.NextCommitAsked();
-            if (queue.Reader.Count < MaxBatch && !queue.CommitWaiting)
+            // Rows are drained even while stopping: the reader ends when the queue is completed, not when the host stops.
+            while (await queue.Reader.WaitToReadAsync(CancellationToken.None))
             {
-                // On shutdown, or when a request starts waiting for its row, the linger ends at once.
-                using var linger = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                await Task.WhenAny(Task.Delay(BatchLinger, time, linger.Token), commitAsked);
-                await linger.CancelAsync();
-            }
+                var commitAsked = queue.NextCommitAsked();
+                if (queue.Reader.Count < MaxBatch && !queue.CommitWaiting)
+                {
+                    // On shutdown, or when a request starts waiting for its row, the linger ends at once.
+                    using var linger = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                    await Task.WhenAny(Task.Delay(BatchLinger, time, linger.Token), commitAsked);
+                    await linger.CancelAsync();
+                }
 
-            while (batch.Count < MaxBatch && queue.Reader.TryRead(out var row))
-            {
-                batch.Add(row);
-            }
+                var waited = 0;
+                while (batch.Count < MaxBatch && queue.Reader.TryRead(out var row))
+                {
+                    batch.Add(row);
+                    rows.Add(row.Row);
+                    waited += row.Committed is null ? 0 : 1;
+                }
 
-            queue.WriteStarted(batch.Count(r => r.Committed is not null));
-            var written = await WriteAsync(batch);
-            queue.WriteEnded(written);
-            queue.Dealt(batch.Count);
-            foreach (var row in batch)
-            {
-                row.Committed?.TrySetResult();
-            }
+                queue.WriteStarted(waited);
+                var written = await WriteAsync(rows);
+                queue.WriteEnded(written);
+                queue.Dealt(batch.Count);
+                foreach (var row in batch)
+                {
+                    row.Committed?.TrySetResult();
+                }
 
-            batch.Clear();
-            if (queue.Journalled != journalled)
-            {
-                journalled = !journalled;
-                LogJournal(logger, journal?.Path ?? "", journalled ? "takes rows again" : "cannot take rows; answers wait for their rows' commit instead");
+                batch.Clear();
+                rows.Clear();
+                if (queue.Journalled != journalled)
+                {
+                    journalled = !journalled;
+                    LogJournal(logger, journal?.Path ?? "", journalled ? "takes rows again" : "cannot take rows; answers wait for their rows' commit instead");
+                }
             }
+        }
+        finally
+        {
+            await CloseInserterAsync();
         }
     }
 
@@ -101,18 +116,30 @@ internal sealed partial class AuditWriter(AuditQueue queue, AuditStore store, Ti
         await base.StopAsync(cancellationToken);
     }
 
-    private async Task<bool> WriteAsync(List<AuditQueue.QueuedRow> batch)
+    private async Task<bool> WriteAsync(List<AuditRow> rows)
     {
         try
         {
-            await store.InsertAsync([.. batch.Select(r => r.Row)], CancellationToken.None);
+            inserter ??= await store.OpenInserterAsync(CancellationToken.None);
+            inserter.Insert(rows, CancellationToken.None);
             return true;
         }
         catch (Exception e) when (e is SqliteException or IOException or InvalidOperationException)
         {
-            queue.CountDropped(batch.Count);
-            LogWriteFailed(logger, batch.Count, e.Message);
+            // The next batch opens a fresh connection: what refused this one (a locked or changed database) may be gone.
+            await CloseInserterAsync();
+            queue.CountDropped(rows.Count);
+            LogWriteFailed(logger, rows.Count, e.Message);
             return false;
+        }
+    }
+
+    private async Task CloseInserterAsync()
+    {
+        if (inserter is not null)
+        {
+            await inserter.DisposeAsync();
+            inserter = null;
         }
     }
 
