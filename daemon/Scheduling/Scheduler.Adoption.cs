@@ -144,6 +144,7 @@ internal sealed partial class Scheduler
             config.Current.Router.Timeouts.Connect, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
         instance.LastUsed = record.LastUsedAt ?? record.StateSince;
         slot.Instance = instance;
+        effects.Track(instance);
         placementVersion++;
         recorder.Moved(instance.Id, instance.UnitName, InstanceState.Ready, AdoptedReason, Learnt(backend));
         OpenIfServing(slot);

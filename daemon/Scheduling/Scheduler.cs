@@ -63,11 +63,18 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private readonly ILogger<Scheduler> logger;
     private readonly GenericFootprints genericFootprints;
     private readonly ModelDownloader? downloads;
+    private readonly EffectRunner effects;
     private TaskCompletionSource admissionWake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private SchedulerView view = SchedulerView.Empty;
 
     /// <summary>Counts the changes a plan made off the loop depends on (loads begun or ended, instances moved), to tell a stale plan.</summary>
     private long placementVersion;
+
+    /// <summary>The next id the decisions hand out (loads, timers), kept between them.</summary>
+    private long nextId = 1;
+
+    /// <summary>The last id given to a caller (a request, an admin call), so that the decision's answer names it.</summary>
+    private long callers;
     private int disposed;
 
     public Scheduler(
@@ -98,6 +105,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         engines = new EngineRequests(profiles);
         this.genericFootprints = genericFootprints;
         this.downloads = downloads;
+        effects = new EffectRunner(this);
         loop = new SchedulerLoop(PublishView, logger);
         config.OnReplacedAsync((old, next) => loop.TryAskAsync(() => ConfigReplaced(old, next)));
     }
@@ -400,7 +408,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             return ready;
         }
 
-        var slot = queued.Value.Slot;
         var pending = queued.Value.Pending!;
         using var deadline = new CancellationTokenSource(options.QueueTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
@@ -423,18 +430,11 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
         finally
         {
-            // Served, it needs no trip through the loop: its load ended as it was granted, so its count of waiters no
-            // longer counts. Gone (cancelled, timed out) after the load granted it a lease: that lease is given back.
+            // Served, it needs no trip through the loop: its load ended as it was granted, so its waiters no longer
+            // count. Gone (cancelled, timed out) after the load granted it a lease: that lease is given back.
             if (served is null)
             {
-                await loop.TryAskAsync(() =>
-                {
-                    pending.Waiters--;
-                    if (pending.Granted is { } unused)
-                    {
-                        EndLeaseOnLoop(unused);
-                    }
-                }).ConfigureAwait(false);
+                await loop.TryAskAsync(() => Handle(new SchedulerEvent.WaiterLeft(queued.Value.Caller, name, pending.Id, pending.Granted?.Id), name)).ConfigureAwait(false);
             }
         }
     }
@@ -442,47 +442,20 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// <summary>
     /// On the loop: a request for <paramref name="name"/> (an explicit load when <paramref name="explicitLoad"/> is not
     /// null, which first clears the model's holds) is refused, leased on the ready instance, or queued for the model's
-    /// load in flight (begun if none is), as <see cref="RequestArrival"/> decides.
+    /// load in flight (begun if none is), as <see cref="SchedulerDecisions"/> decides.
     /// </summary>
     private Outcome<Queued> RequestArrived(string name, LoadOverrides? explicitLoad)
     {
         var slot = config.Current.Models.ContainsKey(name) ? SlotFor(name) : null;
-        if (slot is not null && explicitLoad is not null)
+        var caller = ++callers;
+        Handle(new SchedulerEvent.RequestArrived(caller, name, explicitLoad), name);
+        if (effects.TakeAnswer(caller) is not { } answer)
         {
-            slot.HeldFailed = null;
-            slot.Crashes = [];
-            slot.Backoff = LoadBackoff.None;
+            return new Queued(caller, slot!.Loading!, null);
         }
 
-        var now = time.GetUtcNow();
-        switch (RequestArrival.Decide(name, slot is null ? null : Arriving(slot), explicitLoad, options, now))
-        {
-            case Arrival.Refused refused:
-                return refused.Failure;
-            case Arrival.LeasedOnReady:
-                // Ready, current and not switched out: open, even if its TTL timer closed it as it fired (this request came first).
-                var ready = slot!.Instance!;
-                OpenIfServing(slot);
-                ready.Grant(1);
-                ready.LastUsed = now;
-                return new Queued(slot, null, new Served(ready, LeaseOn(ready)));
-            case Arrival.BeginsLoad begins:
-                slot!.Loading = new PendingLoad(begins.Overrides, p => Task.Run(() => LoadAsync(slot, p), CancellationToken.None));
-                break;
-        }
-
-        var pending = slot!.Loading!;
-        pending.Waiters++;
-        return new Queued(slot, pending, null);
+        return answer.Succeeded ? new Queued(caller, null, answer.Value) : answer.Failure;
     }
-
-    /// <summary>On the loop: <paramref name="slot"/> as a request arriving for it finds it (its hold forgotten if a reload ended it).</summary>
-    private ArrivingSlot Arriving(ModelSlot slot) => new(
-        slot.Config.Name,
-        slot.SwitchedOutFor,
-        CurrentHold(slot),
-        slot.Instance is { State: InstanceState.Ready } ready ? ready.Overrides : null,
-        slot.Loading is { } loading ? new LoadInFlight(loading.Waiters, loading.Overrides) : null);
 
     /// <summary>
     /// The plan a load of <paramref name="model"/> with <paramref name="overrides"/> would get now, from the same inputs
@@ -504,26 +477,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         return (Decide(model, RuleEvictions.Without(placement, ruled.Value), request, vllm), profile!, ruled.Value);
-    }
-
-    /// <summary>
-    /// On the loop: the hold on <paramref name="slot"/>'s loads on demand, or null; what a config reload since it began
-    /// ended is forgotten (<see cref="HoldExpiry"/>).
-    /// </summary>
-    private LoadHold? CurrentHold(ModelSlot slot)
-    {
-        var settled = HoldExpiry.Settle(SlotHold.Of(slot), config.LoadedAt, time.GetUtcNow());
-        if (settled.ForgetsCrashHold)
-        {
-            slot.HeldFailed = null;
-        }
-
-        if (settled.ForgetsBackoff)
-        {
-            slot.Backoff = LoadBackoff.None;
-        }
-
-        return settled.Current;
     }
 
     /// <summary>On the loop: a reload applies to what is loaded at once, as <see cref="ConfigReload"/> decides for each model.</summary>
@@ -581,16 +534,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     /// <summary>Off the loop: a lease on <paramref name="instance"/> ended; the loop hears of it only when it was the last on a closed instance.</summary>
     private ValueTask EndLease(ModelInstance instance) =>
-        Ended(instance) ? new ValueTask(loop.TryAskAsync(() => LastLeaseEnded(instance))) : ValueTask.CompletedTask;
-
-    /// <summary>On the loop: as <see cref="EndLease"/>, for a lease the loop gives back itself.</summary>
-    private void EndLeaseOnLoop(ModelInstance instance)
-    {
-        if (Ended(instance))
-        {
-            LastLeaseEnded(instance);
-        }
-    }
+        Ended(instance)
+            ? new ValueTask(loop.TryAskAsync(() => Handle(new SchedulerEvent.LeaseEnded(instance.Model.Name, instance.Id), instance.Model.Name)))
+            : ValueTask.CompletedTask;
 
     /// <summary>Any thread: the lease's end counted; true when it was the last one on a closed instance.</summary>
     private bool Ended(ModelInstance instance)
@@ -606,15 +552,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         // Stored once the instance falls idle, the moment that orders evictions after a restart.
         recorder.Used(instance);
         return end == LeaseEnd.IdleClosed;
-    }
-
-    /// <summary>On the loop: the last lease on a closed instance ended; one draining is drained.</summary>
-    private static void LastLeaseEnded(ModelInstance instance)
-    {
-        if (instance.State == InstanceState.Draining && instance.Leases == 0)
-        {
-            instance.Drained.TrySetResult();
-        }
     }
 
     /// <summary>
@@ -642,9 +579,15 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     {
         if (slot.Instance is { State: InstanceState.Ready } instance && slot.SwitchedOutFor is null && Volatile.Read(ref disposed) == 0)
         {
-            instance.Open();
-            serving[slot.Config.Name] = instance;
+            Open(instance);
         }
+    }
+
+    /// <summary>On the loop: the instance takes leases off the loop from now on.</summary>
+    private void Open(ModelInstance instance)
+    {
+        instance.Open();
+        serving[instance.Model.Name] = instance;
     }
 
     /// <summary>
@@ -916,7 +859,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
             // Leased to every waiter now, before anything else can begin evicting it, and the load ended in the same
             // handler: whoever the loop serves next sees the waiters' leases on a ready instance, no load in flight.
-            instance.Grant(pending.Waiters);
+            instance.Grant(pending.Waiters.Count);
             pending.Granted = instance;
             OpenIfServing(slot);
             ArmTtl(slot, instance);
@@ -1049,6 +992,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         var instance = new ModelInstance(id, model, UnitName.ForModel(model.Name, id), time.GetUtcNow()) { Overrides = pending.Overrides };
         attempt.Instance = instance;
         slot.Instance = instance;
+        effects.Track(instance);
         return instance;
     }
 
@@ -1507,7 +1451,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private void PublishView() => Volatile.Write(ref view, new SchedulerView(
         [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Select(i => new PublishedInstance(Describe(i), i))],
         [.. slots.Values.Select(SlotHold.Of)],
-        slots.Values.ToDictionary(s => s.Config.Name, s => s.Loading?.Waiters ?? 0, StringComparer.Ordinal),
+        slots.Values.ToDictionary(s => s.Config.Name, s => s.Loading?.Waiters.Count ?? 0, StringComparer.Ordinal),
         LoadedMembers(),
         LoadedInstances(),
         [.. admission.Reservations]));
@@ -1577,8 +1521,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// <summary>An unload begun on the loop: its stop, the instance as it was, and the instance whose leases a force revokes.</summary>
     private sealed record UnloadBegun(Task Stopped, InstanceInfo Stopping, ModelInstance? Revoked);
 
-    /// <summary>A request as the loop took it: leased at once (<see cref="Served"/>), or waiting for <see cref="Pending"/>.</summary>
-    private sealed record Queued(ModelSlot Slot, PendingLoad? Pending, Served? Served);
+    /// <summary>A request as the loop took it, named <see cref="Caller"/>: leased at once (<see cref="Served"/>), or waiting for <see cref="Pending"/>.</summary>
+    private sealed record Queued(long Caller, PendingLoad? Pending, Served? Served);
 
     /// <summary>A ready instance and the lease on it that the caller now holds.</summary>
     private sealed record Served(ModelInstance Instance, ModelLease Lease);
