@@ -149,7 +149,7 @@ internal sealed partial class Scheduler
         recorder.Moved(instance.Id, instance.UnitName, InstanceState.Ready, AdoptedReason, Learnt(backend));
         OpenIfServing(slot);
         ArmTtl(slot, instance);
-        instance.ExitWatch = WatchExitAsync(slot, instance, driver);
+        instance.ExitWatch = WatchExitAsync(instance, driver);
         return instance;
     }
 

@@ -29,9 +29,14 @@ internal sealed partial class Scheduler
         }
     }
 
-    /// <summary>The part of a decided slot state the events decided so far may change, kept in the slot.</summary>
+    /// <summary>The part of a decided slot state the events decided so far may change, kept in the slot (the instance's own moves are effects).</summary>
     private static void Store(ModelSlot slot, SlotState decided)
     {
+        if (decided.Instance is null)
+        {
+            slot.Instance = null;
+        }
+
         slot.Backoff = decided.Backoff;
         slot.Crashes = decided.Crashes;
         slot.HeldFailed = decided.Held?.Reason;
@@ -50,6 +55,8 @@ internal sealed partial class Scheduler
     {
         private readonly Dictionary<string, ModelInstance> instances = new(StringComparer.Ordinal);
         private readonly Dictionary<long, Outcome<Served>> answers = [];
+        private readonly Dictionary<long, InstanceInfo> unloading = [];
+        private readonly Dictionary<string, string> lost = new(StringComparer.Ordinal);
 
         /// <summary>
         /// An instance the scheduler made or adopted, known by its id from now on. Those stopped or failed with no lease
@@ -68,6 +75,14 @@ internal sealed partial class Scheduler
 
         /// <summary>The answer <paramref name="caller"/> got, taken; null when it got none (it waits for a load).</summary>
         public Outcome<Served>? TakeAnswer(long caller) => answers.Remove(caller, out var answer) ? answer : null;
+
+        /// <summary>The instance an unload answered <paramref name="caller"/> with, as it was when its stop began, taken.</summary>
+        public InstanceInfo TakeUnloading(long caller) => unloading.Remove(caller, out var stopping)
+            ? stopping
+            : throw new InvalidOperationException($"caller {caller} got no unload answer");
+
+        /// <summary>What to publish about the lost backend of <paramref name="instanceId"/>, taken; null when its loss is no news.</summary>
+        public string? TakeLost(string instanceId) => lost.Remove(instanceId, out var published) ? published : null;
 
         /// <summary><paramref name="slot"/> as the decisions see it, read from the handles.</summary>
         public SlotState StateOf(ModelSlot slot)
@@ -124,10 +139,48 @@ internal sealed partial class Scheduler
                 case Effect.CompleteDrain drained:
                     instances[drained.InstanceId].Drained.TrySetResult();
                     break;
+                case Effect.Close close:
+                    scheduler.CloseInstance(instances[close.InstanceId]);
+                    break;
+                case Effect.CancelTtl cancel:
+                    if (scheduler.slots.GetValueOrDefault(cancel.Model) is { } disarmed)
+                    {
+                        DisarmTtl(disarmed);
+                    }
+
+                    break;
+                case Effect.Record record:
+                    scheduler.Move(instances[record.InstanceId], StateOf(record.Phase), record.Reason);
+                    break;
+                case Effect.Publish publish:
+                    scheduler.Publish(publish.Kind, publish.Message, publish.InstanceId is { } about ? instances[about] : null);
+                    break;
+                case Effect.AnswerUnload unload:
+                    unloading[unload.Caller] = Describe(instances[unload.InstanceId]) with { Leases = unload.Leases };
+                    break;
+                case Effect.DrainAndStop drain:
+                    scheduler.StartDrain(instances[drain.InstanceId], drain.Kind, drain.Reason);
+                    break;
+                case Effect.CleanUpLost gone:
+                    // Out of service at once; the slow part (its last output, the stop) is the watcher's, which takes what to publish.
+                    var instance = instances[gone.InstanceId];
+                    instance.Lost.TrySetResult(gone.LostReason);
+                    instance.Drained.TrySetResult();
+                    lost[gone.InstanceId] = gone.Published;
+                    break;
                 default:
                     throw new InvalidOperationException($"{effect} comes from an event the scheduler does not decide through {nameof(SchedulerDecisions)} yet");
             }
         }
+
+        private static InstanceState StateOf(InstancePhase phase) => phase switch
+        {
+            InstancePhase.Ready => InstanceState.Ready,
+            InstancePhase.Draining => InstanceState.Draining,
+            InstancePhase.Stopped => InstanceState.Stopped,
+            InstancePhase.Failed => InstanceState.Failed,
+            _ => throw new ArgumentOutOfRangeException(nameof(phase), phase, "a load's own steps are not decided here"),
+        };
 
         private static InstancePhase PhaseOf(InstanceState state) => state switch
         {

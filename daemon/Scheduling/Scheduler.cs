@@ -174,17 +174,16 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         CloseNow(name);
         var begun = await loop.AskAsync<Outcome<UnloadBegun>>(() =>
         {
-            if (!slots.TryGetValue(name, out var slot) || slot.Instance is not { State: InstanceState.Ready } instance)
+            // Closed first: the leases counted in the reason and the description are all it will have.
+            var ready = slots.GetValueOrDefault(name)?.Instance is { State: InstanceState.Ready } instance ? instance : null;
+            var caller = ++callers;
+            Handle(new SchedulerEvent.UnloadAsked(caller, name, force, ready is null ? 0 : CloseInstance(ready)), name);
+            if (effects.TakeAnswer(caller) is { Failure: { } refused })
             {
-                return new LeaseFailure(LeaseFailureKind.NotLoaded, name, $"{name} is not loaded");
+                return refused;
             }
 
-            // Closed first: the leases counted in the reason and the description are all it will have.
-            var leases = CloseInstance(instance);
-            var stopping = Describe(instance) with { Leases = leases };
-            var reason = force ? $"unloaded on request with --force, ending {leases} request(s) in flight" : "unloaded on request";
-            var stopped = BeginStop(slot, instance, "unload", reason);
-            return new UnloadBegun(stopped, stopping, force ? instance : null);
+            return new UnloadBegun(ready!.Stopped, effects.TakeUnloading(caller), force ? ready : null);
         }).ConfigureAwait(false);
         if (!begun.Succeeded)
         {
@@ -346,8 +345,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             loads.AddRange(slots.Values.Select(s => s.Loading?.Completion).OfType<Task>());
             foreach (var slot in slots.Values)
             {
-                slot.TtlTimer?.Dispose();
-                slot.TtlTimer = null;
+                DisarmTtl(slot);
                 if (slot.Instance is { State: InstanceState.Ready } instance)
                 {
                     CloseInstance(instance);
@@ -596,8 +594,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// </summary>
     private void ArmTtl(ModelSlot slot, ModelInstance instance, DateTimeOffset? deadline = null)
     {
-        slot.TtlTimer?.Dispose();
-        slot.TtlTimer = null;
+        DisarmTtl(slot);
         var ttl = slot.Config.Ttl;
         if (ttl <= TimeSpan.Zero || slot.Config.Pinned || Volatile.Read(ref disposed) == 1)
         {
@@ -652,10 +649,16 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// <summary>On the loop: marks the instance draining (no new leases) and stops it, off the loop, once its leases end or the drain times out.</summary>
     private Task BeginStop(ModelSlot slot, ModelInstance instance, string kind, string reason)
     {
-        slot.TtlTimer?.Dispose();
-        slot.TtlTimer = null;
-        var leases = CloseInstance(instance);
+        DisarmTtl(slot);
+        CloseInstance(instance);
         Move(instance, InstanceState.Draining, reason);
+        return StartDrain(instance, kind, reason);
+    }
+
+    /// <summary>On the loop: the closed, draining instance is stopped off the loop once its leases end (now, when it has none) or the drain times out.</summary>
+    private Task StartDrain(ModelInstance instance, string kind, string reason)
+    {
+        var leases = instance.Leases;
         if (leases == 0)
         {
             instance.Drained.TrySetResult();
@@ -666,12 +669,21 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return instance.Stopped;
     }
 
+    /// <summary>On the loop: the slot's TTL timer, if armed, will not fire.</summary>
+    private static void DisarmTtl(ModelSlot slot)
+    {
+        slot.TtlTimer?.Dispose();
+        slot.TtlTimer = null;
+    }
+
     /// <summary>On the loop: the instance switched out for <paramref name="toName"/> begins to drain, if it is ready.</summary>
     private Task StopSwitchedOut(ModelSlot slot, string toName) =>
         slot.Instance is { State: InstanceState.Ready } instance ? BeginStop(slot, instance, "unload", $"switched out for {toName}") : Task.CompletedTask;
 
+    /// <summary>Waits for the drain (or its timeout), stops the backend, and tells the loop how the stop ended.</summary>
     private async Task DrainAndStopAsync(ModelInstance instance, string kind, string reason)
     {
+        string? failure = null;
         try
         {
             try
@@ -685,16 +697,14 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
             instance.Connections!.Dispose();
             await drivers[instance.Model.Backend].StopAsync(instance.Backend!, CancellationToken.None).ConfigureAwait(false);
-            await loop.AskAsync(() => Move(instance, InstanceState.Stopped, reason)).ConfigureAwait(false);
-
-            Publish(kind, $"{instance.Model.Name}: stopped ({reason})", instance);
         }
         catch (Exception e)
         {
-            await loop.AskAsync(() => Move(instance, InstanceState.Failed, $"stop failed: {e.Message}")).ConfigureAwait(false);
-
-            Publish("failure", $"{instance.Model.Name}: stopping failed: {e.Message}", instance);
+            failure = e.Message;
         }
+
+        var model = instance.Model.Name;
+        await loop.AskAsync(() => Handle(new SchedulerEvent.StopEnded(model, instance.Id, kind, reason, failure), model)).ConfigureAwait(false);
     }
 
     private async Task<Outcome<ModelInstance>> LoadAsync(ModelSlot slot, PendingLoad pending)
@@ -863,7 +873,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             pending.Granted = instance;
             OpenIfServing(slot);
             ArmTtl(slot, instance);
-            instance.ExitWatch = WatchExitAsync(slot, instance, driver);
+            instance.ExitWatch = WatchExitAsync(instance, driver);
             EndLoad(slot, pending, admitted: true);
         }).ConfigureAwait(false);
 
@@ -1291,13 +1301,18 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// (<see cref="SchedulerOptions.HealthFailures"/> times in a row), then stops what is left of it, so requests on it
     /// end with an error instead of hanging.
     /// </summary>
-    private async Task WatchExitAsync(ModelSlot slot, ModelInstance instance, IBackendDriver driver)
+    private async Task WatchExitAsync(ModelInstance instance, IBackendDriver driver)
     {
         var failure = await FirstFailureAsync(instance, driver).ConfigureAwait(false);
+        var model = instance.Model.Name;
         string? reason;
         try
         {
-            reason = await loop.AskAsync(() => BackendLost(slot, instance, failure)).ConfigureAwait(false);
+            reason = await loop.AskAsync(() =>
+            {
+                Handle(new SchedulerEvent.BackendLost(model, instance.Id, failure), model);
+                return effects.TakeLost(instance.Id);
+            }).ConfigureAwait(false);
         }
         catch (ObjectDisposedException)
         {
@@ -1320,39 +1335,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         {
             LogCleanupFailed(instance.UnitName, e.Message);
         }
-    }
-
-    /// <summary>On the loop: the instance's backend is lost; the reason to publish, or null when that is no news (it was being stopped).</summary>
-    private string? BackendLost(ModelSlot slot, ModelInstance instance, string failure)
-    {
-        // A draining instance exits because we stop it; once disposed, what a backend left running does is not ours to record.
-        if (instance.State != InstanceState.Ready || Volatile.Read(ref disposed) == 1)
-        {
-            return null;
-        }
-
-        CloseInstance(instance);
-        var lost = CrashWindow.LostReason(instance.Model.Name, failure);
-        Move(instance, InstanceState.Failed, lost);
-        instance.Lost.TrySetResult(lost);
-        instance.Drained.TrySetResult();
-        if (slot.Instance == instance)
-        {
-            slot.Instance = null;
-        }
-
-        slot.TtlTimer?.Dispose();
-        slot.TtlTimer = null;
-        var now = time.GetUtcNow();
-        var verdict = CrashWindow.BackendLost(instance.Model.Name, failure, slot.Crashes, now, options);
-        slot.Crashes = verdict.Window;
-        if (verdict.HeldFailed is { } held)
-        {
-            slot.HeldFailed = held;
-            slot.HeldSince = now;
-        }
-
-        return verdict.Reason;
     }
 
     /// <summary>Why the backend is lost: its exit, or its unanswered health checks.</summary>
