@@ -41,11 +41,15 @@ internal sealed partial class Scheduler
         slot.Crashes = decided.Crashes;
         slot.HeldFailed = decided.Held?.Reason;
         slot.HeldSince = decided.Held?.Since ?? slot.HeldSince;
+        slot.SwitchedOutFor = decided.SwitchedOutFor;
         if (slot.Loading is { } pending && decided.Loading?.Id == pending.Id)
         {
             pending.Waiters = decided.Loading.Waiters;
         }
     }
+
+    /// <summary>A switch as it goes on: after the load <see cref="AwaitLoad"/> in flight (null: none), or once <see cref="Stopped"/>.</summary>
+    private sealed record SwitchAnswer(long? AwaitLoad, Task Stopped);
 
     /// <summary>
     /// Performs the effects of a decision on the runtime handles: the instances (by id), the slots' loads in flight, the
@@ -57,6 +61,7 @@ internal sealed partial class Scheduler
         private readonly Dictionary<long, Outcome<Served>> answers = [];
         private readonly Dictionary<long, InstanceInfo> unloading = [];
         private readonly Dictionary<string, string> lost = new(StringComparer.Ordinal);
+        private readonly Dictionary<long, SwitchAnswer> switches = [];
 
         /// <summary>
         /// An instance the scheduler made or adopted, known by its id from now on. Those stopped or failed with no lease
@@ -80,6 +85,11 @@ internal sealed partial class Scheduler
         public InstanceInfo TakeUnloading(long caller) => unloading.Remove(caller, out var stopping)
             ? stopping
             : throw new InvalidOperationException($"caller {caller} got no unload answer");
+
+        /// <summary>How a switch answered <paramref name="caller"/> goes on, taken.</summary>
+        public SwitchAnswer TakeSwitch(long caller) => switches.Remove(caller, out var answer)
+            ? answer
+            : throw new InvalidOperationException($"caller {caller} got no switch answer");
 
         /// <summary>What to publish about the lost backend of <paramref name="instanceId"/>, taken; null when its loss is no news.</summary>
         public string? TakeLost(string instanceId) => lost.Remove(instanceId, out var published) ? published : null;
@@ -160,6 +170,9 @@ internal sealed partial class Scheduler
                     break;
                 case Effect.DrainAndStop drain:
                     scheduler.StartDrain(instances[drain.InstanceId], drain.Kind, drain.Reason);
+                    break;
+                case Effect.AnswerSwitch answer:
+                    switches[answer.Caller] = new SwitchAnswer(answer.AwaitLoad, answer.Stopping is { } stopping ? instances[stopping].Stopped : Task.CompletedTask);
                     break;
                 case Effect.CleanUpLost gone:
                     // Out of service at once; the slow part (its last output, the stop) is the watcher's, which takes what to publish.

@@ -226,28 +226,25 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         CloseNow(fromName);
+        var caller = 0L;
         var switching = await loop.AskAsync<Outcome<SwitchBegun>>(() =>
         {
             var slot = SlotFor(fromName);
-            if (slot.SwitchedOutFor is { } other)
+            caller = ++callers;
+            Handle(new SchedulerEvent.SwitchBegun(caller, fromName, toName), fromName);
+            if (effects.TakeAnswer(caller) is { Failure: { } refused })
             {
-                return new LeaseFailure(LeaseFailureKind.Conflict, fromName, $"{fromName} is already being switched out for {other}");
+                return refused;
             }
 
-            slot.SwitchedOutFor = toName;
-            if (slot.Instance is { State: InstanceState.Ready } ready)
-            {
-                CloseInstance(ready);
-            }
-
-            return slot.Loading is { } loading ? new SwitchBegun(slot, loading.Completion, null) : new SwitchBegun(slot, null, StopSwitchedOut(slot, toName));
+            var answer = effects.TakeSwitch(caller);
+            return answer.AwaitLoad is null ? new SwitchBegun(null, answer.Stopped) : new SwitchBegun(slot.Loading!.Completion, null);
         }).ConfigureAwait(false);
         if (!switching.Succeeded)
         {
             return switching.Failure;
         }
 
-        var slot = switching.Value.Slot;
         try
         {
             var stopped = switching.Value.Stopped ?? Task.CompletedTask;
@@ -255,7 +252,11 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             {
                 // Its waiters were granted leases when it became ready: they drain below like any other.
                 await loading.WaitAsync(cancellationToken).ConfigureAwait(false);
-                stopped = await loop.AskAsync(() => StopSwitchedOut(slot, toName)).ConfigureAwait(false);
+                stopped = await loop.AskAsync(() =>
+                {
+                    Handle(new SchedulerEvent.SwitchedLoadEnded(caller, fromName, toName), fromName);
+                    return effects.TakeSwitch(caller).Stopped;
+                }).ConfigureAwait(false);
             }
 
             await stopped.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -263,13 +264,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
         finally
         {
-            await loop.TryAskAsync(() =>
-            {
-                slot.SwitchedOutFor = null;
-
-                // A switch given up before its stop began leaves the instance as it was: serving.
-                OpenIfServing(slot);
-            }).ConfigureAwait(false);
+            // A switch given up before its stop began leaves the instance as it was: serving.
+            await loop.TryAskAsync(() => Handle(new SchedulerEvent.SwitchEnded(fromName), fromName)).ConfigureAwait(false);
         }
     }
 
@@ -675,10 +671,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         slot.TtlTimer?.Dispose();
         slot.TtlTimer = null;
     }
-
-    /// <summary>On the loop: the instance switched out for <paramref name="toName"/> begins to drain, if it is ready.</summary>
-    private Task StopSwitchedOut(ModelSlot slot, string toName) =>
-        slot.Instance is { State: InstanceState.Ready } instance ? BeginStop(slot, instance, "unload", $"switched out for {toName}") : Task.CompletedTask;
 
     /// <summary>Waits for the drain (or its timeout), stops the backend, and tells the loop how the stop ended.</summary>
     private async Task DrainAndStopAsync(ModelInstance instance, string kind, string reason)
@@ -1497,8 +1489,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// <summary>An instance with its plan, about to start.</summary>
     private sealed record PlannedInstance(ModelInstance Instance, LoadPlan Plan);
 
-    /// <summary>A switch decided on the loop: the slot switched out, and its load in flight to wait for first, or the stop of its instance begun.</summary>
-    private sealed record SwitchBegun(ModelSlot Slot, Task<Outcome<ModelInstance>>? Loading, Task? Stopped);
+    /// <summary>A switch decided on the loop: the switched-out model's load in flight to wait for first, or the stop of its instance begun.</summary>
+    private sealed record SwitchBegun(Task<Outcome<ModelInstance>>? Loading, Task? Stopped);
 
     /// <summary>An unload begun on the loop: its stop, the instance as it was, and the instance whose leases a force revokes.</summary>
     private sealed record UnloadBegun(Task Stopped, InstanceInfo Stopping, ModelInstance? Revoked);

@@ -275,7 +275,7 @@ internal static class SchedulerDecisions
 
         if (slot.Loading is { } loading)
         {
-            effects.Add(new Effect.AnswerSwitch(e.Caller, loading.Id));
+            effects.Add(new Effect.AnswerSwitch(e.Caller, loading.Id, null));
             return state.With(slot);
         }
 
@@ -287,7 +287,7 @@ internal static class SchedulerDecisions
     {
         var slot = state.Slot(from);
         var next = slot.Ready is null ? state : BeginStop(state, slot, "unload", $"switched out for {to}", effects);
-        effects.Add(new Effect.AnswerSwitch(caller, null));
+        effects.Add(new Effect.AnswerSwitch(caller, null, slot.Ready?.Id));
         return next;
     }
 

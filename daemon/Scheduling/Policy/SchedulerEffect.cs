@@ -34,8 +34,11 @@ internal abstract record SchedulerEffect
     /// <summary>Answer an unload: <see cref="InstanceId"/> is stopping with <see cref="Leases"/>, which are revoked at once when <see cref="Force"/>.</summary>
     public sealed record AnswerUnload(long Caller, string InstanceId, int Leases, bool Force) : SchedulerEffect;
 
-    /// <summary>Answer a switch: wait for the load <see cref="AwaitLoad"/> in flight first, or (null) go on once the stops begun are done.</summary>
-    public sealed record AnswerSwitch(long Caller, long? AwaitLoad) : SchedulerEffect;
+    /// <summary>
+    /// Answer a switch: wait for the load <see cref="AwaitLoad"/> in flight first, or (null) go on once the stop of
+    /// <see cref="Stopping"/> (null: nothing to stop) is done.
+    /// </summary>
+    public sealed record AnswerSwitch(long Caller, long? AwaitLoad, string? Stopping) : SchedulerEffect;
 
     /// <summary>Let <see cref="InstanceId"/> take leases off the loop (the fast path).</summary>
     public sealed record Open(string Model, string InstanceId) : SchedulerEffect;

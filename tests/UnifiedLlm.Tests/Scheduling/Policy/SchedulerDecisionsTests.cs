@@ -228,12 +228,12 @@ public sealed class SchedulerDecisionsTests
         var stopping = SchedulerDecisions.Decide(ready, new Event.SwitchedLoadEnded(7, "a", "b"), Context);
         var ended = SchedulerDecisions.Decide(stopping.Next, new Event.SwitchEnded("a"), Context);
 
-        Assert.Equal([new Effect.AnswerSwitch(7, 1)], begun.Effects);
+        Assert.Equal([new Effect.AnswerSwitch(7, 1, null)], begun.Effects);
         Assert.Equal([new Effect.Refuse(8, new LeaseFailure(LeaseFailureKind.Conflict, "a", "a is already being switched out for b"))], again.Effects);
         Assert.Equal(
             [
                 new Effect.CancelTtl("a"), new Effect.Close("a", "i1"), new Effect.Record("i1", InstancePhase.Draining, "switched out for b"),
-                new Effect.DrainAndStop("a", "i1", "unload", "switched out for b"), new Effect.AnswerSwitch(7, null),
+                new Effect.DrainAndStop("a", "i1", "unload", "switched out for b"), new Effect.AnswerSwitch(7, null, "i1"),
             ],
             stopping.Effects);
         Assert.Empty(ended.Effects);
