@@ -62,6 +62,7 @@ internal sealed partial class Scheduler
         private readonly Dictionary<long, InstanceInfo> unloading = [];
         private readonly Dictionary<string, string> lost = new(StringComparer.Ordinal);
         private readonly Dictionary<long, SwitchAnswer> switches = [];
+        private readonly List<Task> awaitedStops = [];
 
         /// <summary>
         /// An instance the scheduler made or adopted, known by its id from now on. Those stopped or failed with no lease
@@ -90,6 +91,14 @@ internal sealed partial class Scheduler
         public SwitchAnswer TakeSwitch(long caller) => switches.Remove(caller, out var answer)
             ? answer
             : throw new InvalidOperationException($"caller {caller} got no switch answer");
+
+        /// <summary>The stops the last decision said to wait for, taken.</summary>
+        public List<Task> TakeAwaitedStops()
+        {
+            List<Task> taken = [.. awaitedStops];
+            awaitedStops.Clear();
+            return taken;
+        }
 
         /// <summary>What to publish about the lost backend of <paramref name="instanceId"/>, taken; null when its loss is no news.</summary>
         public string? TakeLost(string instanceId) => lost.Remove(instanceId, out var published) ? published : null;
@@ -170,6 +179,9 @@ internal sealed partial class Scheduler
                     break;
                 case Effect.DrainAndStop drain:
                     scheduler.StartDrain(instances[drain.InstanceId], drain.Kind, drain.Reason);
+                    break;
+                case Effect.AwaitStop awaited:
+                    awaitedStops.Add(instances[awaited.InstanceId].Stopped);
                     break;
                 case Effect.AnswerSwitch answer:
                     switches[answer.Caller] = new SwitchAnswer(answer.AwaitLoad, answer.Stopping is { } stopping ? instances[stopping].Stopped : Task.CompletedTask);

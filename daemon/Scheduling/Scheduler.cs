@@ -1083,7 +1083,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         instance.Plan = loadPlan;
         recorder.Planned(instance);
         return new RoomPlanned(instance, loadPlan,
-            [.. loadPlan.Evictions.Select(e => new Victim(slots[e.Name], slots[e.Name].Instance!, $"evicted to make room for {model.Name}"))]);
+            [.. loadPlan.Evictions.Select(e => new Victim(slots[e.Name].Instance!, $"evicted to make room for {model.Name}"))]);
     }
 
     /// <summary>
@@ -1132,7 +1132,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     {
         var chosen = RuleEvictions.Choose(model, config.Current.Backends.For(model).MaxLoaded, LoadedMembers());
         return chosen.Succeeded
-            ? new List<Victim>([.. chosen.Value.Select(v => new Victim(slots[v.Model], slots[v.Model].Instance!, v.Reason))])
+            ? new List<Victim>([.. chosen.Value.Select(v => new Victim(slots[v.Model].Instance!, v.Reason))])
             : chosen.Failure;
     }
 
@@ -1200,16 +1200,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         List<Task> stops = [];
         foreach (var victim in victims)
         {
-            var state = victim.Instance.State;
-            switch (SwapVictims.Evict(victim.Slot.Instance == victim.Instance, state == InstanceState.Ready, state == InstanceState.Draining))
-            {
-                case EvictionStep.Stop:
-                    stops.Add(BeginStop(victim.Slot, victim.Instance, "evict", victim.Reason));
-                    break;
-                case EvictionStep.AwaitStop:
-                    stops.Add(victim.Instance.Stopped);
-                    break;
-            }
+            var model = victim.Instance.Model.Name;
+            Handle(new SchedulerEvent.EvictionChosen(model, victim.Instance.Id, victim.Reason), model);
+            stops.AddRange(effects.TakeAwaitedStops());
         }
 
         return stops;
@@ -1469,7 +1462,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private partial void LogCleanupFailed(string unit, string reason);
 
     /// <summary>An instance a load stops to make room, with the reason it is given.</summary>
-    private sealed record Victim(ModelSlot Slot, ModelInstance Instance, string Reason);
+    private sealed record Victim(ModelInstance Instance, string Reason);
 
     /// <summary>
     /// A load's turn as the loop answered it: wait for <see cref="Wake"/>, plan beside the loads in flight from

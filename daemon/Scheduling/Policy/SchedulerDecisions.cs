@@ -197,7 +197,7 @@ internal static class SchedulerDecisions
         }
     }
 
-    /// <summary>A load's victim begins to stop if it is still ready; one already stopping is waited for; one gone is not.</summary>
+    /// <summary>A load's victim begins to stop if it is still ready, and the load waits for that stop; one already stopping is waited for; one gone is not.</summary>
     private static SchedulerState EvictionChosen(SchedulerState state, Event.EvictionChosen e, List<Effect> effects)
     {
         var slot = state.Slot(e.Model);
@@ -205,7 +205,9 @@ internal static class SchedulerDecisions
         switch (SwapVictims.Evict(current, slot.Instance?.Phase == InstancePhase.Ready, slot.Instance?.Phase == InstancePhase.Draining))
         {
             case EvictionStep.Stop:
-                return BeginStop(state, slot, "evict", e.Reason, effects);
+                var stopping = BeginStop(state, slot, "evict", e.Reason, effects);
+                effects.Add(new Effect.AwaitStop(e.InstanceId));
+                return stopping;
             case EvictionStep.AwaitStop:
                 effects.Add(new Effect.AwaitStop(e.InstanceId));
                 return state;

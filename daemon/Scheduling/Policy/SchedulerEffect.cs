@@ -61,7 +61,7 @@ internal abstract record SchedulerEffect
     /// <summary>Drain <see cref="InstanceId"/> (now draining) and stop it (slow: it ends in a stop ended), announced as <see cref="Kind"/>.</summary>
     public sealed record DrainAndStop(string Model, string InstanceId, string Kind, string Reason) : SchedulerEffect;
 
-    /// <summary>Wait for the stop of <see cref="InstanceId"/> already begun.</summary>
+    /// <summary>The one that asked waits for the stop of <see cref="InstanceId"/>, begun by now.</summary>
     public sealed record AwaitStop(string InstanceId) : SchedulerEffect;
 
     /// <summary>The instance counts as drained now: whatever its leases, its stop need not wait for them.</summary>
