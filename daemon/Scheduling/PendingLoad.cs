@@ -37,12 +37,15 @@ internal sealed class PendingLoad
     /// <summary>The load no longer counts as in flight: the slot's load cleared, the admission ended.</summary>
     public bool Ended { get; set; }
 
-    /// <summary>The granted instance as soon as the waiters are woken (<see cref="Wake"/>), or the load's failure.</summary>
+    /// <summary>The granted instance as soon as the waiters are woken (<see cref="Wake"/>), or the load's failure as soon as it is decided (<see cref="Refuse"/>).</summary>
     public async Task<Outcome<ModelInstance>> ReadyOrFailedAsync()
     {
         var first = await Task.WhenAny(woken.Task, Completion).ConfigureAwait(false);
         return await first.ConfigureAwait(false);
     }
+
+    /// <summary>On the loop, as the load is decided failed: the waiters go on with <paramref name="failure"/>, the load's own.</summary>
+    public void Refuse(LeaseFailure failure) => woken.TrySetResult(failure);
 
     /// <summary>Off the loop, once the view showing <see cref="Granted"/> ready is published: the waiters go on.</summary>
     public void Wake() => woken.TrySetResult(Granted ?? throw new InvalidOperationException("no instance granted to wake the waiters with"));

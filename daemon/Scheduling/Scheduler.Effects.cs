@@ -6,26 +6,34 @@ namespace UnifiedLlm.Daemon.Scheduling;
 
 internal sealed partial class Scheduler
 {
+    /// <summary>On the loop: <paramref name="happened"/>, which concerns <paramref name="model"/> only, decided over the state the model's slot holds now.</summary>
+    private void Handle(SchedulerEvent happened, string model) => Handle(happened, model, time.GetUtcNow());
+
+    /// <summary>As <see cref="Handle(SchedulerEvent, string)"/>, decided as of <paramref name="now"/>, read by the caller before what it observed for the event.</summary>
+    private void Handle(SchedulerEvent happened, string model, DateTimeOffset now) =>
+        Decide(happened, slots.TryGetValue(model, out var slot) ? [slot] : [], now);
+
+    /// <summary>On the loop: <paramref name="happened"/>, which concerns every model the scheduler knows, decided over all their slots.</summary>
+    private void HandleAll(SchedulerEvent happened) => Decide(happened, [.. slots.Values], time.GetUtcNow());
+
     /// <summary>
-    /// On the loop: <paramref name="happened"/>, which concerns <paramref name="model"/> only, decided by
-    /// <see cref="SchedulerDecisions.Decide"/> over the state the model's slot holds now; the effects performed, then the
-    /// decided state stored back in the slot.
+    /// <paramref name="happened"/> decided by <see cref="SchedulerDecisions.Decide"/> over the state the
+    /// <paramref name="concerned"/> slots hold now; the effects performed, then the decided state stored back in the slots.
     /// </summary>
-    private void Handle(SchedulerEvent happened, string model)
+    private void Decide(SchedulerEvent happened, IReadOnlyList<ModelSlot> concerned, DateTimeOffset now)
     {
-        var slot = slots.GetValueOrDefault(model);
-        var before = (slot is null ? SchedulerState.Empty : SchedulerState.Empty.With(effects.StateOf(slot))) with
+        var before = concerned.Aggregate(SchedulerState.Empty, (state, slot) => state.With(effects.StateOf(slot))) with
         {
             NextId = nextId,
             Stopping = Volatile.Read(ref disposed) == 1,
         };
-        var context = new DecideContext(time.GetUtcNow(), options, new ConfigView(config.Current.Models, config.LoadedAt));
+        var context = new DecideContext(now, options, new ConfigView(config.Current.Models, config.LoadedAt));
         var decision = SchedulerDecisions.Decide(before, happened, context);
         nextId = decision.Next.NextId;
         effects.Run(decision.Effects);
-        if (slot is not null)
+        foreach (var slot in concerned)
         {
-            Store(slot, decision.Next.Slot(model));
+            Store(slot, decision.Next.Slot(slot.Config.Name));
         }
     }
 
@@ -42,6 +50,7 @@ internal sealed partial class Scheduler
         slot.HeldFailed = decided.Held?.Reason;
         slot.HeldSince = decided.Held?.Since ?? slot.HeldSince;
         slot.SwitchedOutFor = decided.SwitchedOutFor;
+        slot.Ttl = decided.Ttl;
         if (slot.Loading is { } pending && decided.Loading?.Id == pending.Id)
         {
             pending.Waiters = decided.Loading.Waiters;
@@ -63,6 +72,7 @@ internal sealed partial class Scheduler
         private readonly Dictionary<string, string> lost = new(StringComparer.Ordinal);
         private readonly Dictionary<long, SwitchAnswer> switches = [];
         private readonly List<Task> awaitedStops = [];
+        private readonly Dictionary<string, ITimer> ttlTimers = new(StringComparer.Ordinal);
 
         /// <summary>
         /// An instance the scheduler made or adopted, known by its id from now on. Those stopped or failed with no lease
@@ -109,15 +119,19 @@ internal sealed partial class Scheduler
             var name = slot.Config.Name;
             return new SlotState(name)
             {
-                Instance = slot.Instance is { } current ? new SlotInstance(current.Id, PhaseOf(current.State), current.Model, current.Overrides) : null,
+                Instance = slot.Instance is { } current ? AsSlotInstance(current) : null,
                 Retiring = [.. instances.Values.Where(i => i.Model.Name == name && i != slot.Instance && i.State == InstanceState.Draining).Select(i => i.Id)],
                 Loading = slot.Loading is { } pending ? new SlotLoad(pending.Id, pending.Overrides, pending.Waiters) : null,
                 Backoff = slot.Backoff,
                 Crashes = slot.Crashes,
                 Held = slot.HeldFailed is { } held ? new CrashHold(held, slot.HeldSince) : null,
                 SwitchedOutFor = slot.SwitchedOutFor,
+                Ttl = slot.Ttl,
             };
         }
+
+        /// <summary><paramref name="instance"/> as the decisions see it.</summary>
+        public static SlotInstance AsSlotInstance(ModelInstance instance) => new(instance.Id, PhaseOf(instance.State), instance.Model, instance.Overrides);
 
         public void Run(IReadOnlyList<Effect> effects)
         {
@@ -147,6 +161,13 @@ internal sealed partial class Scheduler
                     var slot = scheduler.slots[begin.Model];
                     slot.Loading = new PendingLoad(begin.LoadId, begin.Overrides, p => Task.Run(() => scheduler.LoadAsync(slot, p), CancellationToken.None));
                     break;
+                case Effect.RefuseWaiters refused:
+                    if (scheduler.slots.Values.Select(s => s.Loading).FirstOrDefault(l => l?.Id == refused.LoadId) is { } failed)
+                    {
+                        failed.Refuse(refused.Failure);
+                    }
+
+                    break;
                 case Effect.ReturnLease returned:
                     var unused = instances[returned.InstanceId];
                     if (scheduler.Ended(unused))
@@ -161,15 +182,25 @@ internal sealed partial class Scheduler
                 case Effect.Close close:
                     scheduler.CloseInstance(instances[close.InstanceId]);
                     break;
+                case Effect.ArmTtl arm:
+                    ArmTtl(arm);
+                    break;
                 case Effect.CancelTtl cancel:
-                    if (scheduler.slots.GetValueOrDefault(cancel.Model) is { } disarmed)
-                    {
-                        DisarmTtl(disarmed);
-                    }
-
+                    DisarmTtl(cancel.Model);
                     break;
                 case Effect.Record record:
-                    scheduler.Move(instances[record.InstanceId], StateOf(record.Phase), record.Reason);
+                    var moved = instances[record.InstanceId];
+                    var learnt = record.Phase == InstancePhase.Ready ? Learnt(moved.Backend!) : null;
+                    scheduler.Move(moved, StateOf(record.Phase), record.Reason, learnt);
+                    break;
+                case Effect.GrantWaiters grant:
+                    var granted = instances[grant.InstanceId];
+                    granted.Grant(grant.Callers.Count);
+                    if (scheduler.slots[granted.Model.Name].Loading is { } load && load.Id == grant.LoadId)
+                    {
+                        load.Granted = granted;
+                    }
+
                     break;
                 case Effect.Publish publish:
                     scheduler.Publish(publish.Kind, publish.Message, publish.InstanceId is { } about ? instances[about] : null);
@@ -181,7 +212,12 @@ internal sealed partial class Scheduler
                     scheduler.StartDrain(instances[drain.InstanceId], drain.Kind, drain.Reason);
                     break;
                 case Effect.AwaitStop awaited:
-                    awaitedStops.Add(instances[awaited.InstanceId].Stopped);
+                    // One forgotten since (stopped or failed, no lease left) has no stop left to wait for.
+                    if (instances.TryGetValue(awaited.InstanceId, out var awaitedInstance))
+                    {
+                        awaitedStops.Add(awaitedInstance.Stopped);
+                    }
+
                     break;
                 case Effect.AnswerSwitch answer:
                     switches[answer.Caller] = new SwitchAnswer(answer.AwaitLoad, answer.Stopping is { } stopping ? instances[stopping].Stopped : Task.CompletedTask);
@@ -193,8 +229,38 @@ internal sealed partial class Scheduler
                     instance.Drained.TrySetResult();
                     lost[gone.InstanceId] = gone.Published;
                     break;
+                case Effect.LeaveRunning left:
+                    // Stays ready, in memory and in the store, for the next ullmd to adopt.
+                    var running = instances[left.InstanceId];
+                    running.Connections!.Dispose();
+                    scheduler.LogLeftRunning(running.UnitName, running.Model.Name);
+                    break;
                 default:
                     throw new InvalidOperationException($"{effect} comes from an event the scheduler does not decide through {nameof(SchedulerDecisions)} yet");
+            }
+        }
+
+        /// <summary>
+        /// The model's TTL timer, replacing the one armed before, due at the effect's instant however late it is armed
+        /// (<see cref="DeadlineTimer"/>). As it fires it closes the instance when no lease is held, so that a request
+        /// from then on asks the loop, which decides.
+        /// </summary>
+        private void ArmTtl(Effect.ArmTtl arm)
+        {
+            DisarmTtl(arm.Model);
+            var instance = instances[arm.InstanceId];
+            ttlTimers[arm.Model] = DeadlineTimer.Start(scheduler.time, arm.Due, () =>
+            {
+                instance.TryCloseIdle();
+                scheduler.loop.Post("the ttl", () => scheduler.TtlFired(arm.Model, instance, arm.ArmId));
+            });
+        }
+
+        private void DisarmTtl(string model)
+        {
+            if (ttlTimers.Remove(model, out var timer))
+            {
+                timer.Dispose();
             }
         }
 

@@ -334,34 +334,13 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
         await shutdown.CancelAsync().ConfigureAwait(false);
         var stopBackends = config.Current.Server.StopBackendsOnExit;
-        List<Task> stops = [];
         List<Task> loads = [];
+        List<Task> stops = [];
         await loop.AskAsync(() =>
         {
             loads.AddRange(slots.Values.Select(s => s.Loading?.Completion).OfType<Task>());
-            foreach (var slot in slots.Values)
-            {
-                DisarmTtl(slot);
-                if (slot.Instance is { State: InstanceState.Ready } instance)
-                {
-                    CloseInstance(instance);
-                    if (stopBackends)
-                    {
-                        instance.Drained.TrySetResult();
-                        stops.Add(BeginStop(slot, instance, "unload", "ullmd is stopping"));
-                    }
-                    else
-                    {
-                        // Stays ready, in memory and in the store, for the next ullmd to adopt.
-                        instance.Connections!.Dispose();
-                        LogLeftRunning(instance.UnitName, instance.Model.Name);
-                    }
-                }
-                else if (slot.Instance is { } other)
-                {
-                    stops.Add(other.Stopped);
-                }
-            }
+            HandleAll(new SchedulerEvent.Stop(stopBackends));
+            stops.AddRange(effects.TakeAwaitedStops());
         }).ConfigureAwait(false);
 
         await Task.WhenAll(stops).ConfigureAwait(false);
@@ -473,30 +452,18 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return (Decide(model, RuleEvictions.Without(placement, ruled.Value), request, vllm), profile!, ruled.Value);
     }
 
-    /// <summary>On the loop: a reload applies to what is loaded at once, as <see cref="ConfigReload"/> decides for each model.</summary>
+    /// <summary>On the loop: a reload applies to what is loaded at once, as <see cref="SchedulerDecisions"/> decides; each model still configured takes its new config.</summary>
     private void ConfigReplaced(UllmConfig old, UllmConfig next)
     {
+        var lastUsed = slots.Values
+            .Where(s => s.Instance is { State: InstanceState.Ready })
+            .ToDictionary(s => s.Config.Name, s => s.Instance!.LastUsed, StringComparer.Ordinal);
+        HandleAll(new SchedulerEvent.ConfigReplaced(old, next, lastUsed));
         foreach (var slot in slots.Values)
         {
-            var ready = slot.Instance is { State: InstanceState.Ready } instance ? instance : null;
-            var running = ready is null ? null : new ReadyInstance(ready.Model, ready.LastUsed);
-            switch (ConfigReload.Decide(slot.Config.Name, running, old, next))
+            if (next.Models.TryGetValue(slot.Config.Name, out var configured))
             {
-                case ReloadDecision.StopRemoved removed:
-                    BeginStop(slot, ready!, "unload", removed.Reason);
-                    break;
-                case ReloadDecision.Reconfigure reconfigured:
-                    slot.Config = reconfigured.Config;
-                    break;
-                case ReloadDecision.RearmTtl rearm:
-                    slot.Config = rearm.Config;
-                    ArmTtl(slot, ready!, rearm.Deadline);
-                    if (rearm.Announcement is { } announcement)
-                    {
-                        Publish("config", announcement, ready);
-                    }
-
-                    break;
+                slot.Config = configured;
             }
         }
     }
@@ -568,15 +535,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return instance.Close();
     }
 
-    /// <summary>On the loop: the slot's instance takes leases off the loop, if it may: ready, current, not switched out, and ullmd not stopping.</summary>
-    private void OpenIfServing(ModelSlot slot)
-    {
-        if (slot.Instance is { State: InstanceState.Ready } instance && slot.SwitchedOutFor is null && Volatile.Read(ref disposed) == 0)
-        {
-            Open(instance);
-        }
-    }
-
     /// <summary>On the loop: the instance takes leases off the loop from now on.</summary>
     private void Open(ModelInstance instance)
     {
@@ -585,70 +543,21 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     }
 
     /// <summary>
-    /// On the loop: the slot's TTL timer, due at <paramref name="deadline"/> (a whole ttl from now when null: a new or
-    /// adopted instance), timed from that instant however late the loop arms it (<see cref="DeadlineTimer"/>).
+    /// On the loop: the TTL timer <paramref name="armId"/> on <paramref name="instance"/> went off, closing the instance
+    /// if no lease was held. It may have fired before the loop handled what re-armed it (a reload that changed the ttl):
+    /// only the slot's armed timer counts, and what an older one closed is opened again.
     /// </summary>
-    private void ArmTtl(ModelSlot slot, ModelInstance instance, DateTimeOffset? deadline = null)
-    {
-        DisarmTtl(slot);
-        var ttl = slot.Config.Ttl;
-        if (ttl <= TimeSpan.Zero || slot.Config.Pinned || Volatile.Read(ref disposed) == 1)
-        {
-            return;
-        }
-
-        ITimer? armed = null;
-        armed = DeadlineTimer.Start(time, deadline ?? time.GetUtcNow() + ttl, () =>
-        {
-            // Closed as it fires when no lease is held, so that a request from now on asks the loop, which decides.
-            instance.TryCloseIdle();
-            loop.Post("the ttl", () => OnTtl(slot, instance, armed, ttl));
-        });
-        slot.TtlTimer = armed;
-    }
-
-    /// <summary>
-    /// On the loop: <paramref name="fired"/> went off, closing the instance if no lease was held. It may have fired
-    /// before the loop handled what re-armed it (a reload that changed the ttl): only the slot's armed timer counts, and
-    /// what an older one closed is opened again. <see cref="TtlExpiry"/> decides what follows.
-    /// </summary>
-    private void OnTtl(ModelSlot slot, ModelInstance instance, ITimer? fired, TimeSpan ttl)
+    private void TtlFired(string model, ModelInstance instance, long armId)
     {
         // Read before the leases: a lease seen below was held at this instant or later, so a ttl from it is no later than due.
         var now = time.GetUtcNow();
-        var current = fired is not null && slot.TtlTimer == fired && slot.Instance == instance && instance.State == InstanceState.Ready;
+        var current = slots.GetValueOrDefault(model) is { } slot && slot.Ttl?.Id == armId && slot.Instance == instance && instance.State == InstanceState.Ready;
 
         // Open again if a request reached the loop since the timer closed it; closed by a switch, it stays closed.
         var leased = current && (instance.Leases > 0 || instance.IsOpen && !instance.TryCloseIdle());
 
         // Read after closing: a lease taken and given back before the close is counted in this last use.
-        var check = new TtlCheck(current, leased, instance.LastUsed);
-        switch (TtlExpiry.Decide(check, ttl, now))
-        {
-            case TtlDecision.Reopen:
-                OpenIfServing(slot);
-                break;
-            case TtlDecision.Rearm rearm:
-                if (rearm.Reopens)
-                {
-                    OpenIfServing(slot);
-                }
-
-                ArmTtl(slot, instance, rearm.Deadline);
-                break;
-            case TtlDecision.Stop stop:
-                BeginStop(slot, instance, "unload", stop.Reason);
-                break;
-        }
-    }
-
-    /// <summary>On the loop: marks the instance draining (no new leases) and stops it, off the loop, once its leases end or the drain times out.</summary>
-    private Task BeginStop(ModelSlot slot, ModelInstance instance, string kind, string reason)
-    {
-        DisarmTtl(slot);
-        CloseInstance(instance);
-        Move(instance, InstanceState.Draining, reason);
-        return StartDrain(instance, kind, reason);
+        Handle(new SchedulerEvent.TtlDue(model, instance.Id, armId, leased, instance.LastUsed), model, now);
     }
 
     /// <summary>On the loop: the closed, draining instance is stopped off the loop once its leases end (now, when it has none) or the drain times out.</summary>
@@ -663,13 +572,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         Publish(kind, $"{instance.Model.Name}: draining {leases} lease(s) before stopping: {reason}", instance);
         instance.Stopped = Task.Run(() => DrainAndStopAsync(instance, kind, reason), CancellationToken.None);
         return instance.Stopped;
-    }
-
-    /// <summary>On the loop: the slot's TTL timer, if armed, will not fire.</summary>
-    private static void DisarmTtl(ModelSlot slot)
-    {
-        slot.TtlTimer?.Dispose();
-        slot.TtlTimer = null;
     }
 
     /// <summary>Waits for the drain (or its timeout), stops the backend, and tells the loop how the stop ended.</summary>
@@ -706,35 +608,42 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         Progress.Queued(name);
         var attempt = new LoadAttempt();
         var queued = false;
+        LeaseFailure? notFetched = null;
         Outcome<ModelInstance> outcome;
         try
         {
-            if (await FetchAsync(slot, token).ConfigureAwait(false) is { } notFetched)
+            notFetched = await FetchAsync(slot, token).ConfigureAwait(false);
+            if (notFetched is not null)
             {
-                return notFetched;
+                outcome = notFetched;
             }
-
-            await loop.AskAsync(() => admission.Enqueue(name)).ConfigureAwait(false);
-            queued = true;
-
-            outcome = await StartInstanceAsync(slot, pending, attempt, token).ConfigureAwait(false);
+            else
+            {
+                await loop.AskAsync(() => admission.Enqueue(name)).ConfigureAwait(false);
+                queued = true;
+                outcome = await StartInstanceAsync(slot, pending, attempt, token).ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             outcome = token.IsCancellationRequested ? Stopping(name) : new LeaseFailure(LeaseFailureKind.LoadFailed, name, $"{name} failed to load: {e.Message}");
         }
-        finally
-        {
-            // A load that became ready ended in the handler that made it so; read after awaiting that handler.
-            if (!pending.Ended)
-            {
-                await loop.AskAsync(() => EndLoad(slot, pending, queued)).ConfigureAwait(false);
-            }
-        }
 
-        if (!outcome.Succeeded)
+        // A load that became ready ended in the handler that made it so; read after awaiting that handler. A failed one
+        // is decided and ended in one handler, its waiters answered while it still counts as in flight (a failed
+        // download was decided as it failed).
+        if (!outcome.Succeeded || !pending.Ended)
         {
-            await loop.AskAsync(() => RecordFailedLoad(slot, attempt.Instance, outcome.Failure)).ConfigureAwait(false);
+            await loop.AskAsync(() =>
+            {
+                if (!outcome.Succeeded && notFetched is null)
+                {
+                    var instance = attempt.Instance;
+                    Handle(new SchedulerEvent.LoadFailed(name, pending.Id, instance?.Id, instance is { State: InstanceState.Loading }, outcome.Failure), name);
+                }
+
+                EndLoad(slot, pending, queued);
+            }).ConfigureAwait(false);
         }
 
         return outcome;
@@ -768,19 +677,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     }
 
     private static LeaseFailure Stopping(string model) => new(LeaseFailureKind.ShuttingDown, model, $"{model}: not loaded, ullmd is stopping");
-
-    /// <summary>On the loop: the failed load's instance (if it got one) moves to failed, and the backoff is as <see cref="FailedLoad"/> decides.</summary>
-    private void RecordFailedLoad(ModelSlot slot, ModelInstance? instance, LeaseFailure failure)
-    {
-        var verdict = FailedLoad.Decide(slot.Backoff, instance is { State: InstanceState.Loading }, failure, time.GetUtcNow(), options);
-        slot.Backoff = verdict.Backoff;
-        if (instance is not null)
-        {
-            Move(instance, InstanceState.Failed, failure.Reason);
-        }
-
-        Publish("failure", verdict.Published, instance);
-    }
 
     /// <summary>
     /// Once it is the load's turn (<see cref="LoadAdmission"/>): plans the model, beside the loads in flight or alone after
@@ -856,15 +752,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             instance.Serve(backend, UpstreamConnections.ForBackend(
                 connections, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
             instance.LastUsed = time.GetUtcNow();
-            slot.Backoff = LoadBackoff.None;
-            Move(instance, InstanceState.Ready, null, Learnt(backend));
 
-            // Leased to every waiter now, before anything else can begin evicting it, and the load ended in the same
-            // handler: whoever the loop serves next sees the waiters' leases on a ready instance, no load in flight.
-            instance.Grant(pending.Waiters.Count);
-            pending.Granted = instance;
-            OpenIfServing(slot);
-            ArmTtl(slot, instance);
+            // Leased to every waiter by the decision, before anything else can begin evicting it, and the load ended in
+            // the same handler: whoever the loop serves next sees the waiters' leases on a ready instance, no load in flight.
+            Handle(new SchedulerEvent.LoadReady(model.Name, pending.Id, EffectRunner.AsSlotInstance(instance)), model.Name);
             instance.ExitWatch = WatchExitAsync(instance, driver);
             EndLoad(slot, pending, admitted: true);
         }).ConfigureAwait(false);

@@ -22,6 +22,7 @@ internal static class SchedulerDecisions
             Event.WaiterLeft e => WaiterLeft(state, e, effects),
             Event.LeaseEnded e => LeaseEnded(state, e, effects),
             Event.LoadReady e => LoadReady(state, e, context, effects),
+            Event.Adopted e => Adopted(state, e, context, effects),
             Event.LoadFailed e => LoadFailed(state, e, context, effects),
             Event.BackendLost e => BackendLost(state, e, context, effects),
             Event.TtlDue e => TtlDue(state, e, context, effects),
@@ -123,6 +124,14 @@ internal static class SchedulerDecisions
         effects.Add(new Effect.GrantWaiters(e.LoadId, ready.Id, waiters));
         OpenIfServing(state, slot, effects);
         return ArmTtl(state, slot, ready, context.Config.Models.GetValueOrDefault(e.Model) ?? ready.Config, null, context, effects);
+    }
+
+    /// <summary>An adopted backend is the model's ready instance: it is opened unless switched out, and its TTL armed.</summary>
+    private static SchedulerState Adopted(SchedulerState state, Event.Adopted e, DecideContext context, List<Effect> effects)
+    {
+        var slot = state.Slot(e.Model) with { Instance = e.Instance };
+        OpenIfServing(state, slot, effects);
+        return ArmTtl(state, slot, e.Instance, context.Config.Models.GetValueOrDefault(e.Model) ?? e.Instance.Config, null, context, effects);
     }
 
     /// <summary>The load failed: its waiters hear why, its instance (if it got one) moves to failed, and the backoff is as <see cref="FailedLoad"/> decides.</summary>
@@ -343,6 +352,7 @@ internal static class SchedulerDecisions
                 {
                     effects.Add(new Effect.CompleteDrain(ready.Id));
                     next = BeginStop(next, next.Slot(slot.Model), "unload", "ullmd is stopping", effects);
+                    effects.Add(new Effect.AwaitStop(ready.Id));
                 }
                 else
                 {

@@ -37,6 +37,9 @@ internal abstract record SchedulerEvent
     /// </summary>
     public sealed record LoadFailed(string Model, long LoadId, string? InstanceId, bool BackendFailedToStart, LeaseFailure Failure) : SchedulerEvent;
 
+    /// <summary>A backend the previous ullmd left running was adopted as <see cref="Model"/>'s ready <see cref="Instance"/>.</summary>
+    public sealed record Adopted(string Model, SlotInstance Instance) : SchedulerEvent;
+
     /// <summary>The backend of <see cref="InstanceId"/> exited or stopped answering its health checks, with why.</summary>
     public sealed record BackendLost(string Model, string InstanceId, string Failure) : SchedulerEvent;
 

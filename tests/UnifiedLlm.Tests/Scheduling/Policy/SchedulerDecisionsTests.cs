@@ -114,6 +114,17 @@ public sealed class SchedulerDecisionsTests
     }
 
     [Fact]
+    public void An_adopted_backend_is_the_ready_instance_opened_with_a_whole_ttl_armed()
+    {
+        var decision = SchedulerDecisions.Decide(SchedulerState.Empty, new Event.Adopted("a", ReadyA), Context);
+
+        Assert.Equal([new Effect.Open("a", "i1"), new Effect.ArmTtl("a", "i1", 1, T0 + A.Ttl)], decision.Effects, EffectComparer.Instance);
+        var slot = decision.Next.Slot("a");
+        Assert.Equal((ReadyA, new TtlArm(1, T0 + A.Ttl, A.Ttl)), (slot.Instance, slot.Ttl));
+        Assert.Equal(2, decision.Next.NextId);
+    }
+
+    [Fact]
     public void A_pinned_model_gets_no_ttl_and_a_switched_out_one_is_not_opened()
     {
         var pinned = Context with { Config = Config with { Models = new Dictionary<string, ModelConfig>(StringComparer.Ordinal) { ["a"] = A with { Pinned = true } } } };
@@ -271,7 +282,9 @@ public sealed class SchedulerDecisionsTests
         var request = SchedulerDecisions.Decide(left.Next, new Event.RequestArrived(7, "a", null), Context);
 
         Assert.Contains(new Effect.DrainAndStop("a", "i1", "unload", "ullmd is stopping"), stopped.Effects);
+        Assert.Contains(new Effect.AwaitStop("i1"), stopped.Effects);
         Assert.Contains(new Effect.AwaitStop("i2"), stopped.Effects);
+        Assert.DoesNotContain(new Effect.AwaitStop("i1"), left.Effects);
         Assert.Contains(new Effect.LeaveRunning("i1"), left.Effects);
         Assert.DoesNotContain(left.Effects, e => e is Effect.DrainAndStop);
         Assert.Equal([new Effect.LeaseOnReady(7, "i1")], request.Effects);
