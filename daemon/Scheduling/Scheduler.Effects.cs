@@ -236,7 +236,7 @@ internal sealed partial class Scheduler
                     scheduler.LogLeftRunning(running.UnitName, running.Model.Name);
                     break;
                 default:
-                    throw new InvalidOperationException($"{effect} comes from an event the scheduler does not decide through {nameof(SchedulerDecisions)} yet");
+                    throw new ArgumentOutOfRangeException(nameof(effect), effect, "no runner for this effect");
             }
         }
 
