@@ -25,7 +25,8 @@ internal sealed class ModelSlot(ModelConfig config)
 
     public DateTimeOffset HeldSince { get; set; }
 
-    public ITimer? TtlTimer { get; set; }
+    /// <summary>The TTL timer armed on the ready instance (the timer itself is the effect runner's).</summary>
+    public TtlArm? Ttl { get; set; }
 
     /// <summary>The model this one is being switched out for: until that load ends, this one is neither leased nor loaded.</summary>
     public string? SwitchedOutFor { get; set; }

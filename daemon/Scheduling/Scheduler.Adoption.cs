@@ -4,6 +4,7 @@ using UnifiedLlm.Daemon.Config;
 using UnifiedLlm.Daemon.Events;
 using UnifiedLlm.Daemon.Providers;
 using UnifiedLlm.Daemon.Scheduling.Planning;
+using UnifiedLlm.Daemon.Scheduling.Policy;
 using UnifiedLlm.Daemon.Storage;
 using UnifiedLlm.Daemon.Supervision;
 using UnifiedLlm.Daemon.Systemd;
@@ -144,11 +145,11 @@ internal sealed partial class Scheduler
             config.Current.Router.Timeouts.Connect, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
         instance.LastUsed = record.LastUsedAt ?? record.StateSince;
         slot.Instance = instance;
+        effects.Track(instance);
         placementVersion++;
         recorder.Moved(instance.Id, instance.UnitName, InstanceState.Ready, AdoptedReason, Learnt(backend));
-        OpenIfServing(slot);
-        ArmTtl(slot, instance);
-        instance.ExitWatch = WatchExitAsync(slot, instance, driver);
+        Handle(new SchedulerEvent.Adopted(model.Name, EffectRunner.AsSlotInstance(instance)), model.Name);
+        instance.ExitWatch = WatchExitAsync(instance, driver);
         return instance;
     }
 

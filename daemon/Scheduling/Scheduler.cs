@@ -63,11 +63,18 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private readonly ILogger<Scheduler> logger;
     private readonly GenericFootprints genericFootprints;
     private readonly ModelDownloader? downloads;
+    private readonly EffectRunner effects;
     private TaskCompletionSource admissionWake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private SchedulerView view = SchedulerView.Empty;
 
     /// <summary>Counts the changes a plan made off the loop depends on (loads begun or ended, instances moved), to tell a stale plan.</summary>
     private long placementVersion;
+
+    /// <summary>The next id the decisions hand out (loads, timers), kept between them.</summary>
+    private long nextId = 1;
+
+    /// <summary>The last id given to a caller (a request, an admin call), so that the decision's answer names it.</summary>
+    private long callers;
     private int disposed;
 
     public Scheduler(
@@ -98,6 +105,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         engines = new EngineRequests(profiles);
         this.genericFootprints = genericFootprints;
         this.downloads = downloads;
+        effects = new EffectRunner(this);
         loop = new SchedulerLoop(PublishView, logger);
         config.OnReplacedAsync((old, next) => loop.TryAskAsync(() => ConfigReplaced(old, next)));
     }
@@ -166,17 +174,16 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         CloseNow(name);
         var begun = await loop.AskAsync<Outcome<UnloadBegun>>(() =>
         {
-            if (!slots.TryGetValue(name, out var slot) || slot.Instance is not { State: InstanceState.Ready } instance)
+            // Closed first: the leases counted in the reason and the description are all it will have.
+            var ready = slots.GetValueOrDefault(name)?.Instance is { State: InstanceState.Ready } instance ? instance : null;
+            var caller = ++callers;
+            Handle(new SchedulerEvent.UnloadAsked(caller, name, force, ready is null ? 0 : CloseInstance(ready)), name);
+            if (effects.TakeAnswer(caller) is { Failure: { } refused })
             {
-                return new LeaseFailure(LeaseFailureKind.NotLoaded, name, $"{name} is not loaded");
+                return refused;
             }
 
-            // Closed first: the leases counted in the reason and the description are all it will have.
-            var leases = CloseInstance(instance);
-            var stopping = Describe(instance) with { Leases = leases };
-            var reason = force ? $"unloaded on request with --force, ending {leases} request(s) in flight" : "unloaded on request";
-            var stopped = BeginStop(slot, instance, "unload", reason);
-            return new UnloadBegun(stopped, stopping, force ? instance : null);
+            return new UnloadBegun(ready!.Stopped, effects.TakeUnloading(caller), force ? ready : null);
         }).ConfigureAwait(false);
         if (!begun.Succeeded)
         {
@@ -219,28 +226,25 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         CloseNow(fromName);
+        var caller = 0L;
         var switching = await loop.AskAsync<Outcome<SwitchBegun>>(() =>
         {
             var slot = SlotFor(fromName);
-            if (slot.SwitchedOutFor is { } other)
+            caller = ++callers;
+            Handle(new SchedulerEvent.SwitchBegun(caller, fromName, toName), fromName);
+            if (effects.TakeAnswer(caller) is { Failure: { } refused })
             {
-                return new LeaseFailure(LeaseFailureKind.Conflict, fromName, $"{fromName} is already being switched out for {other}");
+                return refused;
             }
 
-            slot.SwitchedOutFor = toName;
-            if (slot.Instance is { State: InstanceState.Ready } ready)
-            {
-                CloseInstance(ready);
-            }
-
-            return slot.Loading is { } loading ? new SwitchBegun(slot, loading.Completion, null) : new SwitchBegun(slot, null, StopSwitchedOut(slot, toName));
+            var answer = effects.TakeSwitch(caller);
+            return answer.AwaitLoad is null ? new SwitchBegun(null, answer.Stopped) : new SwitchBegun(slot.Loading!.Completion, null);
         }).ConfigureAwait(false);
         if (!switching.Succeeded)
         {
             return switching.Failure;
         }
 
-        var slot = switching.Value.Slot;
         try
         {
             var stopped = switching.Value.Stopped ?? Task.CompletedTask;
@@ -248,7 +252,11 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             {
                 // Its waiters were granted leases when it became ready: they drain below like any other.
                 await loading.WaitAsync(cancellationToken).ConfigureAwait(false);
-                stopped = await loop.AskAsync(() => StopSwitchedOut(slot, toName)).ConfigureAwait(false);
+                stopped = await loop.AskAsync(() =>
+                {
+                    Handle(new SchedulerEvent.SwitchedLoadEnded(caller, fromName, toName), fromName);
+                    return effects.TakeSwitch(caller).Stopped;
+                }).ConfigureAwait(false);
             }
 
             await stopped.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -256,13 +264,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
         finally
         {
-            await loop.TryAskAsync(() =>
-            {
-                slot.SwitchedOutFor = null;
-
-                // A switch given up before its stop began leaves the instance as it was: serving.
-                OpenIfServing(slot);
-            }).ConfigureAwait(false);
+            // A switch given up before its stop began leaves the instance as it was: serving.
+            await loop.TryAskAsync(() => Handle(new SchedulerEvent.SwitchEnded(fromName), fromName)).ConfigureAwait(false);
         }
     }
 
@@ -331,35 +334,13 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
         await shutdown.CancelAsync().ConfigureAwait(false);
         var stopBackends = config.Current.Server.StopBackendsOnExit;
-        List<Task> stops = [];
         List<Task> loads = [];
+        List<Task> stops = [];
         await loop.AskAsync(() =>
         {
             loads.AddRange(slots.Values.Select(s => s.Loading?.Completion).OfType<Task>());
-            foreach (var slot in slots.Values)
-            {
-                slot.TtlTimer?.Dispose();
-                slot.TtlTimer = null;
-                if (slot.Instance is { State: InstanceState.Ready } instance)
-                {
-                    CloseInstance(instance);
-                    if (stopBackends)
-                    {
-                        instance.Drained.TrySetResult();
-                        stops.Add(BeginStop(slot, instance, "unload", "ullmd is stopping"));
-                    }
-                    else
-                    {
-                        // Stays ready, in memory and in the store, for the next ullmd to adopt.
-                        instance.Connections!.Dispose();
-                        LogLeftRunning(instance.UnitName, instance.Model.Name);
-                    }
-                }
-                else if (slot.Instance is { } other)
-                {
-                    stops.Add(other.Stopped);
-                }
-            }
+            HandleAll(new SchedulerEvent.Stop(stopBackends));
+            stops.AddRange(effects.TakeAwaitedStops());
         }).ConfigureAwait(false);
 
         await Task.WhenAll(stops).ConfigureAwait(false);
@@ -400,7 +381,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             return ready;
         }
 
-        var slot = queued.Value.Slot;
         var pending = queued.Value.Pending!;
         using var deadline = new CancellationTokenSource(options.QueueTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
@@ -423,18 +403,11 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
         finally
         {
-            // Served, it needs no trip through the loop: its load ended as it was granted, so its count of waiters no
-            // longer counts. Gone (cancelled, timed out) after the load granted it a lease: that lease is given back.
+            // Served, it needs no trip through the loop: its load ended as it was granted, so its waiters no longer
+            // count. Gone (cancelled, timed out) after the load granted it a lease: that lease is given back.
             if (served is null)
             {
-                await loop.TryAskAsync(() =>
-                {
-                    pending.Waiters--;
-                    if (pending.Granted is { } unused)
-                    {
-                        EndLeaseOnLoop(unused);
-                    }
-                }).ConfigureAwait(false);
+                await loop.TryAskAsync(() => Handle(new SchedulerEvent.WaiterLeft(queued.Value.Caller, name, pending.Id, pending.Granted?.Id), name)).ConfigureAwait(false);
             }
         }
     }
@@ -442,47 +415,20 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// <summary>
     /// On the loop: a request for <paramref name="name"/> (an explicit load when <paramref name="explicitLoad"/> is not
     /// null, which first clears the model's holds) is refused, leased on the ready instance, or queued for the model's
-    /// load in flight (begun if none is), as <see cref="RequestArrival"/> decides.
+    /// load in flight (begun if none is), as <see cref="SchedulerDecisions"/> decides.
     /// </summary>
     private Outcome<Queued> RequestArrived(string name, LoadOverrides? explicitLoad)
     {
         var slot = config.Current.Models.ContainsKey(name) ? SlotFor(name) : null;
-        if (slot is not null && explicitLoad is not null)
+        var caller = ++callers;
+        Handle(new SchedulerEvent.RequestArrived(caller, name, explicitLoad), name);
+        if (effects.TakeAnswer(caller) is not { } answer)
         {
-            slot.HeldFailed = null;
-            slot.Crashes = [];
-            slot.Backoff = LoadBackoff.None;
+            return new Queued(caller, slot!.Loading!, null);
         }
 
-        var now = time.GetUtcNow();
-        switch (RequestArrival.Decide(name, slot is null ? null : Arriving(slot), explicitLoad, options, now))
-        {
-            case Arrival.Refused refused:
-                return refused.Failure;
-            case Arrival.LeasedOnReady:
-                // Ready, current and not switched out: open, even if its TTL timer closed it as it fired (this request came first).
-                var ready = slot!.Instance!;
-                OpenIfServing(slot);
-                ready.Grant(1);
-                ready.LastUsed = now;
-                return new Queued(slot, null, new Served(ready, LeaseOn(ready)));
-            case Arrival.BeginsLoad begins:
-                slot!.Loading = new PendingLoad(begins.Overrides, p => Task.Run(() => LoadAsync(slot, p), CancellationToken.None));
-                break;
-        }
-
-        var pending = slot!.Loading!;
-        pending.Waiters++;
-        return new Queued(slot, pending, null);
+        return answer.Succeeded ? new Queued(caller, null, answer.Value) : answer.Failure;
     }
-
-    /// <summary>On the loop: <paramref name="slot"/> as a request arriving for it finds it (its hold forgotten if a reload ended it).</summary>
-    private ArrivingSlot Arriving(ModelSlot slot) => new(
-        slot.Config.Name,
-        slot.SwitchedOutFor,
-        CurrentHold(slot),
-        slot.Instance is { State: InstanceState.Ready } ready ? ready.Overrides : null,
-        slot.Loading is { } loading ? new LoadInFlight(loading.Waiters, loading.Overrides) : null);
 
     /// <summary>
     /// The plan a load of <paramref name="model"/> with <paramref name="overrides"/> would get now, from the same inputs
@@ -506,50 +452,18 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return (Decide(model, RuleEvictions.Without(placement, ruled.Value), request, vllm), profile!, ruled.Value);
     }
 
-    /// <summary>
-    /// On the loop: the hold on <paramref name="slot"/>'s loads on demand, or null; what a config reload since it began
-    /// ended is forgotten (<see cref="HoldExpiry"/>).
-    /// </summary>
-    private LoadHold? CurrentHold(ModelSlot slot)
-    {
-        var settled = HoldExpiry.Settle(SlotHold.Of(slot), config.LoadedAt, time.GetUtcNow());
-        if (settled.ForgetsCrashHold)
-        {
-            slot.HeldFailed = null;
-        }
-
-        if (settled.ForgetsBackoff)
-        {
-            slot.Backoff = LoadBackoff.None;
-        }
-
-        return settled.Current;
-    }
-
-    /// <summary>On the loop: a reload applies to what is loaded at once, as <see cref="ConfigReload"/> decides for each model.</summary>
+    /// <summary>On the loop: a reload applies to what is loaded at once, as <see cref="SchedulerDecisions"/> decides; each model still configured takes its new config.</summary>
     private void ConfigReplaced(UllmConfig old, UllmConfig next)
     {
+        var lastUsed = slots.Values
+            .Where(s => s.Instance is { State: InstanceState.Ready })
+            .ToDictionary(s => s.Config.Name, s => s.Instance!.LastUsed, StringComparer.Ordinal);
+        HandleAll(new SchedulerEvent.ConfigReplaced(old, next, lastUsed));
         foreach (var slot in slots.Values)
         {
-            var ready = slot.Instance is { State: InstanceState.Ready } instance ? instance : null;
-            var running = ready is null ? null : new ReadyInstance(ready.Model, ready.LastUsed);
-            switch (ConfigReload.Decide(slot.Config.Name, running, old, next))
+            if (next.Models.TryGetValue(slot.Config.Name, out var configured))
             {
-                case ReloadDecision.StopRemoved removed:
-                    BeginStop(slot, ready!, "unload", removed.Reason);
-                    break;
-                case ReloadDecision.Reconfigure reconfigured:
-                    slot.Config = reconfigured.Config;
-                    break;
-                case ReloadDecision.RearmTtl rearm:
-                    slot.Config = rearm.Config;
-                    ArmTtl(slot, ready!, rearm.Deadline);
-                    if (rearm.Announcement is { } announcement)
-                    {
-                        Publish("config", announcement, ready);
-                    }
-
-                    break;
+                slot.Config = configured;
             }
         }
     }
@@ -581,16 +495,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     /// <summary>Off the loop: a lease on <paramref name="instance"/> ended; the loop hears of it only when it was the last on a closed instance.</summary>
     private ValueTask EndLease(ModelInstance instance) =>
-        Ended(instance) ? new ValueTask(loop.TryAskAsync(() => LastLeaseEnded(instance))) : ValueTask.CompletedTask;
-
-    /// <summary>On the loop: as <see cref="EndLease"/>, for a lease the loop gives back itself.</summary>
-    private void EndLeaseOnLoop(ModelInstance instance)
-    {
-        if (Ended(instance))
-        {
-            LastLeaseEnded(instance);
-        }
-    }
+        Ended(instance)
+            ? new ValueTask(loop.TryAskAsync(() => Handle(new SchedulerEvent.LeaseEnded(instance.Model.Name, instance.Id), instance.Model.Name)))
+            : ValueTask.CompletedTask;
 
     /// <summary>Any thread: the lease's end counted; true when it was the last one on a closed instance.</summary>
     private bool Ended(ModelInstance instance)
@@ -606,15 +513,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         // Stored once the instance falls idle, the moment that orders evictions after a restart.
         recorder.Used(instance);
         return end == LeaseEnd.IdleClosed;
-    }
-
-    /// <summary>On the loop: the last lease on a closed instance ended; one draining is drained.</summary>
-    private static void LastLeaseEnded(ModelInstance instance)
-    {
-        if (instance.State == InstanceState.Draining && instance.Leases == 0)
-        {
-            instance.Drained.TrySetResult();
-        }
     }
 
     /// <summary>
@@ -637,82 +535,35 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return instance.Close();
     }
 
-    /// <summary>On the loop: the slot's instance takes leases off the loop, if it may: ready, current, not switched out, and ullmd not stopping.</summary>
-    private void OpenIfServing(ModelSlot slot)
+    /// <summary>On the loop: the instance takes leases off the loop from now on.</summary>
+    private void Open(ModelInstance instance)
     {
-        if (slot.Instance is { State: InstanceState.Ready } instance && slot.SwitchedOutFor is null && Volatile.Read(ref disposed) == 0)
-        {
-            instance.Open();
-            serving[slot.Config.Name] = instance;
-        }
+        instance.Open();
+        serving[instance.Model.Name] = instance;
     }
 
     /// <summary>
-    /// On the loop: the slot's TTL timer, due at <paramref name="deadline"/> (a whole ttl from now when null: a new or
-    /// adopted instance), timed from that instant however late the loop arms it (<see cref="DeadlineTimer"/>).
+    /// On the loop: the TTL timer <paramref name="armId"/> on <paramref name="instance"/> went off, closing the instance
+    /// if no lease was held. It may have fired before the loop handled what re-armed it (a reload that changed the ttl):
+    /// only the slot's armed timer counts, and what an older one closed is opened again.
     /// </summary>
-    private void ArmTtl(ModelSlot slot, ModelInstance instance, DateTimeOffset? deadline = null)
-    {
-        slot.TtlTimer?.Dispose();
-        slot.TtlTimer = null;
-        var ttl = slot.Config.Ttl;
-        if (ttl <= TimeSpan.Zero || slot.Config.Pinned || Volatile.Read(ref disposed) == 1)
-        {
-            return;
-        }
-
-        ITimer? armed = null;
-        armed = DeadlineTimer.Start(time, deadline ?? time.GetUtcNow() + ttl, () =>
-        {
-            // Closed as it fires when no lease is held, so that a request from now on asks the loop, which decides.
-            instance.TryCloseIdle();
-            loop.Post("the ttl", () => OnTtl(slot, instance, armed, ttl));
-        });
-        slot.TtlTimer = armed;
-    }
-
-    /// <summary>
-    /// On the loop: <paramref name="fired"/> went off, closing the instance if no lease was held. It may have fired
-    /// before the loop handled what re-armed it (a reload that changed the ttl): only the slot's armed timer counts, and
-    /// what an older one closed is opened again. <see cref="TtlExpiry"/> decides what follows.
-    /// </summary>
-    private void OnTtl(ModelSlot slot, ModelInstance instance, ITimer? fired, TimeSpan ttl)
+    private void TtlFired(string model, ModelInstance instance, long armId)
     {
         // Read before the leases: a lease seen below was held at this instant or later, so a ttl from it is no later than due.
         var now = time.GetUtcNow();
-        var current = fired is not null && slot.TtlTimer == fired && slot.Instance == instance && instance.State == InstanceState.Ready;
+        var current = slots.GetValueOrDefault(model) is { } slot && slot.Ttl?.Id == armId && slot.Instance == instance && instance.State == InstanceState.Ready;
 
         // Open again if a request reached the loop since the timer closed it; closed by a switch, it stays closed.
         var leased = current && (instance.Leases > 0 || instance.IsOpen && !instance.TryCloseIdle());
 
         // Read after closing: a lease taken and given back before the close is counted in this last use.
-        var check = new TtlCheck(current, leased, instance.LastUsed);
-        switch (TtlExpiry.Decide(check, ttl, now))
-        {
-            case TtlDecision.Reopen:
-                OpenIfServing(slot);
-                break;
-            case TtlDecision.Rearm rearm:
-                if (rearm.Reopens)
-                {
-                    OpenIfServing(slot);
-                }
-
-                ArmTtl(slot, instance, rearm.Deadline);
-                break;
-            case TtlDecision.Stop stop:
-                BeginStop(slot, instance, "unload", stop.Reason);
-                break;
-        }
+        Handle(new SchedulerEvent.TtlDue(model, instance.Id, armId, leased, instance.LastUsed), model, now);
     }
 
-    /// <summary>On the loop: marks the instance draining (no new leases) and stops it, off the loop, once its leases end or the drain times out.</summary>
-    private Task BeginStop(ModelSlot slot, ModelInstance instance, string kind, string reason)
+    /// <summary>On the loop: the closed, draining instance is stopped off the loop once its leases end (now, when it has none) or the drain times out.</summary>
+    private Task StartDrain(ModelInstance instance, string kind, string reason)
     {
-        slot.TtlTimer?.Dispose();
-        slot.TtlTimer = null;
-        var leases = CloseInstance(instance);
-        Move(instance, InstanceState.Draining, reason);
+        var leases = instance.Leases;
         if (leases == 0)
         {
             instance.Drained.TrySetResult();
@@ -723,12 +574,10 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return instance.Stopped;
     }
 
-    /// <summary>On the loop: the instance switched out for <paramref name="toName"/> begins to drain, if it is ready.</summary>
-    private Task StopSwitchedOut(ModelSlot slot, string toName) =>
-        slot.Instance is { State: InstanceState.Ready } instance ? BeginStop(slot, instance, "unload", $"switched out for {toName}") : Task.CompletedTask;
-
+    /// <summary>Waits for the drain (or its timeout), stops the backend, and tells the loop how the stop ended.</summary>
     private async Task DrainAndStopAsync(ModelInstance instance, string kind, string reason)
     {
+        string? failure = null;
         try
         {
             try
@@ -742,16 +591,14 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
             instance.Connections!.Dispose();
             await drivers[instance.Model.Backend].StopAsync(instance.Backend!, CancellationToken.None).ConfigureAwait(false);
-            await loop.AskAsync(() => Move(instance, InstanceState.Stopped, reason)).ConfigureAwait(false);
-
-            Publish(kind, $"{instance.Model.Name}: stopped ({reason})", instance);
         }
         catch (Exception e)
         {
-            await loop.AskAsync(() => Move(instance, InstanceState.Failed, $"stop failed: {e.Message}")).ConfigureAwait(false);
-
-            Publish("failure", $"{instance.Model.Name}: stopping failed: {e.Message}", instance);
+            failure = e.Message;
         }
+
+        var model = instance.Model.Name;
+        await loop.AskAsync(() => Handle(new SchedulerEvent.StopEnded(model, instance.Id, kind, reason, failure), model)).ConfigureAwait(false);
     }
 
     private async Task<Outcome<ModelInstance>> LoadAsync(ModelSlot slot, PendingLoad pending)
@@ -761,35 +608,42 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         Progress.Queued(name);
         var attempt = new LoadAttempt();
         var queued = false;
+        LeaseFailure? notFetched = null;
         Outcome<ModelInstance> outcome;
         try
         {
-            if (await FetchAsync(slot, token).ConfigureAwait(false) is { } notFetched)
+            notFetched = await FetchAsync(slot, token).ConfigureAwait(false);
+            if (notFetched is not null)
             {
-                return notFetched;
+                outcome = notFetched;
             }
-
-            await loop.AskAsync(() => admission.Enqueue(name)).ConfigureAwait(false);
-            queued = true;
-
-            outcome = await StartInstanceAsync(slot, pending, attempt, token).ConfigureAwait(false);
+            else
+            {
+                await loop.AskAsync(() => admission.Enqueue(name)).ConfigureAwait(false);
+                queued = true;
+                outcome = await StartInstanceAsync(slot, pending, attempt, token).ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             outcome = token.IsCancellationRequested ? Stopping(name) : new LeaseFailure(LeaseFailureKind.LoadFailed, name, $"{name} failed to load: {e.Message}");
         }
-        finally
-        {
-            // A load that became ready ended in the handler that made it so; read after awaiting that handler.
-            if (!pending.Ended)
-            {
-                await loop.AskAsync(() => EndLoad(slot, pending, queued)).ConfigureAwait(false);
-            }
-        }
 
-        if (!outcome.Succeeded)
+        // A load that became ready ended in the handler that made it so; read after awaiting that handler. A failed one
+        // is decided and ended in one handler, its waiters answered while it still counts as in flight (a failed
+        // download was decided as it failed).
+        if (!outcome.Succeeded || !pending.Ended)
         {
-            await loop.AskAsync(() => RecordFailedLoad(slot, attempt.Instance, outcome.Failure)).ConfigureAwait(false);
+            await loop.AskAsync(() =>
+            {
+                if (!outcome.Succeeded && notFetched is null)
+                {
+                    var instance = attempt.Instance;
+                    Handle(new SchedulerEvent.LoadFailed(name, pending.Id, instance?.Id, instance is { State: InstanceState.Loading }, outcome.Failure), name);
+                }
+
+                EndLoad(slot, pending, queued);
+            }).ConfigureAwait(false);
         }
 
         return outcome;
@@ -823,19 +677,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     }
 
     private static LeaseFailure Stopping(string model) => new(LeaseFailureKind.ShuttingDown, model, $"{model}: not loaded, ullmd is stopping");
-
-    /// <summary>On the loop: the failed load's instance (if it got one) moves to failed, and the backoff is as <see cref="FailedLoad"/> decides.</summary>
-    private void RecordFailedLoad(ModelSlot slot, ModelInstance? instance, LeaseFailure failure)
-    {
-        var verdict = FailedLoad.Decide(slot.Backoff, instance is { State: InstanceState.Loading }, failure, time.GetUtcNow(), options);
-        slot.Backoff = verdict.Backoff;
-        if (instance is not null)
-        {
-            Move(instance, InstanceState.Failed, failure.Reason);
-        }
-
-        Publish("failure", verdict.Published, instance);
-    }
 
     /// <summary>
     /// Once it is the load's turn (<see cref="LoadAdmission"/>): plans the model, beside the loads in flight or alone after
@@ -911,16 +752,11 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             instance.Serve(backend, UpstreamConnections.ForBackend(
                 connections, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
             instance.LastUsed = time.GetUtcNow();
-            slot.Backoff = LoadBackoff.None;
-            Move(instance, InstanceState.Ready, null, Learnt(backend));
 
-            // Leased to every waiter now, before anything else can begin evicting it, and the load ended in the same
-            // handler: whoever the loop serves next sees the waiters' leases on a ready instance, no load in flight.
-            instance.Grant(pending.Waiters);
-            pending.Granted = instance;
-            OpenIfServing(slot);
-            ArmTtl(slot, instance);
-            instance.ExitWatch = WatchExitAsync(slot, instance, driver);
+            // Leased to every waiter by the decision, before anything else can begin evicting it, and the load ended in
+            // the same handler: whoever the loop serves next sees the waiters' leases on a ready instance, no load in flight.
+            Handle(new SchedulerEvent.LoadReady(model.Name, pending.Id, EffectRunner.AsSlotInstance(instance)), model.Name);
+            instance.ExitWatch = WatchExitAsync(instance, driver);
             EndLoad(slot, pending, admitted: true);
         }).ConfigureAwait(false);
 
@@ -1049,6 +885,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         var instance = new ModelInstance(id, model, UnitName.ForModel(model.Name, id), time.GetUtcNow()) { Overrides = pending.Overrides };
         attempt.Instance = instance;
         slot.Instance = instance;
+        effects.Track(instance);
         return instance;
     }
 
@@ -1137,7 +974,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         instance.Plan = loadPlan;
         recorder.Planned(instance);
         return new RoomPlanned(instance, loadPlan,
-            [.. loadPlan.Evictions.Select(e => new Victim(slots[e.Name], slots[e.Name].Instance!, $"evicted to make room for {model.Name}"))]);
+            [.. loadPlan.Evictions.Select(e => new Victim(slots[e.Name].Instance!, $"evicted to make room for {model.Name}"))]);
     }
 
     /// <summary>
@@ -1186,7 +1023,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     {
         var chosen = RuleEvictions.Choose(model, config.Current.Backends.For(model).MaxLoaded, LoadedMembers());
         return chosen.Succeeded
-            ? new List<Victim>([.. chosen.Value.Select(v => new Victim(slots[v.Model], slots[v.Model].Instance!, v.Reason))])
+            ? new List<Victim>([.. chosen.Value.Select(v => new Victim(slots[v.Model].Instance!, v.Reason))])
             : chosen.Failure;
     }
 
@@ -1254,16 +1091,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         List<Task> stops = [];
         foreach (var victim in victims)
         {
-            var state = victim.Instance.State;
-            switch (SwapVictims.Evict(victim.Slot.Instance == victim.Instance, state == InstanceState.Ready, state == InstanceState.Draining))
-            {
-                case EvictionStep.Stop:
-                    stops.Add(BeginStop(victim.Slot, victim.Instance, "evict", victim.Reason));
-                    break;
-                case EvictionStep.AwaitStop:
-                    stops.Add(victim.Instance.Stopped);
-                    break;
-            }
+            var model = victim.Instance.Model.Name;
+            Handle(new SchedulerEvent.EvictionChosen(model, victim.Instance.Id, victim.Reason), model);
+            stops.AddRange(effects.TakeAwaitedStops());
         }
 
         return stops;
@@ -1347,13 +1177,18 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// (<see cref="SchedulerOptions.HealthFailures"/> times in a row), then stops what is left of it, so requests on it
     /// end with an error instead of hanging.
     /// </summary>
-    private async Task WatchExitAsync(ModelSlot slot, ModelInstance instance, IBackendDriver driver)
+    private async Task WatchExitAsync(ModelInstance instance, IBackendDriver driver)
     {
         var failure = await FirstFailureAsync(instance, driver).ConfigureAwait(false);
+        var model = instance.Model.Name;
         string? reason;
         try
         {
-            reason = await loop.AskAsync(() => BackendLost(slot, instance, failure)).ConfigureAwait(false);
+            reason = await loop.AskAsync(() =>
+            {
+                Handle(new SchedulerEvent.BackendLost(model, instance.Id, failure), model);
+                return effects.TakeLost(instance.Id);
+            }).ConfigureAwait(false);
         }
         catch (ObjectDisposedException)
         {
@@ -1376,39 +1211,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         {
             LogCleanupFailed(instance.UnitName, e.Message);
         }
-    }
-
-    /// <summary>On the loop: the instance's backend is lost; the reason to publish, or null when that is no news (it was being stopped).</summary>
-    private string? BackendLost(ModelSlot slot, ModelInstance instance, string failure)
-    {
-        // A draining instance exits because we stop it; once disposed, what a backend left running does is not ours to record.
-        if (instance.State != InstanceState.Ready || Volatile.Read(ref disposed) == 1)
-        {
-            return null;
-        }
-
-        CloseInstance(instance);
-        var lost = CrashWindow.LostReason(instance.Model.Name, failure);
-        Move(instance, InstanceState.Failed, lost);
-        instance.Lost.TrySetResult(lost);
-        instance.Drained.TrySetResult();
-        if (slot.Instance == instance)
-        {
-            slot.Instance = null;
-        }
-
-        slot.TtlTimer?.Dispose();
-        slot.TtlTimer = null;
-        var now = time.GetUtcNow();
-        var verdict = CrashWindow.BackendLost(instance.Model.Name, failure, slot.Crashes, now, options);
-        slot.Crashes = verdict.Window;
-        if (verdict.HeldFailed is { } held)
-        {
-            slot.HeldFailed = held;
-            slot.HeldSince = now;
-        }
-
-        return verdict.Reason;
     }
 
     /// <summary>Why the backend is lost: its exit, or its unanswered health checks.</summary>
@@ -1507,7 +1309,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private void PublishView() => Volatile.Write(ref view, new SchedulerView(
         [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Select(i => new PublishedInstance(Describe(i), i))],
         [.. slots.Values.Select(SlotHold.Of)],
-        slots.Values.ToDictionary(s => s.Config.Name, s => s.Loading?.Waiters ?? 0, StringComparer.Ordinal),
+        slots.Values.ToDictionary(s => s.Config.Name, s => s.Loading?.Waiters.Count ?? 0, StringComparer.Ordinal),
         LoadedMembers(),
         LoadedInstances(),
         [.. admission.Reservations]));
@@ -1551,7 +1353,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private partial void LogCleanupFailed(string unit, string reason);
 
     /// <summary>An instance a load stops to make room, with the reason it is given.</summary>
-    private sealed record Victim(ModelSlot Slot, ModelInstance Instance, string Reason);
+    private sealed record Victim(ModelInstance Instance, string Reason);
 
     /// <summary>
     /// A load's turn as the loop answered it: wait for <see cref="Wake"/>, plan beside the loads in flight from
@@ -1571,14 +1373,14 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// <summary>An instance with its plan, about to start.</summary>
     private sealed record PlannedInstance(ModelInstance Instance, LoadPlan Plan);
 
-    /// <summary>A switch decided on the loop: the slot switched out, and its load in flight to wait for first, or the stop of its instance begun.</summary>
-    private sealed record SwitchBegun(ModelSlot Slot, Task<Outcome<ModelInstance>>? Loading, Task? Stopped);
+    /// <summary>A switch decided on the loop: the switched-out model's load in flight to wait for first, or the stop of its instance begun.</summary>
+    private sealed record SwitchBegun(Task<Outcome<ModelInstance>>? Loading, Task? Stopped);
 
     /// <summary>An unload begun on the loop: its stop, the instance as it was, and the instance whose leases a force revokes.</summary>
     private sealed record UnloadBegun(Task Stopped, InstanceInfo Stopping, ModelInstance? Revoked);
 
-    /// <summary>A request as the loop took it: leased at once (<see cref="Served"/>), or waiting for <see cref="Pending"/>.</summary>
-    private sealed record Queued(ModelSlot Slot, PendingLoad? Pending, Served? Served);
+    /// <summary>A request as the loop took it, named <see cref="Caller"/>: leased at once (<see cref="Served"/>), or waiting for <see cref="Pending"/>.</summary>
+    private sealed record Queued(long Caller, PendingLoad? Pending, Served? Served);
 
     /// <summary>A ready instance and the lease on it that the caller now holds.</summary>
     private sealed record Served(ModelInstance Instance, ModelLease Lease);

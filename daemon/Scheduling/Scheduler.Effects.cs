@@ -1,0 +1,285 @@
+using UnifiedLlm.Daemon.Scheduling.Policy;
+using UnifiedLlm.Daemon.Storage;
+using Effect = UnifiedLlm.Daemon.Scheduling.Policy.SchedulerEffect;
+
+namespace UnifiedLlm.Daemon.Scheduling;
+
+internal sealed partial class Scheduler
+{
+    /// <summary>On the loop: <paramref name="happened"/>, which concerns <paramref name="model"/> only, decided over the state the model's slot holds now.</summary>
+    private void Handle(SchedulerEvent happened, string model) => Handle(happened, model, time.GetUtcNow());
+
+    /// <summary>As <see cref="Handle(SchedulerEvent, string)"/>, decided as of <paramref name="now"/>, read by the caller before what it observed for the event.</summary>
+    private void Handle(SchedulerEvent happened, string model, DateTimeOffset now) =>
+        Decide(happened, slots.TryGetValue(model, out var slot) ? [slot] : [], now);
+
+    /// <summary>On the loop: <paramref name="happened"/>, which concerns every model the scheduler knows, decided over all their slots.</summary>
+    private void HandleAll(SchedulerEvent happened) => Decide(happened, [.. slots.Values], time.GetUtcNow());
+
+    /// <summary>
+    /// <paramref name="happened"/> decided by <see cref="SchedulerDecisions.Decide"/> over the state the
+    /// <paramref name="concerned"/> slots hold now; the effects performed, then the decided state stored back in the slots.
+    /// </summary>
+    private void Decide(SchedulerEvent happened, IReadOnlyList<ModelSlot> concerned, DateTimeOffset now)
+    {
+        var before = concerned.Aggregate(SchedulerState.Empty, (state, slot) => state.With(effects.StateOf(slot))) with
+        {
+            NextId = nextId,
+            Stopping = Volatile.Read(ref disposed) == 1,
+        };
+        var context = new DecideContext(now, options, new ConfigView(config.Current.Models, config.LoadedAt));
+        var decision = SchedulerDecisions.Decide(before, happened, context);
+        nextId = decision.Next.NextId;
+        effects.Run(decision.Effects);
+        foreach (var slot in concerned)
+        {
+            Store(slot, decision.Next.Slot(slot.Config.Name));
+        }
+    }
+
+    /// <summary>The part of a decided slot state the events decided so far may change, kept in the slot (the instance's own moves are effects).</summary>
+    private static void Store(ModelSlot slot, SlotState decided)
+    {
+        if (decided.Instance is null)
+        {
+            slot.Instance = null;
+        }
+
+        slot.Backoff = decided.Backoff;
+        slot.Crashes = decided.Crashes;
+        slot.HeldFailed = decided.Held?.Reason;
+        slot.HeldSince = decided.Held?.Since ?? slot.HeldSince;
+        slot.SwitchedOutFor = decided.SwitchedOutFor;
+        slot.Ttl = decided.Ttl;
+        if (slot.Loading is { } pending && decided.Loading?.Id == pending.Id)
+        {
+            pending.Waiters = decided.Loading.Waiters;
+        }
+    }
+
+    /// <summary>A switch as it goes on: after the load <see cref="AwaitLoad"/> in flight (null: none), or once <see cref="Stopped"/>.</summary>
+    private sealed record SwitchAnswer(long? AwaitLoad, Task Stopped);
+
+    /// <summary>
+    /// Performs the effects of a decision on the runtime handles: the instances (by id), the slots' loads in flight, the
+    /// lease fast path. It holds the answer each caller got until the handler that asked takes it.
+    /// </summary>
+    private sealed class EffectRunner(Scheduler scheduler)
+    {
+        private readonly Dictionary<string, ModelInstance> instances = new(StringComparer.Ordinal);
+        private readonly Dictionary<long, Outcome<Served>> answers = [];
+        private readonly Dictionary<long, InstanceInfo> unloading = [];
+        private readonly Dictionary<string, string> lost = new(StringComparer.Ordinal);
+        private readonly Dictionary<long, SwitchAnswer> switches = [];
+        private readonly List<Task> awaitedStops = [];
+        private readonly Dictionary<string, ITimer> ttlTimers = new(StringComparer.Ordinal);
+
+        /// <summary>
+        /// An instance the scheduler made or adopted, known by its id from now on. Those stopped or failed with no lease
+        /// left are forgotten as it comes: no decision names them again (a lease a load granted to a caller that left
+        /// keeps its instance known until the caller gives it back).
+        /// </summary>
+        public void Track(ModelInstance instance)
+        {
+            foreach (var ended in instances.Values.Where(i => i.State is InstanceState.Stopped or InstanceState.Failed && i.Leases == 0).ToList())
+            {
+                instances.Remove(ended.Id);
+            }
+
+            instances[instance.Id] = instance;
+        }
+
+        /// <summary>The answer <paramref name="caller"/> got, taken; null when it got none (it waits for a load).</summary>
+        public Outcome<Served>? TakeAnswer(long caller) => answers.Remove(caller, out var answer) ? answer : null;
+
+        /// <summary>The instance an unload answered <paramref name="caller"/> with, as it was when its stop began, taken.</summary>
+        public InstanceInfo TakeUnloading(long caller) => unloading.Remove(caller, out var stopping)
+            ? stopping
+            : throw new InvalidOperationException($"caller {caller} got no unload answer");
+
+        /// <summary>How a switch answered <paramref name="caller"/> goes on, taken.</summary>
+        public SwitchAnswer TakeSwitch(long caller) => switches.Remove(caller, out var answer)
+            ? answer
+            : throw new InvalidOperationException($"caller {caller} got no switch answer");
+
+        /// <summary>The stops the last decision said to wait for, taken.</summary>
+        public List<Task> TakeAwaitedStops()
+        {
+            List<Task> taken = [.. awaitedStops];
+            awaitedStops.Clear();
+            return taken;
+        }
+
+        /// <summary>What to publish about the lost backend of <paramref name="instanceId"/>, taken; null when its loss is no news.</summary>
+        public string? TakeLost(string instanceId) => lost.Remove(instanceId, out var published) ? published : null;
+
+        /// <summary><paramref name="slot"/> as the decisions see it, read from the handles.</summary>
+        public SlotState StateOf(ModelSlot slot)
+        {
+            var name = slot.Config.Name;
+            return new SlotState(name)
+            {
+                Instance = slot.Instance is { } current ? AsSlotInstance(current) : null,
+                Retiring = [.. instances.Values.Where(i => i.Model.Name == name && i != slot.Instance && i.State == InstanceState.Draining).Select(i => i.Id)],
+                Loading = slot.Loading is { } pending ? new SlotLoad(pending.Id, pending.Overrides, pending.Waiters) : null,
+                Backoff = slot.Backoff,
+                Crashes = slot.Crashes,
+                Held = slot.HeldFailed is { } held ? new CrashHold(held, slot.HeldSince) : null,
+                SwitchedOutFor = slot.SwitchedOutFor,
+                Ttl = slot.Ttl,
+            };
+        }
+
+        /// <summary><paramref name="instance"/> as the decisions see it.</summary>
+        public static SlotInstance AsSlotInstance(ModelInstance instance) => new(instance.Id, PhaseOf(instance.State), instance.Model, instance.Overrides);
+
+        public void Run(IReadOnlyList<Effect> effects)
+        {
+            foreach (var effect in effects)
+            {
+                Perform(effect);
+            }
+        }
+
+        private void Perform(Effect effect)
+        {
+            switch (effect)
+            {
+                case Effect.Refuse refuse:
+                    answers[refuse.Caller] = refuse.Failure;
+                    break;
+                case Effect.Open open:
+                    scheduler.Open(instances[open.InstanceId]);
+                    break;
+                case Effect.LeaseOnReady lease:
+                    var ready = instances[lease.InstanceId];
+                    ready.Grant(1);
+                    ready.LastUsed = scheduler.time.GetUtcNow();
+                    answers[lease.Caller] = new Served(ready, scheduler.LeaseOn(ready));
+                    break;
+                case Effect.BeginLoad begin:
+                    var slot = scheduler.slots[begin.Model];
+                    slot.Loading = new PendingLoad(begin.LoadId, begin.Overrides, p => Task.Run(() => scheduler.LoadAsync(slot, p), CancellationToken.None));
+                    break;
+                case Effect.RefuseWaiters refused:
+                    if (scheduler.slots.Values.Select(s => s.Loading).FirstOrDefault(l => l?.Id == refused.LoadId) is { } failed)
+                    {
+                        failed.Refuse(refused.Failure);
+                    }
+
+                    break;
+                case Effect.ReturnLease returned:
+                    var unused = instances[returned.InstanceId];
+                    if (scheduler.Ended(unused))
+                    {
+                        scheduler.Handle(new SchedulerEvent.LeaseEnded(unused.Model.Name, unused.Id), unused.Model.Name);
+                    }
+
+                    break;
+                case Effect.CompleteDrain drained:
+                    instances[drained.InstanceId].Drained.TrySetResult();
+                    break;
+                case Effect.Close close:
+                    scheduler.CloseInstance(instances[close.InstanceId]);
+                    break;
+                case Effect.ArmTtl arm:
+                    ArmTtl(arm);
+                    break;
+                case Effect.CancelTtl cancel:
+                    DisarmTtl(cancel.Model);
+                    break;
+                case Effect.Record record:
+                    var moved = instances[record.InstanceId];
+                    var learnt = record.Phase == InstancePhase.Ready ? Learnt(moved.Backend!) : null;
+                    scheduler.Move(moved, StateOf(record.Phase), record.Reason, learnt);
+                    break;
+                case Effect.GrantWaiters grant:
+                    var granted = instances[grant.InstanceId];
+                    granted.Grant(grant.Callers.Count);
+                    if (scheduler.slots[granted.Model.Name].Loading is { } load && load.Id == grant.LoadId)
+                    {
+                        load.Granted = granted;
+                    }
+
+                    break;
+                case Effect.Publish publish:
+                    scheduler.Publish(publish.Kind, publish.Message, publish.InstanceId is { } about ? instances[about] : null);
+                    break;
+                case Effect.AnswerUnload unload:
+                    unloading[unload.Caller] = Describe(instances[unload.InstanceId]) with { Leases = unload.Leases };
+                    break;
+                case Effect.DrainAndStop drain:
+                    scheduler.StartDrain(instances[drain.InstanceId], drain.Kind, drain.Reason);
+                    break;
+                case Effect.AwaitStop awaited:
+                    // One forgotten since (stopped or failed, no lease left) has no stop left to wait for.
+                    if (instances.TryGetValue(awaited.InstanceId, out var awaitedInstance))
+                    {
+                        awaitedStops.Add(awaitedInstance.Stopped);
+                    }
+
+                    break;
+                case Effect.AnswerSwitch answer:
+                    switches[answer.Caller] = new SwitchAnswer(answer.AwaitLoad, answer.Stopping is { } stopping ? instances[stopping].Stopped : Task.CompletedTask);
+                    break;
+                case Effect.CleanUpLost gone:
+                    // Out of service at once; the slow part (its last output, the stop) is the watcher's, which takes what to publish.
+                    var instance = instances[gone.InstanceId];
+                    instance.Lost.TrySetResult(gone.LostReason);
+                    instance.Drained.TrySetResult();
+                    lost[gone.InstanceId] = gone.Published;
+                    break;
+                case Effect.LeaveRunning left:
+                    // Stays ready, in memory and in the store, for the next ullmd to adopt.
+                    var running = instances[left.InstanceId];
+                    running.Connections!.Dispose();
+                    scheduler.LogLeftRunning(running.UnitName, running.Model.Name);
+                    break;
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(effect), effect, "no runner for this effect");
+            }
+        }
+
+        /// <summary>
+        /// The model's TTL timer, replacing the one armed before, due at the effect's instant however late it is armed
+        /// (<see cref="DeadlineTimer"/>). As it fires it closes the instance when no lease is held, so that a request
+        /// from then on asks the loop, which decides.
+        /// </summary>
+        private void ArmTtl(Effect.ArmTtl arm)
+        {
+            DisarmTtl(arm.Model);
+            var instance = instances[arm.InstanceId];
+            ttlTimers[arm.Model] = DeadlineTimer.Start(scheduler.time, arm.Due, () =>
+            {
+                instance.TryCloseIdle();
+                scheduler.loop.Post("the ttl", () => scheduler.TtlFired(arm.Model, instance, arm.ArmId));
+            });
+        }
+
+        private void DisarmTtl(string model)
+        {
+            if (ttlTimers.Remove(model, out var timer))
+            {
+                timer.Dispose();
+            }
+        }
+
+        private static InstanceState StateOf(InstancePhase phase) => phase switch
+        {
+            InstancePhase.Ready => InstanceState.Ready,
+            InstancePhase.Draining => InstanceState.Draining,
+            InstancePhase.Stopped => InstanceState.Stopped,
+            InstancePhase.Failed => InstanceState.Failed,
+            _ => throw new ArgumentOutOfRangeException(nameof(phase), phase, "a load's own steps are not decided here"),
+        };
+
+        private static InstancePhase PhaseOf(InstanceState state) => state switch
+        {
+            InstanceState.Ready => InstancePhase.Ready,
+            InstanceState.Draining => InstancePhase.Draining,
+            InstanceState.Stopped => InstancePhase.Stopped,
+            InstanceState.Failed => InstancePhase.Failed,
+            _ => InstancePhase.Loading,
+        };
+    }
+}
