@@ -203,7 +203,7 @@ internal sealed partial class Scheduler
 
                     break;
                 case Effect.Publish publish:
-                    scheduler.Publish(publish.Kind, publish.Message, publish.InstanceId is { } about ? instances[about] : null);
+                    scheduler.Publish(publish.Kind, publish.Message, publish.InstanceId is { } about ? instances[about] : null, publish.Model);
                     break;
                 case Effect.AnswerUnload unload:
                     unloading[unload.Caller] = Describe(instances[unload.InstanceId]) with { Leases = unload.Leases };

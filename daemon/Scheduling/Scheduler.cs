@@ -630,16 +630,18 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         // A load that became ready ended in the handler that made it so; read after awaiting that handler. A failed one
-        // is decided and ended in one handler, its waiters answered while it still counts as in flight (a failed
-        // download was decided as it failed).
+        // is decided and ended in one handler, its waiters answered while it still counts as in flight.
         if (!outcome.Succeeded || !pending.Ended)
         {
             await loop.AskAsync(() =>
             {
-                if (!outcome.Succeeded && notFetched is null)
+                if (!outcome.Succeeded)
                 {
                     var instance = attempt.Instance;
-                    Handle(new SchedulerEvent.LoadFailed(name, pending.Id, instance?.Id, instance is { State: InstanceState.Loading }, outcome.Failure), name);
+                    var stage = notFetched is not null ? LoadFailureStage.Download
+                        : instance is { State: InstanceState.Loading } ? LoadFailureStage.Backend
+                        : LoadFailureStage.BeforeBackend;
+                    Handle(new SchedulerEvent.LoadFailed(name, pending.Id, instance?.Id, stage, outcome.Failure), name);
                 }
 
                 EndLoad(slot, pending, queued);
@@ -1001,16 +1003,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
         catch (ModelDownloadException e)
         {
-            var reason = $"{model.Name}: {e.Message}";
-            await loop.AskAsync(() =>
-            {
-                slot.Loading = null;
-                slot.Backoff = slot.Backoff.Failed(time.GetUtcNow(), reason, options);
-            }).ConfigureAwait(false);
-
-            events.Publish(new DaemonEvent(time.GetUtcNow(), "failure", reason, model.Name));
-            LogFailureEvent(reason);
-            return new LeaseFailure(LeaseFailureKind.LoadFailed, model.Name, reason);
+            return new LeaseFailure(LeaseFailureKind.LoadFailed, model.Name, $"{model.Name}: {e.Message}");
         }
     }
 
@@ -1321,9 +1314,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         };
 
     /// <summary>To WatchEvents subscribers and to the journal, where the state history of every instance can be read back.</summary>
-    private void Publish(string kind, string message, ModelInstance? instance)
+    private void Publish(string kind, string message, ModelInstance? instance, string? model = null)
     {
-        events.Publish(new DaemonEvent(time.GetUtcNow(), kind, message, instance?.Model.Name, instance?.UnitName, instance?.State.ToString().ToLowerInvariant()));
+        events.Publish(new DaemonEvent(time.GetUtcNow(), kind, message, instance?.Model.Name ?? model, instance?.UnitName, instance?.State.ToString().ToLowerInvariant()));
         if (kind == "failure")
         {
             LogFailureEvent(message);

@@ -139,14 +139,14 @@ internal static class SchedulerDecisions
     {
         var slot = state.Slot(e.Model);
         var ours = slot.Loading is { } loading && loading.Id == e.LoadId;
-        var verdict = FailedLoad.Decide(slot.Backoff, e.BackendFailedToStart, e.Failure, context.Now, context.Options);
+        var verdict = FailedLoad.Decide(slot.Backoff, e.Stage, e.Failure, context.Now, context.Options);
         effects.Add(new Effect.RefuseWaiters(e.LoadId, ours ? slot.Loading!.Waiters : [], e.Failure));
         if (e.InstanceId is { } instance)
         {
             effects.Add(new Effect.Record(instance, InstancePhase.Failed, e.Failure.Reason));
         }
 
-        effects.Add(new Effect.Publish("failure", verdict.Published, e.InstanceId));
+        effects.Add(new Effect.Publish("failure", verdict.Published, e.InstanceId) { Model = e.Model });
         return state.With(slot with { Loading = ours ? null : slot.Loading, Backoff = verdict.Backoff });
     }
 

@@ -55,8 +55,14 @@ internal abstract record SchedulerEffect
     /// <summary>Move <see cref="InstanceId"/> to <see cref="Phase"/> for <see cref="Reason"/>, in memory and in the store (the recorder's write).</summary>
     public sealed record Record(string InstanceId, InstancePhase Phase, string? Reason) : SchedulerEffect;
 
-    /// <summary>Publish an event to WatchEvents subscribers and the journal, about <see cref="InstanceId"/> when set.</summary>
-    public sealed record Publish(string Kind, string Message, string? InstanceId) : SchedulerEffect;
+    /// <summary>
+    /// Publish an event to WatchEvents subscribers and the journal, about <see cref="InstanceId"/> when set, else about
+    /// <see cref="Model"/> when set (a load that failed before it had an instance).
+    /// </summary>
+    public sealed record Publish(string Kind, string Message, string? InstanceId) : SchedulerEffect
+    {
+        public string? Model { get; init; }
+    }
 
     /// <summary>Drain <see cref="InstanceId"/> (now draining) and stop it (slow: it ends in a stop ended), announced as <see cref="Kind"/>.</summary>
     public sealed record DrainAndStop(string Model, string InstanceId, string Kind, string Reason) : SchedulerEffect;

@@ -32,10 +32,10 @@ internal abstract record SchedulerEvent
     public sealed record LoadReady(string Model, long LoadId, SlotInstance Instance) : SchedulerEvent;
 
     /// <summary>
-    /// The load <see cref="LoadId"/> failed with <see cref="Failure"/>; <see cref="InstanceId"/> is the instance it got
-    /// (null: none), <see cref="BackendFailedToStart"/> when it got as far as loading its backend.
+    /// The load <see cref="LoadId"/> failed at <see cref="Stage"/> with <see cref="Failure"/>; <see cref="InstanceId"/> is
+    /// the instance it got (null: none).
     /// </summary>
-    public sealed record LoadFailed(string Model, long LoadId, string? InstanceId, bool BackendFailedToStart, LeaseFailure Failure) : SchedulerEvent;
+    public sealed record LoadFailed(string Model, long LoadId, string? InstanceId, LoadFailureStage Stage, LeaseFailure Failure) : SchedulerEvent;
 
     /// <summary>A backend the previous ullmd left running was adopted as <see cref="Model"/>'s ready <see cref="Instance"/>.</summary>
     public sealed record Adopted(string Model, SlotInstance Instance) : SchedulerEvent;

@@ -318,6 +318,30 @@ public sealed class SchedulerPolicyTests
     }
 
     [Fact]
+    public async Task A_failed_download_fails_the_load_with_its_reason_names_the_model_in_its_event_and_backs_off_without_starting_a_backend()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        const string Remote = "http://127.0.0.1:9/remote.gguf";
+        await using var fx = await CreateAsync(
+            $"[models.r]\nbackend = \"llamacpp\"\nsource = \"{Remote}\"\ncontext = {SchedulerFixture.Context}\n",
+            new SchedulerOptions { BackoffFirst = TimeSpan.FromSeconds(1), BackoffCap = TimeSpan.FromSeconds(4) });
+        const string Reason = $"r: {Remote} is not downloaded yet, and this scheduler was made without a downloader";
+
+        var published = fx.NextEventAsync("failure", ct);
+        var first = await fx.Scheduler.RefusedAsync("r", ct);
+        var failure = await published;
+
+        Assert.Equal((LeaseFailureKind.LoadFailed, Reason), (first.Kind, first.Reason));
+        Assert.Equal((Reason, "r"), (failure.Message, failure.Model));
+        Assert.Empty(fx.Scheduler.Holds());
+        Assert.Equal(LeaseFailureKind.LoadFailed, (await fx.Scheduler.RefusedAsync("r", ct)).Kind);
+        var refused = await fx.Scheduler.RefusedAsync("r", ct);
+        Assert.Equal(LeaseFailureKind.BackingOff, refused.Kind);
+        Assert.Equal(new LoadHold("r", LoadHoldKind.Backoff, fx.Time.GetUtcNow().AddSeconds(1), 2, Reason), Assert.Single(fx.Scheduler.Holds()));
+        Assert.Empty(fx.Driver.Starts);
+    }
+
+    [Fact]
     public async Task An_explicit_load_ends_the_backoff_and_loads_at_once()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -14,19 +14,22 @@ public sealed class FailedLoadTests
     private const string Reason = "a failed to load: llama-server exited before it was ready: exit-code 1 (bad magic)";
 
     [Theory]
-    [InlineData(true, "LoadFailed", 0, 1, Reason)]
-    [InlineData(true, "LoadFailed", 1, 2, Reason + "; loads on demand back off until 12:00:01 UTC after 2 failures")]
-    [InlineData(true, "LoadFailed", 3, 4, Reason + "; loads on demand back off until 12:00:04 UTC after 4 failures")]
-    [InlineData(true, "LoadFailed", 9, 10, Reason + "; loads on demand back off until 12:00:04 UTC after 10 failures")]
-    [InlineData(true, "ShuttingDown", 1, 1, Reason)]
-    [InlineData(false, "DoesNotFit", 1, 1, Reason)]
-    [InlineData(false, "LoadFailed", 1, 1, Reason)]
-    public void Only_a_backend_that_failed_to_start_counts_and_from_the_second_failure_the_event_says_until_when_loads_back_off(
-        bool backendFailedToStart, string kind, int failuresBefore, int failuresAfter, string published)
+    [InlineData("Backend", "LoadFailed", 0, 1, Reason)]
+    [InlineData("Backend", "LoadFailed", 1, 2, Reason + "; loads on demand back off until 12:00:01 UTC after 2 failures")]
+    [InlineData("Backend", "LoadFailed", 3, 4, Reason + "; loads on demand back off until 12:00:04 UTC after 4 failures")]
+    [InlineData("Backend", "LoadFailed", 9, 10, Reason + "; loads on demand back off until 12:00:04 UTC after 10 failures")]
+    [InlineData("Backend", "ShuttingDown", 1, 1, Reason)]
+    [InlineData("Download", "LoadFailed", 0, 1, Reason)]
+    [InlineData("Download", "LoadFailed", 3, 4, Reason)]
+    [InlineData("Download", "ShuttingDown", 1, 1, Reason)]
+    [InlineData("BeforeBackend", "DoesNotFit", 1, 1, Reason)]
+    [InlineData("BeforeBackend", "LoadFailed", 1, 1, Reason)]
+    public void A_backend_that_failed_to_start_or_a_failed_download_counts_and_only_a_backends_failure_says_until_when_loads_back_off(
+        string stage, string kind, int failuresBefore, int failuresAfter, string published)
     {
         var before = Enumerable.Range(0, failuresBefore).Aggregate(LoadBackoff.None, (b, i) => b.Failed(T0.AddSeconds(-60 + i), "earlier", Options));
 
-        var verdict = FailedLoad.Decide(before, backendFailedToStart, new LeaseFailure(Enum.Parse<LeaseFailureKind>(kind), "a", Reason), T0, Options);
+        var verdict = FailedLoad.Decide(before, Enum.Parse<LoadFailureStage>(stage), new LeaseFailure(Enum.Parse<LeaseFailureKind>(kind), "a", Reason), T0, Options);
 
         Assert.Equal(published, verdict.Published);
         Assert.Equal(failuresAfter, verdict.Backoff.Failures);

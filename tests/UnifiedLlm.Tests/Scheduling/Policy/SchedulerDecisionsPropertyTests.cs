@@ -72,7 +72,7 @@ public sealed class SchedulerDecisionsPropertyTests
                 0 or 1 => new Event.RequestArrived(Caller(), model, flag ? (pick > 3 ? LoadOverrides.None with { Context = 8192 } : LoadOverrides.None) : null),
                 2 => slot.Loading is { Waiters.Count: > 0 } loading ? Leave(model, loading, loading.Waiters[pick % loading.Waiters.Count]) : null,
                 3 => Pick(loads.Keys, pick) is { } load ? Ready(load) : null,
-                4 => Pick(loads.Keys, pick) is { } load ? new Event.LoadFailed(loads[load].Model, load, flag ? null : $"f{++instances}", flag, new LeaseFailure(LeaseFailureKind.LoadFailed, loads[load].Model, "bad magic")) : null,
+                4 => Pick(loads.Keys, pick) is { } load ? new Event.LoadFailed(loads[load].Model, load, flag ? null : $"f{++instances}", flag ? LoadFailureStage.Download : LoadFailureStage.Backend, new LeaseFailure(LeaseFailureKind.LoadFailed, loads[load].Model, "bad magic")) : null,
                 5 => new Event.BackendLost(model, slot.Instance?.Id ?? "stale", "backend exited"),
                 6 => slot.Ready is { } on ? new Event.TtlDue(model, on.Id, flag ? slot.Ttl?.Id ?? 0 : 0, pick % 2 == 0, now.AddMinutes(-pick)) : null,
                 7 => Pick(draining.Keys.Concat(ready.Keys), pick) is { } instance ? new Event.LeaseEnded(draining.GetValueOrDefault(instance) ?? ready[instance], instance) : null,

@@ -146,12 +146,12 @@ public sealed class SchedulerDecisionsTests
         var state = SchedulerState.Empty.With(new SlotState("a") { Backoff = LoadBackoff.None.Failed(T0.AddSeconds(-5), "bad magic", Options) });
         state = Run(state, new Event.RequestArrived(1, "a", null));
 
-        var decision = SchedulerDecisions.Decide(state, new Event.LoadFailed("a", 1, "i9", true, failure), Context);
+        var decision = SchedulerDecisions.Decide(state, new Event.LoadFailed("a", 1, "i9", LoadFailureStage.Backend, failure), Context);
 
         Assert.Equal(
             [
                 new Effect.RefuseWaiters(1, [1], failure), new Effect.Record("i9", InstancePhase.Failed, failure.Reason),
-                new Effect.Publish("failure", "a failed to load: bad magic; loads on demand back off until 12:00:01 UTC after 2 failures", "i9"),
+                new Effect.Publish("failure", "a failed to load: bad magic; loads on demand back off until 12:00:01 UTC after 2 failures", "i9") { Model = "a" },
             ],
             decision.Effects,
             EffectComparer.Instance);
