@@ -1,11 +1,11 @@
-using System.Collections.Immutable;
 using UnifiedLlm.Daemon.Scheduling.Planning;
 
 namespace UnifiedLlm.Daemon.Scheduling;
 
 /// <summary>
-/// The single load in flight for a model (<see cref="Id"/>, the id the scheduler's decisions know it by) and the callers
-/// that wait for it. When the instance becomes ready, each waiter still there is granted a lease at once (<see cref="Granted"/>), in the same handler that ends the load
+/// The runtime handle of a model's single load in flight, known by <see cref="Id"/>, the id the scheduler's state holds
+/// it by (with the callers waiting for it, <see cref="Policy.SlotLoad"/>). When the instance becomes ready, each waiter
+/// still there is granted a lease at once (<see cref="Granted"/>), in the same handler that ends the load
 /// (<see cref="Ended"/>), so no eviction or swap that starts before the waiters wake can take the instance from under
 /// them, and none sees a waiter's lease while the load still counts as in flight. <see cref="Overrides"/> are the
 /// explicit load's, if one began it. Mutated only on the scheduler's loop (<see cref="SchedulerLoop"/>).
@@ -28,13 +28,10 @@ internal sealed class PendingLoad
     /// <summary>The load's task: ends after its bookkeeping (the "load" event), later than the waiters may go on.</summary>
     public Task<Outcome<ModelInstance>> Completion { get; }
 
-    /// <summary>The callers waiting, first first, as the last decision left them.</summary>
-    public ImmutableList<long> Waiters { get; set; } = [];
-
     /// <summary>The instance, once ready, on which every waiter then registered holds a lease.</summary>
     public ModelInstance? Granted { get; set; }
 
-    /// <summary>The load no longer counts as in flight: the slot's load cleared, the admission ended.</summary>
+    /// <summary>The load no longer counts as in flight: its handle forgotten, its admission ended.</summary>
     public bool Ended { get; set; }
 
     /// <summary>The granted instance as soon as the waiters are woken (<see cref="Wake"/>), or the load's failure as soon as it is decided (<see cref="Refuse"/>).</summary>

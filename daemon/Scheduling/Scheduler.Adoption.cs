@@ -129,12 +129,12 @@ internal sealed partial class Scheduler
         return null;
     }
 
-    /// <summary>On the loop: puts the adopted backend in its model's slot as a ready instance; null when the slot is taken.</summary>
+    /// <summary>On the loop: the adopted backend, its model's ready instance; null when the model has an active instance or a load in flight.</summary>
     private ModelInstance? Install(
         ModelConfig model, InstanceRecord record, RunningBackend backend, IBackendDriver driver, IEnumerable<InstanceTransition> history)
     {
-        var slot = SlotFor(model.Name);
-        if (slot.Instance is { } current && current.State.IsActive() || slot.Loading is not null)
+        var slot = state.Slot(model.Name);
+        if (slot.Instance is { Phase: not (InstancePhase.Stopped or InstancePhase.Failed) } || slot.Loading is not null)
         {
             return null;
         }
@@ -144,11 +144,10 @@ internal sealed partial class Scheduler
         instance.Serve(backend, UpstreamConnections.ForBackend(
             config.Current.Router.Timeouts.Connect, new RequestAdmission(backend.RequestSlots, options.QueueCapacity, options.QueueTimeout, time)));
         instance.LastUsed = record.LastUsedAt ?? record.StateSince;
-        slot.Instance = instance;
         effects.Track(instance);
         placementVersion++;
         recorder.Moved(instance.Id, instance.UnitName, InstanceState.Ready, AdoptedReason, Learnt(backend));
-        Handle(new SchedulerEvent.Adopted(model.Name, EffectRunner.AsSlotInstance(instance)), model.Name);
+        Handle(new SchedulerEvent.Adopted(model.Name, EffectRunner.AsSlotInstance(instance, InstancePhase.Ready)));
         instance.ExitWatch = WatchExitAsync(instance, driver);
         return instance;
     }

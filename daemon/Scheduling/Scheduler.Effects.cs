@@ -6,67 +6,36 @@ namespace UnifiedLlm.Daemon.Scheduling;
 
 internal sealed partial class Scheduler
 {
-    /// <summary>On the loop: <paramref name="happened"/>, which concerns <paramref name="model"/> only, decided over the state the model's slot holds now.</summary>
-    private void Handle(SchedulerEvent happened, string model) => Handle(happened, model, time.GetUtcNow());
-
-    /// <summary>As <see cref="Handle(SchedulerEvent, string)"/>, decided as of <paramref name="now"/>, read by the caller before what it observed for the event.</summary>
-    private void Handle(SchedulerEvent happened, string model, DateTimeOffset now) =>
-        Decide(happened, slots.TryGetValue(model, out var slot) ? [slot] : [], now);
-
-    /// <summary>On the loop: <paramref name="happened"/>, which concerns every model the scheduler knows, decided over all their slots.</summary>
-    private void HandleAll(SchedulerEvent happened) => Decide(happened, [.. slots.Values], time.GetUtcNow());
+    /// <summary>On the loop: <paramref name="happened"/> decided as of now.</summary>
+    private void Handle(SchedulerEvent happened) => Handle(happened, time.GetUtcNow());
 
     /// <summary>
-    /// <paramref name="happened"/> decided by <see cref="SchedulerDecisions.Decide"/> over the state the
-    /// <paramref name="concerned"/> slots hold now; the effects performed, then the decided state stored back in the slots.
+    /// On the loop: <paramref name="happened"/> decided by <see cref="SchedulerDecisions.Decide"/> over the state as of
+    /// <paramref name="now"/>, read by the caller before what it observed for the event. The decided state is the state
+    /// from then on; then its effects are performed (an event one of them feeds back is decided over that state).
     /// </summary>
-    private void Decide(SchedulerEvent happened, IReadOnlyList<ModelSlot> concerned, DateTimeOffset now)
+    private void Handle(SchedulerEvent happened, DateTimeOffset now)
     {
-        var before = concerned.Aggregate(SchedulerState.Empty, (state, slot) => state.With(effects.StateOf(slot))) with
-        {
-            NextId = nextId,
-            Stopping = Volatile.Read(ref disposed) == 1,
-        };
+        // ullmd stops from the moment DisposeAsync begins, before its Stop event reaches the loop.
+        var current = Volatile.Read(ref disposed) == 1 ? state with { Stopping = true } : state;
         var context = new DecideContext(now, options, new ConfigView(config.Current.Models, config.LoadedAt));
-        var decision = SchedulerDecisions.Decide(before, happened, context);
-        nextId = decision.Next.NextId;
-        effects.Run(decision.Effects);
-        foreach (var slot in concerned)
-        {
-            Store(slot, decision.Next.Slot(slot.Config.Name));
-        }
-    }
-
-    /// <summary>The part of a decided slot state the events decided so far may change, kept in the slot (the instance's own moves are effects).</summary>
-    private static void Store(ModelSlot slot, SlotState decided)
-    {
-        if (decided.Instance is null)
-        {
-            slot.Instance = null;
-        }
-
-        slot.Backoff = decided.Backoff;
-        slot.Crashes = decided.Crashes;
-        slot.HeldFailed = decided.Held?.Reason;
-        slot.HeldSince = decided.Held?.Since ?? slot.HeldSince;
-        slot.SwitchedOutFor = decided.SwitchedOutFor;
-        slot.Ttl = decided.Ttl;
-        if (slot.Loading is { } pending && decided.Loading?.Id == pending.Id)
-        {
-            pending.Waiters = decided.Loading.Waiters;
-        }
+        var decision = SchedulerDecisions.Decide(current, happened, context);
+        state = decision.Next;
+        effects.Run(decision.Effects, context.Config);
     }
 
     /// <summary>A switch as it goes on: after the load <see cref="AwaitLoad"/> in flight (null: none), or once <see cref="Stopped"/>.</summary>
     private sealed record SwitchAnswer(long? AwaitLoad, Task Stopped);
 
     /// <summary>
-    /// Performs the effects of a decision on the runtime handles: the instances (by id), the slots' loads in flight, the
-    /// lease fast path. It holds the answer each caller got until the handler that asked takes it.
+    /// Performs the effects of a decision on the runtime handles it keeps by the ids the state holds: the instances, the
+    /// loads in flight, the TTL timers; and on the lease fast path. It holds the answer each caller got until the handler
+    /// that asked takes it.
     /// </summary>
     private sealed class EffectRunner(Scheduler scheduler)
     {
         private readonly Dictionary<string, ModelInstance> instances = new(StringComparer.Ordinal);
+        private readonly Dictionary<long, PendingLoad> loads = [];
         private readonly Dictionary<long, Outcome<Served>> answers = [];
         private readonly Dictionary<long, InstanceInfo> unloading = [];
         private readonly Dictionary<string, string> lost = new(StringComparer.Ordinal);
@@ -74,20 +43,33 @@ internal sealed partial class Scheduler
         private readonly List<Task> awaitedStops = [];
         private readonly Dictionary<string, ITimer> ttlTimers = new(StringComparer.Ordinal);
 
+        /// <summary>The loads in flight.</summary>
+        public IEnumerable<PendingLoad> Loads => loads.Values;
+
         /// <summary>
         /// An instance the scheduler made or adopted, known by its id from now on. Those stopped or failed with no lease
-        /// left are forgotten as it comes: no decision names them again (a lease a load granted to a caller that left
-        /// keeps its instance known until the caller gives it back).
+        /// left that the state no longer names are forgotten as it comes: no decision names them again (a lease a load
+        /// granted to a caller that left keeps its instance known until the caller gives it back).
         /// </summary>
         public void Track(ModelInstance instance)
         {
-            foreach (var ended in instances.Values.Where(i => i.State is InstanceState.Stopped or InstanceState.Failed && i.Leases == 0).ToList())
+            var named = scheduler.state.Slots.Values.Select(s => s.Instance?.Id).OfType<string>().ToHashSet(StringComparer.Ordinal);
+            foreach (var ended in instances.Values.Where(i => i.State is InstanceState.Stopped or InstanceState.Failed && i.Leases == 0 && !named.Contains(i.Id)).ToList())
             {
                 instances.Remove(ended.Id);
             }
 
             instances[instance.Id] = instance;
         }
+
+        /// <summary>The runtime handle of the instance the state names <paramref name="id"/>.</summary>
+        public ModelInstance Instance(string id) => instances[id];
+
+        /// <summary>The runtime handle of the load in flight the state names <paramref name="id"/>.</summary>
+        public PendingLoad Load(long id) => loads[id];
+
+        /// <summary>The load no longer counts as in flight: no decision names it again.</summary>
+        public void Forget(PendingLoad load) => loads.Remove(load.Id);
 
         /// <summary>The answer <paramref name="caller"/> got, taken; null when it got none (it waits for a load).</summary>
         public Outcome<Served>? TakeAnswer(long caller) => answers.Remove(caller, out var answer) ? answer : null;
@@ -113,35 +95,19 @@ internal sealed partial class Scheduler
         /// <summary>What to publish about the lost backend of <paramref name="instanceId"/>, taken; null when its loss is no news.</summary>
         public string? TakeLost(string instanceId) => lost.Remove(instanceId, out var published) ? published : null;
 
-        /// <summary><paramref name="slot"/> as the decisions see it, read from the handles.</summary>
-        public SlotState StateOf(ModelSlot slot)
-        {
-            var name = slot.Config.Name;
-            return new SlotState(name)
-            {
-                Instance = slot.Instance is { } current ? AsSlotInstance(current) : null,
-                Retiring = [.. instances.Values.Where(i => i.Model.Name == name && i != slot.Instance && i.State == InstanceState.Draining).Select(i => i.Id)],
-                Loading = slot.Loading is { } pending ? new SlotLoad(pending.Id, pending.Overrides, pending.Waiters) : null,
-                Backoff = slot.Backoff,
-                Crashes = slot.Crashes,
-                Held = slot.HeldFailed is { } held ? new CrashHold(held, slot.HeldSince) : null,
-                SwitchedOutFor = slot.SwitchedOutFor,
-                Ttl = slot.Ttl,
-            };
-        }
+        /// <summary><paramref name="instance"/> as the decisions see it, at <paramref name="phase"/>.</summary>
+        public static SlotInstance AsSlotInstance(ModelInstance instance, InstancePhase phase) => new(instance.Id, phase, instance.Model, instance.Overrides);
 
-        /// <summary><paramref name="instance"/> as the decisions see it.</summary>
-        public static SlotInstance AsSlotInstance(ModelInstance instance) => new(instance.Id, PhaseOf(instance.State), instance.Model, instance.Overrides);
-
-        public void Run(IReadOnlyList<Effect> effects)
+        /// <summary>The <paramref name="effects"/> of a decision taken with the config <paramref name="decidedWith"/>, in order.</summary>
+        public void Run(IReadOnlyList<Effect> effects, ConfigView decidedWith)
         {
             foreach (var effect in effects)
             {
-                Perform(effect);
+                Perform(effect, decidedWith);
             }
         }
 
-        private void Perform(Effect effect)
+        private void Perform(Effect effect, ConfigView decidedWith)
         {
             switch (effect)
             {
@@ -158,11 +124,11 @@ internal sealed partial class Scheduler
                     answers[lease.Caller] = new Served(ready, scheduler.LeaseOn(ready));
                     break;
                 case Effect.BeginLoad begin:
-                    var slot = scheduler.slots[begin.Model];
-                    slot.Loading = new PendingLoad(begin.LoadId, begin.Overrides, p => Task.Run(() => scheduler.LoadAsync(slot, p), CancellationToken.None));
+                    var model = decidedWith.Models[begin.Model];
+                    loads[begin.LoadId] = new PendingLoad(begin.LoadId, begin.Overrides, p => Task.Run(() => scheduler.LoadAsync(model, p), CancellationToken.None));
                     break;
                 case Effect.RefuseWaiters refused:
-                    if (scheduler.slots.Values.Select(s => s.Loading).FirstOrDefault(l => l?.Id == refused.LoadId) is { } failed)
+                    if (loads.TryGetValue(refused.LoadId, out var failed))
                     {
                         failed.Refuse(refused.Failure);
                     }
@@ -172,7 +138,7 @@ internal sealed partial class Scheduler
                     var unused = instances[returned.InstanceId];
                     if (scheduler.Ended(unused))
                     {
-                        scheduler.Handle(new SchedulerEvent.LeaseEnded(unused.Model.Name, unused.Id), unused.Model.Name);
+                        scheduler.Handle(new SchedulerEvent.LeaseEnded(unused.Model.Name, unused.Id));
                     }
 
                     break;
@@ -196,7 +162,7 @@ internal sealed partial class Scheduler
                 case Effect.GrantWaiters grant:
                     var granted = instances[grant.InstanceId];
                     granted.Grant(grant.Callers.Count);
-                    if (scheduler.slots[granted.Model.Name].Loading is { } load && load.Id == grant.LoadId)
+                    if (loads.TryGetValue(grant.LoadId, out var load))
                     {
                         load.Granted = granted;
                     }
@@ -212,12 +178,7 @@ internal sealed partial class Scheduler
                     scheduler.StartDrain(instances[drain.InstanceId], drain.Kind, drain.Reason);
                     break;
                 case Effect.AwaitStop awaited:
-                    // One forgotten since (stopped or failed, no lease left) has no stop left to wait for.
-                    if (instances.TryGetValue(awaited.InstanceId, out var awaitedInstance))
-                    {
-                        awaitedStops.Add(awaitedInstance.Stopped);
-                    }
-
+                    awaitedStops.Add(instances[awaited.InstanceId].Stopped);
                     break;
                 case Effect.AnswerSwitch answer:
                     switches[answer.Caller] = new SwitchAnswer(answer.AwaitLoad, answer.Stopping is { } stopping ? instances[stopping].Stopped : Task.CompletedTask);
@@ -271,15 +232,6 @@ internal sealed partial class Scheduler
             InstancePhase.Stopped => InstanceState.Stopped,
             InstancePhase.Failed => InstanceState.Failed,
             _ => throw new ArgumentOutOfRangeException(nameof(phase), phase, "a load's own steps are not decided here"),
-        };
-
-        private static InstancePhase PhaseOf(InstanceState state) => state switch
-        {
-            InstanceState.Ready => InstancePhase.Ready,
-            InstanceState.Draining => InstancePhase.Draining,
-            InstanceState.Stopped => InstancePhase.Stopped,
-            InstanceState.Failed => InstancePhase.Failed,
-            _ => InstancePhase.Loading,
         };
     }
 }

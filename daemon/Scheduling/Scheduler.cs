@@ -44,7 +44,6 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private readonly SchedulerLoop loop;
     private readonly LoadAdmission admission = new();
     private readonly CancellationTokenSource shutdown = new();
-    private readonly Dictionary<string, ModelSlot> slots = new(StringComparer.Ordinal);
 
     /// <summary>Each model's open instance, for the lease fast path; written on the loop. The instance's open bit decides, not this.</summary>
     private readonly ConcurrentDictionary<string, ModelInstance> serving = new(StringComparer.Ordinal);
@@ -67,11 +66,15 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private TaskCompletionSource admissionWake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private SchedulerView view = SchedulerView.Empty;
 
+    /// <summary>
+    /// What the decisions know, the one record of each model's instance, load in flight, holds, switch and TTL: read and
+    /// replaced only on the loop, by each decision (<see cref="Handle(SchedulerEvent)"/>). The runtime handles of what
+    /// it names are the <see cref="EffectRunner"/>'s, by id.
+    /// </summary>
+    private SchedulerState state = SchedulerState.Empty;
+
     /// <summary>Counts the changes a plan made off the loop depends on (loads begun or ended, instances moved), to tell a stale plan.</summary>
     private long placementVersion;
-
-    /// <summary>The next id the decisions hand out (loads, timers), kept between them.</summary>
-    private long nextId = 1;
 
     /// <summary>The last id given to a caller (a request, an admin call), so that the decision's answer names it.</summary>
     private long callers;
@@ -175,9 +178,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         var begun = await loop.AskAsync<Outcome<UnloadBegun>>(() =>
         {
             // Closed first: the leases counted in the reason and the description are all it will have.
-            var ready = slots.GetValueOrDefault(name)?.Instance is { State: InstanceState.Ready } instance ? instance : null;
+            var ready = state.Slot(name).Ready is { } current ? effects.Instance(current.Id) : null;
             var caller = ++callers;
-            Handle(new SchedulerEvent.UnloadAsked(caller, name, force, ready is null ? 0 : CloseInstance(ready)), name);
+            Handle(new SchedulerEvent.UnloadAsked(caller, name, force, ready is null ? 0 : CloseInstance(ready)));
             if (effects.TakeAnswer(caller) is { Failure: { } refused })
             {
                 return refused;
@@ -229,16 +232,15 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         var caller = 0L;
         var switching = await loop.AskAsync<Outcome<SwitchBegun>>(() =>
         {
-            var slot = SlotFor(fromName);
             caller = ++callers;
-            Handle(new SchedulerEvent.SwitchBegun(caller, fromName, toName), fromName);
+            Handle(new SchedulerEvent.SwitchBegun(caller, fromName, toName));
             if (effects.TakeAnswer(caller) is { Failure: { } refused })
             {
                 return refused;
             }
 
             var answer = effects.TakeSwitch(caller);
-            return answer.AwaitLoad is null ? new SwitchBegun(null, answer.Stopped) : new SwitchBegun(slot.Loading!.Completion, null);
+            return answer.AwaitLoad is { } loadId ? new SwitchBegun(effects.Load(loadId).Completion, null) : new SwitchBegun(null, answer.Stopped);
         }).ConfigureAwait(false);
         if (!switching.Succeeded)
         {
@@ -254,7 +256,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                 await loading.WaitAsync(cancellationToken).ConfigureAwait(false);
                 stopped = await loop.AskAsync(() =>
                 {
-                    Handle(new SchedulerEvent.SwitchedLoadEnded(caller, fromName, toName), fromName);
+                    Handle(new SchedulerEvent.SwitchedLoadEnded(caller, fromName, toName));
                     return effects.TakeSwitch(caller).Stopped;
                 }).ConfigureAwait(false);
             }
@@ -265,7 +267,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         finally
         {
             // A switch given up before its stop began leaves the instance as it was: serving.
-            await loop.TryAskAsync(() => Handle(new SchedulerEvent.SwitchEnded(fromName), fromName)).ConfigureAwait(false);
+            await loop.TryAskAsync(() => Handle(new SchedulerEvent.SwitchEnded(fromName))).ConfigureAwait(false);
         }
     }
 
@@ -338,8 +340,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         List<Task> stops = [];
         await loop.AskAsync(() =>
         {
-            loads.AddRange(slots.Values.Select(s => s.Loading?.Completion).OfType<Task>());
-            HandleAll(new SchedulerEvent.Stop(stopBackends));
+            loads.AddRange(effects.Loads.Select(l => l.Completion));
+            Handle(new SchedulerEvent.Stop(stopBackends));
             stops.AddRange(effects.TakeAwaitedStops());
         }).ConfigureAwait(false);
 
@@ -407,7 +409,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             // count. Gone (cancelled, timed out) after the load granted it a lease: that lease is given back.
             if (served is null)
             {
-                await loop.TryAskAsync(() => Handle(new SchedulerEvent.WaiterLeft(queued.Value.Caller, name, pending.Id, pending.Granted?.Id), name)).ConfigureAwait(false);
+                await loop.TryAskAsync(() => Handle(new SchedulerEvent.WaiterLeft(queued.Value.Caller, name, pending.Id, pending.Granted?.Id))).ConfigureAwait(false);
             }
         }
     }
@@ -419,12 +421,11 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// </summary>
     private Outcome<Queued> RequestArrived(string name, LoadOverrides? explicitLoad)
     {
-        var slot = config.Current.Models.ContainsKey(name) ? SlotFor(name) : null;
         var caller = ++callers;
-        Handle(new SchedulerEvent.RequestArrived(caller, name, explicitLoad), name);
+        Handle(new SchedulerEvent.RequestArrived(caller, name, explicitLoad));
         if (effects.TakeAnswer(caller) is not { } answer)
         {
-            return new Queued(caller, slot!.Loading!, null);
+            return new Queued(caller, effects.Load(state.Slot(name).Loading!.Id), null);
         }
 
         return answer.Succeeded ? new Queued(caller, null, answer.Value) : answer.Failure;
@@ -452,34 +453,24 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         return (Decide(model, RuleEvictions.Without(placement, ruled.Value), request, vllm), profile!, ruled.Value);
     }
 
-    /// <summary>On the loop: a reload applies to what is loaded at once, as <see cref="SchedulerDecisions"/> decides; each model still configured takes its new config.</summary>
+    /// <summary>On the loop: a reload applies to what is loaded at once, as <see cref="SchedulerDecisions"/> decides.</summary>
     private void ConfigReplaced(UllmConfig old, UllmConfig next)
     {
-        var lastUsed = slots.Values
-            .Where(s => s.Instance is { State: InstanceState.Ready })
-            .ToDictionary(s => s.Config.Name, s => s.Instance!.LastUsed, StringComparer.Ordinal);
-        HandleAll(new SchedulerEvent.ConfigReplaced(old, next, lastUsed));
-        foreach (var slot in slots.Values)
-        {
-            if (next.Models.TryGetValue(slot.Config.Name, out var configured))
-            {
-                slot.Config = configured;
-            }
-        }
+        var lastUsed = ReadyInstances().ToDictionary(r => r.Model.Name, r => r.LastUsed, StringComparer.Ordinal);
+        Handle(new SchedulerEvent.ConfigReplaced(old, next, lastUsed));
     }
 
-    private ModelSlot SlotFor(string name)
-    {
-        var current = config.Current.Models[name];
-        if (!slots.TryGetValue(name, out var slot))
-        {
-            slot = new ModelSlot(current);
-            slots[name] = slot;
-        }
+    /// <summary>On the loop: the models' slots in the state, in the order of their names.</summary>
+    private IEnumerable<SlotState> Slots() => state.Slots.Values.OrderBy(s => s.Model, StringComparer.Ordinal);
 
-        slot.Config = current;
-        return slot;
-    }
+    /// <summary>On the loop: each model's current instance the state names, looked up by id.</summary>
+    private IEnumerable<ModelInstance> CurrentInstances() => Slots().Select(s => s.Instance).OfType<SlotInstance>().Select(i => effects.Instance(i.Id));
+
+    /// <summary>On the loop: each model's ready instance, looked up by id.</summary>
+    private IEnumerable<ModelInstance> ReadyInstances() => Slots().Select(s => s.Ready).OfType<SlotInstance>().Select(i => effects.Instance(i.Id));
+
+    /// <summary>On the loop: <paramref name="model"/>'s current instance, which the state names.</summary>
+    private ModelInstance CurrentInstance(string model) => effects.Instance(state.Slot(model).Instance!.Id);
 
     /// <summary>The handle on a lease already counted in <see cref="ModelInstance.Leases"/>.</summary>
     private ModelLease LeaseOn(ModelInstance instance)
@@ -496,7 +487,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// <summary>Off the loop: a lease on <paramref name="instance"/> ended; the loop hears of it only when it was the last on a closed instance.</summary>
     private ValueTask EndLease(ModelInstance instance) =>
         Ended(instance)
-            ? new ValueTask(loop.TryAskAsync(() => Handle(new SchedulerEvent.LeaseEnded(instance.Model.Name, instance.Id), instance.Model.Name)))
+            ? new ValueTask(loop.TryAskAsync(() => Handle(new SchedulerEvent.LeaseEnded(instance.Model.Name, instance.Id))))
             : ValueTask.CompletedTask;
 
     /// <summary>Any thread: the lease's end counted; true when it was the last one on a closed instance.</summary>
@@ -545,19 +536,19 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// <summary>
     /// On the loop: the TTL timer <paramref name="armId"/> on <paramref name="instance"/> went off, closing the instance
     /// if no lease was held. It may have fired before the loop handled what re-armed it (a reload that changed the ttl):
-    /// only the slot's armed timer counts, and what an older one closed is opened again.
+    /// only the model's armed timer counts, and what an older one closed is opened again.
     /// </summary>
     private void TtlFired(string model, ModelInstance instance, long armId)
     {
         // Read before the leases: a lease seen below was held at this instant or later, so a ttl from it is no later than due.
         var now = time.GetUtcNow();
-        var current = slots.GetValueOrDefault(model) is { } slot && slot.Ttl?.Id == armId && slot.Instance == instance && instance.State == InstanceState.Ready;
+        var current = state.IsArmed(model, instance.Id, armId);
 
         // Open again if a request reached the loop since the timer closed it; closed by a switch, it stays closed.
         var leased = current && (instance.Leases > 0 || instance.IsOpen && !instance.TryCloseIdle());
 
         // Read after closing: a lease taken and given back before the close is counted in this last use.
-        Handle(new SchedulerEvent.TtlDue(model, instance.Id, armId, leased, instance.LastUsed), model, now);
+        Handle(new SchedulerEvent.TtlDue(model, instance.Id, armId, leased, instance.LastUsed), now);
     }
 
     /// <summary>On the loop: the closed, draining instance is stopped off the loop once its leases end (now, when it has none) or the drain times out.</summary>
@@ -598,13 +589,14 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         var model = instance.Model.Name;
-        await loop.AskAsync(() => Handle(new SchedulerEvent.StopEnded(model, instance.Id, kind, reason, failure), model)).ConfigureAwait(false);
+        await loop.AskAsync(() => Handle(new SchedulerEvent.StopEnded(model, instance.Id, kind, reason, failure))).ConfigureAwait(false);
     }
 
-    private async Task<Outcome<ModelInstance>> LoadAsync(ModelSlot slot, PendingLoad pending)
+    /// <summary>The load <paramref name="pending"/> of the model configured as <paramref name="begun"/> when it began, to its end.</summary>
+    private async Task<Outcome<ModelInstance>> LoadAsync(ModelConfig begun, PendingLoad pending)
     {
         var token = shutdown.Token;
-        var name = slot.Config.Name;
+        var name = begun.Name;
         Progress.Queued(name);
         var attempt = new LoadAttempt();
         var queued = false;
@@ -612,7 +604,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         Outcome<ModelInstance> outcome;
         try
         {
-            notFetched = await FetchAsync(slot, token).ConfigureAwait(false);
+            notFetched = await FetchAsync(InForce(begun), token).ConfigureAwait(false);
             if (notFetched is not null)
             {
                 outcome = notFetched;
@@ -621,7 +613,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             {
                 await loop.AskAsync(() => admission.Enqueue(name)).ConfigureAwait(false);
                 queued = true;
-                outcome = await StartInstanceAsync(slot, pending, attempt, token).ConfigureAwait(false);
+                outcome = await StartInstanceAsync(InForce(begun), pending, attempt, token).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -641,21 +633,25 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                     var stage = notFetched is not null ? LoadFailureStage.Download
                         : instance is { State: InstanceState.Loading } ? LoadFailureStage.Backend
                         : LoadFailureStage.BeforeBackend;
-                    Handle(new SchedulerEvent.LoadFailed(name, pending.Id, instance?.Id, stage, outcome.Failure), name);
+                    Handle(new SchedulerEvent.LoadFailed(name, pending.Id, instance?.Id, stage, outcome.Failure));
                 }
 
-                EndLoad(slot, pending, queued);
+                EndLoad(name, pending, queued);
             }).ConfigureAwait(false);
         }
 
         return outcome;
     }
 
+    /// <summary>The config in force for the model a load began as <paramref name="begun"/>; a reload that removed the model since leaves the load that one.</summary>
+    private ModelConfig InForce(ModelConfig begun) => config.Current.Models.GetValueOrDefault(begun.Name) ?? begun;
+
     /// <summary>
-    /// On the loop: <paramref name="pending"/> no longer counts as in flight: the slot's load cleared (unless another has
-    /// replaced it), its admission ended when it had one (<paramref name="admitted"/>), and its progress ended. Once only.
+    /// On the loop, once the load's end is decided: <paramref name="pending"/> of <paramref name="name"/> no longer counts
+    /// as in flight: its handle forgotten, its admission ended when it had one (<paramref name="admitted"/>), and its
+    /// progress ended. Once only.
     /// </summary>
-    private void EndLoad(ModelSlot slot, PendingLoad pending, bool admitted)
+    private void EndLoad(string name, PendingLoad pending, bool admitted)
     {
         if (pending.Ended)
         {
@@ -663,11 +659,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         }
 
         pending.Ended = true;
-        var name = slot.Config.Name;
-        if (slot.Loading == pending)
-        {
-            slot.Loading = null;
-        }
+        effects.Forget(pending);
 
         if (admitted)
         {
@@ -684,9 +676,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// Once it is the load's turn (<see cref="LoadAdmission"/>): plans the model, beside the loads in flight or alone after
     /// making room, starts its backend and grants the waiters their leases.
     /// </summary>
-    private async Task<Outcome<ModelInstance>> StartInstanceAsync(ModelSlot slot, PendingLoad pending, LoadAttempt attempt, CancellationToken token)
+    private async Task<Outcome<ModelInstance>> StartInstanceAsync(ModelConfig model, PendingLoad pending, LoadAttempt attempt, CancellationToken token)
     {
-        var model = slot.Config;
         if (!drivers.TryGetValue(model.Backend, out var driver))
         {
             return new LeaseFailure(LeaseFailureKind.LoadFailed, model.Name, $"{model.Name}: no driver for backend {model.Backend}");
@@ -721,8 +712,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             }
         }
 
-        var planned = await BeginBesideOrAloneAsync(slot, pending, attempt, PlanOrNothing, token).ConfigureAwait(false)
-            ?? await MakeRoomAndPlanAsync(slot, pending, attempt, Plan, token).ConfigureAwait(false);
+        var planned = await BeginBesideOrAloneAsync(model, pending, attempt, PlanOrNothing, token).ConfigureAwait(false)
+            ?? await MakeRoomAndPlanAsync(model, pending, attempt, Plan, token).ConfigureAwait(false);
         if (!planned.Succeeded)
         {
             return planned.Failure;
@@ -757,9 +748,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
             // Leased to every waiter by the decision, before anything else can begin evicting it, and the load ended in
             // the same handler: whoever the loop serves next sees the waiters' leases on a ready instance, no load in flight.
-            Handle(new SchedulerEvent.LoadReady(model.Name, pending.Id, EffectRunner.AsSlotInstance(instance)), model.Name);
+            Handle(new SchedulerEvent.LoadReady(model.Name, pending.Id, EffectRunner.AsSlotInstance(instance, InstancePhase.Loading)));
             instance.ExitWatch = WatchExitAsync(instance, driver);
-            EndLoad(slot, pending, admitted: true);
+            EndLoad(model.Name, pending, admitted: true);
         }).ConfigureAwait(false);
 
         // The view showing it ready is published by now: the waiters go on, their requests beside the "load" event.
@@ -781,9 +772,8 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// <see cref="LoadTurn"/> decides each step on the loop; the plan beside the others is made off it.
     /// </summary>
     private async Task<Outcome<PlannedInstance>?> BeginBesideOrAloneAsync(
-        ModelSlot slot, PendingLoad pending, LoadAttempt attempt, Func<PlacementContext, PlacementDecision> planOrNothing, CancellationToken token)
+        ModelConfig model, PendingLoad pending, LoadAttempt attempt, Func<PlacementContext, PlacementDecision> planOrNothing, CancellationToken token)
     {
-        var model = slot.Config;
         var reported = false;
         BesidePlan? planned = null;
         while (true)
@@ -796,7 +786,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
                     Progress.Report(model.Name, LoadStage.Planning, $"sizing {model.Name} ({model.BackendKey}) for the machine as it is now");
                 }
 
-                return TakeTurn(slot, pending, attempt, planned);
+                return TakeTurn(model, pending, attempt, planned);
             }).ConfigureAwait(false);
             planned = null;
             if (turn.Alone)
@@ -826,16 +816,15 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// the others since the last step (null: none), applied. Begun beside the others, the instance is planned and takes
     /// its reservation; begun alone, it has none; with neither a wake, inputs nor a result, the turn is looked at again.
     /// </summary>
-    private AdmissionTurn TakeTurn(ModelSlot slot, PendingLoad pending, LoadAttempt attempt, BesidePlan? planned)
+    private AdmissionTurn TakeTurn(ModelConfig model, PendingLoad pending, LoadAttempt attempt, BesidePlan? planned)
     {
-        var model = slot.Config;
-        var state = admission.Turn(model.Name, RulesStopNothing(slot), placementVersion);
-        switch (LoadTurn.Decide(state, planned))
+        var turn = admission.Turn(model.Name, RulesStopNothing(model), placementVersion);
+        switch (LoadTurn.Decide(turn, planned))
         {
             case TurnStep.PlanBeside:
                 return new AdmissionTurn(null, PlacementInputs(), false);
             case TurnStep.BeginBeside beside:
-                return BeginBeside(slot, pending, attempt, beside.Plan);
+                return BeginBeside(model, pending, attempt, beside.Plan);
             case TurnStep.BeginAlone:
                 admission.Begin(new AdmittedLoad(model.Name, model.Group, model.BackendKey, null));
                 AdmissionChanged();
@@ -848,10 +837,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     }
 
     /// <summary>On the loop: the load begins beside the others with <paramref name="fits"/>, its instance planned and its memory reserved.</summary>
-    private AdmissionTurn BeginBeside(ModelSlot slot, PendingLoad pending, LoadAttempt attempt, LoadPlan fits)
+    private AdmissionTurn BeginBeside(ModelConfig model, PendingLoad pending, LoadAttempt attempt, LoadPlan fits)
     {
-        var model = slot.Config;
-        var instance = NewInstance(slot, pending, attempt);
+        var instance = NewInstance(model, pending, attempt);
         instance.Plan = fits;
         recorder.Planned(instance);
         Move(instance, InstanceState.Starting, fits.Summary());
@@ -867,27 +855,25 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     private PlanningInputs PlacementInputs() => new(placementVersion, LoadedInstances(), [.. admission.Reservations]);
 
     /// <summary>
-    /// On the loop: true when <paramref name="slot"/>'s model could start beside the loads in flight as far as the
-    /// rules go: its previous instance is not still stopping, and no group member or <c>max_loaded</c> excess has to stop
-    /// for it, the loads in flight counting as loaded and unmovable.
+    /// On the loop: true when <paramref name="model"/> could start beside the loads in flight as far as the rules go:
+    /// its previous instance is not still stopping, and no group member or <c>max_loaded</c> excess has to stop for it,
+    /// the loads in flight counting as loaded and unmovable.
     /// </summary>
-    private bool RulesStopNothing(ModelSlot slot)
+    private bool RulesStopNothing(ModelConfig model)
     {
-        var model = slot.Config;
-        return slot.Instance is not { State: InstanceState.Draining }
+        return state.Slot(model.Name).Instance is not { Phase: InstancePhase.Draining }
             && RuleEvictions.Choose(model, config.Current.Backends.For(model).MaxLoaded, [.. LoadedMembers(), .. admission.AsMembers(time.GetUtcNow())])
                 is { Succeeded: true, Value.Count: 0 };
     }
 
     /// <summary>On the loop: the instance a load plans, now the model's current one.</summary>
-    private ModelInstance NewInstance(ModelSlot slot, PendingLoad pending, LoadAttempt attempt)
+    private ModelInstance NewInstance(ModelConfig model, PendingLoad pending, LoadAttempt attempt)
     {
-        var model = slot.Config;
         var id = InstanceIds.New();
         var instance = new ModelInstance(id, model, UnitName.ForModel(model.Name, id), time.GetUtcNow()) { Overrides = pending.Overrides };
         attempt.Instance = instance;
-        slot.Instance = instance;
         effects.Track(instance);
+        Handle(new SchedulerEvent.InstancePlanned(model.Name, EffectRunner.AsSlotInstance(instance, InstancePhase.Loading)));
         return instance;
     }
 
@@ -897,12 +883,11 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// <c>max_swap_wait_seconds</c>.
     /// </summary>
     private async Task<Outcome<PlannedInstance>> MakeRoomAndPlanAsync(
-        ModelSlot slot, PendingLoad pending, LoadAttempt attempt, Func<PlacementContext, PlacementDecision> plan, CancellationToken token)
+        ModelConfig model, PendingLoad pending, LoadAttempt attempt, Func<PlacementContext, PlacementDecision> plan, CancellationToken token)
     {
         var draining = await loop.AskAsync(() =>
-            slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Where(i => i.State == InstanceState.Draining).Select(i => i.Stopped).ToList()).ConfigureAwait(false);
+            Slots().Select(s => s.Instance).OfType<SlotInstance>().Where(i => i.Phase == InstancePhase.Draining).Select(i => effects.Instance(i.Id).Stopped).ToList()).ConfigureAwait(false);
         await Task.WhenAll(draining).ConfigureAwait(false);
-        var model = slot.Config;
         var ruleVictims = await loop.AskAsync(() => RuleVictims(model)).ConfigureAwait(false);
         if (!ruleVictims.Succeeded)
         {
@@ -928,11 +913,11 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
             catch (PlanInputException)
             {
                 // The instance is recorded without a plan; the load fails with the planner's reason (the move to failed follows).
-                await loop.AskAsync(() => recorder.Planned(NewInstance(slot, pending, attempt))).ConfigureAwait(false);
+                await loop.AskAsync(() => recorder.Planned(NewInstance(model, pending, attempt))).ConfigureAwait(false);
                 throw;
             }
 
-            planned = await loop.AskAsync(() => TakeAlonePlan(slot, pending, attempt, inputs.Version, decision)).ConfigureAwait(false);
+            planned = await loop.AskAsync(() => TakeAlonePlan(model, pending, attempt, inputs.Version, decision)).ConfigureAwait(false);
         }
 
         if (!planned.Succeeded)
@@ -957,15 +942,14 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     /// On the loop: the plan made off the loop for a load running alone, if the ready instances it counted are unchanged
     /// (null otherwise: it is planned again). The instance is recorded with its plan, or without when the planner refused.
     /// </summary>
-    private Outcome<RoomPlanned>? TakeAlonePlan(ModelSlot slot, PendingLoad pending, LoadAttempt attempt, long version, PlacementDecision decision)
+    private Outcome<RoomPlanned>? TakeAlonePlan(ModelConfig model, PendingLoad pending, LoadAttempt attempt, long version, PlacementDecision decision)
     {
         if (version != placementVersion)
         {
             return null;
         }
 
-        var model = slot.Config;
-        var instance = NewInstance(slot, pending, attempt);
+        var instance = NewInstance(model, pending, attempt);
         if (decision is PlanRefusal refusal)
         {
             recorder.Planned(instance);
@@ -976,16 +960,15 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         instance.Plan = loadPlan;
         recorder.Planned(instance);
         return new RoomPlanned(instance, loadPlan,
-            [.. loadPlan.Evictions.Select(e => new Victim(slots[e.Name].Instance!, $"evicted to make room for {model.Name}"))]);
+            [.. loadPlan.Evictions.Select(e => new Victim(CurrentInstance(e.Name), $"evicted to make room for {model.Name}"))]);
     }
 
     /// <summary>
     /// Downloads the files of a model with a remote source that are not there yet (joining a download in flight), before
     /// the load gate: other models load meanwhile. A failed download fails the load and counts towards its backoff.
     /// </summary>
-    private async Task<LeaseFailure?> FetchAsync(ModelSlot slot, CancellationToken cancellationToken)
+    private async Task<LeaseFailure?> FetchAsync(ModelConfig model, CancellationToken cancellationToken)
     {
-        var model = slot.Config;
         if (ModelDownloader.IsPresent(model))
         {
             return null;
@@ -1016,13 +999,13 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
     {
         var chosen = RuleEvictions.Choose(model, config.Current.Backends.For(model).MaxLoaded, LoadedMembers());
         return chosen.Succeeded
-            ? new List<Victim>([.. chosen.Value.Select(v => new Victim(slots[v.Model].Instance!, v.Reason))])
+            ? new List<Victim>([.. chosen.Value.Select(v => new Victim(CurrentInstance(v.Model), v.Reason))])
             : chosen.Failure;
     }
 
     /// <summary>On the loop: the ready instances (with a plan or not, as the rules count them) with their group and backend.</summary>
     private List<LoadedMember> LoadedMembers() =>
-        [.. slots.Values.Where(s => s.Instance is { State: InstanceState.Ready }).Select(s => new LoadedMember(ToLoaded(s.Instance!), GroupOf(s.Instance!), s.Instance!.Model.BackendKey))];
+        [.. ReadyInstances().Select(i => new LoadedMember(ToLoaded(i), GroupOf(i), i.Model.BackendKey))];
 
     private void ReportEvicting(string model, IEnumerable<string> victims)
     {
@@ -1048,7 +1031,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         {
             foreach (var victim in victims.Select(v => v.Instance))
             {
-                if (SwapVictims.ServesFirst(victim.Model.Name, victim.State == InstanceState.Ready, victim.Leases, model.Name, limit) is { } message)
+                if (SwapVictims.ServesFirst(victim.Model.Name, state.Slot(victim.Model.Name).Ready?.Id == victim.Id, victim.Leases, model.Name, limit) is { } message)
                 {
                     busy.Add(victim.WhenIdle());
                     serving.Add((victim, message));
@@ -1085,7 +1068,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         foreach (var victim in victims)
         {
             var model = victim.Instance.Model.Name;
-            Handle(new SchedulerEvent.EvictionChosen(model, victim.Instance.Id, victim.Reason), model);
+            Handle(new SchedulerEvent.EvictionChosen(model, victim.Instance.Id, victim.Reason));
             stops.AddRange(effects.TakeAwaitedStops());
         }
 
@@ -1154,7 +1137,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     /// <summary>On the loop: the ready instances with a plan, as the planner sees them.</summary>
     private List<LoadedInstance> LoadedInstances() =>
-        [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Where(i => i.State == InstanceState.Ready && i.Plan is not null).Select(ToLoaded)];
+        [.. ReadyInstances().Where(i => i.Plan is not null).Select(ToLoaded)];
 
     /// <summary>The instance as the planner sees it; one adopted without a readable plan holds no memory it knows of.</summary>
     private static LoadedInstance ToLoaded(ModelInstance instance)
@@ -1179,7 +1162,7 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
         {
             reason = await loop.AskAsync(() =>
             {
-                Handle(new SchedulerEvent.BackendLost(model, instance.Id, failure), model);
+                Handle(new SchedulerEvent.BackendLost(model, instance.Id, failure));
                 return effects.TakeLost(instance.Id);
             }).ConfigureAwait(false);
         }
@@ -1300,9 +1283,9 @@ internal sealed partial class Scheduler : IModelEndpoints, IAsyncDisposable
 
     /// <summary>Run by the loop after each batch of events: what the synchronous readers see from now on.</summary>
     private void PublishView() => Volatile.Write(ref view, new SchedulerView(
-        [.. slots.Values.Select(s => s.Instance).OfType<ModelInstance>().Select(i => new PublishedInstance(Describe(i), i))],
-        [.. slots.Values.Select(SlotHold.Of)],
-        slots.Values.ToDictionary(s => s.Config.Name, s => s.Loading?.Waiters.Count ?? 0, StringComparer.Ordinal),
+        [.. CurrentInstances().Select(i => new PublishedInstance(Describe(i), i))],
+        [.. Slots().Select(s => s.Hold)],
+        Slots().ToDictionary(s => s.Model, s => s.Loading?.Waiters.Count ?? 0, StringComparer.Ordinal),
         LoadedMembers(),
         LoadedInstances(),
         [.. admission.Reservations]));

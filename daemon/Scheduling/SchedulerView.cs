@@ -3,8 +3,8 @@ using UnifiedLlm.Daemon.Scheduling.Planning;
 namespace UnifiedLlm.Daemon.Scheduling;
 
 /// <summary>
-/// What the scheduler's synchronous readers (status, metrics, model lists, plan previews) see: an immutable copy of its
-/// state, published by the loop after each batch of events and before anyone it answers goes on.
+/// What the scheduler's synchronous readers (status, metrics, model lists, plan previews) see: read from its state and
+/// the runtime handles it names, published by the loop after each batch of events and before anyone it answers goes on.
 /// </summary>
 internal sealed record SchedulerView(
     IReadOnlyList<PublishedInstance> Instances,
@@ -31,9 +31,6 @@ internal sealed record PublishedInstance(InstanceInfo Info, ModelInstance Instan
 internal sealed record SlotHold(
     string Model, string? HeldFailed, DateTimeOffset HeldSince, int Crashes, int Failures, DateTimeOffset LastFailedAt, DateTimeOffset? Until, string LastReason)
 {
-    public static SlotHold Of(ModelSlot slot) => new(
-        slot.Config.Name, slot.HeldFailed, slot.HeldSince, slot.Crashes.Count, slot.Backoff.Failures, slot.Backoff.LastFailedAt, slot.Backoff.Until, slot.Backoff.LastReason);
-
     /// <summary>The hold at <paramref name="now"/>, or null; a config loaded at <paramref name="configLoadedAt"/>, after the hold began, ended it.</summary>
     public LoadHold? At(DateTimeOffset configLoadedAt, DateTimeOffset now)
     {

@@ -21,6 +21,7 @@ internal static class SchedulerDecisions
             Event.RequestArrived e => RequestArrived(state, e, context, effects),
             Event.WaiterLeft e => WaiterLeft(state, e, effects),
             Event.LeaseEnded e => LeaseEnded(state, e, effects),
+            Event.InstancePlanned e => InstancePlanned(state, e),
             Event.LoadReady e => LoadReady(state, e, context, effects),
             Event.Adopted e => Adopted(state, e, context, effects),
             Event.LoadFailed e => LoadFailed(state, e, context, effects),
@@ -109,6 +110,14 @@ internal static class SchedulerDecisions
         return state;
     }
 
+    /// <summary>A load's planned instance is the model's current one; one still draining that it replaces retires.</summary>
+    private static SchedulerState InstancePlanned(SchedulerState state, Event.InstancePlanned e)
+    {
+        var slot = state.Slot(e.Model);
+        var retiring = slot.Instance is { Phase: InstancePhase.Draining } draining ? slot.Retiring.Add(draining.Id) : slot.Retiring;
+        return state.With(slot with { Instance = e.Instance with { Phase = InstancePhase.Loading }, Retiring = retiring });
+    }
+
     /// <summary>
     /// The load is ready: its waiters are granted their leases in this same decision, before anything can begin evicting
     /// the instance; it is opened unless switched out, its TTL armed, and the model's backoff ends.
@@ -134,7 +143,7 @@ internal static class SchedulerDecisions
         return ArmTtl(state, slot, e.Instance, context.Config.Models.GetValueOrDefault(e.Model) ?? e.Instance.Config, null, context, effects);
     }
 
-    /// <summary>The load failed: its waiters hear why, its instance (if it got one) moves to failed, and the backoff is as <see cref="FailedLoad"/> decides.</summary>
+    /// <summary>The load failed: its waiters hear why, its instance (if it got one) is failed, and the backoff is as <see cref="FailedLoad"/> decides.</summary>
     private static SchedulerState LoadFailed(SchedulerState state, Event.LoadFailed e, DecideContext context, List<Effect> effects)
     {
         var slot = state.Slot(e.Model);
@@ -147,7 +156,8 @@ internal static class SchedulerDecisions
         }
 
         effects.Add(new Effect.Publish("failure", verdict.Published, e.InstanceId) { Model = e.Model });
-        return state.With(slot with { Loading = ours ? null : slot.Loading, Backoff = verdict.Backoff });
+        var failed = slot.Instance is { } current && current.Id == e.InstanceId ? current with { Phase = InstancePhase.Failed } : slot.Instance;
+        return state.With(slot with { Instance = failed, Loading = ours ? null : slot.Loading, Backoff = verdict.Backoff });
     }
 
     /// <summary>

@@ -28,6 +28,9 @@ internal abstract record SchedulerEvent
     /// <summary>The last lease on a closed instance ended.</summary>
     public sealed record LeaseEnded(string Model, string InstanceId) : SchedulerEvent;
 
+    /// <summary>A load planned <see cref="Instance"/> (still loading), the model's current instance from now on.</summary>
+    public sealed record InstancePlanned(string Model, SlotInstance Instance) : SchedulerEvent;
+
     /// <summary>The load <see cref="LoadId"/> became ready with <see cref="Instance"/>.</summary>
     public sealed record LoadReady(string Model, long LoadId, SlotInstance Instance) : SchedulerEvent;
 

@@ -77,7 +77,7 @@ public sealed class LayerTests
         var effects = Types(true).That().ResideInNamespaceMatching(@"^(System\.IO|System\.Threading\.Tasks|Microsoft\.Extensions\.Logging)(\..*)?$")
             .Or().Are(
                 typeof(TimeProvider), typeof(ITimer), typeof(CancellationToken), typeof(ConfigHolder), typeof(Scheduler), typeof(SchedulerLoop),
-                typeof(ModelSlot), typeof(ModelInstance), typeof(PendingLoad), typeof(InstanceRecorder), typeof(LoadAdmission), typeof(LoadProgressBoard));
+                typeof(ModelInstance), typeof(PendingLoad), typeof(InstanceRecorder), typeof(LoadAdmission), typeof(LoadProgressBoard));
         return Types().That().ResideInNamespaceMatching($@"^{Regex.Escape(Root)}\.{Regex.Escape(layer)}$")
             .Should().NotDependOnAny(effects.As("clocks, timers, tasks, files, loggers and the scheduler's mutable state"))
             .Because("the policy decides from plain values and the scheduler applies its decisions");

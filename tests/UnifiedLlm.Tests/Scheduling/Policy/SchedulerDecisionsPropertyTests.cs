@@ -17,7 +17,8 @@ public sealed class SchedulerDecisionsPropertyTests
     /// <summary>
     /// Never two ready instances of one model, never a second load in flight; every caller answered exactly once (or
     /// gone before its answer, and then never answered); no stop of a leased instance by its TTL, and no drain cut short
-    /// but by its last lease or ullmd stopping; a switched-out model neither loads nor opens until its switch ends.
+    /// but by its last lease or ullmd stopping; a switched-out model neither loads nor opens until its switch ends; and
+    /// the state names as ready and as draining exactly the instances the recorded moves left so.
     /// </summary>
     [Fact]
     public void Random_event_sequences_keep_the_schedulers_invariants()
@@ -34,6 +35,7 @@ public sealed class SchedulerDecisionsPropertyTests
         private static readonly UllmConfig Config = ConfigLoader.Parse("", "ullm.toml") with { Models = SchedulerDecisionsTests.Config.Models };
 
         private readonly Dictionary<long, (string Model, LoadOverrides Overrides)> loads = [];
+        private readonly Dictionary<long, string> planned = [];
         private readonly Dictionary<string, string> ready = new(StringComparer.Ordinal);
         private readonly Dictionary<string, string> draining = new(StringComparer.Ordinal);
         private readonly Dictionary<long, int> answers = [];
@@ -71,8 +73,8 @@ public sealed class SchedulerDecisionsPropertyTests
             {
                 0 or 1 => new Event.RequestArrived(Caller(), model, flag ? (pick > 3 ? LoadOverrides.None with { Context = 8192 } : LoadOverrides.None) : null),
                 2 => slot.Loading is { Waiters.Count: > 0 } loading ? Leave(model, loading, loading.Waiters[pick % loading.Waiters.Count]) : null,
-                3 => Pick(loads.Keys, pick) is { } load ? Ready(load) : null,
-                4 => Pick(loads.Keys, pick) is { } load ? new Event.LoadFailed(loads[load].Model, load, flag ? null : $"f{++instances}", flag ? LoadFailureStage.Download : LoadFailureStage.Backend, new LeaseFailure(LeaseFailureKind.LoadFailed, loads[load].Model, "bad magic")) : null,
+                3 => Pick(loads.Keys, pick) is { } load ? PlannedOrReady(load) : null,
+                4 => Pick(loads.Keys, pick) is { } load ? Failed(load, flag) : null,
                 5 => new Event.BackendLost(model, slot.Instance?.Id ?? "stale", "backend exited"),
                 6 => slot.Ready is { } on ? new Event.TtlDue(model, on.Id, flag ? slot.Ttl?.Id ?? 0 : 0, pick % 2 == 0, now.AddMinutes(-pick)) : null,
                 7 => Pick(draining.Keys.Concat(ready.Keys), pick) is { } instance ? new Event.LeaseEnded(draining.GetValueOrDefault(instance) ?? ready[instance], instance) : null,
@@ -99,10 +101,26 @@ public sealed class SchedulerDecisionsPropertyTests
             return new Event.WaiterLeft(caller, model, loading.Id, null);
         }
 
-        private Event.LoadReady Ready(long load)
+        /// <summary>As a load goes: its instance planned first, then ready.</summary>
+        private SchedulerEvent PlannedOrReady(long load)
         {
             var (model, overrides) = loads[load];
-            return new Event.LoadReady(model, load, new SlotInstance($"i{++instances}", InstancePhase.Loading, SchedulerDecisionsTests.Config.Models[model], overrides));
+            if (!planned.TryGetValue(load, out var instance))
+            {
+                planned[load] = $"i{++instances}";
+                return new Event.InstancePlanned(model, new SlotInstance(planned[load], InstancePhase.Loading, SchedulerDecisionsTests.Config.Models[model], overrides));
+            }
+
+            return new Event.LoadReady(model, load, new SlotInstance(instance, InstancePhase.Loading, SchedulerDecisionsTests.Config.Models[model], overrides));
+        }
+
+        /// <summary>A load fails with its planned instance, or before it planned one (its download, when <paramref name="downloading"/>).</summary>
+        private Event.LoadFailed Failed(long load, bool downloading)
+        {
+            var model = loads[load].Model;
+            var instance = planned.GetValueOrDefault(load);
+            var stage = instance is not null ? LoadFailureStage.Backend : downloading ? LoadFailureStage.Download : LoadFailureStage.BeforeBackend;
+            return new Event.LoadFailed(model, load, instance, stage, new LeaseFailure(LeaseFailureKind.LoadFailed, model, "bad magic"));
         }
 
         private SchedulerEvent? SwitchGoesOn(int pick)
@@ -148,7 +166,7 @@ public sealed class SchedulerDecisionsPropertyTests
         {
             while (loads.Count > 0 || awaitingLoad.Count > 0 || switchesDone.Count > 0)
             {
-                var happened = loads.Count > 0 ? Ready(loads.Keys.First()) : SwitchGoesOn(0)!;
+                var happened = loads.Count > 0 ? PlannedOrReady(loads.Keys.First()) : SwitchGoesOn(0)!;
                 Apply(happened);
             }
         }
@@ -161,9 +179,11 @@ public sealed class SchedulerDecisionsPropertyTests
             {
                 case Event.LoadReady e:
                     loads.Remove(e.LoadId);
+                    planned.Remove(e.LoadId);
                     break;
                 case Event.LoadFailed e:
                     loads.Remove(e.LoadId);
+                    planned.Remove(e.LoadId);
                     break;
                 case Event.SwitchBegun e when !decision.Effects.Any(f => f is Effect.Refuse):
                     switchedOut.Add(e.From);
@@ -182,6 +202,13 @@ public sealed class SchedulerDecisionsPropertyTests
             }
 
             state = decision.Next;
+            foreach (var model in Models)
+            {
+                var slot = state.Slot(model);
+                Assert.Equal(ready.Where(r => r.Value == model).Select(r => r.Key).SingleOrDefault(), slot.Ready?.Id);
+                string[] stopping = [.. slot.Retiring, .. slot.Instance is { Phase: InstancePhase.Draining } current ? [current.Id] : Array.Empty<string>()];
+                Assert.Equal(draining.Where(d => d.Value == model).Select(d => d.Key).Order(StringComparer.Ordinal), stopping.Order(StringComparer.Ordinal));
+            }
         }
 
         private void Check(SchedulerEvent happened, Effect effect, SchedulerState next)

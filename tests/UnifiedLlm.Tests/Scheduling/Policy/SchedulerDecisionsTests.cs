@@ -160,6 +160,31 @@ public sealed class SchedulerDecisionsTests
     }
 
     [Fact]
+    public void A_planned_instance_is_the_current_one_and_one_it_replaces_while_draining_retires()
+    {
+        var state = Run(SchedulerState.Empty.With(new SlotState("a") { Instance = ReadyA }), new Event.UnloadAsked(1, "a", false, 0), new Event.RequestArrived(2, "a", null));
+
+        var decision = SchedulerDecisions.Decide(state, new Event.InstancePlanned("a", ReadyA with { Id = "i2", Phase = InstancePhase.Loading }), Context);
+
+        Assert.Empty(decision.Effects);
+        var slot = decision.Next.Slot("a");
+        Assert.Equal((ReadyA with { Id = "i2", Phase = InstancePhase.Loading }, "i1"), (slot.Instance, Assert.Single(slot.Retiring)));
+        Assert.Equal([2L], slot.Loading!.Waiters);
+    }
+
+    [Fact]
+    public void A_failed_load_leaves_its_planned_instance_failed_in_the_state()
+    {
+        var failure = new LeaseFailure(LeaseFailureKind.DoesNotFit, "a", "a does not fit: too big");
+        var state = Run(SchedulerState.Empty, new Event.RequestArrived(1, "a", null), new Event.InstancePlanned("a", ReadyA with { Phase = InstancePhase.Loading }));
+
+        var decision = SchedulerDecisions.Decide(state, new Event.LoadFailed("a", 1, "i1", LoadFailureStage.BeforeBackend, failure), Context);
+
+        Assert.Equal(ReadyA with { Phase = InstancePhase.Failed }, decision.Next.Slot("a").Instance);
+        Assert.Null(decision.Next.Slot("a").Ready);
+    }
+
+    [Fact]
     public void A_lost_backend_is_closed_failed_and_cleaned_up_and_the_crash_limit_holds_the_model()
     {
         var state = SchedulerState.Empty.With(new SlotState("a") { Instance = ReadyA, Crashes = [T0.AddMinutes(-1)], Ttl = new TtlArm(4, T0, A.Ttl) });
