@@ -26,9 +26,11 @@ internal sealed class OpenAiClientProtocol : IClientProtocol
         writer.Write(EventEnd);
     }
 
-    public async Task EndStreamAsync(HttpContext context)
+    /// <summary>The end marker, into the response's buffer: it goes out with the response's own end, in one send.</summary>
+    public Task EndStreamAsync(HttpContext context)
     {
-        await context.Response.BodyWriter.WriteAsync(Done, context.RequestAborted);
+        context.Response.BodyWriter.Write(Done);
+        return Task.CompletedTask;
     }
 
     public Task FailStreamAsync(HttpContext context, GatewayException error) => this.WriteChunkAsync(context, OpenAiErrors.Body(error));

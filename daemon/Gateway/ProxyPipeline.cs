@@ -146,6 +146,9 @@ internal sealed partial class ProxyPipeline(
             {
                 await CommitAuditAsync(exchange, aborted);
                 await (whole is null ? relay.EndStreamAsync(context) : relay.WriteResponseAsync(context, whole));
+
+                // The answer's end and the response's own (a stream's last chunk) go out now, not after the cache's copy.
+                await context.Response.CompleteAsync();
                 await (whole is null ? keep.StoreStreamAsync(exchange) : keep.StoreBodyAsync(whole, exchange));
             }
 

@@ -4,7 +4,8 @@ namespace UnifiedLlm.Daemon.Supervision;
 
 /// <summary>
 /// The last <see cref="Capacity"/> output lines of one backend, readable while they arrive. A reader that falls more
-/// than <see cref="Capacity"/> lines behind skips the lines that were overwritten instead of holding memory.
+/// than <see cref="Capacity"/> lines behind skips the lines that were overwritten instead of holding memory. Its readers
+/// make the <see cref="Demand"/> the output's follower reads at.
 /// </summary>
 internal sealed class BackendLogBuffer(int capacity)
 {
@@ -15,6 +16,8 @@ internal sealed class BackendLogBuffer(int capacity)
     private TaskCompletionSource changed = NewSignal();
 
     public int Capacity => ring.Length;
+
+    public OutputDemand Demand { get; } = new();
 
     public void Append(BackendLogLine line)
     {
@@ -43,8 +46,18 @@ internal sealed class BackendLogBuffer(int capacity)
         signal.TrySetResult();
     }
 
+    /// <summary>
+    /// The last <paramref name="lines"/> lines, with what the output file holds that was not read yet; then, when
+    /// <paramref name="follow"/>, each line as it comes until the output ends.
+    /// </summary>
     public async IAsyncEnumerable<BackendLogLine> ReadAsync(int lines, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        using var following = follow ? Demand.Follow() : null;
+        if (!follow && !Volatile.Read(ref completed))
+        {
+            await Demand.CatchUpAsync(cancellationToken);
+        }
+
         long next;
         lock (gate)
         {

@@ -3,9 +3,11 @@ using System.Text;
 namespace UnifiedLlm.Daemon.Supervision;
 
 /// <summary>
-/// Follows a backend's output file line by line, reading as soon as inotify says it grew (<see cref="FileChanges"/>).
-/// The backend writes it directly (O_APPEND), so its output outlives ullmd: a pipe to ullmd would break when ullmd dies
-/// and kill the backend with SIGPIPE at its next line. Once it has read everything of a file over
+/// Follows a backend's output file line by line. While a reader follows the output (<see cref="OutputDemand"/>), it
+/// reads as soon as inotify says the file grew (<see cref="FileChanges"/>); while none does, at
+/// <see cref="UnfollowedPace"/>, with no watch set, so that a backend's lines cost a read per pace instead of a wakeup
+/// each. The backend writes the file directly (O_APPEND), so its output outlives ullmd: a pipe to ullmd would break
+/// when ullmd dies and kill the backend with SIGPIPE at its next line. Once it has read everything of a file over
 /// <see cref="MaxBytes"/>, the tail empties it; the backend's next write lands at the new end, so only a line written in
 /// that instant can be lost.
 /// </summary>
@@ -16,43 +18,78 @@ internal static class OutputFileTail
     /// <summary>The longest line passed on whole; a longer one comes in pieces of this size.</summary>
     public const int LineBytes = 64 * 1024;
 
-    /// <summary>Reads from <paramref name="offset"/> until <paramref name="ended"/> completes and the file is drained.</summary>
-    public static async Task RunAsync(string path, long offset, Task ended, Action<string> onLine, CancellationToken cancellationToken)
+    /// <summary>How often the output is read while no reader follows it.</summary>
+    public static readonly TimeSpan UnfollowedPace = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Reads from <paramref name="offset"/> until <paramref name="ended"/> completes and the file is drained, at
+    /// <paramref name="unfollowedPace"/> while no reader follows (<see cref="UnfollowedPace"/> in ullmd).
+    /// </summary>
+    public static async Task RunAsync(
+        string path, long offset, Task ended, OutputDemand demand, TimeSpan unfollowedPace, Action<string> onLine, CancellationToken cancellationToken)
     {
-        using var changes = FileChanges.Watch(path);
-        await using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, 1, useAsync: false);
-        stream.Position = Math.Min(offset, stream.Length);
-        var lines = new LineSplitter(onLine);
-        while (true)
+        try
         {
-            var wasEnded = ended.IsCompleted;
-            var changed = changes.Next();
-            var read = await stream.ReadAsync(lines.Free, cancellationToken);
-            if (read > 0)
+            using var changes = FileChanges.Unwatched(path);
+            await using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, 1, useAsync: false);
+            stream.Position = Math.Min(offset, stream.Length);
+            var lines = new LineSplitter(onLine);
+            while (true)
             {
-                lines.Added(read);
-                continue;
-            }
+                var wasEnded = ended.IsCompleted;
+                var wanted = demand.Wanted();
+                var changed = changes.Next();
+                var pass = demand.BeginPass();
+                try
+                {
+                    await ReadToEndAsync(stream, lines, cancellationToken);
+                }
+                finally
+                {
+                    OutputDemand.EndPass(pass);
+                }
 
-            if (wasEnded)
-            {
-                lines.Flush();
-                return;
-            }
+                if (wasEnded)
+                {
+                    lines.Flush();
+                    return;
+                }
 
-            if (stream.Length > MaxBytes && stream.Position >= stream.Length)
-            {
-                stream.SetLength(0);
-                stream.Position = 0;
-            }
-            else if (stream.Length < stream.Position)
-            {
-                stream.Position = 0;
-            }
+                if (stream.Length > MaxBytes && stream.Position >= stream.Length)
+                {
+                    stream.SetLength(0);
+                    stream.Position = 0;
+                }
+                else if (stream.Length < stream.Position)
+                {
+                    stream.Position = 0;
+                }
 
-            // A notice, the backend's end or the backstop's pause, whichever comes first; none of them is an error.
-            await ((Task)Task.WhenAny(ended, changed).WaitAsync(changes.Backstop, cancellationToken)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            cancellationToken.ThrowIfCancellationRequested();
+                var followed = demand.Followed;
+                if (changes.SetWatch(followed))
+                {
+                    // A write between the read and the watch was not noticed: look for it now.
+                    continue;
+                }
+
+                // A notice, a reader's wish, the backend's end or the pace, whichever comes first; none is an error.
+                var woken = followed ? Task.WhenAny(ended, changed, wanted) : Task.WhenAny(ended, wanted);
+                await ((Task)woken.WaitAsync(followed ? changes.Backstop : unfollowedPace, cancellationToken)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+        }
+        finally
+        {
+            demand.End();
+        }
+    }
+
+    private static async Task ReadToEndAsync(FileStream stream, LineSplitter lines, CancellationToken cancellationToken)
+    {
+        int read;
+        while ((read = await stream.ReadAsync(lines.Free, cancellationToken)) > 0)
+        {
+            lines.Added(read);
         }
     }
 

@@ -256,7 +256,7 @@ internal sealed partial class ProcessSupervisor(
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["ULLM_UNIT"] = unit, ["ULLM_MODEL"] = child.Process.Model });
         try
         {
-            await OutputFileTail.RunAsync(child.OutputFile, offset, ended, line =>
+            await OutputFileTail.RunAsync(child.OutputFile, offset, ended, child.Log.Demand, OutputFileTail.UnfollowedPace, line =>
             {
                 child.Log.Append(new BackendLogLine(DateTimeOffset.UtcNow, unit, line, 6));
                 LogOutput(unit, line);

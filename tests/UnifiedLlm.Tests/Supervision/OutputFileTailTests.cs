@@ -5,10 +5,19 @@ using UnifiedLlm.Tests.Support;
 
 namespace UnifiedLlm.Tests.Supervision;
 
-/// <summary>Following a backend's output file: lines across reads, the last unterminated line, a line longer than the buffer, emptying a large file, inotify's notice of a write.</summary>
+/// <summary>
+/// Following a backend's output file: lines across reads, the last unterminated line, a line longer than the buffer,
+/// emptying a large file, inotify's notice of a write, and reading at once only while a reader follows.
+/// </summary>
 public sealed class OutputFileTailTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    /// <summary>A pace short enough that the cases about lines and files need no reader to follow.</summary>
+    private static readonly TimeSpan Eager = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>How long a line that should not be read yet is looked for.</summary>
+    private static readonly TimeSpan Unread = TimeSpan.FromMilliseconds(400);
 
     [Fact]
     public async Task Lines_written_in_pieces_arrive_whole_and_an_unterminated_last_line_arrives_at_the_end()
@@ -18,7 +27,7 @@ public sealed class OutputFileTailTests
         await File.WriteAllTextAsync(path, "one\ntw", TestContext.Current.CancellationToken);
         var lines = new ConcurrentQueue<string>();
         var ended = new TaskCompletionSource();
-        var tail = OutputFileTail.RunAsync(path, 0, ended.Task, lines.Enqueue, TestContext.Current.CancellationToken);
+        var tail = OutputFileTail.RunAsync(path, 0, ended.Task, new OutputDemand(), Eager, lines.Enqueue, TestContext.Current.CancellationToken);
 
         await AppendAsync(path, "o\r\nthrée\nlast");
         await WaitAsync(() => lines.Count == 3);
@@ -38,7 +47,7 @@ public sealed class OutputFileTailTests
         var count = 0;
         var last = "";
         var ended = new TaskCompletionSource();
-        var tail = OutputFileTail.RunAsync(path, 0, ended.Task, l => { last = l; Interlocked.Increment(ref count); }, TestContext.Current.CancellationToken);
+        var tail = OutputFileTail.RunAsync(path, 0, ended.Task, new OutputDemand(), Eager, l => { last = l; Interlocked.Increment(ref count); }, TestContext.Current.CancellationToken);
 
         await WaitAsync(() => new FileInfo(path).Length == 0);
         Assert.Equal((OutputFileTail.MaxBytes / 1024) + 16, Volatile.Read(ref count));
@@ -58,7 +67,7 @@ public sealed class OutputFileTailTests
         var ended = new TaskCompletionSource();
         ended.SetResult();
 
-        await OutputFileTail.RunAsync(path, 0, ended.Task, lines.Enqueue, TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
+        await OutputFileTail.RunAsync(path, 0, ended.Task, new OutputDemand(), Eager, lines.Enqueue, TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
 
         Assert.Equal([OutputFileTail.LineBytes, 10, 4], lines.Select(l => l.Length));
     }
@@ -76,6 +85,72 @@ public sealed class OutputFileTailTests
         await AppendAsync(path, "line\n");
 
         await changed.WaitAsync(Patience, TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task Unfollowed_a_write_waits_for_the_pace_and_a_catch_up_reads_it_at_once()
+    {
+        using var dir = new TempDirectory("ullm-tail");
+        var path = dir.File("out.log");
+        await File.WriteAllTextAsync(path, "", TestContext.Current.CancellationToken);
+        var lines = new ConcurrentQueue<string>();
+        var demand = new OutputDemand();
+        var ended = new TaskCompletionSource();
+        var tail = OutputFileTail.RunAsync(path, 0, ended.Task, demand, Timeout.InfiniteTimeSpan, lines.Enqueue, TestContext.Current.CancellationToken);
+        await demand.CatchUpAsync(TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
+
+        await AppendAsync(path, "one\n");
+        await Task.Delay(Unread, TestContext.Current.CancellationToken);
+        Assert.Empty(lines);
+
+        await demand.CatchUpAsync(TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
+        Assert.Equal(["one"], lines);
+        ended.SetResult();
+        await tail.WaitAsync(Patience, TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task While_a_reader_follows_each_write_is_read_on_its_notice_and_not_after_it_left()
+    {
+        using var dir = new TempDirectory("ullm-tail");
+        var path = dir.File("out.log");
+        await File.WriteAllTextAsync(path, "", TestContext.Current.CancellationToken);
+        var lines = new ConcurrentQueue<string>();
+        var demand = new OutputDemand();
+        var ended = new TaskCompletionSource();
+        var tail = OutputFileTail.RunAsync(path, 0, ended.Task, demand, Timeout.InfiniteTimeSpan, lines.Enqueue, TestContext.Current.CancellationToken);
+
+        using (demand.Follow())
+        {
+            await AppendAsync(path, "one\n");
+            await WaitAsync(() => lines.Count == 1);
+            await AppendAsync(path, "two\n");
+            await WaitAsync(() => lines.Count == 2);
+        }
+
+        await demand.CatchUpAsync(TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
+        await AppendAsync(path, "three\n");
+        await Task.Delay(Unread, TestContext.Current.CancellationToken);
+        Assert.Equal(["one", "two"], lines);
+
+        ended.SetResult();
+        await tail.WaitAsync(Patience, TestContext.Current.CancellationToken);
+        Assert.Equal(["one", "two", "three"], lines);
+    }
+
+    [Fact]
+    public async Task A_catch_up_after_the_follower_stopped_answers_at_once()
+    {
+        using var dir = new TempDirectory("ullm-tail");
+        var path = dir.File("out.log");
+        await File.WriteAllTextAsync(path, "last\n", TestContext.Current.CancellationToken);
+        var demand = new OutputDemand();
+        var ended = new TaskCompletionSource();
+        ended.SetResult();
+
+        await OutputFileTail.RunAsync(path, 0, ended.Task, demand, Timeout.InfiniteTimeSpan, _ => { }, TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
+
+        Assert.True(demand.CatchUpAsync(TestContext.Current.CancellationToken).IsCompleted);
     }
 
     [Fact]
