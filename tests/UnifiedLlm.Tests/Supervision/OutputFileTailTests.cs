@@ -91,51 +91,39 @@ public sealed class OutputFileTailTests
     public async Task Unfollowed_a_write_waits_for_the_pace_and_a_catch_up_reads_it_at_once()
     {
         using var dir = new TempDirectory("ullm-tail");
-        var path = dir.File("out.log");
-        await File.WriteAllTextAsync(path, "", TestContext.Current.CancellationToken);
-        var lines = new ConcurrentQueue<string>();
-        var demand = new OutputDemand();
-        var ended = new TaskCompletionSource();
-        var tail = OutputFileTail.RunAsync(path, 0, ended.Task, demand, Timeout.InfiniteTimeSpan, lines.Enqueue, TestContext.Current.CancellationToken);
-        await demand.CatchUpAsync(TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
+        var tail = await UnpacedTail.StartAsync(dir);
+        await tail.CatchUpAsync();
 
-        await AppendAsync(path, "one\n");
+        await AppendAsync(tail.Path, "one\n");
         await Task.Delay(Unread, TestContext.Current.CancellationToken);
-        Assert.Empty(lines);
+        Assert.Empty(tail.Lines);
 
-        await demand.CatchUpAsync(TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
-        Assert.Equal(["one"], lines);
-        ended.SetResult();
-        await tail.WaitAsync(Patience, TestContext.Current.CancellationToken);
+        await tail.CatchUpAsync();
+        Assert.Equal(["one"], tail.Lines);
+        await tail.EndAsync();
     }
 
     [Fact]
     public async Task While_a_reader_follows_each_write_is_read_on_its_notice_and_not_after_it_left()
     {
         using var dir = new TempDirectory("ullm-tail");
-        var path = dir.File("out.log");
-        await File.WriteAllTextAsync(path, "", TestContext.Current.CancellationToken);
-        var lines = new ConcurrentQueue<string>();
-        var demand = new OutputDemand();
-        var ended = new TaskCompletionSource();
-        var tail = OutputFileTail.RunAsync(path, 0, ended.Task, demand, Timeout.InfiniteTimeSpan, lines.Enqueue, TestContext.Current.CancellationToken);
+        var tail = await UnpacedTail.StartAsync(dir);
 
-        using (demand.Follow())
+        using (tail.Demand.Follow())
         {
-            await AppendAsync(path, "one\n");
-            await WaitAsync(() => lines.Count == 1);
-            await AppendAsync(path, "two\n");
-            await WaitAsync(() => lines.Count == 2);
+            await AppendAsync(tail.Path, "one\n");
+            await WaitAsync(() => tail.Lines.Count == 1);
+            await AppendAsync(tail.Path, "two\n");
+            await WaitAsync(() => tail.Lines.Count == 2);
         }
 
-        await demand.CatchUpAsync(TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
-        await AppendAsync(path, "three\n");
+        await tail.CatchUpAsync();
+        await AppendAsync(tail.Path, "three\n");
         await Task.Delay(Unread, TestContext.Current.CancellationToken);
-        Assert.Equal(["one", "two"], lines);
+        Assert.Equal(["one", "two"], tail.Lines);
 
-        ended.SetResult();
-        await tail.WaitAsync(Patience, TestContext.Current.CancellationToken);
-        Assert.Equal(["one", "two", "three"], lines);
+        await tail.EndAsync();
+        Assert.Equal(["one", "two", "three"], tail.Lines);
     }
 
     [Fact]
@@ -162,6 +150,38 @@ public sealed class OutputFileTailTests
 
         Assert.Equal(10, OutputFileTail.RecentStart(path, 7));
         Assert.Equal(0, OutputFileTail.RecentStart(path, 100));
+    }
+
+    /// <summary>A tail of an empty file that reads only when asked or followed (its pace never comes).</summary>
+    private sealed class UnpacedTail
+    {
+        private readonly TaskCompletionSource ended = new();
+        private Task running = Task.CompletedTask;
+
+        private UnpacedTail(string path) => Path = path;
+
+        public string Path { get; }
+
+        public ConcurrentQueue<string> Lines { get; } = new();
+
+        public OutputDemand Demand { get; } = new();
+
+        public static async Task<UnpacedTail> StartAsync(TempDirectory dir)
+        {
+            var tail = new UnpacedTail(dir.File("out.log"));
+            await File.WriteAllTextAsync(tail.Path, "", TestContext.Current.CancellationToken);
+            tail.running = OutputFileTail.RunAsync(tail.Path, 0, tail.ended.Task, tail.Demand, Timeout.InfiniteTimeSpan, tail.Lines.Enqueue, TestContext.Current.CancellationToken);
+            return tail;
+        }
+
+        public Task CatchUpAsync() => Demand.CatchUpAsync(TestContext.Current.CancellationToken).WaitAsync(Patience, TestContext.Current.CancellationToken);
+
+        /// <summary>The backend ended: the tail reads the rest and stops.</summary>
+        public async Task EndAsync()
+        {
+            ended.SetResult();
+            await running.WaitAsync(Patience, TestContext.Current.CancellationToken);
+        }
     }
 
     private static async Task AppendAsync(string path, string text)
