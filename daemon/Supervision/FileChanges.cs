@@ -15,7 +15,7 @@ internal sealed class FileChanges : IDisposable
     private FileSystemWatcher? watcher;
     private volatile bool broken;
 
-    private FileChanges(string path, bool watching)
+    private FileChanges(string path)
     {
         try
         {
@@ -34,18 +34,13 @@ internal sealed class FileChanges : IDisposable
         {
             Unwatchable();
         }
-
-        SetWatch(watching);
     }
 
     /// <summary>How long a follower waits for a notice before it reads anyway.</summary>
     public TimeSpan Backstop => watcher is null || broken ? Poll : Watched;
 
-    /// <summary>Changes to <paramref name="path"/>, watched from the start.</summary>
-    public static FileChanges Watch(string path) => new(path, watching: true);
-
     /// <summary>Changes to <paramref name="path"/>, watched once <see cref="SetWatch"/> asks for it.</summary>
-    public static FileChanges Unwatched(string path) => new(path, watching: false);
+    public static FileChanges Unwatched(string path) => new(path);
 
     /// <summary>Sets or removes the watch; true when it was just set, so that a write before it is looked for now.</summary>
     public bool SetWatch(bool on)
