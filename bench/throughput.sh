@@ -10,18 +10,22 @@
 #           --also ullmd=BINARY measures that build instead of publishing one)]
 #          [--env NAME=VAR=VALUE (a ullmd of that name run with this environment setting; the published build unless
 #           --also names it)]
+#          [--model-threads N (llama-server computes on N threads, ullmd's and the direct one alike: with fewer threads
+#           than cores a relay's CPU no longer takes the model's, as on a GPU host where the model computes on the GPU)]
 # THROUGHPUT_CLIENTS=1,4 in the environment measures only those client counts (default 1,4,16).
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 seconds=5
 rounds=5
+model_threads=""
 variants=(ullmd)
 declare -A variant_binary=() variant_env=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
+    --model-threads) model_threads="$2"; shift 2 ;;
     --also)
       name="${2%%=*}"
       variant_binary[$name]="${2#*=}"
@@ -97,6 +101,7 @@ backend = "llamacpp"
 source = "$out/tiny.gguf"
 context = 256
 parallel = 4
+${model_threads:+extra_args = [\"--threads\", \"$model_threads\"]}
 TOML
   # shellcheck disable=SC2086 # the settings are words by design
   env ${variant_env[$name]:-} "$binary" --config "$dir/config.toml" >"$dir/ullmd.log" 2>&1 &
@@ -176,7 +181,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 for name in "${variants[@]}"; do
   echo "$name: ${variant_binary[$name]:-ullmd published from this tree (Native AOT)}${variant_env[$name]:+, with${variant_env[$name]}}"
 done
-echo "$seconds s per step and round, $rounds rounds"
+echo "$seconds s per step and round, $rounds rounds${model_threads:+; llama-server computes on $model_threads thread(s) of $(nproc) cores (--threads $model_threads)}"
 echo
 python3 bench/throughput.py --model tiny ${THROUGHPUT_CLIENTS:+--clients "$THROUGHPUT_CLIENTS"} --seconds "$seconds" --rounds "$rounds" "${targets[@]}" "${cpu[@]}"
 echo
