@@ -970,7 +970,8 @@ in
           RestrictSUIDSGID = true;
           LockPersonality = true;
           NoNewPrivileges = true;
-          # No MemoryDenyWriteExecute: the .NET JIT maps writable+executable memory.
+          # The package is a native executable (Native AOT): no JIT, no memory both writable and executable.
+          MemoryDenyWriteExecute = true;
           # AF_NETLINK: .NET watches network changes through it.
           RestrictAddressFamilies = [
             "AF_UNIX"

@@ -345,7 +345,7 @@ let
       expr = {
         inherit (minimalService) ProtectSystem NoNewPrivileges;
         privateDevices = minimalService ? PrivateDevices;
-        memoryDenyWriteExecute = minimalService ? MemoryDenyWriteExecute;
+        memoryDenyWriteExecute = minimalService.MemoryDenyWriteExecute or null;
         delegate = minimalService ? Delegate;
         unixSockets = lib.elem "AF_UNIX" minimalService.RestrictAddressFamilies;
         capabilities = minimalService.CapabilityBoundingSet;
@@ -354,7 +354,7 @@ let
         ProtectSystem = "strict";
         NoNewPrivileges = true;
         privateDevices = false;
-        memoryDenyWriteExecute = false;
+        memoryDenyWriteExecute = true;
         delegate = false;
         unixSockets = true;
         capabilities = [

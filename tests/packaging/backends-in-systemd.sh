@@ -7,16 +7,19 @@
 # unload, a generic backend (llama-server run from a command template) in a unit of its own, and a clean stop that
 # stops the backends with it.
 #
-# Usage: tests/packaging/backends-in-systemd.sh BUILD_DIR LLAMA_SERVER MODEL_GGUF
+# Usage: tests/packaging/backends-in-systemd.sh BUILD_DIR LLAMA_SERVER MODEL_GGUF [ULLMD]
 #   BUILD_DIR holds the built ullmd and ullmctl (apphosts and dlls).
+#   ULLMD: the ullmd to run instead of BUILD_DIR's, e.g. the native build (Native AOT) that users install. The unit sets
+#   MemoryDenyWriteExecute=true, under which only a native ullmd runs: a JIT build dies with SIGSEGV.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${1:?BUILD_DIR}"
 llama_server="${2:?LLAMA_SERVER}"
 model="${3:?MODEL_GGUF}"
-[[ -x "$build/ullmd" && -x "$build/ullmctl" && -x "$llama_server" && -f "$model" ]] \
-  || { echo "backends-in-systemd.sh: FAIL: missing $build/ullmd, $build/ullmctl, $llama_server or $model"; exit 1; }
+ullmd="${4:-$build/ullmd}"
+[[ -x "$ullmd" && -x "$build/ullmctl" && -x "$llama_server" && -f "$model" ]] \
+  || { echo "backends-in-systemd.sh: FAIL: missing $ullmd, $build/ullmctl, $llama_server or $model"; exit 1; }
 
 # shellcheck source=tests/packaging/ullmd-in-container.sh
 . "$repo_root/tests/packaging/ullmd-in-container.sh"
@@ -42,6 +45,7 @@ test_dir=/run/ullm-test
 mkdir -p "$CONTAINER_ROOT$test_dir"
 chmod 755 "$CONTAINER_ROOT$test_dir"
 cp -a "$build" "$CONTAINER_ROOT$test_dir/build"
+cp -a "$(dirname "$ullmd")" "$CONTAINER_ROOT$test_dir/ullmd"
 install -m 755 "$llama_server" "$CONTAINER_ROOT$test_dir/llama-server"
 install -m 644 "$model" "$CONTAINER_ROOT$test_dir/tiny.gguf"
 cat >"$CONTAINER_ROOT$test_dir/config.toml" <<EOF
@@ -74,7 +78,7 @@ source = "$test_dir/tiny.gguf"
 context = 512
 memory_mib = 300
 EOF
-install_ullmd_unit "$test_dir/build/ullmd --config $test_dir/config.toml"
+install_ullmd_unit "$test_dir/ullmd/$(basename "$ullmd") --config $test_dir/config.toml"
 
 started=$SECONDS
 check "ullmd starts under its packaged unit" timeout 300 nsenter -t "$CONTAINER_PID" -m -p -- systemctl start unified-llm.service

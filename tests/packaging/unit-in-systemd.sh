@@ -4,15 +4,17 @@
 # READY=1 and its status line, the watchdog, both sockets with their modes and group, /health,
 # ullmctl status, reload on SIGHUP, and a clean stop.
 #
-# Usage: tests/packaging/unit-in-systemd.sh [BUILD_DIR]
+# Usage: tests/packaging/unit-in-systemd.sh [BUILD_DIR [ULLMD]]
 #   BUILD_DIR holds the built ullmd and ullmctl (apphosts and dlls); default: the Debug build
 #   outputs daemon/bin/Debug/net10.0 and ctl/bin/Debug/net10.0.
+#   ULLMD: the ullmd to run instead of BUILD_DIR's, e.g. the native build (Native AOT) that users install. The unit sets
+#   MemoryDenyWriteExecute=true, under which only a native ullmd runs: a JIT build dies with SIGSEGV.
 # The unit is used unchanged except ExecStart=, which points at the build and at a config file in
 # the container's /run (the container's /etc is the host's, read-only).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-ullmd="${1:-$repo_root/daemon/bin/Debug/net10.0}/ullmd"
+ullmd="${2:-${1:-$repo_root/daemon/bin/Debug/net10.0}/ullmd}"
 ullmctl="${1:-$repo_root/ctl/bin/Debug/net10.0}/ullmctl"
 [[ -x "$ullmd" && -x "$ullmctl" ]] || { echo "unit-in-systemd.sh: FAIL: $ullmd or $ullmctl is missing (dotnet build first)"; exit 1; }
 
@@ -52,11 +54,18 @@ property() { inside systemctl show -p "$1" --value unified-llm.service; }
 
 check "the unit is active" test "$(property ActiveState)" = active
 check "ullmd reported its status line" grep -q '^serving /run/unified-llm/openai.sock' <<<"$(property StatusText)"
+check "ullmd reached systemd over D-Bus and chose the systemd supervisor" \
+  grep -q 'backends run as transient systemd units' <<<"$(inside journalctl -u unified-llm.service -o cat --no-pager)"
 check "the watchdog is armed at 60 s" test "$(property WatchdogUSec)" = 1min
 main_pid="$(property MainPID)"
 status="$(inside cat "/proc/$main_pid/status")"
 check "ullmd runs with no_new_privs" grep -q $'^NoNewPrivs:\t1' <<<"$status"
 check "ullmd runs under a seccomp filter" grep -q $'^Seccomp:\t2' <<<"$status"
+check "ullmd runs with MemoryDenyWriteExecute" test "$(property MemoryDenyWriteExecute)" = yes
+security="$(inside systemd-analyze security --no-pager unified-llm.service 2>&1 | tail -1)"
+echo "   $security"
+exposure="$(sed -n 's/.*Overall exposure level for unified-llm.service: \([0-9.]*\).*/\1/p' <<<"$security")"
+check "systemd-analyze security rates the unit at most 3.0" awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 3.0) }'
 # CAP_CHOWN (0), CAP_DAC_OVERRIDE (1), CAP_DAC_READ_SEARCH (2), CAP_NET_BIND_SERVICE (10).
 check "ullmd's capability bounding set is exactly the unit's" grep -q $'^CapBnd:\t0000000000000407' <<<"$status"
 check "the state directory has the unit's StateDirectoryMode" test "$(inside stat -c %a /var/lib/unified-llm)" = 755

@@ -4,9 +4,16 @@ using System.Text;
 namespace UnifiedLlm.Daemon.Systemd.DBus;
 
 /// <summary>
-/// The client side of SASL <c>EXTERNAL</c>: a NUL byte, <c>AUTH EXTERNAL &lt;hex of the decimal uid&gt;</c>,
-/// then <c>OK &lt;guid&gt;</c> → <c>BEGIN</c>. Unix fd passing is never negotiated.
+/// The client side of SASL <c>EXTERNAL</c>: a NUL byte, <c>AUTH EXTERNAL &lt;hex of the decimal uid&gt;</c> and
+/// <c>BEGIN</c> in one write, then the server's <c>OK &lt;guid&gt;</c>. Unix fd passing is never negotiated.
 /// </summary>
+/// <remarks>
+/// BEGIN goes with AUTH, before the OK, as sd-bus's own clients send it. Sent after the OK, it is followed at once by
+/// the first message, and systemd (252, on its private socket) that reads both in one go finishes the handshake and
+/// leaves the message in its buffer unanswered until the socket stirs again: the native ullmd, quick enough to hit that
+/// every time, waited out its 5 s probe and fell back to plain processes. Pipelined, BEGIN is read with AUTH, and the
+/// first message arrives after the OK, in a read of its own.
+/// </remarks>
 internal static class DBusAuthenticator
 {
     /// <summary>Longest server line accepted; real servers send well under 100 bytes.</summary>
@@ -16,7 +23,7 @@ internal static class DBusAuthenticator
     public static async Task<string> AuthenticateAsync(Stream stream, uint uid, CancellationToken cancellationToken)
     {
         var uidHex = Convert.ToHexStringLower(Encoding.ASCII.GetBytes(uid.ToString(CultureInfo.InvariantCulture)));
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"\0AUTH EXTERNAL {uidHex}\r\n"), cancellationToken);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"\0AUTH EXTERNAL {uidHex}\r\nBEGIN\r\n"), cancellationToken);
         var line = await ReadLineAsync(stream, cancellationToken);
         var (command, argument) = SplitCommand(line);
         switch (command)
@@ -27,7 +34,6 @@ internal static class DBusAuthenticator
                     throw new DBusConnectException($"authentication: server sent OK with a malformed GUID \"{argument}\"");
                 }
 
-                await stream.WriteAsync("BEGIN\r\n"u8.ToArray(), cancellationToken);
                 return argument;
             case "REJECTED":
                 throw new DBusConnectException($"authentication rejected for uid {uid} with EXTERNAL (server accepts: {(argument.Length == 0 ? "nothing listed" : argument)})");

@@ -24,7 +24,10 @@ internal sealed class ScriptedPeer : IDisposable
 
     private string SocketPath => Path.Combine(_directory.FullName, "peer");
 
-    /// <summary>Connects a peer-to-peer client and completes the SASL exchange from the server side.</summary>
+    /// <summary>
+    /// Connects a peer-to-peer client and completes the SASL exchange from the server side. BEGIN must come with AUTH,
+    /// before the OK (see <see cref="DBusAuthenticator"/>): a client that waits for the OK first hangs here.
+    /// </summary>
     public async Task<DBusConnection> ConnectClientAsync(CancellationToken cancellationToken)
     {
         var accept = _listener.AcceptAsync(cancellationToken).AsTask();
@@ -32,8 +35,8 @@ internal sealed class ScriptedPeer : IDisposable
         Socket = await accept;
         var auth = await ReadLineAsync(cancellationToken);
         Assert.Equal("\0AUTH EXTERNAL " + Convert.ToHexStringLower(Encoding.ASCII.GetBytes(UnixIdentity.EffectiveUserId().ToString())), auth);
-        await SendRawAsync("OK 0123456789abcdef0123456789abcdef\r\n"u8.ToArray(), cancellationToken);
         Assert.Equal("BEGIN", await ReadLineAsync(cancellationToken));
+        await SendRawAsync("OK 0123456789abcdef0123456789abcdef\r\n"u8.ToArray(), cancellationToken);
         return await connect;
     }
 

@@ -10,6 +10,21 @@ public sealed class PackagingScriptTests
 {
     private static readonly Dictionary<string, string?> NoChanges = [];
 
+    /// <summary>
+    /// The packaged unit sets MemoryDenyWriteExecute=true, under which only the native ullmd runs, as users install it;
+    /// tests/run.sh publishes it and names it in ULLM_ULLMD.
+    /// </summary>
+    private static string NativeUllmdOrSkip()
+    {
+        var ullmd = RepoPaths.NativeUllmd;
+        if (ullmd is null)
+        {
+            Assert.Skip("NOT RUN: the packaged unit runs only the native ullmd (MemoryDenyWriteExecute=true); set ULLM_ULLMD to a Native AOT publish of daemon/Ullmd.csproj, as tests/run.sh does");
+        }
+
+        return ullmd;
+    }
+
     [Fact]
     public async Task Systemd_units_tmpfiles_and_sysusers_entries_are_valid()
     {
@@ -21,9 +36,9 @@ public sealed class PackagingScriptTests
     [Fact]
     public async Task Ullmd_runs_under_the_packaged_unit_in_a_real_systemd()
     {
-        // The project references put ullmd and ullmctl (apphosts, dlls, deps) next to the test assembly.
+        // The project references put ullmctl (apphost, dlls, deps) next to the test assembly; ullmd is the native one.
         var result = await RepositoryScript.RunAsync(
-            "tests/packaging/unit-in-systemd.sh", [AppContext.BaseDirectory.TrimEnd('/')], NoChanges, TimeSpan.FromMinutes(8));
+            "tests/packaging/unit-in-systemd.sh", [AppContext.BaseDirectory.TrimEnd('/'), NativeUllmdOrSkip()], NoChanges, TimeSpan.FromMinutes(8));
 
         Assert.True(result.ExitCode == 0, result.ToString());
     }
@@ -42,7 +57,7 @@ public sealed class PackagingScriptTests
         // A long trained context lets a completion stream for seconds, long enough to kill its backend mid-stream.
         TinyModel.Write(model, RandomModelShape.Tiny with { ContextLength = 32768 });
         var result = await RepositoryScript.RunAsync(
-            "tests/packaging/backends-in-systemd.sh", [AppContext.BaseDirectory.TrimEnd('/'), llamaServer, model], NoChanges, TimeSpan.FromMinutes(9));
+            "tests/packaging/backends-in-systemd.sh", [AppContext.BaseDirectory.TrimEnd('/'), llamaServer, model, NativeUllmdOrSkip()], NoChanges, TimeSpan.FromMinutes(9));
 
         Assert.True(result.ExitCode == 0, result.ToString());
     }
