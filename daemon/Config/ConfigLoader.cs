@@ -812,8 +812,14 @@ internal static partial class ConfigLoader
     {
         var config = new AuditConfig(
             (int)(s?.Integer("retention_days", 30, 1, 36500) ?? 30),
-            s?.Bool("log_request_bodies", false) ?? false,
             (int)(s?.Integer("queue_capacity", 10_000, 1, 1_000_000) ?? 10_000));
+
+        // Nothing stores bodies; false stays accepted so that configs spelling out the old default still load.
+        if (s is not null && s.Bool("log_request_bodies", false))
+        {
+            s.Error("log_request_bodies", "storing request and response bodies is not supported by this ullmd; remove the key or set it to false");
+        }
+
         s?.RejectUnknownKeys();
         return config;
     }
