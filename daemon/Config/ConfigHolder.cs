@@ -78,33 +78,45 @@ internal sealed class ConfigHolder(UllmConfig initial, EventHub events, TimeProv
 
     public void Dispose() => reloadGate.Dispose();
 
+    /// <summary>
+    /// The [server] keys a reload may not change, each with the value compared: the listeners, the data directory and how
+    /// backends are supervised. The certificate files are re-read on every reload; which files, and whether there is TLS
+    /// at all, is the listener's.
+    /// </summary>
+    private static readonly (string Key, Func<ServerConfig, object?> Value)[] RestartOnly =
+    [
+        ("openai_socket", s => s.OpenAiSocket),
+        ("openai_socket_mode", s => s.OpenAiSocketMode),
+        ("tcp_listen", s => s.TcpListen),
+        ("admin_socket", s => s.AdminSocket),
+        ("admin_group", s => s.AdminGroup),
+        ("data_dir", s => s.DataDir),
+        ("supervisor", s => s.Supervisor),
+        ("systemd_address", s => s.SystemdAddress),
+        ("io_scheduling", s => EnumNames.IoSchedulings.NameOf(s.IoScheduling)),
+        ("tls_certificate", s => Source(s.Tls?.Certificate, ApiKeySourceKind.File)),
+        ("tls_certificate_credential", s => Source(s.Tls?.Certificate, ApiKeySourceKind.Credential)),
+        ("tls_key", s => Source(s.Tls?.Key, ApiKeySourceKind.File)),
+        ("tls_key_credential", s => Source(s.Tls?.Key, ApiKeySourceKind.Credential)),
+        ("tls_client_ca", s => s.Tls?.ClientCa),
+        ("allow_plaintext", s => s.AllowPlaintext),
+    ];
+
+    /// <summary>The [server] keys that need a restart of ullmd: a reload that changes one is rejected.</summary>
+    public static IEnumerable<string> RestartOnlyKeys => RestartOnly.Select(k => k.Key);
+
     private static List<ConfigError> ListenerChanges(ServerConfig old, ServerConfig next, string file)
     {
         var errors = new List<ConfigError>();
-        void Check<T>(string key, T a, T b)
+        foreach (var (key, value) in RestartOnly)
         {
-            if (!EqualityComparer<T>.Default.Equals(a, b))
+            var (a, b) = (value(old), value(next));
+            if (!Equals(a, b))
             {
                 errors.Add(new ConfigError(file, 0, 0, $"server.{key}", $"changed from '{a}' to '{b}'; this needs a restart of ullmd, not a reload"));
             }
         }
 
-        Check("openai_socket", old.OpenAiSocket, next.OpenAiSocket);
-        Check("openai_socket_mode", old.OpenAiSocketMode, next.OpenAiSocketMode);
-        Check("tcp_listen", old.TcpListen, next.TcpListen);
-        Check("admin_socket", old.AdminSocket, next.AdminSocket);
-        Check("admin_group", old.AdminGroup, next.AdminGroup);
-        Check("data_dir", old.DataDir, next.DataDir);
-        Check("supervisor", old.Supervisor, next.Supervisor);
-        Check("systemd_address", old.SystemdAddress, next.SystemdAddress);
-        Check("io_scheduling", EnumNames.IoSchedulings.NameOf(old.IoScheduling), EnumNames.IoSchedulings.NameOf(next.IoScheduling));
-        // The certificate files are re-read on every reload; which files, and whether there is TLS at all, is the listener's.
-        Check("tls_certificate", Source(old.Tls?.Certificate, ApiKeySourceKind.File), Source(next.Tls?.Certificate, ApiKeySourceKind.File));
-        Check("tls_certificate_credential", Source(old.Tls?.Certificate, ApiKeySourceKind.Credential), Source(next.Tls?.Certificate, ApiKeySourceKind.Credential));
-        Check("tls_key", Source(old.Tls?.Key, ApiKeySourceKind.File), Source(next.Tls?.Key, ApiKeySourceKind.File));
-        Check("tls_key_credential", Source(old.Tls?.Key, ApiKeySourceKind.Credential), Source(next.Tls?.Key, ApiKeySourceKind.Credential));
-        Check("tls_client_ca", old.Tls?.ClientCa, next.Tls?.ClientCa);
-        Check("allow_plaintext", old.AllowPlaintext, next.AllowPlaintext);
         return errors;
     }
 

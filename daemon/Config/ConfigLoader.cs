@@ -53,8 +53,36 @@ internal static partial class ConfigLoader
     {
         var errors = new List<ConfigError>();
         var metadata = new TomlMetadataStore();
+        var top = new TomlSection(ReadTable(text, file, errors, metadata), metadata, errors, file);
+        var config = Bind(top, file);
+        top.RejectUnknownKeys();
+        if (errors.Count > 0)
+        {
+            throw new ConfigException([.. errors.OrderBy(e => e.Line).ThenBy(e => e.Column)]);
+        }
 
-        TomlTable root;
+        return config;
+    }
+
+    /// <summary>
+    /// Each table of <paramref name="text"/> that the loader checks for unknown keys, with the keys it accepts there: the
+    /// loader's reading code is the one list of keys, since each table's reader names every key it takes, set or not.
+    /// Errors in the values are ignored (this asks which keys exist); a TOML syntax error is thrown.
+    /// </summary>
+    public static IReadOnlyList<TableKeys> AcceptedKeys(string text, string file)
+    {
+        var errors = new List<ConfigError>();
+        var metadata = new TomlMetadataStore();
+        var tables = new List<TableKeys>();
+        var top = new TomlSection(ReadTable(text, file, errors, metadata), metadata, errors, file, tables);
+        _ = Bind(top, file);
+        top.RejectUnknownKeys();
+        return tables;
+    }
+
+    /// <summary>The file's TOML as a table, or a <see cref="ConfigException"/> with every syntax error located.</summary>
+    private static TomlTable ReadTable(string text, string file, List<ConfigError> errors, TomlMetadataStore metadata)
+    {
         try
         {
             // The syntax tree's validation reports what the table reader lets pass: a key or table defined twice (TOML
@@ -69,7 +97,7 @@ internal static partial class ConfigLoader
                 throw new ConfigException(errors);
             }
 
-            root = TomlSerializer.Deserialize(text, ConfigTomlContext.Table(new TomlSerializerOptions { SourceName = file, MetadataStore = metadata }))
+            return TomlSerializer.Deserialize(text, ConfigTomlContext.Table(new TomlSerializerOptions { SourceName = file, MetadataStore = metadata }))
                 ?? new TomlTable();
         }
         catch (TomlException e)
@@ -89,16 +117,6 @@ internal static partial class ConfigLoader
 
             throw new ConfigException(errors);
         }
-
-        var top = new TomlSection(root, metadata, errors, file, "", null);
-        var config = Bind(top, file);
-        top.RejectUnknownKeys();
-        if (errors.Count > 0)
-        {
-            throw new ConfigException([.. errors.OrderBy(e => e.Line).ThenBy(e => e.Column)]);
-        }
-
-        return config;
     }
 
     /// <summary>A parser diagnostic as a located error; a redefinition names the key and where it was first defined.</summary>
@@ -794,8 +812,14 @@ internal static partial class ConfigLoader
     {
         var config = new AuditConfig(
             (int)(s?.Integer("retention_days", 30, 1, 36500) ?? 30),
-            s?.Bool("log_request_bodies", false) ?? false,
             (int)(s?.Integer("queue_capacity", 10_000, 1, 1_000_000) ?? 10_000));
+
+        // Nothing stores bodies; false stays accepted so that configs spelling out the old default still load.
+        if (s is not null && s.Bool("log_request_bodies", false))
+        {
+            s.Error("log_request_bodies", "storing request and response bodies is not supported by this ullmd; remove the key or set it to false");
+        }
+
         s?.RejectUnknownKeys();
         return config;
     }

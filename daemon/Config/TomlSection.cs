@@ -7,7 +7,8 @@ namespace UnifiedLlm.Daemon.Config;
 /// <summary>
 /// Typed, located reads from one TOML table. Every read records the key as known, so that
 /// <see cref="RejectUnknownKeys"/> can report the rest with a suggestion; every problem is reported with the
-/// key's file:line:column and dotted path, and reading goes on so that one run shows all errors.
+/// key's file:line:column and dotted path, and reading goes on so that one run shows all errors. With a list of
+/// <see cref="TableKeys"/>, each table that rejects unknown keys also adds the keys it accepted to it.
 /// </summary>
 internal sealed partial class TomlSection
 {
@@ -17,18 +18,31 @@ internal sealed partial class TomlSection
     private readonly string file;
     private readonly SourceSpan? span;
     private readonly HashSet<string> known = new(StringComparer.Ordinal);
+    private readonly HashSet<string> entries = new(StringComparer.Ordinal);
+    private readonly List<TableKeys>? accepted;
 
-    public TomlSection(TomlTable table, TomlMetadataStore metadata, List<ConfigError> errors, string file, string path, SourceSpan? span)
+    /// <summary>The top-level table of a file.</summary>
+    public TomlSection(TomlTable table, TomlMetadataStore metadata, List<ConfigError> errors, string file, List<TableKeys>? accepted = null)
+        : this(table, metadata, errors, file, "", "", null, accepted)
+    {
+    }
+
+    private TomlSection(TomlTable table, TomlMetadataStore metadata, List<ConfigError> errors, string file, string path, string pattern, SourceSpan? span, List<TableKeys>? accepted)
     {
         this.table = table;
         this.metadata = metadata;
         this.errors = errors;
         this.file = file;
         Path = path;
+        Pattern = pattern;
         this.span = span;
+        this.accepted = accepted;
     }
 
     public string Path { get; }
+
+    /// <summary>The path with each entry name of a <see cref="ChildTables"/> collection as <c>*</c>: <c>models.*.cache</c>.</summary>
+    public string Pattern { get; }
 
     public IEnumerable<string> Keys => table.Keys;
 
@@ -255,18 +269,7 @@ internal sealed partial class TomlSection
     public TomlSection? Table(string key)
     {
         known.Add(key);
-        if (!table.TryGetValue(key, out var value))
-        {
-            return null;
-        }
-
-        if (value is TomlTable child)
-        {
-            return new TomlSection(child, metadata, errors, file, Join(key), SpanOf(key));
-        }
-
-        Error(key, $"expected a table, found {Describe(value)}");
-        return null;
+        return Child(key, JoinKey(Pattern, key));
     }
 
     /// <summary>Every child table of this table, keyed by its name (for [models.NAME] and the like).</summary>
@@ -274,12 +277,29 @@ internal sealed partial class TomlSection
     {
         foreach (var name in table.Keys.ToList())
         {
-            var child = Table(name);
+            entries.Add(name);
+            var child = Child(name, Pattern.Length == 0 ? "*" : $"{Pattern}.*");
             if (child is not null)
             {
                 yield return (name, child);
             }
         }
+    }
+
+    private TomlSection? Child(string key, string pattern)
+    {
+        if (!table.TryGetValue(key, out var value))
+        {
+            return null;
+        }
+
+        if (value is TomlTable child)
+        {
+            return new TomlSection(child, metadata, errors, file, Join(key), pattern, SpanOf(key), accepted);
+        }
+
+        Error(key, $"expected a table, found {Describe(value)}");
+        return null;
     }
 
     public void Error(string key, string message)
@@ -297,17 +317,21 @@ internal sealed partial class TomlSection
     {
         foreach (var key in table.Keys)
         {
-            if (!known.Contains(key))
+            if (!known.Contains(key) && !entries.Contains(key))
             {
                 Error(key, $"unknown key{Suggestions.DidYouMean(key, known)}");
             }
         }
+
+        accepted?.Add(new TableKeys(Path, Pattern, known.ToHashSet(StringComparer.Ordinal), [.. table.Keys]));
     }
 
-    private string Join(string key)
+    private string Join(string key) => JoinKey(Path, key);
+
+    private static string JoinKey(string path, string key)
     {
         var part = BareKey().IsMatch(key) ? key : $"\"{key.Replace("\"", "\\\"", StringComparison.Ordinal)}\"";
-        return Path.Length == 0 ? part : $"{Path}.{part}";
+        return path.Length == 0 ? part : $"{path}.{part}";
     }
 
     [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9_-]+$")]
@@ -331,3 +355,9 @@ internal sealed partial class TomlSection
         _ => "a date/time",
     };
 }
+
+/// <summary>
+/// One table the loader checked for unknown keys: its <see cref="TomlSection.Path"/> and <see cref="TomlSection.Pattern"/>,
+/// the keys its reader accepts (set in the file or not) and the keys the file sets there.
+/// </summary>
+internal sealed record TableKeys(string Path, string Pattern, IReadOnlySet<string> Accepted, IReadOnlyList<string> Set);

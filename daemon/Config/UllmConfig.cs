@@ -368,7 +368,7 @@ internal sealed record SecurityConfig(
     public bool MetricsOpenOnTcp { get; init; }
 }
 
-internal sealed record AuditConfig(int RetentionDays, bool LogRequestBodies, int QueueCapacity);
+internal sealed record AuditConfig(int RetentionDays, int QueueCapacity);
 
 /// <summary>/v1/responses: whether a request without <c>store</c> is stored, and for how long stored responses are kept.</summary>
 internal sealed record ResponsesConfig(bool StoreByDefault, int RetentionDays)

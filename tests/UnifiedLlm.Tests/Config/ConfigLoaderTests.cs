@@ -10,6 +10,17 @@ public class ConfigLoaderTests
     private const string PinnedB = "[models.b]\nbackend = \"llamacpp\"\nsource = \"/b.gguf\"\npinned = true\n";
 
     [Fact]
+    public void Log_request_bodies_true_is_refused_as_unsupported_and_false_still_loads()
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("[audit]\nretention_days = 7\nlog_request_bodies = true\n", "c.toml"));
+
+        Assert.Equal(
+            "c.toml:3:1: audit.log_request_bodies: storing request and response bodies is not supported by this ullmd; remove the key or set it to false",
+            Assert.Single(e.Errors).ToString());
+        Assert.Equal(7, ConfigLoader.Parse("[audit]\nretention_days = 7\nlog_request_bodies = false\n", "c.toml").Audit.RetentionDays);
+    }
+
+    [Fact]
     public void The_shipped_example_is_valid_and_binds_every_section()
     {
         var config = ConfigLoader.Parse(File.ReadAllText(RepoPaths.InRepo("packaging", "config.example.toml")), "config.example.toml");

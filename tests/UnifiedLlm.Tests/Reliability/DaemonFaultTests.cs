@@ -97,8 +97,8 @@ public sealed class DaemonFaultTests
         await daemon.RestartAsync();
         var records = await daemon.AuditAsync();
         var audited = records.EnumerateArray().Select(r => r.GetProperty("requestId").GetString()).ToHashSet();
-        // A stream's end marker goes out only once its row is committed (group commit), so even the answers that finished
-        // in the moment before the kill have their rows.
+        // A stream's end marker goes out only once its row is in the audit journal, which the restart writes to SQLite, so
+        // even the answers that finished in the moment before the kill have their rows.
         var lost = finished.Where(f => !audited.Contains(f.RequestId)).ToList();
         var lastSecond = finished.Count(f => f.At >= killedAt - 1000);
 

@@ -12,7 +12,7 @@ namespace UnifiedLlm.Tests.Reliability;
 /// </summary>
 public sealed class OverloadTests
 {
-    /// <summary>llama.cpp's one slot (no --parallel) and the 64 requests a model may have waiting (docs/configuration.md).</summary>
+    /// <summary>The model's one slot (TinyDaemon sets parallel = 1, so llama-server gets --parallel 1) and the 64 requests a model may have waiting (docs/configuration.md).</summary>
     private const int Capacity = 1 + 64;
 
     /// <summary>Long enough that a slot's hold is mostly generation, not the request's fixed costs.</summary>
