@@ -20,7 +20,9 @@ internal static class CtlErrors
     public const int DaemonUnreachable = 3;
     public const int PermissionDenied = 4;
     public const int NotFound = 5;
-    public const int Unavailable = 6;
+
+    /// <summary>ullmd answered UNIMPLEMENTED: it has no such call, being older than this ullmctl.</summary>
+    public const int NotImplementedByDaemon = 6;
 
     /// <summary><c>doctor</c> found warnings but no errors (errors exit <see cref="Failed"/>).</summary>
     public const int Warnings = UnifiedLlm.Admin.V1.DoctorResponse.WarningsExitCode;
@@ -50,7 +52,7 @@ internal static class CtlErrors
         StatusCode.OK => Ok,
         StatusCode.PermissionDenied => PermissionDenied,
         StatusCode.NotFound => NotFound,
-        StatusCode.Unimplemented => Unavailable,
+        StatusCode.Unimplemented => NotImplementedByDaemon,
         StatusCode.InvalidArgument => Usage,
         _ => Failed,
     };
@@ -91,7 +93,7 @@ internal static class CtlErrors
             var message = rpc.StatusCode switch
             {
                 StatusCode.PermissionDenied or StatusCode.NotFound or StatusCode.InvalidArgument => rpc.Status.Detail,
-                StatusCode.Unimplemented => "not available in this ullmd: " + rpc.Status.Detail,
+                StatusCode.Unimplemented => NotImplemented(rpc.Status),
                 StatusCode.Cancelled => "cancelled",
                 _ => $"{rpc.StatusCode}: {rpc.Status.Detail}",
             };
@@ -105,6 +107,11 @@ internal static class CtlErrors
 
         return (Failed, StatusCode.Unknown, exception.Message);
     }
+
+    /// <summary>What ullmctl and its MCP tools say when ullmd has no such call (gRPC UNIMPLEMENTED, with its detail if any).</summary>
+    public static string NotImplemented(Status status) =>
+        "ullmd does not implement this call; it is older than this ullmctl, so use the ullmctl installed with it"
+        + (status.Detail.Length > 0 ? $" ({status.Detail})" : "");
 
     private static SocketException? FindSocketError(Exception e)
     {

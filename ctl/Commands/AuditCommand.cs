@@ -9,7 +9,7 @@ internal static class AuditCommand
 {
     public static Command Create()
     {
-        var since = new Option<string?>("--since") { Description = "Only requests since this time or ago, e.g. 2026-11-24T10:00Z, 15m, 2h, 7d" };
+        var since = new Option<string?>("--since") { Description = "Only requests since this time (local unless it has an offset) or this long ago, e.g. 2026-11-24T10:00Z, '2026-11-24 10:00', 15m, 2h, 7d" };
         var model = new Option<string?>("--model") { Description = "Only requests for this model" };
         var key = new Option<string?>("--key") { Description = "Only requests made with this key id" };
         var limit = new Option<uint>("--limit") { Description = "At most this many rows (default 100, max 10000)", DefaultValueFactory = _ => 100 };
@@ -19,7 +19,7 @@ internal static class AuditCommand
             var request = new QueryAuditRequest { Model = parse.GetValue(model) ?? "", KeyId = parse.GetValue(key) ?? "", Limit = parse.GetValue(limit) };
             if (parse.GetValue(since) is { } sinceText)
             {
-                if (!TimeArgument.TryParse(sinceText, DateTimeOffset.UtcNow, out var t))
+                if (!TimeArgument.TryParseTimeOrAgo(sinceText, DateTimeOffset.UtcNow, out var t))
                 {
                     return CtlErrors.Fail(
                         json, CtlErrors.Usage, Grpc.Core.StatusCode.InvalidArgument, $"--since '{sinceText}' is neither a time (2026-11-24T10:00Z) nor a duration ago (15m, 2h, 7d)");

@@ -9,7 +9,7 @@ internal static class EventsCommand
 {
     public static Command Create()
     {
-        var kinds = new Option<string[]>("--kind") { Description = "Only these kinds (load, ready, unload, evict, failure, breaker, config, key, scan)" };
+        var kinds = new Option<string[]>("--kind") { Description = "Only this kind, repeatable: load (ready), unload, evict, failure, adopt, breaker, config, key, scan, download, cache" };
         var command = new Command("events", "Follow daemon events as they happen (Ctrl-C to stop)") { kinds };
         return command.WithAction(async (parse, client, json, ct) =>
         {

@@ -13,17 +13,21 @@ internal static class KeysCommand
         var models = new Option<string[]>("--models") { Description = "Models the key may use (default: all)", AllowMultipleArgumentsPerToken = true };
         var rpm = new Option<uint>("--rpm") { Description = "Requests per minute (0: the server default)" };
         var tpm = new Option<ulong>("--tpm") { Description = "Tokens per minute (0: the server default)" };
-        var expires = new Option<DateTimeOffset?>("--expires") { Description = "Expiry time, e.g. 2027-01-31 or 2027-01-31T12:00:00Z" };
+        var expires = new Option<string?>("--expires") { Description = "Expiry time (local unless it has an offset), e.g. 2027-01-31 or 2027-01-31T12:00:00Z" };
         var create = new Command("create", "Create a key; its secret is printed once and never again") { name, models, rpm, tpm, expires };
         create.WithAction(async (parse, client, json, ct) =>
         {
-            var request = new CreateApiKeyRequest
+            var request = new CreateApiKeyRequest { Name = parse.GetValue(name)!, RequestsPerMinute = parse.GetValue(rpm), TokensPerMinute = parse.GetValue(tpm) };
+            if (parse.GetValue(expires) is { } expiresText)
             {
-                Name = parse.GetValue(name)!,
-                RequestsPerMinute = parse.GetValue(rpm),
-                TokensPerMinute = parse.GetValue(tpm),
-                ExpiresAt = parse.GetValue(expires) is { } e ? Timestamp.FromDateTimeOffset(e) : null,
-            };
+                if (!TimeArgument.TryParseTime(expiresText, out var t))
+                {
+                    return CtlErrors.Fail(json, CtlErrors.Usage, Grpc.Core.StatusCode.InvalidArgument, $"--expires '{expiresText}' is not a time (2027-01-31, 2027-01-31T12:00:00Z)");
+                }
+
+                request.ExpiresAt = Timestamp.FromDateTimeOffset(t);
+            }
+
             request.Models.AddRange(parse.GetValue(models) ?? []);
             var response = await client.CreateApiKeyAsync(request, cancellationToken: ct);
             Printer.Write(json, response, () =>

@@ -88,15 +88,6 @@ internal static class StatusCommand
             text.Append(breakers.Render());
         }
 
-        if (s.Unavailable.Count > 0)
-        {
-            text.Append("\nnot in this build\n");
-            foreach (var missing in s.Unavailable)
-            {
-                text.Append($"  - {missing}\n");
-            }
-        }
-
         return text.ToString();
     }
 

@@ -33,7 +33,7 @@ internal sealed class AdminTools(AdminClient admin, GatewayChat chat)
         CallAsync(
             () => admin.ListModelsAsync(new ListModelsRequest { LoadedOnly = loadedOnly, Backend = backend ?? "" }, cancellationToken: cancellationToken).ResponseAsync,
             full,
-            r => r.Models.Count == 0 ? "no models configured" : string.Join('\n', r.Models.Select(ModelLine)));
+            r => r.Models.Count == 0 ? (loadedOnly ? "no models loaded" : "no models configured") : string.Join('\n', r.Models.Select(ModelLine)));
 
     [McpServerTool(Name = "get_model_info", ReadOnly = true)]
     [Description("One model: config, GGUF profile (layers, heads, context, size) and live state")]
@@ -91,7 +91,7 @@ internal sealed class AdminTools(AdminClient admin, GatewayChat chat)
         CallAsync(() => admin.ListGpusAsync(new ListGpusRequest(), cancellationToken: cancellationToken).ResponseAsync, full, r => GpusCommand.Render(r, TableWidth));
 
     [McpServerTool(Name = "get_system_status", ReadOnly = true)]
-    [Description("ullmd version, uptime, model and provider counts, GPUs, queue, loaded instances and what this build lacks")]
+    [Description("ullmd version, uptime, model and provider counts, GPUs, queue and loaded instances")]
     public Task<string> GetSystemStatusAsync([Description(FullDescription)] bool full = false, CancellationToken cancellationToken = default) =>
         CallAsync(() => admin.StatusAsync(new StatusRequest(), cancellationToken: cancellationToken).ResponseAsync, full, StatusSummary);
 
@@ -273,7 +273,7 @@ internal sealed class AdminTools(AdminClient admin, GatewayChat chat)
 
     private static McpException ToolError(RpcException e) => e.StatusCode switch
     {
-        StatusCode.Unimplemented => new McpException("not available in this ullmd: " + e.Status.Detail),
+        StatusCode.Unimplemented => new McpException(CtlErrors.NotImplemented(e.Status)),
         StatusCode.Unavailable => new McpException("ullmd is not reachable on its admin socket: " + e.Status.Detail),
         _ => new McpException($"{e.StatusCode}: {e.Status.Detail}"),
     };
@@ -318,11 +318,6 @@ internal sealed class AdminTools(AdminClient admin, GatewayChat chat)
         foreach (var i in s.Instances)
         {
             text.Append($"loaded: {i.Model} {ModelsCommand.StateName(i.State)} on GPUs [{string.Join(',', i.Gpus)}], ctx {i.Context}\n");
-        }
-
-        foreach (var missing in s.Unavailable)
-        {
-            text.Append("not in this build: ").Append(missing).Append('\n');
         }
 
         return text.ToString();

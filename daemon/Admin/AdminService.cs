@@ -80,7 +80,6 @@ internal sealed class AdminService(
         response.CpuModeReason = snapshot.CpuModeReason ?? "";
         response.Gpus.AddRange(snapshot.Devices.Select(GpuMapping.ToSummary));
         response.Breakers.AddRange(upstreams.Breakers().Select(ProtoMapping.ToProto));
-        response.Unavailable.AddRange(MissingEngines.All);
         return response;
     }
 

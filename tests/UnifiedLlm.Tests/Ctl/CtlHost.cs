@@ -70,11 +70,14 @@ internal sealed class CtlHost : IAsyncDisposable
     /// <summary>The fake GPU table, to change between two reads.</summary>
     public FakeGpuHost Gpus => gpus ?? throw new InvalidOperationException("this host runs in CPU mode");
 
-    public Task<ProcessResult> CtlAsync(params string[] arguments) =>
+    public Task<ProcessResult> CtlAsync(params string[] arguments) => CtlAsync(new Dictionary<string, string>(), arguments);
+
+    /// <summary>ullmctl with <paramref name="environment"/> added to its own (a time zone, say).</summary>
+    public Task<ProcessResult> CtlAsync(IReadOnlyDictionary<string, string> environment, params string[] arguments) =>
         ProcessRunner.DotnetAsync(
             RepoPaths.Ullmctl,
             arguments.Prepend(Daemon.Paths.AdminSocket).Prepend("--socket"),
-            new Dictionary<string, string> { ["COLUMNS"] = Columns.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            new Dictionary<string, string>(environment) { ["COLUMNS"] = Columns.ToString(System.Globalization.CultureInfo.InvariantCulture) });
 
     public async ValueTask DisposeAsync()
     {

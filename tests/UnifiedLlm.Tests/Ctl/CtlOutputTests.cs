@@ -128,7 +128,7 @@ public sealed class CtlOutputTests : IDisposable
         }
 
         using var follower = Process.Start(start)!;
-        var output = new Lines();
+        var output = new OutputLines();
         follower.OutputDataReceived += (_, e) => output.Add("out", e.Data);
         follower.ErrorDataReceived += (_, e) => output.Add("err", e.Data);
         follower.BeginOutputReadLine();
@@ -175,48 +175,5 @@ public sealed class CtlOutputTests : IDisposable
     {
         var bad = text.Where(c => (c < 0x20 && c != '\n') || c is >= '\u007f' and <= '\u009f' || c is >= '\u202a' and <= '\u202e').ToList();
         Assert.True(bad.Count == 0, $"control characters printed raw: {string.Join(' ', bad.Select(c => $"U+{(int)c:X4}"))}");
-    }
-
-    /// <summary>A process's output lines as "out LINE" / "err LINE", with a wait for a line starting with a text.</summary>
-    private sealed class Lines
-    {
-        private readonly List<string> lines = [];
-
-        public void Add(string stream, string? line)
-        {
-            if (line is not null)
-            {
-                lock (lines)
-                {
-                    lines.Add($"{stream} {line}");
-                }
-            }
-        }
-
-        public async Task WaitForAsync(string start)
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (true)
-            {
-                lock (lines)
-                {
-                    if (lines.Any(l => l.StartsWith(start, StringComparison.Ordinal) || l.Contains(" " + start[4..], StringComparison.Ordinal)))
-                    {
-                        return;
-                    }
-                }
-
-                Assert.True(DateTime.UtcNow < deadline, $"no line '{start}' within 60 s:\n{this}");
-                await Task.Delay(100);
-            }
-        }
-
-        public override string ToString()
-        {
-            lock (lines)
-            {
-                return string.Join('\n', lines);
-            }
-        }
     }
 }

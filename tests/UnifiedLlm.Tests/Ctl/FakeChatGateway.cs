@@ -9,8 +9,8 @@ using UnifiedLlm.Tests.Support;
 namespace UnifiedLlm.Tests.Ctl;
 
 /// <summary>
-/// An OpenAI-compatible /v1/chat/completions on a unix socket answering with the real response format, standing in
-/// for ullmd's gateway (not in this build) so the MCP chat tool's request and parsing can be checked. Keeps each request body.
+/// An OpenAI-compatible /v1/chat/completions on a unix socket answering a fixed completion in the real response format,
+/// so that the MCP chat tool's request body and its summary of a known answer can be checked exactly. Keeps each request body.
 /// </summary>
 internal sealed class FakeChatGateway : IAsyncDisposable
 {

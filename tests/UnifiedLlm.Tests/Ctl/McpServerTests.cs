@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
+using UnifiedLlm.Daemon.Models;
 using UnifiedLlm.Tests.Gpu;
 using UnifiedLlm.Tests.Support;
 
@@ -40,6 +41,10 @@ public sealed class McpServerTests(FakeNvmlBuild nvml)
 
         var plan = Text(await client.CallToolAsync("plan_load", new Dictionary<string, object?> { ["name"] = "tiny", ["gpu"] = 1 }, cancellationToken: ct));
         Assert.StartsWith("tiny: GPU1, 3/3 layers on GPU (incl. output), 4 slot(s) × n_ctx 256", plan);
+        var overridden = Text(await client.CallToolAsync(
+            "plan_load", new Dictionary<string, object?> { ["name"] = "tiny", ["gpu"] = 1, ["parallel"] = 2, ["cacheType"] = "f32" }, cancellationToken: ct));
+        Assert.StartsWith("tiny: GPU1, 3/3 layers on GPU (incl. output), 2 slot(s) × n_ctx 256", overridden);
+        Assert.Contains("--parallel 2 --cache-type-k f32 --cache-type-v f32", overridden);
 
         var models = Text(await client.CallToolAsync("list_models", cancellationToken: ct));
         Assert.Equal("tiny (llamacpp; llama F32, 2 layers, ctx 256): unloaded", models);
@@ -85,6 +90,58 @@ public sealed class McpServerTests(FakeNvmlBuild nvml)
         Assert.StartsWith("invalid: 1 error(s)\nconfig.toml:2:1: server.data_dri:", invalid);
         var valid = Text(await client.CallToolAsync("validate_config", new Dictionary<string, object?> { ["path"] = host.Daemon.Paths.ConfigFile }, cancellationToken: ct));
         Assert.Equal("valid: 1 model(s), 0 provider(s), 0 route(s)", valid);
+    }
+
+    [Fact]
+    public async Task Load_chat_switch_and_unload_tools_drive_a_real_llama_server_through_ullmd()
+    {
+        var binary = Models.LlamaServerBinary.Find();
+        if (binary is null)
+        {
+            Assert.Skip(Models.LlamaServerBinary.HowToGet);
+        }
+
+        using var twinDir = new TempDirectory("ullm-mcp");
+        TinyModel.Write(twinDir.File("twin.gguf"));
+        await using var host = await CtlHost.StartAsync(nvml: null, extraConfig: $"""
+            [models.twin]
+            backend = "llamacpp"
+            source = "{twinDir.File("twin.gguf")}"
+            context = 256
+
+            [backends.llamacpp]
+            executable = "{binary}"
+            """);
+        var ct = TestContext.Current.CancellationToken;
+        await using var client = await McpClient.CreateAsync(
+            new StdioClientTransport(new StdioClientTransportOptions
+            {
+                Name = "ullmctl",
+                Command = "dotnet",
+                Arguments = [RepoPaths.Ullmctl, "--socket", host.Daemon.Paths.AdminSocket, "mcp", "--openai-socket", host.Daemon.Paths.OpenAiSocket],
+            }),
+            cancellationToken: ct);
+
+        var load = await client.CallToolAsync("load_model", new Dictionary<string, object?> { ["name"] = "small", ["parallel"] = 2 }, cancellationToken: ct);
+        Assert.True(load.IsError is not true, Text(load));
+        Assert.Matches(@"(?m)^\S+ small ready: CPU, -ngl 0, --parallel 2 × n_ctx 256", Text(load));
+        Assert.Contains("serving     2 slot(s) × ctx 256", (await host.CtlAsync("model", "show", "tiny")).StandardOutput);
+
+        var chat = await client.CallToolAsync("chat", new Dictionary<string, object?> { ["model"] = "tiny", ["prompt"] = "hello", ["maxTokens"] = 4 }, cancellationToken: ct);
+        Assert.True(chat.IsError is not true, Text(chat));
+        Assert.Matches(@"\n\n\(model \S+, \d+ tokens\)$", Text(chat));
+
+        var switched = await client.CallToolAsync("switch_model", new Dictionary<string, object?> { ["from"] = "tiny", ["to"] = "twin" }, cancellationToken: ct);
+        Assert.True(switched.IsError is not true, Text(switched));
+        Assert.Matches(@"(?m)^\S+ twin ready: ", Text(switched));
+
+        var unload = await client.CallToolAsync("unload_model", new Dictionary<string, object?> { ["name"] = "twin" }, cancellationToken: ct);
+        Assert.True(unload.IsError is not true, Text(unload));
+        Assert.Matches(@"^unloaded twin \(\S+\) in \S+, 0 request\(s\) drained$", Text(unload));
+        var again = await client.CallToolAsync("unload_model", new Dictionary<string, object?> { ["name"] = "twin", ["force"] = true }, cancellationToken: ct);
+        Assert.True(again.IsError);
+        Assert.Contains("twin", Text(again));
+        Assert.Equal("no models loaded", Text(await client.CallToolAsync("list_models", new Dictionary<string, object?> { ["loadedOnly"] = true }, cancellationToken: ct)));
     }
 
     [Fact]

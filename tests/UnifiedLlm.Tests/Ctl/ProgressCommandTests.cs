@@ -7,7 +7,7 @@ namespace UnifiedLlm.Tests.Ctl;
 
 /// <summary>
 /// load, switch, unload and logs output against <see cref="ScriptedAdminServer"/> (real gRPC on a unix socket) standing in
-/// for the scheduler and supervisor that this ullmd build lacks: phases with elapsed times, detaching, failures, Ctrl-C.
+/// for ullmd's scheduler and supervisor with scripted timings: phases with elapsed times, detaching, failures, Ctrl-C.
 /// </summary>
 public sealed class ProgressCommandTests
 {

@@ -11,8 +11,9 @@ namespace UnifiedLlm.Tests.Ctl;
 
 /// <summary>
 /// A gRPC admin server on a unix socket that answers LoadModel, SwitchModel, UnloadModel and StreamLogs from a script,
-/// over the real wire protocol. It stands in for ullmd's scheduler and supervisor, which are not in this build, so the
-/// real ullmctl's progress display, detaching, failure and Ctrl-C handling can be exercised. Records whether the client
+/// over the real wire protocol, and every other call UNIMPLEMENTED, as an ullmd older than ullmctl would. It stands in for
+/// ullmd's scheduler and supervisor so that the real ullmctl's progress display, detaching, failure and Ctrl-C handling
+/// can be exercised with timings and failures a real load does not give on demand. Records whether the client
 /// cancelled a stream.
 /// </summary>
 internal sealed class ScriptedAdminServer : IAsyncDisposable

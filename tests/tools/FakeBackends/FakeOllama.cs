@@ -28,19 +28,9 @@ internal static class FakeOllama
         builder.WebHost.UseUrls($"http://{host}");
         await using var app = builder.Build();
         app.MapGet("/", () => Results.Text("Ollama is running"));
-        app.MapGet("/api/tags", () => Results.Json(state.Tags()));
         app.MapGet("/api/ps", () => Results.Json(state.Running()));
-        app.MapPost("/api/generate", context => NativeAsync(context, state, "prompt"));
-        app.MapPost("/api/chat", context => NativeAsync(context, state, "messages"));
-        app.MapPost("/api/show", context => ShowAsync(context, store));
-        app.MapPost("/api/embed", context => EmbedAsync(context, state));
-        app.MapGet("/api/version", () => Results.Json(new JsonObject { ["version"] = "0.0.0-fake" }));
+        app.MapPost("/api/generate", context => LoadOrUnloadAsync(context, state));
         app.MapPost("/api/pull", context => PullAsync(context, store));
-        app.MapGet("/v1/models", () => Results.Json(new JsonObject
-        {
-            ["object"] = "list",
-            ["data"] = new JsonArray([.. store.All().Select(m => (JsonNode)new JsonObject { ["id"] = m.Name, ["object"] = "model", ["created"] = m.Modified.ToUnixTimeSeconds(), ["owned_by"] = "library" })]),
-        }));
         app.MapPost("/v1/chat/completions", context => OpenAiAsync(context, state, (request, tag) =>
             OpenAiChat.WriteAsync(context, tag, OpenAiChat.Reply(request), request?["stream"]?.GetValue<bool>() == true, OpenAiChat.IncludeUsage(request))));
         app.MapPost("/v1/completions", context => OpenAiAsync(context, state, (request, tag) => OpenAiExtras.WriteCompletionAsync(context, tag, request)));
@@ -51,7 +41,11 @@ internal static class FakeOllama
         return 0;
     }
 
-    private static async Task NativeAsync(HttpContext context, LoadedModels state, string inputField)
+    /// <summary>
+    /// /api/generate as ullmd's Ollama driver sends it: an empty prompt loads the model (done_reason "load"), or with
+    /// keep_alive 0 unloads it ("unload"). A prompt to answer is refused: nothing here generates through Ollama's own API.
+    /// </summary>
+    private static async Task LoadOrUnloadAsync(HttpContext context, LoadedModels state)
     {
         var request = await ReadAsync(context);
         FakeRecord.Request(context.Request.Path, request);
@@ -68,10 +62,16 @@ internal static class FakeOllama
             return;
         }
 
+        if (!string.IsNullOrEmpty(request!["prompt"]?.GetValue<string>()))
+        {
+            await ErrorAsync(context, 400, "the fake Ollama loads and unloads on /api/generate; it answers prompts on /v1 only");
+            return;
+        }
+
         TimeSpan? keepAlive;
         try
         {
-            keepAlive = request!["keep_alive"] is { } node ? GoDuration.FromJson(node) : state.DefaultKeepAlive;
+            keepAlive = request["keep_alive"] is { } node ? GoDuration.FromJson(node) : state.DefaultKeepAlive;
         }
         catch (FormatException e)
         {
@@ -79,42 +79,16 @@ internal static class FakeOllama
             return;
         }
 
-        var input = request["prompt"]?.GetValue<string>() ?? string.Empty;
-        var isEmpty = inputField == "prompt" ? input.Length == 0 : (request["messages"] as JsonArray ?? []).Count == 0;
         var name = LoadedModels.Normalize(tag);
-        if (keepAlive == TimeSpan.Zero && isEmpty)
+        if (keepAlive == TimeSpan.Zero)
         {
             state.Unload(name);
-            await context.Response.WriteAsJsonAsync(Done(name, inputField, "unload"));
+            await context.Response.WriteAsJsonAsync(Done(name, "unload"));
             return;
         }
 
         await state.LoadAsync(name, keepAlive, request["options"], context.RequestAborted);
-        if (isEmpty)
-        {
-            await context.Response.WriteAsJsonAsync(Done(name, inputField, "load"));
-            return;
-        }
-
-        var reply = inputField == "prompt" ? $"fake reply to: {input}" : OpenAiChat.Reply(request);
-        if (request["stream"]?.GetValue<bool>() == false)
-        {
-            var whole = Done(name, inputField, "stop");
-            Put(whole, inputField, reply);
-            await context.Response.WriteAsJsonAsync(whole);
-            return;
-        }
-
-        context.Response.ContentType = "application/x-ndjson";
-        foreach (var piece in reply.Split(' ').Select((word, i) => i == 0 ? word : " " + word))
-        {
-            var part = new JsonObject { ["model"] = name, ["created_at"] = Now(), ["done"] = false };
-            Put(part, inputField, piece);
-            await context.Response.WriteAsync(part.ToJsonString() + "\n");
-            await context.Response.Body.FlushAsync();
-        }
-
-        await context.Response.WriteAsync(Done(name, inputField, "stop").ToJsonString() + "\n");
+        await context.Response.WriteAsJsonAsync(Done(name, "load"));
     }
 
     /// <summary>
@@ -196,63 +170,6 @@ internal static class FakeOllama
         }
     }
 
-    private static async Task ShowAsync(HttpContext context, OllamaStore store)
-    {
-        var request = await ReadAsync(context);
-        FakeRecord.Request(context.Request.Path, request);
-        var tag = request?["model"]?.GetValue<string>() ?? request?["name"]?.GetValue<string>();
-        if (string.IsNullOrEmpty(tag))
-        {
-            await ErrorAsync(context, 400, "model is required");
-            return;
-        }
-
-        if (store.Find(tag) is not { } model)
-        {
-            await ErrorAsync(context, 404, $"model '{tag}' not found");
-            return;
-        }
-
-        await context.Response.WriteAsJsonAsync(new JsonObject
-        {
-            ["modelfile"] = $"FROM {model.Blob}\nTEMPLATE {{{{ .Prompt }}}}\n",
-            ["parameters"] = string.Empty,
-            ["template"] = "{{ .Prompt }}",
-            ["details"] = Details(),
-            ["model_info"] = new JsonObject { ["general.architecture"] = "llama", ["general.file_type"] = 1, ["general.size_bytes"] = model.Size },
-            ["capabilities"] = new JsonArray("completion"),
-            ["modified_at"] = model.Modified.ToString("O", CultureInfo.InvariantCulture),
-        });
-    }
-
-    private static async Task EmbedAsync(HttpContext context, LoadedModels state)
-    {
-        var request = await ReadAsync(context);
-        FakeRecord.Request(context.Request.Path, request);
-        var tag = request?["model"]?.GetValue<string>();
-        if (string.IsNullOrEmpty(tag))
-        {
-            await ErrorAsync(context, 400, "model is required");
-            return;
-        }
-
-        if (!state.Knows(tag))
-        {
-            await ModelNotFoundAsync(context, tag, openAi: false);
-            return;
-        }
-
-        var name = LoadedModels.Normalize(tag);
-        await state.LoadAsync(name, request!["keep_alive"] is { } node ? GoDuration.FromJson(node) : state.DefaultKeepAlive, request["options"], context.RequestAborted);
-        var inputs = OpenAiExtras.Inputs(request["input"]);
-        await context.Response.WriteAsJsonAsync(new JsonObject
-        {
-            ["model"] = name,
-            ["embeddings"] = new JsonArray([.. inputs.Select(i => (JsonNode)new JsonArray([.. OpenAiExtras.Vector(i).Select(v => (JsonNode)v)]))]),
-            ["prompt_eval_count"] = inputs.Sum(i => i.Split(' ').Length),
-        });
-    }
-
     private static async Task OpenAiAsync(HttpContext context, LoadedModels state, Func<JsonNode?, string, Task> write)
     {
         var request = await ReadAsync(context);
@@ -268,24 +185,8 @@ internal static class FakeOllama
         await write(request, tag);
     }
 
-    private static void Put(JsonObject response, string inputField, string text)
-    {
-        if (inputField == "prompt")
-        {
-            response["response"] = text;
-        }
-        else
-        {
-            response["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text };
-        }
-    }
-
-    private static JsonObject Done(string name, string inputField, string reason)
-    {
-        var response = new JsonObject { ["model"] = name, ["created_at"] = Now(), ["done"] = true, ["done_reason"] = reason };
-        Put(response, inputField, string.Empty);
-        return response;
-    }
+    private static JsonObject Done(string name, string reason) =>
+        new() { ["model"] = name, ["created_at"] = Now(), ["response"] = string.Empty, ["done"] = true, ["done_reason"] = reason };
 
     private static async Task<JsonNode?> ReadAsync(HttpContext context)
     {
@@ -365,11 +266,6 @@ internal static class FakeOllama
                 loaded.Remove(name);
             }
         }
-
-        public JsonObject Tags() => new()
-        {
-            ["models"] = new JsonArray([.. store.All().Select(m => (JsonNode)Describe(m))]),
-        };
 
         public JsonObject Running()
         {

@@ -77,22 +77,8 @@ internal static class FakeVllm
         builder.WebHost.UseUrls($"http://{host}:{port}");
         await using var app = builder.Build();
         app.MapGet("/health", () => Results.Ok());
-        app.MapGet("/v1/models", () => Results.Json(new JsonObject
-        {
-            ["object"] = "list",
-            ["data"] = new JsonArray(new JsonObject
-            {
-                ["id"] = servedName,
-                ["object"] = "model",
-                ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
-                ["owned_by"] = "vllm",
-                ["root"] = model,
-                ["parent"] = null,
-                ["max_model_len"] = maxModelLen,
-            }),
-        }));
         app.MapGet("/metrics", () => Results.Text(metrics.Prometheus(servedName, utilization, flags.GetValueOrDefault("--kv-cache-dtype", "auto")), "text/plain; version=0.0.4"));
-        foreach (var path in new[] { "/rerank", "/v1/rerank", "/v2/rerank" })
+        foreach (var path in new[] { "/rerank", "/v1/rerank" })
         {
             app.MapPost(path, context => ServeAsync(context, servedName, !scores, "Rerank (Score)", metrics, request =>
                 VllmRerank.WriteAsync(context, servedName, request)));

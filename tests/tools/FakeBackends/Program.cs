@@ -4,19 +4,14 @@
 // ollama (`serve`; listens on OLLAMA_HOST, default 127.0.0.1:11434; models are those pulled into OLLAMA_MODELS, laid
 // out as Ollama lays them out: manifests/REGISTRY/NAMESPACE/MODEL/TAG naming blobs/sha256-HEX):
 //   GET  /                     200 "Ollama is running"
-//   GET  /api/version          200 {"version":...}
-//   GET  /api/tags             200 {"models":[{name, model, modified_at, size, digest, details}]} every pulled model
 //   GET  /api/ps               200 {"models":[{..., size, size_vram, context_length, expires_at}]} loaded models; size
 //                              is the weights blob's size, size_vram the same when num_gpu > 0, else 0
-//   POST /api/show             200 {modelfile, parameters, template, details, model_info, capabilities}
-//   POST /api/generate         load (empty prompt, done_reason "load"), unload (keep_alive 0, done_reason "unload"), or
-//                              generate (NDJSON when stream is true, the default); options.num_ctx/num_gpu are kept
-//   POST /api/chat             the same for messages (empty messages load or unload)
-//   POST /api/embed            {"model","embeddings":[[...]],"prompt_eval_count"}
+//   POST /api/generate         load (empty prompt, done_reason "load") or unload (keep_alive 0, done_reason "unload");
+//                              options.num_ctx/num_gpu are kept; a prompt to answer is refused (400)
 //   POST /api/pull             copies the model from FAKE_OLLAMA_REGISTRY (laid out like OLLAMA_MODELS) into OLLAMA_MODELS,
 //                              streaming NDJSON progress (pulling manifest, pulling <digest> with total/completed,
 //                              verifying sha256 digest, writing manifest, success) or {"error":...}
-//   GET  /v1/models, POST /v1/chat/completions, /v1/completions, /v1/embeddings: OpenAI format, JSON or SSE chunks
+//   POST /v1/chat/completions, /v1/completions, /v1/embeddings: OpenAI format, JSON or SSE chunks
 //                              ending in "data: [DONE]" (a usage chunk first when stream_options.include_usage)
 //   400 {"error":"model is required"}; 404 {"error":"model \"x\" not found, try pulling it first"} for unknown models
 //   (OpenAI-style {"error":{"message":...}} on /v1). keep_alive is seconds or a duration ("5m", "1h"); negative keeps the
@@ -33,12 +28,11 @@
 //   its engine" for FAKE_LOAD_DELAY_MS, and until the file FAKE_GO_FILE names exists when that is set, before it listens
 //   at all, as vLLM builds its engine before its HTTP server.
 //   GET  /health               200
-//   GET  /v1/models            200 {"object":"list","data":[{"id":NAME,"root":MODEL,"max_model_len":N,...}]}
 //   GET  /metrics              Prometheus text: vllm:num_requests_running, _waiting, request_success_total, cache_config_info
 //   POST /v1/chat/completions, /v1/completions: OpenAI format, JSON or SSE (usage chunk with stream_options.include_usage)
 //   POST /v1/embeddings        only with --task embed (then chat and completions are refused): 400
 //                              {"object":"error","type":"BadRequestError","message":"The model does not support ... API"}
-//   POST /rerank, /v1/rerank, /v2/rerank
+//   POST /rerank, /v1/rerank
 //                              only with --task score: {model, query, documents, top_n, return_documents} ->
 //                              {id, model, usage, results: [{index, document: {text}, relevance_score}]}, best first;
 //                              the score is the share of the query's words in the document (VllmRerank.cs)

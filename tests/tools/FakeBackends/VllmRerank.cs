@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 namespace UnifiedLlm.Tools.FakeBackends;
 
 /// <summary>
-/// vLLM's rerank API (<c>/rerank</c>, <c>/v1/rerank</c>, <c>/v2/rerank</c>, Jina and Cohere's shape), served by a model
+/// vLLM's rerank API (<c>/rerank</c> and <c>/v1/rerank</c>, Jina and Cohere's shape), served by a model
 /// started with <c>--task score</c>: <c>{model, query, documents: [string | {text}], top_n?, return_documents?}</c> →
 /// <c>{id, model, usage: {total_tokens}, results: [{index, document: {text}, relevance_score}]}</c>, best first, the
 /// first top_n when it is positive. The score stands in for a cross-encoder's: the share of the query's words that the
