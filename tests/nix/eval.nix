@@ -610,7 +610,7 @@ let
         let
           holder = builtins.readFile ../../daemon/Config/ConfigHolder.cs;
           checked = map lib.head (
-            lib.filter (m: m != null) (map (builtins.match ''[[:space:]]*Check[(]"([a-z_]+)".*'') (lib.splitString "\n" holder))
+            lib.filter (m: m != null) (map (builtins.match ''[[:space:]]*[(]"([a-z_]+)", s => .*'') (lib.splitString "\n" holder))
           );
           unit =
             host:
