@@ -164,6 +164,8 @@ public sealed class AuditWriterTests : IDisposable
 
         Assert.True(waited < AuditQueue.CommitWait / 4, $"the answer waited {waited} for a locked database");
         Assert.Contains("\"request_id\":\"answered\"", journalled, StringComparison.Ordinal);
+        // Rows name keys, clients and models: only root reads the journal, as the database.
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(journal.Path));
         await WaitUntilAsync(async () => (await IdsAsync(store)).Contains("answered"), "the journalled row was not written once the lock was released");
         await WaitUntilAsync(() => Task.FromResult(ReadShared(journal.Path).Length == 0), "the journal was not emptied once its rows were written");
         await writer.StopAsync(CancellationToken.None);

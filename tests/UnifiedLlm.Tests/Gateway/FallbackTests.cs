@@ -49,6 +49,11 @@ public sealed class FallbackTests
         Assert.Equal("from backup", string.Concat(events.Where(e => e.Data != "[DONE]").Select(e => StreamingProxyTests.Delta(e.Data).TryGetProperty("content", out var c) ? c.GetString() : "")));
         Assert.Equal("[DONE]", events[^1].Data);
         Assert.Equal("gpt-x", backup.Requests.Last().Body["model"]!.GetValue<string>());
+        using (var metrics = await host.Unix.GetAsync(new Uri("/metrics", UriKind.Relative), TestContext.Current.CancellationToken))
+        {
+            // The target that failed before the first byte, once for each of the two requests.
+            Assert.Contains("ullm_fallbacks_total{target=\"tiny\"} 2", await metrics.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
+        }
 
         await host.StopAsync();
         var rows = await host.Audit.QueryAsync(new AuditQuery(null, null, null, 10), TestContext.Current.CancellationToken);
