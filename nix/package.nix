@@ -8,7 +8,7 @@
   installShellFiles,
   clang,
   zlib,
-  # "unified-llm" builds both programs; "ullmctl" only the CLI, which needs no ASP.NET Core runtime.
+  # "unified-llm" builds both programs; "ullmctl" only the CLI. Both are self-contained native executables.
   component ? "unified-llm",
 }:
 
