@@ -22,14 +22,7 @@ public sealed class McpServerTests(FakeNvmlBuild nvml)
     {
         await using var host = await CtlHost.StartAsync(nvml);
         var ct = TestContext.Current.CancellationToken;
-        await using var client = await McpClient.CreateAsync(
-            new StdioClientTransport(new StdioClientTransportOptions
-            {
-                Name = "ullmctl",
-                Command = "dotnet",
-                Arguments = [RepoPaths.Ullmctl, "--socket", host.Daemon.Paths.AdminSocket, "mcp", "--openai-socket", host.Daemon.Paths.OpenAiSocket],
-            }),
-            cancellationToken: ct);
+        await using var client = await ConnectAsync(host.Daemon.Paths.AdminSocket, host.Daemon.Paths.OpenAiSocket, ct);
 
         var tools = await client.ListToolsAsync(cancellationToken: ct);
         Assert.Equal(ExpectedTools, tools.Select(t => t.Name).Order(StringComparer.Ordinal));
@@ -113,14 +106,7 @@ public sealed class McpServerTests(FakeNvmlBuild nvml)
             executable = "{binary}"
             """);
         var ct = TestContext.Current.CancellationToken;
-        await using var client = await McpClient.CreateAsync(
-            new StdioClientTransport(new StdioClientTransportOptions
-            {
-                Name = "ullmctl",
-                Command = "dotnet",
-                Arguments = [RepoPaths.Ullmctl, "--socket", host.Daemon.Paths.AdminSocket, "mcp", "--openai-socket", host.Daemon.Paths.OpenAiSocket],
-            }),
-            cancellationToken: ct);
+        await using var client = await ConnectAsync(host.Daemon.Paths.AdminSocket, host.Daemon.Paths.OpenAiSocket, ct);
 
         var load = await client.CallToolAsync("load_model", new Dictionary<string, object?> { ["name"] = "small", ["parallel"] = 2 }, cancellationToken: ct);
         Assert.True(load.IsError is not true, Text(load));
@@ -229,4 +215,15 @@ public sealed class McpServerTests(FakeNvmlBuild nvml)
     }
 
     private static string Text(CallToolResult result) => string.Concat(result.Content.OfType<TextContentBlock>().Select(c => c.Text));
+
+    /// <summary>A real MCP client driving <c>ullmctl mcp</c> over stdio against the daemon's sockets.</summary>
+    private static Task<McpClient> ConnectAsync(string adminSocket, string openAiSocket, CancellationToken cancellationToken) =>
+        McpClient.CreateAsync(
+            new StdioClientTransport(new StdioClientTransportOptions
+            {
+                Name = "ullmctl",
+                Command = "dotnet",
+                Arguments = [RepoPaths.Ullmctl, "--socket", adminSocket, "mcp", "--openai-socket", openAiSocket],
+            }),
+            cancellationToken: cancellationToken);
 }
