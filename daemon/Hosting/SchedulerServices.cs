@@ -93,12 +93,8 @@ internal static class SchedulerServices
         var config = sp.GetRequiredService<ConfigHolder>();
         var events = sp.GetRequiredService<EventHub>();
         var time = sp.GetRequiredService<TimeProvider>();
-        var http = new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(30), MaxAutomaticRedirections = 10 })
-        {
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
         return new ModelDownloader(
-            http,
+            ModelDownloader.NewHttpClient(),
             () => config.Current.Downloads.Token is { } token
                 ? ApiKeyReader.Read(token) is { Length: > 0 } secret
                     ? secret

@@ -48,6 +48,17 @@ internal sealed partial class ModelDownloader : IAsyncDisposable
     private readonly TimeProvider time;
     private readonly ILogger<ModelDownloader> logger;
 
+    /// <summary>
+    /// The client downloads go through: redirects followed (the hub answers a file with one to its storage), which drop
+    /// the token (.NET's redirect handling removes the Authorization header), and no overall timeout, since a file may
+    /// take hours; a stalled one is caught by the read timeout.
+    /// </summary>
+    public static HttpClient NewHttpClient() =>
+        new(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(30), MaxAutomaticRedirections = 10 })
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+
     /// <param name="readToken">The download token, read when a download begins; null when none is configured.</param>
     /// <param name="report">Told (model, message) when a download begins, progresses, ends or fails.</param>
     public ModelDownloader(HttpClient http, Func<string?> readToken, Action<string, string> report, ModelDownloaderOptions options, TimeProvider time, ILogger<ModelDownloader> logger)

@@ -12,7 +12,7 @@ namespace UnifiedLlm.Tests.Models.Download;
 /// <summary>
 /// A real HTTP file server on loopback (Kestrel) for the download tests: serves the files the test puts in
 /// <see cref="Files"/> by path, honours <c>Range: bytes=N-</c> with 206 and Content-Range, and records every request's
-/// method, path, Range and Authorization headers, and can pace its bodies. Faults per path: a status to answer instead, a connection dropped
+/// method, path, Range and Authorization headers, and can pace its bodies. Faults per path: a redirect, a status to answer instead, a connection dropped
 /// after some bytes (once), a body without Content-Length, and a gate that holds the answer until the test opens it.
 /// </summary>
 internal sealed class FileServer : IAsyncDisposable
@@ -27,6 +27,9 @@ internal sealed class FileServer : IAsyncDisposable
 
     /// <summary>The first GET of the path sends this many bytes of the body, then the connection is aborted.</summary>
     public ConcurrentDictionary<string, long> DropOnceAfter { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Paths answered with a 302 to another URL, as the hub answers a file with a redirect to its storage.</summary>
+    public ConcurrentDictionary<string, Uri> Redirects { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Paths whose bodies go without Content-Length (chunked).</summary>
     public ConcurrentDictionary<string, bool> Unsized { get; } = new(StringComparer.Ordinal);
@@ -66,6 +69,13 @@ internal sealed class FileServer : IAsyncDisposable
         if (Hold is { } hold)
         {
             await hold.Task;
+        }
+
+        if (Redirects.TryGetValue(path, out var location))
+        {
+            context.Response.StatusCode = 302;
+            context.Response.Headers.Location = location.AbsoluteUri;
+            return;
         }
 
         if (Statuses.TryGetValue(path, out var status))

@@ -255,6 +255,23 @@ public sealed partial class ModelDownloaderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_redirect_from_the_hub_is_followed_without_the_token()
+    {
+        var content = Bytes(10_000, seed: 9);
+        server.Files["storage/blob.gguf"] = content;
+        server.Redirects["org/gated/resolve/main/moved.gguf"] = server.Url("storage/blob.gguf");
+        await using var downloader = Downloader(token: Token);
+
+        var model = Model("source = \"hf:org/gated/moved.gguf\"");
+        await downloader.EnsureAsync(model, TestContext.Current.CancellationToken);
+
+        Assert.Equal(content, await File.ReadAllBytesAsync(model.Source, TestContext.Current.CancellationToken));
+        var requests = server.Requests.ToDictionary(r => r.Path, r => r.Authorization);
+        Assert.Equal($"Bearer {Token}", requests["org/gated/resolve/main/moved.gguf"]);
+        Assert.Equal("", requests["storage/blob.gguf"]);
+    }
+
+    [Fact]
     public async Task A_gated_file_without_a_token_says_which_setting_gives_one()
     {
         server.Statuses["org/gated/resolve/main/m.gguf"] = 401;
@@ -302,7 +319,7 @@ public sealed partial class ModelDownloaderTests : IAsyncLifetime
     }
 
     private ModelDownloader Downloader(string? token = null) => new(
-        new HttpClient(),
+        ModelDownloader.NewHttpClient(),
         () => token,
         (model, message) => reports.Enqueue($"{model}: {message}"),
         new ModelDownloaderOptions { Attempts = 3, RetryDelay = TimeSpan.FromMilliseconds(20) },
