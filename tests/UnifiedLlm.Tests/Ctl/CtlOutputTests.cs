@@ -121,18 +121,8 @@ public sealed class CtlOutputTests : IDisposable
         Assert.True(first.ExitCode == 0, first.ToString());
         var firstUnit = await UnitAsync(daemon);
 
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[] { RepoPaths.Ullmctl, "--socket", paths.AdminSocket, "logs", "tiny", "-f", "-n", "5" })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var follower = Process.Start(start)!;
-        var output = new OutputLines();
-        follower.OutputDataReceived += (_, e) => output.Add("out", e.Data);
-        follower.ErrorDataReceived += (_, e) => output.Add("err", e.Data);
-        follower.BeginOutputReadLine();
-        follower.BeginErrorReadLine();
+        var (follower, output) = OutputLines.StartUllmctl(paths.AdminSocket, "logs", "tiny", "-f", "-n", "5");
+        using var followed = follower;
         try
         {
             await output.WaitForAsync($"out {firstUnit}");

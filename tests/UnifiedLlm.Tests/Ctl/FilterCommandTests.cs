@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -37,18 +36,8 @@ public sealed class FilterCommandTests
     public async Task Events_kind_streams_only_the_kinds_asked_for()
     {
         await using var host = await CtlHost.StartAsync(nvml: null);
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[] { RepoPaths.Ullmctl, "--socket", host.Daemon.Paths.AdminSocket, "events", "--kind", "key", "--kind", "config" })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var events = Process.Start(start)!;
-        var output = new OutputLines();
-        events.OutputDataReceived += (_, e) => output.Add("out", e.Data);
-        events.ErrorDataReceived += (_, e) => output.Add("err", e.Data);
-        events.BeginOutputReadLine();
-        events.BeginErrorReadLine();
+        var (events, output) = OutputLines.StartUllmctl(host.Daemon.Paths.AdminSocket, "events", "--kind", "key", "--kind", "config");
+        using var watched = events;
         try
         {
             await WaitForWatchersAsync(host, 1);
