@@ -225,7 +225,7 @@ internal static class HostAudit
         const string Check = "supervisor";
         if (facts.SupervisorFailure is { } failure)
         {
-            findings.Add(new(Severity.Error, Check, "systemd", $"ullmd cannot start: {failure}", "start systemd's bus or correct systemd_address, or set [server] supervisor = \"auto\" or \"process\""));
+            findings.Add(new(Severity.Error, Check, "systemd", $"ullmd cannot start: {failure}", "start systemd's bus or correct systemd_address, or set [server] supervisor = \"process\" (backends then run without a sandbox)"));
             return;
         }
 

@@ -26,7 +26,8 @@ internal static class OfflineFacts
     {
         try
         {
-            var (bus, _) = await SupervisorSelection.ChooseAsync(server, NullLogger<SystemdBus>.Instance, cancellationToken);
+            var (bus, _) = await SupervisorSelection.ChooseAsync(
+                server, SupervisorSelection.HostBootedWithSystemd, SystemdWait.SingleAttempt, NullLogger<SystemdBus>.Instance, _ => { }, cancellationToken);
             if (bus is null)
             {
                 return (EnumNames.Supervisors.NameOf(SupervisorKind.Process), null);

@@ -35,7 +35,10 @@ internal static class DaemonHost
             UnixSocketFiles.Prepare(config.Server.OpenAiSocket);
             UnixSocketFiles.Prepare(config.Server.AdminSocket);
             var busLogger = new Serilog.Extensions.Logging.SerilogLoggerFactory(logger).CreateLogger<SystemdBus>();
-            var (systemd, why) = await SupervisorSelection.ChooseAsync(config.Server, busLogger, cancellationToken);
+            var startNotifier = new SystemdNotifier();
+            var (systemd, why) = await SupervisorSelection.ChooseAsync(
+                config.Server, SupervisorSelection.HostBootedWithSystemd, SystemdWait.Default, busLogger,
+                waiting => startNotifier.Notify(new ServiceState("STATUS=" + waiting)), cancellationToken);
             timeline.Mark("supervisor");
             var app = Build(config, database, logger, systemd, timeline);
             timeline.Mark("host build");
