@@ -2,7 +2,7 @@
 # Runs the real ullmd under packaging/systemd/unified-llm.service in a real systemd (a container,
 # tests/packaging/systemd-container.sh) and checks that the sandboxed daemon comes up and behaves:
 # READY=1 and its status line, the watchdog, both sockets with their modes and group, /health,
-# ullmctl status, reload on SIGHUP, and a clean stop.
+# ullmctl status, reload on SIGHUP, a clean stop, and a start that waits for systemd's bus to answer.
 #
 # Usage: tests/packaging/unit-in-systemd.sh [BUILD_DIR [ULLMD]]
 #   BUILD_DIR holds the built ullmd and ullmctl (apphosts and dlls); default: the Debug build
@@ -90,6 +90,34 @@ check "the same process still serves after the reload" test "$(property MainPID)
 check "systemctl stop succeeds" inside systemctl stop unified-llm.service
 check "ullmd exited cleanly" test "$(property Result)" = success
 check "the runtime directory is removed" test ! -e "$sockets"
+
+# A start on a host booted with systemd waits for systemd's bus instead of running backends unsandboxed: the configured
+# address (a link to systemd's private socket) appears only once ullmd has said, in its status, that it waits for it.
+late=/run/ullm-test/late/systemd/private
+mkdir -p "$CONTAINER_ROOT$(dirname "$late")"
+sed "\$a systemd_address = \"unix:path=$late\"" "$CONTAINER_ROOT/run/ullm-test/config.toml" >"$CONTAINER_ROOT/run/ullm-test/config-late.toml"
+install_ullmd_unit "$ullmd --config /run/ullm-test/config-late.toml"
+inside systemctl start --no-block unified-llm.service
+waiting=""
+for _ in $(seq 120); do
+  waiting="$(property StatusText)"
+  [[ "$waiting" == "systemd does not answer at unix:path=$late"* ]] && break
+  sleep 0.5
+done
+echo "   status while waiting: $waiting"
+check "while systemd's bus is missing, ullmd's status says it waits for it" \
+  grep -q "^systemd does not answer at unix:path=$late (.*); asking again in" <<<"$waiting"
+check "ullmd is still starting, not serving with plain processes" test "$(property ActiveState)" = activating
+ln -s /run/systemd/private "$CONTAINER_ROOT$late"
+for _ in $(seq 120); do
+  [[ "$(property ActiveState)" == activating ]] || break
+  sleep 0.5
+done
+check "once the bus answers, the unit becomes active" test "$(property ActiveState)" = active
+check "ullmd chose the systemd supervisor after asking again" \
+  grep -q "backends run as transient systemd units: systemd answers at unix:path=$late (after [0-9]* attempts" \
+  <<<"$(inside journalctl -u unified-llm.service -o cat --no-pager)"
+check "systemctl stop succeeds after the late start" inside systemctl stop unified-llm.service
 
 ((failures == 0)) || fail_with_journal
 echo "unit-in-systemd.sh: ullmd runs under packaging/systemd/unified-llm.service"

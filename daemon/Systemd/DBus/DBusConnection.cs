@@ -88,7 +88,7 @@ internal sealed partial class DBusConnection : IAsyncDisposable
             catch (Exception e) when (e is SocketException or IOException or DBusException or NotSupportedException)
             {
                 socket.Dispose();
-                failures.Add($"{entry}: {e.Message}");
+                failures.Add($"{entry}: {ConnectFailure(entry, e)}");
             }
             catch
             {
@@ -99,6 +99,15 @@ internal sealed partial class DBusConnection : IAsyncDisposable
 
         throw new DBusConnectException($"could not connect to D-Bus at \"{address}\": {string.Join("; ", failures)}");
     }
+
+    /// <summary>
+    /// Why one address failed. .NET reports connect()'s ENOENT on a unix socket path as "Cannot assign requested address"
+    /// (SocketError.AddressNotAvailable), which points the reader away from the usual cause: no socket at that path.
+    /// </summary>
+    private static string ConnectFailure(DBusAddress entry, Exception e) =>
+        e is SocketException { SocketErrorCode: SocketError.AddressNotAvailable } && entry.Properties.TryGetValue("path", out var path) && !Path.Exists(path)
+            ? $"no socket at {path} (no such file)"
+            : e.Message;
 
     /// <summary>Sends a method call and waits for its reply; an ERROR reply throws <see cref="DBusErrorException"/>.</summary>
     public Task<DBusMessage> CallAsync(DBusMessage call, CancellationToken cancellationToken) => CallAsync(call, null, cancellationToken);
