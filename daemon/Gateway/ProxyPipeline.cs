@@ -45,7 +45,7 @@ internal sealed partial class ProxyPipeline(
         CheckAllowed(exchange.Client, plan);
         plan = ForAnonymous(exchange, plan, config.Current.Security);
         // After the checks: a key that may not use the model, or an anonymous caller, gets no cached answer either.
-        using var cached = request.IsNativeOnly ? CacheSession.Off : await cache.OpenAsync(context, exchange, request.Kind, request.Model, request.Body, aborted);
+        using var cached = await cache.OpenAsync(context, exchange, request, aborted);
         if (cached.Hit is { } hit)
         {
             await AnswerReplay.WriteAsync(context, hit, request.Stream, request.IncludeUsage, protocol, () => CommitAuditAsync(exchange, aborted));

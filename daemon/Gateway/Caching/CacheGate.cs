@@ -23,17 +23,18 @@ internal sealed class CacheGate
         config.OnReplaced((_, next) => cache.Retain(new Owners(next).All.Select(o => o.Name).ToHashSet(StringComparer.Ordinal)));
     }
 
-    /// <param name="requestedModel">The model name the client sent.</param>
-    /// <param name="body">The OpenAI request body (for /v1/messages, its translation).</param>
-    public async ValueTask<CacheSession> OpenAsync(HttpContext context, Exchange exchange, EndpointKind kind, string requestedModel, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    /// <param name="request">The OpenAI request (for /v1/messages and /v1/responses, its translation), or one only a native target serves.</param>
+    public async ValueTask<CacheSession> OpenAsync(HttpContext context, Exchange exchange, ProxyRequest request, CancellationToken cancellationToken)
     {
-        if (kind == EndpointKind.Rerank || Owner(requestedModel) is not { } owner)
+        var kind = request.Kind;
+        if (kind == EndpointKind.Rerank || Owner(request.Model) is not { } owner)
         {
             return CacheSession.Off;
         }
 
         var scope = owner.Config.Shared ? null : exchange.Client.BucketId;
-        var decision = CacheKeys.Decide(kind, body.Span, owner.Name, scope, owner.Config.CacheSampled);
+        // The cache holds chat-shaped answers: a request only a native target can serve has none to find or keep.
+        var decision = request.IsNativeOnly ? CacheDecision.Bypass("only a native target serves it") : CacheKeys.Decide(kind, request.Body.Span, owner.Name, scope, owner.Config.CacheSampled);
         if (decision.Key is null)
         {
             cache.CountBypass(owner);

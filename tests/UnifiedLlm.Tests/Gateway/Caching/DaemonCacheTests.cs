@@ -78,6 +78,43 @@ public sealed class DaemonCacheTests : IDisposable
         }
     }
 
+    [Fact(Timeout = 120_000)]
+    public async Task A_reloaded_ttl_applies_to_the_entries_already_stored()
+    {
+        await using var cloud = await FakeUpstream.StartAsync();
+        var paths = DaemonProcess.WriteConfig(dir, $$"""
+            [security]
+            anonymous_providers = true
+
+            [providers.cloud]
+            kind = "openai"
+            base_url = "{{cloud.BaseAddress.AbsoluteUri}}v1"
+            models = ["gpt-x"]
+
+            [routes.cached]
+            targets = ["cloud/gpt-x"]
+            cache = { ttl_seconds = 3600 }
+            """);
+        var request = CacheRig.Chat(model: "cached");
+        await using var daemon = await StartAsync(paths);
+
+        var stored = await PostAsync(paths, request);
+        var storedAt = DateTime.UtcNow;
+        dir.Write("config.toml", File.ReadAllText(paths.ConfigFile).Replace("ttl_seconds = 3600", "ttl_seconds = 10", StringComparison.Ordinal));
+        var reload = await daemon.CtlAsync("reload");
+        // The reload keeps the entry: it is younger than the new TTL.
+        var kept = await PostAsync(paths, request);
+        var keptAfter = DateTime.UtcNow - storedAt;
+        await Task.Delay(storedAt.AddSeconds(11) - DateTime.UtcNow, TestContext.Current.CancellationToken);
+        // Under the TTL it was stored with, it would be served for the best part of an hour yet.
+        var expired = await PostAsync(paths, request);
+
+        Assert.True(reload.ExitCode == 0, reload.ToString());
+        Assert.True(keptAfter < TimeSpan.FromSeconds(10), $"the request after the reload came {keptAfter} after the entry was stored, past the new TTL");
+        Assert.Equal(("miss", "hit", "miss"), (stored, kept, expired));
+        Assert.Equal(2, cloud.Requests.Count);
+    }
+
     private async Task<DaemonProcess> StartAsync(DaemonPaths paths)
     {
         var daemon = await DaemonProcess.StartAsync(dir, paths);
