@@ -39,7 +39,7 @@ internal sealed partial class ResponseCache : IDisposable
         this.time = time;
         this.logger = logger;
         var factory = Prometheus.Metrics.WithCustomRegistry(metrics.Registry);
-        requests = factory.CreateCounter("ullm_cache_requests_total", "Requests to a cached model or route by result: hit, miss, or bypass (not cacheable: sampled, logprobs).", "model", "result");
+        requests = factory.CreateCounter("ullm_cache_requests_total", "Requests to a cached model or route by result: hit, miss, or bypass (not cacheable: sampled, logprobs, invalid Unicode, or only a native target serves it).", "model", "result");
         entries = factory.CreateGauge("ullm_cache_entries", "Answers held in the response cache.", "model");
         bytes = factory.CreateGauge("ullm_cache_bytes", "Bytes of the answers held in the response cache.", "model");
         metrics.Registry.AddBeforeCollectCallback(() =>
