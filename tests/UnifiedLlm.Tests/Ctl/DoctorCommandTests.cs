@@ -7,7 +7,8 @@ namespace UnifiedLlm.Tests.Ctl;
 /// <summary>
 /// <c>ullmctl doctor</c> against a real ullmd on temp sockets: a config with deliberate problems gives each finding with
 /// its severity and fix (and the finding goes once the file is fixed); a clean one gives no warnings; certificates made
-/// by openssl; a config that does not load; no daemon at all, where ullmctl runs the same audit in <c>ullmd --doctor</c>.
+/// by openssl; a config that does not load; sockets, data_dir and database with the wrong mode or owner, data_dir on a
+/// small tmpfs; no daemon at all, where ullmctl runs the same audit in <c>ullmd --doctor</c> (or says it gave no report).
 /// </summary>
 public sealed class DoctorCommandTests
 {
@@ -271,6 +272,7 @@ public sealed class DoctorCommandTests
         Assert.DoesNotContain(before, f => f.Check == "data_dir.database");
 
         File.SetUnixFileMode(paths.OpenAiSocket, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        // nobody (uid 65534): any owner but root is the finding.
         var chown = await ProcessRunner.RunAsync("chown", ["65534", paths.DataDir]);
         Assert.True(chown.ExitCode == 0, chown.ToString());
         File.SetUnixFileMode(database, (UnixFileMode)0b110_100_100);
@@ -336,6 +338,7 @@ public sealed class DoctorCommandTests
     {
         using var dir = new TempDirectory("ullm-doctor");
         var paths = DaemonProcess.WriteConfig(dir);
+        // An ullmd that fails before it reports anything, as a broken install would.
         var ullmctl = BesideFakeUllmd(dir, "#!/bin/sh\necho 'ullmd: something went wrong' >&2\nexit 2\n");
 
         var result = await ProcessRunner.DotnetAsync(ullmctl, ["--socket", paths.AdminSocket, "--json", "doctor", "--config", paths.ConfigFile]);
