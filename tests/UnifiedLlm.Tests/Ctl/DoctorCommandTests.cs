@@ -7,7 +7,8 @@ namespace UnifiedLlm.Tests.Ctl;
 /// <summary>
 /// <c>ullmctl doctor</c> against a real ullmd on temp sockets: a config with deliberate problems gives each finding with
 /// its severity and fix (and the finding goes once the file is fixed); a clean one gives no warnings; certificates made
-/// by openssl; a config that does not load; no daemon at all, where ullmctl runs the same audit in <c>ullmd --doctor</c>.
+/// by openssl; a config that does not load; sockets, data_dir and database with the wrong mode or owner, data_dir on a
+/// small tmpfs; no daemon at all, where ullmctl runs the same audit in <c>ullmd --doctor</c> (or says it gave no report).
 /// </summary>
 public sealed class DoctorCommandTests
 {
@@ -256,10 +257,137 @@ public sealed class DoctorCommandTests
         Assert.Equal(1, result.ExitCode);
     }
 
+    [Fact]
+    public async Task The_openai_socket_mode_a_data_dir_owned_by_another_user_and_a_database_others_can_read_are_found()
+    {
+        using var dir = new TempDirectory("ullm-doctor");
+        var paths = DaemonProcess.WriteConfig(dir, "[security]\nallow_anonymous_unix = false\n", serverExtra: "admin_group = \"root\"");
+        await using var daemon = await DaemonProcess.StartAsync(dir, paths);
+        var database = Path.Combine(paths.DataDir, "ullm.db");
+        File.SetUnixFileMode(database, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+
+        var before = Findings((await DoctorAsync(paths, "--json", "doctor")).StandardOutput);
+        AssertFinding(before, "ok", "socket.openai", paths.OpenAiSocket, "mode 0666 as configured", "");
+        AssertFinding(before, "ok", "data_dir.mode", paths.DataDir, "owned by root", "");
+        Assert.DoesNotContain(before, f => f.Check == "data_dir.database");
+
+        File.SetUnixFileMode(paths.OpenAiSocket, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        // nobody (uid 65534): any owner but root is the finding.
+        var chown = await ProcessRunner.RunAsync("chown", ["65534", paths.DataDir]);
+        Assert.True(chown.ExitCode == 0, chown.ToString());
+        File.SetUnixFileMode(database, (UnixFileMode)0b110_100_100);
+        var result = await DoctorAsync(paths, "--json", "doctor");
+
+        Assert.Equal(1, result.ExitCode);
+        var findings = Findings(result.StandardOutput);
+        AssertFinding(findings, "warning", "socket.openai", paths.OpenAiSocket, "mode 0600, but [server] openai_socket_mode is 0666", "restart ullmd");
+        AssertFinding(findings, "error", "data_dir.owner", paths.DataDir, "owned by uid 65534, not root: that user can change the database", $"chown root:root {paths.DataDir}");
+        AssertFinding(findings, "warning", "data_dir.database", database, "mode 0644: every local user can read the audit log and key names", $"chmod o-r {database}");
+    }
+
+    [Fact]
+    public async Task Without_ullmd_a_database_that_cannot_be_opened_is_an_error()
+    {
+        using var dir = new TempDirectory("ullm-doctor");
+        var paths = DaemonProcess.WriteConfig(dir);
+        var database = dir.Write("data/ullm.db", "not a SQLite database, but long enough to be read as one's header ............\n");
+
+        var result = await ProcessRunner.DotnetAsync(RepoPaths.Ullmctl, ["--socket", paths.AdminSocket, "--json", "doctor", "--config", paths.ConfigFile]);
+
+        Assert.Equal(3, result.ExitCode);
+        var findings = Findings(result.StandardOutput);
+        AssertFinding(findings, "error", "daemon.reachable", paths.AdminSocket, "ullmd is not running", "start ullmd");
+        AssertFinding(findings, "error", "data_dir.database", database, "ullmd cannot start: ", "ullmd opens the database before anything else");
+        var direct = await ProcessRunner.UllmdAsync(["--doctor", "--config", paths.ConfigFile]);
+        Assert.Equal(1, direct.ExitCode);
+    }
+
+    [Fact]
+    public async Task A_data_dir_on_a_nearly_full_file_system_is_a_warning()
+    {
+        using var dir = new TempDirectory("ullm-doctor");
+        var paths = DaemonProcess.WriteConfig(dir, "[security]\nallow_anonymous_unix = false\n", serverExtra: "admin_group = \"root\"");
+        Directory.CreateDirectory(paths.DataDir);
+        // A 64 MiB tmpfs: far under the 1 GiB the check asks for, and room enough for the database.
+        var mount = await ProcessRunner.RunAsync("mount", ["-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs", paths.DataDir]);
+        if (mount.ExitCode != 0)
+        {
+            Assert.Skip($"a small file system for data_dir needs mount -t tmpfs, which failed here: {mount}");
+        }
+
+        try
+        {
+            await using var daemon = await DaemonProcess.StartAsync(dir, paths);
+            File.SetUnixFileMode(Path.Combine(paths.DataDir, "ullm.db"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+
+            var result = await DoctorAsync(paths, "--json", "doctor");
+
+            var findings = Findings(result.StandardOutput);
+            AssertFinding(findings, "warning", "data_dir.space", paths.DataDir, "GiB free, under 1.0 GiB: the database, audit log and backend output may fill it", "move data_dir");
+            Assert.DoesNotContain(findings, f => f.Severity == "error");
+            Assert.Equal(7, result.ExitCode);
+        }
+        finally
+        {
+            await ProcessRunner.RunAsync("umount", ["--lazy", paths.DataDir]);
+        }
+    }
+
+    [Fact]
+    public async Task Without_ullmd_an_ullmd_doctor_that_gives_no_report_is_an_error()
+    {
+        using var dir = new TempDirectory("ullm-doctor");
+        var paths = DaemonProcess.WriteConfig(dir);
+        // An ullmd that fails before it reports anything, as a broken install would.
+        var ullmctl = BesideFakeUllmd(dir, "#!/bin/sh\necho 'ullmd: something went wrong' >&2\nexit 2\n");
+
+        var result = await ProcessRunner.DotnetAsync(ullmctl, ["--socket", paths.AdminSocket, "--json", "doctor", "--config", paths.ConfigFile]);
+
+        Assert.Equal(3, result.ExitCode);
+        var findings = Findings(result.StandardOutput);
+        var ullmd = Path.Combine(Path.GetDirectoryName(ullmctl)!, "ullmd");
+        Assert.Equal(["daemon.reachable", "doctor.offline"], findings.Select(f => f.Check));
+        AssertFinding(findings, "error", "daemon.reachable", paths.AdminSocket, $"run without the daemon: {ullmd} --doctor --json --config {paths.ConfigFile}", "start ullmd");
+        AssertFinding(findings, "error", "doctor.offline", ullmd, $"{ullmd} --doctor --json --config {paths.ConfigFile} gave no report: it exited 2: ullmd: something went wrong",
+            "run it yourself to see its output");
+    }
+
     private sealed record FindingRow(string Severity, string Check, string Subject, string Message, string Fix);
 
     private static Task<ProcessResult> DoctorAsync(DaemonPaths paths, params string[] arguments) =>
         ProcessRunner.DotnetAsync(RepoPaths.Ullmctl, arguments.Prepend(paths.AdminSocket).Prepend("--socket"));
+
+    /// <summary>
+    /// ullmctl.dll copied into <paramref name="dir"/> (the rest of the test's output directory linked beside it) with
+    /// <paramref name="script"/> as the ullmd it finds beside itself; the path of that ullmctl.dll.
+    /// </summary>
+    private static string BesideFakeUllmd(TempDirectory dir, string script)
+    {
+        var ctl = Directory.CreateDirectory(dir.File("ctl")).FullName;
+        foreach (var entry in new DirectoryInfo(AppContext.BaseDirectory).EnumerateFileSystemInfos())
+        {
+            var target = Path.Combine(ctl, entry.Name);
+            if (entry.Name == "ullmd")
+            {
+                continue;
+            }
+
+            if (entry.Name == "ullmctl.dll")
+            {
+                // Copied, not linked: the host resolves links, and ullmctl looks for ullmd beside the file it resolved.
+                File.Copy(entry.FullName, target);
+            }
+            else
+            {
+                File.CreateSymbolicLink(target, entry.FullName);
+            }
+        }
+
+        var ullmd = Path.Combine(ctl, "ullmd");
+        File.WriteAllText(ullmd, script);
+        File.SetUnixFileMode(ullmd, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return Path.Combine(ctl, "ullmctl.dll");
+    }
 
     private static string? Config(string json)
     {

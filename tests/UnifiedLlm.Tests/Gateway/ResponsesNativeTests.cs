@@ -194,6 +194,13 @@ public sealed class ResponsesNativeTests
         Assert.Contains("tool type 'web_search_preview' is not supported", Http.ErrorMessage(fallbackError), StringComparison.Ordinal);
         Assert.Equal((400, "tools[0].type"), (local, localError.GetProperty("error").GetProperty("param").GetString()));
         Assert.All(upstream.Requests, r => Assert.Equal("/v1/responses", r.Path));
+
+        // The audit row of the request that fell back names the skipped target as (cannot translate).
+        await host.StopAsync();
+        var rows = await host.Audit.QueryAsync(new AuditQuery(null, "cloud/gpt-x", null, 10), TestContext.Current.CancellationToken);
+        var skipped = Assert.Single(rows, r => r.HttpStatus == 400);
+        Assert.Equal(["cloud/gpt-x (502)", "tiny (cannot translate)"], skipped.FallbackPath);
+        Assert.Contains("tiny: it does not speak the Responses API natively (responses_api), and the request cannot be translated for it: ", skipped.Error, StringComparison.Ordinal);
     }
 
     [Fact(Timeout = 120_000)]

@@ -86,6 +86,18 @@ public sealed class TlsListenerTests : IDisposable
             Assert.Contains(models, m => m.Id == "tiny");
         }
 
+        // /metrics over https, without a client CA: a key opens it, none gets 401.
+        using (var http = pki.Client(address))
+        {
+            var (keyless, body, _) = await Http.SendAsync(http, new HttpRequestMessage(HttpMethod.Get, "metrics"));
+            Assert.Equal(401, keyless);
+            Assert.Contains("/metrics on the TCP listener needs an API key", Http.ErrorMessage(body), StringComparison.Ordinal);
+            using var keyed = new HttpRequestMessage(HttpMethod.Get, "metrics");
+            keyed.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", secret);
+            using var response = await http.SendAsync(keyed, ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
         // SIGHUP: the files are re-read at once (the log says so before any connection could have noticed them).
         var second = await pki.IssueServerAsync("server-2");
         Install(second, liveCertificate, liveKey);
@@ -168,9 +180,18 @@ public sealed class TlsListenerTests : IDisposable
             "-o", "/dev/null", "-w", "%{http_code}", address + "v1/models"]);
         Assert.Equal("200", curl.StandardOutput);
 
-        using (var http = pki.Client(address, clientCertificate: stranger))
+        // /metrics on TCP needs a key (metrics_open_on_tcp is off): the certificate that stands for one counts.
+        using (var http = pki.Client(address, clientCertificate: ci))
         {
-            var (status, body, _) = await Http.SendAsync(http, new HttpRequestMessage(HttpMethod.Get, "v1/models"));
+            using var response = await http.GetAsync("metrics", ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Contains("ullm_requests_in_flight", await response.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+        }
+
+        foreach (var path in new[] { "v1/models", "metrics" })
+        {
+            using var http = pki.Client(address, clientCertificate: stranger);
+            var (status, body, _) = await Http.SendAsync(http, new HttpRequestMessage(HttpMethod.Get, path));
             Assert.Equal(401, status);
             Assert.Contains("subject CN 'stranger' is not the name of an active API key", Http.ErrorMessage(body), StringComparison.Ordinal);
         }
@@ -178,8 +199,11 @@ public sealed class TlsListenerTests : IDisposable
         // No certificate, or one from another CA (even with the right CN): no TLS session, so no request at all.
         foreach (var client in new[] { (Certificate: (string?)null, Key: (string?)null), (impostor.Certificate, impostor.Key) })
         {
-            using var http = pki.Client(address, clientCertificate: client.Certificate is null ? null : (client.Certificate, client.Key!));
-            await Assert.ThrowsAsync<HttpRequestException>(() => http.GetAsync("v1/models", ct));
+            foreach (var path in new[] { "v1/models", "metrics" })
+            {
+                using var http = pki.Client(address, clientCertificate: client.Certificate is null ? null : (client.Certificate, client.Key!));
+                await Assert.ThrowsAsync<HttpRequestException>(() => http.GetAsync(path, ct));
+            }
         }
 
         // A revoked key no longer lets its certificate in.
