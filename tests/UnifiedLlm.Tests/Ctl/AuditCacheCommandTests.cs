@@ -15,19 +15,7 @@ public sealed class AuditCacheCommandTests
     public async Task Audit_shows_cache_hit_as_the_target_of_a_row_served_from_the_cache_and_cache_in_json()
     {
         await using var cloud = await FakeUpstream.StartAsync();
-        await using var host = await CtlHost.StartAsync(nvml: null, $$"""
-            [security]
-            anonymous_providers = true
-
-            [providers.cloud]
-            kind = "openai"
-            base_url = "{{cloud.BaseAddress.AbsoluteUri}}v1"
-            models = ["gpt-x"]
-
-            [routes.cached]
-            targets = ["cloud/gpt-x"]
-            cache = {}
-            """);
+        await using var host = await CtlHost.StartAsync(nvml: null, CacheRig.CloudRouteConfig(cloud.BaseAddress));
         string missId, hitId;
         using (var client = GatewayHost.UnixClient(host.Daemon.Paths.OpenAiSocket))
         {

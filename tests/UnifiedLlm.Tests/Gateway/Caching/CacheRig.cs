@@ -51,6 +51,22 @@ internal sealed class CacheRig : IAsyncDisposable
         return rig;
     }
 
+    /// <summary>A config whose route <c>cached</c> targets the fake cloud provider's <c>gpt-x</c> with <paramref name="cache"/>, open to anonymous callers.</summary>
+    public static string CloudRouteConfig(Uri cloud, string cache = "{}", string providerExtra = "") => $$"""
+        [security]
+        anonymous_providers = true
+
+        [providers.cloud]
+        kind = "openai"
+        base_url = "{{cloud.AbsoluteUri}}v1"
+        {{providerExtra}}
+        models = ["gpt-x"]
+
+        [routes.cached]
+        targets = ["cloud/gpt-x"]
+        cache = {{cache}}
+        """;
+
     public static string Chat(string content = "hi", bool stream = false, string extra = ",\"temperature\":0", string model = "tiny") =>
         $$"""{"model":"{{model}}","messages":[{"role":"user","content":{{JsonSerializer.Serialize(content)}}}],"stream":{{(stream ? "true" : "false")}}{{extra}}}""";
 

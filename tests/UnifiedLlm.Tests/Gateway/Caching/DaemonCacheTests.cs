@@ -18,19 +18,7 @@ public sealed class DaemonCacheTests : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         await using var cloud = await FakeUpstream.StartAsync();
-        var paths = DaemonProcess.WriteConfig(dir, $$"""
-            [security]
-            anonymous_providers = true
-
-            [providers.cloud]
-            kind = "openai"
-            base_url = "{{cloud.BaseAddress.AbsoluteUri}}v1"
-            models = ["gpt-x"]
-
-            [routes.cached]
-            targets = ["cloud/gpt-x"]
-            cache = { ttl_seconds = 3600, max_entries = 10, persist = true }
-            """);
+        var paths = DaemonProcess.WriteConfig(dir, CacheRig.CloudRouteConfig(cloud.BaseAddress, "{ ttl_seconds = 3600, max_entries = 10, persist = true }"));
         var request = CacheRig.Chat(model: "cached");
 
         string? firstCache, secondCache, thirdCache;
@@ -82,19 +70,7 @@ public sealed class DaemonCacheTests : IDisposable
     public async Task A_reloaded_ttl_applies_to_the_entries_already_stored()
     {
         await using var cloud = await FakeUpstream.StartAsync();
-        var paths = DaemonProcess.WriteConfig(dir, $$"""
-            [security]
-            anonymous_providers = true
-
-            [providers.cloud]
-            kind = "openai"
-            base_url = "{{cloud.BaseAddress.AbsoluteUri}}v1"
-            models = ["gpt-x"]
-
-            [routes.cached]
-            targets = ["cloud/gpt-x"]
-            cache = { ttl_seconds = 3600 }
-            """);
+        var paths = DaemonProcess.WriteConfig(dir, CacheRig.CloudRouteConfig(cloud.BaseAddress, "{ ttl_seconds = 3600 }"));
         var request = CacheRig.Chat(model: "cached");
         await using var daemon = await StartAsync(paths);
 

@@ -17,20 +17,7 @@ public sealed class NativeResponsesCacheTests
         upstream.Handler = (c, _) => c.Request.Path.Value!.EndsWith("/responses", StringComparison.Ordinal)
             ? FakeUpstream.WriteJsonAsync(c, FakeUpstream.ResponseObject("It is sunny."))
             : FakeUpstream.WriteJsonAsync(c, FakeUpstream.Completion("It is sunny.", "gpt-x", 5, 2));
-        await using var host = await GatewayHost.StartAsync($$"""
-            [security]
-            anonymous_providers = true
-
-            [providers.cloud]
-            kind = "openai"
-            base_url = "{{upstream.BaseAddress.AbsoluteUri}}v1"
-            responses_api = true
-            models = ["gpt-x"]
-
-            [routes.cached]
-            targets = ["cloud/gpt-x"]
-            cache = {}
-            """, new StaticModelEndpoints());
+        await using var host = await GatewayHost.StartAsync(CacheRig.CloudRouteConfig(upstream.BaseAddress, providerExtra: "responses_api = true"), new StaticModelEndpoints());
         const string Translatable = """{"model":"cached","input":"Weather in Oslo?","temperature":0}""";
         // A hosted tool: chat completions has none, so only the native target can serve it.
         const string NativeOnly = """{"model":"cached","input":"Weather in Oslo?","temperature":0,"tools":[{"type":"web_search_preview"}]}""";
