@@ -59,7 +59,7 @@ internal static class DaemonCommandLine
                 // Not errors (the file is valid, and the same file may serve a host without systemd), but each names a
                 // load that would fail under the systemd supervisor, which "systemd" asks for and "auto" takes on a host
                 // booted with systemd.
-                if (config.Server.Supervisor == SupervisorKind.Systemd || (config.Server.Supervisor == SupervisorKind.Auto && SupervisorSelection.HostBootedWithSystemd))
+                if (SupervisorSelection.NeedsSystemd(config.Server.Supervisor, SupervisorSelection.HostBootedWithSystemd))
                 {
                     foreach (var warning in Supervision.BackendUnitSpec.CheckModels(config, Environment.GetEnvironmentVariable("PATH")))
                     {

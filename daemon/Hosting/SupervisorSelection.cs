@@ -16,6 +16,10 @@ internal static class SupervisorSelection
     /// <summary>sd_booted(3)'s test: systemd is this host's init.</summary>
     public static bool HostBootedWithSystemd => Directory.Exists("/run/systemd/system");
 
+    /// <summary>Whether backends must run under systemd: "systemd", or "auto" on a host booted with systemd.</summary>
+    public static bool NeedsSystemd(SupervisorKind supervisor, bool hostBootedWithSystemd) =>
+        supervisor == SupervisorKind.Systemd || (supervisor == SupervisorKind.Auto && hostBootedWithSystemd);
+
     /// <summary>A connected bus for the systemd supervisor, or null for the process supervisor (with the reason in <c>Why</c>).</summary>
     /// <param name="reportWaiting">Told each time systemd has not answered and ullmd asks again (for sd_notify's STATUS=).</param>
     /// <exception cref="SupervisorUnavailableException">systemd is needed and did not answer within the wait.</exception>
@@ -27,7 +31,7 @@ internal static class SupervisorSelection
             return (null, "[server] supervisor = \"process\"");
         }
 
-        var needsSystemd = server.Supervisor == SupervisorKind.Systemd || hostBootedWithSystemd;
+        var needsSystemd = NeedsSystemd(server.Supervisor, hostBootedWithSystemd);
         var started = TimeProvider.System.GetTimestamp();
         for (var attempt = 1; ; attempt++)
         {
